@@ -1,0 +1,140 @@
+/**
+ * Starts bench server processes and runs a load client process against
+ * them, combining client and server figures into one measurement.
+ *
+ * @module
+ */
+import { type ChildProcessHandle, spawnChild } from "./child.ts";
+import type { LoadConfig, LoadResult } from "./load_client.ts";
+import type { BenchEndpoint } from "./drivers/types.ts";
+import type { UsageSnapshot } from "./usage.ts";
+import { round } from "./stats.ts";
+
+/** Which server program to start. */
+export type ServerKind = "ceiling" | "rpc";
+
+/** A running bench server process. */
+export interface ServerHandle {
+  /** Where it listens. */
+  endpoint: BenchEndpoint;
+  /** The process. */
+  child: ChildProcessHandle;
+}
+
+/** A server's cumulative counters. */
+export interface ServerStats extends UsageSnapshot {
+  /** Calls served since start. */
+  calls: number;
+}
+
+/** Client result plus server-side figures. */
+export interface Measurement extends LoadResult {
+  /** Server CPU per call (all servers), µs. */
+  serverCpuUsPerCall: number;
+  /** Largest server RSS after the run, MiB. */
+  serverRssMib: number;
+}
+
+const SCRIPTS: Record<ServerKind, URL> = {
+  ceiling: new URL("./ceiling_server.ts", import.meta.url),
+  rpc: new URL("./rpc_server.ts", import.meta.url),
+};
+
+/** Permissions of the zkrpc server process (ZooKeeper client needs env). */
+export const RPC_PERMISSIONS: string[] = [
+  "--allow-net=127.0.0.1",
+  "--allow-env",
+  "--allow-read",
+  "--allow-sys",
+];
+
+/**
+ * Starts one server process and waits for its port.
+ *
+ * @param kind Ceiling echo or zkrpc.
+ * @param args Extra script arguments (rpc: JSON options).
+ * @returns The handle.
+ */
+export async function startServer(
+  kind: ServerKind,
+  args: string[] = [],
+): Promise<ServerHandle> {
+  const child = spawnChild(SCRIPTS[kind], {
+    args,
+    label: `${kind}_server`,
+    permissions: kind === "ceiling"
+      ? ["--allow-net=127.0.0.1"]
+      : RPC_PERMISSIONS,
+  });
+  try {
+    const hello = await child.readJson<{ port: number }>(30_000);
+    return { endpoint: { hostname: "127.0.0.1", port: hello.port }, child };
+  } catch (error) {
+    await child.close(100);
+    throw error;
+  }
+}
+
+/**
+ * Asks a server for its counters.
+ *
+ * @param server The server.
+ * @returns CPU, RSS, calls.
+ */
+export function serverStats(server: ServerHandle): Promise<ServerStats> {
+  return server.child.request<ServerStats>({ cmd: "stats" });
+}
+
+/**
+ * Runs one load client process against `servers` and measures both sides.
+ *
+ * @param config Load configuration (endpoints are filled from `servers`
+ *   unless the driver is "channel").
+ * @param servers Servers whose CPU is attributed to the calls.
+ * @returns The measurement.
+ */
+export async function measure(
+  config: Omit<LoadConfig, "endpoints"> & { endpoints?: BenchEndpoint[] },
+  servers: ServerHandle[],
+): Promise<Measurement> {
+  const full: LoadConfig = {
+    ...config,
+    endpoints: config.endpoints ?? servers.map((s) => s.endpoint),
+  };
+  const client = spawnChild(new URL("./load_client.ts", import.meta.url), {
+    args: [JSON.stringify(full)],
+    label: `load_client(${config.driver})`,
+    permissions: RPC_PERMISSIONS,
+  });
+  try {
+    await client.readJson(60_000);
+    const before = await Promise.all(servers.map(serverStats));
+    const result = await client.request<LoadResult>(
+      { cmd: "go" },
+      config.maxMs + 30_000,
+    );
+    const after = await Promise.all(servers.map(serverStats));
+    let cpu = 0;
+    let rss = 0;
+    after.forEach((a, i) => {
+      cpu += a.cpuUs - (before[i]?.cpuUs ?? 0);
+      rss = Math.max(rss, a.rss);
+    });
+    return {
+      ...result,
+      serverCpuUsPerCall: round(cpu / Math.max(1, result.calls)),
+      serverRssMib: round(rss / 1048576),
+    };
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * Stops servers (closes stdin, then SIGKILL after a grace period).
+ *
+ * @param servers The servers.
+ */
+export async function stopServers(servers: ServerHandle[]): Promise<void> {
+  await Promise.allSettled(servers.map((s) => s.child.close()));
+}

@@ -1,0 +1,176 @@
+/**
+ * Load generator process: a closed loop of `inFlight` concurrent callers on
+ * one driver, bounded by a call count and a time limit.
+ *
+ * Usage: `deno run --allow-net=127.0.0.1 bench/load_client.ts '<LoadConfig JSON>'`.
+ * Protocol on stdout/stdin (JSON lines): prints `{"ready":true}` after the
+ * warm-up, waits for `{"cmd":"go"}`, runs, prints a {@linkcode LoadResult},
+ * then exits.
+ *
+ * @module
+ */
+import { serveControl, writeJsonLine } from "./child.ts";
+import { type LatencySummary, round, summarize } from "./stats.ts";
+import { usageSnapshot } from "./usage.ts";
+import type {
+  DriverConfig,
+  DriverFactory,
+  LoadDriver,
+} from "./drivers/types.ts";
+
+/** Configuration of one load run. */
+export interface LoadConfig extends DriverConfig {
+  /** Which driver: raw echo, zkrpc connection, zkrpc channel. */
+  driver: "ceiling" | "rpc" | "channel";
+  /** Concurrent callers. */
+  inFlight: number;
+  /** Stop after this many calls. */
+  maxCalls: number;
+  /** Stop after this many ms. */
+  maxMs: number;
+  /** Calls made before measuring. */
+  warmupCalls: number;
+}
+
+/** What one load run measured. */
+export interface LoadResult {
+  /** Successful calls. */
+  calls: number;
+  /** Failed calls. */
+  errors: number;
+  /** First error message, if any. */
+  firstError?: string;
+  /** Measured wall time in ms. */
+  elapsedMs: number;
+  /** Successful calls per second. */
+  callsPerSec: number;
+  /** Latency of successful calls, ms. */
+  latency: LatencySummary;
+  /** Client CPU time per call, µs. */
+  clientCpuUsPerCall: number;
+  /** Client RSS at the end, bytes. */
+  clientRss: number;
+}
+
+/**
+ * Runs `inFlight` closed-loop callers until `maxCalls` calls were started or
+ * `maxMs` elapsed.
+ *
+ * @param driver The driver.
+ * @param inFlight Concurrent callers.
+ * @param maxCalls Bound on calls.
+ * @param maxMs Bound on time.
+ * @returns Latencies, errors and elapsed time.
+ */
+export async function runLoop(
+  driver: LoadDriver,
+  inFlight: number,
+  maxCalls: number,
+  maxMs: number,
+): Promise<
+  {
+    latencies: Float64Array;
+    calls: number;
+    errors: number;
+    elapsedMs: number;
+    firstError?: string;
+  }
+> {
+  const latencies = new Float64Array(maxCalls);
+  let started = 0;
+  let calls = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const begin = performance.now();
+  const deadline = begin + maxMs;
+  async function worker(): Promise<void> {
+    while (started < maxCalls && performance.now() < deadline) {
+      started++;
+      const t0 = performance.now();
+      try {
+        await driver.call();
+        latencies[calls++] = performance.now() - t0;
+      } catch (error) {
+        errors++;
+        firstError ??= String(error);
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const elapsedMs = performance.now() - begin;
+  const result = {
+    latencies: latencies.subarray(0, calls),
+    calls,
+    errors,
+    elapsedMs,
+  };
+  return firstError === undefined ? result : { ...result, firstError };
+}
+
+async function loadDriver(name: LoadConfig["driver"]): Promise<DriverFactory> {
+  const url = new URL(`./drivers/${name}_driver.ts`, import.meta.url).href;
+  const module = await import(url) as { createDriver: DriverFactory };
+  return module.createDriver;
+}
+
+async function main(config: LoadConfig): Promise<void> {
+  const driver = await (await loadDriver(config.driver))(config);
+  try {
+    await runLoop(
+      driver,
+      Math.min(config.inFlight, config.warmupCalls),
+      config.warmupCalls,
+      5_000,
+    );
+    writeJsonLine({ ready: true });
+    let go = false;
+    await serveControl((command) => {
+      if (command.cmd === "go") {
+        go = true;
+        throw new Error("stop reading");
+      }
+      return undefined;
+    }).catch(() => {});
+    if (!go) return;
+    const before = usageSnapshot();
+    const run = await runLoop(
+      driver,
+      config.inFlight,
+      config.maxCalls,
+      config.maxMs,
+    );
+    const after = usageSnapshot();
+    const result: LoadResult = {
+      calls: run.calls,
+      errors: run.errors,
+      elapsedMs: round(run.elapsedMs),
+      callsPerSec: round(run.calls / (run.elapsedMs / 1000)),
+      latency: roundSummary(summarize(run.latencies)),
+      clientCpuUsPerCall: round(
+        (after.cpuUs - before.cpuUs) / Math.max(1, run.calls),
+      ),
+      clientRss: after.rss,
+    };
+    if (run.firstError !== undefined) result.firstError = run.firstError;
+    writeJsonLine(result);
+  } finally {
+    await driver.close();
+  }
+}
+
+function roundSummary(summary: LatencySummary): LatencySummary {
+  return {
+    count: summary.count,
+    p50: round(summary.p50),
+    p90: round(summary.p90),
+    p99: round(summary.p99),
+    max: round(summary.max),
+    mean: round(summary.mean),
+  };
+}
+
+if (import.meta.main) {
+  const config = JSON.parse(Deno.args[0] ?? "{}") as LoadConfig;
+  await main(config);
+  Deno.exit(0);
+}

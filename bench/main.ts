@@ -1,0 +1,153 @@
+/**
+ * `deno task bench`: zkrpc against the raw TCP echo ceiling measured in the
+ * same run, plus payload, balancer, discovery, failover and membership
+ * scenarios.
+ *
+ * Usage:
+ * `deno run --allow-net=127.0.0.1 --allow-run --allow-read --allow-write --allow-env --allow-sys bench/main.ts [--quick] [--out=DIR] [--only=a,b]`
+ *
+ * Writes `<out>/<YYYY-MM-DD>.json` (every figure) and `<out>/<date>.svg`
+ * (calls/s and p99 vs calls in flight).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { closeAllChildren } from "./child.ts";
+import type { BenchContext, Scenario } from "./context.ts";
+import { type BenchReport, formatTable, Report } from "./report.ts";
+import { renderChart } from "./chart_svg.ts";
+import { checkTargets } from "./targets.ts";
+import { divideFrameBytes } from "./frame_size.ts";
+import { SCENARIOS } from "./scenarios/mod.ts";
+
+/** Command line options of the bench. */
+export interface BenchOptions {
+  /** Short runs for CI smoke tests (< 60 s). */
+  quick: boolean;
+  /** Output directory. */
+  out: string;
+  /** Scenario ids to run; all when empty. */
+  only: string[];
+}
+
+/**
+ * Parses the command line.
+ *
+ * @param args `Deno.args`.
+ * @returns The options.
+ */
+export function parseOptions(args: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args,
+    options: {
+      quick: { type: "boolean", default: false },
+      out: {
+        type: "string",
+        default: new URL("./results", import.meta.url).pathname,
+      },
+      only: { type: "string", default: "" },
+    },
+  });
+  return {
+    quick: values.quick ?? false,
+    out: values.out ?? "bench/results",
+    only: (values.only ?? "").split(",").filter((s) => s !== ""),
+  };
+}
+
+/**
+ * Runs the selected scenarios and writes the report.
+ *
+ * @param options Parsed options.
+ * @returns The report.
+ */
+export async function runBench(options: BenchOptions): Promise<BenchReport> {
+  const started = new Date();
+  const t0 = performance.now();
+  const report = new Report();
+  const context: BenchContext = {
+    report,
+    quick: options.quick,
+    divideFrameBytes: await divideFrameBytes(),
+    caseMs: options.quick ? 700 : 3000,
+    caseCalls: options.quick ? 50_000 : 400_000,
+  };
+  console.log(
+    `zkrpc bench (${
+      options.quick ? "quick" : "full"
+    }), divide frame = ${context.divideFrameBytes} B`,
+  );
+  for (
+    const [name, scenario] of Object.entries(SCENARIOS) as [string, Scenario][]
+  ) {
+    if (options.only.length > 0 && !options.only.includes(name)) continue;
+    const s0 = performance.now();
+    try {
+      await scenario(context);
+    } catch (error) {
+      report.skip(name, `failed: ${(error as Error).stack ?? error}`);
+    } finally {
+      await closeAllChildren();
+    }
+    console.log(`${name}: ${((performance.now() - s0) / 1000).toFixed(1)} s`);
+  }
+  const result: BenchReport = {
+    startedAt: started.toISOString(),
+    mode: options.quick ? "quick" : "full",
+    machine: {
+      os: `${Deno.build.os} ${Deno.build.arch}`,
+      cpus: navigator.hardwareConcurrency,
+      deno: Deno.version.deno,
+      v8: Deno.version.v8,
+      frameBytes: context.divideFrameBytes,
+    },
+    rows: report.rows,
+    skipped: report.skipped,
+    targets: checkTargets(report),
+    durationS: Math.round((performance.now() - t0) / 100) / 10,
+  };
+  const date = result.startedAt.slice(0, 10);
+  await Deno.mkdir(options.out, { recursive: true });
+  await Deno.writeTextFile(
+    `${options.out}/${date}.json`,
+    JSON.stringify(result, null, 2) + "\n",
+  );
+  await Deno.writeTextFile(
+    `${options.out}/${date}.svg`,
+    renderChart(report.rows),
+  );
+  console.log(formatTable(report.rows));
+  for (const s of report.skipped) {
+    console.log(`${s.scenario}: skipped: ${s.reason.split("\n")[0]}`);
+  }
+  console.log("\n### targets\n");
+  for (const t of result.targets) {
+    console.log(
+      `${t.status.padEnd(12)} ${t.target}: measured ${
+        t.measured ?? "-"
+      } (limit ${t.limit})`,
+    );
+  }
+  console.log(
+    `\nwrote ${options.out}/${date}.json and ${date}.svg in ${result.durationS} s`,
+  );
+  return result;
+}
+
+if (import.meta.main) {
+  const onSignal = () => {
+    closeAllChildren().finally(() => Deno.exit(130));
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  let code = 0;
+  try {
+    await runBench(parseOptions(Deno.args));
+  } catch (error) {
+    console.error(error);
+    code = 1;
+  } finally {
+    await closeAllChildren();
+  }
+  Deno.exit(code);
+}

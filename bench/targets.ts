@@ -1,0 +1,95 @@
+/**
+ * The issue's targets evaluated on the rows of one run.
+ *
+ * @module
+ */
+import type { Report, TargetCheck } from "./report.ts";
+
+function check(
+  target: string,
+  measured: number | null | undefined,
+  limit: number,
+  atLeast: boolean,
+): TargetCheck {
+  if (measured == null || !Number.isFinite(measured)) {
+    return { target, measured: null, limit, status: "not measured" };
+  }
+  const met = atLeast ? measured >= limit : measured <= limit;
+  return { target, measured, limit, status: met ? "met" : "missed" };
+}
+
+/**
+ * Evaluates every target against the report.
+ *
+ * @param report The run's report.
+ * @returns One check per target.
+ */
+export function checkTargets(report: Report): TargetCheck[] {
+  const core64 = report.find("throughput", "zkrpc core 64 in flight");
+  const core1 = report.find("throughput", "zkrpc core 1 in flight");
+  const chan64 = report.find("full stack", "channel 64 in flight");
+  const chan1 = report.find("full stack", "channel 1 in flight");
+  const discovery = report.find("discovery", "register -> first call");
+  const failover = report.find("failover", "SIGKILL 1 of 3");
+  const membership = report.find(
+    "membership",
+    "100 servers, 20 channels, churn",
+  );
+  return [
+    check(
+      "core: 64 in flight calls/s vs ceiling (ratio)",
+      core64?.vsCeiling.calls_per_s,
+      0.5,
+      true,
+    ),
+    check(
+      "core: 64 in flight server CPU/call vs ceiling (ratio)",
+      core64?.vsCeiling.server_cpu_us,
+      2.5,
+      false,
+    ),
+    check(
+      "core: 1 in flight p50 vs ceiling (ratio)",
+      core1?.vsCeiling.p50_ms,
+      1.15,
+      false,
+    ),
+    check(
+      "channel: 64 in flight calls/s vs ceiling (ratio)",
+      chan64?.vsCeiling.calls_per_s,
+      0.5,
+      true,
+    ),
+    check(
+      "channel: 64 in flight server CPU/call vs ceiling (ratio)",
+      chan64?.vsCeiling.server_cpu_us,
+      2.5,
+      false,
+    ),
+    check(
+      "channel: 1 in flight p50 vs ceiling (ratio)",
+      chan1?.vsCeiling.p50_ms,
+      1.15,
+      false,
+    ),
+    check(
+      "discovery: register -> first call median (ms)",
+      discovery?.figures.median_ms,
+      50,
+      false,
+    ),
+    check("failover: failed calls", failover?.figures.failed_calls, 0, false),
+    check(
+      "failover: longest gap (ms)",
+      failover?.figures.longest_gap_ms,
+      100,
+      false,
+    ),
+    check(
+      "membership: data reads per new member per channel",
+      membership?.figures.reads_per_join_per_channel,
+      1,
+      false,
+    ),
+  ];
+}
