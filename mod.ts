@@ -5,3 +5,7 @@
  *
  * @module
  */
+export * from "./src/errors.ts";
+export * from "./src/protocol/codec.ts";
+export * from "./src/server.ts";
+export * from "./src/connection.ts";

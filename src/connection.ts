@@ -1,0 +1,721 @@
+/**
+ * One multiplexed client connection to a zkrpc server.
+ *
+ * @module
+ */
+
+import {
+  CancelledError,
+  ConnectionError,
+  DeadlineExceededError,
+  type ErrorPayload,
+  ErrorRegistry,
+  ProtocolError,
+  ServerClosingError,
+} from "./errors.ts";
+import { type Codec, jsonCodec } from "./protocol/codec.ts";
+import {
+  checkPreface,
+  DEFAULT_MAX_FRAME_SIZE,
+  type Frame,
+  FrameDecoder,
+  FrameType,
+  PREFACE,
+  PREFACE_SIZE,
+  PROTOCOL_VERSION,
+} from "./protocol/frame.ts";
+import { FrameWriter } from "./protocol/frame_writer.ts";
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/** Where a server listens. */
+export interface Endpoint {
+  /** Host name or IP address. */
+  hostname: string;
+  /** TCP port. */
+  port: number;
+  /** Connect with TLS (`Deno.connectTls`). */
+  tls?: boolean;
+}
+
+/** Options of {@linkcode Connection.connect}. */
+export interface ConnectionOptions {
+  /**
+   * Milliseconds to open the socket and receive the server's preface.
+   *
+   * @default {10000}
+   */
+  connectTimeout?: number;
+  /** Aborts the connection attempt (not the calls made on it later). */
+  signal?: AbortSignal;
+  /** Extra CA certificates (PEM) for TLS endpoints. */
+  caCerts?: string[];
+  /**
+   * Payload codec; must match the server's.
+   *
+   * @default {jsonCodec}
+   */
+  codec?: Codec;
+  /**
+   * Error classes to revive by name (the seed's `InvalidOperation`).
+   *
+   * @default {new ErrorRegistry()}
+   */
+  errors?: ErrorRegistry;
+  /**
+   * Largest frame sent or accepted (value of the length field, in bytes).
+   *
+   * @default {4194304}
+   */
+  maxFrameSize?: number;
+  /**
+   * Milliseconds without any received frame after which a ping is sent;
+   * `0` disables keepalive.
+   *
+   * @default {30000}
+   */
+  keepaliveInterval?: number;
+  /**
+   * Milliseconds to wait for any frame after a keepalive ping before the
+   * peer is declared dead and the connection closed.
+   *
+   * @default {10000}
+   */
+  keepaliveTimeout?: number;
+}
+
+/** Options of {@linkcode Connection.prototype.call}. */
+export interface CallOptions {
+  /**
+   * Milliseconds until the call rejects with
+   * {@linkcode DeadlineExceededError} (and a cancel is sent). No deadline
+   * when omitted.
+   */
+  timeout?: number;
+  /**
+   * Aborting it rejects the call with {@linkcode CancelledError} (its
+   * `cause` is `signal.reason`) and sends a cancel.
+   */
+  signal?: AbortSignal;
+}
+
+/** Detail of the `"close"` event of a {@linkcode Connection}. */
+export interface ConnectionCloseDetail {
+  /** Why the connection closed; `undefined` after a local `close()`. */
+  error: Error | undefined;
+}
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+class PendingCall {
+  method: string;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  batch = 0;
+  timer: Timer | undefined = undefined;
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+
+  constructor(
+    method: string,
+    resolve: (value: unknown) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.method = method;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  cleanup(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function lower(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}
+
+/**
+ * One multiplexed connection to a zkrpc server: many calls in flight,
+ * matched by id, answered in any order. Frames queued in one microtask turn
+ * go out in one write.
+ *
+ * Failure modes of {@linkcode Connection.prototype.call}:
+ * - {@linkcode ConnectionError} when the connection is closed or drops;
+ *   `written: false` means the request never reached the socket (safe to
+ *   retry anywhere), `true` that it may have run.
+ * - {@linkcode ServerClosingError} after the server sent `goaway`
+ *   (`draining` is `true`): the request was not sent, or not run.
+ * - {@linkcode DeadlineExceededError} / {@linkcode CancelledError} on
+ *   timeout / abort; a cancel is sent and the connection stays usable.
+ * - the caller's registered error class, {@linkcode RemoteError} or
+ *   {@linkcode MethodNotFoundError} for errors from the server.
+ * - `TypeError` / `RangeError` for params that cannot be encoded or are too
+ *   large; nothing is sent.
+ *
+ * Events: `"goaway"` (an `Event`; the server is draining) and `"close"` (a
+ * `CustomEvent<ConnectionCloseDetail>`).
+ *
+ * @example Call a server
+ * ```ts
+ * import { Connection } from "./connection.ts";
+ * import { serve } from "./server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve({ echo: (x: unknown) => x }, { hostname: "127.0.0.1" });
+ * await using conn = await Connection.connect({ hostname: "127.0.0.1", port: server.addr.port });
+ * assert.deepEqual(await conn.call("echo", [{ n: 1n }], { timeout: 1000 }), { n: 1n });
+ * assert.equal(conn.inFlight, 0);
+ * ```
+ */
+export class Connection extends EventTarget implements AsyncDisposable {
+  /** Resolves when the socket is gone and no I/O is pending. */
+  readonly closed: Promise<void>;
+  /** The endpoint this connection talks to. */
+  readonly endpoint: Endpoint;
+
+  #conn: Deno.Conn;
+  #name: string;
+  #codec: Codec;
+  #errors: ErrorRegistry;
+  #maxFrameSize: number;
+  #decoder: FrameDecoder;
+  #writer: FrameWriter;
+  #pending = new Map<number, PendingCall>();
+  #nextId = 0;
+  #draining = false;
+  #closedFlag = false;
+  #closeError: Error | undefined;
+  #resolveClosed!: () => void;
+  #reading: Promise<void> = Promise.resolve();
+  #keepaliveInterval: number;
+  #keepaliveTimeout: number;
+  #keepaliveTimer: Timer | undefined;
+  #received = false;
+  #pingOutstanding = false;
+  #methodPrefixes = new Map<string, Uint8Array>();
+
+  /**
+   * Opens a connection: connects the socket, sends the preface and waits for
+   * the server's.
+   *
+   * @param endpoint The server.
+   * @param options Timeouts, codec, error classes, keepalive.
+   * @returns The open connection.
+   * @throws {ConnectionError} (`written: false`) when the socket cannot be
+   * opened, or closes before the server's preface.
+   * @throws {ProtocolError} when the peer is not a zkrpc server of this
+   * protocol version.
+   */
+  static async connect(
+    endpoint: Endpoint,
+    options: ConnectionOptions = {},
+  ): Promise<Connection> {
+    const name = `${endpoint.hostname}:${endpoint.port}`;
+    const timeout = options.connectTimeout ?? 10_000;
+    const signal = options.signal;
+    signal?.throwIfAborted();
+    let conn: Deno.Conn | undefined;
+    let timer: Timer | undefined;
+    let onAbort: (() => void) | undefined;
+    let failure: Error | undefined;
+    const fail = (error: Error): void => {
+      failure ??= error;
+      try {
+        conn?.close();
+      } catch {
+        // already closed
+      }
+    };
+    try {
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const e = new ConnectionError(
+            `Cannot connect to ${name}: no preface from the server within ${timeout} ms`,
+            { written: false },
+          );
+          fail(e);
+          reject(e);
+        }, timeout);
+        onAbort = () => {
+          const e = new ConnectionError(`Cannot connect to ${name}: aborted`, {
+            written: false,
+            cause: signal!.reason,
+          });
+          fail(e);
+          reject(e);
+        };
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+      deadline.catch(() => {});
+      const opening = endpoint.tls
+        ? Deno.connectTls({
+          hostname: endpoint.hostname,
+          port: endpoint.port,
+          ...(options.caCerts ? { caCerts: options.caCerts } : {}),
+        })
+        : Deno.connect({
+          hostname: endpoint.hostname,
+          port: endpoint.port,
+          transport: "tcp",
+        });
+      opening.then((c) => {
+        conn = c;
+        if (failure) fail(failure);
+      }, () => {});
+      try {
+        conn = await Promise.race([opening, deadline]);
+      } catch (error) {
+        if (error instanceof ConnectionError) throw error;
+        throw new ConnectionError(
+          `Cannot connect to ${name}: ${message(error)}`,
+          { written: false, cause: error },
+        );
+      }
+      try {
+        (conn as Deno.TcpConn).setNoDelay?.(true);
+      } catch {
+        // not TCP
+      }
+      const decoder = new FrameDecoder({
+        maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+      });
+      const handshake = async (): Promise<void> => {
+        let off = 0;
+        while (off < PREFACE.length) {
+          off += await conn!.write(PREFACE.subarray(off));
+        }
+        while (true) {
+          const n = await conn!.read(decoder.writable());
+          if (n === null) {
+            throw new ConnectionError(
+              `Cannot connect to ${name}: the server closed the connection during the handshake`,
+              { written: false },
+            );
+          }
+          decoder.commit(n);
+          const check = checkPreface(decoder.peekAll());
+          if (check === "incomplete") continue;
+          if (check === "ok") {
+            decoder.skip(PREFACE_SIZE);
+            return;
+          }
+          if (check === "version") {
+            throw new ProtocolError(
+              `Cannot connect to ${name}: the server speaks zkrpc protocol version ${
+                decoder.peekAll()[PREFACE_SIZE - 1]
+              }, this client speaks version ${PROTOCOL_VERSION}`,
+            );
+          }
+          throw new ProtocolError(
+            `Cannot connect to ${name}: the peer is not a zkrpc server`,
+          );
+        }
+      };
+      try {
+        await Promise.race([handshake(), deadline]);
+      } catch (error) {
+        const e = failure ??
+          (error instanceof ConnectionError || error instanceof ProtocolError
+            ? error
+            : new ConnectionError(
+              `Cannot connect to ${name}: ${message(error)}`,
+              { written: false, cause: error },
+            ));
+        fail(e);
+        throw e;
+      }
+      return new Connection(conn, endpoint, decoder, options);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
+   * Use {@linkcode Connection.connect} instead.
+   *
+   * @param conn A socket whose preface exchange is done.
+   * @param endpoint The endpoint it is connected to.
+   * @param decoder The decoder holding any bytes read after the preface.
+   * @param options Connection options.
+   */
+  constructor(
+    conn: Deno.Conn,
+    endpoint: Endpoint,
+    decoder: FrameDecoder,
+    options: ConnectionOptions = {},
+  ) {
+    super();
+    this.#conn = conn;
+    this.endpoint = endpoint;
+    this.#name = `${endpoint.hostname}:${endpoint.port}`;
+    this.#codec = options.codec ?? jsonCodec;
+    this.#errors = options.errors ?? new ErrorRegistry();
+    this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.#decoder = decoder;
+    this.#writer = new FrameWriter(
+      conn,
+      (error) =>
+        this.#shutdown(
+          new ConnectionError(
+            `Connection to ${this.#name} failed: ${message(error)}`,
+            { written: true, cause: error },
+          ),
+        ),
+    );
+    this.#keepaliveInterval = options.keepaliveInterval ?? 30_000;
+    this.#keepaliveTimeout = options.keepaliveTimeout ?? 10_000;
+    this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
+    this.#reading = this.#readLoop();
+    if (this.#keepaliveInterval > 0) {
+      this.#keepaliveTimer = setTimeout(
+        this.#onKeepalive,
+        this.#keepaliveInterval,
+      );
+    }
+  }
+
+  /** Number of calls awaiting a response. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  /** `true` once the server sent `goaway`: new calls reject at once. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** `true` once the connection is closed or broken. */
+  get isClosed(): boolean {
+    return this.#closedFlag;
+  }
+
+  /**
+   * Calls a remote method.
+   *
+   * @param method The method name (at most 255 UTF-8 bytes).
+   * @param params The arguments.
+   * @param options Timeout and abort signal.
+   * @returns The handler's return value.
+   */
+  call(
+    method: string,
+    params: unknown[] = [],
+    options: CallOptions = {},
+  ): Promise<unknown> {
+    if (this.#closedFlag) {
+      return Promise.reject(
+        new ConnectionError(
+          `Cannot call method "${method}": connection to ${this.#name} is closed (request not sent)`,
+          { written: false, cause: this.#closeError },
+        ),
+      );
+    }
+    if (this.#draining) {
+      return Promise.reject(
+        new ServerClosingError(
+          `Cannot call method "${method}": server ${this.#name} is closing (request not sent)`,
+        ),
+      );
+    }
+    const signal = options.signal;
+    if (signal?.aborted) {
+      return Promise.reject(
+        new CancelledError(`Cannot call method "${method}": cancelled`, {
+          cause: signal.reason,
+        }),
+      );
+    }
+    if (!Array.isArray(params)) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot call method "${method}": params must be an array`,
+        ),
+      );
+    }
+    let prefix = this.#methodPrefixes.get(method);
+    if (prefix === undefined) {
+      const bytes = utf8.encode(method);
+      if (bytes.length > 255) {
+        return Promise.reject(
+          new RangeError(
+            `Cannot call method "${
+              method.slice(0, 40)
+            }…": method name is longer than 255 bytes`,
+          ),
+        );
+      }
+      prefix = new Uint8Array(bytes.length + 1);
+      prefix[0] = bytes.length;
+      prefix.set(bytes, 1);
+      if (this.#methodPrefixes.size < 1024) {
+        this.#methodPrefixes.set(method, prefix);
+      }
+    }
+    let payload: Uint8Array;
+    try {
+      payload = this.#codec.encode(params);
+    } catch (error) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot call method "${method}": ${lower(message(error))}`,
+          { cause: error },
+        ),
+      );
+    }
+    const size = 5 + prefix.length + payload.length;
+    if (size > this.#maxFrameSize) {
+      return Promise.reject(
+        new RangeError(
+          `Cannot call method "${method}": request of ${size} bytes exceeds the frame limit of ${this.#maxFrameSize} bytes`,
+        ),
+      );
+    }
+    let id = this.#nextId;
+    do {
+      id = id >= 0xffffffff ? 1 : id + 1;
+    } while (this.#pending.has(id));
+    this.#nextId = id;
+    return new Promise((resolve, reject) => {
+      const call = new PendingCall(method, resolve, reject);
+      this.#pending.set(id, call);
+      call.batch = this.#writer.push(FrameType.Request, id, payload, prefix);
+      const timeout = options.timeout;
+      if (timeout !== undefined && timeout !== Infinity) {
+        call.timer = setTimeout(
+          () =>
+            this.#expire(
+              id,
+              call,
+              new DeadlineExceededError(
+                `Cannot call method "${method}": deadline of ${timeout} ms exceeded`,
+              ),
+            ),
+          timeout,
+        );
+      }
+      if (signal) {
+        call.signal = signal;
+        call.onAbort = () =>
+          this.#expire(
+            id,
+            call,
+            new CancelledError(`Cannot call method "${method}": cancelled`, {
+              cause: signal.reason,
+            }),
+          );
+        signal.addEventListener("abort", call.onAbort, { once: true });
+      }
+    });
+  }
+
+  #expire(id: number, call: PendingCall, error: Error): void {
+    if (this.#pending.get(id) !== call) return;
+    this.#pending.delete(id);
+    call.cleanup();
+    if (!this.#closedFlag) this.#writer.push(FrameType.Cancel, id);
+    call.reject(error);
+  }
+
+  /**
+   * Closes the connection at once; pending calls reject with
+   * {@linkcode ConnectionError}. Idempotent.
+   */
+  close(): void {
+    this.#shutdown(undefined);
+  }
+
+  /**
+   * Closes the connection and waits until it is gone; never throws.
+   *
+   * @returns A promise that resolves when closed.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.closed;
+  }
+
+  async #readLoop(): Promise<void> {
+    const decoder = this.#decoder;
+    let error: Error | undefined;
+    try {
+      this.#drainFrames();
+      while (!this.#closedFlag) {
+        const n = await this.#conn.read(decoder.writable());
+        if (n === null) {
+          error = new ConnectionError(
+            `Connection to ${this.#name} closed by the server`,
+            { written: true },
+          );
+          break;
+        }
+        decoder.commit(n);
+        this.#received = true;
+        this.#drainFrames();
+      }
+    } catch (e) {
+      if (!this.#closedFlag) {
+        error = e instanceof ProtocolError ? e : new ConnectionError(
+          `Connection to ${this.#name} failed: ${message(e)}`,
+          { written: true, cause: e },
+        );
+      }
+    }
+    this.#shutdown(error);
+  }
+
+  #drainFrames(): void {
+    let frame: Frame | undefined;
+    while (!this.#closedFlag && (frame = this.#decoder.next()) !== undefined) {
+      this.#onFrame(frame);
+    }
+  }
+
+  #onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.Result: {
+        const call = this.#pending.get(frame.id);
+        if (call === undefined) return; // cancelled or timed out
+        this.#pending.delete(frame.id);
+        call.cleanup();
+        let value: unknown;
+        try {
+          value = this.#codec.decode(frame.payload);
+        } catch (error) {
+          call.reject(
+            new ProtocolError(
+              `Cannot call method "${call.method}": cannot decode result: ${
+                message(error)
+              }`,
+            ),
+          );
+          return;
+        }
+        call.resolve(value);
+        return;
+      }
+      case FrameType.Error: {
+        let payload: ErrorPayload;
+        try {
+          payload = this.#codec.decode(frame.payload) as ErrorPayload;
+          if (
+            typeof payload?.name !== "string" ||
+            typeof payload.message !== "string"
+          ) throw new TypeError("expected { name, message }");
+        } catch (error) {
+          throw new ProtocolError(
+            `Cannot read error frame from ${this.#name}: ${message(error)}`,
+          );
+        }
+        if (frame.id === 0) {
+          throw new ProtocolError(
+            `Connection to ${this.#name} refused by the server: ${payload.message}`,
+          );
+        }
+        const call = this.#pending.get(frame.id);
+        if (call === undefined) return;
+        this.#pending.delete(frame.id);
+        call.cleanup();
+        call.reject(this.#errors.revive(payload));
+        return;
+      }
+      case FrameType.Ping:
+        this.#writer.push(FrameType.Pong, frame.id, frame.payload);
+        return;
+      case FrameType.Pong:
+        this.#pingOutstanding = false;
+        return;
+      case FrameType.Goaway:
+        if (!this.#draining) {
+          this.#draining = true;
+          this.#goawayReason = utf8Decoder.decode(frame.payload);
+          this.dispatchEvent(new Event("goaway"));
+        }
+        return;
+      default:
+        throw new ProtocolError(
+          `Cannot read frame from ${this.#name}: frame type ${frame.type} is not sent by servers`,
+        );
+    }
+  }
+
+  #goawayReason = "";
+
+  /** The reason the server gave in its `goaway` (empty before one). */
+  get goawayReason(): string {
+    return this.#goawayReason;
+  }
+
+  #onKeepalive = (): void => {
+    this.#keepaliveTimer = undefined;
+    if (this.#closedFlag) return;
+    if (this.#received) {
+      this.#received = false;
+      this.#pingOutstanding = false;
+      this.#keepaliveTimer = setTimeout(
+        this.#onKeepalive,
+        this.#keepaliveInterval,
+      );
+      return;
+    }
+    if (this.#pingOutstanding) {
+      this.#shutdown(
+        new ConnectionError(
+          `Connection to ${this.#name} lost: no answer to a ping within ${this.#keepaliveTimeout} ms`,
+          { written: true },
+        ),
+      );
+      return;
+    }
+    this.#pingOutstanding = true;
+    this.#writer.push(FrameType.Ping, 0);
+    this.#keepaliveTimer = setTimeout(
+      this.#onKeepalive,
+      this.#keepaliveTimeout,
+    );
+  };
+
+  #shutdown(error: Error | undefined): void {
+    if (this.#closedFlag) return;
+    this.#closedFlag = true;
+    this.#closeError = error;
+    clearTimeout(this.#keepaliveTimer);
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+    const started = this.#writer.started;
+    const reason = error
+      ? lower(message(error))
+      : `connection to ${this.#name} closed by the client`;
+    for (const call of this.#pending.values()) {
+      call.cleanup();
+      const written = call.batch <= started;
+      call.reject(
+        new ConnectionError(
+          `Cannot call method "${call.method}": ${reason} (request ${
+            written ? "may have run" : "not sent"
+          })`,
+          { written, cause: error },
+        ),
+      );
+    }
+    this.#pending.clear();
+    Promise.all([this.#reading, this.#writer.drained()]).then(() => {
+      this.#resolveClosed();
+      this.dispatchEvent(
+        new CustomEvent<ConnectionCloseDetail>("close", {
+          detail: { error },
+        }),
+      );
+    });
+  }
+}

@@ -1,0 +1,394 @@
+/**
+ * The error classes of zkrpc and the {@linkcode ErrorRegistry} that turns an
+ * error received from a server back into the caller's own error class.
+ *
+ * @module
+ */
+
+/**
+ * Base class of every error raised by zkrpc itself.
+ *
+ * @example Catch any zkrpc error
+ * ```ts
+ * import { DeadlineExceededError, RpcError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new DeadlineExceededError("Cannot call method \"slow\": deadline of 10 ms exceeded");
+ * assert.ok(error instanceof RpcError);
+ * ```
+ */
+export class RpcError extends Error {
+  /**
+   * Constructs a new instance.
+   *
+   * @param message The error message.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * An error thrown by a remote handler whose name is not registered in the
+ * caller's {@linkcode ErrorRegistry}. It keeps the remote name and data.
+ *
+ * @example Inspect a remote error
+ * ```ts
+ * import { RemoteError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new RemoteError("Boom", { remoteName: "RangeError", data: { x: 1 } });
+ * assert.equal(error.remoteName, "RangeError");
+ * assert.deepEqual(error.data, { x: 1 });
+ * ```
+ */
+export class RemoteError extends RpcError {
+  /** The `name` of the error thrown on the server. */
+  readonly remoteName: string;
+  /** The `data` property of the error thrown on the server, if any. */
+  readonly data: unknown;
+
+  /**
+   * Constructs a new instance.
+   *
+   * @param message The remote error message.
+   * @param options The remote name, data and an optional cause.
+   */
+  constructor(
+    message: string,
+    options: { remoteName: string; data?: unknown; cause?: unknown },
+  ) {
+    super(message, "cause" in options ? { cause: options.cause } : undefined);
+    this.remoteName = options.remoteName;
+    this.data = options.data;
+  }
+}
+
+/**
+ * The server has no callable method of that name. Inherited names such as
+ * `constructor`, `__proto__` or `toString` are never callable.
+ *
+ * @example Check the missing method
+ * ```ts
+ * import { MethodNotFoundError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new MethodNotFoundError("toString");
+ * assert.equal(error.method, "toString");
+ * assert.equal(error.message, 'Cannot call method "toString": method not found');
+ * ```
+ */
+export class MethodNotFoundError extends RpcError {
+  /** The method that was called. */
+  readonly method: string;
+
+  /**
+   * Constructs a new instance.
+   *
+   * @param method The method that was called.
+   * @param message The message; a standard one by default.
+   */
+  constructor(method: string, message?: string) {
+    super(message ?? `Cannot call method "${method}": method not found`);
+    this.method = method;
+  }
+}
+
+/**
+ * The call did not complete within its timeout. The server was sent a cancel.
+ *
+ * @example Create one
+ * ```ts
+ * import { DeadlineExceededError, RpcError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(new DeadlineExceededError("late") instanceof RpcError);
+ * ```
+ */
+export class DeadlineExceededError extends RpcError {}
+
+/**
+ * The caller aborted the call through its `AbortSignal`; `cause` holds
+ * `signal.reason`. The server was sent a cancel.
+ *
+ * @example Create one
+ * ```ts
+ * import { CancelledError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new CancelledError("stopped", { cause: "user" });
+ * assert.equal(error.cause, "user");
+ * ```
+ */
+export class CancelledError extends RpcError {}
+
+/**
+ * The connection failed or closed before the call got its response.
+ * `written` tells whether the request may have reached the server: when it is
+ * `false` the request was never handed to the socket, so the call did not run
+ * and is safe to retry anywhere.
+ *
+ * @example Decide whether to retry
+ * ```ts
+ * import { ConnectionError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ConnectionError("Connection refused", { written: false });
+ * assert.equal(error.written, false);
+ * ```
+ */
+export class ConnectionError extends RpcError {
+  /** Whether the request may have been sent (and run) before the failure. */
+  readonly written: boolean;
+
+  /**
+   * Constructs a new instance.
+   *
+   * @param message The error message.
+   * @param options Whether the request was written, and an optional cause.
+   */
+  constructor(message: string, options: { written: boolean; cause?: unknown }) {
+    super(message, "cause" in options ? { cause: options.cause } : undefined);
+    this.written = options.written;
+  }
+}
+
+/**
+ * A peer broke the wire protocol: bad preface, malformed or oversize frame,
+ * unknown frame type, or a violated limit.
+ *
+ * @example Create one
+ * ```ts
+ * import { ProtocolError, RpcError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(new ProtocolError("Bad preface") instanceof RpcError);
+ * ```
+ */
+export class ProtocolError extends RpcError {}
+
+/**
+ * The server is closing (it sent `goaway`, or refused a new connection): the
+ * request was NOT run, so it is safe to retry on any other server.
+ *
+ * @example Create one
+ * ```ts
+ * import { ServerClosingError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new ServerClosingError("draining").name, "ServerClosingError");
+ * ```
+ */
+export class ServerClosingError extends RpcError {}
+
+/**
+ * No server is registered for a service (raised by the discovery channel).
+ *
+ * @example Create one
+ * ```ts
+ * import { NoServersError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new NoServersError("calculator");
+ * assert.equal(error.service, "calculator");
+ * ```
+ */
+export class NoServersError extends RpcError {
+  /** The service that has no live servers. */
+  readonly service: string;
+
+  /**
+   * Constructs a new instance.
+   *
+   * @param service The service name.
+   * @param message The message; a standard one by default.
+   */
+  constructor(service: string, message?: string) {
+    super(message ?? `No servers registered for service "${service}"`);
+    this.service = service;
+  }
+}
+
+/**
+ * Whether a failed call is known not to have run on the server, so that it may
+ * be retried on another endpoint even when its method is not idempotent:
+ * a {@linkcode ConnectionError} with `written: false` or a
+ * {@linkcode ServerClosingError}.
+ *
+ * @param error The error a call rejected with.
+ * @returns `true` when the request never ran.
+ *
+ * @example Retry only what never ran
+ * ```ts
+ * import { ConnectionError, isRetriableBeforeSend, ServerClosingError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isRetriableBeforeSend(new ConnectionError("refused", { written: false })));
+ * assert.ok(isRetriableBeforeSend(new ServerClosingError("draining")));
+ * assert.ok(!isRetriableBeforeSend(new ConnectionError("reset", { written: true })));
+ * ```
+ */
+export function isRetriableBeforeSend(error: unknown): boolean {
+  return (error instanceof ConnectionError && !error.written) ||
+    error instanceof ServerClosingError;
+}
+
+/** The shape in which an error travels on the wire. */
+export interface ErrorPayload {
+  /** The error name, e.g. `"InvalidOperation"`. */
+  name: string;
+  /** The error message. */
+  message: string;
+  /** Optional structured data (the error's own `data` property). */
+  data?: unknown;
+}
+
+/** A constructor of an error class that can be registered. */
+// deno-lint-ignore no-explicit-any
+export type ErrorClass = new (...args: any[]) => Error;
+
+/**
+ * Maps error names to the caller's error classes. An {@linkcode ErrorPayload}
+ * whose name is registered is revived as an instance of that class, with the
+ * remote message and `data`; any other becomes a {@linkcode RemoteError}
+ * keeping the remote name. The names of zkrpc's own errors that a server sends
+ * (`MethodNotFoundError`, `ServerClosingError`, `ProtocolError`) are always
+ * revived as those classes.
+ *
+ * @example Revive the seed's InvalidOperation
+ * ```ts
+ * import { ErrorRegistry, RemoteError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class InvalidOperation extends Error {}
+ * const errors = new ErrorRegistry().register(InvalidOperation);
+ * const revived = errors.revive({ name: "InvalidOperation", message: "Cannot divide by zero" });
+ * assert.ok(revived instanceof InvalidOperation);
+ * assert.equal(revived.message, "Cannot divide by zero");
+ * assert.ok(errors.revive({ name: "Other", message: "x" }) instanceof RemoteError);
+ * ```
+ */
+export class ErrorRegistry {
+  #classes = new Map<string, ErrorClass>();
+
+  /**
+   * Registers error classes under their class name.
+   *
+   * @param classes The classes to register.
+   * @returns This registry, for chaining.
+   */
+  register(...classes: ErrorClass[]): this {
+    for (const cls of classes) {
+      if (typeof cls !== "function" || !cls.name) {
+        throw new TypeError(
+          "Cannot register error class: expected a named class",
+        );
+      }
+      this.#classes.set(cls.name, cls);
+    }
+    return this;
+  }
+
+  /**
+   * Registers one error class under an explicit wire name.
+   *
+   * @param name The name the server sends.
+   * @param cls The class to revive it as.
+   * @returns This registry, for chaining.
+   */
+  registerAs(name: string, cls: ErrorClass): this {
+    this.#classes.set(name, cls);
+    return this;
+  }
+
+  /**
+   * Whether a name is registered.
+   *
+   * @param name The wire name.
+   * @returns `true` when a class is registered under `name`.
+   */
+  has(name: string): boolean {
+    return this.#classes.has(name);
+  }
+
+  /**
+   * Turns a received error payload into an error instance.
+   *
+   * @param payload The error as received.
+   * @returns An instance of the registered class, a zkrpc error, or a
+   * {@linkcode RemoteError}.
+   */
+  revive(payload: ErrorPayload): Error {
+    const { name, message, data } = payload;
+    const cls = this.#classes.get(name);
+    if (cls !== undefined) {
+      let error: Error;
+      try {
+        error = new cls(message);
+      } catch {
+        error = Object.create(cls.prototype) as Error;
+      }
+      Object.defineProperty(error, "message", {
+        value: message,
+        writable: true,
+        configurable: true,
+        enumerable: false,
+      });
+      if (error.name === "Error" && name !== "Error") {
+        Object.defineProperty(error, "name", {
+          value: name,
+          writable: true,
+          configurable: true,
+          enumerable: false,
+        });
+      }
+      if (data !== undefined) {
+        (error as Error & { data?: unknown }).data = data;
+      }
+      return error;
+    }
+    switch (name) {
+      case "MethodNotFoundError": {
+        const method = typeof data === "object" && data !== null &&
+            typeof (data as { method?: unknown }).method === "string"
+          ? (data as { method: string }).method
+          : "";
+        return new MethodNotFoundError(method, message);
+      }
+      case "ServerClosingError":
+        return new ServerClosingError(message);
+      case "ProtocolError":
+        return new ProtocolError(message);
+    }
+    return new RemoteError(message, { remoteName: name, data });
+  }
+}
+
+/**
+ * The wire name of a thrown value: its `name` unless that is the inherited
+ * `"Error"`, then its constructor's name (so `class InvalidOperation extends
+ * Error {}` travels as `"InvalidOperation"` without setting `name`).
+ *
+ * @param error A thrown value.
+ * @returns The name to send.
+ *
+ * @example Name of an unnamed subclass
+ * ```ts
+ * import { errorName } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class InvalidOperation extends Error {}
+ * assert.equal(errorName(new InvalidOperation("x")), "InvalidOperation");
+ * assert.equal(errorName(new RangeError("x")), "RangeError");
+ * ```
+ */
+export function errorName(error: unknown): string {
+  if (typeof error !== "object" || error === null) return "Error";
+  const name = (error as { name?: unknown }).name;
+  if (typeof name === "string" && name !== "" && name !== "Error") return name;
+  const ctor = (error as { constructor?: unknown }).constructor;
+  if (typeof ctor === "function" && ctor.name) return ctor.name;
+  return "Error";
+}

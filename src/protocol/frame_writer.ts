@@ -1,0 +1,178 @@
+/**
+ * Internal: batches outgoing frames so that all frames queued in one
+ * microtask turn go out in one `write` call.
+ *
+ * @module
+ */
+
+import { type FrameType, HEADER_SIZE, writeHeader } from "./frame.ts";
+
+/** What {@linkcode FrameWriter} writes to (a `Deno.Conn` fits). */
+export interface ByteSink {
+  /** Writes some bytes, resolving to the count written. */
+  write(p: Uint8Array): Promise<number>;
+}
+
+/**
+ * Double-buffered frame writer: frames are encoded straight into the pending
+ * buffer; a microtask flushes it with one write while new frames go to the
+ * other buffer. Every push returns the number of the batch it joined;
+ * {@linkcode FrameWriter.prototype.started} tells which batches were handed
+ * to the socket, so a caller can tell "never written" from "maybe written".
+ *
+ * @example Write two frames in one batch
+ * ```ts
+ * import { FrameWriter } from "./frame_writer.ts";
+ * import { FrameType } from "./frame.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const writes: Uint8Array[] = [];
+ * const writer = new FrameWriter({ write: (p) => { writes.push(p.slice()); return Promise.resolve(p.length); } });
+ * writer.push(FrameType.Ping, 1);
+ * writer.push(FrameType.Ping, 2);
+ * await writer.drained();
+ * assert.equal(writes.length, 1);
+ * assert.equal(writes[0]!.length, 18);
+ * ```
+ */
+export class FrameWriter {
+  #sink: ByteSink;
+  #pending: Uint8Array;
+  #spare: Uint8Array;
+  #len = 0;
+  #batch = 1;
+  #started = 0;
+  #flushing = false;
+  #scheduled = false;
+  #failed: unknown = undefined;
+  #idle: Array<() => void> = [];
+  #onError: (error: unknown) => void;
+
+  /**
+   * Constructs a new writer.
+   *
+   * @param sink Where bytes go.
+   * @param onError Called once when a write fails.
+   */
+  constructor(sink: ByteSink, onError: (error: unknown) => void = () => {}) {
+    this.#sink = sink;
+    this.#pending = new Uint8Array(16384);
+    this.#spare = new Uint8Array(16384);
+    this.#onError = onError;
+  }
+
+  /** Number of the last batch handed to the socket (0 before any). */
+  get started(): number {
+    return this.#started;
+  }
+
+  /** Whether a write failed; nothing more is written after that. */
+  get failed(): boolean {
+    return this.#failed !== undefined;
+  }
+
+  /**
+   * Queues a frame.
+   *
+   * @param type Frame type.
+   * @param id Request id.
+   * @param payload Payload bytes.
+   * @param prefix Bytes written before `payload` inside the same payload.
+   * @returns The batch number the frame joined.
+   */
+  push(
+    type: FrameType,
+    id: number,
+    payload?: Uint8Array,
+    prefix?: Uint8Array,
+  ): number {
+    if (this.#failed !== undefined) return this.#batch;
+    const pl = payload?.length ?? 0;
+    const px = prefix?.length ?? 0;
+    const need = this.#len + HEADER_SIZE + px + pl;
+    if (need > this.#pending.length) {
+      const grown = new Uint8Array(Math.max(need, this.#pending.length * 2));
+      grown.set(this.#pending.subarray(0, this.#len));
+      this.#pending = grown;
+    }
+    const buf = this.#pending;
+    writeHeader(buf, this.#len, type, id, px + pl);
+    let o = this.#len + HEADER_SIZE;
+    if (px) {
+      buf.set(prefix!, o);
+      o += px;
+    }
+    if (pl) buf.set(payload!, o);
+    this.#len = need;
+    if (!this.#flushing && !this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flush);
+    }
+    return this.#batch;
+  }
+
+  /**
+   * Queues raw bytes (the preface, or a refusal to a wrong peer).
+   *
+   * @param bytes The bytes.
+   * @returns The batch number.
+   */
+  pushRaw(bytes: Uint8Array): number {
+    if (this.#failed !== undefined) return this.#batch;
+    const need = this.#len + bytes.length;
+    if (need > this.#pending.length) {
+      const grown = new Uint8Array(Math.max(need, this.#pending.length * 2));
+      grown.set(this.#pending.subarray(0, this.#len));
+      this.#pending = grown;
+    }
+    this.#pending.set(bytes, this.#len);
+    this.#len = need;
+    if (!this.#flushing && !this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flush);
+    }
+    return this.#batch;
+  }
+
+  /**
+   * Resolves when everything queued so far was written (or writing failed).
+   *
+   * @returns A promise.
+   */
+  drained(): Promise<void> {
+    if (!this.#flushing && !this.#scheduled) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #flush = async (): Promise<void> => {
+    this.#scheduled = false;
+    if (this.#flushing) return;
+    this.#flushing = true;
+    try {
+      while (this.#len > 0 && this.#failed === undefined) {
+        const buf = this.#pending;
+        const len = this.#len;
+        this.#pending = this.#spare;
+        this.#spare = buf;
+        this.#len = 0;
+        this.#started = this.#batch++;
+        let off = 0;
+        while (off < len) {
+          off += await this.#sink.write(buf.subarray(off, len));
+        }
+        if (buf.length > 1 << 20) this.#spare = new Uint8Array(16384);
+      }
+    } catch (error) {
+      this.#failed = error ?? new Error("write failed");
+      this.#len = 0;
+      this.#onError(error);
+    } finally {
+      this.#flushing = false;
+      if (this.#len === 0 || this.#failed !== undefined) {
+        const idle = this.#idle;
+        this.#idle = [];
+        for (const resolve of idle) resolve();
+      }
+    }
+  };
+}
