@@ -1,0 +1,854 @@
+/**
+ * A promise-based ZooKeeper session over node-zookeeper-client, with bounded
+ * connect, operation and close, typed errors and session state events.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import zookeeper from "node-zookeeper-client";
+import { toZooKeeperError, ZooKeeperError } from "./zookeeper_errors.ts";
+import {
+  type CreateMode,
+  type NodeStat,
+  toClientAcl,
+  toClientMode,
+  toNodeStat,
+  toWatchEvent,
+  type Watcher,
+  type ZooKeeperAcl,
+} from "./zookeeper_types.ts";
+
+export type {
+  AclEntry,
+  CreateMode,
+  NodeStat,
+  Watcher,
+  WatchEvent,
+  ZooKeeperAcl,
+  ZooKeeperPermission,
+} from "./zookeeper_types.ts";
+export {
+  isZooKeeperError,
+  ZooKeeperError,
+  type ZooKeeperErrorCode,
+} from "./zookeeper_errors.ts";
+
+/**
+ * Where a session stands. `expired` and `closed` are final: make a new
+ * session.
+ */
+export type ZooKeeperSessionState =
+  | "connected"
+  | "disconnected"
+  | "expired"
+  | "closed";
+
+/** Options for {@linkcode ZooKeeperSession.connect}. */
+export interface ZooKeeperSessionOptions {
+  /**
+   * Milliseconds to wait for the first connection. node-zookeeper-client
+   * itself retries forever; the session gives up after this.
+   *
+   * @default {10000}
+   */
+  connectTimeout?: number | undefined;
+  /**
+   * Requested session timeout in milliseconds. The server clamps it to
+   * [2, 20] × its `tickTime`; the negotiated value is
+   * {@linkcode ZooKeeperSession.sessionTimeout}.
+   *
+   * @default {10000}
+   */
+  sessionTimeout?: number | undefined;
+  /**
+   * Milliseconds an operation may take, including time spent waiting for a
+   * reconnection while disconnected. It then rejects with code `TIMEOUT`.
+   *
+   * @default {10000}
+   */
+  operationTimeout?: number | undefined;
+  /**
+   * Digest credentials, `"user:password"`, added with `addAuthInfo` before
+   * connecting (and re-sent on every reconnection).
+   *
+   * @default {undefined}
+   */
+  auth?: string | readonly string[] | undefined;
+}
+
+/** Options for {@linkcode ZooKeeperSession.create}. */
+export interface CreateOptions {
+  /**
+   * The node's data, when not given as the second argument of
+   * {@linkcode ZooKeeperSession.create}.
+   *
+   * @default {undefined}
+   */
+  data?: Uint8Array | string | undefined;
+  /**
+   * How the node is created.
+   *
+   * @default {"persistent"}
+   */
+  mode?: CreateMode | undefined;
+  /**
+   * Who may do what with the node.
+   *
+   * @default {"open"}
+   */
+  acl?: ZooKeeperAcl | undefined;
+}
+
+/** Options for reads that can leave a one-shot watch. */
+export interface WatchOptions {
+  /**
+   * Called once, on the next change of the node (or its children, for
+   * {@linkcode ZooKeeperSession.getChildren}). Re-arm by reading again.
+   * Watches survive reconnections of the same session but not its expiry or
+   * close, which are reported by the session's events instead.
+   *
+   * @default {undefined}
+   */
+  watch?: Watcher | undefined;
+}
+
+/** What {@linkcode ZooKeeperSession.getData} returns. */
+export interface NodeData {
+  /** The node's data, `undefined` when it has none. */
+  data: Uint8Array | undefined;
+  /** The node's metadata. */
+  stat: NodeStat;
+}
+
+// Just the parts of node-zookeeper-client this wrapper touches.
+type Callback = (error: unknown, ...results: unknown[]) => void;
+interface ClientSocket {
+  destroyed: boolean;
+  destroy(): void;
+  once(event: "close", listener: () => void): void;
+}
+interface ConnectionManager {
+  state: number;
+  servers: unknown[];
+  nextServerIndex: number;
+  serverAttempts: number;
+  spinDelay: number;
+  socket: ClientSocket | undefined;
+  connectTimeoutHandler: ReturnType<typeof setTimeout> | null;
+  findNextServer(callback: (server: unknown) => void): void;
+  on(event: "state", listener: (state: number) => void): void;
+}
+interface Client {
+  connectionManager: ConnectionManager;
+  connect(): void;
+  close(): void;
+  addAuthInfo(scheme: string, auth: Buffer): void;
+  getSessionId(): Buffer;
+  getSessionPassword(): Buffer;
+  getSessionTimeout(): number;
+  create(path: string, ...args: unknown[]): void;
+  remove(path: string, version: number, callback: Callback): void;
+  setData(path: string, data: Buffer, version: number, cb: Callback): void;
+  getData(path: string, ...args: unknown[]): void;
+  getChildren(path: string, ...args: unknown[]): void;
+  exists(path: string, ...args: unknown[]): void;
+}
+
+// ConnectionManager.STATES of node-zookeeper-client 1.x.
+const CM_CONNECTED = 2;
+const CM_DISCONNECTED = 0;
+const CM_CONNECTING = 1;
+const CM_CLOSING = -1;
+const CM_CLOSED = -2;
+const CM_SESSION_EXPIRED = -3;
+const CM_AUTH_FAILED = -4;
+
+/** Pause between rounds over all servers while reconnecting (ms). */
+const RETRY_DELAY = 250;
+/** How long close() waits for the server to acknowledge (ms). */
+const CLOSE_TIMEOUT = 2000;
+
+/**
+ * One ZooKeeper session: a promise wrapper over node-zookeeper-client.
+ *
+ * Every operation is bounded: it rejects with a {@linkcode ZooKeeperError}
+ * whose `code` is `TIMEOUT` after `operationTimeout` (also while waiting for
+ * a reconnection), `SESSION_EXPIRED` once the session has expired, and
+ * `CLOSED` after {@linkcode ZooKeeperSession.close}. Server errors keep
+ * ZooKeeper's names (`NO_NODE`, `NODE_EXISTS`, `NOT_EMPTY`, `BAD_VERSION`,
+ * `NO_AUTH`...).
+ *
+ * Events (plain `Event`s): `connected` (again, after a reconnection),
+ * `disconnected` (the connection dropped; the client keeps reconnecting and
+ * the session, its ephemeral nodes and watches live on until the server
+ * expires it), `expired` (final: ephemeral nodes are gone; make a new session)
+ * and `closed`.
+ *
+ * @example Create, read and delete a node
+ * ```ts ignore
+ * import { ZooKeeperSession } from "./zookeeper_session.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
+ * await session.create("/demo", new TextEncoder().encode("hi"));
+ * const { data } = await session.getData("/demo");
+ * assert.equal(new TextDecoder().decode(data), "hi");
+ * await session.delete("/demo");
+ * ```
+ */
+export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
+  #connectionString: string;
+  #client: Client;
+  #manager: ConnectionManager;
+  #operationTimeout: number;
+  #state: ZooKeeperSessionState | "connecting" = "connecting";
+  #sessionId = "";
+  #sessionPassword = new Uint8Array(16);
+  #releasing = false;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Operations waiting for a connection, issued on `connected`. */
+  #waiting = new Set<() => void>();
+  /** Rejecters of every unsettled operation. */
+  #pending = new Set<(error: ZooKeeperError) => void>();
+  #watchers = new WeakMap<Watcher, (event: never) => void>();
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    connectionString: string,
+    options: ZooKeeperSessionOptions,
+  ) {
+    super();
+    this.#connectionString = connectionString;
+    this.#operationTimeout = options.operationTimeout ?? 10_000;
+    try {
+      this.#client = zookeeper.createClient(connectionString, {
+        sessionTimeout: options.sessionTimeout ?? 10_000,
+        spinDelay: RETRY_DELAY,
+        retries: 0,
+      }) as Client;
+    } catch (error) {
+      throw new TypeError(
+        `Cannot connect to ZooKeeper: invalid connection string "${connectionString}"`,
+        { cause: error },
+      );
+    }
+    this.#manager = this.#client.connectionManager;
+    this.#patchServerRotation();
+    const auth = options.auth === undefined
+      ? []
+      : typeof options.auth === "string"
+      ? [options.auth]
+      : options.auth;
+    for (const credential of auth) {
+      this.#client.addAuthInfo("digest", Buffer.from(credential));
+    }
+    this.#manager.on("state", (state) => this.#onClientState(state));
+  }
+
+  /**
+   * Opens a session and waits until it is connected.
+   *
+   * @param connectionString `host:port[,host:port...][/chroot]`.
+   * @param options Timeouts and credentials.
+   * @returns The connected session.
+   * @throws {ZooKeeperError} `TIMEOUT` when no server accepted the session
+   * within `connectTimeout`; `AUTH_FAILED` when the server rejected the
+   * credentials.
+   *
+   * @example Connect with a short timeout
+   * ```ts ignore
+   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using session = await ZooKeeperSession.connect("127.0.0.1:2181", {
+   *   connectTimeout: 2000,
+   *   sessionTimeout: 4000,
+   * });
+   * assert.equal(session.state, "connected");
+   * ```
+   */
+  static async connect(
+    connectionString: string,
+    options: ZooKeeperSessionOptions = {},
+  ): Promise<ZooKeeperSession> {
+    const session = new ZooKeeperSession(connectionString, options);
+    await session.#open(options.connectTimeout ?? 10_000);
+    return session;
+  }
+
+  /** The session's state. */
+  get state(): ZooKeeperSessionState {
+    return this.#state === "connecting" ? "disconnected" : this.#state;
+  }
+
+  /** The connection string the session was opened with. */
+  get connectionString(): string {
+    return this.#connectionString;
+  }
+
+  /** The session id as 16 hex digits, as ZooKeeper's logs print it. */
+  get sessionId(): string {
+    return this.#sessionId;
+  }
+
+  /** The session password (16 bytes); with the id it can resume the session. */
+  get sessionPassword(): Uint8Array {
+    return this.#sessionPassword.slice();
+  }
+
+  /** The session timeout the server granted, in milliseconds. */
+  get sessionTimeout(): number {
+    return this.#client.getSessionTimeout();
+  }
+
+  /**
+   * Creates a node.
+   *
+   * @param path Absolute path; for sequential modes, the prefix.
+   * @param data Bytes (or a string, stored as UTF-8); or the options, with
+   * the data in `options.data`.
+   * @param options Mode and ACL.
+   * @returns The created path (with the sequence suffix for sequential modes).
+   *
+   * @example Register an ephemeral sequential member
+   * ```ts ignore
+   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
+   * await session.mkdirp("/rpc/calculator");
+   * const path = await session.create(
+   *   "/rpc/calculator/server",
+   *   JSON.stringify({ host: "127.0.0.1", port: 9001 }),
+   *   { mode: "ephemeral_sequential" },
+   * );
+   * assert.match(path, /^\/rpc\/calculator\/server\d{10}$/);
+   * ```
+   */
+  create(
+    path: string,
+    data?: Uint8Array | string | CreateOptions,
+    options: CreateOptions = {},
+  ): Promise<string> {
+    if (
+      data !== undefined && typeof data !== "string" &&
+      !(data instanceof Uint8Array)
+    ) {
+      options = data;
+      data = options.data;
+    }
+    const mode = toClientMode(options.mode ?? "persistent");
+    const acl = toClientAcl(options.acl ?? "open");
+    const bytes = data === undefined ? undefined : Buffer.from(data);
+    return this.#run(
+      `Cannot create "${path}"`,
+      path,
+      (callback) =>
+        bytes === undefined
+          ? this.#client.create(path, acl, mode, callback)
+          : this.#client.create(path, bytes, acl, mode, callback),
+      (created) => created as string,
+    );
+  }
+
+  /**
+   * Creates `path` and any missing ancestors as persistent nodes; existing
+   * nodes are left alone.
+   *
+   * @param path Absolute path.
+   * @param options The ACL for the nodes it creates.
+   *
+   * @example Make sure a service path exists
+   * ```ts ignore
+   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
+   * await session.mkdirp("/rpc/calculator");
+   * assert.ok(await session.exists("/rpc/calculator"));
+   * ```
+   */
+  async mkdirp(
+    path: string,
+    options: { acl?: ZooKeeperAcl | undefined } = {},
+  ): Promise<void> {
+    validatePath(path, "Cannot create");
+    let current = "";
+    for (const segment of path.split("/").slice(1)) {
+      current += `/${segment}`;
+      try {
+        await this.create(current, undefined, {
+          mode: "persistent",
+          acl: options.acl ?? "open",
+        });
+      } catch (error) {
+        if (error instanceof ZooKeeperError && error.code === "NODE_EXISTS") {
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * Reads a node's data and metadata.
+   *
+   * @param path Absolute path.
+   * @param options An optional one-shot watch on the node's data.
+   * @returns The data and stat.
+   *
+   * @example Read a node
+   * ```ts ignore
+   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
+   * await session.create("/greeting", "hello");
+   * const { data, stat } = await session.getData("/greeting");
+   * assert.equal(new TextDecoder().decode(data), "hello");
+   * assert.equal(stat.version, 0);
+   * ```
+   */
+  getData(path: string, options: WatchOptions = {}): Promise<NodeData> {
+    const watcher = this.#wrapWatcher(options.watch);
+    return this.#run(
+      `Cannot read "${path}"`,
+      path,
+      (callback) =>
+        watcher
+          ? this.#client.getData(path, watcher, callback)
+          : this.#client.getData(path, callback),
+      (data, stat) => ({
+        data: data == null ? undefined : new Uint8Array(data as Uint8Array),
+        stat: toNodeStat(stat as Record<string, unknown>),
+      }),
+    );
+  }
+
+  /**
+   * Replaces a node's data.
+   *
+   * @param path Absolute path.
+   * @param data Bytes (or a string, stored as UTF-8).
+   * @param version Expected version; `-1` matches any.
+   * @returns The node's new stat.
+   *
+   * @example Update a node
+   * ```ts ignore
+   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
+   * await session.create("/config", "a");
+   * const stat = await session.setData("/config", "b", 0);
+   * assert.equal(stat.version, 1);
+   * ```
+   */
+  setData(
+    path: string,
+    data: Uint8Array | string,
+    version = -1,
+  ): Promise<NodeStat> {
+    const bytes = Buffer.from(data);
+    return this.#run(
+      `Cannot write "${path}"`,
+      path,
+      (callback) => this.#client.setData(path, bytes, version, callback),
+      (stat) => toNodeStat(stat as Record<string, unknown>),
+    );
+  }
+
+  /**
+   * Lists a node's children (names, not paths).
+   *
+   * @param path Absolute path.
+   * @param options An optional one-shot watch on the list of children.
+   * @returns The children's names, unsorted.
+   *
+   * @example Watch the members of a service
+   * ```ts ignore
+   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
+   * await session.mkdirp("/rpc/calculator");
+   * const changed = Promise.withResolvers<void>();
+   * await session.getChildren("/rpc/calculator", {
+   *   watch: () => changed.resolve(),
+   * });
+   * await session.create("/rpc/calculator/server", "{}", {
+   *   mode: "ephemeral_sequential",
+   * });
+   * await changed.promise;
+   * assert.equal((await session.getChildren("/rpc/calculator")).length, 1);
+   * ```
+   */
+  getChildren(path: string, options: WatchOptions = {}): Promise<string[]> {
+    const watcher = this.#wrapWatcher(options.watch);
+    return this.#run(
+      `Cannot list "${path}"`,
+      path,
+      (callback) =>
+        watcher
+          ? this.#client.getChildren(path, watcher, callback)
+          : this.#client.getChildren(path, callback),
+      (children) => [...(children as string[])],
+    );
+  }
+
+  /**
+   * Tells whether a node exists.
+   *
+   * @param path Absolute path.
+   * @param options An optional one-shot watch that fires when the node is
+   * created, changed or deleted.
+   * @returns The node's stat, or `undefined` when it does not exist.
+   *
+   * @example Check for a node
+   * ```ts ignore
+   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
+   * assert.equal(await session.exists("/nothing-here"), undefined);
+   * ```
+   */
+  exists(
+    path: string,
+    options: WatchOptions = {},
+  ): Promise<NodeStat | undefined> {
+    const watcher = this.#wrapWatcher(options.watch);
+    return this.#run(
+      `Cannot check "${path}"`,
+      path,
+      (callback) =>
+        watcher
+          ? this.#client.exists(path, watcher, callback)
+          : this.#client.exists(path, callback),
+      (stat) =>
+        stat == null ? undefined : toNodeStat(stat as Record<string, unknown>),
+    );
+  }
+
+  /**
+   * Deletes a node (which must have no children).
+   *
+   * @param path Absolute path.
+   * @param version Expected version; `-1` matches any.
+   *
+   * @example Delete a node
+   * ```ts ignore
+   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
+   * await session.create("/scratch");
+   * await session.delete("/scratch");
+   * assert.equal(await session.exists("/scratch"), undefined);
+   * ```
+   */
+  delete(path: string, version = -1): Promise<void> {
+    return this.#run(
+      `Cannot delete "${path}"`,
+      path,
+      (callback) => this.#client.remove(path, version, callback),
+      () => undefined,
+    );
+  }
+
+  /**
+   * Closes the session: ZooKeeper deletes its ephemeral nodes at once.
+   * Pending operations reject with `CLOSED`. During an outage it does not wait
+   * for the server: it destroys the socket and every timer. Idempotent.
+   *
+   * @example Close a session
+   * ```ts ignore
+   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const session = await ZooKeeperSession.connect("127.0.0.1:2181");
+   * await session.close();
+   * assert.equal(session.state, "closed");
+   * ```
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  /** Closes the session; see {@linkcode ZooKeeperSession.close}. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #close(): Promise<void> {
+    const wasConnected = this.#state === "connected" &&
+      this.#manager.state === CM_CONNECTED;
+    const final = this.#state === "expired" || this.#state === "closed";
+    if (!final) this.#finish("closed", "CLOSED");
+    if (wasConnected) {
+      // Ask the server to end the session so ephemeral nodes go at once.
+      const acknowledged = Promise.withResolvers<void>();
+      const socket = this.#manager.socket;
+      socket?.once("close", () => acknowledged.resolve());
+      this.#client.close();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        acknowledged.promise,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, CLOSE_TIMEOUT);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    await this.#release();
+    if (final && this.#state !== "closed") {
+      this.#state = "closed";
+      this.dispatchEvent(new Event("closed"));
+    }
+  }
+
+  /** Destroys the client's socket and timers, whatever its state. */
+  async #release(): Promise<void> {
+    this.#releasing = true;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    const manager = this.#manager;
+    if (manager.connectTimeoutHandler) {
+      clearTimeout(manager.connectTimeoutHandler);
+      manager.connectTimeoutHandler = null;
+    }
+    if (manager.state !== CM_CLOSED) {
+      // CLOSING stops the client from reconnecting when the socket closes.
+      manager.state = CM_CLOSING;
+    }
+    const socket = manager.socket;
+    if (socket && !socket.destroyed) {
+      const closed = Promise.withResolvers<void>();
+      socket.once("close", () => closed.resolve());
+      socket.destroy();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        closed.promise,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, CLOSE_TIMEOUT);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+  }
+
+  async #open(connectTimeout: number): Promise<void> {
+    const opened = Promise.withResolvers<void>();
+    const onConnected = () => opened.resolve();
+    this.#waiting.add(onConnected);
+    const rejecter = (error: ZooKeeperError) => opened.reject(error);
+    this.#pending.add(rejecter);
+    const timer = setTimeout(() => {
+      opened.reject(
+        new ZooKeeperError(
+          "TIMEOUT",
+          `Cannot connect to ZooKeeper at ${this.#connectionString}: no server accepted the session within ${connectTimeout} ms`,
+        ),
+      );
+    }, connectTimeout);
+    this.#client.connect();
+    try {
+      await opened.promise;
+    } catch (error) {
+      this.#waiting.delete(onConnected);
+      this.#pending.delete(rejecter);
+      if (this.#state !== "closed" && this.#state !== "expired") {
+        this.#state = "closed";
+      }
+      await this.#release();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      this.#pending.delete(rejecter);
+    }
+  }
+
+  #onClientState(state: number): void {
+    if (this.#state === "closed" || this.#state === "expired") return;
+    switch (state) {
+      case CM_CONNECTED: {
+        this.#sessionId = this.#client.getSessionId().toString("hex");
+        this.#sessionPassword = new Uint8Array(
+          this.#client.getSessionPassword(),
+        );
+        const first = this.#state === "connecting";
+        this.#state = "connected";
+        if (!first) this.dispatchEvent(new Event("connected"));
+        const waiting = [...this.#waiting];
+        this.#waiting.clear();
+        for (const issue of waiting) issue();
+        break;
+      }
+      case CM_DISCONNECTED:
+      case CM_CONNECTING:
+        if (this.#state === "connected") {
+          this.#state = "disconnected";
+          this.dispatchEvent(new Event("disconnected"));
+        }
+        break;
+      case CM_SESSION_EXPIRED:
+        this.#finish("expired", "SESSION_EXPIRED");
+        this.#release().catch(() => {});
+        break;
+      case CM_AUTH_FAILED:
+        this.#finish("closed", "AUTH_FAILED");
+        this.#release().catch(() => {});
+        break;
+      case CM_CLOSED:
+        this.#finish("closed", "CLOSED");
+        break;
+    }
+  }
+
+  /** Enters a final state: rejects everything pending and tells listeners. */
+  #finish(
+    state: "expired" | "closed",
+    code: "SESSION_EXPIRED" | "CLOSED" | "AUTH_FAILED",
+  ): void {
+    const wasConnecting = this.#state === "connecting";
+    this.#state = state;
+    this.#waiting.clear();
+    const pending = [...this.#pending];
+    this.#pending.clear();
+    const message = code === "AUTH_FAILED"
+      ? `Cannot use ZooKeeper session at ${this.#connectionString}`
+      : `Cannot use ZooKeeper session 0x${this.#sessionId}`;
+    for (const reject of pending) reject(new ZooKeeperError(code, message));
+    if (!wasConnecting) this.dispatchEvent(new Event(state));
+  }
+
+  #run<T>(
+    what: string,
+    path: string,
+    invoke: (callback: Callback) => void,
+    map: (...results: unknown[]) => T,
+  ): Promise<T> {
+    try {
+      validatePath(path, what);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#state === "closed" || this.#state === "expired") {
+      return Promise.reject(
+        new ZooKeeperError(
+          this.#state === "closed" ? "CLOSED" : "SESSION_EXPIRED",
+          what,
+          { path },
+        ),
+      );
+    }
+    const timeout = this.#operationTimeout;
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      let issued = false;
+      const settle = (error: Error | undefined, value?: T): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#pending.delete(abort);
+        this.#waiting.delete(issue);
+        if (error) reject(error);
+        else resolve(value as T);
+      };
+      const abort = (error: ZooKeeperError): void =>
+        settle(new ZooKeeperError(error.code, what, { path, cause: error }));
+      const issue = (): void => {
+        if (settled) return;
+        issued = true;
+        try {
+          invoke((error, ...results) => {
+            if (error) {
+              settle(toZooKeeperError(error, what, path));
+              return;
+            }
+            try {
+              settle(undefined, map(...results));
+            } catch (mapError) {
+              settle(mapError as Error);
+            }
+          });
+        } catch (error) {
+          settle(new TypeError(`${what}: ${(error as Error).message}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        settle(
+          new ZooKeeperError(
+            "TIMEOUT",
+            issued
+              ? `${what}: no answer from ZooKeeper within ${timeout} ms`
+              : `${what}: not connected to ZooKeeper for ${timeout} ms; the request was not sent`,
+            { path },
+          ),
+        );
+      }, timeout);
+      this.#pending.add(abort);
+      if (this.#state === "connected") issue();
+      else this.#waiting.add(issue);
+    });
+  }
+
+  #wrapWatcher(
+    watch: Watcher | undefined,
+  ): ((event: never) => void) | undefined {
+    if (watch === undefined) return undefined;
+    let wrapped = this.#watchers.get(watch);
+    if (wrapped === undefined) {
+      wrapped = (event: never) => {
+        if (this.#state === "closed") return;
+        try {
+          watch(toWatchEvent(event));
+        } catch (error) {
+          reportError(error);
+        }
+      };
+      this.#watchers.set(watch, wrapped);
+    }
+    return wrapped;
+  }
+
+  /**
+   * Replaces the client's server rotation with one whose back-off timer is
+   * tracked, so close() can cancel it (the original's timer is unreachable
+   * and would outlive the session), and which stops once released.
+   */
+  #patchServerRotation(): void {
+    const manager = this.#manager;
+    manager.findNextServer = (callback) => {
+      if (this.#releasing) return;
+      manager.nextServerIndex %= manager.servers.length;
+      const next = (): void => {
+        this.#retryTimer = undefined;
+        if (this.#releasing) return;
+        callback(manager.servers[manager.nextServerIndex]);
+        manager.nextServerIndex += 1;
+      };
+      if (manager.serverAttempts === manager.servers.length) {
+        this.#retryTimer = setTimeout(() => {
+          manager.serverAttempts = 0;
+          next();
+        }, Math.random() * manager.spinDelay);
+      } else {
+        manager.serverAttempts += 1;
+        queueMicrotask(next);
+      }
+    };
+  }
+}
+
+function validatePath(path: string, what: string): void {
+  if (
+    typeof path !== "string" || !path.startsWith("/") ||
+    (path.length > 1 && path.endsWith("/")) || path.includes("//") ||
+    path.includes("\u0000")
+  ) {
+    throw new TypeError(`${what}: invalid path "${path}"`);
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * Plain TypeScript shapes for znode metadata, creation modes, ACLs and watch
+ * events, and their conversion to and from node-zookeeper-client's objects.
+ *
+ * @module
+ */
+
+import zookeeper from "node-zookeeper-client";
+
+/** How a znode is created. */
+export type CreateMode =
+  | "persistent"
+  | "ephemeral"
+  | "persistent_sequential"
+  | "ephemeral_sequential";
+
+/** One permission of an ACL entry. */
+export type ZooKeeperPermission =
+  | "read"
+  | "write"
+  | "create"
+  | "delete"
+  | "admin"
+  | "all";
+
+/** One ACL entry: who (`scheme` + `id`) may do what. */
+export interface AclEntry {
+  /** `world`, `auth`, `digest` or `ip`. */
+  scheme: string;
+  /**
+   * `anyone` for `world`, `""` for `auth` (whoever the creating session
+   * authenticated as), `user:base64(sha1(user:password))` for `digest`.
+   */
+  id: string;
+  /** What the id may do. */
+  permissions: ZooKeeperPermission[];
+}
+
+/**
+ * A znode's ACL: `"open"` (anyone may do anything), `"creator_all"` (only the
+ * digest identities the creating session added with the `auth` option),
+ * `"creator_all_world_read"` (the creator may do anything, anyone may read),
+ * or explicit entries.
+ */
+export type ZooKeeperAcl =
+  | "open"
+  | "creator_all"
+  | "creator_all_world_read"
+  | readonly AclEntry[];
+
+/** A znode's metadata (ZooKeeper's `Stat`). */
+export interface NodeStat {
+  /** Transaction id of the creation. */
+  czxid: bigint;
+  /** Transaction id of the last data change. */
+  mzxid: bigint;
+  /** Transaction id of the last change of children. */
+  pzxid: bigint;
+  /** Creation time, milliseconds since the epoch. */
+  ctime: number;
+  /** Last modification time, milliseconds since the epoch. */
+  mtime: number;
+  /** Number of data changes. */
+  version: number;
+  /** Number of changes of children. */
+  cversion: number;
+  /** Number of ACL changes. */
+  aversion: number;
+  /** Hex session id of the owner for an ephemeral node, else `undefined`. */
+  ephemeralOwner: string | undefined;
+  /** Length of the data in bytes. */
+  dataLength: number;
+  /** Number of children. */
+  numChildren: number;
+}
+
+/** What a one-shot watch reports. */
+export interface WatchEvent {
+  /** What happened to the node. */
+  type: "created" | "deleted" | "data_changed" | "children_changed";
+  /** The watched path. */
+  path: string;
+}
+
+/** A one-shot watch callback. */
+export type Watcher = (event: WatchEvent) => void;
+
+const MODES: Record<CreateMode, number> = {
+  persistent: zookeeper.CreateMode.PERSISTENT,
+  ephemeral: zookeeper.CreateMode.EPHEMERAL,
+  persistent_sequential: zookeeper.CreateMode.PERSISTENT_SEQUENTIAL,
+  ephemeral_sequential: zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL,
+};
+
+const PERMISSIONS: Record<ZooKeeperPermission, number> = {
+  read: zookeeper.Permission.READ,
+  write: zookeeper.Permission.WRITE,
+  create: zookeeper.Permission.CREATE,
+  delete: zookeeper.Permission.DELETE,
+  admin: zookeeper.Permission.ADMIN,
+  all: zookeeper.Permission.ALL,
+};
+
+const EVENT_TYPES: Record<number, WatchEvent["type"]> = {
+  1: "created",
+  2: "deleted",
+  3: "data_changed",
+  4: "children_changed",
+};
+
+/**
+ * Converts a creation mode to the client's number.
+ *
+ * @param mode The mode.
+ * @returns The client's constant.
+ */
+export function toClientMode(mode: CreateMode): number {
+  const value = MODES[mode];
+  if (value === undefined) {
+    throw new TypeError(`Cannot create node: unknown mode "${mode}"`);
+  }
+  return value;
+}
+
+/**
+ * Converts an ACL to the client's `ACL` objects.
+ *
+ * @param acl The ACL.
+ * @returns The client's ACL list.
+ */
+export function toClientAcl(acl: ZooKeeperAcl): unknown[] {
+  const { ACL, Id } = zookeeper;
+  switch (acl) {
+    case "open":
+      return ACL.OPEN_ACL_UNSAFE;
+    case "creator_all":
+      return ACL.CREATOR_ALL_ACL;
+    case "creator_all_world_read":
+      return [...ACL.CREATOR_ALL_ACL, ...ACL.READ_ACL_UNSAFE];
+  }
+  const entries = acl as readonly AclEntry[];
+  if (!Array.isArray(entries) || entries.length === 0) {
+    throw new TypeError("Cannot create node: the ACL must not be empty");
+  }
+  return entries.map((entry: AclEntry) => {
+    let mask = 0;
+    for (const permission of entry.permissions) {
+      const bit = PERMISSIONS[permission];
+      if (bit === undefined) {
+        throw new TypeError(
+          `Cannot create node: unknown permission "${permission}"`,
+        );
+      }
+      mask |= bit;
+    }
+    return new ACL(mask, new Id(entry.scheme, entry.id));
+  });
+}
+
+/**
+ * Converts the client's `Stat` (longs as 8-byte buffers) to a
+ * {@linkcode NodeStat}.
+ *
+ * @param stat The client's stat object.
+ * @returns The plain stat.
+ */
+export function toNodeStat(stat: Record<string, unknown>): NodeStat {
+  const long = (name: string): bigint => {
+    const value = stat[name] as Uint8Array | undefined;
+    if (!value || value.length !== 8) return 0n;
+    return new DataView(value.buffer, value.byteOffset, 8).getBigInt64(0);
+  };
+  const owner = long("ephemeralOwner");
+  return {
+    czxid: long("czxid"),
+    mzxid: long("mzxid"),
+    pzxid: long("pzxid"),
+    ctime: Number(long("ctime")),
+    mtime: Number(long("mtime")),
+    version: stat.version as number,
+    cversion: stat.cversion as number,
+    aversion: stat.aversion as number,
+    ephemeralOwner: owner === 0n
+      ? undefined
+      : BigInt.asUintN(64, owner).toString(16).padStart(16, "0"),
+    dataLength: stat.dataLength as number,
+    numChildren: stat.numChildren as number,
+  };
+}
+
+/**
+ * Converts the client's watch event.
+ *
+ * @param event The client's event.
+ * @returns The plain event.
+ */
+export function toWatchEvent(
+  event: { type: number; path: string },
+): WatchEvent {
+  return {
+    type: EVENT_TYPES[event.type] ?? "data_changed",
+    path: event.path,
+  };
+}

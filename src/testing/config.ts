@@ -1,0 +1,44 @@
+/**
+ * Writes a ZooKeeper configuration directory: `zoo.cfg` plus logging
+ * configuration files that send INFO logs to the console (which the launcher
+ * captures into a log file).
+ *
+ * @module
+ */
+
+/** Values written into `zoo.cfg`, one `key=value` line each. */
+export type ZooKeeperConfig = Record<string, string | number | boolean>;
+
+const LOGBACK_XML = `<configuration>
+  <appender name="CONSOLE" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder><pattern>%d{ISO8601} [%thread] %-5level %logger{36} - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="CONSOLE"/></root>
+</configuration>
+`;
+
+const LOG4J_PROPERTIES = `log4j.rootLogger=INFO, CONSOLE
+log4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender
+log4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout
+log4j.appender.CONSOLE.layout.ConversionPattern=%d{ISO8601} [%t] %-5p %c{1} - %m%n
+`;
+
+/**
+ * Writes `zoo.cfg` and logging configuration into `confDir` (which must
+ * exist).
+ *
+ * @param confDir The configuration directory, put first on the classpath.
+ * @param config The `zoo.cfg` entries.
+ * @returns The path of `zoo.cfg`.
+ */
+export async function writeZooKeeperConfig(
+  confDir: string,
+  config: ZooKeeperConfig,
+): Promise<string> {
+  const lines = Object.entries(config).map(([key, value]) => `${key}=${value}`);
+  const path = `${confDir}/zoo.cfg`;
+  await Deno.writeTextFile(path, lines.join("\n") + "\n");
+  await Deno.writeTextFile(`${confDir}/logback.xml`, LOGBACK_XML);
+  await Deno.writeTextFile(`${confDir}/log4j.properties`, LOG4J_PROPERTIES);
+  return path;
+}

@@ -1,0 +1,267 @@
+/**
+ * A throw-away standalone ZooKeeper server for tests.
+ *
+ * @module
+ */
+
+import { findZooKeeperClasspath } from "./classpath.ts";
+import { onUnload } from "./cleanup.ts";
+import { writeZooKeeperConfig, type ZooKeeperConfig } from "./config.ts";
+import { getFreePorts } from "./free_port.ts";
+import { findJava } from "./java.ts";
+import { PortInUseError, ZooKeeperProcess } from "./zookeeper_process.ts";
+
+export type { ZooKeeperConfig } from "./config.ts";
+
+/** Options for {@linkcode startZooKeeper}. */
+export interface StartZooKeeperOptions {
+  /**
+   * Client port. `0` picks a free port (and picks again if another process
+   * takes it before ZooKeeper binds it).
+   *
+   * @default {0}
+   */
+  port?: number;
+  /**
+   * Classpath holding the ZooKeeper jars, as entries or one `:`-joined string.
+   * When unset, `ZOOKEEPER_HOME` (its jars and `lib/*.jar`) is used, then
+   * Debian's `/usr/share/java/zookeeper.jar`.
+   *
+   * @default {undefined}
+   */
+  classpath?: string | string[];
+  /**
+   * Milliseconds to wait for the server to answer `ruok` with `imok`.
+   *
+   * @default {30000}
+   */
+  startupTimeout?: number;
+  /**
+   * ZooKeeper's `tickTime` in milliseconds. Sessions may last from 2 to 20
+   * ticks, so the default allows session timeouts from 1 s to 10 s, which
+   * keeps expiry tests fast.
+   *
+   * @default {500}
+   */
+  tickTime?: number;
+  /**
+   * Extra `zoo.cfg` entries; they override the generated ones.
+   *
+   * @default {{}}
+   */
+  config?: ZooKeeperConfig;
+  /**
+   * The `java` executable.
+   *
+   * @default {"$JAVA_HOME/bin/java, else java on PATH"}
+   */
+  java?: string;
+  /**
+   * Extra JVM options, e.g. `["-Xmx512m"]`.
+   *
+   * @default {[]}
+   */
+  jvmOptions?: string[];
+}
+
+/**
+ * A running standalone ZooKeeper started by {@linkcode startZooKeeper}.
+ * `await using` stops it and removes its files when the scope ends.
+ */
+export interface ZooKeeperServer extends AsyncDisposable {
+  /** `host:port`, ready for a ZooKeeper client. */
+  readonly connectionString: string;
+  /** The loopback address the server listens on. */
+  readonly host: string;
+  /** The client port; the same across {@linkcode ZooKeeperServer.restart}. */
+  readonly port: number;
+  /** ZooKeeper's data directory (inside a temporary directory). */
+  readonly dataDir: string;
+  /** The file that collects the JVM's output. */
+  readonly logFile: string;
+  /** Whether the JVM is running. */
+  readonly running: boolean;
+  /**
+   * Stops the JVM, waits until it has exited, and removes the temporary
+   * directory. Idempotent; the server cannot be restarted afterwards.
+   */
+  stop(): Promise<void>;
+  /**
+   * Kills the JVM with SIGKILL, as a crash would, and waits until it has
+   * exited. The data stays, so {@linkcode ZooKeeperServer.restart} brings the
+   * same server back.
+   */
+  kill(): Promise<void>;
+  /**
+   * Starts the server again on the same port with the same data (stopping it
+   * first if it runs) and waits until it serves.
+   */
+  restart(): Promise<void>;
+}
+
+class StandaloneServer implements ZooKeeperServer {
+  readonly host: string = "127.0.0.1";
+  readonly port: number;
+  readonly dataDir: string;
+  readonly logFile: string;
+  #root: string;
+  #process: ZooKeeperProcess;
+  #startupTimeout: number;
+  #stopped = false;
+  #unregister: () => void;
+
+  constructor(
+    root: string,
+    port: number,
+    process: ZooKeeperProcess,
+    startupTimeout: number,
+  ) {
+    this.#root = root;
+    this.port = port;
+    this.dataDir = `${root}/data`;
+    this.logFile = `${root}/zookeeper.log`;
+    this.#process = process;
+    this.#startupTimeout = startupTimeout;
+    this.#unregister = onUnload(() => removeSync(root));
+  }
+
+  get connectionString(): string {
+    return `${this.host}:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.#process.running;
+  }
+
+  async start(): Promise<void> {
+    await this.#process.spawn();
+    await this.#process.waitFor(
+      "ruok",
+      (answer) => answer === "imok",
+      this.#startupTimeout,
+    );
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await this.#process.stop();
+    await Deno.remove(this.#root, { recursive: true }).catch(() => {});
+    this.#unregister();
+  }
+
+  async kill(): Promise<void> {
+    await this.#process.kill();
+  }
+
+  async restart(): Promise<void> {
+    if (this.#stopped) {
+      throw new Error(
+        "Cannot restart ZooKeeper: it was stopped and its data removed; use kill() to simulate an outage",
+      );
+    }
+    await this.#process.stop();
+    try {
+      await this.start();
+    } catch (error) {
+      await this.#process.kill();
+      throw error;
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      await this.stop();
+    } catch {
+      // dispose never throws
+    }
+  }
+}
+
+/**
+ * Starts a throw-away standalone ZooKeeper on a free loopback port with its
+ * own temporary data directory, and waits until it answers `ruok` with
+ * `imok`. In the spirit of Curator's `TestingServer`.
+ *
+ * ZooKeeper is found from the `classpath` option, `ZOOKEEPER_HOME`, or
+ * Debian's `/usr/share/java/zookeeper.jar` (`apt-get install zookeeper`); Java
+ * from `JAVA_HOME` or `PATH`. Needs `--allow-run`, `--allow-net=127.0.0.1`,
+ * `--allow-read`, `--allow-write` (temporary directory) and `--allow-env`.
+ *
+ * @param options Port, classpath, timeouts, extra configuration.
+ * @returns The running server; dispose of it (or call `stop()`) to remove it.
+ * @throws {Error} When ZooKeeper or Java is missing, a port is taken, the JVM
+ * exits, or the server does not serve within `startupTimeout`; the message
+ * includes the tail of ZooKeeper's log when there is one.
+ *
+ * @example Start a server for one test
+ * ```ts ignore
+ * import { startZooKeeper } from "@zkrpc/zkrpc/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using zk = await startZooKeeper();
+ * assert.match(zk.connectionString, /^127\.0\.0\.1:\d+$/);
+ * ```
+ */
+export async function startZooKeeper(
+  options: StartZooKeeperOptions = {},
+): Promise<ZooKeeperServer> {
+  const {
+    port: requestedPort = 0,
+    startupTimeout = 30_000,
+    tickTime = 500,
+    config = {},
+    jvmOptions = [],
+  } = options;
+  const classpath = findZooKeeperClasspath(options.classpath);
+  const java = findJava(options.java);
+  const attempts = requestedPort === 0 ? 3 : 1;
+  for (let attempt = 1;; attempt++) {
+    const port = requestedPort === 0 ? getFreePorts(1)[0]! : requestedPort;
+    const root = await Deno.makeTempDir({ prefix: "zkrpc-zookeeper-" });
+    try {
+      await Deno.mkdir(`${root}/conf`);
+      await Deno.mkdir(`${root}/data`);
+      await writeZooKeeperConfig(`${root}/conf`, {
+        tickTime,
+        dataDir: `${root}/data`,
+        clientPort: port,
+        clientPortAddress: "127.0.0.1",
+        "4lw.commands.whitelist": "*",
+        "admin.enableServer": false,
+        maxClientCnxns: 0,
+        ...config,
+      });
+      const process = new ZooKeeperProcess({
+        java,
+        classpath: classpath.entries,
+        confDir: `${root}/conf`,
+        logFile: `${root}/zookeeper.log`,
+        hostname: "127.0.0.1",
+        port,
+        ports: [port],
+        jvmOptions,
+      });
+      const server = new StandaloneServer(root, port, process, startupTimeout);
+      try {
+        await server.start();
+      } catch (error) {
+        await server.stop();
+        throw error;
+      }
+      return server;
+    } catch (error) {
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+      if (error instanceof PortInUseError && attempt < attempts) continue;
+      throw error;
+    }
+  }
+}
+
+function removeSync(path: string): void {
+  try {
+    Deno.removeSync(path, { recursive: true });
+  } catch {
+    // best effort
+  }
+}
