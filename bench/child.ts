@@ -13,6 +13,33 @@ export interface SpawnOptions {
   args?: string[];
   /** Label used in error messages. @default the script name */
   label?: string;
+  /** Pin the process to this CPU with `taskset` when available. */
+  cpu?: number;
+}
+
+let tasksetAvailable: boolean | undefined;
+
+/**
+ * Whether `taskset` can pin processes (Linux with at least two CPUs).
+ *
+ * @returns True when pinning is possible.
+ */
+export function canPin(): boolean {
+  if (tasksetAvailable === undefined) {
+    tasksetAvailable = false;
+    if (Deno.build.os === "linux" && navigator.hardwareConcurrency >= 2) {
+      try {
+        const out = new Deno.Command("taskset", {
+          args: ["-p", String(Deno.pid)],
+        })
+          .outputSync();
+        tasksetAvailable = out.success;
+      } catch {
+        // not installed
+      }
+    }
+  }
+  return tasksetAvailable;
 }
 
 const live = new Set<ChildProcessHandle>();
@@ -149,8 +176,18 @@ export function spawnChild(
 ): ChildProcessHandle {
   const path = script instanceof URL ? script.pathname : script;
   const permissions = options.permissions ?? ["--allow-net=127.0.0.1"];
-  const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...permissions, path, ...(options.args ?? [])],
+  const denoArgs = [
+    "run",
+    "--quiet",
+    ...permissions,
+    path,
+    ...(options.args ?? []),
+  ];
+  const pin = options.cpu !== undefined && canPin();
+  const command = new Deno.Command(pin ? "taskset" : Deno.execPath(), {
+    args: pin
+      ? ["-c", String(options.cpu), Deno.execPath(), ...denoArgs]
+      : denoArgs,
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",

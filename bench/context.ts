@@ -17,6 +17,42 @@ export interface BenchContext {
   caseMs: number;
   /** Call bound per throughput case. */
   caseCalls: number;
+  /**
+   * The run's shared ZooKeeper, started on first use and stopped by the
+   * runner; throws {@linkcode SkipError} when `testing.ts` is not there.
+   */
+  zookeeper(): Promise<BenchZooKeeper>;
+}
+
+/** A throw-away ZooKeeper for the benches. */
+export interface BenchZooKeeper {
+  /** `127.0.0.1:port`. */
+  connectionString: string;
+  /** Stops the server. */
+  stop(): Promise<void>;
+}
+
+/** Thrown by a scenario whose dependencies have not landed. */
+export class SkipError extends Error {
+  /** @param reason Why the scenario cannot run. */
+  constructor(reason: string) {
+    super(reason);
+    this.name = "SkipError";
+  }
+}
+
+/**
+ * Throws {@linkcode SkipError} when a module or export is missing.
+ *
+ * @param path Path relative to the repository root.
+ * @param exportName The export the scenario needs.
+ */
+export async function requireModule(
+  path: string,
+  exportName: string,
+): Promise<void> {
+  const missing = await missingModule(path, exportName);
+  if (missing !== undefined) throw new SkipError(missing);
 }
 
 /** A scenario module's entry point. */

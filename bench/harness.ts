@@ -19,12 +19,34 @@ export interface ServerHandle {
   endpoint: BenchEndpoint;
   /** The process. */
   child: ChildProcessHandle;
+  /** Epoch ms when its ZooKeeper registration completed, if registered. */
+  registeredAt: number | null;
 }
 
 /** A server's cumulative counters. */
 export interface ServerStats extends UsageSnapshot {
   /** Calls served since start. */
   calls: number;
+  /** Epoch ms of the first call (zkrpc servers). */
+  firstCallAt?: number | null;
+  /** Epoch ms of the latest call (zkrpc servers). */
+  lastCallAt?: number | null;
+}
+
+/**
+ * Starts a zkrpc server registered in ZooKeeper.
+ *
+ * @param zookeeper Connection string.
+ * @param service Service name.
+ * @param delayMs Delay of each divide, ms.
+ * @returns The handle (with `registeredAt`).
+ */
+export function startRegisteredServer(
+  zookeeper: string,
+  service: string,
+  delayMs = 0,
+): Promise<ServerHandle> {
+  return startServer("rpc", [JSON.stringify({ zookeeper, service, delayMs })]);
 }
 
 /** Client result plus server-side figures. */
@@ -33,7 +55,14 @@ export interface Measurement extends LoadResult {
   serverCpuUsPerCall: number;
   /** Largest server RSS after the run, MiB. */
   serverRssMib: number;
+  /** Calls each server handled during the run, in `servers` order. */
+  serverCalls: number[];
 }
+
+/** CPU the load client is pinned to (when `taskset` exists). */
+export const CLIENT_CPU = 0;
+/** CPU the servers are pinned to (when `taskset` exists). */
+export const SERVER_CPU = 1;
 
 const SCRIPTS: Record<ServerKind, URL> = {
   ceiling: new URL("./ceiling_server.ts", import.meta.url),
@@ -62,13 +91,20 @@ export async function startServer(
   const child = spawnChild(SCRIPTS[kind], {
     args,
     label: `${kind}_server`,
+    cpu: SERVER_CPU,
     permissions: kind === "ceiling"
       ? ["--allow-net=127.0.0.1"]
       : RPC_PERMISSIONS,
   });
   try {
-    const hello = await child.readJson<{ port: number }>(30_000);
-    return { endpoint: { hostname: "127.0.0.1", port: hello.port }, child };
+    const hello = await child.readJson<
+      { port: number; registeredAt?: number | null }
+    >(30_000);
+    return {
+      endpoint: { hostname: "127.0.0.1", port: hello.port },
+      child,
+      registeredAt: hello.registeredAt ?? null,
+    };
   } catch (error) {
     await child.close(100);
     throw error;
@@ -104,10 +140,12 @@ export async function measure(
   const client = spawnChild(new URL("./load_client.ts", import.meta.url), {
     args: [JSON.stringify(full)],
     label: `load_client(${config.driver})`,
+    cpu: CLIENT_CPU,
     permissions: RPC_PERMISSIONS,
   });
   try {
-    await client.readJson(60_000);
+    const ready = await client.readJson<{ error?: string }>(60_000);
+    if (ready.error !== undefined) throw new Error(ready.error);
     const before = await Promise.all(servers.map(serverStats));
     const result = await client.request<LoadResult>(
       { cmd: "go" },
@@ -120,10 +158,16 @@ export async function measure(
       cpu += a.cpuUs - (before[i]?.cpuUs ?? 0);
       rss = Math.max(rss, a.rss);
     });
+    if (result.firstError !== undefined) {
+      console.log(
+        `  ${config.driver}: ${result.errors} failed calls, first: ${result.firstError}`,
+      );
+    }
     return {
       ...result,
       serverCpuUsPerCall: round(cpu / Math.max(1, result.calls)),
       serverRssMib: round(rss / 1048576),
+      serverCalls: after.map((a, i) => a.calls - (before[i]?.calls ?? 0)),
     };
   } finally {
     await client.close();

@@ -116,12 +116,16 @@ async function loadDriver(name: LoadConfig["driver"]): Promise<DriverFactory> {
 async function main(config: LoadConfig): Promise<void> {
   const driver = await (await loadDriver(config.driver))(config);
   try {
-    await runLoop(
+    const warmup = await runLoop(
       driver,
       Math.min(config.inFlight, config.warmupCalls),
       config.warmupCalls,
       5_000,
     );
+    if (warmup.calls === 0 && warmup.errors > 0) {
+      writeJsonLine({ error: `Warm-up failed: ${warmup.firstError}` });
+      return;
+    }
     writeJsonLine({ ready: true });
     let go = false;
     await serveControl((command) => {

@@ -13,12 +13,15 @@
  */
 import { parseArgs } from "node:util";
 import { closeAllChildren } from "./child.ts";
-import type { BenchContext, Scenario } from "./context.ts";
+import { type BenchContext, type Scenario, SkipError } from "./context.ts";
+import { sharedZooKeeper } from "./zookeeper.ts";
 import { type BenchReport, formatTable, Report } from "./report.ts";
 import { renderChart } from "./chart_svg.ts";
 import { checkTargets } from "./targets.ts";
 import { divideFrameBytes } from "./frame_size.ts";
 import { SCENARIOS } from "./scenarios/mod.ts";
+
+let stopZooKeeper: () => Promise<void> = () => Promise.resolve();
 
 /** Command line options of the bench. */
 export interface BenchOptions {
@@ -65,31 +68,42 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const started = new Date();
   const t0 = performance.now();
   const report = new Report();
+  const zookeeper = sharedZooKeeper();
   const context: BenchContext = {
     report,
     quick: options.quick,
     divideFrameBytes: await divideFrameBytes(),
     caseMs: options.quick ? 700 : 3000,
-    caseCalls: options.quick ? 50_000 : 400_000,
+    caseCalls: options.quick ? 50_000 : 1_000_000,
+    zookeeper: () => zookeeper.get(),
   };
   console.log(
     `zkrpc bench (${
       options.quick ? "quick" : "full"
     }), divide frame = ${context.divideFrameBytes} B`,
   );
-  for (
-    const [name, scenario] of Object.entries(SCENARIOS) as [string, Scenario][]
-  ) {
-    if (options.only.length > 0 && !options.only.includes(name)) continue;
-    const s0 = performance.now();
-    try {
-      await scenario(context);
-    } catch (error) {
-      report.skip(name, `failed: ${(error as Error).stack ?? error}`);
-    } finally {
-      await closeAllChildren();
+  stopZooKeeper = () => zookeeper.stop();
+  try {
+    for (
+      const [name, scenario] of Object.entries(SCENARIOS) as [
+        string,
+        Scenario,
+      ][]
+    ) {
+      if (options.only.length > 0 && !options.only.includes(name)) continue;
+      const s0 = performance.now();
+      try {
+        await scenario(context);
+      } catch (error) {
+        if (error instanceof SkipError) report.skip(name, error.message);
+        else report.skip(name, `failed: ${(error as Error).stack ?? error}`);
+      } finally {
+        await closeAllChildren();
+      }
+      console.log(`${name}: ${((performance.now() - s0) / 1000).toFixed(1)} s`);
     }
-    console.log(`${name}: ${((performance.now() - s0) / 1000).toFixed(1)} s`);
+  } finally {
+    await zookeeper.stop();
   }
   const result: BenchReport = {
     startedAt: started.toISOString(),
@@ -136,7 +150,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 
 if (import.meta.main) {
   const onSignal = () => {
-    closeAllChildren().finally(() => Deno.exit(130));
+    Promise.allSettled([closeAllChildren(), stopZooKeeper()]).finally(() =>
+      Deno.exit(130)
+    );
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);

@@ -105,6 +105,7 @@ export class Report {
 
 function formatValue(value: number | null | undefined): string {
   if (value == null) return "-";
+  if (Number.isInteger(value)) return String(value);
   if (Math.abs(value) >= 1000) return Math.round(value).toString();
   return value.toPrecision(3);
 }

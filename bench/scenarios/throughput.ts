@@ -7,58 +7,14 @@
  * @module
  */
 import { type BenchContext, missingModule } from "../context.ts";
-import {
-  measure,
-  type Measurement,
-  startServer,
-  stopServers,
-} from "../harness.ts";
+import { measure, startServer, stopServers } from "../harness.ts";
 import type { ServerHandle } from "../harness.ts";
-import { ratio } from "../stats.ts";
+import { figuresOf, medianFigures, ratios } from "./_figures.ts";
 import type { ResultRow } from "../report.ts";
 import type { LoadConfig } from "../load_client.ts";
 
 /** Calls-in-flight levels measured on one connection. */
 export const IN_FLIGHT_LEVELS: number[] = [1, 16, 64];
-
-/**
- * Turns a measurement into table figures.
- *
- * @param m The measurement.
- * @returns Named figures.
- */
-export function figuresOf(m: Measurement): Record<string, number | null> {
-  return {
-    calls_per_s: m.callsPerSec,
-    p50_ms: m.latency.p50,
-    p90_ms: m.latency.p90,
-    p99_ms: m.latency.p99,
-    max_ms: m.latency.max,
-    client_cpu_us: m.clientCpuUsPerCall,
-    server_cpu_us: m.serverCpuUsPerCall,
-    server_rss_mib: m.serverRssMib,
-    errors: m.errors,
-  };
-}
-
-/**
- * Ratio of every figure to the same-named ceiling figure.
- *
- * @param figures The zkrpc figures.
- * @param ceiling The ceiling figures.
- * @returns Ratios (null where not comparable).
- */
-export function ratios(
-  figures: Record<string, number | null>,
-  ceiling: Record<string, number | null>,
-): Record<string, number | null> {
-  const out: Record<string, number | null> = {};
-  for (const [name, value] of Object.entries(figures)) {
-    if (name === "errors") continue;
-    out[name] = ratio(value, ceiling[name]);
-  }
-  return out;
-}
 
 function loadConfig(
   context: BenchContext,
@@ -84,11 +40,23 @@ async function pair(
   ceilingServers: ServerHandle[],
   rpcServers: ServerHandle[] | undefined,
 ): Promise<void> {
-  const ceiling = await measure(
-    loadConfig(context, "ceiling", inFlight),
-    ceilingServers,
-  );
-  const ceilingFigures = figuresOf(ceiling);
+  // Alternate short rounds so that both sides see the same machine state;
+  // each figure is the median over the rounds.
+  const rounds = context.quick ? 2 : 3;
+  const ceilingRuns: Record<string, number | null>[] = [];
+  const rpcRuns: Record<string, number | null>[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const c = loadConfig(context, "ceiling", inFlight);
+    c.maxMs = Math.ceil(c.maxMs / rounds);
+    c.maxCalls = Math.ceil(c.maxCalls / rounds);
+    ceilingRuns.push(figuresOf(await measure(c, ceilingServers)));
+    if (rpcServers === undefined) continue;
+    const r = loadConfig(context, "rpc", inFlight);
+    r.maxMs = Math.ceil(r.maxMs / rounds);
+    r.maxCalls = Math.ceil(r.maxCalls / rounds);
+    rpcRuns.push(figuresOf(await measure(r, rpcServers)));
+  }
+  const ceilingFigures = medianFigures(ceilingRuns);
   context.report.add({
     scenario: "throughput",
     label: `ceiling ${label}`,
@@ -96,11 +64,10 @@ async function pair(
     vsCeiling: {},
   });
   if (rpcServers === undefined) return;
-  const rpc = await measure(loadConfig(context, "rpc", inFlight), rpcServers);
   const row: ResultRow = {
     scenario: "throughput",
     label: `zkrpc core ${label}`,
-    figures: figuresOf(rpc),
+    figures: medianFigures(rpcRuns),
     vsCeiling: {},
   };
   row.vsCeiling = ratios(row.figures, ceilingFigures);

@@ -1,0 +1,106 @@
+/**
+ * Failover: a channel (default random balancer, 16 callers) calls 3
+ * servers; one is killed with SIGKILL mid-run. Reports failed calls, the
+ * longest gap between successful calls, the time until the channel stops
+ * choosing the dead endpoint (first ejection or removal), how often it was
+ * probed again, and the time until ZooKeeper dropped it from membership.
+ *
+ * @module
+ */
+import { type BenchContext, requireModule } from "../context.ts";
+import {
+  type ServerHandle,
+  startRegisteredServer,
+  stopServers,
+} from "../harness.ts";
+import { round } from "../stats.ts";
+import { openChannel, sleep, waitUntil } from "./_channel.ts";
+import { longestGap, startBackgroundLoad } from "./_background_load.ts";
+
+/**
+ * Runs the failover scenario.
+ *
+ * @param context The bench context.
+ */
+export async function run(context: BenchContext): Promise<void> {
+  await requireModule("src/server.ts", "serve");
+  const zk = await context.zookeeper();
+  const service = "bench-failover";
+  const servers: ServerHandle[] = [];
+  const channel = await openChannel({
+    zookeeper: zk.connectionString,
+    service,
+  });
+  const beforeKillMs = context.quick ? 500 : 1_000;
+  const afterKillMs = context.quick ? 2_500 : 15_000;
+  let load: ReturnType<typeof startBackgroundLoad> | undefined;
+  try {
+    for (let i = 0; i < 3; i++) {
+      servers.push(await startRegisteredServer(zk.connectionString, service));
+    }
+    if (!await waitUntil(() => channel.endpoints().length >= 3, 10_000)) {
+      throw new Error("Channel never saw the 3 servers");
+    }
+    const victim = servers[2] as ServerHandle;
+    const key = `${victim.endpoint.hostname}:${victim.endpoint.port}`;
+    const t0 = performance.now();
+    load = startBackgroundLoad(channel, {
+      inFlight: 16,
+      maxMs: beforeKillMs + afterKillMs,
+      maxCalls: 10_000_000,
+    });
+    await sleep(beforeKillMs);
+    const failuresBefore = load.failures;
+    victim.child.kill("SIGKILL");
+    const killedAt = performance.now();
+    let ejectedAt: number | null = null;
+    let removedAt: number | null = null;
+    let probes = 0;
+    let wasEjected = false;
+    while (performance.now() - killedAt < afterKillMs) {
+      const endpoint = channel.endpoints().find((e) => e.key === key);
+      const now = performance.now();
+      if (endpoint === undefined) {
+        ejectedAt ??= now;
+        removedAt = now;
+      } else if (endpoint.state === "ejected") {
+        ejectedAt ??= now;
+        wasEjected = true;
+      } else if (wasEjected) {
+        probes++;
+        wasEjected = false;
+      }
+      if (removedAt !== null) break;
+      await sleep(1);
+    }
+    const end = performance.now();
+    await load.stop();
+    const successes = load.successes;
+    context.report.add({
+      scenario: "failover",
+      label: "SIGKILL 1 of 3",
+      figures: {
+        calls: successes.length,
+        failed_calls: load.failures,
+        failed_before_kill: failuresBefore,
+        longest_gap_ms: round(longestGap(successes, killedAt, end)),
+        longest_gap_before_kill_ms: round(longestGap(successes, t0, killedAt)),
+        stop_choosing_ms: ejectedAt === null
+          ? null
+          : round(ejectedAt - killedAt),
+        re_probes: probes,
+        removed_from_membership_ms: removedAt === null
+          ? null
+          : round(removedAt - killedAt),
+      },
+      vsCeiling: {},
+    });
+    if (load.firstError !== undefined) {
+      console.log(`failover: first error: ${load.firstError}`);
+    }
+  } finally {
+    await load?.stop();
+    await channel.close();
+    await stopServers(servers);
+  }
+}

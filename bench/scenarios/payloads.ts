@@ -1,0 +1,94 @@
+/**
+ * Payload sizes: `echo(Uint8Array)` of 64 B, 4 KiB and 256 KiB through the
+ * zkrpc core (one `Connection`, 16 calls in flight) against the echo
+ * ceiling carrying frames of the payload's size plus the 9-byte header.
+ *
+ * @module
+ */
+import { type BenchContext, requireModule } from "../context.ts";
+import {
+  measure,
+  type Measurement,
+  startServer,
+  stopServers,
+} from "../harness.ts";
+import type { ServerHandle } from "../harness.ts";
+import { HEADER_BYTES } from "../frame_echo.ts";
+import type { LoadConfig } from "../load_client.ts";
+import { ratios } from "./_figures.ts";
+import { round } from "../stats.ts";
+
+/** Payload sizes measured, bytes. */
+export const PAYLOAD_SIZES: number[] = [64, 4096, 262144];
+
+const IN_FLIGHT = 16;
+
+function sizeLabel(bytes: number): string {
+  return bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} B`;
+}
+
+function payloadFigures(
+  m: Measurement,
+  bytes: number,
+): Record<string, number | null> {
+  return {
+    calls_per_s: m.callsPerSec,
+    mib_per_s: round((m.callsPerSec * bytes) / 1048576),
+    p50_ms: m.latency.p50,
+    p99_ms: m.latency.p99,
+    server_cpu_us: m.serverCpuUsPerCall,
+    server_rss_mib: m.serverRssMib,
+    errors: m.errors,
+  };
+}
+
+/**
+ * Runs the payload scenario.
+ *
+ * @param context The bench context.
+ */
+export async function run(context: BenchContext): Promise<void> {
+  await requireModule("src/server.ts", "serve");
+  await requireModule("src/connection.ts", "Connection");
+  const servers: ServerHandle[] = [];
+  try {
+    const ceiling = await startServer("ceiling");
+    servers.push(ceiling);
+    const rpc = await startServer("rpc");
+    servers.push(rpc);
+    for (const bytes of PAYLOAD_SIZES) {
+      const config = (
+        driver: LoadConfig["driver"],
+      ): Omit<LoadConfig, "endpoints"> => ({
+        driver,
+        inFlight: IN_FLIGHT,
+        maxCalls: Math.max(
+          200,
+          Math.floor(context.caseCalls * 64 / Math.max(64, bytes)),
+        ),
+        maxMs: context.caseMs,
+        warmupCalls: context.quick ? 100 : 500,
+        payload: { method: "echo", bytes, frameBytes: bytes + HEADER_BYTES },
+      });
+      const c = payloadFigures(
+        await measure(config("ceiling"), [ceiling]),
+        bytes,
+      );
+      context.report.add({
+        scenario: "payloads",
+        label: `ceiling ${sizeLabel(bytes)}`,
+        figures: c,
+        vsCeiling: {},
+      });
+      const z = payloadFigures(await measure(config("rpc"), [rpc]), bytes);
+      context.report.add({
+        scenario: "payloads",
+        label: `zkrpc core ${sizeLabel(bytes)}`,
+        figures: z,
+        vsCeiling: ratios(z, c),
+      });
+    }
+  } finally {
+    await stopServers(servers);
+  }
+}
