@@ -307,6 +307,7 @@ export class RpcServer implements AsyncDisposable {
       ((error) => console.warn(`zkrpc server: ${error.message}`));
     this.addr = listener.addr as Deno.NetAddr;
     this.#internals = {
+      running: new Set(),
       handlers,
       methods: this.#methods,
       codec: this.#codec,
@@ -386,9 +387,10 @@ export class RpcServer implements AsyncDisposable {
     await this.#accepting;
     for (const conn of this.#conns) conn.drain("Server is closing");
     const conns = [...this.#conns];
+    const running = this.#internals.running;
     let timer: Timer | undefined;
     await Promise.race([
-      Promise.all(conns.map((c) => c.done)),
+      Promise.all([...conns.map((c) => c.done), ...running]),
       new Promise<void>((resolve) => timer = setTimeout(resolve, deadline)),
     ]);
     clearTimeout(timer);
@@ -400,6 +402,15 @@ export class RpcServer implements AsyncDisposable {
       );
     }
     await Promise.all(conns.map((c) => c.done));
+    // Handlers whose connection is gone were aborted; give them a moment to
+    // honour their signal, but never wait forever for one that ignores it.
+    if (running.size > 0) {
+      await Promise.race([
+        Promise.all(running),
+        new Promise<void>((resolve) => timer = setTimeout(resolve, 1000)),
+      ]);
+      clearTimeout(timer);
+    }
     await Promise.all(this.#refusals);
     this.#resolveFinished();
   }
@@ -484,6 +495,8 @@ export class RpcServer implements AsyncDisposable {
 }
 
 interface ServerInternals {
+  /** Async handler calls not yet settled, across all connections. */
+  running: Set<Promise<unknown>>;
   handlers: object;
   methods: Map<string, AnyFunction>;
   codec: Codec;
@@ -746,10 +759,12 @@ class ServerConnection {
       typeof (result as PromiseLike<unknown>).then === "function"
     ) {
       this.#inflight.set(id, ctx);
-      (result as PromiseLike<unknown>).then(
+      const running = this.#s.running;
+      const settled: Promise<unknown> = Promise.resolve(result).then(
         (value) => this.#complete(id, ctx, value, false),
         (error) => this.#complete(id, ctx, error, true),
-      );
+      ).finally(() => running.delete(settled));
+      running.add(settled);
     } else {
       this.#pushResult(id, method, result);
     }

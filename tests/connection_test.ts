@@ -1,0 +1,378 @@
+import assert from "node:assert/strict";
+import { type CallContext, serve } from "../src/server.ts";
+import { Connection } from "../src/connection.ts";
+import {
+  CancelledError,
+  ConnectionError,
+  DeadlineExceededError,
+  ProtocolError,
+  ServerClosingError,
+} from "../src/errors.ts";
+import { PREFACE } from "../src/protocol/frame.ts";
+import {
+  delay,
+  readToEnd,
+  startChildServer,
+  SUPPORTED_VALUES,
+  within,
+  writeAll,
+} from "./_core_helpers.ts";
+
+const HOST = "127.0.0.1";
+
+Deno.test("every supported value round-trips over a real socket", async () => {
+  await using server = serve({ echo: (x: unknown) => x }, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  for (const [name, value] of Object.entries(SUPPORTED_VALUES)) {
+    const back = await conn.call("echo", [value]);
+    if (name === "null-prototype object") {
+      assert.deepEqual({ ...(back as object) }, { ...(value as object) }, name);
+    } else {
+      assert.deepEqual(back, value, name);
+    }
+  }
+  assert.ok(Object.is(await conn.call("echo", [-0]), -0));
+  const { "null-prototype object": _, ...all } = SUPPORTED_VALUES;
+  assert.deepEqual(await conn.call("echo", [all]), all);
+});
+
+Deno.test("unsupported values fail with a TypeError before anything is sent", async () => {
+  let runs = 0;
+  await using server = serve({
+    echo: (x: unknown) => {
+      runs++;
+      return x;
+    },
+  }, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  for (
+    const bad of [
+      () => 1,
+      Symbol("s"),
+      new Map(),
+      new Set(),
+      new (class A {})(),
+      cyclic,
+    ]
+  ) {
+    await assert.rejects(
+      conn.call("echo", [1, { nested: [bad] }]),
+      (e: unknown) => {
+        assert.ok(e instanceof TypeError);
+        assert.match(
+          e.message,
+          /^Cannot call method "echo": cannot encode value at \$\[1\]\.nested\[0\]/,
+        );
+        return true;
+      },
+    );
+    assert.equal(conn.inFlight, 0);
+  }
+  await assert.rejects(conn.call("x".repeat(300), []), RangeError);
+  await delay(20);
+  assert.equal(runs, 0);
+  assert.equal(await conn.call("echo", ["still fine"]), "still fine");
+  assert.equal(runs, 1);
+});
+
+Deno.test("a request larger than maxFrameSize fails with a RangeError before sending", async () => {
+  await using server = serve({ echo: (x: unknown) => x }, { hostname: HOST });
+  await using conn = await Connection.connect(
+    { hostname: HOST, port: server.addr.port },
+    { maxFrameSize: 1000 },
+  );
+  await assert.rejects(
+    conn.call("echo", ["x".repeat(2000)]),
+    (e: unknown) =>
+      e instanceof RangeError &&
+      /exceeds the frame limit of 1000 bytes/.test(e.message),
+  );
+  assert.equal(await conn.call("echo", ["small"]), "small");
+});
+
+Deno.test("1,000 concurrent calls on one connection with random delays get their own results", async () => {
+  await using server = serve({
+    async work(i: number): Promise<{ i: number; sq: bigint }> {
+      await delay(Math.random() * 30);
+      return { i, sq: BigInt(i) * BigInt(i) };
+    },
+  }, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const calls = Array.from({ length: 1000 }, (_, i) => conn.call("work", [i]));
+  assert.equal(conn.inFlight, 1000);
+  const order: number[] = [];
+  calls.forEach((p, i) => p.then(() => order.push(i)));
+  const results = await Promise.all(calls);
+  results.forEach((r, i) =>
+    assert.deepEqual(r, { i, sq: BigInt(i) * BigInt(i) })
+  );
+  assert.equal(conn.inFlight, 0);
+  assert.notDeepEqual(
+    order,
+    [...order].sort((a, b) => a - b),
+    "responses came out of order",
+  );
+});
+
+function cancellable(log: { aborted: unknown[] }) {
+  return {
+    wait(ms: number, ctx: CallContext): Promise<string> {
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => resolve("finished"), ms);
+        ctx.signal.addEventListener("abort", () => {
+          clearTimeout(timer);
+          log.aborted.push(ctx.signal.reason);
+          resolve("aborted");
+        }, { once: true });
+      });
+    },
+    ping: () => "pong",
+  };
+}
+
+Deno.test("a timeout rejects promptly, the handler sees the cancellation, the connection stays usable", async () => {
+  const log = { aborted: [] as unknown[] };
+  await using server = serve(cancellable(log), { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const t0 = performance.now();
+  await assert.rejects(
+    conn.call("wait", [5000], { timeout: 50 }),
+    (e: unknown) => {
+      assert.ok(e instanceof DeadlineExceededError);
+      assert.equal(
+        e.message,
+        'Cannot call method "wait": deadline of 50 ms exceeded',
+      );
+      return true;
+    },
+  );
+  const elapsed = performance.now() - t0;
+  assert.ok(elapsed < 500, `rejected after ${elapsed} ms`);
+  assert.equal(conn.inFlight, 0);
+  await within(
+    (async () => {
+      while (log.aborted.length === 0) await delay(5);
+    })(),
+    2000,
+    "handler sees the cancel",
+  );
+  assert.ok(log.aborted[0] instanceof CancelledError);
+  assert.equal(await conn.call("ping", [], { timeout: 1000 }), "pong");
+});
+
+Deno.test("an AbortSignal rejects promptly with CancelledError and cancels the handler", async () => {
+  const log = { aborted: [] as unknown[] };
+  await using server = serve(cancellable(log), { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const controller = new AbortController();
+  const call = conn.call("wait", [5000], { signal: controller.signal });
+  await delay(20);
+  const reason = new Error("user gave up");
+  controller.abort(reason);
+  await assert.rejects(call, (e: unknown) => {
+    assert.ok(e instanceof CancelledError);
+    assert.equal(e.cause, reason);
+    return true;
+  });
+  await within(
+    (async () => {
+      while (log.aborted.length === 0) await delay(5);
+    })(),
+    2000,
+    "handler sees the cancel",
+  );
+  assert.equal(await conn.call("ping", []), "pong");
+  // An already-aborted signal rejects without sending anything.
+  await assert.rejects(
+    conn.call("wait", [1], { signal: controller.signal }),
+    CancelledError,
+  );
+  assert.equal(conn.inFlight, 0);
+});
+
+Deno.test("killing the server mid-call rejects pending calls with ConnectionError and the client can reconnect", async () => {
+  const first = await startChildServer();
+  const conn = await Connection.connect({ hostname: HOST, port: first.port });
+  try {
+    assert.equal(await conn.call("echo", [1]), 1);
+    const pending = [conn.call("sleep", [10_000]), conn.call("sleep", [10_000])]
+      .map((p) =>
+        p.then(() => assert.fail("call should fail"), (e: unknown) => e)
+      );
+    await delay(50);
+    await first.kill();
+    for (const p of pending) {
+      const e = await within(p, 5000, "pending call rejects");
+      {
+        assert.ok(e instanceof ConnectionError, String(e));
+        assert.equal(e.written, true);
+        assert.match(
+          e.message,
+          /^Cannot call method "sleep": .*\(request may have run\)$/,
+        );
+      }
+    }
+    await within(conn.closed, 2000, "connection closed");
+    await assert.rejects(
+      conn.call("echo", [1]),
+      (e: unknown) => e instanceof ConnectionError && e.written === false,
+    );
+  } finally {
+    conn.close();
+    await first.kill();
+  }
+  await using second = await startChildServer();
+  await using again = await Connection.connect({
+    hostname: HOST,
+    port: second.port,
+  });
+  assert.equal(await again.call("echo", ["back"]), "back");
+});
+
+Deno.test("connecting to a closed port fails with ConnectionError written=false", async () => {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  await assert.rejects(
+    Connection.connect({ hostname: HOST, port }),
+    (e: unknown) =>
+      e instanceof ConnectionError && e.written === false &&
+      e.message.startsWith(`Cannot connect to ${HOST}:${port}:`),
+  );
+});
+
+Deno.test("connecting to a peer that is not a zkrpc server fails with ProtocolError", async () => {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const serving = (async () => {
+    const conn = await listener.accept();
+    await writeAll(conn, new TextEncoder().encode("SSH-2.0-OpenSSH_9.6\r\n"));
+    await readToEnd(conn);
+    conn.close();
+  })();
+  await assert.rejects(
+    Connection.connect({
+      hostname: HOST,
+      port: (listener.addr as Deno.NetAddr).port,
+    }),
+    (e: unknown) =>
+      e instanceof ProtocolError && /is not a zkrpc server/.test(e.message),
+  );
+  await serving;
+  listener.close();
+});
+
+Deno.test("Connection.close() rejects pending calls; calls after it are never written", async () => {
+  await using server = serve({ wait: () => delay(100) }, { hostname: HOST });
+  const conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const closeEvent = new Promise<CustomEvent>((resolve) =>
+    conn.addEventListener("close", (e) => resolve(e as CustomEvent), {
+      once: true,
+    })
+  );
+  const sent = conn.call("wait", []);
+  await delay(10);
+  const unsent = conn.call("wait", []); // queued in this turn, not yet written
+  conn.close();
+  await assert.rejects(
+    sent,
+    (e: unknown) => e instanceof ConnectionError && e.written,
+  );
+  await assert.rejects(
+    unsent,
+    (e: unknown) =>
+      e instanceof ConnectionError && !e.written &&
+      /\(request not sent\)$/.test(e.message),
+  );
+  await assert.rejects(
+    conn.call("wait", []),
+    (e: unknown) => e instanceof ConnectionError && !e.written,
+  );
+  conn.close(); // idempotent
+  await conn.closed;
+  assert.equal((await closeEvent).detail.error, undefined);
+  assert.equal(conn.isClosed, true);
+});
+
+Deno.test("after goaway the connection is draining and refuses new calls without sending", async () => {
+  let runs = 0;
+  const server = serve({
+    slow: () => delay(80),
+    count: () => ++runs,
+  }, { hostname: HOST });
+  const conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const slow = conn.call("slow", []);
+  await delay(10);
+  const closing = server.close();
+  await new Promise((r) => conn.addEventListener("goaway", r, { once: true }));
+  assert.equal(conn.draining, true);
+  assert.equal(conn.goawayReason, "Server is closing");
+  await assert.rejects(
+    conn.call("count", []),
+    (e: unknown) =>
+      e instanceof ServerClosingError &&
+      /\(request not sent\)$/.test(e.message),
+  );
+  await slow;
+  await closing;
+  await conn.closed;
+  assert.equal(runs, 0);
+});
+
+Deno.test("keepalive pings detect a peer that stopped answering", async () => {
+  // A fake server: answers the preface, then goes silent (reads, never writes).
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const serving = (async () => {
+    const conn = await listener.accept();
+    await writeAll(conn, PREFACE);
+    await readToEnd(conn);
+    conn.close();
+  })();
+  const conn = await Connection.connect(
+    { hostname: HOST, port: (listener.addr as Deno.NetAddr).port },
+    { keepaliveInterval: 50, keepaliveTimeout: 50 },
+  );
+  const call = conn.call("anything", []);
+  await assert.rejects(
+    within(call, 2000, "dead peer detected"),
+    (e: unknown) =>
+      e instanceof ConnectionError && e.written &&
+      /no answer to a ping within 50 ms/.test(e.message),
+  );
+  await conn.closed;
+  await serving;
+  listener.close();
+});
+
+Deno.test("keepalive pings keep a quiet but healthy connection open", async () => {
+  await using server = serve({ ok: () => "ok" }, { hostname: HOST });
+  await using conn = await Connection.connect(
+    { hostname: HOST, port: server.addr.port },
+    { keepaliveInterval: 20, keepaliveTimeout: 100 },
+  );
+  await delay(200);
+  assert.equal(conn.isClosed, false);
+  assert.equal(await conn.call("ok", []), "ok");
+});

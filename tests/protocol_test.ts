@@ -1,0 +1,189 @@
+import assert from "node:assert/strict";
+import { jsonCodec, TAG_KEY } from "../src/protocol/codec.ts";
+import {
+  checkPreface,
+  encodeFrame,
+  FrameDecoder,
+  FrameType,
+  PREFACE,
+} from "../src/protocol/frame.ts";
+import { FrameWriter } from "../src/protocol/frame_writer.ts";
+import { ProtocolError } from "../src/errors.ts";
+import { SUPPORTED_VALUES } from "./_core_helpers.ts";
+
+Deno.test("jsonCodec round-trips every supported value", () => {
+  for (const [name, value] of Object.entries(SUPPORTED_VALUES)) {
+    const back = jsonCodec.decode(jsonCodec.encode(value));
+    if (name === "null-prototype object") {
+      assert.deepEqual({ ...(back as object) }, { ...(value as object) }, name);
+    } else {
+      assert.deepEqual(back, value, name);
+    }
+  }
+  assert.ok(Object.is(jsonCodec.decode(jsonCodec.encode(-0)), -0));
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+});
+
+Deno.test("jsonCodec rejects unsupported values with a TypeError naming the path", () => {
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  const cases: Array<[unknown, RegExp]> = [
+    [() => 1, /at \$: a function is not supported/],
+    [{ f() {} }, /at \$\.f: a function is not supported/],
+    [Symbol("s"), /a symbol is not supported/],
+    [[1, new Map()], /at \$\[1\]: a Map is not supported/],
+    [{ s: new Set([1]) }, /at \$\.s: a Set is not supported/],
+    [new (class Point {})(), /an instance of Point is not supported/],
+    [new Uint16Array(2), /an instance of Uint16Array is not supported/],
+    [cyclic, /at \$\.self: a cycle is not supported/],
+    [{ [Symbol("k")]: 1 }, /a symbol key is not supported/],
+  ];
+  for (const [value, pattern] of cases) {
+    assert.throws(() => jsonCodec.encode(value), (e: unknown) => {
+      assert.ok(e instanceof TypeError);
+      assert.match(e.message, pattern);
+      assert.match(e.message, /^Cannot encode value at /);
+      return true;
+    });
+  }
+  // Shared references that are not cycles are fine.
+  const shared = { x: 1 };
+  assert.deepEqual(jsonCodec.decode(jsonCodec.encode([shared, shared])), [
+    shared,
+    shared,
+  ]);
+});
+
+Deno.test("jsonCodec.decode rejects an unknown tag", () => {
+  const bytes = new TextEncoder().encode(`{"${TAG_KEY}":"weird"}`);
+  assert.throws(() => jsonCodec.decode(bytes), SyntaxError);
+});
+
+Deno.test("checkPreface accepts the preface and classifies wrong peers early", () => {
+  const enc = new TextEncoder();
+  assert.equal(checkPreface(PREFACE), "ok");
+  assert.equal(checkPreface(PREFACE.subarray(0, 4)), "incomplete");
+  assert.equal(checkPreface(new Uint8Array(0)), "incomplete");
+  assert.equal(
+    checkPreface(enc.encode("GET / HTTP/1.1\r\nHost: x\r\n")),
+    "http",
+  );
+  assert.equal(checkPreface(enc.encode("POST")), "http");
+  assert.equal(checkPreface(new Uint8Array([0x16, 0x03, 0x01])), "bad");
+  const v2 = PREFACE.slice();
+  v2[8] = 2;
+  assert.equal(checkPreface(v2), "version");
+});
+
+Deno.test("FrameDecoder decodes frames split at every byte boundary", () => {
+  const frames = [
+    encodeFrame(FrameType.Request, 1, new TextEncoder().encode("\x03abc[1]")),
+    encodeFrame(FrameType.Ping, 0),
+    encodeFrame(FrameType.Result, 0xffffffff, new Uint8Array(300).fill(7)),
+    encodeFrame(FrameType.Goaway, 0, new TextEncoder().encode("bye")),
+  ];
+  const all = new Uint8Array(frames.reduce((s, f) => s + f.length, 0));
+  let o = 0;
+  for (const f of frames) {
+    all.set(f, o);
+    o += f.length;
+  }
+  for (let split = 0; split <= all.length; split++) {
+    const decoder = new FrameDecoder({ initialSize: 64 });
+    const got: Array<[number, number, number]> = [];
+    for (const part of [all.subarray(0, split), all.subarray(split)]) {
+      decoder.push(part);
+      for (let f = decoder.next(); f; f = decoder.next()) {
+        got.push([f.type, f.id, f.payload.length]);
+      }
+    }
+    assert.deepEqual(got, [
+      [FrameType.Request, 1, 7],
+      [FrameType.Ping, 0, 0],
+      [FrameType.Result, 0xffffffff, 300],
+      [FrameType.Goaway, 0, 3],
+    ], `split at ${split}`);
+    assert.equal(decoder.buffered, 0);
+  }
+});
+
+Deno.test("FrameDecoder rejects a 4 GiB length prefix without allocating", () => {
+  const decoder = new FrameDecoder({ maxFrameSize: 1024 * 1024 });
+  const before = decoder.capacity;
+  decoder.push(new Uint8Array([0xff, 0xff, 0xff]));
+  assert.throws(
+    () => decoder.push(new Uint8Array([0xff, 1, 0, 0, 0, 1])),
+    (e: unknown) =>
+      e instanceof ProtocolError &&
+      /length 4294967295 exceeds the limit of 1048576 bytes/.test(e.message),
+  );
+  assert.equal(decoder.capacity, before);
+  // The zero-copy path checks too, on next().
+  const d2 = new FrameDecoder();
+  const space = d2.writable();
+  space.set([0xff, 0xff, 0xff, 0xff, 1]);
+  d2.commit(5);
+  assert.throws(() => d2.next(), ProtocolError);
+  assert.ok(d2.capacity <= 65536);
+});
+
+Deno.test("FrameDecoder grows only as far as a legal frame needs", () => {
+  const decoder = new FrameDecoder({
+    maxFrameSize: 200_000,
+    initialSize: 1024,
+  });
+  const frame = encodeFrame(
+    FrameType.Result,
+    5,
+    new Uint8Array(150_000).fill(1),
+  );
+  for (let o = 0; o < frame.length; o += 4000) {
+    decoder.push(frame.subarray(o, o + 4000));
+  }
+  const f = decoder.next();
+  assert.equal(f?.payload.length, 150_000);
+  assert.ok(decoder.capacity <= 200_004);
+});
+
+Deno.test("FrameDecoder rejects a length below 5 and an unknown frame type", () => {
+  const d1 = new FrameDecoder();
+  assert.throws(
+    () => d1.push(new Uint8Array([0, 0, 0, 4, 1, 0, 0, 0])),
+    ProtocolError,
+  );
+  const d2 = new FrameDecoder();
+  const bad = encodeFrame(FrameType.Ping, 1);
+  bad[4] = 99;
+  d2.push(bad);
+  assert.throws(() => d2.next(), /unknown frame type 99/);
+});
+
+Deno.test("FrameWriter sends frames queued in one turn as one write", async () => {
+  const writes: Uint8Array[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  const writer = new FrameWriter({
+    async write(p: Uint8Array): Promise<number> {
+      writes.push(p.slice());
+      if (writes.length === 1) await gate;
+      return p.length;
+    },
+  });
+  const b1 = writer.push(FrameType.Ping, 1);
+  writer.push(FrameType.Ping, 2);
+  await Promise.resolve();
+  assert.equal(writer.started, b1); // batch 1 handed to the socket
+  const b2 = writer.push(
+    FrameType.Request,
+    3,
+    new Uint8Array([1, 2]),
+    new Uint8Array([0]),
+  );
+  assert.ok(b2 > writer.started); // batch 2 not written yet
+  release();
+  await writer.drained();
+  assert.equal(writes.length, 2);
+  assert.equal(writes[0]!.length, 18);
+  assert.equal(writes[1]!.length, 12);
+  assert.equal(writer.started, b2);
+});

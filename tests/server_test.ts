@@ -1,0 +1,419 @@
+import assert from "node:assert/strict";
+import { type CallContext, type Registrar, serve } from "../src/server.ts";
+import { Connection } from "../src/connection.ts";
+import {
+  ConnectionError,
+  ErrorRegistry,
+  MethodNotFoundError,
+  ProtocolError,
+  RemoteError,
+  ServerClosingError,
+} from "../src/errors.ts";
+import { delay, within } from "./_core_helpers.ts";
+
+const HOST = "127.0.0.1";
+
+class InvalidOperation extends Error {}
+
+class Handlers {
+  static divide(a: number, b: number): number {
+    if (b === 0) throw new InvalidOperation("Cannot divide by zero");
+    return a / b;
+  }
+  static async add(a: number, b: number): Promise<number> {
+    await delay(1);
+    return a + b;
+  }
+  static twice(a: number): number {
+    return this.add2(a, a);
+  }
+  static add2(a: number, b: number): number {
+    return a + b;
+  }
+}
+
+function quiet(errors: Error[] = []): (error: Error) => void {
+  return (error) => void errors.push(error);
+}
+
+Deno.test("serve() binds port 0 and reports the real address", async () => {
+  await using server = serve(Handlers, { hostname: HOST, port: 0 });
+  assert.equal(server.addr.hostname, HOST);
+  assert.ok(server.addr.port > 0);
+  assert.deepEqual(server.methods.sort(), ["add", "add2", "divide", "twice"]);
+});
+
+Deno.test("serve() exposes a class's static methods with this bound to the class", async () => {
+  await using server = serve(Handlers, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  assert.equal(await conn.call("divide", [10, 2]), 5);
+  assert.equal(await conn.call("add", [2, 3]), 5);
+  assert.equal(await conn.call("twice", [21]), 42);
+});
+
+Deno.test("serve() exposes a plain object's own sync and async methods", async () => {
+  const api = {
+    hello: (name: string) => `hello ${name}`,
+    async later(x: number): Promise<number> {
+      await delay(2);
+      return x * 2;
+    },
+    notAMethod: 5,
+  };
+  await using server = serve(api, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  assert.equal(await conn.call("hello", ["zk"]), "hello zk");
+  assert.equal(await conn.call("later", [4]), 8);
+  await assert.rejects(conn.call("notAMethod", []), MethodNotFoundError);
+});
+
+Deno.test("a handler receives the call context as its trailing argument", async () => {
+  let seen: CallContext | undefined;
+  await using server = serve({
+    who(a: number, ctx: CallContext): number {
+      seen = ctx;
+      return a;
+    },
+  }, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  assert.equal(await conn.call("who", [1]), 1);
+  assert.equal(seen?.method, "who");
+  assert.equal(seen?.remoteAddr.hostname, HOST);
+  assert.equal(seen?.signal.aborted, false);
+});
+
+Deno.test("inherited and reserved names are method not found", async () => {
+  await using server = serve(Handlers, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  for (
+    const name of [
+      "constructor",
+      "__proto__",
+      "toString",
+      "hasOwnProperty",
+      "valueOf",
+      "prototype",
+      "length",
+      "name",
+      "call",
+      "apply",
+      "bind",
+      "__defineGetter__",
+      "nope",
+    ]
+  ) {
+    await assert.rejects(conn.call(name, []), (e: unknown) => {
+      assert.ok(e instanceof MethodNotFoundError, name);
+      assert.equal(e.method, name);
+      assert.equal(e.message, `Cannot call method "${name}": method not found`);
+      return true;
+    });
+  }
+  assert.equal(await conn.call("divide", [9, 3]), 3); // still usable
+});
+
+Deno.test("a plain object's own toString is still not callable", async () => {
+  await using server = serve({ toString: () => "x", ok: () => 1 }, {
+    hostname: HOST,
+  });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  await assert.rejects(conn.call("toString", []), MethodNotFoundError);
+  assert.equal(await conn.call("ok", []), 1);
+});
+
+Deno.test("divide(1, 0) rejects with the caller's registered InvalidOperation", async () => {
+  await using server = serve(Handlers, { hostname: HOST });
+  await using conn = await Connection.connect(
+    { hostname: HOST, port: server.addr.port },
+    { errors: new ErrorRegistry().register(InvalidOperation) },
+  );
+  await assert.rejects(conn.call("divide", [1, 0]), (e: unknown) => {
+    assert.ok(e instanceof InvalidOperation);
+    assert.equal(e.message, "Cannot divide by zero");
+    assert.equal(e.name, "InvalidOperation");
+    assert.ok(!String(e.stack).includes("server.ts:"), "no server stack");
+    return true;
+  });
+});
+
+Deno.test("an unregistered error arrives as RemoteError keeping the remote name and data", async () => {
+  class QuotaError extends Error {
+    data = { limit: 10, used: 11n };
+  }
+  await using server = serve({
+    boom(): never {
+      throw new QuotaError("Quota exceeded");
+    },
+    range(): never {
+      throw new RangeError("Out of range");
+    },
+    str(): never {
+      throw "plain string";
+    },
+    nested(): never {
+      throw new ServerClosingError("nested call failed");
+    },
+  }, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  await assert.rejects(conn.call("boom", []), (e: unknown) => {
+    assert.ok(e instanceof RemoteError);
+    assert.equal(e.remoteName, "QuotaError");
+    assert.equal(e.message, "Quota exceeded");
+    assert.deepEqual(e.data, { limit: 10, used: 11n });
+    return true;
+  });
+  await assert.rejects(
+    conn.call("range", []),
+    (e: unknown) => e instanceof RemoteError && e.remoteName === "RangeError",
+  );
+  await assert.rejects(
+    conn.call("str", []),
+    (e: unknown) =>
+      e instanceof RemoteError && e.remoteName === "Error" &&
+      e.message === "plain string",
+  );
+  // A handler re-throwing zkrpc's "not run" error must not make the caller think so.
+  await assert.rejects(
+    conn.call("nested", []),
+    (e: unknown) =>
+      e instanceof RemoteError && !(e instanceof ServerClosingError) &&
+      e.remoteName === "RpcError",
+  );
+});
+
+Deno.test("a result that cannot be encoded becomes a TypeError for the caller", async () => {
+  await using server = serve({ map: () => new Map() }, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  await assert.rejects(
+    conn.call("map", []),
+    (e: unknown) =>
+      e instanceof RemoteError && e.remoteName === "TypeError" &&
+      /Cannot call method "map": cannot encode result/.test(e.message),
+  );
+});
+
+Deno.test("RpcServer.close() lets in-flight calls finish and refuses new ones", async () => {
+  const started: string[] = [];
+  const server = serve({
+    async slow(ms: number): Promise<string> {
+      started.push("slow");
+      await delay(ms);
+      return "done";
+    },
+  }, { hostname: HOST });
+  const conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const goaway = new Promise<void>((resolve) =>
+    conn.addEventListener("goaway", () => resolve(), { once: true })
+  );
+  const inflight = [conn.call("slow", [150]), conn.call("slow", [100])];
+  await delay(30);
+  const closing = server.close();
+  await goaway;
+  assert.equal(conn.draining, true);
+  await assert.rejects(
+    conn.call("slow", [1]),
+    (e: unknown) =>
+      e instanceof ServerClosingError &&
+      /Cannot call method "slow": server .* is closing/.test(e.message),
+  );
+  assert.deepEqual(await Promise.all(inflight), ["done", "done"]);
+  await within(closing, 5000, "close()");
+  await within(conn.closed, 5000, "client sees close");
+  assert.equal(server.connections, 0);
+  assert.equal(started.length, 2);
+  await server.finished;
+});
+
+Deno.test("RpcServer.close() is idempotent and Symbol.asyncDispose never throws", async () => {
+  const server = serve(Handlers, { hostname: HOST });
+  const a = server.close();
+  const b = server.close();
+  assert.equal(a, b);
+  await a;
+  await server[Symbol.asyncDispose]();
+  await server.finished;
+});
+
+Deno.test("RpcServer.close() aborts handlers still running at the deadline", async () => {
+  let aborted: unknown;
+  const server = serve({
+    hang(ctx: CallContext): Promise<never> {
+      return new Promise((_, reject) => {
+        ctx.signal.addEventListener("abort", () => {
+          aborted = ctx.signal.reason;
+          reject(ctx.signal.reason);
+        }, { once: true });
+      });
+    },
+  }, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const call = conn.call("hang", []);
+  await delay(20);
+  await server.close({ deadline: 50 });
+  await assert.rejects(
+    call,
+    (e: unknown) => e instanceof ConnectionError && e.written,
+  );
+  assert.ok(aborted instanceof ServerClosingError);
+});
+
+Deno.test("a new request on a draining connection gets ServerClosingError and is not run", async () => {
+  let runs = 0;
+  const server = serve({
+    async slow(): Promise<void> {
+      await delay(100);
+    },
+    count(): number {
+      return ++runs;
+    },
+  }, { hostname: HOST, onError: quiet() });
+  // A client that ignores goaway: write a request by hand after goaway.
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const slow = conn.call("slow", []);
+  await delay(10);
+  const closing = server.close();
+  await new Promise((r) => conn.addEventListener("goaway", r, { once: true }));
+  await assert.rejects(conn.call("count", []), ServerClosingError);
+  await slow;
+  await closing;
+  assert.equal(runs, 0);
+});
+
+Deno.test("serve() calls the registrar after listening and close() deregisters before goaway", async () => {
+  const events: string[] = [];
+  let conn: Connection | undefined;
+  const registrar: Registrar = {
+    register(addr) {
+      events.push(`register ${addr.port}`);
+      return Promise.resolve({
+        deregister() {
+          events.push(`deregister draining=${conn?.draining}`);
+          return Promise.resolve();
+        },
+      });
+    },
+  };
+  const server = serve(Handlers, { hostname: HOST, registrar });
+  await server.ready;
+  conn = await Connection.connect({ hostname: HOST, port: server.addr.port });
+  conn.addEventListener("goaway", () => events.push("goaway"));
+  await server.close();
+  await conn.closed;
+  assert.deepEqual(events, [
+    `register ${server.addr.port}`,
+    "deregister draining=false",
+    "goaway",
+  ]);
+});
+
+Deno.test("a failing registrar rejects ready and closes the server", async () => {
+  const errors: Error[] = [];
+  const server = serve(Handlers, {
+    hostname: HOST,
+    onError: quiet(errors),
+    registrar: { register: () => Promise.reject(new Error("ZooKeeper down")) },
+  });
+  await assert.rejects(server.ready, /ZooKeeper down/);
+  await server.finished;
+  assert.match(errors[0]!.message, /^Cannot register server: ZooKeeper down/);
+});
+
+Deno.test("the signal option closes the server", async () => {
+  const controller = new AbortController();
+  const server = serve(Handlers, { hostname: HOST, signal: controller.signal });
+  controller.abort();
+  await within(server.finished, 2000, "server finished");
+});
+
+Deno.test("maxConnections refuses extra connections and keeps serving the others", async () => {
+  const errors: Error[] = [];
+  await using server = serve(Handlers, {
+    hostname: HOST,
+    maxConnections: 1,
+    onError: quiet(errors),
+  });
+  await using first = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const second = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  })
+    .catch((e) => e);
+  if (second instanceof Connection) {
+    await within(second.closed, 2000, "refused connection closes");
+    await assert.rejects(
+      second.call("divide", [1, 1]),
+      (e: unknown) =>
+        e instanceof ServerClosingError ||
+        (e instanceof ConnectionError && !e.written),
+    );
+  } else {
+    assert.ok(second instanceof ConnectionError, String(second));
+  }
+  assert.equal(await first.call("divide", [8, 2]), 4);
+  assert.match(errors[0]!.message, /limit of 1 connections reached/);
+});
+
+Deno.test("exceeding maxInFlightPerConnection closes only that connection", async () => {
+  const errors: Error[] = [];
+  await using server = serve({
+    wait: () => delay(50),
+    ok: () => "ok",
+  }, { hostname: HOST, maxInFlightPerConnection: 3, onError: quiet(errors) });
+  await using good = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  await using greedy = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const calls = Array.from(
+    { length: 5 },
+    () => greedy.call("wait", []).catch((e) => e),
+  );
+  const results = await Promise.all(calls);
+  assert.ok(
+    results.every((r) => r instanceof ConnectionError),
+    String(results),
+  );
+  assert.equal(await good.call("ok", []), "ok");
+  assert.ok(
+    errors.some((e) =>
+      e instanceof ProtocolError &&
+      /more than 3 calls in flight/.test(e.message)
+    ),
+  );
+});
