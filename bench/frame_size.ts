@@ -4,16 +4,31 @@
  *
  * @module
  */
-
-/** Used until the zkrpc codec can be measured. */
-export const FALLBACK_FRAME_BYTES = 40;
+import { HEADER_SIZE } from "../src/protocol/frame.ts";
+import { jsonCodec } from "../src/protocol/codec.ts";
 
 /**
- * Measures the encoded request with the zkrpc protocol modules when they
- * exist, else returns {@linkcode FALLBACK_FRAME_BYTES}.
+ * Bytes on the wire for one request: the 9-byte header, the method name
+ * prefix (`u8 length | name`) and the JSON-encoded params, as
+ * `Connection.call()` writes them.
  *
- * @returns Bytes on the wire for one divide request.
+ * @param method Method name. @default "divide"
+ * @param params Parameters. @default [10, 2]
+ * @returns The frame size in bytes.
+ */
+export function requestFrameBytes(
+  method = "divide",
+  params: unknown[] = [10, 2],
+): number {
+  const name = new TextEncoder().encode(method);
+  return HEADER_SIZE + 1 + name.length + jsonCodec.encode(params).length;
+}
+
+/**
+ * Size of the `divide(10, 2)` request frame.
+ *
+ * @returns Bytes.
  */
 export function divideFrameBytes(): Promise<number> {
-  return Promise.resolve(FALLBACK_FRAME_BYTES);
+  return Promise.resolve(requestFrameBytes());
 }
