@@ -33,3 +33,9 @@ export {
   expireSession,
   type ExpireSessionOptions,
 } from "./src/testing/expire_session.ts";
+export {
+  startZooKeeperEnsemble,
+  type StartZooKeeperEnsembleOptions,
+  type ZooKeeperEnsemble,
+  type ZooKeeperEnsembleMember,
+} from "./src/testing/start_zookeeper_ensemble.ts";

@@ -16,17 +16,28 @@ export interface ZooKeeperClasspath {
   source: "option" | "ZOOKEEPER_HOME" | "debian";
 }
 
+/** Where to look, for tests of this module. */
+export interface ClasspathLookup {
+  /** Reads an environment variable. */
+  env?: (name: string) => string | undefined;
+  /** Debian's jar. */
+  debianJar?: string;
+}
+
 /**
  * Resolves the classpath to run ZooKeeper with.
  *
  * @param classpath An explicit classpath (entries, or one string joined with
  * `:`); wins over everything else.
+ * @param lookup Where to look (tests only).
  * @returns The entries and where they came from.
  * @throws {Error} When no ZooKeeper installation is found.
  */
 export function findZooKeeperClasspath(
   classpath?: string | string[],
+  lookup: ClasspathLookup = {},
 ): ZooKeeperClasspath {
+  const { env = readEnv, debianJar = DEBIAN_JAR } = lookup;
   if (classpath !== undefined) {
     const entries = typeof classpath === "string"
       ? classpath.split(":").filter((entry) => entry !== "")
@@ -45,7 +56,7 @@ export function findZooKeeperClasspath(
     }
     return { entries, source: "option" };
   }
-  const home = readEnv("ZOOKEEPER_HOME");
+  const home = env("ZOOKEEPER_HOME");
   if (home !== undefined && home !== "") {
     const entries = [
       ...jarsIn(home).filter((jar) => /\/zookeeper[^/]*\.jar$/.test(jar)),
@@ -58,16 +69,16 @@ export function findZooKeeperClasspath(
     }
     return { entries, source: "ZOOKEEPER_HOME" };
   }
-  if (exists(DEBIAN_JAR)) {
+  if (exists(debianJar)) {
     // Debian's jar pulls its dependencies through its manifest; slf4j would
     // default to no logging, so add the simple binding (logs to stderr, which
     // we capture) when it is installed.
-    const entries = [DEBIAN_JAR];
+    const entries = [debianJar];
     if (exists(DEBIAN_LOG_BINDING)) entries.push(DEBIAN_LOG_BINDING);
     return { entries, source: "debian" };
   }
   throw new Error(
-    `Cannot start ZooKeeper: no installation found; set ZOOKEEPER_HOME to an unpacked ZooKeeper release, pass the classpath option, or install Debian's package (apt-get install zookeeper) which provides ${DEBIAN_JAR}`,
+    `Cannot start ZooKeeper: no installation found; set ZOOKEEPER_HOME to an unpacked ZooKeeper release, pass the classpath option, or install Debian's package (apt-get install zookeeper) which provides ${debianJar}`,
   );
 }
 
@@ -94,7 +105,7 @@ function jarsIn(dir: string): string[] {
   try {
     const jars: string[] = [];
     for (const entry of Deno.readDirSync(dir)) {
-      if (entry.isFile && entry.name.endsWith(".jar")) {
+      if (!entry.isDirectory && entry.name.endsWith(".jar")) {
         jars.push(`${dir}/${entry.name}`);
       }
     }

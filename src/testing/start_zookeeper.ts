@@ -81,6 +81,8 @@ export interface ZooKeeperServer extends AsyncDisposable {
   readonly logFile: string;
   /** Whether the JVM is running. */
   readonly running: boolean;
+  /** The JVM's process id while it runs. */
+  readonly pid: number | undefined;
   /**
    * Stops the JVM, waits until it has exited, and removes the temporary
    * directory. Idempotent; the server cannot be restarted afterwards.
@@ -131,6 +133,10 @@ class StandaloneServer implements ZooKeeperServer {
 
   get running(): boolean {
     return this.#process.running;
+  }
+
+  get pid(): number | undefined {
+    return this.#process.pid;
   }
 
   async start(): Promise<void> {

@@ -1,0 +1,374 @@
+/**
+ * A throw-away ZooKeeper ensemble (a real quorum on loopback) for tests.
+ *
+ * @module
+ */
+
+import { findZooKeeperClasspath } from "./classpath.ts";
+import { onUnload } from "./cleanup.ts";
+import { writeZooKeeperConfig, type ZooKeeperConfig } from "./config.ts";
+import { fourLetterWord } from "./four_letter_word.ts";
+import { getFreePorts } from "./free_port.ts";
+import { findJava } from "./java.ts";
+import { PortInUseError, ZooKeeperProcess } from "./zookeeper_process.ts";
+
+/** Options for {@linkcode startZooKeeperEnsemble}. */
+export interface StartZooKeeperEnsembleOptions {
+  /**
+   * Number of members (an odd number: a majority must stay up to serve).
+   *
+   * @default {3}
+   */
+  size?: number;
+  /**
+   * Classpath holding the ZooKeeper jars, as entries or one `:`-joined string.
+   * When unset, `ZOOKEEPER_HOME` is used, then Debian's
+   * `/usr/share/java/zookeeper.jar`.
+   *
+   * @default {undefined}
+   */
+  classpath?: string | string[];
+  /**
+   * Milliseconds to wait for the quorum to elect a leader (and, for
+   * {@linkcode ZooKeeperEnsembleMember.restart}, for a member to rejoin).
+   *
+   * @default {60000}
+   */
+  startupTimeout?: number;
+  /**
+   * ZooKeeper's `tickTime` in milliseconds.
+   *
+   * @default {500}
+   */
+  tickTime?: number;
+  /**
+   * Extra `zoo.cfg` entries for every member.
+   *
+   * @default {{}}
+   */
+  config?: ZooKeeperConfig;
+  /**
+   * The `java` executable.
+   *
+   * @default {"$JAVA_HOME/bin/java, else java on PATH"}
+   */
+  java?: string;
+  /**
+   * Extra JVM options for every member.
+   *
+   * @default {[]}
+   */
+  jvmOptions?: string[];
+}
+
+/** One member of a {@linkcode ZooKeeperEnsemble}. */
+export interface ZooKeeperEnsembleMember {
+  /** The member's `myid` (1-based). */
+  readonly id: number;
+  /** The loopback address it listens on. */
+  readonly host: string;
+  /** Its client port. */
+  readonly port: number;
+  /** `host:port` of this member alone. */
+  readonly connectionString: string;
+  /** Its data directory. */
+  readonly dataDir: string;
+  /** The file that collects its JVM's output. */
+  readonly logFile: string;
+  /** Whether its JVM is running. */
+  readonly running: boolean;
+  /** Its JVM's process id while it runs. */
+  readonly pid: number | undefined;
+  /**
+   * Its role as `srvr` reports it: `"leader"`, `"follower"`, or `undefined`
+   * when it is down or not serving (e.g. during an election).
+   */
+  mode(): Promise<"leader" | "follower" | "observer" | undefined>;
+  /** Stops its JVM gracefully (data is kept) and waits until it exited. */
+  stop(): Promise<void>;
+  /** Kills its JVM with SIGKILL (data is kept) and waits until it exited. */
+  kill(): Promise<void>;
+  /**
+   * Starts it again with the same ports and data (stopping it first if it
+   * runs) and waits until it serves as leader or follower.
+   */
+  restart(): Promise<void>;
+}
+
+/**
+ * A running ensemble started by {@linkcode startZooKeeperEnsemble}.
+ * `await using` stops every member and removes all files.
+ */
+export interface ZooKeeperEnsemble extends AsyncDisposable {
+  /** The members, in `myid` order. */
+  readonly members: readonly ZooKeeperEnsembleMember[];
+  /** `host:port,host:port,...` of all members. */
+  readonly connectionString: string;
+  /** The temporary directory holding every member's files. */
+  readonly dir: string;
+  /**
+   * Waits until a running member reports `Mode: leader` and returns it.
+   *
+   * @param options How long to wait (default: the startup timeout).
+   */
+  leader(options?: { timeout?: number }): Promise<ZooKeeperEnsembleMember>;
+  /** Stops every member, waits until they exited, removes all files. */
+  stop(): Promise<void>;
+}
+
+class Member implements ZooKeeperEnsembleMember {
+  readonly id: number;
+  readonly host: string = "127.0.0.1";
+  readonly port: number;
+  readonly dataDir: string;
+  readonly logFile: string;
+  readonly process: ZooKeeperProcess;
+  #startupTimeout: number;
+
+  constructor(
+    id: number,
+    port: number,
+    dir: string,
+    process: ZooKeeperProcess,
+    startupTimeout: number,
+  ) {
+    this.id = id;
+    this.port = port;
+    this.dataDir = `${dir}/data`;
+    this.logFile = `${dir}/zookeeper.log`;
+    this.process = process;
+    this.#startupTimeout = startupTimeout;
+  }
+
+  get connectionString(): string {
+    return `${this.host}:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.process.running;
+  }
+
+  get pid(): number | undefined {
+    return this.process.pid;
+  }
+
+  async mode(): Promise<"leader" | "follower" | "observer" | undefined> {
+    if (!this.running) return undefined;
+    try {
+      const answer = await fourLetterWord(
+        { hostname: this.host, port: this.port },
+        "srvr",
+        { timeout: 1000 },
+      );
+      return parseMode(answer);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async waitUntilServing(): Promise<void> {
+    await this.process.waitFor(
+      "srvr",
+      (answer) => parseMode(answer) !== undefined,
+      this.#startupTimeout,
+    );
+  }
+
+  async stop(): Promise<void> {
+    await this.process.stop();
+  }
+
+  async kill(): Promise<void> {
+    await this.process.kill();
+  }
+
+  async restart(): Promise<void> {
+    await this.process.stop();
+    await this.process.spawn();
+    try {
+      await this.waitUntilServing();
+    } catch (error) {
+      await this.process.kill();
+      throw error;
+    }
+  }
+}
+
+function parseMode(
+  answer: string,
+): "leader" | "follower" | "observer" | undefined {
+  const mode = /^Mode: (\w+)/m.exec(answer)?.[1];
+  return mode === "leader" || mode === "follower" || mode === "observer"
+    ? mode
+    : undefined;
+}
+
+class Ensemble implements ZooKeeperEnsemble {
+  readonly members: readonly Member[];
+  #root: string;
+  #startupTimeout: number;
+  #stopped = false;
+  #unregister: () => void;
+
+  constructor(root: string, members: Member[], startupTimeout: number) {
+    this.#root = root;
+    this.members = members;
+    this.#startupTimeout = startupTimeout;
+    this.#unregister = onUnload(() => {
+      try {
+        Deno.removeSync(root, { recursive: true });
+      } catch {
+        // best effort
+      }
+    });
+  }
+
+  get dir(): string {
+    return this.#root;
+  }
+
+  get connectionString(): string {
+    return this.members.map((m) => m.connectionString).join(",");
+  }
+
+  async leader(
+    options: { timeout?: number } = {},
+  ): Promise<ZooKeeperEnsembleMember> {
+    const timeout = options.timeout ?? this.#startupTimeout;
+    const deadline = Date.now() + timeout;
+    while (true) {
+      const modes = await Promise.all(this.members.map((m) => m.mode()));
+      const index = modes.indexOf("leader");
+      if (index !== -1) return this.members[index]!;
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `Cannot find the ZooKeeper leader: no member reported "Mode: leader" within ${timeout} ms (modes: ${
+            modes.map((mode, i) => `${this.members[i]!.id}=${mode ?? "down"}`)
+              .join(", ")
+          })`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await Promise.all(this.members.map((member) => member.process.stop()));
+    await Deno.remove(this.#root, { recursive: true }).catch(() => {});
+    this.#unregister();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      await this.stop();
+    } catch {
+      // dispose never throws
+    }
+  }
+}
+
+/**
+ * Starts a real ZooKeeper quorum on loopback: `size` JVMs with distinct
+ * client, peer and election ports (all picked free at start), each with its
+ * own data directory, and waits until every member serves and one is leader.
+ * In the spirit of Curator's `TestingCluster`.
+ *
+ * @param options Size, classpath, timeouts, extra configuration.
+ * @returns The running ensemble; dispose of it (or call `stop()`) to remove it.
+ * @throws {Error} When ZooKeeper or Java is missing, a member cannot start, or
+ * no leader is elected within `startupTimeout`; the message includes the tail
+ * of the failing member's log.
+ *
+ * @example Kill the leader and keep serving
+ * ```ts ignore
+ * import { startZooKeeperEnsemble } from "@zkrpc/zkrpc/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using ensemble = await startZooKeeperEnsemble({ size: 3 });
+ * const leader = await ensemble.leader();
+ * await leader.kill();
+ * const next = await ensemble.leader();
+ * assert.notEqual(next.id, leader.id);
+ * await leader.restart();
+ * assert.equal(await leader.mode(), "follower");
+ * ```
+ */
+export async function startZooKeeperEnsemble(
+  options: StartZooKeeperEnsembleOptions = {},
+): Promise<ZooKeeperEnsemble> {
+  const {
+    size = 3,
+    startupTimeout = 60_000,
+    tickTime = 500,
+    config = {},
+    jvmOptions = [],
+  } = options;
+  if (!Number.isInteger(size) || size < 1) {
+    throw new RangeError(
+      `Cannot start ZooKeeper ensemble: size must be a positive integer, got ${size}`,
+    );
+  }
+  const classpath = findZooKeeperClasspath(options.classpath);
+  const java = findJava(options.java);
+  for (let attempt = 1;; attempt++) {
+    const ports = getFreePorts(size * 3);
+    const root = await Deno.makeTempDir({ prefix: "zkrpc-ensemble-" });
+    const members: Member[] = [];
+    try {
+      const servers: ZooKeeperConfig = {};
+      for (let i = 0; i < size; i++) {
+        servers[`server.${i + 1}`] = `127.0.0.1:${ports[3 * i + 1]}:${
+          ports[3 * i + 2]
+        }`;
+      }
+      for (let i = 0; i < size; i++) {
+        const id = i + 1;
+        const dir = `${root}/member${id}`;
+        const clientPort = ports[3 * i]!;
+        await Deno.mkdir(`${dir}/conf`, { recursive: true });
+        await Deno.mkdir(`${dir}/data`, { recursive: true });
+        await Deno.writeTextFile(`${dir}/data/myid`, `${id}\n`);
+        await writeZooKeeperConfig(`${dir}/conf`, {
+          tickTime,
+          initLimit: 10,
+          syncLimit: 5,
+          dataDir: `${dir}/data`,
+          clientPort,
+          clientPortAddress: "127.0.0.1",
+          "4lw.commands.whitelist": "*",
+          "admin.enableServer": false,
+          maxClientCnxns: 0,
+          ...servers,
+          ...config,
+        });
+        const process = new ZooKeeperProcess({
+          java,
+          classpath: classpath.entries,
+          confDir: `${dir}/conf`,
+          logFile: `${dir}/zookeeper.log`,
+          hostname: "127.0.0.1",
+          port: clientPort,
+          ports: ports.slice(3 * i, 3 * i + 3),
+          jvmOptions,
+        });
+        members.push(new Member(id, clientPort, dir, process, startupTimeout));
+      }
+      const ensemble = new Ensemble(root, members, startupTimeout);
+      try {
+        for (const member of members) await member.process.spawn();
+        await Promise.all(members.map((member) => member.waitUntilServing()));
+        await ensemble.leader();
+      } catch (error) {
+        await ensemble.stop();
+        throw error;
+      }
+      return ensemble;
+    } catch (error) {
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+      if (error instanceof PortInUseError && attempt < 3) continue;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,284 @@
+import assert from "node:assert/strict";
+import {
+  expireSession,
+  startZooKeeper,
+  startZooKeeperEnsemble,
+} from "../testing.ts";
+import { findZooKeeperClasspath } from "../src/testing/classpath.ts";
+import { fourLetterWord } from "../src/testing/four_letter_word.ts";
+import { ZooKeeperSession } from "../src/registry/zookeeper_session.ts";
+
+const SESSION = { sessionTimeout: 4000, operationTimeout: 8000 };
+
+/** Whether a process exists: SIGCONT is harmless to a running one. */
+function processExists(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function pathExists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("startZooKeeper() starts a server that answers ruok with imok on a loopback port", async () => {
+  await using zk = await startZooKeeper();
+  assert.equal(zk.host, "127.0.0.1");
+  assert.equal(zk.connectionString, `127.0.0.1:${zk.port}`);
+  assert.ok(zk.running);
+  const answer = await fourLetterWord(
+    { hostname: zk.host, port: zk.port },
+    "ruok",
+  );
+  assert.equal(answer, "imok");
+  assert.match(await Deno.readTextFile(zk.logFile), /ZooKeeper|zookeeper/);
+});
+
+Deno.test("startZooKeeper() leaves no JVM process and no temporary directory after stop()", async () => {
+  const zk = await startZooKeeper();
+  const pid = zk.pid;
+  assert.ok(pid !== undefined && processExists(pid));
+  assert.ok(pathExists(zk.dataDir));
+  await zk.stop();
+  assert.equal(zk.running, false);
+  assert.equal(processExists(pid), false);
+  assert.equal(pathExists(zk.dataDir), false);
+  assert.equal(pathExists(zk.logFile), false);
+  await zk.stop(); // idempotent
+});
+
+Deno.test("startZooKeeper() cleans up through await using even when the test body throws", async () => {
+  let pid: number | undefined;
+  let dataDir = "";
+  await assert.rejects(async () => {
+    await using zk = await startZooKeeper();
+    pid = zk.pid;
+    dataDir = zk.dataDir;
+    throw new Error("the test failed");
+  }, /the test failed/);
+  assert.ok(pid !== undefined);
+  assert.equal(processExists(pid), false);
+  assert.equal(pathExists(dataDir), false);
+});
+
+Deno.test("startZooKeeper() restart() after kill() keeps the port and the data", async () => {
+  await using zk = await startZooKeeper();
+  const port = zk.port;
+  {
+    await using session = await ZooKeeperSession.connect(
+      zk.connectionString,
+      SESSION,
+    );
+    await session.create("/kept", "data");
+  }
+  const pid = zk.pid!;
+  await zk.kill();
+  assert.equal(zk.running, false);
+  assert.equal(processExists(pid), false);
+  await zk.restart();
+  assert.equal(zk.port, port);
+  assert.ok(zk.running);
+  await using session = await ZooKeeperSession.connect(
+    zk.connectionString,
+    SESSION,
+  );
+  const { data } = await session.getData("/kept");
+  assert.equal(new TextDecoder().decode(data), "data");
+});
+
+Deno.test("startZooKeeper() gives two servers different free ports", async () => {
+  await using a = await startZooKeeper();
+  await using b = await startZooKeeper();
+  assert.notEqual(a.port, b.port);
+  assert.notEqual(a.dataDir, b.dataDir);
+});
+
+Deno.test("startZooKeeper() fails fast with a clear error when the classpath holds no ZooKeeper", async () => {
+  const started = Date.now();
+  await assert.rejects(
+    startZooKeeper({ classpath: ["/usr/share/java/slf4j-api.jar"] }),
+    (error: Error) => {
+      assert.match(error.message, /^Cannot start ZooKeeper/);
+      assert.match(error.message, /JVM exited/);
+      assert.match(error.message, /main class/);
+      return true;
+    },
+  );
+  assert.ok(Date.now() - started < 10_000);
+  await assert.rejects(
+    startZooKeeper({ classpath: "/nonexistent/zookeeper.jar" }),
+    /Cannot start ZooKeeper: classpath entry "\/nonexistent\/zookeeper.jar" does not exist/,
+  );
+});
+
+Deno.test("startZooKeeper() fails fast with a clear error when its port is taken", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  const started = Date.now();
+  await assert.rejects(
+    startZooKeeper({ port }),
+    new RegExp(
+      `Cannot start ZooKeeper: port ${port} on 127.0.0.1 is already in use`,
+    ),
+  );
+  assert.ok(Date.now() - started < 5_000);
+});
+
+Deno.test("startZooKeeper() explains where to get ZooKeeper when none is installed", () => {
+  assert.throws(
+    () =>
+      findZooKeeperClasspath(undefined, {
+        env: () => undefined,
+        debianJar: "/nonexistent/zookeeper.jar",
+      }),
+    (error: Error) => {
+      assert.match(error.message, /^Cannot start ZooKeeper: no installation/);
+      assert.match(error.message, /ZOOKEEPER_HOME/);
+      assert.match(error.message, /apt-get install zookeeper/);
+      return true;
+    },
+  );
+});
+
+Deno.test("startZooKeeper() uses ZOOKEEPER_HOME and names it when it holds no jars", async () => {
+  const previous = Deno.env.get("ZOOKEEPER_HOME");
+  const home = await Deno.makeTempDir({ prefix: "zkrpc-home-" });
+  try {
+    Deno.env.set("ZOOKEEPER_HOME", home);
+    await assert.rejects(
+      startZooKeeper(),
+      /Cannot start ZooKeeper: ZOOKEEPER_HOME is ".*" but neither it nor its lib\/ directory holds any jar/,
+    );
+    await Deno.mkdir(`${home}/lib`);
+    await Deno.symlink(
+      "/usr/share/java/zookeeper.jar",
+      `${home}/lib/zookeeper-3.8.0.jar`,
+    );
+    assert.deepEqual(findZooKeeperClasspath().entries, [
+      `${home}/lib/zookeeper-3.8.0.jar`,
+    ]);
+    await using zk = await startZooKeeper();
+    assert.ok(zk.running);
+  } finally {
+    if (previous === undefined) Deno.env.delete("ZOOKEEPER_HOME");
+    else Deno.env.set("ZOOKEEPER_HOME", previous);
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("startZooKeeper() times out with the tail of the log and kills what it started", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "zkrpc-fake-java-" });
+  try {
+    const java = `${dir}/java`;
+    await Deno.writeTextFile(
+      java,
+      `#!/bin/sh\necho "fake ZooKeeper is thinking"\necho "pid $$" >&2\nexec sleep 60\n`,
+    );
+    await Deno.chmod(java, 0o755);
+    const started = Date.now();
+    let pid = 0;
+    await assert.rejects(
+      startZooKeeper({ java, startupTimeout: 1000 }),
+      (error: Error) => {
+        assert.match(
+          error.message,
+          /^Cannot start ZooKeeper on 127\.0\.0\.1:\d+: not serving after 1000 ms/,
+        );
+        assert.match(error.message, /fake ZooKeeper is thinking/);
+        pid = Number(/pid (\d+)/.exec(error.message)?.[1]);
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started < 5_000);
+    assert.ok(pid > 0);
+    assert.equal(processExists(pid), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("startZooKeeper() reports a missing java clearly", async () => {
+  await assert.rejects(
+    startZooKeeper({ java: "/nonexistent/bin/java" }),
+    /Cannot start ZooKeeper: "\/nonexistent\/bin\/java" not found; install a Java runtime/,
+  );
+});
+
+Deno.test("startZooKeeperEnsemble() keeps serving reads and writes after its leader is killed, and the killed member rejoins after restart()", async () => {
+  await using ensemble = await startZooKeeperEnsemble({ size: 3 });
+  assert.equal(ensemble.members.length, 3);
+  const ports = ensemble.members.map((m) => m.port);
+  assert.equal(new Set(ports).size, 3);
+  assert.equal(
+    ensemble.connectionString,
+    ports.map((p) => `127.0.0.1:${p}`).join(","),
+  );
+  const modes = await Promise.all(ensemble.members.map((m) => m.mode()));
+  assert.deepEqual(modes.filter((m) => m === "leader").length, 1);
+  assert.deepEqual(modes.filter((m) => m === "follower").length, 2);
+
+  await using session = await ZooKeeperSession.connect(
+    ensemble.connectionString,
+    SESSION,
+  );
+  await session.create("/before", "1");
+  await session.create("/member", "x", { mode: "ephemeral" });
+
+  const leader = await ensemble.leader();
+  const leaderPid = leader.pid!;
+  await leader.kill();
+  assert.equal(leader.running, false);
+  assert.equal(processExists(leaderPid), false);
+
+  const next = await ensemble.leader();
+  assert.notEqual(next.id, leader.id);
+  // Reads and writes go on through the remaining majority, same session.
+  await session.create("/after", "2");
+  assert.deepEqual(
+    (await session.getChildren("/")).filter((c) => c !== "zookeeper").sort(),
+    ["after", "before", "member"],
+  );
+  assert.equal(session.state, "connected");
+
+  await leader.restart();
+  assert.equal(await leader.mode(), "follower");
+  // The rejoined member has caught up.
+  await using direct = await ZooKeeperSession.connect(
+    leader.connectionString,
+    SESSION,
+  );
+  const { data } = await direct.getData("/after");
+  assert.equal(new TextDecoder().decode(data), "2");
+});
+
+Deno.test("startZooKeeperEnsemble() leaves no JVM process and no temporary directory after stop()", async () => {
+  const ensemble = await startZooKeeperEnsemble({ size: 3 });
+  const pids = ensemble.members.map((m) => m.pid!);
+  assert.ok(pids.every(processExists));
+  assert.ok(pathExists(ensemble.dir));
+  await ensemble.stop();
+  assert.ok(!pids.some(processExists));
+  assert.equal(pathExists(ensemble.dir), false);
+});
+
+Deno.test("expireSession() rejects a wrong password without touching the session", async () => {
+  await using zk = await startZooKeeper();
+  await using session = await ZooKeeperSession.connect(
+    zk.connectionString,
+    SESSION,
+  );
+  await assert.rejects(
+    expireSession(zk.connectionString, session.sessionId, new Uint8Array(16)),
+    /Cannot expire session 0x[0-9a-f]{16}: the server does not know it/,
+  );
+  await session.create("/still-alive");
+  assert.equal(session.state, "connected");
+});
