@@ -587,7 +587,10 @@ class ServerConnection {
         if (n === null) break;
         decoder.commit(n);
         this.#lastActivity = performance.now();
-        if (!this.#handshaken && !this.#handshake()) return;
+        if (!this.#handshaken) {
+          if (!this.#handshake()) return; // refused
+          if (!this.#handshaken) continue; // preface still incomplete
+        }
         let frame: Frame | undefined;
         while (!this.#closed && (frame = decoder.next()) !== undefined) {
           this.#onFrame(frame);

@@ -311,13 +311,13 @@ Deno.test("a new request on a draining connection gets ServerClosingError and is
 
 Deno.test("serve() calls the registrar after listening and close() deregisters before goaway", async () => {
   const events: string[] = [];
-  let conn: Connection | undefined;
+  const seen: { conn?: Connection } = {};
   const registrar: Registrar = {
     register(addr) {
       events.push(`register ${addr.port}`);
       return Promise.resolve({
         deregister() {
-          events.push(`deregister draining=${conn?.draining}`);
+          events.push(`deregister draining=${seen.conn?.draining}`);
           return Promise.resolve();
         },
       });
@@ -325,7 +325,11 @@ Deno.test("serve() calls the registrar after listening and close() deregisters b
   };
   const server = serve(Handlers, { hostname: HOST, registrar });
   await server.ready;
-  conn = await Connection.connect({ hostname: HOST, port: server.addr.port });
+  const conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  seen.conn = conn;
   conn.addEventListener("goaway", () => events.push("goaway"));
   await server.close();
   await conn.closed;
