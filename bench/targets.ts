@@ -31,6 +31,10 @@ export function checkTargets(report: Report): TargetCheck[] {
   const chan1 = report.find("full stack", "channel 1 in flight");
   const discovery = report.find("discovery", "register -> first call");
   const failover = report.find("failover", "SIGKILL 1 of 3");
+  const failoverDefault = report.find(
+    "failover",
+    "SIGKILL 1 of 3, not idempotent",
+  );
   const membership = report.find(
     "membership",
     "100 servers, 20 channels, churn",
@@ -78,10 +82,27 @@ export function checkTargets(report: Report): TargetCheck[] {
       50,
       false,
     ),
-    check("failover: failed calls", failover?.figures.failed_calls, 0, false),
     check(
-      "failover: longest gap (ms)",
+      "failover: failed calls (divide idempotent)",
+      failover?.figures.failed_calls,
+      0,
+      false,
+    ),
+    check(
+      "failover: longest gap (ms) (divide idempotent)",
       failover?.figures.longest_gap_ms,
+      100,
+      false,
+    ),
+    check(
+      "failover: failed calls (channel default, not idempotent)",
+      failoverDefault?.figures.failed_calls,
+      0,
+      false,
+    ),
+    check(
+      "failover: longest gap (ms) (channel default, not idempotent)",
+      failoverDefault?.figures.longest_gap_ms,
       100,
       false,
     ),

@@ -42,6 +42,8 @@ export interface ChannelViewOptions {
   balancer?: string;
   /** Call timeout, ms. */
   timeout?: number;
+  /** Methods safe to retry after a connection failure. */
+  idempotent?: string[];
 }
 
 /** A registered fake or real member. */

@@ -1,6 +1,8 @@
 /**
  * Failover: a channel (default random balancer, 16 callers) calls 3
- * servers; one is killed with SIGKILL mid-run. Reports failed calls, the
+ * servers; one is killed with SIGKILL mid-run, once with `divide` declared
+ * idempotent and once without (then calls in flight on the dead server fail,
+ * since they may have run). Reports failed calls, the
  * longest gap between successful calls, the time until the channel stops
  * choosing the dead endpoint (first ejection or removal), how often it was
  * probed again, and the time until ZooKeeper dropped it from membership.
@@ -18,21 +20,32 @@ import { openChannel, sleep, waitUntil } from "./_channel.ts";
 import { longestGap, startBackgroundLoad } from "./_background_load.ts";
 
 /**
- * Runs the failover scenario.
+ * Runs the failover scenario twice: with `divide` declared idempotent (calls
+ * that may have run on the dead server are retried elsewhere) and with the
+ * channel's default (only calls never written are retried).
  *
  * @param context The bench context.
  */
 export async function run(context: BenchContext): Promise<void> {
   await requireModule("src/server.ts", "serve");
+  await trial(context, true, context.quick ? 2_500 : 15_000);
+  await trial(context, false, 2_000);
+}
+
+async function trial(
+  context: BenchContext,
+  idempotent: boolean,
+  afterKillMs: number,
+): Promise<void> {
   const zk = await context.zookeeper();
-  const service = "bench-failover";
+  const service = `bench-failover-${idempotent ? "idempotent" : "default"}`;
   const servers: ServerHandle[] = [];
   const channel = await openChannel({
     zookeeper: zk.connectionString,
     service,
+    ...(idempotent ? { idempotent: ["divide"] } : {}),
   });
   const beforeKillMs = context.quick ? 500 : 1_000;
-  const afterKillMs = context.quick ? 2_500 : 15_000;
   let load: ReturnType<typeof startBackgroundLoad> | undefined;
   try {
     for (let i = 0; i < 3; i++) {
@@ -78,7 +91,7 @@ export async function run(context: BenchContext): Promise<void> {
     const successes = load.successes;
     context.report.add({
       scenario: "failover",
-      label: "SIGKILL 1 of 3",
+      label: idempotent ? "SIGKILL 1 of 3" : "SIGKILL 1 of 3, not idempotent",
       figures: {
         calls: successes.length,
         failed_calls: load.failures,

@@ -1,0 +1,101 @@
+/**
+ * Profiles one throughput case: the zkrpc server process and the load
+ * client both run under `deno run --cpu-prof`, then the self time of each
+ * is summarized by file and function.
+ *
+ * Usage: `deno run --allow-net=127.0.0.1 --allow-run --allow-read
+ * --allow-write --allow-env --allow-sys bench/profile.ts [--driver=rpc]
+ * [--in-flight=64] [--ms=3000] [--method=divide] [--bytes=0]`
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { closeAllChildren, spawnChild } from "./child.ts";
+import { CLIENT_CPU, RPC_PERMISSIONS, SERVER_CPU } from "./harness.ts";
+import type { LoadConfig, LoadResult } from "./load_client.ts";
+import {
+  type CpuProfile,
+  formatProfile,
+  summarizeProfile,
+} from "./profile_summary.ts";
+import { requestFrameBytes } from "./frame_size.ts";
+
+async function newestProfile(dir: string): Promise<CpuProfile> {
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.name.endsWith(".cpuprofile")) {
+      return JSON.parse(
+        await Deno.readTextFile(`${dir}/${entry.name}`),
+      ) as CpuProfile;
+    }
+  }
+  throw new Error(`No .cpuprofile in ${dir}`);
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      driver: { type: "string", default: "rpc" },
+      "in-flight": { type: "string", default: "64" },
+      ms: { type: "string", default: "3000" },
+      method: { type: "string", default: "divide" },
+      bytes: { type: "string", default: "0" },
+    },
+  });
+  const root = await Deno.makeTempDir({ prefix: "zkrpc-prof-" });
+  const serverDir = `${root}/server`;
+  const clientDir = `${root}/client`;
+  try {
+    const server = spawnChild(new URL("./rpc_server.ts", import.meta.url), {
+      args: ["{}"],
+      permissions: [
+        "--cpu-prof",
+        `--cpu-prof-dir=${serverDir}`,
+        ...RPC_PERMISSIONS,
+      ],
+      cpu: SERVER_CPU,
+      label: "rpc_server (profiled)",
+    });
+    const { port } = await server.readJson<{ port: number }>();
+    const method = values.method === "echo" ? "echo" : "divide";
+    const bytes = Number(values.bytes);
+    const config: LoadConfig = {
+      driver: values.driver === "ceiling" ? "ceiling" : "rpc",
+      endpoints: [{ hostname: "127.0.0.1", port }],
+      inFlight: Number(values["in-flight"]),
+      maxCalls: 50_000_000,
+      maxMs: Number(values.ms),
+      warmupCalls: 2000,
+      payload: { method, bytes, frameBytes: requestFrameBytes() },
+    };
+    const client = spawnChild(new URL("./load_client.ts", import.meta.url), {
+      args: [JSON.stringify(config)],
+      permissions: [
+        "--cpu-prof",
+        `--cpu-prof-dir=${clientDir}`,
+        ...RPC_PERMISSIONS,
+      ],
+      cpu: CLIENT_CPU,
+      label: "load_client (profiled)",
+    });
+    await client.readJson();
+    const result = await client.request<LoadResult>(
+      { cmd: "go" },
+      config.maxMs + 30_000,
+    );
+    await client.close(10_000);
+    await server.close(10_000);
+    console.log(
+      `${config.inFlight} in flight, ${method}: ${result.callsPerSec} calls/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms`,
+    );
+    console.log(
+      formatProfile("server", summarizeProfile(await newestProfile(serverDir))),
+    );
+    console.log(
+      formatProfile("client", summarizeProfile(await newestProfile(clientDir))),
+    );
+    console.log(`\nprofiles kept in ${root}`);
+  } finally {
+    await closeAllChildren();
+  }
+}
