@@ -1,0 +1,97 @@
+/**
+ * The seed's server: exposes {@linkcode Handlers} over TCP and registers in
+ * ZooKeeper as an ephemeral sequential node under `/rpc/<service>`.
+ *
+ * ```sh
+ * deno run --allow-net=127.0.0.1 examples/server.ts 127.0.0.1 9001
+ * deno run --allow-net=127.0.0.1 examples/server.ts 127.0.0.1 0 --zookeeper 127.0.0.1:2181 --service calculator
+ * ```
+ *
+ * Permissions: `--allow-net` for the listening address and for ZooKeeper
+ * (`127.0.0.1` covers both when they are on loopback).
+ *
+ * SIGTERM or Ctrl-C closes it gracefully: it deregisters, lets calls in
+ * flight finish, then exits.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { serve, zooKeeperRegistrar } from "../mod.ts";
+import { Handlers } from "./calculator.ts";
+
+const USAGE =
+  `Usage: deno run --allow-net=127.0.0.1 examples/server.ts HOST PORT [options]
+
+Options:
+  --zookeeper HOSTS   ZooKeeper connection string (default 127.0.0.1:2181)
+  --service NAME      service name to register under /rpc (default calculator)
+  --delay MS          answer every call this much later (default 0)
+  -h, --help          show this help`;
+
+function usage(message?: string): never {
+  if (message) console.error(`server: ${message}\n`);
+  console.error(USAGE);
+  Deno.exit(message ? 2 : 0);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: {
+      zookeeper: { type: "string", default: "127.0.0.1:2181" },
+      service: { type: "string", default: "calculator" },
+      delay: { type: "string", default: "0" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+} catch (error) {
+  usage((error as Error).message);
+}
+const { values, positionals } = parsed;
+if (values.help) usage();
+if (positionals.length !== 2) usage("expected HOST and PORT");
+const [hostname, portText] = positionals as [string, string];
+const port = Number(portText);
+const delay = Number(values.delay);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  usage(`PORT must be an integer in 0..65535, got "${portText}"`);
+}
+if (!Number.isFinite(delay) || delay < 0) {
+  usage(`--delay must be a number of ms, got "${values.delay}"`);
+}
+
+const handlers = delay === 0 ? Handlers : {
+  async divide(num1: number, num2: number): Promise<number> {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    return Handlers.divide(num1, num2);
+  },
+};
+
+const registrar = zooKeeperRegistrar({
+  zookeeper: values.zookeeper,
+  service: values.service,
+});
+const server = serve(handlers, {
+  hostname,
+  port,
+  registrar,
+  onError: (error) => console.error(`server: ${error.message}`),
+});
+console.log(`listening on ${server.addr.hostname}:${server.addr.port}`);
+registrar.registered().then(
+  () => console.log(`registered in service "${values.service}"`),
+  (error: Error) => console.error(`server: cannot register: ${error.message}`),
+);
+
+const shutdown = () => {
+  console.log("closing: deregistering and draining");
+  void server.close();
+};
+Deno.addSignalListener("SIGTERM", shutdown);
+Deno.addSignalListener("SIGINT", shutdown);
+await server.finished;
+Deno.removeSignalListener("SIGTERM", shutdown);
+Deno.removeSignalListener("SIGINT", shutdown);
+console.log("closed");

@@ -1,0 +1,156 @@
+/**
+ * Balancers choose one endpoint among the live candidates for each call.
+ *
+ * @module
+ */
+
+/** What a balancer sees of an endpoint. */
+export interface BalancerCandidate {
+  /** A stable key for the endpoint, e.g. `"127.0.0.1:9001"`. */
+  readonly key: string;
+  /** Calls sent to the endpoint and not yet answered. */
+  readonly inFlight: number;
+}
+
+/**
+ * Chooses an endpoint for one call.
+ *
+ * @example Writing a balancer that always picks the first candidate
+ * ```ts
+ * import type { Balancer } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const first: Balancer = { pick: (candidates) => candidates[0] };
+ * assert.equal(first.pick([{ key: "a", inFlight: 0 }])?.key, "a");
+ * ```
+ */
+export interface Balancer {
+  /** Returns one of `candidates`, or `undefined` when the list is empty. */
+  pick<T extends BalancerCandidate>(candidates: readonly T[]): T | undefined;
+}
+
+/** The balancers zkrpc ships, by name. */
+export type BalancerName = "random" | "round-robin" | "least-in-flight";
+
+/** A source of numbers in `[0, 1)`, as `Math.random`. */
+export type RandomSource = () => number;
+
+/**
+ * Picks a uniformly random candidate: the seed's `random.choice`.
+ *
+ * @param random Source of randomness (for tests).
+ * @returns A balancer.
+ *
+ * @example Picking at random
+ * ```ts
+ * import { randomBalancer } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const pick = randomBalancer(() => 0.99).pick([
+ *   { key: "a", inFlight: 0 },
+ *   { key: "b", inFlight: 0 },
+ * ]);
+ * assert.equal(pick?.key, "b");
+ * ```
+ */
+export function randomBalancer(random: RandomSource = Math.random): Balancer {
+  return {
+    pick(candidates) {
+      return candidates[Math.floor(random() * candidates.length)];
+    },
+  };
+}
+
+/**
+ * Picks the candidates in turn.
+ *
+ * @returns A balancer with its own position.
+ *
+ * @example Taking turns
+ * ```ts
+ * import { roundRobinBalancer } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const balancer = roundRobinBalancer();
+ * const endpoints = [{ key: "a", inFlight: 0 }, { key: "b", inFlight: 0 }];
+ * assert.deepEqual(
+ *   [1, 2, 3].map(() => balancer.pick(endpoints)?.key),
+ *   ["a", "b", "a"],
+ * );
+ * ```
+ */
+export function roundRobinBalancer(): Balancer {
+  let next = 0;
+  return {
+    pick(candidates) {
+      if (candidates.length === 0) return undefined;
+      next = (next + 1) % Number.MAX_SAFE_INTEGER;
+      return candidates[(next - 1) % candidates.length];
+    },
+  };
+}
+
+/**
+ * Power of two choices: samples two distinct candidates at random and picks
+ * the one with fewer calls in flight, so a slow endpoint gets less traffic.
+ *
+ * @param random Source of randomness (for tests).
+ * @returns A balancer.
+ *
+ * @example Avoiding a busy endpoint
+ * ```ts
+ * import { leastInFlightBalancer } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const pick = leastInFlightBalancer().pick([
+ *   { key: "busy", inFlight: 10 },
+ *   { key: "idle", inFlight: 0 },
+ * ]);
+ * assert.equal(pick?.key, "idle");
+ * ```
+ */
+export function leastInFlightBalancer(
+  random: RandomSource = Math.random,
+): Balancer {
+  return {
+    pick(candidates) {
+      if (candidates.length < 2) return candidates[0];
+      const i = Math.floor(random() * candidates.length);
+      const j = (i + 1 + Math.floor(random() * (candidates.length - 1))) %
+        candidates.length;
+      const a = candidates[i]!;
+      const b = candidates[j]!;
+      return b.inFlight < a.inFlight ? b : a;
+    },
+  };
+}
+
+/**
+ * Returns the balancer with the given name.
+ *
+ * @param name One of {@linkcode BalancerName}.
+ * @returns A new balancer.
+ *
+ * @example Choosing a balancer by name
+ * ```ts
+ * import { createBalancer } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const balancer = createBalancer("round-robin");
+ * assert.equal(balancer.pick([{ key: "a", inFlight: 0 }])?.key, "a");
+ * ```
+ */
+export function createBalancer(name: BalancerName): Balancer {
+  switch (name) {
+    case "random":
+      return randomBalancer();
+    case "round-robin":
+      return roundRobinBalancer();
+    case "least-in-flight":
+      return leastInFlightBalancer();
+    default:
+      throw new RangeError(
+        `Cannot create balancer: unknown name "${name as string}"`,
+      );
+  }
+}

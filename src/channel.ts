@@ -1,0 +1,545 @@
+/**
+ * The discovery channel: membership -> pool -> balancer -> failover.
+ *
+ * @module
+ */
+
+import {
+  type Balancer,
+  type BalancerName,
+  createBalancer,
+} from "./balancer.ts";
+import {
+  type CallOptions,
+  Connection,
+  type ConnectionCloseDetail,
+  type ConnectionOptions,
+} from "./connection.ts";
+import {
+  ConnectionError,
+  type ErrorClass,
+  ErrorRegistry,
+  NoServersError,
+  ServerClosingError,
+} from "./errors.ts";
+import { type MemberData, memberKey } from "./registry/member.ts";
+import type {
+  DiscoveryState,
+  Membership,
+  MembershipChange,
+} from "./registry/membership.ts";
+import {
+  SessionKeeper,
+  type SessionKeeperOptions,
+} from "./registry/session_keeper.ts";
+import { ZooKeeperMembership } from "./registry/zookeeper_membership.ts";
+import { servicePath } from "./registry/zookeeper_registrar.ts";
+import { type Stub, stub } from "./stub.ts";
+
+/** Options for {@linkcode DistributedChannel}. */
+export interface DistributedChannelOptions {
+  /**
+   * ZooKeeper connection string (`host:port[,host:port…][/chroot]`) or a
+   * {@linkcode SessionKeeper} to share. Either this or `membership` is needed.
+   */
+  zookeeper?: string | SessionKeeper;
+  /** Options for the channel's own ZooKeeper session. */
+  session?: SessionKeeperOptions;
+  /** The service to call; its members live under `<root>/<service>`. */
+  service?: string;
+  /** Root of the registry. @default "/rpc" */
+  root?: string;
+  /**
+   * The exact path whose children are the members; overrides `root` and
+   * `service` (e.g. `"/rpc"` for the seed tutorial's flat layout).
+   */
+  path?: string;
+  /** A membership source to use instead of ZooKeeper (e.g. {@linkcode StaticMembership}). */
+  membership?: Membership;
+  /** Error classes that remote errors of the same name come back as. */
+  errors?: ErrorClass[];
+  /** How to choose an endpoint. @default "random" */
+  balancer?: BalancerName | Balancer;
+  /** Default timeout of a call, in ms, including retries. @default 10000 */
+  timeout?: number;
+  /** Most endpoints one call is sent to (the first try included). @default 3 */
+  maxAttempts?: number;
+  /**
+   * Methods that are safe to run twice: a call that may have run when its
+   * connection failed is retried elsewhere only for these.
+   */
+  idempotent?: Iterable<string>;
+  /** First ejection period of a failing endpoint, in ms; doubles per failure. @default 250 */
+  ejectionTime?: number;
+  /** Longest ejection period, in ms. @default 30000 */
+  maxEjectionTime?: number;
+  /** Options for each endpoint's connection (TLS, limits, keepalive). */
+  connection?: ConnectionOptions;
+}
+
+/** A call's options on a channel. */
+export interface ChannelCallOptions extends CallOptions {
+  /** Treat this call as idempotent whatever the channel's list says. */
+  idempotent?: boolean;
+}
+
+/** How an endpoint looks from the channel. */
+export type EndpointState = "idle" | "connected" | "ejected" | "draining";
+
+/** A snapshot of one endpoint, from {@linkcode DistributedChannel.endpoints}. */
+export interface EndpointStatus {
+  /** `host:port`. */
+  key: string;
+  /** The member data the server registered. */
+  member: MemberData;
+  /** Connection state. */
+  state: EndpointState;
+  /** Calls in flight. */
+  inFlight: number;
+  /** Calls this endpoint answered (results and remote errors). */
+  calls: number;
+  /** Consecutive connection failures. */
+  failures: number;
+}
+
+interface Endpoint {
+  readonly key: string;
+  member: MemberData;
+  ids: Set<string>;
+  connection: Promise<Connection> | undefined;
+  inFlight: number;
+  calls: number;
+  failures: number;
+  ejectedUntil: number;
+  draining: boolean;
+}
+
+/**
+ * A client for one service: it follows the service's members in ZooKeeper,
+ * keeps one multiplexed connection per endpoint (opened lazily), picks an
+ * endpoint per call with a balancer, and fails over.
+ *
+ * A call whose request was never written (connection refused or already
+ * broken, server draining) moves to another endpoint at once. A call that may
+ * have run is retried only for idempotent methods. A failing endpoint is
+ * ejected for a period that doubles with each failure, then tried again.
+ *
+ * Events: `"change"` (membership changed) and `"state"` (discovery state
+ * changed), forwarded from the membership.
+ *
+ * @example Calling a service found in ZooKeeper
+ * ```ts ignore
+ * import { DistributedChannel } from "@zkrpc/zkrpc";
+ *
+ * class InvalidOperation extends Error {}
+ * await using channel = new DistributedChannel({
+ *   zookeeper: "127.0.0.1:2181",
+ *   service: "calculator",
+ *   errors: [InvalidOperation],
+ * });
+ * await channel.ready({ timeout: 5000 });
+ * console.log(await channel.call("divide", [10, 2]));
+ * ```
+ */
+export class DistributedChannel extends EventTarget implements AsyncDisposable {
+  #service: string;
+  #membership: Membership;
+  #ownedKeeper: SessionKeeper | undefined;
+  #ownsMembership: boolean;
+  #errors: ErrorRegistry;
+  #balancer: Balancer;
+  #timeout: number;
+  #maxAttempts: number;
+  #idempotent: Set<string>;
+  #ejectionTime: number;
+  #maxEjectionTime: number;
+  #connectionOptions: ConnectionOptions;
+  #endpoints = new Map<string, Endpoint>();
+  #memberKeys = new Map<string, string>();
+  #changed = new Set<() => void>();
+  #closed = false;
+  #onChange: (event: Event) => void;
+  #onState: () => void;
+
+  /**
+   * Starts following the service's membership.
+   *
+   * @param options Where to find members and how to call them.
+   */
+  constructor(options: DistributedChannelOptions) {
+    super();
+    this.#service = options.service ?? options.path ?? "static";
+    this.#errors = new ErrorRegistry().register(...(options.errors ?? []));
+    this.#balancer = typeof options.balancer === "object"
+      ? options.balancer
+      : createBalancer(options.balancer ?? "random");
+    this.#timeout = options.timeout ?? 10_000;
+    this.#maxAttempts = options.maxAttempts ?? 3;
+    this.#idempotent = new Set(options.idempotent ?? []);
+    this.#ejectionTime = options.ejectionTime ?? 250;
+    this.#maxEjectionTime = options.maxEjectionTime ?? 30_000;
+    this.#connectionOptions = {
+      ...options.connection,
+      errors: this.#errors,
+    };
+    this.#ownsMembership = options.membership === undefined;
+    this.#membership = options.membership ?? this.#watch(options);
+    this.#onChange = (event) => {
+      this.#apply((event as CustomEvent<MembershipChange>).detail);
+      this.dispatchEvent(
+        new CustomEvent("change", {
+          detail: (event as CustomEvent<MembershipChange>).detail,
+        }),
+      );
+    };
+    this.#onState = () => this.dispatchEvent(new Event("state"));
+    this.#membership.addEventListener("change", this.#onChange);
+    this.#membership.addEventListener("state", this.#onState);
+    this.#apply({ added: this.#membership.members, removed: [] });
+  }
+
+  #watch(options: DistributedChannelOptions): Membership {
+    if (options.zookeeper === undefined) {
+      throw new TypeError(
+        "Cannot create channel: give either `zookeeper` or `membership`",
+      );
+    }
+    const path = servicePath(options);
+    let keeper = options.zookeeper;
+    if (typeof keeper === "string") {
+      keeper = new SessionKeeper(keeper, options.session);
+      this.#ownedKeeper = keeper;
+    }
+    return new ZooKeeperMembership(keeper, path);
+  }
+
+  /** The service this channel calls. */
+  get service(): string {
+    return this.#service;
+  }
+
+  /** How current the endpoint list is. */
+  get state(): DiscoveryState {
+    return this.#membership.state;
+  }
+
+  /** When the registry last confirmed the endpoint list. */
+  get lastConfirmed(): Date | undefined {
+    return this.#membership.lastConfirmed;
+  }
+
+  /** The membership this channel follows. */
+  get membership(): Membership {
+    return this.#membership;
+  }
+
+  /** A snapshot of every known endpoint. */
+  endpoints(): EndpointStatus[] {
+    const now = performance.now();
+    return [...this.#endpoints.values()].map((endpoint) => ({
+      key: endpoint.key,
+      member: endpoint.member,
+      state: endpoint.draining
+        ? "draining"
+        : endpoint.ejectedUntil > now
+        ? "ejected"
+        : endpoint.connection
+        ? "connected"
+        : "idle",
+      inFlight: endpoint.inFlight,
+      calls: endpoint.calls,
+      failures: endpoint.failures,
+    }));
+  }
+
+  #apply(change: MembershipChange): void {
+    for (const id of change.removed) {
+      const key = this.#memberKeys.get(id);
+      this.#memberKeys.delete(id);
+      const endpoint = key === undefined ? undefined : this.#endpoints.get(key);
+      if (endpoint === undefined) continue;
+      endpoint.ids.delete(id);
+      if (endpoint.ids.size === 0) this.#retire(endpoint);
+    }
+    for (const [id, member] of change.added) {
+      const key = memberKey(member);
+      this.#memberKeys.set(id, key);
+      let endpoint = this.#endpoints.get(key);
+      if (endpoint === undefined) {
+        endpoint = {
+          key,
+          member,
+          ids: new Set(),
+          connection: undefined,
+          inFlight: 0,
+          calls: 0,
+          failures: 0,
+          ejectedUntil: 0,
+          draining: false,
+        };
+        this.#endpoints.set(key, endpoint);
+      } else {
+        // A new registration at the same address: a restarted server.
+        endpoint.member = member;
+        endpoint.draining = false;
+        endpoint.ejectedUntil = 0;
+        endpoint.failures = 0;
+      }
+      endpoint.ids.add(id);
+    }
+    for (const wake of this.#changed) wake();
+  }
+
+  /** Drops an endpoint that left; its connection closes once idle. */
+  #retire(endpoint: Endpoint): void {
+    this.#endpoints.delete(endpoint.key);
+    endpoint.draining = true;
+    if (endpoint.inFlight === 0) this.#disconnect(endpoint);
+  }
+
+  #disconnect(endpoint: Endpoint): void {
+    const connection = endpoint.connection;
+    endpoint.connection = undefined;
+    connection?.then((c) => c.close(), () => {});
+  }
+
+  #eject(endpoint: Endpoint): void {
+    endpoint.failures++;
+    endpoint.ejectedUntil = performance.now() +
+      Math.min(
+        this.#ejectionTime * 2 ** (endpoint.failures - 1),
+        this.#maxEjectionTime,
+      );
+    this.#disconnect(endpoint);
+  }
+
+  /** The endpoints a call may use now, preferring those it has not tried. */
+  #candidates(tried: ReadonlySet<string>): Endpoint[] {
+    const now = performance.now();
+    const usable = [...this.#endpoints.values()].filter((endpoint) =>
+      !endpoint.draining && endpoint.ejectedUntil <= now
+    );
+    const untried = usable.filter((endpoint) => !tried.has(endpoint.key));
+    return untried.length > 0 ? untried : usable;
+  }
+
+  /**
+   * Waits until an endpoint may be usable: a membership change, the end of
+   * an ejection, or the deadline.
+   */
+  #waitForEndpoint(deadline: number, signal?: AbortSignal): Promise<void> {
+    const now = performance.now();
+    let wakeAt = deadline;
+    for (const endpoint of this.#endpoints.values()) {
+      if (!endpoint.draining && endpoint.ejectedUntil > now) {
+        wakeAt = Math.min(wakeAt, endpoint.ejectedUntil);
+      }
+    }
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#changed.delete(done);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const wake = () => {
+        done();
+        resolve();
+      };
+      const onAbort = () => {
+        done();
+        reject(signal?.reason);
+      };
+      const timer = setTimeout(wake, Math.max(0, wakeAt - now));
+      this.#changed.add(wake);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  #connect(endpoint: Endpoint): Promise<Connection> {
+    if (endpoint.connection !== undefined) return endpoint.connection;
+    const connection = Connection.connect(
+      {
+        hostname: endpoint.member.host,
+        port: endpoint.member.port,
+        tls: endpoint.member.tls === true,
+      },
+      this.#connectionOptions,
+    );
+    endpoint.connection = connection;
+    connection.then((c) => {
+      c.addEventListener("goaway", () => {
+        endpoint.draining = true;
+        if (endpoint.connection === connection) endpoint.connection = undefined;
+      }, { once: true });
+      c.addEventListener("close", (event) => {
+        if (endpoint.connection !== connection) return;
+        endpoint.connection = undefined;
+        const { error } = (event as CustomEvent<ConnectionCloseDetail>).detail;
+        if (error !== undefined && !this.#closed) this.#eject(endpoint);
+      }, { once: true });
+    }, () => {
+      if (endpoint.connection === connection) endpoint.connection = undefined;
+    });
+    return connection;
+  }
+
+  /**
+   * Resolves once at least one endpoint is known.
+   *
+   * @param options `timeout` in ms (default: the channel's) and `signal`.
+   * @throws {NoServersError} When none appeared in time.
+   */
+  async ready(
+    options: { timeout?: number; signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const deadline = performance.now() + (options.timeout ?? this.#timeout);
+    while (this.#endpoints.size === 0) {
+      if (this.#closed) throw this.#closedError("wait for servers");
+      if (performance.now() >= deadline) {
+        throw new NoServersError(
+          this.#service,
+          `Cannot find servers: none registered for service "${this.#service}" (discovery ${this.state})`,
+        );
+      }
+      await this.#waitForEndpoint(deadline, options.signal);
+    }
+  }
+
+  /**
+   * Calls `method` on one of the service's endpoints.
+   *
+   * @param method The remote method's name.
+   * @param params Its arguments.
+   * @param options Timeout (ms, default the channel's), `signal`, `idempotent`.
+   * @returns The remote result.
+   * @throws {NoServersError} When no endpoint was usable before the deadline.
+   */
+  async call(
+    method: string,
+    params: unknown[],
+    options: ChannelCallOptions = {},
+  ): Promise<unknown> {
+    if (this.#closed) throw this.#closedError(`call method "${method}"`);
+    const timeout = options.timeout ?? this.#timeout;
+    const deadline = performance.now() + timeout;
+    const idempotent = options.idempotent ?? this.#idempotent.has(method);
+    const tried = new Set<string>();
+    let lastError: unknown;
+    for (let attempt = 1;; attempt++) {
+      options.signal?.throwIfAborted();
+      const endpoint = await this.#choose(
+        method,
+        tried,
+        deadline,
+        lastError,
+        options.signal,
+      );
+      tried.add(endpoint.key);
+      endpoint.inFlight++;
+      try {
+        const connection = await this.#connect(endpoint);
+        const remaining = Math.max(1, deadline - performance.now());
+        const result = await connection.call(method, params, {
+          ...options,
+          timeout: remaining,
+        });
+        endpoint.failures = 0;
+        endpoint.calls++;
+        return result;
+      } catch (error) {
+        if (!this.#mayRetry(error, idempotent)) {
+          if (!(error instanceof ConnectionError)) endpoint.calls++;
+          throw error;
+        }
+        if (!(error instanceof ServerClosingError)) this.#eject(endpoint);
+        lastError = error;
+        if (attempt >= this.#maxAttempts) throw error;
+      } finally {
+        endpoint.inFlight--;
+        if (endpoint.inFlight === 0 && !this.#endpoints.has(endpoint.key)) {
+          this.#disconnect(endpoint);
+        }
+      }
+    }
+  }
+
+  #mayRetry(error: unknown, idempotent: boolean): boolean {
+    if (error instanceof ServerClosingError) return true;
+    if (error instanceof ConnectionError) return !error.written || idempotent;
+    // Connect failures (refused, reset) come as Deno errors before any write.
+    return error instanceof Deno.errors.ConnectionRefused ||
+      error instanceof Deno.errors.ConnectionReset ||
+      error instanceof Deno.errors.NotConnected;
+  }
+
+  async #choose(
+    method: string,
+    tried: ReadonlySet<string>,
+    deadline: number,
+    lastError: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<Endpoint> {
+    while (true) {
+      if (this.#closed) throw this.#closedError(`call method "${method}"`);
+      const endpoint = this.#balancer.pick(this.#candidates(tried));
+      if (endpoint !== undefined) return endpoint;
+      if (performance.now() >= deadline) {
+        const known = this.#endpoints.size;
+        throw new NoServersError(
+          this.#service,
+          known === 0
+            ? `Cannot call method "${method}": no servers for service "${this.#service}" (discovery ${this.state})`
+            : `Cannot call method "${method}": no live servers for service "${this.#service}": ${known} known, all failing`,
+          lastError === undefined ? undefined : { cause: lastError },
+        );
+      }
+      await this.#waitForEndpoint(deadline, signal);
+    }
+  }
+
+  #closedError(what: string): Error {
+    return new ConnectionError(
+      `Cannot ${what}: the channel for service "${this.#service}" is closed`,
+      { written: false },
+    );
+  }
+
+  /**
+   * Returns a typed proxy whose methods call this channel.
+   *
+   * @typeParam T The handler type, e.g. `typeof Handlers`.
+   * @param options Options for every call through the stub.
+   * @returns The stub.
+   */
+  stub<T>(options: ChannelCallOptions = {}): Stub<T> {
+    return stub<T>(this, options);
+  }
+
+  /** Closes every connection and stops following membership. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const wake of this.#changed) wake();
+    this.#membership.removeEventListener("change", this.#onChange);
+    this.#membership.removeEventListener("state", this.#onState);
+    const connections = [...this.#endpoints.values()].map((endpoint) =>
+      endpoint.connection
+    );
+    for (const endpoint of this.#endpoints.values()) {
+      endpoint.connection = undefined;
+    }
+    this.#endpoints.clear();
+    await Promise.all(connections.map(async (pending) => {
+      const connection = await pending?.catch(() => undefined);
+      connection?.close();
+      await connection?.closed;
+    }));
+    if (this.#ownsMembership) await this.#membership.close();
+    await this.#ownedKeeper?.close();
+  }
+
+  /** Same as {@linkcode DistributedChannel.close}. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close().catch(() => {});
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * Wraps an async task so that calls while it runs coalesce into one more run
+ * after it, never two at once. Used for "re-read the registry" work, which
+ * many events can ask for at the same time.
+ *
+ * @param task The work to run.
+ * @returns A function that requests a run and resolves when a run that
+ * started after the request has finished.
+ */
+export function coalesced(task: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  let again: Promise<void> | undefined;
+  const start = (): Promise<void> => {
+    running = task().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  return () => {
+    if (running === undefined) return start();
+    again ??= running.catch(() => {}).then(() => {
+      again = undefined;
+      return start();
+    });
+    return again;
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * The interface every source of service membership implements: the ZooKeeper
+ * watcher and the static list.
+ *
+ * @module
+ */
+
+import type { MemberData } from "./member.ts";
+
+/**
+ * How current a membership list is.
+ *
+ * - `"connecting"`: no list read yet.
+ * - `"fresh"`: the list was confirmed by the registry and a watch is armed.
+ * - `"disconnected"`: the registry is unreachable; the last known list is kept.
+ * - `"resyncing"`: the session expired; a new one is reading the list again.
+ * - `"closed"`: the source was closed.
+ */
+export type DiscoveryState =
+  | "connecting"
+  | "fresh"
+  | "disconnected"
+  | "resyncing"
+  | "closed";
+
+/** The detail of a `"change"` event: who joined and who left. */
+export interface MembershipChange {
+  /** Members that joined, by id (their znode name). */
+  readonly added: ReadonlyMap<string, MemberData>;
+  /** Ids of members that left. */
+  readonly removed: readonly string[];
+}
+
+/**
+ * A live list of a service's members.
+ *
+ * Events: `"change"` (a `CustomEvent<MembershipChange>`) after the list
+ * changed, and `"state"` (a plain `Event`) after {@linkcode Membership.state}
+ * changed.
+ *
+ * @example Reading a static membership
+ * ```ts
+ * import { StaticMembership } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const membership = new StaticMembership([{ host: "127.0.0.1", port: 9001 }]);
+ * assert.equal(membership.members.size, 1);
+ * assert.equal(membership.state, "fresh");
+ * ```
+ */
+export interface Membership extends EventTarget {
+  /** The current members by id. */
+  readonly members: ReadonlyMap<string, MemberData>;
+  /** How current {@linkcode Membership.members} is. */
+  readonly state: DiscoveryState;
+  /** When the registry last confirmed the list, if ever. */
+  readonly lastConfirmed: Date | undefined;
+  /** Stops watching. Idempotent. */
+  close(): Promise<void>;
+}

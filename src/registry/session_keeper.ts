@@ -1,0 +1,179 @@
+/**
+ * Keeps one ZooKeeper session alive over time: connects in the background,
+ * retries with capped back-off while ZooKeeper is unreachable, and starts a
+ * new session after the old one expired.
+ *
+ * @module
+ */
+
+import {
+  ZooKeeperSession,
+  type ZooKeeperSessionOptions,
+} from "./zookeeper_session.ts";
+
+/** Options for {@linkcode SessionKeeper}. */
+export interface SessionKeeperOptions extends ZooKeeperSessionOptions {
+  /** First delay before retrying a failed connect, in ms. @default 100 */
+  retryDelay?: number;
+  /** Longest delay between connect attempts, in ms. @default 2000 */
+  maxRetryDelay?: number;
+}
+
+/**
+ * Owns the current {@linkcode ZooKeeperSession} of a client or server and
+ * replaces it when it expires.
+ *
+ * Events: `"session"` (a `CustomEvent<ZooKeeperSession>`) when a new session is
+ * established (the first one, and each one after an expiry); `"connected"` when
+ * the current session reconnected; `"disconnected"`; `"expired"`.
+ *
+ * @example Waiting for a session
+ * ```ts ignore
+ * import { SessionKeeper } from "@zkrpc/zkrpc";
+ *
+ * await using keeper = new SessionKeeper("127.0.0.1:2181");
+ * const session = await keeper.current();
+ * console.log(await session.getChildren("/"));
+ * ```
+ */
+export class SessionKeeper extends EventTarget implements AsyncDisposable {
+  #connectionString: string;
+  #options: SessionKeeperOptions;
+  #session: ZooKeeperSession | undefined;
+  #closed = new AbortController();
+  #loop: Promise<void>;
+  #waiters = new Set<() => void>();
+
+  /**
+   * Starts connecting in the background.
+   *
+   * @param connectionString `host:port[,host:port…][/chroot]`.
+   * @param options Timeouts and credentials.
+   */
+  constructor(connectionString: string, options: SessionKeeperOptions = {}) {
+    super();
+    this.#connectionString = connectionString;
+    this.#options = options;
+    this.#loop = this.#run();
+  }
+
+  /** The connection string this keeper connects to. */
+  get connectionString(): string {
+    return this.#connectionString;
+  }
+
+  /** The current session, connected or not, if one was ever established. */
+  get session(): ZooKeeperSession | undefined {
+    return this.#session;
+  }
+
+  /** Whether {@linkcode SessionKeeper.close} was called. */
+  get closed(): boolean {
+    return this.#closed.signal.aborted;
+  }
+
+  /**
+   * Resolves with the current session once one is established.
+   *
+   * @param signal Gives up waiting when aborted.
+   * @returns The session.
+   */
+  async current(signal?: AbortSignal): Promise<ZooKeeperSession> {
+    while (true) {
+      signal?.throwIfAborted();
+      if (this.closed) {
+        throw new Error("Cannot get a ZooKeeper session: the keeper is closed");
+      }
+      const session = this.#session;
+      if (session !== undefined && session.state !== "expired") return session;
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          this.#waiters.delete(wake);
+          reject(signal?.reason);
+        };
+        const wake = () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        this.#waiters.add(wake);
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+    }
+  }
+
+  async #run(): Promise<void> {
+    let delay = this.#options.retryDelay ?? 100;
+    while (!this.closed) {
+      let session: ZooKeeperSession;
+      try {
+        session = await ZooKeeperSession.connect(
+          this.#connectionString,
+          this.#options,
+        );
+      } catch {
+        await this.#sleep(delay);
+        delay = Math.min(delay * 2, this.#options.maxRetryDelay ?? 2000);
+        continue;
+      }
+      delay = this.#options.retryDelay ?? 100;
+      if (this.closed) {
+        await session.close();
+        break;
+      }
+      this.#session = session;
+      await this.#follow(session);
+      await session.close();
+    }
+  }
+
+  /** Forwards the session's events until it expires or the keeper closes. */
+  async #follow(session: ZooKeeperSession): Promise<void> {
+    const forward = (event: Event) => this.dispatchEvent(new Event(event.type));
+    session.addEventListener("connected", forward);
+    session.addEventListener("disconnected", forward);
+    const { promise: ended, resolve: end } = Promise.withResolvers<void>();
+    const onExpired = () => {
+      this.dispatchEvent(new Event("expired"));
+      end();
+    };
+    session.addEventListener("expired", onExpired, { once: true });
+    session.addEventListener("closed", () => end(), { once: true });
+    this.#closed.signal.addEventListener("abort", () => end(), { once: true });
+    for (const wake of this.#waiters) wake();
+    this.#waiters.clear();
+    this.dispatchEvent(new CustomEvent("session", { detail: session }));
+    try {
+      await ended;
+    } finally {
+      session.removeEventListener("connected", forward);
+      session.removeEventListener("disconnected", forward);
+      session.removeEventListener("expired", onExpired);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#closed.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#closed.signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /** Closes the current session and stops reconnecting. Idempotent. */
+  async close(): Promise<void> {
+    if (!this.closed) this.#closed.abort();
+    for (const wake of this.#waiters) wake();
+    this.#waiters.clear();
+    await this.#loop;
+    await this.#session?.close();
+  }
+
+  /** Same as {@linkcode SessionKeeper.close}. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close().catch(() => {});
+  }
+}
