@@ -19,6 +19,7 @@ import {
   ConnectionError,
   type ErrorClass,
   ErrorRegistry,
+  isRetriableBeforeSend,
   NoServersError,
   ServerClosingError,
 } from "./errors.ts";
@@ -73,6 +74,11 @@ export interface DistributedChannelOptions {
   ejectionTime?: number;
   /** Longest ejection period, in ms. @default 30000 */
   maxEjectionTime?: number;
+  /**
+   * Called once per registered member whose data is unusable (not JSON, no
+   * host or port); the member is skipped. @default console.warn
+   */
+  onInvalidMember?: (id: string, error: Error) => void;
   /** Options for each endpoint's connection (TLS, limits, keepalive). */
   connection?: ConnectionOptions;
 }
@@ -210,7 +216,13 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       keeper = new SessionKeeper(keeper, options.session);
       this.#ownedKeeper = keeper;
     }
-    return new ZooKeeperMembership(keeper, path);
+    return new ZooKeeperMembership(
+      keeper,
+      path,
+      options.onInvalidMember
+        ? { onInvalidMember: options.onInvalidMember }
+        : {},
+    );
   }
 
   /** The service this channel calls. */
@@ -453,7 +465,17 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         }
         if (!(error instanceof ServerClosingError)) this.#eject(endpoint);
         lastError = error;
-        if (attempt >= this.#maxAttempts) throw error;
+        if (attempt >= this.#maxAttempts) {
+          throw isRetriableBeforeSend(error)
+            ? new NoServersError(
+              this.#service,
+              `Cannot call method "${method}": no live servers for service "${this.#service}": ${attempt} attempts failed, the last with: ${
+                (error as Error).message
+              }`,
+              { cause: error },
+            )
+            : error;
+        }
       } finally {
         endpoint.inFlight--;
         if (endpoint.inFlight === 0 && !this.#endpoints.has(endpoint.key)) {
@@ -464,12 +486,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   }
 
   #mayRetry(error: unknown, idempotent: boolean): boolean {
-    if (error instanceof ServerClosingError) return true;
-    if (error instanceof ConnectionError) return !error.written || idempotent;
-    // Connect failures (refused, reset) come as Deno errors before any write.
-    return error instanceof Deno.errors.ConnectionRefused ||
-      error instanceof Deno.errors.ConnectionReset ||
-      error instanceof Deno.errors.NotConnected;
+    return isRetriableBeforeSend(error) ||
+      (idempotent && error instanceof ConnectionError);
   }
 
   async #choose(

@@ -18,6 +18,12 @@ import {
 export interface ZooKeeperRegistrationOptions {
   /** ACL for the member node and the service path it creates. @default open */
   acl?: ZooKeeperAcl;
+  /**
+   * The unique id in the node's name. Two registrations with the same id
+   * share one node, so give each server its own.
+   * @default crypto.randomUUID()
+   */
+  id?: string;
 }
 
 /**
@@ -75,7 +81,7 @@ export class ZooKeeperRegistration extends EventTarget {
     this.#servicePath = servicePath;
     this.#data = encodeMember(member);
     this.#acl = options.acl;
-    this.#prefix = `server-${crypto.randomUUID()}-`;
+    this.#prefix = `server-${options.id ?? crypto.randomUUID()}-`;
     this.#ensure = coalesced(() => this.#ensureRegistered());
     this.#onSession = () => void this.#ensure();
     keeper.addEventListener("session", this.#onSession);

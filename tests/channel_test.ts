@@ -1,0 +1,251 @@
+/**
+ * DistributedChannel over real sockets with a static membership: balancing by
+ * observed distribution, failover, retries and their limits. ZooKeeper-driven
+ * behaviour is in discovery_test.ts.
+ */
+import assert from "node:assert/strict";
+import { DistributedChannel } from "../src/channel.ts";
+import {
+  ConnectionError,
+  MethodNotFoundError,
+  NoServersError,
+  RemoteError,
+} from "../src/errors.ts";
+import { StaticMembership } from "../src/registry/static.ts";
+import { type RpcServer, serve } from "../src/server.ts";
+import { delay, startChildServer } from "./_core_helpers.ts";
+
+const HOST = "127.0.0.1";
+
+/** Servers whose `whoami` answers their port after `delays[i]` ms. */
+function startServers(delays: number[]): RpcServer[] {
+  return delays.map((ms) => {
+    const server: RpcServer = serve({
+      async whoami(): Promise<number> {
+        if (ms > 0) await delay(ms);
+        return server.addr.port;
+      },
+      fail(): never {
+        throw new RangeError("no");
+      },
+    }, { hostname: HOST, port: 0 });
+    return server;
+  });
+}
+
+function membershipOf(servers: RpcServer[]): StaticMembership {
+  return new StaticMembership(
+    servers.map((server) => ({ host: HOST, port: server.addr.port })),
+  );
+}
+
+async function closeAll(servers: RpcServer[]): Promise<void> {
+  await Promise.all(servers.map((server) => server.close()));
+}
+
+/** Makes `total` calls, `concurrency` at a time; counts answers per port. */
+async function countCalls(
+  channel: DistributedChannel,
+  total: number,
+  concurrency: number,
+): Promise<Map<number, number>> {
+  const counts = new Map<number, number>();
+  let started = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (started < total) {
+        started++;
+        const port = await channel.call("whoami", []) as number;
+        counts.set(port, (counts.get(port) ?? 0) + 1);
+      }
+    }),
+  );
+  return counts;
+}
+
+/** A port with nothing listening on it. */
+function closedPort(): number {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+Deno.test("the random balancer spreads calls over every endpoint", async () => {
+  const servers = startServers([0, 0, 0]);
+  await using channel = new DistributedChannel({
+    membership: membershipOf(servers),
+  });
+  const counts = await countCalls(channel, 300, 1);
+  await channel.close();
+  await closeAll(servers);
+  assert.equal(counts.size, 3);
+  for (const count of counts.values()) assert.ok(count > 50, `${count}`);
+});
+
+Deno.test("the round-robin balancer gives every endpoint the same share", async () => {
+  const servers = startServers([0, 0, 0]);
+  await using channel = new DistributedChannel({
+    membership: membershipOf(servers),
+    balancer: "round-robin",
+  });
+  const counts = await countCalls(channel, 300, 1);
+  await channel.close();
+  await closeAll(servers);
+  assert.deepEqual([...counts.values()], [100, 100, 100]);
+});
+
+Deno.test("the least-in-flight balancer sends few calls to a slow endpoint", async () => {
+  const servers = startServers([40, 0, 0]);
+  const slowPort = servers[0]!.addr.port;
+  await using channel = new DistributedChannel({
+    membership: membershipOf(servers),
+    balancer: "least-in-flight",
+  });
+  const counts = await countCalls(channel, 600, 8);
+  await channel.close();
+  await closeAll(servers);
+  const slow = counts.get(slowPort) ?? 0;
+  // Random choice would give the slow endpoint about 200 of 600 calls.
+  assert.ok(slow < 100, `slow endpoint got ${slow} of 600 calls`);
+});
+
+Deno.test("a refused connection moves the call to another endpoint and ejects the dead one", async () => {
+  const [server] = startServers([0]);
+  const dead = closedPort();
+  const membership = new StaticMembership([
+    { host: HOST, port: dead },
+    { host: HOST, port: server!.addr.port },
+  ]);
+  await using channel = new DistributedChannel({ membership });
+  const counts = await countCalls(channel, 20, 1);
+  const deadState = channel.endpoints().find((e) => e.key.endsWith(`:${dead}`));
+  await channel.close();
+  await server!.close();
+  assert.deepEqual([...counts.keys()], [server!.addr.port]);
+  assert.equal(counts.get(server!.addr.port), 20);
+  assert.equal(deadState?.state, "ejected");
+  assert.equal(deadState?.calls, 0);
+});
+
+Deno.test("a call with no registered servers fails with NoServersError after the timeout", async () => {
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([]),
+    service: "calculator",
+    timeout: 200,
+  });
+  const started = performance.now();
+  await assert.rejects(
+    channel.call("divide", [1, 2]),
+    (error: unknown) =>
+      error instanceof NoServersError && error.service === "calculator" &&
+      /no servers for service "calculator"/.test(error.message),
+  );
+  assert.ok(performance.now() - started >= 190);
+  await assert.rejects(channel.ready({ timeout: 50 }), NoServersError);
+});
+
+Deno.test("a call whose servers are all dead fails with NoServersError, not a hang", async () => {
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([
+      { host: HOST, port: closedPort() },
+      { host: HOST, port: closedPort() },
+    ]),
+    service: "calculator",
+    timeout: 500,
+  });
+  await assert.rejects(
+    channel.call("divide", [1, 2]),
+    (error: unknown) =>
+      error instanceof NoServersError &&
+      /no live servers/.test(error.message) &&
+      error.cause instanceof ConnectionError,
+  );
+});
+
+Deno.test("a server joining the membership gets calls from a waiting caller", async () => {
+  const membership = new StaticMembership([]);
+  await using channel = new DistributedChannel({ membership, timeout: 5000 });
+  const call = channel.call("whoami", []);
+  await delay(50);
+  const [server] = startServers([0]);
+  membership.set([{ host: HOST, port: server!.addr.port }]);
+  assert.equal(await call, server!.addr.port);
+  await channel.close();
+  await server!.close();
+});
+
+Deno.test("a remote error is not retried and comes back as RemoteError", async () => {
+  const servers = startServers([0, 0]);
+  await using channel = new DistributedChannel({
+    membership: membershipOf(servers),
+  });
+  await assert.rejects(
+    channel.call("fail", []),
+    (error: unknown) =>
+      error instanceof RemoteError && error.remoteName === "RangeError",
+  );
+  const answered = channel.endpoints().reduce((sum, e) => sum + e.calls, 0);
+  await channel.close();
+  await closeAll(servers);
+  assert.equal(answered, 1);
+});
+
+Deno.test("a call that may have run is retried only when its method is idempotent", async () => {
+  for (const idempotent of [false, true]) {
+    const child = await startChildServer();
+    const [survivor] = startServers([0]);
+    const membership = new StaticMembership([
+      { host: HOST, port: child.port },
+    ]);
+    await using channel = new DistributedChannel({
+      membership,
+      idempotent: idempotent ? ["sleep"] : [],
+      timeout: 5000,
+    });
+    const call = channel.call("sleep", [2000]);
+    call.catch(() => {}); // asserted below, after the kill
+    await delay(200); // the request is written and running in the child
+    membership.set([
+      { host: HOST, port: child.port },
+      { host: HOST, port: survivor!.addr.port },
+    ]);
+    await child.kill();
+    if (idempotent) {
+      // It reached the survivor, which has no "sleep".
+      await assert.rejects(call, MethodNotFoundError);
+    } else {
+      await assert.rejects(
+        call,
+        (error: unknown) => error instanceof ConnectionError && error.written,
+      );
+    }
+    await channel.close();
+    await survivor!.close();
+  }
+});
+
+Deno.test("after goaway new calls go to the other endpoint and the draining call completes", async () => {
+  const servers = startServers([300, 0]);
+  const [draining, other] = servers as [RpcServer, RpcServer];
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([{
+      host: HOST,
+      port: draining.addr.port,
+    }]),
+  });
+  const slow = channel.call("whoami", []);
+  await delay(50);
+  (channel.membership as StaticMembership).set([
+    { host: HOST, port: draining.addr.port },
+    { host: HOST, port: other.addr.port },
+  ]);
+  const closing = draining.close({ deadline: 2000 });
+  await delay(20);
+  const after = await countCalls(channel, 20, 1);
+  assert.equal(await slow, draining.addr.port);
+  await closing;
+  await channel.close();
+  await other.close();
+  assert.deepEqual([...after.keys()], [other.addr.port]);
+});
