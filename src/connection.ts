@@ -25,6 +25,7 @@ import {
   PROTOCOL_VERSION,
 } from "./protocol/frame.ts";
 import { FrameWriter } from "./protocol/frame_writer.ts";
+import { DeadlineQueue } from "./_deadline_queue.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -109,26 +110,31 @@ const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
 class PendingCall {
+  id: number;
+  deadline = Infinity;
+  done = false;
+  timeout = 0;
   method: string;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
   batch = 0;
-  timer: Timer | undefined = undefined;
   signal: AbortSignal | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
 
   constructor(
+    id: number,
     method: string,
     resolve: (value: unknown) => void,
     reject: (error: unknown) => void,
   ) {
+    this.id = id;
     this.method = method;
     this.resolve = resolve;
     this.reject = reject;
   }
 
-  cleanup(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+  cleanup(deadlines: DeadlineQueue<PendingCall>): void {
+    if (this.deadline !== Infinity) deadlines.complete(this);
     if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
   }
 }
@@ -200,6 +206,15 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #received = false;
   #pingOutstanding = false;
   #methodPrefixes = new Map<string, Uint8Array>();
+  #deadlines = new DeadlineQueue<PendingCall>((call) =>
+    this.#expire(
+      call.id,
+      call,
+      new DeadlineExceededError(
+        `Cannot call method "${call.method}": deadline of ${call.timeout} ms exceeded`,
+      ),
+    )
+  );
 
   /**
    * Opens a connection: connects the socket, sends the preface and waits for
@@ -484,22 +499,14 @@ export class Connection extends EventTarget implements AsyncDisposable {
     } while (this.#pending.has(id));
     this.#nextId = id;
     return new Promise((resolve, reject) => {
-      const call = new PendingCall(method, resolve, reject);
+      const call = new PendingCall(id, method, resolve, reject);
       this.#pending.set(id, call);
       call.batch = this.#writer.push(FrameType.Request, id, payload, prefix);
       const timeout = options.timeout;
       if (timeout !== undefined && timeout !== Infinity) {
-        call.timer = setTimeout(
-          () =>
-            this.#expire(
-              id,
-              call,
-              new DeadlineExceededError(
-                `Cannot call method "${method}": deadline of ${timeout} ms exceeded`,
-              ),
-            ),
-          timeout,
-        );
+        call.timeout = timeout;
+        call.deadline = Date.now() + timeout;
+        this.#deadlines.add(call);
       }
       if (signal) {
         call.signal = signal;
@@ -519,7 +526,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #expire(id: number, call: PendingCall, error: Error): void {
     if (this.#pending.get(id) !== call) return;
     this.#pending.delete(id);
-    call.cleanup();
+    call.cleanup(this.#deadlines);
     if (!this.#closedFlag) this.#writer.push(FrameType.Cancel, id);
     call.reject(error);
   }
@@ -584,7 +591,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
         const call = this.#pending.get(frame.id);
         if (call === undefined) return; // cancelled or timed out
         this.#pending.delete(frame.id);
-        call.cleanup();
+        call.cleanup(this.#deadlines);
         let value: unknown;
         try {
           value = this.#codec.decode(frame.payload);
@@ -622,7 +629,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
         const call = this.#pending.get(frame.id);
         if (call === undefined) return;
         this.#pending.delete(frame.id);
-        call.cleanup();
+        call.cleanup(this.#deadlines);
         call.reject(this.#errors.revive(payload));
         return;
       }
@@ -687,6 +694,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
     this.#closedFlag = true;
     this.#closeError = error;
     clearTimeout(this.#keepaliveTimer);
+    this.#deadlines.clear();
     try {
       this.#conn.close();
     } catch {
@@ -697,7 +705,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
       ? lower(message(error))
       : `connection to ${this.#name} closed by the client`;
     for (const call of this.#pending.values()) {
-      call.cleanup();
+      call.cleanup(this.#deadlines);
       const written = call.batch <= started;
       call.reject(
         new ConnectionError(

@@ -195,11 +195,48 @@ function collectMethods(handlers: object): Map<string, AnyFunction> {
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
+interface MethodEntry {
+  bytes: Uint8Array;
+  name: string;
+  fn: AnyFunction;
+}
+
+/** Method lookup by raw name bytes, without decoding known names. */
+function methodTable(
+  methods: Map<string, AnyFunction>,
+): Map<number, MethodEntry[]> {
+  const table = new Map<number, MethodEntry[]>();
+  for (const [name, fn] of methods) {
+    const bytes = utf8.encode(name);
+    if (bytes.length > 255) continue;
+    let list = table.get(bytes.length);
+    if (!list) table.set(bytes.length, list = []);
+    list.push({ bytes, name, fn });
+  }
+  return table;
+}
+
+function findMethod(
+  table: Map<number, MethodEntry[]>,
+  bytes: Uint8Array,
+): MethodEntry | undefined {
+  const list = table.get(bytes.length);
+  if (list === undefined) return undefined;
+  outer: for (const entry of list) {
+    const b = entry.bytes;
+    for (let i = 0; i < b.length; i++) {
+      if (b[i] !== bytes[i]) continue outer;
+    }
+    return entry;
+  }
+  return undefined;
+}
+
 function decodeMethod(bytes: Uint8Array): string {
   for (let i = 0; i < bytes.length; i++) {
     if (bytes[i]! >= 0x80) return utf8Decoder.decode(bytes);
   }
-  return String.fromCharCode(...bytes);
+  return String.fromCharCode.apply(null, bytes as unknown as number[]);
 }
 
 const HTTP_REFUSAL = utf8.encode(
@@ -307,6 +344,7 @@ export class RpcServer implements AsyncDisposable {
       ((error) => console.warn(`zkrpc server: ${error.message}`));
     this.addr = listener.addr as Deno.NetAddr;
     this.#internals = {
+      table: methodTable(this.#methods),
       running: new Set(),
       handlers,
       methods: this.#methods,
@@ -495,6 +533,8 @@ export class RpcServer implements AsyncDisposable {
 }
 
 interface ServerInternals {
+  /** Methods by name length, with their UTF-8 bytes. */
+  table: Map<number, MethodEntry[]>;
   /** Async handler calls not yet settled, across all connections. */
   running: Set<Promise<unknown>>;
   handlers: object;
@@ -522,7 +562,7 @@ class ServerConnection {
   #drainPong = false;
   #closed = false;
   #timer: Timer | undefined;
-  #lastActivity = performance.now();
+  #lastActivity = Date.now();
   #reading: Promise<void> = Promise.resolve();
 
   constructor(s: ServerInternals, conn: Deno.Conn, addr: Deno.NetAddr) {
@@ -560,7 +600,7 @@ class ServerConnection {
       );
       return;
     }
-    const idle = performance.now() - this.#lastActivity;
+    const idle = Date.now() - this.#lastActivity;
     if (this.#inflight.size === 0 && idle >= this.#idleTimeout) {
       this.#violation(
         `no data for ${this.#idleTimeout} ms (idle timeout)`,
@@ -586,7 +626,7 @@ class ServerConnection {
         const n = await this.#conn.read(decoder.writable());
         if (n === null) break;
         decoder.commit(n);
-        this.#lastActivity = performance.now();
+        this.#lastActivity = Date.now();
         if (!this.#handshaken) {
           if (!this.#handshake()) return; // refused
           if (!this.#handshaken) continue; // preface still incomplete
@@ -698,7 +738,9 @@ class ServerConnection {
     if (payload.length < 1 || payload.length < 1 + payload[0]!) {
       throw new ProtocolError("Cannot read request: truncated method name");
     }
-    const method = decodeMethod(payload.subarray(1, 1 + payload[0]!));
+    const nameBytes = payload.subarray(1, 1 + payload[0]!);
+    const entry = findMethod(this.#s.table, nameBytes);
+    const method = entry ? entry.name : decodeMethod(nameBytes);
     if (id === 0) {
       throw new ProtocolError("Cannot read request: request id 0 is reserved");
     }
@@ -720,8 +762,7 @@ class ServerConnection {
         `Cannot read request: more than ${this.#maxInFlight} calls in flight`,
       );
     }
-    const fn = this.#s.methods.get(method);
-    if (fn === undefined) {
+    if (entry === undefined) {
       this.#pushError(id, {
         name: "MethodNotFoundError",
         message: `Cannot call method "${method}": method not found`,
@@ -752,7 +793,7 @@ class ServerConnection {
     params.push(ctx);
     let result: unknown;
     try {
-      result = fn.apply(this.#s.handlers, params);
+      result = entry.fn.apply(this.#s.handlers, params);
     } catch (error) {
       this.#pushError(id, this.#toPayload(error));
       return;

@@ -203,11 +203,66 @@ function fromPlain(obj: Record<string, unknown>): Record<string, unknown> {
 export const jsonCodec: Codec = {
   name: "json",
   encode(value: unknown): Uint8Array {
-    return encoder.encode(JSON.stringify(toJson(value, "$", new Set())));
+    return utf8Encode(
+      JSON.stringify(isSimple(value) ? value : toJson(value, "$", new Set())),
+    );
   },
   decode(bytes: Uint8Array): unknown {
-    const text = decoder.decode(bytes);
+    const text = utf8Decode(bytes);
     const parsed = JSON.parse(text);
     return text.includes(`"${TAG_KEY}"`) ? fromJson(parsed) : parsed;
   },
 };
+
+// Fast path: a primitive JSON carries as is, or a flat array of them (the
+// usual params list). Anything else takes the checking, tagging walk.
+function isSimplePrimitive(v: unknown): boolean {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(v) && (v !== 0 || !Object.is(v, -0));
+    case "object":
+      return v === null;
+  }
+  return false;
+}
+
+function isSimple(value: unknown): boolean {
+  if (isSimplePrimitive(value)) return true;
+  if (!Array.isArray(value) || value.length > 64) return false;
+  for (let i = 0; i < value.length; i++) {
+    if (!(i in value) || !isSimplePrimitive(value[i])) return false;
+  }
+  return true;
+}
+
+// Short ASCII text is encoded and decoded in JS: cheaper than a call into the
+// runtime's TextEncoder/TextDecoder for the small payloads of typical calls.
+const SHORT = 256;
+
+function utf8Encode(text: string): Uint8Array {
+  const n = text.length;
+  if (n <= SHORT) {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) return encoder.encode(text);
+      out[i] = c;
+    }
+    return out;
+  }
+  return encoder.encode(text);
+}
+
+function utf8Decode(bytes: Uint8Array): string {
+  const n = bytes.length;
+  if (n <= SHORT) {
+    for (let i = 0; i < n; i++) {
+      if (bytes[i]! >= 0x80) return decoder.decode(bytes);
+    }
+    return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  }
+  return decoder.decode(bytes);
+}
