@@ -78,7 +78,7 @@ function escape(text: string): string {
 function niceMax(value: number): number {
   if (!(value > 0)) return 1;
   const magnitude = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 2.5, 5, 10]) {
+  for (const step of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) {
     if (step * magnitude >= value) return step * magnitude;
   }
   return 10 * magnitude;
@@ -176,18 +176,18 @@ export function renderChart(rows: ResultRow[]): string {
   const height = 340;
   const throughput = seriesFor(rows, "calls_per_s");
   const p99 = seriesFor(rows, "p99_ms");
-  const legend = throughput.map((s, i) =>
-    `<rect x="${70 + i * 220}" y="${
-      height - 2
+  const total = height + 30;
+  const legend = throughput.map((s, i) => {
+    const x = 70 + i * 260;
+    const y = height + 18;
+    return `<rect x="${x}" y="${
+      y - 4
     }" width="14" height="4" fill="${s.color}"/>` +
-    `<text x="${90 + i * 220}" y="${height + 4}">${escape(s.name)}</text>`
-  );
+      `<text x="${x + 20}" y="${y}">${escape(s.name)}</text>`;
+  });
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${
-      height + 20
-    }" viewBox="0 0 ${width} ${
-      height + 20
-    }" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${total}" ` +
+    `viewBox="0 0 ${width} ${total}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     panel(throughput, "calls/s", 0, width / 2, height),
     panel(p99, "p99 latency (ms)", width / 2, width / 2, height),

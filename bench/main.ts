@@ -59,6 +59,24 @@ export function parseOptions(args: string[]): BenchOptions {
 }
 
 /**
+ * Runs `deno fmt` on the written files so that committed results pass
+ * `deno fmt --check`; best effort.
+ *
+ * @param paths Files to format.
+ */
+async function formatFiles(paths: string[]): Promise<void> {
+  try {
+    await new Deno.Command(Deno.execPath(), {
+      args: ["fmt", "--quiet", ...paths],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+  } catch {
+    // formatting is cosmetic
+  }
+}
+
+/**
  * Runs the selected scenarios and writes the report.
  *
  * @param options Parsed options.
@@ -130,6 +148,10 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     `${options.out}/${date}.svg`,
     renderChart(report.rows),
   );
+  await formatFiles([
+    `${options.out}/${date}.json`,
+    `${options.out}/${date}.svg`,
+  ]);
   console.log(formatTable(report.rows));
   for (const s of report.skipped) {
     console.log(`${s.scenario}: skipped: ${s.reason.split("\n")[0]}`);

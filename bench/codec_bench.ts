@@ -1,0 +1,131 @@
+/**
+ * `deno bench bench/codec_bench.ts`: frame header encode/decode and the JSON
+ * payload codec, on the sizes a typical call uses.
+ *
+ * @module
+ */
+import { jsonCodec } from "../src/protocol/codec.ts";
+import {
+  encodeFrame,
+  FrameDecoder,
+  FrameType,
+  writeHeader,
+} from "../src/protocol/frame.ts";
+import { FrameWriter } from "../src/protocol/frame_writer.ts";
+
+const divideParams = [10, 2];
+const richParams = [{
+  id: 123456789012345678901234567890n,
+  at: new Date(0),
+  bytes: new Uint8Array(64).fill(7),
+  tags: ["a", "b", "c"],
+  missing: undefined,
+  ratio: NaN,
+}];
+const bigParams = [{
+  rows: Array.from({ length: 1000 }, (_, i) => ({ i, name: `row ${i}` })),
+}];
+const divideBytes = jsonCodec.encode(divideParams);
+const richBytes = jsonCodec.encode(richParams);
+const bigBytes = jsonCodec.encode(bigParams);
+
+Deno.bench(
+  "jsonCodec.encode [10, 2]",
+  { group: "encode", baseline: true },
+  () => {
+    jsonCodec.encode(divideParams);
+  },
+);
+Deno.bench("jsonCodec.encode tagged object (bigint, Date, bytes)", {
+  group: "encode",
+}, () => {
+  jsonCodec.encode(richParams);
+});
+Deno.bench("jsonCodec.encode 1,000 rows", { group: "encode" }, () => {
+  jsonCodec.encode(bigParams);
+});
+Deno.bench("JSON.stringify + TextEncoder [10, 2] (reference)", {
+  group: "encode",
+}, () => {
+  new TextEncoder().encode(JSON.stringify(divideParams));
+});
+
+Deno.bench(
+  "jsonCodec.decode [10, 2]",
+  { group: "decode", baseline: true },
+  () => {
+    jsonCodec.decode(divideBytes);
+  },
+);
+Deno.bench("jsonCodec.decode tagged object", { group: "decode" }, () => {
+  jsonCodec.decode(richBytes);
+});
+Deno.bench("jsonCodec.decode 1,000 rows", { group: "decode" }, () => {
+  jsonCodec.decode(bigBytes);
+});
+
+const header = new Uint8Array(9);
+Deno.bench("writeHeader", { group: "frame", baseline: true }, () => {
+  writeHeader(header, 0, FrameType.Request, 42, 20);
+});
+Deno.bench("encodeFrame 22 B", { group: "frame" }, () => {
+  encodeFrame(FrameType.Request, 42, divideBytes);
+});
+
+const batch = (() => {
+  const frames: Uint8Array[] = [];
+  for (let i = 1; i <= 64; i++) {
+    frames.push(encodeFrame(FrameType.Result, i, divideBytes));
+  }
+  const out = new Uint8Array(frames.reduce((s, f) => s + f.length, 0));
+  let o = 0;
+  for (const f of frames) {
+    out.set(f, o);
+    o += f.length;
+  }
+  return out;
+})();
+const decoder = new FrameDecoder();
+Deno.bench("FrameDecoder: 64 frames from one read (zero-copy path)", {
+  group: "frame",
+}, () => {
+  const space = decoder.writable();
+  space.set(batch);
+  decoder.commit(batch.length);
+  let n = 0;
+  while (decoder.next() !== undefined) n++;
+  if (n !== 64) throw new Error("bad decode");
+});
+Deno.bench(
+  "FrameDecoder: one 1 MiB frame in 64 KiB chunks",
+  { group: "frame" },
+  () => {
+    const frame = encodeFrame(FrameType.Result, 1, new Uint8Array(1 << 20));
+    const d = new FrameDecoder();
+    for (let o = 0; o < frame.length; o += 65536) {
+      d.push(
+        frame.subarray(o, o + 65536),
+      );
+    }
+    if (d.next() === undefined) throw new Error("bad decode");
+  },
+);
+
+const sink = { write: (p: Uint8Array) => Promise.resolve(p.length) };
+Deno.bench(
+  "FrameWriter: 64 requests in one batch",
+  { group: "frame" },
+  async () => {
+    const writer = new FrameWriter(sink);
+    const prefix = new Uint8Array([6, 100, 105, 118, 105, 100, 101]);
+    for (let i = 1; i <= 64; i++) {
+      writer.push(
+        FrameType.Request,
+        i,
+        divideBytes,
+        prefix,
+      );
+    }
+    await writer.drained();
+  },
+);
