@@ -1,0 +1,141 @@
+/**
+ * `zkrpc`: the command line for a zkrpc registry in ZooKeeper.
+ *
+ * - `zkrpc ls [SERVICE]`: services and their servers with registered data
+ * - `zkrpc watch SERVICE`: joins and leaves as they happen
+ * - `zkrpc call SERVICE METHOD [JSON-ARG…]`: one call, the result as JSON
+ *
+ * Global flags: `--zookeeper` (default `$ZOOKEEPER_HOSTS`, else
+ * `127.0.0.1:2181`), `--root` (default `/rpc`), `--timeout`, `--json`, and
+ * `--help` on every command. Exit codes: 0 ok, 1 remote error, 2 usage,
+ * 3 ZooKeeper unreachable, 4 unknown service or no servers, 5 call failed
+ * (deadline, connection).
+ *
+ * Flags are parsed with `node:util` `parseArgs`, which stands in for
+ * `@std/cli` (JSR is not reachable from our build machines).
+ *
+ * ```sh
+ * deno run --allow-net=127.0.0.1 --allow-env=ZOOKEEPER_HOSTS cli.ts ls
+ * deno run --allow-net=127.0.0.1 --allow-env=ZOOKEEPER_HOSTS cli.ts call calculator divide 10 2
+ * deno install -g -n zkrpc --allow-net --allow-env=ZOOKEEPER_HOSTS jsr:@zkrpc/zkrpc/cli
+ * ```
+ *
+ * Permissions: `--allow-net` for ZooKeeper and the servers it lists (narrow
+ * it to their hosts, e.g. `--allow-net=127.0.0.1`), `--allow-env=ZOOKEEPER_HOSTS`
+ * to read the default connection string (optional).
+ *
+ * @example Call a method from a script
+ * ```ts ignore
+ * import { main } from "@zkrpc/zkrpc/cli";
+ *
+ * const code = await main(["call", "calculator", "divide", "10", "2"]);
+ * if (code !== 0) console.error(`zkrpc call failed with exit code ${code}`);
+ * ```
+ *
+ * @module
+ */
+
+import { call, CALL_HELP } from "./src/cli/call.ts";
+import { ls, LS_HELP } from "./src/cli/ls.ts";
+import { watch, WATCH_HELP } from "./src/cli/watch.ts";
+import {
+  CliError,
+  EXIT_HELP,
+  ExitCode,
+  GLOBAL_HELP,
+} from "./src/cli/_shared.ts";
+
+export { ExitCode, type ExitCodeValue } from "./src/cli/_shared.ts";
+
+const HELP = `zkrpc: inspect and call zkrpc services registered in ZooKeeper
+
+Usage: zkrpc COMMAND [ARGS…] [options]
+
+Commands:
+  ls [SERVICE]                  list services and their servers
+  watch SERVICE                 print servers joining and leaving
+  call SERVICE METHOD [ARG…]    call a method, print the result as JSON
+  help [COMMAND]                show help
+
+Examples:
+  zkrpc ls
+  zkrpc watch calculator
+  zkrpc call calculator divide 10 2
+  ZOOKEEPER_HOSTS=zk1:2181,zk2:2181/prod zkrpc ls --json
+
+${GLOBAL_HELP}
+
+${EXIT_HELP}`;
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  ls,
+  watch,
+  call,
+};
+
+const HELPS: Record<string, string> = {
+  ls: LS_HELP,
+  watch: WATCH_HELP,
+  call: CALL_HELP,
+};
+
+/**
+ * Runs the `zkrpc` command line with `args` (what follows the program name)
+ * and returns the exit code instead of exiting. Output goes to
+ * `console.log` (results) and `console.error` (errors, notes).
+ *
+ * @param args The command and its arguments, e.g. `["ls", "calculator"]`.
+ * @returns The exit code: one of {@linkcode ExitCode}'s values.
+ *
+ * @example Show the help
+ * ```ts
+ * import { main } from "./cli.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(await main(["--help"]), 0);
+ * assert.equal(await main(["frobnicate"]), 2);
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  if (
+    command === undefined || command === "--help" || command === "-h" ||
+    (command === "help" && rest[0] === undefined)
+  ) {
+    console.log(HELP);
+    return command === undefined ? ExitCode.Usage : ExitCode.Ok;
+  }
+  if (command === "help") {
+    const help = HELPS[rest[0] as string];
+    if (help === undefined) return unknownCommand(rest[0] as string);
+    console.log(help);
+    return ExitCode.Ok;
+  }
+  const run = COMMANDS[command];
+  if (run === undefined) return unknownCommand(command);
+  try {
+    return await run(rest);
+  } catch (error) {
+    if (error instanceof CliError) {
+      console.error(`zkrpc: ${error.message}`);
+      if (error.hint !== undefined) console.error(error.hint);
+      return error.exitCode;
+    }
+    console.error(
+      `zkrpc: ${command} failed: ${(error as Error)?.stack ?? error}`,
+    );
+    return ExitCode.RemoteError;
+  }
+}
+
+function unknownCommand(command: string): number {
+  console.error(
+    `zkrpc: Cannot run "${command}": unknown command; expected ls, watch or call`,
+  );
+  console.error('Run "zkrpc --help" for usage.');
+  return ExitCode.Usage;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,367 @@
+/**
+ * What every `zkrpc` command shares: exit codes, the error that carries one,
+ * global options, duration parsing and the ZooKeeper connection.
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import {
+  isZooKeeperError,
+  ZooKeeperSession,
+} from "../registry/zookeeper_session.ts";
+import { SessionKeeper } from "../registry/session_keeper.ts";
+
+/** The exit codes of the `zkrpc` command line. */
+export const ExitCode = {
+  /** Everything worked. */
+  Ok: 0,
+  /** The remote handler threw (or the method does not exist). */
+  RemoteError: 1,
+  /** Wrong command, flag or argument. */
+  Usage: 2,
+  /** ZooKeeper did not answer within `--timeout`. */
+  ZooKeeperUnreachable: 3,
+  /** The service does not exist or has no servers. */
+  NoServers: 4,
+  /** The call did not complete: deadline, connection or protocol failure. */
+  CallFailed: 5,
+} as const;
+
+/** One of the values of {@linkcode ExitCode}. */
+export type ExitCodeValue = typeof ExitCode[keyof typeof ExitCode];
+
+/** A failure that ends the command with a message and an exit code. */
+export class CliError extends Error {
+  /** The process exit code. */
+  readonly exitCode: ExitCodeValue;
+  /** Extra lines printed after the message (hints). */
+  readonly hint: string | undefined;
+
+  /**
+   * @param exitCode The process exit code.
+   * @param message What failed, std style: `Cannot …: detail`.
+   * @param hint An optional hint printed after the message.
+   */
+  constructor(exitCode: ExitCodeValue, message: string, hint?: string) {
+    super(message);
+    this.name = "CliError";
+    this.exitCode = exitCode;
+    this.hint = hint;
+  }
+}
+
+/** Options every command accepts. */
+export interface GlobalOptions {
+  /** ZooKeeper connection string. */
+  zookeeper: string;
+  /** Root of the registry. */
+  root: string;
+  /** Timeout in ms for ZooKeeper and for a call. */
+  timeout: number;
+  /** Machine-readable output. */
+  json: boolean;
+}
+
+/** Flags every command accepts, in `parseArgs` form. */
+export const GLOBAL_FLAGS = {
+  zookeeper: { type: "string" },
+  root: { type: "string", default: "/rpc" },
+  timeout: { type: "string", default: "5s" },
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const satisfies NonNullable<ParseArgsConfig["options"]>;
+
+/** Help text of the global flags. */
+export const GLOBAL_HELP = `Global options:
+  --zookeeper HOSTS   ZooKeeper connection string, host:port[,host:port…][/chroot]
+                      (default: $ZOOKEEPER_HOSTS, else 127.0.0.1:2181)
+  --root PATH         registry root (default /rpc)
+  --timeout DURATION  how long to wait for ZooKeeper and for a call: 500ms, 5s, 1m
+                      or plain milliseconds (default 5s)
+  --json              machine-readable output
+  -h, --help          show help`;
+
+/** Exit codes, as the help text lists them. */
+export const EXIT_HELP = `Exit codes:
+  0  ok
+  1  the remote handler threw (the error's name and message go to stderr)
+  2  wrong command, flag or argument
+  3  ZooKeeper unreachable
+  4  unknown service, or no servers registered for it
+  5  the call did not complete (deadline exceeded, connection failed)`;
+
+/** What {@linkcode parseCommandArgs} returns. */
+export interface ParsedArgs {
+  /** Flag values by name. */
+  values: Record<string, string | boolean | undefined>;
+  /** Arguments that are not flags. */
+  positionals: string[];
+}
+
+/**
+ * Parses a command's arguments with `node:util` `parseArgs`, turning its
+ * errors into usage errors.
+ *
+ * @param command The command, for messages.
+ * @param args The arguments after the command name.
+ * @param options The command's own flags.
+ * @returns The values and positionals.
+ */
+export function parseCommandArgs(
+  command: string,
+  args: string[],
+  options: NonNullable<ParseArgsConfig["options"]>,
+): ParsedArgs {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { ...GLOBAL_FLAGS, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
+    return { values: values as ParsedArgs["values"], positionals };
+  } catch (error) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot run "zkrpc ${command}": ${(error as Error).message}`,
+      `Run "zkrpc ${command} --help" for usage.`,
+    );
+  }
+}
+
+/**
+ * Parses a duration: `250ms`, `5s`, `2m`, or plain milliseconds.
+ *
+ * @param flag The flag's name, for messages.
+ * @param text What the user wrote.
+ * @returns Milliseconds.
+ */
+export function parseDuration(flag: string, text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (match === null) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot parse --${flag}: expected a duration such as 500ms, 5s or 1m, got "${text}"`,
+    );
+  }
+  const unit = match[2] === "s" ? 1000 : match[2] === "m" ? 60_000 : 1;
+  return Number(match[1]) * unit;
+}
+
+/**
+ * Parses a count: a whole number of 1 or more.
+ *
+ * @param flag The flag's name, for messages.
+ * @param text What the user wrote.
+ * @returns The number.
+ */
+export function parseCount(flag: string, text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < 1) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot parse --${flag}: expected a whole number of 1 or more, got "${text}"`,
+    );
+  }
+  return value;
+}
+
+function defaultZooKeeper(): string {
+  try {
+    return Deno.env.get("ZOOKEEPER_HOSTS") || "127.0.0.1:2181";
+  } catch {
+    return "127.0.0.1:2181"; // no --allow-env
+  }
+}
+
+/**
+ * Reads the global options out of parsed values.
+ *
+ * @param values The values from {@linkcode parseCommandArgs}.
+ * @returns The options.
+ */
+export function globalOptions(values: ParsedArgs["values"]): GlobalOptions {
+  const given = {
+    zookeeper: values.zookeeper as string | undefined,
+    root: values.root as string,
+    timeout: values.timeout as string,
+    json: values.json === true,
+  };
+  const root = given.root.replace(/\/+$/, "");
+  if (!root.startsWith("/")) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot parse --root: expected an absolute path such as /rpc, got "${given.root}"`,
+    );
+  }
+  const timeout = parseDuration("timeout", given.timeout);
+  if (timeout <= 0) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot parse --timeout: expected more than 0, got "${given.timeout}"`,
+    );
+  }
+  return {
+    zookeeper: given.zookeeper ?? defaultZooKeeper(),
+    root,
+    timeout,
+    json: given.json,
+  };
+}
+
+/**
+ * Checks a service name the way the registry does.
+ *
+ * @param command The command, for messages.
+ * @param service The name given.
+ * @returns The name.
+ */
+export function checkService(command: string, service: string): string {
+  if (!/^[\w.-]+$/.test(service)) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot ${command}: service name must match [A-Za-z0-9_.-]+, got ${
+        JSON.stringify(service)
+      }`,
+    );
+  }
+  return service;
+}
+
+function unreachable(what: string, options: GlobalOptions): CliError {
+  return new CliError(
+    ExitCode.ZooKeeperUnreachable,
+    `Cannot ${what}: ZooKeeper at ${options.zookeeper} is unreachable (no session within ${options.timeout} ms)`,
+    "Check --zookeeper (or $ZOOKEEPER_HOSTS) and that ZooKeeper runs: echo ruok | nc HOST PORT",
+  );
+}
+
+/**
+ * Opens one ZooKeeper session for a one-shot command.
+ *
+ * @param what What the command is doing, for messages (`list services`).
+ * @param options The global options.
+ * @returns The connected session.
+ */
+export async function openSession(
+  what: string,
+  options: GlobalOptions,
+): Promise<ZooKeeperSession> {
+  try {
+    return await ZooKeeperSession.connect(options.zookeeper, {
+      connectTimeout: options.timeout,
+      operationTimeout: options.timeout,
+    });
+  } catch (error) {
+    throw translateZooKeeperError(what, options, error);
+  }
+}
+
+/**
+ * Opens a {@linkcode SessionKeeper} and waits for its first session.
+ *
+ * @param what What the command is doing, for messages.
+ * @param options The global options.
+ * @returns The keeper and its session.
+ */
+export async function openKeeper(
+  what: string,
+  options: GlobalOptions,
+): Promise<{ keeper: SessionKeeper; session: ZooKeeperSession }> {
+  let keeper: SessionKeeper;
+  try {
+    keeper = new SessionKeeper(options.zookeeper, {
+      connectTimeout: options.timeout,
+      operationTimeout: options.timeout,
+    });
+  } catch (error) {
+    throw translateZooKeeperError(what, options, error);
+  }
+  try {
+    const session = await keeper.current(AbortSignal.timeout(options.timeout));
+    return { keeper, session };
+  } catch (error) {
+    await keeper.close();
+    throw translateZooKeeperError(what, options, error);
+  }
+}
+
+/**
+ * Turns a ZooKeeper failure into a {@linkcode CliError}.
+ *
+ * @param what What the command was doing.
+ * @param options The global options.
+ * @param error What was thrown.
+ * @returns The error to report.
+ */
+export function translateZooKeeperError(
+  what: string,
+  options: GlobalOptions,
+  error: unknown,
+): Error {
+  if (error instanceof CliError) return error;
+  if (error instanceof TypeError) {
+    return new CliError(
+      ExitCode.Usage,
+      `Cannot ${what}: invalid --zookeeper "${options.zookeeper}": expected host:port[,host:port…][/chroot]`,
+    );
+  }
+  if (
+    (error instanceof DOMException && error.name === "TimeoutError") ||
+    isZooKeeperError(error, "TIMEOUT") ||
+    isZooKeeperError(error, "CONNECTION_LOSS") ||
+    isZooKeeperError(error, "CLOSED")
+  ) {
+    return unreachable(what, options);
+  }
+  if (isZooKeeperError(error)) {
+    return new CliError(
+      ExitCode.ZooKeeperUnreachable,
+      `Cannot ${what}: ${error.message}`,
+    );
+  }
+  return error as Error;
+}
+
+/**
+ * Formats how long ago an ISO time was, e.g. `3m12s`.
+ *
+ * @param iso An ISO 8601 time.
+ * @returns The age, or `?` when the time is not valid.
+ */
+export function age(iso: unknown): string {
+  const then = typeof iso === "string" ? Date.parse(iso) : NaN;
+  if (Number.isNaN(then)) return "?";
+  let seconds = Math.max(0, Math.round((Date.now() - then) / 1000));
+  const parts: string[] = [];
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60]] as const) {
+    if (seconds >= size || parts.length > 0) {
+      parts.push(`${Math.floor(seconds / size)}${unit}`);
+      seconds %= size;
+    }
+  }
+  parts.push(`${seconds}s`);
+  return parts.slice(0, 2).join("");
+}
+
+/**
+ * JSON that never throws: bigints become strings, `undefined` becomes `null`,
+ * bytes become arrays.
+ *
+ * @param value Anything.
+ * @param indent Indentation, as for `JSON.stringify`.
+ * @returns The JSON text.
+ */
+export function toJson(value: unknown, indent?: number): string {
+  return JSON.stringify(
+    value === undefined ? null : value,
+    (_key, v) =>
+      typeof v === "bigint"
+        ? v.toString()
+        : v instanceof Uint8Array
+        ? [...v]
+        : v,
+    indent,
+  );
+}

@@ -1,0 +1,173 @@
+/**
+ * `zkrpc call <service> <method> [json-args…]`: one call through a
+ * discovery channel, the result printed as JSON.
+ *
+ * @module
+ */
+
+import { DistributedChannel } from "../channel.ts";
+import {
+  CancelledError,
+  ConnectionError,
+  DeadlineExceededError,
+  MethodNotFoundError,
+  NoServersError,
+  ProtocolError,
+  RemoteError,
+  RpcError,
+} from "../errors.ts";
+import { isZooKeeperError } from "../registry/zookeeper_session.ts";
+import {
+  checkService,
+  CliError,
+  EXIT_HELP,
+  ExitCode,
+  type ExitCodeValue,
+  GLOBAL_HELP,
+  globalOptions,
+  openKeeper,
+  parseCommandArgs,
+  toJson,
+  translateZooKeeperError,
+} from "./_shared.ts";
+
+/** Help of `zkrpc call`. */
+export const CALL_HELP = `Usage: zkrpc call SERVICE METHOD [ARG…] [options]
+
+Calls METHOD on one server of SERVICE (found in ZooKeeper, chosen at random,
+with failover) and prints the result as JSON on stdout. Each ARG is one JSON
+value: numbers as they are, strings quoted ('"text"'), objects in single
+quotes ('{"a":1}'). A handler error prints its name and message on stderr and
+exits with 1; with --json it prints {"error": {...}} on stdout instead.
+
+Examples:
+  zkrpc call calculator divide 10 2
+  zkrpc call calculator divide 1 0            # InvalidOperation, exit 1
+  zkrpc call calculator greet '"Ada"' --timeout 500ms
+
+${GLOBAL_HELP}
+
+${EXIT_HELP}`;
+
+/**
+ * Runs `zkrpc call`.
+ *
+ * @param args The arguments after `call`.
+ * @returns The exit code.
+ */
+export async function call(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs("call", args, {});
+  if (values.help) {
+    console.log(CALL_HELP);
+    return ExitCode.Ok;
+  }
+  const options = globalOptions(values);
+  const [serviceName, method, ...rawParams] = positionals;
+  if (serviceName === undefined || method === undefined) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot call: expected SERVICE and METHOD, got ${
+        positionals.length === 0 ? "neither" : "only SERVICE"
+      }`,
+      'Run "zkrpc call --help" for usage.',
+    );
+  }
+  const service = checkService(`call method "${method}"`, serviceName);
+  const params = rawParams.map((text, index) => parseParam(text, index));
+  const what = `call method "${method}" of service "${service}"`;
+  const { keeper, session } = await openKeeper(what, options);
+  try {
+    const path = `${options.root}/${service}`;
+    let members: string[];
+    try {
+      members = await session.getChildren(path);
+    } catch (error) {
+      if (!isZooKeeperError(error, "NO_NODE")) {
+        throw translateZooKeeperError(what, options, error);
+      }
+      throw new CliError(
+        ExitCode.NoServers,
+        `Cannot ${what}: no such service under ${options.root} on ${options.zookeeper}`,
+        'Run "zkrpc ls" to see the registered services.',
+      );
+    }
+    if (members.length === 0) {
+      throw new CliError(
+        ExitCode.NoServers,
+        `Cannot ${what}: no servers registered`,
+      );
+    }
+    await using channel = new DistributedChannel({
+      zookeeper: keeper,
+      service,
+      root: options.root,
+      timeout: options.timeout,
+    });
+    let result: unknown;
+    try {
+      result = await channel.call(method, params);
+    } catch (error) {
+      return report(error, options.json);
+    }
+    console.log(toJson(result, options.json ? undefined : 2));
+    return ExitCode.Ok;
+  } finally {
+    await keeper.close();
+  }
+}
+
+function parseParam(text: string, index: number): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot parse argument ${index + 1}: not JSON: ${JSON.stringify(text)}: ${
+        (error as Error).message
+      }`,
+      `Each argument is one JSON value; quote strings: '"${
+        text.replaceAll("'", "")
+      }"'`,
+    );
+  }
+}
+
+function exitCodeOf(error: unknown): ExitCodeValue {
+  if (error instanceof RemoteError || error instanceof MethodNotFoundError) {
+    return ExitCode.RemoteError;
+  }
+  if (error instanceof NoServersError) return ExitCode.NoServers;
+  if (
+    error instanceof DeadlineExceededError ||
+    error instanceof CancelledError ||
+    error instanceof ConnectionError ||
+    error instanceof ProtocolError ||
+    error instanceof RpcError ||
+    error instanceof Deno.errors.ConnectionRefused ||
+    error instanceof Deno.errors.ConnectionReset
+  ) {
+    return ExitCode.CallFailed;
+  }
+  return ExitCode.RemoteError;
+}
+
+function report(error: unknown, json: boolean): number {
+  const exitCode = exitCodeOf(error);
+  const name = error instanceof RemoteError
+    ? error.remoteName
+    : (error as Error).name ?? "Error";
+  const message = (error as Error).message ?? String(error);
+  if (json) {
+    const detail: Record<string, unknown> = { name, message, exitCode };
+    if (error instanceof RemoteError && error.data !== undefined) {
+      detail.data = error.data;
+    }
+    console.log(toJson({ error: detail }));
+  } else {
+    console.error(`${name}: ${message}`);
+    if (error instanceof RemoteError && error.data !== undefined) {
+      console.error(`data: ${toJson(error.data)}`);
+    }
+  }
+  return exitCode;
+}

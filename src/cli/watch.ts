@@ -1,0 +1,181 @@
+/**
+ * `zkrpc watch <service>`: the service's membership changes as they happen.
+ *
+ * @module
+ */
+
+import type { MemberData } from "../registry/member.ts";
+import type { MembershipChange } from "../registry/membership.ts";
+import { ZooKeeperMembership } from "../registry/zookeeper_membership.ts";
+import {
+  checkService,
+  CliError,
+  EXIT_HELP,
+  ExitCode,
+  GLOBAL_HELP,
+  globalOptions,
+  openKeeper,
+  parseCommandArgs,
+  parseCount,
+  parseDuration,
+  toJson,
+} from "./_shared.ts";
+
+/** Help of `zkrpc watch`. */
+export const WATCH_HELP = `Usage: zkrpc watch SERVICE [options]
+
+Prints the servers of SERVICE, then every server that joins (+) or leaves (-)
+as ZooKeeper reports it, and the discovery state when it changes (while
+ZooKeeper is unreachable the last known list is kept). Runs until Ctrl-C,
+--count changes or --duration. A service that does not exist yet is waited
+for (a note goes to stderr). With --json, prints one JSON object per line.
+
+Options:
+  --count N           stop after N joins or leaves
+  --duration DURATION stop after this long: 500ms, 30s, 5m
+
+Examples:
+  zkrpc watch calculator
+  zkrpc watch calculator --json --count 1   # wait for the next change
+
+${GLOBAL_HELP}
+
+${EXIT_HELP}`;
+
+function now(): string {
+  return new Date().toISOString().slice(11, 23);
+}
+
+function describe(member: MemberData): string {
+  return `${member.host}:${member.port}  pid ${member.pid ?? "?"}`;
+}
+
+/**
+ * Runs `zkrpc watch`.
+ *
+ * @param args The arguments after `watch`.
+ * @returns The exit code.
+ */
+export async function watch(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs("watch", args, {
+    count: { type: "string" },
+    duration: { type: "string" },
+  });
+  if (values.help) {
+    console.log(WATCH_HELP);
+    return ExitCode.Ok;
+  }
+  const options = globalOptions(values);
+  if (positionals.length !== 1) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot watch: expected one SERVICE, got ${positionals.length}`,
+      'Run "zkrpc watch --help" for usage.',
+    );
+  }
+  const service = checkService("watch", positionals[0] as string);
+  const count = values.count === undefined
+    ? Infinity
+    : parseCount("count", values.count as string);
+  const duration = values.duration === undefined
+    ? undefined
+    : parseDuration("duration", values.duration as string);
+  const path = `${options.root}/${service}`;
+  const what = `watch service "${service}"`;
+  const { keeper, session } = await openKeeper(what, options);
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  const timer = duration === undefined
+    ? undefined
+    : setTimeout(onSignal, duration);
+  const emit = (event: Record<string, unknown>, text: string) => {
+    if (options.json) {
+      console.log(toJson({ time: new Date().toISOString(), ...event }));
+    } else {
+      console.log(`${now()}  ${text}`);
+    }
+  };
+  const membership = new ZooKeeperMembership(keeper, path, {
+    onInvalidMember: (id, error) =>
+      console.error(`${now()}  skipping member ${id}: ${error.message}`),
+  });
+  const known = new Map<string, MemberData>();
+  let changes = 0;
+  let snapshot = false;
+  const onState = () => {
+    const state = membership.state;
+    if (!snapshot && state === "fresh") {
+      snapshot = true;
+      for (const [id, member] of membership.members) known.set(id, member);
+      const members = [...known].map(([id, member]) => ({ id, member }));
+      emit(
+        { type: "members", service, path, members },
+        `${service}: ${known.size} server${known.size === 1 ? "" : "s"}${
+          options.json ? "" : " (Ctrl-C to stop)"
+        }`,
+      );
+      if (!options.json) {
+        for (const { id, member } of members) {
+          console.log(`${now()}    ${id}  ${describe(member)}`);
+        }
+      }
+      return;
+    }
+    if (!snapshot || state === "closed") return;
+    const detail = state === "disconnected"
+      ? `ZooKeeper unreachable: keeping the last known ${known.size} server(s)`
+      : state === "resyncing"
+      ? "ZooKeeper session expired: reading the list again"
+      : state === "fresh"
+      ? "ZooKeeper reachable again: list confirmed"
+      : state;
+    emit({ type: "state", state }, `! ${detail}`);
+  };
+  const onChange = (event: Event) => {
+    if (!snapshot) return;
+    const { added, removed } = (event as CustomEvent<MembershipChange>).detail;
+    for (const id of removed) {
+      const member = known.get(id);
+      if (member === undefined) continue;
+      known.delete(id);
+      changes++;
+      emit(
+        { type: "removed", id, member },
+        `- ${id}  ${describe(member)}  (${known.size} left)`,
+      );
+    }
+    for (const [id, member] of added) {
+      if (known.has(id)) continue;
+      known.set(id, member);
+      changes++;
+      emit(
+        { type: "added", id, member },
+        `+ ${id}  ${describe(member)}  (${known.size} now)`,
+      );
+    }
+    if (changes >= count) stop.abort();
+  };
+  membership.addEventListener("state", onState);
+  membership.addEventListener("change", onChange);
+  try {
+    if (await session.exists(path).catch(() => undefined) === undefined) {
+      console.error(
+        `${now()}  service "${service}" does not exist yet under ${options.root}: waiting for it`,
+      );
+    }
+    if (membership.state === "fresh") onState();
+    await new Promise<void>((resolve) => {
+      if (stop.signal.aborted) resolve();
+      stop.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    return ExitCode.Ok;
+  } finally {
+    clearTimeout(timer);
+    Deno.removeSignalListener("SIGINT", onSignal);
+    membership.removeEventListener("state", onState);
+    membership.removeEventListener("change", onChange);
+    await membership.close();
+    await keeper.close();
+  }
+}
