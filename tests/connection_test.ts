@@ -376,3 +376,104 @@ Deno.test("keepalive pings keep a quiet but healthy connection open", async () =
   assert.equal(conn.isClosed, false);
   assert.equal(await conn.call("ok", []), "ok");
 });
+
+Deno.test("calls work over TLS with a custom CA certificate", async () => {
+  const dir = new URL("./fixtures/tls/", import.meta.url);
+  const cert = await Deno.readTextFile(new URL("localhost.crt", dir));
+  const key = await Deno.readTextFile(new URL("localhost.key", dir));
+  const ca = await Deno.readTextFile(new URL("ca.crt", dir));
+  await using server = serve({ echo: (x: unknown) => x }, {
+    hostname: HOST,
+    tls: { cert, key },
+    onError: () => {},
+  });
+  await using conn = await Connection.connect(
+    { hostname: "localhost", port: server.addr.port, tls: true },
+    { caCerts: [ca] },
+  );
+  assert.deepEqual(await conn.call("echo", [{ secret: 42n }]), { secret: 42n });
+  // A plain-TCP client cannot talk to the TLS port.
+  await assert.rejects(
+    Connection.connect({ hostname: HOST, port: server.addr.port }, {
+      connectTimeout: 2000,
+    }),
+    (e: unknown) => e instanceof ConnectionError || e instanceof ProtocolError,
+  );
+});
+
+Deno.test("connect() gives up when the peer never sends its preface", async () => {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const serving = (async () => {
+    for (let i = 0; i < 2; i++) {
+      const conn = await listener.accept();
+      await readToEnd(conn);
+      conn.close();
+    }
+  })();
+  const t0 = performance.now();
+  await assert.rejects(
+    Connection.connect({ hostname: HOST, port }, { connectTimeout: 100 }),
+    (e: unknown) =>
+      e instanceof ConnectionError && !e.written &&
+      /no preface from the server within 100 ms/.test(e.message),
+  );
+  assert.ok(performance.now() - t0 < 1000);
+  const controller = new AbortController();
+  const connecting = Connection.connect({ hostname: HOST, port }, {
+    signal: controller.signal,
+  });
+  setTimeout(() => controller.abort(new Error("stop")), 30);
+  await assert.rejects(
+    connecting,
+    (e: unknown) =>
+      e instanceof ConnectionError && !e.written && /aborted/.test(e.message),
+  );
+  await serving;
+  listener.close();
+});
+
+Deno.test("calls with mixed timeouts expire in deadline order and leave no timers", async () => {
+  await using server = serve({ wait: (ms: number) => delay(ms) }, {
+    hostname: HOST,
+  });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const order: number[] = [];
+  const t0 = performance.now();
+  const calls = [120, 40, 80, 20].map((timeout) =>
+    conn.call("wait", [300], { timeout }).catch((e) => {
+      assert.ok(e instanceof DeadlineExceededError);
+      order.push(timeout);
+      return performance.now() - t0;
+    })
+  );
+  const fast = await conn.call("wait", [1], { timeout: 1000 });
+  assert.equal(fast, undefined);
+  const elapsed = (await Promise.all(calls)) as number[];
+  assert.deepEqual(order, [20, 40, 80, 120]);
+  [120, 40, 80, 20].forEach((timeout, i) =>
+    assert.ok(
+      elapsed[i]! >= timeout - 2 && elapsed[i]! < timeout + 200,
+      `${timeout}: ${elapsed[i]}`,
+    )
+  );
+  await delay(320); // let the server finish the cancelled waits' timers
+});
+
+Deno.test("a payload close to the frame limit round-trips", async () => {
+  await using server = serve({ echo: (x: unknown) => x }, {
+    hostname: HOST,
+    maxFrameSize: 2 * 1024 * 1024,
+  });
+  await using conn = await Connection.connect(
+    { hostname: HOST, port: server.addr.port },
+    { maxFrameSize: 2 * 1024 * 1024 },
+  );
+  const bytes = new Uint8Array(1024 * 1024).map((_, i) => (i * 7919) & 0xff); // ~1.4 MB as base64
+  assert.deepEqual(await conn.call("echo", [bytes]), bytes);
+  const text = "é".repeat(500_000);
+  assert.equal(await conn.call("echo", [text]), text);
+});
