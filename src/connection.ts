@@ -29,7 +29,21 @@ import { DeadlineQueue } from "./_deadline_queue.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
-/** Where a server listens. */
+/**
+ * Where a server listens.
+ *
+ * @example Connect to an endpoint
+ * ```ts
+ * import { Connection, type Endpoint } from "./connection.ts";
+ * import { serve } from "./server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve({ ok: () => true }, { hostname: "127.0.0.1" });
+ * const endpoint: Endpoint = { hostname: "127.0.0.1", port: server.addr.port };
+ * await using conn = await Connection.connect(endpoint);
+ * assert.equal(conn.endpoint, endpoint);
+ * ```
+ */
 export interface Endpoint {
   /** Host name or IP address. */
   hostname: string;
@@ -39,7 +53,32 @@ export interface Endpoint {
   tls?: boolean;
 }
 
-/** Options of {@linkcode Connection.connect}. */
+/**
+ * Options of {@linkcode Connection.connect}.
+ *
+ * @example Registered errors and a fast keepalive
+ * ```ts
+ * import { Connection, type ConnectionOptions } from "./connection.ts";
+ * import { serve } from "./server.ts";
+ * import { ErrorRegistry } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class InvalidOperation extends Error {}
+ * await using server = serve({
+ *   fail(): never {
+ *     throw new InvalidOperation("No");
+ *   },
+ * }, { hostname: "127.0.0.1" });
+ * const options: ConnectionOptions = {
+ *   connectTimeout: 2000,
+ *   errors: new ErrorRegistry().register(InvalidOperation),
+ *   keepaliveInterval: 5000,
+ *   keepaliveTimeout: 2000,
+ * };
+ * await using conn = await Connection.connect({ hostname: "127.0.0.1", port: server.addr.port }, options);
+ * await assert.rejects(conn.call("fail", []), InvalidOperation);
+ * ```
+ */
 export interface ConnectionOptions {
   /**
    * Milliseconds to open the socket and receive the server's preface.
@@ -85,7 +124,25 @@ export interface ConnectionOptions {
   keepaliveTimeout?: number;
 }
 
-/** Options of {@linkcode Connection.prototype.call}. */
+/**
+ * Options of {@linkcode Connection.prototype.call}.
+ *
+ * @example Timeout and cancellation
+ * ```ts
+ * import { type CallOptions, Connection } from "./connection.ts";
+ * import { serve } from "./server.ts";
+ * import { DeadlineExceededError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve({
+ *   slow: () => new Promise((r) => setTimeout(r, 200)),
+ * }, { hostname: "127.0.0.1" });
+ * await using conn = await Connection.connect({ hostname: "127.0.0.1", port: server.addr.port });
+ * const options: CallOptions = { timeout: 20, signal: new AbortController().signal };
+ * await assert.rejects(conn.call("slow", [], options), DeadlineExceededError);
+ * await new Promise((r) => setTimeout(r, 250)); // let the server's timer end
+ * ```
+ */
 export interface CallOptions {
   /**
    * Milliseconds until the call rejects with
@@ -100,7 +157,24 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-/** Detail of the `"close"` event of a {@linkcode Connection}. */
+/**
+ * Detail of the `"close"` event of a {@linkcode Connection}.
+ *
+ * @example Listen for close
+ * ```ts
+ * import { Connection, type ConnectionCloseDetail } from "./connection.ts";
+ * import { serve } from "./server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve({ ok: () => true }, { hostname: "127.0.0.1" });
+ * const conn = await Connection.connect({ hostname: "127.0.0.1", port: server.addr.port });
+ * const closed = new Promise<ConnectionCloseDetail>((resolve) =>
+ *   conn.addEventListener("close", (e) => resolve((e as CustomEvent<ConnectionCloseDetail>).detail), { once: true })
+ * );
+ * conn.close();
+ * assert.equal((await closed).error, undefined);
+ * ```
+ */
 export interface ConnectionCloseDetail {
   /** Why the connection closed; `undefined` after a local `close()`. */
   error: Error | undefined;

@@ -204,9 +204,10 @@ export class NoServersError extends RpcError {
    *
    * @param service The service name.
    * @param message The message; a standard one by default.
+   * @param options Standard error options (`cause`: the last failure).
    */
-  constructor(service: string, message?: string) {
-    super(message ?? `No servers registered for service "${service}"`);
+  constructor(service: string, message?: string, options?: ErrorOptions) {
+    super(message ?? `No servers registered for service "${service}"`, options);
     this.service = service;
   }
 }
@@ -235,7 +236,19 @@ export function isRetriableBeforeSend(error: unknown): boolean {
     error instanceof ServerClosingError;
 }
 
-/** The shape in which an error travels on the wire. */
+/**
+ * The shape in which an error travels on the wire.
+ *
+ * @example Revive a payload
+ * ```ts
+ * import { type ErrorPayload, ErrorRegistry, RemoteError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const payload: ErrorPayload = { name: "QuotaError", message: "Too many", data: { limit: 3 } };
+ * const error = new ErrorRegistry().revive(payload);
+ * assert.ok(error instanceof RemoteError && error.remoteName === "QuotaError");
+ * ```
+ */
 export interface ErrorPayload {
   /** The error name, e.g. `"InvalidOperation"`. */
   name: string;
@@ -245,7 +258,19 @@ export interface ErrorPayload {
   data?: unknown;
 }
 
-/** A constructor of an error class that can be registered. */
+/**
+ * A constructor of an error class that can be registered.
+ *
+ * @example Register a class
+ * ```ts
+ * import { type ErrorClass, ErrorRegistry } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class InvalidOperation extends Error {}
+ * const cls: ErrorClass = InvalidOperation;
+ * assert.ok(new ErrorRegistry().register(cls).has("InvalidOperation"));
+ * ```
+ */
 // deno-lint-ignore no-explicit-any
 export type ErrorClass = new (...args: any[]) => Error;
 

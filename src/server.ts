@@ -30,6 +30,27 @@ type Timer = ReturnType<typeof setTimeout>;
 /**
  * What a handler receives as its extra, trailing argument: a handler declared
  * as `divide(a, b)` is called as `divide.call(handlers, a, b, ctx)`.
+ *
+ * @example A handler that stops when its call is cancelled
+ * ```ts
+ * import { type CallContext, serve } from "./server.ts";
+ * import { Connection } from "./connection.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const handlers = {
+ *   async count(to: number, ctx: CallContext): Promise<number> {
+ *     let i = 0;
+ *     while (i < to && !ctx.signal.aborted) {
+ *       i++;
+ *       await new Promise((r) => setTimeout(r, 0));
+ *     }
+ *     return i;
+ *   },
+ * };
+ * await using server = serve(handlers, { hostname: "127.0.0.1" });
+ * await using conn = await Connection.connect({ hostname: "127.0.0.1", port: server.addr.port });
+ * assert.equal(await conn.call("count", [3]), 3);
+ * ```
  */
 export interface CallContext {
   /**
@@ -43,7 +64,32 @@ export interface CallContext {
   readonly remoteAddr: Deno.NetAddr;
 }
 
-/** A registration made by a {@linkcode Registrar}; undone by `close()`. */
+/**
+ * A registration made by a {@linkcode Registrar}; undone by `close()`.
+ *
+ * @example Register and deregister
+ * ```ts
+ * import { type Registrar, serve } from "./server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const log: string[] = [];
+ * const registrar: Registrar = {
+ *   register(addr) {
+ *     log.push(`up ${addr.port}`);
+ *     return Promise.resolve({
+ *       deregister() {
+ *         log.push("down");
+ *         return Promise.resolve();
+ *       },
+ *     });
+ *   },
+ * };
+ * const server = serve({ ok: () => true }, { hostname: "127.0.0.1", registrar });
+ * await server.ready;
+ * await server.close();
+ * assert.deepEqual(log, [`up ${server.addr.port}`, "down"]);
+ * ```
+ */
 export interface Registration {
   /** Removes the server from discovery. Called first by `close()`. */
   deregister(): Promise<void>;
@@ -53,6 +99,29 @@ export interface Registration {
  * The extension point for service discovery (the ZooKeeper registrar
  * implements it): {@linkcode serve} calls `register` with the bound address
  * once it listens, and `close()` calls `deregister` before anything else.
+ *
+ * @example A registrar that records its calls
+ * ```ts
+ * import { type Registrar, serve } from "./server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const log: string[] = [];
+ * const registrar: Registrar = {
+ *   register(addr) {
+ *     log.push(`up ${addr.port}`);
+ *     return Promise.resolve({
+ *       deregister() {
+ *         log.push("down");
+ *         return Promise.resolve();
+ *       },
+ *     });
+ *   },
+ * };
+ * const server = serve({ ok: () => true }, { hostname: "127.0.0.1", registrar });
+ * await server.ready;
+ * await server.close();
+ * assert.deepEqual(log, [`up ${server.addr.port}`, "down"]);
+ * ```
  */
 export interface Registrar {
   /**
@@ -65,7 +134,22 @@ export interface Registrar {
   register(addr: Deno.NetAddr): Promise<Registration>;
 }
 
-/** TLS certificate and key, PEM-encoded. */
+/**
+ * TLS certificate and key, PEM-encoded.
+ *
+ * @example Serve TLS
+ * ```ts
+ * import { serve, type TlsOptions } from "./server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const tls: TlsOptions = {
+ *   cert: await Deno.readTextFile(new URL("../tests/fixtures/tls/localhost.crt", import.meta.url)),
+ *   key: await Deno.readTextFile(new URL("../tests/fixtures/tls/localhost.key", import.meta.url)),
+ * };
+ * await using server = serve({ ok: () => true }, { hostname: "127.0.0.1", tls });
+ * assert.ok(server.addr.port > 0);
+ * ```
+ */
 export interface TlsOptions {
   /** Certificate chain in PEM format. */
   cert: string;
@@ -73,7 +157,29 @@ export interface TlsOptions {
   key: string;
 }
 
-/** Options of {@linkcode serve}. */
+/**
+ * Options of {@linkcode serve}.
+ *
+ * @example Tight limits and a quiet log
+ * ```ts
+ * import { serve, type ServeOptions } from "./server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const errors: Error[] = [];
+ * const options: ServeOptions = {
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   maxFrameSize: 64 * 1024,
+ *   maxInFlightPerConnection: 100,
+ *   maxConnections: 10,
+ *   handshakeTimeout: 1000,
+ *   idleTimeout: 5000,
+ *   onError: (error) => errors.push(error),
+ * };
+ * await using server = serve({ ok: () => true }, options);
+ * assert.equal(server.connections, 0);
+ * ```
+ */
 export interface ServeOptions {
   /**
    * The interface to listen on.
@@ -145,7 +251,21 @@ export interface ServeOptions {
   onError?: (error: Error, remoteAddr?: Deno.NetAddr) => void;
 }
 
-/** Options of {@linkcode RpcServer.prototype.close}. */
+/**
+ * Options of {@linkcode RpcServer.prototype.close}.
+ *
+ * @example Close with a short deadline
+ * ```ts
+ * import { type CloseOptions, serve } from "./server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const server = serve({ ok: () => true }, { hostname: "127.0.0.1" });
+ * const options: CloseOptions = { deadline: 100 };
+ * await server.close(options);
+ * await server.finished;
+ * assert.equal(server.connections, 0);
+ * ```
+ */
 export interface CloseOptions {
   /**
    * Milliseconds in-flight calls get to finish before their connections are

@@ -11,6 +11,22 @@
 /**
  * Turns values into payload bytes and back. Both peers must use the same
  * codec. `encode` must throw a `TypeError` for values it cannot carry.
+ *
+ * @example A codec that only carries strings
+ * ```ts
+ * import type { Codec } from "./codec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const stringCodec: Codec = {
+ *   name: "string",
+ *   encode(value: unknown): Uint8Array {
+ *     if (typeof value !== "string") throw new TypeError("Cannot encode value: only strings");
+ *     return new TextEncoder().encode(value);
+ *   },
+ *   decode: (bytes: Uint8Array): unknown => new TextDecoder().decode(bytes),
+ * };
+ * assert.equal(stringCodec.decode(stringCodec.encode("hi")), "hi");
+ * ```
  */
 export interface Codec {
   /** A short name, for diagnostics. */
@@ -32,7 +48,18 @@ export interface Codec {
   decode(bytes: Uint8Array): unknown;
 }
 
-/** The reserved key that marks a tagged value in {@linkcode jsonCodec}. */
+/**
+ * The reserved key that marks a tagged value in {@linkcode jsonCodec}.
+ *
+ * @example An object using the key is escaped
+ * ```ts
+ * import { jsonCodec, TAG_KEY } from "./codec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const value = { [TAG_KEY]: "bigint", v: "1" };
+ * assert.deepEqual(jsonCodec.decode(jsonCodec.encode(value)), value);
+ * ```
+ */
 export const TAG_KEY = "$zk";
 
 const encoder = new TextEncoder();
