@@ -158,7 +158,9 @@ export interface CallOptions {
 }
 
 /**
- * Detail of the `"close"` event of a {@linkcode Connection}.
+ * Detail of the `"close"` event of a {@linkcode Connection}. `error` is
+ * `undefined` after a local `close()` and after a graceful server shutdown
+ * (EOF after `goaway` with no call pending).
  *
  * @example Listen for close
  * ```ts
@@ -631,10 +633,13 @@ export class Connection extends EventTarget implements AsyncDisposable {
       while (!this.#closedFlag) {
         const n = await this.#conn.read(decoder.writable());
         if (n === null) {
-          error = new ConnectionError(
-            `Connection to ${this.#name} closed by the server`,
-            { written: true },
-          );
+          // After goaway with nothing pending, EOF is the graceful end.
+          if (!this.#draining || this.#pending.size > 0) {
+            error = new ConnectionError(
+              `Connection to ${this.#name} closed by the server`,
+              { written: true },
+            );
+          }
           break;
         }
         decoder.commit(n);

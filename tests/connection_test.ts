@@ -323,6 +323,11 @@ Deno.test("after goaway the connection is draining and refuses new calls without
     hostname: HOST,
     port: server.addr.port,
   });
+  const closeEvent = new Promise<CustomEvent>((resolve) =>
+    conn.addEventListener("close", (e) => resolve(e as CustomEvent), {
+      once: true,
+    })
+  );
   const slow = conn.call("slow", []);
   await delay(10);
   const closing = server.close();
@@ -339,6 +344,8 @@ Deno.test("after goaway the connection is draining and refuses new calls without
   await closing;
   await conn.closed;
   assert.equal(runs, 0);
+  // A graceful shutdown is not an error.
+  assert.equal((await closeEvent).detail.error, undefined);
 });
 
 Deno.test("keepalive pings detect a peer that stopped answering", async () => {
