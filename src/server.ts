@@ -7,6 +7,7 @@
 
 import {
   CancelledError,
+  ConnectionError,
   errorName,
   type ErrorPayload,
   ProtocolError,
@@ -475,9 +476,13 @@ export class RpcServer implements AsyncDisposable {
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#accepting = this.#acceptLoop();
     const registrar = options.registrar;
-    this.#registration = registrar
-      ? registrar.register(this.addr)
-      : Promise.resolve(undefined);
+    try {
+      this.#registration = registrar
+        ? Promise.resolve(registrar.register(this.addr))
+        : Promise.resolve(undefined);
+    } catch (error) {
+      this.#registration = Promise.reject(error);
+    }
     this.ready = this.#registration.then(
       () => {},
       (error: unknown) => {
@@ -1022,7 +1027,10 @@ class ServerConnection {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#timer);
-    const why = reason ?? new ServerClosingError("Connection closed");
+    const why = reason ??
+      new ConnectionError(`Connection from ${this.#peer} closed`, {
+        written: true,
+      });
     for (const ctx of this.#inflight.values()) ctx.abort(why);
     this.#inflight.clear();
     try {

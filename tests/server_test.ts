@@ -421,3 +421,47 @@ Deno.test("exceeding maxInFlightPerConnection closes only that connection", asyn
     ),
   );
 });
+
+Deno.test("a handler's signal aborts when its client disconnects", async () => {
+  let reason: unknown;
+  let started!: () => void;
+  const running = new Promise<void>((resolve) => started = resolve);
+  let finished!: () => void;
+  const done = new Promise<void>((resolve) => finished = resolve);
+  await using server = serve({
+    hang(ctx: CallContext): Promise<void> {
+      started();
+      return new Promise((resolve) => {
+        ctx.signal.addEventListener("abort", () => {
+          reason = ctx.signal.reason;
+          resolve();
+          finished();
+        }, { once: true });
+      });
+    },
+  }, { hostname: HOST });
+  const conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const call = conn.call("hang", []).catch((e) => e);
+  await running;
+  conn.close();
+  assert.ok((await call) instanceof ConnectionError);
+  await within(done, 2000, "handler aborted");
+  assert.ok(reason instanceof ConnectionError);
+});
+
+Deno.test("a registrar that throws synchronously does not leak the listener", async () => {
+  const server = serve(Handlers, {
+    hostname: HOST,
+    onError: quiet(),
+    registrar: {
+      register(): Promise<never> {
+        throw new Error("sync failure");
+      },
+    },
+  });
+  await assert.rejects(server.ready, /sync failure/);
+  await server.finished;
+});
