@@ -58,6 +58,7 @@ export class ZooKeeperRegistration extends EventTarget {
   #prefix: string;
   #nodePath: string | undefined;
   #closed = false;
+  #orphan: { path: string; session: ZooKeeperSession } | undefined;
   #ensure: () => Promise<void>;
   #onSession: () => void;
   #firstRegistration = Promise.withResolvers<string>();
@@ -106,7 +107,11 @@ export class ZooKeeperRegistration extends EventTarget {
 
   async #ensureRegistered(): Promise<void> {
     const session = this.#keeper.session;
-    if (this.#closed || session === undefined) return;
+    if (session === undefined) return;
+    if (this.#closed) {
+      if (this.#orphan !== undefined) await this.#deleteOrphan(session);
+      return;
+    }
     try {
       const path = await this.#findOrCreate(session);
       if (this.#closed) {
@@ -123,6 +128,30 @@ export class ZooKeeperRegistration extends EventTarget {
       // uuid in the name finds a node whose create reply was lost.
       if (!isZooKeeperError(error)) throw error;
     }
+  }
+
+  /**
+   * Deletes the node that `close()` could not delete while ZooKeeper was
+   * unreachable, once it answers again (a new session means the old node is
+   * gone already), then stops listening.
+   */
+  async #deleteOrphan(session: ZooKeeperSession): Promise<void> {
+    const orphan = this.#orphan;
+    if (orphan !== undefined && session === orphan.session) {
+      try {
+        await session.delete(orphan.path);
+      } catch (error) {
+        if (!isZooKeeperError(error)) throw error;
+        if (!isZooKeeperError(error, "NO_NODE")) return; // try on the next event
+      }
+    }
+    this.#orphan = undefined;
+    this.#stopListening();
+  }
+
+  #stopListening(): void {
+    this.#keeper.removeEventListener("session", this.#onSession);
+    this.#keeper.removeEventListener("connected", this.#onSession);
   }
 
   /** Returns this registration's node, owned by `session`, creating it if needed. */
@@ -147,27 +176,27 @@ export class ZooKeeperRegistration extends EventTarget {
   }
 
   /**
-   * Deletes the member node and stops re-registering. Idempotent.
+   * Deletes the member node and stops re-registering. Idempotent. When
+   * ZooKeeper is unreachable it returns at once and deletes the node when
+   * ZooKeeper answers again (or the node goes with its session).
    *
-   * @param signal Gives up waiting for ZooKeeper when aborted (the node then
-   * goes when the session ends).
+   * @param signal When already aborted, skips waiting for the delete.
    */
   async close(signal?: AbortSignal): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#keeper.removeEventListener("session", this.#onSession);
-    this.#keeper.removeEventListener("connected", this.#onSession);
     this.#firstRegistration.reject(
       new Error("Cannot register: the registration was closed"),
     );
-    await this.#ensure().catch(() => {});
+    await this.#ensure().catch(() => {}); // let a create under way finish
     const path = this.#nodePath;
     this.#nodePath = undefined;
     const session = this.#keeper.session;
-    if (path === undefined || session?.state !== "connected") return;
-    signal?.throwIfAborted();
-    await session.delete(path).catch((error) => {
-      if (!isZooKeeperError(error)) throw error;
-    });
+    if (path === undefined || session === undefined) {
+      return this.#stopListening();
+    }
+    this.#orphan = { path, session };
+    if (session.state !== "connected" || signal?.aborted) return;
+    await this.#deleteOrphan(session);
   }
 }
