@@ -17,6 +17,10 @@ export interface BenchContext {
   caseMs: number;
   /** Call bound per throughput case. */
   caseCalls: number;
+  /** Alternating rounds per ceiling/zkrpc comparison. */
+  rounds: number;
+  /** Calls made by each load process before measuring. */
+  warmupCalls: number;
   /**
    * The run's shared ZooKeeper, started on first use and stopped by the
    * runner; throws {@linkcode SkipError} when `testing.ts` is not there.

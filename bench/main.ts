@@ -91,8 +91,10 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     report,
     quick: options.quick,
     divideFrameBytes: await divideFrameBytes(),
-    caseMs: options.quick ? 700 : 3000,
-    caseCalls: options.quick ? 50_000 : 1_000_000,
+    caseMs: options.quick ? 700 : 5_000,
+    caseCalls: options.quick ? 50_000 : 1_500_000,
+    rounds: options.quick ? 2 : 5,
+    warmupCalls: options.quick ? 500 : 5_000,
     zookeeper: () => zookeeper.get(),
   };
   console.log(

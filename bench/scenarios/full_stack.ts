@@ -2,19 +2,20 @@
  * Full stack: `divide(10, 2)` through `DistributedChannel` (ZooKeeper
  * discovery -> balancer -> connection -> server -> handler) at 1, 16 and 64
  * calls in flight with one server, and 64 in flight over 3 servers (one
- * connection each), compared to the echo ceiling of the same run.
+ * connection each), alternating in rounds with the echo ceiling of the
+ * same layout.
  *
  * @module
  */
 import { type BenchContext, requireModule } from "../context.ts";
 import {
-  measure,
   type ServerHandle,
   startRegisteredServer,
+  startServer,
   stopServers,
 } from "../harness.ts";
-import { figuresOf, ratios } from "./_figures.ts";
-import { ceilingFigures } from "./_ceiling.ts";
+import { ratios } from "./_figures.ts";
+import { compareAlternating, divideLoad } from "./_compare.ts";
 import { IN_FLIGHT_LEVELS } from "./throughput.ts";
 
 /**
@@ -27,6 +28,7 @@ export async function run(context: BenchContext): Promise<void> {
   await requireModule("src/channel.ts", "DistributedChannel");
   const zk = await context.zookeeper();
   const servers: ServerHandle[] = [];
+  const ceilings: ServerHandle[] = [];
   try {
     const service = "bench-full";
     servers.push(await startRegisteredServer(zk.connectionString, service));
@@ -40,30 +42,41 @@ export async function run(context: BenchContext): Promise<void> {
       while (servers.length < count) {
         servers.push(await startRegisteredServer(zk.connectionString, service));
       }
-      const ceiling = await ceilingFigures(context, inFlight, count);
-      const m = await measure({
-        driver: "channel",
-        zookeeper: zk.connectionString,
-        service,
-        balancer: "round-robin",
-        inFlight,
-        maxCalls: inFlight === 1
-          ? Math.ceil(context.caseCalls / 4)
-          : context.caseCalls,
-        maxMs: context.caseMs,
-        warmupCalls: context.quick ? 300 : 2000,
-        payload: { method: "divide", frameBytes: context.divideFrameBytes },
-        endpoints: servers.map((s) => s.endpoint),
-      }, servers);
-      const figures = figuresOf(m);
+      while (ceilings.length < count) {
+        ceilings.push(await startServer("ceiling"));
+      }
+      const result = await compareAlternating(
+        context,
+        {
+          config: divideLoad(context, "ceiling", inFlight),
+          servers: ceilings.slice(0, count),
+        },
+        {
+          config: {
+            ...divideLoad(context, "channel", inFlight),
+            zookeeper: zk.connectionString,
+            service,
+            balancer: "round-robin",
+            endpoints: servers.map((s) => s.endpoint),
+          },
+          servers,
+        },
+      );
+      const figures = result.subject ?? {};
+      context.report.add({
+        scenario: "full stack",
+        label: label.replace("channel", "ceiling"),
+        figures: result.ceiling,
+        vsCeiling: {},
+      });
       context.report.add({
         scenario: "full stack",
         label,
         figures,
-        vsCeiling: ratios(figures, ceiling),
+        vsCeiling: ratios(figures, result.ceiling),
       });
     }
   } finally {
-    await stopServers(servers);
+    await stopServers([...servers, ...ceilings]);
   }
 }

@@ -7,31 +7,13 @@
  * @module
  */
 import { type BenchContext, missingModule } from "../context.ts";
-import { measure, startServer, stopServers } from "../harness.ts";
+import { startServer, stopServers } from "../harness.ts";
 import type { ServerHandle } from "../harness.ts";
-import { figuresOf, medianFigures, ratios } from "./_figures.ts";
-import type { ResultRow } from "../report.ts";
-import type { LoadConfig } from "../load_client.ts";
+import { ratios } from "./_figures.ts";
+import { compareAlternating, divideLoad } from "./_compare.ts";
 
 /** Calls-in-flight levels measured on one connection. */
 export const IN_FLIGHT_LEVELS: number[] = [1, 16, 64];
-
-function loadConfig(
-  context: BenchContext,
-  driver: LoadConfig["driver"],
-  inFlight: number,
-): Omit<LoadConfig, "endpoints"> {
-  return {
-    driver,
-    inFlight,
-    maxCalls: inFlight === 1
-      ? Math.ceil(context.caseCalls / 4)
-      : context.caseCalls,
-    maxMs: context.caseMs,
-    warmupCalls: context.quick ? 300 : 2000,
-    payload: { method: "divide", frameBytes: context.divideFrameBytes },
-  };
-}
 
 async function pair(
   context: BenchContext,
@@ -40,38 +22,30 @@ async function pair(
   ceilingServers: ServerHandle[],
   rpcServers: ServerHandle[] | undefined,
 ): Promise<void> {
-  // Alternate short rounds so that both sides see the same machine state;
-  // each figure is the median over the rounds.
-  const rounds = context.quick ? 2 : 3;
-  const ceilingRuns: Record<string, number | null>[] = [];
-  const rpcRuns: Record<string, number | null>[] = [];
-  for (let round = 0; round < rounds; round++) {
-    const c = loadConfig(context, "ceiling", inFlight);
-    c.maxMs = Math.ceil(c.maxMs / rounds);
-    c.maxCalls = Math.ceil(c.maxCalls / rounds);
-    ceilingRuns.push(figuresOf(await measure(c, ceilingServers)));
-    if (rpcServers === undefined) continue;
-    const r = loadConfig(context, "rpc", inFlight);
-    r.maxMs = Math.ceil(r.maxMs / rounds);
-    r.maxCalls = Math.ceil(r.maxCalls / rounds);
-    rpcRuns.push(figuresOf(await measure(r, rpcServers)));
-  }
-  const ceilingFigures = medianFigures(ceilingRuns);
+  const result = await compareAlternating(
+    context,
+    {
+      config: divideLoad(context, "ceiling", inFlight),
+      servers: ceilingServers,
+    },
+    rpcServers && {
+      config: divideLoad(context, "rpc", inFlight),
+      servers: rpcServers,
+    },
+  );
   context.report.add({
     scenario: "throughput",
     label: `ceiling ${label}`,
-    figures: ceilingFigures,
+    figures: result.ceiling,
     vsCeiling: {},
   });
-  if (rpcServers === undefined) return;
-  const row: ResultRow = {
+  if (result.subject === undefined) return;
+  context.report.add({
     scenario: "throughput",
     label: `zkrpc core ${label}`,
-    figures: medianFigures(rpcRuns),
-    vsCeiling: {},
-  };
-  row.vsCeiling = ratios(row.figures, ceilingFigures);
-  context.report.add(row);
+    figures: result.subject,
+    vsCeiling: ratios(result.subject, result.ceiling),
+  });
 }
 
 /**
