@@ -1,0 +1,189 @@
+/**
+ * One example server (`examples/server.ts`) run as its own `deno run`
+ * process, for the demo.
+ *
+ * @module
+ */
+
+/** How to start a {@linkcode ServerProcess}. */
+export interface ServerProcessOptions {
+  /** Name shown in the demo, e.g. `server-1`. */
+  name: string;
+  /** ZooKeeper connection string. */
+  zookeeper: string;
+  /** Service to register in. */
+  service: string;
+  /** Port to listen on; 0 picks one. @default 0 */
+  port?: number;
+  /** Hosts the server may reach (its `--allow-net`). @default ["127.0.0.1"] */
+  allowNet?: string[];
+  /** Called with each line the server writes on stderr. */
+  onStderr?: (line: string) => void;
+}
+
+const SERVER = new URL("../server.ts", import.meta.url);
+const ROOT = new URL("../../", import.meta.url);
+
+/**
+ * The deno executable to run servers with: this process's own when allowed
+ * (`--allow-run` with its real path), else `deno` from `PATH` (enough for
+ * `--allow-run=deno` when `deno` on `PATH` is a symbolic link).
+ */
+function denoExecutable(): string {
+  const own = Deno.execPath();
+  const { state } = Deno.permissions.querySync({ name: "run", command: own });
+  return state === "granted" ? own : "deno";
+}
+
+/** Splits a byte stream into lines. */
+async function* lines(
+  stream: ReadableStream<Uint8Array>,
+): AsyncGenerator<string> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    rest += chunk;
+    let newline;
+    while ((newline = rest.indexOf("\n")) >= 0) {
+      yield rest.slice(0, newline);
+      rest = rest.slice(newline + 1);
+    }
+  }
+  if (rest !== "") yield rest;
+}
+
+/**
+ * A running `deno run --allow-net=127.0.0.1 examples/server.ts 127.0.0.1 PORT
+ * --zookeeper … --service …` child process.
+ */
+export class ServerProcess {
+  /** Name shown in the demo. */
+  readonly name: string;
+  /** When it was spawned (`performance.now()`). */
+  readonly spawnedAt: number;
+  /** When it said it registered (`performance.now()`), if it did. */
+  registeredAt: number | undefined;
+  /** `host:port` once listening. */
+  address: string | undefined;
+  #child: Deno.ChildProcess;
+  #listening = Promise.withResolvers<string>();
+  #registered = Promise.withResolvers<void>();
+  #closedGracefully = false;
+  #output: Promise<void>;
+
+  /**
+   * Spawns the server.
+   *
+   * @param options What to run.
+   */
+  constructor(options: ServerProcessOptions) {
+    this.name = options.name;
+    this.spawnedAt = performance.now();
+    const child = new Deno.Command(denoExecutable(), {
+      args: [
+        "run",
+        `--allow-net=${(options.allowNet ?? ["127.0.0.1"]).join(",")}`,
+        SERVER.href,
+        "127.0.0.1",
+        String(options.port ?? 0),
+        "--zookeeper",
+        options.zookeeper,
+        "--service",
+        options.service,
+      ],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#child = child;
+    const fail = (why: string) => {
+      const error = new Error(`Cannot start ${this.name}: ${why}`);
+      this.#listening.reject(error);
+      this.#registered.reject(error);
+    };
+    this.#listening.promise.catch(() => {});
+    this.#registered.promise.catch(() => {});
+    const stdout = (async () => {
+      for await (const line of lines(child.stdout)) {
+        const listening = /^listening on (\S+)/.exec(line);
+        if (listening) {
+          this.address = listening[1] as string;
+          this.#listening.resolve(this.address);
+        } else if (line.startsWith("registered")) {
+          this.registeredAt = performance.now();
+          this.#registered.resolve();
+        } else if (line === "closed") {
+          this.#closedGracefully = true;
+        }
+      }
+    })();
+    const stderr = (async () => {
+      for await (const line of lines(child.stderr)) {
+        options.onStderr?.(line);
+      }
+    })();
+    this.#output = Promise.all([stdout, stderr]).then(() => {});
+    child.status.then((status) =>
+      fail(`exited with code ${status.code} before registering`)
+    );
+  }
+
+  /** The child's process id. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Whether it printed `closed` (a graceful shutdown). */
+  get closedGracefully(): boolean {
+    return this.#closedGracefully;
+  }
+
+  /** Resolves with `host:port` once the server listens. */
+  listening(): Promise<string> {
+    return this.#listening.promise;
+  }
+
+  /** Resolves once the server registered in ZooKeeper. */
+  registered(): Promise<void> {
+    return this.#registered.promise;
+  }
+
+  /**
+   * Sends a signal and waits for the process to exit (SIGKILL after
+   * `graceMs` if it is still running).
+   *
+   * @param signal The signal to send.
+   * @param graceMs How long to wait before SIGKILL.
+   * @returns The exit status.
+   */
+  async stop(
+    signal: Deno.Signal = "SIGTERM",
+    graceMs = 5000,
+  ): Promise<Deno.CommandStatus> {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // Already gone.
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const status = await Promise.race([
+      this.#child.status,
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (status !== undefined) {
+      await this.#output;
+      return status;
+    }
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // Exited meanwhile.
+    }
+    const final = await this.#child.status;
+    await this.#output;
+    return final;
+  }
+}
