@@ -26,11 +26,9 @@ export type Stub<T> = {
   readonly [
     // deno-lint-ignore no-explicit-any
     K in keyof T as T[K] extends (...args: any[]) => unknown ? K : never
-  ]:
-    // deno-lint-ignore no-explicit-any
-    T[K] extends (...args: infer A) => infer R
-      ? (...args: A) => Promise<Awaited<R>>
-      : never;
+  ]: T[K] extends (...args: infer A) => infer R
+    ? (...args: A) => Promise<Awaited<R>>
+    : never;
 };
 
 /**

@@ -398,7 +398,7 @@ Deno.test("the seed's flat /rpc layout is reachable with the path option", async
     zookeeper: zk.connectionString,
     path: "/rpc",
   });
-  await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
+  await using _server = serve(Handlers, { hostname: HOST, port: 0, registrar });
   assert.match(await registrar.registered(), /^\/rpc\/server-/);
   await using channel = new DistributedChannel({
     zookeeper: zk.connectionString,

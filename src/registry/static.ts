@@ -30,7 +30,11 @@ export class StaticMembership extends EventTarget implements Membership {
   #state: DiscoveryState = "fresh";
   #lastConfirmed: Date = new Date();
 
-  /** @param members The initial endpoints. */
+  /**
+   * Creates the membership.
+   *
+   * @param members The initial endpoints.
+   */
   constructor(members: readonly MemberData[] = []) {
     super();
     this.set(members);
