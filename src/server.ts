@@ -700,6 +700,7 @@ class ServerConnection {
     const o = this.#s.options;
     this.#decoder = new FrameDecoder({
       maxFrameSize: o.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+      initialSize: 16384,
     });
     this.#maxInFlight = o.maxInFlightPerConnection ?? 1024;
     this.#idleTimeout = o.idleTimeout ?? 120_000;

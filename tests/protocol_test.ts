@@ -187,3 +187,15 @@ Deno.test("FrameWriter sends frames queued in one turn as one write", async () =
   assert.equal(writes[1]!.length, 12);
   assert.equal(writer.started, b2);
 });
+
+Deno.test("FrameDecoder gives memory back after a large frame", () => {
+  const decoder = new FrameDecoder({
+    maxFrameSize: 4 << 20,
+    initialSize: 4096,
+  });
+  decoder.push(encodeFrame(FrameType.Result, 1, new Uint8Array(2 << 20)));
+  assert.equal(decoder.next()?.payload.length, 2 << 20);
+  assert.ok(decoder.capacity > 1 << 20);
+  decoder.writable();
+  assert.equal(decoder.capacity, 4096);
+});

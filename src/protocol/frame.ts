@@ -207,7 +207,8 @@ export interface FrameDecoderOptions {
   maxFrameSize?: number;
   /**
    * Initial buffer size in bytes; it grows up to `maxFrameSize + 4` only
-   * when a frame needs it.
+   * when a frame needs it, and shrinks back once empty when it grew past
+   * 1 MiB.
    *
    * @default {65536}
    */
@@ -215,6 +216,7 @@ export interface FrameDecoderOptions {
 }
 
 const KNOWN_TYPES = 7;
+const SHRINK_ABOVE = 1024 * 1024;
 
 /**
  * Incremental frame decoder. Read straight into {@linkcode FrameDecoder.prototype.writable}
@@ -242,6 +244,7 @@ const KNOWN_TYPES = 7;
  */
 export class FrameDecoder {
   #max: number;
+  #initial: number;
   #buf: Uint8Array;
   #start = 0;
   #end = 0;
@@ -259,7 +262,8 @@ export class FrameDecoder {
       );
     }
     const initial = options.initialSize ?? 65536;
-    this.#buf = new Uint8Array(Math.max(64, Math.min(initial, this.#max + 4)));
+    this.#initial = Math.max(64, Math.min(initial, this.#max + 4));
+    this.#buf = new Uint8Array(this.#initial);
   }
 
   /** Number of bytes received and not yet consumed. */
@@ -278,6 +282,10 @@ export class FrameDecoder {
    * @returns A view of the free space.
    */
   writable(): Uint8Array {
+    if (this.#end === 0 && this.#buf.length > SHRINK_ABOVE) {
+      // Empty after a large frame: give the memory back.
+      this.#buf = new Uint8Array(this.#initial);
+    }
     const buf = this.#buf;
     if (buf.length - this.#end < 4096 && this.#start > 0) {
       buf.copyWithin(0, this.#start, this.#end);
