@@ -199,3 +199,13 @@ Deno.test("FrameDecoder gives memory back after a large frame", () => {
   decoder.writable();
   assert.equal(decoder.capacity, 4096);
 });
+
+Deno.test("jsonCodec.encode results stay valid after later encodes", () => {
+  const kept = Array.from(
+    { length: 5000 },
+    (_, i) => jsonCodec.encode([i, "é"]),
+  );
+  kept.forEach((bytes, i) =>
+    assert.deepEqual(jsonCodec.decode(bytes), [i, "é"])
+  );
+});

@@ -269,16 +269,32 @@ function isSimple(value: unknown): boolean {
 // runtime's TextEncoder/TextDecoder for the small payloads of typical calls.
 const SHORT = 256;
 
+// Small outputs are carved from a shared slab: allocating a fresh
+// ArrayBuffer per call costs more than encoding a short payload. A region is
+// never handed out twice, so callers may keep what they get.
+const SLAB_SIZE = 65536;
+let slab = new Uint8Array(SLAB_SIZE);
+let slabOffset = 0;
+
 function utf8Encode(text: string): Uint8Array {
   const n = text.length;
   if (n <= SHORT) {
-    const out = new Uint8Array(n);
+    if (slabOffset + n * 3 > SLAB_SIZE) {
+      slab = new Uint8Array(SLAB_SIZE);
+      slabOffset = 0;
+    }
+    const start = slabOffset;
     for (let i = 0; i < n; i++) {
       const c = text.charCodeAt(i);
-      if (c >= 0x80) return encoder.encode(text);
-      out[i] = c;
+      if (c >= 0x80) {
+        const { written } = encoder.encodeInto(text, slab.subarray(start));
+        slabOffset = start + written;
+        return slab.subarray(start, start + written);
+      }
+      slab[start + i] = c;
     }
-    return out;
+    slabOffset = start + n;
+    return slab.subarray(start, start + n);
   }
   return encoder.encode(text);
 }
