@@ -318,3 +318,27 @@ Deno.test("a preface and a request trickled one byte at a time are still served"
   assert.deepEqual(result, [FrameType.Result, 5, 4]);
   assert.equal(h.errors.length, 0);
 });
+
+Deno.test("silent connections filling maxConnections are reaped by the handshake timeout", async () => {
+  await using h = start({ maxConnections: 10, handshakeTimeout: 150 });
+  const silent = await Promise.all(Array.from({ length: 10 }, () => h.raw()));
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(h.server.connections, 10);
+  // Full: a good client is turned away with goaway, not left hanging.
+  const refused = await Connection.connect({
+    hostname: HOST,
+    port: h.server.addr.port,
+  })
+    .catch((e) => e);
+  if (refused instanceof Connection) {
+    await within(refused.closed, 2000, "refused connection closes");
+  }
+  // The silent ones are closed by the handshake timeout; then the server serves again.
+  await Promise.all(silent.map((c) => within(readToEnd(c), 3000, "reaped")));
+  silent.forEach((c) => c.close());
+  await h.assertStillServes();
+  assert.ok(
+    h.errors.some((e) => /limit of 10 connections reached/.test(e.message)),
+  );
+  assert.ok(h.errors.some((e) => /handshake timeout/.test(e.message)));
+});
