@@ -1,0 +1,392 @@
+/**
+ * The `zkrpc` command line, run as a subprocess against a real ZooKeeper
+ * and real server processes, including every error path.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { startZooKeeper, type ZooKeeperServer } from "../testing.ts";
+import { ServerProcess } from "../examples/demo/server_process.ts";
+
+const ROOT = new URL("../", import.meta.url);
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `deno run --allow-net=127.0.0.1 --allow-env cli.ts …args`. */
+async function zkrpc(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Run> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net=127.0.0.1", "--allow-env", "cli.ts", ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** A ZooKeeper and `count` example servers registered in "calculator". */
+async function cluster(count: number): Promise<
+  AsyncDisposable & { zk: ZooKeeperServer; servers: ServerProcess[] }
+> {
+  const zk = await startZooKeeper();
+  const servers: ServerProcess[] = [];
+  try {
+    for (let i = 1; i <= count; i++) {
+      servers.push(server(zk, `server-${i}`));
+    }
+    await Promise.all(servers.map((s) => s.registered()));
+  } catch (error) {
+    await Promise.all(servers.map((s) => s.stop("SIGKILL")));
+    await zk.stop();
+    throw error;
+  }
+  return {
+    zk,
+    servers,
+    async [Symbol.asyncDispose]() {
+      await Promise.all(servers.map((s) => s.stop("SIGTERM")));
+      await zk.stop();
+    },
+  };
+}
+
+function server(zk: ZooKeeperServer, name: string): ServerProcess {
+  return new ServerProcess({
+    name,
+    zookeeper: zk.connectionString,
+    service: "calculator",
+  });
+}
+
+/** A loopback port nothing listens on. */
+function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+Deno.test("zkrpc --help and each command's --help print usage and exit 0", async () => {
+  for (
+    const args of [
+      ["--help"],
+      ["help"],
+      ["help", "call"],
+      ["ls", "--help"],
+      ["watch", "--help"],
+      ["call", "-h"],
+    ]
+  ) {
+    const run = await zkrpc(args);
+    assert.equal(run.code, 0, `${args.join(" ")}: ${run.stderr}`);
+    assert.match(run.stdout, /Usage: zkrpc/);
+    assert.match(run.stdout, /Exit codes:/);
+  }
+});
+
+Deno.test("zkrpc with a wrong command, flag or argument count exits 2 with a hint", async () => {
+  const cases: [string[], RegExp][] = [
+    [[], /Usage: zkrpc/],
+    [["frobnicate"], /Cannot run "frobnicate": unknown command/],
+    [["ls", "--bogus"], /Cannot run "zkrpc ls": Unknown option '--bogus'/],
+    [["watch"], /Cannot watch: expected one SERVICE, got 0/],
+    [["call", "calculator"], /Cannot call: expected SERVICE and METHOD/],
+    [
+      ["ls", "--timeout", "soon"],
+      /Cannot parse --timeout: expected a duration/,
+    ],
+    [["watch", "calculator", "--count", "0"], /Cannot parse --count/],
+    [["ls", "bad/name"], /service name must match/],
+  ];
+  for (const [args, message] of cases) {
+    const run = await zkrpc(args);
+    assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+    assert.match(run.stderr + run.stdout, message);
+  }
+});
+
+Deno.test("zkrpc call with an argument that is not JSON exits 2 and shows how to quote it", async () => {
+  const run = await zkrpc(["call", "calculator", "greet", "Ada"]);
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /Cannot parse argument 1: not JSON: "Ada"/);
+  assert.match(run.stderr, /quote strings: '"Ada"'/);
+});
+
+Deno.test("zkrpc ls, watch and call exit 3 when ZooKeeper is unreachable", async () => {
+  const zookeeper = `127.0.0.1:${closedPort()}`;
+  for (
+    const [args, what] of [
+      [["ls"], "list services"],
+      [["ls", "calculator"], 'list service "calculator"'],
+      [["watch", "calculator"], 'watch service "calculator"'],
+      [
+        ["call", "calculator", "divide", "1", "2"],
+        'call method "divide" of service "calculator"',
+      ],
+    ] as const
+  ) {
+    const started = performance.now();
+    const run = await zkrpc([
+      ...args,
+      "--zookeeper",
+      zookeeper,
+      "--timeout",
+      "500ms",
+    ]);
+    assert.equal(run.code, 3, `${args.join(" ")}: ${run.stderr}`);
+    assert.ok(
+      run.stderr.includes(
+        `Cannot ${what}: ZooKeeper at ${zookeeper} is unreachable`,
+      ),
+      run.stderr,
+    );
+    assert.ok(performance.now() - started < 5000, "gave up within --timeout");
+  }
+});
+
+Deno.test("zkrpc ls lists services and each server's registered data", async () => {
+  await using c = await cluster(2);
+  const zookeeper = c.zk.connectionString;
+  const human = await zkrpc(["ls", "--zookeeper", zookeeper]);
+  assert.equal(human.code, 0, human.stderr);
+  assert.match(
+    human.stdout,
+    /^calculator {2}2 servers {2}\(\/rpc\/calculator\)/m,
+  );
+  for (const s of c.servers) {
+    assert.ok(
+      human.stdout.includes(`${s.address}  pid ${s.pid}`),
+      human.stdout,
+    );
+  }
+
+  const json = await zkrpc(["ls", "calculator", "--json"], {
+    ZOOKEEPER_HOSTS: zookeeper,
+  });
+  assert.equal(json.code, 0, json.stderr);
+  const listing = JSON.parse(json.stdout);
+  assert.equal(listing.zookeeper, zookeeper);
+  assert.equal(listing.services.length, 1);
+  const members = listing.services[0].members;
+  assert.deepEqual(
+    members.map((m: { data: { host: string; port: number } }) =>
+      `${m.data.host}:${m.data.port}`
+    ).sort(),
+    c.servers.map((s) => s.address).sort(),
+  );
+  for (const member of members) {
+    assert.match(member.id, /^server-/);
+    assert.match(member.session, /^[0-9a-f]{16}$/);
+    assert.equal(member.data.protocol, 1);
+    assert.ok(c.servers.some((s) => s.pid === member.data.pid));
+  }
+});
+
+Deno.test("zkrpc ls of an unknown service exits 4 and names the known ones", async () => {
+  await using c = await cluster(1);
+  const run = await zkrpc([
+    "ls",
+    "calculater",
+    "--zookeeper",
+    c.zk.connectionString,
+  ]);
+  assert.equal(run.code, 4);
+  assert.match(
+    run.stderr,
+    /Cannot list service "calculater": no such service under \/rpc/,
+  );
+  assert.match(run.stderr, /Known services: calculator/);
+});
+
+Deno.test("zkrpc ls and call exit 4 for a service whose servers all left", async () => {
+  await using c = await cluster(1);
+  await c.servers[0]!.stop("SIGTERM"); // deregisters; /rpc/calculator stays
+  const zookeeper = c.zk.connectionString;
+  const listed = await zkrpc(["ls", "calculator", "--zookeeper", zookeeper]);
+  assert.equal(listed.code, 4);
+  assert.match(listed.stdout, /calculator {2}0 servers/);
+  assert.match(listed.stderr, /no servers registered/);
+  const called = await zkrpc([
+    "call",
+    "calculator",
+    "divide",
+    "1",
+    "2",
+    "--zookeeper",
+    zookeeper,
+  ]);
+  assert.equal(called.code, 4);
+  assert.match(
+    called.stderr,
+    /Cannot call method "divide" of service "calculator": no servers registered/,
+  );
+});
+
+Deno.test("zkrpc call prints the result as JSON and exits 0", async () => {
+  await using c = await cluster(2);
+  const run = await zkrpc([
+    "call",
+    "calculator",
+    "divide",
+    "10",
+    "4",
+    "--zookeeper",
+    c.zk.connectionString,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(JSON.parse(run.stdout), 2.5);
+});
+
+Deno.test("zkrpc call reports a remote InvalidOperation by name and exits 1", async () => {
+  await using c = await cluster(1);
+  const zookeeper = c.zk.connectionString;
+  const args = [
+    "call",
+    "calculator",
+    "divide",
+    "1",
+    "0",
+    "--zookeeper",
+    zookeeper,
+  ];
+  const human = await zkrpc(args);
+  assert.equal(human.code, 1);
+  assert.equal(human.stdout, "");
+  assert.equal(
+    human.stderr.trim(),
+    "InvalidOperation: Cannot divide 1 by zero",
+  );
+  const json = await zkrpc([...args, "--json"]);
+  assert.equal(json.code, 1);
+  assert.deepEqual(JSON.parse(json.stdout), {
+    error: {
+      name: "InvalidOperation",
+      message: "Cannot divide 1 by zero",
+      exitCode: 1,
+    },
+  });
+});
+
+Deno.test("zkrpc call of a method the server does not have exits 1 with MethodNotFoundError", async () => {
+  await using c = await cluster(1);
+  const run = await zkrpc([
+    "call",
+    "calculator",
+    "multiply",
+    "2",
+    "3",
+    "--zookeeper",
+    c.zk.connectionString,
+  ]);
+  assert.equal(run.code, 1);
+  assert.match(
+    run.stderr,
+    /^MethodNotFoundError: Cannot call method "multiply": method not found/,
+  );
+});
+
+Deno.test("zkrpc call of an unknown service exits 4 without calling anything", async () => {
+  await using c = await cluster(1);
+  const run = await zkrpc([
+    "call",
+    "calculater",
+    "divide",
+    "1",
+    "2",
+    "--zookeeper",
+    c.zk.connectionString,
+  ]);
+  assert.equal(run.code, 4);
+  assert.match(
+    run.stderr,
+    /Cannot call method "divide" of service "calculater": no such service under \/rpc/,
+  );
+});
+
+/** Reads lines from a stream. */
+async function* lines(
+  stream: ReadableStream<Uint8Array>,
+): AsyncGenerator<string> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    rest += chunk;
+    let index;
+    while ((index = rest.indexOf("\n")) >= 0) {
+      yield rest.slice(0, index);
+      rest = rest.slice(index + 1);
+    }
+  }
+}
+
+Deno.test("zkrpc watch prints the servers, then joins and leaves as they happen", async () => {
+  await using c = await cluster(1);
+  const watcher = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "cli.ts",
+      "watch",
+      "calculator",
+      "--json",
+      "--count",
+      "2",
+      "--duration",
+      "20s",
+      "--zookeeper",
+      c.zk.connectionString,
+    ],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(watcher.stderr).text();
+  const events: { type: string; id?: string; member?: { port: number } }[] = [];
+  let joiner: ServerProcess | undefined;
+  for await (const line of lines(watcher.stdout)) {
+    const event = JSON.parse(line);
+    events.push(event);
+    if (event.type === "members") {
+      assert.equal(event.members.length, 1);
+      joiner = server(c.zk, "joiner");
+    } else if (event.type === "added") {
+      await joiner!.stop("SIGTERM");
+    }
+  }
+  const status = await watcher.status;
+  assert.equal(status.code, 0, await stderr);
+  await stderr;
+  assert.deepEqual(events.map((e) => e.type), ["members", "added", "removed"]);
+  const port = Number(joiner!.address!.split(":")[1]);
+  assert.equal(events[1]!.member!.port, port);
+  assert.equal(events[2]!.member!.port, port);
+  assert.equal(events[1]!.id, events[2]!.id);
+});
+
+Deno.test("zkrpc watch stops after --duration and notes a service that does not exist yet", async () => {
+  await using zk = await startZooKeeper();
+  const started = performance.now();
+  const run = await zkrpc([
+    "watch",
+    "nothing-here",
+    "--duration",
+    "700ms",
+    "--zookeeper",
+    zk.connectionString,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /nothing-here: 0 servers/);
+  assert.match(run.stderr, /service "nothing-here" does not exist yet/);
+  assert.ok(performance.now() - started < 10_000);
+});
