@@ -303,6 +303,8 @@ export class Connection extends EventTarget implements AsyncDisposable {
    * opened, or closes before the server's preface.
    * @throws {ProtocolError} when the peer is not a zkrpc server of this
    * protocol version.
+   * @throws {ServerClosingError} when the server answered with `goaway`
+   * right away (draining, or over its connection limit).
    */
   static async connect(
     endpoint: Endpoint,
@@ -422,7 +424,18 @@ export class Connection extends EventTarget implements AsyncDisposable {
         fail(e);
         throw e;
       }
-      return new Connection(conn, endpoint, decoder, options);
+      const connection = new Connection(conn, endpoint, decoder, options);
+      if (connection.draining) {
+        // The goaway came with the preface (e.g. "Too many connections"):
+        // report it here, where the caller can retry elsewhere, rather than
+        // through an event fired before anyone could listen.
+        connection.close();
+        await connection.closed;
+        throw new ServerClosingError(
+          `Cannot connect to ${name}: the server is closing: ${connection.goawayReason}`,
+        );
+      }
+      return connection;
     } finally {
       clearTimeout(timer);
       if (onAbort) signal?.removeEventListener("abort", onAbort);
