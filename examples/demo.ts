@@ -133,6 +133,7 @@ let exitCode = 1;
 /** Resolves after `ms`, or early when the demo is interrupted. */
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => {
+    if (stopping.signal.aborted) return resolve();
     const done = () => {
       clearTimeout(timer);
       stopping.signal.removeEventListener("abort", done);

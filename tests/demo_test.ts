@@ -1,0 +1,103 @@
+/**
+ * A shortened `deno task demo`, run as a subprocess with the task's own
+ * permission flags: no failed call, and the kill, the join and the restart
+ * in its output.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+
+const ROOT = new URL("../", import.meta.url);
+
+/** The "demo" task's `deno run …` arguments, read from deno.json. */
+async function demoTaskArgs(): Promise<string[]> {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("deno.json", ROOT)),
+  );
+  const task: string = config.tasks.demo;
+  const words = task.split(/\s+/);
+  assert.equal(words[0], "deno");
+  return words.slice(1);
+}
+
+Deno.test("the demo survives a SIGKILL, a join and a graceful restart without a failed call", async () => {
+  const started = performance.now();
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [...await demoTaskArgs(), "--duration", "8", "--json"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const elapsed = performance.now() - started;
+  const stdout = new TextDecoder().decode(output.stdout);
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, `demo failed:\n${stderr}\n${stdout}`);
+  const summary = JSON.parse(stdout);
+  assert.equal(summary.ok, true);
+  assert.equal(summary.failed, 0);
+  assert.ok(summary.calls >= 8 * 50 * 0.9, `calls made: ${summary.calls}`);
+  assert.equal(summary.answered, summary.calls);
+  assert.equal(summary.killed, true);
+  assert.equal(summary.joined, true);
+  assert.equal(summary.restarted, true);
+  assert.ok(summary.newServerFirstCallMs < 1000, "new server used within 1 s");
+  assert.ok(summary.longestGapMs < 1000, `gap ${summary.longestGapMs} ms`);
+  for (const server of ["server-1", "server-3", "server-4", "server-2b"]) {
+    assert.ok(summary.callsPerServer[server] > 0, `${server} got calls`);
+  }
+  assert.match(
+    stderr,
+    /KILL: server-1 \(pid \d+, 127\.0\.0\.1:\d+\) killed with SIGKILL/,
+  );
+  assert.match(
+    stderr,
+    /JOIN: server-4 received its first call \d+ ms after registering/,
+  );
+  assert.match(stderr, /RESTART: server-2 closed gracefully/);
+  assert.match(stderr, /RESTART: server-2b registered/);
+  assert.ok(elapsed < 20_000, `took ${elapsed} ms`);
+});
+
+Deno.test("the demo prints a plain-text summary and stops everything on Ctrl-C", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...await demoTaskArgs(), "--duration", "20"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const decoder = new TextDecoderStream();
+  const reader = child.stdout.pipeThrough(decoder).getReader();
+  let text = "";
+  while (!text.includes("load: divide at")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  const interruptedAt = performance.now();
+  child.kill("SIGINT");
+  while (true) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  const status = await child.status;
+  await stderr;
+  assert.equal(status.code, 130, text);
+  assert.ok(performance.now() - interruptedAt < 10_000, "stopped promptly");
+  assert.match(text, /Summary/);
+  assert.match(text, /calls failed +0/);
+  assert.match(text, /result +INTERRUPTED/);
+  // Every process the demo started is gone: servers and ZooKeeper.
+  const pids = [...text.matchAll(/server-\d registered: \S+ \(pid (\d+)\)/g)]
+    .map((m) => Number(m[1]));
+  assert.equal(pids.length, 3, text);
+  const zooKeeper = /ZooKeeper ready on \S+ \(pid (\d+)\)/.exec(text);
+  assert.ok(zooKeeper, text);
+  pids.push(Number(zooKeeper[1]));
+  for (const pid of pids) {
+    assert.throws(() => Deno.kill(pid, "SIGCONT"), Deno.errors.NotFound);
+  }
+});
