@@ -109,6 +109,15 @@ export interface ConnectionOptions {
    */
   maxFrameSize?: number;
   /**
+   * Most requests sent and unanswered at once; further calls wait in a local
+   * queue (unsent, so `written: false` if the connection drops) until a
+   * response frees a slot. Keep it at or below the server's
+   * `maxInFlightPerConnection`, which closes a connection that exceeds it.
+   *
+   * @default {1024}
+   */
+  maxInFlight?: number;
+  /**
    * Milliseconds without any received frame after which a ping is sent;
    * `0` disables keepalive.
    *
@@ -193,7 +202,10 @@ class PendingCall {
   method: string;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
-  batch = 0;
+  /** Writer batch of the request; Infinity while queued locally. */
+  batch = Infinity;
+  payload: Uint8Array | undefined = undefined;
+  prefix: Uint8Array | undefined = undefined;
   signal: AbortSignal | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
 
@@ -282,6 +294,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #received = false;
   #pingOutstanding = false;
   #methodPrefixes = new Map<string, Uint8Array>();
+  #maxInFlight: number;
+  #sent = 0;
+  #queue: PendingCall[] = [];
   #deadlines = new DeadlineQueue<PendingCall>((call) =>
     this.#expire(
       call.id,
@@ -463,6 +478,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
     this.#codec = options.codec ?? jsonCodec;
     this.#errors = options.errors ?? new ErrorRegistry();
     this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.#maxInFlight = options.maxInFlight ?? 1024;
     this.#decoder = decoder;
     this.#writer = new FrameWriter(
       conn,
@@ -486,7 +502,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
     }
   }
 
-  /** Number of calls awaiting a response. */
+  /** Number of calls awaiting a response (including calls queued locally). */
   get inFlight(): number {
     return this.#pending.size;
   }
@@ -590,7 +606,15 @@ export class Connection extends EventTarget implements AsyncDisposable {
     return new Promise((resolve, reject) => {
       const call = new PendingCall(id, method, resolve, reject);
       this.#pending.set(id, call);
-      call.batch = this.#writer.push(FrameType.Request, id, payload, prefix);
+      if (this.#sent < this.#maxInFlight) {
+        this.#sent++;
+        call.batch = this.#writer.push(FrameType.Request, id, payload, prefix);
+      } else {
+        // Over the limit: wait here, unsent, for a response to free a slot.
+        call.payload = payload;
+        call.prefix = prefix;
+        this.#queue.push(call);
+      }
       const timeout = options.timeout;
       if (timeout !== undefined && timeout !== Infinity) {
         call.timeout = timeout;
@@ -614,10 +638,30 @@ export class Connection extends EventTarget implements AsyncDisposable {
 
   #expire(id: number, call: PendingCall, error: Error): void {
     if (this.#pending.get(id) !== call) return;
-    this.#pending.delete(id);
-    call.cleanup(this.#deadlines);
-    if (!this.#closedFlag) this.#writer.push(FrameType.Cancel, id);
+    const sent = call.batch !== Infinity;
+    if (sent && !this.#closedFlag) this.#writer.push(FrameType.Cancel, id);
+    this.#settle(call);
     call.reject(error);
+  }
+
+  /** Forgets a call that got its answer or gave up, and frees its slot. */
+  #settle(call: PendingCall): void {
+    this.#pending.delete(call.id);
+    call.cleanup(this.#deadlines);
+    if (call.batch === Infinity) return; // was still queued
+    this.#sent--;
+    while (this.#sent < this.#maxInFlight && this.#queue.length > 0) {
+      const next = this.#queue.shift()!;
+      if (this.#pending.get(next.id) !== next) continue; // expired while queued
+      this.#sent++;
+      next.batch = this.#writer.push(
+        FrameType.Request,
+        next.id,
+        next.payload,
+        next.prefix,
+      );
+      next.payload = next.prefix = undefined;
+    }
   }
 
   /**
@@ -682,8 +726,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
       case FrameType.Result: {
         const call = this.#pending.get(frame.id);
         if (call === undefined) return; // cancelled or timed out
-        this.#pending.delete(frame.id);
-        call.cleanup(this.#deadlines);
+        this.#settle(call);
         let value: unknown;
         try {
           value = this.#codec.decode(frame.payload);
@@ -720,8 +763,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
         }
         const call = this.#pending.get(frame.id);
         if (call === undefined) return;
-        this.#pending.delete(frame.id);
-        call.cleanup(this.#deadlines);
+        this.#settle(call);
         call.reject(this.#errors.revive(payload));
         return;
       }
@@ -809,6 +851,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
       );
     }
     this.#pending.clear();
+    this.#queue = [];
     Promise.all([this.#reading, this.#writer.drained()]).then(() => {
       this.#resolveClosed();
       this.dispatchEvent(

@@ -484,3 +484,39 @@ Deno.test("a payload close to the frame limit round-trips", async () => {
   const text = "é".repeat(500_000);
   assert.equal(await conn.call("echo", [text]), text);
 });
+
+Deno.test("calls beyond maxInFlight wait locally instead of breaking the server's limit", async () => {
+  let running = 0;
+  let peak = 0;
+  await using server = serve({
+    async work(i: number): Promise<number> {
+      peak = Math.max(peak, ++running);
+      await delay(5);
+      running--;
+      return i;
+    },
+  }, { hostname: HOST, maxInFlightPerConnection: 4 });
+  await using conn = await Connection.connect(
+    { hostname: HOST, port: server.addr.port },
+    { maxInFlight: 4 },
+  );
+  const results = await Promise.all(
+    Array.from({ length: 40 }, (_, i) => conn.call("work", [i])),
+  );
+  assert.deepEqual(results, Array.from({ length: 40 }, (_, i) => i));
+  assert.ok(peak <= 4, `peak ${peak}`);
+  // A queued call that times out was never sent; one that closes is unwritten.
+  const busy = Array.from({ length: 4 }, () => conn.call("work", [0]));
+  await assert.rejects(
+    conn.call("work", [1], { timeout: 1 }),
+    DeadlineExceededError,
+  );
+  const queued = conn.call("work", [2]);
+  conn.close();
+  await assert.rejects(
+    queued,
+    (e: unknown) => e instanceof ConnectionError && !e.written,
+  );
+  await Promise.allSettled(busy);
+  await delay(20); // let the server's handlers finish
+});
