@@ -6,16 +6,12 @@
  * @module
  */
 import { type BenchContext, requireModule } from "../context.ts";
-import {
-  measure,
-  type Measurement,
-  startServer,
-  stopServers,
-} from "../harness.ts";
+import { startServer, stopServers } from "../harness.ts";
 import type { ServerHandle } from "../harness.ts";
 import { HEADER_BYTES } from "../frame_echo.ts";
 import type { LoadConfig } from "../load_client.ts";
 import { ratios } from "./_figures.ts";
+import { compareAlternating } from "./_compare.ts";
 import { round } from "../stats.ts";
 
 /** Payload sizes measured, bytes. */
@@ -28,17 +24,21 @@ function sizeLabel(bytes: number): string {
 }
 
 function payloadFigures(
-  m: Measurement,
+  figures: Record<string, number | null>,
   bytes: number,
 ): Record<string, number | null> {
+  const callsPerSec = figures.calls_per_s ?? null;
   return {
-    calls_per_s: m.callsPerSec,
-    mib_per_s: round((m.callsPerSec * bytes) / 1048576),
-    p50_ms: m.latency.p50,
-    p99_ms: m.latency.p99,
-    server_cpu_us: m.serverCpuUsPerCall,
-    server_rss_mib: m.serverRssMib,
-    errors: m.errors,
+    calls_per_s: callsPerSec,
+    mib_per_s: callsPerSec === null
+      ? null
+      : round((callsPerSec * bytes) / 1048576),
+    p50_ms: figures.p50_ms ?? null,
+    p99_ms: figures.p99_ms ?? null,
+    client_cpu_us: figures.client_cpu_us ?? null,
+    server_cpu_us: figures.server_cpu_us ?? null,
+    server_rss_mib: figures.server_rss_mib ?? null,
+    errors: figures.errors ?? null,
   };
 }
 
@@ -67,20 +67,22 @@ export async function run(context: BenchContext): Promise<void> {
           Math.floor(context.caseCalls * 64 / Math.max(64, bytes)),
         ),
         maxMs: context.caseMs,
-        warmupCalls: context.quick ? 100 : 500,
+        warmupCalls: context.quick ? 100 : 1000,
         payload: { method: "echo", bytes, frameBytes: bytes + HEADER_BYTES },
       });
-      const c = payloadFigures(
-        await measure(config("ceiling"), [ceiling]),
-        bytes,
+      const result = await compareAlternating(
+        context,
+        { config: config("ceiling"), servers: [ceiling] },
+        { config: config("rpc"), servers: [rpc] },
       );
+      const c = payloadFigures(result.ceiling, bytes);
+      const z = payloadFigures(result.subject ?? {}, bytes);
       context.report.add({
         scenario: "payloads",
         label: `ceiling ${sizeLabel(bytes)}`,
         figures: c,
         vsCeiling: {},
       });
-      const z = payloadFigures(await measure(config("rpc"), [rpc]), bytes);
       context.report.add({
         scenario: "payloads",
         label: `zkrpc core ${sizeLabel(bytes)}`,
