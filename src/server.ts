@@ -365,6 +365,9 @@ const HTTP_REFUSAL = utf8.encode(
     "Connection: close\r\n\r\nThis port speaks zkrpc, not HTTP/1.1.\r\n",
 );
 
+/** Queued response bytes above which a connection's requests stop being read. */
+const WRITE_HIGH_WATER = 1024 * 1024;
+
 const TRANSIENT_ACCEPT_ERRORS = [
   Deno.errors.ConnectionReset,
   Deno.errors.ConnectionAborted,
@@ -749,6 +752,13 @@ class ServerConnection {
     const decoder = this.#decoder;
     try {
       while (!this.#closed) {
+        if (this.#writer.buffered > WRITE_HIGH_WATER) {
+          // A peer that does not read its responses: stop reading its
+          // requests until they drain, so TCP pushes back instead of memory
+          // growing.
+          await this.#writer.drained();
+          continue;
+        }
         const n = await this.#conn.read(decoder.writable());
         if (n === null) break;
         decoder.commit(n);

@@ -342,3 +342,50 @@ Deno.test("silent connections filling maxConnections are reaped by the handshake
   );
   assert.ok(h.errors.some((e) => /handshake timeout/.test(e.message)));
 });
+
+Deno.test("a client that never reads its responses is throttled by TCP, not buffered without bound", async () => {
+  await using h = start();
+  const conn = await h.raw();
+  const method = new TextEncoder().encode("\x06divide");
+  // 256 requests per write; each response is ~20 bytes.
+  const frames: Uint8Array[] = [];
+  for (let i = 0; i < 256; i++) {
+    frames.push(
+      encodeFrame(
+        FrameType.Request,
+        i + 1,
+        concat(method, jsonCodec.encode([i, 1])),
+      ),
+    );
+  }
+  const chunk = concat(...frames);
+  await writeAll(conn, PREFACE);
+  let written = 0;
+  let stalled = false;
+  let pendingWrite: Promise<unknown> = Promise.resolve();
+  while (written < 512 * 1024 * 1024) {
+    pendingWrite = writeAll(conn, chunk).catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = await Promise.race([
+      pendingWrite.then(() => true),
+      new Promise<boolean>((r) => timer = setTimeout(() => r(false), 500)),
+    ]);
+    clearTimeout(timer);
+    if (!done) {
+      stalled = true;
+      break;
+    }
+    written += chunk.length;
+  }
+  assert.ok(
+    stalled,
+    `server kept reading ${written} bytes without its responses being read`,
+  );
+  // Reading the responses releases it: the connection is still healthy.
+  const reader = readToEnd(conn);
+  await within(pendingWrite, 5000, "write completes once responses are read");
+  conn.closeWrite();
+  await within(reader, 10_000, "responses drained");
+  conn.close();
+  await h.assertStillServes();
+});

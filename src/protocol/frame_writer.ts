@@ -66,6 +66,11 @@ export class FrameWriter {
     return this.#started;
   }
 
+  /** Bytes queued and not yet handed to the socket. */
+  get buffered(): number {
+    return this.#len;
+  }
+
   /** Whether a write failed; nothing more is written after that. */
   get failed(): boolean {
     return this.#failed !== undefined;
