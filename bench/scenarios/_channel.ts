@@ -18,6 +18,8 @@ export interface EndpointView {
   inFlight: number;
   /** Calls answered. */
   calls: number;
+  /** Consecutive connection failures. */
+  failures: number;
 }
 
 /** The parts of `DistributedChannel` the benches use. */

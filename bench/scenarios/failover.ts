@@ -5,7 +5,7 @@
  * since they may have run). Reports failed calls, the
  * longest gap between successful calls, the time until the channel stops
  * choosing the dead endpoint (first ejection or removal), how often it was
- * probed again, and the time until ZooKeeper dropped it from membership.
+ * counted connection failures on it (the channel's `failures`), and the time until ZooKeeper dropped it from membership.
  *
  * @module
  */
@@ -68,22 +68,18 @@ async function trial(
     const killedAt = performance.now();
     let ejectedAt: number | null = null;
     let removedAt: number | null = null;
-    let probes = 0;
-    let wasEjected = false;
+    // The channel counts consecutive connection failures per endpoint.
+    let failures = 0;
     while (performance.now() - killedAt < afterKillMs) {
       const endpoint = channel.endpoints().find((e) => e.key === key);
       const now = performance.now();
       if (endpoint === undefined) {
         ejectedAt ??= now;
         removedAt = now;
-      } else if (endpoint.state === "ejected") {
-        ejectedAt ??= now;
-        wasEjected = true;
-      } else if (wasEjected) {
-        probes++;
-        wasEjected = false;
+        break;
       }
-      if (removedAt !== null) break;
+      if (endpoint.state === "ejected") ejectedAt ??= now;
+      failures = Math.max(failures, endpoint.failures);
       await sleep(1);
     }
     const end = performance.now();
@@ -101,7 +97,7 @@ async function trial(
         stop_choosing_ms: ejectedAt === null
           ? null
           : round(ejectedAt - killedAt),
-        re_probes: probes,
+        dead_endpoint_failures: failures,
         removed_from_membership_ms: removedAt === null
           ? null
           : round(removedAt - killedAt),
