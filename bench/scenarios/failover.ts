@@ -2,10 +2,10 @@
  * Failover: a channel (default random balancer, 16 callers) calls 3
  * servers; one is killed with SIGKILL mid-run, once with `divide` declared
  * idempotent and once without (then calls in flight on the dead server fail,
- * since they may have run). Reports failed calls, the
- * longest gap between successful calls, the time until the channel stops
- * choosing the dead endpoint (first ejection or removal), how often it was
- * counted connection failures on it (the channel's `failures`), and the time until ZooKeeper dropped it from membership.
+ * since they may have run). Reports failed calls, the longest gap between
+ * successful calls, the time until the channel stops choosing the dead
+ * endpoint (first ejection or removal), the connection failures the channel
+ * counted on it, and the time until ZooKeeper dropped it from membership.
  *
  * @module
  */
