@@ -256,6 +256,8 @@ export interface ErrorPayload {
   message: string;
   /** Optional structured data (the error's own `data` property). */
   data?: unknown;
+  /** The server-side stack, only when the server sets `exposeStack`. */
+  stack?: string;
 }
 
 /**
@@ -346,6 +348,21 @@ export class ErrorRegistry {
    * {@linkcode RemoteError}.
    */
   revive(payload: ErrorPayload): Error {
+    const error = this.#revive(payload);
+    if (typeof payload.stack === "string") {
+      // The server chose to expose its stack: keep it below the local one.
+      Object.defineProperty(error, "stack", {
+        value: `${error.stack ?? `${error.name}: ${error.message}`}\n` +
+          `    --- remote stack ---\n${payload.stack}`,
+        writable: true,
+        configurable: true,
+        enumerable: false,
+      });
+    }
+    return error;
+  }
+
+  #revive(payload: ErrorPayload): Error {
     const { name, message, data } = payload;
     const cls = this.#classes.get(name);
     if (cls !== undefined) {

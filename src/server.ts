@@ -239,6 +239,13 @@ export interface ServeOptions {
    * @default {10000}
    */
   closeDeadline?: number;
+  /**
+   * Send the stack of errors thrown by handlers to clients (they append it to
+   * the revived error's stack). Off by default: stacks reveal server paths.
+   *
+   * @default {false}
+   */
+  exposeStack?: boolean;
   /** Registers the server in service discovery once it listens. */
   registrar?: Registrar;
   /** Aborting it closes the server. */
@@ -997,6 +1004,12 @@ class ServerConnection {
     if (typeof error === "object" && error !== null && "data" in error) {
       payload.data = (error as { data: unknown }).data;
     }
+    if (
+      this.#s.options.exposeStack && error instanceof Error &&
+      typeof error.stack === "string"
+    ) {
+      payload.stack = error.stack;
+    }
     return payload;
   }
 
@@ -1009,6 +1022,7 @@ class ServerConnection {
       bytes = this.#s.codec.encode({
         name: payload.name,
         message: payload.message,
+        ...(payload.stack === undefined ? {} : { stack: payload.stack }),
       });
     }
     this.#writer.push(FrameType.Error, id, bytes);

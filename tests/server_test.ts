@@ -476,3 +476,25 @@ Deno.test("a registrar that throws synchronously does not leak the listener", as
   await assert.rejects(server.ready, /sync failure/);
   await server.finished;
 });
+
+Deno.test("stacks stay on the server unless exposeStack is set", async () => {
+  const thrower = {
+    fail(): never {
+      throw new RangeError("deep failure");
+    },
+  };
+  for (const exposeStack of [false, true]) {
+    await using server = serve(thrower, { hostname: HOST, exposeStack });
+    await using conn = await Connection.connect({
+      hostname: HOST,
+      port: server.addr.port,
+    });
+    const error = await conn.call("fail", []).catch((e) => e);
+    assert.ok(error instanceof RemoteError);
+    assert.equal(
+      String(error.stack).includes("--- remote stack ---"),
+      exposeStack,
+    );
+    assert.equal(String(error.stack).includes("server_test.ts"), exposeStack);
+  }
+});
