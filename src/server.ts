@@ -362,7 +362,15 @@ function findMethod(
 
 function decodeMethod(bytes: Uint8Array): string {
   for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i]! >= 0x80) return utf8Decoder.decode(bytes);
+    if (bytes[i]! >= 0x80) {
+      try {
+        return utf8Decoder.decode(bytes);
+      } catch {
+        throw new ProtocolError(
+          "Cannot read request: method name is not valid UTF-8",
+        );
+      }
+    }
   }
   return String.fromCharCode.apply(null, bytes as unknown as number[]);
 }

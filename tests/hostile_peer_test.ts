@@ -389,3 +389,20 @@ Deno.test("a client that never reads its responses is throttled by TCP, not buff
   conn.close();
   await h.assertStillServes();
 });
+
+Deno.test("a method name that is not valid UTF-8 closes that connection", async () => {
+  await using h = start();
+  const conn = await h.raw();
+  const payload = concat(new Uint8Array([2, 0xff, 0xfe]), jsonCodec.encode([]));
+  await writeAll(
+    conn,
+    concat(PREFACE, encodeFrame(FrameType.Request, 1, payload)),
+  );
+  const reply = await within(readToEnd(conn), 2000, "close");
+  conn.close();
+  assert.match(
+    errorFrames(reply.subarray(9))[0]!.message,
+    /method name is not valid UTF-8/,
+  );
+  await h.assertStillServes();
+});
