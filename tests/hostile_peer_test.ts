@@ -406,3 +406,28 @@ Deno.test("a method name that is not valid UTF-8 closes that connection", async 
   );
   await h.assertStillServes();
 });
+
+Deno.test("fuzzed frames after a valid preface never disturb the server", async () => {
+  await using h = start({ idleTimeout: 200 });
+  const types = [0, 1, 1, 1, 3, 4, 5, 6, 7, 8, 255];
+  for (let round = 0; round < 40; round++) {
+    const conn = await h.raw();
+    const parts: Uint8Array[] = [PREFACE];
+    for (let f = 0; f < 5; f++) {
+      const body = crypto.getRandomValues(
+        new Uint8Array(Math.floor(Math.random() * 40)),
+      );
+      const frame = encodeFrame(
+        types[Math.floor(Math.random() * types.length)]! as FrameType,
+        Math.floor(Math.random() * 4),
+        body,
+      );
+      if (Math.random() < 0.2) frame[0] = Math.floor(Math.random() * 256); // corrupt length
+      parts.push(frame);
+    }
+    await writeAll(conn, concat(...parts)).catch(() => {});
+    await within(readToEnd(conn), 3000, `round ${round} ends`);
+    conn.close();
+  }
+  await h.assertStillServes();
+});
