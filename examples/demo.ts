@@ -128,6 +128,7 @@ const view = new View({
 let zk: ZooKeeperServer | undefined;
 const servers: ServerProcess[] = [];
 let channel: DistributedChannel | undefined;
+let killedLeftMs = NaN; // from the kill of server-1 to its znode's removal
 let exitCode = 1;
 
 /** Resolves after `ms`, or early when the demo is interrupted. */
@@ -206,6 +207,7 @@ try {
       memberKeys.delete(id);
       const name = key === undefined ? id : names.get(key) ?? key;
       const killedAt = killTimes.get(name);
+      if (killedAt !== undefined) killedLeftMs = performance.now() - killedAt;
       view.event(
         killedAt === undefined
           ? `discovery: ${name} left ZooKeeper`
@@ -406,6 +408,7 @@ try {
     longestGapMs: round(stats.longestGap),
     longestGapAtSeconds: round((stats.longestGapAt - loadStart) / 1000),
     killed,
+    killedZnodeRemovedAfterMs: round(killedLeftMs),
     joined,
     restarted,
     newServerFirstCallMs: round(joinMs),
@@ -440,7 +443,13 @@ try {
     );
     view.print(
       `  kill -9 server-1    ${
-        killed ? "done: calls failed over, none lost" : "not reached"
+        !killed
+          ? "not reached"
+          : `done; calls failed over at once; its znode left ${
+            Number.isNaN(killedLeftMs)
+              ? "after the run (session timeout)"
+              : `${(killedLeftMs / 1000).toFixed(1)} s later (session expiry)`
+          }`
       }`,
     );
     view.print(
