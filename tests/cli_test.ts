@@ -61,11 +61,16 @@ async function cluster(count: number): Promise<
   };
 }
 
-function server(zk: ZooKeeperServer, name: string): ServerProcess {
+function server(
+  zk: ZooKeeperServer,
+  name: string,
+  args: string[] = [],
+): ServerProcess {
   return new ServerProcess({
     name,
     zookeeper: zk.connectionString,
     service: "calculator",
+    args,
   });
 }
 
@@ -246,6 +251,68 @@ Deno.test("zkrpc call prints the result as JSON and exits 0", async () => {
   ]);
   assert.equal(run.code, 0, run.stderr);
   assert.equal(JSON.parse(run.stdout), 2.5);
+  const negative = await zkrpc([
+    "call",
+    "calculator",
+    "divide",
+    "-9",
+    "2",
+    "--zookeeper",
+    c.zk.connectionString,
+    "--json",
+  ]);
+  assert.equal(negative.code, 0, negative.stderr);
+  assert.equal(negative.stdout, "-4.5\n");
+});
+
+Deno.test("zkrpc call exits 5 with DeadlineExceededError when the call outlives --timeout", async () => {
+  await using zk = await startZooKeeper();
+  const slow = server(zk, "slow", ["--delay", "2000"]);
+  try {
+    await slow.registered();
+    const started = performance.now();
+    const run = await zkrpc([
+      "call",
+      "calculator",
+      "divide",
+      "1",
+      "2",
+      "--timeout",
+      "1s",
+      "--zookeeper",
+      zk.connectionString,
+    ]);
+    assert.equal(run.code, 5, run.stderr);
+    assert.match(run.stderr, /^DeadlineExceededError: /);
+    assert.ok(performance.now() - started < 1900, "did not wait for the reply");
+  } finally {
+    await slow.stop("SIGTERM");
+  }
+});
+
+Deno.test("zkrpc call exits 4 when every registered server is dead", async () => {
+  await using c = await cluster(1);
+  await c.servers[0]!.stop("SIGKILL"); // its znode stays until session expiry
+  const run = await zkrpc([
+    "call",
+    "calculator",
+    "divide",
+    "1",
+    "2",
+    "--timeout",
+    "2s",
+    "--zookeeper",
+    c.zk.connectionString,
+  ]);
+  assert.equal(run.code, 4, run.stderr);
+  assert.match(
+    run.stderr,
+    /^NoServersError: Cannot call method "divide": no live servers for service "calculator"/,
+  );
+  assert.match(
+    run.stderr,
+    /stays registered until its ZooKeeper session expires/,
+  );
 });
 
 Deno.test("zkrpc call reports a remote InvalidOperation by name and exits 1", async () => {

@@ -17,6 +17,8 @@ export interface ServerProcessOptions {
   port?: number;
   /** Hosts the server may reach (its `--allow-net`). @default ["127.0.0.1"] */
   allowNet?: string[];
+  /** Extra arguments for `examples/server.ts`, e.g. `["--delay", "100"]`. */
+  args?: string[];
   /** Called with each line the server writes on stderr. */
   onStderr?: (line: string) => void;
 }
@@ -89,6 +91,7 @@ export class ServerProcess {
         options.zookeeper,
         "--service",
         options.service,
+        ...(options.args ?? []),
       ],
       cwd: ROOT,
       stdin: "null",

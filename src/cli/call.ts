@@ -43,6 +43,7 @@ exits with 1; with --json it prints {"error": {...}} on stdout instead.
 Examples:
   zkrpc call calculator divide 10 2
   zkrpc call calculator divide 1 0            # InvalidOperation, exit 1
+  zkrpc call calculator divide -- -4 2        # or just: divide -4 2
   zkrpc call calculator greet '"Ada"' --timeout 500ms
 
 ${GLOBAL_HELP}
@@ -56,7 +57,19 @@ ${EXIT_HELP}`;
  * @returns The exit code.
  */
 export async function call(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs("call", args, {});
+  // Negative numbers are arguments, not flags: `zkrpc call calc divide -4 2`.
+  const negatives = new Map<string, string>();
+  const escaped = args.map((arg) => {
+    if (!/^-\d/.test(arg)) return arg;
+    const key = `\u0000${negatives.size}`;
+    negatives.set(key, arg);
+    return key;
+  });
+  const parsed = parseCommandArgs("call", escaped, {});
+  const values = parsed.values;
+  const positionals = parsed.positionals.map((arg) =>
+    negatives.get(arg) ?? arg
+  );
   if (values.help) {
     console.log(CALL_HELP);
     return ExitCode.Ok;
@@ -167,6 +180,11 @@ function report(error: unknown, json: boolean): number {
     console.error(`${name}: ${message}`);
     if (error instanceof RemoteError && error.data !== undefined) {
       console.error(`data: ${toJson(error.data)}`);
+    }
+    if (error instanceof NoServersError) {
+      console.error(
+        'A crashed server stays registered until its ZooKeeper session expires; "zkrpc ls SERVICE" shows each one\'s pid and age.',
+      );
     }
   }
   return exitCode;
