@@ -137,8 +137,20 @@ export class View {
       "events:",
       ...this.#events.map((e) => `  ${e}`),
     ];
+    // Lines longer than the terminal would wrap and break the redraw.
+    let columns = 100;
+    try {
+      columns = Deno.consoleSize().columns;
+    } catch {
+      // Not a console after all.
+    }
     let text = this.#drawn > 0 ? `\x1b[${this.#drawn}A\x1b[0J` : "";
-    text += lines.map((line) => `${line}\x1b[K`).join("\n") + "\n";
+    text +=
+      lines.map((line) =>
+        `${
+          line.length >= columns ? `${line.slice(0, columns - 2)}…` : line
+        }\x1b[K`
+      ).join("\n") + "\n";
     this.#write(text);
     this.#drawn = lines.length;
   }

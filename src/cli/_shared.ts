@@ -12,7 +12,18 @@ import {
 } from "../registry/zookeeper_session.ts";
 import { SessionKeeper } from "../registry/session_keeper.ts";
 
-/** The exit codes of the `zkrpc` command line. */
+/**
+ * The exit codes of the `zkrpc` command line.
+ *
+ * @example Tell "no servers" from "ZooKeeper down" in a script
+ * ```ts
+ * import { ExitCode, main } from "@zkrpc/zkrpc/cli";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(ExitCode.NoServers, 4);
+ * assert.equal(await main(["ls", "--no-such-flag"]), ExitCode.Usage);
+ * ```
+ */
 export const ExitCode = {
   /** Everything worked. */
   Ok: 0,
