@@ -55,7 +55,7 @@ Options:
   -h, --help          show this help
 
 Exit codes: 0 no call failed, 1 some call failed, 2 wrong flags,
-130 interrupted (Ctrl-C).`;
+130 interrupted (Ctrl-C, SIGTERM, SIGHUP).`;
 
 function usage(message?: string): never {
   if (message) console.error(`demo: ${message}\n`);
@@ -115,7 +115,9 @@ function zooKeeperHosts(connection: string): string[] {
 
 const stopping = new AbortController();
 const onSigint = () => stopping.abort();
-Deno.addSignalListener("SIGINT", onSigint);
+// Ctrl-C, `kill` and a closed terminal all stop the demo and what it started.
+const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+for (const signal of SIGNALS) Deno.addSignalListener(signal, onSigint);
 
 const live = Deno.stdout.isTerminal() && !values.json;
 const view = new View({
@@ -496,16 +498,16 @@ try {
   exitCode = interrupted() ? 130 : 1;
 } finally {
   view.close();
-  Deno.removeSignalListener("SIGINT", onSigint);
-  // A second Ctrl-C during cleanup should not leave processes behind.
+  for (const signal of SIGNALS) Deno.removeSignalListener(signal, onSigint);
+  // A second signal during cleanup should not leave processes behind.
   const ignore = () => {};
-  Deno.addSignalListener("SIGINT", ignore);
+  for (const signal of SIGNALS) Deno.addSignalListener(signal, ignore);
   await channel?.close().catch(() => {});
   await Promise.all(
     servers.map((s) => s.stop("SIGTERM", 3000).catch(() => {})),
   );
   await zk?.stop().catch(() => {});
-  Deno.removeSignalListener("SIGINT", ignore);
+  for (const signal of SIGNALS) Deno.removeSignalListener(signal, ignore);
 }
 
 function round(value: number): number | null {
