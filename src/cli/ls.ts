@@ -5,6 +5,7 @@
  * @module
  */
 
+import { Connection } from "../connection.ts";
 import { parseMember } from "../registry/member.ts";
 import {
   isZooKeeperError,
@@ -33,9 +34,17 @@ its servers with the data they registered (host, port, pid, uptime, weight,
 protocol, TLS, owning ZooKeeper session). With SERVICE, lists that one only
 and exits with 4 when it does not exist or has no servers.
 
+A server killed without closing stays registered until its ZooKeeper session
+expires (about 10 s); --probe opens a zkrpc connection to each server to tell
+live ones from those (exit 4 when SERVICE has none that answers).
+
+Options:
+  --probe             connect to each server and report whether it answers
+
 Examples:
   zkrpc ls
   zkrpc ls calculator --zookeeper zk1:2181,zk2:2181,zk3:2181/prod
+  zkrpc ls calculator --probe
   zkrpc ls calculator --json | jq '.services[0].members[].data.port'
 
 ${GLOBAL_HELP}
@@ -52,6 +61,8 @@ export interface ListedMember {
   data: Record<string, unknown> | null;
   /** Why the data is not valid. */
   error?: string;
+  /** With `--probe`: whether a zkrpc connection opened, and how fast. */
+  probe?: { ok: boolean; ms?: number; error?: string };
 }
 
 /** One service as `ls` reports it. */
@@ -71,7 +82,9 @@ export interface ListedService {
  * @returns The exit code.
  */
 export async function ls(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs("ls", args, {});
+  const { values, positionals } = parseCommandArgs("ls", args, {
+    probe: { type: "boolean", default: false },
+  });
   if (values.help) {
     console.log(LS_HELP);
     return ExitCode.Ok;
@@ -95,8 +108,14 @@ export async function ls(args: string[]): Promise<number> {
   const session = await openSession(what, options);
   try {
     const services = await listServices(session, options, service);
+    if (values.probe) await probeAll(services, options.timeout);
     print(services, options, service);
-    if (service !== undefined && services[0]?.members.length === 0) {
+    const members = services[0]?.members ?? [];
+    if (
+      service !== undefined &&
+      (members.length === 0 ||
+        (values.probe && !members.some((m) => m.probe?.ok)))
+    ) {
       return ExitCode.NoServers;
     }
     return ExitCode.Ok;
@@ -161,6 +180,32 @@ async function listServices(
     services.push({ name, path, members });
   }
   return services;
+}
+
+/** Opens (and closes) a zkrpc connection to every member, in parallel. */
+async function probeAll(
+  services: ListedService[],
+  timeout: number,
+): Promise<void> {
+  await Promise.all(
+    services.flatMap((service) => service.members).map(async (member) => {
+      if (member.data === null) return;
+      const started = performance.now();
+      try {
+        const connection = await Connection.connect({
+          hostname: String(member.data.host),
+          port: Number(member.data.port),
+          tls: member.data.tls === true,
+        }, { connectTimeout: Math.min(timeout, 3000) });
+        const ms = Math.round((performance.now() - started) * 100) / 100;
+        connection.close();
+        await connection.closed;
+        member.probe = { ok: true, ms };
+      } catch (error) {
+        member.probe = { ok: false, error: (error as Error).message };
+      }
+    }),
+  );
 }
 
 async function unknownService(
@@ -238,6 +283,13 @@ function line(member: ListedMember): string {
   ];
   for (const [key, value] of Object.entries(rest)) {
     parts.push(`${key}=${toJson(value)}`);
+  }
+  if (member.probe !== undefined) {
+    parts.push(
+      member.probe.ok
+        ? `probe ok ${member.probe.ms} ms`
+        : `probe FAILED: ${member.probe.error}`,
+    );
   }
   return parts.join("  ");
 }
