@@ -12,8 +12,8 @@
  */
 import { serveControl, writeJsonLine } from "./child.ts";
 import { usageSnapshot } from "./usage.ts";
-import { serve } from "../src/server.ts";
 import type { BenchRegistrar } from "./rpc_registration.ts";
+import { serve } from "../src/server.ts";
 
 /** Options of the bench server process. */
 export interface RpcServerOptions {
@@ -91,7 +91,7 @@ if (import.meta.main) {
   // Loaded only when registering, so that the core benches need no registry.
   const registrar: BenchRegistrar | undefined = options.zookeeper === undefined
     ? undefined
-    : (await import(new URL("./rpc_registration.ts", import.meta.url).href))
+    : (await import("./rpc_registration.ts"))
       .benchRegistrar(options.zookeeper, options.service ?? "bench");
   const server = serve(
     handlers,
