@@ -7,6 +7,7 @@
  */
 export * from "./src/errors.ts";
 export * from "./src/protocol/codec.ts";
+export { type CallContext, withContext } from "./src/call_context.ts";
 export * from "./src/server.ts";
 export * from "./src/connection.ts";
 export * from "./src/balancer.ts";

@@ -26,44 +26,9 @@ import {
 } from "./protocol/frame.ts";
 import { FrameWriter } from "./protocol/frame_writer.ts";
 
-type Timer = ReturnType<typeof setTimeout>;
+import { type CallContext, contextHandlerOf } from "./call_context.ts";
 
-/**
- * What a handler receives as its extra, trailing argument: a handler declared
- * as `divide(a, b)` is called as `divide.call(handlers, a, b, ctx)`.
- *
- * @example A handler that stops when its call is cancelled
- * ```ts
- * import { type CallContext, serve } from "./server.ts";
- * import { Connection } from "./connection.ts";
- * import assert from "node:assert/strict";
- *
- * const handlers = {
- *   async count(to: number, ctx: CallContext): Promise<number> {
- *     let i = 0;
- *     while (i < to && !ctx.signal.aborted) {
- *       i++;
- *       await new Promise((r) => setTimeout(r, 0));
- *     }
- *     return i;
- *   },
- * };
- * await using server = serve(handlers, { hostname: "127.0.0.1" });
- * await using conn = await Connection.connect({ hostname: "127.0.0.1", port: server.addr.port });
- * assert.equal(await conn.call("count", [3]), 3);
- * ```
- */
-export interface CallContext {
-  /**
-   * Aborted when the client cancels the call (timeout or `AbortSignal`),
-   * when its connection drops, or when `close()` runs out of time.
-   */
-  readonly signal: AbortSignal;
-  /** The method being called. */
-  readonly method: string;
-  /** The client's address. */
-  readonly remoteAddr: Deno.NetAddr;
-}
+type Timer = ReturnType<typeof setTimeout>;
 
 /**
  * A registration made by a {@linkcode Registrar}; undone by `close()`.
@@ -327,6 +292,8 @@ interface MethodEntry {
   bytes: Uint8Array;
   name: string;
   fn: AnyFunction;
+  /** Set for handlers made by `withContext`: called with the context first. */
+  withContext: AnyFunction | undefined;
 }
 
 /** Method lookup by raw name bytes, without decoding known names. */
@@ -339,7 +306,7 @@ function methodTable(
     if (bytes.length > 255) continue;
     let list = table.get(bytes.length);
     if (!list) table.set(bytes.length, list = []);
-    list.push({ bytes, name, fn });
+    list.push({ bytes, name, fn, withContext: contextHandlerOf(fn) });
   }
   return table;
 }
@@ -941,10 +908,11 @@ class ServerConnection {
       return;
     }
     const ctx = new Context(method, this.#addr);
-    params.push(ctx);
     let result: unknown;
     try {
-      result = entry.fn.apply(this.#s.handlers, params);
+      result = entry.withContext === undefined
+        ? entry.fn.apply(this.#s.handlers, params)
+        : entry.withContext.call(this.#s.handlers, ctx, ...params);
     } catch (error) {
       this.#pushError(id, this.#toPayload(error));
       return;
@@ -1086,8 +1054,10 @@ class ServerConnection {
  * {@linkcode MethodNotFoundError}. The method set is read once, here.
  *
  * Handlers may be sync or async. Each is called with `this` bound to
- * `handlers`, the call's params spread, and one extra trailing argument: the
- * {@linkcode CallContext} (`signal`, `method`, `remoteAddr`). An error thrown
+ * `handlers` and exactly the caller's params, so default parameters work. A
+ * handler that wants its {@linkcode CallContext} (`signal`, `method`,
+ * `remoteAddr`) is wrapped with {@linkcode withContext} and gets it as its
+ * first argument. An error thrown
  * by a handler travels as `{ name, message, data }` — its own `data`
  * property, no stack.
  *

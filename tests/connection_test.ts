@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type CallContext, serve } from "../src/server.ts";
+import { serve } from "../src/server.ts";
+import { withContext } from "../src/call_context.ts";
 import { Connection } from "../src/connection.ts";
 import {
   CancelledError,
@@ -127,7 +128,7 @@ Deno.test("1,000 concurrent calls on one connection with random delays get their
 
 function cancellable(log: { aborted: unknown[] }) {
   return {
-    wait(ms: number, ctx: CallContext): Promise<string> {
+    wait: withContext((ctx, ms: number): Promise<string> => {
       return new Promise((resolve) => {
         const timer = setTimeout(() => resolve("finished"), ms);
         ctx.signal.addEventListener("abort", () => {
@@ -136,7 +137,7 @@ function cancellable(log: { aborted: unknown[] }) {
           resolve("aborted");
         }, { once: true });
       });
-    },
+    }),
     ping: () => "pong",
   };
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type CallContext, type Registrar, serve } from "../src/server.ts";
+import { type Registrar, serve } from "../src/server.ts";
+import { type CallContext, withContext } from "../src/call_context.ts";
 import { Connection } from "../src/connection.ts";
 import {
   ConnectionError,
@@ -73,13 +74,13 @@ Deno.test("serve() exposes a plain object's own sync and async methods", async (
   await assert.rejects(conn.call("notAMethod", []), MethodNotFoundError);
 });
 
-Deno.test("a handler receives the call context as its trailing argument", async () => {
+Deno.test("a handler wrapped with withContext receives the call context first", async () => {
   let seen: CallContext | undefined;
   await using server = serve({
-    who(a: number, ctx: CallContext): number {
+    who: withContext((ctx, a: number): number => {
       seen = ctx;
       return a;
-    },
+    }),
   }, { hostname: HOST });
   await using conn = await Connection.connect({
     hostname: HOST,
@@ -87,8 +88,26 @@ Deno.test("a handler receives the call context as its trailing argument", async 
   });
   assert.equal(await conn.call("who", [1]), 1);
   assert.equal(seen?.method, "who");
-  assert.equal(seen?.remoteAddr.hostname, HOST);
+  assert.equal(seen?.remoteAddr?.hostname, HOST);
   assert.equal(seen?.signal.aborted, false);
+});
+
+Deno.test("a handler gets exactly the caller's arguments, so default parameters work", async () => {
+  await using server = serve({
+    divide(num1: number, num2 = 1): number {
+      return num1 / num2;
+    },
+    count(...args: unknown[]): number {
+      return args.length;
+    },
+  }, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  assert.equal(await conn.call("divide", [6]), 6);
+  assert.equal(await conn.call("divide", [6, 3]), 2);
+  assert.equal(await conn.call("count", [1, 2, 3]), 3);
 });
 
 Deno.test("inherited and reserved names are method not found", async () => {
@@ -261,14 +280,14 @@ Deno.test("RpcServer.close() is idempotent and Symbol.asyncDispose never throws"
 Deno.test("RpcServer.close() aborts handlers still running at the deadline", async () => {
   let aborted: unknown;
   const server = serve({
-    hang(ctx: CallContext): Promise<never> {
+    hang: withContext((ctx): Promise<never> => {
       return new Promise((_, reject) => {
         ctx.signal.addEventListener("abort", () => {
           aborted = ctx.signal.reason;
           reject(ctx.signal.reason);
         }, { once: true });
       });
-    },
+    }),
   }, { hostname: HOST });
   await using conn = await Connection.connect({
     hostname: HOST,
@@ -440,7 +459,7 @@ Deno.test("a handler's signal aborts when its client disconnects", async () => {
   let finished!: () => void;
   const done = new Promise<void>((resolve) => finished = resolve);
   await using server = serve({
-    hang(ctx: CallContext): Promise<void> {
+    hang: withContext((ctx): Promise<void> => {
       started();
       return new Promise((resolve) => {
         ctx.signal.addEventListener("abort", () => {
@@ -449,7 +468,7 @@ Deno.test("a handler's signal aborts when its client disconnects", async () => {
           finished();
         }, { once: true });
       });
-    },
+    }),
   }, { hostname: HOST });
   const conn = await Connection.connect({
     hostname: HOST,
