@@ -74,21 +74,31 @@ export function startBackgroundLoad(
 }
 
 /**
- * Longest interval between consecutive times (and from `from` to the first).
+ * Longest interval between consecutive times (and from `from` to the first,
+ * and from the last to `to`), and where it started.
  *
  * @param times Ascending times, ms.
  * @param from Start of the window, ms.
  * @param to End of the window, ms.
- * @returns The longest gap in ms.
+ * @returns The longest gap in ms and its start time.
  */
-export function longestGap(times: number[], from: number, to: number): number {
+export function longestGap(
+  times: number[],
+  from: number,
+  to: number,
+): { gap: number; at: number } {
   let previous = from;
-  let longest = 0;
+  let longest = { gap: 0, at: from };
   for (const t of times) {
     if (t < from) continue;
     if (t > to) break;
-    longest = Math.max(longest, t - previous);
+    if (t - previous > longest.gap) {
+      longest = { gap: t - previous, at: previous };
+    }
     previous = t;
   }
-  return Math.max(longest, to - previous);
+  if (to - previous > longest.gap) {
+    longest = { gap: to - previous, at: previous };
+  }
+  return longest;
 }
