@@ -4,7 +4,7 @@
  * is summarized by file and function.
  *
  * Usage: `deno run --allow-net=127.0.0.1 --allow-run --allow-read
- * --allow-write --allow-env --allow-sys bench/profile.ts [--driver=rpc]
+ * --allow-write --allow-env --allow-sys bench/profile.ts [--driver=rpc|channel|ceiling]
  * [--in-flight=64] [--ms=3000] [--method=divide] [--bytes=0]`
  *
  * @module
@@ -19,6 +19,7 @@ import {
   summarizeProfile,
 } from "./profile_summary.ts";
 import { requestFrameBytes } from "./frame_size.ts";
+import { sharedZooKeeper } from "./zookeeper.ts";
 
 async function newestProfile(dir: string): Promise<CpuProfile> {
   for await (const entry of Deno.readDir(dir)) {
@@ -45,28 +46,50 @@ if (import.meta.main) {
   const root = await Deno.makeTempDir({ prefix: "zkrpc-prof-" });
   const serverDir = `${root}/server`;
   const clientDir = `${root}/client`;
+  const zookeeper = sharedZooKeeper();
   try {
-    const server = spawnChild(new URL("./rpc_server.ts", import.meta.url), {
-      args: ["{}"],
-      permissions: [
-        "--cpu-prof",
-        `--cpu-prof-dir=${serverDir}`,
-        ...RPC_PERMISSIONS,
-      ],
-      cpu: SERVER_CPU,
-      label: "rpc_server (profiled)",
-    });
+    const driver: LoadConfig["driver"] = values.driver === "ceiling"
+      ? "ceiling"
+      : values.driver === "channel"
+      ? "channel"
+      : "rpc";
+    const service = "bench-profile";
+    const zk = driver === "channel" ? await zookeeper.get() : undefined;
+    const serverOptions = zk === undefined
+      ? {}
+      : { zookeeper: zk.connectionString, service };
+    const server = spawnChild(
+      new URL(
+        driver === "ceiling" ? "./ceiling_server.ts" : "./rpc_server.ts",
+        import.meta.url,
+      ),
+      {
+        args: [JSON.stringify(serverOptions)],
+        permissions: [
+          "--cpu-prof",
+          `--cpu-prof-dir=${serverDir}`,
+          ...RPC_PERMISSIONS,
+        ],
+        cpu: SERVER_CPU,
+        label: `${driver} server (profiled)`,
+      },
+    );
     const { port } = await server.readJson<{ port: number }>();
     const method = values.method === "echo" ? "echo" : "divide";
     const bytes = Number(values.bytes);
     const config: LoadConfig = {
-      driver: values.driver === "ceiling" ? "ceiling" : "rpc",
+      driver,
       endpoints: [{ hostname: "127.0.0.1", port }],
       inFlight: Number(values["in-flight"]),
       maxCalls: 50_000_000,
       maxMs: Number(values.ms),
       warmupCalls: 2000,
-      payload: { method, bytes, frameBytes: requestFrameBytes() },
+      payload: {
+        method,
+        bytes,
+        frameBytes: method === "echo" ? bytes + 9 : requestFrameBytes(),
+      },
+      ...(zk === undefined ? {} : { zookeeper: zk.connectionString, service }),
     };
     const client = spawnChild(new URL("./load_client.ts", import.meta.url), {
       args: [JSON.stringify(config)],
@@ -97,5 +120,6 @@ if (import.meta.main) {
     console.log(`\nprofiles kept in ${root}`);
   } finally {
     await closeAllChildren();
+    await zookeeper.stop();
   }
 }
