@@ -112,7 +112,10 @@ interface Endpoint {
   readonly key: string;
   member: MemberData;
   ids: Set<string>;
+  /** The connection being opened or open, shared by all calls. */
   connection: Promise<Connection> | undefined;
+  /** The same connection once open, so calls skip an await. */
+  live: Connection | undefined;
   inFlight: number;
   calls: number;
   failures: number;
@@ -161,6 +164,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   #maxEjectionTime: number;
   #connectionOptions: ConnectionOptions;
   #endpoints = new Map<string, Endpoint>();
+  /** `#endpoints`' values, rebuilt on membership changes only. */
+  #endpointList: Endpoint[] = [];
   #memberKeys = new Map<string, string>();
   #changed = new Set<() => void>();
   #closed = false;
@@ -247,7 +252,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
 
   /** A snapshot of every known endpoint. */
   endpoints(): EndpointStatus[] {
-    const now = performance.now();
+    const now = Date.now();
     return [...this.#endpoints.values()].map((endpoint) => ({
       key: endpoint.key,
       member: endpoint.member,
@@ -283,6 +288,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
           member,
           ids: new Set(),
           connection: undefined,
+          live: undefined,
           inFlight: 0,
           calls: 0,
           failures: 0,
@@ -290,6 +296,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
           draining: false,
         };
         this.#endpoints.set(key, endpoint);
+        this.#endpointList = [...this.#endpoints.values()];
       } else {
         // A new registration at the same address: a restarted server.
         endpoint.member = member;
@@ -305,19 +312,30 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   /** Drops an endpoint that left; its connection closes once idle. */
   #retire(endpoint: Endpoint): void {
     this.#endpoints.delete(endpoint.key);
+    this.#endpointList = [...this.#endpoints.values()];
     endpoint.draining = true;
     if (endpoint.inFlight === 0) this.#disconnect(endpoint);
   }
 
   #disconnect(endpoint: Endpoint): void {
     const connection = endpoint.connection;
-    endpoint.connection = undefined;
+    this.#forget(endpoint, connection);
     connection?.then((c) => c.close(), () => {});
+  }
+
+  /** Drops `connection` from the endpoint if it is still the current one. */
+  #forget(
+    endpoint: Endpoint,
+    connection: Promise<Connection> | undefined,
+  ): void {
+    if (endpoint.connection !== connection) return;
+    endpoint.connection = undefined;
+    endpoint.live = undefined;
   }
 
   #eject(endpoint: Endpoint): void {
     endpoint.failures++;
-    endpoint.ejectedUntil = performance.now() +
+    endpoint.ejectedUntil = Date.now() +
       Math.min(
         this.#ejectionTime * 2 ** (endpoint.failures - 1),
         this.#maxEjectionTime,
@@ -325,14 +343,19 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     this.#disconnect(endpoint);
   }
 
-  /** The endpoints a call may use now, preferring those it has not tried. */
-  #candidates(tried: ReadonlySet<string>): Endpoint[] {
-    const now = performance.now();
-    const usable = [...this.#endpoints.values()].filter((endpoint) =>
-      !endpoint.draining && endpoint.ejectedUntil <= now
-    );
-    const untried = usable.filter((endpoint) => !tried.has(endpoint.key));
-    return untried.length > 0 ? untried : usable;
+  /**
+   * The endpoints a call may use now, preferring those it has not tried.
+   * Without failures this is the cached list itself: no allocation per call.
+   */
+  #candidates(tried: ReadonlySet<string> | undefined): readonly Endpoint[] {
+    const now = Date.now();
+    const list = this.#endpointList;
+    const usable = (endpoint: Endpoint) =>
+      !endpoint.draining && endpoint.ejectedUntil <= now;
+    if (tried === undefined && list.every(usable)) return list;
+    const healthy = list.filter(usable);
+    const untried = healthy.filter((endpoint) => !tried?.has(endpoint.key));
+    return untried.length > 0 ? untried : healthy;
   }
 
   /**
@@ -340,7 +363,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
    * an ejection, or the deadline.
    */
   #waitForEndpoint(deadline: number, signal?: AbortSignal): Promise<void> {
-    const now = performance.now();
+    const now = Date.now();
     let wakeAt = deadline;
     for (const endpoint of this.#endpoints.values()) {
       if (!endpoint.draining && endpoint.ejectedUntil > now) {
@@ -376,22 +399,28 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         tls: endpoint.member.tls === true,
       },
       this.#connectionOptions,
-    );
+    ).catch((error) => {
+      this.#forget(endpoint, connection);
+      // Nothing was sent, whatever went wrong (refused, TLS, not zkrpc).
+      throw isRetriableBeforeSend(error) ? error : new ConnectionError(
+        `Cannot connect to ${endpoint.key}: ${(error as Error).message}`,
+        { written: false, cause: error },
+      );
+    });
     endpoint.connection = connection;
     connection.then((c) => {
+      if (endpoint.connection === connection) endpoint.live = c;
       c.addEventListener("goaway", () => {
         endpoint.draining = true;
-        if (endpoint.connection === connection) endpoint.connection = undefined;
+        this.#forget(endpoint, connection);
       }, { once: true });
       c.addEventListener("close", (event) => {
         if (endpoint.connection !== connection) return;
-        endpoint.connection = undefined;
+        this.#forget(endpoint, connection);
         const { error } = (event as CustomEvent<ConnectionCloseDetail>).detail;
         if (error !== undefined && !this.#closed) this.#eject(endpoint);
       }, { once: true });
-    }, () => {
-      if (endpoint.connection === connection) endpoint.connection = undefined;
-    });
+    }, () => {});
     return connection;
   }
 
@@ -404,10 +433,10 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   async ready(
     options: { timeout?: number; signal?: AbortSignal } = {},
   ): Promise<void> {
-    const deadline = performance.now() + (options.timeout ?? this.#timeout);
+    const deadline = Date.now() + (options.timeout ?? this.#timeout);
     while (this.#endpoints.size === 0) {
       if (this.#closed) throw this.#closedError("wait for servers");
-      if (performance.now() >= deadline) {
+      if (Date.now() >= deadline) {
         throw new NoServersError(
           this.#service,
           `Cannot find servers: none registered for service "${this.#service}" (discovery ${this.state})`,
@@ -432,29 +461,24 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     options: ChannelCallOptions = {},
   ): Promise<unknown> {
     if (this.#closed) throw this.#closedError(`call method "${method}"`);
-    const timeout = options.timeout ?? this.#timeout;
-    const deadline = performance.now() + timeout;
+    const signal = options.signal;
+    const deadline = Date.now() + (options.timeout ?? this.#timeout);
     const idempotent = options.idempotent ?? this.#idempotent.has(method);
-    const tried = new Set<string>();
+    let tried: Set<string> | undefined;
     let lastError: unknown;
     for (let attempt = 1;; attempt++) {
-      options.signal?.throwIfAborted();
-      const endpoint = await this.#choose(
-        method,
-        tried,
-        deadline,
-        lastError,
-        options.signal,
-      );
-      tried.add(endpoint.key);
+      signal?.throwIfAborted();
+      const endpoint = this.#balancer.pick(this.#candidates(tried)) ??
+        await this.#waitAndChoose(method, tried, deadline, lastError, signal);
       endpoint.inFlight++;
       try {
-        const connection = await this.#connect(endpoint);
-        const remaining = Math.max(1, deadline - performance.now());
-        const result = await connection.call(method, params, {
-          ...options,
-          timeout: remaining,
-        });
+        const connection = endpoint.live ?? await this.#connect(endpoint);
+        const timeout = Math.max(1, deadline - Date.now());
+        const result = await connection.call(
+          method,
+          params,
+          signal === undefined ? { timeout } : { timeout, signal },
+        );
         endpoint.failures = 0;
         endpoint.calls++;
         return result;
@@ -465,6 +489,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         }
         if (!(error instanceof ServerClosingError)) this.#eject(endpoint);
         lastError = error;
+        (tried ??= new Set()).add(endpoint.key);
         if (attempt >= this.#maxAttempts) {
           throw isRetriableBeforeSend(error)
             ? new NoServersError(
@@ -478,7 +503,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         }
       } finally {
         endpoint.inFlight--;
-        if (endpoint.inFlight === 0 && !this.#endpoints.has(endpoint.key)) {
+        if (endpoint.inFlight === 0 && endpoint.ids.size === 0) {
           this.#disconnect(endpoint);
         }
       }
@@ -490,18 +515,17 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       (idempotent && error instanceof ConnectionError);
   }
 
-  async #choose(
+  /** Waits for a usable endpoint until the deadline. */
+  async #waitAndChoose(
     method: string,
-    tried: ReadonlySet<string>,
+    tried: ReadonlySet<string> | undefined,
     deadline: number,
     lastError: unknown,
     signal: AbortSignal | undefined,
   ): Promise<Endpoint> {
     while (true) {
       if (this.#closed) throw this.#closedError(`call method "${method}"`);
-      const endpoint = this.#balancer.pick(this.#candidates(tried));
-      if (endpoint !== undefined) return endpoint;
-      if (performance.now() >= deadline) {
+      if (Date.now() >= deadline) {
         const known = this.#endpoints.size;
         throw new NoServersError(
           this.#service,
@@ -512,6 +536,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         );
       }
       await this.#waitForEndpoint(deadline, signal);
+      const endpoint = this.#balancer.pick(this.#candidates(tried));
+      if (endpoint !== undefined) return endpoint;
     }
   }
 
@@ -544,9 +570,10 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       endpoint.connection
     );
     for (const endpoint of this.#endpoints.values()) {
-      endpoint.connection = undefined;
+      this.#forget(endpoint, endpoint.connection);
     }
     this.#endpoints.clear();
+    this.#endpointList = [];
     await Promise.all(connections.map(async (pending) => {
       const connection = await pending?.catch(() => undefined);
       connection?.close();

@@ -249,3 +249,51 @@ Deno.test("after goaway new calls go to the other endpoint and the draining call
   await other.close();
   assert.deepEqual([...after.keys()], [other.addr.port]);
 });
+
+Deno.test("an ejected endpoint is probed again after its back-off and used once it answers", async () => {
+  const [live] = startServers([0]);
+  const port = closedPort();
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([
+      { host: HOST, port },
+      { host: HOST, port: live!.addr.port },
+    ]),
+    balancer: "round-robin",
+    ejectionTime: 100,
+  });
+  await countCalls(channel, 10, 1);
+  const ejected = channel.endpoints().find((e) => e.member.port === port)!;
+  assert.equal(ejected.state, "ejected");
+  assert.equal(ejected.calls, 0);
+  // The endpoint comes back on the same port.
+  const revived = serve({ whoami: () => port }, { hostname: HOST, port });
+  await delay(250); // longer than the first back-off period
+  const counts = await countCalls(channel, 20, 1);
+  await channel.close();
+  await revived.close();
+  await live!.close();
+  assert.ok((counts.get(port) ?? 0) >= 5, `revived got ${counts.get(port)}`);
+});
+
+Deno.test("repeated failures lengthen an endpoint's ejection exponentially", async () => {
+  const [live] = startServers([0]);
+  const port = closedPort();
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([
+      { host: HOST, port },
+      { host: HOST, port: live!.addr.port },
+    ]),
+    balancer: "round-robin",
+    ejectionTime: 20,
+  });
+  const failuresAfter = async (ms: number) => {
+    const ends = performance.now() + ms;
+    while (performance.now() < ends) await countCalls(channel, 1, 1);
+    return channel.endpoints().find((e) => e.member.port === port)!.failures;
+  };
+  // Probes at 20, 40, 80, 160, 320 ms…: about 5 in 600 ms, never 30.
+  const failures = await failuresAfter(600);
+  await channel.close();
+  await live!.close();
+  assert.ok(failures >= 3 && failures <= 7, `${failures} failures`);
+});
