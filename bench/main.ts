@@ -182,7 +182,10 @@ if (import.meta.main) {
   Deno.addSignalListener("SIGTERM", onSignal);
   let code = 0;
   try {
-    await runBench(parseOptions(Deno.args));
+    const result = await runBench(parseOptions(Deno.args));
+    // A scenario that crashed (not one skipped for a missing module) fails
+    // the run, so that the CI smoke test notices a broken bench.
+    if (result.skipped.some((s) => s.reason.startsWith("failed:"))) code = 1;
   } catch (error) {
     console.error(error);
     code = 1;
