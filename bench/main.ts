@@ -12,7 +12,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { closeAllChildren } from "./child.ts";
+import os from "node:os";
+import { canPin, closeAllChildren } from "./child.ts";
 import { type BenchContext, type Scenario, SkipError } from "./context.ts";
 import { sharedZooKeeper } from "./zookeeper.ts";
 import { type BenchReport, formatTable, Report } from "./report.ts";
@@ -56,6 +57,14 @@ export function parseOptions(args: string[]): BenchOptions {
     out: values.out ?? "bench/results",
     only: (values.only ?? "").split(",").filter((s) => s !== ""),
   };
+}
+
+function cpuModel(): string {
+  try {
+    return os.cpus()[0]?.model ?? "unknown";
+  } catch {
+    return "unknown";
+  }
 }
 
 /**
@@ -128,11 +137,16 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const result: BenchReport = {
     startedAt: started.toISOString(),
     mode: options.quick ? "quick" : "full",
+    command: ["deno task bench", ...Deno.args].join(" "),
     machine: {
       os: `${Deno.build.os} ${Deno.build.arch}`,
       cpus: navigator.hardwareConcurrency,
       deno: Deno.version.deno,
       v8: Deno.version.v8,
+      cpuModel: cpuModel(),
+      memoryGib: Math.round(os.totalmem() / 2 ** 30),
+      kernel: os.release(),
+      pinned: canPin() ? "load client on CPU 0, servers on CPU 1" : "no",
       frameBytes: context.divideFrameBytes,
     },
     rows: report.rows,

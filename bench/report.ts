@@ -31,6 +31,8 @@ export interface BenchReport {
   startedAt: string;
   /** "quick" or "full". */
   mode: string;
+  /** The command that reproduces the run. */
+  command: string;
   /** Machine description. */
   machine: Record<string, string | number>;
   /** All measured rows. */
