@@ -190,6 +190,9 @@ Deno.test("zkrpc ls lists services and each server's registered data", async () 
     ).sort(),
     c.servers.map((s) => s.address).sort(),
   );
+  const probed = await zkrpc(["ls", "--probe", "--zookeeper", zookeeper]);
+  assert.equal(probed.code, 0, probed.stderr);
+  assert.equal(probed.stdout.match(/probe ok [\d.]+ ms/g)?.length, 2);
   for (const member of members) {
     assert.match(member.id, /^server-/);
     assert.match(member.session, /^[0-9a-f]{16}$/);
@@ -312,6 +315,19 @@ Deno.test("zkrpc call exits 4 when every registered server is dead", async () =>
   assert.match(
     run.stderr,
     /stays registered until its ZooKeeper session expires/,
+  );
+  const probed = await zkrpc([
+    "ls",
+    "calculator",
+    "--probe",
+    "--zookeeper",
+    c.zk.connectionString,
+  ]);
+  assert.equal(probed.code, 4, probed.stderr);
+  assert.match(probed.stdout, /calculator {2}1 server/);
+  assert.match(
+    probed.stdout,
+    /probe FAILED: Cannot connect to 127\.0\.0\.1:\d+/,
   );
 });
 

@@ -99,8 +99,13 @@ export class ServerProcess {
       stderr: "piped",
     }).spawn();
     this.#child = child;
+    const lastErrors: string[] = [];
     const fail = (why: string) => {
-      const error = new Error(`Cannot start ${this.name}: ${why}`);
+      const error = new Error(
+        `Cannot start ${this.name}: ${why}${
+          lastErrors.length > 0 ? `:\n${lastErrors.join("\n")}` : ""
+        }`,
+      );
       this.#listening.reject(error);
       this.#registered.reject(error);
     };
@@ -122,11 +127,13 @@ export class ServerProcess {
     })();
     const stderr = (async () => {
       for await (const line of lines(child.stderr)) {
+        lastErrors.push(line);
+        if (lastErrors.length > 10) lastErrors.shift();
         options.onStderr?.(line);
       }
     })();
     this.#output = Promise.all([stdout, stderr]).then(() => {});
-    child.status.then((status) =>
+    this.#output.then(() => child.status).then((status) =>
       fail(`exited with code ${status.code} before registering`)
     );
   }
