@@ -132,6 +132,25 @@ Deno.test("startZooKeeper() fails fast with a clear error when its port is taken
   assert.ok(Date.now() - started < 5_000);
 });
 
+Deno.test("startZooKeeper() restart() fails fast with a clear error when another process took the port", async () => {
+  await using zk = await startZooKeeper();
+  await zk.kill();
+  using _thief = Deno.listen({ hostname: "127.0.0.1", port: zk.port });
+  const started = Date.now();
+  await assert.rejects(zk.restart(), (error: Error) => {
+    assert.match(
+      error.message,
+      new RegExp(
+        `^Cannot start ZooKeeper on 127\\.0\\.0\\.1:${zk.port}: the JVM exited with code \\d+ \\(a port is already in use\\)`,
+      ),
+    );
+    assert.match(error.message, /last lines of ZooKeeper's log/);
+    return true;
+  });
+  assert.ok(Date.now() - started < 10_000);
+  assert.equal(zk.running, false);
+});
+
 Deno.test("startZooKeeper() explains where to get ZooKeeper when none is installed", () => {
   assert.throws(
     () =>

@@ -207,6 +207,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   #sessionPassword = new Uint8Array(16);
   #releasing = false;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   /** Operations waiting for a connection, issued on `connected`. */
   #waiting = new Set<() => void>();
   /** Rejecters of every unsettled operation. */
@@ -614,6 +615,8 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     this.#releasing = true;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
     const manager = this.#manager;
     if (manager.connectTimeoutHandler) {
       clearTimeout(manager.connectTimeoutHandler);
@@ -671,6 +674,10 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   }
 
   #onClientState(state: number): void {
+    if (state !== CM_CONNECTING) {
+      clearTimeout(this.#handshakeTimer);
+      this.#handshakeTimer = undefined;
+    }
     if (this.#state === "closed" || this.#state === "expired") return;
     switch (state) {
       case CM_CONNECTED: {
@@ -814,6 +821,22 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     return wrapped;
   }
 
+  /** Bounds the handshake of the socket the client just opened. */
+  #guardHandshake(): void {
+    clearTimeout(this.#handshakeTimer);
+    const manager = this.#manager;
+    const socket = manager.socket;
+    this.#handshakeTimer = setTimeout(() => {
+      this.#handshakeTimer = undefined;
+      if (
+        manager.socket === socket && socket && !socket.destroyed &&
+        manager.state === CM_CONNECTING && !this.#releasing
+      ) {
+        socket.destroy();
+      }
+    }, HANDSHAKE_TIMEOUT);
+  }
+
   /**
    * Replaces the client's server rotation with one whose back-off timer is
    * tracked, so close() can cancel it (the original's timer is unreachable
@@ -829,6 +852,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
         if (this.#releasing) return;
         callback(manager.servers[manager.nextServerIndex]);
         manager.nextServerIndex += 1;
+        this.#guardHandshake();
       };
       if (manager.serverAttempts === manager.servers.length) {
         this.#retryTimer = setTimeout(() => {
@@ -842,6 +866,14 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     };
   }
 }
+
+/**
+ * node-zookeeper-client has no timeout between TCP connect and the server's
+ * session answer: a socket that connects but never gets an answer (or never
+ * completes) leaves the client waiting forever. Destroying it makes the
+ * client try again.
+ */
+const HANDSHAKE_TIMEOUT = 2000;
 
 function validatePath(path: string, what: string): void {
   if (

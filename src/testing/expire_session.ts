@@ -67,25 +67,25 @@ export async function expireSession(
   const servers = parseServers(connectionString);
   const deadline = Date.now() + timeout;
   let lastError: unknown;
-  // Once a server accepted the id and password, "unknown session" on a later
-  // attempt means our close went through before the connection dropped.
-  let attached = false;
+  // The session's own client reconnects at once when we take its session
+  // over, and may take it back before our close is read: then we try again.
+  // "Unknown session" on a later attempt means an earlier close went through.
+  let tries = 0;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     for (const server of servers) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
       try {
         const outcome = await closeSessionOnce(server, id, password, remaining);
+        tries++;
         if (outcome === "closed") return;
-        if (outcome === "unknown" && attached) return;
+        if (outcome === "unknown" && tries > 1) return;
         if (outcome === "unknown") {
           throw new Error(
             `Cannot expire session 0x${sessionId}: the server does not know it (already expired, or a wrong password)`,
           );
         }
-        // Interrupted: the session's own client reconnected and took the
-        // session back, dropping our connection; try again.
-        if (outcome === "attached") attached = true;
+        // Interrupted: the session's own client took the session back.
       } catch (error) {
         if ((error as Error).message.startsWith("Cannot expire")) throw error;
         lastError = error;
@@ -128,7 +128,7 @@ async function closeSessionOnce(
   sessionId: bigint,
   password: Uint8Array,
   timeout: number,
-): Promise<"closed" | "unknown" | "attached" | "interrupted"> {
+): Promise<"closed" | "unknown" | "interrupted"> {
   const conn = await Deno.connect(server);
   const timer = setTimeout(() => {
     try {
@@ -150,7 +150,7 @@ async function closeSessionOnce(
     const granted = new DataView(response.buffer).getInt32(4);
     if (granted <= 0) return "unknown";
     const reply = await reader.next().catch(() => undefined);
-    if (reply === undefined) return "attached";
+    if (reply === undefined) return "interrupted";
     return "closed";
   } catch (error) {
     if (error instanceof Deno.errors.BadResource) {

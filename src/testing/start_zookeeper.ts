@@ -139,8 +139,8 @@ class StandaloneServer implements ZooKeeperServer {
     return this.#process.pid;
   }
 
-  async start(): Promise<void> {
-    await this.#process.spawn();
+  async start(checkPorts = true): Promise<void> {
+    await this.#process.spawn(checkPorts);
     await this.#process.waitFor(
       "ruok",
       (answer) => answer === "imok",
@@ -168,7 +168,7 @@ class StandaloneServer implements ZooKeeperServer {
     }
     await this.#process.stop();
     try {
-      await this.start();
+      await this.start(false);
     } catch (error) {
       await this.#process.kill();
       throw error;

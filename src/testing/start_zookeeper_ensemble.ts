@@ -184,7 +184,7 @@ class Member implements ZooKeeperEnsembleMember {
 
   async restart(): Promise<void> {
     await this.process.stop();
-    await this.process.spawn();
+    await this.process.spawn(false);
     try {
       await this.waitUntilServing();
     } catch (error) {

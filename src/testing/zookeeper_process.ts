@@ -95,14 +95,20 @@ export class ZooKeeperProcess {
   }
 
   /**
-   * Spawns the JVM. Fails at once when a port is taken or `java` is missing.
+   * Spawns the JVM. Fails at once when `java` is missing, and when a port is
+   * taken if `checkPorts` is set. The check binds each port for a moment, so
+   * it is skipped on restarts: a client reconnecting at that moment would be
+   * accepted by the probe and left hanging. A JVM that cannot bind exits and
+   * {@linkcode ZooKeeperProcess.waitFor} reports it.
+   *
+   * @param checkPorts Whether to check the ports first.
    */
-  async spawn(): Promise<void> {
+  async spawn(checkPorts = true): Promise<void> {
     if (this.#child !== undefined) {
       throw new Error("Cannot start ZooKeeper: the process is already running");
     }
     const { hostname } = this.#options;
-    for (const port of this.#options.ports) {
+    for (const port of checkPorts ? this.#options.ports : []) {
       if (!isPortFree(port, hostname)) {
         throw new PortInUseError(
           `Cannot start ZooKeeper: port ${port} on ${hostname} is already in use`,
@@ -208,14 +214,17 @@ export class ZooKeeperProcess {
         const reason = status?.signal
           ? `signal ${status.signal}`
           : `code ${status?.code}`;
-        const hint = /Could not find or load main class/.test(tail)
+        const portInUse = /Address already in use|BindException/.test(
+          this.#tail,
+        );
+        const hint = portInUse
+          ? " (a port is already in use)"
+          : /Could not find or load main class/.test(this.#tail)
           ? " (the classpath holds no ZooKeeper server classes)"
           : "";
         const message =
           `Cannot start ZooKeeper on ${hostname}:${port}: the JVM exited with ${reason}${hint}\n--- last lines of ZooKeeper's log ---\n${tail}`;
-        if (/Address already in use|BindException/.test(tail)) {
-          throw new PortInUseError(message);
-        }
+        if (portInUse) throw new PortInUseError(message);
         throw new Error(message);
       }
       const remaining = deadline - Date.now();
