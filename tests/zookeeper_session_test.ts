@@ -466,3 +466,27 @@ Deno.test("ZooKeeperSession.close() while connecting to a dead address leaks not
   });
   await assert.rejects(connecting, hasCode("TIMEOUT"));
 });
+
+Deno.test("ZooKeeperSession gets past a server that accepts TCP but never answers the handshake", async () => {
+  await using zk = await startZooKeeper();
+  using silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of silent) accepted.push(conn);
+  })();
+  try {
+    // The client picks servers in random order; either way it must connect.
+    for (let i = 0; i < 2; i++) {
+      await using session = await ZooKeeperSession.connect(
+        `127.0.0.1:${silent.addr.port},${zk.connectionString}`,
+        { ...OPTIONS, connectTimeout: 6000 },
+      );
+      assert.equal(session.state, "connected");
+      await session.exists("/");
+    }
+  } finally {
+    silent.close();
+    await accepting.catch(() => {});
+    for (const conn of accepted) conn.close();
+  }
+});

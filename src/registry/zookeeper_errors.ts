@@ -81,6 +81,8 @@ export class ZooKeeperError extends Error {
   readonly path: string | undefined;
 
   /**
+   * Creates the error; the message gets the code's description appended.
+   *
    * @param code What went wrong.
    * @param message A full message; `: <description> (<code>)` is appended.
    * @param options The path and the underlying cause.

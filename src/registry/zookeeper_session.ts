@@ -187,7 +187,7 @@ const CLOSE_TIMEOUT = 2000;
  *
  * @example Create, read and delete a node
  * ```ts ignore
- * import { ZooKeeperSession } from "./zookeeper_session.ts";
+ * import { ZooKeeperSession } from "@zkrpc/zkrpc";
  * import assert from "node:assert/strict";
  *
  * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -259,7 +259,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Connect with a short timeout
    * ```ts ignore
-   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181", {
@@ -314,7 +314,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Register an ephemeral sequential member
    * ```ts ignore
-   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -362,7 +362,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Make sure a service path exists
    * ```ts ignore
-   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -401,7 +401,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Read a node
    * ```ts ignore
-   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -437,7 +437,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Update a node
    * ```ts ignore
-   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -469,7 +469,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Watch the members of a service
    * ```ts ignore
-   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -508,7 +508,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Check for a node
    * ```ts ignore
-   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -540,7 +540,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Delete a node
    * ```ts ignore
-   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -565,7 +565,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Close a session
    * ```ts ignore
-   * import { ZooKeeperSession } from "./zookeeper_session.ts";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
    * import assert from "node:assert/strict";
    *
    * const session = await ZooKeeperSession.connect("127.0.0.1:2181");
