@@ -276,6 +276,19 @@ Deno.test("startZooKeeperEnsemble() keeps serving reads and writes after its lea
   );
   const { data } = await direct.getData("/after");
   assert.equal(new TextDecoder().decode(data), "2");
+
+  // expireSession() works against an ensemble too.
+  const expired = new Promise((resolve) =>
+    session.addEventListener("expired", resolve, { once: true })
+  );
+  await expireSession(
+    ensemble.connectionString,
+    session.sessionId,
+    session.sessionPassword,
+  );
+  await expired;
+  assert.equal(session.state, "expired");
+  assert.equal(await direct.exists("/member"), undefined);
 });
 
 Deno.test("startZooKeeperEnsemble() leaves no JVM process and no temporary directory after stop()", async () => {

@@ -368,7 +368,7 @@ Deno.test("ZooKeeperSession.connect() rejects with TIMEOUT after connectTimeout 
     },
   );
   const elapsed = Date.now() - started;
-  assert.ok(elapsed >= 650 && elapsed < 3000, `took ${elapsed} ms`);
+  assert.ok(elapsed >= 650 && elapsed < 5000, `took ${elapsed} ms`);
 });
 
 Deno.test("ZooKeeperSession.connect() rejects with TIMEOUT when the server accepts TCP but never answers", async () => {
@@ -410,7 +410,7 @@ Deno.test("ZooKeeperSession operations reject with TIMEOUT after operationTimeou
     return true;
   });
   const elapsed = Date.now() - started;
-  assert.ok(elapsed >= 750 && elapsed < 2500, `took ${elapsed} ms`);
+  assert.ok(elapsed >= 750 && elapsed < 5000, `took ${elapsed} ms`);
 
   // Back within the session timeout: same session, ephemeral node kept.
   const reconnected = nextEvent(session, "connected");
