@@ -184,6 +184,6 @@ Deno.test("the README's commands and demo flags match deno.json", async () => {
     `the permission table lists the demo task's flags: ${demoFlags}`,
   );
   assert.match(README, /^deno add jsr:@zkrpc\/zkrpc$/m);
-  assert.match(README, /^## Performance\n\nfilled from `deno task bench`/m);
+  assert.match(README, /^## Performance$/m); // filled from `deno task bench`
   assert.equal(config.name, "@zkrpc/zkrpc");
 });
