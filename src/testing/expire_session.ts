@@ -69,17 +69,20 @@ export async function expireSession(
   let lastError: unknown;
   // The session's own client reconnects at once when we take its session
   // over, and may take it back before our close is read: then we try again.
-  // "Unknown session" on a later attempt means an earlier close went through.
-  let tries = 0;
+  // "Unknown session" after a grant means an earlier close went through.
+  // Only a server that granted the session proves the password right: a wrong
+  // password can also look "interrupted" (the server resets the connection
+  // while our pipelined close is unread, dropping its answer).
+  let granted = false;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     for (const server of servers) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
       try {
         const outcome = await closeSessionOnce(server, id, password, remaining);
-        tries++;
         if (outcome === "closed") return;
-        if (outcome === "unknown" && tries > 1) return;
+        if (outcome === "granted-then-interrupted") granted = true;
+        if (outcome === "unknown" && granted) return;
         if (outcome === "unknown") {
           throw new Error(
             `Cannot expire session 0x${sessionId}: the server does not know it (already expired, or a wrong password)`,
@@ -128,7 +131,7 @@ async function closeSessionOnce(
   sessionId: bigint,
   password: Uint8Array,
   timeout: number,
-): Promise<"closed" | "unknown" | "interrupted"> {
+): Promise<"closed" | "unknown" | "interrupted" | "granted-then-interrupted"> {
   const conn = await Deno.connect(server);
   const timer = setTimeout(() => {
     try {
@@ -150,7 +153,7 @@ async function closeSessionOnce(
     const granted = new DataView(response.buffer).getInt32(4);
     if (granted <= 0) return "unknown";
     const reply = await reader.next().catch(() => undefined);
-    if (reply === undefined) return "interrupted";
+    if (reply === undefined) return "granted-then-interrupted";
     return "closed";
   } catch (error) {
     if (error instanceof Deno.errors.BadResource) {
