@@ -70,9 +70,7 @@ export async function expireSession(
   // The session's own client reconnects at once when we take its session
   // over, and may take it back before our close is read: then we try again.
   // "Unknown session" after a grant means an earlier close went through.
-  // Only a server that granted the session proves the password right: a wrong
-  // password can also look "interrupted" (the server resets the connection
-  // while our pipelined close is unread, dropping its answer).
+  // Only a server that granted the session proves the password right.
   let granted = false;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     for (const server of servers) {
@@ -140,21 +138,22 @@ async function closeSessionOnce(
       // already closed
     }
   }, timeout);
+  let granted = false;
   try {
-    // ConnectRequest then CloseSession, pipelined so that the session's own
-    // client has no time to reclaim the session in between.
-    await writeAll(
-      conn,
-      concat(connectRequest(sessionId, password), closeRequest()),
-    );
+    // ConnectRequest, then CloseSession only once the server granted the
+    // session: a close is never sent with a password the server has not
+    // accepted, so a later "unknown session" is unambiguous. The session's own
+    // client may reclaim the session in between (one loopback round trip):
+    // that shows as "granted-then-interrupted" and the caller tries again.
+    await writeAll(conn, connectRequest(sessionId, password));
     const reader = new FrameReader(conn);
     const response = await reader.next();
     if (response === undefined) return "interrupted";
-    const granted = new DataView(response.buffer).getInt32(4);
-    if (granted <= 0) return "unknown";
+    if (new DataView(response.buffer).getInt32(4) <= 0) return "unknown";
+    granted = true;
+    await writeAll(conn, closeRequest());
     const reply = await reader.next().catch(() => undefined);
-    if (reply === undefined) return "granted-then-interrupted";
-    return "closed";
+    return reply === undefined ? "granted-then-interrupted" : "closed";
   } catch (error) {
     if (error instanceof Deno.errors.BadResource) {
       throw new Error(`no answer from ${server.hostname}:${server.port}`);
@@ -163,7 +162,7 @@ async function closeSessionOnce(
       error instanceof Deno.errors.ConnectionReset ||
       error instanceof Deno.errors.BrokenPipe
     ) {
-      return "interrupted";
+      return granted ? "granted-then-interrupted" : "interrupted";
     }
     throw error;
   } finally {
