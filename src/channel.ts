@@ -350,10 +350,19 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   #candidates(tried: ReadonlySet<string> | undefined): readonly Endpoint[] {
     const now = Date.now();
     const list = this.#endpointList;
-    const usable = (endpoint: Endpoint) =>
-      !endpoint.draining && endpoint.ejectedUntil <= now;
-    if (tried === undefined && list.every(usable)) return list;
-    const healthy = list.filter(usable);
+    if (tried === undefined) {
+      let allUsable = true;
+      for (const endpoint of list) {
+        if (endpoint.draining || endpoint.ejectedUntil > now) {
+          allUsable = false;
+          break;
+        }
+      }
+      if (allUsable) return list;
+    }
+    const healthy = list.filter((endpoint) =>
+      !endpoint.draining && endpoint.ejectedUntil <= now
+    );
     const untried = healthy.filter((endpoint) => !tried?.has(endpoint.key));
     return untried.length > 0 ? untried : healthy;
   }
@@ -463,7 +472,6 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     if (this.#closed) throw this.#closedError(`call method "${method}"`);
     const signal = options.signal;
     const deadline = Date.now() + (options.timeout ?? this.#timeout);
-    const idempotent = options.idempotent ?? this.#idempotent.has(method);
     let tried: Set<string> | undefined;
     let lastError: unknown;
     for (let attempt = 1;; attempt++) {
@@ -483,6 +491,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         endpoint.calls++;
         return result;
       } catch (error) {
+        const idempotent = options.idempotent ??
+          this.#idempotent.has(method);
         if (!this.#mayRetry(error, idempotent)) {
           if (!(error instanceof ConnectionError)) endpoint.calls++;
           throw error;

@@ -124,7 +124,9 @@ class StandaloneServer implements ZooKeeperServer {
     this.logFile = `${root}/zookeeper.log`;
     this.#process = process;
     this.#startupTimeout = startupTimeout;
-    this.#unregister = onUnload(() => removeSync(root));
+    this.#unregister = onUnload(() =>
+      Deno.removeSync(root, { recursive: true })
+    );
   }
 
   get connectionString(): string {
@@ -261,13 +263,5 @@ export async function startZooKeeper(
       if (error instanceof PortInUseError && attempt < attempts) continue;
       throw error;
     }
-  }
-}
-
-function removeSync(path: string): void {
-  try {
-    Deno.removeSync(path, { recursive: true });
-  } catch {
-    // best effort
   }
 }

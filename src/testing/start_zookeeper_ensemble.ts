@@ -214,13 +214,9 @@ class Ensemble implements ZooKeeperEnsemble {
     this.#root = root;
     this.members = members;
     this.#startupTimeout = startupTimeout;
-    this.#unregister = onUnload(() => {
-      try {
-        Deno.removeSync(root, { recursive: true });
-      } catch {
-        // best effort
-      }
-    });
+    this.#unregister = onUnload(() =>
+      Deno.removeSync(root, { recursive: true })
+    );
   }
 
   get dir(): string {
