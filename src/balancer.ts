@@ -4,7 +4,22 @@
  * @module
  */
 
-/** What a balancer sees of an endpoint. */
+/**
+ * What a balancer sees of an endpoint.
+ *
+ * @example Picking among candidates
+ * ```ts
+ * import { leastInFlightBalancer } from "@zkrpc/zkrpc";
+ * import type { BalancerCandidate } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const candidates: BalancerCandidate[] = [
+ *   { key: "127.0.0.1:9001", inFlight: 4 },
+ *   { key: "127.0.0.1:9002", inFlight: 0 },
+ * ];
+ * assert.equal(leastInFlightBalancer().pick(candidates)?.key, "127.0.0.1:9002");
+ * ```
+ */
 export interface BalancerCandidate {
   /** A stable key for the endpoint, e.g. `"127.0.0.1:9001"`. */
   readonly key: string;
@@ -29,10 +44,41 @@ export interface Balancer {
   pick<T extends BalancerCandidate>(candidates: readonly T[]): T | undefined;
 }
 
-/** The balancers zkrpc ships, by name. */
+/**
+ * The balancers zkrpc ships, by name.
+ *
+ * @example Creating each shipped balancer by name
+ * ```ts
+ * import { createBalancer } from "@zkrpc/zkrpc";
+ * import type { BalancerName } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const names: BalancerName[] = ["random", "round-robin", "least-in-flight"];
+ * for (const name of names) {
+ *   const pick = createBalancer(name).pick([{ key: "a", inFlight: 0 }]);
+ *   assert.equal(pick?.key, "a");
+ * }
+ * ```
+ */
 export type BalancerName = "random" | "round-robin" | "least-in-flight";
 
-/** A source of numbers in `[0, 1)`, as `Math.random`. */
+/**
+ * A source of numbers in `[0, 1)`, as `Math.random`.
+ *
+ * @example A deterministic source for tests
+ * ```ts
+ * import { randomBalancer } from "@zkrpc/zkrpc";
+ * import type { RandomSource } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const alwaysFirst: RandomSource = () => 0;
+ * const pick = randomBalancer(alwaysFirst).pick([
+ *   { key: "a", inFlight: 0 },
+ *   { key: "b", inFlight: 0 },
+ * ]);
+ * assert.equal(pick?.key, "a");
+ * ```
+ */
 export type RandomSource = () => number;
 
 /**

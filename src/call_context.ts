@@ -8,6 +8,19 @@
 /**
  * What a handler wrapped with {@linkcode withContext} receives as its first
  * argument.
+ *
+ * @example Reading the context in a handler
+ * ```ts
+ * import { withContext } from "@zkrpc/zkrpc";
+ * import type { CallContext } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * function caller(ctx: CallContext): string {
+ *   return ctx.remoteAddr?.hostname ?? "local";
+ * }
+ * const handlers = { caller: withContext(caller) };
+ * assert.equal(handlers.caller(), "local");
+ * ```
  */
 export interface CallContext {
   /**

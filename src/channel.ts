@@ -37,7 +37,23 @@ import { ZooKeeperMembership } from "./registry/zookeeper_membership.ts";
 import { servicePath } from "./registry/zookeeper_registrar.ts";
 import { type Stub, stub } from "./stub.ts";
 
-/** Options for {@linkcode DistributedChannel}. */
+/**
+ * Options for {@linkcode DistributedChannel}.
+ *
+ * @example Options for a ZooKeeper-backed channel
+ * ```ts
+ * import type { DistributedChannelOptions } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const options: DistributedChannelOptions = {
+ *   zookeeper: "127.0.0.1:2181",
+ *   service: "calculator",
+ *   balancer: "least-in-flight",
+ *   idempotent: ["divide"],
+ * };
+ * assert.equal(options.service, "calculator"); // members under /rpc/calculator
+ * ```
+ */
 export interface DistributedChannelOptions {
   /**
    * ZooKeeper connection string (`host:port[,host:port…][/chroot]`) or a
@@ -83,16 +99,61 @@ export interface DistributedChannelOptions {
   connection?: ConnectionOptions;
 }
 
-/** A call's options on a channel. */
+/**
+ * A call's options on a channel.
+ *
+ * @example Options for one call
+ * ```ts
+ * import type { ChannelCallOptions } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const controller = new AbortController();
+ * const options: ChannelCallOptions = {
+ *   timeout: 2_000,
+ *   signal: controller.signal,
+ *   idempotent: true, // may be retried on another endpoint
+ * };
+ * assert.equal(options.idempotent, true);
+ * ```
+ */
 export interface ChannelCallOptions extends CallOptions {
   /** Treat this call as idempotent whatever the channel's list says. */
   idempotent?: boolean;
 }
 
-/** How an endpoint looks from the channel. */
+/**
+ * How an endpoint looks from the channel.
+ *
+ * @example Telling usable endpoints apart
+ * ```ts
+ * import type { EndpointState } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const usable = (state: EndpointState): boolean =>
+ *   state === "idle" || state === "connected";
+ * assert.ok(usable("idle"));
+ * assert.ok(!usable("ejected"));
+ * ```
+ */
 export type EndpointState = "idle" | "connected" | "ejected" | "draining";
 
-/** A snapshot of one endpoint, from {@linkcode DistributedChannel.endpoints}. */
+/**
+ * A snapshot of one endpoint, from {@linkcode DistributedChannel.endpoints}.
+ *
+ * @example Inspecting a channel's endpoints
+ * ```ts
+ * import { DistributedChannel, StaticMembership } from "@zkrpc/zkrpc";
+ * import type { EndpointStatus } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * await using channel = new DistributedChannel({
+ *   membership: new StaticMembership([{ host: "127.0.0.1", port: 9001 }]),
+ * });
+ * const [status]: EndpointStatus[] = channel.endpoints();
+ * assert.equal(status?.key, "127.0.0.1:9001");
+ * assert.equal(status?.state, "idle");
+ * ```
+ */
 export interface EndpointStatus {
   /** `host:port`. */
   key: string;

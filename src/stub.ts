@@ -6,7 +6,20 @@
 
 import type { CallOptions } from "./connection.ts";
 
-/** Anything that can make a call: a {@linkcode DistributedChannel} or a `Connection`. */
+/**
+ * Anything that can make a call: a {@linkcode DistributedChannel} or a `Connection`.
+ *
+ * @example A caller that answers locally
+ * ```ts
+ * import type { Caller } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const echo: Caller = {
+ *   call: (method, params) => Promise.resolve(`${method}(${params.join(", ")})`),
+ * };
+ * assert.equal(await echo.call("add", [1, 2]), "add(1, 2)");
+ * ```
+ */
 export interface Caller {
   /** Calls `method` with `params` remotely. */
   call(
@@ -21,6 +34,20 @@ export interface Caller {
  * awaited result.
  *
  * @typeParam T The handler type (a class's static side or an object type).
+ *
+ * @example Typing a remote handler
+ * ```ts
+ * import { stub } from "@zkrpc/zkrpc";
+ * import type { Stub } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * type Calculator = { divide(a: number, b: number): number };
+ * const calc: Stub<Calculator> = stub<Calculator>({
+ *   call: (_method, params) =>
+ *     Promise.resolve((params[0] as number) / (params[1] as number)),
+ * });
+ * assert.equal(await calc.divide(10, 2), 5);
+ * ```
  */
 export type Stub<T> = {
   readonly [

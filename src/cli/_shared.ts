@@ -39,7 +39,20 @@ export const ExitCode = {
   CallFailed: 5,
 } as const;
 
-/** One of the values of {@linkcode ExitCode}. */
+/**
+ * One of the values of {@linkcode ExitCode}.
+ *
+ * @example Describing an exit code
+ * ```ts
+ * import { ExitCode } from "@zkrpc/zkrpc/cli";
+ * import type { ExitCodeValue } from "@zkrpc/zkrpc/cli";
+ * import assert from "node:assert/strict";
+ *
+ * const describe = (code: ExitCodeValue): string =>
+ *   code === ExitCode.Ok ? "ok" : `failed with ${code}`;
+ * assert.equal(describe(ExitCode.NoServers), "failed with 4");
+ * ```
+ */
 export type ExitCodeValue = typeof ExitCode[keyof typeof ExitCode];
 
 /** A failure that ends the command with a message and an exit code. */

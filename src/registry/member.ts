@@ -8,6 +8,18 @@
  * What a registered server publishes about itself, stored as JSON in its
  * ephemeral znode. `host` and `port` are the seed's fields; the rest is
  * metadata that clients may use.
+ *
+ * @example Member data with extra metadata
+ * ```ts
+ * import { encodeMember, parseMember } from "@zkrpc/zkrpc";
+ * import type { MemberData } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const member: MemberData = { host: "10.0.0.5", port: 9001, weight: 2, zone: "a" };
+ * const parsed = parseMember(encodeMember(member));
+ * assert.equal(parsed.port, 9001);
+ * assert.equal(parsed.zone, "a");
+ * ```
  */
 export interface MemberData {
   /** Host name or address clients connect to. */

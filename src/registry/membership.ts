@@ -15,6 +15,19 @@ import type { MemberData } from "./member.ts";
  * - `"disconnected"`: the registry is unreachable; the last known list is kept.
  * - `"resyncing"`: the session expired; a new one is reading the list again.
  * - `"closed"`: the source was closed.
+ *
+ * @example Following a membership's state
+ * ```ts
+ * import { StaticMembership } from "@zkrpc/zkrpc";
+ * import type { DiscoveryState } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const membership = new StaticMembership([{ host: "127.0.0.1", port: 9001 }]);
+ * const before: DiscoveryState = membership.state;
+ * await membership.close();
+ * assert.equal(before, "fresh");
+ * assert.equal(membership.state, "closed");
+ * ```
  */
 export type DiscoveryState =
   | "connecting"
@@ -23,7 +36,24 @@ export type DiscoveryState =
   | "resyncing"
   | "closed";
 
-/** The detail of a `"change"` event: who joined and who left. */
+/**
+ * The detail of a `"change"` event: who joined and who left.
+ *
+ * @example Reading a change event
+ * ```ts
+ * import { StaticMembership } from "@zkrpc/zkrpc";
+ * import type { MembershipChange } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const membership = new StaticMembership([{ host: "127.0.0.1", port: 9001 }]);
+ * const changes: MembershipChange[] = [];
+ * membership.addEventListener("change", (event) => {
+ *   changes.push((event as CustomEvent<MembershipChange>).detail);
+ * });
+ * membership.set([{ host: "127.0.0.1", port: 9002 }]);
+ * assert.deepEqual(changes[0]?.removed, ["127.0.0.1:9001"]);
+ * ```
+ */
 export interface MembershipChange {
   /** Members that joined, by id (their znode name). */
   readonly added: ReadonlyMap<string, MemberData>;

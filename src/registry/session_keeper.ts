@@ -11,7 +11,22 @@ import {
   type ZooKeeperSessionOptions,
 } from "./zookeeper_session.ts";
 
-/** Options for {@linkcode SessionKeeper}. */
+/**
+ * Options for {@linkcode SessionKeeper}.
+ *
+ * @example Faster reconnects
+ * ```ts
+ * import type { SessionKeeperOptions } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const options: SessionKeeperOptions = {
+ *   sessionTimeout: 4_000,
+ *   retryDelay: 50,
+ *   maxRetryDelay: 1_000,
+ * };
+ * assert.equal(options.maxRetryDelay, 1_000);
+ * ```
+ */
 export interface SessionKeeperOptions extends ZooKeeperSessionOptions {
   /** First delay before retrying a failed connect, in ms. @default 100 */
   retryDelay?: number;

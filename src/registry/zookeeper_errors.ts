@@ -7,6 +7,17 @@
 /**
  * What went wrong, as a stable string. The first group mirrors ZooKeeper's
  * own error codes; `TIMEOUT` and `CLOSED` are the session wrapper's.
+ *
+ * @example Codes whose outcome is unknown
+ * ```ts
+ * import { isZooKeeperError, ZooKeeperError } from "@zkrpc/zkrpc";
+ * import type { ZooKeeperErrorCode } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const unknownOutcome: ZooKeeperErrorCode[] = ["CONNECTION_LOSS", "TIMEOUT"];
+ * const error = new ZooKeeperError("TIMEOUT", 'Cannot create "/rpc"');
+ * assert.ok(isZooKeeperError(error, ...unknownOutcome));
+ * ```
  */
 export type ZooKeeperErrorCode =
   | "NO_NODE"

@@ -18,7 +18,22 @@ import {
   type ZooKeeperSession,
 } from "./zookeeper_session.ts";
 
-/** Options for {@linkcode ZooKeeperMembership}. */
+/**
+ * Options for {@linkcode ZooKeeperMembership}.
+ *
+ * @example Collecting unusable members
+ * ```ts
+ * import type { ZooKeeperMembershipOptions } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const skipped: string[] = [];
+ * const options: ZooKeeperMembershipOptions = {
+ *   onInvalidMember: (id) => skipped.push(id),
+ * };
+ * options.onInvalidMember?.("server-1", new TypeError("no port"));
+ * assert.deepEqual(skipped, ["server-1"]);
+ * ```
+ */
 export interface ZooKeeperMembershipOptions {
   /**
    * Called once per member whose data cannot be used (not JSON, no host or

@@ -12,7 +12,23 @@ import { ZooKeeperRegistration } from "./zookeeper_registration.ts";
 import type { ZooKeeperAcl } from "./zookeeper_session.ts";
 import { PROTOCOL_VERSION } from "../protocol/frame.ts";
 
-/** Where and how a server registers in ZooKeeper. */
+/**
+ * Where and how a server registers in ZooKeeper.
+ *
+ * @example Registering with an advertised host and metadata
+ * ```ts
+ * import type { ZooKeeperRegistryOptions } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ZooKeeperRegistryOptions = {
+ *   zookeeper: "127.0.0.1:2181",
+ *   service: "calculator",
+ *   advertisedHost: "10.0.0.5",
+ *   metadata: { zone: "a" },
+ * };
+ * assert.equal(options.service, "calculator");
+ * ```
+ */
 export interface ZooKeeperRegistryOptions {
   /** Connection string, `host:port[,host:port…][/chroot]`, or a keeper to share. */
   zookeeper: string | SessionKeeper;
@@ -43,7 +59,23 @@ export interface ZooKeeperRegistryOptions {
   session?: SessionKeeperOptions;
 }
 
-/** A {@linkcode Registrar} that can tell when and where it registered. */
+/**
+ * A {@linkcode Registrar} that can tell when and where it registered.
+ *
+ * @example A registrar before the server starts
+ * ```ts
+ * import { zooKeeperRegistrar } from "@zkrpc/zkrpc";
+ * import type { ZooKeeperRegistrar } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const registrar: ZooKeeperRegistrar = zooKeeperRegistrar({
+ *   zookeeper: "127.0.0.1:2181",
+ *   service: "calculator",
+ * });
+ * // Not registered until `serve(handlers, { registrar })` registers it.
+ * assert.equal(registrar.nodePath, undefined);
+ * ```
+ */
 export interface ZooKeeperRegistrar extends Registrar {
   /**
    * Resolves with the member node's path once the server is registered

@@ -14,7 +14,21 @@ import {
   type ZooKeeperSession,
 } from "./zookeeper_session.ts";
 
-/** Options for {@linkcode ZooKeeperRegistration}. */
+/**
+ * Options for {@linkcode ZooKeeperRegistration}.
+ *
+ * @example A fixed id and a world-readable ACL
+ * ```ts
+ * import type { ZooKeeperRegistrationOptions } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ZooKeeperRegistrationOptions = {
+ *   id: crypto.randomUUID(),
+ *   acl: "creator_all_world_read",
+ * };
+ * assert.equal(options.acl, "creator_all_world_read");
+ * ```
+ */
 export interface ZooKeeperRegistrationOptions {
   /** ACL for the member node and the service path it creates. @default open */
   acl?: ZooKeeperAcl;

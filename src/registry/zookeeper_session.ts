@@ -37,6 +37,17 @@ export {
 /**
  * Where a session stands. `expired` and `closed` are final: make a new
  * session.
+ *
+ * @example Telling final states apart
+ * ```ts
+ * import type { ZooKeeperSessionState } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const isFinal = (state: ZooKeeperSessionState): boolean =>
+ *   state === "expired" || state === "closed";
+ * assert.ok(isFinal("expired"));
+ * assert.ok(!isFinal("disconnected"));
+ * ```
  */
 export type ZooKeeperSessionState =
   | "connected"
@@ -44,7 +55,23 @@ export type ZooKeeperSessionState =
   | "expired"
   | "closed";
 
-/** Options for {@linkcode ZooKeeperSession.connect}. */
+/**
+ * Options for {@linkcode ZooKeeperSession.connect}.
+ *
+ * @example Short timeouts and digest credentials
+ * ```ts
+ * import type { ZooKeeperSessionOptions } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ZooKeeperSessionOptions = {
+ *   connectTimeout: 2_000,
+ *   sessionTimeout: 4_000,
+ *   operationTimeout: 5_000,
+ *   auth: "admin:secret",
+ * };
+ * assert.equal(options.sessionTimeout, 4_000);
+ * ```
+ */
 export interface ZooKeeperSessionOptions {
   /**
    * Milliseconds to wait for the first connection. node-zookeeper-client
@@ -77,7 +104,22 @@ export interface ZooKeeperSessionOptions {
   auth?: string | readonly string[] | undefined;
 }
 
-/** Options for {@linkcode ZooKeeperSession.create}. */
+/**
+ * Options for {@linkcode ZooKeeperSession.create}.
+ *
+ * @example Options for a server's member node
+ * ```ts
+ * import type { CreateOptions } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const options: CreateOptions = {
+ *   data: JSON.stringify({ host: "127.0.0.1", port: 9001 }),
+ *   mode: "ephemeral_sequential",
+ *   acl: "open",
+ * };
+ * assert.equal(options.mode, "ephemeral_sequential");
+ * ```
+ */
 export interface CreateOptions {
   /**
    * The node's data, when not given as the second argument of
@@ -100,7 +142,20 @@ export interface CreateOptions {
   acl?: ZooKeeperAcl | undefined;
 }
 
-/** Options for reads that can leave a one-shot watch. */
+/**
+ * Options for reads that can leave a one-shot watch.
+ *
+ * @example A one-shot watch that resolves a promise
+ * ```ts
+ * import type { WatchOptions } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const changed = Promise.withResolvers<string>();
+ * const options: WatchOptions = { watch: (event) => changed.resolve(event.path) };
+ * options.watch?.({ type: "children_changed", path: "/rpc/calculator" });
+ * assert.equal(await changed.promise, "/rpc/calculator");
+ * ```
+ */
 export interface WatchOptions {
   /**
    * Called once, on the next change of the node (or its children, for
@@ -113,7 +168,20 @@ export interface WatchOptions {
   watch?: Watcher | undefined;
 }
 
-/** What {@linkcode ZooKeeperSession.getData} returns. */
+/**
+ * What {@linkcode ZooKeeperSession.getData} returns.
+ *
+ * @example Reading a node's data and version
+ * ```ts ignore
+ * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+ * import type { NodeData } from "@zkrpc/zkrpc";
+ *
+ * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
+ * await session.create("/config", "v1");
+ * const { data, stat }: NodeData = await session.getData("/config");
+ * console.log(new TextDecoder().decode(data), stat.version);
+ * ```
+ */
 export interface NodeData {
   /** The node's data, `undefined` when it has none. */
   data: Uint8Array | undefined;

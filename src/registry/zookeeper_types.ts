@@ -7,14 +7,39 @@
 
 import zookeeper from "node-zookeeper-client";
 
-/** How a znode is created. */
+/**
+ * How a znode is created.
+ *
+ * @example Telling ephemeral modes apart
+ * ```ts
+ * import type { CreateMode } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const isEphemeral = (mode: CreateMode): boolean =>
+ *   mode.startsWith("ephemeral");
+ * assert.ok(isEphemeral("ephemeral_sequential"));
+ * assert.ok(!isEphemeral("persistent"));
+ * ```
+ */
 export type CreateMode =
   | "persistent"
   | "ephemeral"
   | "persistent_sequential"
   | "ephemeral_sequential";
 
-/** One permission of an ACL entry. */
+/**
+ * One permission of an ACL entry.
+ *
+ * @example Granting read and write
+ * ```ts
+ * import type { AclEntry, ZooKeeperPermission } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const readWrite: ZooKeeperPermission[] = ["read", "write"];
+ * const entry: AclEntry = { scheme: "ip", id: "10.0.0.1", permissions: readWrite };
+ * assert.ok(entry.permissions.includes("write"));
+ * ```
+ */
 export type ZooKeeperPermission =
   | "read"
   | "write"
@@ -23,7 +48,23 @@ export type ZooKeeperPermission =
   | "admin"
   | "all";
 
-/** One ACL entry: who (`scheme` + `id`) may do what. */
+/**
+ * One ACL entry: who (`scheme` + `id`) may do what.
+ *
+ * @example A digest entry for one user
+ * ```ts
+ * import type { AclEntry } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const sha1 = await crypto.subtle.digest(
+ *   "SHA-1",
+ *   new TextEncoder().encode("admin:secret"),
+ * );
+ * const id = `admin:${btoa(String.fromCharCode(...new Uint8Array(sha1)))}`;
+ * const admin: AclEntry = { scheme: "digest", id, permissions: ["all"] };
+ * assert.equal(admin.id.length, "admin:".length + 28);
+ * ```
+ */
 export interface AclEntry {
   /** `world`, `auth`, `digest` or `ip`. */
   scheme: string;
@@ -41,6 +82,20 @@ export interface AclEntry {
  * digest identities the creating session added with the `auth` option),
  * `"creator_all_world_read"` (the creator may do anything, anyone may read),
  * or explicit entries.
+ *
+ * @example A preset and explicit entries
+ * ```ts
+ * import type { ZooKeeperAcl } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const preset: ZooKeeperAcl = "creator_all_world_read";
+ * const explicit: ZooKeeperAcl = [
+ *   { scheme: "ip", id: "10.0.0.1", permissions: ["all"] },
+ *   { scheme: "world", id: "anyone", permissions: ["read"] },
+ * ];
+ * assert.equal(typeof preset, "string");
+ * assert.ok(Array.isArray(explicit));
+ * ```
  */
 export type ZooKeeperAcl =
   | "open"
@@ -48,7 +103,22 @@ export type ZooKeeperAcl =
   | "creator_all_world_read"
   | readonly AclEntry[];
 
-/** A znode's metadata (ZooKeeper's `Stat`). */
+/**
+ * A znode's metadata (ZooKeeper's `Stat`).
+ *
+ * @example Checking who owns a node
+ * ```ts ignore
+ * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+ * import type { NodeStat } from "@zkrpc/zkrpc";
+ *
+ * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
+ * const stat: NodeStat | undefined = await session.exists("/rpc");
+ * if (stat !== undefined) {
+ *   console.log(`version ${stat.version}, ${stat.numChildren} children`);
+ *   console.log(stat.ephemeralOwner === session.sessionId);
+ * }
+ * ```
+ */
 export interface NodeStat {
   /** Transaction id of the creation. */
   czxid: bigint;
@@ -74,7 +144,19 @@ export interface NodeStat {
   numChildren: number;
 }
 
-/** What a one-shot watch reports. */
+/**
+ * What a one-shot watch reports.
+ *
+ * @example Deciding whether to read the children again
+ * ```ts
+ * import type { WatchEvent } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const event: WatchEvent = { type: "children_changed", path: "/rpc/calculator" };
+ * const reread = event.type === "children_changed" || event.type === "deleted";
+ * assert.ok(reread);
+ * ```
+ */
 export interface WatchEvent {
   /** What happened to the node. */
   type: "created" | "deleted" | "data_changed" | "children_changed";
@@ -82,7 +164,22 @@ export interface WatchEvent {
   path: string;
 }
 
-/** A one-shot watch callback. */
+/**
+ * A one-shot watch callback.
+ *
+ * @example A watcher that records events
+ * ```ts
+ * import type { Watcher, WatchEvent } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const events: WatchEvent[] = [];
+ * const watcher: Watcher = (event) => {
+ *   events.push(event);
+ * };
+ * watcher({ type: "data_changed", path: "/config" });
+ * assert.equal(events[0]?.path, "/config");
+ * ```
+ */
 export type Watcher = (event: WatchEvent) => void;
 
 const MODES: Record<CreateMode, number> = {

@@ -6,7 +6,21 @@
  * @module
  */
 
-/** Values written into `zoo.cfg`, one `key=value` line each. */
+/**
+ * Values written into `zoo.cfg`, one `key=value` line each.
+ *
+ * @example Extra zoo.cfg entries
+ * ```ts
+ * import type { ZooKeeperConfig } from "@zkrpc/zkrpc/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const config: ZooKeeperConfig = {
+ *   maxClientCnxns: 0,
+ *   "4lw.commands.whitelist": "*",
+ * };
+ * assert.equal(config.maxClientCnxns, 0);
+ * ```
+ */
 export type ZooKeeperConfig = Record<string, string | number | boolean>;
 
 const LOGBACK_XML = `<configuration>

@@ -10,7 +10,18 @@
 const CLOSE_SESSION = -11;
 const ATTEMPTS = 5;
 
-/** Options for {@linkcode expireSession}. */
+/**
+ * Options for {@linkcode expireSession}.
+ *
+ * @example A shorter timeout
+ * ```ts
+ * import type { ExpireSessionOptions } from "@zkrpc/zkrpc/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ExpireSessionOptions = { timeout: 2_000 };
+ * assert.equal(options.timeout, 2_000);
+ * ```
+ */
 export interface ExpireSessionOptions {
   /**
    * Milliseconds for the whole operation.

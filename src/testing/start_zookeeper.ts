@@ -13,7 +13,22 @@ import { PortInUseError, ZooKeeperProcess } from "./zookeeper_process.ts";
 
 export type { ZooKeeperConfig } from "./config.ts";
 
-/** Options for {@linkcode startZooKeeper}. */
+/**
+ * Options for {@linkcode startZooKeeper}.
+ *
+ * @example A fast-ticking server with extra settings
+ * ```ts
+ * import type { StartZooKeeperOptions } from "@zkrpc/zkrpc/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: StartZooKeeperOptions = {
+ *   tickTime: 200,
+ *   config: { maxClientCnxns: 0 },
+ *   jvmOptions: ["-Xmx256m"],
+ * };
+ * assert.equal(options.tickTime, 200);
+ * ```
+ */
 export interface StartZooKeeperOptions {
   /**
    * Client port. `0` picks a free port (and picks again if another process
@@ -67,6 +82,19 @@ export interface StartZooKeeperOptions {
 /**
  * A running standalone ZooKeeper started by {@linkcode startZooKeeper}.
  * `await using` stops it and removes its files when the scope ends.
+ *
+ * @example Crashing and restarting a server
+ * ```ts ignore
+ * import { startZooKeeper } from "@zkrpc/zkrpc/testing";
+ * import type { ZooKeeperServer } from "@zkrpc/zkrpc/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using zk: ZooKeeperServer = await startZooKeeper();
+ * await zk.kill();
+ * assert.equal(zk.running, false);
+ * await zk.restart();
+ * assert.ok(zk.running);
+ * ```
  */
 export interface ZooKeeperServer extends AsyncDisposable {
   /** `host:port`, ready for a ZooKeeper client. */

@@ -12,7 +12,22 @@ import { getFreePorts } from "./free_port.ts";
 import { findJava } from "./java.ts";
 import { PortInUseError, ZooKeeperProcess } from "./zookeeper_process.ts";
 
-/** Options for {@linkcode startZooKeeperEnsemble}. */
+/**
+ * Options for {@linkcode startZooKeeperEnsemble}.
+ *
+ * @example A five-member ensemble
+ * ```ts
+ * import type { StartZooKeeperEnsembleOptions } from "@zkrpc/zkrpc/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: StartZooKeeperEnsembleOptions = {
+ *   size: 5,
+ *   tickTime: 200,
+ *   startupTimeout: 120_000,
+ * };
+ * assert.equal(options.size, 5);
+ * ```
+ */
 export interface StartZooKeeperEnsembleOptions {
   /**
    * Number of members (an odd number: a majority must stay up to serve).
@@ -61,7 +76,23 @@ export interface StartZooKeeperEnsembleOptions {
   jvmOptions?: string[];
 }
 
-/** One member of a {@linkcode ZooKeeperEnsemble}. */
+/**
+ * One member of a {@linkcode ZooKeeperEnsemble}.
+ *
+ * @example Killing the leader forces an election
+ * ```ts ignore
+ * import { startZooKeeperEnsemble } from "@zkrpc/zkrpc/testing";
+ * import type { ZooKeeperEnsembleMember } from "@zkrpc/zkrpc/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using ensemble = await startZooKeeperEnsemble();
+ * const old: ZooKeeperEnsembleMember = await ensemble.leader();
+ * await old.kill();
+ * assert.notEqual((await ensemble.leader()).id, old.id);
+ * await old.restart();
+ * assert.equal(await old.mode(), "follower");
+ * ```
+ */
 export interface ZooKeeperEnsembleMember {
   /** The member's `myid` (1-based). */
   readonly id: number;
@@ -98,6 +129,18 @@ export interface ZooKeeperEnsembleMember {
 /**
  * A running ensemble started by {@linkcode startZooKeeperEnsemble}.
  * `await using` stops every member and removes all files.
+ *
+ * @example Finding the leader
+ * ```ts ignore
+ * import { startZooKeeperEnsemble } from "@zkrpc/zkrpc/testing";
+ * import type { ZooKeeperEnsemble } from "@zkrpc/zkrpc/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using ensemble: ZooKeeperEnsemble = await startZooKeeperEnsemble();
+ * assert.equal(ensemble.members.length, 3);
+ * const leader = await ensemble.leader();
+ * assert.ok(ensemble.connectionString.includes(`:${leader.port}`));
+ * ```
  */
 export interface ZooKeeperEnsemble extends AsyncDisposable {
   /** The members, in `myid` order. */
