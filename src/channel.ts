@@ -227,6 +227,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   #endpoints = new Map<string, Endpoint>();
   /** `#endpoints`' values, rebuilt on membership changes only. */
   #endpointList: Endpoint[] = [];
+  /** `{ timeout }` for a first attempt with the channel's default timeout. */
+  #defaultCallOptions: CallOptions;
   #memberKeys = new Map<string, string>();
   #changed = new Set<() => void>();
   #closed = false;
@@ -246,6 +248,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       ? options.balancer
       : createBalancer(options.balancer ?? "random");
     this.#timeout = options.timeout ?? 10_000;
+    this.#defaultCallOptions = { timeout: this.#timeout };
     this.#maxAttempts = options.maxAttempts ?? 3;
     this.#idempotent = new Set(options.idempotent ?? []);
     this.#ejectionTime = options.ejectionTime ?? 250;
@@ -546,7 +549,13 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         const result = await connection.call(
           method,
           params,
-          signal === undefined ? { timeout } : { timeout, signal },
+          // A first attempt with the default timeout shares one options
+          // object (at most 1 ms longer than its exact remaining time).
+          signal === undefined
+            ? (options.timeout === undefined && timeout >= this.#timeout - 1
+              ? this.#defaultCallOptions
+              : { timeout })
+            : { timeout, signal },
         );
         endpoint.failures = 0;
         endpoint.calls++;
