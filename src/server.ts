@@ -199,6 +199,14 @@ export interface ServeOptions {
    */
   idleTimeout?: number;
   /**
+   * Milliseconds a request frame may take to arrive once its first bytes
+   * came. A peer that trickles a frame (or stops halfway) is closed; the
+   * idle timeout alone would let a byte a minute hold a connection forever.
+   *
+   * @default {30000}
+   */
+  frameTimeout?: number;
+  /**
    * Default deadline of `close()` in milliseconds.
    *
    * @default {10000}
@@ -674,6 +682,11 @@ class ServerConnection {
   #timer: Timer | undefined;
   #lastActivity = Date.now();
   #reading: Promise<void> = Promise.resolve();
+  /** When the bytes of the frame now incomplete started to arrive, or 0. */
+  #partialSince = 0;
+  #frameTimeout: number;
+  /** One lazily armed timer checks partial frames (not one per frame). */
+  #frameTimer: Timer | undefined;
 
   constructor(s: ServerInternals, conn: Deno.Conn, addr: Deno.NetAddr) {
     this.#s = s;
@@ -689,6 +702,7 @@ class ServerConnection {
     });
     this.#maxInFlight = o.maxInFlightPerConnection ?? 1024;
     this.#idleTimeout = o.idleTimeout ?? 120_000;
+    this.#frameTimeout = o.frameTimeout ?? 30_000;
   }
 
   start(): void {
@@ -724,6 +738,30 @@ class ServerConnection {
     );
   };
 
+  #onPartialFrame(): void {
+    this.#partialSince = Date.now();
+    if (this.#frameTimer === undefined && this.#frameTimeout > 0) {
+      this.#frameTimer = setTimeout(this.#onFrameTimer, this.#frameTimeout);
+    }
+  }
+
+  #onFrameTimer = (): void => {
+    this.#frameTimer = undefined;
+    if (this.#closed || this.#partialSince === 0) return;
+    const waited = Date.now() - this.#partialSince;
+    if (waited >= this.#frameTimeout) {
+      this.#violation(
+        `incomplete frame for ${waited} ms (frame timeout ${this.#frameTimeout} ms)`,
+        true,
+      );
+    } else {
+      this.#frameTimer = setTimeout(
+        this.#onFrameTimer,
+        this.#frameTimeout - waited,
+      );
+    }
+  };
+
   #armIdle(ms: number): void {
     if (this.#idleTimeout > 0 && !this.#closed) {
       this.#timer = setTimeout(this.#onTimer, Math.max(1, ms));
@@ -752,7 +790,10 @@ class ServerConnection {
         let frame: Frame | undefined;
         while (!this.#closed && (frame = decoder.next()) !== undefined) {
           this.#onFrame(frame);
+          this.#partialSince = 0;
         }
+        if (decoder.buffered === 0) this.#partialSince = 0;
+        else if (this.#partialSince === 0) this.#onPartialFrame();
       }
     } catch (error) {
       if (!this.#closed) {
@@ -1028,6 +1069,7 @@ class ServerConnection {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#frameTimer);
     const why = reason ??
       new ConnectionError(`Connection from ${this.#peer} closed`, {
         written: true,

@@ -147,6 +147,36 @@ Deno.test("a truncated frame then silence is closed by the idle timeout", async 
   await h.assertStillServes();
 });
 
+Deno.test("a frame trickled a byte at a time is closed by the frame timeout, not kept alive by each byte", async () => {
+  await using h = start({ idleTimeout: 10_000, frameTimeout: 200 });
+  const conn = await h.raw();
+  const frame = encodeFrame(FrameType.Request, 1, new Uint8Array(100));
+  await writeAll(conn, concat(PREFACE, frame.subarray(0, 10)));
+  const closed = readToEnd(conn);
+  // One byte every 30 ms keeps the connection from ever being idle.
+  let sent = 10;
+  let open = true;
+  closed.then(() => open = false);
+  const started = performance.now();
+  while (open && sent < frame.length && performance.now() - started < 3000) {
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await conn.write(frame.subarray(sent, sent + 1)).catch(() => open = false);
+    sent++;
+  }
+  const reply = await within(closed, 3000, "frame-timeout close");
+  conn.close();
+  assert.ok(sent < frame.length, `the whole frame arrived (${sent} bytes)`);
+  assert.match(
+    h.errors[0]!.message,
+    /incomplete frame for \d+ ms \(frame timeout 200 ms\)/,
+  );
+  assert.match(
+    errorFrames(reply.subarray(PREFACE.length))[0]!.message,
+    /frame timeout/,
+  );
+  await h.assertStillServes();
+});
+
 Deno.test("a partial preface then silence is closed by the handshake timeout", async () => {
   await using h = start({ handshakeTimeout: 100 });
   const conn = await h.raw();
