@@ -6,7 +6,23 @@
  */
 
 import { Buffer } from "node:buffer";
-import zookeeper from "node-zookeeper-client";
+import {
+  type Callback,
+  type Client,
+  type ClientTimers,
+  CM_AUTH_FAILED,
+  CM_CLOSED,
+  CM_CONNECTED,
+  CM_CONNECTING,
+  CM_DISCONNECTED,
+  CM_SESSION_EXPIRED,
+  createClient,
+  endSession,
+  isClientConnected,
+  onClientState,
+  releaseClient,
+  stopHandshakeGuard,
+} from "./_client_internals.ts";
 import { toZooKeeperError, ZooKeeperError } from "./zookeeper_errors.ts";
 import {
   type CreateMode,
@@ -189,54 +205,6 @@ export interface NodeData {
   stat: NodeStat;
 }
 
-// Just the parts of node-zookeeper-client this wrapper touches.
-type Callback = (error: unknown, ...results: unknown[]) => void;
-interface ClientSocket {
-  destroyed: boolean;
-  destroy(): void;
-  once(event: "close", listener: () => void): void;
-}
-interface ConnectionManager {
-  state: number;
-  servers: unknown[];
-  nextServerIndex: number;
-  serverAttempts: number;
-  spinDelay: number;
-  socket: ClientSocket | undefined;
-  connectTimeoutHandler: ReturnType<typeof setTimeout> | null;
-  findNextServer(callback: (server: unknown) => void): void;
-  on(event: "state", listener: (state: number) => void): void;
-}
-interface Client {
-  connectionManager: ConnectionManager;
-  connect(): void;
-  close(): void;
-  addAuthInfo(scheme: string, auth: Buffer): void;
-  getSessionId(): Buffer;
-  getSessionPassword(): Buffer;
-  getSessionTimeout(): number;
-  create(path: string, ...args: unknown[]): void;
-  remove(path: string, version: number, callback: Callback): void;
-  setData(path: string, data: Buffer, version: number, cb: Callback): void;
-  getData(path: string, ...args: unknown[]): void;
-  getChildren(path: string, ...args: unknown[]): void;
-  exists(path: string, ...args: unknown[]): void;
-}
-
-// ConnectionManager.STATES of node-zookeeper-client 1.x.
-const CM_CONNECTED = 2;
-const CM_DISCONNECTED = 0;
-const CM_CONNECTING = 1;
-const CM_CLOSING = -1;
-const CM_CLOSED = -2;
-const CM_SESSION_EXPIRED = -3;
-const CM_AUTH_FAILED = -4;
-
-/** Pause between rounds over all servers while reconnecting (ms). */
-const RETRY_DELAY = 250;
-/** How long close() waits for the server to acknowledge (ms). */
-const CLOSE_TIMEOUT = 2000;
-
 /**
  * One ZooKeeper session: a promise wrapper over node-zookeeper-client.
  *
@@ -268,14 +236,15 @@ const CLOSE_TIMEOUT = 2000;
 export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   #connectionString: string;
   #client: Client;
-  #manager: ConnectionManager;
   #operationTimeout: number;
   #state: ZooKeeperSessionState | "connecting" = "connecting";
   #sessionId = "";
   #sessionPassword = new Uint8Array(16);
-  #releasing = false;
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
-  #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  #timers: ClientTimers = {
+    releasing: false,
+    retryTimer: undefined,
+    handshakeTimer: undefined,
+  };
   /** Operations waiting for a connection, issued on `connected`. */
   #waiting = new Set<() => void>();
   /** Rejecters of every unsettled operation. */
@@ -291,19 +260,17 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     this.#connectionString = connectionString;
     this.#operationTimeout = options.operationTimeout ?? 10_000;
     try {
-      this.#client = zookeeper.createClient(connectionString, {
-        sessionTimeout: options.sessionTimeout ?? 10_000,
-        spinDelay: RETRY_DELAY,
-        retries: 0,
-      }) as Client;
+      this.#client = createClient(
+        connectionString,
+        options.sessionTimeout ?? 10_000,
+        this.#timers,
+      );
     } catch (error) {
       throw new TypeError(
         `Cannot connect to ZooKeeper: invalid connection string "${connectionString}"`,
         { cause: error },
       );
     }
-    this.#manager = this.#client.connectionManager;
-    this.#patchServerRotation();
     const auth = options.auth === undefined
       ? []
       : typeof options.auth === "string"
@@ -312,7 +279,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     for (const credential of auth) {
       this.#client.addAuthInfo("digest", Buffer.from(credential));
     }
-    this.#manager.on("state", (state) => this.#onClientState(state));
+    onClientState(this.#client, (state) => this.#onClientState(state));
   }
 
   /**
@@ -653,23 +620,12 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
 
   async #close(): Promise<void> {
     const wasConnected = this.#state === "connected" &&
-      this.#manager.state === CM_CONNECTED;
+      isClientConnected(this.#client);
     const final = this.#state === "expired" || this.#state === "closed";
     if (!final) this.#finish("closed", "CLOSED");
     if (wasConnected) {
       // Ask the server to end the session so ephemeral nodes go at once.
-      const acknowledged = Promise.withResolvers<void>();
-      const socket = this.#manager.socket;
-      socket?.once("close", () => acknowledged.resolve());
-      this.#client.close();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        acknowledged.promise,
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, CLOSE_TIMEOUT);
-        }),
-      ]);
-      clearTimeout(timer);
+      await endSession(this.#client);
     }
     await this.#release();
     if (final && this.#state !== "closed") {
@@ -679,35 +635,8 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   }
 
   /** Destroys the client's socket and timers, whatever its state. */
-  async #release(): Promise<void> {
-    this.#releasing = true;
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
-    clearTimeout(this.#handshakeTimer);
-    this.#handshakeTimer = undefined;
-    const manager = this.#manager;
-    if (manager.connectTimeoutHandler) {
-      clearTimeout(manager.connectTimeoutHandler);
-      manager.connectTimeoutHandler = null;
-    }
-    if (manager.state !== CM_CLOSED) {
-      // CLOSING stops the client from reconnecting when the socket closes.
-      manager.state = CM_CLOSING;
-    }
-    const socket = manager.socket;
-    if (socket && !socket.destroyed) {
-      const closed = Promise.withResolvers<void>();
-      socket.once("close", () => closed.resolve());
-      socket.destroy();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        closed.promise,
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, CLOSE_TIMEOUT);
-        }),
-      ]);
-      clearTimeout(timer);
-    }
+  #release(): Promise<void> {
+    return releaseClient(this.#client, this.#timers);
   }
 
   async #open(connectTimeout: number): Promise<void> {
@@ -742,10 +671,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   }
 
   #onClientState(state: number): void {
-    if (state !== CM_CONNECTING) {
-      clearTimeout(this.#handshakeTimer);
-      this.#handshakeTimer = undefined;
-    }
+    if (state !== CM_CONNECTING) stopHandshakeGuard(this.#timers);
     if (this.#state === "closed" || this.#state === "expired") return;
     switch (state) {
       case CM_CONNECTED: {
@@ -888,60 +814,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     }
     return wrapped;
   }
-
-  /** Bounds the handshake of the socket the client just opened. */
-  #guardHandshake(): void {
-    clearTimeout(this.#handshakeTimer);
-    const manager = this.#manager;
-    const socket = manager.socket;
-    this.#handshakeTimer = setTimeout(() => {
-      this.#handshakeTimer = undefined;
-      if (
-        manager.socket === socket && socket && !socket.destroyed &&
-        manager.state === CM_CONNECTING && !this.#releasing
-      ) {
-        socket.destroy();
-      }
-    }, HANDSHAKE_TIMEOUT);
-  }
-
-  /**
-   * Replaces the client's server rotation with one whose back-off timer is
-   * tracked, so close() can cancel it (the original's timer is unreachable
-   * and would outlive the session), and which stops once released.
-   */
-  #patchServerRotation(): void {
-    const manager = this.#manager;
-    manager.findNextServer = (callback) => {
-      if (this.#releasing) return;
-      manager.nextServerIndex %= manager.servers.length;
-      const next = (): void => {
-        this.#retryTimer = undefined;
-        if (this.#releasing) return;
-        callback(manager.servers[manager.nextServerIndex]);
-        manager.nextServerIndex += 1;
-        this.#guardHandshake();
-      };
-      if (manager.serverAttempts === manager.servers.length) {
-        this.#retryTimer = setTimeout(() => {
-          manager.serverAttempts = 0;
-          next();
-        }, Math.random() * manager.spinDelay);
-      } else {
-        manager.serverAttempts += 1;
-        queueMicrotask(next);
-      }
-    };
-  }
 }
-
-/**
- * node-zookeeper-client has no timeout between TCP connect and the server's
- * session answer: a socket that connects but never gets an answer (or never
- * completes) leaves the client waiting forever. Destroying it makes the
- * client try again.
- */
-const HANDSHAKE_TIMEOUT = 2000;
 
 function validatePath(path: string, what: string): void {
   if (

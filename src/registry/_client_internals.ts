@@ -1,0 +1,227 @@
+/**
+ * The parts of node-zookeeper-client's internals that `ZooKeeperSession`
+ * reaches into, behind plain functions taking the client:
+ * the shapes of `Client` / `ConnectionManager` / its socket, the
+ * `ConnectionManager.STATES` values, a server rotation whose back-off timer
+ * can be cancelled, a handshake timeout the client lacks, and the release of
+ * its socket and timers.
+ *
+ * @module
+ */
+
+import type { Buffer } from "node:buffer";
+import zookeeper from "node-zookeeper-client";
+
+type Timer = ReturnType<typeof setTimeout>;
+
+// Just the parts of node-zookeeper-client the session touches.
+/** A node-style callback of a client operation. */
+export type Callback = (error: unknown, ...results: unknown[]) => void;
+interface ClientSocket {
+  destroyed: boolean;
+  destroy(): void;
+  once(event: "close", listener: () => void): void;
+}
+interface ConnectionManager {
+  state: number;
+  servers: unknown[];
+  nextServerIndex: number;
+  serverAttempts: number;
+  spinDelay: number;
+  socket: ClientSocket | undefined;
+  connectTimeoutHandler: Timer | null;
+  findNextServer(callback: (server: unknown) => void): void;
+  on(event: "state", listener: (state: number) => void): void;
+}
+/** A node-zookeeper-client `Client`. */
+export interface Client {
+  connectionManager: ConnectionManager;
+  connect(): void;
+  close(): void;
+  addAuthInfo(scheme: string, auth: Buffer): void;
+  getSessionId(): Buffer;
+  getSessionPassword(): Buffer;
+  getSessionTimeout(): number;
+  create(path: string, ...args: unknown[]): void;
+  remove(path: string, version: number, callback: Callback): void;
+  setData(path: string, data: Buffer, version: number, cb: Callback): void;
+  getData(path: string, ...args: unknown[]): void;
+  getChildren(path: string, ...args: unknown[]): void;
+  exists(path: string, ...args: unknown[]): void;
+}
+
+// ConnectionManager.STATES of node-zookeeper-client 1.x.
+/** `ConnectionManager.STATES.CONNECTED`. */
+export const CM_CONNECTED = 2;
+/** `ConnectionManager.STATES.DISCONNECTED`. */
+export const CM_DISCONNECTED = 0;
+/** `ConnectionManager.STATES.CONNECTING`. */
+export const CM_CONNECTING = 1;
+const CM_CLOSING = -1;
+/** `ConnectionManager.STATES.CLOSED`. */
+export const CM_CLOSED = -2;
+/** `ConnectionManager.STATES.SESSION_EXPIRED`. */
+export const CM_SESSION_EXPIRED = -3;
+/** `ConnectionManager.STATES.AUTH_FAILED`. */
+export const CM_AUTH_FAILED = -4;
+
+/** Pause between rounds over all servers while reconnecting (ms). */
+const RETRY_DELAY = 250;
+/** How long close() waits for the server to acknowledge (ms). */
+const CLOSE_TIMEOUT = 2000;
+
+/**
+ * node-zookeeper-client has no timeout between TCP connect and the server's
+ * session answer: a socket that connects but never gets an answer (or never
+ * completes) leaves the client waiting forever. Destroying it makes the
+ * client try again.
+ */
+const HANDSHAKE_TIMEOUT = 2000;
+
+/**
+ * The timers the patched client arms, so that releasing it can cancel them,
+ * and whether it is being released (then it stops reconnecting).
+ */
+export interface ClientTimers {
+  releasing: boolean;
+  retryTimer: Timer | undefined;
+  handshakeTimer: Timer | undefined;
+}
+
+/**
+ * Creates a client that does not retry operations itself, with the server
+ * rotation replaced by one whose timers `timers` tracks.
+ *
+ * @throws node-zookeeper-client's error for an invalid connection string.
+ */
+export function createClient(
+  connectionString: string,
+  sessionTimeout: number,
+  timers: ClientTimers,
+): Client {
+  const client = zookeeper.createClient(connectionString, {
+    sessionTimeout,
+    spinDelay: RETRY_DELAY,
+    retries: 0,
+  }) as Client;
+  patchServerRotation(client, timers);
+  return client;
+}
+
+/** Listens to the connection manager's state changes (`CM_*` values). */
+export function onClientState(
+  client: Client,
+  listener: (state: number) => void,
+): void {
+  client.connectionManager.on("state", listener);
+}
+
+/** Whether the client's connection manager is connected right now. */
+export function isClientConnected(client: Client): boolean {
+  return client.connectionManager.state === CM_CONNECTED;
+}
+
+/** Cancels the handshake timeout of the socket being opened, if any. */
+export function stopHandshakeGuard(timers: ClientTimers): void {
+  clearTimeout(timers.handshakeTimer);
+  timers.handshakeTimer = undefined;
+}
+
+/**
+ * Asks the server to end the session (so ephemeral nodes go at once) and
+ * waits, at most `CLOSE_TIMEOUT`, for it to close the socket.
+ */
+export async function endSession(client: Client): Promise<void> {
+  const acknowledged = Promise.withResolvers<void>();
+  const socket = client.connectionManager.socket;
+  socket?.once("close", () => acknowledged.resolve());
+  client.close();
+  let timer: Timer | undefined;
+  await Promise.race([
+    acknowledged.promise,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, CLOSE_TIMEOUT);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+/** Destroys the client's socket and timers, whatever its state. */
+export async function releaseClient(
+  client: Client,
+  timers: ClientTimers,
+): Promise<void> {
+  timers.releasing = true;
+  clearTimeout(timers.retryTimer);
+  timers.retryTimer = undefined;
+  clearTimeout(timers.handshakeTimer);
+  timers.handshakeTimer = undefined;
+  const manager = client.connectionManager;
+  if (manager.connectTimeoutHandler) {
+    clearTimeout(manager.connectTimeoutHandler);
+    manager.connectTimeoutHandler = null;
+  }
+  if (manager.state !== CM_CLOSED) {
+    // CLOSING stops the client from reconnecting when the socket closes.
+    manager.state = CM_CLOSING;
+  }
+  const socket = manager.socket;
+  if (socket && !socket.destroyed) {
+    const closed = Promise.withResolvers<void>();
+    socket.once("close", () => closed.resolve());
+    socket.destroy();
+    let timer: Timer | undefined;
+    await Promise.race([
+      closed.promise,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_TIMEOUT);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+}
+
+/** Bounds the handshake of the socket the client just opened. */
+function guardHandshake(client: Client, timers: ClientTimers): void {
+  clearTimeout(timers.handshakeTimer);
+  const manager = client.connectionManager;
+  const socket = manager.socket;
+  timers.handshakeTimer = setTimeout(() => {
+    timers.handshakeTimer = undefined;
+    if (
+      manager.socket === socket && socket && !socket.destroyed &&
+      manager.state === CM_CONNECTING && !timers.releasing
+    ) {
+      socket.destroy();
+    }
+  }, HANDSHAKE_TIMEOUT);
+}
+
+/**
+ * Replaces the client's server rotation with one whose back-off timer is
+ * tracked, so close() can cancel it (the original's timer is unreachable
+ * and would outlive the session), and which stops once released.
+ */
+function patchServerRotation(client: Client, timers: ClientTimers): void {
+  const manager = client.connectionManager;
+  manager.findNextServer = (callback) => {
+    if (timers.releasing) return;
+    manager.nextServerIndex %= manager.servers.length;
+    const next = (): void => {
+      timers.retryTimer = undefined;
+      if (timers.releasing) return;
+      callback(manager.servers[manager.nextServerIndex]);
+      manager.nextServerIndex += 1;
+      guardHandshake(client, timers);
+    };
+    if (manager.serverAttempts === manager.servers.length) {
+      timers.retryTimer = setTimeout(() => {
+        manager.serverAttempts = 0;
+        next();
+      }, Math.random() * manager.spinDelay);
+    } else {
+      manager.serverAttempts += 1;
+      queueMicrotask(next);
+    }
+  };
+}
