@@ -15,17 +15,14 @@ import {
 } from "./errors.ts";
 import { type Codec, jsonCodec } from "./protocol/codec.ts";
 import {
-  checkPreface,
   DEFAULT_MAX_FRAME_SIZE,
   type Frame,
-  FrameDecoder,
+  type FrameDecoder,
   FrameType,
-  PREFACE,
-  PREFACE_SIZE,
-  PROTOCOL_VERSION,
 } from "./protocol/frame.ts";
 import { FrameWriter } from "./protocol/frame_writer.ts";
 import { DeadlineQueue } from "./_deadline_queue.ts";
+import { openSocket } from "./_connect.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -325,136 +322,20 @@ export class Connection extends EventTarget implements AsyncDisposable {
     endpoint: Endpoint,
     options: ConnectionOptions = {},
   ): Promise<Connection> {
-    const name = `${endpoint.hostname}:${endpoint.port}`;
-    const timeout = options.connectTimeout ?? 10_000;
-    const signal = options.signal;
-    signal?.throwIfAborted();
-    let conn: Deno.Conn | undefined;
-    let timer: Timer | undefined;
-    let onAbort: (() => void) | undefined;
-    let failure: Error | undefined;
-    const fail = (error: Error): void => {
-      failure ??= error;
-      try {
-        conn?.close();
-      } catch {
-        // already closed
-      }
-    };
-    try {
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          const e = new ConnectionError(
-            `Cannot connect to ${name}: no preface from the server within ${timeout} ms`,
-            { written: false },
-          );
-          fail(e);
-          reject(e);
-        }, timeout);
-        onAbort = () => {
-          const e = new ConnectionError(`Cannot connect to ${name}: aborted`, {
-            written: false,
-            cause: signal!.reason,
-          });
-          fail(e);
-          reject(e);
-        };
-        signal?.addEventListener("abort", onAbort, { once: true });
-      });
-      deadline.catch(() => {});
-      const opening = endpoint.tls
-        ? Deno.connectTls({
-          hostname: endpoint.hostname,
-          port: endpoint.port,
-          ...(options.caCerts ? { caCerts: options.caCerts } : {}),
-        })
-        : Deno.connect({
-          hostname: endpoint.hostname,
-          port: endpoint.port,
-          transport: "tcp",
-        });
-      opening.then((c) => {
-        conn = c;
-        if (failure) fail(failure);
-      }, () => {});
-      try {
-        conn = await Promise.race([opening, deadline]);
-      } catch (error) {
-        if (error instanceof ConnectionError) throw error;
-        throw new ConnectionError(
-          `Cannot connect to ${name}: ${message(error)}`,
-          { written: false, cause: error },
-        );
-      }
-      try {
-        (conn as Deno.TcpConn).setNoDelay?.(true);
-      } catch {
-        // not TCP
-      }
-      const decoder = new FrameDecoder({
-        maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
-      });
-      const handshake = async (): Promise<void> => {
-        let off = 0;
-        while (off < PREFACE.length) {
-          off += await conn!.write(PREFACE.subarray(off));
-        }
-        while (true) {
-          const n = await conn!.read(decoder.writable());
-          if (n === null) {
-            throw new ConnectionError(
-              `Cannot connect to ${name}: the server closed the connection during the handshake`,
-              { written: false },
-            );
-          }
-          decoder.commit(n);
-          const check = checkPreface(decoder.peekAll());
-          if (check === "incomplete") continue;
-          if (check === "ok") {
-            decoder.skip(PREFACE_SIZE);
-            return;
-          }
-          if (check === "version") {
-            throw new ProtocolError(
-              `Cannot connect to ${name}: the server speaks zkrpc protocol version ${
-                decoder.peekAll()[PREFACE_SIZE - 1]
-              }, this client speaks version ${PROTOCOL_VERSION}`,
-            );
-          }
-          throw new ProtocolError(
-            `Cannot connect to ${name}: the peer is not a zkrpc server`,
-          );
-        }
-      };
-      try {
-        await Promise.race([handshake(), deadline]);
-      } catch (error) {
-        const e = failure ??
-          (error instanceof ConnectionError || error instanceof ProtocolError
-            ? error
-            : new ConnectionError(
-              `Cannot connect to ${name}: ${message(error)}`,
-              { written: false, cause: error },
-            ));
-        fail(e);
-        throw e;
-      }
-      const connection = new Connection(conn, endpoint, decoder, options);
-      if (connection.draining) {
-        // The goaway came with the preface (e.g. "Too many connections"):
-        // report it here, where the caller can retry elsewhere, rather than
-        // through an event fired before anyone could listen.
-        connection.close();
-        await connection.closed;
-        throw new ServerClosingError(
-          `Cannot connect to ${name}: the server is closing: ${connection.goawayReason}`,
-        );
-      }
-      return connection;
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener("abort", onAbort);
+    const { conn, decoder } = await openSocket(endpoint, options);
+    const connection = new Connection(conn, endpoint, decoder, options);
+    if (connection.draining) {
+      const name = `${endpoint.hostname}:${endpoint.port}`;
+      // The goaway came with the preface (e.g. "Too many connections"):
+      // report it here, where the caller can retry elsewhere, rather than
+      // through an event fired before anyone could listen.
+      connection.close();
+      await connection.closed;
+      throw new ServerClosingError(
+        `Cannot connect to ${name}: the server is closing: ${connection.goawayReason}`,
+      );
     }
+    return connection;
   }
 
   /**
