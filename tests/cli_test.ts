@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { startZooKeeper, type ZooKeeperServer } from "../testing.ts";
-import { ServerProcess } from "../examples/demo/server_process.ts";
+import { lines, ServerProcess } from "../examples/demo/server_process.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -396,21 +396,6 @@ Deno.test("zkrpc call of an unknown service exits 4 without calling anything", a
     /Cannot call method "divide" of service "calculater": no such service under \/rpc/,
   );
 });
-
-/** Reads lines from a stream. */
-async function* lines(
-  stream: ReadableStream<Uint8Array>,
-): AsyncGenerator<string> {
-  let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    rest += chunk;
-    let index;
-    while ((index = rest.indexOf("\n")) >= 0) {
-      yield rest.slice(0, index);
-      rest = rest.slice(index + 1);
-    }
-  }
-}
 
 Deno.test("zkrpc watch prints the servers, then joins and leaves as they happen", async () => {
   await using c = await cluster(1);

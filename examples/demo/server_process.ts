@@ -37,8 +37,13 @@ function denoExecutable(): string {
   return state === "granted" ? own : "deno";
 }
 
-/** Splits a byte stream into lines. */
-async function* lines(
+/**
+ * Splits a byte stream into lines.
+ *
+ * @param stream UTF-8 bytes.
+ * @returns The lines, without their newlines.
+ */
+export async function* lines(
   stream: ReadableStream<Uint8Array>,
 ): AsyncGenerator<string> {
   let rest = "";
