@@ -38,6 +38,31 @@ log4j.appender.CONSOLE.layout.ConversionPattern=%d{ISO8601} [%t] %-5p %c{1} - %m
 `;
 
 /**
+ * The `zoo.cfg` entries every throw-away server gets: loopback only, the
+ * four-letter words the launcher polls, no admin server, no connection cap.
+ *
+ * @param dataDir The server's data directory.
+ * @param clientPort Its client port.
+ * @param tickTime ZooKeeper's tick in ms.
+ * @returns The entries; spread extra ones after them.
+ */
+export function loopbackConfig(
+  dataDir: string,
+  clientPort: number,
+  tickTime: number,
+): ZooKeeperConfig {
+  return {
+    tickTime,
+    dataDir,
+    clientPort,
+    clientPortAddress: "127.0.0.1",
+    "4lw.commands.whitelist": "*",
+    "admin.enableServer": false,
+    maxClientCnxns: 0,
+  };
+}
+
+/**
  * Writes `zoo.cfg` and logging configuration into `confDir` (which must
  * exist).
  *

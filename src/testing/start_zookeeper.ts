@@ -6,7 +6,11 @@
 
 import { findZooKeeperClasspath } from "./classpath.ts";
 import { onUnload } from "./cleanup.ts";
-import { writeZooKeeperConfig, type ZooKeeperConfig } from "./config.ts";
+import {
+  loopbackConfig,
+  writeZooKeeperConfig,
+  type ZooKeeperConfig,
+} from "./config.ts";
 import { getFreePorts } from "./free_port.ts";
 import { findJava } from "./java.ts";
 import { PortInUseError, ZooKeeperProcess } from "./zookeeper_process.ts";
@@ -259,13 +263,7 @@ export async function startZooKeeper(
       await Deno.mkdir(`${root}/conf`);
       await Deno.mkdir(`${root}/data`);
       await writeZooKeeperConfig(`${root}/conf`, {
-        tickTime,
-        dataDir: `${root}/data`,
-        clientPort: port,
-        clientPortAddress: "127.0.0.1",
-        "4lw.commands.whitelist": "*",
-        "admin.enableServer": false,
-        maxClientCnxns: 0,
+        ...loopbackConfig(`${root}/data`, port, tickTime),
         ...config,
       });
       const process = new ZooKeeperProcess({

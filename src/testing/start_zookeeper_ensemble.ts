@@ -6,7 +6,11 @@
 
 import { findZooKeeperClasspath } from "./classpath.ts";
 import { onUnload } from "./cleanup.ts";
-import { writeZooKeeperConfig, type ZooKeeperConfig } from "./config.ts";
+import {
+  loopbackConfig,
+  writeZooKeeperConfig,
+  type ZooKeeperConfig,
+} from "./config.ts";
 import { fourLetterWord } from "./four_letter_word.ts";
 import { getFreePorts } from "./free_port.ts";
 import { findJava } from "./java.ts";
@@ -370,15 +374,9 @@ export async function startZooKeeperEnsemble(
         await Deno.mkdir(`${dir}/data`, { recursive: true });
         await Deno.writeTextFile(`${dir}/data/myid`, `${id}\n`);
         await writeZooKeeperConfig(`${dir}/conf`, {
-          tickTime,
+          ...loopbackConfig(`${dir}/data`, clientPort, tickTime),
           initLimit: 10,
           syncLimit: 5,
-          dataDir: `${dir}/data`,
-          clientPort,
-          clientPortAddress: "127.0.0.1",
-          "4lw.commands.whitelist": "*",
-          "admin.enableServer": false,
-          maxClientCnxns: 0,
           ...servers,
           ...config,
         });
