@@ -12,6 +12,7 @@ export * from "./src/server.ts";
 export * from "./src/connection.ts";
 export * from "./src/balancer.ts";
 export * from "./src/stub.ts";
+export * from "./src/retry_budget.ts";
 export * from "./src/channel.ts";
 export * from "./src/registry/member.ts";
 export * from "./src/registry/membership.ts";

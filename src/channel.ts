@@ -35,6 +35,7 @@ import {
 } from "./registry/session_keeper.ts";
 import { ZooKeeperMembership } from "./registry/zookeeper_membership.ts";
 import { servicePath } from "./registry/zookeeper_registrar.ts";
+import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import { type Stub, stub } from "./stub.ts";
 
 /**
@@ -81,6 +82,12 @@ export interface DistributedChannelOptions {
   timeout?: number;
   /** Most endpoints one call is sent to (the first try included). @default 3 */
   maxAttempts?: number;
+  /**
+   * The retry budget shared by the channel's calls (gRPC-style throttling):
+   * when failures outweigh successes, calls stop being retried.
+   * @default {{ maxTokens: 100, tokenRatio: 0.1 }}
+   */
+  retryBudget?: RetryBudgetOptions;
   /**
    * Methods that are safe to run twice: a call that may have run when its
    * connection failed is retried elsewhere only for these.
@@ -220,6 +227,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   #balancer: Balancer;
   #timeout: number;
   #maxAttempts: number;
+  #retryBudget: RetryBudget;
   #idempotent: Set<string>;
   #ejectionTime: number;
   #maxEjectionTime: number;
@@ -250,6 +258,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     this.#timeout = options.timeout ?? 10_000;
     this.#defaultCallOptions = { timeout: this.#timeout };
     this.#maxAttempts = options.maxAttempts ?? 3;
+    this.#retryBudget = new RetryBudget(options.retryBudget);
     this.#idempotent = new Set(options.idempotent ?? []);
     this.#ejectionTime = options.ejectionTime ?? 250;
     this.#maxEjectionTime = options.maxEjectionTime ?? 30_000;
@@ -559,6 +568,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         );
         endpoint.failures = 0;
         endpoint.calls++;
+        this.#retryBudget.earn();
         return result;
       } catch (error) {
         const idempotent = options.idempotent ??
@@ -570,13 +580,16 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         if (!(error instanceof ServerClosingError)) this.#eject(endpoint);
         lastError = error;
         (tried ??= new Set()).add(endpoint.key);
-        if (attempt >= this.#maxAttempts) {
+        const budgetLeft = this.#retryBudget.spend();
+        if (attempt >= this.#maxAttempts || !budgetLeft) {
           throw isRetriableBeforeSend(error)
             ? new NoServersError(
               this.#service,
-              `Cannot call method "${method}": no live servers for service "${this.#service}": ${attempt} attempts failed, the last with: ${
-                (error as Error).message
-              }`,
+              `Cannot call method "${method}": no live servers for service "${this.#service}": ${attempt} ${
+                attempt === 1 ? "attempt" : "attempts"
+              } failed${
+                budgetLeft ? "" : " (retry budget exhausted)"
+              }, the last with: ${(error as Error).message}`,
               { cause: error },
             )
             : error;

@@ -297,3 +297,29 @@ Deno.test("repeated failures lengthen an endpoint's ejection exponentially", asy
   await live!.close();
   assert.ok(failures >= 3 && failures <= 7, `${failures} failures`);
 });
+
+Deno.test("when failures outweigh successes the retry budget stops retrying", async () => {
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([
+      { host: HOST, port: closedPort() },
+      { host: HOST, port: closedPort() },
+    ]),
+    balancer: "round-robin",
+    maxAttempts: 3,
+    retryBudget: { maxTokens: 4, tokenRatio: 0.1 },
+    timeout: 2000,
+  });
+  // 4 tokens: the first failure leaves 3 (retry), the second 2 (no more).
+  await assert.rejects(
+    channel.call("whoami", []),
+    (error: unknown) =>
+      error instanceof NoServersError &&
+      /2 attempts failed \(retry budget exhausted\)/.test(error.message),
+  );
+  await assert.rejects(
+    channel.call("whoami", []),
+    (error: unknown) =>
+      error instanceof NoServersError &&
+      /1 attempt failed \(retry budget exhausted\)/.test(error.message),
+  );
+});

@@ -1,0 +1,25 @@
+import assert from "node:assert/strict";
+import { RetryBudget } from "../src/retry_budget.ts";
+
+Deno.test("RetryBudget allows retries while more than half of its tokens are left", () => {
+  const budget = new RetryBudget({ maxTokens: 10, tokenRatio: 0.5 });
+  const allowed = Array.from({ length: 7 }, () => budget.spend());
+  assert.deepEqual(allowed, [true, true, true, true, false, false, false]);
+  assert.equal(budget.tokens, 3);
+});
+
+Deno.test("RetryBudget earns tokens back with successes, up to its size", () => {
+  const budget = new RetryBudget({ maxTokens: 10, tokenRatio: 0.5 });
+  for (let i = 0; i < 6; i++) budget.spend();
+  assert.equal(budget.spend(), false);
+  for (let i = 0; i < 4; i++) budget.earn(); // 3 + 2 = 5 tokens
+  assert.equal(budget.spend(), false); // 4 left
+  for (let i = 0; i < 100; i++) budget.earn();
+  assert.equal(budget.tokens, 10);
+  assert.equal(budget.spend(), true);
+});
+
+Deno.test("RetryBudget rejects a size that is not positive with a RangeError", () => {
+  assert.throws(() => new RetryBudget({ maxTokens: 0 }), RangeError);
+  assert.throws(() => new RetryBudget({ tokenRatio: -1 }), RangeError);
+});
