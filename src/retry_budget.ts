@@ -37,7 +37,8 @@ export interface RetryBudgetOptions {
  * assert.equal(budget.spend(), true); // 3 left
  * assert.equal(budget.spend(), false); // 2 left: not more than half
  * budget.earn();
- * assert.equal(budget.spend(), true);
+ * budget.earn(); // 4 left
+ * assert.equal(budget.spend(), true); // 3 left
  * ```
  */
 export class RetryBudget {
