@@ -121,10 +121,10 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
     while (!this.closed) {
       let session: ZooKeeperSession;
       try {
-        session = await ZooKeeperSession.connect(
-          this.#connectionString,
-          this.#options,
-        );
+        session = await ZooKeeperSession.connect(this.#connectionString, {
+          ...this.#options,
+          signal: this.#closed.signal,
+        });
       } catch {
         await this.#sleep(delay);
         delay = Math.min(delay * 2, this.#options.maxRetryDelay ?? 2000);

@@ -118,6 +118,13 @@ export interface ZooKeeperSessionOptions {
    * @default {undefined}
    */
   auth?: string | readonly string[] | undefined;
+  /**
+   * Gives up connecting when aborted: `connect()` rejects with the signal's
+   * reason and releases everything. Has no effect once connected.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -309,7 +316,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     options: ZooKeeperSessionOptions = {},
   ): Promise<ZooKeeperSession> {
     const session = new ZooKeeperSession(connectionString, options);
-    await session.#open(options.connectTimeout ?? 10_000);
+    await session.#open(options.connectTimeout ?? 10_000, options.signal);
     return session;
   }
 
@@ -639,8 +646,11 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     return releaseClient(this.#client, this.#timers);
   }
 
-  async #open(connectTimeout: number): Promise<void> {
+  async #open(connectTimeout: number, signal?: AbortSignal): Promise<void> {
     const opened = Promise.withResolvers<void>();
+    const onAbort = () => opened.reject(signal?.reason);
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
     const onConnected = () => opened.resolve();
     this.#waiting.add(onConnected);
     const rejecter = (error: ZooKeeperError) => opened.reject(error);
@@ -667,6 +677,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     } finally {
       clearTimeout(timer);
       this.#pending.delete(rejecter);
+      signal?.removeEventListener("abort", onAbort);
     }
   }
 
