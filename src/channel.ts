@@ -16,7 +16,9 @@ import {
   type ConnectionOptions,
 } from "./connection.ts";
 import {
+  CancelledError,
   ConnectionError,
+  DeadlineExceededError,
   type ErrorClass,
   ErrorRegistry,
   isRetriableBeforeSend,
@@ -37,6 +39,13 @@ import { ZooKeeperMembership } from "./registry/zookeeper_membership.ts";
 import { servicePath } from "./registry/zookeeper_registrar.ts";
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import { type Stub, stub } from "./stub.ts";
+
+/** The error a call (or wait) gets when its signal aborts it. */
+function cancelled(what: string, signal: AbortSignal | undefined): Error {
+  return new CancelledError(`Cannot ${what}: cancelled`, {
+    cause: signal?.reason,
+  });
+}
 
 /**
  * Options for {@linkcode DistributedChannel}.
@@ -406,14 +415,19 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     endpoint.live = undefined;
   }
 
+  /**
+   * Takes a failing endpoint out of rotation. Many calls fail together when
+   * one connection breaks: only the first of them counts as a failure.
+   */
   #eject(endpoint: Endpoint): void {
+    this.#disconnect(endpoint);
+    if (endpoint.ejectedUntil > Date.now()) return;
     endpoint.failures++;
     endpoint.ejectedUntil = Date.now() +
       Math.min(
         this.#ejectionTime * 2 ** (endpoint.failures - 1),
         this.#maxEjectionTime,
       );
-    this.#disconnect(endpoint);
   }
 
   /**
@@ -426,16 +440,14 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     if (tried === undefined) {
       let allUsable = true;
       for (const endpoint of list) {
-        if (endpoint.draining || endpoint.ejectedUntil > now) {
+        if (endpoint.ejectedUntil > now) {
           allUsable = false;
           break;
         }
       }
       if (allUsable) return list;
     }
-    const healthy = list.filter((endpoint) =>
-      !endpoint.draining && endpoint.ejectedUntil <= now
-    );
+    const healthy = list.filter((endpoint) => endpoint.ejectedUntil <= now);
     const untried = healthy.filter((endpoint) => !tried?.has(endpoint.key));
     return untried.length > 0 ? untried : healthy;
   }
@@ -444,11 +456,15 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
    * Waits until an endpoint may be usable: a membership change, the end of
    * an ejection, or the deadline.
    */
-  #waitForEndpoint(deadline: number, signal?: AbortSignal): Promise<void> {
+  #waitForEndpoint(
+    what: string,
+    deadline: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const now = Date.now();
     let wakeAt = deadline;
     for (const endpoint of this.#endpoints.values()) {
-      if (!endpoint.draining && endpoint.ejectedUntil > now) {
+      if (endpoint.ejectedUntil > now) {
         wakeAt = Math.min(wakeAt, endpoint.ejectedUntil);
       }
     }
@@ -464,7 +480,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       };
       const onAbort = () => {
         done();
-        reject(signal?.reason);
+        reject(cancelled(what, signal));
       };
       const timer = setTimeout(wake, Math.max(0, wakeAt - now));
       this.#changed.add(wake);
@@ -491,9 +507,18 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     });
     endpoint.connection = connection;
     connection.then((c) => {
-      if (endpoint.connection === connection) endpoint.live = c;
+      if (endpoint.connection === connection) {
+        endpoint.live = c;
+        endpoint.draining = false; // it accepts connections again
+      }
       c.addEventListener("goaway", () => {
+        // New calls go elsewhere; after an ejection period the endpoint is
+        // tried again, in case it came back at the same address.
         endpoint.draining = true;
+        endpoint.ejectedUntil = Math.max(
+          endpoint.ejectedUntil,
+          Date.now() + this.#ejectionTime,
+        );
         this.#forget(endpoint, connection);
       }, { once: true });
       c.addEventListener("close", (event) => {
@@ -504,6 +529,41 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       }, { once: true });
     }, () => {});
     return connection;
+  }
+
+  /**
+   * Waits for the endpoint's shared connection, but no longer than the call's
+   * deadline and signal allow (the connect itself goes on for later calls).
+   */
+  async #connectWithin(
+    endpoint: Endpoint,
+    method: string,
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Connection> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      return await Promise.race([
+        this.#connect(endpoint),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new DeadlineExceededError(
+                  `Cannot call method "${method}": deadline exceeded while connecting to ${endpoint.key}`,
+                ),
+              ),
+            Math.max(0, deadline - Date.now()),
+          );
+          onAbort = () => reject(cancelled(`call method "${method}"`, signal));
+          signal?.addEventListener("abort", onAbort, { once: true });
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
+    }
   }
 
   /**
@@ -524,7 +584,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
           `Cannot find servers: none registered for service "${this.#service}" (discovery ${this.state})`,
         );
       }
-      await this.#waitForEndpoint(deadline, options.signal);
+      await this.#waitForEndpoint("wait for servers", deadline, options.signal);
     }
   }
 
@@ -548,12 +608,13 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     let tried: Set<string> | undefined;
     let lastError: unknown;
     for (let attempt = 1;; attempt++) {
-      signal?.throwIfAborted();
+      if (signal?.aborted) throw cancelled(`call method "${method}"`, signal);
       const endpoint = this.#balancer.pick(this.#candidates(tried)) ??
         await this.#waitAndChoose(method, tried, deadline, lastError, signal);
       endpoint.inFlight++;
       try {
-        const connection = endpoint.live ?? await this.#connect(endpoint);
+        const connection = endpoint.live ??
+          await this.#connectWithin(endpoint, method, deadline, signal);
         const timeout = Math.max(1, deadline - Date.now());
         const result = await connection.call(
           method,
@@ -628,7 +689,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
           lastError === undefined ? undefined : { cause: lastError },
         );
       }
-      await this.#waitForEndpoint(deadline, signal);
+      await this.#waitForEndpoint(`call method "${method}"`, deadline, signal);
       const endpoint = this.#balancer.pick(this.#candidates(tried));
       if (endpoint !== undefined) return endpoint;
     }

@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import { DistributedChannel } from "../src/channel.ts";
 import {
+  CancelledError,
   ConnectionError,
+  DeadlineExceededError,
   MethodNotFoundError,
   NoServersError,
   RemoteError,
@@ -322,4 +324,84 @@ Deno.test("when failures outweigh successes the retry budget stops retrying", as
       error instanceof NoServersError &&
       /1 attempt failed \(retry budget exhausted\)/.test(error.message),
   );
+});
+
+Deno.test("a call's deadline bounds the connect to a server that never answers", async () => {
+  // Accepts TCP but never sends the preface back.
+  const silent = Deno.listen({ hostname: HOST, port: 0 });
+  const accepted: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of silent) accepted.push(conn);
+  })();
+  const channel = new DistributedChannel({
+    membership: new StaticMembership([{ host: HOST, port: silent.addr.port }]),
+    connection: { connectTimeout: 1000 },
+  });
+  const started = performance.now();
+  await assert.rejects(
+    channel.call("whoami", [], { timeout: 150 }),
+    DeadlineExceededError,
+  );
+  assert.ok(performance.now() - started < 900, "waited for connectTimeout");
+  await channel.close();
+  silent.close();
+  await accepting;
+  for (const conn of accepted) conn.close();
+});
+
+Deno.test("many calls failing on one refused endpoint count as one failure", async () => {
+  const [live] = startServers([0]);
+  const port = closedPort();
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([
+      { host: HOST, port },
+      { host: HOST, port: live!.addr.port },
+    ]),
+    balancer: "round-robin",
+  });
+  await countCalls(channel, 20, 20);
+  const dead = channel.endpoints().find((e) => e.member.port === port)!;
+  await channel.close();
+  await live!.close();
+  assert.equal(dead.failures, 1);
+  assert.equal(dead.state, "ejected");
+});
+
+Deno.test("an aborted call rejects with CancelledError carrying the signal's reason", async () => {
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([]),
+    timeout: 5000,
+  });
+  const reason = new Error("user gave up");
+  await assert.rejects(
+    channel.call("whoami", [], { signal: AbortSignal.abort(reason) }),
+    (error: unknown) =>
+      error instanceof CancelledError && error.cause === reason,
+  );
+  const controller = new AbortController();
+  const waiting = channel.call("whoami", [], { signal: controller.signal });
+  await delay(50); // waiting for a server to appear
+  controller.abort(reason);
+  await assert.rejects(
+    waiting,
+    (error: unknown) =>
+      error instanceof CancelledError && error.cause === reason,
+  );
+});
+
+Deno.test("an endpoint that sent goaway is used again once it is back at the same address", async () => {
+  const first = serve({ whoami: () => "first" }, { hostname: HOST, port: 0 });
+  const port = first.addr.port;
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([{ host: HOST, port }]),
+    ejectionTime: 50,
+    timeout: 3000,
+  });
+  assert.equal(await channel.call("whoami", []), "first");
+  await first.close(); // goaway, then closed
+  const second = serve({ whoami: () => "second" }, { hostname: HOST, port });
+  await delay(100); // past the ejection period
+  assert.equal(await channel.call("whoami", []), "second");
+  await channel.close();
+  await second.close();
 });
