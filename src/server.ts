@@ -290,6 +290,7 @@ export class RpcServer implements AsyncDisposable {
   #conns = new Set<ServerConnection>();
   #refusals = new Set<Promise<void>>();
   #closing: Promise<void> | undefined;
+  #listenerClosed = false;
   #resolveFinished!: () => void;
   #accepting: Promise<void>;
   #backoff: { timer: Timer; resolve: () => void } | undefined;
@@ -393,6 +394,7 @@ export class RpcServer implements AsyncDisposable {
         new Error(`Cannot deregister server: ${e.message}`, { cause: e }),
       );
     }
+    this.#listenerClosed = true;
     try {
       this.#listener.close();
     } catch {
@@ -448,13 +450,18 @@ export class RpcServer implements AsyncDisposable {
 
   async #acceptLoop(): Promise<void> {
     let delay = 0;
-    while (!this.#closing) {
+    // Accepting goes on while close() deregisters (clients that have not seen
+    // the node disappear yet still get served, then goaway); it stops when
+    // close() closes the listener.
+    while (!this.#listenerClosed) {
       let conn: Deno.Conn;
       try {
         conn = await this.#listener.accept();
         delay = 0;
       } catch (error) {
-        if (this.#closing || error instanceof Deno.errors.BadResource) break;
+        if (this.#listenerClosed || error instanceof Deno.errors.BadResource) {
+          break;
+        }
         if (!TRANSIENT_ACCEPT_ERRORS.some((cls) => error instanceof cls)) {
           this.#onError(
             new Error(`Cannot accept connections: ${String(error)}`, {

@@ -359,6 +359,34 @@ Deno.test("serve() calls the registrar after listening and close() deregisters b
   ]);
 });
 
+Deno.test("clients that connect while close() deregisters are still served", async () => {
+  const deregistering = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  const registrar: Registrar = {
+    register: () =>
+      Promise.resolve({
+        deregister() {
+          deregistering.resolve();
+          return release.promise; // ZooKeeper is slow to answer
+        },
+      }),
+  };
+  const server = serve(Handlers, { hostname: HOST, registrar });
+  await server.ready;
+  const closing = server.close();
+  await deregistering.promise;
+  const results = await Promise.all([1, 2, 3].map(async (i) => {
+    await using conn = await Connection.connect({
+      hostname: HOST,
+      port: server.addr.port,
+    });
+    return await conn.call("divide", [i * 10, 2], { timeout: 2000 });
+  }));
+  release.resolve();
+  await closing;
+  assert.deepEqual(results, [5, 10, 15]);
+});
+
 Deno.test("a failing registrar rejects ready and closes the server", async () => {
   const errors: Error[] = [];
   const server = serve(Handlers, {
