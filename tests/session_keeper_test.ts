@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { SessionKeeper } from "../src/registry/session_keeper.ts";
 import { ZooKeeperSession } from "../src/registry/zookeeper_session.ts";
-import { startZooKeeper } from "../testing.ts";
+import { expireSession, startZooKeeper } from "../testing.ts";
 import { delay } from "./_core_helpers.ts";
 
 /** A loopback address nothing listens on. */
@@ -52,4 +52,27 @@ Deno.test("SessionKeeper keeps trying while ZooKeeper is down and connects once 
   const session = await keeper.current(AbortSignal.timeout(10_000));
   assert.equal(session.state, "connected");
   assert.deepEqual(sessions, [session]);
+});
+
+Deno.test("SessionKeeper.current() never returns an expired session, and waits for the next one", async () => {
+  await using zk = await startZooKeeper();
+  await using keeper = new SessionKeeper(zk.connectionString, {
+    sessionTimeout: 4000,
+  });
+  const first = await keeper.current();
+  const expired = new Promise((resolve) =>
+    keeper.addEventListener("expired", resolve, { once: true })
+  );
+  await expireSession(
+    zk.connectionString,
+    first.sessionId,
+    first.sessionPassword,
+  );
+  await expired;
+  // The old session is closed next, before a new one is established: ask
+  // for the current session in that window.
+  while (first.state !== "closed") await delay(1);
+  const next = await keeper.current(AbortSignal.timeout(10_000));
+  assert.notEqual(next, first);
+  assert.equal(next.state, "connected");
 });

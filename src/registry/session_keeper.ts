@@ -77,7 +77,10 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
     return this.#connectionString;
   }
 
-  /** The current session, connected or not, if one was ever established. */
+  /**
+   * The current session, connected or disconnected; `undefined` before the
+   * first one and between an expiry and the next one.
+   */
   get session(): ZooKeeperSession | undefined {
     return this.#session;
   }
@@ -100,7 +103,11 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
         throw new Error("Cannot get a ZooKeeper session: the keeper is closed");
       }
       const session = this.#session;
-      if (session !== undefined && session.state !== "expired") return session;
+      if (
+        session?.state === "connected" || session?.state === "disconnected"
+      ) {
+        return session;
+      }
       await new Promise<void>((resolve, reject) => {
         const onAbort = () => {
           this.#waiters.delete(wake);
@@ -138,6 +145,7 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
       this.#session = session;
       await this.#follow(session);
       await session.close();
+      this.#session = undefined; // until the next session is established
     }
   }
 
@@ -151,9 +159,10 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
       this.dispatchEvent(new Event("expired"));
       end();
     };
+    const onEnd = () => end();
     session.addEventListener("expired", onExpired, { once: true });
-    session.addEventListener("closed", () => end(), { once: true });
-    this.#closed.signal.addEventListener("abort", () => end(), { once: true });
+    session.addEventListener("closed", onEnd, { once: true });
+    this.#closed.signal.addEventListener("abort", onEnd, { once: true });
     for (const wake of this.#waiters) wake();
     this.#waiters.clear();
     this.dispatchEvent(new CustomEvent("session", { detail: session }));
@@ -163,6 +172,8 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
       session.removeEventListener("connected", forward);
       session.removeEventListener("disconnected", forward);
       session.removeEventListener("expired", onExpired);
+      session.removeEventListener("closed", onEnd);
+      this.#closed.signal.removeEventListener("abort", onEnd);
     }
   }
 
