@@ -405,3 +405,20 @@ Deno.test("an endpoint that sent goaway is used again once it is back at the sam
   await channel.close();
   await second.close();
 });
+
+Deno.test("a channel with a malformed registry root fails at once with a TypeError", () => {
+  for (const root of ["/rpc/", "rpc", "/rpc//x", ""]) {
+    assert.throws(
+      () =>
+        new DistributedChannel({
+          zookeeper: "127.0.0.1:1",
+          service: "calculator",
+          root,
+        }),
+      (error: unknown) =>
+        error instanceof TypeError &&
+        /root must be an absolute/.test(error.message),
+      root,
+    );
+  }
+});

@@ -11,6 +11,7 @@ import {
   ZooKeeperSession,
 } from "../registry/zookeeper_session.ts";
 import { SessionKeeper } from "../registry/session_keeper.ts";
+import { servicePath } from "../registry/zookeeper_registrar.ts";
 
 /**
  * The exit codes of the `zkrpc` command line.
@@ -242,15 +243,28 @@ export function globalOptions(values: ParsedArgs["values"]): GlobalOptions {
  * @returns The name.
  */
 export function checkService(command: string, service: string): string {
-  if (!/^[\w.-]+$/.test(service)) {
+  try {
+    servicePath({ service });
+  } catch (error) {
     throw new CliError(
       ExitCode.Usage,
-      `Cannot ${command}: service name must match [A-Za-z0-9_.-]+, got ${
-        JSON.stringify(service)
+      `Cannot ${command}: ${
+        (error as Error).message.replace(/^Cannot find service path: /, "")
       }`,
     );
   }
   return service;
+}
+
+/**
+ * The ZooKeeper path of a service under the `--root` option.
+ *
+ * @param options The parsed global options.
+ * @param service A checked service name.
+ * @returns E.g. `/rpc/calculator`.
+ */
+export function servicePathOf(options: GlobalOptions, service: string): string {
+  return servicePath({ root: options.root || "/", service });
 }
 
 function unreachable(what: string, options: GlobalOptions): CliError {

@@ -27,6 +27,7 @@ import {
   globalOptions,
   openKeeper,
   parseCommandArgs,
+  servicePathOf,
   toJson,
   translateZooKeeperError,
 } from "./_shared.ts";
@@ -90,7 +91,7 @@ export async function call(args: string[]): Promise<number> {
   const what = `call method "${method}" of service "${service}"`;
   const { keeper, session } = await openKeeper(what, options);
   try {
-    const path = `${options.root}/${service}`;
+    const path = servicePathOf(options, service);
     let members: string[];
     try {
       members = await session.getChildren(path);

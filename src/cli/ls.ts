@@ -22,6 +22,7 @@ import {
   globalOptions,
   openSession,
   parseCommandArgs,
+  servicePathOf,
   toJson,
   translateZooKeeperError,
 } from "./_shared.ts";
@@ -144,7 +145,7 @@ async function listServices(
   }
   const services: ListedService[] = [];
   for (const name of names) {
-    const path = `${options.root}/${name}`;
+    const path = `${options.root}/${name}`; // a listed child, any name
     let ids: string[];
     try {
       ids = (await session.getChildren(path)).sort();

@@ -18,6 +18,7 @@ import {
   parseCommandArgs,
   parseCount,
   parseDuration,
+  servicePathOf,
   toJson,
 } from "./_shared.ts";
 
@@ -80,7 +81,7 @@ export async function watch(args: string[]): Promise<number> {
   const duration = values.duration === undefined
     ? undefined
     : parseDuration("duration", values.duration as string);
-  const path = `${options.root}/${service}`;
+  const path = servicePathOf(options, service);
   const what = `watch service "${service}"`;
   const { keeper, session } = await openKeeper(what, options);
   const stop = new AbortController();

@@ -90,7 +90,7 @@ export class ZooKeeperMembership extends EventTarget implements Membership {
       ((id, error) =>
         console.warn(`zkrpc: skipping member ${path}/${id}: ${error.message}`));
     this.#sync = coalesced(() => this.#read());
-    const resync = () => void this.#sync();
+    const resync = () => void this.#sync().catch(this.#report);
     this.#listeners = [
       ["session", resync],
       ["connected", resync],
@@ -102,6 +102,11 @@ export class ZooKeeperMembership extends EventTarget implements Membership {
     }
     if (keeper.session?.state === "connected") resync();
   }
+
+  /** Logs what a background read could not handle, instead of crashing. */
+  #report = (error: unknown): void => {
+    console.error(`zkrpc: cannot read the members of ${this.#path}:`, error);
+  };
 
   /** The watched path. */
   get path(): string {
@@ -139,7 +144,9 @@ export class ZooKeeperMembership extends EventTarget implements Membership {
     const session = this.#keeper.session;
     if (this.#closed || session === undefined) return;
     const watch = () => {
-      if (session === this.#keeper.session) void this.#sync();
+      if (session === this.#keeper.session) {
+        void this.#sync().catch(this.#report);
+      }
     };
     let children: string[];
     try {

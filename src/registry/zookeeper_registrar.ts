@@ -169,12 +169,16 @@ export function zooKeeperRegistrar(
  *
  * assert.equal(servicePath({ service: "calculator" }), "/rpc/calculator");
  * assert.equal(servicePath({ path: "/rpc" }), "/rpc");
+ * assert.equal(servicePath({ root: "/", service: "calculator" }), "/calculator");
+ * assert.throws(() => servicePath({ root: "/rpc/", service: "calculator" }), TypeError);
  * ```
  */
 export function servicePath(
   options: { path?: string; root?: string; service?: string },
 ): string {
-  if (options.path !== undefined) return options.path;
+  if (options.path !== undefined) {
+    return checkPath(options.path, "path");
+  }
   if (options.service === undefined || !/^[\w.-]+$/.test(options.service)) {
     throw new TypeError(
       `Cannot find service path: service name must match [A-Za-z0-9_.-]+, got ${
@@ -182,7 +186,20 @@ export function servicePath(
       }`,
     );
   }
-  return `${options.root ?? "/rpc"}/${options.service}`;
+  const root = options.root ?? "/rpc";
+  return `${root === "/" ? "" : checkPath(root, "root")}/${options.service}`;
+}
+
+/** A ZooKeeper path: absolute, no empty segment, no trailing slash. */
+function checkPath(path: string, name: string): string {
+  if (!/^(\/[^/]+)+$/.test(path)) {
+    throw new TypeError(
+      `Cannot find service path: ${name} must be an absolute ZooKeeper path like "/rpc" (no trailing or double slash), got ${
+        JSON.stringify(path)
+      }`,
+    );
+  }
+  return path;
 }
 
 function advertisedHost(bound: string, advertised?: string): string {

@@ -72,7 +72,8 @@ export class ZooKeeperRegistration extends EventTarget {
   #prefix: string;
   #nodePath: string | undefined;
   #closed = false;
-  #orphan: { path: string; session: ZooKeeperSession } | undefined;
+  /** Nodes left to delete after close(), with the session that owns them. */
+  #orphans: { path: string; session: ZooKeeperSession }[] = [];
   #ensure: () => Promise<void>;
   #onSession: () => void;
   #firstRegistration = Promise.withResolvers<string>();
@@ -98,7 +99,13 @@ export class ZooKeeperRegistration extends EventTarget {
     this.#acl = options.acl;
     this.#prefix = `server-${options.id ?? crypto.randomUUID()}-`;
     this.#ensure = coalesced(() => this.#ensureRegistered());
-    this.#onSession = () => void this.#ensure();
+    this.#onSession = () =>
+      void this.#ensure().catch((error) =>
+        console.error(
+          `zkrpc: cannot register under ${this.#servicePath}:`,
+          error,
+        )
+      );
     keeper.addEventListener("session", this.#onSession);
     keeper.addEventListener("connected", this.#onSession);
     if (keeper.session?.state === "connected") this.#onSession();
@@ -123,13 +130,16 @@ export class ZooKeeperRegistration extends EventTarget {
     const session = this.#keeper.session;
     if (session === undefined) return;
     if (this.#closed) {
-      if (this.#orphan !== undefined) await this.#deleteOrphan(session);
+      if (this.#orphans.length > 0) await this.#deleteOrphans(session);
       return;
     }
     try {
       const path = await this.#findOrCreate(session);
       if (this.#closed) {
-        await session.delete(path).catch(() => {});
+        // close() ran while this node was being created: delete it now, or
+        // once ZooKeeper answers again.
+        this.#orphans.push({ path, session });
+        await this.#deleteOrphans(session);
         return;
       }
       if (path !== this.#nodePath) {
@@ -145,21 +155,22 @@ export class ZooKeeperRegistration extends EventTarget {
   }
 
   /**
-   * Deletes the node that `close()` could not delete while ZooKeeper was
-   * unreachable, once it answers again (a new session means the old node is
-   * gone already), then stops listening.
+   * Deletes the nodes that `close()` could not delete while ZooKeeper was
+   * unreachable, once it answers again (a node of an ended session is gone
+   * already), then stops listening.
    */
-  async #deleteOrphan(session: ZooKeeperSession): Promise<void> {
-    const orphan = this.#orphan;
-    if (orphan !== undefined && session === orphan.session) {
-      try {
-        await session.delete(orphan.path);
-      } catch (error) {
-        if (!isZooKeeperError(error)) throw error;
-        if (!isZooKeeperError(error, "NO_NODE")) return; // try on the next event
+  async #deleteOrphans(session: ZooKeeperSession): Promise<void> {
+    for (const orphan of [...this.#orphans]) {
+      if (session === orphan.session) {
+        try {
+          await session.delete(orphan.path);
+        } catch (error) {
+          if (!isZooKeeperError(error)) throw error;
+          if (!isZooKeeperError(error, "NO_NODE")) return; // next event
+        }
       }
+      this.#orphans.splice(this.#orphans.indexOf(orphan), 1);
     }
-    this.#orphan = undefined;
     this.#stopListening();
   }
 
@@ -206,11 +217,11 @@ export class ZooKeeperRegistration extends EventTarget {
     const path = this.#nodePath;
     this.#nodePath = undefined;
     const session = this.#keeper.session;
-    if (path === undefined || session === undefined) {
-      return this.#stopListening();
+    if (path !== undefined && session !== undefined) {
+      this.#orphans.push({ path, session });
     }
-    this.#orphan = { path, session };
-    if (session.state !== "connected" || signal?.aborted) return;
-    await this.#deleteOrphan(session);
+    if (this.#orphans.length === 0) return this.#stopListening();
+    if (session?.state !== "connected" || signal?.aborted) return;
+    await this.#deleteOrphans(session);
   }
 }
