@@ -5,7 +5,9 @@
  * @module
  */
 
+import type { Endpoint } from "./connection.ts";
 import { ConnectionError, ProtocolError } from "./errors.ts";
+import { errorMessage as message } from "./_util.ts";
 import {
   checkPreface,
   DEFAULT_MAX_FRAME_SIZE,
@@ -16,13 +18,6 @@ import {
 } from "./protocol/frame.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
-
-/** The server to connect to (`Endpoint` satisfies it). */
-export interface SocketEndpoint {
-  hostname: string;
-  port: number;
-  tls?: boolean;
-}
 
 /** The connection options the opening reads (`ConnectionOptions` satisfies it). */
 export interface OpenSocketOptions {
@@ -39,10 +34,6 @@ export interface OpenSocket {
   decoder: FrameDecoder;
 }
 
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /**
  * Connects to `endpoint` and exchanges prefaces.
  *
@@ -52,7 +43,7 @@ function message(error: unknown): string {
  * protocol version.
  */
 export async function openSocket(
-  endpoint: SocketEndpoint,
+  endpoint: Endpoint,
   options: OpenSocketOptions,
 ): Promise<OpenSocket> {
   const name = `${endpoint.hostname}:${endpoint.port}`;

@@ -28,7 +28,6 @@ import {
 import { FrameWriter } from "./protocol/frame_writer.ts";
 import type { CallContext } from "./call_context.ts";
 import {
-  type AnyFunction,
   decodeMethod,
   findMethod,
   type MethodEntry,
@@ -94,7 +93,6 @@ export interface ServerInternals {
   /** Async handler calls not yet settled, across all connections. */
   running: Set<Promise<unknown>>;
   handlers: object;
-  methods: Map<string, AnyFunction>;
   codec: Codec;
   options: ServerConnectionOptions;
   onError: (error: Error, remoteAddr?: Deno.NetAddr) => void;
@@ -387,12 +385,17 @@ export class ServerConnection {
       });
       return;
     }
-    const ctx = new Context(method, this.#addr);
+    // A sync handler without withContext() needs no context: the common
+    // fast path allocates none.
+    let ctx: Context | undefined;
     let result: unknown;
     try {
-      result = entry.withContext === undefined
-        ? entry.fn.apply(this.#s.handlers, params)
-        : entry.withContext.call(this.#s.handlers, ctx, ...params);
+      if (entry.withContext === undefined) {
+        result = entry.fn.apply(this.#s.handlers, params);
+      } else {
+        ctx = new Context(method, this.#addr);
+        result = entry.withContext.call(this.#s.handlers, ctx, ...params);
+      }
     } catch (error) {
       this.#pushError(id, this.#toPayload(error));
       return;
@@ -401,11 +404,13 @@ export class ServerConnection {
       result !== null && typeof result === "object" &&
       typeof (result as PromiseLike<unknown>).then === "function"
     ) {
+      ctx ??= new Context(method, this.#addr);
       this.#inflight.set(id, ctx);
       const running = this.#s.running;
+      const call = ctx;
       const settled: Promise<unknown> = Promise.resolve(result).then(
-        (value) => this.#complete(id, ctx, value, false),
-        (error) => this.#complete(id, ctx, error, true),
+        (value) => this.#complete(id, call, value, false),
+        (error) => this.#complete(id, call, error, true),
       ).finally(() => running.delete(settled));
       running.add(settled);
     } else {

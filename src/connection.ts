@@ -22,6 +22,7 @@ import {
 } from "./protocol/frame.ts";
 import { FrameWriter } from "./protocol/frame_writer.ts";
 import { DeadlineQueue } from "./_deadline_queue.ts";
+import { errorMessage as message } from "./_util.ts";
 import { openSocket } from "./_connect.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -222,10 +223,6 @@ class PendingCall {
     if (this.deadline !== Infinity) deadlines.complete(this);
     if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
   }
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function lower(text: string): string {

@@ -7,7 +7,12 @@
 
 import { ProtocolError, ServerClosingError } from "./errors.ts";
 import { type Codec, jsonCodec } from "./protocol/codec.ts";
-import { FrameType, PREFACE, PREFACE_SIZE } from "./protocol/frame.ts";
+import {
+  encodeFrame,
+  FrameType,
+  PREFACE,
+  PREFACE_SIZE,
+} from "./protocol/frame.ts";
 import {
   type AnyFunction,
   collectMethods,
@@ -324,7 +329,6 @@ export class RpcServer implements AsyncDisposable {
       table: methodTable(this.#methods),
       running: new Set(),
       handlers,
-      methods: this.#methods,
       codec: this.#codec,
       options,
       onError: this.#onError,
@@ -501,12 +505,14 @@ export class RpcServer implements AsyncDisposable {
   }
 
   #refuse(conn: Deno.Conn): void {
-    const goaway = utf8.encode("Too many connections");
-    const frame = new Uint8Array(PREFACE_SIZE + 9 + goaway.length);
+    const goaway = encodeFrame(
+      FrameType.Goaway,
+      0,
+      utf8.encode("Too many connections"),
+    );
+    const frame = new Uint8Array(PREFACE_SIZE + goaway.length);
     frame.set(PREFACE);
-    new DataView(frame.buffer).setUint32(PREFACE_SIZE, 5 + goaway.length);
-    frame[PREFACE_SIZE + 4] = FrameType.Goaway;
-    frame.set(goaway, PREFACE_SIZE + 9);
+    frame.set(goaway, PREFACE_SIZE);
     const p = conn.write(frame).then(() => {}, () => {}).finally(() => {
       try {
         conn.close();
@@ -563,8 +569,6 @@ export class RpcServer implements AsyncDisposable {
  * ```
  */
 export function serve(handlers: object, options: ServeOptions = {}): RpcServer {
-  const methods = collectMethods(handlers); // validate before listening
-  void methods;
   const hostname = options.hostname ?? "0.0.0.0";
   const port = options.port ?? 0;
   const listener = options.tls
@@ -575,5 +579,10 @@ export function serve(handlers: object, options: ServeOptions = {}): RpcServer {
       key: options.tls.key,
     })
     : Deno.listen({ hostname, port, transport: "tcp" });
-  return new RpcServer(listener, handlers, options);
+  try {
+    return new RpcServer(listener, handlers, options);
+  } catch (error) {
+    listener.close(); // handlers that cannot be served (checked first thing)
+    throw error;
+  }
 }

@@ -22,7 +22,6 @@ import {
   globalOptions,
   openSession,
   parseCommandArgs,
-  servicePathOf,
   toJson,
   translateZooKeeperError,
 } from "./_shared.ts";
