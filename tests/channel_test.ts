@@ -73,6 +73,22 @@ function closedPort(): number {
   return port;
 }
 
+/** Round-robin over a dead port and a live server, the dead one first. */
+function deadAndLive(
+  port: number,
+  live: RpcServer,
+  options: { ejectionTime?: number } = {},
+): DistributedChannel {
+  return new DistributedChannel({
+    membership: new StaticMembership([
+      { host: HOST, port },
+      { host: HOST, port: live.addr.port },
+    ]),
+    balancer: "round-robin",
+    ...options,
+  });
+}
+
 Deno.test("the random balancer spreads calls over every endpoint", async () => {
   const servers = startServers([0, 0, 0]);
   await using channel = new DistributedChannel({
@@ -255,14 +271,7 @@ Deno.test("after goaway new calls go to the other endpoint and the draining call
 Deno.test("an ejected endpoint is probed again after its back-off and used once it answers", async () => {
   const [live] = startServers([0]);
   const port = closedPort();
-  await using channel = new DistributedChannel({
-    membership: new StaticMembership([
-      { host: HOST, port },
-      { host: HOST, port: live!.addr.port },
-    ]),
-    balancer: "round-robin",
-    ejectionTime: 100,
-  });
+  await using channel = deadAndLive(port, live!, { ejectionTime: 100 });
   await countCalls(channel, 10, 1);
   const ejected = channel.endpoints().find((e) => e.member.port === port)!;
   assert.equal(ejected.state, "ejected");
@@ -280,14 +289,7 @@ Deno.test("an ejected endpoint is probed again after its back-off and used once 
 Deno.test("repeated failures lengthen an endpoint's ejection exponentially", async () => {
   const [live] = startServers([0]);
   const port = closedPort();
-  await using channel = new DistributedChannel({
-    membership: new StaticMembership([
-      { host: HOST, port },
-      { host: HOST, port: live!.addr.port },
-    ]),
-    balancer: "round-robin",
-    ejectionTime: 20,
-  });
+  await using channel = deadAndLive(port, live!, { ejectionTime: 20 });
   const failuresAfter = async (ms: number) => {
     const ends = performance.now() + ms;
     while (performance.now() < ends) await countCalls(channel, 1, 1);
@@ -352,13 +354,7 @@ Deno.test("a call's deadline bounds the connect to a server that never answers",
 Deno.test("many calls failing on one refused endpoint count as one failure", async () => {
   const [live] = startServers([0]);
   const port = closedPort();
-  await using channel = new DistributedChannel({
-    membership: new StaticMembership([
-      { host: HOST, port },
-      { host: HOST, port: live!.addr.port },
-    ]),
-    balancer: "round-robin",
-  });
+  await using channel = deadAndLive(port, live!);
   await countCalls(channel, 20, 20);
   const dead = channel.endpoints().find((e) => e.member.port === port)!;
   await channel.close();
