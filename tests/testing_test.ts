@@ -161,7 +161,7 @@ Deno.test("startZooKeeper() uses ZOOKEEPER_HOME and names it when it holds no ja
     Deno.env.set("ZOOKEEPER_HOME", home);
     await assert.rejects(
       startZooKeeper(),
-      /^Cannot start ZooKeeper: ZOOKEEPER_HOME is ".*" but neither it nor its lib\/ directory holds any jar; point it at an unpacked ZooKeeper release or unset it\. To install on /,
+      /Cannot start ZooKeeper: ZOOKEEPER_HOME is ".*" but neither it nor its lib\/ directory holds any jar; point it at an unpacked ZooKeeper release or unset it\. To install on /,
     );
     await Deno.mkdir(`${home}/lib`);
     await Deno.symlink(
