@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { Host } from "../src/testing/host.ts";
+import { type Host, systemHost } from "../src/testing/host.ts";
 import { provision } from "../src/testing/provision.ts";
 import {
   type PlanOptions,
@@ -441,7 +441,7 @@ Deno.test("provision() says what it installs, runs apt-get update then install, 
     // The real file system, inside the temporary directory only.
     const host: Host = {
       ...fake,
-      exists: (path) => path.startsWith(`${dir}/`) && exists(path),
+      exists: (path) => path.startsWith(`${dir}/`) && systemHost().exists(path),
     };
     const logged: string[] = [];
     const found = await provision(
@@ -489,15 +489,6 @@ Deno.test("provision() reports a failed install with the command and its exit co
     await Deno.remove(dir, { recursive: true });
   }
 });
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // --- the real entry point ------------------------------------------------------
 
@@ -591,4 +582,37 @@ Deno.test("the README's permission table lists the provision task's flags", asyn
   const flags = TASK.slice(2, -1).join(" ");
   assert.equal(TASK.slice(0, 2).join(" "), "deno run");
   assert.match(readme, new RegExp(`\\| \`${RegExp.escape(flags)}\` +\\|`));
+});
+
+Deno.test("deno task demo with ZKRPC_NO_INSTALL=1 and an empty ZOOKEEPER_HOME stops at once with the install command", async () => {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("deno.json", ROOT)),
+  );
+  const demo = (config.tasks.demo as string).split(" ");
+  assert.equal(demo[0], "deno");
+  const empty = await Deno.makeTempDir({ prefix: "zkrpc-empty-" });
+  try {
+    const started = performance.now();
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: demo.slice(1),
+      cwd: ROOT.pathname,
+      env: { NO_COLOR: "1", ZKRPC_NO_INSTALL: "1", ZOOKEEPER_HOME: empty },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const ms = performance.now() - started;
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 1, stderr);
+    assert.equal(new TextDecoder().decode(output.stdout), "");
+    assert.match(
+      stderr,
+      /^demo: Cannot start ZooKeeper: ZOOKEEPER_HOME is ".*" but neither it nor its lib\/ directory holds any jar; point it at an unpacked ZooKeeper release or unset it\. To install on .*:\n/,
+    );
+    assert.match(stderr, expectedInstallLine());
+    // Generous: Deno's start and the demo's imports; no ZooKeeper is started.
+    assert.ok(ms < 20_000, `took ${ms} ms`);
+  } finally {
+    await Deno.remove(empty, { recursive: true });
+  }
 });
