@@ -12,6 +12,10 @@ import {
 } from "../registry/zookeeper_session.ts";
 import { SessionKeeper } from "../registry/session_keeper.ts";
 import { servicePath } from "../registry/zookeeper_registrar.ts";
+import {
+  defaultZooKeeperHosts,
+  parseConnectionString,
+} from "../registry/_config.ts";
 
 /**
  * The exit codes of the `zkrpc` command line.
@@ -192,14 +196,6 @@ export function parseCount(flag: string, text: string): number {
   return value;
 }
 
-function defaultZooKeeper(): string {
-  try {
-    return Deno.env.get("ZOOKEEPER_HOSTS") || "127.0.0.1:2181";
-  } catch {
-    return "127.0.0.1:2181"; // no --allow-env
-  }
-}
-
 /**
  * Reads the global options out of parsed values.
  *
@@ -227,8 +223,20 @@ export function globalOptions(values: ParsedArgs["values"]): GlobalOptions {
       `Cannot parse --timeout: expected more than 0, got "${given.timeout}"`,
     );
   }
+  const zookeeper = given.zookeeper ?? defaultZooKeeperHosts();
+  try {
+    parseConnectionString(zookeeper);
+  } catch (error) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot parse --zookeeper: ${withoutPrefix(error)}`,
+      given.zookeeper === undefined
+        ? "It came from $ZOOKEEPER_HOSTS."
+        : undefined,
+    );
+  }
   return {
-    zookeeper: given.zookeeper ?? defaultZooKeeper(),
+    zookeeper,
     root,
     timeout,
     json: given.json,
@@ -339,10 +347,12 @@ export function translateZooKeeperError(
   error: unknown,
 ): Error {
   if (error instanceof CliError) return error;
-  if (error instanceof TypeError) {
+  if (error instanceof TypeError || error instanceof RangeError) {
     return new CliError(
       ExitCode.Usage,
-      `Cannot ${what}: invalid --zookeeper "${options.zookeeper}": expected host:port[,host:port…][/chroot]`,
+      `Cannot ${what}: invalid --zookeeper "${options.zookeeper}": ${
+        withoutPrefix(error)
+      }`,
     );
   }
   if (
@@ -360,6 +370,11 @@ export function translateZooKeeperError(
     );
   }
   return error as Error;
+}
+
+/** A library message without its "Cannot connect to ZooKeeper: " start. */
+function withoutPrefix(error: unknown): string {
+  return (error as Error).message.replace(/^Cannot [^:]*: /, "");
 }
 
 /**

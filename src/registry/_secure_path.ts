@@ -1,0 +1,215 @@
+/**
+ * Makes the ACL option of a registration mean something when the service
+ * path already exists: the service path (and its parent) must not let anyone
+ * outside the registrar's ACL create or delete members or change the ACL.
+ * An open path is tightened when the session may (it has `admin` on it), or
+ * registration fails with an error naming the path and the fix.
+ *
+ * @module
+ */
+
+import {
+  aclEntries,
+  type AclEntry,
+  expandPermissions,
+} from "./zookeeper_types.ts";
+import type {
+  ZooKeeperAcl,
+  ZooKeeperPermission,
+  ZooKeeperSession,
+} from "./zookeeper_session.ts";
+import { isZooKeeperError } from "./zookeeper_errors.ts";
+
+/**
+ * What an outsider must not hold. On the service path: `create` (fake
+ * members), `delete` (deleting real members) and `admin` (changing the ACL).
+ * On its parent: `delete` (deleting the service path while it is empty) and
+ * `admin`.
+ */
+const SERVICE_GUARDED: readonly ZooKeeperPermission[] = [
+  "create",
+  "delete",
+  "admin",
+];
+const PARENT_GUARDED: readonly ZooKeeperPermission[] = ["delete", "admin"];
+
+/** The registration's failure to secure its path: it stops registering. */
+export class OpenPathError extends Error {
+  /**
+   * @param message What failed and how to fix it.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "OpenPathError";
+  }
+}
+
+/**
+ * Checks (and tightens) the ACLs of `servicePath` and its parent.
+ *
+ * @param session A connected session.
+ * @param servicePath E.g. `/rpc/calculator`.
+ * @param acl The registrar's ACL (not `"open"`).
+ * @param log Where notices go.
+ * @throws {OpenPathError} When a path is open and the session may not fix it.
+ */
+export async function securePath(
+  session: ZooKeeperSession,
+  servicePath: string,
+  acl: ZooKeeperAcl,
+  log: (message: string) => void,
+): Promise<void> {
+  const desired = resolve(aclEntries(acl), session.authIds);
+  const parent = servicePath.slice(0, servicePath.lastIndexOf("/"));
+  if (parent !== "") {
+    await secureNode(session, parent, desired, PARENT_GUARDED, log);
+  }
+  const tightened = await secureNode(
+    session,
+    servicePath,
+    desired,
+    SERVICE_GUARDED,
+    log,
+  );
+  if (tightened) await removeForeignMembers(session, servicePath, desired, log);
+}
+
+/** `auth` entries stand for the session's digest identities. */
+function resolve(entries: AclEntry[], authIds: readonly string[]): AclEntry[] {
+  return entries.flatMap((entry) =>
+    entry.scheme === "auth"
+      ? authIds.map((id) => ({
+        scheme: "digest",
+        id,
+        permissions: entry.permissions,
+      }))
+      : [entry]
+  ).map((entry) => ({
+    ...entry,
+    permissions: expandPermissions(entry.permissions),
+  }));
+}
+
+/** What `entry` holds of `guarded` beyond what the desired ACL gives its id. */
+function excess(
+  entry: AclEntry,
+  desired: AclEntry[],
+  guarded: readonly ZooKeeperPermission[],
+): ZooKeeperPermission[] {
+  const allowed = new Set(
+    desired.filter((d) => d.scheme === entry.scheme && d.id === entry.id)
+      .flatMap((d) => d.permissions),
+  );
+  return expandPermissions(entry.permissions).filter((p) =>
+    guarded.includes(p) && !allowed.has(p)
+  );
+}
+
+/** zkCli's spelling of an ACL: `world:anyone:r,digest:u:h:cdrwa`. */
+export function formatAcl(entries: readonly AclEntry[]): string {
+  const letter: Record<string, string> = {
+    create: "c",
+    delete: "d",
+    read: "r",
+    write: "w",
+    admin: "a",
+  };
+  return entries.map((entry) =>
+    `${entry.scheme}:${entry.id}:${
+      ["create", "delete", "read", "write", "admin"].filter((p) =>
+        expandPermissions(entry.permissions).includes(p as ZooKeeperPermission)
+      ).map((p) => letter[p]).join("")
+    }`
+  ).join(",");
+}
+
+/**
+ * Returns `true` when `path` was open and has been tightened, `false` when
+ * it was fine.
+ */
+async function secureNode(
+  session: ZooKeeperSession,
+  path: string,
+  desired: AclEntry[],
+  guarded: readonly ZooKeeperPermission[],
+  log: (message: string) => void,
+): Promise<boolean> {
+  const { acl, stat } = await session.getAcl(path);
+  const open = acl.map((entry) => ({
+    entry,
+    excess: excess(entry, desired, guarded),
+  })).filter((e) => e.excess.length > 0);
+  if (open.length === 0) return false;
+  const who = open.map((e) =>
+    `${e.entry.scheme}:${e.entry.id} may ${e.excess.join(", ")}`
+  ).join("; ");
+  const kept = acl.map((entry) => {
+    const drop = excess(entry, desired, guarded);
+    return {
+      ...entry,
+      permissions: entry.permissions.filter((p) => !drop.includes(p)),
+    };
+  }).filter((entry) =>
+    entry.permissions.length > 0 &&
+    !desired.some((d) => d.scheme === entry.scheme && d.id === entry.id)
+  );
+  const tightened = [...desired, ...kept];
+  if (desired.length === 0) {
+    throw new OpenPathError(
+      `Cannot register under "${path}": it is open (${who}) and the registrar's ACL names no identity of this session; give the session \`auth\` credentials`,
+    );
+  }
+  try {
+    await session.setAcl(path, tightened, stat.aversion);
+  } catch (error) {
+    // BAD_VERSION (the ACL changed meanwhile) is retried by the caller.
+    if (!isZooKeeperError(error, "NO_AUTH")) throw error;
+    throw new OpenPathError(
+      `Cannot register under "${path}": it is open (${who}) and this session may not change its ACL (it lacks admin on it). ` +
+        `Fix: delete it so the server creates it with its ACL (zkCli: deleteall ${path}), ` +
+        `or set its ACL (zkCli: setAcl ${path} ${formatAcl(tightened)})`,
+    );
+  }
+  log(
+    `zkrpc: "${path}" was open (${who}); set its ACL to ${
+      formatAcl(tightened)
+    }`,
+  );
+  return true;
+}
+
+/**
+ * After tightening an open service path, deletes the members created while
+ * it was open by someone outside the registrar's ACL (they could be fakes).
+ */
+async function removeForeignMembers(
+  session: ZooKeeperSession,
+  servicePath: string,
+  desired: AclEntry[],
+  log: (message: string) => void,
+): Promise<void> {
+  for (const child of await session.getChildren(servicePath)) {
+    const path = `${servicePath}/${child}`;
+    let acl: AclEntry[];
+    try {
+      ({ acl } = await session.getAcl(path));
+    } catch (error) {
+      if (isZooKeeperError(error, "NO_NODE")) continue;
+      throw error;
+    }
+    const foreign = acl.some((entry) =>
+      excess(entry, desired, ["write", "create", "delete", "admin"]).length > 0
+    );
+    if (!foreign) continue;
+    try {
+      await session.delete(path);
+      log(
+        `zkrpc: deleted member "${path}": created while "${servicePath}" was open, by someone outside the registrar's ACL (${
+          formatAcl(acl)
+        })`,
+      );
+    } catch (error) {
+      if (!isZooKeeperError(error, "NO_NODE")) throw error;
+    }
+  }
+}
