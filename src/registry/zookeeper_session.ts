@@ -310,6 +310,13 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     this.#operationTimeout = options.operationTimeout ?? 10_000;
     const onConnectError = options.onConnectError;
     this.#timers.onSocketError = (error) => {
+      if ((error as { code?: unknown }).code === "EPERM") {
+        // What Deno reports for a host outside --allow-net.
+        error = new Error(
+          `${error.message} (is the host allowed by --allow-net?)`,
+          { cause: error },
+        );
+      }
       this.#lastConnectError = error;
       if (onConnectError === undefined) return;
       try {
