@@ -94,11 +94,10 @@ const server = serve(handlers, {
 console.log(`listening on ${server.addr.hostname}:${server.addr.port}`);
 registrar.registered().then(
   () => console.log(`registered in service "${values.service}"`),
-  (error: Error) => {
-    if (closing) return; // closed before it registered
-    // The server closes itself; exit non-zero once it has.
-    console.error(`server: ${error.message}`);
-    Deno.exitCode = 1;
+  () => {
+    // onError said why; the server closes itself. Exit non-zero once it has
+    // (unless it was closed before it registered).
+    if (!closing) Deno.exitCode = 1;
   },
 );
 

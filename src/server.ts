@@ -396,7 +396,11 @@ export class RpcServer implements AsyncDisposable {
   /** Reports a failed registration and closes the server. */
   #registrationFailed(error: Error): void {
     this.#onError(
-      new Error(`Cannot register server: ${error.message}`, { cause: error }),
+      error.message.startsWith("Cannot ")
+        ? error
+        : new Error(`Cannot register server: ${error.message}`, {
+          cause: error,
+        }),
     );
     this.close().catch(() => {});
   }

@@ -156,7 +156,7 @@ async function secureNode(
   const tightened = [...desired, ...kept];
   if (desired.length === 0) {
     throw new OpenPathError(
-      `Cannot register under "${path}": it is open (${who}) and the registrar's ACL names no identity of this session; give the session \`auth\` credentials`,
+      `"${path}" is open (${who}) and the registrar's ACL names no identity of this session; give the session \`auth\` credentials`,
     );
   }
   try {
@@ -165,7 +165,7 @@ async function secureNode(
     // BAD_VERSION (the ACL changed meanwhile) is retried by the caller.
     if (!isZooKeeperError(error, "NO_AUTH")) throw error;
     throw new OpenPathError(
-      `Cannot register under "${path}": it is open (${who}) and this session may not change its ACL (it lacks admin on it). ` +
+      `"${path}" is open (${who}) and this session may not change its ACL (it lacks admin on it). ` +
         `Fix: delete it so the server creates it with its ACL (zkCli: deleteall ${path}), ` +
         `or set its ACL (zkCli: setAcl ${path} ${formatAcl(tightened)})`,
     );

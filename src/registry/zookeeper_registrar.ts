@@ -275,13 +275,7 @@ export function zooKeeperRegistrar(
         })();
       const onError = (event: Event) => {
         const error = (event as CustomEvent<Error>).detail;
-        release().catch(() => {}).finally(() =>
-          server?.fail(
-            new Error(`Cannot register under "${path}": ${error.message}`, {
-              cause: error,
-            }),
-          )
-        );
+        release().catch(() => {}).finally(() => server?.fail(error));
       };
       registration.addEventListener("registered", onRegistered);
       registration.addEventListener("error", onError);

@@ -259,7 +259,11 @@ export class ZooKeeperRegistration extends EventTarget {
   #restoreData = false;
 
   /** Stops for good: rejects `registered()` and dispatches `"error"`. */
-  #fail(error: Error): void {
+  #fail(cause: Error): void {
+    const error = new Error(
+      `Cannot register under "${this.#servicePath}": ${cause.message}`,
+      { cause },
+    );
     this.#failed = error;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
