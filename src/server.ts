@@ -92,10 +92,14 @@ export interface Registrar {
    *
    * @param addr The address the server is bound to (real port when `port`
    * was 0; hostname may be `0.0.0.0`, the registrar picks the advertised one).
-   * @param server What else the registrar needs to know about the server.
+   * @param server What else the registrar needs to know about the server;
+   * {@linkcode serve} always passes it.
    * @returns The registration.
    */
-  register(addr: Deno.NetAddr, server: RegisterContext): Promise<Registration>;
+  register(
+    addr: Deno.NetAddr,
+    server?: RegisterContext,
+  ): Promise<Registration>;
 }
 
 /**
@@ -109,7 +113,7 @@ export interface Registrar {
  * const published: boolean[] = [];
  * const registrar: Registrar = {
  *   register(_addr, server) {
- *     published.push(server.tls);
+ *     published.push(server?.tls ?? false);
  *     return Promise.resolve({ deregister: () => Promise.resolve() });
  *   },
  * };

@@ -6,7 +6,7 @@
  * hung or crashed run a real `deno run` child process.
  */
 import assert from "node:assert/strict";
-import { DistributedChannel } from "../src/channel.ts";
+import { DistributedChannel } from "../mod.ts";
 import { SessionKeeper } from "../src/registry/session_keeper.ts";
 import { ZooKeeperMembership } from "../src/registry/zookeeper_membership.ts";
 import { zooKeeperRegistrar } from "../src/registry/zookeeper_registrar.ts";

@@ -574,6 +574,13 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     data: Uint8Array | string,
     version = -1,
   ): Promise<NodeStat> {
+    if (typeof data !== "string" && !(data instanceof Uint8Array)) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot write "${path}": data must be a string or a Uint8Array`,
+        ),
+      );
+    }
     const bytes = Buffer.from(data);
     return this.#run(
       `Cannot write "${path}"`,

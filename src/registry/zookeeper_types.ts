@@ -240,6 +240,15 @@ export function toClientAcl(acl: ZooKeeperAcl): unknown[] {
     throw new TypeError("Cannot create node: the ACL must not be empty");
   }
   return entries.map((entry: AclEntry) => {
+    if (
+      typeof entry !== "object" || entry === null ||
+      typeof entry.scheme !== "string" || entry.scheme === "" ||
+      typeof entry.id !== "string" || !Array.isArray(entry.permissions)
+    ) {
+      throw new TypeError(
+        "Cannot create node: an ACL entry needs a non-empty string scheme, a string id and a list of permissions",
+      );
+    }
     let mask = 0;
     for (const permission of entry.permissions) {
       const bit = PERMISSIONS[permission];
@@ -249,6 +258,11 @@ export function toClientAcl(acl: ZooKeeperAcl): unknown[] {
         );
       }
       mask |= bit;
+    }
+    if (mask === 0) {
+      throw new TypeError(
+        `Cannot create node: the ACL entry for ${entry.scheme}:${entry.id} grants no permission`,
+      );
     }
     return new ACL(mask, new Id(entry.scheme, entry.id));
   });
