@@ -90,7 +90,12 @@ function resolve(entries: AclEntry[], authIds: readonly string[]): AclEntry[] {
   }));
 }
 
-/** What `entry` holds of `guarded` beyond what the desired ACL gives its id. */
+/**
+ * What `entry` holds of `guarded` beyond what the desired ACL gives its id.
+ * (A session without `admin` on a node sees digest ids masked as `user:x`;
+ * they never match, so such entries count as outsiders, and that session
+ * could not tighten the node anyway.)
+ */
 function excess(
   entry: AclEntry,
   desired: AclEntry[],

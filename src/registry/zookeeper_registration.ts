@@ -115,6 +115,8 @@ export class ZooKeeperRegistration extends EventTarget {
   #retryDelay = RETRY_DELAY;
   #lastError: Error | undefined;
   #failed: Error | undefined;
+  /** Someone else changed the node's data: write ours again. */
+  #restoreData = false;
   #onNodeEvent = (event: WatchEvent): void => this.#nodeChanged(event);
 
   /**
@@ -255,8 +257,6 @@ export class ZooKeeperRegistration extends EventTarget {
     }
     this.#onSession();
   }
-
-  #restoreData = false;
 
   /** Stops for good: rejects `registered()` and dispatches `"error"`. */
   #fail(cause: Error): void {
