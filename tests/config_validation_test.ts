@@ -213,7 +213,6 @@ async function deno(
     args,
     cwd: ROOT,
     env: { NO_COLOR: "1", ...options.env },
-    clearEnv: true,
     stdin: "null",
     signal: AbortSignal.timeout(options.timeout ?? 30_000),
   }).output();
