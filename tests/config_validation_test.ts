@@ -275,6 +275,31 @@ Deno.test("the CLI with a malformed --zookeeper exits 2 (usage) naming the cause
   }
 });
 
+Deno.test("the CLI with an unknown ZooKeeper host exits 3 within its --timeout, naming ZooKeeper, the host and the failure", async () => {
+  const errors: string[] = [];
+  const error = console.error;
+  console.error = (...args: unknown[]) => errors.push(args.join(" "));
+  try {
+    const start = performance.now();
+    const code = await main([
+      "ls",
+      "--zookeeper",
+      "no-such-host.invalid:2181",
+      "--timeout",
+      "1s",
+    ]);
+    // --timeout, plus at most 2 s to release the socket.
+    assert.ok(performance.now() - start <= 3000);
+    assert.equal(code, 3);
+    assert.match(
+      errors.join("\n"),
+      /ZooKeeper at no-such-host\.invalid:2181 is unreachable \(no session within 1000 ms; last attempt: .*no-such-host\.invalid/,
+    );
+  } finally {
+    console.error = error;
+  }
+});
+
 Deno.test("a server bound to 0.0.0.0 without --allow-sys fails registration naming --allow-sys and advertisedHost, and exits", async () => {
   const run = await deno([
     "run",

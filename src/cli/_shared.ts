@@ -275,10 +275,16 @@ export function servicePathOf(options: GlobalOptions, service: string): string {
   return servicePath({ root: options.root || "/", service });
 }
 
-function unreachable(what: string, options: GlobalOptions): CliError {
+function unreachable(
+  what: string,
+  options: GlobalOptions,
+  reason: unknown,
+): CliError {
   return new CliError(
     ExitCode.ZooKeeperUnreachable,
-    `Cannot ${what}: ZooKeeper at ${options.zookeeper} is unreachable (no session within ${options.timeout} ms)`,
+    `Cannot ${what}: ZooKeeper at ${options.zookeeper} is unreachable (no session within ${options.timeout} ms${
+      reason instanceof Error ? `; last attempt: ${reason.message}` : ""
+    })`,
     "Check --zookeeper (or $ZOOKEEPER_HOSTS) and that ZooKeeper runs: echo ruok | nc HOST PORT",
   );
 }
@@ -328,8 +334,9 @@ export async function openKeeper(
     const session = await keeper.current(AbortSignal.timeout(options.timeout));
     return { keeper, session };
   } catch (error) {
+    const reason = keeper.lastError;
     await keeper.close();
-    throw translateZooKeeperError(what, options, error);
+    throw translateZooKeeperError(what, options, error, reason);
   }
 }
 
@@ -339,12 +346,15 @@ export async function openKeeper(
  * @param what What the command was doing.
  * @param options The global options.
  * @param error What was thrown.
+ * @param reason Why ZooKeeper could not be reached, when known (else the
+ * connect timeout's cause).
  * @returns The error to report.
  */
 export function translateZooKeeperError(
   what: string,
   options: GlobalOptions,
   error: unknown,
+  reason?: Error,
 ): Error {
   if (error instanceof CliError) return error;
   if (error instanceof TypeError || error instanceof RangeError) {
@@ -361,7 +371,11 @@ export function translateZooKeeperError(
     isZooKeeperError(error, "CONNECTION_LOSS") ||
     isZooKeeperError(error, "CLOSED")
   ) {
-    return unreachable(what, options);
+    return unreachable(
+      what,
+      options,
+      reason ?? (isZooKeeperError(error, "TIMEOUT") ? error.cause : undefined),
+    );
   }
   if (isZooKeeperError(error)) {
     return new CliError(
