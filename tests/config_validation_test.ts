@@ -248,56 +248,49 @@ Deno.test("the example server with a malformed --zookeeper or --service exits 2 
   }
 });
 
-Deno.test("the CLI with a malformed --zookeeper exits 2 (usage) naming the cause", async () => {
-  const errors: string[] = [];
+/** Runs the CLI's main() in-process; returns its exit code, stderr and time. */
+async function cli(
+  args: string[],
+): Promise<{ code: number; stderr: string; ms: number }> {
+  const lines: string[] = [];
   const error = console.error;
-  console.error = (...args: unknown[]) => errors.push(args.join(" "));
+  console.error = (...parts: unknown[]) => lines.push(parts.join(" "));
+  const start = performance.now();
   try {
-    for (
-      const [zookeeper, message] of [
-        [
-          "h:xx",
-          /Cannot parse --zookeeper: port "xx" in "h:xx" is not a number/,
-        ],
-        ["", /Cannot parse --zookeeper: the connection string is empty/],
-        ["h:0", /Cannot parse --zookeeper: port 0 .* out of range/],
-      ] as const
-    ) {
-      errors.length = 0;
-      const start = performance.now();
-      const code = await main(["ls", "--zookeeper", zookeeper]);
-      assert.ok(performance.now() - start <= VALIDATION_BOUND);
-      assert.equal(code, 2);
-      assert.match(errors.join("\n"), message);
-    }
+    const code = await main(args);
+    return { code, stderr: lines.join("\n"), ms: performance.now() - start };
   } finally {
     console.error = error;
+  }
+}
+
+Deno.test("the CLI with a malformed --zookeeper exits 2 (usage) naming the cause", async () => {
+  for (
+    const [zookeeper, message] of [
+      ["h:xx", /Cannot parse --zookeeper: port "xx" in "h:xx" is not a number/],
+      ["", /Cannot parse --zookeeper: the connection string is empty/],
+      ["h:0", /Cannot parse --zookeeper: port 0 .* out of range/],
+    ] as const
+  ) {
+    const run = await cli(["ls", "--zookeeper", zookeeper]);
+    assert.ok(run.ms <= VALIDATION_BOUND);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, message);
   }
 });
 
 Deno.test("the CLI with an unknown ZooKeeper host exits 3 within its --timeout, naming ZooKeeper, the host and the failure", async () => {
-  const errors: string[] = [];
-  const error = console.error;
-  console.error = (...args: unknown[]) => errors.push(args.join(" "));
-  try {
-    const start = performance.now();
-    const code = await main([
-      "ls",
-      "--zookeeper",
-      "no-such-host.invalid:2181",
-      "--timeout",
-      "1s",
-    ]);
-    // --timeout, plus at most 2 s to release the socket.
-    assert.ok(performance.now() - start <= 3000);
-    assert.equal(code, 3);
-    assert.match(
-      errors.join("\n"),
-      /ZooKeeper at no-such-host\.invalid:2181 is unreachable \(no session within 1000 ms; last attempt: .*no-such-host\.invalid/,
-    );
-  } finally {
-    console.error = error;
-  }
+  const zookeeper = "no-such-host.invalid:2181";
+  const run = await cli(["ls", "--zookeeper", zookeeper, "--timeout", "1s"]);
+  assert.ok(
+    run.ms <= 3000,
+    "--timeout, plus at most 2 s to release the socket",
+  );
+  assert.equal(run.code, 3);
+  assert.match(
+    run.stderr,
+    /ZooKeeper at no-such-host\.invalid:2181 is unreachable \(no session within 1000 ms; last attempt: .*no-such-host\.invalid/,
+  );
 });
 
 Deno.test("a server bound to 0.0.0.0 without --allow-sys fails registration naming --allow-sys and advertisedHost, and exits", async () => {
