@@ -194,14 +194,14 @@ Deno.test("an ACL'd server tightens a service path a stranger created open, and 
     /deleted member "\/rpc\/calculator\/server-fake-/,
   );
   assert.equal(await stranger.exists(fake), undefined);
-  const { acl } = await stranger.getAcl("/rpc/calculator");
-  const world = acl.find((entry) => entry.scheme === "world");
-  assert.deepEqual(world?.permissions, ["read"]);
-  const parent = (await stranger.getAcl("/rpc")).acl.find((entry) =>
-    entry.scheme === "world"
-  );
-  assert.ok(!parent?.permissions.includes("delete"), "no deleting /rpc/*");
-  assert.ok(!parent?.permissions.includes("admin"), "no changing /rpc's ACL");
+  const world = async (path: string) =>
+    (await stranger.getAcl(path)).acl.find((entry) => entry.scheme === "world")
+      ?.permissions;
+  // Anyone keeps reading (discovery) and writing the path's own data, which
+  // nothing uses; creating, deleting and changing the ACL are gone.
+  assert.deepEqual(await world("/rpc/calculator"), ["read", "write"]);
+  // Under the shared root, others may still create their own services.
+  assert.deepEqual(await world("/rpc"), ["read", "write", "create"]);
 
   // The stranger can no longer add fake members or remove the real one.
   await assert.rejects(
@@ -346,4 +346,34 @@ Deno.test("a server whose registration is refused by ZooKeeper exits with code 1
   assert.match(new TextDecoder().decode(output.stdout), /closed/);
   // Bound: deno start-up plus one registration attempt.
   assert.ok(performance.now() - start < 30_000);
+});
+
+Deno.test("a root that grants another team's identity is not 'open': an ACL'd server registers under it without touching it", async () => {
+  await using zk = await startZooKeeper();
+  await using ops = await ZooKeeperSession.connect(zk.connectionString, {
+    auth: "ops:pw",
+  });
+  // The operators own /rpc; anyone may add a service under it.
+  await ops.create("/rpc", undefined, {
+    acl: [
+      { scheme: "auth", id: "", permissions: ["all"] },
+      { scheme: "world", id: "anyone", permissions: ["read", "create"] },
+    ],
+  });
+  const before = await ops.getAcl("/rpc");
+  const logs: string[] = [];
+  const registrar = zooKeeperRegistrar({
+    zookeeper: zk.connectionString,
+    service: "team-b",
+    acl: "creator_all_world_read",
+    session: { ...SESSION, auth: "b:pw" },
+    log: (message) => logs.push(message),
+  });
+  await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
+  await registrar.registered();
+  assert.deepEqual(logs, []);
+  const after = await ops.getAcl("/rpc");
+  assert.deepEqual(after.acl, before.acl);
+  assert.equal(after.stat.aversion, before.stat.aversion);
+  await server.close();
 });

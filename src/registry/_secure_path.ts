@@ -20,29 +20,34 @@ import type {
 } from "./zookeeper_session.ts";
 import { isZooKeeperError } from "./zookeeper_errors.ts";
 
-/**
- * What an outsider must not hold. On the service path: `create` (fake
- * members), `delete` (deleting real members) and `admin` (changing the ACL).
- * On its parent: `delete` (deleting the service path while it is empty) and
- * `admin`.
- */
-const SERVICE_GUARDED: readonly ZooKeeperPermission[] = [
-  "create",
-  "delete",
-  "admin",
-];
-const PARENT_GUARDED: readonly ZooKeeperPermission[] = ["delete", "admin"];
-
-/** The registration's failure to secure its path: it stops registering. */
-export class OpenPathError extends Error {
-  /**
-   * @param message What failed and how to fix it.
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "OpenPathError";
-  }
+/** Which entries of a node's ACL are checked, and for what. */
+interface Guard {
+  /** The permissions an outsider must not hold. */
+  permissions: readonly ZooKeeperPermission[];
+  /** Whether an entry counts as a possible outsider. */
+  applies: (entry: AclEntry) => boolean;
 }
+
+/**
+ * The service path: no one outside the registrar's ACL may `create` (fake
+ * members), `delete` (delete real members) or `admin` (change the ACL).
+ */
+const SERVICE_PATH: Guard = {
+  permissions: ["create", "delete", "admin"],
+  applies: () => true,
+};
+
+/**
+ * Its parent (e.g. `/rpc`), shared with other services whose servers may use
+ * other credentials: only `world` and `ip` entries (anyone, or anyone on a
+ * network) must not `delete` (the service path while it is empty, to
+ * recreate it open) or `admin`. Grants to named identities are someone's
+ * deliberate choice and are left alone.
+ */
+const PARENT: Guard = {
+  permissions: ["delete", "admin"],
+  applies: (entry) => entry.scheme === "world" || entry.scheme === "ip",
+};
 
 /**
  * Checks (and tightens) the ACLs of `servicePath` and its parent.
@@ -51,7 +56,7 @@ export class OpenPathError extends Error {
  * @param servicePath E.g. `/rpc/calculator`.
  * @param acl The registrar's ACL (not `"open"`).
  * @param log Where notices go.
- * @throws {OpenPathError} When a path is open and the session may not fix it.
+ * @throws {Error} When a path is open and the session may not fix it.
  */
 export async function securePath(
   session: ZooKeeperSession,
@@ -62,13 +67,13 @@ export async function securePath(
   const desired = resolve(aclEntries(acl), session.authIds);
   const parent = servicePath.slice(0, servicePath.lastIndexOf("/"));
   if (parent !== "") {
-    await secureNode(session, parent, desired, PARENT_GUARDED, log);
+    await secureNode(session, parent, desired, PARENT, log);
   }
   const tightened = await secureNode(
     session,
     servicePath,
     desired,
-    SERVICE_GUARDED,
+    SERVICE_PATH,
     log,
   );
   if (tightened) await removeForeignMembers(session, servicePath, desired, log);
@@ -136,31 +141,39 @@ async function secureNode(
   session: ZooKeeperSession,
   path: string,
   desired: AclEntry[],
-  guarded: readonly ZooKeeperPermission[],
+  guard: Guard,
   log: (message: string) => void,
 ): Promise<boolean> {
   const { acl, stat } = await session.getAcl(path);
-  const open = acl.map((entry) => ({
-    entry,
-    excess: excess(entry, desired, guarded),
-  })).filter((e) => e.excess.length > 0);
+  const over = (entry: AclEntry): ZooKeeperPermission[] =>
+    guard.applies(entry) ? excess(entry, desired, guard.permissions) : [];
+  const open = acl.map((entry) => ({ entry, excess: over(entry) }))
+    .filter((e) => e.excess.length > 0);
   if (open.length === 0) return false;
   const who = open.map((e) =>
     `${e.entry.scheme}:${e.entry.id} may ${e.excess.join(", ")}`
   ).join("; ");
-  const kept = acl.map((entry) => {
-    const drop = excess(entry, desired, guarded);
-    return {
+  // The registrar's entries, plus what the others may keep: one entry per
+  // identity, permissions merged.
+  const merged = new Map<string, AclEntry>();
+  const entries = [
+    ...desired,
+    ...acl.map((entry) => ({
       ...entry,
-      permissions: entry.permissions.filter((p) => !drop.includes(p)),
-    };
-  }).filter((entry) =>
-    entry.permissions.length > 0 &&
-    !desired.some((d) => d.scheme === entry.scheme && d.id === entry.id)
-  );
-  const tightened = [...desired, ...kept];
+      permissions: entry.permissions.filter((p) => !over(entry).includes(p)),
+    })),
+  ];
+  for (const entry of entries) {
+    const key = `${entry.scheme}:${entry.id}`;
+    const permissions = expandPermissions([
+      ...(merged.get(key)?.permissions ?? []),
+      ...entry.permissions,
+    ]);
+    if (permissions.length > 0) merged.set(key, { ...entry, permissions });
+  }
+  const tightened = [...merged.values()];
   if (desired.length === 0) {
-    throw new OpenPathError(
+    throw new Error(
       `"${path}" is open (${who}) and the registrar's ACL names no identity of this session; give the session \`auth\` credentials`,
     );
   }
@@ -169,7 +182,7 @@ async function secureNode(
   } catch (error) {
     // BAD_VERSION (the ACL changed meanwhile) is retried by the caller.
     if (!isZooKeeperError(error, "NO_AUTH")) throw error;
-    throw new OpenPathError(
+    throw new Error(
       `"${path}" is open (${who}) and this session may not change its ACL (it lacks admin on it). ` +
         `Fix: delete it so the server creates it with its ACL (zkCli: deleteall ${path}), ` +
         `or set its ACL (zkCli: setAcl ${path} ${formatAcl(tightened)})`,
