@@ -264,6 +264,19 @@ async function cli(
   }
 }
 
+Deno.test("the example client with a malformed --zookeeper exits 2 with the cause", async () => {
+  const run = await deno([
+    "run",
+    "--allow-net=127.0.0.1",
+    "examples/client.ts",
+    "--zookeeper",
+    "h:xx",
+  ]);
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(run.stderr, /port "xx" in "h:xx" is not a number/);
+  assert.doesNotMatch(run.stderr, /Uncaught/);
+});
+
 Deno.test("the CLI with a malformed --zookeeper exits 2 (usage) naming the cause", async () => {
   for (
     const [zookeeper, message] of [
