@@ -48,13 +48,20 @@ export interface ZooKeeperRegistryOptions {
    * @default {"$ZOOKEEPER_HOSTS or 127.0.0.1:2181"}
    */
   zookeeper?: string | SessionKeeper | undefined;
-  /** The service name (`[A-Za-z0-9_.-]+`); the node goes under `<root>/<service>`. */
+  /**
+   * The service name (`[A-Za-z0-9_.-]+`); the node goes under
+   * `<root>/<service>`. Needed unless `path` is given.
+   *
+   * @default {undefined}
+   */
   service?: string | undefined;
   /** Root of the registry. @default "/rpc" */
   root?: string | undefined;
   /**
    * The exact parent path of the member node; overrides `root` and `service`
    * (e.g. `"/rpc"` for the seed tutorial's flat layout).
+   *
+   * @default {undefined}
    */
   path?: string | undefined;
   /**
@@ -73,7 +80,11 @@ export interface ZooKeeperRegistryOptions {
    * @default {the bound port}
    */
   advertisedPort?: number | undefined;
-  /** Extra metadata published with the member (e.g. `{ zone: "a" }`). */
+  /**
+   * Extra metadata published with the member (e.g. `{ zone: "a" }`).
+   *
+   * @default {undefined}
+   */
   metadata?: Record<string, unknown> | undefined;
   /** Relative weight, more than 0. @default 1 */
   weight?: number | undefined;
@@ -95,7 +106,12 @@ export interface ZooKeeperRegistryOptions {
    * @default {"open"}
    */
   acl?: ZooKeeperAcl | undefined;
-  /** Options for the server's own ZooKeeper session (timeouts, `auth`). */
+  /**
+   * Options for the server's own ZooKeeper session (timeouts, `auth`);
+   * ignored when `zookeeper` is a keeper.
+   *
+   * @default {{}}
+   */
   session?: SessionKeeperOptions | undefined;
   /**
    * Milliseconds after which a server that is serving but not yet
