@@ -77,6 +77,18 @@ export class RetryBudget {
     return this.#tokens > this.#maxTokens / 2;
   }
 
+  /**
+   * Spends a token for an extra attempt (a hedge) only if retries are
+   * allowed now.
+   *
+   * @returns Whether the extra attempt may be sent.
+   */
+  trySpend(): boolean {
+    if (this.#tokens - 1 <= this.#maxTokens / 2) return false;
+    this.#tokens--;
+    return true;
+  }
+
   /** Records a successful call. */
   earn(): void {
     this.#tokens = Math.min(this.#maxTokens, this.#tokens + this.#tokenRatio);

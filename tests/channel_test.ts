@@ -4,7 +4,10 @@
  * behaviour is in discovery_test.ts.
  */
 import assert from "node:assert/strict";
-import { DistributedChannel } from "../src/channel.ts";
+import {
+  DistributedChannel,
+  type DistributedChannelOptions,
+} from "../src/channel.ts";
 import {
   CancelledError,
   ConnectionError,
@@ -16,6 +19,7 @@ import {
 import { StaticMembership } from "../src/registry/static.ts";
 import { type RpcServer, serve } from "../src/server.ts";
 import { delay, startChildServer } from "./_core_helpers.ts";
+import { waitFor } from "./_discovery_helpers.ts";
 
 const HOST = "127.0.0.1";
 
@@ -77,7 +81,7 @@ function closedPort(): number {
 function deadAndLive(
   port: number,
   live: RpcServer,
-  options: { ejectionTime?: number } = {},
+  options: Partial<DistributedChannelOptions> = {},
 ): DistributedChannel {
   return new DistributedChannel({
     membership: new StaticMembership([
@@ -146,20 +150,27 @@ Deno.test("a refused connection moves the call to another endpoint and ejects th
   assert.equal(deadState?.calls, 0);
 });
 
-Deno.test("a call with no registered servers fails with NoServersError after the timeout", async () => {
+Deno.test("a call to a service with no registered members fails fast, or waits with waitForReady", async () => {
   await using channel = new DistributedChannel({
     membership: new StaticMembership([]),
     service: "calculator",
-    timeout: 200,
+    timeout: 5000,
   });
   const started = performance.now();
   await assert.rejects(
     channel.call("divide", [1, 2]),
     (error: unknown) =>
       error instanceof NoServersError && error.service === "calculator" &&
-      /no servers for service "calculator"/.test(error.message),
+      /no servers for service "calculator": it has no registered members/
+        .test(error.message),
   );
-  assert.ok(performance.now() - started >= 190);
+  assert.ok(performance.now() - started < 1000, "did not fail fast");
+  const waited = performance.now();
+  await assert.rejects(
+    channel.call("divide", [1, 2], { timeout: 200, waitForReady: true }),
+    NoServersError,
+  );
+  assert.ok(performance.now() - waited >= 190, "did not wait for the deadline");
   await assert.rejects(channel.ready({ timeout: 50 }), NoServersError);
 });
 
@@ -183,7 +194,11 @@ Deno.test("a call whose servers are all dead fails with NoServersError, not a ha
 
 Deno.test("a server joining the membership gets calls from a waiting caller", async () => {
   const membership = new StaticMembership([]);
-  await using channel = new DistributedChannel({ membership, timeout: 5000 });
+  await using channel = new DistributedChannel({
+    membership,
+    timeout: 5000,
+    waitForReady: true,
+  });
   const call = channel.call("whoami", []);
   await delay(50);
   const [server] = startServers([0]);
@@ -268,17 +283,25 @@ Deno.test("after goaway new calls go to the other endpoint and the draining call
   assert.deepEqual([...after.keys()], [other.addr.port]);
 });
 
-Deno.test("an ejected endpoint is probed again after its back-off and used once it answers", async () => {
+Deno.test("an ejected endpoint is probed in the background and used again once it answers", async () => {
   const [live] = startServers([0]);
   const port = closedPort();
-  await using channel = deadAndLive(port, live!, { ejectionTime: 100 });
+  await using channel = deadAndLive(port, live!, {
+    ejectionTime: 100,
+    outlierDetection: { probeInterval: 50 },
+  });
   await countCalls(channel, 10, 1);
   const ejected = channel.endpoints().find((e) => e.member.port === port)!;
   assert.equal(ejected.state, "ejected");
   assert.equal(ejected.calls, 0);
-  // The endpoint comes back on the same port.
+  // The endpoint comes back on the same port; a probe lets it back in.
   const revived = serve({ whoami: () => port }, { hostname: HOST, port });
-  await delay(250); // longer than the first back-off period
+  await waitFor(
+    () =>
+      channel.endpoints().find((e) => e.member.port === port)?.state !==
+        "ejected",
+    "the probe to re-admit the endpoint",
+  );
   const counts = await countCalls(channel, 20, 1);
   await channel.close();
   await revived.close();
@@ -286,20 +309,28 @@ Deno.test("an ejected endpoint is probed again after its back-off and used once 
   assert.ok((counts.get(port) ?? 0) >= 5, `revived got ${counts.get(port)}`);
 });
 
-Deno.test("repeated failures lengthen an endpoint's ejection exponentially", async () => {
+Deno.test("a dead endpoint stays ejected and is probed without costing calls", async () => {
   const [live] = startServers([0]);
   const port = closedPort();
-  await using channel = deadAndLive(port, live!, { ejectionTime: 20 });
-  const failuresAfter = async (ms: number) => {
-    const ends = performance.now() + ms;
-    while (performance.now() < ends) await countCalls(channel, 1, 1);
-    return channel.endpoints().find((e) => e.member.port === port)!.failures;
-  };
-  // Probes at 20, 40, 80, 160, 320 ms…: about 5 in 600 ms, never 30.
-  const failures = await failuresAfter(600);
+  await using channel = deadAndLive(port, live!, {
+    ejectionTime: 20,
+    outlierDetection: { probeInterval: 20 },
+  });
+  const ends = performance.now() + 500;
+  let calls = 0;
+  while (performance.now() < ends) {
+    await countCalls(channel, 1, 1);
+    calls++;
+    await delay(5);
+  }
+  const dead = channel.endpoints().find((e) => e.member.port === port)!;
   await channel.close();
   await live!.close();
-  assert.ok(failures >= 3 && failures <= 7, `${failures} failures`);
+  assert.equal(dead.state, "ejected");
+  assert.equal(dead.calls, 0);
+  // Only the first call met the dead endpoint (a free, unsent attempt).
+  assert.equal(dead.failures, 1);
+  assert.ok(calls > 10);
 });
 
 Deno.test("when failures outweigh successes the retry budget stops retrying", async () => {
@@ -367,6 +398,7 @@ Deno.test("an aborted call rejects with CancelledError carrying the signal's rea
   await using channel = new DistributedChannel({
     membership: new StaticMembership([]),
     timeout: 5000,
+    waitForReady: true,
   });
   const reason = new Error("user gave up");
   await assert.rejects(
