@@ -78,15 +78,13 @@ export class RetryBudget {
   }
 
   /**
-   * Spends a token for an extra attempt (a hedge) only if retries are
-   * allowed now.
+   * Whether retries (and hedges) are allowed now, without spending: more
+   * than half the tokens are left.
    *
-   * @returns Whether the extra attempt may be sent.
+   * @returns `true` while failures have not outweighed successes.
    */
-  trySpend(): boolean {
-    if (this.#tokens - 1 <= this.#maxTokens / 2) return false;
-    this.#tokens--;
-    return true;
+  allows(): boolean {
+    return this.#tokens > this.#maxTokens / 2;
   }
 
   /** Records a successful call. */

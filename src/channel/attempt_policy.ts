@@ -110,9 +110,12 @@ export class AttemptPolicy {
     );
   }
 
-  /** Whether a hedge may be sent now (spends a token when it may). */
+  /**
+   * Whether a hedge may be sent now: while the retry budget allows retries
+   * (failed attempts spend it; a cancelled losing hedge does not).
+   */
   mayHedge(): boolean {
-    return this.#budget.trySpend();
+    return this.#budget.allows();
   }
 
   /** Records a successful call. */

@@ -9,8 +9,9 @@
 
 /**
  * Options of hedged requests on a {@linkcode DistributedChannel}. Only
- * idempotent methods are hedged; each hedge spends a retry-budget token, so
- * hedging stops when the budget is low.
+ * idempotent methods are hedged, and only while the channel's retry budget
+ * allows retries (failed attempts spend it), so hedging stops when failures
+ * outweigh successes.
  *
  * @example Hedging `divide` after the 95th percentile of recent latencies
  * ```ts
