@@ -609,7 +609,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
    * for a registry that has not answered. `Infinity` to wait on.
    */
   #giveUpAt(waitForReady: boolean): number {
-    if (this.#pool.size > 0 || this.#excluded.size > 0) return Infinity;
+    if (this.#pool.size > 0) return Infinity;
     const state = this.state;
     if (state === "closed") return 0;
     if (state === "fresh") return waitForReady ? Infinity : 0;
