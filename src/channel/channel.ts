@@ -10,7 +10,11 @@ import {
   type BalancerName,
   createBalancer,
 } from "../balancer.ts";
-import type { CallOptions, ConnectionOptions } from "../connection.ts";
+import type {
+  CallOptions,
+  Connection,
+  ConnectionOptions,
+} from "../connection.ts";
 import {
   CancelledError,
   ConnectionError,
@@ -817,7 +821,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     deadline: number,
     signal: AbortSignal | undefined,
     tried: ReadonlySet<string> | undefined,
-  ): Promise<import("../connection.ts").Connection> {
+  ): Promise<Connection> {
     const remaining = deadline - Date.now();
     let alternatives = false;
     for (const other of this.#pool.subchannels()) {
