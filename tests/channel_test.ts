@@ -17,6 +17,7 @@ import {
   RemoteError,
 } from "../src/errors.ts";
 import { StaticMembership } from "../src/registry/static.ts";
+import type { BalancerCandidate } from "../src/balancer.ts";
 import { type RpcServer, serve } from "../src/server.ts";
 import { delay, startChildServer } from "./_core_helpers.ts";
 import { waitFor } from "./_discovery_helpers.ts";
@@ -449,4 +450,74 @@ Deno.test("a channel with a malformed registry root fails at once with a TypeErr
       root,
     );
   }
+});
+
+Deno.test("endpoints() reports a pending connect as connecting, then ready", async () => {
+  // Accepts TCP but sends its preface only when told to.
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const release = Promise.withResolvers<void>();
+  const serving = (async () => {
+    const conn = await listener.accept();
+    await release.promise;
+    conn.close();
+  })();
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([{
+      host: HOST,
+      port: listener.addr.port,
+    }]),
+  });
+  const call = channel.call("whoami", [], { timeout: 300 });
+  call.catch(() => {});
+  await waitFor(
+    () => channel.endpoints()[0]?.state === "connecting",
+    "the connect to start",
+  );
+  await assert.rejects(call, DeadlineExceededError);
+  assert.equal(channel.endpoints()[0]?.state, "connecting");
+  release.resolve();
+  await serving;
+  listener.close();
+  const [live] = startServers([0]);
+  (channel.membership as StaticMembership).set([
+    { host: HOST, port: live!.addr.port },
+  ]);
+  assert.equal(await channel.call("whoami", []), live!.addr.port);
+  assert.equal(channel.endpoints()[0]?.state, "ready");
+  await channel.close();
+  await live!.close();
+});
+
+Deno.test("the balancer gets typed candidates with member data, weight and latency, never an empty list", async () => {
+  const servers = startServers([0, 0]);
+  const seen: BalancerCandidate[][] = [];
+  const membership = new StaticMembership([]);
+  await using channel = new DistributedChannel({
+    membership,
+    waitForReady: true,
+    balancer: {
+      pick(candidates) {
+        seen.push([...candidates]);
+        return candidates[candidates.length - 1];
+      },
+    },
+  });
+  const waiting = channel.call("whoami", []);
+  await delay(30);
+  membership.set(servers.map((s, i) => ({
+    host: HOST,
+    port: s.addr.port,
+    weight: i + 1,
+    zone: "a",
+  })));
+  await waiting;
+  for (let i = 0; i < 5; i++) await channel.call("whoami", []);
+  await channel.close();
+  await closeAll(servers);
+  assert.ok(seen.length >= 6);
+  assert.ok(seen.every((candidates) => candidates.length === 2));
+  const last = seen.at(-1)!;
+  assert.deepEqual(last.map((c) => c.weight), [1, 2]);
+  assert.equal(last[1]!.member?.zone, "a");
+  assert.equal(typeof last[1]!.latency, "number");
 });
