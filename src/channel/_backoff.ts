@@ -17,6 +17,15 @@ export const JITTER = 0.2;
  * @param max The longest period, in ms.
  * @param random Source of randomness in `[0, 1)`.
  * @returns The period in ms.
+ *
+ * @example Periods double up to the cap
+ * ```ts
+ * import { backoff } from "./_backoff.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const middle = () => 0.5; // no jitter
+ * assert.deepEqual([1, 2, 3, 4].map((n) => backoff(n, 100, 500, middle)), [100, 200, 400, 500]);
+ * ```
  */
 export function backoff(
   n: number,

@@ -32,7 +32,22 @@ import type { RetryBudget } from "../retry_budget.ts";
  */
 export type Verdict = "retry" | "retry-free" | "final" | "attempts" | "budget";
 
-/** The attempt policy of one channel. */
+/**
+ * The attempt policy of one channel.
+ *
+ * @example An unsent attempt is free while other endpoints remain
+ * ```ts
+ * import { AttemptPolicy } from "./attempt_policy.ts";
+ * import { ConnectionError } from "../errors.ts";
+ * import { RetryBudget } from "../retry_budget.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const policy = new AttemptPolicy(3, new RetryBudget(), 2000);
+ * const refused = new ConnectionError("refused", { written: false });
+ * assert.equal(policy.afterFailure(refused, false, 0, true), "retry-free");
+ * assert.equal(policy.connectWait(1000, true), 500);
+ * ```
+ */
 export class AttemptPolicy {
   #maxAttempts: number;
   #budget: RetryBudget;
@@ -130,6 +145,16 @@ export class AttemptPolicy {
  *
  * @param error What the attempt failed with.
  * @returns `true` to count it against the endpoint.
+ *
+ * @example A deadline miss counts, a refusal is a connect failure instead
+ * ```ts
+ * import { isEndpointFailure } from "./attempt_policy.ts";
+ * import { ConnectionError, DeadlineExceededError } from "../errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isEndpointFailure(new DeadlineExceededError("late")));
+ * assert.ok(!isEndpointFailure(new ConnectionError("refused", { written: false })));
+ * ```
  */
 export function isEndpointFailure(error: unknown): boolean {
   return error instanceof DeadlineExceededError ||

@@ -98,10 +98,18 @@ export type FailureKind = "connect" | "call";
  * Decides ejections and runs the probes that end them.
  *
  * @example Three call failures in a row eject an endpoint
- * ```ts ignore
+ * ```ts
+ * import { OutlierDetector } from "./outlier_detection.ts";
+ * import { Subchannel } from "./subchannel.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const events = { onBroken() {}, onGoaway() {} };
+ * const list = [9001, 9002].map((port) => new Subchannel({ host: "127.0.0.1", port }, {}, events));
+ * const pool = { subchannels: () => list.values(), size: list.length, changed() {} };
  * const detector = new OutlierDetector(pool, { consecutiveFailures: 3 }, 250, 30_000);
- * for (let i = 0; i < 3; i++) detector.failure(subchannel, "call");
- * // subchannel.ejected === true
+ * for (let i = 0; i < 3; i++) detector.failure(list[0]!, "call");
+ * assert.equal(list[0]!.state, "ejected");
+ * await detector.close();
  * ```
  */
 export class OutlierDetector {

@@ -25,7 +25,27 @@ export interface PoolEvents extends SubchannelEvents {
   onRetired(subchannel: Subchannel): void;
 }
 
-/** Subchannels by address, and the candidate lists the balancer sees. */
+/**
+ * Subchannels by address, and the candidate lists the balancer sees.
+ *
+ * @example Two registrations at one address are one subchannel
+ * ```ts
+ * import { SubchannelPool } from "./pool.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const pool = new SubchannelPool({}, {
+ *   onBroken() {},
+ *   onGoaway() {},
+ *   onReregistered() {},
+ *   onRetired() {},
+ * });
+ * const member = { host: "127.0.0.1", port: 9001 };
+ * pool.apply({ added: new Map([["a", member], ["b", member]]), removed: [] }, () => true);
+ * assert.equal(pool.size, 1);
+ * assert.equal(pool.usable.length, 1);
+ * await pool.close([]);
+ * ```
+ */
 export class SubchannelPool implements EjectionTarget {
   #byKey = new Map<string, Subchannel>();
   #byCandidate = new Map<BalancerCandidate, Subchannel>();

@@ -67,6 +67,17 @@ const EWMA = 0.1;
 /**
  * One endpoint and its shared connection. Internal to the channel: balancers
  * see only {@linkcode Subchannel.candidate}.
+ *
+ * @example A new subchannel is idle and usable
+ * ```ts
+ * import { Subchannel } from "./subchannel.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const events = { onBroken() {}, onGoaway() {} };
+ * const subchannel = new Subchannel({ host: "127.0.0.1", port: 9001, weight: 2 }, {}, events);
+ * assert.equal(subchannel.state, "idle");
+ * assert.equal(subchannel.candidate.weight, 2);
+ * ```
  */
 export class Subchannel {
   readonly key: string;
