@@ -521,3 +521,35 @@ Deno.test("the balancer gets typed candidates with member data, weight and laten
   assert.equal(last[1]!.member?.zone, "a");
   assert.equal(typeof last[1]!.latency, "number");
 });
+
+Deno.test("hedging sends a backup attempt after the tracked latency percentile and takes the first answer", async () => {
+  const servers = startServers([400, 0]);
+  const [slow, fast] = servers as [RpcServer, RpcServer];
+  await using channel = new DistributedChannel({
+    membership: membershipOf(servers),
+    balancer: "round-robin",
+    idempotent: ["whoami"],
+    hedging: { delay: { percentile: 90 } },
+  });
+  const answers: number[] = [];
+  let slowest = 0;
+  for (let i = 0; i < 30; i++) {
+    const started = performance.now();
+    answers.push(await channel.call("whoami", []) as number);
+    slowest = Math.max(slowest, performance.now() - started);
+  }
+  // hedge: false: round-robin sends one of two calls to the slow server,
+  // and nothing hides it.
+  const unhedged = [
+    await channel.call("whoami", [], { hedge: false }),
+    await channel.call("whoami", [], { hedge: false }),
+  ];
+  await channel.close();
+  await delay(450); // let the slow server's cancelled handlers end
+  await closeAll(servers);
+  assert.ok(answers.every((port) => port === fast.addr.port), `${answers}`);
+  // The hedge waits 100 ms until 16 calls were answered, then the p90 of
+  // recent latencies: never the slow server's 400 ms.
+  assert.ok(slowest < 390, `slowest call took ${slowest} ms`);
+  assert.ok(unhedged.includes(slow.addr.port), `${unhedged}`);
+});
