@@ -153,11 +153,11 @@ export interface DistributedChannelOptions {
    */
   waitForReady?: boolean;
   /**
-   * Milliseconds a call (or `ready()`) waits for a registry that has not
-   * delivered a member list yet (ZooKeeper unreachable) before failing with
-   * an error that names it.
+   * Milliseconds a call (or `ready()` without a timeout) waits for a
+   * registry that has not delivered a member list yet (ZooKeeper
+   * unreachable) before failing with an error that names it.
    *
-   * @default {3000}
+   * @default {5000}
    */
   discoveryTimeout?: number;
   /**
@@ -373,7 +373,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     }
     this.#maxHedges = hedging?.maxHedges ?? 1;
     this.#waitForReady = options.waitForReady ?? false;
-    this.#discoveryTimeout = options.discoveryTimeout ?? 3000;
+    this.#discoveryTimeout = options.discoveryTimeout ?? 5000;
     this.#tls = options.tls === true ||
       options.connection?.caCerts !== undefined;
     this.#allowPlaintext = options.allowPlaintext ?? false;
@@ -649,10 +649,12 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   /**
    * Resolves once at least one endpoint is known.
    *
-   * @param options `timeout` in ms (default: the channel's) and `signal`.
-   * @throws {NoServersError} When none appeared in time, or at once
-   * (after `discoveryTimeout`) when the registry is unreachable; the message
-   * names the cause.
+   * @param options `timeout` in ms and `signal`. Without a timeout it waits
+   * up to the channel's timeout, but only `discoveryTimeout` for a registry
+   * that has not answered yet.
+   * @throws {NoServersError} When none appeared in time; the message names
+   * the cause (no registered members, or the registry unreachable since
+   * when).
    */
   async ready(
     options: { timeout?: number; signal?: AbortSignal } = {},
@@ -660,7 +662,10 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     const deadline = Date.now() + (options.timeout ?? this.#timeout);
     while (this.#pool.size === 0) {
       if (this.#closed) throw this.#closedError("wait for servers");
-      const giveUp = this.state === "fresh" || this.#excluded.size > 0
+      // An explicit timeout is waited out; without one, an unreachable
+      // registry fails after `discoveryTimeout`, not the channel's timeout.
+      const giveUp = this.state === "fresh" || this.#excluded.size > 0 ||
+          options.timeout !== undefined
         ? deadline
         : Math.min(deadline, this.#giveUpAt(false));
       if (Date.now() >= giveUp) {
