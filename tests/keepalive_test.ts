@@ -14,13 +14,13 @@ const HOST = "127.0.0.1";
 Deno.test("a call longer than several keepalive rounds completes: the busy server answers the pings", async () => {
   await using server = serve({
     slow: async () => {
-      await delay(400);
+      await delay(600);
       return "done";
     },
   }, { hostname: HOST });
   await using conn = await Connection.connect(
     { hostname: HOST, port: server.addr.port },
-    { keepaliveInterval: 30, keepaliveTimeout: 200 },
+    { keepaliveInterval: 50, keepaliveTimeout: 2000 },
   );
   assert.equal(await conn.call("slow", [], { timeout: 5000 }), "done");
   assert.equal(conn.isClosed, false);
