@@ -34,6 +34,14 @@ export async function within<T>(
   }
 }
 
+/** A loopback port with nothing listening on it (connects are refused). */
+export function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
 /** Reads from `conn` until the peer closes; returns everything read. */
 export async function readToEnd(conn: Deno.Conn): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];

@@ -8,18 +8,10 @@ import { DistributedChannel } from "../src/channel.ts";
 import { NoServersError } from "../src/errors.ts";
 import { StaticMembership } from "../src/registry/static.ts";
 import { serve } from "../src/server.ts";
-import { startChildServer } from "./_core_helpers.ts";
+import { closedPort, startChildServer } from "./_core_helpers.ts";
 
 const HOST = "127.0.0.1";
 const TLS_DIR = new URL("./fixtures/tls/", import.meta.url);
-
-/** A port with nothing listening on it. */
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: HOST, port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
 
 Deno.test("a channel with TLS options never calls a plaintext member, and warns once", async () => {
   const ca = await Deno.readTextFile(new URL("ca.crt", TLS_DIR));

@@ -19,7 +19,7 @@ import {
 import { StaticMembership } from "../src/registry/static.ts";
 import type { BalancerCandidate } from "../src/balancer.ts";
 import { type RpcServer, serve } from "../src/server.ts";
-import { delay, startChildServer } from "./_core_helpers.ts";
+import { closedPort, delay, startChildServer } from "./_core_helpers.ts";
 import { waitFor } from "./_discovery_helpers.ts";
 
 const HOST = "127.0.0.1";
@@ -68,14 +68,6 @@ async function countCalls(
     }),
   );
   return counts;
-}
-
-/** A port with nothing listening on it. */
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: HOST, port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 /** Round-robin over a dead port and a live server, the dead one first. */
