@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { DistributedChannel } from "../src/channel.ts";
-import { NoServersError } from "../src/errors.ts";
+import { ConnectionError, NoServersError } from "../src/errors.ts";
 import type { MemberData } from "../src/registry/member.ts";
 import { StaticMembership } from "../src/registry/static.ts";
 import { type ChildServer, delay, startChildServer } from "./_core_helpers.ts";
@@ -362,5 +362,40 @@ Deno.test("when every member fails calls still try them and fail with the all-me
   } finally {
     await channel.close();
     await server.close();
+  }
+});
+
+Deno.test("keepalive detects a hung server within seconds even when calls have long deadlines", async () => {
+  const [hung, healthy] = await startChildren(2) as [ChildServer, ChildServer];
+  try {
+    await using channel = new DistributedChannel({
+      membership: new StaticMembership([member(hung.port)]),
+      timeout: 60_000,
+    });
+    assert.equal(await channel.call("echo", [1]), 1); // connected
+    hung.child.kill("SIGSTOP");
+    const started = performance.now();
+    await assert.rejects(
+      channel.call("echo", [2]),
+      (error: unknown) =>
+        error instanceof ConnectionError && error.written &&
+        /no answer to a ping/.test(error.message),
+    );
+    // keepaliveInterval + keepaliveTimeout (1 s + 2 s), not the 60 s deadline.
+    assert.ok(performance.now() - started < 30_000);
+    await waitFor(
+      () => channel.endpoints()[0]?.state === "ejected",
+      "the ejection",
+    );
+    // The call was not idempotent; an idempotent one moves on instead.
+    (channel.membership as StaticMembership).set([
+      member(hung.port),
+      member(healthy.port),
+    ]);
+    assert.equal(await channel.call("echo", [3], { idempotent: true }), 3);
+    hung.child.kill("SIGCONT");
+    await channel.close();
+  } finally {
+    await killAll([hung, healthy]);
   }
 });

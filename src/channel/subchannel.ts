@@ -152,7 +152,7 @@ export class Subchannel {
   get state(): EndpointState {
     if (this.draining) return "draining";
     if (this.ejected) return "ejected";
-    if (this.live !== undefined && !this.live.isClosed) return "ready";
+    if (this.live !== undefined) return this.live.isClosed ? "idle" : "ready";
     if (this.#connecting !== undefined) return "connecting";
     return "idle";
   }
