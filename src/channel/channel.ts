@@ -41,8 +41,9 @@ import { RetryBudget, type RetryBudgetOptions } from "../retry_budget.ts";
 import { type Stub, stub } from "../stub.ts";
 import { errorMessage } from "../_util.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../_connect.ts";
+import { MemberAdmission } from "./admission.ts";
 import { AttemptPolicy, isEndpointFailure } from "./attempt_policy.ts";
-import { type HedgingOptions, LatencyTracker } from "./hedging.ts";
+import { hedge, type HedgingOptions, LatencyTracker } from "./hedging.ts";
 import {
   type OutlierDetectionOptions,
   OutlierDetector,
@@ -297,7 +298,9 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   #service: string;
   #membership: Membership;
   #ownedKeeper: SessionKeeper | undefined;
+  #keeper: SessionKeeper | undefined;
   #ownsMembership: boolean;
+  /** What to call the membership source in errors without a keeper. */
   #registryName: string;
   #balancer: Balancer;
   #timeout: number;
@@ -312,11 +315,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   #tracker: LatencyTracker | undefined;
   #waitForReady: boolean;
   #discoveryTimeout: number;
-  #tls: boolean;
-  #allowPlaintext: boolean;
-  #warn: (message: string) => void;
-  #warned = new Set<string>();
-  #reachable = new Map<string, boolean>();
+  #admission: MemberAdmission;
   #excluded = new Map<string, string>();
   #retired = new Set<Subchannel>();
   /** `{ timeout }` for a first attempt with the channel's default timeout. */
@@ -374,10 +373,12 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     this.#maxHedges = hedging?.maxHedges ?? 1;
     this.#waitForReady = options.waitForReady ?? false;
     this.#discoveryTimeout = options.discoveryTimeout ?? 5000;
-    this.#tls = options.tls === true ||
-      options.connection?.caCerts !== undefined;
-    this.#allowPlaintext = options.allowPlaintext ?? false;
-    this.#warn = options.onWarning ?? ((message) => console.warn(message));
+    this.#admission = new MemberAdmission({
+      service: this.#service,
+      tls: options.tls === true || options.connection?.caCerts !== undefined,
+      allowPlaintext: options.allowPlaintext ?? false,
+      warn: options.onWarning ?? ((message) => console.warn(message)),
+    });
     this.#pool = new SubchannelPool({
       ...options.connection,
       connectTimeout,
@@ -433,6 +434,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       keeper = new SessionKeeper(keeper, options.session);
       this.#ownedKeeper = keeper;
     }
+    this.#keeper = keeper;
     return new ZooKeeperMembership(
       keeper,
       path,
@@ -484,54 +486,11 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
 
   /** TLS policy and `--allow-net`: whether a joining member may be used. */
   #admit = (id: string, member: MemberData): boolean => {
-    const key = memberKey(member);
-    let reason: string | undefined;
-    if (this.#tls && member.tls !== true) {
-      if (this.#allowPlaintext) {
-        this.#warnOnce(
-          `plaintext ${key}`,
-          `zkrpc: member ${key} of service "${this.#service}" does not use TLS; calling it in plaintext (allowPlaintext)`,
-        );
-      } else {
-        reason =
-          "it does not use TLS and the channel requires TLS (set allowPlaintext to allow a mixed fleet)";
-      }
-    }
-    if (reason === undefined && !this.#mayReach(member)) {
-      reason = `no --allow-net permission for ${
-        netHost(member)
-      } (never prompted)`;
-    }
+    const reason = this.#admission.refusal(member);
     if (reason === undefined) return true;
-    this.#excluded.set(id, `${key}: ${reason}`);
-    this.#warnOnce(
-      `${key} ${reason}`,
-      `zkrpc: skipping member ${key} of service "${this.#service}": ${reason}`,
-    );
+    this.#excluded.set(id, `${memberKey(member)}: ${reason}`);
     return false;
   };
-
-  #warnOnce(key: string, message: string): void {
-    if (this.#warned.has(key)) return;
-    this.#warned.add(key);
-    this.#warn(message);
-  }
-
-  /** Asks (never prompts) whether `--allow-net` covers the member; cached. */
-  #mayReach(member: MemberData): boolean {
-    const host = netHost(member);
-    let reachable = this.#reachable.get(host);
-    if (reachable === undefined) {
-      try {
-        reachable = Deno.permissions.querySync({ name: "net", host }).state ===
-          "granted";
-      } catch {
-        reachable = true; // a host Deno cannot describe: let connect decide
-      }
-      this.#reachable.set(host, reachable);
-    }
-    return reachable;
-  }
 
   #wake(): void {
     for (const wake of this.#changed) wake();
@@ -602,9 +561,16 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       return `no servers for ${service}: discovery closed`;
     }
     const since = this.#stateSince;
-    return `no servers for ${service}: ${this.#registryName} unreachable (discovery ${state} since ${
+    const keeper = this.#keeper;
+    const registry = keeper === undefined
+      ? this.#registryName
+      : `ZooKeeper at ${keeper.connectionString}`;
+    const why = keeper?.lastError;
+    return `no servers for ${service}: ${registry} unreachable (discovery ${state} since ${
       new Date(since).toISOString()
-    }, ${((Date.now() - since) / 1000).toFixed(1)} s ago)`;
+    }, ${((Date.now() - since) / 1000).toFixed(1)} s ago${
+      why === undefined ? "" : `; last attempt: ${errorMessage(why)}`
+    })`;
   }
 
   /**
@@ -907,9 +873,9 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   }
 
   /**
-   * A hedged call: attempts chains on distinct endpoints, a new one after
-   * the hedging delay while budget allows; the first answer wins and the
-   * others are cancelled.
+   * A hedged call: attempt chains on distinct endpoints (they share one
+   * tried set), a new one after the hedging delay while the call has time,
+   * an untried endpoint and retry budget.
    */
   #hedged(
     method: string,
@@ -917,64 +883,22 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     options: ChannelCallOptions,
     deadline: number,
   ): Promise<unknown> {
-    const signal = options.signal;
     const tried = new Set<string>();
-    const controllers: AbortController[] = [];
-    const delay = typeof this.#hedgeDelay === "number"
-      ? this.#hedgeDelay
-      : this.#hedgeDelay.value();
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      let running = 0;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const onAbort = () => {
-        for (const controller of controllers) controller.abort(signal!.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const finish = (settle: () => void) => {
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        for (const controller of controllers) {
-          controller.abort(new Error("another attempt answered first"));
-        }
-        settle();
-      };
-      const launch = () => {
-        const controller = new AbortController();
-        if (signal?.aborted) controller.abort(signal.reason);
-        controllers.push(controller);
-        running++;
-        this.#attempts(
-          method,
-          params,
-          options,
-          deadline,
-          true,
-          controller.signal,
-          tried,
-        ).then((value) => {
-          if (!settled) finish(() => resolve(value));
-        }, (error) => {
-          running--;
-          if (settled) return;
-          // An answer from a server, or the caller's own abort, is final;
-          // otherwise wait for the other attempts.
-          if (answered(error) || signal?.aborted || running === 0) {
-            finish(() => reject(error));
-          }
-        });
-        if (controllers.length <= this.#maxHedges) {
-          timer = setTimeout(() => {
-            if (
-              !settled && Date.now() < deadline && this.#hasUntried(tried) &&
-              this.#policy.mayHedge()
-            ) launch();
-          }, delay);
-        }
-      };
-      launch();
-    });
+    return hedge(
+      (signal) =>
+        this.#attempts(method, params, options, deadline, true, signal, tried),
+      {
+        delay: typeof this.#hedgeDelay === "number"
+          ? this.#hedgeDelay
+          : this.#hedgeDelay.value(),
+        maxHedges: this.#maxHedges,
+        signal: options.signal,
+        mayHedge: () =>
+          Date.now() < deadline && this.#hasUntried(tried) &&
+          this.#policy.mayHedge(),
+        isAnswer: answered,
+      },
+    );
   }
 
   #closedError(what: string): Error {
@@ -1017,11 +941,4 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close().catch(() => {});
   }
-}
-
-/** `host:port` as `Deno.permissions` expects it (IPv6 in brackets). */
-function netHost(member: MemberData): string {
-  return member.host.includes(":")
-    ? `[${member.host}]:${member.port}`
-    : `${member.host}:${member.port}`;
 }

@@ -98,3 +98,103 @@ export class LatencyTracker {
     return Math.max(1, this.#cached);
   }
 }
+
+/** How {@linkcode hedge} runs one call. */
+export interface HedgeOptions {
+  /** Milliseconds before each extra attempt. */
+  delay: number;
+  /** Most extra attempts. */
+  maxHedges: number;
+  /** The caller's signal: aborting it cancels every attempt. */
+  signal: AbortSignal | undefined;
+  /** Asked when a hedge is due: whether it may be sent. */
+  mayHedge: () => boolean;
+  /** Whether an attempt's error is a final answer (from the server). */
+  isAnswer: (error: unknown) => boolean;
+}
+
+/**
+ * Runs `attempt` once, and again after each `delay` (at most `maxHedges`
+ * times, while `mayHedge()` allows); the first result, or the first error
+ * that is an answer, settles the call and the other attempts are aborted
+ * (their connection sends `cancel`). When every attempt failed otherwise,
+ * the call rejects with the last failure.
+ *
+ * @param attempt Runs one attempt; it must stop when its signal aborts.
+ * @param options Timing, limits and the caller's signal.
+ * @returns The first answer.
+ *
+ * @example The faster of two attempts wins
+ * ```ts
+ * import { hedge } from "./hedging.ts";
+ * import assert from "node:assert/strict";
+ *
+ * let n = 0;
+ * const attempt = (signal: AbortSignal) => {
+ *   const ms = n++ === 0 ? 1000 : 1; // the first one is stuck
+ *   return new Promise((resolve, reject) => {
+ *     const timer = setTimeout(() => resolve(ms), ms);
+ *     signal.addEventListener("abort", () => {
+ *       clearTimeout(timer);
+ *       reject(signal.reason);
+ *     }, { once: true });
+ *   });
+ * };
+ * const result = await hedge(attempt, {
+ *   delay: 10,
+ *   maxHedges: 1,
+ *   signal: undefined,
+ *   mayHedge: () => true,
+ *   isAnswer: () => false,
+ * });
+ * assert.equal(result, 1);
+ * ```
+ */
+export function hedge(
+  attempt: (signal: AbortSignal) => Promise<unknown>,
+  options: HedgeOptions,
+): Promise<unknown> {
+  const { signal } = options;
+  const controllers: AbortController[] = [];
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let running = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = () => {
+      for (const controller of controllers) controller.abort(signal!.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const finish = (settle: () => void) => {
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      for (const controller of controllers) {
+        controller.abort(new Error("another attempt answered first"));
+      }
+      settle();
+    };
+    const launch = () => {
+      const controller = new AbortController();
+      if (signal?.aborted) controller.abort(signal.reason);
+      controllers.push(controller);
+      running++;
+      attempt(controller.signal).then((value) => {
+        if (!settled) finish(() => resolve(value));
+      }, (error) => {
+        running--;
+        if (settled) return;
+        // An answer from a server, or the caller's own abort, is final;
+        // otherwise wait for the other attempts.
+        if (options.isAnswer(error) || signal?.aborted || running === 0) {
+          finish(() => reject(error));
+        }
+      });
+      if (controllers.length <= options.maxHedges) {
+        timer = setTimeout(() => {
+          if (!settled && options.mayHedge()) launch();
+        }, options.delay);
+      }
+    };
+    launch();
+  });
+}
