@@ -6,10 +6,10 @@
  * @module
  */
 
+import { errorPayload, safeString } from "./_error_payload.ts";
 import {
   CancelledError,
   ConnectionError,
-  errorName,
   type ErrorPayload,
   ProtocolError,
   ServerClosingError,
@@ -108,7 +108,10 @@ export class ServerConnection {
   #s: ServerInternals;
   #writer: FrameWriter;
   #decoder: FrameDecoder;
+  /** Calls answered when their handler settles, by id (not cancelled ones). */
   #inflight = new Map<number, Context>();
+  /** Async handlers not yet settled, cancelled ones included. */
+  #running = 0;
   #maxInFlight: number;
   #idleTimeout: number;
   #handshaken = false;
@@ -353,10 +356,14 @@ export class ServerConnection {
         `Cannot read request: id ${id} is already in flight`,
       );
     }
-    if (this.#inflight.size >= this.#maxInFlight) {
-      throw new ProtocolError(
-        `Cannot read request: more than ${this.#maxInFlight} calls in flight`,
-      );
+    if (this.#running >= this.#maxInFlight) {
+      this.#pushError(id, {
+        name: "ResourceExhaustedError",
+        message:
+          `Cannot call method "${method}": ${this.#maxInFlight} calls are already running on this connection (request not run)`,
+        data: { ran: false },
+      });
+      return;
     }
     if (entry === undefined) {
       this.#pushError(id, {
@@ -373,7 +380,7 @@ export class ServerConnection {
       this.#pushError(id, {
         name: "ProtocolError",
         message: `Cannot call method "${method}": cannot decode params: ${
-          error instanceof Error ? error.message : String(error)
+          errorPayload(error, false, []).message
         }`,
       });
       return;
@@ -397,21 +404,37 @@ export class ServerConnection {
         result = entry.withContext.call(this.#s.handlers, ctx, ...params);
       }
     } catch (error) {
-      this.#pushError(id, this.#toPayload(error));
+      this.#pushError(id, this.#toPayload(method, error));
       return;
     }
-    if (
-      result !== null && typeof result === "object" &&
-      typeof (result as PromiseLike<unknown>).then === "function"
-    ) {
+    let thenable: boolean;
+    try {
+      thenable = result !== null && typeof result === "object" &&
+        typeof (result as PromiseLike<unknown>).then === "function";
+    } catch (error) {
+      // A revoked proxy or a throwing `then` getter as the result.
+      this.#pushError(id, this.#toPayload(method, error));
+      return;
+    }
+    if (thenable) {
       ctx ??= new Context(method, this.#addr);
       this.#inflight.set(id, ctx);
+      this.#running++;
       const running = this.#s.running;
       const call = ctx;
-      const settled: Promise<unknown> = Promise.resolve(result).then(
+      // Resolving with a thenable never throws here (Promise.resolve would
+      // read a hostile promise's `constructor`).
+      const settled: Promise<unknown> = new Promise((resolve) =>
+        resolve(result)
+      ).then(
         (value) => this.#complete(id, call, value, false),
         (error) => this.#complete(id, call, error, true),
-      ).finally(() => running.delete(settled));
+      ).finally(() => {
+        // The slot is freed when the handler settles, not when its call is
+        // cancelled: a handler that ignores its signal still runs.
+        this.#running--;
+        running.delete(settled);
+      });
       running.add(settled);
     } else {
       this.#pushResult(id, method, result);
@@ -421,8 +444,19 @@ export class ServerConnection {
   #complete(id: number, ctx: Context, value: unknown, failed: boolean): void {
     if (this.#inflight.get(id) !== ctx) return; // cancelled or closed
     this.#inflight.delete(id);
-    if (failed) this.#pushError(id, this.#toPayload(value));
-    else this.#pushResult(id, ctx.method, value);
+    try {
+      if (failed) this.#pushError(id, this.#toPayload(ctx.method, value));
+      else this.#pushResult(id, ctx.method, value);
+    } catch (error) {
+      // Never an unhandled rejection: it would end the whole process.
+      this.#s.onError(
+        new Error(
+          `Cannot answer call "${ctx.method}": ${safeString(error)}`,
+          { cause: error },
+        ),
+        this.#addr,
+      );
+    }
     this.#maybeFinishDrain();
   }
 
@@ -434,7 +468,7 @@ export class ServerConnection {
       this.#pushError(id, {
         name: "TypeError",
         message: `Cannot call method "${method}": cannot encode result: ${
-          error instanceof Error ? error.message : String(error)
+          errorPayload(error, false, []).message
         }`,
       });
       return;
@@ -442,34 +476,23 @@ export class ServerConnection {
     this.#writer.push(FrameType.Result, id, bytes);
   }
 
-  #toPayload(error: unknown): ErrorPayload {
-    let name = errorName(error);
-    const message = error instanceof Error
-      ? error.message
-      : typeof error === "object" && error !== null &&
-          typeof (error as { message?: unknown }).message === "string"
-      ? (error as { message: string }).message
-      : String(error);
-    const payload: ErrorPayload = { name, message };
-    // zkrpc's own names mean "not run" or "protocol" to the client: a handler
-    // that re-throws one (e.g. from a nested call) must not claim that.
-    if (
-      name === "ServerClosingError" || name === "MethodNotFoundError" ||
-      name === "ProtocolError"
-    ) {
-      name = "RpcError";
-      payload.name = name;
-      payload.data = { remoteName: errorName(error) };
-      return payload;
-    }
-    if (typeof error === "object" && error !== null && "data" in error) {
-      payload.data = (error as { data: unknown }).data;
-    }
-    if (
-      this.#s.options.exposeStack && error instanceof Error &&
-      typeof error.stack === "string"
-    ) {
-      payload.stack = error.stack;
+  /**
+   * The payload of what a handler threw; reports to `onError`, with the
+   * original value as `cause`, when describing it threw.
+   */
+  #toPayload(method: string, error: unknown): ErrorPayload {
+    const faults: string[] = [];
+    const payload = errorPayload(error, this.#s.options.exposeStack, faults);
+    if (faults.length > 0) {
+      this.#s.onError(
+        new Error(
+          `Handler "${method}" threw a value that cannot be read (${
+            faults.join("; ")
+          }): the caller got ${payload.name}: ${payload.message}`,
+          { cause: error },
+        ),
+        this.#addr,
+      );
     }
     return payload;
   }
@@ -479,12 +502,21 @@ export class ServerConnection {
     try {
       bytes = this.#s.codec.encode(payload);
     } catch {
-      // data not encodable: send without it
-      bytes = this.#s.codec.encode({
-        name: payload.name,
-        message: payload.message,
-        ...(payload.stack === undefined ? {} : { stack: payload.stack }),
-      });
+      // data not encodable (or a throwing getter in it): send without it
+      try {
+        bytes = this.#s.codec.encode({
+          name: payload.name,
+          message: payload.message,
+          ...(payload.stack === undefined ? {} : { stack: payload.stack }),
+        });
+      } catch (error) {
+        this.#violation(
+          `cannot encode an error payload with codec "${this.#s.codec.name}": ${
+            safeString(error)
+          }`,
+        );
+        return;
+      }
     }
     this.#writer.push(FrameType.Error, id, bytes);
   }

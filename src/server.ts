@@ -207,7 +207,12 @@ export interface ServeOptions {
    */
   maxFrameSize?: number;
   /**
-   * Most calls a connection may have running at once; one more closes it.
+   * Most async handlers a connection may have running at once. A cancelled
+   * call keeps its slot until its handler settles (a handler made with
+   * `withContext` that stops on `ctx.signal` frees it at once). A request
+   * beyond the limit is not run: it is answered with
+   * `ResourceExhaustedError` (`ran: false`) and the connection
+   * stays open.
    *
    * @default {1024}
    */
@@ -358,8 +363,16 @@ export class RpcServer implements AsyncDisposable {
     this.#listener = listener;
     this.#options = options;
     this.#codec = options.codec ?? jsonCodec;
-    this.#onError = options.onError ??
+    const onError = options.onError ??
       ((error) => console.warn(`zkrpc server: ${error.message}`));
+    // A throwing onError must not end the process from a completion path.
+    this.#onError = (error, remoteAddr) => {
+      try {
+        onError(error, remoteAddr);
+      } catch (fault) {
+        console.error("zkrpc server: onError threw", fault);
+      }
+    };
     this.addr = listener.addr as Deno.NetAddr;
     this.#internals = {
       table: methodTable(this.#methods),
