@@ -12,18 +12,23 @@ import {
   ConnectionError,
   type ErrorPayload,
   ProtocolError,
+  ResourceExhaustedError,
   ServerClosingError,
 } from "./errors.ts";
 import type { Codec } from "./protocol/codec.ts";
 import {
+  checkPingSize,
   checkPreface,
+  decodeSettings,
   DEFAULT_MAX_FRAME_SIZE,
   type Frame,
   FrameDecoder,
   FrameType,
+  MIN_FRAME_LENGTH,
   PREFACE,
   PREFACE_SIZE,
   PROTOCOL_VERSION,
+  RequestFlag,
 } from "./protocol/frame.ts";
 import { FrameWriter } from "./protocol/frame_writer.ts";
 import type { CallContext } from "./call_context.ts";
@@ -48,13 +53,15 @@ const WRITE_HIGH_WATER = 1024 * 1024;
 class Context implements CallContext {
   readonly method: string;
   readonly remoteAddr: Deno.NetAddr;
+  readonly deadline: number | undefined;
   #controller: AbortController | undefined;
   #reason: unknown = undefined;
   #aborted = false;
 
-  constructor(method: string, remoteAddr: Deno.NetAddr) {
+  constructor(method: string, remoteAddr: Deno.NetAddr, timeout: number) {
     this.method = method;
     this.remoteAddr = remoteAddr;
+    this.deadline = timeout < 0 ? undefined : Date.now() + timeout;
   }
 
   get signal(): AbortSignal {
@@ -94,6 +101,8 @@ export interface ServerInternals {
   running: Set<Promise<unknown>>;
   handlers: object;
   codec: Codec;
+  /** The settings frame payload this server sends. */
+  settings: Uint8Array;
   options: ServerConnectionOptions;
   onError: (error: Error, remoteAddr?: Deno.NetAddr) => void;
 }
@@ -115,6 +124,9 @@ export class ServerConnection {
   #maxInFlight: number;
   #idleTimeout: number;
   #handshaken = false;
+  #gotSettings = false;
+  /** The client's maxFrameSize, from its settings. */
+  #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
   #draining = false;
   #drainPing = 0;
   #drainPong = false;
@@ -256,6 +268,7 @@ export class ServerConnection {
       this.#decoder.skip(PREFACE_SIZE);
       this.#handshaken = true;
       this.#writer.pushRaw(PREFACE);
+      this.#writer.push(FrameType.Settings, 0, this.#s.settings);
       clearTimeout(this.#timer);
       this.#armIdle(this.#idleTimeout);
       return true;
@@ -300,6 +313,10 @@ export class ServerConnection {
   }
 
   #onFrame(frame: Frame): void {
+    if (!this.#gotSettings) {
+      this.#onSettings(frame);
+      return;
+    }
     switch (frame.type) {
       case FrameType.Request:
         this.#onRequest(frame.id, frame.payload);
@@ -318,14 +335,20 @@ export class ServerConnection {
         return;
       }
       case FrameType.Ping:
+        checkPingSize(frame);
         this.#writer.push(FrameType.Pong, frame.id, frame.payload);
         return;
       case FrameType.Pong:
+        checkPingSize(frame);
         if (this.#draining && frame.id === this.#drainPing) {
           this.#drainPong = true;
           this.#maybeFinishDrain();
         }
         return;
+      case FrameType.Settings:
+        throw new ProtocolError(
+          "Cannot read frame: settings may be sent only once (protocol version 2)",
+        );
       default:
         throw new ProtocolError(
           `Cannot read frame: frame type ${frame.type} is not sent by clients`,
@@ -333,11 +356,59 @@ export class ServerConnection {
     }
   }
 
+  /** The client's first frame: its limits and codecs. */
+  #onSettings(frame: Frame): void {
+    if (frame.type !== FrameType.Settings || frame.id !== 0) {
+      throw new ProtocolError(
+        `Cannot read frame: expected the client's settings frame first, got frame type ${frame.type}`,
+      );
+    }
+    const settings = decodeSettings(frame.payload);
+    const codec = this.#s.codec.name;
+    if (!settings.codecs.includes(codec)) {
+      throw new ProtocolError(
+        `Cannot use a codec: the client offers [${
+          settings.codecs.join(", ")
+        }], this server uses "${codec}"`,
+      );
+    }
+    this.#peerMaxFrameSize = settings.maxFrameSize;
+    this.#gotSettings = true;
+  }
+
   #onRequest(id: number, payload: Uint8Array): void {
-    if (payload.length < 1 || payload.length < 1 + payload[0]!) {
+    // Header (protocol version 2): u8 flags, [u32 ms to the deadline],
+    // [u16 length + reserved metadata], u8 method length, method, params.
+    const flags = payload[0];
+    let o = 1;
+    let timeout = -1;
+    if (flags !== 0) {
+      if (flags === undefined || (flags & ~3) !== 0) {
+        throw new ProtocolError(
+          `Cannot read request: unknown header flags ${flags ?? "(empty)"}`,
+        );
+      }
+      if (flags & RequestFlag.Deadline) {
+        if (payload.length < o + 4) {
+          throw new ProtocolError("Cannot read request: truncated deadline");
+        }
+        timeout = ((payload[o]! << 24) | (payload[o + 1]! << 16) |
+          (payload[o + 2]! << 8) | payload[o + 3]!) >>> 0;
+        o += 4;
+      }
+      if (flags & RequestFlag.Metadata) {
+        // Reserved: version 2 peers skip it.
+        if (payload.length < o + 2) {
+          throw new ProtocolError("Cannot read request: truncated metadata");
+        }
+        o += 2 + ((payload[o]! << 8) | payload[o + 1]!);
+      }
+    }
+    if (payload.length < o + 1 || payload.length < o + 1 + payload[o]!) {
       throw new ProtocolError("Cannot read request: truncated method name");
     }
-    const nameBytes = payload.subarray(1, 1 + payload[0]!);
+    const paramsStart = o + 1 + payload[o]!;
+    const nameBytes = payload.subarray(o + 1, paramsStart);
     const entry = findMethod(this.#s.table, nameBytes);
     const method = entry ? entry.name : decodeMethod(nameBytes);
     if (id === 0) {
@@ -375,7 +446,7 @@ export class ServerConnection {
     }
     let params: unknown;
     try {
-      params = this.#s.codec.decode(payload.subarray(1 + payload[0]!));
+      params = this.#s.codec.decode(payload.subarray(paramsStart));
     } catch (error) {
       this.#pushError(id, {
         name: "ProtocolError",
@@ -400,11 +471,11 @@ export class ServerConnection {
       if (entry.withContext === undefined) {
         result = entry.fn.apply(this.#s.handlers, params);
       } else {
-        ctx = new Context(method, this.#addr);
+        ctx = new Context(method, this.#addr, timeout);
         result = entry.withContext.call(this.#s.handlers, ctx, ...params);
       }
     } catch (error) {
-      this.#pushError(id, this.#toPayload(method, error));
+      this.#pushError(id, this.#toPayload(method, error), method);
       return;
     }
     let thenable: boolean;
@@ -413,11 +484,11 @@ export class ServerConnection {
         typeof (result as PromiseLike<unknown>).then === "function";
     } catch (error) {
       // A revoked proxy or a throwing `then` getter as the result.
-      this.#pushError(id, this.#toPayload(method, error));
+      this.#pushError(id, this.#toPayload(method, error), method);
       return;
     }
     if (thenable) {
-      ctx ??= new Context(method, this.#addr);
+      ctx ??= new Context(method, this.#addr, timeout);
       this.#inflight.set(id, ctx);
       this.#running++;
       const running = this.#s.running;
@@ -445,8 +516,9 @@ export class ServerConnection {
     if (this.#inflight.get(id) !== ctx) return; // cancelled or closed
     this.#inflight.delete(id);
     try {
-      if (failed) this.#pushError(id, this.#toPayload(ctx.method, value));
-      else this.#pushResult(id, ctx.method, value);
+      if (failed) {
+        this.#pushError(id, this.#toPayload(ctx.method, value), ctx.method);
+      } else this.#pushResult(id, ctx.method, value);
     } catch (error) {
       // Never an unhandled rejection: it would end the whole process.
       this.#s.onError(
@@ -473,7 +545,22 @@ export class ServerConnection {
       });
       return;
     }
+    if (bytes.length + MIN_FRAME_LENGTH > this.#peerMaxFrameSize) {
+      this.#pushError(id, this.#tooLarge(method, "result", bytes.length));
+      return;
+    }
     this.#writer.push(FrameType.Result, id, bytes);
+  }
+
+  /** The answer to a call whose result or error the client cannot take. */
+  #tooLarge(method: string, what: string, size: number): ErrorPayload {
+    const message =
+      `Cannot call method "${method}": ${what} of ${size} bytes exceeds the client's frame limit of ${this.#peerMaxFrameSize} bytes`;
+    this.#s.onError(
+      new ResourceExhaustedError(message, { ran: true }),
+      this.#addr,
+    );
+    return { name: "ResourceExhaustedError", message, data: { ran: true } };
   }
 
   /**
@@ -497,7 +584,7 @@ export class ServerConnection {
     return payload;
   }
 
-  #pushError(id: number, payload: ErrorPayload): void {
+  #pushError(id: number, payload: ErrorPayload, method = ""): void {
     let bytes: Uint8Array;
     try {
       bytes = this.#s.codec.encode(payload);
@@ -517,6 +604,15 @@ export class ServerConnection {
         );
         return;
       }
+    }
+    if (bytes.length + MIN_FRAME_LENGTH > this.#peerMaxFrameSize) {
+      if (payload.name === "ResourceExhaustedError") {
+        // Even that is too large (a tiny limit): tell nothing rather than
+        // break the connection.
+        return;
+      }
+      this.#pushError(id, this.#tooLarge(method, "error", bytes.length));
+      return;
     }
     this.#writer.push(FrameType.Error, id, bytes);
   }

@@ -8,10 +8,11 @@
 import { ProtocolError, ServerClosingError } from "./errors.ts";
 import { type Codec, jsonCodec } from "./protocol/codec.ts";
 import {
+  DEFAULT_MAX_FRAME_SIZE,
   encodeFrame,
+  encodeSettings,
   FrameType,
   PREFACE,
-  PREFACE_SIZE,
 } from "./protocol/frame.ts";
 import {
   type AnyFunction,
@@ -379,6 +380,11 @@ export class RpcServer implements AsyncDisposable {
       running: new Set(),
       handlers,
       codec: this.#codec,
+      settings: encodeSettings({
+        maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+        codecs: [this.#codec.name],
+        maxInFlight: options.maxInFlightPerConnection ?? 1024,
+      }),
       options,
       onError: this.#onError,
     };
@@ -567,14 +573,22 @@ export class RpcServer implements AsyncDisposable {
   }
 
   #refuse(conn: Deno.Conn): void {
+    const settings = encodeFrame(
+      FrameType.Settings,
+      0,
+      this.#internals.settings,
+    );
     const goaway = encodeFrame(
       FrameType.Goaway,
       0,
       utf8.encode("Too many connections"),
     );
-    const frame = new Uint8Array(PREFACE_SIZE + goaway.length);
+    const frame = new Uint8Array(
+      PREFACE.length + settings.length + goaway.length,
+    );
     frame.set(PREFACE);
-    frame.set(goaway, PREFACE_SIZE);
+    frame.set(settings, PREFACE.length);
+    frame.set(goaway, PREFACE.length + settings.length);
     const p = conn.write(frame).then(() => {}, () => {}).finally(() => {
       try {
         conn.close();

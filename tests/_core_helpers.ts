@@ -4,7 +4,12 @@
  *
  * @module
  */
-import { PREFACE } from "../src/protocol/frame.ts";
+import {
+  encodeFrame,
+  encodeSettings,
+  FrameType,
+  PREFACE,
+} from "../src/protocol/frame.ts";
 import { TAG_KEY } from "../src/protocol/codec.ts";
 
 /** Resolves after `ms` milliseconds. */
@@ -79,6 +84,29 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 export { PREFACE };
+
+/** What a default client sends first: its preface and its settings frame. */
+export const HELLO: Uint8Array = concat(
+  PREFACE,
+  encodeFrame(
+    FrameType.Settings,
+    0,
+    encodeSettings({
+      maxFrameSize: 4 * 1024 * 1024,
+      codecs: ["json"],
+      maxInFlight: 0,
+    }),
+  ),
+);
+
+/**
+ * A request payload (protocol version 2) without a deadline: header flags 0,
+ * the method name, then `params` (already encoded).
+ */
+export function requestPayload(method: string, params: Uint8Array): Uint8Array {
+  const name = new TextEncoder().encode(method);
+  return concat(new Uint8Array([0, name.length]), name, params);
+}
 
 /** A child process running tests/fixtures/echo_server.ts. */
 export interface ChildServer extends AsyncDisposable {

@@ -70,9 +70,9 @@ Deno.test("checkPreface accepts the preface and classifies wrong peers early", (
   );
   assert.equal(checkPreface(enc.encode("POST")), "http");
   assert.equal(checkPreface(new Uint8Array([0x16, 0x03, 0x01])), "bad");
-  const v2 = PREFACE.slice();
-  v2[8] = 2;
-  assert.equal(checkPreface(v2), "version");
+  const v1 = PREFACE.slice();
+  v1[8] = 1;
+  assert.equal(checkPreface(v1), "version");
 });
 
 Deno.test("FrameDecoder decodes frames split at every byte boundary", () => {
