@@ -1,13 +1,13 @@
 /**
  * The `zkrpc` command line, run as a subprocess against a real ZooKeeper
  * and real server processes, including every error path.
-import { PROTOCOL_VERSION } from "../src/protocol/frame.ts";
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { startZooKeeper, type ZooKeeperServer } from "../testing.ts";
 import { lines, ServerProcess } from "../examples/demo/server_process.ts";
+import { PROTOCOL_VERSION } from "../src/protocol/frame.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
