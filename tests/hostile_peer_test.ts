@@ -467,3 +467,23 @@ Deno.test("fuzzed frames after a valid preface never disturb the server", async 
   }
   await h.assertStillServes();
 });
+
+Deno.test("a request with a million-digit bigint is refused by the codec limit, not parsed", async () => {
+  await using h = start();
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: h.server.addr.port,
+  });
+  const huge = 10n ** 1_000_000n;
+  // The client's own codec encodes it; the server refuses to parse it.
+  await assert.rejects(
+    conn.call("divide", [huge, 1n]),
+    (e: unknown) =>
+      e instanceof ProtocolError &&
+      /bigint of 1000001 digits exceeds the limit of 4096 digits/.test(
+        e.message,
+      ),
+  );
+  assert.equal(await conn.call("divide", [9, 3]), 3);
+  await h.assertStillServes();
+});

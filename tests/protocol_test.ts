@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { jsonCodec, TAG_KEY } from "../src/protocol/codec.ts";
+import { createJsonCodec, jsonCodec, TAG_KEY } from "../src/protocol/codec.ts";
 import {
   checkPreface,
   encodeFrame,
@@ -208,4 +208,24 @@ Deno.test("jsonCodec.encode results stay valid after later encodes", () => {
   kept.forEach((bytes, i) =>
     assert.deepEqual(jsonCodec.decode(bytes), [i, "é"])
   );
+});
+
+Deno.test("createJsonCodec caps bigint digits and rejects malformed bigints", () => {
+  const codec = createJsonCodec({ maxBigIntDigits: 5 });
+  assert.equal(codec.decode(codec.encode(-99999n)), -99999n);
+  assert.throws(
+    () => codec.decode(codec.encode(100000n)),
+    /bigint of 6 digits exceeds the limit of 5 digits/,
+  );
+  const tagged = (v: unknown) =>
+    new TextEncoder().encode(JSON.stringify({ [TAG_KEY]: "bigint", v }));
+  for (const bad of ["0x10", " 1", "1e3", "", 5, null, ["1"]]) {
+    assert.throws(() => codec.decode(tagged(bad)), SyntaxError, String(bad));
+  }
+  assert.equal(jsonCodec.decode(jsonCodec.encode(10n ** 4095n)), 10n ** 4095n);
+  assert.throws(
+    () => jsonCodec.decode(jsonCodec.encode(10n ** 4096n)),
+    RangeError,
+  );
+  assert.throws(() => createJsonCodec({ maxBigIntDigits: 0 }), RangeError);
 });
