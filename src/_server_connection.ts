@@ -47,7 +47,10 @@ const HTTP_REFUSAL = utf8.encode(
     "Connection: close\r\n\r\nThis port speaks zkrpc, not HTTP/1.1.\r\n",
 );
 
-/** Queued response bytes above which a connection's requests stop being read. */
+/**
+ * Queued response bytes above which a connection's frames stop being
+ * dispatched (checked after each frame) until the queue drains.
+ */
 const WRITE_HIGH_WATER = 1024 * 1024;
 
 class Context implements CallContext {
@@ -243,6 +246,12 @@ export class ServerConnection {
         while (!this.#closed && (frame = decoder.next()) !== undefined) {
           this.#onFrame(frame);
           this.#partialSince = 0;
+          if (this.#writer.buffered > WRITE_HIGH_WATER) {
+            // Per frame, not per read: one read can hold thousands of
+            // requests. The frames left in the decoder wait; nothing is
+            // read meanwhile, so TCP pushes back on the peer.
+            await this.#writer.drained();
+          }
         }
         if (decoder.buffered === 0) this.#partialSince = 0;
         else if (this.#partialSince === 0) this.#onPartialFrame();

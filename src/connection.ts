@@ -206,6 +206,9 @@ export interface ConnectionCloseDetail {
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
+/** Queued output above which pings are not answered. */
+const PONG_HIGH_WATER = 1024 * 1024;
+
 class PendingCall {
   id: number;
   deadline = Infinity;
@@ -684,7 +687,13 @@ export class Connection extends EventTarget implements AsyncDisposable {
       }
       case FrameType.Ping:
         checkPingSize(frame);
-        this.#writer.push(FrameType.Pong, frame.id, frame.payload);
+        // A server that pings without reading its pongs gets no more of
+        // them once 1 MiB is queued: the client never stops reading (that
+        // could deadlock against a server waiting for its output to drain),
+        // so it bounds what pings can make it buffer instead.
+        if (this.#writer.buffered <= PONG_HIGH_WATER) {
+          this.#writer.push(FrameType.Pong, frame.id, frame.payload);
+        }
         return;
       case FrameType.Pong:
         checkPingSize(frame);

@@ -115,13 +115,21 @@ export interface ChildServer extends AsyncDisposable {
   kill(): Promise<void>;
 }
 
-/** Starts tests/fixtures/echo_server.ts as a separate `deno run` process. */
-export async function startChildServer(): Promise<ChildServer> {
+/**
+ * Starts a fixture server (tests/fixtures/echo_server.ts by default) as a
+ * separate `deno run` process.
+ */
+export async function startChildServer(
+  fixture = "echo_server.ts",
+  args: string[] = [],
+  allowNet = "127.0.0.1",
+): Promise<ChildServer> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--allow-net=127.0.0.1",
-      new URL("./fixtures/echo_server.ts", import.meta.url).pathname,
+      `--allow-net=${allowNet}`,
+      new URL(`./fixtures/${fixture}`, import.meta.url).pathname,
+      ...args,
     ],
     stdin: "null",
     stdout: "piped",
@@ -151,6 +159,38 @@ export async function startChildServer(): Promise<ChildServer> {
     await reader.cancel().catch(() => {});
   };
   return { port, child, kill, [Symbol.asyncDispose]: kill };
+}
+
+/**
+ * A process's resident memory from /proc/PID/status, in MiB: `rss` now and
+ * `peak` (VmHWM, the high-water mark since it started).
+ */
+export async function memoryOf(
+  pid: number,
+): Promise<{ rss: number; peak: number }> {
+  // Deno asks for --allow-all to read /proc; `cat` needs only --allow-run.
+  const { stdout } = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/status`],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const status = new TextDecoder().decode(stdout);
+  const kib = (key: string): number =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+  return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
+}
+
+/** Resolves once `condition()` holds; rejects after `ms`. */
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  ms = 5000,
+  what = "condition",
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await delay(10);
+  }
 }
 
 /** Values the JSON codec promises to round-trip. */

@@ -229,3 +229,25 @@ Deno.test("createJsonCodec caps bigint digits and rejects malformed bigints", ()
   );
   assert.throws(() => createJsonCodec({ maxBigIntDigits: 0 }), RangeError);
 });
+
+Deno.test("FrameDecoder holds what a peer sent, not what a length prefix claims", () => {
+  const decoder = new FrameDecoder({ initialSize: 16384 });
+  const frame = encodeFrame(FrameType.Request, 1, new Uint8Array(3 << 20));
+  decoder.push(frame.subarray(0, 20_000)); // 3 MiB announced, 20 kB sent
+  assert.equal(decoder.next(), undefined);
+  assert.ok(decoder.capacity <= 40_000, `capacity ${decoder.capacity}`);
+});
+
+Deno.test("FrameDecoder shrinks after a large frame even when the next one is already arriving", () => {
+  const decoder = new FrameDecoder({ initialSize: 4096 });
+  const big = encodeFrame(FrameType.Result, 1, new Uint8Array(1 << 20));
+  const next = encodeFrame(FrameType.Result, 2, new Uint8Array(100));
+  decoder.push(big);
+  decoder.push(next.subarray(0, 50)); // pipelined: never fully empty
+  assert.equal(decoder.next()?.id, 1);
+  assert.ok(decoder.capacity > 1 << 20);
+  decoder.writable();
+  assert.equal(decoder.capacity, 4096);
+  decoder.push(next.subarray(50));
+  assert.equal(decoder.next()?.payload.length, 100);
+});

@@ -11,7 +11,7 @@ import {
   ResourceExhaustedError,
   ServerClosingError,
 } from "../src/errors.ts";
-import { delay, within } from "./_core_helpers.ts";
+import { delay, until, within } from "./_core_helpers.ts";
 
 const HOST = "127.0.0.1";
 
@@ -537,15 +537,6 @@ Deno.test("stacks stay on the server unless exposeStack is set", async () => {
     assert.equal(String(error.stack).includes("server_test.ts"), exposeStack);
   }
 });
-
-/** Resolves once `condition()` holds; fails after `ms`. */
-async function until(condition: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("Timed out waiting");
-    await delay(5);
-  }
-}
 
 Deno.test("a cancelled call keeps its in-flight slot until its handler settles", async () => {
   let started = 0;

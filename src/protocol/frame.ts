@@ -385,9 +385,11 @@ export interface FrameDecoderOptions {
    */
   maxFrameSize?: number;
   /**
-   * Initial buffer size in bytes; it grows up to `maxFrameSize + 4` only
-   * when a frame needs it, and shrinks back once empty when it grew past
-   * 1 MiB.
+   * Initial buffer size in bytes. It doubles only when full with one
+   * partial frame (so it holds at most twice the bytes a peer actually sent,
+   * never what a length prefix merely claims), up to `maxFrameSize + 4`, and
+   * shrinks back to this size once what is left fits in it after growing
+   * past 256 KiB.
    *
    * @default {65536}
    */
@@ -395,7 +397,7 @@ export interface FrameDecoderOptions {
 }
 
 const KNOWN_TYPES = 8;
-const SHRINK_ABOVE = 1024 * 1024;
+const SHRINK_ABOVE = 256 * 1024;
 
 /**
  * Incremental frame decoder. Read straight into {@linkcode FrameDecoder.prototype.writable}
@@ -461,9 +463,16 @@ export class FrameDecoder {
    * @returns A view of the free space.
    */
   writable(): Uint8Array {
-    if (this.#end === 0 && this.#buf.length > SHRINK_ABOVE) {
-      // Empty after a large frame: give the memory back.
-      this.#buf = new Uint8Array(this.#initial);
+    if (
+      this.#buf.length > SHRINK_ABOVE &&
+      this.#end - this.#start <= this.#initial / 2
+    ) {
+      // Past a large frame: give the memory back.
+      const small = new Uint8Array(this.#initial);
+      small.set(this.#buf.subarray(this.#start, this.#end));
+      this.#end -= this.#start;
+      this.#start = 0;
+      this.#buf = small;
     }
     const buf = this.#buf;
     if (buf.length - this.#end < 4096 && this.#start > 0) {
@@ -472,10 +481,15 @@ export class FrameDecoder {
       this.#start = 0;
     }
     if (this.#end === this.#buf.length) {
-      // Full with one partial frame whose length was already checked by next().
+      // Full with one partial frame whose length was already checked by
+      // next(): double, capped by what that frame needs. Never jump to the
+      // claimed length: a peer that sends a 4 MiB header and stops would
+      // make every connection hold 4 MiB.
       let need = this.#buf.length * 2;
       const length = this.#checkHead();
-      if (length >= 0) need = Math.max(need, length + 4);
+      if (length >= 0 && length + 4 > this.#end - this.#start) {
+        need = Math.min(need, length + 4);
+      }
       const size = Math.min(need, this.#max + 4);
       if (size <= this.#buf.length) {
         throw new ProtocolError("Cannot read frame: decoder buffer is full");
