@@ -94,6 +94,9 @@ export interface ServerConnectionOptions {
   idleTimeout?: number;
   frameTimeout?: number;
   exposeStack?: boolean;
+  maxPingsPerMinute?: number;
+  maxConnectionAge?: number;
+  closeDeadline?: number;
 }
 
 /** What every connection of one server shares with it. */
@@ -135,7 +138,13 @@ export class ServerConnection {
   #drainPong = false;
   #closed = false;
   #timer: Timer | undefined;
+  /** When the last request arrived or call completed (pings do not count). */
   #lastActivity = Date.now();
+  #maxPings: number;
+  /** Pings received in the current one-minute window, and when it began. */
+  #pings = 0;
+  #pingWindow = 0;
+  #ageTimer: Timer | undefined;
   #reading: Promise<void> = Promise.resolve();
   /** When the bytes of the frame now incomplete started to arrive, or 0. */
   #partialSince = 0;
@@ -158,6 +167,7 @@ export class ServerConnection {
     this.#maxInFlight = o.maxInFlightPerConnection ?? 1024;
     this.#idleTimeout = o.idleTimeout ?? 120_000;
     this.#frameTimeout = o.frameTimeout ?? 30_000;
+    this.#maxPings = o.maxPingsPerMinute ?? 120;
   }
 
   start(): void {
@@ -165,6 +175,14 @@ export class ServerConnection {
       this.#onTimer,
       this.#s.options.handshakeTimeout ?? 10_000,
     );
+    const age = this.#s.options.maxConnectionAge ?? 0;
+    if (age > 0 && age < Infinity) {
+      // ±10 % jitter: connections opened together do not all go at once.
+      this.#ageTimer = setTimeout(
+        this.#onMaxAge,
+        age * (0.9 + Math.random() * 0.2),
+      );
+    }
     this.#reading = this.#readLoop();
   }
 
@@ -183,7 +201,7 @@ export class ServerConnection {
     const idle = Date.now() - this.#lastActivity;
     if (this.#inflight.size === 0 && idle >= this.#idleTimeout) {
       this.#violation(
-        `no data for ${this.#idleTimeout} ms (idle timeout)`,
+        `no call for ${this.#idleTimeout} ms (idle timeout; pings do not count)`,
         false,
       );
       return;
@@ -191,6 +209,25 @@ export class ServerConnection {
     this.#armIdle(
       this.#inflight.size === 0 ? this.#idleTimeout - idle : this.#idleTimeout,
     );
+  };
+
+  #onMaxAge = (): void => {
+    if (this.#closed) return;
+    this.#s.onError(
+      new ProtocolError(
+        `Connection from ${this.#peer} draining: maximum connection age of ${this.#s.options.maxConnectionAge} ms reached`,
+      ),
+      this.#addr,
+    );
+    this.drain("Maximum connection age reached");
+    // A peer that never answers the drain ping still goes.
+    this.#ageTimer = setTimeout(() => {
+      this.close(
+        new ServerClosingError(
+          "Connection closed: maximum connection age reached",
+        ),
+      );
+    }, this.#s.options.closeDeadline ?? 10_000);
   };
 
   #onPartialFrame(): void {
@@ -237,7 +274,6 @@ export class ServerConnection {
         const n = await this.#conn.read(decoder.writable());
         if (n === null) break;
         decoder.commit(n);
-        this.#lastActivity = Date.now();
         if (!this.#handshaken) {
           if (!this.#handshake()) return; // refused
           if (!this.#handshaken) continue; // preface still incomplete
@@ -278,6 +314,7 @@ export class ServerConnection {
       this.#handshaken = true;
       this.#writer.pushRaw(PREFACE);
       this.#writer.push(FrameType.Settings, 0, this.#s.settings);
+      this.#lastActivity = Date.now();
       clearTimeout(this.#timer);
       this.#armIdle(this.#idleTimeout);
       return true;
@@ -328,6 +365,7 @@ export class ServerConnection {
     }
     switch (frame.type) {
       case FrameType.Request:
+        this.#lastActivity = Date.now();
         this.#onRequest(frame.id, frame.payload);
         return;
       case FrameType.Cancel: {
@@ -345,6 +383,7 @@ export class ServerConnection {
       }
       case FrameType.Ping:
         checkPingSize(frame);
+        if (this.#tooManyPings()) return;
         this.#writer.push(FrameType.Pong, frame.id, frame.payload);
         return;
       case FrameType.Pong:
@@ -363,6 +402,28 @@ export class ServerConnection {
           `Cannot read frame: frame type ${frame.type} is not sent by clients`,
         );
     }
+  }
+
+  /**
+   * Counts a ping; past `maxPingsPerMinute` in one window, sends `goaway`
+   * and closes (in the spirit of gRPC's "too_many_pings").
+   */
+  #tooManyPings(): boolean {
+    const now = Date.now();
+    if (now - this.#pingWindow >= 60_000) {
+      this.#pingWindow = now;
+      this.#pings = 0;
+    }
+    if (++this.#pings <= this.#maxPings) return false;
+    const message =
+      `Connection from ${this.#peer} closed: more than ${this.#maxPings} pings in a minute (too many pings)`;
+    this.#s.onError(new ProtocolError(message), this.#addr);
+    if (!this.#draining) {
+      this.#draining = true;
+      this.#writer.push(FrameType.Goaway, 0, utf8.encode("Too many pings"));
+      this.#closeAfterFlush(new ProtocolError(message));
+    }
+    return true;
   }
 
   /** The client's first frame: its limits and codecs. */
@@ -524,6 +585,7 @@ export class ServerConnection {
   #complete(id: number, ctx: Context, value: unknown, failed: boolean): void {
     if (this.#inflight.get(id) !== ctx) return; // cancelled or closed
     this.#inflight.delete(id);
+    this.#lastActivity = Date.now();
     try {
       if (failed) {
         this.#pushError(id, this.#toPayload(ctx.method, value), ctx.method);
@@ -651,6 +713,7 @@ export class ServerConnection {
     this.#closed = true;
     clearTimeout(this.#timer);
     clearTimeout(this.#frameTimer);
+    clearTimeout(this.#ageTimer);
     const why = reason ??
       new ConnectionError(`Connection from ${this.#peer} closed`, {
         written: true,

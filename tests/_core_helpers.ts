@@ -161,6 +161,65 @@ export async function startChildServer(
   return { port, child, kill, [Symbol.asyncDispose]: kill };
 }
 
+/** A running tests/fixtures/flood.ts. */
+export interface Flood extends AsyncDisposable {
+  /** How many of its connections the server accepted and refused. */
+  result: { accepted: number; refused: number };
+  child: Deno.ChildProcess;
+}
+
+/**
+ * Opens `count` hostile connections from 127.0.0.2 in a child process
+ * (modes: `silent`, `ping`, `partial`, comma-separated, used in turn) and
+ * resolves once the server answered each; disposing kills them all.
+ */
+export async function startFlood(
+  port: number,
+  count: number,
+  modes = "silent,ping,partial",
+): Promise<Flood> {
+  // A default soft limit of 1024 descriptors would stop a 1,100-socket
+  // flood short: raise it (up to the hard limit) for the child.
+  const child = new Deno.Command("sh", {
+    args: [
+      "-c",
+      'ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"',
+      "sh",
+      Deno.execPath(),
+      "run",
+      "--allow-net=127.0.0.1,127.0.0.2",
+      new URL("./fixtures/flood.ts", import.meta.url).pathname,
+      String(port),
+      String(count),
+      modes,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const kill = async (): Promise<void> => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await child.status;
+    await reader.cancel().catch(() => {});
+  };
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) {
+      await kill();
+      throw new Error("Flood exited before reporting");
+    }
+    text += value;
+  }
+  const result = JSON.parse(text.slice(0, text.indexOf("\n")));
+  return { result, child, [Symbol.asyncDispose]: kill };
+}
+
 /**
  * A process's resident memory from /proc/PID/status, in MiB: `rss` now and
  * `peak` (VmHWM, the high-water mark since it started).

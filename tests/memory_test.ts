@@ -28,7 +28,7 @@ const MIB = 1024 * 1024;
 Deno.test("400 requests for 1 MB results in one read queue about 1 MiB, not 400 MiB, for a peer that does not read", async () => {
   await using server = await startChildServer("limits_server.ts", [
     JSON.stringify({ idleTimeout: 60_000 }),
-  ], "0.0.0.0");
+  ]);
   const base = await memoryOf(server.child.pid);
   const greedy = await Deno.connect({ hostname: HOST, port: server.port });
   const params = jsonCodec.encode([1_000_000]);
