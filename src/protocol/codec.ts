@@ -265,8 +265,7 @@ export interface JsonCodecOptions {
   maxBigIntDigits?: number;
 }
 
-/** Default of {@linkcode JsonCodecOptions.maxBigIntDigits}. */
-export const DEFAULT_MAX_BIGINT_DIGITS = 4096;
+const DEFAULT_MAX_BIGINT_DIGITS = 4096;
 
 /**
  * Creates the JSON codec with its own limits; {@linkcode jsonCodec} is
