@@ -389,7 +389,7 @@ export interface FrameDecoderOptions {
    * partial frame (so it holds at most twice the bytes a peer actually sent,
    * never what a length prefix merely claims), up to `maxFrameSize + 4`, and
    * shrinks back to this size once what is left fits in it after growing
-   * past 256 KiB.
+   * past 1 MiB.
    *
    * @default {65536}
    */
@@ -397,7 +397,7 @@ export interface FrameDecoderOptions {
 }
 
 const KNOWN_TYPES = 8;
-const SHRINK_ABOVE = 256 * 1024;
+const SHRINK_ABOVE = 1024 * 1024;
 
 /**
  * Incremental frame decoder. Read straight into {@linkcode FrameDecoder.prototype.writable}
