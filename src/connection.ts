@@ -104,7 +104,10 @@ export interface ConnectionOptions {
    */
   errors?: ErrorRegistry;
   /**
-   * Largest frame sent or accepted (value of the length field, in bytes).
+   * Largest frame accepted (value of the length field, in bytes), announced
+   * to the server in the settings exchange: the server then fails a call
+   * whose result would be larger with `ResourceExhaustedError` instead of
+   * sending it. Requests are checked against this and the server's limit.
    *
    * @default {4194304}
    */
@@ -112,8 +115,8 @@ export interface ConnectionOptions {
   /**
    * Most requests sent and unanswered at once; further calls wait in a local
    * queue (unsent, so `written: false` if the connection drops) until a
-   * response frees a slot. Keep it at or below the server's
-   * `maxInFlightPerConnection`, which closes a connection that exceeds it.
+   * response frees a slot. Capped by the `maxInFlightPerConnection` the
+   * server announces, so a client does not run into its refusal.
    *
    * @default {1024}
    */
