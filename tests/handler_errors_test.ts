@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { serve } from "../src/server.ts";
 import { Connection } from "../src/connection.ts";
 import { ErrorRegistry, RemoteError, RpcError } from "../src/errors.ts";
+import { startChildServer } from "./_core_helpers.ts";
 
 const HOST = "127.0.0.1";
 
@@ -213,4 +214,31 @@ Deno.test("property: generated thrown values never crash the server nor drop a c
     { numRuns: 300 },
   );
   assert.ok(!conn.isClosed && !bystander.isClosed);
+});
+
+Deno.test("a server process survives handlers that reject with values that once ended it", async () => {
+  await using server = await startChildServer("limits_server.ts", ["{}"]);
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.port,
+  });
+  let exited = false;
+  server.child.status.then(() => exited = true);
+  for (const kind of ["nullPrototype", "throwingToString", "throwingName"]) {
+    for (const variant of [kind, `sync:${kind}`]) {
+      await assert.rejects(
+        conn.call("hostile", [variant]),
+        (e: unknown) => e instanceof RemoteError,
+        variant,
+      );
+    }
+  }
+  // Still the same process, still serving this connection and new ones.
+  assert.equal(await conn.call("ok", []), "ok");
+  await using again = await Connection.connect({
+    hostname: HOST,
+    port: server.port,
+  });
+  assert.equal(await again.call("ok", []), "ok");
+  assert.equal(exited, false);
 });

@@ -612,3 +612,37 @@ Deno.test("a context-aware handler that stops on cancel frees its slot", async (
   assert.ok((await last) instanceof DeadlineExceededError, "it ran");
   assert.equal(await conn.call("ok", []), "ok");
 });
+
+Deno.test("3,000 call+cancel pairs never run more handlers than maxInFlightPerConnection", async () => {
+  let started = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  await using server = serve({
+    async stubborn(): Promise<void> {
+      started++;
+      await gate; // ignores cancellation
+    },
+    ok: () => "ok",
+  }, { hostname: HOST, maxInFlightPerConnection: 64, onError: quiet() });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const outcomes = [];
+  for (let i = 0; i < 3000; i++) {
+    const controller = new AbortController();
+    outcomes.push(
+      conn.call("stubborn", [], { signal: controller.signal }).catch((e) => e),
+    );
+    controller.abort(); // the request is in the write batch: cancel follows it
+  }
+  await Promise.all(outcomes);
+  // Every request reached the server before this answer (TCP keeps order).
+  assert.ok(
+    (await conn.call("ok", []).catch((e) => e)) instanceof
+      ResourceExhaustedError,
+  );
+  assert.equal(started, 64);
+  release();
+  await until(async () => (await conn.call("ok", []).catch(() => "")) === "ok");
+});
