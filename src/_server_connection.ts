@@ -41,6 +41,7 @@ import {
 type Timer = ReturnType<typeof setTimeout>;
 
 const utf8 = new TextEncoder();
+const promiseThen = Promise.prototype.then;
 
 const HTTP_REFUSAL = utf8.encode(
   "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 39\r\n" +
@@ -548,28 +549,29 @@ export class ServerConnection {
       this.#pushError(id, this.#toPayload(method, error), method);
       return;
     }
-    let thenable: boolean;
+    let promise: Promise<unknown> | undefined;
     try {
-      thenable = result !== null && typeof result === "object" &&
-        typeof (result as PromiseLike<unknown>).then === "function";
+      if (
+        result !== null && typeof result === "object" &&
+        typeof (result as PromiseLike<unknown>).then === "function"
+      ) promise = Promise.resolve(result);
     } catch (error) {
-      // A revoked proxy or a throwing `then` getter as the result.
+      // A revoked proxy, a throwing `then` getter, or a promise whose
+      // `constructor` getter throws (Promise.resolve reads it).
       this.#pushError(id, this.#toPayload(method, error), method);
       return;
     }
-    if (thenable) {
+    if (promise !== undefined) {
       ctx ??= new Context(method, this.#addr, timeout);
       this.#inflight.set(id, ctx);
       this.#running++;
       const running = this.#s.running;
       const call = ctx;
-      // Resolving with a thenable never throws here (Promise.resolve would
-      // read a hostile promise's `constructor`).
-      const settled: Promise<unknown> = new Promise((resolve) =>
-        resolve(result)
-      ).then(
-        (value) => this.#complete(id, call, value, false),
-        (error) => this.#complete(id, call, error, true),
+      // The intrinsic then: a promise may carry a hostile own `then`.
+      const settled: Promise<unknown> = promiseThen.call(
+        promise,
+        (value: unknown) => this.#complete(id, call, value, false),
+        (error: unknown) => this.#complete(id, call, error, true),
       ).finally(() => {
         // The slot is freed when the handler settles, not when its call is
         // cancelled: a handler that ignores its signal still runs.

@@ -94,6 +94,31 @@ const handlers = {
     p.revoke();
     return p.proxy;
   },
+  promiseWithThrowingThen(): unknown {
+    const p = Promise.resolve(1);
+    Object.defineProperty(p, "then", {
+      value: () => {
+        throw new Error("own then");
+      },
+    });
+    return p;
+  },
+  promiseWithThrowingConstructor(): unknown {
+    const p = Promise.resolve(1);
+    Object.defineProperty(p, "constructor", {
+      get() {
+        throw new Error("constructor getter");
+      },
+    });
+    return p;
+  },
+  thenableThatThrows(): unknown {
+    return {
+      then() {
+        throw new Error("thenable");
+      },
+    };
+  },
   ok(): string {
     return "ok";
   },
@@ -156,8 +181,18 @@ Deno.test("whatever a handler throws, the caller gets a RemoteError and the serv
       `onError did not get the original ${what}`,
     );
   }
-  const e = await conn.call("resolveWithRevokedProxy", []).catch((e) => e);
-  assert.ok(e instanceof RemoteError, String(e));
+  for (
+    const method of [
+      "resolveWithRevokedProxy",
+      "promiseWithThrowingConstructor",
+      "thenableThatThrows",
+    ]
+  ) {
+    const e = await conn.call(method, []).catch((e) => e);
+    assert.ok(e instanceof RemoteError, `${method}: ${e}`);
+  }
+  // A promise with an own hostile `then` is awaited through the intrinsic one.
+  assert.equal(await conn.call("promiseWithThrowingThen", []), 1);
   assert.equal(await conn.call("ok", []), "ok");
 });
 
