@@ -75,7 +75,7 @@ Deno.test("an oversize result does not get a healthy server ejected from a chann
   });
   await assert.rejects(channel.call("big", [2 * MIB]), ResourceExhaustedError);
   assert.equal(await channel.call("big", [3]), "xxx");
-  assert.deepEqual(channel.endpoints().map((e) => e.state), ["connected"]);
+  assert.deepEqual(channel.endpoints().map((e) => e.state), ["ready"]);
 });
 
 Deno.test("a request larger than the server's announced maxFrameSize fails before sending", async () => {
