@@ -66,7 +66,7 @@ export type Scenario = (context: BenchContext) => Promise<void>;
  * Returns a skip reason when a repository module is missing or lacks an
  * export, otherwise undefined.
  *
- * @param path Path relative to the repository root, e.g. "src/server.ts".
+ * @param path Path relative to the repository root, e.g. "src/server/server.ts".
  * @param exportName The export the bench needs.
  * @returns The reason or undefined.
  */

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { Registrar, Registration } from "../src/server.ts";
-import { SessionKeeper } from "../src/registry/session_keeper.ts";
-import { ZooKeeperRegistration } from "../src/registry/zookeeper_registration.ts";
+import type { Registrar, Registration } from "../src/server/server.ts";
+import { SessionKeeper } from "../src/zookeeper/keeper.ts";
+import { ZooKeeperRegistration } from "../src/zookeeper/registration.ts";
 
 /** A registrar that remembers when registration completed. */
 export interface BenchRegistrar extends Registrar {

@@ -13,7 +13,7 @@
 import { serveControl, writeJsonLine } from "./child.ts";
 import { usageSnapshot } from "./usage.ts";
 import type { BenchRegistrar } from "./rpc_registration.ts";
-import { serve } from "../src/server.ts";
+import { serve } from "../src/server/server.ts";
 
 /** Options of the bench server process. */
 export interface RpcServerOptions {

@@ -7,8 +7,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { serve, type ServeOptions } from "../src/server.ts";
-import { Connection } from "../src/connection.ts";
+import { serve, type ServeOptions } from "../src/server/server.ts";
+import { Connection } from "../src/client/connection.ts";
 import { ServerClosingError } from "../src/errors.ts";
 import { decodeFrames } from "./_frames.ts";
 import {

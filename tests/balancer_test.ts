@@ -5,7 +5,7 @@ import {
   leastInFlightBalancer,
   randomBalancer,
   roundRobinBalancer,
-} from "../src/balancer.ts";
+} from "../src/channel/balancer.ts";
 
 const endpoints = ["a", "b", "c"].map((key) => ({ key, inFlight: 0 }));
 

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { DistributedChannel } from "../src/channel.ts";
 import { NoServersError } from "../src/errors.ts";
-import { StaticMembership } from "../src/registry/static.ts";
-import { serve } from "../src/server.ts";
+import { StaticMembership } from "../src/discovery/static.ts";
+import { serve } from "../src/server/server.ts";
 import { closedPort, startChildServer } from "./_core_helpers.ts";
 
 const HOST = "127.0.0.1";

@@ -16,9 +16,9 @@ import {
   NoServersError,
   RemoteError,
 } from "../src/errors.ts";
-import { StaticMembership } from "../src/registry/static.ts";
-import type { BalancerCandidate } from "../src/balancer.ts";
-import { type RpcServer, serve } from "../src/server.ts";
+import { StaticMembership } from "../src/discovery/static.ts";
+import type { BalancerCandidate } from "../src/channel/balancer.ts";
+import { type RpcServer, serve } from "../src/server/server.ts";
 import { closedPort, delay, startChildServer } from "./_core_helpers.ts";
 import { waitFor } from "./_discovery_helpers.ts";
 

@@ -7,14 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { DistributedChannel } from "../mod.ts";
-import { SessionKeeper } from "../src/registry/session_keeper.ts";
-import { ZooKeeperMembership } from "../src/registry/zookeeper_membership.ts";
-import { zooKeeperRegistrar } from "../src/registry/zookeeper_registrar.ts";
+import { SessionKeeper } from "../src/zookeeper/keeper.ts";
+import { ZooKeeperMembership } from "../src/zookeeper/membership.ts";
+import { zooKeeperRegistrar } from "../src/zookeeper/registrar.ts";
 import {
   isZooKeeperError,
   ZooKeeperSession,
-} from "../src/registry/zookeeper_session.ts";
-import { serve } from "../src/server.ts";
+} from "../src/zookeeper/session.ts";
+import { serve } from "../src/server/server.ts";
 import { main } from "../cli.ts";
 import { startZooKeeper } from "../testing.ts";
 import { Handlers } from "../examples/calculator.ts";

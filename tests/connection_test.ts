@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { serve } from "../src/server.ts";
-import { withContext } from "../src/call_context.ts";
-import { Connection } from "../src/connection.ts";
+import { serve } from "../src/server/server.ts";
+import { withContext } from "../src/server/call_context.ts";
+import { Connection } from "../src/client/connection.ts";
 import {
   CancelledError,
   ConnectionError,

@@ -4,17 +4,17 @@
  */
 import assert from "node:assert/strict";
 import { DistributedChannel } from "../src/channel.ts";
-import { zooKeeperRegistrar } from "../src/registry/zookeeper_registrar.ts";
+import { zooKeeperRegistrar } from "../src/zookeeper/registrar.ts";
 import {
   isZooKeeperError,
   ZooKeeperSession,
-} from "../src/registry/zookeeper_session.ts";
-import { serve } from "../src/server.ts";
+} from "../src/zookeeper/session.ts";
+import { serve } from "../src/server/server.ts";
 import { startZooKeeper, startZooKeeperEnsemble } from "../testing.ts";
 import { Handlers } from "../examples/calculator.ts";
 import { waitFor } from "./_discovery_helpers.ts";
-import { SessionKeeper } from "../src/registry/session_keeper.ts";
-import { ZooKeeperMembership } from "../src/registry/zookeeper_membership.ts";
+import { SessionKeeper } from "../src/zookeeper/keeper.ts";
+import { ZooKeeperMembership } from "../src/zookeeper/membership.ts";
 
 const HOST = "127.0.0.1";
 const SESSION = { sessionTimeout: 4000, connectTimeout: 5000 };

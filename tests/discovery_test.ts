@@ -6,12 +6,12 @@
 import assert from "node:assert/strict";
 import { DistributedChannel } from "../src/channel.ts";
 import { NoServersError } from "../src/errors.ts";
-import { parseMember } from "../src/registry/member.ts";
-import { SessionKeeper } from "../src/registry/session_keeper.ts";
-import { zooKeeperRegistrar } from "../src/registry/zookeeper_registrar.ts";
-import { ZooKeeperRegistration } from "../src/registry/zookeeper_registration.ts";
-import { ZooKeeperSession } from "../src/registry/zookeeper_session.ts";
-import { type RpcServer, serve } from "../src/server.ts";
+import { parseMember } from "../src/discovery/member.ts";
+import { SessionKeeper } from "../src/zookeeper/keeper.ts";
+import { zooKeeperRegistrar } from "../src/zookeeper/registrar.ts";
+import { ZooKeeperRegistration } from "../src/zookeeper/registration.ts";
+import { ZooKeeperSession } from "../src/zookeeper/session.ts";
+import { type RpcServer, serve } from "../src/server/server.ts";
 import { expireSession, startZooKeeper } from "../testing.ts";
 import { Handlers, InvalidOperation } from "../examples/calculator.ts";
 import { delay } from "./_core_helpers.ts";
@@ -273,7 +273,7 @@ Deno.test("a server started while ZooKeeper is down serves at once and registers
   await zk.kill(); // an outage: restart() keeps the data
   const { server, registrar } = startServer(zk.connectionString, "calculator");
   await using direct = new DistributedChannel({
-    membership: new (await import("../src/registry/static.ts"))
+    membership: new (await import("../src/discovery/static.ts"))
       .StaticMembership([{ host: HOST, port: server.addr.port }]),
   });
   assert.equal(await direct.call("divide", [9, 3]), 3);

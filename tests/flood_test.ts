@@ -8,7 +8,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { Connection } from "../src/connection.ts";
+import { Connection } from "../src/client/connection.ts";
 import {
   delay,
   memoryOf,

@@ -9,9 +9,9 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { serve } from "../src/server.ts";
-import { Connection } from "../src/connection.ts";
-import { type CallContext, withContext } from "../src/call_context.ts";
+import { serve } from "../src/server/server.ts";
+import { Connection } from "../src/client/connection.ts";
+import { type CallContext, withContext } from "../src/server/call_context.ts";
 import { RpcError } from "../src/errors.ts";
 import { jsonCodec } from "../src/protocol/codec.ts";
 import { encodeFrame, FrameType } from "../src/protocol/frame.ts";

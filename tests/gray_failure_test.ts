@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { DistributedChannel } from "../src/channel.ts";
 import { ConnectionError, NoServersError } from "../src/errors.ts";
-import type { MemberData } from "../src/registry/member.ts";
-import { StaticMembership } from "../src/registry/static.ts";
+import type { MemberData } from "../src/discovery/member.ts";
+import { StaticMembership } from "../src/discovery/static.ts";
 import { type ChildServer, delay, startChildServer } from "./_core_helpers.ts";
 import { waitFor } from "./_discovery_helpers.ts";
 
@@ -352,7 +352,7 @@ Deno.test("when every member fails calls still try them and fail with the all-me
   // and succeeds as soon as one is back.
   const revived = Deno.listen({ hostname: HOST, port: ports[0]! });
   revived.close();
-  const { serve } = await import("../src/server.ts");
+  const { serve } = await import("../src/server/server.ts");
   const server = serve({ echo: (x: unknown) => x }, {
     hostname: HOST,
     port: ports[0]!,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { serve } from "../src/server.ts";
-import { Connection } from "../src/connection.ts";
+import { serve } from "../src/server/server.ts";
+import { Connection } from "../src/client/connection.ts";
 import { ErrorRegistry, RemoteError, RpcError } from "../src/errors.ts";
 import { startChildServer } from "./_core_helpers.ts";
 

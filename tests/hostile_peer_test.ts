@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
-import { type RpcServer, serve, type ServeOptions } from "../src/server.ts";
-import { Connection } from "../src/connection.ts";
+import {
+  type RpcServer,
+  serve,
+  type ServeOptions,
+} from "../src/server/server.ts";
+import { Connection } from "../src/client/connection.ts";
 import { MethodNotFoundError, ProtocolError } from "../src/errors.ts";
 import { encodeFrame, FrameDecoder, FrameType } from "../src/protocol/frame.ts";
 import { jsonCodec } from "../src/protocol/codec.ts";

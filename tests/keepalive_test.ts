@@ -4,9 +4,9 @@
  * runs, and `ping()` proves a server alive (the channel's probe).
  */
 import assert from "node:assert/strict";
-import { Connection } from "../src/connection.ts";
+import { Connection } from "../src/client/connection.ts";
 import { ConnectionError } from "../src/errors.ts";
-import { serve } from "../src/server.ts";
+import { serve } from "../src/server/server.ts";
 import { delay } from "./_core_helpers.ts";
 
 const HOST = "127.0.0.1";

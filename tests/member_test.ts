@@ -3,7 +3,7 @@ import {
   encodeMember,
   memberKey,
   parseMember,
-} from "../src/registry/member.ts";
+} from "../src/discovery/member.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 

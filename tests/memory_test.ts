@@ -6,11 +6,11 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { Connection } from "../src/connection.ts";
+import { Connection } from "../src/client/connection.ts";
 import { encodeFrame, FrameType } from "../src/protocol/frame.ts";
 import { jsonCodec } from "../src/protocol/codec.ts";
 import { ProtocolError } from "../src/errors.ts";
-import { serve } from "../src/server.ts";
+import { serve } from "../src/server/server.ts";
 import {
   concat,
   HELLO,

@@ -16,7 +16,7 @@ import {
   DeadlineExceededError,
   RemoteError,
 } from "../src/errors.ts";
-import { RetryBudget } from "../src/retry_budget.ts";
+import { RetryBudget } from "../src/channel/retry_budget.ts";
 
 function target(n: number): EjectionTarget & { list: Subchannel[] } {
   const events = { onBroken() {}, onGoaway() {} };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RetryBudget } from "../src/retry_budget.ts";
+import { RetryBudget } from "../src/channel/retry_budget.ts";
 
 Deno.test("RetryBudget allows retries while more than half of its tokens are left", () => {
   const budget = new RetryBudget({ maxTokens: 10, tokenRatio: 0.5 });

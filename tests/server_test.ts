@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { type Registrar, serve } from "../src/server.ts";
-import { type CallContext, withContext } from "../src/call_context.ts";
-import { Connection } from "../src/connection.ts";
+import { type Registrar, serve } from "../src/server/server.ts";
+import { type CallContext, withContext } from "../src/server/call_context.ts";
+import { Connection } from "../src/client/connection.ts";
 import {
   ConnectionError,
   DeadlineExceededError,

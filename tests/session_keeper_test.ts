@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { SessionKeeper } from "../src/registry/session_keeper.ts";
-import { ZooKeeperSession } from "../src/registry/zookeeper_session.ts";
+import { SessionKeeper } from "../src/zookeeper/keeper.ts";
+import { ZooKeeperSession } from "../src/zookeeper/session.ts";
 import { expireSession, startZooKeeper } from "../testing.ts";
 import { delay } from "./_core_helpers.ts";
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { serve } from "../src/server.ts";
-import { Connection } from "../src/connection.ts";
-import { type CallContext, withContext } from "../src/call_context.ts";
+import { serve } from "../src/server/server.ts";
+import { Connection } from "../src/client/connection.ts";
+import { type CallContext, withContext } from "../src/server/call_context.ts";
 import { DistributedChannel } from "../src/channel.ts";
-import { StaticMembership } from "../src/registry/static.ts";
+import { StaticMembership } from "../src/discovery/static.ts";
 import { ProtocolError, ResourceExhaustedError } from "../src/errors.ts";
 import { jsonCodec } from "../src/protocol/codec.ts";
 import { delay } from "./_core_helpers.ts";

@@ -9,7 +9,7 @@ import { fourLetterWord } from "../src/testing/four_letter_word.ts";
 import {
   isZooKeeperError,
   ZooKeeperSession,
-} from "../src/registry/zookeeper_session.ts";
+} from "../src/zookeeper/session.ts";
 
 const SESSION = { sessionTimeout: 4000, operationTimeout: 8000 };
 

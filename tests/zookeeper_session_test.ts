@@ -7,7 +7,7 @@ import {
   ZooKeeperError,
   ZooKeeperSession,
   type ZooKeeperSessionOptions,
-} from "../src/registry/zookeeper_session.ts";
+} from "../src/zookeeper/session.ts";
 
 const OPTIONS: ZooKeeperSessionOptions = {
   connectTimeout: 5000,

@@ -5,7 +5,7 @@
  * @module
  */
 import { DistributedChannel } from "../../src/channel.ts";
-import type { BalancerName } from "../../src/balancer.ts";
+import type { BalancerName } from "../../src/channel/balancer.ts";
 import type { DriverConfig, LoadDriver } from "./types.ts";
 import { callParams } from "./params.ts";
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Connection } from "../../src/connection.ts";
+import { Connection } from "../../src/client/connection.ts";
 import type { DriverConfig, LoadDriver } from "./types.ts";
 import { callParams } from "./params.ts";
 

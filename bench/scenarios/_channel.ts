@@ -95,7 +95,7 @@ export async function openRegistrar(zookeeper: string): Promise<{
   register(service: string, host: string, port: number): RegistrationView;
 }> {
   const Keeper = await load<new (c: string) => KeeperView>(
-    "src/registry/session_keeper.ts",
+    "src/zookeeper/keeper.ts",
     "SessionKeeper",
   );
   const Registration = await load<
@@ -104,7 +104,7 @@ export async function openRegistrar(zookeeper: string): Promise<{
       path: string,
       member: { host: string; port: number },
     ) => RegistrationView
-  >("src/registry/zookeeper_registration.ts", "ZooKeeperRegistration");
+  >("src/zookeeper/registration.ts", "ZooKeeperRegistration");
   const keeper = new Keeper(zookeeper);
   return {
     keeper,

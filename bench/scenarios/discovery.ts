@@ -30,7 +30,7 @@ interface CloseAnswer {
  * @param context The bench context.
  */
 export async function run(context: BenchContext): Promise<void> {
-  await requireModule("src/server.ts", "serve");
+  await requireModule("src/server/server.ts", "serve");
   const zk = await context.zookeeper();
   const service = "bench-discovery";
   const trials = context.quick ? 3 : 10;

@@ -27,7 +27,7 @@ import { longestGap, startBackgroundLoad } from "./_background_load.ts";
  * @param context The bench context.
  */
 export async function run(context: BenchContext): Promise<void> {
-  await requireModule("src/server.ts", "serve");
+  await requireModule("src/server/server.ts", "serve");
   await trial(context, true, context.quick ? 2_500 : 15_000);
   await trial(context, false, 2_000);
 }

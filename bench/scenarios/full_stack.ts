@@ -24,7 +24,7 @@ import { IN_FLIGHT_LEVELS } from "./throughput.ts";
  * @param context The bench context.
  */
 export async function run(context: BenchContext): Promise<void> {
-  await requireModule("src/server.ts", "serve");
+  await requireModule("src/server/server.ts", "serve");
   await requireModule("src/channel.ts", "DistributedChannel");
   const zk = await context.zookeeper();
   const servers: ServerHandle[] = [];

@@ -48,8 +48,8 @@ function payloadFigures(
  * @param context The bench context.
  */
 export async function run(context: BenchContext): Promise<void> {
-  await requireModule("src/server.ts", "serve");
-  await requireModule("src/connection.ts", "Connection");
+  await requireModule("src/server/server.ts", "serve");
+  await requireModule("src/client/connection.ts", "Connection");
   const servers: ServerHandle[] = [];
   try {
     const ceiling = await startServer("ceiling");

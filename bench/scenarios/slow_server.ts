@@ -31,7 +31,7 @@ const IN_FLIGHT = 16;
  * @param context The bench context.
  */
 export async function run(context: BenchContext): Promise<void> {
-  await requireModule("src/server.ts", "serve");
+  await requireModule("src/server/server.ts", "serve");
   await requireModule("src/channel.ts", "DistributedChannel");
   const zk = await context.zookeeper();
   const service = "bench-slow";

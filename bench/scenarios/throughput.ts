@@ -54,8 +54,8 @@ async function pair(
  * @param context The bench context.
  */
 export async function run(context: BenchContext): Promise<void> {
-  const missing = await missingModule("src/server.ts", "serve") ??
-    await missingModule("src/connection.ts", "Connection");
+  const missing = await missingModule("src/server/server.ts", "serve") ??
+    await missingModule("src/client/connection.ts", "Connection");
   if (missing !== undefined) {
     context.report.skip("throughput/zkrpc core", missing);
   }

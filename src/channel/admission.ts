@@ -13,7 +13,7 @@
  * @module
  */
 
-import { type MemberData, memberKey } from "../registry/member.ts";
+import { type MemberData, memberKey } from "../discovery/member.ts";
 
 /** Options of {@linkcode MemberAdmission}. */
 export interface MemberAdmissionOptions {

@@ -19,7 +19,7 @@ import {
   DeadlineExceededError,
   isRetriableBeforeSend,
 } from "../errors.ts";
-import type { RetryBudget } from "../retry_budget.ts";
+import type { RetryBudget } from "./retry_budget.ts";
 
 /**
  * What to do after a failed attempt.
@@ -39,7 +39,7 @@ export type Verdict = "retry" | "retry-free" | "final" | "attempts" | "budget";
  * ```ts
  * import { AttemptPolicy } from "./attempt_policy.ts";
  * import { ConnectionError } from "../errors.ts";
- * import { RetryBudget } from "../retry_budget.ts";
+ * import { RetryBudget } from "./retry_budget.ts";
  * import assert from "node:assert/strict";
  *
  * const policy = new AttemptPolicy(3, new RetryBudget(), 2000);

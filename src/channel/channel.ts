@@ -9,12 +9,12 @@ import {
   type Balancer,
   type BalancerName,
   createBalancer,
-} from "../balancer.ts";
+} from "./balancer.ts";
 import type {
   CallOptions,
   Connection,
   ConnectionOptions,
-} from "../connection.ts";
+} from "../client/connection.ts";
 import {
   CancelledError,
   ConnectionError,
@@ -25,22 +25,22 @@ import {
   NoServersError,
   ServerClosingError,
 } from "../errors.ts";
-import { type MemberData, memberKey } from "../registry/member.ts";
+import { type MemberData, memberKey } from "../discovery/member.ts";
 import type {
   DiscoveryState,
   Membership,
   MembershipChange,
-} from "../registry/membership.ts";
+} from "../discovery/membership.ts";
 import {
   SessionKeeper,
   type SessionKeeperOptions,
-} from "../registry/session_keeper.ts";
-import { ZooKeeperMembership } from "../registry/zookeeper_membership.ts";
-import { servicePath } from "../registry/zookeeper_registrar.ts";
-import { RetryBudget, type RetryBudgetOptions } from "../retry_budget.ts";
-import { type Stub, stub } from "../stub.ts";
+} from "../zookeeper/keeper.ts";
+import { ZooKeeperMembership } from "../zookeeper/membership.ts";
+import { servicePath } from "../zookeeper/registrar.ts";
+import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
+import { type Stub, stub } from "./stub.ts";
 import { errorMessage } from "../_util.ts";
-import { DEFAULT_CONNECT_TIMEOUT } from "../_connect.ts";
+import { DEFAULT_CONNECT_TIMEOUT } from "../client/_connect.ts";
 import { MemberAdmission } from "./admission.ts";
 import { AttemptPolicy, isEndpointFailure } from "./attempt_policy.ts";
 import { hedge, type HedgingOptions, LatencyTracker } from "./hedging.ts";

@@ -6,10 +6,10 @@
  * @module
  */
 
-import type { BalancerCandidate } from "../balancer.ts";
-import type { ConnectionOptions } from "../connection.ts";
-import { type MemberData, memberKey } from "../registry/member.ts";
-import type { MembershipChange } from "../registry/membership.ts";
+import type { BalancerCandidate } from "./balancer.ts";
+import type { ConnectionOptions } from "../client/connection.ts";
+import { type MemberData, memberKey } from "../discovery/member.ts";
+import type { MembershipChange } from "../discovery/membership.ts";
 import type { EjectionTarget } from "./outlier_detection.ts";
 import {
   type CandidateView,

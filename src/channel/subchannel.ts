@@ -7,14 +7,14 @@
  * @module
  */
 
-import type { BalancerCandidate } from "../balancer.ts";
+import type { BalancerCandidate } from "./balancer.ts";
 import {
   Connection,
   type ConnectionCloseDetail,
   type ConnectionOptions,
-} from "../connection.ts";
+} from "../client/connection.ts";
 import { ConnectionError, isRetriableBeforeSend } from "../errors.ts";
-import { type MemberData, memberKey } from "../registry/member.ts";
+import { type MemberData, memberKey } from "../discovery/member.ts";
 import { errorMessage } from "../_util.ts";
 
 /**

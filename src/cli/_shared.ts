@@ -6,16 +6,13 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import {
-  isZooKeeperError,
-  ZooKeeperSession,
-} from "../registry/zookeeper_session.ts";
-import { SessionKeeper } from "../registry/session_keeper.ts";
-import { servicePath } from "../registry/zookeeper_registrar.ts";
+import { isZooKeeperError, ZooKeeperSession } from "../zookeeper/session.ts";
+import { SessionKeeper } from "../zookeeper/keeper.ts";
+import { servicePath } from "../zookeeper/registrar.ts";
 import {
   defaultZooKeeperHosts,
   parseConnectionString,
-} from "../registry/_config.ts";
+} from "../zookeeper/_config.ts";
 
 /**
  * The exit codes of the `zkrpc` command line.

@@ -16,7 +16,7 @@ import {
   RemoteError,
   RpcError,
 } from "../errors.ts";
-import { isZooKeeperError } from "../registry/zookeeper_session.ts";
+import { isZooKeeperError } from "../zookeeper/session.ts";
 import {
   checkService,
   CliError,

@@ -5,12 +5,12 @@
  * @module
  */
 
-import { Connection } from "../connection.ts";
-import { parseMember } from "../registry/member.ts";
+import { Connection } from "../client/connection.ts";
+import { parseMember } from "../discovery/member.ts";
 import {
   isZooKeeperError,
   type ZooKeeperSession,
-} from "../registry/zookeeper_session.ts";
+} from "../zookeeper/session.ts";
 import {
   age,
   checkService,

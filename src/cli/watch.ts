@@ -4,9 +4,9 @@
  * @module
  */
 
-import type { MemberData } from "../registry/member.ts";
-import type { MembershipChange } from "../registry/membership.ts";
-import { ZooKeeperMembership } from "../registry/zookeeper_membership.ts";
+import type { MemberData } from "../discovery/member.ts";
+import type { MembershipChange } from "../discovery/membership.ts";
+import { ZooKeeperMembership } from "../zookeeper/membership.ts";
 import {
   checkService,
   CliError,

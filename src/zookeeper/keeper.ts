@@ -6,10 +6,7 @@
  * @module
  */
 
-import {
-  ZooKeeperSession,
-  type ZooKeeperSessionOptions,
-} from "./zookeeper_session.ts";
+import { ZooKeeperSession, type ZooKeeperSessionOptions } from "./session.ts";
 import {
   checkSessionOptions,
   defaultZooKeeperHosts,

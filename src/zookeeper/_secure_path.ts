@@ -8,17 +8,13 @@
  * @module
  */
 
-import {
-  aclEntries,
-  type AclEntry,
-  expandPermissions,
-} from "./zookeeper_types.ts";
+import { aclEntries, type AclEntry, expandPermissions } from "./types.ts";
 import type {
   ZooKeeperAcl,
   ZooKeeperPermission,
   ZooKeeperSession,
-} from "./zookeeper_session.ts";
-import { isZooKeeperError } from "./zookeeper_errors.ts";
+} from "./session.ts";
+import { isZooKeeperError } from "./errors.ts";
 
 /** Which entries of a node's ACL are checked, and for what. */
 interface Guard {

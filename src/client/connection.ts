@@ -12,18 +12,18 @@ import {
   ErrorRegistry,
   ProtocolError,
   ServerClosingError,
-} from "./errors.ts";
-import { type Codec, jsonCodec } from "./protocol/codec.ts";
+} from "../errors.ts";
+import { type Codec, jsonCodec } from "../protocol/codec.ts";
 import {
   checkPingSize,
   DEFAULT_MAX_FRAME_SIZE,
   type Frame,
   type FrameDecoder,
   FrameType,
-} from "./protocol/frame.ts";
-import { FrameWriter } from "./protocol/frame_writer.ts";
+} from "../protocol/frame.ts";
+import { FrameWriter } from "../protocol/frame_writer.ts";
 import { DeadlineQueue } from "./_deadline_queue.ts";
-import { errorMessage as message } from "./_util.ts";
+import { errorMessage as message } from "../_util.ts";
 import { openSocket } from "./_connect.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -34,7 +34,7 @@ type Timer = ReturnType<typeof setTimeout>;
  * @example Connect to an endpoint
  * ```ts
  * import { Connection, type Endpoint } from "./connection.ts";
- * import { serve } from "./server.ts";
+ * import { serve } from "../server/server.ts";
  * import assert from "node:assert/strict";
  *
  * await using server = serve({ ok: () => true }, { hostname: "127.0.0.1" });
@@ -58,8 +58,8 @@ export interface Endpoint {
  * @example Registered errors and a fast keepalive
  * ```ts
  * import { Connection, type ConnectionOptions } from "./connection.ts";
- * import { serve } from "./server.ts";
- * import { ErrorRegistry } from "./errors.ts";
+ * import { serve } from "../server/server.ts";
+ * import { ErrorRegistry } from "../errors.ts";
  * import assert from "node:assert/strict";
  *
  * class InvalidOperation extends Error {}
@@ -154,8 +154,8 @@ export interface ConnectionOptions {
  * @example Timeout and cancellation
  * ```ts
  * import { type CallOptions, Connection } from "./connection.ts";
- * import { serve } from "./server.ts";
- * import { DeadlineExceededError } from "./errors.ts";
+ * import { serve } from "../server/server.ts";
+ * import { DeadlineExceededError } from "../errors.ts";
  * import assert from "node:assert/strict";
  *
  * await using server = serve({
@@ -189,7 +189,7 @@ export interface CallOptions {
  * @example Listen for close
  * ```ts
  * import { Connection, type ConnectionCloseDetail } from "./connection.ts";
- * import { serve } from "./server.ts";
+ * import { serve } from "../server/server.ts";
  * import assert from "node:assert/strict";
  *
  * await using server = serve({ ok: () => true }, { hostname: "127.0.0.1" });
@@ -273,7 +273,7 @@ function lower(text: string): string {
  * @example Call a server
  * ```ts
  * import { Connection } from "./connection.ts";
- * import { serve } from "./server.ts";
+ * import { serve } from "../server/server.ts";
  * import assert from "node:assert/strict";
  *
  * await using server = serve({ echo: (x: unknown) => x }, { hostname: "127.0.0.1" });

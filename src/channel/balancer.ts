@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { MemberData } from "./registry/member.ts";
+import type { MemberData } from "../discovery/member.ts";
 
 /**
  * What a balancer sees of an endpoint: a read-only view that the channel

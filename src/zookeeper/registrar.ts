@@ -5,12 +5,16 @@
  * @module
  */
 
-import type { RegisterContext, Registrar, Registration } from "../server.ts";
-import type { MemberData } from "./member.ts";
-import { SessionKeeper, type SessionKeeperOptions } from "./session_keeper.ts";
-import { ZooKeeperRegistration } from "./zookeeper_registration.ts";
-import type { ZooKeeperAcl } from "./zookeeper_session.ts";
-import { aclEntries, toClientAcl } from "./zookeeper_types.ts";
+import type {
+  RegisterContext,
+  Registrar,
+  Registration,
+} from "../server/server.ts";
+import type { MemberData } from "../discovery/member.ts";
+import { SessionKeeper, type SessionKeeperOptions } from "./keeper.ts";
+import { ZooKeeperRegistration } from "./registration.ts";
+import type { ZooKeeperAcl } from "./session.ts";
+import { aclEntries, toClientAcl } from "./types.ts";
 import {
   checkMilliseconds,
   checkSessionOptions,

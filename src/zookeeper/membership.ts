@@ -7,17 +7,14 @@
 
 import { coalesced } from "./_coalesced.ts";
 import { isZooKeeperPath } from "./_config.ts";
-import { type MemberData, parseMember } from "./member.ts";
+import { type MemberData, parseMember } from "../discovery/member.ts";
 import type {
   DiscoveryState,
   Membership,
   MembershipChange,
-} from "./membership.ts";
-import type { SessionKeeper } from "./session_keeper.ts";
-import {
-  isZooKeeperError,
-  type ZooKeeperSession,
-} from "./zookeeper_session.ts";
+} from "../discovery/membership.ts";
+import type { SessionKeeper } from "./keeper.ts";
+import { isZooKeeperError, type ZooKeeperSession } from "./session.ts";
 
 /**
  * Options for {@linkcode ZooKeeperMembership}.

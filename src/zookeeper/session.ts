@@ -24,7 +24,7 @@ import {
   releaseClient,
   stopHandshakeGuard,
 } from "./_client_internals.ts";
-import { toZooKeeperError, ZooKeeperError } from "./zookeeper_errors.ts";
+import { toZooKeeperError, ZooKeeperError } from "./errors.ts";
 import {
   checkSessionOptions,
   isZooKeeperPath,
@@ -41,7 +41,7 @@ import {
   toWatchEvent,
   type Watcher,
   type ZooKeeperAcl,
-} from "./zookeeper_types.ts";
+} from "./types.ts";
 
 export type {
   AclEntry,
@@ -51,12 +51,12 @@ export type {
   WatchEvent,
   ZooKeeperAcl,
   ZooKeeperPermission,
-} from "./zookeeper_types.ts";
+} from "./types.ts";
 export {
   isZooKeeperError,
   ZooKeeperError,
   type ZooKeeperErrorCode,
-} from "./zookeeper_errors.ts";
+} from "./errors.ts";
 
 /**
  * Where a session stands. `expired` and `closed` are final: make a new

@@ -75,7 +75,7 @@ const DESCRIPTIONS: Record<ZooKeeperErrorCode, string> = {
  *
  * @example Tell "already there" from a real failure
  * ```ts
- * import { ZooKeeperError } from "./zookeeper_errors.ts";
+ * import { ZooKeeperError } from "./errors.ts";
  * import assert from "node:assert/strict";
  *
  * const error = new ZooKeeperError("NODE_EXISTS", 'Cannot create "/rpc"', {
@@ -149,7 +149,7 @@ export function toZooKeeperError(
  *
  * @example Ignore a node that is already gone
  * ```ts
- * import { isZooKeeperError, ZooKeeperError } from "./zookeeper_errors.ts";
+ * import { isZooKeeperError, ZooKeeperError } from "./errors.ts";
  * import assert from "node:assert/strict";
  *
  * const error = new ZooKeeperError("NO_NODE", 'Cannot delete "/x"');

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ProtocolError } from "./errors.ts";
+import { ProtocolError } from "../errors.ts";
 import { contextHandlerOf } from "./call_context.ts";
 
 // Names never callable, even when a handler object defines them itself.

@@ -7,14 +7,14 @@
 
 import { coalesced } from "./_coalesced.ts";
 import { securePath } from "./_secure_path.ts";
-import { encodeMember, type MemberData } from "./member.ts";
-import type { SessionKeeper } from "./session_keeper.ts";
+import { encodeMember, type MemberData } from "../discovery/member.ts";
+import type { SessionKeeper } from "./keeper.ts";
 import {
   isZooKeeperError,
   type WatchEvent,
   type ZooKeeperAcl,
   type ZooKeeperSession,
-} from "./zookeeper_session.ts";
+} from "./session.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 

@@ -6,8 +6,8 @@
  */
 
 import type { Endpoint } from "./connection.ts";
-import { ConnectionError, ProtocolError } from "./errors.ts";
-import { errorMessage as message } from "./_util.ts";
+import { ConnectionError, ProtocolError } from "../errors.ts";
+import { errorMessage as message } from "../_util.ts";
 import {
   checkPreface,
   decodeSettings,
@@ -20,8 +20,8 @@ import {
   PREFACE_SIZE,
   PROTOCOL_VERSION,
   type Settings,
-} from "./protocol/frame.ts";
-import { type Codec, jsonCodec } from "./protocol/codec.ts";
+} from "../protocol/frame.ts";
+import { type Codec, jsonCodec } from "../protocol/codec.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 

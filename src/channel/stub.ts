@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { CallOptions } from "./connection.ts";
+import type { CallOptions } from "../client/connection.ts";
 
 /**
  * Anything that can make a call: a {@linkcode DistributedChannel} or a `Connection`.

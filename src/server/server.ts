@@ -5,15 +5,15 @@
  * @module
  */
 
-import { ProtocolError, ServerClosingError } from "./errors.ts";
-import { type Codec, jsonCodec } from "./protocol/codec.ts";
+import { ProtocolError, ServerClosingError } from "../errors.ts";
+import { type Codec, jsonCodec } from "../protocol/codec.ts";
 import {
   DEFAULT_MAX_FRAME_SIZE,
   encodeFrame,
   encodeSettings,
   FrameType,
   PREFACE,
-} from "./protocol/frame.ts";
+} from "../protocol/frame.ts";
 import {
   type AnyFunction,
   collectMethods,
@@ -336,7 +336,7 @@ const TRANSIENT_ACCEPT_ERRORS = [
  * @example Serve, call, close
  * ```ts
  * import { serve } from "./server.ts";
- * import { Connection } from "./connection.ts";
+ * import { Connection } from "../client/connection.ts";
  * import assert from "node:assert/strict";
  *
  * await using server = serve({ add: (a: number, b: number) => a + b }, { hostname: "127.0.0.1" });
@@ -671,8 +671,8 @@ export class RpcServer implements AsyncDisposable {
  * @example The seed's calculator
  * ```ts
  * import { serve } from "./server.ts";
- * import { Connection } from "./connection.ts";
- * import { ErrorRegistry } from "./errors.ts";
+ * import { Connection } from "../client/connection.ts";
+ * import { ErrorRegistry } from "../errors.ts";
  * import assert from "node:assert/strict";
  *
  * class InvalidOperation extends Error {}

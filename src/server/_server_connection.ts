@@ -6,7 +6,7 @@
  * @module
  */
 
-import { errorPayload, safeString } from "./_error_payload.ts";
+import { errorPayload, safeString } from "../_error_payload.ts";
 import {
   CancelledError,
   ConnectionError,
@@ -14,8 +14,8 @@ import {
   ProtocolError,
   ResourceExhaustedError,
   ServerClosingError,
-} from "./errors.ts";
-import type { Codec } from "./protocol/codec.ts";
+} from "../errors.ts";
+import type { Codec } from "../protocol/codec.ts";
 import {
   checkPingSize,
   checkPreface,
@@ -29,8 +29,8 @@ import {
   PREFACE_SIZE,
   PROTOCOL_VERSION,
   RequestFlag,
-} from "./protocol/frame.ts";
-import { FrameWriter } from "./protocol/frame_writer.ts";
+} from "../protocol/frame.ts";
+import { FrameWriter } from "../protocol/frame_writer.ts";
 import type { CallContext } from "./call_context.ts";
 import {
   decodeMethod,
