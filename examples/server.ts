@@ -22,7 +22,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { serve, zooKeeperRegistrar } from "../mod.ts";
+import { serve, zooKeeperDiscovery } from "../mod.ts";
 import { Handlers } from "./calculator.ts";
 
 const USAGE =
@@ -76,12 +76,11 @@ const handlers = delay === 0 ? Handlers : {
   },
 };
 
+let zk;
 let registrar;
 try {
-  registrar = zooKeeperRegistrar({
-    zookeeper: values.zookeeper,
-    service: values.service,
-  });
+  zk = zooKeeperDiscovery({ zookeeper: values.zookeeper });
+  registrar = zk.registrar(values.service);
 } catch (error) {
   usage((error as Error).message);
 }
@@ -110,6 +109,7 @@ const shutdown = () => {
 Deno.addSignalListener("SIGTERM", shutdown);
 Deno.addSignalListener("SIGINT", shutdown);
 await server.finished;
+await zk.close();
 Deno.removeSignalListener("SIGTERM", shutdown);
 Deno.removeSignalListener("SIGINT", shutdown);
 console.log("closed");

@@ -4,7 +4,7 @@
  * servers" when ZooKeeper is the problem.
  */
 import assert from "node:assert/strict";
-import { DistributedChannel } from "../src/channel.ts";
+import { DistributedChannel } from "../mod.ts";
 import { NoServersError } from "../src/errors.ts";
 import { StaticMembership } from "../src/discovery/static.ts";
 import { serve } from "../src/server/server.ts";

@@ -4,10 +4,7 @@
  * behaviour is in discovery_test.ts.
  */
 import assert from "node:assert/strict";
-import {
-  DistributedChannel,
-  type DistributedChannelOptions,
-} from "../src/channel.ts";
+import { DistributedChannel, type DistributedChannelOptions } from "../mod.ts";
 import {
   CancelledError,
   ConnectionError,

@@ -3,7 +3,7 @@
  * and TLS between channel and servers.
  */
 import assert from "node:assert/strict";
-import { DistributedChannel } from "../src/channel.ts";
+import { DistributedChannel } from "../mod.ts";
 import { zooKeeperRegistrar } from "../src/zookeeper/registrar.ts";
 import {
   isZooKeeperError,

@@ -4,7 +4,7 @@
  * is SIGKILLed, session expiry on either side, and ZooKeeper outages.
  */
 import assert from "node:assert/strict";
-import { DistributedChannel } from "../src/channel.ts";
+import { DistributedChannel } from "../mod.ts";
 import { NoServersError } from "../src/errors.ts";
 import { parseMember } from "../src/discovery/member.ts";
 import { SessionKeeper } from "../src/zookeeper/keeper.ts";

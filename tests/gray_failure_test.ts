@@ -5,7 +5,7 @@
  * accepts), and a service whose members all fail. See docs/failure-modes.md.
  */
 import assert from "node:assert/strict";
-import { DistributedChannel } from "../src/channel.ts";
+import { DistributedChannel } from "../mod.ts";
 import { ConnectionError, NoServersError } from "../src/errors.ts";
 import type { MemberData } from "../src/discovery/member.ts";
 import { StaticMembership } from "../src/discovery/static.ts";

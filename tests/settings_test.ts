@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { serve } from "../src/server/server.ts";
 import { Connection } from "../src/client/connection.ts";
 import { type CallContext, withContext } from "../src/server/call_context.ts";
-import { DistributedChannel } from "../src/channel.ts";
+import { DistributedChannel } from "../mod.ts";
 import { StaticMembership } from "../src/discovery/static.ts";
 import { ProtocolError, ResourceExhaustedError } from "../src/errors.ts";
 import { jsonCodec } from "../src/protocol/codec.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { DistributedChannel } from "../../src/channel.ts";
+import { DistributedChannel } from "../../mod.ts";
 import type { BalancerName } from "../../src/channel/balancer.ts";
 import type { DriverConfig, LoadDriver } from "./types.ts";
 import { callParams } from "./params.ts";

@@ -78,7 +78,7 @@ export async function openChannel(
   options: ChannelViewOptions,
 ): Promise<ChannelView> {
   const Channel = await load<new (o: ChannelViewOptions) => ChannelView>(
-    "src/channel.ts",
+    "mod.ts",
     "DistributedChannel",
   );
   return new Channel(options);

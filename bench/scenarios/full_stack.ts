@@ -25,7 +25,7 @@ import { IN_FLIGHT_LEVELS } from "./throughput.ts";
  */
 export async function run(context: BenchContext): Promise<void> {
   await requireModule("src/server/server.ts", "serve");
-  await requireModule("src/channel.ts", "DistributedChannel");
+  await requireModule("mod.ts", "DistributedChannel");
   const zk = await context.zookeeper();
   const servers: ServerHandle[] = [];
   const ceilings: ServerHandle[] = [];

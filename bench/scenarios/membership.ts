@@ -39,7 +39,7 @@ function totalReads(channels: ChannelView[]): number[] {
  * @param context The bench context.
  */
 export async function run(context: BenchContext): Promise<void> {
-  await requireModule("src/channel.ts", "DistributedChannel");
+  await requireModule("mod.ts", "DistributedChannel");
   const zk = await context.zookeeper();
   const service = "bench-membership";
   const registrar = await openRegistrar(zk.connectionString);

@@ -32,7 +32,7 @@ const IN_FLIGHT = 16;
  */
 export async function run(context: BenchContext): Promise<void> {
   await requireModule("src/server/server.ts", "serve");
-  await requireModule("src/channel.ts", "DistributedChannel");
+  await requireModule("mod.ts", "DistributedChannel");
   const zk = await context.zookeeper();
   const service = "bench-slow";
   const servers: ServerHandle[] = [];

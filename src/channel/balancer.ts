@@ -12,7 +12,7 @@ import type { MemberData } from "../discovery/member.ts";
  *
  * @example Picking among candidates
  * ```ts
- * import { leastInFlightBalancer } from "@zkrpc/zkrpc";
+ * import { leastInFlightBalancer } from "./balancer.ts";
  * import type { BalancerCandidate } from "@zkrpc/zkrpc";
  * import assert from "node:assert/strict";
  *
@@ -79,7 +79,7 @@ export interface Balancer {
  *
  * @example Creating each shipped balancer by name
  * ```ts
- * import { createBalancer } from "@zkrpc/zkrpc";
+ * import { createBalancer } from "./balancer.ts";
  * import type { BalancerName } from "@zkrpc/zkrpc";
  * import assert from "node:assert/strict";
  *
@@ -97,8 +97,8 @@ export type BalancerName = "random" | "round-robin" | "least-in-flight";
  *
  * @example A deterministic source for tests
  * ```ts
- * import { randomBalancer } from "@zkrpc/zkrpc";
- * import type { RandomSource } from "@zkrpc/zkrpc";
+ * import { randomBalancer } from "./balancer.ts";
+ * import type { RandomSource } from "./balancer.ts";
  * import assert from "node:assert/strict";
  *
  * const alwaysFirst: RandomSource = () => 0;
@@ -119,7 +119,7 @@ export type RandomSource = () => number;
  *
  * @example Picking at random
  * ```ts
- * import { randomBalancer } from "@zkrpc/zkrpc";
+ * import { randomBalancer } from "./balancer.ts";
  * import assert from "node:assert/strict";
  *
  * const pick = randomBalancer(() => 0.99).pick([
@@ -144,7 +144,7 @@ export function randomBalancer(random: RandomSource = Math.random): Balancer {
  *
  * @example Taking turns
  * ```ts
- * import { roundRobinBalancer } from "@zkrpc/zkrpc";
+ * import { roundRobinBalancer } from "./balancer.ts";
  * import assert from "node:assert/strict";
  *
  * const balancer = roundRobinBalancer();
@@ -175,7 +175,7 @@ export function roundRobinBalancer(): Balancer {
  *
  * @example Avoiding a busy endpoint
  * ```ts
- * import { leastInFlightBalancer } from "@zkrpc/zkrpc";
+ * import { leastInFlightBalancer } from "./balancer.ts";
  * import assert from "node:assert/strict";
  *
  * const pick = leastInFlightBalancer().pick([
@@ -209,7 +209,7 @@ export function leastInFlightBalancer(
  *
  * @example Choosing a balancer by name
  * ```ts
- * import { createBalancer } from "@zkrpc/zkrpc";
+ * import { createBalancer } from "./balancer.ts";
  * import assert from "node:assert/strict";
  *
  * const balancer = createBalancer("round-robin");

@@ -31,12 +31,9 @@ import type {
   Membership,
   MembershipChange,
 } from "../discovery/membership.ts";
-import {
-  SessionKeeper,
-  type SessionKeeperOptions,
-} from "../zookeeper/keeper.ts";
-import { ZooKeeperMembership } from "../zookeeper/membership.ts";
-import { servicePath } from "../zookeeper/registrar.ts";
+import { connect, type SharedSession } from "../discovery/discovery.ts";
+import { servicePath } from "../discovery/service_path.ts";
+import type { SessionKeeperOptions } from "../discovery/session_options.ts";
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import { type Stub, stub } from "./stub.ts";
 import { errorMessage } from "../_util.ts";
@@ -86,10 +83,11 @@ function answered(error: unknown): boolean {
  */
 export interface DistributedChannelOptions {
   /**
-   * ZooKeeper connection string (`host:port[,host:port…][/chroot]`) or a
-   * {@linkcode SessionKeeper} to share. Either this or `membership` is needed.
+   * ZooKeeper connection string (`host:port[,host:port…][/chroot]`), or a
+   * session to share (a `SessionKeeper` or `ZooKeeperDiscovery` from
+   * `@zkrpc/zkrpc/zookeeper`). Either this or `membership` is needed.
    */
-  zookeeper?: string | SessionKeeper;
+  zookeeper?: string | SharedSession;
   /** Options for the channel's own ZooKeeper session. */
   session?: SessionKeeperOptions;
   /** The service to call; its members live under `<root>/<service>`. */
@@ -297,11 +295,9 @@ export interface EndpointStatus {
 export class DistributedChannel extends EventTarget implements AsyncDisposable {
   #service: string;
   #membership: Membership;
-  #ownedKeeper: SessionKeeper | undefined;
-  #keeper: SessionKeeper | undefined;
   #ownsMembership: boolean;
-  /** What to call the membership source in errors without a keeper. */
-  #registryName: string;
+  /** Releases the registry opened for this channel (if it opened one). */
+  #release: (() => Promise<void>) | undefined;
   #balancer: Balancer;
   #timeout: number;
   #idempotent: Set<string>;
@@ -403,9 +399,6 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       options.maxEjectionTime ?? 30_000,
     );
     this.#ownsMembership = options.membership === undefined;
-    this.#registryName = options.membership === undefined
-      ? "ZooKeeper"
-      : "the membership source";
     this.#membership = options.membership ?? this.#watch(options);
     this.#onChange = (event) => {
       const detail = (event as CustomEvent<MembershipChange>).detail;
@@ -428,20 +421,23 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         "Cannot create channel: give either `zookeeper` or `membership`",
       );
     }
-    const path = servicePath(options);
-    let keeper = options.zookeeper;
-    if (typeof keeper === "string") {
-      keeper = new SessionKeeper(keeper, options.session);
-      this.#ownedKeeper = keeper;
+    servicePath(options); // a malformed name fails before any connection
+    const { discovery, release } = connect({
+      zookeeper: options.zookeeper,
+      session: options.session,
+      root: options.root,
+    });
+    try {
+      return discovery.membership(options.service ?? "", {
+        path: options.path,
+        onInvalidMember: options.onInvalidMember,
+      });
+    } catch (error) {
+      release().catch(() => {});
+      throw error;
+    } finally {
+      this.#release = release;
     }
-    this.#keeper = keeper;
-    return new ZooKeeperMembership(
-      keeper,
-      path,
-      options.onInvalidMember
-        ? { onInvalidMember: options.onInvalidMember }
-        : {},
-    );
   }
 
   /** The service this channel calls. */
@@ -561,11 +557,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       return `no servers for ${service}: discovery closed`;
     }
     const since = this.#stateSince;
-    const keeper = this.#keeper;
-    const registry = keeper === undefined
-      ? this.#registryName
-      : `ZooKeeper at ${keeper.connectionString}`;
-    const why = keeper?.lastError;
+    const registry = this.#membership.source ?? "the membership source";
+    const why = this.#membership.lastError;
     return `no servers for ${service}: ${registry} unreachable (discovery ${state} since ${
       new Date(since).toISOString()
     }, ${((Date.now() - since) / 1000).toFixed(1)} s ago${
@@ -934,7 +927,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     this.#retired.clear();
     await probes;
     if (this.#ownsMembership) await this.#membership.close();
-    await this.#ownedKeeper?.close();
+    await this.#release?.();
   }
 
   /** Same as {@linkcode DistributedChannel.close}. */

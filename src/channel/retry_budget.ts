@@ -30,7 +30,7 @@ export interface RetryBudgetOptions {
  *
  * @example A burst of failures stops retries until calls succeed again
  * ```ts
- * import { RetryBudget } from "@zkrpc/zkrpc";
+ * import { RetryBudget } from "./retry_budget.ts";
  * import assert from "node:assert/strict";
  *
  * const budget = new RetryBudget({ maxTokens: 4, tokenRatio: 1 });

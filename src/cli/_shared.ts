@@ -8,7 +8,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { isZooKeeperError, ZooKeeperSession } from "../zookeeper/session.ts";
 import { SessionKeeper } from "../zookeeper/keeper.ts";
-import { servicePath } from "../zookeeper/registrar.ts";
+import { servicePath } from "../discovery/service_path.ts";
 import {
   defaultZooKeeperHosts,
   parseConnectionString,

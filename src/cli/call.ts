@@ -5,7 +5,7 @@
  * @module
  */
 
-import { DistributedChannel } from "../channel.ts";
+import { ZooKeeperDiscovery } from "../zookeeper/discovery.ts";
 import {
   CancelledError,
   ConnectionError,
@@ -111,12 +111,10 @@ export async function call(args: string[]): Promise<number> {
         `Cannot ${what}: no servers registered`,
       );
     }
-    await using channel = new DistributedChannel({
+    await using channel = new ZooKeeperDiscovery({
       zookeeper: keeper,
-      service,
-      root: options.root,
-      timeout: options.timeout,
-    });
+      root: options.root || "/",
+    }).channel(service, { timeout: options.timeout });
     let result: unknown;
     try {
       result = await channel.call(method, params);

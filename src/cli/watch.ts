@@ -6,7 +6,7 @@
 
 import type { MemberData } from "../discovery/member.ts";
 import type { MembershipChange } from "../discovery/membership.ts";
-import { ZooKeeperMembership } from "../zookeeper/membership.ts";
+import { ZooKeeperDiscovery } from "../zookeeper/discovery.ts";
 import {
   checkService,
   CliError,
@@ -97,7 +97,10 @@ export async function watch(args: string[]): Promise<number> {
       console.log(`${now()}  ${text}`);
     }
   };
-  const membership = new ZooKeeperMembership(keeper, path, {
+  const membership = new ZooKeeperDiscovery({
+    zookeeper: keeper,
+    root: options.root || "/",
+  }).membership(service, {
     onInvalidMember: (id, error) =>
       console.error(`${now()}  skipping member ${id}: ${error.message}`),
   });

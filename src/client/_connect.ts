@@ -5,7 +5,6 @@
  * @module
  */
 
-import type { Endpoint } from "./connection.ts";
 import { ConnectionError, ProtocolError } from "../errors.ts";
 import { errorMessage as message } from "../_util.ts";
 import {
@@ -24,6 +23,29 @@ import {
 import { type Codec, jsonCodec } from "../protocol/codec.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
+
+/**
+ * Where a server listens.
+ *
+ * @example Connect to an address
+ * ```ts
+ * import { type Address, Connection, serve } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve({ ok: () => true }, { hostname: "127.0.0.1" });
+ * const address: Address = { hostname: "127.0.0.1", port: server.addr.port };
+ * await using conn = await Connection.connect(address);
+ * assert.equal(conn.endpoint, address);
+ * ```
+ */
+export interface Address {
+  /** Host name or IP address. */
+  hostname: string;
+  /** TCP port. */
+  port: number;
+  /** Connect with TLS (`Deno.connectTls`). */
+  tls?: boolean;
+}
 
 /** Default bound of one connect attempt (socket + preface), in ms. */
 export const DEFAULT_CONNECT_TIMEOUT = 2000;
@@ -55,7 +77,7 @@ export interface OpenSocket {
  * protocol version.
  */
 export async function openSocket(
-  endpoint: Endpoint,
+  endpoint: Address,
   options: OpenSocketOptions,
 ): Promise<OpenSocket> {
   const name = `${endpoint.hostname}:${endpoint.port}`;

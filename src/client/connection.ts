@@ -24,33 +24,11 @@ import {
 import { FrameWriter } from "../protocol/frame_writer.ts";
 import { DeadlineQueue } from "./_deadline_queue.ts";
 import { errorMessage as message } from "../_util.ts";
-import { openSocket } from "./_connect.ts";
+import { type Address, openSocket } from "./_connect.ts";
+
+export type { Address };
 
 type Timer = ReturnType<typeof setTimeout>;
-
-/**
- * Where a server listens.
- *
- * @example Connect to an endpoint
- * ```ts
- * import { Connection, type Endpoint } from "./connection.ts";
- * import { serve } from "../server/server.ts";
- * import assert from "node:assert/strict";
- *
- * await using server = serve({ ok: () => true }, { hostname: "127.0.0.1" });
- * const endpoint: Endpoint = { hostname: "127.0.0.1", port: server.addr.port };
- * await using conn = await Connection.connect(endpoint);
- * assert.equal(conn.endpoint, endpoint);
- * ```
- */
-export interface Endpoint {
-  /** Host name or IP address. */
-  hostname: string;
-  /** TCP port. */
-  port: number;
-  /** Connect with TLS (`Deno.connectTls`). */
-  tls?: boolean;
-}
 
 /**
  * Options of {@linkcode Connection.connect}.
@@ -286,7 +264,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
   /** Resolves when the socket is gone and no I/O is pending. */
   readonly closed: Promise<void>;
   /** The endpoint this connection talks to. */
-  readonly endpoint: Endpoint;
+  readonly endpoint: Address;
 
   #conn: Deno.Conn;
   #name: string;
@@ -340,7 +318,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
    * right away (draining, or over its connection limit).
    */
   static async connect(
-    endpoint: Endpoint,
+    endpoint: Address,
     options: ConnectionOptions = {},
   ): Promise<Connection> {
     const { conn, decoder, settings } = await openSocket(endpoint, options);
@@ -377,7 +355,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
    */
   constructor(
     conn: Deno.Conn,
-    endpoint: Endpoint,
+    endpoint: Address,
     decoder: FrameDecoder,
     options: ConnectionOptions = {},
     peer: { maxFrameSize?: number; maxInFlight?: number } = {},

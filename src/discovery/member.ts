@@ -11,7 +11,8 @@
  *
  * @example Member data with extra metadata
  * ```ts
- * import { encodeMember, parseMember } from "@zkrpc/zkrpc";
+ * import { encodeMember } from "./member.ts";
+ * import { parseMember } from "@zkrpc/zkrpc/zookeeper";
  * import type { MemberData } from "@zkrpc/zkrpc";
  * import assert from "node:assert/strict";
  *
@@ -48,7 +49,7 @@ export interface MemberData {
  *
  * @example Parsing a member
  * ```ts
- * import { parseMember } from "@zkrpc/zkrpc";
+ * import { parseMember } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const bytes = new TextEncoder().encode('{"host":"127.0.0.1","port":9001}');
@@ -98,7 +99,8 @@ export function parseMember(bytes: Uint8Array | undefined): MemberData {
  *
  * @example Round trip
  * ```ts
- * import { encodeMember, parseMember } from "@zkrpc/zkrpc";
+ * import { encodeMember } from "./member.ts";
+ * import { parseMember } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const member = { host: "127.0.0.1", port: 9001 };
@@ -117,7 +119,7 @@ export function encodeMember(member: MemberData): Uint8Array {
  *
  * @example
  * ```ts
- * import { memberKey } from "@zkrpc/zkrpc";
+ * import { memberKey } from "./member.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(memberKey({ host: "127.0.0.1", port: 9001 }), "127.0.0.1:9001");

@@ -85,6 +85,15 @@ export interface Membership extends EventTarget {
   readonly state: DiscoveryState;
   /** When the registry last confirmed the list, if ever. */
   readonly lastConfirmed: Date | undefined;
+  /**
+   * What the members come from, for error messages, e.g.
+   * `"ZooKeeper at 127.0.0.1:2181"`.
+   *
+   * @default {"the membership source"}
+   */
+  readonly source?: string;
+  /** Why the last attempt to reach the registry failed, if it did. */
+  readonly lastError?: Error | undefined;
   /** Stops watching. Idempotent. */
   close(): Promise<void>;
 }

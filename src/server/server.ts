@@ -23,116 +23,17 @@ import {
   ServerConnection,
   type ServerInternals,
 } from "./_server_connection.ts";
+import type {
+  RegisterContext,
+  Registrar,
+  Registration,
+} from "../discovery/registrar.ts";
+
+export type { RegisterContext, Registrar, Registration };
 
 type Timer = ReturnType<typeof setTimeout>;
 
 const utf8 = new TextEncoder();
-
-/**
- * A registration made by a {@linkcode Registrar}; undone by `close()`.
- *
- * @example Register and deregister
- * ```ts
- * import { type Registrar, serve } from "./server.ts";
- * import assert from "node:assert/strict";
- *
- * const log: string[] = [];
- * const registrar: Registrar = {
- *   register(addr) {
- *     log.push(`up ${addr.port}`);
- *     return Promise.resolve({
- *       deregister() {
- *         log.push("down");
- *         return Promise.resolve();
- *       },
- *     });
- *   },
- * };
- * const server = serve({ ok: () => true }, { hostname: "127.0.0.1", registrar });
- * await server.ready;
- * await server.close();
- * assert.deepEqual(log, [`up ${server.addr.port}`, "down"]);
- * ```
- */
-export interface Registration {
-  /** Removes the server from discovery. Called first by `close()`. */
-  deregister(): Promise<void>;
-}
-
-/**
- * The extension point for service discovery (the ZooKeeper registrar
- * implements it): {@linkcode serve} calls `register` with the bound address
- * once it listens, and `close()` calls `deregister` before anything else.
- *
- * @example A registrar that records its calls
- * ```ts
- * import { type Registrar, serve } from "./server.ts";
- * import assert from "node:assert/strict";
- *
- * const log: string[] = [];
- * const registrar: Registrar = {
- *   register(addr) {
- *     log.push(`up ${addr.port}`);
- *     return Promise.resolve({
- *       deregister() {
- *         log.push("down");
- *         return Promise.resolve();
- *       },
- *     });
- *   },
- * };
- * const server = serve({ ok: () => true }, { hostname: "127.0.0.1", registrar });
- * await server.ready;
- * await server.close();
- * assert.deepEqual(log, [`up ${server.addr.port}`, "down"]);
- * ```
- */
-export interface Registrar {
-  /**
-   * Registers the server.
-   *
-   * @param addr The address the server is bound to (real port when `port`
-   * was 0; hostname may be `0.0.0.0`, the registrar picks the advertised one).
-   * @param server What else the registrar needs to know about the server;
-   * {@linkcode serve} always passes it.
-   * @returns The registration.
-   */
-  register(
-    addr: Deno.NetAddr,
-    server?: RegisterContext,
-  ): Promise<Registration>;
-}
-
-/**
- * What {@linkcode serve} tells its {@linkcode Registrar} besides the address.
- *
- * @example A registrar that publishes the transport
- * ```ts
- * import { type Registrar, serve } from "./server.ts";
- * import assert from "node:assert/strict";
- *
- * const published: boolean[] = [];
- * const registrar: Registrar = {
- *   register(_addr, server) {
- *     published.push(server?.tls ?? false);
- *     return Promise.resolve({ deregister: () => Promise.resolve() });
- *   },
- * };
- * await using server = serve({ ok: () => true }, { hostname: "127.0.0.1", registrar });
- * await server.ready;
- * assert.deepEqual(published, [false]);
- * ```
- */
-export interface RegisterContext {
-  /** Whether the server speaks TLS (`serve()` was given `tls`). */
-  readonly tls: boolean;
-  /**
-   * Reports that registration failed for good, after `register()` resolved
-   * (e.g. the registry refused it): the server reports the error through
-   * `onError` and closes itself, so `finished` settles.
-   */
-  fail(error: Error): void;
-}
 
 /**
  * TLS certificate and key, PEM-encoded.

@@ -47,7 +47,7 @@ export interface ExpireSessionOptions {
  * @example Expire a session in a test
  * ```ts ignore
  * import { expireSession, startZooKeeper } from "@zkrpc/zkrpc/testing";
- * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+ * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
  *
  * await using zk = await startZooKeeper();
  * await using session = await ZooKeeperSession.connect(zk.connectionString);

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { isZooKeeperPath } from "../discovery/service_path.ts";
+
 /** The connection string used when none is given and `ZOOKEEPER_HOSTS` is unset. */
 export const DEFAULT_ZOOKEEPER_HOSTS = "127.0.0.1:2181";
 
@@ -107,22 +109,6 @@ export function parseConnectionString(
     servers.push({ host, port });
   }
   return { servers, chroot };
-}
-
-/**
- * Whether `path` is a ZooKeeper path: `/`, or absolute with no empty, `.` or
- * `..` segment, no trailing slash and no NUL.
- *
- * @param path The path.
- * @returns `true` when ZooKeeper would accept it.
- */
-export function isZooKeeperPath(path: unknown): path is string {
-  if (typeof path !== "string" || !path.startsWith("/")) return false;
-  if (path === "/") return true;
-  return path.slice(1).split("/").every((segment) =>
-    segment !== "" && segment !== "." && segment !== ".." &&
-    !segment.includes("\u0000")
-  );
 }
 
 /** The session options {@linkcode checkSessionOptions} looks at. */

@@ -10,8 +10,8 @@
  *
  * @example Codes whose outcome is unknown
  * ```ts
- * import { isZooKeeperError, ZooKeeperError } from "@zkrpc/zkrpc";
- * import type { ZooKeeperErrorCode } from "@zkrpc/zkrpc";
+ * import { isZooKeeperError, ZooKeeperError } from "@zkrpc/zkrpc/zookeeper";
+ * import type { ZooKeeperErrorCode } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const unknownOutcome: ZooKeeperErrorCode[] = ["CONNECTION_LOSS", "TIMEOUT"];

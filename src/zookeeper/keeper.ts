@@ -6,35 +6,14 @@
  * @module
  */
 
-import { ZooKeeperSession, type ZooKeeperSessionOptions } from "./session.ts";
+import { ZooKeeperSession } from "./session.ts";
+import type { SessionKeeperOptions } from "../discovery/session_options.ts";
+export type { SessionKeeperOptions };
 import {
   checkSessionOptions,
   defaultZooKeeperHosts,
   parseConnectionString,
 } from "./_config.ts";
-
-/**
- * Options for {@linkcode SessionKeeper}.
- *
- * @example Faster reconnects
- * ```ts
- * import type { SessionKeeperOptions } from "@zkrpc/zkrpc";
- * import assert from "node:assert/strict";
- *
- * const options: SessionKeeperOptions = {
- *   sessionTimeout: 4_000,
- *   retryDelay: 50,
- *   maxRetryDelay: 1_000,
- * };
- * assert.equal(options.maxRetryDelay, 1_000);
- * ```
- */
-export interface SessionKeeperOptions extends ZooKeeperSessionOptions {
-  /** First delay before retrying a failed connect, in ms. @default 100 */
-  retryDelay?: number | undefined;
-  /** Longest delay between connect attempts, in ms. @default 2000 */
-  maxRetryDelay?: number | undefined;
-}
 
 /**
  * Owns the current {@linkcode ZooKeeperSession} of a client or server and
@@ -46,7 +25,7 @@ export interface SessionKeeperOptions extends ZooKeeperSessionOptions {
  *
  * @example Waiting for a session
  * ```ts ignore
- * import { SessionKeeper } from "@zkrpc/zkrpc";
+ * import { SessionKeeper } from "@zkrpc/zkrpc/zookeeper";
  *
  * await using keeper = new SessionKeeper("127.0.0.1:2181");
  * const session = await keeper.current();

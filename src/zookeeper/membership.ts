@@ -6,7 +6,7 @@
  */
 
 import { coalesced } from "./_coalesced.ts";
-import { isZooKeeperPath } from "./_config.ts";
+import { isZooKeeperPath } from "../discovery/service_path.ts";
 import { type MemberData, parseMember } from "../discovery/member.ts";
 import type {
   DiscoveryState,
@@ -21,7 +21,7 @@ import { isZooKeeperError, type ZooKeeperSession } from "./session.ts";
  *
  * @example Collecting unusable members
  * ```ts
- * import type { ZooKeeperMembershipOptions } from "@zkrpc/zkrpc";
+ * import type { ZooKeeperMembershipOptions } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const skipped: string[] = [];
@@ -49,7 +49,7 @@ export interface ZooKeeperMembershipOptions {
  *
  * @example Watching a service
  * ```ts ignore
- * import { SessionKeeper, ZooKeeperMembership } from "@zkrpc/zkrpc";
+ * import { SessionKeeper, ZooKeeperMembership } from "@zkrpc/zkrpc/zookeeper";
  *
  * await using keeper = new SessionKeeper("127.0.0.1:2181");
  * const membership = new ZooKeeperMembership(keeper, "/rpc/calculator");
@@ -132,6 +132,16 @@ export class ZooKeeperMembership extends EventTarget implements Membership {
   /** When ZooKeeper last confirmed the list. */
   get lastConfirmed(): Date | undefined {
     return this.#lastConfirmed;
+  }
+
+  /** `"ZooKeeper at <connection string>"`. */
+  get source(): string {
+    return `ZooKeeper at ${this.#keeper.connectionString}`;
+  }
+
+  /** Why the last attempt to reach ZooKeeper failed, if it did. */
+  get lastError(): Error | undefined {
+    return this.#keeper.lastError;
   }
 
   /** How many member data reads this watcher made (one per new member). */

@@ -9,7 +9,7 @@ import type {
   RegisterContext,
   Registrar,
   Registration,
-} from "../server/server.ts";
+} from "../discovery/registrar.ts";
 import type { MemberData } from "../discovery/member.ts";
 import { SessionKeeper, type SessionKeeperOptions } from "./keeper.ts";
 import { ZooKeeperRegistration } from "./registration.ts";
@@ -19,10 +19,10 @@ import {
   checkMilliseconds,
   checkSessionOptions,
   defaultZooKeeperHosts,
-  isZooKeeperPath,
   parseConnectionString,
 } from "./_config.ts";
 import { PROTOCOL_VERSION } from "../protocol/frame.ts";
+import { servicePath } from "../discovery/service_path.ts";
 
 const REGISTER = "Cannot register in ZooKeeper";
 
@@ -31,10 +31,10 @@ const REGISTER = "Cannot register in ZooKeeper";
  *
  * @example Registering with an advertised host and metadata
  * ```ts
- * import type { ZooKeeperRegistryOptions } from "@zkrpc/zkrpc";
+ * import type { ZooKeeperRegistrarOptions } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
- * const options: ZooKeeperRegistryOptions = {
+ * const options: ZooKeeperRegistrarOptions = {
  *   zookeeper: "127.0.0.1:2181",
  *   service: "calculator",
  *   advertisedHost: "10.0.0.5",
@@ -43,7 +43,7 @@ const REGISTER = "Cannot register in ZooKeeper";
  * assert.equal(options.service, "calculator");
  * ```
  */
-export interface ZooKeeperRegistryOptions {
+export interface ZooKeeperRegistrarOptions {
   /**
    * Connection string, `host:port[,host:port…][/chroot]`, or a keeper to
    * share. When omitted: `ZOOKEEPER_HOSTS` if the process may read it
@@ -140,8 +140,8 @@ export interface ZooKeeperRegistryOptions {
  *
  * @example A registrar before the server starts
  * ```ts
- * import { zooKeeperRegistrar } from "@zkrpc/zkrpc";
- * import type { ZooKeeperRegistrar } from "@zkrpc/zkrpc";
+ * import { zooKeeperRegistrar } from "@zkrpc/zkrpc/zookeeper";
+ * import type { ZooKeeperRegistrar } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const registrar: ZooKeeperRegistrar = zooKeeperRegistrar({
@@ -181,7 +181,8 @@ export interface ZooKeeperRegistrar extends Registrar {
  *
  * @example Serving and registering
  * ```ts ignore
- * import { serve, zooKeeperRegistrar } from "@zkrpc/zkrpc";
+ * import { serve } from "@zkrpc/zkrpc";
+ * import { zooKeeperRegistrar } from "@zkrpc/zkrpc/zookeeper";
  *
  * const registrar = zooKeeperRegistrar({
  *   zookeeper: "127.0.0.1:2181",
@@ -197,7 +198,7 @@ export interface ZooKeeperRegistrar extends Registrar {
  *
  * @example Bad configuration fails at once
  * ```ts
- * import { zooKeeperRegistrar } from "@zkrpc/zkrpc";
+ * import { zooKeeperRegistrar } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * assert.throws(
@@ -211,7 +212,7 @@ export interface ZooKeeperRegistrar extends Registrar {
  * ```
  */
 export function zooKeeperRegistrar(
-  options: ZooKeeperRegistryOptions,
+  options: ZooKeeperRegistrarOptions,
 ): ZooKeeperRegistrar {
   const path = checkOptions(options);
   const started = Promise.withResolvers<ZooKeeperRegistration>();
@@ -305,7 +306,7 @@ export function zooKeeperRegistrar(
 }
 
 /** Checks every option; returns the service path. */
-function checkOptions(options: ZooKeeperRegistryOptions): string {
+function checkOptions(options: ZooKeeperRegistrarOptions): string {
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`${REGISTER}: the options must be an object`);
   }
@@ -366,59 +367,6 @@ function checkOptions(options: ZooKeeperRegistryOptions): string {
         } grants the creator's identity, but session.auth gives none; add session: { auth: "user:password" }`,
       );
     }
-  }
-  return path;
-}
-
-/**
- * The parent path of a service's member nodes.
- *
- * @param options `path`, or `root` and `service`.
- * @returns E.g. `/rpc/calculator`.
- *
- * @example
- * ```ts
- * import { servicePath } from "@zkrpc/zkrpc";
- * import assert from "node:assert/strict";
- *
- * assert.equal(servicePath({ service: "calculator" }), "/rpc/calculator");
- * assert.equal(servicePath({ path: "/rpc" }), "/rpc");
- * assert.equal(servicePath({ root: "/", service: "calculator" }), "/calculator");
- * assert.throws(() => servicePath({ root: "/rpc/", service: "calculator" }), TypeError);
- * ```
- */
-export function servicePath(
-  options: {
-    path?: string | undefined;
-    root?: string | undefined;
-    service?: string | undefined;
-  },
-): string {
-  if (options.path !== undefined) {
-    return checkPath(options.path, "path");
-  }
-  if (
-    typeof options.service !== "string" ||
-    !/^[\w.-]+$/.test(options.service) || /^\.\.?$/.test(options.service)
-  ) {
-    throw new TypeError(
-      `Cannot find service path: service name must match [A-Za-z0-9_.-]+, got ${
-        JSON.stringify(options.service)
-      }`,
-    );
-  }
-  const root = options.root ?? "/rpc";
-  return `${root === "/" ? "" : checkPath(root, "root")}/${options.service}`;
-}
-
-/** A ZooKeeper path: absolute, no empty segment, no trailing slash. */
-function checkPath(path: string, name: string): string {
-  if (!isZooKeeperPath(path) || path === "/") {
-    throw new TypeError(
-      `Cannot find service path: ${name} must be an absolute ZooKeeper path like "/rpc" (no trailing or double slash), got ${
-        JSON.stringify(path)
-      }`,
-    );
   }
   return path;
 }

@@ -6,6 +6,7 @@
  */
 
 import { coalesced } from "./_coalesced.ts";
+import type { Registration } from "../discovery/registrar.ts";
 import { securePath } from "./_secure_path.ts";
 import { encodeMember, type MemberData } from "../discovery/member.ts";
 import type { SessionKeeper } from "./keeper.ts";
@@ -27,7 +28,7 @@ const MAX_RETRY_DELAY = 5000;
  *
  * @example A fixed id and a world-readable ACL
  * ```ts
- * import type { ZooKeeperRegistrationOptions } from "@zkrpc/zkrpc";
+ * import type { ZooKeeperRegistrationOptions } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const options: ZooKeeperRegistrationOptions = {
@@ -85,7 +86,7 @@ export interface ZooKeeperRegistrationOptions {
  *
  * @example Registering a server
  * ```ts ignore
- * import { SessionKeeper, ZooKeeperRegistration } from "@zkrpc/zkrpc";
+ * import { SessionKeeper, ZooKeeperRegistration } from "@zkrpc/zkrpc/zookeeper";
  *
  * await using keeper = new SessionKeeper("127.0.0.1:2181");
  * const registration = new ZooKeeperRegistration(
@@ -97,7 +98,7 @@ export interface ZooKeeperRegistrationOptions {
  * await registration.close();
  * ```
  */
-export class ZooKeeperRegistration extends EventTarget {
+export class ZooKeeperRegistration extends EventTarget implements Registration {
   #keeper: SessionKeeper;
   #servicePath: string;
   #data: Uint8Array;
@@ -324,6 +325,14 @@ export class ZooKeeperRegistration extends EventTarget {
       mode: "ephemeral_sequential",
       acl: this.#acl,
     });
+  }
+
+  /**
+   * Removes the member node and stops re-creating it: the same as
+   * {@linkcode ZooKeeperRegistration.close} without a signal.
+   */
+  deregister(): Promise<void> {
+    return this.close();
   }
 
   /**

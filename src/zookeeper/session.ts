@@ -25,11 +25,10 @@ import {
   stopHandshakeGuard,
 } from "./_client_internals.ts";
 import { toZooKeeperError, ZooKeeperError } from "./errors.ts";
-import {
-  checkSessionOptions,
-  isZooKeeperPath,
-  parseConnectionString,
-} from "./_config.ts";
+import { isZooKeeperPath } from "../discovery/service_path.ts";
+import type { ZooKeeperSessionOptions } from "../discovery/session_options.ts";
+export type { ZooKeeperSessionOptions };
+import { checkSessionOptions, parseConnectionString } from "./_config.ts";
 import {
   type AclEntry,
   type CreateMode,
@@ -64,7 +63,7 @@ export {
  *
  * @example Telling final states apart
  * ```ts
- * import type { ZooKeeperSessionState } from "@zkrpc/zkrpc";
+ * import type { ZooKeeperSessionState } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const isFinal = (state: ZooKeeperSessionState): boolean =>
@@ -80,78 +79,12 @@ export type ZooKeeperSessionState =
   | "closed";
 
 /**
- * Options for {@linkcode ZooKeeperSession.connect}.
- *
- * @example Short timeouts and digest credentials
- * ```ts
- * import type { ZooKeeperSessionOptions } from "@zkrpc/zkrpc";
- * import assert from "node:assert/strict";
- *
- * const options: ZooKeeperSessionOptions = {
- *   connectTimeout: 2_000,
- *   sessionTimeout: 4_000,
- *   operationTimeout: 5_000,
- *   auth: "admin:secret",
- * };
- * assert.equal(options.sessionTimeout, 4_000);
- * ```
- */
-export interface ZooKeeperSessionOptions {
-  /**
-   * Milliseconds to wait for the first connection. node-zookeeper-client
-   * itself retries forever; the session gives up after this.
-   *
-   * @default {10000}
-   */
-  connectTimeout?: number | undefined;
-  /**
-   * Requested session timeout in milliseconds. The server clamps it to
-   * [2, 20] × its `tickTime`; the negotiated value is
-   * {@linkcode ZooKeeperSession.sessionTimeout}.
-   *
-   * @default {10000}
-   */
-  sessionTimeout?: number | undefined;
-  /**
-   * Milliseconds an operation may take, including time spent waiting for a
-   * reconnection while disconnected. It then rejects with code `TIMEOUT`.
-   *
-   * @default {10000}
-   */
-  operationTimeout?: number | undefined;
-  /**
-   * Digest credentials, `"user:password"`, added with `addAuthInfo` before
-   * connecting (and re-sent on every reconnection).
-   *
-   * @default {undefined}
-   */
-  auth?: string | readonly string[] | undefined;
-  /**
-   * Gives up connecting when aborted: `connect()` rejects with the signal's
-   * reason and releases everything. Has no effect once connected.
-   *
-   * @default {undefined}
-   */
-  signal?: AbortSignal | undefined;
-  /**
-   * Called with the reason of each failed attempt to reach a server
-   * (connection refused, unknown host, missing `--allow-net`, no answer to
-   * the session request), while connecting and while reconnecting. The
-   * session keeps trying; the last reason also ends the `TIMEOUT` message of
-   * {@linkcode ZooKeeperSession.connect}.
-   *
-   * @default {undefined}
-   */
-  onConnectError?: ((error: Error) => void) | undefined;
-}
-
-/**
  * What {@linkcode ZooKeeperSession.getAcl} returns.
  *
  * @example Who may create members under a service path
  * ```ts ignore
- * import { ZooKeeperSession } from "@zkrpc/zkrpc";
- * import type { NodeAcl } from "@zkrpc/zkrpc";
+ * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
+ * import type { NodeAcl } from "@zkrpc/zkrpc/zookeeper";
  *
  * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
  * const { acl }: NodeAcl = await session.getAcl("/rpc/calculator");
@@ -170,7 +103,7 @@ export interface NodeAcl {
  *
  * @example Options for a server's member node
  * ```ts
- * import type { CreateOptions } from "@zkrpc/zkrpc";
+ * import type { CreateOptions } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const options: CreateOptions = {
@@ -208,7 +141,7 @@ export interface CreateOptions {
  *
  * @example A one-shot watch that resolves a promise
  * ```ts
- * import type { WatchOptions } from "@zkrpc/zkrpc";
+ * import type { WatchOptions } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const changed = Promise.withResolvers<string>();
@@ -234,8 +167,8 @@ export interface WatchOptions {
  *
  * @example Reading a node's data and version
  * ```ts ignore
- * import { ZooKeeperSession } from "@zkrpc/zkrpc";
- * import type { NodeData } from "@zkrpc/zkrpc";
+ * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
+ * import type { NodeData } from "@zkrpc/zkrpc/zookeeper";
  *
  * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
  * await session.create("/config", "v1");
@@ -268,7 +201,7 @@ export interface NodeData {
  *
  * @example Create, read and delete a node
  * ```ts ignore
- * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+ * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -368,7 +301,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Connect with a short timeout
    * ```ts ignore
-   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181", {
@@ -431,7 +364,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Register an ephemeral sequential member
    * ```ts ignore
-   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -485,7 +418,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Make sure a service path exists
    * ```ts ignore
-   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -524,7 +457,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Read a node
    * ```ts ignore
-   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -560,7 +493,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Update a node
    * ```ts ignore
-   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -599,7 +532,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Watch the members of a service
    * ```ts ignore
-   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -638,7 +571,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Check for a node
    * ```ts ignore
-   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -670,7 +603,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Is a node open to anyone?
    * ```ts ignore
-   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -705,7 +638,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Make a node read-only for everyone but its creator
    * ```ts ignore
-   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181", {
    *   auth: "admin:secret",
@@ -737,7 +670,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Delete a node
    * ```ts ignore
-   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
    * import assert from "node:assert/strict";
    *
    * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
@@ -762,7 +695,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    *
    * @example Close a session
    * ```ts ignore
-   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
    * import assert from "node:assert/strict";
    *
    * const session = await ZooKeeperSession.connect("127.0.0.1:2181");

@@ -12,7 +12,7 @@ import zookeeper from "node-zookeeper-client";
  *
  * @example Telling ephemeral modes apart
  * ```ts
- * import type { CreateMode } from "@zkrpc/zkrpc";
+ * import type { CreateMode } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const isEphemeral = (mode: CreateMode): boolean =>
@@ -32,7 +32,7 @@ export type CreateMode =
  *
  * @example Granting read and write
  * ```ts
- * import type { AclEntry, ZooKeeperPermission } from "@zkrpc/zkrpc";
+ * import type { AclEntry, ZooKeeperPermission } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const readWrite: ZooKeeperPermission[] = ["read", "write"];
@@ -53,7 +53,7 @@ export type ZooKeeperPermission =
  *
  * @example A digest entry for one user
  * ```ts
- * import type { AclEntry } from "@zkrpc/zkrpc";
+ * import type { AclEntry } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const sha1 = await crypto.subtle.digest(
@@ -85,7 +85,7 @@ export interface AclEntry {
  *
  * @example A preset and explicit entries
  * ```ts
- * import type { ZooKeeperAcl } from "@zkrpc/zkrpc";
+ * import type { ZooKeeperAcl } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const preset: ZooKeeperAcl = "creator_all_world_read";
@@ -108,8 +108,8 @@ export type ZooKeeperAcl =
  *
  * @example Checking who owns a node
  * ```ts ignore
- * import { ZooKeeperSession } from "@zkrpc/zkrpc";
- * import type { NodeStat } from "@zkrpc/zkrpc";
+ * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
+ * import type { NodeStat } from "@zkrpc/zkrpc/zookeeper";
  *
  * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
  * const stat: NodeStat | undefined = await session.exists("/rpc");
@@ -149,7 +149,7 @@ export interface NodeStat {
  *
  * @example Deciding whether to read the children again
  * ```ts
- * import type { WatchEvent } from "@zkrpc/zkrpc";
+ * import type { WatchEvent } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const event: WatchEvent = { type: "children_changed", path: "/rpc/calculator" };
@@ -169,7 +169,7 @@ export interface WatchEvent {
  *
  * @example A watcher that records events
  * ```ts
- * import type { Watcher, WatchEvent } from "@zkrpc/zkrpc";
+ * import type { Watcher, WatchEvent } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const events: WatchEvent[] = [];

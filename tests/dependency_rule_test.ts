@@ -1,0 +1,173 @@
+/**
+ * The dependency rule of docs/architecture.md, checked on the import
+ * statements of every module under `src/`: layers import only downwards (or
+ * within their own folder), there are no import circles, `channel/` and
+ * `server/` never reach ZooKeeper, and only `src/zookeeper/` imports
+ * node-zookeeper-client.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+
+const SRC = new URL("../src/", import.meta.url);
+
+/**
+ * Layers from the bottom up; a module may import modules of a lower layer or
+ * of its own folder. Folders sharing a layer do not import each other.
+ */
+const LAYERS: readonly (readonly string[])[] = [
+  ["_util.ts", "_async.ts", "_defaults.ts", "errors.ts", "_error_payload.ts"],
+  ["protocol/"],
+  ["discovery/"],
+  ["client/"],
+  ["server/", "channel/"],
+  ["zookeeper/"],
+  ["cli/", "testing/"],
+];
+
+/** The folder (or top-level file) of a module path relative to src/. */
+function unitOf(path: string): string {
+  const slash = path.indexOf("/");
+  return slash === -1 ? path : path.slice(0, slash + 1);
+}
+
+function layerOf(path: string): number {
+  const unit = unitOf(path);
+  const layer = LAYERS.findIndex((units) => units.includes(unit));
+  if (layer === -1) {
+    throw new Error(
+      `src/${path} is in no layer: add "${unit}" to LAYERS and to docs/architecture.md`,
+    );
+  }
+  return layer;
+}
+
+async function* walk(dir: URL, prefix = ""): AsyncGenerator<string> {
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isDirectory) {
+      yield* walk(new URL(`${entry.name}/`, dir), `${prefix}${entry.name}/`);
+    } else if (entry.name.endsWith(".ts")) {
+      yield `${prefix}${entry.name}`;
+    }
+  }
+}
+
+/** Static `import … from` / `export … from` / `import "…"` specifiers. */
+function importsOf(text: string): string[] {
+  const specifiers: string[] = [];
+  const patterns = [
+    /^(?:import|export)\b[^;"'()=/]*?\bfrom\s*["']([^"']+)["']/gm,
+    /^import\s*["']([^"']+)["']/gm,
+  ];
+  for (const pattern of patterns) {
+    for (const match of text.matchAll(pattern)) specifiers.push(match[1]!);
+  }
+  for (const match of text.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g)) {
+    specifiers.push(match[1]!);
+  }
+  return specifiers;
+}
+
+interface Graph {
+  /** Module (relative to src/) -> modules under src/ it imports. */
+  local: Map<string, string[]>;
+  /** Module -> bare or npm specifiers it imports. */
+  external: Map<string, string[]>;
+}
+
+async function graph(): Promise<Graph> {
+  const local = new Map<string, string[]>();
+  const external = new Map<string, string[]>();
+  for await (const path of walk(SRC)) {
+    const url = new URL(path, SRC);
+    const text = await Deno.readTextFile(url);
+    const locals: string[] = [];
+    const externals: string[] = [];
+    for (const specifier of importsOf(text)) {
+      if (specifier.startsWith(".")) {
+        const target = new URL(specifier, url).href;
+        assert.ok(
+          target.startsWith(SRC.href),
+          `src/${path} imports ${specifier}, outside src/`,
+        );
+        locals.push(target.slice(SRC.href.length));
+      } else {
+        externals.push(specifier);
+      }
+    }
+    local.set(path, locals);
+    external.set(path, externals);
+  }
+  return { local, external };
+}
+
+const { local, external } = await graph();
+
+Deno.test("the import scan sees the modules and their imports", () => {
+  assert.ok(local.size > 40, `only ${local.size} modules found`);
+  assert.ok(
+    local.get("channel/channel.ts")?.includes("client/connection.ts"),
+    "channel/channel.ts should import client/connection.ts",
+  );
+  assert.ok(
+    external.get("zookeeper/_client_internals.ts")?.includes(
+      "node-zookeeper-client",
+    ),
+  );
+});
+
+Deno.test("no module imports a higher layer or a sibling folder of its layer", () => {
+  const violations: string[] = [];
+  for (const [from, targets] of local) {
+    for (const to of targets) {
+      if (unitOf(from) === unitOf(to)) continue;
+      if (!from.includes("/") && !to.includes("/")) continue; // both at the base
+      const [a, b] = [layerOf(from), layerOf(to)];
+      if (b > a) violations.push(`src/${from} -> src/${to} (upward)`);
+      else if (a === b) violations.push(`src/${from} -> src/${to} (sibling)`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+Deno.test("channel/ and server/ never import zookeeper/", () => {
+  const violations = [...local].flatMap(([from, targets]) =>
+    /^(channel|server)\//.test(from)
+      ? targets.filter((to) => to.startsWith("zookeeper/")).map((to) =>
+        `src/${from} -> src/${to}`
+      )
+      : []
+  );
+  assert.deepEqual(violations, []);
+});
+
+Deno.test("only src/zookeeper/ imports node-zookeeper-client", () => {
+  const importers = [...external]
+    .filter(([, specifiers]) =>
+      specifiers.some((s) => s.includes("node-zookeeper-client"))
+    )
+    .map(([path]) => path);
+  assert.ok(importers.length > 0);
+  assert.deepEqual(
+    importers.filter((path) => !path.startsWith("zookeeper/")),
+    [],
+  );
+});
+
+Deno.test("there are no import circles", () => {
+  const state = new Map<string, "open" | "done">();
+  const circles: string[] = [];
+  const visit = (path: string, stack: string[]) => {
+    const seen = state.get(path);
+    if (seen === "done") return;
+    if (seen === "open") {
+      circles.push([...stack.slice(stack.indexOf(path)), path].join(" -> "));
+      return;
+    }
+    state.set(path, "open");
+    for (const to of local.get(path) ?? []) visit(to, [...stack, path]);
+    state.set(path, "done");
+  };
+  for (const path of local.keys()) visit(path, []);
+  assert.deepEqual(circles, []);
+});

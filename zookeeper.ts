@@ -1,0 +1,33 @@
+/**
+ * The ZooKeeper side of zkrpc, for those who want more than
+ * `zooKeeperDiscovery()` from `@zkrpc/zkrpc`: a promise-based
+ * {@linkcode ZooKeeperSession} (nodes, watches, ACLs), the
+ * {@linkcode SessionKeeper} that keeps one session alive over time, and the
+ * registrar, registration and membership built on it.
+ *
+ * @example Read the members of a service
+ * ```ts ignore
+ * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
+ *
+ * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
+ * console.log(await session.getChildren("/rpc/calculator"));
+ * ```
+ *
+ * @module
+ */
+export * from "./src/zookeeper/session.ts";
+export * from "./src/zookeeper/keeper.ts";
+export * from "./src/zookeeper/membership.ts";
+export * from "./src/zookeeper/registration.ts";
+export * from "./src/zookeeper/registrar.ts";
+export type {
+  ZooKeeperDiscoveryChannelOptions,
+  ZooKeeperDiscoveryRegistrarOptions,
+} from "./src/zookeeper/discovery.ts";
+export type {
+  Discovery,
+  MembershipOptions,
+  SharedSession,
+} from "./src/discovery/discovery.ts";
+export { servicePath } from "./src/discovery/service_path.ts";
+export { parseMember } from "./src/discovery/member.ts";
