@@ -7,14 +7,14 @@
  * @module
  */
 
-import { errorName, type ErrorPayload } from "./errors.ts";
+import { errorName, type ErrorPayload, WIRE_NAMES } from "./errors.ts";
 
 /** zkrpc's own names mean "not run" or "protocol": a handler may not claim them. */
 const RESERVED_NAMES: ReadonlySet<string> = new Set([
-  "ServerClosingError",
-  "MethodNotFoundError",
-  "ProtocolError",
-  "ResourceExhaustedError",
+  WIRE_NAMES.serverClosing,
+  WIRE_NAMES.methodNotFound,
+  WIRE_NAMES.protocol,
+  WIRE_NAMES.resourceExhausted,
 ]);
 
 /**
@@ -85,7 +85,7 @@ export function errorPayload(
   if (RESERVED_NAMES.has(name)) {
     // A re-thrown zkrpc error (e.g. from a nested call) must not make the
     // caller believe that this call did not run.
-    return { name: "RpcError", message, data: { remoteName: name } };
+    return { name: WIRE_NAMES.rpc, message, data: { remoteName: name } };
   }
   const payload: ErrorPayload = { name, message };
   if (isObject) {

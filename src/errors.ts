@@ -429,18 +429,18 @@ export class ErrorRegistry {
       return error;
     }
     switch (name) {
-      case "MethodNotFoundError": {
+      case WIRE_NAMES.methodNotFound: {
         const method = typeof data === "object" && data !== null &&
             typeof (data as { method?: unknown }).method === "string"
           ? (data as { method: string }).method
           : "";
         return new MethodNotFoundError(method, message);
       }
-      case "ServerClosingError":
+      case WIRE_NAMES.serverClosing:
         return new ServerClosingError(message);
-      case "ProtocolError":
+      case WIRE_NAMES.protocol:
         return new ProtocolError(message);
-      case "ResourceExhaustedError":
+      case WIRE_NAMES.resourceExhausted:
         return new ResourceExhaustedError(message, {
           ran: typeof data === "object" && data !== null &&
             (data as { ran?: unknown }).ran === true,
@@ -449,6 +449,19 @@ export class ErrorRegistry {
     return new RemoteError(message, { remoteName: name, data });
   }
 }
+
+/**
+ * The error names zkrpc itself puts on the wire, shared by the side that
+ * builds error payloads (the server) and the side that revives them
+ * ({@linkcode ErrorRegistry}). A handler may not claim them.
+ */
+export const WIRE_NAMES = {
+  serverClosing: "ServerClosingError",
+  methodNotFound: "MethodNotFoundError",
+  protocol: "ProtocolError",
+  resourceExhausted: "ResourceExhaustedError",
+  rpc: "RpcError",
+} as const;
 
 /**
  * The wire name of a thrown value: its `name` unless that is the inherited

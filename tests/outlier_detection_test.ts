@@ -4,7 +4,7 @@
  * count. The behaviour under real faults is in gray_failure_test.ts.
  */
 import assert from "node:assert/strict";
-import { backoff } from "../src/channel/_backoff.ts";
+import { backoff } from "../src/_async.ts";
 import { AttemptPolicy } from "../src/channel/attempt_policy.ts";
 import {
   type EjectionTarget,
@@ -107,8 +107,14 @@ Deno.test("each ejection in a row lasts about twice the previous one, with jitte
       `ejection ${i + 1}: ${period} ms`,
     );
   });
-  assert.equal(backoff(3, 100, 10_000, () => 0.5), 400);
-  assert.equal(backoff(10, 100, 1000, () => 0.99), 1000);
+  assert.equal(
+    backoff(3, { minTimeout: 100, maxTimeout: 10_000, random: () => 0.5 }),
+    400,
+  );
+  assert.equal(
+    backoff(10, { minTimeout: 100, maxTimeout: 1000, random: () => 0.99 }),
+    1000,
+  );
 });
 
 Deno.test("unsent attempts do not count while untried endpoints remain; calls that may have run are retried only when idempotent", () => {

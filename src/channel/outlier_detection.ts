@@ -18,7 +18,7 @@
  * @module
  */
 
-import { backoff } from "./_backoff.ts";
+import { backoff } from "../_async.ts";
 import type { Subchannel } from "./subchannel.ts";
 
 /**
@@ -218,11 +218,10 @@ export class OutlierDetector {
     }
     subchannel.ejected = true;
     subchannel.ejections++;
-    const period = backoff(
-      subchannel.ejections,
-      this.#ejectionTime,
-      this.#maxEjectionTime,
-    );
+    const period = backoff(subchannel.ejections, {
+      minTimeout: this.#ejectionTime,
+      maxTimeout: this.#maxEjectionTime,
+    });
     subchannel.lastEjection = period;
     subchannel.ejectedUntil = now + period;
     this.#schedule(subchannel, period);
@@ -246,7 +245,10 @@ export class OutlierDetector {
     subchannel.draining = true;
     this.#schedule(
       subchannel,
-      backoff(1, this.#ejectionTime, this.#maxEjectionTime),
+      backoff(1, {
+        minTimeout: this.#ejectionTime,
+        maxTimeout: this.#maxEjectionTime,
+      }),
     );
     this.#target.changed();
   }
@@ -282,7 +284,10 @@ export class OutlierDetector {
       if (this.#closed || subchannel.retired) return;
       this.#schedule(
         subchannel,
-        backoff(1, this.#probeInterval, this.#probeInterval * 2),
+        backoff(1, {
+          minTimeout: this.#probeInterval,
+          maxTimeout: this.#probeInterval * 2,
+        }),
       );
       return;
     }

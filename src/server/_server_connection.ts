@@ -7,6 +7,7 @@
  */
 
 import { errorPayload, safeString } from "../_error_payload.ts";
+import { settleWithin } from "../_async.ts";
 import {
   CancelledError,
   ConnectionError,
@@ -14,6 +15,7 @@ import {
   ProtocolError,
   ResourceExhaustedError,
   ServerClosingError,
+  WIRE_NAMES,
 } from "../errors.ts";
 import type { Codec } from "../protocol/codec.ts";
 import {
@@ -37,6 +39,19 @@ import {
   findMethod,
   type MethodEntry,
 } from "./_handler_table.ts";
+
+/**
+ * The server's defaults, defined once (documented with `@default` on
+ * `ServeOptions`).
+ */
+export const SERVER_DEFAULTS = {
+  handshakeTimeout: 10_000,
+  closeDeadline: 10_000,
+  maxInFlightPerConnection: 1024,
+  idleTimeout: 120_000,
+  frameTimeout: 30_000,
+  maxPingsPerMinute: 120,
+} as const;
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -165,16 +180,17 @@ export class ServerConnection {
       maxFrameSize: o.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
       initialSize: 16384,
     });
-    this.#maxInFlight = o.maxInFlightPerConnection ?? 1024;
-    this.#idleTimeout = o.idleTimeout ?? 120_000;
-    this.#frameTimeout = o.frameTimeout ?? 30_000;
-    this.#maxPings = o.maxPingsPerMinute ?? 120;
+    this.#maxInFlight = o.maxInFlightPerConnection ??
+      SERVER_DEFAULTS.maxInFlightPerConnection;
+    this.#idleTimeout = o.idleTimeout ?? SERVER_DEFAULTS.idleTimeout;
+    this.#frameTimeout = o.frameTimeout ?? SERVER_DEFAULTS.frameTimeout;
+    this.#maxPings = o.maxPingsPerMinute ?? SERVER_DEFAULTS.maxPingsPerMinute;
   }
 
   start(): void {
     this.#timer = setTimeout(
       this.#onTimer,
-      this.#s.options.handshakeTimeout ?? 10_000,
+      this.#s.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
     );
     const age = this.#s.options.maxConnectionAge ?? 0;
     if (age > 0 && age < Infinity) {
@@ -193,7 +209,7 @@ export class ServerConnection {
     if (!this.#handshaken) {
       this.#violation(
         `no valid preface within ${
-          this.#s.options.handshakeTimeout ?? 10_000
+          this.#s.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout
         } ms (handshake timeout)`,
         false,
       );
@@ -228,7 +244,7 @@ export class ServerConnection {
           "Connection closed: maximum connection age reached",
         ),
       );
-    }, this.#s.options.closeDeadline ?? 10_000);
+    }, this.#s.options.closeDeadline ?? SERVER_DEFAULTS.closeDeadline);
   };
 
   #onPartialFrame(): void {
@@ -343,20 +359,13 @@ export class ServerConnection {
     const message = `Connection from ${this.#peer} closed: ${reason}`;
     this.#s.onError(new ProtocolError(message), this.#addr);
     if (tell) {
-      this.#pushError(0, { name: "ProtocolError", message });
+      this.#pushError(0, { name: WIRE_NAMES.protocol, message });
     }
     this.#closeAfterFlush(new ProtocolError(message));
   }
 
   #closeAfterFlush(reason: Error): void {
-    let timer: Timer | undefined;
-    Promise.race([
-      this.#writer.drained(),
-      new Promise<void>((resolve) => timer = setTimeout(resolve, 1000)),
-    ]).then(() => {
-      clearTimeout(timer);
-      this.close(reason);
-    });
+    settleWithin(this.#writer.drained(), 1000).then(() => this.close(reason));
   }
 
   #onFrame(frame: Frame): void {
@@ -487,7 +496,7 @@ export class ServerConnection {
     }
     if (this.#draining) {
       this.#pushError(id, {
-        name: "ServerClosingError",
+        name: WIRE_NAMES.serverClosing,
         message:
           `Cannot call method "${method}": server is closing (request not run)`,
       });
@@ -500,7 +509,7 @@ export class ServerConnection {
     }
     if (this.#running >= this.#maxInFlight) {
       this.#pushError(id, {
-        name: "ResourceExhaustedError",
+        name: WIRE_NAMES.resourceExhausted,
         message:
           `Cannot call method "${method}": ${this.#maxInFlight} calls are already running on this connection (request not run)`,
         data: { ran: false },
@@ -509,7 +518,7 @@ export class ServerConnection {
     }
     if (entry === undefined) {
       this.#pushError(id, {
-        name: "MethodNotFoundError",
+        name: WIRE_NAMES.methodNotFound,
         message: `Cannot call method "${method}": method not found`,
         data: { method },
       });
@@ -520,7 +529,7 @@ export class ServerConnection {
       params = this.#s.codec.decode(payload.subarray(paramsStart));
     } catch (error) {
       this.#pushError(id, {
-        name: "ProtocolError",
+        name: WIRE_NAMES.protocol,
         message: `Cannot call method "${method}": cannot decode params: ${
           errorPayload(error, false, []).message
         }`,
@@ -529,7 +538,7 @@ export class ServerConnection {
     }
     if (!Array.isArray(params)) {
       this.#pushError(id, {
-        name: "ProtocolError",
+        name: WIRE_NAMES.protocol,
         message: `Cannot call method "${method}": params must be an array`,
       });
       return;
@@ -633,7 +642,7 @@ export class ServerConnection {
       new ResourceExhaustedError(message, { ran: true }),
       this.#addr,
     );
-    return { name: "ResourceExhaustedError", message, data: { ran: true } };
+    return { name: WIRE_NAMES.resourceExhausted, message, data: { ran: true } };
   }
 
   /**
@@ -679,7 +688,7 @@ export class ServerConnection {
       }
     }
     if (bytes.length + MIN_FRAME_LENGTH > this.#peerMaxFrameSize) {
-      if (payload.name === "ResourceExhaustedError") {
+      if (payload.name === WIRE_NAMES.resourceExhausted) {
         // Even that is too large (a tiny limit): tell nothing rather than
         // break the connection.
         return;

@@ -6,6 +6,7 @@
  */
 
 import { ProtocolError, ServerClosingError } from "../errors.ts";
+import { backoff, delay, settleWithin } from "../_async.ts";
 import { type Codec, jsonCodec } from "../protocol/codec.ts";
 import {
   DEFAULT_MAX_FRAME_SIZE,
@@ -20,6 +21,7 @@ import {
   methodTable,
 } from "./_handler_table.ts";
 import {
+  SERVER_DEFAULTS,
   ServerConnection,
   type ServerInternals,
 } from "./_server_connection.ts";
@@ -269,7 +271,8 @@ export class RpcServer implements AsyncDisposable {
   #listenerClosed = false;
   #resolveFinished!: () => void;
   #accepting: Promise<void>;
-  #backoff: { timer: Timer; resolve: () => void } | undefined;
+  /** Cuts the accept loop's back-off short when closing. */
+  #stopBackoff = new AbortController();
   #registration: Promise<Registration | undefined>;
   #signal: AbortSignal | undefined;
   #internals: ServerInternals;
@@ -312,7 +315,8 @@ export class RpcServer implements AsyncDisposable {
       settings: encodeSettings({
         maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
         codecs: [this.#codec.name],
-        maxInFlight: options.maxInFlightPerConnection ?? 1024,
+        maxInFlight: options.maxInFlightPerConnection ??
+          SERVER_DEFAULTS.maxInFlightPerConnection,
       }),
       options,
       onError: this.#onError,
@@ -379,7 +383,8 @@ export class RpcServer implements AsyncDisposable {
   close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closing = this.#close(
-      options.deadline ?? this.#options.closeDeadline ?? 10_000,
+      options.deadline ?? this.#options.closeDeadline ??
+        SERVER_DEFAULTS.closeDeadline,
     );
     return this.#closing;
   }
@@ -401,20 +406,15 @@ export class RpcServer implements AsyncDisposable {
     } catch {
       // already closed
     }
-    if (this.#backoff) {
-      clearTimeout(this.#backoff.timer);
-      this.#backoff.resolve();
-    }
+    this.#stopBackoff.abort();
     await this.#accepting;
     for (const conn of this.#conns) conn.drain("Server is closing");
     const conns = [...this.#conns];
     const running = this.#internals.running;
-    let timer: Timer | undefined;
-    await Promise.race([
+    await settleWithin(
       Promise.all([...conns.map((c) => c.done), ...running]),
-      new Promise<void>((resolve) => timer = setTimeout(resolve, deadline)),
-    ]);
-    clearTimeout(timer);
+      deadline,
+    );
     for (const conn of this.#conns) {
       conn.close(
         new ServerClosingError(
@@ -425,13 +425,7 @@ export class RpcServer implements AsyncDisposable {
     await Promise.all(conns.map((c) => c.done));
     // Handlers whose connection is gone were aborted; give them a moment to
     // honour their signal, but never wait forever for one that ignores it.
-    if (running.size > 0) {
-      await Promise.race([
-        Promise.all(running),
-        new Promise<void>((resolve) => timer = setTimeout(resolve, 1000)),
-      ]);
-      clearTimeout(timer);
-    }
+    if (running.size > 0) await settleWithin(Promise.all(running), 1000);
     await Promise.all(this.#refusals);
     this.#resolveFinished();
   }
@@ -450,7 +444,7 @@ export class RpcServer implements AsyncDisposable {
   }
 
   async #acceptLoop(): Promise<void> {
-    let delay = 0;
+    let failures = 0;
     // Accepting goes on while close() deregisters (clients that have not seen
     // the node disappear yet still get served, then goaway); it stops when
     // close() closes the listener.
@@ -458,7 +452,7 @@ export class RpcServer implements AsyncDisposable {
       let conn: Deno.Conn;
       try {
         conn = await this.#listener.accept();
-        delay = 0;
+        failures = 0;
       } catch (error) {
         if (this.#listenerClosed || error instanceof Deno.errors.BadResource) {
           break;
@@ -470,11 +464,10 @@ export class RpcServer implements AsyncDisposable {
             }),
           );
         }
-        delay = delay ? Math.min(delay * 2, 1000) : 5;
-        await new Promise<void>((resolve) => {
-          this.#backoff = { timer: setTimeout(resolve, delay), resolve };
-        });
-        this.#backoff = undefined;
+        const pause = backoff(++failures, { minTimeout: 5, maxTimeout: 1000 });
+        await delay(pause, { signal: this.#stopBackoff.signal }).catch(
+          () => {},
+        );
         continue;
       }
       const remoteAddr = conn.remoteAddr as Deno.NetAddr;

@@ -11,6 +11,7 @@
 
 import type { Buffer } from "node:buffer";
 import zookeeper from "node-zookeeper-client";
+import { settleWithin } from "../_async.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -141,14 +142,7 @@ export async function endSession(client: Client): Promise<void> {
   const socket = client.connectionManager.socket;
   socket?.once("close", () => acknowledged.resolve());
   client.close();
-  let timer: Timer | undefined;
-  await Promise.race([
-    acknowledged.promise,
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, CLOSE_TIMEOUT);
-    }),
-  ]);
-  clearTimeout(timer);
+  await settleWithin(acknowledged.promise, CLOSE_TIMEOUT);
 }
 
 /** Destroys the client's socket and timers, whatever its state. */
@@ -175,14 +169,7 @@ export async function releaseClient(
     const closed = Promise.withResolvers<void>();
     socket.once("close", () => closed.resolve());
     socket.destroy();
-    let timer: Timer | undefined;
-    await Promise.race([
-      closed.promise,
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, CLOSE_TIMEOUT);
-      }),
-    ]);
-    clearTimeout(timer);
+    await settleWithin(closed.promise, CLOSE_TIMEOUT);
   }
 }
 

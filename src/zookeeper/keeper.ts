@@ -7,6 +7,7 @@
  */
 
 import { ZooKeeperSession } from "./session.ts";
+import { backoff, delay } from "../_async.ts";
 import type { SessionKeeperOptions } from "../discovery/session_options.ts";
 export type { SessionKeeperOptions };
 import {
@@ -123,7 +124,7 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
   }
 
   async #run(): Promise<void> {
-    let delay = this.#options.retryDelay ?? 100;
+    let failures = 0;
     while (!this.closed) {
       let session: ZooKeeperSession;
       try {
@@ -137,11 +138,13 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
         });
       } catch (error) {
         if (error instanceof Error) this.#lastError = error;
-        await this.#sleep(delay);
-        delay = Math.min(delay * 2, this.#options.maxRetryDelay ?? 2000);
+        await this.#sleep(backoff(++failures, {
+          minTimeout: this.#options.retryDelay ?? 100,
+          maxTimeout: this.#options.maxRetryDelay ?? 2000,
+        }));
         continue;
       }
-      delay = this.#options.retryDelay ?? 100;
+      failures = 0;
       if (this.closed) {
         await session.close();
         break;
@@ -183,15 +186,7 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
   }
 
   #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#closed.signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#closed.signal.addEventListener("abort", done, { once: true });
-    });
+    return delay(ms, { signal: this.#closed.signal }).catch(() => {});
   }
 
   /** Closes the current session and stops reconnecting. Idempotent. */

@@ -6,6 +6,7 @@
  */
 
 import { coalesced } from "./_coalesced.ts";
+import { backoff } from "../_async.ts";
 import type { Registration } from "../discovery/registrar.ts";
 import { securePath } from "./_secure_path.ts";
 import { encodeMember, type MemberData } from "../discovery/member.ts";
@@ -113,7 +114,8 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
   #firstRegistration = Promise.withResolvers<string>();
   #log: (message: string) => void;
   #retryTimer: Timer | undefined;
-  #retryDelay = RETRY_DELAY;
+  /** Failed attempts in a row, for the back-off. */
+  #failures = 0;
   #lastError: Error | undefined;
   #failed: Error | undefined;
   /** Someone else changed the node's data: write ours again. */
@@ -204,7 +206,7 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
       }
       await this.#watchNode(session, path);
       this.#lastError = undefined;
-      this.#retryDelay = RETRY_DELAY;
+      this.#failures = 0;
     } catch (error) {
       if (this.#closed) return;
       if (isFatal(error)) return this.#fail(error as Error);
@@ -213,11 +215,16 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
       // a node whose create reply was lost.
       this.#lastError = error as Error;
       if (session === this.#keeper.session && session.state === "connected") {
-        this.#retryTimer = setTimeout(() => {
-          this.#retryTimer = undefined;
-          this.#onSession();
-        }, this.#retryDelay);
-        this.#retryDelay = Math.min(this.#retryDelay * 2, MAX_RETRY_DELAY);
+        this.#retryTimer = setTimeout(
+          () => {
+            this.#retryTimer = undefined;
+            this.#onSession();
+          },
+          backoff(++this.#failures, {
+            minTimeout: RETRY_DELAY,
+            maxTimeout: MAX_RETRY_DELAY,
+          }),
+        );
       }
     }
   }
