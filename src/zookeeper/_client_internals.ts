@@ -6,6 +6,29 @@
  * can be cancelled, a handshake timeout the client lacks, and the release of
  * its socket and timers.
  *
+ * node-zookeeper-client is pinned to the exact version these patches were
+ * written for (deno.json); tests/zookeeper_internals_test.ts fails when an
+ * upgrade changes the shapes relied on here. The patches and what they work
+ * around:
+ *
+ * - Handshake timeout ({@linkcode guardHandshake}): the client clears its
+ *   connect timeout on TCP connect, so a server that accepts but never
+ *   answers the session request leaves it waiting forever
+ *   (https://github.com/alexguan/node-zookeeper-client/pull/57, open).
+ * - Server rotation ({@linkcode patchServerRotation}): the original's
+ *   `spinDelay` timer is unreachable, so a closed client still reconnects
+ *   and keeps the process alive; no public API cancels it
+ *   (https://github.com/alexguan/node-zookeeper-client/issues/60 and
+ *   https://github.com/mcavage/node-zkplus/pull/37 describe the symptom).
+ * - Release ({@linkcode releaseClient}): `close()` does not close the socket
+ *   of a client that is not connected
+ *   (https://github.com/alexguan/node-zookeeper-client/issues/60).
+ * - Connect timeout: the public API retries forever
+ *   (https://github.com/alexguan/node-zookeeper-client/issues/71); that one
+ *   needs no patch, `ZooKeeperSession.connect` bounds it with a timer.
+ * - `ConnectionManager.STATES` is read (not patched): the public `State`
+ *   events do not tell "connecting" from "closing".
+ *
  * @module
  */
 
@@ -61,7 +84,8 @@ export const CM_CONNECTED = 2;
 export const CM_DISCONNECTED = 0;
 /** `ConnectionManager.STATES.CONNECTING`. */
 export const CM_CONNECTING = 1;
-const CM_CLOSING = -1;
+/** `ConnectionManager.STATES.CLOSING`. */
+export const CM_CLOSING = -1;
 /** `ConnectionManager.STATES.CLOSED`. */
 export const CM_CLOSED = -2;
 /** `ConnectionManager.STATES.SESSION_EXPIRED`. */
