@@ -84,7 +84,17 @@ export type {
   Registrar,
   Registration,
 } from "./src/discovery/registrar.ts";
-export type { Codec } from "./src/protocol/codec.ts";
+export {
+  type Codec,
+  createJsonCodec,
+  jsonCodec,
+  type JsonCodecOptions,
+} from "./src/protocol/codec.ts";
+export {
+  createMsgpackCodec,
+  msgpackCodec,
+  type MsgpackCodecOptions,
+} from "./src/protocol/msgpack_codec.ts";
 export type { HedgingOptions } from "./src/channel/hedging.ts";
 export type { OutlierDetectionOptions } from "./src/channel/outlier_detection.ts";
 export type { RetryBudgetOptions } from "./src/channel/retry_budget.ts";

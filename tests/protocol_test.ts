@@ -9,6 +9,10 @@ import {
 } from "../src/protocol/frame.ts";
 import { FrameWriter } from "../src/protocol/frame_writer.ts";
 import { ProtocolError } from "../src/errors.ts";
+import {
+  createMsgpackCodec,
+  msgpackCodec,
+} from "../src/protocol/msgpack_codec.ts";
 import { SUPPORTED_VALUES } from "./_core_helpers.ts";
 
 Deno.test("jsonCodec round-trips every supported value", () => {
@@ -24,7 +28,7 @@ Deno.test("jsonCodec round-trips every supported value", () => {
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
 });
 
-Deno.test("jsonCodec rejects unsupported values with a TypeError naming the path", () => {
+Deno.test("jsonCodec and msgpackCodec reject unsupported values with a TypeError naming the path", () => {
   const cyclic: Record<string, unknown> = {};
   cyclic.self = cyclic;
   const cases: Array<[unknown, RegExp]> = [
@@ -38,13 +42,15 @@ Deno.test("jsonCodec rejects unsupported values with a TypeError naming the path
     [cyclic, /at \$\.self: a cycle is not supported/],
     [{ [Symbol("k")]: 1 }, /a symbol key is not supported/],
   ];
-  for (const [value, pattern] of cases) {
-    assert.throws(() => jsonCodec.encode(value), (e: unknown) => {
-      assert.ok(e instanceof TypeError);
-      assert.match(e.message, pattern);
-      assert.match(e.message, /^Cannot encode value at /);
-      return true;
-    });
+  for (const codec of [jsonCodec, msgpackCodec]) {
+    for (const [value, pattern] of cases) {
+      assert.throws(() => codec.encode(value), (e: unknown) => {
+        assert.ok(e instanceof TypeError);
+        assert.match(e.message, pattern);
+        assert.match(e.message, /^Cannot encode value at /);
+        return true;
+      });
+    }
   }
   // Shared references that are not cycles are fine.
   const shared = { x: 1 };
@@ -250,4 +256,63 @@ Deno.test("FrameDecoder shrinks after a large frame even when the next one is al
   assert.equal(decoder.capacity, 4096);
   decoder.push(next.subarray(50));
   assert.equal(decoder.next()?.payload.length, 100);
+});
+
+Deno.test("msgpackCodec round-trips every supported value", () => {
+  for (const [name, value] of Object.entries(SUPPORTED_VALUES)) {
+    const back = msgpackCodec.decode(msgpackCodec.encode(value));
+    if (name === "null-prototype object") {
+      assert.deepEqual({ ...(back as object) }, { ...(value as object) }, name);
+    } else {
+      assert.deepEqual(back, value, name);
+    }
+  }
+  for (const v of [-0, [1, -0], { z: -0 }]) {
+    assert.deepEqual(msgpackCodec.decode(msgpackCodec.encode(v)), v);
+  }
+  assert.ok(Object.is(msgpackCodec.decode(msgpackCodec.encode(-0)), -0));
+  for (
+    const n of [
+      2n ** 63n,
+      -(2n ** 63n),
+      2n ** 64n - 1n,
+      2n ** 64n,
+      -(2n ** 64n),
+    ]
+  ) {
+    assert.equal(msgpackCodec.decode(msgpackCodec.encode(n)), n);
+  }
+  for (const n of [2 ** 53, -(2 ** 40), 2 ** 64]) {
+    assert.equal(msgpackCodec.decode(msgpackCodec.encode(n)), n);
+  }
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+});
+
+Deno.test("msgpackCodec carries Uint8Array as raw bytes and decodes an owned copy", () => {
+  const bytes = new Uint8Array(4096).fill(7);
+  const encoded = msgpackCodec.encode(["echo", [bytes]]);
+  assert.ok(encoded.length < 4096 + 32, `${encoded.length} bytes`);
+  const input = new Uint8Array(encoded);
+  const back = msgpackCodec.decode(input) as [string, [Uint8Array]];
+  input.fill(0);
+  assert.equal(back[1][0].constructor, Uint8Array);
+  assert.deepEqual(back[1][0], bytes);
+  // Earlier results stay intact after later encodes.
+  const first = msgpackCodec.encode(["x", 1]);
+  const copy = first.slice();
+  for (let i = 0; i < 10_000; i++) {
+    msgpackCodec.encode(["y".repeat(i % 100), i]);
+  }
+  assert.deepEqual(first, copy);
+});
+
+Deno.test("msgpackCodec caps bigint digits and fails on malformed input", () => {
+  const codec = createMsgpackCodec({ maxBigIntDigits: 30 });
+  assert.equal(codec.decode(codec.encode(10n ** 29n)), 10n ** 29n);
+  assert.throws(() => codec.decode(codec.encode(10n ** 30n)), RangeError);
+  assert.throws(() =>
+    msgpackCodec.decode(new Uint8Array([0xdd, 0xff, 0xff, 0xff, 0xff]))
+  );
+  assert.throws(() => msgpackCodec.decode(new Uint8Array([0xd4, 77, 0])));
+  assert.throws(() => createMsgpackCodec({ maxBigIntDigits: 0 }), RangeError);
 });

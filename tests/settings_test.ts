@@ -5,7 +5,8 @@ import { type CallContext, withContext } from "../src/server/call_context.ts";
 import { DistributedChannel } from "../mod.ts";
 import { StaticMembership } from "../src/discovery/static.ts";
 import { ProtocolError, ResourceExhaustedError } from "../src/errors.ts";
-import { jsonCodec } from "../src/protocol/codec.ts";
+import { type Codec, jsonCodec } from "../src/protocol/codec.ts";
+import { msgpackCodec } from "../src/protocol/msgpack_codec.ts";
 import { delay } from "./_core_helpers.ts";
 
 const HOST = "127.0.0.1";
@@ -127,8 +128,68 @@ Deno.test("a client and a server with different codecs fail to connect with a cl
     Connection.connect({ hostname: HOST, port: server.addr.port }),
     (e: unknown) =>
       e instanceof ProtocolError &&
-      /the server uses codec \[other\], this client uses "json"/.test(
-        e.message,
-      ),
+      /the server uses codec \[other\], this client offers \[msgpack, json\]/
+        .test(
+          e.message,
+        ),
+  );
+});
+
+Deno.test("the codec is negotiated per connection: msgpack by default, json when the client offers only json", async () => {
+  const seen: string[] = [];
+  const spy = (codec: Codec): Codec => ({
+    name: codec.name,
+    encode: codec.encode,
+    decode(bytes) {
+      seen.push(codec.name);
+      return codec.decode(bytes);
+    },
+  });
+  await using server = serve(handlers(), {
+    hostname: HOST,
+    codec: [spy(msgpackCodec), spy(jsonCodec)],
+  });
+  const port = server.addr.port;
+  {
+    await using conn = await Connection.connect({ hostname: HOST, port });
+    assert.equal(await conn.call("slow", [5]), 5);
+    assert.deepEqual(seen, ["msgpack"]);
+  }
+  seen.length = 0;
+  {
+    await using conn = await Connection.connect({ hostname: HOST, port }, {
+      codec: jsonCodec,
+    });
+    assert.equal(await conn.call("slow", [5]), 5);
+    assert.deepEqual(seen, ["json"]);
+  }
+  seen.length = 0;
+  {
+    // The client's order wins over the server's.
+    await using conn = await Connection.connect({ hostname: HOST, port }, {
+      codec: [jsonCodec, msgpackCodec],
+    });
+    assert.equal(await conn.call("slow", [5]), 5);
+    assert.deepEqual(seen, ["json"]);
+  }
+});
+
+Deno.test("a server that accepts only json serves a default client in json", async () => {
+  await using server = serve(handlers(), { hostname: HOST, codec: jsonCodec });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  assert.equal(await conn.call("slow", [5]), 5);
+});
+
+Deno.test("an empty or duplicate codec list is refused with a TypeError", () => {
+  assert.throws(
+    () => serve(handlers(), { hostname: HOST, codec: [] }),
+    /Cannot serve: the codec list is empty/,
+  );
+  assert.throws(
+    () => serve(handlers(), { hostname: HOST, codec: [jsonCodec, jsonCodec] }),
+    /codec names must be unique/,
   );
 });

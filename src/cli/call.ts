@@ -17,6 +17,8 @@ import {
   RpcError,
 } from "../errors.ts";
 import { isZooKeeperError } from "../zookeeper/session.ts";
+import { jsonCodec } from "../protocol/codec.ts";
+import { msgpackCodec } from "../protocol/msgpack_codec.ts";
 import {
   checkService,
   CliError,
@@ -32,6 +34,8 @@ import {
   translateZooKeeperError,
 } from "./_shared.ts";
 
+const CODECS = { json: jsonCodec, msgpack: msgpackCodec };
+
 /** Help of `zkrpc call`. */
 export const CALL_HELP = `Usage: zkrpc call SERVICE METHOD [ARG…] [options]
 
@@ -46,6 +50,11 @@ Examples:
   zkrpc call calculator divide 1 0            # InvalidOperation, exit 1
   zkrpc call calculator divide -- -4 2        # or just: divide -4 2
   zkrpc call calculator greet '"Ada"' --timeout 500ms
+  zkrpc call calculator divide 10 2 --codec json   # JSON on the wire
+
+Options:
+  --codec NAME   the payload codec to use: json or msgpack (default: the
+                 server's choice of msgpack, json)
 
 ${GLOBAL_HELP}
 
@@ -66,7 +75,9 @@ export async function call(args: string[]): Promise<number> {
     negatives.set(key, arg);
     return key;
   });
-  const parsed = parseCommandArgs("call", escaped, {});
+  const parsed = parseCommandArgs("call", escaped, {
+    codec: { type: "string" },
+  });
   const values = parsed.values;
   const positionals = parsed.positionals.map((arg) =>
     negatives.get(arg) ?? arg
@@ -76,6 +87,17 @@ export async function call(args: string[]): Promise<number> {
     return ExitCode.Ok;
   }
   const options = globalOptions(values);
+  const codecName = (values as { codec?: string }).codec;
+  const codec = codecName === undefined
+    ? undefined
+    : CODECS[codecName as keyof typeof CODECS];
+  if (codecName !== undefined && codec === undefined) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot call: unknown codec "${codecName}", expected json or msgpack`,
+      'Run "zkrpc call --help" for usage.',
+    );
+  }
   const [serviceName, method, ...rawParams] = positionals;
   if (serviceName === undefined || method === undefined) {
     throw new CliError(
@@ -114,7 +136,10 @@ export async function call(args: string[]): Promise<number> {
     await using channel = new ZooKeeperDiscovery({
       zookeeper: keeper,
       root: options.root || "/",
-    }).channel(service, { timeout: options.timeout });
+    }).channel(service, {
+      timeout: options.timeout,
+      ...(codec ? { connection: { codec } } : {}),
+    });
     let result: unknown;
     try {
       result = await channel.call(method, params);

@@ -20,7 +20,8 @@ import {
   PROTOCOL_VERSION,
   type Settings,
 } from "../protocol/frame.ts";
-import { type Codec, jsonCodec } from "../protocol/codec.ts";
+import type { Codec } from "../protocol/codec.ts";
+import { codecList } from "../protocol/_codecs.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -56,7 +57,7 @@ export interface OpenSocketOptions {
   signal?: AbortSignal;
   caCerts?: string[];
   maxFrameSize?: number;
-  codec?: Codec;
+  codec?: Codec | readonly Codec[];
 }
 
 /** A socket whose preface and settings exchange is done. */
@@ -66,6 +67,8 @@ export interface OpenSocket {
   decoder: FrameDecoder;
   /** The server's settings. */
   settings: Settings;
+  /** The codec negotiated in the settings exchange. */
+  codec: Codec;
 }
 
 /**
@@ -84,6 +87,8 @@ export async function openSocket(
   const timeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
   const signal = options.signal;
   signal?.throwIfAborted();
+  const offered = codecList(options.codec, `connect to ${name}`);
+  const names = offered.map((c) => c.name);
   let conn: Deno.Conn | undefined;
   let timer: Timer | undefined;
   let onAbort: (() => void) | undefined;
@@ -148,13 +153,13 @@ export async function openSocket(
     }
     const maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     const decoder = new FrameDecoder({ maxFrameSize });
-    const codec = (options.codec ?? jsonCodec).name;
     let settings: Settings | undefined;
+    let codec: Codec | undefined;
     const handshake = async (): Promise<void> => {
       const settingsFrame = encodeFrame(
         FrameType.Settings,
         0,
-        encodeSettings({ maxFrameSize, codecs: [codec], maxInFlight: 0 }),
+        encodeSettings({ maxFrameSize, codecs: names, maxInFlight: 0 }),
       );
       const hello = new Uint8Array(PREFACE.length + settingsFrame.length);
       hello.set(PREFACE);
@@ -192,11 +197,13 @@ export async function openSocket(
               );
             }
             settings = decodeSettings(frame.payload);
-            if (!settings.codecs.includes(codec)) {
+            // The server picks the same: the first of ours it lists.
+            codec = offered.find((c) => settings!.codecs.includes(c.name));
+            if (codec === undefined) {
               throw new ProtocolError(
                 `Cannot connect to ${name}: the server uses codec [${
                   settings.codecs.join(", ")
-                }], this client uses "${codec}"`,
+                }], this client offers [${names.join(", ")}]`,
               );
             }
             return;
@@ -225,7 +232,7 @@ export async function openSocket(
       fail(e);
       throw e;
     }
-    return { conn, decoder, settings: settings! };
+    return { conn, decoder, settings: settings!, codec: codec! };
   } finally {
     clearTimeout(timer);
     if (onAbort) signal?.removeEventListener("abort", onAbort);

@@ -70,11 +70,13 @@ export interface ConnectionOptions {
   /** Extra CA certificates (PEM) for TLS endpoints. */
   caCerts?: string[];
   /**
-   * Payload codec; must match the server's.
+   * Payload codecs offered to the server, preferred first (one codec: only
+   * that one). The server picks the first it also supports, at connection
+   * start; `jsonCodec` alone is handy for debugging.
    *
-   * @default {jsonCodec}
+   * @default {[msgpackCodec, jsonCodec]}
    */
-  codec?: Codec;
+  codec?: Codec | readonly Codec[];
   /**
    * Error classes to revive by name (the seed's `InvalidOperation`).
    *
@@ -321,13 +323,17 @@ export class Connection extends EventTarget implements AsyncDisposable {
     endpoint: Address,
     options: ConnectionOptions = {},
   ): Promise<Connection> {
-    const { conn, decoder, settings } = await openSocket(endpoint, options);
+    const { conn, decoder, settings, codec } = await openSocket(
+      endpoint,
+      options,
+    );
     const connection = new Connection(
       conn,
       endpoint,
       decoder,
       options,
       settings,
+      codec,
     );
     if (connection.draining) {
       const name = `${endpoint.hostname}:${endpoint.port}`;
@@ -352,6 +358,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
    * settings.
    * @param options Connection options.
    * @param peer The limits the server announced in its settings.
+   * @param codec The codec negotiated with the server.
    */
   constructor(
     conn: Deno.Conn,
@@ -359,12 +366,13 @@ export class Connection extends EventTarget implements AsyncDisposable {
     decoder: FrameDecoder,
     options: ConnectionOptions = {},
     peer: { maxFrameSize?: number; maxInFlight?: number } = {},
+    codec: Codec = jsonCodec,
   ) {
     super();
     this.#conn = conn;
     this.endpoint = endpoint;
     this.#name = `${endpoint.hostname}:${endpoint.port}`;
-    this.#codec = options.codec ?? jsonCodec;
+    this.#codec = codec;
     this.#errors = options.errors ?? new ErrorRegistry();
     this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     this.#peerMaxFrameSize = peer.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;

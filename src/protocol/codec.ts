@@ -65,25 +65,18 @@ export interface Codec {
  */
 export const TAG_KEY = "$zk";
 
+import {
+  checkMaxDigits,
+  decodeBigInt,
+  DEFAULT_MAX_BIGINT_DIGITS,
+  describe,
+  fail,
+  isSimple,
+} from "./_values.ts";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const objectProto = Object.prototype;
-
-function describe(value: unknown): string {
-  if (typeof value === "function") return "a function";
-  if (typeof value === "symbol") return "a symbol";
-  if (value instanceof Map) return "a Map";
-  if (value instanceof Set) return "a Set";
-  const ctor = (value as { constructor?: { name?: string } }).constructor;
-  const name = typeof ctor === "function" && ctor.name ? ctor.name : "unknown";
-  return `an instance of ${name}`;
-}
-
-function fail(path: string, what: string): never {
-  throw new TypeError(
-    `Cannot encode value at ${path}: ${what} is not supported`,
-  );
-}
 
 // The platform's base64 (Uint8Array.prototype.toBase64 / Uint8Array.fromBase64,
 // in Deno since V8 shipped them) is ~250x faster than btoa over a byte string
@@ -201,23 +194,6 @@ function fromJson(value: unknown, maxDigits: number): unknown {
   return fromPlain(obj, maxDigits);
 }
 
-const DECIMAL = /^-?[0-9]+$/;
-
-// BigInt() of a decimal string costs time quadratic in its length (~200 ms
-// for a million digits): the digit count is checked first.
-function decodeBigInt(v: unknown, maxDigits: number): bigint {
-  if (typeof v !== "string" || !DECIMAL.test(v)) {
-    throw new SyntaxError("Cannot decode value: malformed bigint");
-  }
-  const digits = v.length - (v.charCodeAt(0) === 45 ? 1 : 0);
-  if (digits > maxDigits) {
-    throw new RangeError(
-      `Cannot decode value: bigint of ${digits} digits exceeds the limit of ${maxDigits} digits`,
-    );
-  }
-  return BigInt(v);
-}
-
 function fromPlain(
   obj: Record<string, unknown>,
   maxDigits: number,
@@ -265,8 +241,6 @@ export interface JsonCodecOptions {
   maxBigIntDigits?: number;
 }
 
-const DEFAULT_MAX_BIGINT_DIGITS = 4096;
-
 /**
  * Creates the JSON codec with its own limits; {@linkcode jsonCodec} is
  * `createJsonCodec()`. Every decode path costs time linear in the payload
@@ -294,11 +268,7 @@ const DEFAULT_MAX_BIGINT_DIGITS = 4096;
  */
 export function createJsonCodec(options: JsonCodecOptions = {}): Codec {
   const maxDigits = options.maxBigIntDigits ?? DEFAULT_MAX_BIGINT_DIGITS;
-  if (!(maxDigits >= 1)) {
-    throw new RangeError(
-      `Cannot create JSON codec: maxBigIntDigits must be at least 1, got ${maxDigits}`,
-    );
-  }
+  checkMaxDigits("JSON", maxDigits);
   return {
     name: "json",
     encode(value: unknown): Uint8Array {
@@ -333,30 +303,6 @@ export function createJsonCodec(options: JsonCodecOptions = {}): Codec {
  * ```
  */
 export const jsonCodec: Codec = createJsonCodec();
-
-// Fast path: a primitive JSON carries as is, or a flat array of them (the
-// usual params list). Anything else takes the checking, tagging walk.
-function isSimplePrimitive(v: unknown): boolean {
-  switch (typeof v) {
-    case "string":
-    case "boolean":
-      return true;
-    case "number":
-      return Number.isFinite(v) && (v !== 0 || !Object.is(v, -0));
-    case "object":
-      return v === null;
-  }
-  return false;
-}
-
-function isSimple(value: unknown): boolean {
-  if (isSimplePrimitive(value)) return true;
-  if (!Array.isArray(value) || value.length > 64) return false;
-  for (let i = 0; i < value.length; i++) {
-    if (!(i in value) || !isSimplePrimitive(value[i])) return false;
-  }
-  return true;
-}
 
 // Short ASCII text is encoded and decoded in JS: cheaper than a call into the
 // runtime's TextEncoder/TextDecoder for the small payloads of typical calls.

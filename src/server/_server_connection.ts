@@ -17,7 +17,8 @@ import {
   ServerClosingError,
   WIRE_NAMES,
 } from "../errors.ts";
-import type { Codec } from "../protocol/codec.ts";
+import { type Codec, jsonCodec } from "../protocol/codec.ts";
+import { pickCodec } from "../protocol/_codecs.ts";
 import {
   checkPingSize,
   checkPreface,
@@ -122,7 +123,8 @@ export interface ServerInternals {
   /** Async handler calls not yet settled, across all connections. */
   running: Set<Promise<unknown>>;
   handlers: object;
-  codec: Codec;
+  /** The codecs this server accepts, preferred first. */
+  codecs: readonly Codec[];
   /** The settings frame payload this server sends. */
   settings: Uint8Array;
   options: ServerConnectionOptions;
@@ -137,6 +139,8 @@ export class ServerConnection {
   #addr: Deno.NetAddr;
   #peer: string;
   #s: ServerInternals;
+  /** The negotiated codec; JSON for errors sent before the settings. */
+  #codec: Codec;
   #writer: FrameWriter;
   #decoder: FrameDecoder;
   /** Calls answered when their handler settles, by id (not cancelled ones). */
@@ -170,6 +174,7 @@ export class ServerConnection {
 
   constructor(s: ServerInternals, conn: Deno.Conn, addr: Deno.NetAddr) {
     this.#s = s;
+    this.#codec = jsonCodec;
     this.#conn = conn;
     this.#addr = addr;
     this.#peer = `${addr.hostname}:${addr.port}`;
@@ -444,14 +449,15 @@ export class ServerConnection {
       );
     }
     const settings = decodeSettings(frame.payload);
-    const codec = this.#s.codec.name;
-    if (!settings.codecs.includes(codec)) {
+    const codec = pickCodec(settings.codecs, this.#s.codecs);
+    if (codec === undefined) {
       throw new ProtocolError(
         `Cannot use a codec: the client offers [${
           settings.codecs.join(", ")
-        }], this server uses "${codec}"`,
+        }], this server uses [${this.#s.codecs.map((c) => c.name).join(", ")}]`,
       );
     }
+    this.#codec = codec;
     this.#peerMaxFrameSize = settings.maxFrameSize;
     this.#gotSettings = true;
   }
@@ -526,7 +532,7 @@ export class ServerConnection {
     }
     let params: unknown;
     try {
-      params = this.#s.codec.decode(payload.subarray(paramsStart));
+      params = this.#codec.decode(payload.subarray(paramsStart));
     } catch (error) {
       this.#pushError(id, {
         name: WIRE_NAMES.protocol,
@@ -617,7 +623,7 @@ export class ServerConnection {
   #pushResult(id: number, method: string, value: unknown): void {
     let bytes: Uint8Array;
     try {
-      bytes = this.#s.codec.encode(value);
+      bytes = this.#codec.encode(value);
     } catch (error) {
       this.#pushError(id, {
         name: "TypeError",
@@ -669,18 +675,18 @@ export class ServerConnection {
   #pushError(id: number, payload: ErrorPayload, method = ""): void {
     let bytes: Uint8Array;
     try {
-      bytes = this.#s.codec.encode(payload);
+      bytes = this.#codec.encode(payload);
     } catch {
       // data not encodable (or a throwing getter in it): send without it
       try {
-        bytes = this.#s.codec.encode({
+        bytes = this.#codec.encode({
           name: payload.name,
           message: payload.message,
           ...(payload.stack === undefined ? {} : { stack: payload.stack }),
         });
       } catch (error) {
         this.#violation(
-          `cannot encode an error payload with codec "${this.#s.codec.name}": ${
+          `cannot encode an error payload with codec "${this.#codec.name}": ${
             safeString(error)
           }`,
         );

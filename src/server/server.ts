@@ -7,7 +7,8 @@
 
 import { ProtocolError, ServerClosingError } from "../errors.ts";
 import { backoff, delay, settleWithin } from "../_async.ts";
-import { type Codec, jsonCodec } from "../protocol/codec.ts";
+import type { Codec } from "../protocol/codec.ts";
+import { codecList } from "../protocol/_codecs.ts";
 import {
   DEFAULT_MAX_FRAME_SIZE,
   encodeFrame,
@@ -99,11 +100,12 @@ export interface ServeOptions {
   /** Serve TLS with this certificate (via `Deno.listenTls`). */
   tls?: TlsOptions;
   /**
-   * Payload codec; clients must use the same one.
+   * Payload codecs this server accepts. Each connection uses the first codec
+   * in the client's list that is here too (negotiated at connection start).
    *
-   * @default {jsonCodec}
+   * @default {[msgpackCodec, jsonCodec]}
    */
-  codec?: Codec;
+  codec?: Codec | readonly Codec[];
   /**
    * Largest frame accepted (the value of the length field, in bytes).
    *
@@ -261,7 +263,7 @@ export class RpcServer implements AsyncDisposable {
   #listener: Deno.Listener;
   #methods: Map<string, AnyFunction>;
   #options: ServeOptions;
-  #codec: Codec;
+  #codecs: readonly Codec[];
   #onError: (error: Error, remoteAddr?: Deno.NetAddr) => void;
   #conns = new Set<ServerConnection>();
   /** Open connections per remote IP. */
@@ -295,7 +297,7 @@ export class RpcServer implements AsyncDisposable {
     this.#methods = collectMethods(handlers);
     this.#listener = listener;
     this.#options = options;
-    this.#codec = options.codec ?? jsonCodec;
+    this.#codecs = codecList(options.codec, "serve");
     const onError = options.onError ??
       ((error) => console.warn(`zkrpc server: ${error.message}`));
     // A throwing onError must not end the process from a completion path.
@@ -311,10 +313,10 @@ export class RpcServer implements AsyncDisposable {
       table: methodTable(this.#methods),
       running: new Set(),
       handlers,
-      codec: this.#codec,
+      codecs: this.#codecs,
       settings: encodeSettings({
         maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
-        codecs: [this.#codec.name],
+        codecs: this.#codecs.map((c) => c.name),
         maxInFlight: options.maxInFlightPerConnection ??
           SERVER_DEFAULTS.maxInFlightPerConnection,
       }),

@@ -1,0 +1,77 @@
+// Checks shared by the payload codecs (codec.ts, msgpack_codec.ts): what a
+// codec refuses, with which message, and the bigint digit cap.
+
+/** Default of `maxBigIntDigits` of both codecs. */
+export const DEFAULT_MAX_BIGINT_DIGITS = 4096;
+
+/** Names an unsupported value for an encoding error. */
+export function describe(value: unknown): string {
+  if (typeof value === "function") return "a function";
+  if (typeof value === "symbol") return "a symbol";
+  if (value instanceof Map) return "a Map";
+  if (value instanceof Set) return "a Set";
+  const ctor = (value as { constructor?: { name?: string } }).constructor;
+  const name = typeof ctor === "function" && ctor.name ? ctor.name : "unknown";
+  return `an instance of ${name}`;
+}
+
+/** Throws the encoding `TypeError` naming the path. */
+export function fail(path: string, what: string): never {
+  throw new TypeError(
+    `Cannot encode value at ${path}: ${what} is not supported`,
+  );
+}
+
+const DECIMAL = /^-?[0-9]+$/;
+
+/**
+ * Parses a decimal bigint, refusing more than `maxDigits` digits first:
+ * BigInt() of a decimal string costs time quadratic in its length (~200 ms
+ * for a million digits).
+ */
+export function decodeBigInt(v: unknown, maxDigits: number): bigint {
+  if (typeof v !== "string" || !DECIMAL.test(v)) {
+    throw new SyntaxError("Cannot decode value: malformed bigint");
+  }
+  const digits = v.length - (v.charCodeAt(0) === 45 ? 1 : 0);
+  if (digits > maxDigits) {
+    throw new RangeError(
+      `Cannot decode value: bigint of ${digits} digits exceeds the limit of ${maxDigits} digits`,
+    );
+  }
+  return BigInt(v);
+}
+
+/** Checks `maxBigIntDigits` of a codec's options. */
+export function checkMaxDigits(codec: string, maxDigits: number): void {
+  if (!(maxDigits >= 1)) {
+    throw new RangeError(
+      `Cannot create ${codec} codec: maxBigIntDigits must be at least 1, got ${maxDigits}`,
+    );
+  }
+}
+
+// Fast path: a primitive every codec carries as is, or a flat array of them
+// (the usual params list). Anything else takes the codec's checking walk.
+function isSimplePrimitive(v: unknown): boolean {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(v) && (v !== 0 || !Object.is(v, -0));
+    case "object":
+      return v === null;
+  }
+  return false;
+}
+
+/** True for a primitive or a flat array (≤ 64) of primitives needing no tag. */
+export function isSimple(value: unknown): boolean {
+  if (isSimplePrimitive(value)) return true;
+  if (!Array.isArray(value) || value.length > 64) return false;
+  for (let i = 0; i < value.length; i++) {
+    if (!(i in value) || !isSimplePrimitive(value[i])) return false;
+  }
+  return true;
+}
