@@ -12,16 +12,26 @@ import {
   FrameType,
   PREFACE,
   PREFACE_SIZE,
+  PROTOCOL_VERSION,
 } from "./protocol/frame.ts";
 import {
   type AnyFunction,
   collectMethods,
+  DESCRIBE_METHOD,
+  describeMethods,
   methodTable,
+  type ServiceDescription,
 } from "./_handler_table.ts";
 import {
   ServerConnection,
   type ServerInternals,
 } from "./_server_connection.ts";
+
+export {
+  DESCRIBE_METHOD,
+  type MethodDescription,
+  type ServiceDescription,
+} from "./_handler_table.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -56,6 +66,12 @@ const utf8 = new TextEncoder();
 export interface Registration {
   /** Removes the server from discovery. Called first by `close()`. */
   deregister(): Promise<void>;
+  /**
+   * The data published about the server (host, port, metadata…), if the
+   * registrar has any: the server reports it in its
+   * {@linkcode ServiceDescription}.
+   */
+  readonly member?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -325,8 +341,14 @@ export class RpcServer implements AsyncDisposable {
     this.#onError = options.onError ??
       ((error) => console.warn(`zkrpc server: ${error.message}`));
     this.addr = listener.addr as Deno.NetAddr;
+    const description: ServiceDescription = {
+      protocol: PROTOCOL_VERSION,
+      codec: this.#codec.name,
+      methods: describeMethods(this.#methods),
+    };
+    const describe = (): ServiceDescription => description;
     this.#internals = {
-      table: methodTable(this.#methods),
+      table: methodTable([...this.#methods, [DESCRIBE_METHOD, describe]]),
       running: new Set(),
       handlers,
       codec: this.#codec,
@@ -344,7 +366,11 @@ export class RpcServer implements AsyncDisposable {
       this.#registration = Promise.reject(error);
     }
     this.ready = this.#registration.then(
-      () => {},
+      (registration) => {
+        if (registration?.member !== undefined) {
+          description.member = { ...registration.member };
+        }
+      },
       (error: unknown) => {
         const e = error instanceof Error ? error : new Error(String(error));
         this.#onError(

@@ -144,6 +144,7 @@ export function zooKeeperRegistrar(
       current = registration;
       started.resolve(registration);
       return Promise.resolve({
+        member,
         async deregister() {
           try {
             await registration.close();
