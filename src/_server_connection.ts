@@ -9,6 +9,7 @@
 import {
   CancelledError,
   ConnectionError,
+  errorFields,
   errorName,
   type ErrorPayload,
   ProtocolError,
@@ -465,6 +466,8 @@ export class ServerConnection {
     if (typeof error === "object" && error !== null && "data" in error) {
       payload.data = (error as { data: unknown }).data;
     }
+    const fields = errorFields(error);
+    if (fields !== undefined) payload.fields = fields;
     if (
       this.#s.options.exposeStack && error instanceof Error &&
       typeof error.stack === "string"

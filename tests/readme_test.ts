@@ -73,6 +73,7 @@ Deno.test("every README TypeScript block is named and type-checks", async () => 
       "calculator.ts",
       "client.ts",
       "discovery_test.ts",
+      "out_of_stock.ts",
       "server.ts",
       "tour.ts",
     ],
@@ -252,6 +253,21 @@ Deno.test("the README's commands install the CLI from the checkout, and it runs"
     assert.match(
       new TextDecoder().decode(ls.stderr),
       /ZooKeeper at 127\.0\.0\.1:\d+ is unreachable/,
+    );
+  });
+});
+
+Deno.test("the README's error-with-fields example runs as written", async () => {
+  await inTempDir(async (dir) => {
+    await writeBlocks(dir, blocks);
+    const output = await deno(
+      ["run", "--config", CONFIG, "--allow-net=127.0.0.1", "out_of_stock.ts"],
+      dir,
+    ).output();
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    assert.equal(
+      new TextDecoder().decode(output.stdout),
+      "A-1 Cannot buy A-1: out of stock\n",
     );
   });
 });

@@ -289,11 +289,17 @@ export function report(error: unknown, json: boolean): number {
     if (error instanceof RemoteError && error.data !== undefined) {
       detail.data = error.data;
     }
+    if (error instanceof RemoteError && error.fields !== undefined) {
+      detail.fields = error.fields;
+    }
     console.log(toJson({ error: detail }));
   } else {
     console.error(`${name}: ${message}`);
     if (error instanceof RemoteError && error.data !== undefined) {
       console.error(`data: ${toJson(error.data)}`);
+    }
+    if (error instanceof RemoteError && error.fields !== undefined) {
+      console.error(`fields: ${toJson(error.fields)}`);
     }
     if (error instanceof NoServersError) {
       console.error(
