@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { startZooKeeper, type ZooKeeperServer } from "../testing.ts";
 import { lines, ServerProcess } from "../examples/demo/server_process.ts";
+import { PROTOCOL_VERSION } from "../src/protocol/frame.ts";
 import {
   serve,
   withContext,
@@ -484,7 +485,7 @@ Deno.test("zkrpc describe lists each method with its parameter count, the protoc
   const address = c.servers[0]!.address!;
   assert.equal(
     human.stdout.split("\n").slice(0, 2).join("\n"),
-    `calculator: 1 method (protocol 1, codec json, ${address})\n  divide  2 params`,
+    `calculator: 1 method (protocol ${PROTOCOL_VERSION}, codec json, ${address})\n  divide  2 params`,
   );
   assert.match(human.stdout, new RegExp(`pid=${c.servers[0]!.pid}`));
   const json = await zkrpc([
@@ -497,7 +498,7 @@ Deno.test("zkrpc describe lists each method with its parameter count, the protoc
   assert.equal(json.code, 0, json.stderr);
   const description = JSON.parse(json.stdout);
   assert.equal(description.service, "calculator");
-  assert.equal(description.protocol, 1);
+  assert.equal(description.protocol, PROTOCOL_VERSION);
   assert.equal(description.codec, "json");
   assert.deepEqual(description.methods, [{ name: "divide", params: 2 }]);
   assert.equal(
