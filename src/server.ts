@@ -558,14 +558,18 @@ export class RpcServer implements AsyncDisposable {
  * `Object.prototype` and `Function.prototype`, and `prototype`, `length`,
  * `name` — are never callable: calling them fails with
  * {@linkcode MethodNotFoundError}. The method set is read once, here.
+ * Names starting with `zkrpc.` are reserved (a `TypeError` here): every
+ * server answers {@linkcode DESCRIBE_METHOD} with its
+ * {@linkcode ServiceDescription}.
  *
  * Handlers may be sync or async. Each is called with `this` bound to
  * `handlers` and exactly the caller's params, so default parameters work. A
  * handler that wants its {@linkcode CallContext} (`signal`, `method`,
  * `remoteAddr`) is wrapped with {@linkcode withContext} and gets it as its
  * first argument. An error thrown
- * by a handler travels as `{ name, message, data }` — its own `data`
- * property, no stack.
+ * by a handler travels as `{ name, message, data, fields }` — its own `data`
+ * property and its other own enumerable properties
+ * ({@linkcode errorFields}), no stack.
  *
  * @param handlers The object whose own methods are exposed.
  * @param options Address, limits, TLS, registrar.

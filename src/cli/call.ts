@@ -105,15 +105,23 @@ export async function call(args: string[]): Promise<number> {
   return await withServiceChannel(what, options, service, async (channel) => {
     let description: ServiceDescription | undefined;
     let result: unknown;
+    let describing = false;
     try {
       if (values["no-check"] !== true) {
+        describing = true;
         description = await describeForCheck(channel);
+        describing = false;
         checkArity(what, service, method, params.length, description);
       }
       result = await channel.call(method, params);
     } catch (error) {
       if (error instanceof CliError) throw error;
       const code = report(error, options.json);
+      if (describing && !options.json) {
+        console.error(
+          `(while asking for the argument count of "${method}"; nothing was sent; --no-check skips that)`,
+        );
+      }
       if (error instanceof MethodNotFoundError && description !== undefined) {
         console.error(
           `Methods of service "${service}": ${
