@@ -3,10 +3,15 @@
  * Curator's `TestingServer`/`TestingCluster` and kazoo's test harness:
  * {@linkcode startZooKeeper} starts a standalone server on a free loopback
  * port, {@linkcode startZooKeeperEnsemble} a real quorum, and
- * {@linkcode expireSession} expires a session on purpose.
+ * {@linkcode expireSession} expires a session on purpose, and
+ * {@linkcode provisionZooKeeper} finds (or installs) Java and ZooKeeper.
  *
  * Needs Java and ZooKeeper 3.x: `ZOOKEEPER_HOME`, an explicit `classpath`
- * option, or Debian's package (`apt-get install zookeeper`). Run tests with
+ * option, Debian's package, Homebrew's, or an Apache release in zkrpc's cache
+ * directory. When none is there, the first start installs Debian's
+ * `zookeeper` package if the machine can (Debian/Ubuntu, root or
+ * password-less `sudo`, and the permissions to run `apt-get`/`sudo`);
+ * `ZKRPC_NO_INSTALL=1` turns that off. Run tests with
  * `--allow-run --allow-net=127.0.0.1 --allow-read --allow-write --allow-env`.
  *
  * @example Run a test against a real ZooKeeper
@@ -29,6 +34,11 @@ export {
   type ZooKeeperConfig,
   type ZooKeeperServer,
 } from "./src/testing/start_zookeeper.ts";
+export {
+  provisionZooKeeper,
+  type ProvisionZooKeeperOptions,
+  type ZooKeeperInstallation,
+} from "./src/testing/provision.ts";
 export {
   expireSession,
   type ExpireSessionOptions,

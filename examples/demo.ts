@@ -9,7 +9,7 @@
  * deno task demo
  * deno task demo --duration 10 --rate 200
  * deno run --allow-net=127.0.0.1 --allow-run=java,deno --allow-read \
- *   --allow-write=/tmp --allow-env=JAVA_HOME,ZOOKEEPER_HOME,ZOOKEEPER_HOSTS \
+ *   --allow-write=/tmp --allow-env=ZOOKEEPER_HOSTS \
  *   examples/demo.ts --zookeeper 127.0.0.1:2181 --json
  * ```
  *
@@ -17,14 +17,27 @@
  *
  * - `--allow-net=127.0.0.1`: ZooKeeper and the servers, all on loopback (an
  *   external `--zookeeper` elsewhere needs its host added);
- * - `--allow-run=java,deno`: the throw-away ZooKeeper (`java`, from
- *   `$JAVA_HOME/bin` or `PATH`) and the server processes (`Deno.execPath()`;
- *   `deno` must be the same executable that runs the demo);
+ * - `--allow-run=java,/usr/bin/java,deno,/usr/bin/apt-get,/usr/bin/sudo`:
+ *   the throw-away ZooKeeper (`java`, from `$JAVA_HOME/bin` or `PATH`;
+ *   `/usr/bin/java` by path because on a fresh machine it appears only when
+ *   the first run installs it), the server processes (`Deno.execPath()`;
+ *   `deno` must be the same executable that runs the demo), and the first
+ *   run's install of Debian's `zookeeper` package (`apt-get` as root, else
+ *   `sudo -n`);
  * - `--allow-read`: to find ZooKeeper's jars (`$ZOOKEEPER_HOME`,
- *   `/usr/share/java`) and write its config;
+ *   `/usr/share/java`, `~/.cache/zkrpc`), read `/etc/os-release`, and write
+ *   its config;
  * - `--allow-write=/tmp`: the throw-away ZooKeeper's temporary directory;
- * - `--allow-env=JAVA_HOME,ZOOKEEPER_HOME,ZOOKEEPER_HOSTS`: where Java and
- *   ZooKeeper live, and an existing ZooKeeper to use instead.
+ * - `--allow-env=JAVA_HOME,ZOOKEEPER_HOME,ZOOKEEPER_HOSTS,ZKRPC_NO_INSTALL,PATH,HOME,XDG_CACHE_HOME`:
+ *   where Java and ZooKeeper live, an existing ZooKeeper to use instead, and
+ *   the opt-out from installing (`ZKRPC_NO_INSTALL=1`);
+ * - `--allow-sys=uid`: whether it runs as root (installs with `apt-get`) or
+ *   needs `sudo`.
+ *
+ * Without a ZooKeeper (`--zookeeper`, `ZOOKEEPER_HOSTS`) the first run finds
+ * or installs Java and ZooKeeper through the testing export's
+ * `provisionZooKeeper()`, before the live view starts, and stops with the
+ * install command when it cannot.
  *
  * The servers run with `--allow-net=127.0.0.1` only.
  *
@@ -32,7 +45,11 @@
  */
 import { parseArgs } from "node:util";
 import { DistributedChannel, type MembershipChange } from "../mod.ts";
-import { startZooKeeper, type ZooKeeperServer } from "../testing.ts";
+import {
+  provisionZooKeeper,
+  startZooKeeper,
+  type ZooKeeperServer,
+} from "../testing.ts";
 import { type Handlers, InvalidOperation } from "./calculator.ts";
 import { ServerProcess } from "./demo/server_process.ts";
 import { CallStats } from "./demo/stats.ts";
@@ -111,6 +128,18 @@ function zooKeeperHosts(connection: string): string[] {
   return connection.split("/")[0]!.split(",").map((hostPort) =>
     hostPort.replace(/:\d+$/, "")
   );
+}
+
+// Java and ZooKeeper for the throw-away server: found, or installed on the
+// first run (Debian/Ubuntu, progress on stderr) before the live view takes
+// the terminal; otherwise stop with the install command for this platform.
+if (external === undefined) {
+  try {
+    await provisionZooKeeper();
+  } catch (error) {
+    console.error(`demo: ${(error as Error).message}`);
+    Deno.exit(1);
+  }
 }
 
 const stopping = new AbortController();

@@ -4,7 +4,6 @@
  * @module
  */
 
-import { findZooKeeperClasspath } from "./classpath.ts";
 import { onUnload } from "./cleanup.ts";
 import {
   loopbackConfig,
@@ -12,7 +11,7 @@ import {
   type ZooKeeperConfig,
 } from "./config.ts";
 import { getFreePorts } from "./free_port.ts";
-import { findJava } from "./java.ts";
+import { provision } from "./provision.ts";
 import { PortInUseError, ZooKeeperProcess } from "./zookeeper_process.ts";
 
 export type { ZooKeeperConfig } from "./config.ts";
@@ -43,8 +42,9 @@ export interface StartZooKeeperOptions {
   port?: number;
   /**
    * Classpath holding the ZooKeeper jars, as entries or one `:`-joined string.
-   * When unset, `ZOOKEEPER_HOME` (its jars and `lib/*.jar`) is used, then
-   * Debian's `/usr/share/java/zookeeper.jar`.
+   * When unset, it is found (or installed) by
+   * `provisionZooKeeper()`: `ZOOKEEPER_HOME`, Debian's
+   * `/usr/share/java/zookeeper.jar`, Homebrew, zkrpc's cache directory.
    *
    * @default {undefined}
    */
@@ -223,9 +223,12 @@ class StandaloneServer implements ZooKeeperServer {
  * own temporary data directory, and waits until it answers `ruok` with
  * `imok`. In the spirit of Curator's `TestingServer`.
  *
- * ZooKeeper is found from the `classpath` option, `ZOOKEEPER_HOME`, or
- * Debian's `/usr/share/java/zookeeper.jar` (`apt-get install zookeeper`); Java
- * from `JAVA_HOME` or `PATH`. Needs `--allow-run`, `--allow-net=127.0.0.1`,
+ * ZooKeeper and Java are found by `provisionZooKeeper()` (the
+ * `classpath` option, `ZOOKEEPER_HOME`, Debian's
+ * `/usr/share/java/zookeeper.jar`, Homebrew, zkrpc's cache directory; Java
+ * from `JAVA_HOME` or `PATH`), which installs Debian's `zookeeper` package
+ * when they are missing and the process may (opt out with
+ * `ZKRPC_NO_INSTALL=1`). Needs `--allow-run`, `--allow-net=127.0.0.1`,
  * `--allow-read`, `--allow-write` (temporary directory) and `--allow-env`.
  *
  * @param options Port, classpath, timeouts, extra configuration.
@@ -253,8 +256,8 @@ export async function startZooKeeper(
     config = {},
     jvmOptions = [],
   } = options;
-  const classpath = findZooKeeperClasspath(options.classpath);
-  const java = findJava(options.java);
+  // Finds (or installs) ZooKeeper and Java from options.classpath/java.
+  const { classpath, java } = await provision(options);
   const attempts = requestedPort === 0 ? 3 : 1;
   for (let attempt = 1;; attempt++) {
     const port = requestedPort === 0 ? getFreePorts(1)[0]! : requestedPort;
@@ -268,7 +271,7 @@ export async function startZooKeeper(
       });
       const process = new ZooKeeperProcess({
         java,
-        classpath: classpath.entries,
+        classpath,
         confDir: `${root}/conf`,
         logFile: `${root}/zookeeper.log`,
         hostname: "127.0.0.1",

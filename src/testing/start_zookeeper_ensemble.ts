@@ -4,7 +4,6 @@
  * @module
  */
 
-import { findZooKeeperClasspath } from "./classpath.ts";
 import { onUnload } from "./cleanup.ts";
 import {
   loopbackConfig,
@@ -13,7 +12,7 @@ import {
 } from "./config.ts";
 import { fourLetterWord } from "./four_letter_word.ts";
 import { getFreePorts } from "./free_port.ts";
-import { findJava } from "./java.ts";
+import { provision } from "./provision.ts";
 import { PortInUseError, ZooKeeperProcess } from "./zookeeper_process.ts";
 
 /**
@@ -41,8 +40,9 @@ export interface StartZooKeeperEnsembleOptions {
   size?: number;
   /**
    * Classpath holding the ZooKeeper jars, as entries or one `:`-joined string.
-   * When unset, `ZOOKEEPER_HOME` is used, then Debian's
-   * `/usr/share/java/zookeeper.jar`.
+   * When unset, it is found (or installed) as for `startZooKeeper()`:
+   * `ZOOKEEPER_HOME`, Debian's `/usr/share/java/zookeeper.jar`, Homebrew,
+   * zkrpc's cache directory.
    *
    * @default {undefined}
    */
@@ -353,8 +353,8 @@ export async function startZooKeeperEnsemble(
       `Cannot start ZooKeeper ensemble: size must be a positive integer, got ${size}`,
     );
   }
-  const classpath = findZooKeeperClasspath(options.classpath);
-  const java = findJava(options.java);
+  // Finds (or installs) ZooKeeper and Java from options.classpath/java.
+  const { classpath, java } = await provision(options);
   for (let attempt = 1;; attempt++) {
     const ports = getFreePorts(size * 3);
     const root = await Deno.makeTempDir({ prefix: "zkrpc-ensemble-" });
@@ -382,7 +382,7 @@ export async function startZooKeeperEnsemble(
         });
         const process = new ZooKeeperProcess({
           java,
-          classpath: classpath.entries,
+          classpath,
           confDir: `${dir}/conf`,
           logFile: `${dir}/zookeeper.log`,
           hostname: "127.0.0.1",
