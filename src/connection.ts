@@ -15,6 +15,7 @@ import {
 } from "./errors.ts";
 import { type Codec, jsonCodec } from "./protocol/codec.ts";
 import {
+  checkPingSize,
   DEFAULT_MAX_FRAME_SIZE,
   type Frame,
   type FrameDecoder,
@@ -79,9 +80,11 @@ export interface Endpoint {
  */
 export interface ConnectionOptions {
   /**
-   * Milliseconds to open the socket and receive the server's preface.
+   * Milliseconds to open the socket and receive the server's preface. Short,
+   * so that an address that accepts and never answers (or never completes
+   * the TCP handshake) costs one attempt, not a call's whole deadline.
    *
-   * @default {10000}
+   * @default {2000}
    */
   connectTimeout?: number;
   /** Aborts the connection attempt (not the calls made on it later). */
@@ -101,7 +104,10 @@ export interface ConnectionOptions {
    */
   errors?: ErrorRegistry;
   /**
-   * Largest frame sent or accepted (value of the length field, in bytes).
+   * Largest frame accepted (value of the length field, in bytes), announced
+   * to the server in the settings exchange: the server then fails a call
+   * whose result would be larger with `ResourceExhaustedError` instead of
+   * sending it. Requests are checked against this and the server's limit.
    *
    * @default {4194304}
    */
@@ -109,26 +115,37 @@ export interface ConnectionOptions {
   /**
    * Most requests sent and unanswered at once; further calls wait in a local
    * queue (unsent, so `written: false` if the connection drops) until a
-   * response frees a slot. Keep it at or below the server's
-   * `maxInFlightPerConnection`, which closes a connection that exceeds it.
+   * response frees a slot. Capped by the `maxInFlightPerConnection` the
+   * server announces, so a client does not run into its refusal.
    *
    * @default {1024}
    */
   maxInFlight?: number;
   /**
-   * Milliseconds without any received frame after which a ping is sent;
-   * `0` disables keepalive.
+   * Milliseconds without any received frame, while calls are in flight,
+   * after which a ping is sent (gRPC style: a connection that keeps
+   * receiving frames is never pinged, so keepalive costs nothing under
+   * load). `0` disables keepalive.
    *
-   * @default {30000}
+   * @default {1000}
    */
   keepaliveInterval?: number;
   /**
    * Milliseconds to wait for any frame after a keepalive ping before the
-   * peer is declared dead and the connection closed.
+   * peer is declared dead and the connection closed. With the defaults a
+   * silent peer (a hung or stopped process) is detected 2–3 s after its
+   * last frame.
    *
-   * @default {10000}
+   * @default {2000}
    */
   keepaliveTimeout?: number;
+  /**
+   * Milliseconds without any received frame, with no call in flight, after
+   * which an idle connection is pinged.
+   *
+   * @default {30000}
+   */
+  idleKeepaliveInterval?: number;
 }
 
 /**
@@ -191,6 +208,9 @@ export interface ConnectionCloseDetail {
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
+
+/** Queued output above which pings are not answered. */
+const PONG_HIGH_WATER = 1024 * 1024;
 
 class PendingCall {
   id: number;
@@ -273,6 +293,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #codec: Codec;
   #errors: ErrorRegistry;
   #maxFrameSize: number;
+  #peerMaxFrameSize: number;
   #decoder: FrameDecoder;
   #writer: FrameWriter;
   #pending = new Map<number, PendingCall>();
@@ -284,9 +305,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #reading: Promise<void> = Promise.resolve();
   #keepaliveInterval: number;
   #keepaliveTimeout: number;
+  #idleKeepaliveInterval: number;
   #keepaliveTimer: Timer | undefined;
   #received = false;
   #pingOutstanding = false;
+  #silentTicks = 0;
+  #pongWaiters: (() => void)[] = [];
   #methodPrefixes = new Map<string, Uint8Array>();
   #maxInFlight: number;
   #sent = 0;
@@ -319,8 +343,14 @@ export class Connection extends EventTarget implements AsyncDisposable {
     endpoint: Endpoint,
     options: ConnectionOptions = {},
   ): Promise<Connection> {
-    const { conn, decoder } = await openSocket(endpoint, options);
-    const connection = new Connection(conn, endpoint, decoder, options);
+    const { conn, decoder, settings } = await openSocket(endpoint, options);
+    const connection = new Connection(
+      conn,
+      endpoint,
+      decoder,
+      options,
+      settings,
+    );
     if (connection.draining) {
       const name = `${endpoint.hostname}:${endpoint.port}`;
       // The goaway came with the preface (e.g. "Too many connections"):
@@ -340,14 +370,17 @@ export class Connection extends EventTarget implements AsyncDisposable {
    *
    * @param conn A socket whose preface exchange is done.
    * @param endpoint The endpoint it is connected to.
-   * @param decoder The decoder holding any bytes read after the preface.
+   * @param decoder The decoder holding any bytes read after the server's
+   * settings.
    * @param options Connection options.
+   * @param peer The limits the server announced in its settings.
    */
   constructor(
     conn: Deno.Conn,
     endpoint: Endpoint,
     decoder: FrameDecoder,
     options: ConnectionOptions = {},
+    peer: { maxFrameSize?: number; maxInFlight?: number } = {},
   ) {
     super();
     this.#conn = conn;
@@ -356,7 +389,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
     this.#codec = options.codec ?? jsonCodec;
     this.#errors = options.errors ?? new ErrorRegistry();
     this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
-    this.#maxInFlight = options.maxInFlight ?? 1024;
+    this.#peerMaxFrameSize = peer.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    // Never more requests out than the server runs: it would refuse them.
+    this.#maxInFlight = Math.min(
+      options.maxInFlight ?? 1024,
+      peer.maxInFlight || Infinity,
+    );
     this.#decoder = decoder;
     this.#writer = new FrameWriter(
       conn,
@@ -368,8 +406,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
           ),
         ),
     );
-    this.#keepaliveInterval = options.keepaliveInterval ?? 30_000;
-    this.#keepaliveTimeout = options.keepaliveTimeout ?? 10_000;
+    this.#keepaliveInterval = options.keepaliveInterval ?? 1000;
+    this.#keepaliveTimeout = options.keepaliveTimeout ?? 2000;
+    this.#idleKeepaliveInterval = options.idleKeepaliveInterval ?? 30_000;
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     this.#reading = this.#readLoop();
     if (this.#keepaliveInterval > 0) {
@@ -468,11 +507,16 @@ export class Connection extends EventTarget implements AsyncDisposable {
         ),
       );
     }
-    const size = 5 + prefix.length + payload.length;
-    if (size > this.#maxFrameSize) {
+    const timeout = options.timeout ?? Infinity;
+    const size = (timeout === Infinity ? 6 : 10) + prefix.length +
+      payload.length;
+    if (size > this.#maxFrameSize || size > this.#peerMaxFrameSize) {
+      const [whose, limit] = this.#peerMaxFrameSize < this.#maxFrameSize
+        ? ["the server's ", this.#peerMaxFrameSize]
+        : ["the ", this.#maxFrameSize];
       return Promise.reject(
         new RangeError(
-          `Cannot call method "${method}": request of ${size} bytes exceeds the frame limit of ${this.#maxFrameSize} bytes`,
+          `Cannot call method "${method}": request of ${size} bytes exceeds ${whose}frame limit of ${limit} bytes`,
         ),
       );
     }
@@ -486,15 +530,14 @@ export class Connection extends EventTarget implements AsyncDisposable {
       this.#pending.set(id, call);
       if (this.#sent < this.#maxInFlight) {
         this.#sent++;
-        call.batch = this.#writer.push(FrameType.Request, id, payload, prefix);
+        call.batch = this.#writer.pushRequest(id, timeout, prefix, payload);
       } else {
         // Over the limit: wait here, unsent, for a response to free a slot.
         call.payload = payload;
         call.prefix = prefix;
         this.#queue.push(call);
       }
-      const timeout = options.timeout;
-      if (timeout !== undefined && timeout !== Infinity) {
+      if (timeout !== Infinity) {
         call.timeout = timeout;
         call.deadline = Date.now() + timeout;
         this.#deadlines.add(call);
@@ -532,11 +575,11 @@ export class Connection extends EventTarget implements AsyncDisposable {
       const next = this.#queue.shift()!;
       if (this.#pending.get(next.id) !== next) continue; // expired while queued
       this.#sent++;
-      next.batch = this.#writer.push(
-        FrameType.Request,
+      next.batch = this.#writer.pushRequest(
         next.id,
-        next.payload,
-        next.prefix,
+        next.deadline - Date.now(),
+        next.prefix!,
+        next.payload!,
       );
       next.payload = next.prefix = undefined;
     }
@@ -646,10 +689,23 @@ export class Connection extends EventTarget implements AsyncDisposable {
         return;
       }
       case FrameType.Ping:
-        this.#writer.push(FrameType.Pong, frame.id, frame.payload);
+        checkPingSize(frame);
+        // A server that pings without reading its pongs gets no more of
+        // them once 1 MiB is queued: the client never stops reading (that
+        // could deadlock against a server waiting for its output to drain),
+        // so it bounds what pings can make it buffer instead.
+        if (this.#writer.buffered <= PONG_HIGH_WATER) {
+          this.#writer.push(FrameType.Pong, frame.id, frame.payload);
+        }
         return;
       case FrameType.Pong:
+        checkPingSize(frame);
         this.#pingOutstanding = false;
+        if (this.#pongWaiters.length > 0) {
+          const waiters = this.#pongWaiters;
+          this.#pongWaiters = [];
+          for (const wake of waiters) wake();
+        }
         return;
       case FrameType.Goaway:
         if (!this.#draining) {
@@ -672,19 +728,59 @@ export class Connection extends EventTarget implements AsyncDisposable {
     return this.#goawayReason;
   }
 
+  /**
+   * Sends a ping and resolves when the server answers it: proof that the
+   * server's process is alive and reading (a channel's probe).
+   *
+   * @param timeout Milliseconds to wait for the pong.
+   * @returns A promise that resolves on the pong.
+   * @throws {ConnectionError} (`written: false`) when no pong came in time
+   * or the connection closed first.
+   */
+  ping(timeout: number = this.#keepaliveTimeout): Promise<void> {
+    if (this.#closedFlag) {
+      return Promise.reject(
+        new ConnectionError(`Cannot ping ${this.#name}: connection closed`, {
+          written: false,
+          cause: this.#closeError,
+        }),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pongWaiters = this.#pongWaiters.filter((w) => w !== wake);
+        reject(
+          new ConnectionError(
+            `Cannot ping ${this.#name}: no answer within ${timeout} ms`,
+            { written: false },
+          ),
+        );
+      }, timeout);
+      const wake = () => {
+        clearTimeout(timer);
+        if (this.#closedFlag) {
+          reject(
+            new ConnectionError(
+              `Cannot ping ${this.#name}: connection closed`,
+              { written: false, cause: this.#closeError },
+            ),
+          );
+        } else resolve();
+      };
+      this.#pongWaiters.push(wake);
+      this.#writer.push(FrameType.Ping, 0);
+    });
+  }
+
   #onKeepalive = (): void => {
     this.#keepaliveTimer = undefined;
     if (this.#closedFlag) return;
+    let delay = this.#keepaliveInterval;
     if (this.#received) {
       this.#received = false;
       this.#pingOutstanding = false;
-      this.#keepaliveTimer = setTimeout(
-        this.#onKeepalive,
-        this.#keepaliveInterval,
-      );
-      return;
-    }
-    if (this.#pingOutstanding) {
+      this.#silentTicks = 0;
+    } else if (this.#pingOutstanding) {
       this.#shutdown(
         new ConnectionError(
           `Connection to ${this.#name} lost: no answer to a ping within ${this.#keepaliveTimeout} ms`,
@@ -692,13 +788,18 @@ export class Connection extends EventTarget implements AsyncDisposable {
         ),
       );
       return;
+    } else if (
+      this.#pending.size > 0 ||
+      ++this.#silentTicks * this.#keepaliveInterval >=
+        this.#idleKeepaliveInterval
+    ) {
+      // Silent with calls waiting (or idle for long): ask for a sign of life.
+      this.#silentTicks = 0;
+      this.#pingOutstanding = true;
+      this.#writer.push(FrameType.Ping, 0);
+      delay = this.#keepaliveTimeout;
     }
-    this.#pingOutstanding = true;
-    this.#writer.push(FrameType.Ping, 0);
-    this.#keepaliveTimer = setTimeout(
-      this.#onKeepalive,
-      this.#keepaliveTimeout,
-    );
+    this.#keepaliveTimer = setTimeout(this.#onKeepalive, delay);
   };
 
   #shutdown(error: Error | undefined): void {
@@ -730,6 +831,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
     }
     this.#pending.clear();
     this.#queue = [];
+    const waiters = this.#pongWaiters;
+    this.#pongWaiters = [];
+    for (const wake of waiters) wake();
     Promise.all([this.#reading, this.#writer.drained()]).then(() => {
       this.#resolveClosed();
       this.dispatchEvent(

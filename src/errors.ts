@@ -195,6 +195,38 @@ export class ProtocolError extends RpcError {}
 export class ServerClosingError extends RpcError {}
 
 /**
+ * A limit was reached for this one call; the connection stays usable. Raised
+ * when a result or error would exceed the receiving side's `maxFrameSize`
+ * (`ran` is `true`: the handler ran, its answer could not be delivered), and
+ * sent by a server whose connection already has `maxInFlightPerConnection`
+ * handlers running (`ran` is `false`: the request was not run).
+ *
+ * @example Tell whether the call ran
+ * ```ts
+ * import { ResourceExhaustedError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ResourceExhaustedError("Too big", { ran: true });
+ * assert.equal(error.ran, true);
+ * ```
+ */
+export class ResourceExhaustedError extends RpcError {
+  /** Whether the handler ran (its answer was lost) or the request was refused. */
+  readonly ran: boolean;
+
+  /**
+   * Constructs a new instance.
+   *
+   * @param message The error message.
+   * @param options Whether the handler ran.
+   */
+  constructor(message: string, options: { ran: boolean }) {
+    super(message);
+    this.ran = options.ran;
+  }
+}
+
+/**
  * No server is registered for a service (raised by the discovery channel).
  *
  * @example Create one
@@ -322,8 +354,8 @@ export type ErrorClass = (new (...args: any[]) => Error) & {
  * such as `(sku, message)` never receives the message as its `sku`. Any other
  * name becomes a {@linkcode RemoteError} keeping the remote name, `data` and
  * `fields`. The names of zkrpc's own errors that a server sends
- * (`MethodNotFoundError`, `ServerClosingError`, `ProtocolError`) are always
- * revived as those classes.
+ * (`MethodNotFoundError`, `ServerClosingError`, `ProtocolError`,
+ * `ResourceExhaustedError`) are always revived as those classes.
  *
  * @example Revive the seed's InvalidOperation
  * ```ts
@@ -444,6 +476,11 @@ export class ErrorRegistry {
         return new ServerClosingError(message);
       case "ProtocolError":
         return new ProtocolError(message);
+      case "ResourceExhaustedError":
+        return new ResourceExhaustedError(message, {
+          ran: typeof data === "object" && data !== null &&
+            (data as { ran?: unknown }).ran === true,
+        });
     }
     return new RemoteError(message, {
       remoteName: name,
@@ -545,7 +582,8 @@ export function errorFields(
 /**
  * The wire name of a thrown value: its `name` unless that is the inherited
  * `"Error"`, then its constructor's name (so `class InvalidOperation extends
- * Error {}` travels as `"InvalidOperation"` without setting `name`).
+ * Error {}` travels as `"InvalidOperation"` without setting `name`). Never
+ * throws: a throwing getter or a revoked proxy yields `"Error"`.
  *
  * @param error A thrown value.
  * @returns The name to send.
@@ -562,9 +600,23 @@ export function errorFields(
  */
 export function errorName(error: unknown): string {
   if (typeof error !== "object" || error === null) return "Error";
-  const name = (error as { name?: unknown }).name;
-  if (typeof name === "string" && name !== "" && name !== "Error") return name;
-  const ctor = (error as { constructor?: unknown }).constructor;
-  if (typeof ctor === "function" && ctor.name) return ctor.name;
+  try {
+    const name = (error as { name?: unknown }).name;
+    if (typeof name === "string" && name !== "" && name !== "Error") {
+      return name;
+    }
+  } catch {
+    // a throwing getter or a revoked proxy: try the constructor
+  }
+  try {
+    const ctor = (error as { constructor?: unknown }).constructor;
+    if (
+      typeof ctor === "function" && typeof ctor.name === "string" && ctor.name
+    ) {
+      return ctor.name;
+    }
+  } catch {
+    // as above
+  }
   return "Error";
 }
