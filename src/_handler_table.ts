@@ -85,7 +85,7 @@ export interface MethodDescription {
  * import assert from "node:assert/strict";
  *
  * const description: ServiceDescription = {
- *   protocol: 1,
+ *   protocol: 2,
  *   codec: "json",
  *   methods: [{ name: "divide", params: 2 }],
  *   member: { host: "127.0.0.1", port: 9001 },
