@@ -15,11 +15,15 @@ import {
   encodeSettings,
   FrameType,
   PREFACE,
+  PROTOCOL_VERSION,
 } from "../protocol/frame.ts";
 import {
   type AnyFunction,
   collectMethods,
+  DESCRIBE_METHOD,
+  describeMethods,
   methodTable,
+  type ServiceDescription,
 } from "./_handler_table.ts";
 import {
   SERVER_DEFAULTS,
@@ -34,6 +38,12 @@ import type {
 
 export type { RegisterContext, Registrar, Registration };
 
+export {
+  DESCRIBE_METHOD,
+  type MethodDescription,
+  type ServiceDescription,
+} from "./_handler_table.ts";
+
 type Timer = ReturnType<typeof setTimeout>;
 
 const utf8 = new TextEncoder();
@@ -47,8 +57,8 @@ const utf8 = new TextEncoder();
  * import assert from "node:assert/strict";
  *
  * const tls: TlsOptions = {
- *   cert: await Deno.readTextFile(new URL("../tests/fixtures/tls/localhost.crt", import.meta.url)),
- *   key: await Deno.readTextFile(new URL("../tests/fixtures/tls/localhost.key", import.meta.url)),
+ *   cert: await Deno.readTextFile(new URL("../../tests/fixtures/tls/localhost.crt", import.meta.url)),
+ *   key: await Deno.readTextFile(new URL("../../tests/fixtures/tls/localhost.key", import.meta.url)),
  * };
  * await using server = serve({ ok: () => true }, { hostname: "127.0.0.1", tls });
  * assert.ok(server.addr.port > 0);
@@ -309,8 +319,14 @@ export class RpcServer implements AsyncDisposable {
       }
     };
     this.addr = listener.addr as Deno.NetAddr;
+    const description: ServiceDescription = {
+      protocol: PROTOCOL_VERSION,
+      codec: this.#codecs.map((c) => c.name).join(", "),
+      methods: describeMethods(this.#methods),
+    };
+    const describe = (): ServiceDescription => description;
     this.#internals = {
-      table: methodTable(this.#methods),
+      table: methodTable([...this.#methods, [DESCRIBE_METHOD, describe]]),
       running: new Set(),
       handlers,
       codecs: this.#codecs,
@@ -338,7 +354,11 @@ export class RpcServer implements AsyncDisposable {
       this.#registration = Promise.reject(error);
     }
     this.ready = this.#registration.then(
-      () => {},
+      (registration) => {
+        if (registration?.member !== undefined) {
+          description.member = { ...registration.member };
+        }
+      },
       (error: unknown) => {
         const e = error instanceof Error ? error : new Error(String(error));
         this.#registrationFailed(e);
@@ -551,14 +571,18 @@ export class RpcServer implements AsyncDisposable {
  * `Object.prototype` and `Function.prototype`, and `prototype`, `length`,
  * `name` — are never callable: calling them fails with
  * {@linkcode MethodNotFoundError}. The method set is read once, here.
+ * Names starting with `zkrpc.` are reserved (a `TypeError` here): every
+ * server answers {@linkcode DESCRIBE_METHOD} with its
+ * {@linkcode ServiceDescription}.
  *
  * Handlers may be sync or async. Each is called with `this` bound to
  * `handlers` and exactly the caller's params, so default parameters work. A
  * handler that wants its {@linkcode CallContext} (`signal`, `method`,
  * `remoteAddr`) is wrapped with {@linkcode withContext} and gets it as its
  * first argument. An error thrown
- * by a handler travels as `{ name, message, data }` — its own `data`
- * property, no stack.
+ * by a handler travels as `{ name, message, data, fields }` — its own `data`
+ * property and its other own enumerable properties
+ * ({@linkcode errorFields}), no stack.
  *
  * @param handlers The object whose own methods are exposed.
  * @param options Address, limits, TLS, registrar.
