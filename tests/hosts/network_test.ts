@@ -9,6 +9,8 @@
  */
 import assert from "node:assert/strict";
 import { hostsSkipReason, SimulatedNetwork } from "./_network.ts";
+import { startZooKeeper, type ZooKeeperServer } from "../../testing.ts";
+import { waitFor } from "../_discovery_helpers.ts";
 import { denoExecutable, lines } from "../../examples/demo/server_process.ts";
 
 const skip = hostsSkipReason();
@@ -96,7 +98,8 @@ Deno.test({
   async fn() {
     const before = rootRules();
     let net: SimulatedNetwork | undefined;
-    let pid = 0;
+    let zk: ZooKeeperServer | undefined;
+    const pids: number[] = [];
     await assert.rejects(async () => {
       await using created = await SimulatedNetwork.create(["a", "b"]);
       net = created;
@@ -104,22 +107,35 @@ Deno.test({
         stdout: "null",
         stderr: "null",
       });
-      pid = sleeper.pid;
+      pids.push(sleeper.pid);
+      // A ZooKeeper JVM inside host b, bound to b's address, that the
+      // failing scenario never stops.
+      const server = await startZooKeeper({
+        host: created.host("b").address,
+        port: 2181,
+        commandPrefix: created.prefixFor("b"),
+      });
+      zk = server;
+      assert.equal(
+        server.connectionString,
+        `${created.host("b").address}:2181`,
+      );
+      created.track(server.pid!);
+      pids.push(server.pid!);
       await created.cut("a", "b");
       assert.equal(created.resources().namespaces.length, 3);
       assert.equal(created.resources().links.length, 1);
+      assert.equal(created.resources().processes.length, 2);
       throw new Error("scenario failed");
     }, /scenario failed/);
-    assert.ok(net !== undefined && pid !== 0);
+    assert.ok(net !== undefined && pids.length === 2);
     assert.deepEqual(net.resources(), {
       namespaces: [],
       links: [],
       processes: [],
     });
-    assert.equal(
-      await Deno.stat(`/proc/${pid}`).then(() => true, () => false),
-      false,
-    );
+    assert.equal(zk!.running, false);
+    await zk!.stop(); // removes its temporary directory
     assert.equal(rootRules(), before);
   },
 });
@@ -135,16 +151,17 @@ Deno.test({
           new URL("./_network.ts", import.meta.url).href
         }";
          const net = await SimulatedNetwork.create(["a"]);
-         net.spawn("a", ["sleep", "600"], { stdout: "null", stderr: "null" });
-         console.log(net.prefix);
+         const sleeper = net.spawn("a", ["sleep", "600"], { stdout: "null", stderr: "null" });
+         console.log(net.prefix, sleeper.pid);
          await new Promise(() => {});`,
       ],
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
     let prefix = "";
+    let pid = "";
     for await (const line of lines(child.stdout)) {
-      prefix = line;
+      [prefix = "", pid = ""] = line.split(" ");
       break;
     }
     child.kill("SIGKILL");
@@ -155,8 +172,12 @@ Deno.test({
       new TextDecoder().decode(
         new Deno.Command("ip", { args: ["netns", "list"] }).outputSync().stdout,
       ).includes(prefix);
+    const running = () =>
+      new Deno.Command("ps", { args: ["-p", pid] }).outputSync().success;
     assert.equal(leftover(), true, "the killed run left its namespaces");
+    assert.equal(running(), true, "and its process in a host");
     await using _next = await SimulatedNetwork.create(["a"]);
-    assert.equal(leftover(), false, "the next run swept them");
+    assert.equal(leftover(), false, "the next run swept the namespaces");
+    await waitFor(() => !running(), "the swept process to end", 5000);
   },
 });
