@@ -11,6 +11,10 @@ import { SessionKeeper, type SessionKeeperOptions } from "./session_keeper.ts";
 import { ZooKeeperRegistration } from "./zookeeper_registration.ts";
 import type { ZooKeeperAcl } from "./zookeeper_session.ts";
 import { PROTOCOL_VERSION } from "../protocol/frame.ts";
+import {
+  connectionStringHosts,
+  pickAdvertisedAddress,
+} from "./_advertised_address.ts";
 
 /**
  * Where and how a server registers in ZooKeeper.
@@ -43,8 +47,9 @@ export interface ZooKeeperRegistryOptions {
   path?: string;
   /**
    * Host clients should connect to. When omitted, the bound hostname, or for
-   * `0.0.0.0` / `::` the first non-loopback IPv4 address of the machine
-   * (needs `--allow-sys=networkInterfaces`), else `127.0.0.1`.
+   * `0.0.0.0` / `::` a non-loopback IPv4 address of the machine (needs
+   * `--allow-sys=networkInterfaces`): the first on the same network as a
+   * ZooKeeper server named by address, else the first; else `127.0.0.1`.
    */
   advertisedHost?: string;
   /** Extra metadata published with the member (e.g. `{ zone: "a" }`). */
@@ -127,7 +132,11 @@ export function zooKeeperRegistrar(
         : options.zookeeper;
       const member: MemberData = {
         ...options.metadata,
-        host: advertisedHost(addr.hostname, options.advertisedHost),
+        host: advertisedHost(
+          addr.hostname,
+          options.advertisedHost,
+          connectionStringHosts(keeper.connectionString),
+        ),
         port: addr.port,
         weight: options.weight ?? 1,
         protocol: PROTOCOL_VERSION,
@@ -202,14 +211,19 @@ function checkPath(path: string, name: string): string {
   return path;
 }
 
-function advertisedHost(bound: string, advertised?: string): string {
+function advertisedHost(
+  bound: string,
+  advertised: string | undefined,
+  zookeeperHosts: string[],
+): string {
   if (advertised !== undefined) return advertised;
   if (bound !== "0.0.0.0" && bound !== "::") return bound;
   try {
-    const external = Deno.networkInterfaces().find((i) =>
-      i.family === "IPv4" && !i.address.startsWith("127.")
+    const external = pickAdvertisedAddress(
+      Deno.networkInterfaces(),
+      zookeeperHosts,
     );
-    if (external !== undefined) return external.address;
+    if (external !== undefined) return external;
   } catch {
     // No --allow-sys: fall back to loopback.
   }

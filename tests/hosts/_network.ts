@@ -295,52 +295,57 @@ export class SimulatedNetwork implements AsyncDisposable {
       await run("ip", ["netns", "add", namespace]);
       this.#hosts.set(name, { name, namespace, address });
       await run("ip", ["-n", namespace, "link", "set", "lo", "up"]);
-      await run("ip", [
-        "-n",
-        namespace,
-        "link",
-        "add",
-        "eth0",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        `p${i}`,
-        "netns",
-        sw,
-      ]);
-      await run("ip", [
-        "-n",
-        sw,
-        "link",
-        "set",
-        `p${i}`,
-        "master",
-        "br0",
-        "up",
-      ]);
-      await run("ip", [
-        "-n",
-        namespace,
-        "addr",
-        "add",
-        `${address}/28`,
-        "dev",
-        "eth0",
-      ]);
-      await run("ip", ["-n", namespace, "link", "set", "eth0", "up"]);
+      await this.#plug(name);
     }
+  }
+
+  /** Plugs host `name`'s `eth0` into the bridge, with its address. */
+  async #plug(name: string): Promise<void> {
+    const { namespace, address } = this.host(name);
+    const port = `p${this.hosts.indexOf(this.host(name))}`;
+    const sw = `${this.prefix}-sw`;
+    await run("ip", [
+      "-n",
+      namespace,
+      "link",
+      "add",
+      "eth0",
+      "type",
+      "veth",
+      "peer",
+      "name",
+      port,
+      "netns",
+      sw,
+    ]);
+    await run("ip", ["-n", sw, "link", "set", port, "master", "br0", "up"]);
+    await run("ip", [
+      "-n",
+      namespace,
+      "addr",
+      "add",
+      `${address}/28`,
+      "dev",
+      "eth0",
+    ]);
+    await run("ip", ["-n", namespace, "link", "set", "eth0", "up"]);
   }
 
   /**
    * Gives host `name` a second interface, `eth1` (a veth whose peer stays
    * in the host, unplugged), on a network of its own that no other host can
-   * reach: an address of the next /28 block of the range.
+   * reach: an address of the next /28 block of the range. With `first`,
+   * `eth0` is plugged in again afterwards, so the system lists the
+   * unreachable interface first.
    *
    * @param name A host name.
+   * @param options `{ first: true }` to list the new interface first.
    * @returns The new address.
    */
-  async addInterface(name: string): Promise<string> {
+  async addInterface(
+    name: string,
+    options: { first?: boolean } = {},
+  ): Promise<string> {
     const host = this.host(name);
     const index = this.hosts.indexOf(host);
     const address = `198.18.0.${((this.#block + 16) % 256) + 2 + index}`;
@@ -364,6 +369,10 @@ export class SimulatedNetwork implements AsyncDisposable {
       "eth1",
     ]);
     await this.exec(name, ["ip", "link", "set", "eth1", "up"]);
+    if (options.first) {
+      await this.exec(name, ["ip", "link", "delete", "eth0"]);
+      await this.#plug(name);
+    }
     return address;
   }
 

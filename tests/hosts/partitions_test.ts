@@ -324,7 +324,7 @@ Deno.test({
     );
 
     await t.step(
-      "6. advertised address: a server on a host with two interfaces is reached from another host",
+      "6. advertised address: a server on a host with two interfaces advertises the one facing ZooKeeper (or the configured one) and is reached from another host",
       async () => {
         await settle(cluster, client);
         const lan = net.host("s4").address;
