@@ -67,13 +67,21 @@ const count = wholeNumber("count", values.count);
 const interval = wholeNumber("interval", values.interval);
 const timeout = wholeNumber("timeout", values.timeout);
 
-await using channel = new DistributedChannel({
-  zookeeper: values.zookeeper,
-  service: values.service,
-  errors: [InvalidOperation],
-  idempotent: ["divide"],
-  timeout,
-});
+function openChannel(): DistributedChannel {
+  try {
+    return new DistributedChannel({
+      zookeeper: values.zookeeper,
+      service: values.service,
+      errors: [InvalidOperation],
+      idempotent: ["divide"],
+      timeout,
+    });
+  } catch (error) {
+    usage((error as Error).message); // a malformed --zookeeper or --service
+  }
+}
+
+await using channel = openChannel();
 const calc = channel.stub<typeof Handlers>();
 
 let failed = 0;

@@ -8,7 +8,13 @@
  * ```
  *
  * Permissions: `--allow-net` for the listening address and for ZooKeeper
- * (`127.0.0.1` covers both when they are on loopback).
+ * (`127.0.0.1` covers both when they are on loopback). Binding `0.0.0.0`
+ * also needs `--allow-sys=networkInterfaces` (to find the address to
+ * advertise); `--allow-env=ZOOKEEPER_HOSTS` lets `$ZOOKEEPER_HOSTS` be the
+ * default of `--zookeeper`.
+ *
+ * Exit codes: 0 after a graceful close, 1 when registration failed for good
+ * (e.g. no permission in ZooKeeper), 2 for bad arguments.
  *
  * SIGTERM or Ctrl-C closes it gracefully: it deregisters, lets calls in
  * flight finish, then exits.
@@ -23,12 +29,13 @@ const USAGE =
   `Usage: deno run --allow-net=127.0.0.1 examples/server.ts HOST PORT [options]
 
 Options:
-  --zookeeper HOSTS   ZooKeeper connection string (default 127.0.0.1:2181)
+  --zookeeper HOSTS   ZooKeeper connection string
+                      (default $ZOOKEEPER_HOSTS, else 127.0.0.1:2181)
   --service NAME      service name to register under /rpc (default calculator)
   --delay MS          answer every call this much later (default 0)
   --advertised-host HOST
                       address to register for clients (default: HOST, or for
-                      0.0.0.0 this machine's first non-loopback address)
+                      0.0.0.0 this machine's address on ZooKeeper's network)
   --session-timeout MS
                       ZooKeeper session timeout (default 10000)
   -h, --help          show this help`;
@@ -45,7 +52,7 @@ try {
     args: Deno.args,
     allowPositionals: true,
     options: {
-      zookeeper: { type: "string", default: "127.0.0.1:2181" },
+      zookeeper: { type: "string" },
       service: { type: "string", default: "calculator" },
       delay: { type: "string", default: "0" },
       "advertised-host": { type: "string" },
@@ -84,14 +91,19 @@ const handlers = delay === 0 ? Handlers : {
   },
 };
 
-const registrar = zooKeeperRegistrar({
-  zookeeper: values.zookeeper,
-  service: values.service,
-  session: { sessionTimeout },
-  ...(values["advertised-host"] === undefined
-    ? {}
-    : { advertisedHost: values["advertised-host"] }),
-});
+let registrar;
+try {
+  registrar = zooKeeperRegistrar({
+    zookeeper: values.zookeeper,
+    service: values.service,
+    session: { sessionTimeout },
+    ...(values["advertised-host"] === undefined
+      ? {}
+      : { advertisedHost: values["advertised-host"] }),
+  });
+} catch (error) {
+  usage((error as Error).message);
+}
 const server = serve(handlers, {
   hostname,
   port,
@@ -101,10 +113,16 @@ const server = serve(handlers, {
 console.log(`listening on ${server.addr.hostname}:${server.addr.port}`);
 registrar.registered().then(
   () => console.log(`registered in service "${values.service}"`),
-  (error: Error) => console.error(`server: cannot register: ${error.message}`),
+  () => {
+    // onError said why; the server closes itself. Exit non-zero once it has
+    // (unless it was closed before it registered).
+    if (!closing) Deno.exitCode = 1;
+  },
 );
 
+let closing = false;
 const shutdown = () => {
+  closing = true;
   console.log("closing: deregistering and draining");
   void server.close();
 };

@@ -92,9 +92,45 @@ export interface Registrar {
    *
    * @param addr The address the server is bound to (real port when `port`
    * was 0; hostname may be `0.0.0.0`, the registrar picks the advertised one).
+   * @param server What else the registrar needs to know about the server;
+   * {@linkcode serve} always passes it.
    * @returns The registration.
    */
-  register(addr: Deno.NetAddr): Promise<Registration>;
+  register(
+    addr: Deno.NetAddr,
+    server?: RegisterContext,
+  ): Promise<Registration>;
+}
+
+/**
+ * What {@linkcode serve} tells its {@linkcode Registrar} besides the address.
+ *
+ * @example A registrar that publishes the transport
+ * ```ts
+ * import { type Registrar, serve } from "./server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const published: boolean[] = [];
+ * const registrar: Registrar = {
+ *   register(_addr, server) {
+ *     published.push(server?.tls ?? false);
+ *     return Promise.resolve({ deregister: () => Promise.resolve() });
+ *   },
+ * };
+ * await using server = serve({ ok: () => true }, { hostname: "127.0.0.1", registrar });
+ * await server.ready;
+ * assert.deepEqual(published, [false]);
+ * ```
+ */
+export interface RegisterContext {
+  /** Whether the server speaks TLS (`serve()` was given `tls`). */
+  readonly tls: boolean;
+  /**
+   * Reports that registration failed for good, after `register()` resolved
+   * (e.g. the registry refused it): the server reports the error through
+   * `onError` and closes itself, so `finished` settles.
+   */
+  fail(error: Error): void;
 }
 
 /**
@@ -336,9 +372,13 @@ export class RpcServer implements AsyncDisposable {
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#accepting = this.#acceptLoop();
     const registrar = options.registrar;
+    const context: RegisterContext = {
+      tls: options.tls !== undefined,
+      fail: (error) => this.#registrationFailed(error),
+    };
     try {
       this.#registration = registrar
-        ? Promise.resolve(registrar.register(this.addr))
+        ? Promise.resolve(registrar.register(this.addr, context))
         : Promise.resolve(undefined);
     } catch (error) {
       this.#registration = Promise.reject(error);
@@ -347,10 +387,7 @@ export class RpcServer implements AsyncDisposable {
       () => {},
       (error: unknown) => {
         const e = error instanceof Error ? error : new Error(String(error));
-        this.#onError(
-          new Error(`Cannot register server: ${e.message}`, { cause: e }),
-        );
-        this.close().catch(() => {});
+        this.#registrationFailed(e);
         throw e;
       },
     );
@@ -358,6 +395,18 @@ export class RpcServer implements AsyncDisposable {
     this.#signal = options.signal;
     if (this.#signal?.aborted) this.#onAbort();
     else this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  /** Reports a failed registration and closes the server. */
+  #registrationFailed(error: Error): void {
+    this.#onError(
+      error.message.startsWith("Cannot ")
+        ? error
+        : new Error(`Cannot register server: ${error.message}`, {
+          cause: error,
+        }),
+    );
+    this.close().catch(() => {});
   }
 
   /** Number of open connections. */

@@ -13,6 +13,8 @@ import { serve } from "../src/server.ts";
 import { startZooKeeper, startZooKeeperEnsemble } from "../testing.ts";
 import { Handlers } from "../examples/calculator.ts";
 import { waitFor } from "./_discovery_helpers.ts";
+import { SessionKeeper } from "../src/registry/session_keeper.ts";
+import { ZooKeeperMembership } from "../src/registry/zookeeper_membership.ts";
 
 const HOST = "127.0.0.1";
 const SESSION = { sessionTimeout: 4000, connectTimeout: 5000 };
@@ -125,14 +127,13 @@ Deno.test("with a digest ACL only holders of the credential can register or dele
   assert.equal(await stranger.exists(path), undefined);
 });
 
-Deno.test("a TLS server registered with tls: true is called over TLS by the channel", async () => {
+Deno.test("serve({ tls }) alone advertises tls: the registrar learns the transport from the server, and the channel calls over TLS", async () => {
   await using zk = await startZooKeeper();
   const dir = new URL("./fixtures/tls/", import.meta.url);
   const registrar = zooKeeperRegistrar({
     zookeeper: zk.connectionString,
     service: "secure",
     advertisedHost: "localhost",
-    tls: true,
     session: SESSION,
   });
   await using server = serve(Handlers, {
@@ -157,5 +158,222 @@ Deno.test("a TLS server registered with tls: true is called over TLS by the chan
   assert.equal(channel.endpoints()[0]?.member.tls, true);
   assert.equal(await channel.call("divide", [3, 2]), 1.5);
   await channel.close();
+  await server.close();
+});
+
+const AUTH = "zkrpc:s3cret";
+
+Deno.test("an ACL'd server tightens a service path a stranger created open, and deletes the stranger's fake member", async () => {
+  await using zk = await startZooKeeper();
+  await using stranger = await ZooKeeperSession.connect(zk.connectionString);
+  await stranger.mkdirp("/rpc/calculator"); // open: world:anyone may do anything
+  const fake = await stranger.create(
+    "/rpc/calculator/server-fake-",
+    JSON.stringify({ host: "127.0.0.1", port: 1 }),
+    { mode: "ephemeral_sequential" },
+  );
+  const logs: string[] = [];
+  const registrar = zooKeeperRegistrar({
+    zookeeper: zk.connectionString,
+    service: "calculator",
+    acl: "creator_all_world_read",
+    session: { ...SESSION, auth: AUTH },
+    log: (message) => logs.push(message),
+  });
+  await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
+  const path = await registrar.registered();
+
+  // Never silent: each tightening and the deletion are logged.
+  assert.match(
+    logs.join("\n"),
+    /"\/rpc\/calculator" was open \(world:anyone may create, delete, admin\)/,
+  );
+  assert.match(logs.join("\n"), /"\/rpc" was open/);
+  assert.match(
+    logs.join("\n"),
+    /deleted member "\/rpc\/calculator\/server-fake-/,
+  );
+  assert.equal(await stranger.exists(fake), undefined);
+  const world = async (path: string) =>
+    (await stranger.getAcl(path)).acl.find((entry) => entry.scheme === "world")
+      ?.permissions;
+  // Anyone keeps reading (discovery) and writing the path's own data, which
+  // nothing uses; creating, deleting and changing the ACL are gone.
+  assert.deepEqual(await world("/rpc/calculator"), ["read", "write"]);
+  // Under the shared root, others may still create their own services.
+  assert.deepEqual(await world("/rpc"), ["read", "write", "create"]);
+
+  // The stranger can no longer add fake members or remove the real one.
+  await assert.rejects(
+    stranger.create("/rpc/calculator/server-rogue-", "{}", {
+      mode: "ephemeral_sequential",
+    }),
+    (error: unknown) => isZooKeeperError(error, "NO_AUTH"),
+  );
+  await assert.rejects(
+    stranger.delete(path),
+    (error: unknown) => isZooKeeperError(error, "NO_AUTH"),
+  );
+  await assert.rejects(
+    stranger.setAcl("/rpc/calculator", "open"),
+    (error: unknown) => isZooKeeperError(error, "NO_AUTH"),
+  );
+  assert.deepEqual(await stranger.getChildren("/rpc/calculator"), [
+    path.slice("/rpc/calculator/".length),
+  ]);
+  await server.close();
+});
+
+Deno.test("an ACL'd server that may not tighten an open service path fails naming the path and the fix, releases everything, and its server finishes", async () => {
+  await using zk = await startZooKeeper();
+  await using stranger = await ZooKeeperSession.connect(zk.connectionString);
+  await stranger.mkdirp("/rpc");
+  // Open for members, but nobody may change the ACL (no admin).
+  await stranger.create("/rpc/locked", undefined, {
+    acl: [{
+      scheme: "world",
+      id: "anyone",
+      permissions: ["read", "write", "create", "delete"],
+    }],
+  });
+  const errors: Error[] = [];
+  const registrar = zooKeeperRegistrar({
+    zookeeper: zk.connectionString,
+    service: "locked",
+    acl: "creator_all_world_read",
+    session: { ...SESSION, auth: AUTH },
+    log: () => {},
+  });
+  const start = performance.now();
+  const server = serve(Handlers, {
+    hostname: HOST,
+    port: 0,
+    registrar,
+    onError: (error) => errors.push(error),
+  });
+  const failure = await registrar.registered().then(
+    () => assert.fail("registered under an open path"),
+    (error: Error) => error,
+  );
+  await server.finished;
+  // Bound: one connect and a few reads, far below the 5 s connect timeout.
+  assert.ok(performance.now() - start < SESSION.connectTimeout);
+  assert.match(
+    failure.message,
+    /^Cannot register under "\/rpc\/locked": "\/rpc\/locked" is open \(world:anyone may create, delete\).*lacks admin.*deleteall \/rpc\/locked.*setAcl \/rpc\/locked digest:zkrpc:/,
+  );
+  assert.equal(errors[0]?.message, failure.message);
+  assert.deepEqual(await stranger.getChildren("/rpc/locked"), []);
+});
+
+Deno.test("a member node deleted by a stranger is recreated in the same session, exactly once, and discovery sees it again", async () => {
+  await using zk = await startZooKeeper();
+  const logs: string[] = [];
+  const registrar = zooKeeperRegistrar({
+    zookeeper: zk.connectionString,
+    service: "calculator",
+    session: SESSION,
+    log: (message) => logs.push(message),
+  });
+  await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
+  const first = await registrar.registered();
+  await using keeper = new SessionKeeper(zk.connectionString, SESSION);
+  const membership = new ZooKeeperMembership(keeper, "/rpc/calculator");
+  const id = (path: string) => path.slice(path.lastIndexOf("/") + 1);
+  await waitFor(() => membership.members.has(id(first)), "discovery");
+
+  await using stranger = await ZooKeeperSession.connect(zk.connectionString);
+  const owner = (await stranger.exists(first))?.ephemeralOwner;
+  await stranger.delete(first);
+  await waitFor(
+    () => registrar.nodePath !== undefined && registrar.nodePath !== first,
+    "the node to be recreated",
+  );
+  const second = registrar.nodePath!;
+  await waitFor(() => membership.members.has(id(second)), "rediscovery");
+  assert.equal(membership.members.size, 1);
+  assert.deepEqual(await stranger.getChildren("/rpc/calculator"), [id(second)]);
+  assert.equal((await stranger.exists(second))?.ephemeralOwner, owner);
+  assert.match(
+    logs.join("\n"),
+    /member node ".*" was deleted while its session lives/,
+  );
+
+  // Tampered data is restored too.
+  const data = (await stranger.getData(second)).data;
+  await stranger.setData(second, JSON.stringify({ host: "10.6.6.6", port: 1 }));
+  await waitFor(async () => {
+    const now = (await stranger.getData(second)).data;
+    return new TextDecoder().decode(now) === new TextDecoder().decode(data);
+  }, "the data to be restored");
+  await membership.close();
+  await server.close();
+});
+
+Deno.test("a server whose registration is refused by ZooKeeper exits with code 1 and says why", async () => {
+  await using zk = await startZooKeeper();
+  await using owner = await ZooKeeperSession.connect(zk.connectionString, {
+    auth: AUTH,
+  });
+  await owner.mkdirp("/rpc");
+  await owner.create("/rpc/private", undefined, {
+    acl: "creator_all_world_read",
+  });
+  const start = performance.now();
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "examples/server.ts",
+      "127.0.0.1",
+      "0",
+      "--zookeeper",
+      zk.connectionString,
+      "--service",
+      "private",
+    ],
+    cwd: new URL("../", import.meta.url),
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 1, stderr);
+  assert.match(
+    stderr,
+    /Cannot register under "\/rpc\/private": Cannot create "\/rpc\/private\/server-.*NO_AUTH/,
+  );
+  assert.match(new TextDecoder().decode(output.stdout), /closed/);
+  // Bound: deno start-up plus one registration attempt.
+  assert.ok(performance.now() - start < 30_000);
+});
+
+Deno.test("a root that grants another team's identity is not 'open': an ACL'd server registers under it without touching it", async () => {
+  await using zk = await startZooKeeper();
+  await using ops = await ZooKeeperSession.connect(zk.connectionString, {
+    auth: "ops:pw",
+  });
+  // The operators own /rpc; anyone may add a service under it.
+  await ops.create("/rpc", undefined, {
+    acl: [
+      { scheme: "auth", id: "", permissions: ["all"] },
+      { scheme: "world", id: "anyone", permissions: ["read", "create"] },
+    ],
+  });
+  const before = await ops.getAcl("/rpc");
+  const logs: string[] = [];
+  const registrar = zooKeeperRegistrar({
+    zookeeper: zk.connectionString,
+    service: "team-b",
+    acl: "creator_all_world_read",
+    session: { ...SESSION, auth: "b:pw" },
+    log: (message) => logs.push(message),
+  });
+  await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
+  await registrar.registered();
+  assert.deepEqual(logs, []);
+  const after = await ops.getAcl("/rpc");
+  assert.deepEqual(after.acl, before.acl);
+  assert.equal(after.stat.aversion, before.stat.aversion);
   await server.close();
 });

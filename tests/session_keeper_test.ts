@@ -34,6 +34,22 @@ Deno.test("SessionKeeper.close() while ZooKeeper is unreachable returns at once"
   await assert.rejects(keeper.current(), /the keeper is closed/);
 });
 
+Deno.test("SessionKeeper.lastError says why ZooKeeper is unreachable before the first connect timeout", async () => {
+  const address = closedAddress();
+  const errors: Error[] = [];
+  await using keeper = new SessionKeeper(address, {
+    connectTimeout: 10_000,
+    onConnectError: (error) => errors.push(error),
+  });
+  const deadline = performance.now() + 5000;
+  while (keeper.lastError === undefined && performance.now() < deadline) {
+    await delay(20);
+  }
+  assert.match(keeper.lastError?.message ?? "", /ECONNREFUSED/);
+  assert.ok(keeper.lastError?.message.includes(address));
+  assert.ok(errors.length > 0, "onConnectError was called");
+});
+
 Deno.test("SessionKeeper keeps trying while ZooKeeper is down and connects once it is back", async () => {
   await using zk = await startZooKeeper();
   await zk.kill();

@@ -308,6 +308,58 @@ Deno.test("ZooKeeperSession against one shared server", async (t) => {
       );
     },
   );
+
+  await t.step(
+    "ZooKeeperSession reads and replaces ACLs, and names its own digest ids",
+    async () => {
+      await using alice = await ZooKeeperSession.connect(zk.connectionString, {
+        ...OPTIONS,
+        auth: "alice:secret",
+      });
+      // The digest id ZooKeeper stores: user:base64(sha1("user:password")).
+      const sha1 = await crypto.subtle.digest(
+        "SHA-1",
+        new TextEncoder().encode("alice:secret"),
+      );
+      const id = `alice:${btoa(String.fromCharCode(...new Uint8Array(sha1)))}`;
+      assert.deepEqual(alice.authIds, [id]);
+      await alice.create("/acl-demo", "x");
+      assert.deepEqual((await session.getAcl("/acl-demo")).acl, [{
+        scheme: "world",
+        id: "anyone",
+        permissions: ["read", "write", "create", "delete", "admin"],
+      }]);
+      const stat = await alice.setAcl("/acl-demo", "creator_all_world_read", 0);
+      assert.equal(stat.aversion, 1);
+      const { acl } = await alice.getAcl("/acl-demo");
+      assert.deepEqual(acl, [
+        {
+          scheme: "digest",
+          id,
+          permissions: ["read", "write", "create", "delete", "admin"],
+        },
+        { scheme: "world", id: "anyone", permissions: ["read"] },
+      ]);
+      // Without admin on the node, ZooKeeper masks the digest's hash.
+      assert.equal((await session.getAcl("/acl-demo")).acl[0]?.id, "alice:x");
+      await assert.rejects(
+        session.setAcl("/acl-demo", "open"),
+        hasCode("NO_AUTH"),
+      );
+      await assert.rejects(
+        alice.setAcl("/acl-demo", "open", 0),
+        hasCode("BAD_VERSION"),
+      );
+      await assert.rejects(
+        alice.setAcl("/acl-demo", [{
+          scheme: "world",
+          id: "anyone",
+          permissions: [],
+        }]),
+        /grants no permission/,
+      );
+    },
+  );
 });
 
 Deno.test("ZooKeeperSession reports expired after expireSession(), its ephemeral nodes are gone and operations reject with SESSION_EXPIRED", async () => {

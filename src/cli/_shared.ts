@@ -12,6 +12,10 @@ import {
 } from "../registry/zookeeper_session.ts";
 import { SessionKeeper } from "../registry/session_keeper.ts";
 import { servicePath } from "../registry/zookeeper_registrar.ts";
+import {
+  defaultZooKeeperHosts,
+  parseConnectionString,
+} from "../registry/_config.ts";
 
 /**
  * The exit codes of the `zkrpc` command line.
@@ -192,14 +196,6 @@ export function parseCount(flag: string, text: string): number {
   return value;
 }
 
-function defaultZooKeeper(): string {
-  try {
-    return Deno.env.get("ZOOKEEPER_HOSTS") || "127.0.0.1:2181";
-  } catch {
-    return "127.0.0.1:2181"; // no --allow-env
-  }
-}
-
 /**
  * Reads the global options out of parsed values.
  *
@@ -227,8 +223,20 @@ export function globalOptions(values: ParsedArgs["values"]): GlobalOptions {
       `Cannot parse --timeout: expected more than 0, got "${given.timeout}"`,
     );
   }
+  const zookeeper = given.zookeeper ?? defaultZooKeeperHosts();
+  try {
+    parseConnectionString(zookeeper);
+  } catch (error) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot parse --zookeeper: ${withoutPrefix(error)}`,
+      given.zookeeper === undefined
+        ? "It came from $ZOOKEEPER_HOSTS."
+        : undefined,
+    );
+  }
   return {
-    zookeeper: given.zookeeper ?? defaultZooKeeper(),
+    zookeeper,
     root,
     timeout,
     json: given.json,
@@ -267,10 +275,16 @@ export function servicePathOf(options: GlobalOptions, service: string): string {
   return servicePath({ root: options.root || "/", service });
 }
 
-function unreachable(what: string, options: GlobalOptions): CliError {
+function unreachable(
+  what: string,
+  options: GlobalOptions,
+  reason: unknown,
+): CliError {
   return new CliError(
     ExitCode.ZooKeeperUnreachable,
-    `Cannot ${what}: ZooKeeper at ${options.zookeeper} is unreachable (no session within ${options.timeout} ms)`,
+    `Cannot ${what}: ZooKeeper at ${options.zookeeper} is unreachable (no session within ${options.timeout} ms${
+      reason instanceof Error ? `; last attempt: ${reason.message}` : ""
+    })`,
     "Check --zookeeper (or $ZOOKEEPER_HOSTS) and that ZooKeeper runs: echo ruok | nc HOST PORT",
   );
 }
@@ -320,8 +334,9 @@ export async function openKeeper(
     const session = await keeper.current(AbortSignal.timeout(options.timeout));
     return { keeper, session };
   } catch (error) {
+    const reason = keeper.lastError;
     await keeper.close();
-    throw translateZooKeeperError(what, options, error);
+    throw translateZooKeeperError(what, options, error, reason);
   }
 }
 
@@ -331,18 +346,23 @@ export async function openKeeper(
  * @param what What the command was doing.
  * @param options The global options.
  * @param error What was thrown.
+ * @param reason Why ZooKeeper could not be reached, when known (else the
+ * connect timeout's cause).
  * @returns The error to report.
  */
 export function translateZooKeeperError(
   what: string,
   options: GlobalOptions,
   error: unknown,
+  reason?: Error,
 ): Error {
   if (error instanceof CliError) return error;
-  if (error instanceof TypeError) {
+  if (error instanceof TypeError || error instanceof RangeError) {
     return new CliError(
       ExitCode.Usage,
-      `Cannot ${what}: invalid --zookeeper "${options.zookeeper}": expected host:port[,host:port…][/chroot]`,
+      `Cannot ${what}: invalid --zookeeper "${options.zookeeper}": ${
+        withoutPrefix(error)
+      }`,
     );
   }
   if (
@@ -351,7 +371,11 @@ export function translateZooKeeperError(
     isZooKeeperError(error, "CONNECTION_LOSS") ||
     isZooKeeperError(error, "CLOSED")
   ) {
-    return unreachable(what, options);
+    return unreachable(
+      what,
+      options,
+      reason ?? (isZooKeeperError(error, "TIMEOUT") ? error.cause : undefined),
+    );
   }
   if (isZooKeeperError(error)) {
     return new CliError(
@@ -360,6 +384,11 @@ export function translateZooKeeperError(
     );
   }
   return error as Error;
+}
+
+/** A library message without its "Cannot connect to ZooKeeper: " start. */
+function withoutPrefix(error: unknown): string {
+  return (error as Error).message.replace(/^Cannot [^:]*: /, "");
 }
 
 /**

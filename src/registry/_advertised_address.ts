@@ -74,23 +74,3 @@ export function pickAdvertisedAddress(
   );
   return (facing ?? candidates[0])?.address;
 }
-
-/**
- * The hosts of a ZooKeeper connection string.
- *
- * @param connectionString `host:port[,host:port…][/chroot]`.
- * @returns The hosts, e.g. `["10.0.0.2", "10.0.0.3"]`.
- *
- * @example
- * ```ts
- * import { connectionStringHosts } from "./_advertised_address.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(connectionStringHosts("10.0.0.2:2181,zk:2181/app"), ["10.0.0.2", "zk"]);
- * ```
- */
-export function connectionStringHosts(connectionString: string): string[] {
-  return (connectionString.split("/")[0] ?? "").split(",")
-    .map((entry) => entry.replace(/:\d+$/, "").trim())
-    .filter((host) => host !== "");
-}

@@ -21,6 +21,7 @@ interface ClientSocket {
   destroyed: boolean;
   destroy(): void;
   once(event: "close", listener: () => void): void;
+  on(event: "error", listener: (error: Error) => void): void;
 }
 interface ConnectionManager {
   state: number;
@@ -52,6 +53,8 @@ export interface Client {
   getData(path: string, ...args: unknown[]): void;
   getChildren(path: string, ...args: unknown[]): void;
   exists(path: string, ...args: unknown[]): void;
+  getACL(path: string, callback: Callback): void;
+  setACL(path: string, acls: unknown[], version: number, cb: Callback): void;
 }
 
 // ConnectionManager.STATES of node-zookeeper-client 1.x.
@@ -90,6 +93,8 @@ export interface ClientTimers {
   releasing: boolean;
   retryTimer: Timer | undefined;
   handshakeTimer: Timer | undefined;
+  /** Called with the error of each socket that failed (refused, no such host…). */
+  onSocketError?: ((error: Error) => void) | undefined;
 }
 
 /**
@@ -197,6 +202,11 @@ function guardHandshake(client: Client, timers: ClientTimers): void {
       manager.socket === socket && socket && !socket.destroyed &&
       manager.state === CM_CONNECTING && !timers.releasing
     ) {
+      timers.onSocketError?.(
+        new Error(
+          `the server accepted the connection but did not answer the session request within ${HANDSHAKE_TIMEOUT} ms`,
+        ),
+      );
       socket.destroy();
     }
   }, HANDSHAKE_TIMEOUT);
@@ -254,6 +264,8 @@ function patchServerRotation(client: Client, timers: ClientTimers): void {
       if (timers.releasing) return;
       callback(manager.servers[manager.nextServerIndex]);
       manager.nextServerIndex += 1;
+      const onError = timers.onSocketError;
+      if (onError !== undefined) manager.socket?.on("error", onError);
       guardHandshake(client, timers);
     };
     if (manager.serverAttempts === manager.servers.length) {

@@ -10,6 +10,11 @@ import {
   ZooKeeperSession,
   type ZooKeeperSessionOptions,
 } from "./zookeeper_session.ts";
+import {
+  checkSessionOptions,
+  defaultZooKeeperHosts,
+  parseConnectionString,
+} from "./_config.ts";
 
 /**
  * Options for {@linkcode SessionKeeper}.
@@ -29,9 +34,9 @@ import {
  */
 export interface SessionKeeperOptions extends ZooKeeperSessionOptions {
   /** First delay before retrying a failed connect, in ms. @default 100 */
-  retryDelay?: number;
+  retryDelay?: number | undefined;
   /** Longest delay between connect attempts, in ms. @default 2000 */
-  maxRetryDelay?: number;
+  maxRetryDelay?: number | undefined;
 }
 
 /**
@@ -58,18 +63,36 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
   #closed = new AbortController();
   #loop: Promise<void>;
   #waiters = new Set<() => void>();
+  #lastError: Error | undefined;
 
   /**
-   * Starts connecting in the background.
+   * Checks the configuration, then starts connecting in the background.
    *
-   * @param connectionString `host:port[,host:port…][/chroot]`.
+   * @param connectionString `host:port[,host:port…][/chroot]`. When omitted:
+   * the `ZOOKEEPER_HOSTS` environment variable if the process may read it
+   * without a prompt (`--allow-env=ZOOKEEPER_HOSTS`), else `127.0.0.1:2181`.
    * @param options Timeouts and credentials.
+   * @throws {TypeError} When the connection string or an option is malformed
+   * (e.g. `port "xx" in "h:xx" is not a number`).
+   * @throws {RangeError} When a port or a timeout is out of range.
    */
-  constructor(connectionString: string, options: SessionKeeperOptions = {}) {
+  constructor(connectionString?: string, options: SessionKeeperOptions = {}) {
     super();
+    connectionString ??= defaultZooKeeperHosts();
+    parseConnectionString(connectionString);
+    checkSessionOptions(options);
     this.#connectionString = connectionString;
     this.#options = options;
     this.#loop = this.#run();
+  }
+
+  /**
+   * Why the last attempt to reach ZooKeeper failed (connection refused,
+   * unknown host, connect timeout…); `undefined` before any failure and once
+   * a session is established.
+   */
+  get lastError(): Error | undefined {
+    return this.#lastError;
   }
 
   /** The connection string this keeper connects to. */
@@ -131,8 +154,13 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
         session = await ZooKeeperSession.connect(this.#connectionString, {
           ...this.#options,
           signal: this.#closed.signal,
+          onConnectError: (error) => {
+            this.#lastError = error;
+            this.#options.onConnectError?.(error);
+          },
         });
-      } catch {
+      } catch (error) {
+        if (error instanceof Error) this.#lastError = error;
         await this.#sleep(delay);
         delay = Math.min(delay * 2, this.#options.maxRetryDelay ?? 2000);
         continue;
@@ -142,6 +170,7 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
         await session.close();
         break;
       }
+      this.#lastError = undefined;
       this.#session = session;
       await this.#follow(session);
       await session.close();

@@ -6,6 +6,7 @@
  */
 
 import { coalesced } from "./_coalesced.ts";
+import { isZooKeeperPath } from "./_config.ts";
 import { type MemberData, parseMember } from "./member.ts";
 import type {
   DiscoveryState,
@@ -77,6 +78,7 @@ export class ZooKeeperMembership extends EventTarget implements Membership {
    * @param keeper Supplies the ZooKeeper session.
    * @param path The service path, e.g. `/rpc/calculator`.
    * @param options Warning hook.
+   * @throws {TypeError} When `path` is not a ZooKeeper path.
    */
   constructor(
     keeper: SessionKeeper,
@@ -84,6 +86,13 @@ export class ZooKeeperMembership extends EventTarget implements Membership {
     options: ZooKeeperMembershipOptions = {},
   ) {
     super();
+    if (!isZooKeeperPath(path) || path === "/") {
+      throw new TypeError(
+        `Cannot watch members: path must be an absolute ZooKeeper path like "/rpc/calculator", got ${
+          JSON.stringify(path)
+        }`,
+      );
+    }
     this.#keeper = keeper;
     this.#path = path;
     this.#onInvalidMember = options.onInvalidMember ??

@@ -5,16 +5,23 @@
  * @module
  */
 
-import type { Registrar, Registration } from "../server.ts";
+import type { RegisterContext, Registrar, Registration } from "../server.ts";
 import type { MemberData } from "./member.ts";
 import { SessionKeeper, type SessionKeeperOptions } from "./session_keeper.ts";
 import { ZooKeeperRegistration } from "./zookeeper_registration.ts";
 import type { ZooKeeperAcl } from "./zookeeper_session.ts";
-import { PROTOCOL_VERSION } from "../protocol/frame.ts";
+import { aclEntries, toClientAcl } from "./zookeeper_types.ts";
 import {
-  connectionStringHosts,
-  pickAdvertisedAddress,
-} from "./_advertised_address.ts";
+  checkMilliseconds,
+  checkSessionOptions,
+  defaultZooKeeperHosts,
+  isZooKeeperPath,
+  parseConnectionString,
+} from "./_config.ts";
+import { PROTOCOL_VERSION } from "../protocol/frame.ts";
+import { pickAdvertisedAddress } from "./_advertised_address.ts";
+
+const REGISTER = "Cannot register in ZooKeeper";
 
 /**
  * Where and how a server registers in ZooKeeper.
@@ -34,34 +41,96 @@ import {
  * ```
  */
 export interface ZooKeeperRegistryOptions {
-  /** Connection string, `host:port[,host:port…][/chroot]`, or a keeper to share. */
-  zookeeper: string | SessionKeeper;
-  /** The service name; the node goes under `<root>/<service>`. */
-  service?: string;
+  /**
+   * Connection string, `host:port[,host:port…][/chroot]`, or a keeper to
+   * share. When omitted: `ZOOKEEPER_HOSTS` if the process may read it
+   * without a prompt (`--allow-env=ZOOKEEPER_HOSTS`), else `127.0.0.1:2181`.
+   *
+   * @default {"$ZOOKEEPER_HOSTS or 127.0.0.1:2181"}
+   */
+  zookeeper?: string | SessionKeeper | undefined;
+  /**
+   * The service name (`[A-Za-z0-9_.-]+`); the node goes under
+   * `<root>/<service>`. Needed unless `path` is given.
+   *
+   * @default {undefined}
+   */
+  service?: string | undefined;
   /** Root of the registry. @default "/rpc" */
-  root?: string;
+  root?: string | undefined;
   /**
    * The exact parent path of the member node; overrides `root` and `service`
    * (e.g. `"/rpc"` for the seed tutorial's flat layout).
+   *
+   * @default {undefined}
    */
-  path?: string;
+  path?: string | undefined;
   /**
-   * Host clients should connect to. When omitted, the bound hostname, or for
-   * `0.0.0.0` / `::` a non-loopback IPv4 address of the machine (needs
-   * `--allow-sys=networkInterfaces`): the first on the same network as a
-   * ZooKeeper server named by address, else the first; else `127.0.0.1`.
+   * Host clients should connect to (containers, NAT). When omitted, the
+   * bound hostname, or for `0.0.0.0` / `::` a non-loopback IPv4 address of
+   * the machine (the first on the same network as a ZooKeeper server named
+   * by address, else the first), which needs `--allow-sys=networkInterfaces`:
+   * without it registration fails with an error naming the flag and this
+   * option (never a silent `127.0.0.1`).
+   *
+   * @default {the bound hostname}
    */
-  advertisedHost?: string;
-  /** Extra metadata published with the member (e.g. `{ zone: "a" }`). */
-  metadata?: Record<string, unknown>;
-  /** Relative weight. @default 1 */
-  weight?: number;
-  /** Whether the server speaks TLS. @default false */
-  tls?: boolean;
-  /** ACL of the member node and the paths it creates. @default "open" */
-  acl?: ZooKeeperAcl;
-  /** Options for the server's own ZooKeeper session (timeouts, `auth`). */
-  session?: SessionKeeperOptions;
+  advertisedHost?: string | undefined;
+  /**
+   * Port clients should connect to (a NAT or container port mapping).
+   *
+   * @default {the bound port}
+   */
+  advertisedPort?: number | undefined;
+  /**
+   * Extra metadata published with the member (e.g. `{ zone: "a" }`).
+   *
+   * @default {undefined}
+   */
+  metadata?: Record<string, unknown> | undefined;
+  /** Relative weight, more than 0. @default 1 */
+  weight?: number | undefined;
+  /**
+   * Whether clients must use TLS. Normally left out: the registrar learns it
+   * from the server (`serve({ tls })`). Set it only when something in front
+   * of the server changes the transport (a TLS-terminating proxy).
+   *
+   * @default {whether the server serves TLS}
+   */
+  tls?: boolean | undefined;
+  /**
+   * ACL of the member node and the paths it creates. When set (and not
+   * `"open"`), an existing service path whose ACL lets others create or
+   * delete members is tightened, or registration fails naming the path and
+   * the fix; see {@linkcode ZooKeeperRegistrationOptions.acl}. `creator_all`
+   * ACLs need `session.auth`.
+   *
+   * @default {"open"}
+   */
+  acl?: ZooKeeperAcl | undefined;
+  /**
+   * Options for the server's own ZooKeeper session (timeouts, `auth`);
+   * ignored when `zookeeper` is a keeper.
+   *
+   * @default {{}}
+   */
+  session?: SessionKeeperOptions | undefined;
+  /**
+   * Milliseconds after which a server that is serving but not yet
+   * registered logs so once, with the reason (ZooKeeper unreachable,
+   * refused…); it logs again when it registers. `0` disables it.
+   *
+   * @default {5000}
+   */
+  warnAfter?: number | undefined;
+  /**
+   * Receives the registrar's notices: not registered after `warnAfter`,
+   * registered after that, the node deleted by someone else and recreated,
+   * an open path tightened.
+   *
+   * @default {console.warn}
+   */
+  log?: ((message: string) => void) | undefined;
 }
 
 /**
@@ -84,7 +153,8 @@ export interface ZooKeeperRegistryOptions {
 export interface ZooKeeperRegistrar extends Registrar {
   /**
    * Resolves with the member node's path once the server is registered
-   * (after `serve()` called {@linkcode Registrar.register}).
+   * (after `serve()` called {@linkcode Registrar.register}); rejects when
+   * registration failed for good (the server then closes itself).
    */
   registered(): Promise<string>;
   /** The member node's path while registered, else `undefined`. */
@@ -93,11 +163,19 @@ export interface ZooKeeperRegistrar extends Registrar {
 
 /**
  * Returns a {@linkcode Registrar} that registers a server in ZooKeeper. The
- * registration happens in the background: a server started while ZooKeeper
- * is down serves at once and registers as soon as ZooKeeper answers.
+ * options are checked here, synchronously. The registration happens in the
+ * background: a server started while ZooKeeper is down serves at once,
+ * logs after `warnAfter` that it is not registered and why, and registers as
+ * soon as ZooKeeper answers. A registration that fails for good (no
+ * permission, an open service path it may not fix, no address to advertise)
+ * releases its session and timers and closes the server, so its `finished`
+ * settles and the process can exit.
  *
  * @param options Where to register.
  * @returns The registrar for `serve({ registrar })`.
+ * @throws {TypeError} For a malformed connection string, service name, path,
+ * host, ACL or option.
+ * @throws {RangeError} For a port, weight or timeout out of range.
  *
  * @example Serving and registering
  * ```ts ignore
@@ -114,55 +192,185 @@ export interface ZooKeeperRegistrar extends Registrar {
  * });
  * await registrar.registered();
  * ```
+ *
+ * @example Bad configuration fails at once
+ * ```ts
+ * import { zooKeeperRegistrar } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(
+ *   () => zooKeeperRegistrar({ zookeeper: "zk:xx", service: "calculator" }),
+ *   { name: "TypeError", message: /port "xx" in "zk:xx" is not a number/ },
+ * );
+ * assert.throws(
+ *   () => zooKeeperRegistrar({ zookeeper: "zk:2181", service: "a/b" }),
+ *   TypeError,
+ * );
+ * ```
  */
 export function zooKeeperRegistrar(
   options: ZooKeeperRegistryOptions,
 ): ZooKeeperRegistrar {
+  const path = checkOptions(options);
   const started = Promise.withResolvers<ZooKeeperRegistration>();
+  started.promise.catch(() => {});
   let current: ZooKeeperRegistration | undefined;
+  const log = options.log ?? ((message: string) => console.warn(message));
   return {
     registered: () => started.promise.then((r) => r.registered()),
     get nodePath() {
       return current?.nodePath;
     },
-    register(addr: Deno.NetAddr): Promise<Registration> {
-      const ownKeeper = typeof options.zookeeper === "string";
-      const keeper = typeof options.zookeeper === "string"
-        ? new SessionKeeper(options.zookeeper, options.session)
-        : options.zookeeper;
-      const member: MemberData = {
-        ...options.metadata,
-        host: advertisedHost(
-          addr.hostname,
-          options.advertisedHost,
-          connectionStringHosts(keeper.connectionString),
-        ),
-        port: addr.port,
-        weight: options.weight ?? 1,
-        protocol: PROTOCOL_VERSION,
-        startedAt: new Date().toISOString(),
-        tls: options.tls ?? false,
-        pid: Deno.pid,
-      };
-      const registration = new ZooKeeperRegistration(
-        keeper,
-        servicePath(options),
-        member,
-        options.acl === undefined ? {} : { acl: options.acl },
-      );
+    register(
+      addr: Deno.NetAddr,
+      server?: RegisterContext,
+    ): Promise<Registration> {
+      let member: MemberData;
+      try {
+        member = {
+          ...options.metadata,
+          host: advertisedHost(
+            addr.hostname,
+            options.advertisedHost,
+            options.zookeeper,
+            log,
+          ),
+          port: options.advertisedPort ?? addr.port,
+          weight: options.weight ?? 1,
+          protocol: PROTOCOL_VERSION,
+          startedAt: new Date().toISOString(),
+          tls: options.tls ?? server?.tls ?? false,
+          pid: Deno.pid,
+        };
+      } catch (error) {
+        started.reject(error);
+        return Promise.reject(error);
+      }
+      const ownKeeper = !(options.zookeeper instanceof SessionKeeper);
+      const keeper = options.zookeeper instanceof SessionKeeper
+        ? options.zookeeper
+        : new SessionKeeper(
+          options.zookeeper ?? defaultZooKeeperHosts(),
+          options.session,
+        );
+      const registration = new ZooKeeperRegistration(keeper, path, member, {
+        acl: options.acl,
+        log,
+      });
       current = registration;
       started.resolve(registration);
-      return Promise.resolve({
-        async deregister() {
+      const where = `${member.host}:${member.port}`;
+      let warned = false;
+      const warnAfter = options.warnAfter ?? 5000;
+      const warning = warnAfter === 0 ? undefined : setTimeout(() => {
+        if (registration.nodePath !== undefined) return;
+        warned = true;
+        const reason = registration.lastError;
+        log(
+          `zkrpc: serving on ${where} but not registered under "${path}" after ${warnAfter} ms: ${
+            reason === undefined
+              ? `no ZooKeeper session yet (connecting to ${keeper.connectionString})`
+              : reason.message
+          }`,
+        );
+      }, warnAfter);
+      const onRegistered = (event: Event) => {
+        clearTimeout(warning);
+        if (!warned) return;
+        warned = false;
+        log(
+          `zkrpc: registered under "${path}" as "${
+            (event as CustomEvent<string>).detail
+          }"; clients can find ${where} now`,
+        );
+      };
+      let closing: Promise<void> | undefined;
+      const release = (): Promise<void> =>
+        closing ??= (async () => {
+          clearTimeout(warning);
+          registration.removeEventListener("registered", onRegistered);
+          registration.removeEventListener("error", onError);
           try {
             await registration.close();
           } finally {
             if (ownKeeper) await keeper.close();
           }
-        },
-      });
+        })();
+      const onError = (event: Event) => {
+        const error = (event as CustomEvent<Error>).detail;
+        release().catch(() => {}).finally(() => server?.fail(error));
+      };
+      registration.addEventListener("registered", onRegistered);
+      registration.addEventListener("error", onError);
+      return Promise.resolve({ deregister: release });
     },
   };
+}
+
+/** Checks every option; returns the service path. */
+function checkOptions(options: ZooKeeperRegistryOptions): string {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`${REGISTER}: the options must be an object`);
+  }
+  const zookeeper = options.zookeeper;
+  if (!(zookeeper instanceof SessionKeeper)) {
+    parseConnectionString(zookeeper ?? defaultZooKeeperHosts());
+  }
+  const path = servicePath(options);
+  checkSessionOptions(options.session ?? {});
+  const { advertisedHost, advertisedPort, weight, acl } = options;
+  if (
+    advertisedHost !== undefined &&
+    (typeof advertisedHost !== "string" ||
+      !/^[A-Za-z0-9._:-]+$/.test(advertisedHost))
+  ) {
+    throw new TypeError(
+      `${REGISTER}: advertisedHost must be a host name or address, got ${
+        JSON.stringify(advertisedHost)
+      }`,
+    );
+  }
+  if (
+    advertisedPort !== undefined &&
+    (!Number.isInteger(advertisedPort) || advertisedPort < 1 ||
+      advertisedPort > 65535)
+  ) {
+    throw new RangeError(
+      `${REGISTER}: advertisedPort must be an integer in 1..65535, got ${advertisedPort}`,
+    );
+  }
+  if (
+    weight !== undefined &&
+    (typeof weight !== "number" || !Number.isFinite(weight) || weight <= 0)
+  ) {
+    throw new RangeError(
+      `${REGISTER}: weight must be a finite number more than 0, got ${weight}`,
+    );
+  }
+  checkMilliseconds(options.warnAfter, "warnAfter", 0, REGISTER);
+  if (acl !== undefined) {
+    try {
+      toClientAcl(acl);
+    } catch (error) {
+      throw new TypeError(
+        `${REGISTER}: invalid acl: ${
+          (error as Error).message.replace(/^Cannot create node: /, "")
+        }`,
+      );
+    }
+    const needsAuth = aclEntries(acl).some((e) => e.scheme === "auth");
+    if (
+      needsAuth && !(zookeeper instanceof SessionKeeper) &&
+      options.session?.auth === undefined
+    ) {
+      throw new TypeError(
+        `${REGISTER}: acl ${
+          JSON.stringify(acl)
+        } grants the creator's identity, but session.auth gives none; add session: { auth: "user:password" }`,
+      );
+    }
+  }
+  return path;
 }
 
 /**
@@ -183,12 +391,19 @@ export function zooKeeperRegistrar(
  * ```
  */
 export function servicePath(
-  options: { path?: string; root?: string; service?: string },
+  options: {
+    path?: string | undefined;
+    root?: string | undefined;
+    service?: string | undefined;
+  },
 ): string {
   if (options.path !== undefined) {
     return checkPath(options.path, "path");
   }
-  if (options.service === undefined || !/^[\w.-]+$/.test(options.service)) {
+  if (
+    typeof options.service !== "string" ||
+    !/^[\w.-]+$/.test(options.service) || /^\.\.?$/.test(options.service)
+  ) {
     throw new TypeError(
       `Cannot find service path: service name must match [A-Za-z0-9_.-]+, got ${
         JSON.stringify(options.service)
@@ -201,7 +416,7 @@ export function servicePath(
 
 /** A ZooKeeper path: absolute, no empty segment, no trailing slash. */
 function checkPath(path: string, name: string): string {
-  if (!/^(\/[^/]+)+$/.test(path)) {
+  if (!isZooKeeperPath(path) || path === "/") {
     throw new TypeError(
       `Cannot find service path: ${name} must be an absolute ZooKeeper path like "/rpc" (no trailing or double slash), got ${
         JSON.stringify(path)
@@ -214,18 +429,30 @@ function checkPath(path: string, name: string): string {
 function advertisedHost(
   bound: string,
   advertised: string | undefined,
-  zookeeperHosts: string[],
+  zookeeper: string | SessionKeeper | undefined,
+  log: (message: string) => void,
 ): string {
   if (advertised !== undefined) return advertised;
   if (bound !== "0.0.0.0" && bound !== "::") return bound;
-  try {
-    const external = pickAdvertisedAddress(
-      Deno.networkInterfaces(),
-      zookeeperHosts,
+  const permission = Deno.permissions.querySync({
+    name: "sys",
+    kind: "networkInterfaces",
+  });
+  if (permission.state !== "granted") {
+    throw new Deno.errors.NotCapable(
+      `Cannot advertise a server bound to "${bound}": finding this machine's address needs --allow-sys=networkInterfaces; grant it, or set advertisedHost to the address clients should use`,
     );
-    if (external !== undefined) return external;
-  } catch {
-    // No --allow-sys: fall back to loopback.
   }
+  const connectionString = zookeeper instanceof SessionKeeper
+    ? zookeeper.connectionString
+    : zookeeper ?? defaultZooKeeperHosts();
+  const external = pickAdvertisedAddress(
+    Deno.networkInterfaces(),
+    parseConnectionString(connectionString).servers.map((s) => s.host),
+  );
+  if (external !== undefined) return external;
+  log(
+    `zkrpc: the server is bound to "${bound}" but this machine has no non-loopback IPv4 address; advertising 127.0.0.1 (set advertisedHost to override)`,
+  );
   return "127.0.0.1";
 }

@@ -6,13 +6,21 @@
  */
 
 import { coalesced } from "./_coalesced.ts";
+import { securePath } from "./_secure_path.ts";
 import { encodeMember, type MemberData } from "./member.ts";
 import type { SessionKeeper } from "./session_keeper.ts";
 import {
   isZooKeeperError,
+  type WatchEvent,
   type ZooKeeperAcl,
   type ZooKeeperSession,
 } from "./zookeeper_session.ts";
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/** First and longest pause before retrying a registration that failed. */
+const RETRY_DELAY = 250;
+const MAX_RETRY_DELAY = 5000;
 
 /**
  * Options for {@linkcode ZooKeeperRegistration}.
@@ -30,8 +38,24 @@ import {
  * ```
  */
 export interface ZooKeeperRegistrationOptions {
-  /** ACL for the member node and the service path it creates. @default open */
-  acl?: ZooKeeperAcl;
+  /**
+   * ACL for the member node and the service path it creates. When set (and
+   * not `"open"`), an existing service path and its parent are checked: an
+   * ACL that lets someone else create or delete members, or change the ACL,
+   * is tightened when this session has `admin` on it (members created
+   * meanwhile by others are deleted), else registration fails for good with
+   * an error naming the path and the fix.
+   *
+   * @default {"open"}
+   */
+  acl?: ZooKeeperAcl | undefined;
+  /**
+   * Receives notices: the node was deleted or changed by someone else and is
+   * restored, an open path was tightened.
+   *
+   * @default {console.warn}
+   */
+  log?: ((message: string) => void) | undefined;
   /**
    * The unique id in the node's name. Two registrations with the same id
    * share one node, so give each server its own.
@@ -47,8 +71,17 @@ export interface ZooKeeperRegistrationOptions {
  * node's `ephemeralOwner` tells whether it belongs to the current session.
  *
  * On every new or reconnected session it makes sure exactly one node of its own
- * exists, owned by that session. After {@linkcode ZooKeeperRegistration.close}
- * it never registers again.
+ * exists, owned by that session, and it watches that node: when someone else
+ * deletes it (or changes its data) it is recreated (or restored), as Curator's
+ * `PersistentNode` does, with a log line saying why. Failed attempts are
+ * retried with back-off while the session lives. After
+ * {@linkcode ZooKeeperRegistration.close} it never registers again.
+ *
+ * Events: `"registered"` (a `CustomEvent<string>` with the node's path) each
+ * time a node is created or adopted; `"error"` (a `CustomEvent<Error>`) when
+ * registration failed for good (no permission, an open service path it may
+ * not fix, an invalid path): it then stops, and
+ * {@linkcode ZooKeeperRegistration.registered} rejects with that error.
  *
  * @example Registering a server
  * ```ts ignore
@@ -77,6 +110,14 @@ export class ZooKeeperRegistration extends EventTarget {
   #ensure: () => Promise<void>;
   #onSession: () => void;
   #firstRegistration = Promise.withResolvers<string>();
+  #log: (message: string) => void;
+  #retryTimer: Timer | undefined;
+  #retryDelay = RETRY_DELAY;
+  #lastError: Error | undefined;
+  #failed: Error | undefined;
+  /** Someone else changed the node's data: write ours again. */
+  #restoreData = false;
+  #onNodeEvent = (event: WatchEvent): void => this.#nodeChanged(event);
 
   /**
    * Starts registering in the background.
@@ -97,6 +138,7 @@ export class ZooKeeperRegistration extends EventTarget {
     this.#servicePath = servicePath;
     this.#data = encodeMember(member);
     this.#acl = options.acl;
+    this.#log = options.log ?? ((message) => console.warn(message));
     this.#prefix = `server-${options.id ?? crypto.randomUUID()}-`;
     this.#ensure = coalesced(() => this.#ensureRegistered());
     this.#onSession = () =>
@@ -118,6 +160,16 @@ export class ZooKeeperRegistration extends EventTarget {
   }
 
   /**
+   * Why the last attempt to register failed, while not registered: the
+   * ZooKeeper error, or the keeper's reason for having no session.
+   */
+  get lastError(): Error | undefined {
+    if (this.#failed !== undefined) return this.#failed;
+    if (this.#keeper.session === undefined) return this.#keeper.lastError;
+    return this.#lastError;
+  }
+
+  /**
    * Resolves with the node's path once the server is first registered.
    *
    * @returns The znode path.
@@ -128,11 +180,13 @@ export class ZooKeeperRegistration extends EventTarget {
 
   async #ensureRegistered(): Promise<void> {
     const session = this.#keeper.session;
-    if (session === undefined) return;
+    if (session === undefined || this.#failed !== undefined) return;
     if (this.#closed) {
       if (this.#orphans.length > 0) await this.#deleteOrphans(session);
       return;
     }
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     try {
       const path = await this.#findOrCreate(session);
       if (this.#closed) {
@@ -147,11 +201,74 @@ export class ZooKeeperRegistration extends EventTarget {
         this.#firstRegistration.resolve(path);
         this.dispatchEvent(new CustomEvent("registered", { detail: path }));
       }
+      await this.#watchNode(session, path);
+      this.#lastError = undefined;
+      this.#retryDelay = RETRY_DELAY;
     } catch (error) {
-      // Connection loss or expiry: the next session event retries, and the
-      // uuid in the name finds a node whose create reply was lost.
-      if (!isZooKeeperError(error)) throw error;
+      if (this.#closed) return;
+      if (isFatal(error)) return this.#fail(error as Error);
+      // Connection loss, a timeout or an expiry: retry while this session
+      // is connected (else its next event does); the uuid in the name finds
+      // a node whose create reply was lost.
+      this.#lastError = error as Error;
+      if (session === this.#keeper.session && session.state === "connected") {
+        this.#retryTimer = setTimeout(() => {
+          this.#retryTimer = undefined;
+          this.#onSession();
+        }, this.#retryDelay);
+        this.#retryDelay = Math.min(this.#retryDelay * 2, MAX_RETRY_DELAY);
+      }
     }
+  }
+
+  /**
+   * Arms a one-shot watch on the node; when it is already gone, registers
+   * again at once.
+   */
+  async #watchNode(session: ZooKeeperSession, path: string): Promise<void> {
+    const stat = await session.exists(path, { watch: this.#onNodeEvent });
+    if (stat === undefined && !this.#closed && path === this.#nodePath) {
+      this.#log(
+        `zkrpc: member node "${path}" disappeared right after registering; registering again`,
+      );
+      this.#nodePath = undefined;
+      this.#onSession();
+    }
+  }
+
+  /** The watch on the own node fired. */
+  #nodeChanged(event: WatchEvent): void {
+    if (
+      this.#closed || this.#failed !== undefined ||
+      event.path !== this.#nodePath
+    ) {
+      return;
+    }
+    if (event.type === "deleted") {
+      this.#log(
+        `zkrpc: member node "${event.path}" was deleted while its session lives (by another client or an operator); registering again`,
+      );
+      this.#nodePath = undefined;
+    } else if (event.type === "data_changed") {
+      this.#log(
+        `zkrpc: the data of member node "${event.path}" was changed by another client; restoring it`,
+      );
+      this.#restoreData = true;
+    }
+    this.#onSession();
+  }
+
+  /** Stops for good: rejects `registered()` and dispatches `"error"`. */
+  #fail(cause: Error): void {
+    const error = new Error(
+      `Cannot register under "${this.#servicePath}": ${cause.message}`,
+      { cause },
+    );
+    this.#failed = error;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#firstRegistration.reject(error);
+    this.dispatchEvent(new CustomEvent("error", { detail: error }));
   }
 
   /**
@@ -182,12 +299,21 @@ export class ZooKeeperRegistration extends EventTarget {
   /** Returns this registration's node, owned by `session`, creating it if needed. */
   async #findOrCreate(session: ZooKeeperSession): Promise<string> {
     await session.mkdirp(this.#servicePath, { acl: this.#acl });
+    if (this.#acl !== undefined && this.#acl !== "open") {
+      await securePath(session, this.#servicePath, this.#acl, this.#log);
+    }
     const children = await session.getChildren(this.#servicePath);
     for (const name of children.filter((c) => c.startsWith(this.#prefix))) {
       const path = `${this.#servicePath}/${name}`;
       const stat = await session.exists(path);
       if (stat === undefined) continue;
-      if (stat.ephemeralOwner === session.sessionId) return path;
+      if (stat.ephemeralOwner === session.sessionId) {
+        if (this.#restoreData) {
+          await session.setData(path, this.#data);
+          this.#restoreData = false;
+        }
+        return path;
+      }
       // A node of an earlier session that ZooKeeper has not removed yet.
       await session.delete(path, stat.version).catch((error) => {
         if (!isZooKeeperError(error, "NO_NODE")) throw error;
@@ -210,6 +336,8 @@ export class ZooKeeperRegistration extends EventTarget {
   async close(signal?: AbortSignal): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     this.#firstRegistration.reject(
       new Error("Cannot register: the registration was closed"),
     );
@@ -224,4 +352,19 @@ export class ZooKeeperRegistration extends EventTarget {
     if (session?.state !== "connected" || signal?.aborted) return;
     await this.#deleteOrphans(session);
   }
+}
+
+/**
+ * Failures that retrying cannot fix: no permission, an open path this
+ * session may not tighten, an invalid path or ACL.
+ */
+function isFatal(error: unknown): boolean {
+  if (!isZooKeeperError(error)) return true;
+  return isZooKeeperError(
+    error,
+    "NO_AUTH",
+    "INVALID_ACL",
+    "NO_CHILDREN_FOR_EPHEMERALS",
+    "BAD_ARGUMENTS",
+  );
 }

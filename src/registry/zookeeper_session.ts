@@ -6,6 +6,7 @@
  */
 
 import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import {
   type Callback,
   type Client,
@@ -25,7 +26,14 @@ import {
 } from "./_client_internals.ts";
 import { toZooKeeperError, ZooKeeperError } from "./zookeeper_errors.ts";
 import {
+  checkSessionOptions,
+  isZooKeeperPath,
+  parseConnectionString,
+} from "./_config.ts";
+import {
+  type AclEntry,
   type CreateMode,
+  fromClientAcl,
   type NodeStat,
   toClientAcl,
   toClientMode,
@@ -125,6 +133,36 @@ export interface ZooKeeperSessionOptions {
    * @default {undefined}
    */
   signal?: AbortSignal | undefined;
+  /**
+   * Called with the reason of each failed attempt to reach a server
+   * (connection refused, unknown host, missing `--allow-net`, no answer to
+   * the session request), while connecting and while reconnecting. The
+   * session keeps trying; the last reason also ends the `TIMEOUT` message of
+   * {@linkcode ZooKeeperSession.connect}.
+   *
+   * @default {undefined}
+   */
+  onConnectError?: ((error: Error) => void) | undefined;
+}
+
+/**
+ * What {@linkcode ZooKeeperSession.getAcl} returns.
+ *
+ * @example Who may create members under a service path
+ * ```ts ignore
+ * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+ * import type { NodeAcl } from "@zkrpc/zkrpc";
+ *
+ * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
+ * const { acl }: NodeAcl = await session.getAcl("/rpc/calculator");
+ * console.log(acl.filter((entry) => entry.permissions.includes("create")));
+ * ```
+ */
+export interface NodeAcl {
+  /** The node's ACL; permissions spelled out one by one, never `"all"`. */
+  acl: AclEntry[];
+  /** The node's metadata (`aversion` is the ACL's version). */
+  stat: NodeStat;
 }
 
 /**
@@ -258,14 +296,35 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   #pending = new Set<(error: ZooKeeperError) => void>();
   #watchers = new WeakMap<Watcher, (event: never) => void>();
   #closing: Promise<void> | undefined;
+  #lastConnectError: Error | undefined;
+  #authIds: string[] = [];
 
   private constructor(
     connectionString: string,
     options: ZooKeeperSessionOptions,
   ) {
     super();
+    parseConnectionString(connectionString);
+    checkSessionOptions(options);
     this.#connectionString = connectionString;
     this.#operationTimeout = options.operationTimeout ?? 10_000;
+    const onConnectError = options.onConnectError;
+    this.#timers.onSocketError = (error) => {
+      if ((error as { code?: unknown }).code === "EPERM") {
+        // What Deno reports for a host outside --allow-net.
+        error = new Error(
+          `${error.message} (is the host allowed by --allow-net?)`,
+          { cause: error },
+        );
+      }
+      this.#lastConnectError = error;
+      if (onConnectError === undefined) return;
+      try {
+        onConnectError(error);
+      } catch (thrown) {
+        reportError(thrown);
+      }
+    };
     try {
       this.#client = createClient(
         connectionString,
@@ -285,6 +344,9 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       : options.auth;
     for (const credential of auth) {
       this.#client.addAuthInfo("digest", Buffer.from(credential));
+      const user = credential.slice(0, credential.indexOf(":"));
+      const hash = createHash("sha1").update(credential).digest("base64");
+      this.#authIds.push(`${user}:${hash}`);
     }
     onClientState(this.#client, (state) => this.#onClientState(state));
   }
@@ -295,9 +357,14 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    * @param connectionString `host:port[,host:port...][/chroot]`.
    * @param options Timeouts and credentials.
    * @returns The connected session.
+   * @throws {TypeError} (rejects at once) when the connection string or an
+   * option is malformed, e.g. `port "xx" in "h:xx" is not a number`.
+   * @throws {RangeError} (rejects at once) when a port or timeout is out of
+   * range.
    * @throws {ZooKeeperError} `TIMEOUT` when no server accepted the session
-   * within `connectTimeout`; `AUTH_FAILED` when the server rejected the
-   * credentials.
+   * within `connectTimeout` (the message names the connection string and the
+   * last reason an attempt failed); `AUTH_FAILED` when the server rejected
+   * the credentials.
    *
    * @example Connect with a short timeout
    * ```ts ignore
@@ -338,6 +405,14 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   /** The session password (16 bytes); with the id it can resume the session. */
   get sessionPassword(): Uint8Array {
     return this.#sessionPassword.slice();
+  }
+
+  /**
+   * The `digest` identities the session authenticated as (from the `auth`
+   * option), as ACLs name them: `user:base64(sha1("user:password"))`.
+   */
+  get authIds(): readonly string[] {
+    return this.#authIds;
   }
 
   /** The session timeout the server granted, in milliseconds. */
@@ -381,8 +456,14 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       options = data;
       data = options.data;
     }
-    const mode = toClientMode(options.mode ?? "persistent");
-    const acl = toClientAcl(options.acl ?? "open");
+    let mode: number;
+    let acl: unknown[];
+    try {
+      mode = toClientMode(options.mode ?? "persistent");
+      acl = toClientAcl(options.acl ?? "open");
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const bytes = data === undefined ? undefined : Buffer.from(data);
     return this.#run(
       `Cannot create "${path}"`,
@@ -493,6 +574,13 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     data: Uint8Array | string,
     version = -1,
   ): Promise<NodeStat> {
+    if (typeof data !== "string" && !(data instanceof Uint8Array)) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot write "${path}": data must be a string or a Uint8Array`,
+        ),
+      );
+    }
     const bytes = Buffer.from(data);
     return this.#run(
       `Cannot write "${path}"`,
@@ -571,6 +659,73 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
           : this.#client.exists(path, callback),
       (stat) =>
         stat == null ? undefined : toNodeStat(stat as Record<string, unknown>),
+    );
+  }
+
+  /**
+   * Reads a node's ACL.
+   *
+   * @param path Absolute path.
+   * @returns The ACL and the node's stat.
+   *
+   * @example Is a node open to anyone?
+   * ```ts ignore
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+   * import assert from "node:assert/strict";
+   *
+   * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
+   * await session.create("/open", "", { acl: "open" });
+   * const { acl } = await session.getAcl("/open");
+   * assert.deepEqual(acl, [{
+   *   scheme: "world",
+   *   id: "anyone",
+   *   permissions: ["read", "write", "create", "delete", "admin"],
+   * }]);
+   * ```
+   */
+  getAcl(path: string): Promise<NodeAcl> {
+    return this.#run(
+      `Cannot read the ACL of "${path}"`,
+      path,
+      (callback) => this.#client.getACL(path, callback),
+      (acl, stat) => ({
+        acl: fromClientAcl(acl),
+        stat: toNodeStat(stat as Record<string, unknown>),
+      }),
+    );
+  }
+
+  /**
+   * Replaces a node's ACL (needs the `admin` permission on it).
+   *
+   * @param path Absolute path.
+   * @param acl The new ACL.
+   * @param version Expected ACL version (`stat.aversion`); `-1` matches any.
+   * @returns The node's new stat.
+   *
+   * @example Make a node read-only for everyone but its creator
+   * ```ts ignore
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc";
+   *
+   * await using session = await ZooKeeperSession.connect("127.0.0.1:2181", {
+   *   auth: "admin:secret",
+   * });
+   * await session.create("/config", "v1");
+   * await session.setAcl("/config", "creator_all_world_read");
+   * ```
+   */
+  setAcl(path: string, acl: ZooKeeperAcl, version = -1): Promise<NodeStat> {
+    let entries: unknown[];
+    try {
+      entries = toClientAcl(acl);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#run(
+      `Cannot set the ACL of "${path}"`,
+      path,
+      (callback) => this.#client.setACL(path, entries, version, callback),
+      (stat) => toNodeStat(stat as Record<string, unknown>),
     );
   }
 
@@ -656,10 +811,14 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     const rejecter = (error: ZooKeeperError) => opened.reject(error);
     this.#pending.add(rejecter);
     const timer = setTimeout(() => {
+      const last = this.#lastConnectError;
       opened.reject(
         new ZooKeeperError(
           "TIMEOUT",
-          `Cannot connect to ZooKeeper at ${this.#connectionString}: no server accepted the session within ${connectTimeout} ms`,
+          `Cannot connect to ZooKeeper at ${this.#connectionString}: no server accepted the session within ${connectTimeout} ms${
+            last === undefined ? "" : ` (last attempt: ${last.message})`
+          }`,
+          last === undefined ? {} : { cause: last },
         ),
       );
     }, connectTimeout);
@@ -828,11 +987,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
 }
 
 function validatePath(path: string, what: string): void {
-  if (
-    typeof path !== "string" || !path.startsWith("/") ||
-    (path.length > 1 && path.endsWith("/")) || path.includes("//") ||
-    path.includes("\u0000")
-  ) {
+  if (!isZooKeeperPath(path)) {
     throw new TypeError(`${what}: invalid path "${path}"`);
   }
 }

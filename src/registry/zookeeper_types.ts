@@ -240,6 +240,15 @@ export function toClientAcl(acl: ZooKeeperAcl): unknown[] {
     throw new TypeError("Cannot create node: the ACL must not be empty");
   }
   return entries.map((entry: AclEntry) => {
+    if (
+      typeof entry !== "object" || entry === null ||
+      typeof entry.scheme !== "string" || entry.scheme === "" ||
+      typeof entry.id !== "string" || !Array.isArray(entry.permissions)
+    ) {
+      throw new TypeError(
+        "Cannot create node: an ACL entry needs a non-empty string scheme, a string id and a list of permissions",
+      );
+    }
     let mask = 0;
     for (const permission of entry.permissions) {
       const bit = PERMISSIONS[permission];
@@ -250,7 +259,86 @@ export function toClientAcl(acl: ZooKeeperAcl): unknown[] {
       }
       mask |= bit;
     }
+    if (mask === 0) {
+      throw new TypeError(
+        `Cannot create node: the ACL entry for ${entry.scheme}:${entry.id} grants no permission`,
+      );
+    }
     return new ACL(mask, new Id(entry.scheme, entry.id));
+  });
+}
+
+/**
+ * The entries of an ACL, presets spelled out: `"open"` is `world:anyone`
+ * with every permission, `"creator_all"` is `auth:` (the creating session's
+ * identities) with every permission, `"creator_all_world_read"` adds
+ * `world:anyone` read.
+ *
+ * @param acl The ACL.
+ * @returns Its entries.
+ */
+export function aclEntries(acl: ZooKeeperAcl): AclEntry[] {
+  const anyone = (permissions: ZooKeeperPermission[]): AclEntry => ({
+    scheme: "world",
+    id: "anyone",
+    permissions,
+  });
+  const creator: AclEntry = { scheme: "auth", id: "", permissions: ["all"] };
+  switch (acl) {
+    case "open":
+      return [anyone(["all"])];
+    case "creator_all":
+      return [creator];
+    case "creator_all_world_read":
+      return [creator, anyone(["read"])];
+  }
+  return (acl as readonly AclEntry[]).map((entry) => ({
+    ...entry,
+    permissions: [...entry.permissions],
+  }));
+}
+
+const SINGLE_PERMISSIONS = [
+  "read",
+  "write",
+  "create",
+  "delete",
+  "admin",
+] as const satisfies ZooKeeperPermission[];
+
+/**
+ * The single permissions (never `"all"`) an entry grants.
+ *
+ * @param permissions An entry's permissions.
+ * @returns `read`, `write`, `create`, `delete`, `admin`, in that order.
+ */
+export function expandPermissions(
+  permissions: readonly ZooKeeperPermission[],
+): ZooKeeperPermission[] {
+  const all = permissions.includes("all");
+  return SINGLE_PERMISSIONS.filter((p) => all || permissions.includes(p));
+}
+
+/**
+ * Converts the client's `ACL` objects to entries.
+ *
+ * @param acls What the client's `getACL` returned.
+ * @returns The entries, permissions spelled out one by one.
+ */
+export function fromClientAcl(acls: unknown): AclEntry[] {
+  if (!Array.isArray(acls)) return [];
+  return acls.map((item) => {
+    const acl = item as {
+      permission: number;
+      id: { scheme: string; id: string };
+    };
+    return {
+      scheme: acl.id.scheme,
+      id: acl.id.id,
+      permissions: SINGLE_PERMISSIONS.filter((p) =>
+        (acl.permission & PERMISSIONS[p]) !== 0
+      ),
+    };
   });
 }
 
