@@ -328,8 +328,16 @@ Deno.test({
       async () => {
         await settle(cluster, client);
         const lan = net.host("s4").address;
-        const other = await net.addInterface("s4");
-        // Automatic: 0.0.0.0 advertises this host's first non-loopback address.
+        // The unreachable interface is listed first, so "the first address"
+        // would be the wrong one.
+        const other = await net.addInterface("s4", { first: true });
+        const listed = await net.exec("s4", [
+          Deno.execPath(),
+          "eval",
+          `console.log(Deno.networkInterfaces().filter((i) => i.family === "IPv4" && i.name !== "lo").map((i) => i.address).join(" "))`,
+        ]);
+        assert.deepEqual(listed.trim().split(" "), [other, lan]);
+        // Automatic: 0.0.0.0 advertises the address on ZooKeeper's network.
         const auto = await cluster.startServer("s4");
         await cluster.waitForMembers(4, 30_000);
         assert.ok((await cluster.members()).some((m) => m.host === lan));
