@@ -75,6 +75,9 @@ function openChannel(): DistributedChannel {
       errors: [InvalidOperation],
       idempotent: ["divide"],
       timeout,
+      // Like the tutorial's client, wait for a server (one restarting, or not
+      // registered yet) until each call's deadline rather than failing fast.
+      waitForReady: true,
     });
   } catch (error) {
     usage((error as Error).message); // a malformed --zookeeper or --service

@@ -19,6 +19,9 @@ import {
 
 type Timer = ReturnType<typeof setTimeout>;
 
+/** Default bound of one connect attempt (socket + preface), in ms. */
+export const DEFAULT_CONNECT_TIMEOUT = 2000;
+
 /** The connection options the opening reads (`ConnectionOptions` satisfies it). */
 export interface OpenSocketOptions {
   connectTimeout?: number;
@@ -47,7 +50,7 @@ export async function openSocket(
   options: OpenSocketOptions,
 ): Promise<OpenSocket> {
   const name = `${endpoint.hostname}:${endpoint.port}`;
-  const timeout = options.connectTimeout ?? 10_000;
+  const timeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
   const signal = options.signal;
   signal?.throwIfAborted();
   let conn: Deno.Conn | undefined;

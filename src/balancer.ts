@@ -4,8 +4,11 @@
  * @module
  */
 
+import type { MemberData } from "./registry/member.ts";
+
 /**
- * What a balancer sees of an endpoint.
+ * What a balancer sees of an endpoint: a read-only view that the channel
+ * keeps up to date (no internal object is handed out).
  *
  * @example Picking among candidates
  * ```ts
@@ -15,7 +18,7 @@
  *
  * const candidates: BalancerCandidate[] = [
  *   { key: "127.0.0.1:9001", inFlight: 4 },
- *   { key: "127.0.0.1:9002", inFlight: 0 },
+ *   { key: "127.0.0.1:9002", inFlight: 0, weight: 2, latency: 1.5 },
  * ];
  * assert.equal(leastInFlightBalancer().pick(candidates)?.key, "127.0.0.1:9002");
  * ```
@@ -25,22 +28,49 @@ export interface BalancerCandidate {
   readonly key: string;
   /** Calls sent to the endpoint and not yet answered. */
   readonly inFlight: number;
+  /**
+   * The data the server registered (host, port, `weight`, metadata such as
+   * a zone). Always set by the channel.
+   */
+  readonly member?: MemberData;
+  /** The member's `weight` (1 when it registered none). Set by the channel. */
+  readonly weight?: number;
+  /**
+   * Moving average of the endpoint's answered calls' latency, in ms;
+   * `undefined` until one was answered.
+   */
+  readonly latency?: number | undefined;
 }
 
 /**
- * Chooses an endpoint for one call.
+ * Chooses an endpoint for one call. The channel only calls `pick` with a
+ * non-empty list of endpoints that may be used now (not ejected, not
+ * draining, not yet tried by this call when others remain); when every
+ * endpoint is failing it passes them all, so that calls still try.
  *
- * @example Writing a balancer that always picks the first candidate
+ * @example Writing a balancer that prefers the lowest latency
  * ```ts
  * import type { Balancer } from "@zkrpc/zkrpc";
  * import assert from "node:assert/strict";
  *
- * const first: Balancer = { pick: (candidates) => candidates[0] };
- * assert.equal(first.pick([{ key: "a", inFlight: 0 }])?.key, "a");
+ * const fastest: Balancer = {
+ *   pick: (candidates) =>
+ *     candidates.reduce((best, c) =>
+ *       (c.latency ?? 0) < (best.latency ?? 0) ? c : best
+ *     ),
+ * };
+ * const pick = fastest.pick([
+ *   { key: "a", inFlight: 0, latency: 9 },
+ *   { key: "b", inFlight: 0, latency: 2 },
+ * ]);
+ * assert.equal(pick?.key, "b");
  * ```
  */
 export interface Balancer {
-  /** Returns one of `candidates`, or `undefined` when the list is empty. */
+  /**
+   * Returns one of `candidates` (the channel never passes an empty list;
+   * `undefined` makes it take the first).
+   */
   pick<T extends BalancerCandidate>(candidates: readonly T[]): T | undefined;
 }
 

@@ -79,9 +79,11 @@ export interface Endpoint {
  */
 export interface ConnectionOptions {
   /**
-   * Milliseconds to open the socket and receive the server's preface.
+   * Milliseconds to open the socket and receive the server's preface. Short,
+   * so that an address that accepts and never answers (or never completes
+   * the TCP handshake) costs one attempt, not a call's whole deadline.
    *
-   * @default {10000}
+   * @default {2000}
    */
   connectTimeout?: number;
   /** Aborts the connection attempt (not the calls made on it later). */
@@ -116,19 +118,30 @@ export interface ConnectionOptions {
    */
   maxInFlight?: number;
   /**
-   * Milliseconds without any received frame after which a ping is sent;
-   * `0` disables keepalive.
+   * Milliseconds without any received frame, while calls are in flight,
+   * after which a ping is sent (gRPC style: a connection that keeps
+   * receiving frames is never pinged, so keepalive costs nothing under
+   * load). `0` disables keepalive.
    *
-   * @default {30000}
+   * @default {1000}
    */
   keepaliveInterval?: number;
   /**
    * Milliseconds to wait for any frame after a keepalive ping before the
-   * peer is declared dead and the connection closed.
+   * peer is declared dead and the connection closed. With the defaults a
+   * silent peer (a hung or stopped process) is detected 2–3 s after its
+   * last frame.
    *
-   * @default {10000}
+   * @default {2000}
    */
   keepaliveTimeout?: number;
+  /**
+   * Milliseconds without any received frame, with no call in flight, after
+   * which an idle connection is pinged.
+   *
+   * @default {30000}
+   */
+  idleKeepaliveInterval?: number;
 }
 
 /**
@@ -284,9 +297,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #reading: Promise<void> = Promise.resolve();
   #keepaliveInterval: number;
   #keepaliveTimeout: number;
+  #idleKeepaliveInterval: number;
   #keepaliveTimer: Timer | undefined;
   #received = false;
   #pingOutstanding = false;
+  #silentTicks = 0;
+  #pongWaiters: (() => void)[] = [];
   #methodPrefixes = new Map<string, Uint8Array>();
   #maxInFlight: number;
   #sent = 0;
@@ -368,8 +384,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
           ),
         ),
     );
-    this.#keepaliveInterval = options.keepaliveInterval ?? 30_000;
-    this.#keepaliveTimeout = options.keepaliveTimeout ?? 10_000;
+    this.#keepaliveInterval = options.keepaliveInterval ?? 1000;
+    this.#keepaliveTimeout = options.keepaliveTimeout ?? 2000;
+    this.#idleKeepaliveInterval = options.idleKeepaliveInterval ?? 30_000;
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     this.#reading = this.#readLoop();
     if (this.#keepaliveInterval > 0) {
@@ -650,6 +667,11 @@ export class Connection extends EventTarget implements AsyncDisposable {
         return;
       case FrameType.Pong:
         this.#pingOutstanding = false;
+        if (this.#pongWaiters.length > 0) {
+          const waiters = this.#pongWaiters;
+          this.#pongWaiters = [];
+          for (const wake of waiters) wake();
+        }
         return;
       case FrameType.Goaway:
         if (!this.#draining) {
@@ -672,19 +694,59 @@ export class Connection extends EventTarget implements AsyncDisposable {
     return this.#goawayReason;
   }
 
+  /**
+   * Sends a ping and resolves when the server answers it: proof that the
+   * server's process is alive and reading (a channel's probe).
+   *
+   * @param timeout Milliseconds to wait for the pong.
+   * @returns A promise that resolves on the pong.
+   * @throws {ConnectionError} (`written: false`) when no pong came in time
+   * or the connection closed first.
+   */
+  ping(timeout: number = this.#keepaliveTimeout): Promise<void> {
+    if (this.#closedFlag) {
+      return Promise.reject(
+        new ConnectionError(`Cannot ping ${this.#name}: connection closed`, {
+          written: false,
+          cause: this.#closeError,
+        }),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pongWaiters = this.#pongWaiters.filter((w) => w !== wake);
+        reject(
+          new ConnectionError(
+            `Cannot ping ${this.#name}: no answer within ${timeout} ms`,
+            { written: false },
+          ),
+        );
+      }, timeout);
+      const wake = () => {
+        clearTimeout(timer);
+        if (this.#closedFlag) {
+          reject(
+            new ConnectionError(
+              `Cannot ping ${this.#name}: connection closed`,
+              { written: false, cause: this.#closeError },
+            ),
+          );
+        } else resolve();
+      };
+      this.#pongWaiters.push(wake);
+      this.#writer.push(FrameType.Ping, 0);
+    });
+  }
+
   #onKeepalive = (): void => {
     this.#keepaliveTimer = undefined;
     if (this.#closedFlag) return;
+    let delay = this.#keepaliveInterval;
     if (this.#received) {
       this.#received = false;
       this.#pingOutstanding = false;
-      this.#keepaliveTimer = setTimeout(
-        this.#onKeepalive,
-        this.#keepaliveInterval,
-      );
-      return;
-    }
-    if (this.#pingOutstanding) {
+      this.#silentTicks = 0;
+    } else if (this.#pingOutstanding) {
       this.#shutdown(
         new ConnectionError(
           `Connection to ${this.#name} lost: no answer to a ping within ${this.#keepaliveTimeout} ms`,
@@ -692,13 +754,18 @@ export class Connection extends EventTarget implements AsyncDisposable {
         ),
       );
       return;
+    } else if (
+      this.#pending.size > 0 ||
+      ++this.#silentTicks * this.#keepaliveInterval >=
+        this.#idleKeepaliveInterval
+    ) {
+      // Silent with calls waiting (or idle for long): ask for a sign of life.
+      this.#silentTicks = 0;
+      this.#pingOutstanding = true;
+      this.#writer.push(FrameType.Ping, 0);
+      delay = this.#keepaliveTimeout;
     }
-    this.#pingOutstanding = true;
-    this.#writer.push(FrameType.Ping, 0);
-    this.#keepaliveTimer = setTimeout(
-      this.#onKeepalive,
-      this.#keepaliveTimeout,
-    );
+    this.#keepaliveTimer = setTimeout(this.#onKeepalive, delay);
   };
 
   #shutdown(error: Error | undefined): void {
@@ -730,6 +797,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
     }
     this.#pending.clear();
     this.#queue = [];
+    const waiters = this.#pongWaiters;
+    this.#pongWaiters = [];
+    for (const wake of waiters) wake();
     Promise.all([this.#reading, this.#writer.drained()]).then(() => {
       this.#resolveClosed();
       this.dispatchEvent(

@@ -77,6 +77,16 @@ export class RetryBudget {
     return this.#tokens > this.#maxTokens / 2;
   }
 
+  /**
+   * Whether retries (and hedges) are allowed now, without spending: more
+   * than half the tokens are left.
+   *
+   * @returns `true` while failures have not outweighed successes.
+   */
+  allows(): boolean {
+    return this.#tokens > this.#maxTokens / 2;
+  }
+
   /** Records a successful call. */
   earn(): void {
     this.#tokens = Math.min(this.#maxTokens, this.#tokens + this.#tokenRatio);

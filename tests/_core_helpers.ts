@@ -157,3 +157,11 @@ export const SUPPORTED_VALUES: Record<string, unknown> = {
   "null-prototype object": Object.assign(Object.create(null), { x: 1 }),
   "object with __proto__ key": JSON.parse('{"__proto__": {"polluted": true}}'),
 };
+
+/** A loopback port with nothing listening on it (connects are refused). */
+export function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}

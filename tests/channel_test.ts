@@ -4,7 +4,10 @@
  * behaviour is in discovery_test.ts.
  */
 import assert from "node:assert/strict";
-import { DistributedChannel } from "../src/channel.ts";
+import {
+  DistributedChannel,
+  type DistributedChannelOptions,
+} from "../src/channel.ts";
 import {
   CancelledError,
   ConnectionError,
@@ -14,8 +17,10 @@ import {
   RemoteError,
 } from "../src/errors.ts";
 import { StaticMembership } from "../src/registry/static.ts";
+import type { BalancerCandidate } from "../src/balancer.ts";
 import { type RpcServer, serve } from "../src/server.ts";
-import { delay, startChildServer } from "./_core_helpers.ts";
+import { closedPort, delay, startChildServer } from "./_core_helpers.ts";
+import { waitFor } from "./_discovery_helpers.ts";
 
 const HOST = "127.0.0.1";
 
@@ -65,19 +70,11 @@ async function countCalls(
   return counts;
 }
 
-/** A port with nothing listening on it. */
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: HOST, port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 /** Round-robin over a dead port and a live server, the dead one first. */
 function deadAndLive(
   port: number,
   live: RpcServer,
-  options: { ejectionTime?: number } = {},
+  options: Partial<DistributedChannelOptions> = {},
 ): DistributedChannel {
   return new DistributedChannel({
     membership: new StaticMembership([
@@ -146,20 +143,27 @@ Deno.test("a refused connection moves the call to another endpoint and ejects th
   assert.equal(deadState?.calls, 0);
 });
 
-Deno.test("a call with no registered servers fails with NoServersError after the timeout", async () => {
+Deno.test("a call to a service with no registered members fails fast, or waits with waitForReady", async () => {
   await using channel = new DistributedChannel({
     membership: new StaticMembership([]),
     service: "calculator",
-    timeout: 200,
+    timeout: 5000,
   });
   const started = performance.now();
   await assert.rejects(
     channel.call("divide", [1, 2]),
     (error: unknown) =>
       error instanceof NoServersError && error.service === "calculator" &&
-      /no servers for service "calculator"/.test(error.message),
+      /no servers for service "calculator": it has no registered members/
+        .test(error.message),
   );
-  assert.ok(performance.now() - started >= 190);
+  assert.ok(performance.now() - started < 1000, "did not fail fast");
+  const waited = performance.now();
+  await assert.rejects(
+    channel.call("divide", [1, 2], { timeout: 200, waitForReady: true }),
+    NoServersError,
+  );
+  assert.ok(performance.now() - waited >= 190, "did not wait for the deadline");
   await assert.rejects(channel.ready({ timeout: 50 }), NoServersError);
 });
 
@@ -183,7 +187,11 @@ Deno.test("a call whose servers are all dead fails with NoServersError, not a ha
 
 Deno.test("a server joining the membership gets calls from a waiting caller", async () => {
   const membership = new StaticMembership([]);
-  await using channel = new DistributedChannel({ membership, timeout: 5000 });
+  await using channel = new DistributedChannel({
+    membership,
+    timeout: 5000,
+    waitForReady: true,
+  });
   const call = channel.call("whoami", []);
   await delay(50);
   const [server] = startServers([0]);
@@ -268,17 +276,25 @@ Deno.test("after goaway new calls go to the other endpoint and the draining call
   assert.deepEqual([...after.keys()], [other.addr.port]);
 });
 
-Deno.test("an ejected endpoint is probed again after its back-off and used once it answers", async () => {
+Deno.test("an ejected endpoint is probed in the background and used again once it answers", async () => {
   const [live] = startServers([0]);
   const port = closedPort();
-  await using channel = deadAndLive(port, live!, { ejectionTime: 100 });
+  await using channel = deadAndLive(port, live!, {
+    ejectionTime: 100,
+    outlierDetection: { probeInterval: 50 },
+  });
   await countCalls(channel, 10, 1);
   const ejected = channel.endpoints().find((e) => e.member.port === port)!;
   assert.equal(ejected.state, "ejected");
   assert.equal(ejected.calls, 0);
-  // The endpoint comes back on the same port.
+  // The endpoint comes back on the same port; a probe lets it back in.
   const revived = serve({ whoami: () => port }, { hostname: HOST, port });
-  await delay(250); // longer than the first back-off period
+  await waitFor(
+    () =>
+      channel.endpoints().find((e) => e.member.port === port)?.state !==
+        "ejected",
+    "the probe to re-admit the endpoint",
+  );
   const counts = await countCalls(channel, 20, 1);
   await channel.close();
   await revived.close();
@@ -286,20 +302,28 @@ Deno.test("an ejected endpoint is probed again after its back-off and used once 
   assert.ok((counts.get(port) ?? 0) >= 5, `revived got ${counts.get(port)}`);
 });
 
-Deno.test("repeated failures lengthen an endpoint's ejection exponentially", async () => {
+Deno.test("a dead endpoint stays ejected and is probed without costing calls", async () => {
   const [live] = startServers([0]);
   const port = closedPort();
-  await using channel = deadAndLive(port, live!, { ejectionTime: 20 });
-  const failuresAfter = async (ms: number) => {
-    const ends = performance.now() + ms;
-    while (performance.now() < ends) await countCalls(channel, 1, 1);
-    return channel.endpoints().find((e) => e.member.port === port)!.failures;
-  };
-  // Probes at 20, 40, 80, 160, 320 ms…: about 5 in 600 ms, never 30.
-  const failures = await failuresAfter(600);
+  await using channel = deadAndLive(port, live!, {
+    ejectionTime: 20,
+    outlierDetection: { probeInterval: 20 },
+  });
+  const ends = performance.now() + 500;
+  let calls = 0;
+  while (performance.now() < ends) {
+    await countCalls(channel, 1, 1);
+    calls++;
+    await delay(5);
+  }
+  const dead = channel.endpoints().find((e) => e.member.port === port)!;
   await channel.close();
   await live!.close();
-  assert.ok(failures >= 3 && failures <= 7, `${failures} failures`);
+  assert.equal(dead.state, "ejected");
+  assert.equal(dead.calls, 0);
+  // Only the first call met the dead endpoint (a free, unsent attempt).
+  assert.equal(dead.failures, 1);
+  assert.ok(calls >= 3, `${calls} calls`);
 });
 
 Deno.test("when failures outweigh successes the retry budget stops retrying", async () => {
@@ -367,6 +391,7 @@ Deno.test("an aborted call rejects with CancelledError carrying the signal's rea
   await using channel = new DistributedChannel({
     membership: new StaticMembership([]),
     timeout: 5000,
+    waitForReady: true,
   });
   const reason = new Error("user gave up");
   await assert.rejects(
@@ -417,4 +442,106 @@ Deno.test("a channel with a malformed registry root fails at once with a TypeErr
       root,
     );
   }
+});
+
+Deno.test("endpoints() reports a pending connect as connecting, then ready", async () => {
+  // Accepts TCP but sends its preface only when told to.
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const release = Promise.withResolvers<void>();
+  const serving = (async () => {
+    const conn = await listener.accept();
+    await release.promise;
+    conn.close();
+  })();
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([{
+      host: HOST,
+      port: listener.addr.port,
+    }]),
+  });
+  const call = channel.call("whoami", [], { timeout: 300 });
+  call.catch(() => {});
+  await waitFor(
+    () => channel.endpoints()[0]?.state === "connecting",
+    "the connect to start",
+  );
+  await assert.rejects(call, DeadlineExceededError);
+  assert.equal(channel.endpoints()[0]?.state, "connecting");
+  release.resolve();
+  await serving;
+  listener.close();
+  const [live] = startServers([0]);
+  (channel.membership as StaticMembership).set([
+    { host: HOST, port: live!.addr.port },
+  ]);
+  assert.equal(await channel.call("whoami", []), live!.addr.port);
+  assert.equal(channel.endpoints()[0]?.state, "ready");
+  await channel.close();
+  await live!.close();
+});
+
+Deno.test("the balancer gets typed candidates with member data, weight and latency, never an empty list", async () => {
+  const servers = startServers([0, 0]);
+  const seen: BalancerCandidate[][] = [];
+  const membership = new StaticMembership([]);
+  await using channel = new DistributedChannel({
+    membership,
+    waitForReady: true,
+    balancer: {
+      pick(candidates) {
+        seen.push([...candidates]);
+        return candidates[candidates.length - 1];
+      },
+    },
+  });
+  const waiting = channel.call("whoami", []);
+  await delay(30);
+  membership.set(servers.map((s, i) => ({
+    host: HOST,
+    port: s.addr.port,
+    weight: i + 1,
+    zone: "a",
+  })));
+  await waiting;
+  for (let i = 0; i < 5; i++) await channel.call("whoami", []);
+  await channel.close();
+  await closeAll(servers);
+  assert.ok(seen.length >= 6);
+  assert.ok(seen.every((candidates) => candidates.length === 2));
+  const last = seen.at(-1)!;
+  assert.deepEqual(last.map((c) => c.weight), [1, 2]);
+  assert.equal(last[1]!.member?.zone, "a");
+  assert.equal(typeof last[1]!.latency, "number");
+});
+
+Deno.test("hedging sends a backup attempt after the tracked latency percentile and takes the first answer", async () => {
+  const servers = startServers([1500, 0]);
+  const [slow, fast] = servers as [RpcServer, RpcServer];
+  await using channel = new DistributedChannel({
+    membership: membershipOf(servers),
+    balancer: "round-robin",
+    idempotent: ["whoami"],
+    hedging: { delay: { percentile: 90 } },
+  });
+  const answers: number[] = [];
+  let slowest = 0;
+  for (let i = 0; i < 30; i++) {
+    const started = performance.now();
+    answers.push(await channel.call("whoami", []) as number);
+    slowest = Math.max(slowest, performance.now() - started);
+  }
+  // hedge: false: round-robin sends one of two calls to the slow server,
+  // and nothing hides it.
+  const unhedged = [
+    await channel.call("whoami", [], { hedge: false }),
+    await channel.call("whoami", [], { hedge: false }),
+  ];
+  await channel.close();
+  await delay(1600); // let the slow server's cancelled handlers end
+  await closeAll(servers);
+  assert.ok(answers.every((port) => port === fast.addr.port), `${answers}`);
+  // The hedge waits 100 ms until 16 calls were answered, then the p90 of
+  // recent latencies: never the slow server's 1500 ms.
+  assert.ok(slowest < 1000, `slowest call took ${slowest} ms`);
+  assert.ok(unhedged.includes(slow.addr.port), `${unhedged}`);
 });

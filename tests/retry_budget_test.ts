@@ -23,3 +23,12 @@ Deno.test("RetryBudget rejects a size that is not positive with a RangeError", (
   assert.throws(() => new RetryBudget({ maxTokens: 0 }), RangeError);
   assert.throws(() => new RetryBudget({ tokenRatio: -1 }), RangeError);
 });
+
+Deno.test("RetryBudget.allows() tells whether retries are allowed without spending", () => {
+  const budget = new RetryBudget({ maxTokens: 4, tokenRatio: 1 });
+  assert.equal(budget.allows(), true);
+  assert.equal(budget.tokens, 4);
+  budget.spend();
+  budget.spend(); // 2 left: not more than half
+  assert.equal(budget.allows(), false);
+});

@@ -1,0 +1,944 @@
+/**
+ * The discovery channel, as glue: membership → subchannel pool → balancer →
+ * attempt policy, with outlier detection watching the outcomes.
+ *
+ * @module
+ */
+
+import {
+  type Balancer,
+  type BalancerName,
+  createBalancer,
+} from "../balancer.ts";
+import type {
+  CallOptions,
+  Connection,
+  ConnectionOptions,
+} from "../connection.ts";
+import {
+  CancelledError,
+  ConnectionError,
+  DeadlineExceededError,
+  type ErrorClass,
+  ErrorRegistry,
+  isRetriableBeforeSend,
+  NoServersError,
+  ServerClosingError,
+} from "../errors.ts";
+import { type MemberData, memberKey } from "../registry/member.ts";
+import type {
+  DiscoveryState,
+  Membership,
+  MembershipChange,
+} from "../registry/membership.ts";
+import {
+  SessionKeeper,
+  type SessionKeeperOptions,
+} from "../registry/session_keeper.ts";
+import { ZooKeeperMembership } from "../registry/zookeeper_membership.ts";
+import { servicePath } from "../registry/zookeeper_registrar.ts";
+import { RetryBudget, type RetryBudgetOptions } from "../retry_budget.ts";
+import { type Stub, stub } from "../stub.ts";
+import { errorMessage } from "../_util.ts";
+import { DEFAULT_CONNECT_TIMEOUT } from "../_connect.ts";
+import { MemberAdmission } from "./admission.ts";
+import { AttemptPolicy, isEndpointFailure } from "./attempt_policy.ts";
+import { hedge, type HedgingOptions, LatencyTracker } from "./hedging.ts";
+import {
+  type OutlierDetectionOptions,
+  OutlierDetector,
+} from "./outlier_detection.ts";
+import { SubchannelPool } from "./pool.ts";
+import type { EndpointState, Subchannel } from "./subchannel.ts";
+
+/** The error a call (or wait) gets when its signal aborts it. */
+function cancelled(what: string, signal: AbortSignal | undefined): Error {
+  return new CancelledError(`Cannot ${what}: cancelled`, {
+    cause: signal?.reason,
+  });
+}
+
+/** Whether an attempt's error came from the server (it answered). */
+function answered(error: unknown): boolean {
+  return !(error instanceof ConnectionError ||
+    error instanceof DeadlineExceededError ||
+    error instanceof CancelledError ||
+    error instanceof ServerClosingError);
+}
+
+/**
+ * Options for {@linkcode DistributedChannel}.
+ *
+ * @example Options for a ZooKeeper-backed channel
+ * ```ts
+ * import type { DistributedChannelOptions } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const options: DistributedChannelOptions = {
+ *   zookeeper: "127.0.0.1:2181",
+ *   service: "calculator",
+ *   balancer: "least-in-flight",
+ *   idempotent: ["divide"],
+ *   hedging: { delay: { percentile: 95 } },
+ * };
+ * assert.equal(options.service, "calculator"); // members under /rpc/calculator
+ * ```
+ */
+export interface DistributedChannelOptions {
+  /**
+   * ZooKeeper connection string (`host:port[,host:port…][/chroot]`) or a
+   * {@linkcode SessionKeeper} to share. Either this or `membership` is needed.
+   */
+  zookeeper?: string | SessionKeeper;
+  /** Options for the channel's own ZooKeeper session. */
+  session?: SessionKeeperOptions;
+  /** The service to call; its members live under `<root>/<service>`. */
+  service?: string;
+  /** Root of the registry. @default "/rpc" */
+  root?: string;
+  /**
+   * The exact path whose children are the members; overrides `root` and
+   * `service` (e.g. `"/rpc"` for the seed tutorial's flat layout).
+   */
+  path?: string;
+  /** A membership source to use instead of ZooKeeper (e.g. {@linkcode StaticMembership}). */
+  membership?: Membership;
+  /** Error classes that remote errors of the same name come back as. */
+  errors?: ErrorClass[];
+  /** How to choose an endpoint. @default "random" */
+  balancer?: BalancerName | Balancer;
+  /** Default timeout of a call, in ms, including retries. @default 10000 */
+  timeout?: number;
+  /**
+   * Most attempts of one call that count: attempts that provably never
+   * reached a server (refused, connect timeout, draining) do not count while
+   * the call has untried endpoints left.
+   *
+   * @default 3
+   */
+  maxAttempts?: number;
+  /**
+   * The retry budget shared by the channel's calls (gRPC-style throttling):
+   * when failures outweigh successes, calls stop being retried (and hedged).
+   * @default {{ maxTokens: 100, tokenRatio: 0.1 }}
+   */
+  retryBudget?: RetryBudgetOptions;
+  /**
+   * Methods that are safe to run twice: a call that may have run when its
+   * connection failed is retried elsewhere only for these.
+   */
+  idempotent?: Iterable<string>;
+  /**
+   * Hedged requests for idempotent methods: `true` for the defaults of
+   * {@linkcode HedgingOptions}.
+   *
+   * @default {false}
+   */
+  hedging?: boolean | HedgingOptions;
+  /**
+   * First ejection period of a failing endpoint, in ms; each ejection in a
+   * row doubles it (±20 % jitter). After it, probes decide re-admission.
+   * @default 250
+   */
+  ejectionTime?: number;
+  /** Longest ejection period, in ms. @default 30000 */
+  maxEjectionTime?: number;
+  /** Thresholds of outlier detection and probing. */
+  outlierDetection?: OutlierDetectionOptions;
+  /**
+   * When no member is known, wait for one until the call's deadline instead
+   * of failing fast (a confirmed-empty service fails at once by default; an
+   * unreachable registry fails after `discoveryTimeout`).
+   *
+   * @default {false}
+   */
+  waitForReady?: boolean;
+  /**
+   * Milliseconds a call (or `ready()` without a timeout) waits for a
+   * registry that has not delivered a member list yet (ZooKeeper
+   * unreachable) before failing with an error that names it.
+   *
+   * @default {5000}
+   */
+  discoveryTimeout?: number;
+  /**
+   * Require TLS on every member. Implied by `connection.caCerts`. Members
+   * whose data does not say `tls: true` are then skipped (with a warning
+   * once per member) unless `allowPlaintext` is set.
+   *
+   * @default {false}
+   */
+  tls?: boolean;
+  /**
+   * With TLS required, still call members without TLS (a mixed fleet during
+   * a migration). Every such member is warned about once.
+   *
+   * @default {false}
+   */
+  allowPlaintext?: boolean;
+  /**
+   * Called once per member the channel skips (no TLS where required, no
+   * `--allow-net` permission for its address) and once per plaintext member
+   * allowed by `allowPlaintext`.
+   *
+   * @default {console.warn}
+   */
+  onWarning?: (message: string) => void;
+  /**
+   * Called once per registered member whose data is unusable (not JSON, no
+   * host or port); the member is skipped. @default console.warn
+   */
+  onInvalidMember?: (id: string, error: Error) => void;
+  /**
+   * Options for each endpoint's connection (TLS CA certificates, limits,
+   * keepalive, `connectTimeout`: the bound of one connect attempt, default
+   * 2000 ms).
+   */
+  connection?: ConnectionOptions;
+}
+
+/**
+ * A call's options on a channel.
+ *
+ * @example Options for one call
+ * ```ts
+ * import type { ChannelCallOptions } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const controller = new AbortController();
+ * const options: ChannelCallOptions = {
+ *   timeout: 2_000,
+ *   signal: controller.signal,
+ *   idempotent: true, // may be retried on another endpoint
+ * };
+ * assert.equal(options.idempotent, true);
+ * ```
+ */
+export interface ChannelCallOptions extends CallOptions {
+  /** Treat this call as idempotent whatever the channel's list says. */
+  idempotent?: boolean;
+  /**
+   * Hedge this (idempotent) call, or not, whatever the channel's hedging
+   * methods say; needs `hedging` on the channel.
+   */
+  hedge?: boolean;
+  /** Overrides the channel's `waitForReady` for this call. */
+  waitForReady?: boolean;
+}
+
+export type { EndpointState };
+
+/**
+ * A snapshot of one endpoint, from {@linkcode DistributedChannel.endpoints}.
+ *
+ * @example Inspecting a channel's endpoints
+ * ```ts
+ * import { DistributedChannel, StaticMembership } from "@zkrpc/zkrpc";
+ * import type { EndpointStatus } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * await using channel = new DistributedChannel({
+ *   membership: new StaticMembership([{ host: "127.0.0.1", port: 9001 }]),
+ * });
+ * const [status]: EndpointStatus[] = channel.endpoints();
+ * assert.equal(status?.key, "127.0.0.1:9001");
+ * assert.equal(status?.state, "idle");
+ * ```
+ */
+export interface EndpointStatus {
+  /** `host:port`. */
+  key: string;
+  /** The member data the server registered. */
+  member: MemberData;
+  /** Connection state. */
+  state: EndpointState;
+  /** Calls in flight. */
+  inFlight: number;
+  /** Calls this endpoint answered (results and remote errors). */
+  calls: number;
+  /** Consecutive failed attempts. */
+  failures: number;
+  /** Ejections in a row (the back-off exponent); 0 when healthy. */
+  ejections: number;
+  /** Moving average latency of answered calls, in ms. */
+  latency: number | undefined;
+}
+
+/**
+ * A client for one service: it follows the service's members in ZooKeeper,
+ * keeps one multiplexed connection per endpoint (opened lazily), picks an
+ * endpoint per call with a balancer, and fails over.
+ *
+ * A call whose request was never written (connection refused or already
+ * broken, connect timeout, server draining) moves to another endpoint at
+ * once. A call that may have run is retried only for idempotent methods.
+ * Outlier detection ejects failing endpoints (connect failures, broken
+ * connections, deadline misses, a high failure rate) and re-admits them
+ * after a background probe. Hedging sends a backup attempt for slow
+ * idempotent calls. See docs/failure-modes.md for what each fault costs.
+ *
+ * Events: `"change"` (membership changed) and `"state"` (discovery state
+ * changed), forwarded from the membership.
+ *
+ * @example Calling a service found in ZooKeeper
+ * ```ts ignore
+ * import { DistributedChannel } from "@zkrpc/zkrpc";
+ *
+ * class InvalidOperation extends Error {}
+ * await using channel = new DistributedChannel({
+ *   zookeeper: "127.0.0.1:2181",
+ *   service: "calculator",
+ *   errors: [InvalidOperation],
+ * });
+ * await channel.ready({ timeout: 5000 });
+ * console.log(await channel.call("divide", [10, 2]));
+ * ```
+ */
+export class DistributedChannel extends EventTarget implements AsyncDisposable {
+  #service: string;
+  #membership: Membership;
+  #ownedKeeper: SessionKeeper | undefined;
+  #keeper: SessionKeeper | undefined;
+  #ownsMembership: boolean;
+  /** What to call the membership source in errors without a keeper. */
+  #registryName: string;
+  #balancer: Balancer;
+  #timeout: number;
+  #idempotent: Set<string>;
+  #policy: AttemptPolicy;
+  #pool: SubchannelPool;
+  #detector: OutlierDetector;
+  #hedgeMethods: Set<string> | undefined;
+  #hedging: boolean;
+  #hedgeDelay: number | LatencyTracker;
+  #maxHedges: number;
+  #tracker: LatencyTracker | undefined;
+  #waitForReady: boolean;
+  #discoveryTimeout: number;
+  #admission: MemberAdmission;
+  #excluded = new Map<string, string>();
+  #retired = new Set<Subchannel>();
+  /** `{ timeout }` for a first attempt with the channel's default timeout. */
+  #defaultCallOptions: CallOptions;
+  #stateSince = Date.now();
+  #changed = new Set<() => void>();
+  #closing = new AbortController();
+  #closed = false;
+  #onChange: (event: Event) => void;
+  #onState: () => void;
+
+  /**
+   * Starts following the service's membership.
+   *
+   * @param options Where to find members and how to call them.
+   */
+  constructor(options: DistributedChannelOptions) {
+    super();
+    this.#service = options.service ?? options.path ?? "static";
+    const errors = new ErrorRegistry().register(...(options.errors ?? []));
+    this.#balancer = typeof options.balancer === "object"
+      ? options.balancer
+      : createBalancer(options.balancer ?? "random");
+    this.#timeout = options.timeout ?? 10_000;
+    this.#defaultCallOptions = { timeout: this.#timeout };
+    this.#idempotent = new Set(options.idempotent ?? []);
+    const connectTimeout = options.connection?.connectTimeout ??
+      DEFAULT_CONNECT_TIMEOUT;
+    this.#policy = new AttemptPolicy(
+      options.maxAttempts ?? 3,
+      new RetryBudget(options.retryBudget),
+      connectTimeout,
+    );
+    const hedging = options.hedging === true
+      ? {}
+      : options.hedging || undefined;
+    this.#hedging = hedging !== undefined;
+    this.#hedgeMethods = hedging?.methods === undefined
+      ? undefined
+      : new Set(hedging.methods);
+    const delay = hedging?.delay ?? { percentile: 95 };
+    if (typeof delay === "number") {
+      if (!(delay >= 0)) {
+        throw new RangeError(
+          `Cannot create channel: hedging delay must be >= 0 ms, got ${delay}`,
+        );
+      }
+      this.#hedgeDelay = delay;
+    } else {
+      this.#tracker = hedging
+        ? new LatencyTracker(delay.percentile)
+        : undefined;
+      this.#hedgeDelay = this.#tracker ?? 0;
+    }
+    this.#maxHedges = hedging?.maxHedges ?? 1;
+    this.#waitForReady = options.waitForReady ?? false;
+    this.#discoveryTimeout = options.discoveryTimeout ?? 5000;
+    this.#admission = new MemberAdmission({
+      service: this.#service,
+      tls: options.tls === true || options.connection?.caCerts !== undefined,
+      allowPlaintext: options.allowPlaintext ?? false,
+      warn: options.onWarning ?? ((message) => console.warn(message)),
+    });
+    this.#pool = new SubchannelPool({
+      ...options.connection,
+      connectTimeout,
+      errors,
+      signal: this.#closing.signal,
+    }, {
+      onBroken: (subchannel) => {
+        if (!this.#closed) this.#detector.failure(subchannel, "connect");
+      },
+      onGoaway: (subchannel) => this.#detector.drained(subchannel),
+      onReregistered: (subchannel) => this.#detector.readmit(subchannel),
+      onRetired: (subchannel) => {
+        this.#detector.forget(subchannel);
+        if (subchannel.candidate.inFlight === 0) subchannel.disconnect();
+        else this.#retired.add(subchannel);
+      },
+    });
+    this.#detector = new OutlierDetector(
+      this.#pool,
+      options.outlierDetection ?? {},
+      options.ejectionTime ?? 250,
+      options.maxEjectionTime ?? 30_000,
+    );
+    this.#ownsMembership = options.membership === undefined;
+    this.#registryName = options.membership === undefined
+      ? "ZooKeeper"
+      : "the membership source";
+    this.#membership = options.membership ?? this.#watch(options);
+    this.#onChange = (event) => {
+      const detail = (event as CustomEvent<MembershipChange>).detail;
+      this.#apply(detail);
+      this.dispatchEvent(new CustomEvent("change", { detail }));
+    };
+    this.#onState = () => {
+      this.#stateSince = Date.now();
+      this.#wake();
+      this.dispatchEvent(new Event("state"));
+    };
+    this.#membership.addEventListener("change", this.#onChange);
+    this.#membership.addEventListener("state", this.#onState);
+    this.#apply({ added: this.#membership.members, removed: [] });
+  }
+
+  #watch(options: DistributedChannelOptions): Membership {
+    if (options.zookeeper === undefined) {
+      throw new TypeError(
+        "Cannot create channel: give either `zookeeper` or `membership`",
+      );
+    }
+    const path = servicePath(options);
+    let keeper = options.zookeeper;
+    if (typeof keeper === "string") {
+      keeper = new SessionKeeper(keeper, options.session);
+      this.#ownedKeeper = keeper;
+    }
+    this.#keeper = keeper;
+    return new ZooKeeperMembership(
+      keeper,
+      path,
+      options.onInvalidMember
+        ? { onInvalidMember: options.onInvalidMember }
+        : {},
+    );
+  }
+
+  /** The service this channel calls. */
+  get service(): string {
+    return this.#service;
+  }
+
+  /** How current the endpoint list is. */
+  get state(): DiscoveryState {
+    return this.#membership.state;
+  }
+
+  /** When the registry last confirmed the endpoint list. */
+  get lastConfirmed(): Date | undefined {
+    return this.#membership.lastConfirmed;
+  }
+
+  /** The membership this channel follows. */
+  get membership(): Membership {
+    return this.#membership;
+  }
+
+  /** A snapshot of every known endpoint. */
+  endpoints(): EndpointStatus[] {
+    return [...this.#pool.subchannels()].map((subchannel) => ({
+      key: subchannel.key,
+      member: subchannel.member,
+      state: subchannel.state,
+      inFlight: subchannel.candidate.inFlight,
+      calls: subchannel.calls,
+      failures: subchannel.failures,
+      ejections: subchannel.ejected ? subchannel.ejections : 0,
+      latency: subchannel.candidate.latency,
+    }));
+  }
+
+  #apply(change: MembershipChange): void {
+    for (const id of change.removed) this.#excluded.delete(id);
+    this.#pool.apply(change, this.#admit);
+    this.#wake();
+  }
+
+  /** TLS policy and `--allow-net`: whether a joining member may be used. */
+  #admit = (id: string, member: MemberData): boolean => {
+    const reason = this.#admission.refusal(member);
+    if (reason === undefined) return true;
+    this.#excluded.set(id, `${memberKey(member)}: ${reason}`);
+    return false;
+  };
+
+  #wake(): void {
+    for (const wake of this.#changed) wake();
+  }
+
+  /** Picks an endpoint for an attempt; `undefined` when none is known. */
+  #choose(tried: ReadonlySet<string> | undefined): Subchannel | undefined {
+    let list = this.#pool.usable;
+    if (tried !== undefined && tried.size > 0) {
+      const untried = list.filter((c) => !tried.has(c.key));
+      if (untried.length > 0) list = untried;
+    }
+    if (list.length === 0) {
+      // Every endpoint is ejected or draining: try the ejected ones anyway
+      // rather than fail calls that might succeed (no self-inflicted outage).
+      list = this.#pool.all.filter((c) => {
+        const subchannel = this.#pool.of(c);
+        return subchannel !== undefined && !subchannel.draining;
+      });
+      if (tried !== undefined && tried.size > 0) {
+        const untried = list.filter((c) => !tried.has(c.key));
+        if (untried.length > 0) list = untried;
+      }
+      if (list.length === 0) return undefined;
+    }
+    const candidate = list.length === 1
+      ? list[0]!
+      : this.#balancer.pick(list) ?? list[0]!;
+    return this.#pool.of(candidate);
+  }
+
+  /** Whether an endpoint not in `tried` (and not draining) remains. */
+  #hasUntried(tried: ReadonlySet<string> | undefined): boolean {
+    for (const subchannel of this.#pool.subchannels()) {
+      if (!subchannel.draining && !tried?.has(subchannel.key)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Why no server can take a call, for error messages: registry
+   * unreachable, no registered members, members excluded, or all failing.
+   */
+  #unavailable(lastError: unknown): string {
+    const service = `service "${this.#service}"`;
+    if (this.#pool.size > 0) {
+      return `no live servers for ${service}: all ${this.#pool.size} ${
+        this.#pool.size === 1 ? "member" : "members"
+      } failing${
+        lastError === undefined
+          ? ""
+          : ` (last error: ${errorMessage(lastError)})`
+      }`;
+    }
+    if (this.#excluded.size > 0) {
+      return `no usable servers for ${service}: all ${this.#excluded.size} ${
+        this.#excluded.size === 1 ? "member is" : "members are"
+      } skipped (${[...this.#excluded.values()][0]})`;
+    }
+    const state = this.state;
+    if (state === "fresh") {
+      const confirmed = this.lastConfirmed;
+      return `no servers for ${service}: it has no registered members${
+        confirmed ? ` (list confirmed at ${confirmed.toISOString()})` : ""
+      }`;
+    }
+    if (state === "closed") {
+      return `no servers for ${service}: discovery closed`;
+    }
+    const since = this.#stateSince;
+    const keeper = this.#keeper;
+    const registry = keeper === undefined
+      ? this.#registryName
+      : `ZooKeeper at ${keeper.connectionString}`;
+    const why = keeper?.lastError;
+    return `no servers for ${service}: ${registry} unreachable (discovery ${state} since ${
+      new Date(since).toISOString()
+    }, ${((Date.now() - since) / 1000).toFixed(1)} s ago${
+      why === undefined ? "" : `; last attempt: ${errorMessage(why)}`
+    })`;
+  }
+
+  /**
+   * When a wait for members should give up though the caller's deadline is
+   * later: at once for a confirmed-empty service, after `discoveryTimeout`
+   * for a registry that has not answered. `Infinity` to wait on.
+   */
+  #giveUpAt(waitForReady: boolean): number {
+    if (this.#pool.size > 0) return Infinity;
+    const state = this.state;
+    if (state === "closed") return 0;
+    if (state === "fresh") return waitForReady ? Infinity : 0;
+    return waitForReady ? Infinity : this.#stateSince + this.#discoveryTimeout;
+  }
+
+  /** Waits for a membership or discovery-state change, or `wakeAt`. */
+  #waitForChange(
+    what: string,
+    wakeAt: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#changed.delete(wake);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const wake = () => {
+        done();
+        resolve();
+      };
+      const onAbort = () => {
+        done();
+        reject(cancelled(what, signal));
+      };
+      const timer = setTimeout(wake, Math.max(0, wakeAt - Date.now()));
+      this.#changed.add(wake);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Resolves once at least one endpoint is known.
+   *
+   * @param options `timeout` in ms and `signal`. Without a timeout it waits
+   * up to the channel's timeout, but only `discoveryTimeout` for a registry
+   * that has not answered yet.
+   * @throws {NoServersError} When none appeared in time; the message names
+   * the cause (no registered members, or the registry unreachable since
+   * when).
+   */
+  async ready(
+    options: { timeout?: number; signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const deadline = Date.now() + (options.timeout ?? this.#timeout);
+    while (this.#pool.size === 0) {
+      if (this.#closed) throw this.#closedError("wait for servers");
+      // An explicit timeout is waited out; without one, an unreachable
+      // registry fails after `discoveryTimeout`, not the channel's timeout.
+      const giveUp = this.state === "fresh" || this.#excluded.size > 0 ||
+          options.timeout !== undefined
+        ? deadline
+        : Math.min(deadline, this.#giveUpAt(false));
+      if (Date.now() >= giveUp) {
+        throw new NoServersError(
+          this.#service,
+          `Cannot find servers: ${this.#unavailable(undefined)}`,
+        );
+      }
+      await this.#waitForChange("wait for servers", giveUp, options.signal);
+    }
+  }
+
+  /**
+   * Calls `method` on one of the service's endpoints.
+   *
+   * @param method The remote method's name.
+   * @param params Its arguments.
+   * @param options Timeout (ms, default the channel's), `signal`,
+   * `idempotent`, `hedge`, `waitForReady`.
+   * @returns The remote result.
+   * @throws {NoServersError} When no endpoint could take the call; the
+   * message says why (registry unreachable, no registered members, all
+   * members failing).
+   */
+  call(
+    method: string,
+    params: unknown[],
+    options: ChannelCallOptions = {},
+  ): Promise<unknown> {
+    if (this.#closed) {
+      return Promise.reject(this.#closedError(`call method "${method}"`));
+    }
+    const deadline = Date.now() + (options.timeout ?? this.#timeout);
+    const idempotent = options.idempotent ?? this.#idempotent.has(method);
+    if (
+      this.#hedging && idempotent &&
+      (options.hedge ?? this.#hedgeMethods?.has(method) ?? true)
+    ) {
+      return this.#hedged(method, params, options, deadline);
+    }
+    return this.#attempts(
+      method,
+      params,
+      options,
+      deadline,
+      idempotent,
+      options.signal,
+      undefined,
+    );
+  }
+
+  /**
+   * One call's attempts, one endpoint at a time, as the attempt policy
+   * allows. `shared` is the tried set of a hedged call's attempts.
+   */
+  async #attempts(
+    method: string,
+    params: unknown[],
+    options: ChannelCallOptions,
+    deadline: number,
+    idempotent: boolean,
+    signal: AbortSignal | undefined,
+    shared: Set<string> | undefined,
+  ): Promise<unknown> {
+    let tried = shared;
+    let counted = 0;
+    let lastError: unknown;
+    while (true) {
+      if (signal?.aborted) throw cancelled(`call method "${method}"`, signal);
+      const subchannel = this.#choose(tried) ??
+        await this.#waitAndChoose(method, tried, deadline, lastError, {
+          signal,
+          waitForReady: options.waitForReady ?? this.#waitForReady,
+        });
+      shared?.add(subchannel.key);
+      const candidate = subchannel.candidate;
+      candidate.inFlight++;
+      const started = performance.now();
+      try {
+        const connection = subchannel.live ??
+          await this.#connectWithin(
+            subchannel,
+            method,
+            deadline,
+            signal,
+            tried,
+          );
+        const timeout = Math.max(1, deadline - Date.now());
+        const result = await connection.call(
+          method,
+          params,
+          // A first attempt with the default timeout shares one options
+          // object (at most 1 ms longer than its exact remaining time).
+          signal === undefined
+            ? (options.timeout === undefined && timeout >= this.#timeout - 1
+              ? this.#defaultCallOptions
+              : { timeout })
+            : { timeout, signal },
+        );
+        const latency = performance.now() - started;
+        subchannel.succeeded(latency);
+        this.#tracker?.record(latency);
+        this.#policy.succeeded();
+        return result;
+      } catch (error) {
+        if (answered(error)) {
+          subchannel.succeeded(performance.now() - started);
+          throw error;
+        }
+        if (isEndpointFailure(error)) {
+          this.#detector.failure(subchannel, "call");
+        }
+        (tried ??= new Set()).add(subchannel.key);
+        const verdict = this.#policy.afterFailure(
+          error,
+          idempotent,
+          counted,
+          this.#hasUntried(tried),
+        );
+        if (verdict === "final") throw error;
+        if (verdict === "attempts" || verdict === "budget") {
+          throw isRetriableBeforeSend(error)
+            ? new NoServersError(
+              this.#service,
+              `Cannot call method "${method}": ${
+                this.#hasUntried(tried)
+                  ? `no live servers for service "${this.#service}"`
+                  : this.#unavailable(undefined)
+              }: ${counted + 1} ${
+                counted === 0 ? "attempt" : "attempts"
+              } failed${
+                verdict === "budget" ? " (retry budget exhausted)" : ""
+              }, the last with: ${errorMessage(error)}`,
+              { cause: error },
+            )
+            : error;
+        }
+        if (verdict === "retry") counted++;
+        lastError = error;
+      } finally {
+        candidate.inFlight--;
+        if (subchannel.retired && candidate.inFlight === 0) {
+          this.#retired.delete(subchannel);
+          subchannel.disconnect();
+        }
+      }
+    }
+  }
+
+  /**
+   * Waits for the endpoint's shared connection, no longer than the attempt
+   * policy allows: a connect that fails is the endpoint's failure; one that
+   * is only slow is left running for later calls while this call moves on.
+   */
+  async #connectWithin(
+    subchannel: Subchannel,
+    method: string,
+    deadline: number,
+    signal: AbortSignal | undefined,
+    tried: ReadonlySet<string> | undefined,
+  ): Promise<Connection> {
+    const remaining = deadline - Date.now();
+    let alternatives = false;
+    for (const other of this.#pool.subchannels()) {
+      if (
+        other !== subchannel && !other.draining && !tried?.has(other.key)
+      ) {
+        alternatives = true;
+        break;
+      }
+    }
+    const wait = this.#policy.connectWait(remaining, alternatives);
+    const bySelf = wait >= this.#policy.connectTimeout;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    const connecting = subchannel.connect();
+    try {
+      return await Promise.race([
+        connecting.catch((error) => {
+          this.#detector.failure(subchannel, "connect");
+          throw error;
+        }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                bySelf
+                  // The connect's own timeout ends it at the same time.
+                  ? new ConnectionError(
+                    `Cannot call method "${method}": no connection to ${subchannel.key} within ${wait} ms`,
+                    { written: false },
+                  )
+                  : wait >= remaining
+                  ? new DeadlineExceededError(
+                    `Cannot call method "${method}": deadline exceeded while connecting to ${subchannel.key}`,
+                  )
+                  : new ConnectionError(
+                    `Cannot call method "${method}": no connection to ${subchannel.key} within ${
+                      Math.round(wait)
+                    } ms (half the call's remaining time); trying another endpoint`,
+                    { written: false },
+                  ),
+              ),
+            wait,
+          );
+          onAbort = () => reject(cancelled(`call method "${method}"`, signal));
+          signal?.addEventListener("abort", onAbort, { once: true });
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Waits for a usable endpoint until the deadline (or gives up early). */
+  async #waitAndChoose(
+    method: string,
+    tried: ReadonlySet<string> | undefined,
+    deadline: number,
+    lastError: unknown,
+    options: { signal: AbortSignal | undefined; waitForReady: boolean },
+  ): Promise<Subchannel> {
+    const what = `call method "${method}"`;
+    while (true) {
+      if (this.#closed) throw this.#closedError(what);
+      const giveUp = Math.min(deadline, this.#giveUpAt(options.waitForReady));
+      if (Date.now() >= giveUp) {
+        throw new NoServersError(
+          this.#service,
+          `Cannot ${what}: ${this.#unavailable(lastError)}`,
+          lastError === undefined ? undefined : { cause: lastError },
+        );
+      }
+      await this.#waitForChange(what, giveUp, options.signal);
+      const subchannel = this.#choose(tried);
+      if (subchannel !== undefined) return subchannel;
+    }
+  }
+
+  /**
+   * A hedged call: attempt chains on distinct endpoints (they share one
+   * tried set), a new one after the hedging delay while the call has time,
+   * an untried endpoint and retry budget.
+   */
+  #hedged(
+    method: string,
+    params: unknown[],
+    options: ChannelCallOptions,
+    deadline: number,
+  ): Promise<unknown> {
+    const tried = new Set<string>();
+    return hedge(
+      (signal) =>
+        this.#attempts(method, params, options, deadline, true, signal, tried),
+      {
+        delay: typeof this.#hedgeDelay === "number"
+          ? this.#hedgeDelay
+          : this.#hedgeDelay.value(),
+        maxHedges: this.#maxHedges,
+        signal: options.signal,
+        mayHedge: () =>
+          Date.now() < deadline && this.#hasUntried(tried) &&
+          this.#policy.mayHedge(),
+        isAnswer: answered,
+      },
+    );
+  }
+
+  #closedError(what: string): Error {
+    return new ConnectionError(
+      `Cannot ${what}: the channel for service "${this.#service}" is closed`,
+      { written: false },
+    );
+  }
+
+  /**
+   * Returns a typed proxy whose methods call this channel.
+   *
+   * @typeParam T The handler type, e.g. `typeof Handlers`.
+   * @param options Options for every call through the stub.
+   * @returns The stub.
+   */
+  stub<T>(options: ChannelCallOptions = {}): Stub<T> {
+    return stub<T>(this, options);
+  }
+
+  /** Closes every connection and stops following membership. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#wake();
+    this.#membership.removeEventListener("change", this.#onChange);
+    this.#membership.removeEventListener("state", this.#onState);
+    this.#closing.abort(
+      new Error(`the channel for service "${this.#service}" is closed`),
+    );
+    const probes = this.#detector.close();
+    await this.#pool.close(this.#retired);
+    this.#retired.clear();
+    await probes;
+    if (this.#ownsMembership) await this.#membership.close();
+    await this.#ownedKeeper?.close();
+  }
+
+  /** Same as {@linkcode DistributedChannel.close}. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close().catch(() => {});
+  }
+}
