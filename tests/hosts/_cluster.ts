@@ -31,8 +31,16 @@ import type {
 export const TIMING = {
   /** ZooKeeper tick; sessions may last 2–20 ticks. */
   tickTime: 500,
-  /** Session timeout of servers and clients. */
-  sessionTimeout: 3000,
+  /**
+   * ZooKeeper `syncLimit` in ticks: a member cut from the leader stops
+   * serving (and drops its clients) after this many ticks.
+   */
+  syncLimit: 2,
+  /**
+   * Session timeout of servers and clients. Sessions survive a minority
+   * partition only when it exceeds syncLimit × tickTime plus a reconnect.
+   */
+  sessionTimeout: 4000,
   /** Connect timeout (ZooKeeper and endpoints). */
   connectTimeout: 1000,
   /** Keepalive ping after this much silence on a connection. */
@@ -227,6 +235,7 @@ export class Cluster implements AsyncDisposable {
         hosts: zk.map((name) => net.host(name).address),
         commandPrefix: zk.map((name) => net.prefixFor(name)),
         tickTime: TIMING.tickTime,
+        config: { syncLimit: TIMING.syncLimit },
         startupTimeout: 90_000,
       });
       for (const member of ensemble.members) net.track(member.pid!);

@@ -286,8 +286,10 @@ Deno.test({
         const cutAt = performance.now();
         await net.isolate("s3");
         await client.until(
-          (s) => endpointOf(s, address)?.state !== "connected",
-          "the client to give up s3's connection",
+          (s) =>
+            endpointOf(s, address) === undefined ||
+            endpointOf(s, address)!.state === "ejected",
+          "the client to eject s3",
           CONVERGENCE_BOUND,
         );
         const detectMs = Math.round(performance.now() - cutAt);
