@@ -10,12 +10,18 @@ import { ConnectionError, ProtocolError } from "./errors.ts";
 import { errorMessage as message } from "./_util.ts";
 import {
   checkPreface,
+  decodeSettings,
   DEFAULT_MAX_FRAME_SIZE,
+  encodeFrame,
+  encodeSettings,
   FrameDecoder,
+  FrameType,
   PREFACE,
   PREFACE_SIZE,
   PROTOCOL_VERSION,
+  type Settings,
 } from "./protocol/frame.ts";
+import { type Codec, jsonCodec } from "./protocol/codec.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -28,13 +34,16 @@ export interface OpenSocketOptions {
   signal?: AbortSignal;
   caCerts?: string[];
   maxFrameSize?: number;
+  codec?: Codec;
 }
 
-/** A socket whose preface exchange is done. */
+/** A socket whose preface and settings exchange is done. */
 export interface OpenSocket {
   conn: Deno.Conn;
-  /** The decoder holding any bytes read after the server's preface. */
+  /** The decoder holding any bytes read after the server's settings. */
   decoder: FrameDecoder;
+  /** The server's settings. */
+  settings: Settings;
 }
 
 /**
@@ -115,15 +124,62 @@ export async function openSocket(
     } catch {
       // not TCP
     }
-    const decoder = new FrameDecoder({
-      maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
-    });
+    const maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    const decoder = new FrameDecoder({ maxFrameSize });
+    const codec = (options.codec ?? jsonCodec).name;
+    let settings: Settings | undefined;
     const handshake = async (): Promise<void> => {
+      const settingsFrame = encodeFrame(
+        FrameType.Settings,
+        0,
+        encodeSettings({ maxFrameSize, codecs: [codec], maxInFlight: 0 }),
+      );
+      const hello = new Uint8Array(PREFACE.length + settingsFrame.length);
+      hello.set(PREFACE);
+      hello.set(settingsFrame, PREFACE.length);
       let off = 0;
-      while (off < PREFACE.length) {
-        off += await conn!.write(PREFACE.subarray(off));
+      while (off < hello.length) {
+        off += await conn!.write(hello.subarray(off));
       }
+      let prefaceSeen = false;
       while (true) {
+        if (!prefaceSeen) {
+          const check = checkPreface(decoder.peekAll());
+          if (check === "ok") {
+            decoder.skip(PREFACE_SIZE);
+            prefaceSeen = true;
+          } else if (check === "version") {
+            throw new ProtocolError(
+              `Cannot connect to ${name}: the server speaks zkrpc protocol version ${
+                decoder.peekAll()[PREFACE_SIZE - 1]
+              }, this client speaks version ${PROTOCOL_VERSION}`,
+            );
+          } else if (check !== "incomplete") {
+            throw new ProtocolError(
+              `Cannot connect to ${name}: the peer is not a zkrpc server`,
+            );
+          }
+        }
+        if (prefaceSeen) {
+          // The server's first frame is its settings (protocol version 2).
+          const frame = decoder.next();
+          if (frame !== undefined) {
+            if (frame.type !== FrameType.Settings) {
+              throw new ProtocolError(
+                `Cannot connect to ${name}: expected the server's settings, got frame type ${frame.type}`,
+              );
+            }
+            settings = decodeSettings(frame.payload);
+            if (!settings.codecs.includes(codec)) {
+              throw new ProtocolError(
+                `Cannot connect to ${name}: the server uses codec [${
+                  settings.codecs.join(", ")
+                }], this client uses "${codec}"`,
+              );
+            }
+            return;
+          }
+        }
         const n = await conn!.read(decoder.writable());
         if (n === null) {
           throw new ConnectionError(
@@ -132,22 +188,6 @@ export async function openSocket(
           );
         }
         decoder.commit(n);
-        const check = checkPreface(decoder.peekAll());
-        if (check === "incomplete") continue;
-        if (check === "ok") {
-          decoder.skip(PREFACE_SIZE);
-          return;
-        }
-        if (check === "version") {
-          throw new ProtocolError(
-            `Cannot connect to ${name}: the server speaks zkrpc protocol version ${
-              decoder.peekAll()[PREFACE_SIZE - 1]
-            }, this client speaks version ${PROTOCOL_VERSION}`,
-          );
-        }
-        throw new ProtocolError(
-          `Cannot connect to ${name}: the peer is not a zkrpc server`,
-        );
       }
     };
     try {
@@ -163,7 +203,7 @@ export async function openSocket(
       fail(e);
       throw e;
     }
-    return { conn, decoder };
+    return { conn, decoder, settings: settings! };
   } finally {
     clearTimeout(timer);
     if (onAbort) signal?.removeEventListener("abort", onAbort);

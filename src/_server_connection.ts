@@ -6,24 +6,29 @@
  * @module
  */
 
+import { errorPayload, safeString } from "./_error_payload.ts";
 import {
   CancelledError,
   ConnectionError,
-  errorName,
   type ErrorPayload,
   ProtocolError,
+  ResourceExhaustedError,
   ServerClosingError,
 } from "./errors.ts";
 import type { Codec } from "./protocol/codec.ts";
 import {
+  checkPingSize,
   checkPreface,
+  decodeSettings,
   DEFAULT_MAX_FRAME_SIZE,
   type Frame,
   FrameDecoder,
   FrameType,
+  MIN_FRAME_LENGTH,
   PREFACE,
   PREFACE_SIZE,
   PROTOCOL_VERSION,
+  RequestFlag,
 } from "./protocol/frame.ts";
 import { FrameWriter } from "./protocol/frame_writer.ts";
 import type { CallContext } from "./call_context.ts";
@@ -36,25 +41,31 @@ import {
 type Timer = ReturnType<typeof setTimeout>;
 
 const utf8 = new TextEncoder();
+const promiseThen = Promise.prototype.then;
 
 const HTTP_REFUSAL = utf8.encode(
   "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 39\r\n" +
     "Connection: close\r\n\r\nThis port speaks zkrpc, not HTTP/1.1.\r\n",
 );
 
-/** Queued response bytes above which a connection's requests stop being read. */
+/**
+ * Queued response bytes above which a connection's frames stop being
+ * dispatched (checked after each frame) until the queue drains.
+ */
 const WRITE_HIGH_WATER = 1024 * 1024;
 
 class Context implements CallContext {
   readonly method: string;
   readonly remoteAddr: Deno.NetAddr;
+  readonly deadline: number | undefined;
   #controller: AbortController | undefined;
   #reason: unknown = undefined;
   #aborted = false;
 
-  constructor(method: string, remoteAddr: Deno.NetAddr) {
+  constructor(method: string, remoteAddr: Deno.NetAddr, timeout: number) {
     this.method = method;
     this.remoteAddr = remoteAddr;
+    this.deadline = timeout < 0 ? undefined : Date.now() + timeout;
   }
 
   get signal(): AbortSignal {
@@ -84,6 +95,9 @@ export interface ServerConnectionOptions {
   idleTimeout?: number;
   frameTimeout?: number;
   exposeStack?: boolean;
+  maxPingsPerMinute?: number;
+  maxConnectionAge?: number;
+  closeDeadline?: number;
 }
 
 /** What every connection of one server shares with it. */
@@ -94,6 +108,8 @@ export interface ServerInternals {
   running: Set<Promise<unknown>>;
   handlers: object;
   codec: Codec;
+  /** The settings frame payload this server sends. */
+  settings: Uint8Array;
   options: ServerConnectionOptions;
   onError: (error: Error, remoteAddr?: Deno.NetAddr) => void;
 }
@@ -108,16 +124,28 @@ export class ServerConnection {
   #s: ServerInternals;
   #writer: FrameWriter;
   #decoder: FrameDecoder;
+  /** Calls answered when their handler settles, by id (not cancelled ones). */
   #inflight = new Map<number, Context>();
+  /** Async handlers not yet settled, cancelled ones included. */
+  #running = 0;
   #maxInFlight: number;
   #idleTimeout: number;
   #handshaken = false;
+  #gotSettings = false;
+  /** The client's maxFrameSize, from its settings. */
+  #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
   #draining = false;
   #drainPing = 0;
   #drainPong = false;
   #closed = false;
   #timer: Timer | undefined;
+  /** When the last request arrived or call completed (pings do not count). */
   #lastActivity = Date.now();
+  #maxPings: number;
+  /** Pings received in the current one-minute window, and when it began. */
+  #pings = 0;
+  #pingWindow = 0;
+  #ageTimer: Timer | undefined;
   #reading: Promise<void> = Promise.resolve();
   /** When the bytes of the frame now incomplete started to arrive, or 0. */
   #partialSince = 0;
@@ -140,6 +168,7 @@ export class ServerConnection {
     this.#maxInFlight = o.maxInFlightPerConnection ?? 1024;
     this.#idleTimeout = o.idleTimeout ?? 120_000;
     this.#frameTimeout = o.frameTimeout ?? 30_000;
+    this.#maxPings = o.maxPingsPerMinute ?? 120;
   }
 
   start(): void {
@@ -147,6 +176,14 @@ export class ServerConnection {
       this.#onTimer,
       this.#s.options.handshakeTimeout ?? 10_000,
     );
+    const age = this.#s.options.maxConnectionAge ?? 0;
+    if (age > 0 && age < Infinity) {
+      // ±10 % jitter: connections opened together do not all go at once.
+      this.#ageTimer = setTimeout(
+        this.#onMaxAge,
+        age * (0.9 + Math.random() * 0.2),
+      );
+    }
     this.#reading = this.#readLoop();
   }
 
@@ -165,7 +202,7 @@ export class ServerConnection {
     const idle = Date.now() - this.#lastActivity;
     if (this.#inflight.size === 0 && idle >= this.#idleTimeout) {
       this.#violation(
-        `no data for ${this.#idleTimeout} ms (idle timeout)`,
+        `no call for ${this.#idleTimeout} ms (idle timeout; pings do not count)`,
         false,
       );
       return;
@@ -173,6 +210,25 @@ export class ServerConnection {
     this.#armIdle(
       this.#inflight.size === 0 ? this.#idleTimeout - idle : this.#idleTimeout,
     );
+  };
+
+  #onMaxAge = (): void => {
+    if (this.#closed) return;
+    this.#s.onError(
+      new ProtocolError(
+        `Connection from ${this.#peer} draining: maximum connection age of ${this.#s.options.maxConnectionAge} ms reached`,
+      ),
+      this.#addr,
+    );
+    this.drain("Maximum connection age reached");
+    // A peer that never answers the drain ping still goes.
+    this.#ageTimer = setTimeout(() => {
+      this.close(
+        new ServerClosingError(
+          "Connection closed: maximum connection age reached",
+        ),
+      );
+    }, this.#s.options.closeDeadline ?? 10_000);
   };
 
   #onPartialFrame(): void {
@@ -219,7 +275,6 @@ export class ServerConnection {
         const n = await this.#conn.read(decoder.writable());
         if (n === null) break;
         decoder.commit(n);
-        this.#lastActivity = Date.now();
         if (!this.#handshaken) {
           if (!this.#handshake()) return; // refused
           if (!this.#handshaken) continue; // preface still incomplete
@@ -228,6 +283,12 @@ export class ServerConnection {
         while (!this.#closed && (frame = decoder.next()) !== undefined) {
           this.#onFrame(frame);
           this.#partialSince = 0;
+          if (this.#writer.buffered > WRITE_HIGH_WATER) {
+            // Per frame, not per read: one read can hold thousands of
+            // requests. The frames left in the decoder wait; nothing is
+            // read meanwhile, so TCP pushes back on the peer.
+            await this.#writer.drained();
+          }
         }
         if (decoder.buffered === 0) this.#partialSince = 0;
         else if (this.#partialSince === 0) this.#onPartialFrame();
@@ -253,6 +314,8 @@ export class ServerConnection {
       this.#decoder.skip(PREFACE_SIZE);
       this.#handshaken = true;
       this.#writer.pushRaw(PREFACE);
+      this.#writer.push(FrameType.Settings, 0, this.#s.settings);
+      this.#lastActivity = Date.now();
       clearTimeout(this.#timer);
       this.#armIdle(this.#idleTimeout);
       return true;
@@ -297,8 +360,13 @@ export class ServerConnection {
   }
 
   #onFrame(frame: Frame): void {
+    if (!this.#gotSettings) {
+      this.#onSettings(frame);
+      return;
+    }
     switch (frame.type) {
       case FrameType.Request:
+        this.#lastActivity = Date.now();
         this.#onRequest(frame.id, frame.payload);
         return;
       case FrameType.Cancel: {
@@ -315,14 +383,21 @@ export class ServerConnection {
         return;
       }
       case FrameType.Ping:
+        checkPingSize(frame);
+        if (this.#tooManyPings()) return;
         this.#writer.push(FrameType.Pong, frame.id, frame.payload);
         return;
       case FrameType.Pong:
+        checkPingSize(frame);
         if (this.#draining && frame.id === this.#drainPing) {
           this.#drainPong = true;
           this.#maybeFinishDrain();
         }
         return;
+      case FrameType.Settings:
+        throw new ProtocolError(
+          "Cannot read frame: settings may be sent only once (protocol version 2)",
+        );
       default:
         throw new ProtocolError(
           `Cannot read frame: frame type ${frame.type} is not sent by clients`,
@@ -330,11 +405,81 @@ export class ServerConnection {
     }
   }
 
+  /**
+   * Counts a ping; past `maxPingsPerMinute` in one window, sends `goaway`
+   * and closes (in the spirit of gRPC's "too_many_pings").
+   */
+  #tooManyPings(): boolean {
+    const now = Date.now();
+    if (now - this.#pingWindow >= 60_000) {
+      this.#pingWindow = now;
+      this.#pings = 0;
+    }
+    if (++this.#pings <= this.#maxPings) return false;
+    const message =
+      `Connection from ${this.#peer} closed: more than ${this.#maxPings} pings in a minute (too many pings)`;
+    this.#s.onError(new ProtocolError(message), this.#addr);
+    if (!this.#draining) {
+      this.#draining = true;
+      this.#writer.push(FrameType.Goaway, 0, utf8.encode("Too many pings"));
+      this.#closeAfterFlush(new ProtocolError(message));
+    }
+    return true;
+  }
+
+  /** The client's first frame: its limits and codecs. */
+  #onSettings(frame: Frame): void {
+    if (frame.type !== FrameType.Settings || frame.id !== 0) {
+      throw new ProtocolError(
+        `Cannot read frame: expected the client's settings frame first, got frame type ${frame.type}`,
+      );
+    }
+    const settings = decodeSettings(frame.payload);
+    const codec = this.#s.codec.name;
+    if (!settings.codecs.includes(codec)) {
+      throw new ProtocolError(
+        `Cannot use a codec: the client offers [${
+          settings.codecs.join(", ")
+        }], this server uses "${codec}"`,
+      );
+    }
+    this.#peerMaxFrameSize = settings.maxFrameSize;
+    this.#gotSettings = true;
+  }
+
   #onRequest(id: number, payload: Uint8Array): void {
-    if (payload.length < 1 || payload.length < 1 + payload[0]!) {
+    // Header (protocol version 2): u8 flags, [u32 ms to the deadline],
+    // [u16 length + reserved metadata], u8 method length, method, params.
+    const flags = payload[0];
+    let o = 1;
+    let timeout = -1;
+    if (flags !== 0) {
+      if (flags === undefined || (flags & ~3) !== 0) {
+        throw new ProtocolError(
+          `Cannot read request: unknown header flags ${flags ?? "(empty)"}`,
+        );
+      }
+      if (flags & RequestFlag.Deadline) {
+        if (payload.length < o + 4) {
+          throw new ProtocolError("Cannot read request: truncated deadline");
+        }
+        timeout = ((payload[o]! << 24) | (payload[o + 1]! << 16) |
+          (payload[o + 2]! << 8) | payload[o + 3]!) >>> 0;
+        o += 4;
+      }
+      if (flags & RequestFlag.Metadata) {
+        // Reserved: version 2 peers skip it.
+        if (payload.length < o + 2) {
+          throw new ProtocolError("Cannot read request: truncated metadata");
+        }
+        o += 2 + ((payload[o]! << 8) | payload[o + 1]!);
+      }
+    }
+    if (payload.length < o + 1 || payload.length < o + 1 + payload[o]!) {
       throw new ProtocolError("Cannot read request: truncated method name");
     }
-    const nameBytes = payload.subarray(1, 1 + payload[0]!);
+    const paramsStart = o + 1 + payload[o]!;
+    const nameBytes = payload.subarray(o + 1, paramsStart);
     const entry = findMethod(this.#s.table, nameBytes);
     const method = entry ? entry.name : decodeMethod(nameBytes);
     if (id === 0) {
@@ -353,10 +498,14 @@ export class ServerConnection {
         `Cannot read request: id ${id} is already in flight`,
       );
     }
-    if (this.#inflight.size >= this.#maxInFlight) {
-      throw new ProtocolError(
-        `Cannot read request: more than ${this.#maxInFlight} calls in flight`,
-      );
+    if (this.#running >= this.#maxInFlight) {
+      this.#pushError(id, {
+        name: "ResourceExhaustedError",
+        message:
+          `Cannot call method "${method}": ${this.#maxInFlight} calls are already running on this connection (request not run)`,
+        data: { ran: false },
+      });
+      return;
     }
     if (entry === undefined) {
       this.#pushError(id, {
@@ -368,12 +517,12 @@ export class ServerConnection {
     }
     let params: unknown;
     try {
-      params = this.#s.codec.decode(payload.subarray(1 + payload[0]!));
+      params = this.#s.codec.decode(payload.subarray(paramsStart));
     } catch (error) {
       this.#pushError(id, {
         name: "ProtocolError",
         message: `Cannot call method "${method}": cannot decode params: ${
-          error instanceof Error ? error.message : String(error)
+          errorPayload(error, false, []).message
         }`,
       });
       return;
@@ -393,25 +542,42 @@ export class ServerConnection {
       if (entry.withContext === undefined) {
         result = entry.fn.apply(this.#s.handlers, params);
       } else {
-        ctx = new Context(method, this.#addr);
+        ctx = new Context(method, this.#addr, timeout);
         result = entry.withContext.call(this.#s.handlers, ctx, ...params);
       }
     } catch (error) {
-      this.#pushError(id, this.#toPayload(error));
+      this.#pushError(id, this.#toPayload(method, error), method);
       return;
     }
-    if (
-      result !== null && typeof result === "object" &&
-      typeof (result as PromiseLike<unknown>).then === "function"
-    ) {
-      ctx ??= new Context(method, this.#addr);
+    let promise: Promise<unknown> | undefined;
+    try {
+      if (
+        result !== null && typeof result === "object" &&
+        typeof (result as PromiseLike<unknown>).then === "function"
+      ) promise = Promise.resolve(result);
+    } catch (error) {
+      // A revoked proxy, a throwing `then` getter, or a promise whose
+      // `constructor` getter throws (Promise.resolve reads it).
+      this.#pushError(id, this.#toPayload(method, error), method);
+      return;
+    }
+    if (promise !== undefined) {
+      ctx ??= new Context(method, this.#addr, timeout);
       this.#inflight.set(id, ctx);
+      this.#running++;
       const running = this.#s.running;
       const call = ctx;
-      const settled: Promise<unknown> = Promise.resolve(result).then(
-        (value) => this.#complete(id, call, value, false),
-        (error) => this.#complete(id, call, error, true),
-      ).finally(() => running.delete(settled));
+      // The intrinsic then: a promise may carry a hostile own `then`.
+      const settled: Promise<unknown> = promiseThen.call(
+        promise,
+        (value: unknown) => this.#complete(id, call, value, false),
+        (error: unknown) => this.#complete(id, call, error, true),
+      ).finally(() => {
+        // The slot is freed when the handler settles, not when its call is
+        // cancelled: a handler that ignores its signal still runs.
+        this.#running--;
+        running.delete(settled);
+      });
       running.add(settled);
     } else {
       this.#pushResult(id, method, result);
@@ -421,8 +587,21 @@ export class ServerConnection {
   #complete(id: number, ctx: Context, value: unknown, failed: boolean): void {
     if (this.#inflight.get(id) !== ctx) return; // cancelled or closed
     this.#inflight.delete(id);
-    if (failed) this.#pushError(id, this.#toPayload(value));
-    else this.#pushResult(id, ctx.method, value);
+    this.#lastActivity = Date.now();
+    try {
+      if (failed) {
+        this.#pushError(id, this.#toPayload(ctx.method, value), ctx.method);
+      } else this.#pushResult(id, ctx.method, value);
+    } catch (error) {
+      // Never an unhandled rejection: it would end the whole process.
+      this.#s.onError(
+        new Error(
+          `Cannot answer call "${ctx.method}": ${safeString(error)}`,
+          { cause: error },
+        ),
+        this.#addr,
+      );
+    }
     this.#maybeFinishDrain();
   }
 
@@ -434,57 +613,79 @@ export class ServerConnection {
       this.#pushError(id, {
         name: "TypeError",
         message: `Cannot call method "${method}": cannot encode result: ${
-          error instanceof Error ? error.message : String(error)
+          errorPayload(error, false, []).message
         }`,
       });
+      return;
+    }
+    if (bytes.length + MIN_FRAME_LENGTH > this.#peerMaxFrameSize) {
+      this.#pushError(id, this.#tooLarge(method, "result", bytes.length));
       return;
     }
     this.#writer.push(FrameType.Result, id, bytes);
   }
 
-  #toPayload(error: unknown): ErrorPayload {
-    let name = errorName(error);
-    const message = error instanceof Error
-      ? error.message
-      : typeof error === "object" && error !== null &&
-          typeof (error as { message?: unknown }).message === "string"
-      ? (error as { message: string }).message
-      : String(error);
-    const payload: ErrorPayload = { name, message };
-    // zkrpc's own names mean "not run" or "protocol" to the client: a handler
-    // that re-throws one (e.g. from a nested call) must not claim that.
-    if (
-      name === "ServerClosingError" || name === "MethodNotFoundError" ||
-      name === "ProtocolError"
-    ) {
-      name = "RpcError";
-      payload.name = name;
-      payload.data = { remoteName: errorName(error) };
-      return payload;
-    }
-    if (typeof error === "object" && error !== null && "data" in error) {
-      payload.data = (error as { data: unknown }).data;
-    }
-    if (
-      this.#s.options.exposeStack && error instanceof Error &&
-      typeof error.stack === "string"
-    ) {
-      payload.stack = error.stack;
+  /** The answer to a call whose result or error the client cannot take. */
+  #tooLarge(method: string, what: string, size: number): ErrorPayload {
+    const message =
+      `Cannot call method "${method}": ${what} of ${size} bytes exceeds the client's frame limit of ${this.#peerMaxFrameSize} bytes`;
+    this.#s.onError(
+      new ResourceExhaustedError(message, { ran: true }),
+      this.#addr,
+    );
+    return { name: "ResourceExhaustedError", message, data: { ran: true } };
+  }
+
+  /**
+   * The payload of what a handler threw; reports to `onError`, with the
+   * original value as `cause`, when describing it threw.
+   */
+  #toPayload(method: string, error: unknown): ErrorPayload {
+    const faults: string[] = [];
+    const payload = errorPayload(error, this.#s.options.exposeStack, faults);
+    if (faults.length > 0) {
+      this.#s.onError(
+        new Error(
+          `Handler "${method}" threw a value that cannot be read (${
+            faults.join("; ")
+          }): the caller got ${payload.name}: ${payload.message}`,
+          { cause: error },
+        ),
+        this.#addr,
+      );
     }
     return payload;
   }
 
-  #pushError(id: number, payload: ErrorPayload): void {
+  #pushError(id: number, payload: ErrorPayload, method = ""): void {
     let bytes: Uint8Array;
     try {
       bytes = this.#s.codec.encode(payload);
     } catch {
-      // data not encodable: send without it
-      bytes = this.#s.codec.encode({
-        name: payload.name,
-        message: payload.message,
-        ...(payload.stack === undefined ? {} : { stack: payload.stack }),
-      });
+      // data not encodable (or a throwing getter in it): send without it
+      try {
+        bytes = this.#s.codec.encode({
+          name: payload.name,
+          message: payload.message,
+          ...(payload.stack === undefined ? {} : { stack: payload.stack }),
+        });
+      } catch (error) {
+        this.#violation(
+          `cannot encode an error payload with codec "${this.#s.codec.name}": ${
+            safeString(error)
+          }`,
+        );
+        return;
+      }
+    }
+    if (bytes.length + MIN_FRAME_LENGTH > this.#peerMaxFrameSize) {
+      if (payload.name === "ResourceExhaustedError") {
+        // Even that is too large (a tiny limit): tell nothing rather than
+        // break the connection.
+        return;
+      }
+      this.#pushError(id, this.#tooLarge(method, "error", bytes.length));
+      return;
     }
     this.#writer.push(FrameType.Error, id, bytes);
   }
@@ -514,6 +715,7 @@ export class ServerConnection {
     this.#closed = true;
     clearTimeout(this.#timer);
     clearTimeout(this.#frameTimer);
+    clearTimeout(this.#ageTimer);
     const why = reason ??
       new ConnectionError(`Connection from ${this.#peer} closed`, {
         written: true,

@@ -32,6 +32,13 @@ export interface CallContext {
   readonly method: string;
   /** The client's address; `undefined` when the handler is called locally. */
   readonly remoteAddr: Deno.NetAddr | undefined;
+  /**
+   * When the caller stops waiting, in epoch milliseconds (`Date.now()`
+   * scale): the arrival time plus the remaining timeout the client sent in
+   * the request header. `undefined` when the call has no timeout. The server
+   * does not enforce it; a handler may use it to give up early.
+   */
+  readonly deadline: number | undefined;
 }
 
 const CONTEXT_HANDLER: unique symbol = Symbol("zkrpc.contextHandler");
@@ -79,6 +86,7 @@ export function withContext<A extends unknown[], R>(
       signal: new AbortController().signal,
       method: fn.name,
       remoteAddr: undefined,
+      deadline: undefined,
     };
     return fn.call(this, ctx, ...args);
   };

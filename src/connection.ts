@@ -15,6 +15,7 @@ import {
 } from "./errors.ts";
 import { type Codec, jsonCodec } from "./protocol/codec.ts";
 import {
+  checkPingSize,
   DEFAULT_MAX_FRAME_SIZE,
   type Frame,
   type FrameDecoder,
@@ -103,7 +104,10 @@ export interface ConnectionOptions {
    */
   errors?: ErrorRegistry;
   /**
-   * Largest frame sent or accepted (value of the length field, in bytes).
+   * Largest frame accepted (value of the length field, in bytes), announced
+   * to the server in the settings exchange: the server then fails a call
+   * whose result would be larger with `ResourceExhaustedError` instead of
+   * sending it. Requests are checked against this and the server's limit.
    *
    * @default {4194304}
    */
@@ -111,8 +115,8 @@ export interface ConnectionOptions {
   /**
    * Most requests sent and unanswered at once; further calls wait in a local
    * queue (unsent, so `written: false` if the connection drops) until a
-   * response frees a slot. Keep it at or below the server's
-   * `maxInFlightPerConnection`, which closes a connection that exceeds it.
+   * response frees a slot. Capped by the `maxInFlightPerConnection` the
+   * server announces, so a client does not run into its refusal.
    *
    * @default {1024}
    */
@@ -205,6 +209,9 @@ export interface ConnectionCloseDetail {
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
+/** Queued output above which pings are not answered. */
+const PONG_HIGH_WATER = 1024 * 1024;
+
 class PendingCall {
   id: number;
   deadline = Infinity;
@@ -286,6 +293,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #codec: Codec;
   #errors: ErrorRegistry;
   #maxFrameSize: number;
+  #peerMaxFrameSize: number;
   #decoder: FrameDecoder;
   #writer: FrameWriter;
   #pending = new Map<number, PendingCall>();
@@ -335,8 +343,14 @@ export class Connection extends EventTarget implements AsyncDisposable {
     endpoint: Endpoint,
     options: ConnectionOptions = {},
   ): Promise<Connection> {
-    const { conn, decoder } = await openSocket(endpoint, options);
-    const connection = new Connection(conn, endpoint, decoder, options);
+    const { conn, decoder, settings } = await openSocket(endpoint, options);
+    const connection = new Connection(
+      conn,
+      endpoint,
+      decoder,
+      options,
+      settings,
+    );
     if (connection.draining) {
       const name = `${endpoint.hostname}:${endpoint.port}`;
       // The goaway came with the preface (e.g. "Too many connections"):
@@ -356,14 +370,17 @@ export class Connection extends EventTarget implements AsyncDisposable {
    *
    * @param conn A socket whose preface exchange is done.
    * @param endpoint The endpoint it is connected to.
-   * @param decoder The decoder holding any bytes read after the preface.
+   * @param decoder The decoder holding any bytes read after the server's
+   * settings.
    * @param options Connection options.
+   * @param peer The limits the server announced in its settings.
    */
   constructor(
     conn: Deno.Conn,
     endpoint: Endpoint,
     decoder: FrameDecoder,
     options: ConnectionOptions = {},
+    peer: { maxFrameSize?: number; maxInFlight?: number } = {},
   ) {
     super();
     this.#conn = conn;
@@ -372,7 +389,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
     this.#codec = options.codec ?? jsonCodec;
     this.#errors = options.errors ?? new ErrorRegistry();
     this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
-    this.#maxInFlight = options.maxInFlight ?? 1024;
+    this.#peerMaxFrameSize = peer.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    // Never more requests out than the server runs: it would refuse them.
+    this.#maxInFlight = Math.min(
+      options.maxInFlight ?? 1024,
+      peer.maxInFlight || Infinity,
+    );
     this.#decoder = decoder;
     this.#writer = new FrameWriter(
       conn,
@@ -485,11 +507,16 @@ export class Connection extends EventTarget implements AsyncDisposable {
         ),
       );
     }
-    const size = 5 + prefix.length + payload.length;
-    if (size > this.#maxFrameSize) {
+    const timeout = options.timeout ?? Infinity;
+    const size = (timeout === Infinity ? 6 : 10) + prefix.length +
+      payload.length;
+    if (size > this.#maxFrameSize || size > this.#peerMaxFrameSize) {
+      const [whose, limit] = this.#peerMaxFrameSize < this.#maxFrameSize
+        ? ["the server's ", this.#peerMaxFrameSize]
+        : ["the ", this.#maxFrameSize];
       return Promise.reject(
         new RangeError(
-          `Cannot call method "${method}": request of ${size} bytes exceeds the frame limit of ${this.#maxFrameSize} bytes`,
+          `Cannot call method "${method}": request of ${size} bytes exceeds ${whose}frame limit of ${limit} bytes`,
         ),
       );
     }
@@ -503,15 +530,14 @@ export class Connection extends EventTarget implements AsyncDisposable {
       this.#pending.set(id, call);
       if (this.#sent < this.#maxInFlight) {
         this.#sent++;
-        call.batch = this.#writer.push(FrameType.Request, id, payload, prefix);
+        call.batch = this.#writer.pushRequest(id, timeout, prefix, payload);
       } else {
         // Over the limit: wait here, unsent, for a response to free a slot.
         call.payload = payload;
         call.prefix = prefix;
         this.#queue.push(call);
       }
-      const timeout = options.timeout;
-      if (timeout !== undefined && timeout !== Infinity) {
+      if (timeout !== Infinity) {
         call.timeout = timeout;
         call.deadline = Date.now() + timeout;
         this.#deadlines.add(call);
@@ -549,11 +575,11 @@ export class Connection extends EventTarget implements AsyncDisposable {
       const next = this.#queue.shift()!;
       if (this.#pending.get(next.id) !== next) continue; // expired while queued
       this.#sent++;
-      next.batch = this.#writer.push(
-        FrameType.Request,
+      next.batch = this.#writer.pushRequest(
         next.id,
-        next.payload,
-        next.prefix,
+        next.deadline - Date.now(),
+        next.prefix!,
+        next.payload!,
       );
       next.payload = next.prefix = undefined;
     }
@@ -663,9 +689,17 @@ export class Connection extends EventTarget implements AsyncDisposable {
         return;
       }
       case FrameType.Ping:
-        this.#writer.push(FrameType.Pong, frame.id, frame.payload);
+        checkPingSize(frame);
+        // A server that pings without reading its pongs gets no more of
+        // them once 1 MiB is queued: the client never stops reading (that
+        // could deadlock against a server waiting for its output to drain),
+        // so it bounds what pings can make it buffer instead.
+        if (this.#writer.buffered <= PONG_HIGH_WATER) {
+          this.#writer.push(FrameType.Pong, frame.id, frame.payload);
+        }
         return;
       case FrameType.Pong:
+        checkPingSize(frame);
         this.#pingOutstanding = false;
         if (this.#pongWaiters.length > 0) {
           const waiters = this.#pongWaiters;

@@ -184,6 +184,38 @@ export class ProtocolError extends RpcError {}
 export class ServerClosingError extends RpcError {}
 
 /**
+ * A limit was reached for this one call; the connection stays usable. Raised
+ * when a result or error would exceed the receiving side's `maxFrameSize`
+ * (`ran` is `true`: the handler ran, its answer could not be delivered), and
+ * sent by a server whose connection already has `maxInFlightPerConnection`
+ * handlers running (`ran` is `false`: the request was not run).
+ *
+ * @example Tell whether the call ran
+ * ```ts
+ * import { ResourceExhaustedError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ResourceExhaustedError("Too big", { ran: true });
+ * assert.equal(error.ran, true);
+ * ```
+ */
+export class ResourceExhaustedError extends RpcError {
+  /** Whether the handler ran (its answer was lost) or the request was refused. */
+  readonly ran: boolean;
+
+  /**
+   * Constructs a new instance.
+   *
+   * @param message The error message.
+   * @param options Whether the handler ran.
+   */
+  constructor(message: string, options: { ran: boolean }) {
+    super(message);
+    this.ran = options.ran;
+  }
+}
+
+/**
  * No server is registered for a service (raised by the discovery channel).
  *
  * @example Create one
@@ -281,8 +313,8 @@ export type ErrorClass = new (...args: any[]) => Error;
  * whose name is registered is revived as an instance of that class, with the
  * remote message and `data`; any other becomes a {@linkcode RemoteError}
  * keeping the remote name. The names of zkrpc's own errors that a server sends
- * (`MethodNotFoundError`, `ServerClosingError`, `ProtocolError`) are always
- * revived as those classes.
+ * (`MethodNotFoundError`, `ServerClosingError`, `ProtocolError`,
+ * `ResourceExhaustedError`) are always revived as those classes.
  *
  * @example Revive the seed's InvalidOperation
  * ```ts
@@ -387,7 +419,11 @@ export class ErrorRegistry {
         });
       }
       if (data !== undefined) {
-        (error as Error & { data?: unknown }).data = data;
+        try {
+          (error as Error & { data?: unknown }).data = data;
+        } catch {
+          // a class with a read-only data property keeps its own
+        }
       }
       return error;
     }
@@ -403,6 +439,11 @@ export class ErrorRegistry {
         return new ServerClosingError(message);
       case "ProtocolError":
         return new ProtocolError(message);
+      case "ResourceExhaustedError":
+        return new ResourceExhaustedError(message, {
+          ran: typeof data === "object" && data !== null &&
+            (data as { ran?: unknown }).ran === true,
+        });
     }
     return new RemoteError(message, { remoteName: name, data });
   }
@@ -411,7 +452,8 @@ export class ErrorRegistry {
 /**
  * The wire name of a thrown value: its `name` unless that is the inherited
  * `"Error"`, then its constructor's name (so `class InvalidOperation extends
- * Error {}` travels as `"InvalidOperation"` without setting `name`).
+ * Error {}` travels as `"InvalidOperation"` without setting `name`). Never
+ * throws: a throwing getter or a revoked proxy yields `"Error"`.
  *
  * @param error A thrown value.
  * @returns The name to send.
@@ -428,9 +470,23 @@ export class ErrorRegistry {
  */
 export function errorName(error: unknown): string {
   if (typeof error !== "object" || error === null) return "Error";
-  const name = (error as { name?: unknown }).name;
-  if (typeof name === "string" && name !== "" && name !== "Error") return name;
-  const ctor = (error as { constructor?: unknown }).constructor;
-  if (typeof ctor === "function" && ctor.name) return ctor.name;
+  try {
+    const name = (error as { name?: unknown }).name;
+    if (typeof name === "string" && name !== "" && name !== "Error") {
+      return name;
+    }
+  } catch {
+    // a throwing getter or a revoked proxy: try the constructor
+  }
+  try {
+    const ctor = (error as { constructor?: unknown }).constructor;
+    if (
+      typeof ctor === "function" && typeof ctor.name === "string" && ctor.name
+    ) {
+      return ctor.name;
+    }
+  } catch {
+    // as above
+  }
   return "Error";
 }

@@ -8,10 +8,11 @@
 import { ProtocolError, ServerClosingError } from "./errors.ts";
 import { type Codec, jsonCodec } from "./protocol/codec.ts";
 import {
+  DEFAULT_MAX_FRAME_SIZE,
   encodeFrame,
+  encodeSettings,
   FrameType,
   PREFACE,
-  PREFACE_SIZE,
 } from "./protocol/frame.ts";
 import {
   type AnyFunction,
@@ -207,7 +208,12 @@ export interface ServeOptions {
    */
   maxFrameSize?: number;
   /**
-   * Most calls a connection may have running at once; one more closes it.
+   * Most async handlers a connection may have running at once. A cancelled
+   * call keeps its slot until its handler settles (a handler made with
+   * `withContext` that stops on `ctx.signal` frees it at once). A request
+   * beyond the limit is not run: it is answered with
+   * `ResourceExhaustedError` (`ran: false`) and the connection
+   * stays open.
    *
    * @default {1024}
    */
@@ -225,12 +231,38 @@ export interface ServeOptions {
    */
   handshakeTimeout?: number;
   /**
-   * Milliseconds without any received byte, while no call runs, after which
-   * a connection is closed. `0` disables it.
+   * Most open connections from one remote address (IP); further ones get a
+   * `goaway` and are closed, so that one host cannot take every slot of
+   * `maxConnections`. `0` disables it.
+   *
+   * @default {256}
+   */
+  maxConnectionsPerAddress?: number;
+  /**
+   * Milliseconds without a request, while no call is in flight, after which
+   * a connection is closed. Pings do not count: a peer cannot hold a
+   * connection by pinging. `0` disables it.
    *
    * @default {120000}
    */
   idleTimeout?: number;
+  /**
+   * Most pings a connection may send in one minute; one more gets a
+   * `goaway` "Too many pings" and the connection is closed. The client's
+   * keepalive sends at most one per `keepaliveInterval` (30 s by default).
+   *
+   * @default {120}
+   */
+  maxPingsPerMinute?: number;
+  /**
+   * Milliseconds after which a connection is drained (`goaway`, in-flight
+   * calls finish, then it closes; forced after `closeDeadline`), ±10 %
+   * jitter. Clients reconnect, which spreads load over new servers and
+   * bounds how long one peer holds a slot. `0` disables it.
+   *
+   * @default {0}
+   */
+  maxConnectionAge?: number;
   /**
    * Milliseconds a request frame may take to arrive once its first bytes
    * came. A peer that trickles a frame (or stops halfway) is closed; the
@@ -329,6 +361,8 @@ export class RpcServer implements AsyncDisposable {
   #codec: Codec;
   #onError: (error: Error, remoteAddr?: Deno.NetAddr) => void;
   #conns = new Set<ServerConnection>();
+  /** Open connections per remote IP. */
+  #perAddress = new Map<string, number>();
   #refusals = new Set<Promise<void>>();
   #closing: Promise<void> | undefined;
   #listenerClosed = false;
@@ -358,14 +392,27 @@ export class RpcServer implements AsyncDisposable {
     this.#listener = listener;
     this.#options = options;
     this.#codec = options.codec ?? jsonCodec;
-    this.#onError = options.onError ??
+    const onError = options.onError ??
       ((error) => console.warn(`zkrpc server: ${error.message}`));
+    // A throwing onError must not end the process from a completion path.
+    this.#onError = (error, remoteAddr) => {
+      try {
+        onError(error, remoteAddr);
+      } catch (fault) {
+        console.error("zkrpc server: onError threw", fault);
+      }
+    };
     this.addr = listener.addr as Deno.NetAddr;
     this.#internals = {
       table: methodTable(this.#methods),
       running: new Set(),
       handlers,
       codec: this.#codec,
+      settings: encodeSettings({
+        maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+        codecs: [this.#codec.name],
+        maxInFlight: options.maxInFlightPerConnection ?? 1024,
+      }),
       options,
       onError: this.#onError,
     };
@@ -531,14 +578,27 @@ export class RpcServer implements AsyncDisposable {
       }
       const remoteAddr = conn.remoteAddr as Deno.NetAddr;
       const max = this.#options.maxConnections ?? 1024;
+      const host = remoteAddr.hostname;
+      const fromHost = this.#perAddress.get(host) ?? 0;
+      const maxPerAddress = this.#options.maxConnectionsPerAddress ?? 256;
       if (this.#conns.size >= max) {
         this.#onError(
           new ProtocolError(
-            `Connection from ${remoteAddr.hostname}:${remoteAddr.port} refused: limit of ${max} connections reached`,
+            `Connection from ${host}:${remoteAddr.port} refused: limit of ${max} connections reached`,
           ),
           remoteAddr,
         );
-        this.#refuse(conn);
+        this.#refuse(conn, "Too many connections");
+        continue;
+      }
+      if (maxPerAddress > 0 && fromHost >= maxPerAddress) {
+        this.#onError(
+          new ProtocolError(
+            `Connection from ${host}:${remoteAddr.port} refused: limit of ${maxPerAddress} connections from ${host} reached`,
+          ),
+          remoteAddr,
+        );
+        this.#refuse(conn, "Too many connections from this address");
         continue;
       }
       try {
@@ -548,20 +608,34 @@ export class RpcServer implements AsyncDisposable {
       }
       const sc = new ServerConnection(this.#internals, conn, remoteAddr);
       this.#conns.add(sc);
-      sc.done.then(() => this.#conns.delete(sc));
+      this.#perAddress.set(host, fromHost + 1);
+      sc.done.then(() => {
+        this.#conns.delete(sc);
+        const left = this.#perAddress.get(host)! - 1;
+        if (left === 0) this.#perAddress.delete(host);
+        else this.#perAddress.set(host, left);
+      });
       sc.start();
     }
   }
 
-  #refuse(conn: Deno.Conn): void {
+  #refuse(conn: Deno.Conn, reason: string): void {
+    const settings = encodeFrame(
+      FrameType.Settings,
+      0,
+      this.#internals.settings,
+    );
     const goaway = encodeFrame(
       FrameType.Goaway,
       0,
-      utf8.encode("Too many connections"),
+      utf8.encode(reason),
     );
-    const frame = new Uint8Array(PREFACE_SIZE + goaway.length);
+    const frame = new Uint8Array(
+      PREFACE.length + settings.length + goaway.length,
+    );
     frame.set(PREFACE);
-    frame.set(goaway, PREFACE_SIZE);
+    frame.set(settings, PREFACE.length);
+    frame.set(goaway, PREFACE.length + settings.length);
     const p = conn.write(frame).then(() => {}, () => {}).finally(() => {
       try {
         conn.close();

@@ -4,7 +4,12 @@
  *
  * @module
  */
-import { PREFACE } from "../src/protocol/frame.ts";
+import {
+  encodeFrame,
+  encodeSettings,
+  FrameType,
+  PREFACE,
+} from "../src/protocol/frame.ts";
 import { TAG_KEY } from "../src/protocol/codec.ts";
 
 /** Resolves after `ms` milliseconds. */
@@ -80,6 +85,29 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
 
 export { PREFACE };
 
+/** What a default client sends first: its preface and its settings frame. */
+export const HELLO: Uint8Array = concat(
+  PREFACE,
+  encodeFrame(
+    FrameType.Settings,
+    0,
+    encodeSettings({
+      maxFrameSize: 4 * 1024 * 1024,
+      codecs: ["json"],
+      maxInFlight: 0,
+    }),
+  ),
+);
+
+/**
+ * A request payload (protocol version 2) without a deadline: header flags 0,
+ * the method name, then `params` (already encoded).
+ */
+export function requestPayload(method: string, params: Uint8Array): Uint8Array {
+  const name = new TextEncoder().encode(method);
+  return concat(new Uint8Array([0, name.length]), name, params);
+}
+
 /** A child process running tests/fixtures/echo_server.ts. */
 export interface ChildServer extends AsyncDisposable {
   port: number;
@@ -87,13 +115,21 @@ export interface ChildServer extends AsyncDisposable {
   kill(): Promise<void>;
 }
 
-/** Starts tests/fixtures/echo_server.ts as a separate `deno run` process. */
-export async function startChildServer(): Promise<ChildServer> {
+/**
+ * Starts a fixture server (tests/fixtures/echo_server.ts by default) as a
+ * separate `deno run` process.
+ */
+export async function startChildServer(
+  fixture = "echo_server.ts",
+  args: string[] = [],
+  allowNet = "127.0.0.1",
+): Promise<ChildServer> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--allow-net=127.0.0.1",
-      new URL("./fixtures/echo_server.ts", import.meta.url).pathname,
+      `--allow-net=${allowNet}`,
+      new URL(`./fixtures/${fixture}`, import.meta.url).pathname,
+      ...args,
     ],
     stdin: "null",
     stdout: "piped",
@@ -123,6 +159,97 @@ export async function startChildServer(): Promise<ChildServer> {
     await reader.cancel().catch(() => {});
   };
   return { port, child, kill, [Symbol.asyncDispose]: kill };
+}
+
+/** A running tests/fixtures/flood.ts. */
+export interface Flood extends AsyncDisposable {
+  /** How many of its connections the server accepted and refused. */
+  result: { accepted: number; refused: number };
+  child: Deno.ChildProcess;
+}
+
+/**
+ * Opens `count` hostile connections from 127.0.0.2 in a child process
+ * (modes: `silent`, `ping`, `partial`, comma-separated, used in turn) and
+ * resolves once the server answered each; disposing kills them all.
+ */
+export async function startFlood(
+  port: number,
+  count: number,
+  modes = "silent,ping,partial",
+): Promise<Flood> {
+  // A default soft limit of 1024 descriptors would stop a 1,100-socket
+  // flood short: raise it (up to the hard limit) for the child.
+  const child = new Deno.Command("sh", {
+    args: [
+      "-c",
+      'ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"',
+      "sh",
+      Deno.execPath(),
+      "run",
+      "--allow-net=127.0.0.1,127.0.0.2",
+      new URL("./fixtures/flood.ts", import.meta.url).pathname,
+      String(port),
+      String(count),
+      modes,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const kill = async (): Promise<void> => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await child.status;
+    await reader.cancel().catch(() => {});
+  };
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) {
+      await kill();
+      throw new Error("Flood exited before reporting");
+    }
+    text += value;
+  }
+  const result = JSON.parse(text.slice(0, text.indexOf("\n")));
+  return { result, child, [Symbol.asyncDispose]: kill };
+}
+
+/**
+ * A process's resident memory from /proc/PID/status, in MiB: `rss` now and
+ * `peak` (VmHWM, the high-water mark since it started).
+ */
+export async function memoryOf(
+  pid: number,
+): Promise<{ rss: number; peak: number }> {
+  // Deno asks for --allow-all to read /proc; `cat` needs only --allow-run.
+  const { stdout } = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/status`],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const status = new TextDecoder().decode(stdout);
+  const kib = (key: string): number =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+  return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
+}
+
+/** Resolves once `condition()` holds; rejects after `ms`. */
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  ms = 5000,
+  what = "condition",
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await delay(10);
+  }
 }
 
 /** Values the JSON codec promises to round-trip. */

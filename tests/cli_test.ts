@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { startZooKeeper, type ZooKeeperServer } from "../testing.ts";
 import { lines, ServerProcess } from "../examples/demo/server_process.ts";
+import { PROTOCOL_VERSION } from "../src/protocol/frame.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -196,7 +197,7 @@ Deno.test("zkrpc ls lists services and each server's registered data", async () 
   for (const member of members) {
     assert.match(member.id, /^server-/);
     assert.match(member.session, /^[0-9a-f]{16}$/);
-    assert.equal(member.data.protocol, 1);
+    assert.equal(member.data.protocol, PROTOCOL_VERSION);
     assert.ok(c.servers.some((s) => s.pid === member.data.pid));
   }
 });

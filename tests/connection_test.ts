@@ -9,9 +9,9 @@ import {
   ProtocolError,
   ServerClosingError,
 } from "../src/errors.ts";
-import { PREFACE } from "../src/protocol/frame.ts";
 import {
   delay,
+  HELLO,
   readToEnd,
   startChildServer,
   SUPPORTED_VALUES,
@@ -354,7 +354,7 @@ Deno.test("keepalive pings detect a peer that stopped answering", async () => {
   const listener = Deno.listen({ hostname: HOST, port: 0 });
   const serving = (async () => {
     const conn = await listener.accept();
-    await writeAll(conn, PREFACE);
+    await writeAll(conn, HELLO);
     await readToEnd(conn);
     conn.close();
   })();

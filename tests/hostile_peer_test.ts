@@ -6,6 +6,7 @@ import { encodeFrame, FrameDecoder, FrameType } from "../src/protocol/frame.ts";
 import { jsonCodec } from "../src/protocol/codec.ts";
 import {
   concat,
+  HELLO,
   PREFACE,
   readToEnd,
   within,
@@ -112,7 +113,7 @@ Deno.test("a wrong protocol version is refused with a clear message", async () =
   conn.close();
   assert.match(
     errorFrames(reply.subarray(9))[0]!.message,
-    /unsupported protocol version 9: this server speaks version 1/,
+    /unsupported protocol version 9: this server speaks version 2/,
   );
   await h.assertStillServes();
 });
@@ -122,7 +123,7 @@ Deno.test("an oversize length prefix (0xFFFFFFFF) closes that connection without
   const conn = await h.raw();
   await writeAll(
     conn,
-    concat(PREFACE, new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, 1])),
+    concat(HELLO, new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, 1])),
   );
   const reply = await within(readToEnd(conn), 2000, "close");
   conn.close();
@@ -138,12 +139,15 @@ Deno.test("a truncated frame then silence is closed by the idle timeout", async 
   await using h = start({ idleTimeout: 100 });
   const conn = await h.raw();
   const frame = encodeFrame(FrameType.Request, 1, new Uint8Array(100));
-  await writeAll(conn, concat(PREFACE, frame.subarray(0, 40)));
+  await writeAll(conn, concat(HELLO, frame.subarray(0, 40)));
   const t0 = performance.now();
   await within(readToEnd(conn), 3000, "idle close");
   conn.close();
   assert.ok(performance.now() - t0 >= 50);
-  assert.match(h.errors[0]!.message, /no data for 100 ms \(idle timeout\)/);
+  assert.match(
+    h.errors[0]!.message,
+    /no call for 100 ms \(idle timeout; pings do not count\)/,
+  );
   await h.assertStillServes();
 });
 
@@ -151,7 +155,7 @@ Deno.test("a frame trickled a byte at a time is closed by the frame timeout, not
   await using h = start({ idleTimeout: 10_000, frameTimeout: 200 });
   const conn = await h.raw();
   const frame = encodeFrame(FrameType.Request, 1, new Uint8Array(100));
-  await writeAll(conn, concat(PREFACE, frame.subarray(0, 10)));
+  await writeAll(conn, concat(HELLO, frame.subarray(0, 10)));
   const closed = readToEnd(conn);
   // One byte every 30 ms keeps the connection from ever being idle.
   let sent = 10;
@@ -199,7 +203,7 @@ Deno.test("a frame with an unknown type closes that connection", async () => {
   const conn = await h.raw();
   const bad = encodeFrame(FrameType.Ping, 1);
   bad[4] = 0x42;
-  await writeAll(conn, concat(PREFACE, bad));
+  await writeAll(conn, concat(HELLO, bad));
   const reply = await within(readToEnd(conn), 2000, "close");
   conn.close();
   assert.match(
@@ -216,7 +220,7 @@ Deno.test("a server-only frame type from a client closes that connection", async
   const conn = await h.raw();
   await writeAll(
     conn,
-    concat(PREFACE, encodeFrame(FrameType.Result, 1, jsonCodec.encode(1))),
+    concat(HELLO, encodeFrame(FrameType.Result, 1, jsonCodec.encode(1))),
   );
   const reply = await within(readToEnd(conn), 2000, "close");
   conn.close();
@@ -230,11 +234,11 @@ Deno.test("a server-only frame type from a client closes that connection", async
 Deno.test("a request with a malformed payload gets an error reply and the connection survives", async () => {
   await using h = start();
   const conn = await h.raw();
-  const method = new TextEncoder().encode("\x06divide");
+  const method = new TextEncoder().encode("\x00\x06divide");
   await writeAll(
     conn,
     concat(
-      PREFACE,
+      HELLO,
       encodeFrame(
         FrameType.Request,
         7,
@@ -263,6 +267,7 @@ Deno.test("a request with a malformed payload gets an error reply and the connec
     const decoder = new FrameDecoder();
     decoder.push(all.subarray(9));
     for (let f = decoder.next(); f; f = decoder.next()) {
+      if (f.type === FrameType.Settings) continue;
       got.set(f.id, { type: f.type, value: jsonCodec.decode(f.payload) });
     }
   }
@@ -307,13 +312,13 @@ Deno.test("calls to constructor, __proto__ and toString are method not found", a
 Deno.test("a client that disconnects mid-call does not disturb the server", async () => {
   await using h = start();
   const conn = await h.raw();
-  const method = new TextEncoder().encode("\x06divide");
+  const method = new TextEncoder().encode("\x00\x06divide");
   const frame = encodeFrame(
     FrameType.Request,
     1,
     concat(method, jsonCodec.encode([1, 1])),
   );
-  await writeAll(conn, concat(PREFACE, frame.subarray(0, 12)));
+  await writeAll(conn, concat(HELLO, frame.subarray(0, 12)));
   conn.close();
   await h.assertStillServes();
   assert.equal(h.errors.length, 0);
@@ -322,9 +327,9 @@ Deno.test("a client that disconnects mid-call does not disturb the server", asyn
 Deno.test("a preface and a request trickled one byte at a time are still served", async () => {
   await using h = start();
   const conn = await h.raw();
-  const method = new TextEncoder().encode("\x06divide");
+  const method = new TextEncoder().encode("\x00\x06divide");
   const bytes = concat(
-    PREFACE,
+    HELLO,
     encodeFrame(FrameType.Request, 5, concat(method, jsonCodec.encode([8, 2]))),
   );
   for (let i = 0; i < bytes.length; i++) {
@@ -341,7 +346,8 @@ Deno.test("a preface and a request trickled one byte at a time are still served"
     if (all.length <= 9) continue;
     const decoder = new FrameDecoder();
     decoder.push(all.subarray(9));
-    const f = decoder.next();
+    let f = decoder.next();
+    if (f?.type === FrameType.Settings) f = decoder.next();
     if (f) result = [f.type, f.id, jsonCodec.decode(f.payload)];
   }
   conn.close();
@@ -376,7 +382,7 @@ Deno.test("silent connections filling maxConnections are reaped by the handshake
 Deno.test("a client that never reads its responses is throttled by TCP, not buffered without bound", async () => {
   await using h = start();
   const conn = await h.raw();
-  const method = new TextEncoder().encode("\x06divide");
+  const method = new TextEncoder().encode("\x00\x06divide");
   // 256 requests per write; each response is ~20 bytes.
   const frames: Uint8Array[] = [];
   for (let i = 0; i < 256; i++) {
@@ -389,7 +395,7 @@ Deno.test("a client that never reads its responses is throttled by TCP, not buff
     );
   }
   const chunk = concat(...frames);
-  await writeAll(conn, PREFACE);
+  await writeAll(conn, HELLO);
   let written = 0;
   let stalled = false;
   let pendingWrite: Promise<unknown> = Promise.resolve();
@@ -423,10 +429,13 @@ Deno.test("a client that never reads its responses is throttled by TCP, not buff
 Deno.test("a method name that is not valid UTF-8 closes that connection", async () => {
   await using h = start();
   const conn = await h.raw();
-  const payload = concat(new Uint8Array([2, 0xff, 0xfe]), jsonCodec.encode([]));
+  const payload = concat(
+    new Uint8Array([0, 2, 0xff, 0xfe]),
+    jsonCodec.encode([]),
+  );
   await writeAll(
     conn,
-    concat(PREFACE, encodeFrame(FrameType.Request, 1, payload)),
+    concat(HELLO, encodeFrame(FrameType.Request, 1, payload)),
   );
   const reply = await within(readToEnd(conn), 2000, "close");
   conn.close();
@@ -442,7 +451,7 @@ Deno.test("fuzzed frames after a valid preface never disturb the server", async 
   const types = [0, 1, 1, 1, 3, 4, 5, 6, 7, 8, 255];
   for (let round = 0; round < 40; round++) {
     const conn = await h.raw();
-    const parts: Uint8Array[] = [PREFACE];
+    const parts: Uint8Array[] = [HELLO];
     for (let f = 0; f < 5; f++) {
       const body = crypto.getRandomValues(
         new Uint8Array(Math.floor(Math.random() * 40)),
@@ -459,5 +468,25 @@ Deno.test("fuzzed frames after a valid preface never disturb the server", async 
     await within(readToEnd(conn), 3000, `round ${round} ends`);
     conn.close();
   }
+  await h.assertStillServes();
+});
+
+Deno.test("a request with a million-digit bigint is refused by the codec limit, not parsed", async () => {
+  await using h = start();
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: h.server.addr.port,
+  });
+  const huge = 10n ** 1_000_000n;
+  // The client's own codec encodes it; the server refuses to parse it.
+  await assert.rejects(
+    conn.call("divide", [huge, 1n]),
+    (e: unknown) =>
+      e instanceof ProtocolError &&
+      /bigint of 1000001 digits exceeds the limit of 4096 digits/.test(
+        e.message,
+      ),
+  );
+  assert.equal(await conn.call("divide", [9, 3]), 3);
   await h.assertStillServes();
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { jsonCodec, TAG_KEY } from "../src/protocol/codec.ts";
+import { createJsonCodec, jsonCodec, TAG_KEY } from "../src/protocol/codec.ts";
 import {
   checkPreface,
   encodeFrame,
@@ -70,9 +70,9 @@ Deno.test("checkPreface accepts the preface and classifies wrong peers early", (
   );
   assert.equal(checkPreface(enc.encode("POST")), "http");
   assert.equal(checkPreface(new Uint8Array([0x16, 0x03, 0x01])), "bad");
-  const v2 = PREFACE.slice();
-  v2[8] = 2;
-  assert.equal(checkPreface(v2), "version");
+  const v1 = PREFACE.slice();
+  v1[8] = 1;
+  assert.equal(checkPreface(v1), "version");
 });
 
 Deno.test("FrameDecoder decodes frames split at every byte boundary", () => {
@@ -208,4 +208,46 @@ Deno.test("jsonCodec.encode results stay valid after later encodes", () => {
   kept.forEach((bytes, i) =>
     assert.deepEqual(jsonCodec.decode(bytes), [i, "é"])
   );
+});
+
+Deno.test("createJsonCodec caps bigint digits and rejects malformed bigints", () => {
+  const codec = createJsonCodec({ maxBigIntDigits: 5 });
+  assert.equal(codec.decode(codec.encode(-99999n)), -99999n);
+  assert.throws(
+    () => codec.decode(codec.encode(100000n)),
+    /bigint of 6 digits exceeds the limit of 5 digits/,
+  );
+  const tagged = (v: unknown) =>
+    new TextEncoder().encode(JSON.stringify({ [TAG_KEY]: "bigint", v }));
+  for (const bad of ["0x10", " 1", "1e3", "", 5, null, ["1"]]) {
+    assert.throws(() => codec.decode(tagged(bad)), SyntaxError, String(bad));
+  }
+  assert.equal(jsonCodec.decode(jsonCodec.encode(10n ** 4095n)), 10n ** 4095n);
+  assert.throws(
+    () => jsonCodec.decode(jsonCodec.encode(10n ** 4096n)),
+    RangeError,
+  );
+  assert.throws(() => createJsonCodec({ maxBigIntDigits: 0 }), RangeError);
+});
+
+Deno.test("FrameDecoder holds what a peer sent, not what a length prefix claims", () => {
+  const decoder = new FrameDecoder({ initialSize: 16384 });
+  const frame = encodeFrame(FrameType.Request, 1, new Uint8Array(3 << 20));
+  decoder.push(frame.subarray(0, 20_000)); // 3 MiB announced, 20 kB sent
+  assert.equal(decoder.next(), undefined);
+  assert.ok(decoder.capacity <= 40_000, `capacity ${decoder.capacity}`);
+});
+
+Deno.test("FrameDecoder shrinks after a large frame even when the next one is already arriving", () => {
+  const decoder = new FrameDecoder({ initialSize: 4096 });
+  const big = encodeFrame(FrameType.Result, 1, new Uint8Array(1 << 20));
+  const next = encodeFrame(FrameType.Result, 2, new Uint8Array(100));
+  decoder.push(big);
+  decoder.push(next.subarray(0, 50)); // pipelined: never fully empty
+  assert.equal(decoder.next()?.id, 1);
+  assert.ok(decoder.capacity > 1 << 20);
+  decoder.writable();
+  assert.equal(decoder.capacity, 4096);
+  decoder.push(next.subarray(50));
+  assert.equal(decoder.next()?.payload.length, 100);
 });

@@ -4,13 +4,14 @@ import { type CallContext, withContext } from "../src/call_context.ts";
 import { Connection } from "../src/connection.ts";
 import {
   ConnectionError,
+  DeadlineExceededError,
   ErrorRegistry,
   MethodNotFoundError,
-  ProtocolError,
   RemoteError,
+  ResourceExhaustedError,
   ServerClosingError,
 } from "../src/errors.ts";
-import { delay, within } from "./_core_helpers.ts";
+import { delay, until, within } from "./_core_helpers.ts";
 
 const HOST = "127.0.0.1";
 
@@ -448,36 +449,27 @@ Deno.test("maxConnections refuses extra connections and keeps serving the others
   assert.match(errors[0]!.message, /limit of 1 connections reached/);
 });
 
-Deno.test("exceeding maxInFlightPerConnection closes only that connection", async () => {
-  const errors: Error[] = [];
+Deno.test("a client keeps within the maxInFlightPerConnection the server announced", async () => {
+  let running = 0;
+  let most = 0;
   await using server = serve({
-    wait: () => delay(50),
+    async wait(): Promise<void> {
+      most = Math.max(most, ++running);
+      await delay(20);
+      running--;
+    },
     ok: () => "ok",
-  }, { hostname: HOST, maxInFlightPerConnection: 3, onError: quiet(errors) });
-  await using good = await Connection.connect({
-    hostname: HOST,
-    port: server.addr.port,
-  });
-  await using greedy = await Connection.connect({
-    hostname: HOST,
-    port: server.addr.port,
-  });
-  const calls = Array.from(
-    { length: 5 },
-    () => greedy.call("wait", []).catch((e) => e),
+  }, { hostname: HOST, maxInFlightPerConnection: 3, onError: quiet() });
+  await using greedy = await Connection.connect(
+    { hostname: HOST, port: server.addr.port },
+    { maxInFlight: 100 },
   );
-  const results = await Promise.all(calls);
-  assert.ok(
-    results.every((r) => r instanceof ConnectionError),
-    String(results),
+  const results = await Promise.all(
+    Array.from({ length: 10 }, () => greedy.call("wait", []).catch((e) => e)),
   );
-  assert.equal(await good.call("ok", []), "ok");
-  assert.ok(
-    errors.some((e) =>
-      e instanceof ProtocolError &&
-      /more than 3 calls in flight/.test(e.message)
-    ),
-  );
+  assert.deepEqual(results, Array(10).fill(undefined));
+  assert.equal(most, 3);
+  assert.equal(await greedy.call("ok", []), "ok");
 });
 
 Deno.test("a handler's signal aborts when its client disconnects", async () => {
@@ -544,4 +536,113 @@ Deno.test("stacks stay on the server unless exposeStack is set", async () => {
     );
     assert.equal(String(error.stack).includes("server_test.ts"), exposeStack);
   }
+});
+
+Deno.test("a cancelled call keeps its in-flight slot until its handler settles", async () => {
+  let started = 0;
+  let running = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  await using server = serve({
+    async stubborn(): Promise<string> {
+      started++;
+      running++;
+      await gate; // ignores cancellation
+      running--;
+      return "done";
+    },
+    ok: () => "ok",
+  }, { hostname: HOST, maxInFlightPerConnection: 4, onError: quiet() });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  // Call and cancel, many times: each handler keeps running.
+  for (let round = 0; round < 3; round++) {
+    const controller = new AbortController();
+    const calls = Array.from(
+      { length: 4 },
+      () =>
+        conn.call("stubborn", [], { signal: controller.signal }).catch((e) =>
+          e
+        ),
+    );
+    if (round === 0) await until(() => started === 4);
+    controller.abort();
+    await Promise.all(calls);
+  }
+  const refused = await conn.call("stubborn", []).catch((e) => e);
+  assert.ok(refused instanceof ResourceExhaustedError, String(refused));
+  assert.equal(refused.ran, false);
+  assert.equal(started, 4, "handlers started beyond the limit");
+  release();
+  await until(() => running === 0);
+  assert.equal(await conn.call("stubborn", []), "done");
+  assert.equal(started, 5);
+});
+
+Deno.test("a context-aware handler that stops on cancel frees its slot", async () => {
+  let stopped = 0;
+  await using server = serve({
+    listen: withContext((ctx: CallContext) =>
+      new Promise<never>((_, reject) =>
+        ctx.signal.addEventListener("abort", () => {
+          stopped++;
+          reject(ctx.signal.reason);
+        }, { once: true })
+      )
+    ),
+    ok: () => "ok",
+  }, { hostname: HOST, maxInFlightPerConnection: 2, onError: quiet() });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  for (let round = 0; round < 5; round++) {
+    const controller = new AbortController();
+    const calls = [1, 2].map(() =>
+      conn.call("listen", [], { signal: controller.signal }).catch((e) => e)
+    );
+    await delay(20);
+    controller.abort();
+    await Promise.all(calls);
+    await until(() => stopped === 2 * (round + 1));
+  }
+  const last = conn.call("listen", [], { timeout: 50 }).catch((e) => e);
+  assert.ok((await last) instanceof DeadlineExceededError, "it ran");
+  assert.equal(await conn.call("ok", []), "ok");
+});
+
+Deno.test("3,000 call+cancel pairs never run more handlers than maxInFlightPerConnection", async () => {
+  let started = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  await using server = serve({
+    async stubborn(): Promise<void> {
+      started++;
+      await gate; // ignores cancellation
+    },
+    ok: () => "ok",
+  }, { hostname: HOST, maxInFlightPerConnection: 64, onError: quiet() });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const outcomes = [];
+  for (let i = 0; i < 3000; i++) {
+    const controller = new AbortController();
+    outcomes.push(
+      conn.call("stubborn", [], { signal: controller.signal }).catch((e) => e),
+    );
+    controller.abort(); // the request is in the write batch: cancel follows it
+  }
+  await Promise.all(outcomes);
+  // Every request reached the server before this answer (TCP keeps order).
+  assert.ok(
+    (await conn.call("ok", []).catch((e) => e)) instanceof
+      ResourceExhaustedError,
+  );
+  assert.equal(started, 64);
+  release();
+  await until(async () => (await conn.call("ok", []).catch(() => "")) === "ok");
 });

@@ -29,7 +29,10 @@
  * ```
  */
 export interface Codec {
-  /** A short name, for diagnostics. */
+  /**
+   * The codec's name, announced in the settings exchange: a client and a
+   * server connect only when their codecs have the same name.
+   */
   readonly name: string;
   /**
    * Encodes a value.
@@ -161,10 +164,12 @@ function toJson(value: unknown, path: string, seen: Set<object>): unknown {
   return tagged ? { [TAG_KEY]: "obj", v: out } : out;
 }
 
-function fromJson(value: unknown): unknown {
+function fromJson(value: unknown, maxDigits: number): unknown {
   if (typeof value !== "object" || value === null) return value;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = fromJson(value[i]);
+    for (let i = 0; i < value.length; i++) {
+      value[i] = fromJson(value[i], maxDigits);
+    }
     return value;
   }
   const obj = value as Record<string, unknown>;
@@ -177,25 +182,50 @@ function fromJson(value: unknown): unknown {
       case "num":
         return v === "-0" ? -0 : Number(v);
       case "bigint":
-        return BigInt(v as string);
+        return decodeBigInt(v, maxDigits);
       case "bytes":
         return base64ToBytes(v as string);
       case "date":
         return new Date(v === null ? NaN : v as number);
       case "obj":
-        return fromPlain(v as Record<string, unknown>);
+        if (typeof v !== "object" || v === null) {
+          throw new SyntaxError(
+            'Cannot decode value: tag "obj" without an object',
+          );
+        }
+        return fromPlain(v as Record<string, unknown>, maxDigits);
       default:
         throw new SyntaxError(`Cannot decode value: unknown tag "${tag}"`);
     }
   }
-  return fromPlain(obj);
+  return fromPlain(obj, maxDigits);
 }
 
-function fromPlain(obj: Record<string, unknown>): Record<string, unknown> {
+const DECIMAL = /^-?[0-9]+$/;
+
+// BigInt() of a decimal string costs time quadratic in its length (~200 ms
+// for a million digits): the digit count is checked first.
+function decodeBigInt(v: unknown, maxDigits: number): bigint {
+  if (typeof v !== "string" || !DECIMAL.test(v)) {
+    throw new SyntaxError("Cannot decode value: malformed bigint");
+  }
+  const digits = v.length - (v.charCodeAt(0) === 45 ? 1 : 0);
+  if (digits > maxDigits) {
+    throw new RangeError(
+      `Cannot decode value: bigint of ${digits} digits exceeds the limit of ${maxDigits} digits`,
+    );
+  }
+  return BigInt(v);
+}
+
+function fromPlain(
+  obj: Record<string, unknown>,
+  maxDigits: number,
+): Record<string, unknown> {
   for (const key of Object.keys(obj)) {
     const v = obj[key];
     if (typeof v === "object" && v !== null) {
-      const r = fromJson(v);
+      const r = fromJson(v, maxDigits);
       if (key === "__proto__") {
         Object.defineProperty(obj, key, {
           value: r,
@@ -210,7 +240,37 @@ function fromPlain(obj: Record<string, unknown>): Record<string, unknown> {
 }
 
 /**
- * The default codec: UTF-8 JSON with tagged values.
+ * Options of {@linkcode createJsonCodec}.
+ *
+ * @example Allow larger bigints
+ * ```ts
+ * import { createJsonCodec, type JsonCodecOptions } from "./codec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: JsonCodecOptions = { maxBigIntDigits: 20_000 };
+ * const codec = createJsonCodec(options);
+ * const big = 10n ** 10_000n;
+ * assert.equal(codec.decode(codec.encode(big)), big);
+ * ```
+ */
+export interface JsonCodecOptions {
+  /**
+   * Most decimal digits of a `bigint` accepted when decoding; a larger one is
+   * a `RangeError` (the call fails, the connection lives). Parsing a decimal
+   * bigint costs time that grows with the square of its length, so this
+   * bounds what one payload can cost. Both peers should agree.
+   *
+   * @default {4096}
+   */
+  maxBigIntDigits?: number;
+}
+
+const DEFAULT_MAX_BIGINT_DIGITS = 4096;
+
+/**
+ * Creates the JSON codec with its own limits; {@linkcode jsonCodec} is
+ * `createJsonCodec()`. Every decode path costs time linear in the payload
+ * size: `JSON.parse`, base64, and a bigint's digits are capped.
  *
  * Round-trips: `null`, booleans, strings, numbers including `NaN`,
  * `±Infinity` and `-0`, `undefined` (also as an object property or array
@@ -219,6 +279,48 @@ function fromPlain(obj: Record<string, unknown>): Record<string, unknown> {
  * `Object.prototype`). Throws a `TypeError` naming the path for functions,
  * symbols, `Map`, `Set`, other typed arrays, class instances and cycles.
  * Shared (non-cyclic) references are copied.
+ *
+ * @param options Decoding limits.
+ * @returns A codec named `"json"`.
+ *
+ * @example Refuse a huge bigint
+ * ```ts
+ * import { createJsonCodec } from "./codec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const codec = createJsonCodec({ maxBigIntDigits: 10 });
+ * assert.throws(() => codec.decode(codec.encode(10n ** 20n)), RangeError);
+ * ```
+ */
+export function createJsonCodec(options: JsonCodecOptions = {}): Codec {
+  const maxDigits = options.maxBigIntDigits ?? DEFAULT_MAX_BIGINT_DIGITS;
+  if (!(maxDigits >= 1)) {
+    throw new RangeError(
+      `Cannot create JSON codec: maxBigIntDigits must be at least 1, got ${maxDigits}`,
+    );
+  }
+  return {
+    name: "json",
+    encode(value: unknown): Uint8Array {
+      return utf8Encode(
+        JSON.stringify(
+          isSimple(value) ? value : toJson(value, "$", new Set()),
+        ),
+      );
+    },
+    decode(bytes: Uint8Array): unknown {
+      const text = utf8Decode(bytes);
+      const parsed = JSON.parse(text);
+      return text.includes(`"${TAG_KEY}"`)
+        ? fromJson(parsed, maxDigits)
+        : parsed;
+    },
+  };
+}
+
+/**
+ * The default codec: UTF-8 JSON with tagged values, at the default limits
+ * of {@linkcode createJsonCodec} (bigints up to 4096 digits).
  *
  * @example Round-trip a value
  * ```ts
@@ -230,19 +332,7 @@ function fromPlain(obj: Record<string, unknown>): Record<string, unknown> {
  * assert.throws(() => jsonCodec.encode({ m: new Map() }), TypeError);
  * ```
  */
-export const jsonCodec: Codec = {
-  name: "json",
-  encode(value: unknown): Uint8Array {
-    return utf8Encode(
-      JSON.stringify(isSimple(value) ? value : toJson(value, "$", new Set())),
-    );
-  },
-  decode(bytes: Uint8Array): unknown {
-    const text = utf8Decode(bytes);
-    const parsed = JSON.parse(text);
-    return text.includes(`"${TAG_KEY}"`) ? fromJson(parsed) : parsed;
-  },
-};
+export const jsonCodec: Codec = createJsonCodec();
 
 // Fast path: a primitive JSON carries as is, or a flat array of them (the
 // usual params list). Anything else takes the checking, tagging walk.

@@ -7,8 +7,11 @@
 
 import { ProtocolError } from "../errors.ts";
 
-/** The protocol version this module speaks. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The protocol version this module speaks. Version 2 added the settings
+ * exchange and the request header (see `docs/protocol.md`).
+ */
+export const PROTOCOL_VERSION = 2;
 
 /**
  * The 9-byte preface each side sends first: 8 magic bytes
@@ -47,6 +50,177 @@ export const MIN_FRAME_LENGTH = 5;
 export const DEFAULT_MAX_FRAME_SIZE: number = 4 * 1024 * 1024;
 
 /**
+ * Largest ping (and so pong) payload either side accepts, in bytes; a larger
+ * one is a protocol error. Pings are answered even by a peer that reads
+ * nothing else, so their size is what a stranger can make a peer buffer.
+ */
+export const MAX_PING_PAYLOAD = 64;
+
+/**
+ * Flag bits of the first byte of a request payload (protocol version 2).
+ *
+ * @example Read the flags
+ * ```ts
+ * import { RequestFlag } from "./frame.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(RequestFlag.Deadline | RequestFlag.Metadata, 3);
+ * ```
+ */
+export const RequestFlag = {
+  /** A u32 follows: milliseconds left until the caller's deadline. */
+  Deadline: 1,
+  /** A u16 length and that many bytes of metadata follow (reserved). */
+  Metadata: 2,
+} as const;
+
+/**
+ * Throws when a ping or pong carries more than {@linkcode MAX_PING_PAYLOAD}
+ * bytes.
+ *
+ * @param frame A ping or pong frame.
+ * @throws {ProtocolError} When the payload is too large.
+ *
+ * @example Refuse a large ping
+ * ```ts
+ * import { checkPingSize, FrameType } from "./frame.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const frame = { type: FrameType.Ping, id: 0, payload: new Uint8Array(65) };
+ * assert.throws(() => checkPingSize(frame), /exceeds the limit of 64 bytes/);
+ * ```
+ */
+export function checkPingSize(frame: Frame): void {
+  if (frame.payload.length > MAX_PING_PAYLOAD) {
+    throw new ProtocolError(
+      `Cannot read frame: ${
+        frame.type === FrameType.Ping ? "ping" : "pong"
+      } payload of ${frame.payload.length} bytes exceeds the limit of ${MAX_PING_PAYLOAD} bytes`,
+    );
+  }
+}
+
+/** Setting keys of a settings frame. */
+const SETTING_MAX_FRAME_SIZE = 1;
+const SETTING_CODECS = 2;
+const SETTING_MAX_IN_FLIGHT = 3;
+
+/**
+ * What each side announces in its settings frame.
+ */
+export interface Settings {
+  /** The largest frame the sender accepts (value of the length field). */
+  maxFrameSize: number;
+  /** Codec names the sender can use, in order of preference. */
+  codecs: string[];
+  /** Most requests the sender runs at once (servers; 0 when not told). */
+  maxInFlight: number;
+}
+
+/**
+ * Encodes a settings payload: entries of `u8 key | u8 length | value`.
+ *
+ * @param settings The sender's settings.
+ * @returns The payload.
+ *
+ * @example Round-trip settings
+ * ```ts
+ * import { decodeSettings, encodeSettings } from "./frame.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const settings = { maxFrameSize: 1024, codecs: ["json"], maxInFlight: 8 };
+ * assert.deepEqual(decodeSettings(encodeSettings(settings)), settings);
+ * ```
+ */
+export function encodeSettings(settings: Settings): Uint8Array {
+  const codecs = new TextEncoder().encode(settings.codecs.join(","));
+  if (codecs.length > 255) {
+    throw new RangeError(
+      "Cannot encode settings: codec names are longer than 255 bytes",
+    );
+  }
+  const out = new Uint8Array(6 + 2 + codecs.length + 6);
+  const view = new DataView(out.buffer);
+  out[0] = SETTING_MAX_FRAME_SIZE;
+  out[1] = 4;
+  view.setUint32(2, settings.maxFrameSize);
+  out[6] = SETTING_CODECS;
+  out[7] = codecs.length;
+  out.set(codecs, 8);
+  const o = 8 + codecs.length;
+  out[o] = SETTING_MAX_IN_FLIGHT;
+  out[o + 1] = 4;
+  view.setUint32(o + 2, settings.maxInFlight);
+  return out;
+}
+
+/**
+ * Decodes a settings payload. Unknown keys are skipped; a missing
+ * `maxFrameSize` reads as the protocol minimum's safe default (4 MiB).
+ *
+ * @param payload The payload of a settings frame.
+ * @returns The settings.
+ * @throws {ProtocolError} On a truncated entry or an impossible value.
+ *
+ * @example Skip an unknown key
+ * ```ts
+ * import { decodeSettings } from "./frame.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const settings = decodeSettings(new Uint8Array([99, 1, 0, 1, 4, 0, 0, 4, 0]));
+ * assert.equal(settings.maxFrameSize, 1024);
+ * ```
+ */
+export function decodeSettings(payload: Uint8Array): Settings {
+  const settings: Settings = {
+    maxFrameSize: DEFAULT_MAX_FRAME_SIZE,
+    codecs: [],
+    maxInFlight: 0,
+  };
+  let o = 0;
+  while (o < payload.length) {
+    if (o + 2 > payload.length || o + 2 + payload[o + 1]! > payload.length) {
+      throw new ProtocolError("Cannot read settings: truncated entry");
+    }
+    const key = payload[o]!;
+    const n = payload[o + 1]!;
+    const value = payload.subarray(o + 2, o + 2 + n);
+    o += 2 + n;
+    if (key === SETTING_CODECS) {
+      let text: string;
+      try {
+        text = new TextDecoder("utf-8", { fatal: true }).decode(value);
+      } catch {
+        throw new ProtocolError(
+          "Cannot read settings: codec names are not UTF-8",
+        );
+      }
+      settings.codecs = text === "" ? [] : text.split(",");
+      continue;
+    }
+    if (key !== SETTING_MAX_FRAME_SIZE && key !== SETTING_MAX_IN_FLIGHT) {
+      continue; // a later version's setting
+    }
+    if (n !== 4) {
+      throw new ProtocolError(
+        `Cannot read settings: setting ${key} has ${n} bytes, expected 4`,
+      );
+    }
+    const u32 = ((value[0]! << 24) | (value[1]! << 16) | (value[2]! << 8) |
+      value[3]!) >>> 0;
+    if (key === SETTING_MAX_FRAME_SIZE) {
+      if (u32 < MIN_FRAME_LENGTH) {
+        throw new ProtocolError(
+          `Cannot read settings: maxFrameSize ${u32} is below the minimum of ${MIN_FRAME_LENGTH}`,
+        );
+      }
+      settings.maxFrameSize = u32;
+    } else settings.maxInFlight = u32;
+  }
+  return settings;
+}
+
+/**
  * Frame types.
  *
  * @example Name a type
@@ -72,6 +246,11 @@ export const FrameType = {
   Pong: 6,
   /** Server to client: draining, send no new requests; payload UTF-8 reason. */
   Goaway: 7,
+  /**
+   * Either way, id 0, the first frame after the preface: the sender's limits
+   * and codecs ({@linkcode encodeSettings}).
+   */
+  Settings: 8,
 } as const;
 
 /** A frame type number. */
@@ -206,16 +385,18 @@ export interface FrameDecoderOptions {
    */
   maxFrameSize?: number;
   /**
-   * Initial buffer size in bytes; it grows up to `maxFrameSize + 4` only
-   * when a frame needs it, and shrinks back once empty when it grew past
-   * 1 MiB.
+   * Initial buffer size in bytes. It doubles only when full with one
+   * partial frame (so it holds at most twice the bytes a peer actually sent,
+   * never what a length prefix merely claims), up to `maxFrameSize + 4`, and
+   * shrinks back to this size once what is left fits in it after growing
+   * past 1 MiB.
    *
    * @default {65536}
    */
   initialSize?: number;
 }
 
-const KNOWN_TYPES = 7;
+const KNOWN_TYPES = 8;
 const SHRINK_ABOVE = 1024 * 1024;
 
 /**
@@ -282,9 +463,16 @@ export class FrameDecoder {
    * @returns A view of the free space.
    */
   writable(): Uint8Array {
-    if (this.#end === 0 && this.#buf.length > SHRINK_ABOVE) {
-      // Empty after a large frame: give the memory back.
-      this.#buf = new Uint8Array(this.#initial);
+    if (
+      this.#buf.length > SHRINK_ABOVE &&
+      this.#end - this.#start <= this.#initial / 2
+    ) {
+      // Past a large frame: give the memory back.
+      const small = new Uint8Array(this.#initial);
+      small.set(this.#buf.subarray(this.#start, this.#end));
+      this.#end -= this.#start;
+      this.#start = 0;
+      this.#buf = small;
     }
     const buf = this.#buf;
     if (buf.length - this.#end < 4096 && this.#start > 0) {
@@ -293,10 +481,15 @@ export class FrameDecoder {
       this.#start = 0;
     }
     if (this.#end === this.#buf.length) {
-      // Full with one partial frame whose length was already checked by next().
+      // Full with one partial frame whose length was already checked by
+      // next(): double, capped by what that frame needs. Never jump to the
+      // claimed length: a peer that sends a 4 MiB header and stops would
+      // make every connection hold 4 MiB.
       let need = this.#buf.length * 2;
       const length = this.#checkHead();
-      if (length >= 0) need = Math.max(need, length + 4);
+      if (length >= 0 && length + 4 > this.#end - this.#start) {
+        need = Math.min(need, length + 4);
+      }
       const size = Math.min(need, this.#max + 4);
       if (size <= this.#buf.length) {
         throw new ProtocolError("Cannot read frame: decoder buffer is full");

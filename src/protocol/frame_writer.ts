@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type FrameType, HEADER_SIZE, writeHeader } from "./frame.ts";
+import { FrameType, HEADER_SIZE, RequestFlag, writeHeader } from "./frame.ts";
 
 /** What {@linkcode FrameWriter} writes to (a `Deno.Conn` fits). */
 export interface ByteSink {
@@ -95,12 +95,7 @@ export class FrameWriter {
     const pl = payload?.length ?? 0;
     const px = prefix?.length ?? 0;
     const need = this.#len + HEADER_SIZE + px + pl;
-    if (need > this.#pending.length) {
-      const grown = new Uint8Array(Math.max(need, this.#pending.length * 2));
-      grown.set(this.#pending.subarray(0, this.#len));
-      this.#pending = grown;
-    }
-    const buf = this.#pending;
+    const buf = this.#reserve(need);
     writeHeader(buf, this.#len, type, id, px + pl);
     let o = this.#len + HEADER_SIZE;
     if (px) {
@@ -108,6 +103,58 @@ export class FrameWriter {
       o += px;
     }
     if (pl) buf.set(payload!, o);
+    return this.#commit(need);
+  }
+
+  /**
+   * Queues a request frame (protocol version 2): the header byte, the
+   * remaining deadline when there is one, the method prefix, the params.
+   *
+   * @param id Request id.
+   * @param timeout Milliseconds left until the caller's deadline, or
+   * `Infinity` for none.
+   * @param prefix The method-name length byte and name.
+   * @param payload The encoded params.
+   * @returns The batch number the frame joined.
+   */
+  pushRequest(
+    id: number,
+    timeout: number,
+    prefix: Uint8Array,
+    payload: Uint8Array,
+  ): number {
+    if (this.#failed !== undefined) return this.#batch;
+    const head = timeout === Infinity ? 1 : 5;
+    const size = head + prefix.length + payload.length;
+    const need = this.#len + HEADER_SIZE + size;
+    const buf = this.#reserve(need);
+    writeHeader(buf, this.#len, FrameType.Request, id, size);
+    let o = this.#len + HEADER_SIZE;
+    if (head === 1) buf[o++] = 0;
+    else {
+      const t = Math.min(Math.max(Math.ceil(timeout), 0), 0xffffffff);
+      buf[o] = RequestFlag.Deadline;
+      buf[o + 1] = t >>> 24;
+      buf[o + 2] = t >>> 16;
+      buf[o + 3] = t >>> 8;
+      buf[o + 4] = t;
+      o += 5;
+    }
+    buf.set(prefix, o);
+    buf.set(payload, o + prefix.length);
+    return this.#commit(need);
+  }
+
+  #reserve(need: number): Uint8Array {
+    if (need > this.#pending.length) {
+      const grown = new Uint8Array(Math.max(need, this.#pending.length * 2));
+      grown.set(this.#pending.subarray(0, this.#len));
+      this.#pending = grown;
+    }
+    return this.#pending;
+  }
+
+  #commit(need: number): number {
     this.#len = need;
     if (!this.#flushing && !this.#scheduled) {
       this.#scheduled = true;
@@ -125,18 +172,8 @@ export class FrameWriter {
   pushRaw(bytes: Uint8Array): number {
     if (this.#failed !== undefined) return this.#batch;
     const need = this.#len + bytes.length;
-    if (need > this.#pending.length) {
-      const grown = new Uint8Array(Math.max(need, this.#pending.length * 2));
-      grown.set(this.#pending.subarray(0, this.#len));
-      this.#pending = grown;
-    }
-    this.#pending.set(bytes, this.#len);
-    this.#len = need;
-    if (!this.#flushing && !this.#scheduled) {
-      this.#scheduled = true;
-      queueMicrotask(this.#flush);
-    }
-    return this.#batch;
+    this.#reserve(need).set(bytes, this.#len);
+    return this.#commit(need);
   }
 
   /**

@@ -1,0 +1,109 @@
+/**
+ * Internal: the wire payload of whatever a handler threw. A total function:
+ * every read of the thrown value is guarded, so a null-prototype object, a
+ * throwing getter or `toString`, a symbol or a revoked proxy still yields a
+ * payload (and the faults are reported, never thrown).
+ *
+ * @module
+ */
+
+import { errorName, type ErrorPayload } from "./errors.ts";
+
+/** zkrpc's own names mean "not run" or "protocol": a handler may not claim them. */
+const RESERVED_NAMES: ReadonlySet<string> = new Set([
+  "ServerClosingError",
+  "MethodNotFoundError",
+  "ProtocolError",
+  "ResourceExhaustedError",
+]);
+
+/**
+ * A string for any value; never throws (`String()` throws for symbols in
+ * template literals, null-prototype objects and throwing `toString`s).
+ *
+ * @param value Any value.
+ * @returns A description.
+ */
+export function safeString(value: unknown): string {
+  try {
+    if (typeof value === "string") return value;
+    if (typeof value === "symbol") return value.toString();
+    return String(value);
+  } catch {
+    // fall through
+  }
+  try {
+    return Object.prototype.toString.call(value);
+  } catch {
+    return `[${typeof value}]`;
+  }
+}
+
+function isError(value: unknown): value is Error {
+  try {
+    return value instanceof Error;
+  } catch {
+    return false; // a revoked proxy
+  }
+}
+
+/**
+ * Builds the error payload of a thrown value. Never throws.
+ *
+ * @param error What the handler threw or rejected with.
+ * @param exposeStack Whether to include the stack.
+ * @param faults Receives a description of each read that threw.
+ * @returns `{ name, message, data?, stack? }`.
+ */
+export function errorPayload(
+  error: unknown,
+  exposeStack: boolean | undefined,
+  faults: string[],
+): ErrorPayload {
+  const isObject = (typeof error === "object" && error !== null) ||
+    typeof error === "function";
+  if (isObject) {
+    try {
+      void (error as { name?: unknown }).name;
+    } catch (fault) {
+      faults.push(`reading its name threw ${safeString(fault)}`);
+    }
+  }
+  const name = errorName(error);
+  let message: string | undefined;
+  if (isObject) {
+    try {
+      const m = (error as { message?: unknown }).message;
+      if (typeof m === "string") message = m;
+    } catch (fault) {
+      faults.push(`reading its message threw ${safeString(fault)}`);
+    }
+  }
+  if (message === undefined) {
+    message = isError(error) ? "" : safeString(error);
+  }
+  if (RESERVED_NAMES.has(name)) {
+    // A re-thrown zkrpc error (e.g. from a nested call) must not make the
+    // caller believe that this call did not run.
+    return { name: "RpcError", message, data: { remoteName: name } };
+  }
+  const payload: ErrorPayload = { name, message };
+  if (isObject) {
+    try {
+      if ("data" in (error as object)) {
+        payload.data = (error as { data: unknown }).data;
+      }
+    } catch (fault) {
+      faults.push(`reading its data threw ${safeString(fault)}`);
+    }
+    if (exposeStack && isError(error)) {
+      try {
+        const stack = error.stack;
+        if (typeof stack === "string") payload.stack = stack;
+      } catch (fault) {
+        faults.push(`reading its stack threw ${safeString(fault)}`);
+      }
+    }
+  }
+  return payload;
+}
