@@ -134,7 +134,8 @@ Deno.test({
       links: [],
       processes: [],
     });
-    assert.equal(zk!.running, false);
+    // The launcher learns of the kill when its child's status settles.
+    await waitFor(() => !zk!.running, "the launcher to see the JVM gone", 5000);
     await zk!.stop(); // removes its temporary directory
     assert.equal(rootRules(), before);
   },
