@@ -81,6 +81,14 @@ Deno.test({
     await net.heal();
     assert.deepEqual(await net.rules("b"), []);
     assert.equal(await canConnect(net, "a", b, 7000), true);
+    // One way: only b drops what a sends.
+    await net.cut("a", "b", { oneWay: true });
+    assert.deepEqual(await net.rules("a"), []);
+    assert.deepEqual(await net.rules("b"), [
+      `-A INPUT -s ${net.host("a").address}/32 -j DROP`,
+    ]);
+    assert.equal(await canConnect(net, "a", b, 7000), false);
+    await net.heal();
     await net.isolate("b");
     assert.equal(await canConnect(net, "c", b, 7000), false);
     await net.heal();
