@@ -13,16 +13,26 @@ import {
   encodeSettings,
   FrameType,
   PREFACE,
+  PROTOCOL_VERSION,
 } from "./protocol/frame.ts";
 import {
   type AnyFunction,
   collectMethods,
+  DESCRIBE_METHOD,
+  describeMethods,
   methodTable,
+  type ServiceDescription,
 } from "./_handler_table.ts";
 import {
   ServerConnection,
   type ServerInternals,
 } from "./_server_connection.ts";
+
+export {
+  DESCRIBE_METHOD,
+  type MethodDescription,
+  type ServiceDescription,
+} from "./_handler_table.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -57,6 +67,12 @@ const utf8 = new TextEncoder();
 export interface Registration {
   /** Removes the server from discovery. Called first by `close()`. */
   deregister(): Promise<void>;
+  /**
+   * The data published about the server (host, port, metadata…), if the
+   * registrar has any: the server reports it in its
+   * {@linkcode ServiceDescription}.
+   */
+  readonly member?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -403,8 +419,14 @@ export class RpcServer implements AsyncDisposable {
       }
     };
     this.addr = listener.addr as Deno.NetAddr;
+    const description: ServiceDescription = {
+      protocol: PROTOCOL_VERSION,
+      codec: this.#codec.name,
+      methods: describeMethods(this.#methods),
+    };
+    const describe = (): ServiceDescription => description;
     this.#internals = {
-      table: methodTable(this.#methods),
+      table: methodTable([...this.#methods, [DESCRIBE_METHOD, describe]]),
       running: new Set(),
       handlers,
       codec: this.#codec,
@@ -431,7 +453,11 @@ export class RpcServer implements AsyncDisposable {
       this.#registration = Promise.reject(error);
     }
     this.ready = this.#registration.then(
-      () => {},
+      (registration) => {
+        if (registration?.member !== undefined) {
+          description.member = { ...registration.member };
+        }
+      },
       (error: unknown) => {
         const e = error instanceof Error ? error : new Error(String(error));
         this.#registrationFailed(e);
@@ -655,14 +681,18 @@ export class RpcServer implements AsyncDisposable {
  * `Object.prototype` and `Function.prototype`, and `prototype`, `length`,
  * `name` — are never callable: calling them fails with
  * {@linkcode MethodNotFoundError}. The method set is read once, here.
+ * Names starting with `zkrpc.` are reserved (a `TypeError` here): every
+ * server answers {@linkcode DESCRIBE_METHOD} with its
+ * {@linkcode ServiceDescription}.
  *
  * Handlers may be sync or async. Each is called with `this` bound to
  * `handlers` and exactly the caller's params, so default parameters work. A
  * handler that wants its {@linkcode CallContext} (`signal`, `method`,
  * `remoteAddr`) is wrapped with {@linkcode withContext} and gets it as its
  * first argument. An error thrown
- * by a handler travels as `{ name, message, data }` — its own `data`
- * property, no stack.
+ * by a handler travels as `{ name, message, data, fields }` — its own `data`
+ * property and its other own enumerable properties
+ * ({@linkcode errorFields}), no stack.
  *
  * @param handlers The object whose own methods are exposed.
  * @param options Address, limits, TLS, registrar.
