@@ -474,7 +474,7 @@ Deno.test("zkrpc describe lists each method with its parameter count, the protoc
   const address = c.servers[0]!.address!;
   assert.equal(
     human.stdout.split("\n").slice(0, 2).join("\n"),
-    `calculator: 1 method (protocol ${PROTOCOL_VERSION}, codec json, ${address})\n  divide  2 params`,
+    `calculator: 1 method (protocol ${PROTOCOL_VERSION}, codec msgpack, json, ${address})\n  divide  2 params`,
   );
   assert.match(human.stdout, new RegExp(`pid=${c.servers[0]!.pid}`));
   const json = await zkrpc([
