@@ -5,11 +5,12 @@
  * @module
  */
 import { HEADER_SIZE } from "../src/protocol/frame.ts";
-import { jsonCodec } from "../src/protocol/codec.ts";
+import { msgpackCodec } from "../src/protocol/msgpack_codec.ts";
 
 /**
  * Bytes on the wire for one request: the 9-byte header, the method name
- * prefix (`u8 length | name`) and the JSON-encoded params, as
+ * prefix (`u8 length | name`) and the params in the default codec
+ * (MessagePack), as
  * `Connection.call()` writes them.
  *
  * @param method Method name. @default "divide"
@@ -21,7 +22,7 @@ export function requestFrameBytes(
   params: unknown[] = [10, 2],
 ): number {
   const name = new TextEncoder().encode(method);
-  return HEADER_SIZE + 1 + name.length + jsonCodec.encode(params).length;
+  return HEADER_SIZE + 1 + name.length + msgpackCodec.encode(params).length;
 }
 
 /**

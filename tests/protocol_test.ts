@@ -316,3 +316,25 @@ Deno.test("msgpackCodec caps bigint digits and fails on malformed input", () => 
   assert.throws(() => msgpackCodec.decode(new Uint8Array([0xd4, 77, 0])));
   assert.throws(() => createMsgpackCodec({ maxBigIntDigits: 0 }), RangeError);
 });
+
+Deno.test("msgpackCodec decodes a payload that is a view into a larger buffer, reading only its range", () => {
+  const a = msgpackCodec.encode(["a", 1]);
+  const b = msgpackCodec.encode({ b: new Uint8Array([1, 2, 3]) });
+  // Two payloads back to back in one buffer, with junk around them.
+  const buffer = new Uint8Array(a.length + b.length + 8).fill(0xc1);
+  buffer.set(a, 2);
+  buffer.set(b, 4 + a.length);
+  const viewA = buffer.subarray(2, 2 + a.length);
+  const viewB = buffer.subarray(4 + a.length, 4 + a.length + b.length);
+  const other = new Uint8Array(msgpackCodec.encode([true]));
+  for (let i = 0; i < 3; i++) {
+    assert.deepEqual(msgpackCodec.decode(viewA), ["a", 1]);
+    assert.deepEqual(msgpackCodec.decode(other), [true]);
+    assert.deepEqual(msgpackCodec.decode(viewB), {
+      b: new Uint8Array([1, 2, 3]),
+    });
+  }
+  // A truncated view does not read past its end into the next bytes.
+  assert.throws(() => msgpackCodec.decode(viewA.subarray(0, viewA.length - 1)));
+  assert.throws(() => msgpackCodec.decode(buffer.subarray(2, 2)), SyntaxError);
+});

@@ -229,6 +229,9 @@ function lower(text: string): string {
   return text.charAt(0).toLowerCase() + text.slice(1);
 }
 
+// The options of a call that passes none: no object per call.
+const NO_OPTIONS: CallOptions = Object.freeze({});
+
 /**
  * One multiplexed connection to a zkrpc server: many calls in flight,
  * matched by id, answered in any order. Frames queued in one microtask turn
@@ -431,7 +434,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
   call(
     method: string,
     params: unknown[] = [],
-    options: CallOptions = {},
+    options: CallOptions = NO_OPTIONS,
   ): Promise<unknown> {
     if (this.#closedFlag) {
       return Promise.reject(

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { addExtension, Packr } from "msgpackr/pack";
+import { addExtension, Packr, REUSE_BUFFER_MODE } from "msgpackr/pack";
 import { Unpackr } from "msgpackr/unpack";
 import type { Codec } from "./codec.ts";
 import {
@@ -74,6 +74,11 @@ addExtension({
 });
 
 const objectProto = Object.prototype;
+// The buffer the last payload lived in, a view of all of it, and the range
+// to read (reused: decode is synchronous).
+let wholeBuffer: ArrayBufferLike | undefined;
+let whole: Uint8Array = new Uint8Array(0);
+const range = { start: 0, end: 0 };
 
 // An encoding failure on its way up: each level adds its path segment, so
 // that no path string is built unless something fails.
@@ -254,19 +259,35 @@ export function createMsgpackCodec(options: MsgpackCodecOptions = {}): Codec {
   return {
     name: "msgpack",
     encode(value: unknown): Uint8Array {
-      return packr.pack(
+      // REUSE_BUFFER_MODE hands back msgpackr's whole buffer with the range
+      // written; later encodes still write after it. A plain view of that
+      // range costs less than the Buffer msgpackr would make of it.
+      const out = packr.pack(
         isSimple(value) ? value : prepareRoot(value),
+        REUSE_BUFFER_MODE,
+      ) as unknown as Uint8Array & { start: number; end: number };
+      return new Uint8Array(
+        out.buffer,
+        out.byteOffset + out.start,
+        out.end - out.start,
       );
     },
     decode(bytes: Uint8Array): unknown {
       maxDigitsNow = maxDigits;
-      // A plain view, so that decoded bytes are plain Uint8Arrays (a Buffer
-      // source would make them Buffers).
-      return unpackr.unpack(
-        bytes.constructor === Uint8Array
-          ? bytes
-          : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-      );
+      if (bytes.length === 0) {
+        throw new SyntaxError("Cannot decode value: empty payload");
+      }
+      // msgpackr attaches a DataView to the array it reads: reading a range
+      // of one long-lived view of the whole buffer (the frame decoder's)
+      // makes that once per buffer, not once per payload. The view is plain,
+      // so that decoded bytes are plain Uint8Arrays, never Buffers.
+      if (bytes.buffer !== wholeBuffer) {
+        wholeBuffer = bytes.buffer;
+        whole = new Uint8Array(wholeBuffer);
+      }
+      range.start = bytes.byteOffset;
+      range.end = bytes.byteOffset + bytes.length;
+      return unpackr.unpack(whole, range);
     },
   };
 }
