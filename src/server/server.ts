@@ -44,8 +44,6 @@ export {
   type ServiceDescription,
 } from "./_handler_table.ts";
 
-type Timer = ReturnType<typeof setTimeout>;
-
 const utf8 = new TextEncoder();
 
 /**
