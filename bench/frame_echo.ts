@@ -26,6 +26,90 @@ export function makeFrame(frameBytes: number): Uint8Array {
 }
 
 /**
+ * Builds a frame whose payload is `value` as JSON (the hand-written JSON RPC
+ * baseline).
+ *
+ * @param type Frame type (1 request, 2 response).
+ * @param id Frame id.
+ * @param value The payload value.
+ * @returns The frame.
+ */
+export function jsonFrame(
+  type: number,
+  id: number,
+  value: unknown,
+): Uint8Array {
+  const json = textEncoder.encode(JSON.stringify(value));
+  const frame = new Uint8Array(HEADER_BYTES + json.length);
+  const view = new DataView(frame.buffer);
+  view.setUint32(0, json.length + 5);
+  frame[4] = type;
+  view.setUint32(5, id);
+  frame.set(json, HEADER_BYTES);
+  return frame;
+}
+
+const textEncoder = new TextEncoder();
+
+/**
+ * Runs a bench server process on 127.0.0.1: accepts connections and hands
+ * each to `serveConn` (with Nagle off; closed when it returns or throws),
+ * prints `{"port", "pid"}`, answers
+ * `{"cmd":"stats"}` on stdin with usage and `calls()`, and exits when stdin
+ * closes.
+ *
+ * @param serveConn Serves one connection until it ends.
+ * @param calls Calls served so far.
+ */
+export async function runFrameServer(
+  serveConn: (conn: Deno.TcpConn) => Promise<void>,
+  calls: () => number,
+): Promise<never> {
+  const { serveControl, writeJsonLine } = await import("./child.ts");
+  const { usageSnapshot } = await import("./usage.ts");
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const connections = new Set<Deno.Conn>();
+  const serveOne = async (conn: Deno.TcpConn): Promise<void> => {
+    connections.add(conn);
+    conn.setNoDelay(true);
+    try {
+      await serveConn(conn);
+    } catch {
+      // peer went away
+    } finally {
+      connections.delete(conn);
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
+  };
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) serveOne(conn);
+    } catch {
+      // listener closed
+    }
+  })();
+  writeJsonLine({ port: (listener.addr as Deno.NetAddr).port, pid: Deno.pid });
+  await serveControl((command) => {
+    if (command.cmd === "stats") return { ...usageSnapshot(), calls: calls() };
+    return { error: `Unknown command: ${String(command.cmd)}` };
+  });
+  listener.close();
+  for (const conn of connections) {
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+  }
+  await accepting;
+  Deno.exit(0);
+}
+
+/**
  * Writes all of `bytes` to `conn`.
  *
  * @param conn The connection.

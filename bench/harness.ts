@@ -11,7 +11,7 @@ import type { UsageSnapshot } from "./usage.ts";
 import { round } from "./stats.ts";
 
 /** Which server program to start. */
-export type ServerKind = "ceiling" | "rpc";
+export type ServerKind = "ceiling" | "rpc" | "handjson";
 
 /** A running bench server process. */
 export interface ServerHandle {
@@ -67,6 +67,7 @@ export const SERVER_CPU = 1;
 const SCRIPTS: Record<ServerKind, URL> = {
   ceiling: new URL("./ceiling_server.ts", import.meta.url),
   rpc: new URL("./rpc_server.ts", import.meta.url),
+  handjson: new URL("./handjson_server.ts", import.meta.url),
 };
 
 /** Permissions of the zkrpc server process (ZooKeeper client needs env). */
@@ -92,9 +93,7 @@ export async function startServer(
     args,
     label: `${kind}_server`,
     cpu: SERVER_CPU,
-    permissions: kind === "ceiling"
-      ? ["--allow-net=127.0.0.1"]
-      : RPC_PERMISSIONS,
+    permissions: kind !== "rpc" ? ["--allow-net=127.0.0.1"] : RPC_PERMISSIONS,
   });
   try {
     const hello = await child.readJson<

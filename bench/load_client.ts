@@ -21,7 +21,7 @@ import type {
 /** Configuration of one load run. */
 export interface LoadConfig extends DriverConfig {
   /** Which driver: raw echo, zkrpc connection, zkrpc channel. */
-  driver: "ceiling" | "rpc" | "channel";
+  driver: "ceiling" | "rpc" | "channel" | "handjson";
   /** Concurrent callers. */
   inFlight: number;
   /** Stop after this many calls. */
@@ -121,6 +121,8 @@ async function loadDriver(name: LoadConfig["driver"]): Promise<DriverFactory> {
       return (await import("./drivers/rpc_driver.ts")).createDriver;
     case "channel":
       return (await import("./drivers/channel_driver.ts")).createDriver;
+    case "handjson":
+      return (await import("./drivers/handjson_driver.ts")).createDriver;
   }
 }
 
@@ -179,6 +181,7 @@ function roundSummary(summary: LatencySummary): LatencySummary {
     p50: round(summary.p50),
     p90: round(summary.p90),
     p99: round(summary.p99),
+    p999: round(summary.p999),
     max: round(summary.max),
     mean: round(summary.mean),
   };

@@ -14,6 +14,8 @@ export interface LatencySummary {
   p90: number;
   /** 99th percentile latency in ms. */
   p99: number;
+  /** 99.9th percentile latency in ms. */
+  p999: number;
   /** Largest latency in ms. */
   max: number;
   /** Arithmetic mean in ms. */
@@ -39,7 +41,7 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
  * Summarizes a latency sample (milliseconds).
  *
  * @param samples Latencies in ms, in any order; not modified.
- * @returns Count, p50, p90, p99, max and mean.
+ * @returns Count, p50, p90, p99, p99.9, max and mean.
  */
 export function summarize(samples: ArrayLike<number>): LatencySummary {
   const sorted = Float64Array.from(samples).sort();
@@ -50,6 +52,7 @@ export function summarize(samples: ArrayLike<number>): LatencySummary {
     p50: quantile(sorted, 0.5),
     p90: quantile(sorted, 0.9),
     p99: quantile(sorted, 0.99),
+    p999: quantile(sorted, 0.999),
     max: sorted.length === 0 ? NaN : sorted[sorted.length - 1] as number,
     mean: sorted.length === 0 ? NaN : sum / sorted.length,
   };

@@ -18,6 +18,7 @@ export function figuresOf(m: Measurement): Record<string, number | null> {
     p50_ms: m.latency.p50,
     p90_ms: m.latency.p90,
     p99_ms: m.latency.p99,
+    p999_ms: m.latency.p999 ?? null,
     max_ms: m.latency.max,
     client_cpu_us: m.clientCpuUsPerCall,
     server_cpu_us: m.serverCpuUsPerCall,

@@ -35,6 +35,7 @@ function payloadFigures(
       : round((callsPerSec * bytes) / 1048576),
     p50_ms: figures.p50_ms ?? null,
     p99_ms: figures.p99_ms ?? null,
+    p999_ms: figures.p999_ms ?? null,
     client_cpu_us: figures.client_cpu_us ?? null,
     server_cpu_us: figures.server_cpu_us ?? null,
     server_rss_mib: figures.server_rss_mib ?? null,

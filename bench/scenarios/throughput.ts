@@ -2,7 +2,8 @@
  * Throughput and latency at 1, 16 and 64 calls in flight on one connection,
  * and 64 in flight over 3 servers with one connection each: the raw echo
  * ceiling and the zkrpc core (`serve` + `Connection`, no discovery) measured
- * back to back.
+ * back to back; and a hand-written minimal JSON RPC over the same framing
+ * (bench/handjson_server.ts) at 64 in flight, the second baseline.
  *
  * @module
  */
@@ -77,6 +78,20 @@ export async function run(context: BenchContext): Promise<void> {
         rpc && [rpc],
       );
     }
+    // The second baseline: what a user would write instead of zkrpc.
+    const hand = await startServer("handjson");
+    servers.push(hand);
+    const handResult = await compareAlternating(
+      context,
+      { config: divideLoad(context, "ceiling", 64), servers: [ceiling] },
+      { config: divideLoad(context, "handjson", 64), servers: [hand] },
+    );
+    context.report.add({
+      scenario: "throughput",
+      label: "hand-written JSON RPC 64 in flight",
+      figures: handResult.subject!,
+      vsCeiling: ratios(handResult.subject!, handResult.ceiling),
+    });
     const ceilings = [
       ceiling,
       await startServer("ceiling"),
