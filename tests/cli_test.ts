@@ -268,6 +268,34 @@ Deno.test("zkrpc call prints the result as JSON and exits 0", async () => {
   ]);
   assert.equal(negative.code, 0, negative.stderr);
   assert.equal(negative.stdout, "-4.5\n");
+  // JSON on the wire for debugging: the same answer.
+  const json = await zkrpc([
+    "call",
+    "calculator",
+    "divide",
+    "10",
+    "4",
+    "--zookeeper",
+    c.zk.connectionString,
+    "--codec",
+    "json",
+  ]);
+  assert.equal(json.code, 0, json.stderr);
+  assert.equal(JSON.parse(json.stdout), 2.5);
+});
+
+Deno.test("zkrpc call --codec with an unknown name exits 2 naming the codecs", async () => {
+  const run = await zkrpc([
+    "call",
+    "calculator",
+    "divide",
+    "1",
+    "2",
+    "--codec",
+    "xml",
+  ]);
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /unknown codec "xml", expected json or msgpack/);
 });
 
 Deno.test("zkrpc call exits 5 with DeadlineExceededError when the call outlives --timeout", async () => {
