@@ -4,6 +4,9 @@
  * - `zkrpc ls [SERVICE]`: services and their servers with registered data
  * - `zkrpc watch SERVICE`: joins and leaves as they happen
  * - `zkrpc call SERVICE METHOD [JSON-ARG…]`: one call, the result as JSON
+ *   (the argument count is checked against the method's declaration first)
+ * - `zkrpc describe SERVICE`: the methods a server exposes, with their
+ *   declared parameter counts, its protocol version, codec and metadata
  *
  * Global flags: `--zookeeper` (default `$ZOOKEEPER_HOSTS`, else
  * `127.0.0.1:2181`), `--root` (default `/rpc`), `--timeout`, `--json`, and
@@ -36,6 +39,7 @@
  */
 
 import { call, CALL_HELP } from "./src/cli/call.ts";
+import { describe, DESCRIBE_HELP } from "./src/cli/describe.ts";
 import { ls, LS_HELP } from "./src/cli/ls.ts";
 import { watch, WATCH_HELP } from "./src/cli/watch.ts";
 import {
@@ -55,12 +59,14 @@ Commands:
   ls [SERVICE]                  list services and their servers
   watch SERVICE                 print servers joining and leaving
   call SERVICE METHOD [ARG…]    call a method, print the result as JSON
+  describe SERVICE              list a server's methods and parameter counts
   help [COMMAND]                show help
 
 Examples:
   zkrpc ls
   zkrpc watch calculator
   zkrpc call calculator divide 10 2
+  zkrpc describe calculator
   ZOOKEEPER_HOSTS=zk1:2181,zk2:2181/prod zkrpc ls --json
 
 ${GLOBAL_HELP}
@@ -71,12 +77,14 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   ls,
   watch,
   call,
+  describe,
 };
 
 const HELPS: Record<string, string> = {
   ls: LS_HELP,
   watch: WATCH_HELP,
   call: CALL_HELP,
+  describe: DESCRIBE_HELP,
 };
 
 /**
@@ -130,7 +138,7 @@ export async function main(args: string[]): Promise<number> {
 
 function unknownCommand(command: string): number {
   console.error(
-    `zkrpc: Cannot run "${command}": unknown command; expected ls, watch or call`,
+    `zkrpc: Cannot run "${command}": unknown command; expected ls, watch, call or describe`,
   );
   console.error('Run "zkrpc --help" for usage.');
   return ExitCode.Usage;

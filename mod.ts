@@ -28,9 +28,12 @@
  */
 export {
   type CloseOptions,
+  DESCRIBE_METHOD,
+  type MethodDescription,
   type RpcServer,
   serve,
   type ServeOptions,
+  type ServiceDescription,
   type TlsOptions,
 } from "./src/server/server.ts";
 export {

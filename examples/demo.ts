@@ -280,7 +280,6 @@ try {
   // 4. Steady load: slot n starts at start + n/rate; at most `concurrency`
   //    calls in flight.
   const loadStart = performance.now();
-  view.restartClock();
   view.event(`load: divide at ${rate} calls/s for ${duration} s`);
   const loadEnd = loadStart + duration * 1000;
   let slot = 0;
@@ -414,6 +413,8 @@ try {
   }
   await at(1);
   await Promise.all(workers);
+  // The real length of the load: shorter than planned after a Ctrl-C.
+  const loadSeconds = (performance.now() - loadStart) / 1000;
   clearInterval(ticker);
   frame(true);
   view.close();
@@ -425,6 +426,7 @@ try {
     ok: stats.failed === 0 && !wasInterrupted,
     interrupted: wasInterrupted,
     durationSeconds: duration,
+    elapsedSeconds: round(loadSeconds),
     rate,
     concurrency,
     calls: stats.started,
@@ -456,7 +458,9 @@ try {
     view.print("");
     view.print("Summary");
     view.print(
-      `  calls made          ${stats.started} in ${duration} s (target ${rate}/s, ${concurrency} in flight at most)`,
+      `  calls made          ${stats.started} in ${loadSeconds.toFixed(1)} s${
+        wasInterrupted ? ` of ${duration} s planned` : ""
+      } (target ${rate}/s, ${concurrency} in flight at most)`,
     );
     view.print(`  calls failed        ${stats.failed}`);
     for (const failure of stats.failures) {

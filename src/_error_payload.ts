@@ -7,7 +7,12 @@
  * @module
  */
 
-import { errorName, type ErrorPayload, WIRE_NAMES } from "./errors.ts";
+import {
+  errorFields,
+  errorName,
+  type ErrorPayload,
+  WIRE_NAMES,
+} from "./errors.ts";
 
 /** zkrpc's own names mean "not run" or "protocol": a handler may not claim them. */
 const RESERVED_NAMES: ReadonlySet<string> = new Set([
@@ -53,7 +58,7 @@ function isError(value: unknown): value is Error {
  * @param error What the handler threw or rejected with.
  * @param exposeStack Whether to include the stack.
  * @param faults Receives a description of each read that threw.
- * @returns `{ name, message, data?, stack? }`.
+ * @returns `{ name, message, data?, fields?, stack? }`.
  */
 export function errorPayload(
   error: unknown,
@@ -96,6 +101,8 @@ export function errorPayload(
     } catch (fault) {
       faults.push(`reading its data threw ${safeString(fault)}`);
     }
+    const fields = errorFields(error); // guarded: never throws
+    if (fields !== undefined) payload.fields = fields;
     if (exposeStack && isError(error)) {
       try {
         const stack = error.stack;

@@ -49,20 +49,31 @@ export class RemoteError extends RpcError {
   readonly remoteName: string;
   /** The `data` property of the error thrown on the server, if any. */
   readonly data: unknown;
+  /**
+   * The other own enumerable properties of the error thrown on the server
+   * (see {@linkcode errorFields}), if it had any.
+   */
+  readonly fields: Readonly<Record<string, unknown>> | undefined;
 
   /**
    * Constructs a new instance.
    *
    * @param message The remote error message.
-   * @param options The remote name, data and an optional cause.
+   * @param options The remote name, data, fields and an optional cause.
    */
   constructor(
     message: string,
-    options: { remoteName: string; data?: unknown; cause?: unknown },
+    options: {
+      remoteName: string;
+      data?: unknown;
+      fields?: Record<string, unknown>;
+      cause?: unknown;
+    },
   ) {
     super(message, "cause" in options ? { cause: options.cause } : undefined);
     this.remoteName = options.remoteName;
     this.data = options.data;
+    this.fields = options.fields;
   }
 }
 
@@ -288,31 +299,61 @@ export interface ErrorPayload {
   message: string;
   /** Optional structured data (the error's own `data` property). */
   data?: unknown;
+  /**
+   * The error's other own enumerable properties (see
+   * {@linkcode errorFields}), e.g. `{ sku: "A-1" }`.
+   */
+  fields?: Record<string, unknown>;
   /** The server-side stack, only when the server sets `exposeStack`. */
   stack?: string;
 }
 
 /**
- * A constructor of an error class that can be registered.
+ * A constructor of an error class that can be registered. It may have a
+ * static `fromRemote(payload)` that rebuilds an instance from what the server
+ * sent (its `message`, `data` and `fields`); without it,
+ * {@linkcode ErrorRegistry.prototype.revive} does not call the constructor:
+ * it creates an object with the class's prototype and sets the message, the
+ * data and the fields on it.
  *
- * @example Register a class
+ * @example Register a class, and one that rebuilds itself
  * ```ts
- * import { type ErrorClass, ErrorRegistry } from "./errors.ts";
+ * import { type ErrorClass, type ErrorPayload, ErrorRegistry } from "./errors.ts";
  * import assert from "node:assert/strict";
  *
  * class InvalidOperation extends Error {}
- * const cls: ErrorClass = InvalidOperation;
- * assert.ok(new ErrorRegistry().register(cls).has("InvalidOperation"));
+ * class OutOfStock extends Error {
+ *   constructor(readonly sku: string, message: string) {
+ *     super(message);
+ *   }
+ *   static fromRemote(payload: ErrorPayload): OutOfStock {
+ *     return new OutOfStock(String(payload.fields?.sku), payload.message);
+ *   }
+ * }
+ * const classes: ErrorClass[] = [InvalidOperation, OutOfStock];
+ * const errors = new ErrorRegistry().register(...classes);
+ * const error = errors.revive({ name: "OutOfStock", message: "Sold out", fields: { sku: "A-1" } });
+ * assert.ok(error instanceof OutOfStock && error.sku === "A-1");
  * ```
  */
 // deno-lint-ignore no-explicit-any
-export type ErrorClass = new (...args: any[]) => Error;
+export type ErrorClass = (new (...args: any[]) => Error) & {
+  /**
+   * Rebuilds an instance from a received payload. If it throws, or returns
+   * something that is not an `Error`, the default revival is used.
+   */
+  fromRemote?: (payload: ErrorPayload) => Error;
+};
 
 /**
  * Maps error names to the caller's error classes. An {@linkcode ErrorPayload}
- * whose name is registered is revived as an instance of that class, with the
- * remote message and `data`; any other becomes a {@linkcode RemoteError}
- * keeping the remote name. The names of zkrpc's own errors that a server sends
+ * whose name is registered is revived as an instance of that class: by the
+ * class's static `fromRemote(payload)` when it has one, else without calling
+ * its constructor (an object with the class's prototype, a local stack, the
+ * remote message, `data` and `fields` as own properties), so a constructor
+ * such as `(sku, message)` never receives the message as its `sku`. Any other
+ * name becomes a {@linkcode RemoteError} keeping the remote name, `data` and
+ * `fields`. The names of zkrpc's own errors that a server sends
  * (`MethodNotFoundError`, `ServerClosingError`, `ProtocolError`,
  * `ResourceExhaustedError`) are always revived as those classes.
  *
@@ -397,35 +438,31 @@ export class ErrorRegistry {
 
   #revive(payload: ErrorPayload): Error {
     const { name, message, data } = payload;
+    const fields = isRecord(payload.fields) ? payload.fields : undefined;
     const cls = this.#classes.get(name);
     if (cls !== undefined) {
-      let error: Error;
-      try {
-        error = new cls(message);
-      } catch {
-        error = Object.create(cls.prototype) as Error;
-      }
-      Object.defineProperty(error, "message", {
-        value: message,
-        writable: true,
-        configurable: true,
-        enumerable: false,
-      });
-      if (error.name === "Error" && name !== "Error") {
-        Object.defineProperty(error, "name", {
-          value: name,
-          writable: true,
-          configurable: true,
-          enumerable: false,
-        });
-      }
-      if (data !== undefined) {
+      if (typeof cls.fromRemote === "function") {
         try {
-          (error as Error & { data?: unknown }).data = data;
+          const error = cls.fromRemote({
+            ...payload,
+            ...(fields === undefined ? {} : { fields: { ...fields } }),
+          });
+          if (error instanceof Error) return error;
         } catch {
-          // a class with a read-only data property keeps its own
+          // A failing hook: revive as if there were none.
         }
       }
+      const error = Object.create(cls.prototype) as Error;
+      Error.captureStackTrace(error, ErrorRegistry.prototype.revive);
+      // Fields first: name, message and data are set from their own keys.
+      for (const key of fields === undefined ? [] : Object.keys(fields)) {
+        if (!PAYLOAD_KEYS.has(key)) defineOwn(error, key, fields![key], true);
+      }
+      defineOwn(error, "message", message, false);
+      if (error.name === "Error" && name !== "Error") {
+        defineOwn(error, "name", name, false);
+      }
+      if (data !== undefined) defineOwn(error, "data", data, true);
       return error;
     }
     switch (name) {
@@ -446,8 +483,101 @@ export class ErrorRegistry {
             (data as { ran?: unknown }).ran === true,
         });
     }
-    return new RemoteError(message, { remoteName: name, data });
+    return new RemoteError(message, {
+      remoteName: name,
+      data,
+      ...(fields === undefined ? {} : { fields }),
+    });
   }
+}
+
+/** Own properties that travel in their own payload keys, not in `fields`. */
+const PAYLOAD_KEYS: ReadonlySet<string> = new Set([
+  "name",
+  "message",
+  "stack",
+  "cause",
+  "data",
+]);
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Sets an own data property (also `__proto__`, never the prototype). */
+function defineOwn(
+  target: object,
+  key: string,
+  value: unknown,
+  enumerable: boolean,
+): void {
+  try {
+    Object.defineProperty(target, key, {
+      value,
+      writable: true,
+      configurable: true,
+      enumerable,
+    });
+  } catch {
+    // A non-configurable property of the prototype chain keeps its value.
+  }
+}
+
+/**
+ * The fields of a thrown error that travel to the caller besides its name,
+ * message and `data`: its own enumerable string-keyed properties, except
+ * `name`, `message`, `stack`, `cause` and `data`. To keep a property on the
+ * server, make it non-enumerable (`Object.defineProperty`) or `#private`.
+ * Never throws: a property whose read throws is left out. The server sends
+ * the fields only when the codec can encode them (else it drops `data` and
+ * the fields, and keeps the name and message).
+ *
+ * @param error A thrown value.
+ * @returns The fields, or `undefined` when there are none.
+ *
+ * @example The fields of an error with a constructor of its own
+ * ```ts
+ * import { errorFields } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class OutOfStock extends Error {
+ *   constructor(readonly sku: string, message: string) {
+ *     super(message);
+ *     this.name = "OutOfStock";
+ *   }
+ * }
+ * assert.deepEqual(errorFields(new OutOfStock("A-1", "Sold out")), { sku: "A-1" });
+ * assert.equal(errorFields(new Error("plain")), undefined);
+ * ```
+ */
+export function errorFields(
+  error: unknown,
+): Record<string, unknown> | undefined {
+  if (
+    (typeof error !== "object" || error === null) &&
+    typeof error !== "function"
+  ) {
+    return undefined;
+  }
+  let keys: string[];
+  try {
+    keys = Object.keys(error);
+  } catch {
+    return undefined; // a revoked proxy
+  }
+  let fields: Record<string, unknown> | undefined;
+  for (const key of keys) {
+    if (PAYLOAD_KEYS.has(key)) continue;
+    let value: unknown;
+    try {
+      value = (error as Record<string, unknown>)[key];
+    } catch {
+      continue; // a throwing getter
+    }
+    fields ??= {};
+    defineOwn(fields, key, value, true);
+  }
+  return fields;
 }
 
 /**

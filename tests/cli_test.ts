@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { startZooKeeper, type ZooKeeperServer } from "../testing.ts";
 import { lines, ServerProcess } from "../examples/demo/server_process.ts";
 import { PROTOCOL_VERSION } from "../src/protocol/frame.ts";
+import { serve, withContext } from "../mod.ts";
+import { zooKeeperRegistrar, ZooKeeperSession } from "../zookeeper.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -92,6 +94,8 @@ Deno.test("zkrpc --help and each command's --help print usage and exit 0", async
       ["ls", "--help"],
       ["watch", "--help"],
       ["call", "-h"],
+      ["describe", "--help"],
+      ["help", "describe"],
     ]
   ) {
     const run = await zkrpc(args);
@@ -108,6 +112,9 @@ Deno.test("zkrpc with a wrong command, flag or argument count exits 2 with a hin
     [["ls", "--bogus"], /Cannot run "zkrpc ls": Unknown option '--bogus'/],
     [["watch"], /Cannot watch: expected one SERVICE, got 0/],
     [["call", "calculator"], /Cannot call: expected SERVICE and METHOD/],
+    [["describe"], /Cannot describe: expected one SERVICE, got 0/],
+    [["describe", "a", "b"], /Cannot describe: expected one SERVICE, got 2/],
+    [["describe", "bad/name"], /service name must match/],
     [
       ["ls", "--timeout", "soon"],
       /Cannot parse --timeout: expected a duration/,
@@ -140,6 +147,7 @@ Deno.test("zkrpc ls, watch and call exit 3 when ZooKeeper is unreachable", async
         ["call", "calculator", "divide", "1", "2"],
         'call method "divide" of service "calculator"',
       ],
+      [["describe", "calculator"], 'describe service "calculator"'],
     ] as const
   ) {
     const started = performance.now();
@@ -458,4 +466,167 @@ Deno.test("zkrpc watch stops after --duration and notes a service that does not 
   assert.match(run.stdout, /nothing-here: 0 servers/);
   assert.match(run.stderr, /service "nothing-here" does not exist yet/);
   assert.ok(performance.now() - started < 10_000);
+});
+
+Deno.test("zkrpc describe lists each method with its parameter count, the protocol, codec and registered data", async () => {
+  await using c = await cluster(1);
+  const zookeeper = c.zk.connectionString;
+  const human = await zkrpc([
+    "describe",
+    "calculator",
+    "--zookeeper",
+    zookeeper,
+  ]);
+  assert.equal(human.code, 0, human.stderr);
+  const address = c.servers[0]!.address!;
+  assert.equal(
+    human.stdout.split("\n").slice(0, 2).join("\n"),
+    `calculator: 1 method (protocol ${PROTOCOL_VERSION}, codec json, ${address})\n  divide  2 params`,
+  );
+  assert.match(human.stdout, new RegExp(`pid=${c.servers[0]!.pid}`));
+  const json = await zkrpc([
+    "describe",
+    "calculator",
+    "--json",
+    "--zookeeper",
+    zookeeper,
+  ]);
+  assert.equal(json.code, 0, json.stderr);
+  const description = JSON.parse(json.stdout);
+  assert.equal(description.service, "calculator");
+  assert.equal(description.protocol, PROTOCOL_VERSION);
+  assert.equal(description.codec, "json");
+  assert.deepEqual(description.methods, [{ name: "divide", params: 2 }]);
+  assert.equal(
+    `${description.member.host}:${description.member.port}`,
+    address,
+  );
+});
+
+Deno.test("zkrpc describe of an unknown service exits 4", async () => {
+  await using zk = await startZooKeeper();
+  const run = await zkrpc([
+    "describe",
+    "calculater",
+    "--zookeeper",
+    zk.connectionString,
+  ]);
+  assert.equal(run.code, 4, run.stderr);
+  assert.match(
+    run.stderr,
+    /Cannot describe service "calculater": no such service under \/rpc/,
+  );
+});
+
+Deno.test("zkrpc call with a missing argument exits 2 within --timeout, names the count and sends nothing", async () => {
+  await using c = await cluster(1);
+  const started = performance.now();
+  const run = await zkrpc([
+    "call",
+    "calculator",
+    "divide",
+    "10",
+    "--timeout",
+    "5s",
+    "--zookeeper",
+    c.zk.connectionString,
+  ]);
+  assert.equal(run.code, 2, run.stderr);
+  assert.equal(run.stdout, "", "no result printed");
+  assert.match(
+    run.stderr,
+    /^zkrpc: Cannot call method "divide" of service "calculator": missing argument: "divide" takes at least 2 arguments, got 1 \(nothing was sent\)\n/,
+  );
+  assert.match(run.stderr, /zkrpc describe calculator/);
+  assert.ok(performance.now() - started < 10_000, "well within 2 x --timeout");
+});
+
+/** A server in this process with optional, rest and context parameters. */
+async function optionalsServer(zookeeper: string, calls: string[]) {
+  const registrar = zooKeeperRegistrar({ zookeeper, service: "optionals" });
+  const server = serve({
+    greet: (name: string, greeting = "Hello") => {
+      calls.push("greet");
+      return `${greeting}, ${name}`;
+    },
+    sum: (...xs: number[]) => xs.reduce((a, b) => a + b, 0),
+    between: withContext((_ctx, from: number, to: number) => to - from),
+  }, { hostname: "127.0.0.1", registrar });
+  await registrar.registered();
+  return server;
+}
+
+Deno.test("zkrpc call checks a minimum for optional and rest parameters and the arguments of withContext handlers", async () => {
+  await using zk = await startZooKeeper();
+  const calls: string[] = [];
+  await using _server = await optionalsServer(zk.connectionString, calls);
+  const run = (...args: string[]) =>
+    zkrpc(["call", "optionals", ...args, "--zookeeper", zk.connectionString]);
+  const described = await zkrpc([
+    "describe",
+    "optionals",
+    "--json",
+    "--zookeeper",
+    zk.connectionString,
+  ]);
+  assert.deepEqual(JSON.parse(described.stdout).methods, [
+    { name: "greet", params: 1 },
+    { name: "sum", params: 0 },
+    { name: "between", params: 2 },
+  ]);
+  const greet = await run("greet", '"Ada"');
+  assert.equal(greet.code, 0, greet.stderr);
+  assert.equal(JSON.parse(greet.stdout), "Hello, Ada");
+  const greet2 = await run("greet", '"Ada"', '"Hi"');
+  assert.equal(JSON.parse(greet2.stdout), "Hi, Ada");
+  const sum = await run("sum");
+  assert.equal(sum.code, 0, sum.stderr);
+  assert.equal(JSON.parse(sum.stdout), 0);
+  const missing = await run("greet");
+  assert.equal(missing.code, 2);
+  assert.deepEqual(calls, ["greet", "greet"], "the call was not sent");
+  assert.match(missing.stderr, /"greet" takes at least 1 argument, got 0/);
+  const context = await run("between", "1");
+  assert.equal(context.code, 2);
+  assert.match(context.stderr, /"between" takes at least 2 arguments, got 1/);
+  const unchecked = await run("between", "1", "--no-check");
+  assert.equal(unchecked.code, 0, unchecked.stderr);
+  assert.equal(unchecked.stdout.trim(), "null", "NaN, sent without the check");
+  const unknown = await run("nothing", "1");
+  assert.equal(unknown.code, 1);
+  assert.match(
+    unknown.stderr,
+    /^MethodNotFoundError: Cannot call method "nothing": method not found\nMethods of service "optionals": greet, sum, between\n$/,
+  );
+});
+
+Deno.test("zkrpc watch on an existing empty service prints its 0 servers first and no state note", async () => {
+  await using zk = await startZooKeeper();
+  {
+    await using session = await ZooKeeperSession.connect(zk.connectionString);
+    await session.mkdirp("/rpc/empty");
+  }
+  for (const json of [false, true]) {
+    const started = performance.now();
+    const run = await zkrpc([
+      "watch",
+      "empty",
+      "--duration",
+      "1s",
+      "--zookeeper",
+      zk.connectionString,
+      ...(json ? ["--json"] : []),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stdout.trim().split("\n");
+    assert.equal(lines.length, 1, run.stdout);
+    if (json) {
+      assert.deepEqual(JSON.parse(lines[0]!).members, []);
+    } else {
+      assert.match(lines[0]!, /empty: 0 servers \(Ctrl-C to stop\)$/);
+    }
+    assert.doesNotMatch(run.stdout, /reachable again/);
+    assert.equal(run.stderr, "", "the service exists: no note");
+    assert.ok(performance.now() - started < 10_000);
+  }
 });

@@ -58,7 +58,7 @@ Deno.test("the demo survives a SIGKILL, a join and a graceful restart without a 
   assert.ok(elapsed < 20_000, `took ${elapsed} ms`);
 });
 
-Deno.test("the demo prints a plain-text summary and stops everything on Ctrl-C", async () => {
+Deno.test("the demo piped keeps one clock, and on Ctrl-C prints the real elapsed time and stops everything", async () => {
   const child = new Deno.Command(Deno.execPath(), {
     args: [...await demoTaskArgs(), "--duration", "20"],
     cwd: ROOT,
@@ -72,6 +72,13 @@ Deno.test("the demo prints a plain-text summary and stops everything on Ctrl-C",
   const reader = child.stdout.pipeThrough(decoder).getReader();
   let text = "";
   while (!text.includes("load: divide at")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  // Let the load run a little (at least one status line), then Ctrl-C.
+  const loadSeenAt = performance.now();
+  while (!/\d+ calls ok/.test(text)) {
     const { value, done } = await reader.read();
     if (done) break;
     text += value;
@@ -90,6 +97,26 @@ Deno.test("the demo prints a plain-text summary and stops everything on Ctrl-C",
   assert.match(text, /Summary/);
   assert.match(text, /calls failed +0/);
   assert.match(text, /result +INTERRUPTED/);
+  // The summary gives the time the load really ran, not the planned 20 s:
+  // at most the time from seeing "load" to the exit, plus a second.
+  const made = /calls made +\d+ in (\d+\.\d) s of 20 s planned/.exec(text);
+  assert.ok(made, text);
+  const elapsed = Number(made[1]);
+  const bound = (performance.now() - loadSeenAt) / 1000 + 1;
+  assert.ok(elapsed < bound, `reported ${elapsed} s, at most ${bound} s`);
+  // One clock for every piped line: times never go back (no reset at load).
+  const times = [...text.matchAll(/^\[ *(\d+\.\d)s\]/gm)].map((m) =>
+    Number(m[1])
+  );
+  assert.ok(times.length > 5, text);
+  const loadLine = text.split("\n").find((l) => l.includes("load: divide at"));
+  assert.ok(
+    Number(/^\[ *(\d+\.\d)s\]/.exec(loadLine!)![1]) > 0,
+    `the clock does not reset to 0 at load: ${loadLine}`,
+  );
+  for (let i = 1; i < times.length; i++) {
+    assert.ok(times[i]! >= times[i - 1]!, `time went back: ${times}`);
+  }
   // Every process the demo started is gone: servers and ZooKeeper.
   const pids = [...text.matchAll(/server-\d registered: \S+ \(pid (\d+)\)/g)]
     .map((m) => Number(m[1]));

@@ -12,6 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { startZooKeeper, type ZooKeeperServer } from "../testing.ts";
+import { ZooKeeperSession } from "../zookeeper.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const CONFIG = new URL("deno.json", ROOT).pathname;
@@ -72,6 +73,7 @@ Deno.test("every README TypeScript block is named and type-checks", async () => 
       "calculator.ts",
       "client.ts",
       "discovery_test.ts",
+      "out_of_stock.ts",
       "server.ts",
       "tour.ts",
     ],
@@ -113,6 +115,8 @@ Deno.test("the README's server and client run as written", async () => {
     ).spawn();
     const serverOut = new Response(server.stdout).text();
     const serverErr = new Response(server.stderr).text();
+    await using zooKeeper = await ZooKeeperSession.connect(zk.connectionString);
+    let stopped = false;
     try {
       const client = await deno(
         ["run", "--config", CONFIG, "--allow-net=127.0.0.1", "client.ts"],
@@ -125,12 +129,146 @@ Deno.test("the README's server and client run as written", async () => {
         new TextDecoder().decode(client.stderr),
       );
       assert.equal(stdout, "5\ntrue Cannot divide 1 by zero\n");
+      assert.equal((await zooKeeper.getChildren("/rpc/calculator")).length, 1);
+      // SIGTERM, as systemd and Kubernetes send it: the server deregisters
+      // before it exits. A server killed without deregistering would leave
+      // its znode for the whole session timeout.
+      const started = performance.now();
+      server.kill("SIGTERM");
+      const status = await server.status;
+      stopped = true;
+      assert.equal(status.code, 0, await serverErr);
+      assert.deepEqual(await zooKeeper.getChildren("/rpc/calculator"), []);
+      assert.ok(performance.now() - started < 10_000, "exited within 10 s");
     } finally {
-      server.kill("SIGINT");
+      if (!stopped) server.kill("SIGKILL");
+      await server.status;
     }
-    const status = await server.status;
-    assert.equal(status.code, 0, await serverErr);
     assert.match(await serverOut, /^listening on 127\.0\.0\.1:\d+\n$/);
+  });
+});
+
+/** The lines of the `nth` ```sh block after `heading` in the README. */
+function shellBlock(heading: string, nth = 0): string[] {
+  const start = README.indexOf(heading);
+  assert.ok(start >= 0, `the README has ${heading}`);
+  const section = README.slice(start);
+  const block = [...section.matchAll(/^```sh\n([\s\S]*?)^```$/gm)][nth]?.[1];
+  assert.ok(block, `sh block ${nth} after ${heading}`);
+  return block.trim().split("\n");
+}
+
+/**
+ * The README's `deno test` flags, adapted as its table says when
+ * `JAVA_HOME` or `ZOOKEEPER_HOME` is set.
+ */
+function testingFlags(): string[] {
+  const [line] = shellBlock("## Testing your service");
+  assert.match(line!, /^deno test --allow/);
+  const javaHome = Deno.env.get("JAVA_HOME");
+  const zooKeeperHome = Deno.env.get("ZOOKEEPER_HOME");
+  return line!.split(" ").slice(2).map((flag) =>
+    flag === "--allow-run=java" && javaHome
+      ? `--allow-run=${javaHome}/bin/java`
+      : flag.startsWith("--allow-read=") && zooKeeperHome
+      ? `--allow-read=${zooKeeperHome}`
+      : flag
+  );
+}
+
+function run(
+  command: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<Deno.CommandOutput> {
+  const [program, ...args] = command;
+  return new Deno.Command(program === "deno" ? Deno.execPath() : program!, {
+    args,
+    cwd,
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+  }).output();
+}
+
+function check(output: Deno.CommandOutput, what: string): string {
+  const text = new TextDecoder().decode(output.stdout) +
+    new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, `${what}:\n${text}`);
+  return text;
+}
+
+Deno.test("a fresh project linked to the checkout as the README says passes its test with the README's deno test flags", async () => {
+  const [link] = shellBlock("## Using the module from a checkout");
+  assert.equal(link, "deno link ../zkrpc");
+  await inTempDir(async (dir) => {
+    await Deno.symlink(ROOT.pathname.replace(/\/$/, ""), `${dir}/zkrpc`);
+    await Deno.mkdir(`${dir}/app`);
+    const app = `${dir}/app`;
+    check(await run(link!.split(" "), app), link!);
+    await Deno.writeTextFile(
+      `${app}/discovery_test.ts`,
+      blocks.get("discovery_test.ts")!,
+    );
+    // No --config: the project's own deno.json, as `deno link` left it.
+    const text = check(
+      await run(["deno", "test", ...testingFlags(), "discovery_test.ts"], app),
+      "deno test",
+    );
+    assert.match(text, /1 passed/);
+  });
+});
+
+Deno.test("the README's commands install the CLI from the checkout, and it runs", async () => {
+  const [cd, install, help] = shellBlock(
+    "## Using the module from a checkout",
+    1,
+  );
+  assert.equal(cd, "cd ../zkrpc");
+  assert.match(install!, /^deno install -g .* --config deno\.json .*cli\.ts$/);
+  assert.equal(help, "zkrpc --help");
+  await inTempDir(async (dir) => {
+    // Into a temporary root instead of ~/.deno: the command as written.
+    check(
+      await run(install!.split(" "), ROOT.pathname, {
+        DENO_INSTALL_ROOT: dir,
+      }),
+      install!,
+    );
+    const zkrpc = `${dir}/bin/zkrpc`;
+    const helpText = check(await run([zkrpc, "--help"], dir), help!);
+    assert.match(helpText, /describe SERVICE/);
+    // node-zookeeper-client resolves: an unreachable ZooKeeper is exit 3.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const closed = listener.addr.port;
+    listener.close();
+    const ls = await run([
+      zkrpc,
+      "ls",
+      "--zookeeper",
+      `127.0.0.1:${closed}`,
+      "--timeout",
+      "300ms",
+    ], dir);
+    assert.equal(ls.code, 3, new TextDecoder().decode(ls.stderr));
+    assert.match(
+      new TextDecoder().decode(ls.stderr),
+      /ZooKeeper at 127\.0\.0\.1:\d+ is unreachable/,
+    );
+  });
+});
+
+Deno.test("the README's error-with-fields example runs as written", async () => {
+  await inTempDir(async (dir) => {
+    await writeBlocks(dir, blocks);
+    const output = await deno(
+      ["run", "--config", CONFIG, "--allow-net=127.0.0.1", "out_of_stock.ts"],
+      dir,
+    ).output();
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    assert.equal(
+      new TextDecoder().decode(output.stdout),
+      "A-1 Cannot buy A-1: out of stock\n",
+    );
   });
 });
 

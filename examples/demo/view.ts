@@ -56,6 +56,7 @@ export class View {
   #events: string[] = [];
   #drawn = 0;
   #lastLog = -Infinity;
+  /** Event times count from here, once for the whole run (never reset). */
   #start = performance.now();
 
   /**
@@ -69,11 +70,6 @@ export class View {
     const stream = options.toStderr ? Deno.stderr : Deno.stdout;
     this.#write = (text) => void stream.writeSync(encoder.encode(text));
     if (this.#live) this.#write("\x1b[?25l"); // hide the cursor
-  }
-
-  /** Makes later event times relative to now (the start of the load). */
-  restartClock(): void {
-    this.#start = performance.now();
   }
 
   /**

@@ -262,6 +262,24 @@ export function checkService(command: string, service: string): string {
 }
 
 /**
+ * The one SERVICE argument of `watch` and `describe`, checked.
+ *
+ * @param command The command (`watch`), for messages.
+ * @param positionals The arguments that are not flags.
+ * @returns The service name.
+ */
+export function oneService(command: string, positionals: string[]): string {
+  if (positionals.length !== 1) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot ${command}: expected one SERVICE, got ${positionals.length}`,
+      `Run "zkrpc ${command} --help" for usage.`,
+    );
+  }
+  return checkService(command, positionals[0] as string);
+}
+
+/**
  * The ZooKeeper path of a service under the `--root` option.
  *
  * @param options The parsed global options.

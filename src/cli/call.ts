@@ -6,6 +6,8 @@
  */
 
 import { ZooKeeperDiscovery } from "../zookeeper/discovery.ts";
+import type { DistributedChannel } from "../channel/channel.ts";
+import { DESCRIBE_METHOD, type ServiceDescription } from "../server/server.ts";
 import {
   CancelledError,
   ConnectionError,
@@ -24,6 +26,7 @@ import {
   ExitCode,
   type ExitCodeValue,
   GLOBAL_HELP,
+  type GlobalOptions,
   globalOptions,
   openKeeper,
   parseCommandArgs,
@@ -40,6 +43,15 @@ with failover) and prints the result as JSON on stdout. Each ARG is one JSON
 value: numbers as they are, strings quoted ('"text"'), objects in single
 quotes ('{"a":1}'). A handler error prints its name and message on stderr and
 exits with 1; with --json it prints {"error": {...}} on stdout instead.
+
+Before sending, the call asks a server to describe the service (zkrpc
+describe) and exits with 2, sending nothing, when fewer ARGs are given than
+METHOD declares. The declared count is a minimum: parameters with a default
+value or a rest parameter are optional and not counted; a TypeScript
+optional parameter (b?: number) has no default at run time and counts.
+
+Options:
+  --no-check          skip the argument-count check (no describe call)
 
 Examples:
   zkrpc call calculator divide 10 2
@@ -66,7 +78,9 @@ export async function call(args: string[]): Promise<number> {
     negatives.set(key, arg);
     return key;
   });
-  const parsed = parseCommandArgs("call", escaped, {});
+  const parsed = parseCommandArgs("call", escaped, {
+    "no-check": { type: "boolean", default: false },
+  });
   const values = parsed.values;
   const positionals = parsed.positionals.map((arg) =>
     negatives.get(arg) ?? arg
@@ -89,6 +103,56 @@ export async function call(args: string[]): Promise<number> {
   const service = checkService(`call method "${method}"`, serviceName);
   const params = rawParams.map((text, index) => parseParam(text, index));
   const what = `call method "${method}" of service "${service}"`;
+  return await withServiceChannel(what, options, service, async (channel) => {
+    let description: ServiceDescription | undefined;
+    let result: unknown;
+    let describing = false;
+    try {
+      if (values["no-check"] !== true) {
+        describing = true;
+        description = await describeForCheck(channel);
+        describing = false;
+        checkArity(what, service, method, params.length, description);
+      }
+      result = await channel.call(method, params);
+    } catch (error) {
+      if (error instanceof CliError) throw error;
+      const code = report(error, options.json);
+      if (describing && !options.json) {
+        console.error(
+          `(while asking for the argument count of "${method}"; nothing was sent; --no-check skips that)`,
+        );
+      }
+      if (error instanceof MethodNotFoundError && description !== undefined) {
+        console.error(
+          `Methods of service "${service}": ${
+            description.methods.map((m) => m.name).join(", ") || "none"
+          }`,
+        );
+      }
+      return code;
+    }
+    console.log(toJson(result, options.json ? undefined : 2));
+    return ExitCode.Ok;
+  });
+}
+
+/**
+ * Opens a ZooKeeper session, checks that the service has registered
+ * servers, and runs `fn` with a discovery channel to them.
+ *
+ * @param what What the command is doing, for messages.
+ * @param options The global options.
+ * @param service A checked service name.
+ * @param fn What to do with the channel; returns the exit code.
+ * @returns The exit code from `fn`.
+ */
+export async function withServiceChannel(
+  what: string,
+  options: GlobalOptions,
+  service: string,
+  fn: (channel: DistributedChannel) => Promise<number>,
+): Promise<number> {
   const { keeper, session } = await openKeeper(what, options);
   try {
     const path = servicePathOf(options, service);
@@ -115,17 +179,64 @@ export async function call(args: string[]): Promise<number> {
       zookeeper: keeper,
       root: options.root || "/",
     }).channel(service, { timeout: options.timeout });
-    let result: unknown;
-    try {
-      result = await channel.call(method, params);
-    } catch (error) {
-      return report(error, options.json);
-    }
-    console.log(toJson(result, options.json ? undefined : 2));
-    return ExitCode.Ok;
+    return await fn(channel);
   } finally {
     await keeper.close();
   }
+}
+
+/**
+ * Asks one server of the channel's service for its description.
+ *
+ * @param channel The channel.
+ * @returns The description, or `undefined` when the server predates
+ * `zkrpc.describe` (it answers "method not found").
+ */
+export async function describeService(
+  channel: DistributedChannel,
+): Promise<ServiceDescription | undefined> {
+  try {
+    return await channel.call(DESCRIBE_METHOD, []) as ServiceDescription;
+  } catch (error) {
+    if (error instanceof MethodNotFoundError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The description for `call`'s argument check, or `undefined` to skip it.
+ * A server that answers nothing in time is reported at once (the call
+ * itself would time out as well); other failures (no live server, a
+ * connection lost) leave the check out and the call reports them with its
+ * own method name.
+ */
+async function describeForCheck(
+  channel: DistributedChannel,
+): Promise<ServiceDescription | undefined> {
+  try {
+    return await describeService(channel);
+  } catch (error) {
+    if (error instanceof DeadlineExceededError) throw error;
+    return undefined;
+  }
+}
+
+function checkArity(
+  what: string,
+  service: string,
+  method: string,
+  given: number,
+  description: ServiceDescription | undefined,
+): void {
+  const declared = description?.methods.find((m) => m.name === method);
+  if (declared === undefined || given >= declared.params) return;
+  throw new CliError(
+    ExitCode.Usage,
+    `Cannot ${what}: missing argument: "${method}" takes at least ${declared.params} argument${
+      declared.params === 1 ? "" : "s"
+    }, got ${given} (nothing was sent)`,
+    `See "zkrpc describe ${service}"; --no-check skips this check.`,
+  );
 }
 
 function parseParam(text: string, index: number): unknown {
@@ -163,22 +274,39 @@ function exitCodeOf(error: unknown): ExitCodeValue {
   return ExitCode.RemoteError;
 }
 
-function report(error: unknown, json: boolean): number {
-  const exitCode = exitCodeOf(error);
-  const name = error instanceof RemoteError
+function errorName(error: unknown): string {
+  return error instanceof RemoteError
     ? error.remoteName
-    : (error as Error).name ?? "Error";
+    : (error as Error)?.name ?? "Error";
+}
+
+/**
+ * Prints a failed call's error (stderr, or stdout as JSON with `--json`).
+ *
+ * @param error What the call rejected with.
+ * @param json Whether to print JSON.
+ * @returns The exit code for it.
+ */
+export function report(error: unknown, json: boolean): number {
+  const exitCode = exitCodeOf(error);
+  const name = errorName(error);
   const message = (error as Error).message ?? String(error);
   if (json) {
     const detail: Record<string, unknown> = { name, message, exitCode };
     if (error instanceof RemoteError && error.data !== undefined) {
       detail.data = error.data;
     }
+    if (error instanceof RemoteError && error.fields !== undefined) {
+      detail.fields = error.fields;
+    }
     console.log(toJson({ error: detail }));
   } else {
     console.error(`${name}: ${message}`);
     if (error instanceof RemoteError && error.data !== undefined) {
       console.error(`data: ${toJson(error.data)}`);
+    }
+    if (error instanceof RemoteError && error.fields !== undefined) {
+      console.error(`fields: ${toJson(error.fields)}`);
     }
     if (error instanceof NoServersError) {
       console.error(

@@ -8,12 +8,11 @@ import type { MemberData } from "../discovery/member.ts";
 import type { MembershipChange } from "../discovery/membership.ts";
 import { ZooKeeperDiscovery } from "../zookeeper/discovery.ts";
 import {
-  checkService,
-  CliError,
   EXIT_HELP,
   ExitCode,
   GLOBAL_HELP,
   globalOptions,
+  oneService,
   openKeeper,
   parseCommandArgs,
   parseCount,
@@ -67,14 +66,7 @@ export async function watch(args: string[]): Promise<number> {
     return ExitCode.Ok;
   }
   const options = globalOptions(values);
-  if (positionals.length !== 1) {
-    throw new CliError(
-      ExitCode.Usage,
-      `Cannot watch: expected one SERVICE, got ${positionals.length}`,
-      'Run "zkrpc watch --help" for usage.',
-    );
-  }
-  const service = checkService("watch", positionals[0] as string);
+  const service = oneService("watch", positionals);
   const count = values.count === undefined
     ? Infinity
     : parseCount("count", values.count as string);
@@ -107,8 +99,11 @@ export async function watch(args: string[]): Promise<number> {
   const known = new Map<string, MemberData>();
   let changes = 0;
   let snapshot = false;
+  let reported = membership.state;
   const onState = () => {
     const state = membership.state;
+    const previous = reported;
+    reported = state;
     if (!snapshot && state === "fresh") {
       snapshot = true;
       for (const [id, member] of membership.members) known.set(id, member);
@@ -126,7 +121,13 @@ export async function watch(args: string[]): Promise<number> {
       }
       return;
     }
-    if (!snapshot || state === "closed") return;
+    // "fresh" again without a loss in between confirms nothing new.
+    if (
+      !snapshot || state === "closed" ||
+      (state === "fresh" && previous === "fresh")
+    ) {
+      return;
+    }
     const detail = state === "disconnected"
       ? `ZooKeeper unreachable: keeping the last known ${known.size} server(s)`
       : state === "resyncing"
@@ -168,7 +169,7 @@ export async function watch(args: string[]): Promise<number> {
         `${now()}  service "${service}" does not exist yet under ${options.root}: waiting for it`,
       );
     }
-    if (membership.state === "fresh") onState();
+    if (!snapshot && membership.state === "fresh") onState();
     await new Promise<void>((resolve) => {
       if (stop.signal.aborted) resolve();
       stop.signal.addEventListener("abort", () => resolve(), { once: true });

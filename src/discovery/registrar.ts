@@ -35,6 +35,12 @@
 export interface Registration {
   /** Removes the server from discovery. Called first by `close()`. */
   deregister(): Promise<void>;
+  /**
+   * The data published about the server (host, port, metadata…), if the
+   * registrar has any: the server reports it in its service description
+   * (`zkrpc.describe`).
+   */
+  readonly member?: Readonly<Record<string, unknown>>;
 }
 
 /**

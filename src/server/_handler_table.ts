@@ -1,8 +1,8 @@
 /**
  * The handler-method table of a server: which of a handler object's
  * properties are callable (own function properties, never the names of
- * `Object.prototype` / `Function.prototype`), and lookup of a request's method
- * by its raw UTF-8 name bytes.
+ * `Object.prototype` / `Function.prototype`), lookup of a request's method
+ * by its raw UTF-8 name bytes, and the built-in `zkrpc.describe` method.
  *
  * @module
  */
@@ -22,6 +22,90 @@ const DENIED: ReadonlySet<string> = new Set([
   "caller",
   "arguments",
 ]);
+
+/**
+ * The reserved name of the built-in method every server answers with its
+ * {@linkcode ServiceDescription}. Method names starting with `zkrpc.` are
+ * zkrpc's own: `serve()` refuses handler methods named like that.
+ *
+ * @example Describing a server
+ * ```ts
+ * import { Connection, DESCRIBE_METHOD, serve } from "@zkrpc/zkrpc";
+ * import type { ServiceDescription } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve({ add: (a: number, b: number) => a + b }, {
+ *   hostname: "127.0.0.1",
+ * });
+ * await using conn = await Connection.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ * });
+ * const description = await conn.call(DESCRIBE_METHOD, []) as ServiceDescription;
+ * assert.deepEqual(description.methods, [{ name: "add", params: 2 }]);
+ * ```
+ */
+export const DESCRIBE_METHOD = "zkrpc.describe";
+
+/** Method names starting with this are reserved for zkrpc. */
+const RESERVED_PREFIX = "zkrpc.";
+
+/**
+ * One callable method, as {@linkcode DESCRIBE_METHOD} reports it.
+ *
+ * @example Reading a method's parameter count
+ * ```ts
+ * import type { MethodDescription } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const divide: MethodDescription = { name: "divide", params: 2 };
+ * assert.ok([10].length < divide.params, "a missing argument");
+ * ```
+ */
+export interface MethodDescription {
+  /** The method name. */
+  name: string;
+  /**
+   * The handler's declared parameter count (`fn.length`; for a
+   * `withContext()` handler, without the context). JavaScript counts the
+   * parameters before the first one with a default value or a rest
+   * parameter, so this is a **minimum**: `(a, b = 1)` and `(a, ...rest)`
+   * report 1 and accept more. A TypeScript optional parameter (`b?: number`)
+   * has no default at run time and counts.
+   */
+  params: number;
+}
+
+/**
+ * What a server answers to {@linkcode DESCRIBE_METHOD}.
+ *
+ * @example The description of the seed's calculator
+ * ```ts
+ * import type { ServiceDescription } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * const description: ServiceDescription = {
+ *   protocol: 2,
+ *   codec: "json",
+ *   methods: [{ name: "divide", params: 2 }],
+ *   member: { host: "127.0.0.1", port: 9001 },
+ * };
+ * assert.equal(description.methods[0]?.name, "divide");
+ * ```
+ */
+export interface ServiceDescription {
+  /** The wire protocol version the server speaks. */
+  protocol: number;
+  /** The name of the server's payload codec (`json` by default). */
+  codec: string;
+  /** The callable methods, in the order of the handler object. */
+  methods: MethodDescription[];
+  /**
+   * The member data the server registered in discovery (host, port, pid,
+   * metadata…), when its registrar reports it.
+   */
+  member?: Record<string, unknown>;
+}
 
 /** Any handler function. */
 // deno-lint-ignore no-explicit-any
@@ -45,10 +129,30 @@ export function collectMethods(handlers: object): Map<string, AnyFunction> {
     if (DENIED.has(name)) continue;
     const desc = Object.getOwnPropertyDescriptor(handlers, name);
     if (desc && typeof desc.value === "function") {
+      if (name.startsWith(RESERVED_PREFIX)) {
+        throw new TypeError(
+          `Cannot serve handlers: method name "${name}" is reserved (names starting with "${RESERVED_PREFIX}" are zkrpc's own)`,
+        );
+      }
       methods.set(name, desc.value as AnyFunction);
     }
   }
   return methods;
+}
+
+/**
+ * The description of each method: its name and declared parameter count.
+ */
+export function describeMethods(
+  methods: Map<string, AnyFunction>,
+): MethodDescription[] {
+  return [...methods].map(([name, fn]) => {
+    const inner = contextHandlerOf(fn);
+    return {
+      name,
+      params: inner === undefined ? fn.length : Math.max(0, inner.length - 1),
+    };
+  });
 }
 
 const utf8 = new TextEncoder();
@@ -65,7 +169,7 @@ export interface MethodEntry {
 
 /** Method lookup by raw name bytes, without decoding known names. */
 export function methodTable(
-  methods: Map<string, AnyFunction>,
+  methods: Iterable<[string, AnyFunction]>,
 ): Map<number, MethodEntry[]> {
   const table = new Map<number, MethodEntry[]>();
   for (const [name, fn] of methods) {

@@ -14,11 +14,15 @@ import {
   encodeSettings,
   FrameType,
   PREFACE,
+  PROTOCOL_VERSION,
 } from "../protocol/frame.ts";
 import {
   type AnyFunction,
   collectMethods,
+  DESCRIBE_METHOD,
+  describeMethods,
   methodTable,
+  type ServiceDescription,
 } from "./_handler_table.ts";
 import {
   SERVER_DEFAULTS,
@@ -32,6 +36,12 @@ import type {
 } from "../discovery/registrar.ts";
 
 export type { RegisterContext, Registrar, Registration };
+
+export {
+  DESCRIBE_METHOD,
+  type MethodDescription,
+  type ServiceDescription,
+} from "./_handler_table.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -307,8 +317,14 @@ export class RpcServer implements AsyncDisposable {
       }
     };
     this.addr = listener.addr as Deno.NetAddr;
+    const description: ServiceDescription = {
+      protocol: PROTOCOL_VERSION,
+      codec: this.#codec.name,
+      methods: describeMethods(this.#methods),
+    };
+    const describe = (): ServiceDescription => description;
     this.#internals = {
-      table: methodTable(this.#methods),
+      table: methodTable([...this.#methods, [DESCRIBE_METHOD, describe]]),
       running: new Set(),
       handlers,
       codec: this.#codec,
@@ -336,7 +352,11 @@ export class RpcServer implements AsyncDisposable {
       this.#registration = Promise.reject(error);
     }
     this.ready = this.#registration.then(
-      () => {},
+      (registration) => {
+        if (registration?.member !== undefined) {
+          description.member = { ...registration.member };
+        }
+      },
       (error: unknown) => {
         const e = error instanceof Error ? error : new Error(String(error));
         this.#registrationFailed(e);
@@ -549,14 +569,18 @@ export class RpcServer implements AsyncDisposable {
  * `Object.prototype` and `Function.prototype`, and `prototype`, `length`,
  * `name` — are never callable: calling them fails with
  * {@linkcode MethodNotFoundError}. The method set is read once, here.
+ * Names starting with `zkrpc.` are reserved (a `TypeError` here): every
+ * server answers {@linkcode DESCRIBE_METHOD} with its
+ * {@linkcode ServiceDescription}.
  *
  * Handlers may be sync or async. Each is called with `this` bound to
  * `handlers` and exactly the caller's params, so default parameters work. A
  * handler that wants its {@linkcode CallContext} (`signal`, `method`,
  * `remoteAddr`) is wrapped with {@linkcode withContext} and gets it as its
  * first argument. An error thrown
- * by a handler travels as `{ name, message, data }` — its own `data`
- * property, no stack.
+ * by a handler travels as `{ name, message, data, fields }` — its own `data`
+ * property and its other own enumerable properties
+ * ({@linkcode errorFields}), no stack.
  *
  * @param handlers The object whose own methods are exposed.
  * @param options Address, limits, TLS, registrar.

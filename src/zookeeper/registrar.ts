@@ -300,7 +300,7 @@ export function zooKeeperRegistrar(
       };
       registration.addEventListener("registered", onRegistered);
       registration.addEventListener("error", onError);
-      return Promise.resolve({ deregister: release });
+      return Promise.resolve({ member, deregister: release });
     },
   };
 }

@@ -1,0 +1,95 @@
+/**
+ * `zkrpc describe <service>`: what one server of the service says about
+ * itself through the built-in `zkrpc.describe` call — its methods and their
+ * declared parameter counts, protocol version, codec and registered data.
+ *
+ * @module
+ */
+
+import {
+  CliError,
+  EXIT_HELP,
+  ExitCode,
+  GLOBAL_HELP,
+  globalOptions,
+  oneService,
+  parseCommandArgs,
+  toJson,
+} from "./_shared.ts";
+import { describeService, report, withServiceChannel } from "./call.ts";
+
+/** Help of `zkrpc describe`. */
+export const DESCRIBE_HELP = `Usage: zkrpc describe SERVICE [options]
+
+Asks one server of SERVICE (chosen as "zkrpc call" chooses) to describe
+itself and prints its methods with their declared parameter counts, the
+protocol version, the payload codec and the data it registered. A count is a
+minimum: parameters with a default value or a rest parameter are not
+counted. With --json, prints the description as JSON.
+
+Servers of one service normally run the same code; during a rolling upgrade
+two calls may describe different versions.
+
+Examples:
+  zkrpc describe calculator
+  zkrpc describe calculator --json | jq '.methods[].name'
+
+${GLOBAL_HELP}
+
+${EXIT_HELP}`;
+
+/**
+ * Runs `zkrpc describe`.
+ *
+ * @param args The arguments after `describe`.
+ * @returns The exit code.
+ */
+export async function describe(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs("describe", args, {});
+  if (values.help) {
+    console.log(DESCRIBE_HELP);
+    return ExitCode.Ok;
+  }
+  const options = globalOptions(values);
+  const service = oneService("describe", positionals);
+  const what = `describe service "${service}"`;
+  return await withServiceChannel(what, options, service, async (channel) => {
+    let description;
+    try {
+      description = await describeService(channel);
+    } catch (error) {
+      return report(error, options.json);
+    }
+    if (description === undefined) {
+      throw new CliError(
+        ExitCode.RemoteError,
+        `Cannot ${what}: the server does not answer "zkrpc.describe" (it runs a zkrpc version without it)`,
+      );
+    }
+    if (options.json) {
+      console.log(toJson({ service, ...description }, 2));
+      return ExitCode.Ok;
+    }
+    const { methods, member } = description;
+    const where = member === undefined ? "" : `, ${member.host}:${member.port}`;
+    console.log(
+      `${service}: ${methods.length} method${
+        methods.length === 1 ? "" : "s"
+      } (protocol ${description.protocol}, codec ${description.codec}${where})`,
+    );
+    for (const method of methods) {
+      console.log(
+        `  ${method.name}  ${method.params} param${
+          method.params === 1 ? "" : "s"
+        }`,
+      );
+    }
+    if (member !== undefined) {
+      const { host: _host, port: _port, ...rest } = member;
+      for (const [key, value] of Object.entries(rest)) {
+        console.log(`  ${key}=${toJson(value)}`);
+      }
+    }
+    return ExitCode.Ok;
+  });
+}
