@@ -10,10 +10,11 @@ import {
   type BalancerName,
   createBalancer,
 } from "./balancer.ts";
-import type {
-  CallOptions,
-  Connection,
-  ConnectionOptions,
+import {
+  type CallOptions,
+  CHANNEL_OWNED,
+  type Connection,
+  type ConnectionOptions,
 } from "../client/connection.ts";
 import {
   CancelledError,
@@ -37,6 +38,13 @@ import type { SessionKeeperOptions } from "../discovery/session_options.ts";
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import { type Stub, stub } from "./stub.ts";
 import { errorMessage } from "../_util.ts";
+import { inheritedTimeout } from "../_call_scope.ts";
+import {
+  type ClientCall,
+  type ClientInterceptor,
+  runInterceptors,
+} from "../_interceptors.ts";
+import { clientTelemetry } from "../telemetry/telemetry.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../client/_connect.ts";
 import { MemberAdmission } from "./admission.ts";
 import { AttemptPolicy, isEndpointFailure } from "./attempt_policy.ts";
@@ -53,6 +61,17 @@ function cancelled(what: string, signal: AbortSignal | undefined): Error {
   return new CancelledError(`Cannot ${what}: cancelled`, {
     cause: signal?.reason,
   });
+}
+
+/** An attempt's options when the call carries metadata. */
+function withMetadata(
+  timeout: number,
+  signal: AbortSignal | undefined,
+  metadata: Readonly<Record<string, string>>,
+): CallOptions {
+  const options: CallOptions = { timeout, metadata, parent: null };
+  if (signal !== undefined) options.signal = signal;
+  return options;
 }
 
 /** Whether an attempt's error came from the server (it answered). */
@@ -193,6 +212,22 @@ export interface DistributedChannelOptions {
    * 2000 ms).
    */
   connection?: ConnectionOptions;
+  /**
+   * Which members to call (Curator's `InstanceFilter`): members for which
+   * it returns `false` are skipped, e.g. `(m) => m.zone === "eu-1"` or
+   * `(m) => m.version === "2.1.0"`. Applied when a member joins or changes.
+   *
+   * @default {undefined} (every member)
+   */
+  filter?: (member: MemberData) => boolean;
+  /**
+   * Interceptors around every attempt of every call (`attempt` counts a
+   * call's attempts from 1); the first is the outermost. With none, calls
+   * take the path they take without the feature.
+   *
+   * @default {[]}
+   */
+  interceptors?: readonly ClientInterceptor[];
 }
 
 /**
@@ -316,6 +351,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   #retired = new Set<Subchannel>();
   /** `{ timeout }` for a first attempt with the channel's default timeout. */
   #defaultCallOptions: CallOptions;
+  #filter: ((member: MemberData) => boolean) | undefined;
+  #interceptors: readonly ClientInterceptor[] | undefined;
   #stateSince = Date.now();
   #changed = new Set<() => void>();
   #closing = new AbortController();
@@ -337,6 +374,12 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       : createBalancer(options.balancer ?? "random");
     this.#timeout = options.timeout ?? 10_000;
     this.#defaultCallOptions = { timeout: this.#timeout };
+    this.#filter = options.filter;
+    const interceptors = [
+      ...clientTelemetry(this.#service),
+      ...(options.interceptors ?? []),
+    ];
+    this.#interceptors = interceptors.length > 0 ? interceptors : undefined;
     this.#idempotent = new Set(options.idempotent ?? []);
     const connectTimeout = options.connection?.connectTimeout ??
       DEFAULT_CONNECT_TIMEOUT;
@@ -377,6 +420,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     });
     this.#pool = new SubchannelPool({
       ...options.connection,
+      // Telemetry spans attempts here, not again on the connection.
+      ...{ [CHANNEL_OWNED]: true } as ConnectionOptions,
       connectTimeout,
       errors,
       signal: this.#closing.signal,
@@ -482,7 +527,9 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
 
   /** TLS policy and `--allow-net`: whether a joining member may be used. */
   #admit = (id: string, member: MemberData): boolean => {
-    const reason = this.#admission.refusal(member);
+    const reason = this.#filter !== undefined && !this.#filter(member)
+      ? "excluded by the channel's filter"
+      : this.#admission.refusal(member);
     if (reason === undefined) return true;
     this.#excluded.set(id, `${memberKey(member)}: ${reason}`);
     return false;
@@ -657,7 +704,18 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     if (this.#closed) {
       return Promise.reject(this.#closedError(`call method "${method}"`));
     }
-    const deadline = Date.now() + (options.timeout ?? this.#timeout);
+    const timeout = inheritedTimeout(
+      options.timeout ?? this.#timeout,
+      options.parent,
+    );
+    if (timeout <= 0) {
+      return Promise.reject(
+        new DeadlineExceededError(
+          `Cannot call method "${method}": the calling handler's deadline has passed`,
+        ),
+      );
+    }
+    const deadline = Date.now() + timeout;
     const idempotent = options.idempotent ?? this.#idempotent.has(method);
     if (
       this.#hedging && idempotent &&
@@ -691,6 +749,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   ): Promise<unknown> {
     let tried = shared;
     let counted = 0;
+    let attempt = 0;
     let lastError: unknown;
     while (true) {
       if (signal?.aborted) throw cancelled(`call method "${method}"`, signal);
@@ -702,6 +761,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       shared?.add(subchannel.key);
       const candidate = subchannel.candidate;
       candidate.inFlight++;
+      attempt++;
       const started = performance.now();
       try {
         const connection = subchannel.live ??
@@ -713,17 +773,26 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
             tried,
           );
         const timeout = Math.max(1, deadline - Date.now());
-        const result = await connection.call(
-          method,
-          params,
-          // A first attempt with the default timeout shares one options
-          // object (at most 1 ms longer than its exact remaining time).
-          signal === undefined
-            ? (options.timeout === undefined && timeout >= this.#timeout - 1
-              ? this.#defaultCallOptions
-              : { timeout })
-            : { timeout, signal },
-        );
+        // A first attempt with the default timeout shares one options
+        // object (at most 1 ms longer than its exact remaining time).
+        const callOptions: CallOptions = options.metadata !== undefined
+          ? withMetadata(timeout, signal, options.metadata)
+          : signal === undefined
+          ? (options.timeout === undefined && timeout >= this.#timeout - 1
+            ? this.#defaultCallOptions
+            : { timeout })
+          : { timeout, signal };
+        const result = this.#interceptors === undefined
+          ? await connection.call(method, params, callOptions)
+          : await this.#intercept(
+            this.#interceptors,
+            connection,
+            subchannel.key,
+            method,
+            params,
+            callOptions,
+            attempt,
+          );
         const latency = performance.now() - started;
         subchannel.succeeded(latency);
         this.#tracker?.record(latency);
@@ -772,6 +841,35 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         }
       }
     }
+  }
+
+  /** One attempt through the channel's interceptors. */
+  #intercept(
+    interceptors: readonly ClientInterceptor[],
+    connection: Connection,
+    target: string,
+    method: string,
+    params: unknown[],
+    options: CallOptions,
+    attempt: number,
+  ): Promise<unknown> {
+    const call: ClientCall = {
+      method,
+      params,
+      metadata: { ...options.metadata },
+      timeout: options.timeout ?? Infinity,
+      attempt,
+      target,
+    };
+    return runInterceptors(interceptors, call, (c) => {
+      const sent: CallOptions = {
+        timeout: c.timeout,
+        metadata: c.metadata,
+        parent: null,
+      };
+      if (options.signal !== undefined) sent.signal = options.signal;
+      return connection.call(c.method, c.params, sent);
+    });
   }
 
   /**
