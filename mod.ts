@@ -63,6 +63,7 @@ export {
   ConnectionError,
   DeadlineExceededError,
   type ErrorClass,
+  type ErrorPayload,
   ErrorRegistry,
   MethodNotFoundError,
   NoServersError,
