@@ -51,7 +51,7 @@ import {
   type ZooKeeperServer,
 } from "../testing.ts";
 import { type Handlers, InvalidOperation } from "./calculator.ts";
-import { ServerProcess } from "./demo/server_process.ts";
+import { ServerProcess } from "../src/testing/server_process.ts";
 import { CallStats } from "./demo/stats.ts";
 import { type EndpointRow, View } from "./demo/view.ts";
 

@@ -419,7 +419,6 @@ export class ErrorRegistry {
    * @param payload The error as received.
    * @returns An instance of the registered class, a zkrpc error, or a
    * {@linkcode RemoteError}.
-   * @ignore
    */
   revive(payload: ErrorPayload): Error {
     const error = this.#revive(payload);

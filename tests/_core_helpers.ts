@@ -11,6 +11,7 @@ import {
   PREFACE,
 } from "../src/protocol/frame.ts";
 import { TAG_KEY } from "../src/protocol/codec.ts";
+import { lines } from "../src/testing/server_process.ts";
 
 /** Resolves after `ms` milliseconds. */
 export function delay(ms: number): Promise<void> {
@@ -135,16 +136,12 @@ export async function startChildServer(
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("Fixture server exited before printing its port");
-    text += value;
+  const output = lines(child.stdout);
+  const first = await output.next();
+  if (first.done) {
+    throw new Error("Fixture server exited before printing its port");
   }
-  const port =
-    (JSON.parse(text.slice(0, text.indexOf("\n"))) as { port: number })
-      .port;
+  const port = (JSON.parse(first.value) as { port: number }).port;
   let killed = false;
   const kill = async (): Promise<void> => {
     if (!killed) {
@@ -156,7 +153,7 @@ export async function startChildServer(
       }
     }
     await child.status;
-    await reader.cancel().catch(() => {});
+    await output.return(undefined).catch(() => {});
   };
   return { port, child, kill, [Symbol.asyncDispose]: kill };
 }
@@ -197,7 +194,7 @@ export async function startFlood(
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const output = lines(child.stdout);
   const kill = async (): Promise<void> => {
     try {
       child.kill("SIGKILL");
@@ -205,18 +202,14 @@ export async function startFlood(
       // already gone
     }
     await child.status;
-    await reader.cancel().catch(() => {});
+    await output.return(undefined).catch(() => {});
   };
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) {
-      await kill();
-      throw new Error("Flood exited before reporting");
-    }
-    text += value;
+  const first = await output.next();
+  if (first.done) {
+    await kill();
+    throw new Error("Flood exited before reporting");
   }
-  const result = JSON.parse(text.slice(0, text.indexOf("\n")));
+  const result = JSON.parse(first.value);
   return { result, child, [Symbol.asyncDispose]: kill };
 }
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ServerProcess } from "../examples/demo/server_process.ts";
+import { ServerProcess } from "../src/testing/server_process.ts";
 import { delay } from "./_core_helpers.ts";
 
 /** Polls `condition` every 20 ms until it holds; throws after `timeout` ms. */

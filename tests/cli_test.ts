@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { startZooKeeper, type ZooKeeperServer } from "../testing.ts";
-import { lines, ServerProcess } from "../examples/demo/server_process.ts";
+import { lines, ServerProcess } from "../src/testing/server_process.ts";
+import { closedPort } from "./_core_helpers.ts";
 import { PROTOCOL_VERSION } from "../src/protocol/frame.ts";
 import { serve, withContext } from "../mod.ts";
 import { zooKeeperRegistrar, ZooKeeperSession } from "../zookeeper.ts";
@@ -75,14 +76,6 @@ function server(
     service: "calculator",
     args,
   });
-}
-
-/** A loopback port nothing listens on. */
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
 }
 
 Deno.test("zkrpc --help and each command's --help print usage and exit 0", async () => {

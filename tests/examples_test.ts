@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { startZooKeeper } from "../testing.ts";
-import { ServerProcess } from "../examples/demo/server_process.ts";
+import { ServerProcess } from "../src/testing/server_process.ts";
 import { ZooKeeperSession } from "../zookeeper.ts";
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {

@@ -70,9 +70,9 @@ Deno.test("a ping over 64 bytes closes that connection", async () => {
 });
 
 /** A fake server: answers the handshake, then runs `then` on the socket. */
-async function fakeServer(
+function fakeServer(
   then: (conn: Deno.Conn) => Promise<void>,
-): Promise<{ port: number; done: Promise<void>; listener: Deno.Listener }> {
+): { port: number; done: Promise<void>; listener: Deno.Listener } {
   const listener = Deno.listen({ hostname: HOST, port: 0 });
   const done = (async () => {
     const conn = await listener.accept();
@@ -98,7 +98,7 @@ Deno.test("a client bounds the pongs it queues for a server that pings and never
     ...Array.from({ length: (4 * MIB) / ping.length }, () => ping),
   );
   let sent = 0;
-  const fake = await fakeServer(async (conn) => {
+  const fake = fakeServer(async (conn) => {
     while (sent < 64 * MIB) {
       await writeAll(conn, chunk);
       sent += chunk.length;
@@ -116,7 +116,7 @@ Deno.test("a client bounds the pongs it queues for a server that pings and never
 });
 
 Deno.test("a client closes the connection on a ping over 64 bytes", async () => {
-  const fake = await fakeServer(async (conn) => {
+  const fake = fakeServer(async (conn) => {
     await writeAll(
       conn,
       encodeFrame(FrameType.Ping, 1, new Uint8Array(4 * MIB - 100)),

@@ -5,9 +5,9 @@
  * @module
  */
 
-import { ZooKeeperDiscovery } from "../zookeeper/discovery.ts";
 import type { DistributedChannel } from "../channel/channel.ts";
 import { DESCRIBE_METHOD, type ServiceDescription } from "../server/server.ts";
+import { ZooKeeperDiscovery } from "../zookeeper/discovery.ts";
 import {
   CancelledError,
   ConnectionError,

@@ -37,8 +37,8 @@ export interface Registration {
   deregister(): Promise<void>;
   /**
    * The data published about the server (host, port, metadata…), if the
-   * registrar has any: the server reports it in its service description
-   * (`zkrpc.describe`).
+   * registrar has any: the server reports it in its
+   * {@linkcode ServiceDescription}.
    */
   readonly member?: Readonly<Record<string, unknown>>;
 }

@@ -103,8 +103,8 @@ const utf8 = new TextEncoder();
  * import assert from "node:assert/strict";
  *
  * const tls: TlsOptions = {
- *   cert: await Deno.readTextFile(new URL("../tests/fixtures/tls/localhost.crt", import.meta.url)),
- *   key: await Deno.readTextFile(new URL("../tests/fixtures/tls/localhost.key", import.meta.url)),
+ *   cert: await Deno.readTextFile(new URL("../../tests/fixtures/tls/localhost.crt", import.meta.url)),
+ *   key: await Deno.readTextFile(new URL("../../tests/fixtures/tls/localhost.key", import.meta.url)),
  * };
  * await using server = serve({ ok: () => true }, { hostname: "127.0.0.1", tls });
  * assert.ok(server.addr.port > 0);

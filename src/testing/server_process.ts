@@ -1,6 +1,7 @@
 /**
- * One example server (`examples/server.ts`) run as its own `deno run`
- * process, for the demo.
+ * Internal: one example server (`examples/server.ts`) run as its own
+ * `deno run` process, and the one line reader of child-process output; used
+ * by the demo and the tests.
  *
  * @module
  */
@@ -23,7 +24,7 @@ export interface ServerProcessOptions {
   onStderr?: (line: string) => void;
 }
 
-const SERVER = new URL("../server.ts", import.meta.url);
+const SERVER = new URL("../../examples/server.ts", import.meta.url);
 const ROOT = new URL("../../", import.meta.url);
 
 /**
