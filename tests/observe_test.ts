@@ -427,3 +427,22 @@ for (
     }
   });
 }
+
+Deno.test("serve({ inheritDeadline: false }): nested calls inherit only with an explicit parent", async () => {
+  await using inner = serve({
+    deadline: withContext((ctx) => ctx.deadline ?? null),
+  }, { hostname: HOST });
+  await using innerConn = await connect(inner.addr.port);
+  await using outer = serve({
+    nest: withContext(async (ctx) => [
+      await innerConn.call("deadline", []),
+      await innerConn.call("deadline", [], { parent: ctx }),
+    ]),
+  }, { hostname: HOST, inheritDeadline: false });
+  await using conn = await connect(outer.addr.port);
+  const [implicit, explicit] = await conn.call("nest", [], {
+    timeout: 5000,
+  }) as [number | null, number | null];
+  assert.equal(implicit, null);
+  assert.ok(typeof explicit === "number");
+});

@@ -157,6 +157,8 @@ export interface ServerInternals {
   settings: Uint8Array;
   options: ServerConnectionOptions;
   onError: (error: Error, remoteAddr?: Deno.NetAddr) => void;
+  /** Run context handlers as the parent of their nested calls. */
+  inheritDeadline: boolean;
 }
 
 /** The protocol handler of one accepted connection. */
@@ -590,12 +592,16 @@ export class ServerConnection {
         result = entry.fn.apply(this.#s.handlers, params);
       } else {
         ctx = new Context(method, this.#addr, timeout, metadata);
-        const call = ctx;
-        const fn = entry.withContext;
-        result = runAsParent(
-          call,
-          () => fn.call(this.#s.handlers, call, ...params),
-        );
+        if (this.#s.inheritDeadline) {
+          const call = ctx;
+          const fn = entry.withContext;
+          result = runAsParent(
+            call,
+            () => fn.call(this.#s.handlers, call, ...params),
+          );
+        } else {
+          result = entry.withContext.call(this.#s.handlers, ctx, ...params);
+        }
       }
     } catch (error) {
       ctx?.done();

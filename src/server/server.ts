@@ -267,6 +267,17 @@ export interface ServeOptions {
    * @default {[]}
    */
   interceptors?: readonly ServerInterceptor[];
+  /**
+   * Calls made inside a context handler (`withContext()`, or any handler when
+   * there are interceptors) inherit the handler's remaining deadline without
+   * `{ parent: ctx }`. This keeps the running call in an `AsyncLocalStorage`
+   * for the handler's duration (about 3 µs per context-handler call, measured
+   * in a micro-benchmark); `false` skips that, and nested calls then inherit
+   * only with an explicit `{ parent: ctx }`. Plain handlers never pay it.
+   *
+   * @default {true}
+   */
+  inheritDeadline?: boolean;
   /** Aborting it closes the server. */
   signal?: AbortSignal;
   /**
@@ -425,6 +436,7 @@ export class RpcServer implements AsyncDisposable {
       }),
       options,
       onError: this.#onError,
+      inheritDeadline: options.inheritDeadline ?? true,
     };
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#accepting = this.#acceptLoop();
