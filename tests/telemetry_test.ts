@@ -43,7 +43,7 @@ async function runWithReceiver(): Promise<Run> {
     },
   );
   try {
-    const output = await new Deno.Command(Deno.execPath(), {
+    const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         "--allow-net=127.0.0.1",
@@ -59,12 +59,31 @@ async function runWithReceiver(): Promise<Run> {
         OTEL_DENO_CONSOLE: "ignore",
         OTEL_SERVICE_NAME: "zkrpc-telemetry-test",
       },
+      stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 0, stderr);
-    const fixture = JSON.parse(new TextDecoder().decode(output.stdout));
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    const lines = child.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let stdout = "";
+    while (!stdout.includes("\n")) {
+      const { value, done } = await lines.read();
+      if (done) break;
+      stdout += value;
+    }
+    // The channel's gauges are read by the periodic export while it is open.
+    const until = Date.now() + 20_000;
+    while (
+      !JSON.stringify(posts.get("/v1/metrics") ?? []).includes(
+        "zkrpc.channel.endpoints",
+      ) && Date.now() < until
+    ) await new Promise((resolve) => setTimeout(resolve, 20));
+    await child.stdin.close();
+    while (!(await lines.read()).done) { /* drain */ }
+    const status = await child.status;
+    assert.equal(status.code, 0, await stderr);
+    const fixture = JSON.parse(stdout);
     return { fixture, posts };
   } finally {
     await receiver.shutdown();
@@ -141,7 +160,7 @@ Deno.test("client -> server -> nested call forms one trace of correctly parented
   assert.equal(attributes(failed!)["error.type"], "MethodNotFoundError");
 });
 
-Deno.test("RPC metrics (calls, errors, latency histograms, in-flight) arrive at the OTLP receiver", async () => {
+Deno.test("RPC metrics (calls, errors, latency histograms, in-flight, endpoints, ejections, discovery state) arrive at the OTLP receiver", async () => {
   const { posts } = await runWithReceiver();
   const names = new Set<string>();
   let errorType: unknown;
@@ -178,6 +197,9 @@ Deno.test("RPC metrics (calls, errors, latency histograms, in-flight) arrive at 
       "zkrpc.client.in_flight",
       "zkrpc.server.calls",
       "zkrpc.server.in_flight",
+      "zkrpc.channel.endpoints",
+      "zkrpc.channel.ejections",
+      "zkrpc.channel.discovery_state",
     ]
   ) assert.ok(names.has(name), `${name} missing from ${[...names]}`);
   assert.equal(errorType, "MethodNotFoundError");

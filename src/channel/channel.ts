@@ -44,7 +44,7 @@ import {
   type ClientInterceptor,
   runInterceptors,
 } from "../_interceptors.ts";
-import { clientTelemetry } from "../telemetry/telemetry.ts";
+import { clientTelemetry, observeChannel } from "../telemetry/telemetry.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../client/_connect.ts";
 import { MemberAdmission } from "./admission.ts";
 import { AttemptPolicy, isEndpointFailure } from "./attempt_policy.ts";
@@ -353,6 +353,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   #defaultCallOptions: CallOptions;
   #filter: ((member: MemberData) => boolean) | undefined;
   #interceptors: readonly ClientInterceptor[] | undefined;
+  #unobserve: () => void;
   #stateSince = Date.now();
   #changed = new Set<() => void>();
   #closing = new AbortController();
@@ -457,6 +458,10 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     };
     this.#membership.addEventListener("change", this.#onChange);
     this.#membership.addEventListener("state", this.#onState);
+    this.#unobserve = observeChannel(this.#service, () => ({
+      state: this.state,
+      endpoints: this.endpoints(),
+    }));
     this.#apply({ added: this.#membership.members, removed: [] });
   }
 
@@ -1014,6 +1019,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unobserve();
     this.#wake();
     this.#membership.removeEventListener("change", this.#onChange);
     this.#membership.removeEventListener("state", this.#onState);

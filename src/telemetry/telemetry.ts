@@ -236,3 +236,80 @@ export function serverTelemetry(addr?: Deno.NetAddr): ServerInterceptor[] {
     );
   }];
 }
+
+/** What {@linkcode observeChannel} reads of a channel at each collection. */
+export interface ChannelSnapshot {
+  /** The discovery state (`fresh`, `stale`, …). */
+  state: string;
+  /** Each endpoint's connection state and its ejections so far. */
+  endpoints: readonly { state: string; ejections: number }[];
+}
+
+/**
+ * Reports a channel's endpoints by state (`zkrpc.channel.endpoints`, with
+ * `zkrpc.endpoint.state`), its ejected endpoints' ejection counts
+ * (`zkrpc.channel.ejections`) and its discovery state
+ * (`zkrpc.channel.discovery_state`: 1 for the current state, by
+ * `zkrpc.discovery.state`), read only when the exporter collects. Does
+ * nothing when telemetry is off.
+ *
+ * @example Observe a snapshot source
+ * ```ts
+ * import { observeChannel } from "./telemetry.ts";
+ *
+ * const stop = observeChannel("calc", () => ({ state: "fresh", endpoints: [] }));
+ * stop();
+ * ```
+ *
+ * @param service The channel's service, for `rpc.service`.
+ * @param read Reads the channel's current state.
+ * @returns Stops observing (call it when the channel closes).
+ */
+export function observeChannel(
+  service: string,
+  read: () => ChannelSnapshot,
+): () => void {
+  if (!telemetryEnabled()) return () => {};
+  const meter = metrics.getMeter("zkrpc");
+  const endpoints = meter.createObservableGauge("zkrpc.channel.endpoints", {
+    description: "Endpoints of a channel by connection state",
+  });
+  const ejections = meter.createObservableGauge("zkrpc.channel.ejections", {
+    description: "Ejections in a row of the channel's ejected endpoints",
+  });
+  const discovery = meter.createObservableGauge(
+    "zkrpc.channel.discovery_state",
+    { description: "1 for the channel's current discovery state" },
+  );
+  const callback = (
+    result: {
+      observe(
+        metric: typeof endpoints,
+        value: number,
+        attributes: Attributes,
+      ): void;
+    },
+  ) => {
+    const snapshot = read();
+    const byState = new Map<string, number>();
+    let ejected = 0;
+    for (const endpoint of snapshot.endpoints) {
+      byState.set(endpoint.state, (byState.get(endpoint.state) ?? 0) + 1);
+      ejected += endpoint.ejections;
+    }
+    for (const [state, count] of byState) {
+      result.observe(endpoints, count, {
+        "rpc.service": service,
+        "zkrpc.endpoint.state": state,
+      });
+    }
+    result.observe(ejections, ejected, { "rpc.service": service });
+    result.observe(discovery, 1, {
+      "rpc.service": service,
+      "zkrpc.discovery.state": snapshot.state,
+    });
+  };
+  const observables = [endpoints, ejections, discovery];
+  meter.addBatchObservableCallback(callback, observables);
+  return () => meter.removeBatchObservableCallback(callback, observables);
+}
