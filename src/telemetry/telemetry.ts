@@ -17,7 +17,9 @@
  * (histograms, ms), `zkrpc.client.calls`, `zkrpc.client.errors`,
  * `zkrpc.server.calls`, `zkrpc.server.errors` (counters; errors carry
  * `error.type`), `zkrpc.client.in_flight`, `zkrpc.server.in_flight`
- * (up-down counters).
+ * (up-down counters), and per channel `zkrpc.channel.endpoints`,
+ * `zkrpc.channel.ejections`, `zkrpc.channel.discovery_state` (gauges read
+ * at collection).
  *
  * @module
  */
