@@ -157,3 +157,43 @@ export function runInterceptors<C>(
   };
   return dispatch(0);
 }
+
+/** What a client interceptor chain's last step sends. */
+export interface SentOptions {
+  timeout: number;
+  metadata: Record<string, string>;
+  parent: null;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs client interceptors around one send: the last step sends the call
+ * as the interceptors left it (with the caller's `signal`, and no further
+ * deadline inheritance: `timeout` already has it).
+ *
+ * @param interceptors The interceptors.
+ * @param call The call they see.
+ * @param signal The caller's abort signal, if any.
+ * @param send Sends the call.
+ * @returns The outcome.
+ */
+export function runClientInterceptors(
+  interceptors: readonly ClientInterceptor[],
+  call: ClientCall,
+  signal: AbortSignal | undefined,
+  send: (
+    method: string,
+    params: unknown[],
+    options: SentOptions,
+  ) => Promise<unknown>,
+): Promise<unknown> {
+  return runInterceptors(interceptors, call, (c) => {
+    const sent: SentOptions = {
+      timeout: c.timeout,
+      metadata: c.metadata,
+      parent: null,
+    };
+    if (signal !== undefined) sent.signal = signal;
+    return send(c.method, c.params, sent);
+  });
+}

@@ -42,7 +42,7 @@ import { inheritedTimeout } from "../_call_scope.ts";
 import {
   type ClientCall,
   type ClientInterceptor,
-  runInterceptors,
+  runClientInterceptors,
 } from "../_interceptors.ts";
 import { clientTelemetry, observeChannel } from "../telemetry/telemetry.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../client/_connect.ts";
@@ -866,15 +866,12 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       attempt,
       target,
     };
-    return runInterceptors(interceptors, call, (c) => {
-      const sent: CallOptions = {
-        timeout: c.timeout,
-        metadata: c.metadata,
-        parent: null,
-      };
-      if (options.signal !== undefined) sent.signal = options.signal;
-      return connection.call(c.method, c.params, sent);
-    });
+    return runClientInterceptors(
+      interceptors,
+      call,
+      options.signal,
+      (m, p, o) => connection.call(m, p, o),
+    );
   }
 
   /**

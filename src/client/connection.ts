@@ -30,7 +30,7 @@ import { inheritedTimeout, type ParentCall } from "../_call_scope.ts";
 import {
   type ClientCall,
   type ClientInterceptor,
-  runInterceptors,
+  runClientInterceptors,
 } from "../_interceptors.ts";
 import { clientTelemetry } from "../telemetry/telemetry.ts";
 
@@ -489,15 +489,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
       attempt: 1,
       target: this.#name,
     };
-    return runInterceptors(interceptors, call, (c) => {
-      const sent: CallOptions = {
-        timeout: c.timeout,
-        metadata: c.metadata,
-        parent: null,
-      };
-      if (options.signal !== undefined) sent.signal = options.signal;
-      return this.#send(c.method, c.params, sent);
-    });
+    return runClientInterceptors(
+      interceptors,
+      call,
+      options.signal,
+      (m, p, o) => this.#send(m, p, o),
+    );
   }
 
   #send(
