@@ -108,7 +108,8 @@ function spansOf(posts: Map<string, unknown[]>): OtlpSpan[] {
   return spans;
 }
 
-// OTel span kinds in OTLP: 2 = server, 3 = client.
+// OTel span kinds in OTLP: 1 = internal, 2 = server, 3 = client.
+const INTERNAL = 1;
 const SERVER = 2;
 const CLIENT = 3;
 
@@ -124,18 +125,22 @@ Deno.test("client -> server -> nested call forms one trace of correctly parented
     assert.ok(found.length > 0, `no ${name} span of kind ${kind}`);
     return found;
   };
+  const [call] = one("calc/sumOfSquares", INTERNAL);
   const [client] = one("calc/sumOfSquares", CLIENT);
   const [server] = one("sumOfSquares", SERVER);
   const nestedClients = one("square", CLIENT);
   const nestedServers = one("square", SERVER);
   assert.equal(nestedClients.length, 2);
   assert.equal(nestedServers.length, 2);
-  // One trace, parented client -> server -> nested client -> nested server.
-  const trace = client!.traceId;
-  for (const span of [server!, ...nestedClients, ...nestedServers]) {
+  // One trace, parented call -> attempt (client) -> server -> nested client
+  // -> nested server.
+  const trace = call!.traceId;
+  for (const span of [client!, server!, ...nestedClients, ...nestedServers]) {
     assert.equal(span.traceId, trace);
   }
-  assert.ok(!client!.parentSpanId);
+  assert.ok(!call!.parentSpanId);
+  assert.equal(client!.parentSpanId, call!.spanId);
+  assert.equal(attributes(call!)["rpc.method"], "sumOfSquares");
   assert.equal(server!.parentSpanId, client!.spanId);
   for (const nested of nestedClients) {
     assert.equal(nested.parentSpanId, server!.spanId);

@@ -44,7 +44,11 @@ import {
   type ClientInterceptor,
   runClientInterceptors,
 } from "../_interceptors.ts";
-import { clientTelemetry, observeChannel } from "../telemetry/telemetry.ts";
+import {
+  channelCallTelemetry,
+  clientTelemetry,
+  observeChannel,
+} from "../telemetry/telemetry.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../client/_connect.ts";
 import { MemberAdmission } from "./admission.ts";
 import { AttemptPolicy, isEndpointFailure } from "./attempt_policy.ts";
@@ -354,6 +358,9 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   #filter: ((member: MemberData) => boolean) | undefined;
   #interceptors: readonly ClientInterceptor[] | undefined;
   #unobserve: () => void;
+  #traceCall:
+    | ((method: string, run: () => Promise<unknown>) => Promise<unknown>)
+    | undefined;
   #stateSince = Date.now();
   #changed = new Set<() => void>();
   #closing = new AbortController();
@@ -381,6 +388,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       ...(options.interceptors ?? []),
     ];
     this.#interceptors = interceptors.length > 0 ? interceptors : undefined;
+    this.#traceCall = channelCallTelemetry(this.#service);
     this.#idempotent = new Set(options.idempotent ?? []);
     const connectTimeout = options.connection?.connectTimeout ??
       DEFAULT_CONNECT_TIMEOUT;
@@ -705,6 +713,16 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     method: string,
     params: unknown[],
     options: ChannelCallOptions = {},
+  ): Promise<unknown> {
+    return this.#traceCall === undefined
+      ? this.#call(method, params, options)
+      : this.#traceCall(method, () => this.#call(method, params, options));
+  }
+
+  #call(
+    method: string,
+    params: unknown[],
+    options: ChannelCallOptions,
   ): Promise<unknown> {
     if (this.#closed) {
       return Promise.reject(this.#closedError(`call method "${method}"`));

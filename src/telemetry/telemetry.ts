@@ -1,6 +1,7 @@
 /**
  * OpenTelemetry for zkrpc, as interceptors installed only when telemetry is
- * on: a client span per attempt, a server span per handled call, W3C trace
+ * on: a span per channel call with a client span per attempt below it, a
+ * server span per handled call, W3C trace
  * context in call metadata (`traceparent`, `tracestate`), and metrics.
  *
  * Telemetry is on when a real tracer provider is registered with
@@ -314,4 +315,55 @@ export function observeChannel(
   const observables = [endpoints, ejections, discovery];
   meter.addBatchObservableCallback(callback, observables);
   return () => meter.removeBatchObservableCallback(callback, observables);
+}
+
+/**
+ * Wraps a whole channel call (all its attempts and hedges) in one span
+ * (`INTERNAL`, named `service/method`): its attempts' client spans are its
+ * children. `undefined` when telemetry is off, so the channel skips it.
+ *
+ * @example Wrap a call
+ * ```ts
+ * import { channelCallTelemetry } from "./telemetry.ts";
+ *
+ * const wrap = channelCallTelemetry("calc");
+ * const run = () => Promise.resolve(42);
+ * console.log(await (wrap ? wrap("add", run) : run()));
+ * ```
+ *
+ * @param service The channel's service.
+ * @returns The wrapper, or `undefined` when telemetry is off.
+ */
+export function channelCallTelemetry(
+  service: string,
+):
+  | ((method: string, run: () => Promise<unknown>) => Promise<unknown>)
+  | undefined {
+  if (!telemetryEnabled()) return undefined;
+  const tracer = trace.getTracer("zkrpc");
+  return (method, run) => {
+    const active = context.active();
+    const span = tracer.startSpan(`${service}/${method}`, {
+      kind: SpanKind.INTERNAL,
+      attributes: {
+        "rpc.system": "zkrpc",
+        "rpc.service": service,
+        "rpc.method": method,
+      },
+    }, active);
+    return context.with(trace.setSpan(active, span), async () => {
+      try {
+        return await run();
+      } catch (error) {
+        span.setAttribute("error.type", errorType(error));
+        span.setStatus({
+          code: SpanStatusCode.ERROR,
+          message: error instanceof Error ? error.message : String(error),
+        });
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  };
 }
