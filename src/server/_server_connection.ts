@@ -80,6 +80,11 @@ class Context implements CallContext {
   #reason: unknown = undefined;
   #aborted = false;
   #timer: Timer | undefined;
+  /**
+   * Set when the server-side deadline fired: the caller has given up (its
+   * own timer rejects the call), so the handler's outcome is not sent.
+   */
+  expired = false;
 
   constructor(
     method: string,
@@ -101,6 +106,7 @@ class Context implements CallContext {
         // Fires at the deadline even when the client's cancel is late or
         // lost; only handlers that read the signal pay for the timer.
         this.#timer = setTimeout(() => {
+          this.expired = true;
           this.abort(
             new CancelledError(
               `Call "${this.method}" cancelled: the caller's deadline passed`,
@@ -648,6 +654,10 @@ export class ServerConnection {
     ctx.done();
     if (this.#inflight.get(id) !== ctx) return; // cancelled or closed
     this.#inflight.delete(id);
+    if (ctx.expired) {
+      this.#maybeFinishDrain();
+      return;
+    }
     this.#lastActivity = Date.now();
     try {
       if (failed) {
