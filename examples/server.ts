@@ -33,6 +33,11 @@ Options:
                       (default $ZOOKEEPER_HOSTS, else 127.0.0.1:2181)
   --service NAME      service name to register under /rpc (default calculator)
   --delay MS          answer every call this much later (default 0)
+  --advertised-host HOST
+                      address to register for clients (default: HOST, or for
+                      0.0.0.0 this machine's address on ZooKeeper's network)
+  --session-timeout MS
+                      ZooKeeper session timeout (default 10000)
   -h, --help          show this help`;
 
 function usage(message?: string): never {
@@ -50,6 +55,8 @@ try {
       zookeeper: { type: "string" },
       service: { type: "string", default: "calculator" },
       delay: { type: "string", default: "0" },
+      "advertised-host": { type: "string" },
+      "session-timeout": { type: "string", default: "10000" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -68,6 +75,14 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 if (!Number.isFinite(delay) || delay < 0) {
   usage(`--delay must be a number of ms, got "${values.delay}"`);
 }
+const sessionTimeout = Number(values["session-timeout"]);
+if (!Number.isInteger(sessionTimeout) || sessionTimeout <= 0) {
+  usage(
+    `--session-timeout must be a positive number of ms, got "${
+      values["session-timeout"]
+    }"`,
+  );
+}
 
 const handlers = delay === 0 ? Handlers : {
   async divide(num1: number, num2: number): Promise<number> {
@@ -79,8 +94,16 @@ const handlers = delay === 0 ? Handlers : {
 let zk;
 let registrar;
 try {
-  zk = zooKeeperDiscovery({ zookeeper: values.zookeeper });
-  registrar = zk.registrar(values.service);
+  zk = zooKeeperDiscovery({
+    zookeeper: values.zookeeper,
+    session: { sessionTimeout },
+  });
+  registrar = zk.registrar(
+    values.service,
+    values["advertised-host"] === undefined
+      ? {}
+      : { advertisedHost: values["advertised-host"] },
+  );
 } catch (error) {
   usage((error as Error).message);
 }

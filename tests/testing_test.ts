@@ -312,3 +312,23 @@ Deno.test("expireSession() rejects a wrong password without touching the session
   }
   assert.equal(session.state, "connected");
 });
+
+Deno.test("startZooKeeperEnsemble() rejects hosts or command prefixes that do not match its size", async () => {
+  await assert.rejects(
+    startZooKeeperEnsemble({ size: 3, hosts: ["127.0.0.1", "127.0.0.2"] }),
+    (error: Error) =>
+      error instanceof RangeError &&
+      error.message ===
+        "Cannot start ZooKeeper ensemble: 2 hosts given for 3 members",
+  );
+  await assert.rejects(
+    startZooKeeperEnsemble({
+      hosts: ["127.0.0.1"],
+      commandPrefix: [["ip", "netns", "exec", "a"], ["ip"]],
+    }),
+    (error: Error) =>
+      error instanceof RangeError &&
+      error.message ===
+        "Cannot start ZooKeeper ensemble: 2 command prefixes given for 1 members",
+  );
+});

@@ -542,3 +542,26 @@ Deno.test("ZooKeeperSession gets past a server that accepts TCP but never answer
     for (const conn of accepted) conn.close();
   }
 });
+
+Deno.test("ZooKeeperSession notices a silent ZooKeeper (stopped, its connection open) and reports disconnected", async () => {
+  await using zk = await startZooKeeper();
+  await using session = await ZooKeeperSession.connect(
+    zk.connectionString,
+    OPTIONS,
+  );
+  const pid = zk.pid!;
+  const disconnected = nextEvent(session, "disconnected");
+  // SIGSTOP: the kernel keeps the TCP connection open, nothing answers, as
+  // behind a partition. The npm client alone would wait for TCP to give up.
+  const stoppedAt = Date.now();
+  Deno.kill(pid, "SIGSTOP");
+  try {
+    await disconnected; // rejects after 15 s, about 4 session timeouts
+    assert.equal(session.state, "disconnected");
+    // Checked at each ping (a third of the session timeout) once two thirds
+    // of it passed without a byte.
+    assert.ok(Date.now() - stoppedAt >= OPTIONS.sessionTimeout! / 3);
+  } finally {
+    Deno.kill(pid, "SIGCONT");
+  }
+});

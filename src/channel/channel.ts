@@ -49,6 +49,7 @@ import {
   clientTelemetry,
   observeChannel,
 } from "../telemetry/telemetry.ts";
+import { deadline as raceDeadline } from "../_async.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../client/_connect.ts";
 import { MemberAdmission } from "./admission.ts";
 import { AttemptPolicy, isEndpointFailure } from "./attempt_policy.ts";
@@ -916,45 +917,35 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     }
     const wait = this.#policy.connectWait(remaining, alternatives);
     const bySelf = wait >= this.#policy.connectTimeout;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onAbort: (() => void) | undefined;
-    const connecting = subchannel.connect();
+    const connecting = subchannel.connect().catch((error) => {
+      this.#detector.failure(subchannel, "connect");
+      throw error;
+    });
     try {
-      return await Promise.race([
-        connecting.catch((error) => {
-          this.#detector.failure(subchannel, "connect");
-          throw error;
-        }),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                bySelf
-                  // The connect's own timeout ends it at the same time.
-                  ? new ConnectionError(
-                    `Cannot call method "${method}": no connection to ${subchannel.key} within ${wait} ms`,
-                    { written: false },
-                  )
-                  : wait >= remaining
-                  ? new DeadlineExceededError(
-                    `Cannot call method "${method}": deadline exceeded while connecting to ${subchannel.key}`,
-                  )
-                  : new ConnectionError(
-                    `Cannot call method "${method}": no connection to ${subchannel.key} within ${
-                      Math.round(wait)
-                    } ms (half the call's remaining time); trying another endpoint`,
-                    { written: false },
-                  ),
-              ),
-            wait,
-          );
-          onAbort = () => reject(cancelled(`call method "${method}"`, signal));
-          signal?.addEventListener("abort", onAbort, { once: true });
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener("abort", onAbort);
+      return await raceDeadline(connecting, wait, { signal });
+    } catch (error) {
+      if (signal?.aborted && error === signal.reason) {
+        throw cancelled(`call method "${method}"`, signal);
+      }
+      if (!(error instanceof DOMException && error.name === "TimeoutError")) {
+        throw error;
+      }
+      throw bySelf
+        // The connect's own timeout ends it at the same time.
+        ? new ConnectionError(
+          `Cannot call method "${method}": no connection to ${subchannel.key} within ${wait} ms`,
+          { written: false },
+        )
+        : wait >= remaining
+        ? new DeadlineExceededError(
+          `Cannot call method "${method}": deadline exceeded while connecting to ${subchannel.key}`,
+        )
+        : new ConnectionError(
+          `Cannot call method "${method}": no connection to ${subchannel.key} within ${
+            Math.round(wait)
+          } ms (half the call's remaining time); trying another endpoint`,
+          { written: false },
+        );
     }
   }
 

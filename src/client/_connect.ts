@@ -7,6 +7,7 @@
 
 import { ConnectionError, ProtocolError } from "../errors.ts";
 import { errorMessage as message } from "../_util.ts";
+import { deadline } from "../_async.ts";
 import {
   checkPreface,
   decodeSettings,
@@ -21,8 +22,6 @@ import {
   type Settings,
 } from "../protocol/frame.ts";
 import { type Codec, jsonCodec } from "../protocol/codec.ts";
-
-type Timer = ReturnType<typeof setTimeout>;
 
 /**
  * Where a server listens.
@@ -85,8 +84,6 @@ export async function openSocket(
   const signal = options.signal;
   signal?.throwIfAborted();
   let conn: Deno.Conn | undefined;
-  let timer: Timer | undefined;
-  let onAbort: (() => void) | undefined;
   let failure: Error | undefined;
   const fail = (error: Error): void => {
     failure ??= error;
@@ -96,28 +93,28 @@ export async function openSocket(
       // already closed
     }
   };
-  try {
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const e = new ConnectionError(
-          `Cannot connect to ${name}: no preface from the server within ${timeout} ms`,
-          { written: false },
-        );
-        fail(e);
-        reject(e);
-      }, timeout);
-      onAbort = () => {
-        const e = new ConnectionError(`Cannot connect to ${name}: aborted`, {
-          written: false,
-          cause: signal!.reason,
-        });
-        fail(e);
-        reject(e);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
-    deadline.catch(() => {});
-    const opening = endpoint.tls
+  const until = Date.now() + timeout;
+  /** Bounds a phase by what is left of `timeout`, and by `signal`. */
+  const bounded = <T>(phase: Promise<T>): Promise<T> =>
+    deadline(phase, until - Date.now(), { signal });
+  /** The error for a phase cut short by the timeout or the signal. */
+  const cutShort = (error: unknown): ConnectionError | undefined => {
+    if (signal?.aborted && error === signal.reason) {
+      return new ConnectionError(`Cannot connect to ${name}: aborted`, {
+        written: false,
+        cause: signal.reason,
+      });
+    }
+    if (error instanceof DOMException && error.name === "TimeoutError") {
+      return new ConnectionError(
+        `Cannot connect to ${name}: no preface from the server within ${timeout} ms`,
+        { written: false },
+      );
+    }
+    return undefined;
+  };
+  {
+    const opening: Promise<Deno.Conn> = endpoint.tls
       ? Deno.connectTls({
         hostname: endpoint.hostname,
         port: endpoint.port,
@@ -133,13 +130,15 @@ export async function openSocket(
       if (failure) fail(failure);
     }, () => {});
     try {
-      conn = await Promise.race([opening, deadline]);
+      conn = await bounded(opening);
     } catch (error) {
-      if (error instanceof ConnectionError) throw error;
-      throw new ConnectionError(
-        `Cannot connect to ${name}: ${message(error)}`,
-        { written: false, cause: error },
-      );
+      const e = cutShort(error) ??
+        (error instanceof ConnectionError ? error : new ConnectionError(
+          `Cannot connect to ${name}: ${message(error)}`,
+          { written: false, cause: error },
+        ));
+      fail(e);
+      throw e;
     }
     try {
       (conn as Deno.TcpConn).setNoDelay?.(true);
@@ -213,9 +212,9 @@ export async function openSocket(
       }
     };
     try {
-      await Promise.race([handshake(), deadline]);
+      await bounded(handshake());
     } catch (error) {
-      const e = failure ??
+      const e = cutShort(error) ?? failure ??
         (error instanceof ConnectionError || error instanceof ProtocolError
           ? error
           : new ConnectionError(
@@ -226,8 +225,5 @@ export async function openSocket(
       throw e;
     }
     return { conn, decoder, settings: settings! };
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener("abort", onAbort);
   }
 }

@@ -58,8 +58,6 @@ export {
   type ServiceDescription,
 } from "./_handler_table.ts";
 
-type Timer = ReturnType<typeof setTimeout>;
-
 /** A handler wrapped in the server's interceptors. */
 function intercepted(
   name: string,

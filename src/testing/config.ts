@@ -38,24 +38,27 @@ log4j.appender.CONSOLE.layout.ConversionPattern=%d{ISO8601} [%t] %-5p %c{1} - %m
 `;
 
 /**
- * The `zoo.cfg` entries every throw-away server gets: loopback only, the
- * four-letter words the launcher polls, no admin server, no connection cap.
+ * The `zoo.cfg` entries every throw-away server gets: the client port bound
+ * to one address only (loopback unless told), the four-letter words the
+ * launcher polls, no admin server, no connection cap.
  *
  * @param dataDir The server's data directory.
  * @param clientPort Its client port.
  * @param tickTime ZooKeeper's tick in ms.
+ * @param host The address the client port is bound to.
  * @returns The entries; spread extra ones after them.
  */
-export function loopbackConfig(
+export function baseConfig(
   dataDir: string,
   clientPort: number,
   tickTime: number,
+  host = "127.0.0.1",
 ): ZooKeeperConfig {
   return {
     tickTime,
     dataDir,
     clientPort,
-    clientPortAddress: "127.0.0.1",
+    clientPortAddress: host,
     "4lw.commands.whitelist": "*",
     "admin.enableServer": false,
     maxClientCnxns: 0,

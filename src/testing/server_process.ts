@@ -14,12 +14,25 @@ export interface ServerProcessOptions {
   zookeeper: string;
   /** Service to register in. */
   service: string;
+  /** Address to listen on. @default "127.0.0.1" */
+  hostname?: string;
   /** Port to listen on; 0 picks one. @default 0 */
   port?: number;
   /** Hosts the server may reach (its `--allow-net`). @default ["127.0.0.1"] */
   allowNet?: string[];
   /** Extra arguments for `examples/server.ts`, e.g. `["--delay", "100"]`. */
   args?: string[];
+  /**
+   * Extra `deno run` flags, e.g. `["--allow-sys=networkInterfaces"]` for a
+   * server bound to `0.0.0.0`. @default []
+   */
+  permissions?: string[];
+  /**
+   * Command the `deno run` command line is appended to, e.g. `["ip",
+   * "netns", "exec", "ns1"]` to run the server in a network namespace.
+   * @default []
+   */
+  commandPrefix?: string[];
   /** Called with each line the server writes on stderr. */
   onStderr?: (line: string) => void;
 }
@@ -32,7 +45,7 @@ const ROOT = new URL("../../", import.meta.url);
  * (`--allow-run` with its real path), else `deno` from `PATH` (enough for
  * `--allow-run=deno` when `deno` on `PATH` is a symbolic link).
  */
-function denoExecutable(): string {
+export function denoExecutable(): string {
   const own = Deno.execPath();
   const { state } = Deno.permissions.querySync({ name: "run", command: own });
   return state === "granted" ? own : "deno";
@@ -86,12 +99,18 @@ export class ServerProcess {
   constructor(options: ServerProcessOptions) {
     this.name = options.name;
     this.spawnedAt = performance.now();
-    const child = new Deno.Command(denoExecutable(), {
+    const prefix = options.commandPrefix ?? [];
+    const [command, ...prefixArgs] = prefix.length === 0
+      ? [denoExecutable()]
+      : [...prefix, Deno.execPath()];
+    const child = new Deno.Command(command!, {
       args: [
+        ...prefixArgs,
         "run",
         `--allow-net=${(options.allowNet ?? ["127.0.0.1"]).join(",")}`,
+        ...(options.permissions ?? []),
         SERVER.href,
-        "127.0.0.1",
+        options.hostname ?? "127.0.0.1",
         String(options.port ?? 0),
         "--zookeeper",
         options.zookeeper,

@@ -6,7 +6,7 @@
 
 import { onUnload } from "./cleanup.ts";
 import {
-  loopbackConfig,
+  baseConfig,
   writeZooKeeperConfig,
   type ZooKeeperConfig,
 } from "./config.ts";
@@ -81,6 +81,25 @@ export interface StartZooKeeperOptions {
    * @default {[]}
    */
   jvmOptions?: string[];
+  /**
+   * The address the client port is bound to, and that
+   * {@linkcode ZooKeeperServer.connectionString} names. This process polls
+   * it, so it must be reachable from here.
+   *
+   * @default {"127.0.0.1"}
+   */
+  host?: string;
+  /**
+   * Command the `java` command line is appended to, e.g. `["ip", "netns",
+   * "exec", "ns1"]` to run the JVM inside a network namespace (with `host`
+   * an address of that namespace). The ports are then not checked from this
+   * process, which may live in another network stack; give `port` (a fresh
+   * namespace has every port free). Stopping the server signals the command
+   * (`ip netns exec` replaces itself with `java`).
+   *
+   * @default {[]}
+   */
+  commandPrefix?: string[];
 }
 
 /**
@@ -103,7 +122,7 @@ export interface StartZooKeeperOptions {
 export interface ZooKeeperServer extends AsyncDisposable {
   /** `host:port`, ready for a ZooKeeper client. */
   readonly connectionString: string;
-  /** The loopback address the server listens on. */
+  /** The address the server listens on (`127.0.0.1` unless `host` was given). */
   readonly host: string;
   /** The client port; the same across {@linkcode ZooKeeperServer.restart}. */
   readonly port: number;
@@ -134,7 +153,7 @@ export interface ZooKeeperServer extends AsyncDisposable {
 }
 
 class StandaloneServer implements ZooKeeperServer {
-  readonly host: string = "127.0.0.1";
+  readonly host: string;
   readonly port: number;
   readonly dataDir: string;
   readonly logFile: string;
@@ -146,12 +165,13 @@ class StandaloneServer implements ZooKeeperServer {
 
   constructor(
     root: string,
-    port: number,
+    address: { host: string; port: number },
     process: ZooKeeperProcess,
     startupTimeout: number,
   ) {
     this.#root = root;
-    this.port = port;
+    this.host = address.host;
+    this.port = address.port;
     this.dataDir = `${root}/data`;
     this.logFile = `${root}/zookeeper.log`;
     this.#process = process;
@@ -219,8 +239,9 @@ class StandaloneServer implements ZooKeeperServer {
 }
 
 /**
- * Starts a throw-away standalone ZooKeeper on a free loopback port with its
- * own temporary data directory, and waits until it answers `ruok` with
+ * Starts a throw-away standalone ZooKeeper on a free loopback port (or the
+ * given `host`, `port` and `commandPrefix`) with its own temporary data
+ * directory, and waits until it answers `ruok` with
  * `imok`. In the spirit of Curator's `TestingServer`.
  *
  * ZooKeeper and Java are found by `provisionZooKeeper()` (the
@@ -255,6 +276,8 @@ export async function startZooKeeper(
     tickTime = 500,
     config = {},
     jvmOptions = [],
+    host = "127.0.0.1",
+    commandPrefix = [],
   } = options;
   // Finds (or installs) ZooKeeper and Java from options.classpath/java.
   const { classpath, java } = await provision(options);
@@ -266,7 +289,7 @@ export async function startZooKeeper(
       await Deno.mkdir(`${root}/conf`);
       await Deno.mkdir(`${root}/data`);
       await writeZooKeeperConfig(`${root}/conf`, {
-        ...loopbackConfig(`${root}/data`, port, tickTime),
+        ...baseConfig(`${root}/data`, port, tickTime, host),
         ...config,
       });
       const process = new ZooKeeperProcess({
@@ -274,12 +297,18 @@ export async function startZooKeeper(
         classpath,
         confDir: `${root}/conf`,
         logFile: `${root}/zookeeper.log`,
-        hostname: "127.0.0.1",
+        hostname: host,
         port,
         ports: [port],
         jvmOptions,
+        commandPrefix,
       });
-      const server = new StandaloneServer(root, port, process, startupTimeout);
+      const server = new StandaloneServer(
+        root,
+        { host, port },
+        process,
+        startupTimeout,
+      );
       try {
         await server.start();
       } catch (error) {

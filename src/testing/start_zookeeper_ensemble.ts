@@ -6,7 +6,7 @@
 
 import { onUnload } from "./cleanup.ts";
 import {
-  loopbackConfig,
+  baseConfig,
   writeZooKeeperConfig,
   type ZooKeeperConfig,
 } from "./config.ts";
@@ -78,6 +78,25 @@ export interface StartZooKeeperEnsembleOptions {
    * @default {[]}
    */
   jvmOptions?: string[];
+  /**
+   * The address of each member, in `myid` order; its length is the size
+   * when `size` is not given. This process polls every member, so each
+   * address must be reachable from here. When every member has an address
+   * of its own, each uses ZooKeeper's standard ports (client 2181, quorum
+   * 2888, election 3888); otherwise the ports are picked free on loopback.
+   *
+   * @default {"`size` times 127.0.0.1"}
+   */
+  hosts?: readonly string[];
+  /**
+   * For each member, in `myid` order, the command its `java` command line is
+   * appended to, e.g. `["ip", "netns", "exec", "ns1"]` to run it inside a
+   * network namespace that owns its `hosts` address. Ports are not checked
+   * from this process for a member with a prefix.
+   *
+   * @default {[]}
+   */
+  commandPrefix?: readonly (readonly string[])[];
 }
 
 /**
@@ -100,7 +119,7 @@ export interface StartZooKeeperEnsembleOptions {
 export interface ZooKeeperEnsembleMember {
   /** The member's `myid` (1-based). */
   readonly id: number;
-  /** The loopback address it listens on. */
+  /** The address it listens on (`127.0.0.1` unless `hosts` was given). */
   readonly host: string;
   /** Its client port. */
   readonly port: number;
@@ -165,7 +184,7 @@ export interface ZooKeeperEnsemble extends AsyncDisposable {
 
 class Member implements ZooKeeperEnsembleMember {
   readonly id: number;
-  readonly host: string = "127.0.0.1";
+  readonly host: string;
   readonly port: number;
   readonly dataDir: string;
   readonly logFile: string;
@@ -174,13 +193,14 @@ class Member implements ZooKeeperEnsembleMember {
 
   constructor(
     id: number,
-    port: number,
+    address: { host: string; port: number },
     dir: string,
     process: ZooKeeperProcess,
     startupTimeout: number,
   ) {
     this.id = id;
-    this.port = port;
+    this.host = address.host;
+    this.port = address.port;
     this.dataDir = `${dir}/data`;
     this.logFile = `${dir}/zookeeper.log`;
     this.process = process;
@@ -315,7 +335,8 @@ class Ensemble implements ZooKeeperEnsemble {
 /**
  * Starts a real ZooKeeper quorum on loopback: `size` JVMs with distinct
  * client, peer and election ports (all picked free at start), each with its
- * own data directory, and waits until every member serves and one is leader.
+ * own data directory (or, with `hosts` and `commandPrefix`, one member per
+ * address, e.g. one per network namespace), and waits until every member serves and one is leader.
  * In the spirit of Curator's `TestingCluster`.
  *
  * @param options Size, classpath, timeouts, extra configuration.
@@ -342,27 +363,43 @@ export async function startZooKeeperEnsemble(
   options: StartZooKeeperEnsembleOptions = {},
 ): Promise<ZooKeeperEnsemble> {
   const {
-    size = 3,
+    size = options.hosts?.length ?? 3,
     startupTimeout = 60_000,
     tickTime = 500,
     config = {},
     jvmOptions = [],
+    commandPrefix = [],
   } = options;
   if (!Number.isInteger(size) || size < 1) {
     throw new RangeError(
       `Cannot start ZooKeeper ensemble: size must be a positive integer, got ${size}`,
     );
   }
+  const hosts = options.hosts ?? Array<string>(size).fill("127.0.0.1");
+  if (hosts.length !== size) {
+    throw new RangeError(
+      `Cannot start ZooKeeper ensemble: ${hosts.length} hosts given for ${size} members`,
+    );
+  }
+  if (commandPrefix.length > size) {
+    throw new RangeError(
+      `Cannot start ZooKeeper ensemble: ${commandPrefix.length} command prefixes given for ${size} members`,
+    );
+  }
+  // Members with addresses of their own use the standard ports.
+  const ownAddresses = new Set(hosts).size === size && size > 1;
   // Finds (or installs) ZooKeeper and Java from options.classpath/java.
   const { classpath, java } = await provision(options);
   for (let attempt = 1;; attempt++) {
-    const ports = getFreePorts(size * 3);
+    const ports = ownAddresses
+      ? hosts.flatMap(() => [2181, 2888, 3888])
+      : getFreePorts(size * 3);
     const root = await Deno.makeTempDir({ prefix: "zkrpc-ensemble-" });
     const members: Member[] = [];
     try {
       const servers: ZooKeeperConfig = {};
       for (let i = 0; i < size; i++) {
-        servers[`server.${i + 1}`] = `127.0.0.1:${ports[3 * i + 1]}:${
+        servers[`server.${i + 1}`] = `${hosts[i]}:${ports[3 * i + 1]}:${
           ports[3 * i + 2]
         }`;
       }
@@ -374,7 +411,7 @@ export async function startZooKeeperEnsemble(
         await Deno.mkdir(`${dir}/data`, { recursive: true });
         await Deno.writeTextFile(`${dir}/data/myid`, `${id}\n`);
         await writeZooKeeperConfig(`${dir}/conf`, {
-          ...loopbackConfig(`${dir}/data`, clientPort, tickTime),
+          ...baseConfig(`${dir}/data`, clientPort, tickTime, hosts[i]),
           initLimit: 10,
           syncLimit: 5,
           ...servers,
@@ -385,12 +422,21 @@ export async function startZooKeeperEnsemble(
           classpath,
           confDir: `${dir}/conf`,
           logFile: `${dir}/zookeeper.log`,
-          hostname: "127.0.0.1",
+          hostname: hosts[i]!,
           port: clientPort,
           ports: ports.slice(3 * i, 3 * i + 3),
           jvmOptions,
+          commandPrefix: [...(commandPrefix[i] ?? [])],
         });
-        members.push(new Member(id, clientPort, dir, process, startupTimeout));
+        members.push(
+          new Member(
+            id,
+            { host: hosts[i]!, port: clientPort },
+            dir,
+            process,
+            startupTimeout,
+          ),
+        );
       }
       const ensemble = new Ensemble(root, members, startupTimeout);
       try {
@@ -404,7 +450,9 @@ export async function startZooKeeperEnsemble(
       return ensemble;
     } catch (error) {
       await Deno.remove(root, { recursive: true }).catch(() => {});
-      if (error instanceof PortInUseError && attempt < 3) continue;
+      if (error instanceof PortInUseError && attempt < 3 && !ownAddresses) {
+        continue;
+      }
       throw error;
     }
   }

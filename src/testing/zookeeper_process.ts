@@ -19,7 +19,7 @@ export interface ZooKeeperProcessOptions {
   confDir: string;
   /** File that receives the JVM's stdout and stderr (appended). */
   logFile: string;
-  /** Loopback address the client port is bound to. */
+  /** Address the client port is bound to (polled from this process). */
   hostname: string;
   /** Client port. */
   port: number;
@@ -27,6 +27,14 @@ export interface ZooKeeperProcessOptions {
   ports: number[];
   /** Extra JVM options. */
   jvmOptions: string[];
+  /**
+   * Command the `java` command line is appended to, e.g. `["ip", "netns",
+   * "exec", "ns1"]` to run the JVM in a network namespace; empty runs `java`
+   * directly. With a prefix the ports are not checked from this process (the
+   * JVM may live in another network stack); a JVM that cannot bind exits and
+   * {@linkcode ZooKeeperProcess.waitFor} reports it.
+   */
+  commandPrefix: string[];
 }
 
 const DEFAULT_JVM_OPTIONS = [
@@ -107,8 +115,9 @@ export class ZooKeeperProcess {
     if (this.#child !== undefined) {
       throw new Error("Cannot start ZooKeeper: the process is already running");
     }
-    const { hostname } = this.#options;
-    for (const port of checkPorts ? this.#options.ports : []) {
+    const { hostname, commandPrefix } = this.#options;
+    const check = checkPorts && commandPrefix.length === 0;
+    for (const port of check ? this.#options.ports : []) {
       if (!isPortFree(port, hostname)) {
         throw new PortInUseError(
           `Cannot start ZooKeeper: port ${port} on ${hostname} is already in use`,
@@ -116,7 +125,9 @@ export class ZooKeeperProcess {
         );
       }
     }
+    const [command, ...prefixArgs] = [...commandPrefix, this.#options.java];
     const args = [
+      ...prefixArgs,
       ...DEFAULT_JVM_OPTIONS,
       ...this.#options.jvmOptions,
       "-cp",
@@ -130,7 +141,7 @@ export class ZooKeeperProcess {
     });
     let child: Deno.ChildProcess;
     try {
-      child = new Deno.Command(this.#options.java, {
+      child = new Deno.Command(command!, {
         args,
         stdin: "null",
         stdout: "piped",
@@ -138,14 +149,14 @@ export class ZooKeeperProcess {
       }).spawn();
     } catch (error) {
       log.close();
-      if (error instanceof Deno.errors.NotFound) {
+      if (error instanceof Deno.errors.NotFound && commandPrefix.length === 0) {
         throw new Error(
           `Cannot start ZooKeeper: "${this.#options.java}" not found; install a Java runtime (apt-get install default-jre-headless) or set JAVA_HOME`,
           { cause: error },
         );
       }
       throw new Error(
-        `Cannot start ZooKeeper: cannot run "${this.#options.java}": ${
+        `Cannot start ZooKeeper: cannot run "${command}": ${
           (error as Error).message
         }`,
         { cause: error },

@@ -3,8 +3,8 @@
  * reaches into, behind plain functions taking the client:
  * the shapes of `Client` / `ConnectionManager` / its socket, the
  * `ConnectionManager.STATES` values, a server rotation whose back-off timer
- * can be cancelled, a handshake timeout the client lacks, and the release of
- * its socket and timers.
+ * can be cancelled, a handshake timeout and a read timeout the client lacks,
+ * and the release of its socket and timers.
  *
  * node-zookeeper-client is pinned to the exact version these patches were
  * written for (deno.json); tests/zookeeper_internals_test.ts fails when an
@@ -55,8 +55,12 @@ interface ConnectionManager {
   spinDelay: number;
   socket: ClientSocket | undefined;
   connectTimeoutHandler: Timer | null;
+  sessionTimeout: number;
   findNextServer(callback: (server: unknown) => void): void;
   on(event: "state", listener: (state: number) => void): void;
+  onSocketConnected(): void;
+  onSocketData(buffer: Buffer): void;
+  onSocketTimeout(): void;
 }
 /** A node-zookeeper-client `Client`. */
 export interface Client {
@@ -135,6 +139,7 @@ export function createClient(
     retries: 0,
   }) as Client;
   patchServerRotation(client, timers);
+  patchReadTimeout(client);
   return client;
 }
 
@@ -216,6 +221,43 @@ function guardHandshake(client: Client, timers: ClientTimers): void {
       socket.destroy();
     }
   }, HANDSHAKE_TIMEOUT);
+}
+
+/**
+ * node-zookeeper-client pings a third of the session timeout after the last
+ * activity but never notices that nothing comes back (its read timeout is
+ * commented out): behind a partition (no RST, silence) it stays "connected"
+ * until TCP gives up, minutes later, and a client never says it serves from
+ * its cache. The patched client drops a connection that received nothing for
+ * two thirds of the session timeout, as ZooKeeper's Java client does; it is
+ * checked at each ping, so a silent server is noticed within one session
+ * timeout, and the client moves to the next server.
+ */
+function patchReadTimeout(client: Client): void {
+  const manager = client.connectionManager;
+  let lastReceived = Date.now();
+  const onConnected = manager.onSocketConnected;
+  manager.onSocketConnected = function (this: ConnectionManager) {
+    lastReceived = Date.now();
+    onConnected.call(this);
+  };
+  const onData = manager.onSocketData;
+  manager.onSocketData = function (this: ConnectionManager, buffer: Buffer) {
+    lastReceived = Date.now();
+    onData.call(this, buffer);
+  };
+  const onTimeout = manager.onSocketTimeout;
+  manager.onSocketTimeout = function (this: ConnectionManager) {
+    const socket = this.socket;
+    if (
+      socket && !socket.destroyed && this.state === CM_CONNECTED &&
+      Date.now() - lastReceived > this.sessionTimeout * 2 / 3
+    ) {
+      socket.destroy();
+      return;
+    }
+    onTimeout.call(this);
+  };
 }
 
 /**

@@ -23,6 +23,7 @@ import {
 } from "./_config.ts";
 import { PROTOCOL_VERSION } from "../protocol/frame.ts";
 import { servicePath } from "../discovery/service_path.ts";
+import { pickAdvertisedAddress } from "./_advertised_address.ts";
 
 const REGISTER = "Cannot register in ZooKeeper";
 
@@ -70,8 +71,9 @@ export interface ZooKeeperRegistrarOptions {
   path?: string | undefined;
   /**
    * Host clients should connect to (containers, NAT). When omitted, the
-   * bound hostname, or for `0.0.0.0` / `::` the first non-loopback IPv4
-   * address of the machine, which needs `--allow-sys=networkInterfaces`:
+   * bound hostname, or for `0.0.0.0` / `::` a non-loopback IPv4 address of
+   * the machine (the first on the same network as a ZooKeeper server named
+   * by address, else the first), which needs `--allow-sys=networkInterfaces`:
    * without it registration fails with an error naming the flag and this
    * option (never a silent `127.0.0.1`).
    *
@@ -232,7 +234,12 @@ export function zooKeeperRegistrar(
       try {
         member = {
           ...options.metadata,
-          host: advertisedHost(addr.hostname, options.advertisedHost, log),
+          host: advertisedHost(
+            addr.hostname,
+            options.advertisedHost,
+            options.zookeeper,
+            log,
+          ),
           port: options.advertisedPort ?? addr.port,
           weight: options.weight ?? 1,
           protocol: PROTOCOL_VERSION,
@@ -374,6 +381,7 @@ function checkOptions(options: ZooKeeperRegistrarOptions): string {
 function advertisedHost(
   bound: string,
   advertised: string | undefined,
+  zookeeper: string | SessionKeeper | undefined,
   log: (message: string) => void,
 ): string {
   if (advertised !== undefined) return advertised;
@@ -387,10 +395,14 @@ function advertisedHost(
       `Cannot advertise a server bound to "${bound}": finding this machine's address needs --allow-sys=networkInterfaces; grant it, or set advertisedHost to the address clients should use`,
     );
   }
-  const external = Deno.networkInterfaces().find((i) =>
-    i.family === "IPv4" && !i.address.startsWith("127.")
+  const connectionString = zookeeper instanceof SessionKeeper
+    ? zookeeper.connectionString
+    : zookeeper ?? defaultZooKeeperHosts();
+  const external = pickAdvertisedAddress(
+    Deno.networkInterfaces(),
+    parseConnectionString(connectionString).servers.map((s) => s.host),
   );
-  if (external !== undefined) return external.address;
+  if (external !== undefined) return external;
   log(
     `zkrpc: the server is bound to "${bound}" but this machine has no non-loopback IPv4 address; advertising 127.0.0.1 (set advertisedHost to override)`,
   );
