@@ -7,6 +7,7 @@
  *   (the argument count is checked against the method's declaration first)
  * - `zkrpc describe SERVICE`: the methods a server exposes, with their
  *   declared parameter counts, its protocol version, codec and metadata
+ * - `zkrpc health SERVICE`: each registered server's health (serving or not)
  *
  * Global flags: `--zookeeper` (default `$ZOOKEEPER_HOSTS`, else
  * `127.0.0.1:2181`), `--root` (default `/rpc`), `--timeout`, `--json`, and
@@ -40,6 +41,7 @@
 
 import { call, CALL_HELP } from "./src/cli/call.ts";
 import { describe, DESCRIBE_HELP } from "./src/cli/describe.ts";
+import { health, HEALTH_HELP } from "./src/cli/health.ts";
 import { ls, LS_HELP } from "./src/cli/ls.ts";
 import { watch, WATCH_HELP } from "./src/cli/watch.ts";
 import {
@@ -60,6 +62,7 @@ Commands:
   watch SERVICE                 print servers joining and leaving
   call SERVICE METHOD [ARG…]    call a method, print the result as JSON
   describe SERVICE              list a server's methods and parameter counts
+  health SERVICE                each server's health (serving / not-serving)
   help [COMMAND]                show help
 
 Examples:
@@ -67,6 +70,7 @@ Examples:
   zkrpc watch calculator
   zkrpc call calculator divide 10 2
   zkrpc describe calculator
+  zkrpc health calculator
   ZOOKEEPER_HOSTS=zk1:2181,zk2:2181/prod zkrpc ls --json
 
 ${GLOBAL_HELP}
@@ -78,6 +82,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   watch,
   call,
   describe,
+  health,
 };
 
 const HELPS: Record<string, string> = {
@@ -85,6 +90,7 @@ const HELPS: Record<string, string> = {
   watch: WATCH_HELP,
   call: CALL_HELP,
   describe: DESCRIBE_HELP,
+  health: HEALTH_HELP,
 };
 
 /**
@@ -138,7 +144,7 @@ export async function main(args: string[]): Promise<number> {
 
 function unknownCommand(command: string): number {
   console.error(
-    `zkrpc: Cannot run "${command}": unknown command; expected ls, watch, call or describe`,
+    `zkrpc: Cannot run "${command}": unknown command; expected ls, watch, call, describe or health`,
   );
   console.error('Run "zkrpc --help" for usage.');
   return ExitCode.Usage;

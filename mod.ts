@@ -29,6 +29,8 @@
 export {
   type CloseOptions,
   DESCRIBE_METHOD,
+  HEALTH_METHOD,
+  type HealthStatus,
   type MethodDescription,
   type RpcServer,
   serve,
@@ -99,6 +101,18 @@ export {
   msgpackCodec,
   type MsgpackCodecOptions,
 } from "./src/protocol/msgpack_codec.ts";
+export {
+  MAX_METADATA_SIZE,
+  RESERVED_METADATA_KEYS,
+} from "./src/protocol/metadata.ts";
+export type {
+  ClientCall,
+  ClientInterceptor,
+  ServerCall,
+  ServerInterceptor,
+} from "./src/_interceptors.ts";
+export type { ParentCall } from "./src/_call_scope.ts";
+export { telemetryEnabled } from "./src/telemetry/telemetry.ts";
 export type { HedgingOptions } from "./src/channel/hedging.ts";
 export type { OutlierDetectionOptions } from "./src/channel/outlier_detection.ts";
 export type { RetryBudgetOptions } from "./src/channel/retry_budget.ts";

@@ -52,7 +52,7 @@ import {
 } from "../testing.ts";
 import { type Handlers, InvalidOperation } from "./calculator.ts";
 import { ServerProcess } from "../src/testing/server_process.ts";
-import { CallStats } from "./demo/stats.ts";
+import { CallStats, MethodStats } from "./demo/stats.ts";
 import { type EndpointRow, View } from "./demo/view.ts";
 
 const USAGE = `Usage: deno task demo [options]
@@ -219,8 +219,11 @@ try {
     view.event(`${s.name} registered: ${s.address} (pid ${s.pid})`);
   }
 
-  // 3. The client: a discovery channel with divide declared idempotent.
+  // 3. The client: a discovery channel with divide declared idempotent, and
+  //    an interceptor that keeps per-method metrics (one record per attempt).
+  const methodStats = new MethodStats();
   channel = new DistributedChannel({
+    interceptors: [methodStats.interceptor],
     zookeeper: connection,
     service,
     errors: [InvalidOperation],
@@ -449,6 +452,14 @@ try {
     restartedServerFirstCallMs: round(restartMs),
     restartTotalMs: round(restartGapMs),
     callsPerServer: Object.fromEntries(calls),
+    perMethod: Object.fromEntries(
+      Object.entries(methodStats.figures()).map(([method, f]) => [method, {
+        calls: f.calls,
+        errors: f.errors,
+        p50Ms: round(f.p50),
+        p99Ms: round(f.p99),
+      }]),
+    ),
   };
   if (values.json) {
     console.log(JSON.stringify(summary, null, 2));
@@ -505,6 +516,14 @@ try {
           : "not reached"
       }`,
     );
+    for (const [method, f] of Object.entries(methodStats.figures())) {
+      const errors = Object.entries(f.errors).map(([n, c]) => `${c} ${n}`);
+      view.print(
+        `  method ${method.padEnd(12)} ${f.calls} attempts, ${
+          errors.length === 0 ? "0 errors" : errors.join(", ")
+        }, p50 ${fmt(f.p50)}, p99 ${fmt(f.p99)} (channel interceptor)`,
+      );
+    }
     view.print(
       `  calls per server    ${
         [...calls].map(([n, c]) => `${n} ${c}`).join(", ")

@@ -88,6 +88,7 @@ Deno.test("zkrpc --help and each command's --help print usage and exit 0", async
       ["watch", "--help"],
       ["call", "-h"],
       ["describe", "--help"],
+      ["health", "--help"],
       ["help", "describe"],
     ]
   ) {
@@ -106,6 +107,7 @@ Deno.test("zkrpc with a wrong command, flag or argument count exits 2 with a hin
     [["watch"], /Cannot watch: expected one SERVICE, got 0/],
     [["call", "calculator"], /Cannot call: expected SERVICE and METHOD/],
     [["describe"], /Cannot describe: expected one SERVICE, got 0/],
+    [["health"], /Cannot health: expected one SERVICE, got 0/],
     [["describe", "a", "b"], /Cannot describe: expected one SERVICE, got 2/],
     [["describe", "bad/name"], /service name must match/],
     [
@@ -650,4 +652,22 @@ Deno.test("zkrpc watch on an existing empty service prints its 0 servers first a
     assert.equal(run.stderr, "", "the service exists: no note");
     assert.ok(performance.now() - started < 10_000);
   }
+});
+
+Deno.test("zkrpc health prints each registered server's status and exits 0 when all serve", async () => {
+  await using c = await cluster(2);
+  const run = await zkrpc([
+    "health",
+    "calculator",
+    "--json",
+    "--zookeeper",
+    c.zk.connectionString,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const rows = JSON.parse(run.stdout) as { server: string; status: string }[];
+  assert.deepEqual(
+    rows.map((r) => r.server).sort(),
+    c.servers.map((s) => s.address!).sort(),
+  );
+  assert.deepEqual(rows.map((r) => r.status), ["serving", "serving"]);
 });

@@ -45,6 +45,10 @@ Deno.test("the demo survives a SIGKILL, a join and a graceful restart without a 
   for (const server of ["server-1", "server-3", "server-4", "server-2b"]) {
     assert.ok(summary.callsPerServer[server] > 0, `${server} got calls`);
   }
+  // Per-method metrics from the channel interceptor: every attempt counted.
+  const divide = summary.perMethod.divide;
+  assert.ok(divide.calls >= summary.calls, `divide attempts ${divide.calls}`);
+  assert.ok(divide.p50Ms > 0 && divide.p99Ms >= divide.p50Ms);
   assert.match(
     stderr,
     /KILL: server-1 \(pid \d+, 127\.0\.0\.1:\d+\) killed with SIGKILL/,
@@ -96,6 +100,7 @@ Deno.test("the demo piped keeps one clock, and on Ctrl-C prints the real elapsed
   assert.ok(performance.now() - interruptedAt < 10_000, "stopped promptly");
   assert.match(text, /Summary/);
   assert.match(text, /calls failed +0/);
+  assert.match(text, /method divide +\d+ attempts, .*p50 .*p99/);
   assert.match(text, /result +INTERRUPTED/);
   // The summary gives the time the load really ran, not the planned 20 s:
   // at most the time from seeing "load" to the exit, plus a second.

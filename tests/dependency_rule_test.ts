@@ -16,8 +16,16 @@ const SRC = new URL("../src/", import.meta.url);
  * of its own folder. Folders sharing a layer do not import each other.
  */
 const LAYERS: readonly (readonly string[])[] = [
-  ["_util.ts", "_async.ts", "_defaults.ts", "errors.ts", "_error_payload.ts"],
-  ["protocol/"],
+  [
+    "_util.ts",
+    "_async.ts",
+    "_defaults.ts",
+    "errors.ts",
+    "_error_payload.ts",
+    "_call_scope.ts",
+    "_interceptors.ts",
+  ],
+  ["protocol/", "telemetry/"],
   ["discovery/"],
   ["client/"],
   ["server/", "channel/"],

@@ -72,9 +72,15 @@ Deno.test("every README TypeScript block is named and type-checks", async () => 
     [
       "calculator.ts",
       "client.ts",
+      "deadlines.ts",
       "discovery_test.ts",
+      "health.ts",
+      "interceptors.ts",
+      "metadata.ts",
       "out_of_stock.ts",
+      "routing.ts",
       "server.ts",
+      "telemetry.ts",
       "tour.ts",
     ],
   );
@@ -269,6 +275,32 @@ Deno.test("the README's error-with-fields example runs as written", async () => 
       new TextDecoder().decode(output.stdout),
       "A-1 Cannot buy A-1: out of stock\n",
     );
+  });
+});
+
+Deno.test("the README's metadata, deadline, interceptor, telemetry, health and routing examples run as written", async () => {
+  const expected: Record<string, string> = {
+    "metadata.ts": "tenant acme\n",
+    "deadlines.ts": "true\n",
+    "interceptors.ts": '3 [ "add attempt 1" ]\n',
+    "telemetry.ts": "pong false\n",
+    "health.ts": "not-serving\nserving\n",
+    "routing.ts": "true true\n",
+  };
+  await inTempDir(async (dir) => {
+    await writeBlocks(dir, blocks);
+    for (const [name, stdout] of Object.entries(expected)) {
+      const output = await deno(
+        ["run", "--config", CONFIG, "--allow-net=127.0.0.1", name],
+        dir,
+      ).output();
+      assert.equal(
+        output.code,
+        0,
+        `${name}: ${new TextDecoder().decode(output.stderr)}`,
+      );
+      assert.equal(new TextDecoder().decode(output.stdout), stdout, name);
+    }
   });
 });
 

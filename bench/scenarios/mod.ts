@@ -11,6 +11,7 @@ import { run as slowServer } from "./slow_server.ts";
 import { run as discovery } from "./discovery.ts";
 import { run as failover } from "./failover.ts";
 import { run as membership } from "./membership.ts";
+import { run as interceptors } from "./interceptors.ts";
 
 /** Scenario id -> entry point, in run order. */
 export const SCENARIOS: Record<string, Scenario> = {
@@ -21,4 +22,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   discovery,
   failover,
   membership,
+  interceptors,
 };

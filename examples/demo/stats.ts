@@ -102,3 +102,74 @@ export class CallStats {
     };
   }
 }
+
+/** One method's figures in {@linkcode MethodStats}. */
+export interface MethodFigures {
+  /** Attempts made. */
+  calls: number;
+  /** Attempts that failed, by error class name. */
+  errors: Record<string, number>;
+  /** Median attempt latency, ms. */
+  p50: number;
+  /** 99th percentile attempt latency, ms. */
+  p99: number;
+}
+
+/**
+ * Per-method metrics gathered by a channel interceptor (one record per
+ * attempt): what the telemetry metrics would show, without a collector.
+ */
+export class MethodStats {
+  #methods = new Map<
+    string,
+    { calls: number; errors: Record<string, number>; latencies: number[] }
+  >();
+
+  /**
+   * The interceptor to give the channel (`interceptors: [stats.interceptor]`).
+   *
+   * @param call The attempt.
+   * @param next The rest of the chain.
+   * @returns The attempt's outcome.
+   */
+  interceptor = async (
+    call: { method: string },
+    next: () => Promise<unknown>,
+  ): Promise<unknown> => {
+    let entry = this.#methods.get(call.method);
+    if (entry === undefined) {
+      entry = { calls: 0, errors: {}, latencies: [] };
+      this.#methods.set(call.method, entry);
+    }
+    const started = performance.now();
+    entry.calls++;
+    try {
+      return await next();
+    } catch (error) {
+      const name = error instanceof Error ? error.name : typeof error;
+      entry.errors[name] = (entry.errors[name] ?? 0) + 1;
+      throw error;
+    } finally {
+      entry.latencies.push(performance.now() - started);
+    }
+  };
+
+  /**
+   * The figures of every method seen, by method name.
+   *
+   * @returns The figures.
+   */
+  figures(): Record<string, MethodFigures> {
+    const out: Record<string, MethodFigures> = {};
+    for (const [method, entry] of this.#methods) {
+      const sorted = [...entry.latencies].sort((a, b) => a - b);
+      out[method] = {
+        calls: entry.calls,
+        errors: { ...entry.errors },
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+      };
+    }
+    return out;
+  }
+}

@@ -90,7 +90,34 @@ export interface Balancer {
  * }
  * ```
  */
-export type BalancerName = "random" | "round-robin" | "least-in-flight";
+export type BalancerName =
+  | "random"
+  | "round-robin"
+  | "least-in-flight"
+  | "weighted-random"
+  | "weighted-least-in-flight";
+
+/** A candidate's weight: its `weight`, 1 when unset, 0 when not a finite >= 0 number. */
+function weightOf(candidate: BalancerCandidate): number {
+  const w = candidate.weight ?? 1;
+  return Number.isFinite(w) && w > 0 ? w : 0;
+}
+
+/** A candidate drawn with probability proportional to its weight. */
+function drawWeighted<T extends BalancerCandidate>(
+  candidates: readonly T[],
+  random: RandomSource,
+): T | undefined {
+  let total = 0;
+  for (const c of candidates) total += weightOf(c);
+  if (total === 0) return candidates[Math.floor(random() * candidates.length)];
+  let x = random() * total;
+  for (const c of candidates) {
+    x -= weightOf(c);
+    if (x < 0) return c;
+  }
+  return candidates[candidates.length - 1];
+}
 
 /**
  * A source of numbers in `[0, 1)`, as `Math.random`.
@@ -202,6 +229,75 @@ export function leastInFlightBalancer(
 }
 
 /**
+ * Picks a candidate at random with probability proportional to its
+ * `weight` (the member's published weight, 1 when none; weight 0 is picked
+ * only when every weight is 0). Canary routing: weight 1 against 99.
+ *
+ * @param random Source of randomness (for tests).
+ * @returns A balancer.
+ *
+ * @example Weights 1 and 3
+ * ```ts
+ * import { weightedRandomBalancer } from "./balancer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const endpoints = [
+ *   { key: "a", inFlight: 0, weight: 1 },
+ *   { key: "b", inFlight: 0, weight: 3 },
+ * ];
+ * assert.equal(weightedRandomBalancer(() => 0.2).pick(endpoints)?.key, "a");
+ * assert.equal(weightedRandomBalancer(() => 0.3).pick(endpoints)?.key, "b");
+ * ```
+ */
+export function weightedRandomBalancer(
+  random: RandomSource = Math.random,
+): Balancer {
+  return {
+    pick(candidates) {
+      return drawWeighted(candidates, random);
+    },
+  };
+}
+
+/**
+ * Power of two choices among candidates drawn by weight: draws two by
+ * weight and picks the one with fewer calls in flight per unit of weight.
+ *
+ * @param random Source of randomness (for tests).
+ * @returns A balancer.
+ *
+ * @example A heavier endpoint takes more in flight
+ * ```ts
+ * import { weightedLeastInFlightBalancer } from "./balancer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const pick = weightedLeastInFlightBalancer().pick([
+ *   { key: "big", inFlight: 4, weight: 4 },
+ *   { key: "small", inFlight: 2, weight: 1 },
+ * ]);
+ * assert.equal(pick?.key, "big"); // 1 per unit of weight against 2
+ * ```
+ */
+export function weightedLeastInFlightBalancer(
+  random: RandomSource = Math.random,
+): Balancer {
+  return {
+    pick(candidates) {
+      if (candidates.length < 2) return candidates[0];
+      const a = drawWeighted(candidates, random)!;
+      let b = drawWeighted(candidates, random)!;
+      if (b === a) {
+        const others = candidates.filter((c) => c !== a);
+        b = drawWeighted(others, random) ?? a;
+      }
+      const load = (c: BalancerCandidate) =>
+        (c.inFlight + 1) / Math.max(weightOf(c), Number.MIN_VALUE);
+      return load(b) < load(a) ? b : a;
+    },
+  };
+}
+
+/**
  * Returns the balancer with the given name.
  *
  * @param name One of {@linkcode BalancerName}.
@@ -224,6 +320,10 @@ export function createBalancer(name: BalancerName): Balancer {
       return roundRobinBalancer();
     case "least-in-flight":
       return leastInFlightBalancer();
+    case "weighted-random":
+      return weightedRandomBalancer();
+    case "weighted-least-in-flight":
+      return weightedLeastInFlightBalancer();
     default:
       throw new RangeError(
         `Cannot create balancer: unknown name "${name as string}"`,

@@ -10,10 +10,11 @@ import {
   type BalancerName,
   createBalancer,
 } from "./balancer.ts";
-import type {
-  CallOptions,
-  Connection,
-  ConnectionOptions,
+import {
+  type CallOptions,
+  CHANNEL_OWNED,
+  type Connection,
+  type ConnectionOptions,
 } from "../client/connection.ts";
 import {
   CancelledError,
@@ -37,6 +38,17 @@ import type { SessionKeeperOptions } from "../discovery/session_options.ts";
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import { type Stub, stub } from "./stub.ts";
 import { errorMessage } from "../_util.ts";
+import { inheritedTimeout } from "../_call_scope.ts";
+import {
+  type ClientCall,
+  type ClientInterceptor,
+  runClientInterceptors,
+} from "../_interceptors.ts";
+import {
+  channelCallTelemetry,
+  clientTelemetry,
+  observeChannel,
+} from "../telemetry/telemetry.ts";
 import { deadline as raceDeadline } from "../_async.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../client/_connect.ts";
 import { MemberAdmission } from "./admission.ts";
@@ -54,6 +66,17 @@ function cancelled(what: string, signal: AbortSignal | undefined): Error {
   return new CancelledError(`Cannot ${what}: cancelled`, {
     cause: signal?.reason,
   });
+}
+
+/** An attempt's options when the call carries metadata. */
+function withMetadata(
+  timeout: number,
+  signal: AbortSignal | undefined,
+  metadata: Readonly<Record<string, string>>,
+): CallOptions {
+  const options: CallOptions = { timeout, metadata, parent: null };
+  if (signal !== undefined) options.signal = signal;
+  return options;
 }
 
 /** Whether an attempt's error came from the server (it answered). */
@@ -194,6 +217,22 @@ export interface DistributedChannelOptions {
    * 2000 ms).
    */
   connection?: ConnectionOptions;
+  /**
+   * Which members to call (Curator's `InstanceFilter`): members for which
+   * it returns `false` are skipped, e.g. `(m) => m.zone === "eu-1"` or
+   * `(m) => m.version === "2.1.0"`. Applied when a member joins or changes.
+   *
+   * @default {undefined} (every member)
+   */
+  filter?: (member: MemberData) => boolean;
+  /**
+   * Interceptors around every attempt of every call (`attempt` counts a
+   * call's attempts from 1); the first is the outermost. With none, calls
+   * take the path they take without the feature.
+   *
+   * @default {[]}
+   */
+  interceptors?: readonly ClientInterceptor[];
 }
 
 /**
@@ -317,6 +356,12 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   #retired = new Set<Subchannel>();
   /** `{ timeout }` for a first attempt with the channel's default timeout. */
   #defaultCallOptions: CallOptions;
+  #filter: ((member: MemberData) => boolean) | undefined;
+  #interceptors: readonly ClientInterceptor[] | undefined;
+  #unobserve: () => void;
+  #traceCall:
+    | ((method: string, run: () => Promise<unknown>) => Promise<unknown>)
+    | undefined;
   #stateSince = Date.now();
   #changed = new Set<() => void>();
   #closing = new AbortController();
@@ -338,6 +383,13 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       : createBalancer(options.balancer ?? "random");
     this.#timeout = options.timeout ?? 10_000;
     this.#defaultCallOptions = { timeout: this.#timeout };
+    this.#filter = options.filter;
+    const interceptors = [
+      ...clientTelemetry(this.#service),
+      ...(options.interceptors ?? []),
+    ];
+    this.#interceptors = interceptors.length > 0 ? interceptors : undefined;
+    this.#traceCall = channelCallTelemetry(this.#service);
     this.#idempotent = new Set(options.idempotent ?? []);
     const connectTimeout = options.connection?.connectTimeout ??
       DEFAULT_CONNECT_TIMEOUT;
@@ -378,6 +430,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     });
     this.#pool = new SubchannelPool({
       ...options.connection,
+      // Telemetry spans attempts here, not again on the connection.
+      ...{ [CHANNEL_OWNED]: true } as ConnectionOptions,
       connectTimeout,
       errors,
       signal: this.#closing.signal,
@@ -413,6 +467,10 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     };
     this.#membership.addEventListener("change", this.#onChange);
     this.#membership.addEventListener("state", this.#onState);
+    this.#unobserve = observeChannel(this.#service, () => ({
+      state: this.state,
+      endpoints: this.endpoints(),
+    }));
     this.#apply({ added: this.#membership.members, removed: [] });
   }
 
@@ -483,7 +541,9 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
 
   /** TLS policy and `--allow-net`: whether a joining member may be used. */
   #admit = (id: string, member: MemberData): boolean => {
-    const reason = this.#admission.refusal(member);
+    const reason = this.#filter !== undefined && !this.#filter(member)
+      ? "excluded by the channel's filter"
+      : this.#admission.refusal(member);
     if (reason === undefined) return true;
     this.#excluded.set(id, `${memberKey(member)}: ${reason}`);
     return false;
@@ -655,10 +715,31 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     params: unknown[],
     options: ChannelCallOptions = {},
   ): Promise<unknown> {
+    return this.#traceCall === undefined
+      ? this.#call(method, params, options)
+      : this.#traceCall(method, () => this.#call(method, params, options));
+  }
+
+  #call(
+    method: string,
+    params: unknown[],
+    options: ChannelCallOptions,
+  ): Promise<unknown> {
     if (this.#closed) {
       return Promise.reject(this.#closedError(`call method "${method}"`));
     }
-    const deadline = Date.now() + (options.timeout ?? this.#timeout);
+    const timeout = inheritedTimeout(
+      options.timeout ?? this.#timeout,
+      options.parent,
+    );
+    if (timeout <= 0) {
+      return Promise.reject(
+        new DeadlineExceededError(
+          `Cannot call method "${method}": the calling handler's deadline has passed`,
+        ),
+      );
+    }
+    const deadline = Date.now() + timeout;
     const idempotent = options.idempotent ?? this.#idempotent.has(method);
     if (
       this.#hedging && idempotent &&
@@ -692,6 +773,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   ): Promise<unknown> {
     let tried = shared;
     let counted = 0;
+    let attempt = 0;
     let lastError: unknown;
     while (true) {
       if (signal?.aborted) throw cancelled(`call method "${method}"`, signal);
@@ -703,6 +785,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       shared?.add(subchannel.key);
       const candidate = subchannel.candidate;
       candidate.inFlight++;
+      attempt++;
       const started = performance.now();
       try {
         const connection = subchannel.live ??
@@ -714,17 +797,26 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
             tried,
           );
         const timeout = Math.max(1, deadline - Date.now());
-        const result = await connection.call(
-          method,
-          params,
-          // A first attempt with the default timeout shares one options
-          // object (at most 1 ms longer than its exact remaining time).
-          signal === undefined
-            ? (options.timeout === undefined && timeout >= this.#timeout - 1
-              ? this.#defaultCallOptions
-              : { timeout })
-            : { timeout, signal },
-        );
+        // A first attempt with the default timeout shares one options
+        // object (at most 1 ms longer than its exact remaining time).
+        const callOptions: CallOptions = options.metadata !== undefined
+          ? withMetadata(timeout, signal, options.metadata)
+          : signal === undefined
+          ? (options.timeout === undefined && timeout >= this.#timeout - 1
+            ? this.#defaultCallOptions
+            : { timeout })
+          : { timeout, signal };
+        const result = this.#interceptors === undefined
+          ? await connection.call(method, params, callOptions)
+          : await this.#intercept(
+            this.#interceptors,
+            connection,
+            subchannel.key,
+            method,
+            params,
+            callOptions,
+            attempt,
+          );
         const latency = performance.now() - started;
         subchannel.succeeded(latency);
         this.#tracker?.record(latency);
@@ -773,6 +865,32 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         }
       }
     }
+  }
+
+  /** One attempt through the channel's interceptors. */
+  #intercept(
+    interceptors: readonly ClientInterceptor[],
+    connection: Connection,
+    target: string,
+    method: string,
+    params: unknown[],
+    options: CallOptions,
+    attempt: number,
+  ): Promise<unknown> {
+    const call: ClientCall = {
+      method,
+      params,
+      metadata: { ...options.metadata },
+      timeout: options.timeout ?? Infinity,
+      attempt,
+      target,
+    };
+    return runClientInterceptors(
+      interceptors,
+      call,
+      options.signal,
+      (m, p, o) => connection.call(m, p, o),
+    );
   }
 
   /**
@@ -907,6 +1025,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unobserve();
     this.#wake();
     this.#membership.removeEventListener("change", this.#onChange);
     this.#membership.removeEventListener("state", this.#onState);

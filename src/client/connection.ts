@@ -25,6 +25,20 @@ import { FrameWriter } from "../protocol/frame_writer.ts";
 import { DeadlineQueue } from "./_deadline_queue.ts";
 import { errorMessage as message } from "../_util.ts";
 import { type Address, openSocket } from "./_connect.ts";
+import { encodeMetadata } from "../protocol/metadata.ts";
+import { inheritedTimeout, type ParentCall } from "../_call_scope.ts";
+import {
+  type ClientCall,
+  type ClientInterceptor,
+  runClientInterceptors,
+} from "../_interceptors.ts";
+import { clientTelemetry } from "../telemetry/telemetry.ts";
+
+/**
+ * Set on the options of connections a channel opens: the channel runs the
+ * telemetry interceptor per attempt, so the connection does not.
+ */
+export const CHANNEL_OWNED: unique symbol = Symbol("zkrpc.channelOwned");
 
 export type { Address };
 
@@ -126,6 +140,14 @@ export interface ConnectionOptions {
    * @default {30000}
    */
   idleKeepaliveInterval?: number;
+  /**
+   * Interceptors around every call on this connection; the first is the
+   * outermost. With none, calls take the path they take without the
+   * feature.
+   *
+   * @default {[]}
+   */
+  interceptors?: readonly ClientInterceptor[];
 }
 
 /**
@@ -159,6 +181,22 @@ export interface CallOptions {
    * `cause` is `signal.reason`) and sends a cancel.
    */
   signal?: AbortSignal;
+  /**
+   * String key/value pairs sent with the call (`ctx.metadata` on the
+   * server). Keys: 1-64 characters of `a-z 0-9 - _ .`; `zkrpc-*` is
+   * reserved, `traceparent`/`tracestate` are set by telemetry when it is
+   * on. At most `MAX_METADATA_SIZE` (8192) encoded bytes: a larger or
+   * malformed one rejects the call before anything is sent.
+   */
+  metadata?: Readonly<Record<string, string>>;
+  /**
+   * The call this one is made for: its remaining deadline caps this call's
+   * timeout. By default, a call made inside a handler that takes a context
+   * (`withContext()`) inherits that call's deadline; `null` opts out.
+   *
+   * @default {the running handler's call, if any}
+   */
+  parent?: ParentCall | null;
 }
 
 /**
@@ -204,6 +242,7 @@ class PendingCall {
   batch = Infinity;
   payload: Uint8Array | undefined = undefined;
   prefix: Uint8Array | undefined = undefined;
+  metadata: Uint8Array | undefined = undefined;
   signal: AbortSignal | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
 
@@ -273,6 +312,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
 
   #conn: Deno.Conn;
   #name: string;
+  #interceptors: readonly ClientInterceptor[] | undefined;
   #codec: Codec;
   #errors: ErrorRegistry;
   #maxFrameSize: number;
@@ -376,6 +416,11 @@ export class Connection extends EventTarget implements AsyncDisposable {
     this.endpoint = endpoint;
     this.#name = `${endpoint.hostname}:${endpoint.port}`;
     this.#codec = codec;
+    const interceptors = [
+      ...(CHANNEL_OWNED in options ? [] : clientTelemetry()),
+      ...(options.interceptors ?? []),
+    ];
+    this.#interceptors = interceptors.length > 0 ? interceptors : undefined;
     this.#errors = options.errors ?? new ErrorRegistry();
     this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     this.#peerMaxFrameSize = peer.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
@@ -435,6 +480,38 @@ export class Connection extends EventTarget implements AsyncDisposable {
     method: string,
     params: unknown[] = [],
     options: CallOptions = NO_OPTIONS,
+  ): Promise<unknown> {
+    return this.#interceptors === undefined
+      ? this.#send(method, params, options)
+      : this.#intercept(this.#interceptors, method, params, options);
+  }
+
+  #intercept(
+    interceptors: readonly ClientInterceptor[],
+    method: string,
+    params: unknown[],
+    options: CallOptions,
+  ): Promise<unknown> {
+    const call: ClientCall = {
+      method,
+      params,
+      metadata: { ...options.metadata },
+      timeout: inheritedTimeout(options.timeout ?? Infinity, options.parent),
+      attempt: 1,
+      target: this.#name,
+    };
+    return runClientInterceptors(
+      interceptors,
+      call,
+      options.signal,
+      (m, p, o) => this.#send(m, p, o),
+    );
+  }
+
+  #send(
+    method: string,
+    params: unknown[],
+    options: CallOptions,
   ): Promise<unknown> {
     if (this.#closedFlag) {
       return Promise.reject(
@@ -496,9 +573,31 @@ export class Connection extends EventTarget implements AsyncDisposable {
         ),
       );
     }
-    const timeout = options.timeout ?? Infinity;
+    const timeout = inheritedTimeout(
+      options.timeout ?? Infinity,
+      options.parent,
+    );
+    if (timeout <= 0) {
+      return Promise.reject(
+        new DeadlineExceededError(
+          `Cannot call method "${method}": the calling handler's deadline has passed`,
+        ),
+      );
+    }
+    let metadata: Uint8Array | undefined;
+    if (options.metadata !== undefined) {
+      try {
+        metadata = encodeMetadata(
+          options.metadata,
+          `call method "${method}"`,
+        );
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (metadata.length === 0) metadata = undefined;
+    }
     const size = (timeout === Infinity ? 6 : 10) + prefix.length +
-      payload.length;
+      payload.length + (metadata === undefined ? 0 : 2 + metadata.length);
     if (size > this.#maxFrameSize || size > this.#peerMaxFrameSize) {
       const [whose, limit] = this.#peerMaxFrameSize < this.#maxFrameSize
         ? ["the server's ", this.#peerMaxFrameSize]
@@ -519,11 +618,18 @@ export class Connection extends EventTarget implements AsyncDisposable {
       this.#pending.set(id, call);
       if (this.#sent < this.#maxInFlight) {
         this.#sent++;
-        call.batch = this.#writer.pushRequest(id, timeout, prefix, payload);
+        call.batch = this.#writer.pushRequest(
+          id,
+          timeout,
+          prefix,
+          payload,
+          metadata,
+        );
       } else {
         // Over the limit: wait here, unsent, for a response to free a slot.
         call.payload = payload;
         call.prefix = prefix;
+        call.metadata = metadata;
         this.#queue.push(call);
       }
       if (timeout !== Infinity) {
@@ -569,6 +675,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
         next.deadline - Date.now(),
         next.prefix!,
         next.payload!,
+        next.metadata,
       );
       next.payload = next.prefix = undefined;
     }

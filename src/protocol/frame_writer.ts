@@ -115,6 +115,7 @@ export class FrameWriter {
    * `Infinity` for none.
    * @param prefix The method-name length byte and name.
    * @param payload The encoded params.
+   * @param metadata Encoded metadata entries (at most 65535 bytes), if any.
    * @returns The batch number the frame joined.
    */
   pushRequest(
@@ -122,10 +123,12 @@ export class FrameWriter {
     timeout: number,
     prefix: Uint8Array,
     payload: Uint8Array,
+    metadata?: Uint8Array,
   ): number {
     if (this.#failed !== undefined) return this.#batch;
     const head = timeout === Infinity ? 1 : 5;
-    const size = head + prefix.length + payload.length;
+    const meta = metadata === undefined ? 0 : 2 + metadata.length;
+    const size = head + meta + prefix.length + payload.length;
     const need = this.#len + HEADER_SIZE + size;
     const buf = this.#reserve(need);
     writeHeader(buf, this.#len, FrameType.Request, id, size);
@@ -139,6 +142,13 @@ export class FrameWriter {
       buf[o + 3] = t >>> 8;
       buf[o + 4] = t;
       o += 5;
+    }
+    if (metadata !== undefined) {
+      buf[o - head] = buf[o - head]! | RequestFlag.Metadata;
+      buf[o] = metadata.length >>> 8;
+      buf[o + 1] = metadata.length;
+      buf.set(metadata, o + 2);
+      o += meta;
     }
     buf.set(prefix, o);
     buf.set(payload, o + prefix.length);

@@ -47,6 +47,29 @@ const DENIED: ReadonlySet<string> = new Set([
  */
 export const DESCRIBE_METHOD = "zkrpc.describe";
 
+/**
+ * The name of the health method every server answers: `[service?]` →
+ * `{ status: "serving" | "not-serving" | "unknown" }`.
+ *
+ * @example Ask a server whether it serves
+ * ```ts
+ * import { HEALTH_METHOD, serve } from "@zkrpc/zkrpc";
+ * import { Connection } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve({ ok: () => true }, { hostname: "127.0.0.1" });
+ * await using conn = await Connection.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ * });
+ * assert.deepEqual(await conn.call(HEALTH_METHOD, []), { status: "serving" });
+ * ```
+ */
+export const HEALTH_METHOD = "zkrpc.health";
+
+/** What {@linkcode HEALTH_METHOD} answers. */
+export type HealthStatus = "serving" | "not-serving" | "unknown";
+
 /** Method names starting with this are reserved for zkrpc. */
 const RESERVED_PREFIX = "zkrpc.";
 

@@ -35,6 +35,8 @@ import {
 } from "../protocol/frame.ts";
 import { FrameWriter } from "../protocol/frame_writer.ts";
 import type { CallContext } from "./call_context.ts";
+import { decodeMetadata, EMPTY_METADATA } from "../protocol/metadata.ts";
+import { runAsParent } from "../_call_scope.ts";
 import {
   decodeMethod,
   findMethod,
@@ -74,29 +76,63 @@ class Context implements CallContext {
   readonly method: string;
   readonly remoteAddr: Deno.NetAddr;
   readonly deadline: number | undefined;
+  readonly metadata: Readonly<Record<string, string>>;
   #controller: AbortController | undefined;
   #reason: unknown = undefined;
   #aborted = false;
+  #timer: Timer | undefined;
+  /**
+   * Set when the server-side deadline fired: the caller has given up (its
+   * own timer rejects the call), so the handler's outcome is not sent.
+   */
+  expired = false;
 
-  constructor(method: string, remoteAddr: Deno.NetAddr, timeout: number) {
+  constructor(
+    method: string,
+    remoteAddr: Deno.NetAddr,
+    timeout: number,
+    metadata: Readonly<Record<string, string>>,
+  ) {
     this.method = method;
     this.remoteAddr = remoteAddr;
     this.deadline = timeout < 0 ? undefined : Date.now() + timeout;
+    this.metadata = metadata;
   }
 
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
       if (this.#aborted) this.#controller.abort(this.#reason);
+      else if (this.deadline !== undefined) {
+        // Fires at the deadline even when the client's cancel is late or
+        // lost; only handlers that read the signal pay for the timer.
+        this.#timer = setTimeout(() => {
+          this.expired = true;
+          this.abort(
+            new CancelledError(
+              `Call "${this.method}" cancelled: the caller's deadline passed`,
+            ),
+          );
+        }, Math.max(0, this.deadline - Date.now()));
+      }
     }
     return this.#controller.signal;
   }
 
   abort(reason: unknown): void {
+    this.done();
     if (this.#aborted) return;
     this.#aborted = true;
     this.#reason = reason;
     this.#controller?.abort(reason);
+  }
+
+  /** Stops the deadline timer (the call settled). */
+  done(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
   }
 }
 
@@ -129,6 +165,8 @@ export interface ServerInternals {
   settings: Uint8Array;
   options: ServerConnectionOptions;
   onError: (error: Error, remoteAddr?: Deno.NetAddr) => void;
+  /** Run context handlers as the parent of their nested calls. */
+  inheritDeadline: boolean;
 }
 
 /** The protocol handler of one accepted connection. */
@@ -468,6 +506,7 @@ export class ServerConnection {
     const flags = payload[0];
     let o = 1;
     let timeout = -1;
+    let metadata = EMPTY_METADATA;
     if (flags !== 0) {
       if (flags === undefined || (flags & ~3) !== 0) {
         throw new ProtocolError(
@@ -483,11 +522,18 @@ export class ServerConnection {
         o += 4;
       }
       if (flags & RequestFlag.Metadata) {
-        // Reserved: version 2 peers skip it.
-        if (payload.length < o + 2) {
+        const end = o + 2 + ((payload[o]! << 8) | payload[o + 1]!);
+        if (payload.length < o + 2 || payload.length < end) {
           throw new ProtocolError("Cannot read request: truncated metadata");
         }
-        o += 2 + ((payload[o]! << 8) | payload[o + 1]!);
+        try {
+          metadata = decodeMetadata(payload.subarray(o + 2, end));
+        } catch (error) {
+          throw new ProtocolError(
+            `Cannot read request: ${(error as Error).message}`,
+          );
+        }
+        o = end;
       }
     }
     if (payload.length < o + 1 || payload.length < o + 1 + payload[o]!) {
@@ -557,10 +603,20 @@ export class ServerConnection {
       if (entry.withContext === undefined) {
         result = entry.fn.apply(this.#s.handlers, params);
       } else {
-        ctx = new Context(method, this.#addr, timeout);
-        result = entry.withContext.call(this.#s.handlers, ctx, ...params);
+        ctx = new Context(method, this.#addr, timeout, metadata);
+        if (this.#s.inheritDeadline) {
+          const call = ctx;
+          const fn = entry.withContext;
+          result = runAsParent(
+            call,
+            () => fn.call(this.#s.handlers, call, ...params),
+          );
+        } else {
+          result = entry.withContext.call(this.#s.handlers, ctx, ...params);
+        }
       }
     } catch (error) {
+      ctx?.done();
       this.#pushError(id, this.#toPayload(method, error), method);
       return;
     }
@@ -577,7 +633,7 @@ export class ServerConnection {
       return;
     }
     if (promise !== undefined) {
-      ctx ??= new Context(method, this.#addr, timeout);
+      ctx ??= new Context(method, this.#addr, timeout, metadata);
       this.#inflight.set(id, ctx);
       this.#running++;
       const running = this.#s.running;
@@ -595,13 +651,19 @@ export class ServerConnection {
       });
       running.add(settled);
     } else {
+      ctx?.done();
       this.#pushResult(id, method, result);
     }
   }
 
   #complete(id: number, ctx: Context, value: unknown, failed: boolean): void {
+    ctx.done();
     if (this.#inflight.get(id) !== ctx) return; // cancelled or closed
     this.#inflight.delete(id);
+    if (ctx.expired) {
+      this.#maybeFinishDrain();
+      return;
+    }
     this.#lastActivity = Date.now();
     try {
       if (failed) {

@@ -25,7 +25,9 @@
 export interface CallContext {
   /**
    * Aborted when the client cancels the call (timeout or `AbortSignal`),
-   * when its connection drops, or when `close()` runs out of time.
+   * when its connection drops, when `close()` runs out of time, or at
+   * `deadline` (with a `CancelledError`) even if the client's cancel
+   * does not arrive.
    */
   readonly signal: AbortSignal;
   /** The method being called. */
@@ -39,6 +41,11 @@ export interface CallContext {
    * does not enforce it; a handler may use it to give up early.
    */
   readonly deadline: number | undefined;
+  /**
+   * Metadata the client sent with the call (`CallOptions.metadata`): string
+   * keys and values, at most `MAX_METADATA_SIZE` bytes. Empty when none.
+   */
+  readonly metadata: Readonly<Record<string, string>>;
 }
 
 const CONTEXT_HANDLER: unique symbol = Symbol("zkrpc.contextHandler");
@@ -87,6 +94,7 @@ export function withContext<A extends unknown[], R>(
       method: fn.name,
       remoteAddr: undefined,
       deadline: undefined,
+      metadata: {},
     };
     return fn.call(this, ctx, ...args);
   };

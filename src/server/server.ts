@@ -6,6 +6,17 @@
  */
 
 import { ProtocolError, ServerClosingError } from "../errors.ts";
+import {
+  runInterceptors,
+  type ServerCall,
+  type ServerInterceptor,
+} from "../_interceptors.ts";
+import { serverTelemetry } from "../telemetry/telemetry.ts";
+import {
+  type CallContext,
+  contextHandlerOf,
+  withContext,
+} from "./call_context.ts";
 import { backoff, delay, settleWithin } from "../_async.ts";
 import type { Codec } from "../protocol/codec.ts";
 import { codecList } from "../protocol/_codecs.ts";
@@ -22,6 +33,8 @@ import {
   collectMethods,
   DESCRIBE_METHOD,
   describeMethods,
+  HEALTH_METHOD,
+  type HealthStatus,
   methodTable,
   type ServiceDescription,
 } from "./_handler_table.ts";
@@ -40,9 +53,43 @@ export type { RegisterContext, Registrar, Registration };
 
 export {
   DESCRIBE_METHOD,
+  HEALTH_METHOD,
+  type HealthStatus,
   type MethodDescription,
   type ServiceDescription,
 } from "./_handler_table.ts";
+
+/** A handler wrapped in the server's interceptors. */
+function intercepted(
+  name: string,
+  fn: AnyFunction,
+  handlers: object,
+  interceptors: readonly ServerInterceptor[],
+): AnyFunction {
+  const inner = contextHandlerOf(fn);
+  const run = inner === undefined
+    ? (_ctx: CallContext, params: unknown[]) => fn.apply(handlers, params)
+    : (ctx: CallContext, params: unknown[]) =>
+      inner.call(handlers, ctx, ...params);
+  const wrapped = (ctx: CallContext, ...params: unknown[]) => {
+    const call: ServerCall = {
+      method: name,
+      params,
+      metadata: ctx.metadata,
+      deadline: ctx.deadline,
+      remoteAddr: ctx.remoteAddr,
+      get signal() {
+        return ctx.signal;
+      },
+    };
+    return runInterceptors(
+      interceptors,
+      call,
+      (c) => Promise.resolve(run(ctx, c.params)),
+    );
+  };
+  return withContext(wrapped);
+}
 
 const utf8 = new TextEncoder();
 
@@ -197,8 +244,40 @@ export interface ServeOptions {
    * @default {false}
    */
   exposeStack?: boolean;
-  /** Registers the server in service discovery once it listens. */
+  /**
+   * Registers the server in service discovery once it listens (and once
+   * `warmUp` resolved).
+   */
   registrar?: Registrar;
+  /**
+   * The server is not ready until this resolves (caches warm, connections
+   * to its own dependencies open): until then its health is "not-serving"
+   * and it is not registered, so no channel picks it. A rejection fails
+   * registration (the server reports it and closes).
+   *
+   * @default {undefined} (ready at once)
+   */
+  warmUp?: Promise<unknown>;
+  /**
+   * Interceptors around every handled call (including `zkrpc.describe` and
+   * `zkrpc.health`); the first is the outermost. They see the method,
+   * params, metadata, deadline and outcome, and may short-circuit. With
+   * none, calls take the path they take without the feature.
+   *
+   * @default {[]}
+   */
+  interceptors?: readonly ServerInterceptor[];
+  /**
+   * Calls made inside a context handler (`withContext()`, or any handler when
+   * there are interceptors) inherit the handler's remaining deadline without
+   * `{ parent: ctx }`. This keeps the running call in an `AsyncLocalStorage`
+   * for the handler's duration (about 3 µs per context-handler call, measured
+   * in a micro-benchmark); `false` skips that, and nested calls then inherit
+   * only with an explicit `{ parent: ctx }`. Plain handlers never pay it.
+   *
+   * @default {true}
+   */
+  inheritDeadline?: boolean;
   /** Aborting it closes the server. */
   signal?: AbortSignal;
   /**
@@ -286,6 +365,8 @@ export class RpcServer implements AsyncDisposable {
   #registration: Promise<Registration | undefined>;
   #signal: AbortSignal | undefined;
   #internals: ServerInternals;
+  #serving: boolean;
+  #services = new Map<string, boolean>();
   #onAbort = (): void => {
     this.close().catch(() => {});
   };
@@ -323,8 +404,27 @@ export class RpcServer implements AsyncDisposable {
       methods: describeMethods(this.#methods),
     };
     const describe = (): ServiceDescription => description;
+    const health = (service?: unknown): { status: HealthStatus } => ({
+      status: this.#health(service),
+    });
+    const interceptors = [
+      ...serverTelemetry(this.addr),
+      ...(options.interceptors ?? []),
+    ];
+    let entries: [string, AnyFunction][] = [
+      ...this.#methods,
+      [DESCRIBE_METHOD, describe],
+      [HEALTH_METHOD, health],
+    ];
+    if (interceptors.length > 0) {
+      entries = entries.map(([name, fn]) => [
+        name,
+        intercepted(name, fn, handlers, interceptors),
+      ]);
+    }
+    this.#serving = options.warmUp === undefined;
     this.#internals = {
-      table: methodTable([...this.#methods, [DESCRIBE_METHOD, describe]]),
+      table: methodTable(entries),
       running: new Set(),
       handlers,
       codecs: this.#codecs,
@@ -336,6 +436,7 @@ export class RpcServer implements AsyncDisposable {
       }),
       options,
       onError: this.#onError,
+      inheritDeadline: options.inheritDeadline ?? true,
     };
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#accepting = this.#acceptLoop();
@@ -344,10 +445,17 @@ export class RpcServer implements AsyncDisposable {
       tls: options.tls !== undefined,
       fail: (error) => this.#registrationFailed(error),
     };
+    const register = () => {
+      if (options.warmUp !== undefined) {
+        if (this.#closing !== undefined) return undefined;
+        this.#serving = true;
+      }
+      return registrar ? registrar.register(this.addr, context) : undefined;
+    };
     try {
-      this.#registration = registrar
-        ? Promise.resolve(registrar.register(this.addr, context))
-        : Promise.resolve(undefined);
+      this.#registration = options.warmUp === undefined
+        ? Promise.resolve(register())
+        : Promise.resolve(options.warmUp).then(register);
     } catch (error) {
       this.#registration = Promise.reject(error);
     }
@@ -381,6 +489,46 @@ export class RpcServer implements AsyncDisposable {
     this.close().catch(() => {});
   }
 
+  #health(service: unknown): HealthStatus {
+    if (
+      service !== undefined && service !== null && service !== "" &&
+      !this.#services.has(String(service))
+    ) return "unknown";
+    const serving = this.#services.get(String(service ?? "")) ?? this.#serving;
+    return this.#serving && serving ? "serving" : "not-serving";
+  }
+
+  /**
+   * Sets what `zkrpc.health` answers: the whole server (no `service`), or
+   * one named service (which then becomes known to the health method). A
+   * server is serving once it listens (after `warmUp`, when given) and
+   * not-serving from the moment `close()` starts.
+   *
+   * @example Take a service out of rotation
+   * ```ts
+   * import { Connection, HEALTH_METHOD, serve } from "@zkrpc/zkrpc";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = serve({ ok: () => true }, { hostname: "127.0.0.1" });
+   * server.setServing(false, "orders");
+   * await using conn = await Connection.connect({
+   *   hostname: "127.0.0.1",
+   *   port: server.addr.port,
+   * });
+   * assert.deepEqual(await conn.call(HEALTH_METHOD, ["orders"]), {
+   *   status: "not-serving",
+   * });
+   * ```
+   *
+   * @param serving Whether to serve.
+   * @param service A service name; the whole server when omitted.
+   */
+  setServing(serving: boolean, service?: string): void {
+    if (service === undefined || service === "") {
+      if (this.#closing === undefined) this.#serving = serving;
+    } else this.#services.set(service, serving);
+  }
+
   /** Number of open connections. */
   get connections(): number {
     return this.#conns.size;
@@ -410,6 +558,7 @@ export class RpcServer implements AsyncDisposable {
   }
 
   async #close(deadline: number): Promise<void> {
+    this.#serving = false; // health says so before anything else changes
     this.#signal?.removeEventListener("abort", this.#onAbort);
     try {
       const registration = await this.#registration.catch(() => undefined);

@@ -1,0 +1,59 @@
+/**
+ * The call a handler is running for, so that calls made from inside it
+ * inherit its deadline without passing the context along (gRPC's default).
+ *
+ * One `AsyncLocalStorage` is created the first time a server runs a handler
+ * that takes a context (`withContext()`, or any handler when the server has
+ * interceptors); until then a client's lookup is a single `undefined` check.
+ *
+ * @module
+ */
+
+import { AsyncLocalStorage } from "node:async_hooks";
+
+/** What a nested call inherits from the call its handler runs for. */
+export interface ParentCall {
+  /** Epoch ms when the parent's caller stops waiting; `undefined`: none. */
+  readonly deadline: number | undefined;
+}
+
+let storage: AsyncLocalStorage<ParentCall> | undefined;
+
+/**
+ * Runs `fn` with `parent` as the current call.
+ *
+ * @param parent The call.
+ * @param fn What to run.
+ * @returns What `fn` returns.
+ */
+export function runAsParent<R>(parent: ParentCall, fn: () => R): R {
+  return (storage ??= new AsyncLocalStorage()).run(parent, fn);
+}
+
+/**
+ * The call whose handler is running, if any.
+ *
+ * @returns The call, or `undefined` outside a handler.
+ */
+export function currentParent(): ParentCall | undefined {
+  return storage?.getStore();
+}
+
+/**
+ * The timeout a call may use: its own, capped by what is left of the
+ * parent's deadline (`parent` `null`: no inheritance; `undefined`: the
+ * running handler's call, if any).
+ *
+ * @param timeout The call's own timeout in ms (`Infinity`: none).
+ * @param parent The explicit parent, `null`, or `undefined`.
+ * @returns The timeout in ms (may be <= 0 when the parent's deadline passed).
+ */
+export function inheritedTimeout(
+  timeout: number,
+  parent: ParentCall | null | undefined,
+): number {
+  const from = parent === undefined ? storage?.getStore() : parent;
+  const deadline = from?.deadline;
+  if (deadline === undefined) return timeout;
+  return Math.min(timeout, deadline - Date.now());
+}

@@ -1,0 +1,199 @@
+/**
+ * Interceptors: one composable shape, `(call, next) => Promise<result>`, on
+ * both sides. The first interceptor of a list is the outermost: it runs
+ * first and sees the outcome last.
+ *
+ * @module
+ */
+
+/**
+ * What a client interceptor sees of one attempt of a call. It may change
+ * `params`, `metadata` and `timeout` before calling `next()`.
+ *
+ * @example A client call
+ * ```ts
+ * import type { ClientCall } from "./_interceptors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const call: ClientCall = {
+ *   method: "add",
+ *   params: [1, 2],
+ *   metadata: {},
+ *   timeout: 1000,
+ *   attempt: 1,
+ *   target: "127.0.0.1:9001",
+ * };
+ * assert.equal(call.attempt, 1);
+ * ```
+ */
+export interface ClientCall {
+  /** The method called. */
+  readonly method: string;
+  /** The call's arguments (an interceptor may replace them). */
+  params: unknown[];
+  /** Metadata sent with the call (an interceptor may add entries). */
+  metadata: Record<string, string>;
+  /** Milliseconds the call may still take; `Infinity`: no deadline. */
+  timeout: number;
+  /**
+   * 1 for a call's first attempt on a channel, 2 for its first retry… An
+   * attempt whose connection could not be opened counts but is not
+   * intercepted (nothing was sent). Always 1 on a `Connection`.
+   */
+  readonly attempt: number;
+  /** `host:port` of the server the attempt goes to. */
+  readonly target: string;
+}
+
+/**
+ * A client interceptor: calls `next()` to go on (and gets the result or the
+ * error), or returns/throws without calling it to short-circuit.
+ *
+ * @example Add a header and time the call
+ * ```ts
+ * import type { ClientInterceptor } from "./_interceptors.ts";
+ *
+ * export const timed: ClientInterceptor = async (call, next) => {
+ *   call.metadata["tenant"] = "acme";
+ *   const started = performance.now();
+ *   try {
+ *     return await next();
+ *   } finally {
+ *     console.log(call.method, performance.now() - started);
+ *   }
+ * };
+ * ```
+ */
+export type ClientInterceptor = (
+  call: ClientCall,
+  next: () => Promise<unknown>,
+) => Promise<unknown>;
+
+/**
+ * What a server interceptor sees of one handled call.
+ *
+ * @example A server call
+ * ```ts
+ * import type { ServerCall } from "./_interceptors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const call: ServerCall = {
+ *   method: "add",
+ *   params: [1, 2],
+ *   metadata: {},
+ *   deadline: undefined,
+ *   remoteAddr: undefined,
+ *   signal: new AbortController().signal,
+ * };
+ * assert.equal(call.method, "add");
+ * ```
+ */
+export interface ServerCall {
+  /** The method called. */
+  readonly method: string;
+  /** The decoded arguments (an interceptor may replace them). */
+  params: unknown[];
+  /** Metadata the client sent. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Epoch ms when the caller stops waiting; `undefined`: no deadline. */
+  readonly deadline: number | undefined;
+  /** The client's address. */
+  readonly remoteAddr: Deno.NetAddr | undefined;
+  /** Aborted when the call is cancelled or its deadline passes. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * A server interceptor: calls `next()` to run the handler (and gets its
+ * result or error), or returns/throws without calling it to short-circuit.
+ *
+ * @example Refuse calls without a token
+ * ```ts
+ * import type { ServerInterceptor } from "./_interceptors.ts";
+ *
+ * export const auth: ServerInterceptor = (call, next) => {
+ *   if (call.metadata["token"] !== "s3cret") {
+ *     return Promise.reject(new Error("Cannot call: not authorised"));
+ *   }
+ *   return next();
+ * };
+ * ```
+ */
+export type ServerInterceptor = (
+  call: ServerCall,
+  next: () => Promise<unknown>,
+) => Promise<unknown>;
+
+/**
+ * Composes interceptors around a terminal step; the first is outermost.
+ *
+ * @param interceptors The interceptors.
+ * @param call The call they see.
+ * @param last The terminal step (the handler, or the send).
+ * @returns The outcome.
+ */
+export function runInterceptors<C>(
+  interceptors:
+    readonly ((call: C, next: () => Promise<unknown>) => Promise<unknown>)[],
+  call: C,
+  last: (call: C) => Promise<unknown>,
+): Promise<unknown> {
+  let index = -1;
+  const dispatch = (i: number): Promise<unknown> => {
+    if (i <= index) {
+      return Promise.reject(
+        new Error("Cannot intercept call: next() called more than once"),
+      );
+    }
+    index = i;
+    const interceptor = interceptors[i];
+    try {
+      return interceptor === undefined
+        ? last(call)
+        : Promise.resolve(interceptor(call, () => dispatch(i + 1)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+  return dispatch(0);
+}
+
+/** What a client interceptor chain's last step sends. */
+export interface SentOptions {
+  timeout: number;
+  metadata: Record<string, string>;
+  parent: null;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs client interceptors around one send: the last step sends the call
+ * as the interceptors left it (with the caller's `signal`, and no further
+ * deadline inheritance: `timeout` already has it).
+ *
+ * @param interceptors The interceptors.
+ * @param call The call they see.
+ * @param signal The caller's abort signal, if any.
+ * @param send Sends the call.
+ * @returns The outcome.
+ */
+export function runClientInterceptors(
+  interceptors: readonly ClientInterceptor[],
+  call: ClientCall,
+  signal: AbortSignal | undefined,
+  send: (
+    method: string,
+    params: unknown[],
+    options: SentOptions,
+  ) => Promise<unknown>,
+): Promise<unknown> {
+  return runInterceptors(interceptors, call, (c) => {
+    const sent: SentOptions = {
+      timeout: c.timeout,
+      metadata: c.metadata,
+      parent: null,
+    };
+    if (signal !== undefined) sent.signal = signal;
+    return send(c.method, c.params, sent);
+  });
+}

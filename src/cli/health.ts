@@ -1,0 +1,87 @@
+/**
+ * `zkrpc health <service>`: asks every registered server of the service the
+ * built-in `zkrpc.health` method and prints each one's status.
+ *
+ * @module
+ */
+
+import { Connection } from "../client/connection.ts";
+import { HEALTH_METHOD, type HealthStatus } from "../server/server.ts";
+import { errorMessage } from "../_util.ts";
+import {
+  EXIT_HELP,
+  ExitCode,
+  GLOBAL_HELP,
+  globalOptions,
+  oneService,
+  parseCommandArgs,
+  toJson,
+} from "./_shared.ts";
+import { withServiceChannel } from "./call.ts";
+
+/** Help of `zkrpc health`. */
+export const HEALTH_HELP = `Usage: zkrpc health SERVICE [options]
+
+Asks every registered server of SERVICE for its health (the built-in
+"zkrpc.health" method) and prints one line per server: "serving",
+"not-serving" (warming up, taken out of rotation or closing) or the error
+that kept it from answering. Exits 0 when every server is serving, 1
+otherwise. With --json, prints [{ server, status }…].
+
+Examples:
+  zkrpc health calculator
+  zkrpc health calculator --json
+
+${GLOBAL_HELP}
+
+${EXIT_HELP}`;
+
+/**
+ * Runs `zkrpc health`.
+ *
+ * @param args The arguments after `health`.
+ * @returns The exit code.
+ */
+export async function health(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs("health", args, {});
+  if (values.help) {
+    console.log(HEALTH_HELP);
+    return ExitCode.Ok;
+  }
+  const options = globalOptions(values);
+  const service = oneService("health", positionals);
+  const what = `check the health of service "${service}"`;
+  return await withServiceChannel(
+    what,
+    options,
+    service,
+    undefined,
+    async (channel) => {
+      await channel.ready({ timeout: options.timeout });
+      const rows = await Promise.all(
+        channel.endpoints().map(async ({ key, member }) => {
+          let status: HealthStatus | string;
+          try {
+            await using conn = await Connection.connect({
+              hostname: member.host,
+              port: member.port,
+              tls: member.tls === true,
+            });
+            const answer = await conn.call(HEALTH_METHOD, [], {
+              timeout: options.timeout,
+            }) as { status: HealthStatus };
+            status = answer.status;
+          } catch (error) {
+            status = `error: ${errorMessage(error)}`;
+          }
+          return { server: key, status };
+        }),
+      );
+      if (options.json) console.log(toJson(rows, 2));
+      else for (const row of rows) console.log(`${row.server}  ${row.status}`);
+      return rows.every((row) => row.status === "serving")
+        ? ExitCode.Ok
+        : ExitCode.RemoteError;
+    },
+  );
+}
