@@ -4,6 +4,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import {
   encodeFrame,
   encodeSettings,
@@ -12,32 +13,13 @@ import {
 } from "../src/protocol/frame.ts";
 import { TAG_KEY } from "../src/protocol/codec.ts";
 import { lines } from "../src/testing/server_process.ts";
+import { within } from "./_wait.ts";
+
+export { within };
 
 /** Resolves after `ms` milliseconds. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Rejects if `promise` does not settle within `ms` (the timer is cleared). */
-export async function within<T>(
-  promise: Promise<T>,
-  ms: number,
-  what = "operation",
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`Timed out after ${ms} ms: ${what}`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Reads from `conn` until the peer closes; returns everything read. */
@@ -113,6 +95,8 @@ export function requestPayload(method: string, params: Uint8Array): Uint8Array {
 export interface ChildServer extends AsyncDisposable {
   port: number;
   child: Deno.ChildProcess;
+  /** Resolves when the fixture reports that a `sleep` call started running. */
+  sleepStarted(): Promise<void>;
   kill(): Promise<void>;
 }
 
@@ -137,11 +121,26 @@ export async function startChildServer(
     stderr: "inherit",
   }).spawn();
   const output = lines(child.stdout);
-  const first = await output.next();
-  if (first.done) {
-    throw new Error("Fixture server exited before printing its port");
+  const next = async (what: string, ms: number): Promise<string> => {
+    const line = await within(output.next(), ms, what);
+    if (line.done) throw new Error(`Fixture server exited before ${what}`);
+    return line.value;
+  };
+  let port: number;
+  try {
+    port = (JSON.parse(
+      await next("the fixture server to print its port", 30_000),
+    ) as { port: number }).port;
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.status;
+    await output.return(undefined).catch(() => {});
+    throw error;
   }
-  const port = (JSON.parse(first.value) as { port: number }).port;
+  const sleepStarted = async (): Promise<void> => {
+    const line = await next("the fixture server to start a sleep call", 10_000);
+    assert.equal(line, '{"started":"sleep"}');
+  };
   let killed = false;
   const kill = async (): Promise<void> => {
     if (!killed) {
@@ -155,7 +154,7 @@ export async function startChildServer(
     await child.status;
     await output.return(undefined).catch(() => {});
   };
-  return { port, child, kill, [Symbol.asyncDispose]: kill };
+  return { port, child, sleepStarted, kill, [Symbol.asyncDispose]: kill };
 }
 
 /** A running tests/fixtures/flood.ts. */
