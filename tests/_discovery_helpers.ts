@@ -19,13 +19,15 @@ export interface RegisteredServer extends AsyncDisposable {
 
 /**
  * Starts `examples/server.ts 127.0.0.1 0` (the demo's {@linkcode ServerProcess})
- * registered under `service`, and resolves once it registered.
+ * registered under `service` (with extra `args` such as `["--delay", "100"]`),
+ * and resolves once it registered (or fails after 30 s, naming the wait).
  */
 export async function startServerProcess(
   zookeeper: string,
   service: string,
+  args: string[] = [],
 ): Promise<RegisteredServer> {
-  const server = new ServerProcess({ name: service, zookeeper, service });
+  const server = new ServerProcess({ name: service, zookeeper, service, args });
   try {
     await within(
       server.registered(),

@@ -15,6 +15,7 @@ import { Handlers } from "../examples/calculator.ts";
 import { waitFor } from "./_discovery_helpers.ts";
 import { SessionKeeper } from "../src/zookeeper/keeper.ts";
 import { ZooKeeperMembership } from "../src/zookeeper/membership.ts";
+import { within } from "./_wait.ts";
 
 const HOST = "127.0.0.1";
 const SESSION = { sessionTimeout: 4000, connectTimeout: 5000 };
@@ -34,7 +35,11 @@ Deno.test("a multi-host connection string with a chroot keeps discovery working 
     session: SESSION,
   });
   await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
-  const path = await registrar.registered();
+  const path = await within(
+    registrar.registered(),
+    30_000,
+    "registrar to register",
+  );
   assert.match(path, /^\/rpc\/calculator\/server-/);
   await using root = await ZooKeeperSession.connect(ensemble.connectionString);
   assert.ok(await root.exists(`/tenants/blue${path}`), "the node is chrooted");
@@ -60,7 +65,7 @@ Deno.test("a multi-host connection string with a chroot keeps discovery working 
     port: 0,
     registrar: registrar2,
   });
-  await registrar2.registered();
+  await within(registrar2.registered(), 30_000, "registrar2 to register");
   await waitFor(
     () => channel.endpoints().length === 2,
     "the channel to see the second server",
@@ -82,7 +87,11 @@ Deno.test("with a digest ACL only holders of the credential can register or dele
     session: { ...SESSION, auth: "zkrpc:s3cret" },
   });
   await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
-  const path = await registrar.registered();
+  const path = await within(
+    registrar.registered(),
+    30_000,
+    "registrar to register",
+  );
 
   // Anyone may discover and call.
   await using channel = new DistributedChannel({
@@ -145,7 +154,7 @@ Deno.test("serve({ tls }) alone advertises tls: the registrar learns the transpo
       key: await Deno.readTextFile(new URL("localhost.key", dir)),
     },
   });
-  await registrar.registered();
+  await within(registrar.registered(), 30_000, "registrar to register");
   await using channel = new DistributedChannel({
     zookeeper: zk.connectionString,
     service: "secure",
