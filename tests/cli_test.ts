@@ -11,6 +11,7 @@ import { closedPort } from "./_core_helpers.ts";
 import { PROTOCOL_VERSION } from "../src/protocol/frame.ts";
 import { serve, withContext } from "../mod.ts";
 import { zooKeeperRegistrar, ZooKeeperSession } from "../zookeeper.ts";
+import { within } from "./_wait.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -30,6 +31,7 @@ async function zkrpc(
     cwd: ROOT,
     env: { NO_COLOR: "1", ...env },
     stdin: "null",
+    signal: AbortSignal.timeout(60_000), // a hang fails the test, not the run
   }).output();
   const decoder = new TextDecoder();
   return {
@@ -49,7 +51,11 @@ async function cluster(count: number): Promise<
     for (let i = 1; i <= count; i++) {
       servers.push(server(zk, `server-${i}`));
     }
-    await Promise.all(servers.map((s) => s.registered()));
+    await within(
+      Promise.all(servers.map((s) => s.registered())),
+      30_000,
+      "the servers to register",
+    );
   } catch (error) {
     await Promise.all(servers.map((s) => s.stop("SIGKILL")));
     await zk.stop();
@@ -274,7 +280,7 @@ Deno.test("zkrpc call exits 5 with DeadlineExceededError when the call outlives 
   await using zk = await startZooKeeper();
   const slow = server(zk, "slow", ["--delay", "2000"]);
   try {
-    await slow.registered();
+    await within(slow.registered(), 30_000, "the slow server to register");
     const started = performance.now();
     const run = await zkrpc([
       "call",
@@ -420,6 +426,7 @@ Deno.test("zkrpc watch prints the servers, then joins and leaves as they happen"
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
   }).spawn();
   const stderr = new Response(watcher.stderr).text();
   const events: { type: string; id?: string; member?: { port: number } }[] = [];
