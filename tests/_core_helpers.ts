@@ -8,10 +8,11 @@ import assert from "node:assert/strict";
 import {
   encodeFrame,
   encodeSettings,
+  FrameDecoder,
   FrameType,
   PREFACE,
 } from "../src/protocol/frame.ts";
-import { TAG_KEY } from "../src/protocol/codec.ts";
+import { jsonCodec, TAG_KEY } from "../src/protocol/codec.ts";
 import { lines } from "../src/testing/server_process.ts";
 import { within } from "./_wait.ts";
 
@@ -89,6 +90,56 @@ export const HELLO: Uint8Array = concat(
 export function requestPayload(method: string, params: Uint8Array): Uint8Array {
   const name = new TextEncoder().encode(method);
   return concat(new Uint8Array([0, name.length]), name, params);
+}
+
+/** A request frame as a client writes it. */
+export function requestFrame(
+  id: number,
+  method: string,
+  params: unknown[],
+): Uint8Array {
+  return encodeFrame(
+    FrameType.Request,
+    id,
+    requestPayload(method, jsonCodec.encode(params)),
+  );
+}
+
+/**
+ * A raw client's reader: skips the server's preface, then returns frames of
+ * a given type one at a time (others are skipped), each read with a deadline.
+ */
+export function rawFrames(conn: Deno.Conn): {
+  next(type: FrameType): Promise<{ id: number; payload: Uint8Array }>;
+  preface(): Promise<void>;
+} {
+  const decoder = new FrameDecoder();
+  const buf = new Uint8Array(65536);
+  let prefaceLeft = PREFACE.length;
+  const read = async (): Promise<void> => {
+    const n = await within(conn.read(buf), 5000, "a frame from the server");
+    if (n === null) throw new Error("The server closed the connection");
+    const skip = Math.min(prefaceLeft, n);
+    prefaceLeft -= skip;
+    decoder.push(buf.subarray(skip, n));
+  };
+  return {
+    async preface() {
+      while (prefaceLeft > 0) await read();
+    },
+    async next(type) {
+      while (true) {
+        const frame = decoder.next();
+        if (frame === undefined) {
+          await read();
+          continue;
+        }
+        if (frame.type === type) {
+          return { id: frame.id, payload: frame.payload.slice() };
+        }
+      }
+    },
+  };
 }
 
 /** A child process running tests/fixtures/echo_server.ts. */

@@ -11,8 +11,16 @@ import {
   ResourceExhaustedError,
   ServerClosingError,
 } from "../src/errors.ts";
-import { concat, delay, PREFACE, until, writeAll } from "./_core_helpers.ts";
-import { encodeFrame, FrameDecoder, FrameType } from "../src/protocol/frame.ts";
+import {
+  concat,
+  delay,
+  PREFACE,
+  rawFrames,
+  requestFrame,
+  until,
+  writeAll,
+} from "./_core_helpers.ts";
+import { encodeFrame, FrameType } from "../src/protocol/frame.ts";
 import { jsonCodec } from "../src/protocol/codec.ts";
 import { waitFor, within } from "./_wait.ts";
 
@@ -322,14 +330,14 @@ Deno.test("a new request on a draining connection gets ServerClosingError and is
   }, { hostname: HOST, onError: quiet() });
   const conn = await Deno.connect({ hostname: HOST, port: server.addr.port });
   const frames = rawFrames(conn);
-  await writeAll(conn, concat(PREFACE, request(1, "slow", [])));
+  await writeAll(conn, concat(PREFACE, requestFrame(1, "slow", [])));
   await frames.preface(); // handshake done: the server drains, not drops, it
   const closing = server.close({ deadline: 60_000 });
   const goaway = await frames.next(FrameType.Goaway);
   assert.equal(new TextDecoder().decode(goaway.payload), "Server is closing");
   const ping = await frames.next(FrameType.Ping);
   // After the goaway: the server refuses, does not run, and stays draining.
-  await writeAll(conn, request(2, "count", []));
+  await writeAll(conn, requestFrame(2, "count", []));
   const refused = await frames.next(FrameType.Error);
   assert.equal(refused.id, 2);
   const payload = jsonCodec.decode(refused.payload) as {
@@ -348,50 +356,6 @@ Deno.test("a new request on a draining connection gets ServerClosingError and is
   conn.close();
   assert.equal(runs, 0);
 });
-
-/** A request frame as a client writes it. */
-function request(id: number, method: string, params: unknown[]): Uint8Array {
-  const name = new TextEncoder().encode(method);
-  return encodeFrame(
-    FrameType.Request,
-    id,
-    concat(new Uint8Array([name.length]), name, jsonCodec.encode(params)),
-  );
-}
-
-/** Reads the server's preface, then frames one at a time, each with a deadline. */
-function rawFrames(conn: Deno.Conn): {
-  next(type: FrameType): Promise<{ id: number; payload: Uint8Array }>;
-  preface(): Promise<void>;
-} {
-  const decoder = new FrameDecoder();
-  const buf = new Uint8Array(65536);
-  let prefaceLeft = PREFACE.length;
-  const read = async (): Promise<void> => {
-    const n = await within(conn.read(buf), 5000, "a frame from the server");
-    if (n === null) throw new Error("The server closed the connection");
-    const skip = Math.min(prefaceLeft, n);
-    prefaceLeft -= skip;
-    decoder.push(buf.subarray(skip, n));
-  };
-  return {
-    async preface() {
-      while (prefaceLeft > 0) await read();
-    },
-    async next(type) {
-      while (true) {
-        const frame = decoder.next();
-        if (frame === undefined) {
-          await read();
-          continue;
-        }
-        if (frame.type === type) {
-          return { id: frame.id, payload: frame.payload.slice() };
-        }
-      }
-    },
-  };
-}
 
 Deno.test("serve() calls the registrar after listening and close() deregisters before goaway", async () => {
   const events: string[] = [];
