@@ -202,6 +202,11 @@ Deno.test("jsonCodec.decode rejects bytes that are not UTF-8, short or long", ()
     bytes[Math.floor(length / 2)] = 0xff;
     assert.throws(() => jsonCodec.decode(bytes), TypeError, `${length}`);
   }
+  // A lone continuation byte (0x80) is not UTF-8 either.
+  assert.throws(
+    () => jsonCodec.decode(new Uint8Array([0x22, 0x80, 0x22])),
+    TypeError,
+  );
   assert.equal(jsonCodec.decode(new Uint8Array([0x22, 0x7f, 0x22])), "\x7f");
   assert.equal(
     jsonCodec.decode(new Uint8Array([0x22, 0xc2, 0x80, 0x22])),

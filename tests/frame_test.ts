@@ -87,6 +87,7 @@ Deno.test("checkPreface() recognises an HTTP request from its first bytes", () =
       "SSH-2.0-OpenSSH",
       "\x16\x03\x01", // TLS
       "A1",
+      "1GET / HTTP/1.1", // a method must start the request
     ]
   ) {
     assert.equal(checkPreface(ascii(text)), "bad", JSON.stringify(text));
@@ -233,6 +234,8 @@ Deno.test("FrameDecoder.peek(), peekAll() and skip() read the raw bytes before f
   assert.equal(decoder.peekAll().length, 18);
   decoder.skip(PREFACE_SIZE);
   assert.equal(decoder.buffered, 9);
+  assert.equal(decoder.peek(10), undefined);
+  assert.equal(decoder.peek(9)?.length, 9);
   assert.deepEqual([...decoder.peekAll()], [...encodeFrame(FrameType.Ping, 9)]);
   assert.equal(decoder.next()?.id, 9);
   // Skipping more than is buffered empties it.
