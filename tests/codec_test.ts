@@ -23,6 +23,7 @@ Deno.test("jsonCodec sends plain JSON for plain values", () => {
   assert.equal(wire({ a: [1, { b: "c" }] }), '{"a":[1,{"b":"c"}]}');
   assert.equal(wire([]), "[]");
   assert.equal(wire({}), "{}");
+  assert.equal(wire({ n: null, a: [null] }), '{"n":null,"a":[null]}');
 });
 
 Deno.test("jsonCodec tags the values JSON cannot carry", () => {
@@ -157,6 +158,11 @@ Deno.test("jsonCodec.decode keeps a __proto__ key as data, never as a prototype"
   });
   assert.equal(decoded.n, 1n);
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  // Plain values next to tagged ones come back as they were.
+  assert.deepEqual(
+    parse('[null,"s",1,{"n":null},{"$zk":"undef"}]'),
+    [null, "s", 1, { n: null }, undefined],
+  );
   // Nested tags inside arrays and escaped objects are revived too.
   assert.deepEqual(
     parse(
@@ -185,8 +191,17 @@ Deno.test("jsonCodec encodes ASCII, non-ASCII and long text, and keeps every res
     assert.deepEqual(bytes, new TextEncoder().encode(JSON.stringify(text)));
     assert.equal(jsonCodec.decode(bytes), text);
   }
-  // Enough short results to wrap the internal buffer several times: none is
-  // overwritten by a later one.
+  // Short results of every length, enough to wrap the internal buffer
+  // several times: each is whole when made...
+  for (let i = 0; i < 3000; i++) {
+    const text = "x".repeat(i % 254);
+    assert.equal(
+      new TextDecoder().decode(jsonCodec.encode(text)),
+      JSON.stringify(text),
+      `${i}`,
+    );
+  }
+  // ...and none is overwritten by a later one.
   const kept = Array.from({ length: 2000 }, (_, i) => {
     const text = `${i}:${i % 2 ? "é" : "e"}${"x".repeat(i % 250)}`;
     return [text, jsonCodec.encode(text)] as const;
@@ -219,4 +234,65 @@ Deno.test("jsonCodec.decode rejects bytes that are not UTF-8, short or long", ()
       e instanceof SyntaxError &&
       e.message === 'Cannot decode value: unknown tag "weird"',
   );
+});
+
+/** `value` behind a proxy that records whether JSON.stringify saw it itself. */
+function watched(
+  value: unknown[],
+): { proxy: unknown[]; direct: () => boolean } {
+  let direct = false;
+  const proxy = new Proxy(value, {
+    get(target, key, receiver) {
+      if (key === "toJSON") direct = true; // only JSON.stringify asks
+      return Reflect.get(target, key, receiver);
+    },
+  });
+  return { proxy, direct: () => direct };
+}
+
+Deno.test("jsonCodec sends a flat list of up to 64 plain values without the tagging walk (the per-call fast path)", () => {
+  const fast: unknown[][] = [
+    [],
+    [1, "a", true, false, null, 0, -5.5],
+    Array.from({ length: 64 }, (_, i) => i),
+  ];
+  for (const list of fast) {
+    const { proxy, direct } = watched(list);
+    assert.equal(wire(proxy), JSON.stringify(list));
+    assert.ok(direct(), `fast path for ${JSON.stringify(list)}`);
+  }
+  const slow: unknown[][] = [
+    Array.from({ length: 65 }, (_, i) => i),
+    [1, -0],
+    [NaN],
+    [Infinity],
+    [undefined],
+    // deno-lint-ignore no-sparse-arrays
+    [1, , 2],
+    [1n],
+    [[1]],
+    [{ a: 1 }],
+    [new Date(0)],
+  ];
+  for (const list of slow) {
+    const { proxy, direct } = watched(list);
+    assert.equal(wire(proxy), wire(Array.from(list)));
+    assert.ok(!direct(), `tagging walk for ${list.length} values`);
+  }
+});
+
+Deno.test("jsonCodec carves outputs of up to 256 characters from a shared buffer", () => {
+  for (
+    const [text, shared] of [
+      ["x".repeat(254), true],
+      ["x".repeat(255), false],
+      ["é".repeat(200), true],
+      ["é".repeat(255), false],
+    ] as const
+  ) {
+    // The JSON text is the string plus two quotes.
+    const bytes = jsonCodec.encode(text);
+    assert.equal(bytes.buffer.byteLength === 65536, shared, `${text.length}`);
+    assert.equal(jsonCodec.decode(bytes), text);
+  }
 });
