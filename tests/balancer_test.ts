@@ -158,7 +158,8 @@ Deno.test("createBalancer() builds the balancer it names", () => {
   const random = createBalancer("random");
   const keys = Array.from({ length: 200 }, () => random.pick(two)?.key);
   assert.ok(keys.filter((k) => k === "busy").length > 40);
-  const turns = Array.from({ length: 60 }, () => random.pick(endpoints)?.key);
+  const fresh = createBalancer("random");
+  const turns = Array.from({ length: 60 }, () => fresh.pick(endpoints)?.key);
   assert.notDeepEqual(
     turns,
     Array.from({ length: 60 }, (_, i) => "abc"[i % 3]),

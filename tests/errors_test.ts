@@ -132,6 +132,8 @@ Deno.test("ErrorRegistry.register() takes named classes only and chains", () => 
       e.message === "Cannot register error class: expected a named class",
   );
   assert.throws(() => registry.register({} as never), TypeError);
+  assert.throws(() => registry.register({ name: "X" } as never), TypeError);
+  assert.ok(!registry.has("X"));
   assert.equal(registry.registerAs("wire", Other), registry);
   assert.ok(
     registry.registerAs("wire", Other).revive({
