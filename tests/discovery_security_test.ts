@@ -190,7 +190,11 @@ Deno.test("an ACL'd server tightens a service path a stranger created open, and 
     log: (message) => logs.push(message),
   });
   await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
-  const path = await registrar.registered();
+  const path = await within(
+    registrar.registered(),
+    30_000,
+    "registrar to register",
+  );
 
   // Never silent: each tightening and the deletion are logged.
   assert.match(
@@ -260,7 +264,11 @@ Deno.test("an ACL'd server that may not tighten an open service path fails namin
     registrar,
     onError: (error) => errors.push(error),
   });
-  const failure = await registrar.registered().then(
+  const failure = await within(
+    registrar.registered(),
+    30_000,
+    "registrar to fail",
+  ).then(
     () => assert.fail("registered under an open path"),
     (error: Error) => error,
   );
@@ -285,7 +293,11 @@ Deno.test("a member node deleted by a stranger is recreated in the same session,
     log: (message) => logs.push(message),
   });
   await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
-  const first = await registrar.registered();
+  const first = await within(
+    registrar.registered(),
+    30_000,
+    "registrar to register",
+  );
   await using keeper = new SessionKeeper(zk.connectionString, SESSION);
   const membership = new ZooKeeperMembership(keeper, "/rpc/calculator");
   const id = (path: string) => path.slice(path.lastIndexOf("/") + 1);
@@ -379,7 +391,7 @@ Deno.test("a root that grants another team's identity is not 'open': an ACL'd se
     log: (message) => logs.push(message),
   });
   await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
-  await registrar.registered();
+  await within(registrar.registered(), 30_000, "registrar to register");
   assert.deepEqual(logs, []);
   const after = await ops.getAcl("/rpc");
   assert.deepEqual(after.acl, before.acl);

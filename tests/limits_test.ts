@@ -9,7 +9,6 @@ import { DistributedChannel } from "../src/channel.ts";
 import { Connection } from "../src/connection.ts";
 import {
   ConnectionError,
-  NoServersError,
   ProtocolError,
   ServerClosingError,
 } from "../src/errors.ts";
@@ -222,44 +221,112 @@ function closedPort(): number {
   return port;
 }
 
-Deno.test("a call is sent to exactly maxAttempts endpoints", async () => {
+/**
+ * A server that completes the handshake, then drops each connection as soon
+ * as a request arrives: a written attempt that fails, so it counts towards
+ * `maxAttempts` (an unsent one, such as a refused connect, does not).
+ */
+function dropper(): { port: number; requests: () => number } & AsyncDisposable {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  let requests = 0;
+  const conns = new Set<Deno.Conn>();
+  const serving = (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      (async () => {
+        const buf = new Uint8Array(65536);
+        let seen = 0;
+        try {
+          while (seen < PREFACE.length) {
+            const n = await conn.read(buf);
+            if (n === null) return;
+            seen += n;
+          }
+          await writeAll(conn, PREFACE);
+          if (seen === PREFACE.length && (await conn.read(buf)) === null) {
+            return;
+          }
+          requests++;
+        } catch {
+          // the client went away
+        } finally {
+          conns.delete(conn);
+          conn.close();
+        }
+      })();
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    requests: () => requests,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await serving;
+      for (const conn of conns) conn.close();
+    },
+  };
+}
+
+Deno.test("an idempotent call is sent to exactly maxAttempts endpoints", async () => {
   await using live = start();
+  await using first = dropper();
+  await using second = dropper();
   const members = [
-    { host: HOST, port: closedPort() },
-    { host: HOST, port: closedPort() },
+    { host: HOST, port: first.port },
+    { host: HOST, port: second.port },
     { host: HOST, port: live.addr.port },
   ];
-  // Two dead endpoints, then the live one: the third attempt reaches it.
+  // Two endpoints that drop the call, then the live one: the third attempt
+  // reaches it.
   {
     await using channel = new DistributedChannel({
       membership: new StaticMembership(members),
       balancer: firstCandidate,
+      idempotent: ["echo"],
       maxAttempts: 3,
     });
     assert.equal(await channel.call("echo", ["third"]), "third");
+    assert.equal(first.requests() + second.requests(), 2);
   }
+  // One attempt fewer: the call fails with the second drop, never sent on.
   {
     await using channel = new DistributedChannel({
       membership: new StaticMembership(members),
       balancer: firstCandidate,
+      idempotent: ["echo"],
       maxAttempts: 2,
     });
     await assert.rejects(
       channel.call("echo", ["never"]),
-      (e: unknown) =>
-        e instanceof NoServersError && /: 2 attempts failed,/.test(e.message),
+      (e: unknown) => e instanceof ConnectionError && e.written,
     );
+    assert.equal(first.requests() + second.requests(), 4);
   }
   {
     await using channel = new DistributedChannel({
       membership: new StaticMembership(members),
       balancer: firstCandidate,
+      idempotent: ["echo"],
       maxAttempts: 1,
     });
     await assert.rejects(
       channel.call("echo", ["never"]),
-      (e: unknown) =>
-        e instanceof NoServersError && /: 1 attempt failed,/.test(e.message),
+      (e: unknown) => e instanceof ConnectionError && e.written,
     );
+    assert.equal(first.requests() + second.requests(), 5);
   }
+});
+
+Deno.test("refused connects do not count towards maxAttempts while other endpoints remain", async () => {
+  await using live = start();
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([
+      { host: HOST, port: closedPort() },
+      { host: HOST, port: closedPort() },
+      { host: HOST, port: live.addr.port },
+    ]),
+    balancer: firstCandidate,
+    maxAttempts: 1,
+  });
+  assert.equal(await channel.call("echo", ["reached"]), "reached");
 });
