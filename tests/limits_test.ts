@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { DistributedChannel } from "../src/channel.ts";
+import { backoff } from "../src/channel/_backoff.ts";
 import { Connection } from "../src/connection.ts";
 import {
   ConnectionError,
@@ -329,4 +330,17 @@ Deno.test("refused connects do not count towards maxAttempts while other endpoin
     maxAttempts: 1,
   });
   assert.equal(await channel.call("echo", ["reached"]), "reached");
+});
+
+Deno.test("the ejection back-off starts at exactly its base, doubles per ejection and stops at its maximum", () => {
+  const mid = () => 0.5; // jitter neutral
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5].map((n) => backoff(n, 100, 800, mid)),
+    [100, 100, 200, 400, 800, 800],
+  );
+  // Jitter: within 20% either way, never past the maximum.
+  assert.equal(backoff(2, 100, 800, () => 0), 160);
+  assert.equal(Math.round(backoff(2, 100, 800, () => 1)), 240);
+  assert.equal(backoff(4, 100, 800, () => 1), 800);
+  assert.equal(backoff(4, 100, 800, () => 0), 640);
 });
