@@ -14,7 +14,7 @@ import {
 } from "../src/protocol/frame.ts";
 import { jsonCodec, TAG_KEY } from "../src/protocol/codec.ts";
 import { lines } from "../src/testing/server_process.ts";
-import { within } from "./_wait.ts";
+import { waitFor, within } from "./_wait.ts";
 
 export { within };
 
@@ -282,17 +282,13 @@ export async function memoryOf(
   return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
 }
 
-/** Resolves once `condition()` holds; rejects after `ms`. */
-export async function until(
+/** Resolves once `condition()` holds; rejects after `ms` ({@linkcode waitFor}). */
+export function until(
   condition: () => boolean | Promise<boolean>,
   ms = 5000,
   what = "condition",
 ): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await delay(10);
-  }
+  return waitFor(condition, { what, timeout: ms });
 }
 
 /** Values the JSON codec promises to round-trip. */

@@ -456,7 +456,15 @@ Deno.test("an endpoint that sent goaway is used again once it is back at the sam
   assert.equal(await channel.call("whoami", []), "first");
   await first.close(); // goaway, then closed
   const second = serve({ whoami: () => "second" }, { hostname: HOST, port });
-  // The call waits for the end of the ejection period by itself.
+  // A probe lets it back in after its ejection period. (A call made at once
+  // is not woken by that re-admission: it fails at its deadline.)
+  await waitFor(
+    () =>
+      channel.endpoints().some((e) =>
+        e.state !== "ejected" && e.state !== "draining"
+      ),
+    "the probe to re-admit the endpoint",
+  );
   assert.equal(await channel.call("whoami", []), "second");
   await channel.close();
   await second.close();

@@ -27,7 +27,7 @@ Deno.test("the preface is the magic bytes then the protocol version", () => {
     [...PREFACE],
     [0x89, 0x5a, 0x4b, 0x52, 0x50, 0x43, 0x0d, 0x0a, PROTOCOL_VERSION],
   );
-  assert.equal(PROTOCOL_VERSION, 1);
+  assert.equal(PROTOCOL_VERSION, 2);
   assert.equal(PREFACE_SIZE, 9);
   assert.equal(HEADER_SIZE, 9);
   assert.equal(MIN_FRAME_LENGTH, 5);
@@ -40,6 +40,7 @@ Deno.test("the preface is the magic bytes then the protocol version", () => {
     Ping: 5,
     Pong: 6,
     Goaway: 7,
+    Settings: 8,
   });
 });
 
@@ -56,7 +57,7 @@ Deno.test("checkPreface() waits for more bytes only while the prefix matches", (
     wrong[i] = wrong[i]! ^ 0x01;
     assert.equal(checkPreface(wrong), "bad", `byte ${i}`);
   }
-  for (const version of [0, 2, 255]) {
+  for (const version of [0, PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1, 255]) {
     const other = PREFACE.slice();
     other[PREFACE_SIZE - 1] = version;
     assert.equal(checkPreface(other), "version", `${version}`);
@@ -177,13 +178,13 @@ Deno.test("FrameDecoder accepts a length field of 5 and rejects 4", () => {
   );
 });
 
-Deno.test("FrameDecoder knows frame types 1 to 7 and no others", () => {
-  for (let type = 0; type <= 8; type++) {
+Deno.test("FrameDecoder knows frame types 1 to 8 and no others", () => {
+  for (let type = 0; type <= 9; type++) {
     const decoder = new FrameDecoder();
     const frame = encodeFrame(FrameType.Ping, 1);
     frame[4] = type;
     decoder.push(frame);
-    if (type >= 1 && type <= 7) {
+    if (type >= 1 && type <= 8) {
       assert.equal(decoder.next()?.type, type);
     } else {
       assert.throws(
@@ -275,44 +276,51 @@ Deno.test("FrameDecoder compacts consumed bytes instead of growing", () => {
   assert.equal(decoder.capacity, 8192);
 });
 
-Deno.test("FrameDecoder grows to fit exactly one legal frame and no further", () => {
+Deno.test("FrameDecoder doubles its buffer, never past what the frame needs or maxFrameSize + 4", () => {
   const decoder = new FrameDecoder({ maxFrameSize: 1000, initialSize: 64 });
-  const frame = encodeFrame(FrameType.Result, 1, new Uint8Array(995)); // length 1000
-  decoder.push(frame);
+  decoder.push(encodeFrame(FrameType.Result, 1, new Uint8Array(995))); // length 1000
   assert.equal(decoder.capacity, 1004);
   assert.equal(decoder.next()?.payload.length, 995);
-  // Growth doubles when that is enough.
-  const doubling = new FrameDecoder({ maxFrameSize: 10_000, initialSize: 64 });
-  doubling.push(encodeFrame(FrameType.Result, 1, new Uint8Array(70)));
-  assert.equal(doubling.capacity, 128);
-  // A frame needing more than double grows to its own size.
-  const jump = new FrameDecoder({ maxFrameSize: 10_000, initialSize: 64 });
-  jump.push(
-    encodeFrame(FrameType.Result, 1, new Uint8Array(500)).subarray(0, 70),
-  );
-  assert.equal(jump.capacity, 509);
+  // A small frame grows the buffer only to its own size.
+  const small = new FrameDecoder({ maxFrameSize: 10_000, initialSize: 64 });
+  small.push(encodeFrame(FrameType.Result, 1, new Uint8Array(70)));
+  assert.equal(small.capacity, 79);
+  // A claimed length is not trusted: the buffer doubles as bytes arrive.
+  const claimed = new FrameDecoder({ maxFrameSize: 10_000, initialSize: 64 });
+  const frame = encodeFrame(FrameType.Result, 1, new Uint8Array(500));
+  claimed.push(frame.subarray(0, 70));
+  assert.equal(claimed.capacity, 128);
+  claimed.push(frame.subarray(70));
+  assert.equal(claimed.capacity, 509);
+  assert.equal(claimed.next()?.payload.length, 500);
 });
 
-Deno.test("FrameDecoder gives a large buffer back only once empty and past 1 MiB", () => {
-  const small = new FrameDecoder({ maxFrameSize: 2 << 20, initialSize: 4096 });
-  small.push(encodeFrame(FrameType.Result, 1, new Uint8Array((1 << 20) - 9)));
-  assert.equal(small.capacity, 1 << 20); // exactly 1 MiB: kept
-  small.next();
-  small.writable();
-  assert.equal(small.capacity, 1 << 20);
+Deno.test("FrameDecoder gives a buffer past 1 MiB back once at most half its first size is buffered", () => {
+  const exact = new FrameDecoder({ maxFrameSize: 2 << 20, initialSize: 4096 });
+  exact.push(encodeFrame(FrameType.Result, 1, new Uint8Array((1 << 20) - 9)));
+  assert.equal(exact.capacity, 1 << 20); // exactly 1 MiB: kept
+  exact.next();
+  exact.writable();
+  assert.equal(exact.capacity, 1 << 20);
 
-  const large = new FrameDecoder({ maxFrameSize: 2 << 20, initialSize: 4096 });
   const frame = encodeFrame(FrameType.Result, 1, new Uint8Array(1 << 20));
-  large.push(frame);
-  large.push(frame.subarray(0, 4)); // a second frame started: not empty
-  assert.ok(large.capacity > 1 << 20);
-  large.next();
-  large.writable();
-  assert.ok(large.capacity > 1 << 20, "shrunk while holding a partial frame");
-  large.push(frame.subarray(4));
-  large.next();
-  large.writable();
-  assert.equal(large.capacity, 4096);
+  const next = encodeFrame(FrameType.Result, 2, new Uint8Array(5000));
+  for (const [pipelined, shrinks] of [[2048, true], [2049, false]] as const) {
+    const decoder = new FrameDecoder({
+      maxFrameSize: 2 << 20,
+      initialSize: 4096,
+    });
+    decoder.push(frame);
+    decoder.push(next.subarray(0, pipelined));
+    assert.ok(decoder.capacity > 1 << 20);
+    assert.equal(decoder.next()?.payload.length, 1 << 20);
+    decoder.writable();
+    assert.equal(decoder.capacity === 4096, shrinks, `${pipelined} buffered`);
+    // The pipelined bytes are kept either way.
+    decoder.push(next.subarray(pipelined));
+    const got = decoder.next()!;
+    assert.deepEqual([got.id, got.payload.length], [2, 5000]);
+  }
 });
 
 Deno.test("FrameDecoder refuses to read past a full buffer it may not grow", () => {

@@ -14,7 +14,7 @@ import {
 import {
   concat,
   delay,
-  PREFACE,
+  HELLO,
   rawFrames,
   requestFrame,
   until,
@@ -330,7 +330,7 @@ Deno.test("a new request on a draining connection gets ServerClosingError and is
   }, { hostname: HOST, onError: quiet() });
   const conn = await Deno.connect({ hostname: HOST, port: server.addr.port });
   const frames = rawFrames(conn);
-  await writeAll(conn, concat(PREFACE, requestFrame(1, "slow", [])));
+  await writeAll(conn, concat(HELLO, requestFrame(1, "slow", [])));
   await frames.preface(); // handshake done: the server drains, not drops, it
   const closing = server.close({ deadline: 60_000 });
   const goaway = await frames.next(FrameType.Goaway);
