@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { jsonCodec, TAG_KEY } from "../src/protocol/codec.ts";
+import { createJsonCodec, jsonCodec, TAG_KEY } from "../src/protocol/codec.ts";
 
 const wire = (value: unknown) =>
   new TextDecoder().decode(jsonCodec.encode(value));
@@ -294,5 +294,71 @@ Deno.test("jsonCodec carves outputs of up to 256 characters from a shared buffer
     const bytes = jsonCodec.encode(text);
     assert.equal(bytes.buffer.byteLength === 65536, shared, `${text.length}`);
     assert.equal(jsonCodec.decode(bytes), text);
+  }
+});
+
+Deno.test("a bigint of exactly maxBigIntDigits digits decodes and one more digit is refused", () => {
+  const codec = createJsonCodec({ maxBigIntDigits: 5 });
+  const tagged = (v: string) => `{"$zk":"bigint","v":"${v}"}`;
+  assert.equal(parse(tagged("99999")), 99999n); // jsonCodec: default limit
+  assert.equal(
+    codec.decode(new TextEncoder().encode(tagged("99999"))),
+    99999n,
+  );
+  assert.equal(
+    codec.decode(new TextEncoder().encode(tagged("-99999"))),
+    -99999n,
+  ); // the sign is not a digit
+  for (const v of ["100000", "-100000"]) {
+    assert.throws(
+      () => codec.decode(new TextEncoder().encode(tagged(v))),
+      (e: unknown) =>
+        e instanceof RangeError &&
+        e.message ===
+          "Cannot decode value: bigint of 6 digits exceeds the limit of 5 digits",
+      v,
+    );
+  }
+  const limit = "9".repeat(4096);
+  assert.equal(parse(tagged(limit)), BigInt(limit));
+  assert.throws(() => parse(tagged(limit + "9")), RangeError);
+  assert.equal(createJsonCodec().name, "json");
+  assert.equal(
+    createJsonCodec({ maxBigIntDigits: 1 }).decode(
+      new TextEncoder().encode(tagged("7")),
+    ),
+    7n,
+  );
+  for (const bad of [0, -1, NaN]) {
+    assert.throws(
+      () => createJsonCodec({ maxBigIntDigits: bad }),
+      (e: unknown) =>
+        e instanceof RangeError &&
+        e.message ===
+          `Cannot create JSON codec: maxBigIntDigits must be at least 1, got ${bad}`,
+    );
+  }
+});
+
+Deno.test("jsonCodec.decode refuses malformed tagged values with a SyntaxError", () => {
+  for (
+    const v of ['"1.5"', '"1e3"', '"abc"', "12", '""', '"-"', '" 1"', "null"]
+  ) {
+    assert.throws(
+      () => parse(`{"$zk":"bigint","v":${v}}`),
+      (e: unknown) =>
+        e instanceof SyntaxError &&
+        e.message === "Cannot decode value: malformed bigint",
+      v,
+    );
+  }
+  for (const v of ['"x"', "1", "null"]) {
+    assert.throws(
+      () => parse(`{"$zk":"obj","v":${v}}`),
+      (e: unknown) =>
+        e instanceof SyntaxError &&
+        e.message === 'Cannot decode value: tag "obj" without an object',
+      v,
+    );
   }
 });

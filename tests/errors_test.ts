@@ -16,6 +16,7 @@ import {
   NoServersError,
   ProtocolError,
   RemoteError,
+  ResourceExhaustedError,
   RpcError,
   ServerClosingError,
 } from "../src/errors.ts";
@@ -289,4 +290,77 @@ Deno.test("errorName() finds the most specific name of anything thrown", () => {
   assert.equal(errorName(42), "Error");
   assert.equal(errorName(null), "Error");
   assert.equal(errorName(undefined), "Error");
+});
+
+Deno.test("ResourceExhaustedError says whether the handler ran, also when revived", () => {
+  const refused = new ResourceExhaustedError("busy", { ran: false });
+  assert.equal(refused.ran, false);
+  assert.equal(refused.name, "ResourceExhaustedError");
+  assert.ok(refused instanceof RpcError);
+  assert.equal(new ResourceExhaustedError("lost", { ran: true }).ran, true);
+  const registry = new ErrorRegistry();
+  for (
+    const [data, ran] of [
+      [{ ran: true }, true],
+      [{ ran: false }, false],
+      [{ ran: "yes" }, false],
+      [null, false],
+      [undefined, false],
+      ["ran", false],
+    ] as const
+  ) {
+    const revived = registry.revive({
+      name: "ResourceExhaustedError",
+      message: "m",
+      data,
+    });
+    assert.ok(revived instanceof ResourceExhaustedError, String(data));
+    assert.equal(revived.ran, ran, JSON.stringify(data));
+    assert.equal(revived.message, "m");
+  }
+});
+
+Deno.test("ErrorRegistry.revive() keeps a class's own read-only data", () => {
+  class Fixed extends Error {
+    get data(): string {
+      return "own";
+    }
+  }
+  const revived = new ErrorRegistry().register(Fixed).revive({
+    name: "Fixed",
+    message: "m",
+    data: "sent",
+  });
+  assert.ok(revived instanceof Fixed);
+  assert.equal((revived as Fixed).data, "own");
+});
+
+Deno.test("errorName() survives throwing getters and odd constructors", () => {
+  const throwingName = {
+    get name(): string {
+      throw new Error("no");
+    },
+  };
+  assert.equal(errorName(throwingName), "Object");
+  const throwingBoth = Object.create(null, {
+    name: {
+      get() {
+        throw new Error("no");
+      },
+    },
+    constructor: {
+      get() {
+        throw new Error("no");
+      },
+    },
+  });
+  assert.equal(errorName(throwingBoth), "Error");
+  const revoked = Proxy.revocable({}, {});
+  revoked.revoke();
+  assert.equal(errorName(revoked.proxy), "Error");
+  // A constructor whose name is not a string is no name.
+  const odd = {
+    constructor: Object.defineProperty(function () {}, "name", { value: 5 }),
+  };
+  assert.equal(errorName(odd), "Error");
 });
