@@ -6,16 +6,21 @@
  */
 import assert from "node:assert/strict";
 import {
+  checkPingSize,
   checkPreface,
+  decodeSettings,
   DEFAULT_MAX_FRAME_SIZE,
   encodeFrame,
+  encodeSettings,
   FrameDecoder,
   FrameType,
   HEADER_SIZE,
+  MAX_PING_PAYLOAD,
   MIN_FRAME_LENGTH,
   PREFACE,
   PREFACE_SIZE,
   PROTOCOL_VERSION,
+  RequestFlag,
   writeHeader,
 } from "../src/protocol/frame.ts";
 import { ProtocolError } from "../src/errors.ts";
@@ -336,4 +341,117 @@ Deno.test("FrameDecoder refuses to read past a full buffer it may not grow", () 
       e.message === "Cannot read frame: decoder buffer is full",
   );
   assert.equal(decoder.next()?.payload.length, 55);
+});
+
+Deno.test("checkPingSize() accepts a ping or pong payload of exactly 64 bytes and refuses 65", () => {
+  assert.equal(MAX_PING_PAYLOAD, 64);
+  assert.deepEqual(RequestFlag, { Deadline: 1, Metadata: 2 });
+  for (const type of [FrameType.Ping, FrameType.Pong]) {
+    checkPingSize({ type, id: 1, payload: new Uint8Array(64) });
+    assert.throws(
+      () => checkPingSize({ type, id: 1, payload: new Uint8Array(65) }),
+      (e: unknown) =>
+        e instanceof ProtocolError &&
+        e.message ===
+          `Cannot read frame: ${
+            type === FrameType.Ping ? "ping" : "pong"
+          } payload of 65 bytes exceeds the limit of 64 bytes`,
+    );
+  }
+});
+
+Deno.test("encodeSettings() writes each setting as key, length, value", () => {
+  assert.deepEqual(
+    [...encodeSettings({
+      maxFrameSize: 0x01020304,
+      codecs: ["json", "mp"],
+      maxInFlight: 0x0a0b0c0d,
+    })],
+    [
+      1,
+      4,
+      1,
+      2,
+      3,
+      4,
+      2,
+      7,
+      ...new TextEncoder().encode("json,mp"),
+      3,
+      4,
+      10,
+      11,
+      12,
+      13,
+    ],
+  );
+  assert.deepEqual(
+    [...encodeSettings({ maxFrameSize: 5, codecs: [], maxInFlight: 0 })],
+    [1, 4, 0, 0, 0, 5, 2, 0, 3, 4, 0, 0, 0, 0],
+  );
+  // Codec names: 255 bytes fit the one-byte length, 256 do not.
+  const names = (n: number) => ["x".repeat(n)];
+  const settings = { maxFrameSize: 100, maxInFlight: 0 };
+  assert.deepEqual(
+    decodeSettings(encodeSettings({ ...settings, codecs: names(255) })).codecs,
+    names(255),
+  );
+  assert.throws(
+    () => encodeSettings({ ...settings, codecs: names(256) }),
+    (e: unknown) =>
+      e instanceof RangeError &&
+      e.message ===
+        "Cannot encode settings: codec names are longer than 255 bytes",
+  );
+});
+
+Deno.test("decodeSettings() reads known settings, skips later versions' and refuses malformed ones", () => {
+  assert.deepEqual(decodeSettings(new Uint8Array(0)), {
+    maxFrameSize: DEFAULT_MAX_FRAME_SIZE,
+    codecs: [],
+    maxInFlight: 0,
+  });
+  const all = { maxFrameSize: 0xffffffff, codecs: ["json"], maxInFlight: 7 };
+  assert.deepEqual(decodeSettings(encodeSettings(all)), all);
+  // An unknown key of any length is skipped.
+  assert.deepEqual(
+    decodeSettings(new Uint8Array([99, 3, 1, 2, 3, 3, 4, 0, 0, 1, 0])),
+    { maxFrameSize: DEFAULT_MAX_FRAME_SIZE, codecs: [], maxInFlight: 256 },
+  );
+  // The smallest legal maxFrameSize, and one less.
+  assert.equal(
+    decodeSettings(new Uint8Array([1, 4, 0, 0, 0, 5])).maxFrameSize,
+    5,
+  );
+  const refuses = (bytes: number[], message: string) =>
+    assert.throws(
+      () => decodeSettings(new Uint8Array(bytes)),
+      (e: unknown) => e instanceof ProtocolError && e.message === message,
+      JSON.stringify(bytes),
+    );
+  refuses(
+    [1, 4, 0, 0, 0, 4],
+    "Cannot read settings: maxFrameSize 4 is below the minimum of 5",
+  );
+  refuses([1], "Cannot read settings: truncated entry");
+  refuses([1, 4, 0, 0, 0], "Cannot read settings: truncated entry");
+  refuses([99, 2, 0], "Cannot read settings: truncated entry");
+  refuses(
+    [1, 3, 0, 0, 5],
+    "Cannot read settings: setting 1 has 3 bytes, expected 4",
+  );
+  refuses(
+    [3, 5, 0, 0, 0, 0, 1],
+    "Cannot read settings: setting 3 has 5 bytes, expected 4",
+  );
+  refuses([2, 1, 0xff], "Cannot read settings: codec names are not UTF-8");
+  // An entry that ends exactly at the end of the payload is whole.
+  assert.deepEqual(
+    decodeSettings(new Uint8Array([2, 2, 0x61, 0x62])).codecs,
+    ["ab"],
+  );
+  assert.deepEqual(
+    decodeSettings(new Uint8Array([2, 3, 0x61, 0x2c, 0x62])).codecs,
+    ["a", "b"],
+  );
 });
