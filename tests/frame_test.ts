@@ -445,6 +445,12 @@ Deno.test("decodeSettings() reads known settings, skips later versions' and refu
     "Cannot read settings: setting 3 has 5 bytes, expected 4",
   );
   refuses([2, 1, 0xff], "Cannot read settings: codec names are not UTF-8");
+  // Empty values: an empty codec list, an unknown key with no bytes last.
+  assert.deepEqual(decodeSettings(new Uint8Array([2, 0])).codecs, []);
+  assert.deepEqual(
+    decodeSettings(new Uint8Array([3, 4, 0, 0, 0, 9, 99, 0])).maxInFlight,
+    9,
+  );
   // An entry that ends exactly at the end of the payload is whole.
   assert.deepEqual(
     decodeSettings(new Uint8Array([2, 2, 0x61, 0x62])).codecs,
