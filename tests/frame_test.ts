@@ -290,6 +290,11 @@ Deno.test("FrameDecoder doubles its buffer, never past what the frame needs or m
   const small = new FrameDecoder({ maxFrameSize: 10_000, initialSize: 64 });
   small.push(encodeFrame(FrameType.Result, 1, new Uint8Array(70)));
   assert.equal(small.capacity, 79);
+  // Four bytes past a full buffer: exactly those, not double.
+  const tight = new FrameDecoder({ maxFrameSize: 10_000, initialSize: 64 });
+  tight.push(encodeFrame(FrameType.Result, 1, new Uint8Array(59)));
+  assert.equal(tight.capacity, 68);
+  assert.equal(tight.next()?.payload.length, 59);
   // A claimed length is not trusted: the buffer doubles as bytes arrive.
   const claimed = new FrameDecoder({ maxFrameSize: 10_000, initialSize: 64 });
   const frame = encodeFrame(FrameType.Result, 1, new Uint8Array(500));
