@@ -358,6 +358,13 @@ Deno.test("errorName() survives throwing getters and odd constructors", () => {
   const revoked = Proxy.revocable({}, {});
   revoked.revoke();
   assert.equal(errorName(revoked.proxy), "Error");
+  // A constructor that is not a function is no constructor.
+  assert.equal(
+    errorName(
+      Object.assign(Object.create(null), { constructor: { name: "Fake" } }),
+    ),
+    "Error",
+  );
   // A constructor whose name is not a string is no name.
   const odd = {
     constructor: Object.defineProperty(function () {}, "name", { value: 5 }),
