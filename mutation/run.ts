@@ -42,17 +42,17 @@ const TARGETS: Target[] = [
   { name: "errors", module: "src/errors.ts", tests: ["tests/errors_test.ts"] },
   {
     name: "balancer",
-    module: "src/balancer.ts",
+    module: "src/channel/balancer.ts",
     tests: ["tests/balancer_test.ts"],
   },
   {
     name: "retry_budget",
-    module: "src/retry_budget.ts",
+    module: "src/channel/retry_budget.ts",
     tests: ["tests/retry_budget_test.ts"],
   },
   {
     name: "member",
-    module: "src/registry/member.ts",
+    module: "src/discovery/member.ts",
     tests: ["tests/member_test.ts"],
   },
   {

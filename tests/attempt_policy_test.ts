@@ -16,7 +16,7 @@ import {
   RemoteError,
   ServerClosingError,
 } from "../src/errors.ts";
-import { RetryBudget } from "../src/retry_budget.ts";
+import { RetryBudget } from "../src/channel/retry_budget.ts";
 
 Deno.test("AttemptPolicy checks maxAttempts and connectTimeout, naming the bad value", () => {
   for (const bad of [0, -1, 1.5, NaN]) {

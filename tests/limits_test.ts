@@ -5,9 +5,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { DistributedChannel } from "../src/channel.ts";
-import { backoff } from "../src/channel/_backoff.ts";
-import { Connection } from "../src/connection.ts";
+import { DistributedChannel } from "../src/channel/channel.ts";
+import { backoff } from "../src/_async.ts";
+import { Connection } from "../src/client/connection.ts";
 import {
   ConnectionError,
   ResourceExhaustedError,
@@ -15,8 +15,8 @@ import {
 } from "../src/errors.ts";
 import { jsonCodec } from "../src/protocol/codec.ts";
 import { encodeFrame, FrameDecoder, FrameType } from "../src/protocol/frame.ts";
-import { StaticMembership } from "../src/registry/static.ts";
-import { type RpcServer, serve } from "../src/server.ts";
+import { StaticMembership } from "../src/discovery/static.ts";
+import { type RpcServer, serve } from "../src/server/server.ts";
 import {
   concat,
   HELLO,
@@ -358,13 +358,18 @@ Deno.test("refused connects do not count towards maxAttempts while other endpoin
 
 Deno.test("the ejection back-off starts at exactly its base, doubles per ejection and stops at its maximum", () => {
   const mid = () => 0.5; // jitter neutral
+  const range = (random: () => number) => ({
+    minTimeout: 100,
+    maxTimeout: 800,
+    random,
+  });
   assert.deepEqual(
-    [0, 1, 2, 3, 4, 5].map((n) => backoff(n, 100, 800, mid)),
+    [0, 1, 2, 3, 4, 5].map((n) => backoff(n, range(mid))),
     [100, 100, 200, 400, 800, 800],
   );
   // Jitter: within 20% either way, never past the maximum.
-  assert.equal(backoff(2, 100, 800, () => 0), 160);
-  assert.equal(Math.round(backoff(2, 100, 800, () => 1)), 240);
-  assert.equal(backoff(4, 100, 800, () => 1), 800);
-  assert.equal(backoff(4, 100, 800, () => 0), 640);
+  assert.equal(backoff(2, range(() => 0)), 160);
+  assert.equal(Math.round(backoff(2, range(() => 1))), 240);
+  assert.equal(backoff(4, range(() => 1)), 800);
+  assert.equal(backoff(4, range(() => 0)), 640);
 });

@@ -5,15 +5,15 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { DistributedChannel } from "../src/channel.ts";
-import { Connection } from "../src/connection.ts";
+import { DistributedChannel } from "../mod.ts";
+import { Connection } from "../src/client/connection.ts";
 import { ConnectionError, ErrorRegistry } from "../src/errors.ts";
-import { parseMember } from "../src/registry/member.ts";
-import { SessionKeeper } from "../src/registry/session_keeper.ts";
-import { ZooKeeperMembership } from "../src/registry/zookeeper_membership.ts";
-import { zooKeeperRegistrar } from "../src/registry/zookeeper_registrar.ts";
-import { ZooKeeperSession } from "../src/registry/zookeeper_session.ts";
-import { serve } from "../src/server.ts";
+import { parseMember } from "../src/discovery/member.ts";
+import { SessionKeeper } from "../src/zookeeper/keeper.ts";
+import { ZooKeeperMembership } from "../src/zookeeper/membership.ts";
+import { zooKeeperRegistrar } from "../src/zookeeper/registrar.ts";
+import { ZooKeeperSession } from "../src/zookeeper/session.ts";
+import { serve } from "../src/server/server.ts";
 import { startZooKeeper } from "../testing.ts";
 import { startServerProcess } from "./_discovery_helpers.ts";
 import { waitFor, within } from "./_wait.ts";
