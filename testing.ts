@@ -15,7 +15,7 @@
  * `--allow-run --allow-net=127.0.0.1 --allow-read --allow-write --allow-env`.
  *
  * @example Run a test against a real ZooKeeper
- * ```ts ignore
+ * ```ts
  * import { startZooKeeper } from "@zkrpc/zkrpc/testing";
  * import assert from "node:assert/strict";
  *

@@ -4,40 +4,23 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import {
   encodeFrame,
   encodeSettings,
+  FrameDecoder,
   FrameType,
   PREFACE,
 } from "../src/protocol/frame.ts";
-import { TAG_KEY } from "../src/protocol/codec.ts";
+import { jsonCodec, TAG_KEY } from "../src/protocol/codec.ts";
 import { lines } from "../src/testing/server_process.ts";
+import { waitFor, within } from "./_wait.ts";
+
+export { within };
 
 /** Resolves after `ms` milliseconds. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Rejects if `promise` does not settle within `ms` (the timer is cleared). */
-export async function within<T>(
-  promise: Promise<T>,
-  ms: number,
-  what = "operation",
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`Timed out after ${ms} ms: ${what}`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Reads from `conn` until the peer closes; returns everything read. */
@@ -109,10 +92,62 @@ export function requestPayload(method: string, params: Uint8Array): Uint8Array {
   return concat(new Uint8Array([0, name.length]), name, params);
 }
 
+/** A request frame as a client writes it. */
+export function requestFrame(
+  id: number,
+  method: string,
+  params: unknown[],
+): Uint8Array {
+  return encodeFrame(
+    FrameType.Request,
+    id,
+    requestPayload(method, jsonCodec.encode(params)),
+  );
+}
+
+/**
+ * A raw client's reader: skips the server's preface, then returns frames of
+ * a given type one at a time (others are skipped), each read with a deadline.
+ */
+export function rawFrames(conn: Deno.Conn): {
+  next(type: FrameType): Promise<{ id: number; payload: Uint8Array }>;
+  preface(): Promise<void>;
+} {
+  const decoder = new FrameDecoder();
+  const buf = new Uint8Array(65536);
+  let prefaceLeft = PREFACE.length;
+  const read = async (): Promise<void> => {
+    const n = await within(conn.read(buf), 5000, "a frame from the server");
+    if (n === null) throw new Error("The server closed the connection");
+    const skip = Math.min(prefaceLeft, n);
+    prefaceLeft -= skip;
+    decoder.push(buf.subarray(skip, n));
+  };
+  return {
+    async preface() {
+      while (prefaceLeft > 0) await read();
+    },
+    async next(type) {
+      while (true) {
+        const frame = decoder.next();
+        if (frame === undefined) {
+          await read();
+          continue;
+        }
+        if (frame.type === type) {
+          return { id: frame.id, payload: frame.payload.slice() };
+        }
+      }
+    },
+  };
+}
+
 /** A child process running tests/fixtures/echo_server.ts. */
 export interface ChildServer extends AsyncDisposable {
   port: number;
   child: Deno.ChildProcess;
+  /** Resolves when the fixture reports that a `sleep` call started running. */
+  sleepStarted(): Promise<void>;
   kill(): Promise<void>;
 }
 
@@ -137,11 +172,26 @@ export async function startChildServer(
     stderr: "inherit",
   }).spawn();
   const output = lines(child.stdout);
-  const first = await output.next();
-  if (first.done) {
-    throw new Error("Fixture server exited before printing its port");
+  const next = async (what: string, ms: number): Promise<string> => {
+    const line = await within(output.next(), ms, what);
+    if (line.done) throw new Error(`Fixture server exited before ${what}`);
+    return line.value;
+  };
+  let port: number;
+  try {
+    port = (JSON.parse(
+      await next("the fixture server to print its port", 30_000),
+    ) as { port: number }).port;
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.status;
+    await output.return(undefined).catch(() => {});
+    throw error;
   }
-  const port = (JSON.parse(first.value) as { port: number }).port;
+  const sleepStarted = async (): Promise<void> => {
+    const line = await next("the fixture server to start a sleep call", 10_000);
+    assert.equal(line, '{"started":"sleep"}');
+  };
   let killed = false;
   const kill = async (): Promise<void> => {
     if (!killed) {
@@ -155,7 +205,7 @@ export async function startChildServer(
     await child.status;
     await output.return(undefined).catch(() => {});
   };
-  return { port, child, kill, [Symbol.asyncDispose]: kill };
+  return { port, child, sleepStarted, kill, [Symbol.asyncDispose]: kill };
 }
 
 /** A running tests/fixtures/flood.ts. */
@@ -232,17 +282,13 @@ export async function memoryOf(
   return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
 }
 
-/** Resolves once `condition()` holds; rejects after `ms`. */
-export async function until(
+/** Resolves once `condition()` holds; rejects after `ms` ({@linkcode waitFor}). */
+export function until(
   condition: () => boolean | Promise<boolean>,
   ms = 5000,
   what = "condition",
 ): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await delay(10);
-  }
+  return waitFor(condition, { what, timeout: ms });
 }
 
 /** Values the JSON codec promises to round-trip. */

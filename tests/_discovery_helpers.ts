@@ -5,22 +5,9 @@
  * @module
  */
 import { ServerProcess } from "../src/testing/server_process.ts";
-import { delay } from "./_core_helpers.ts";
+import { waitFor, within } from "./_wait.ts";
 
-/** Polls `condition` every 20 ms until it holds; throws after `timeout` ms. */
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeout = 5000,
-): Promise<void> {
-  const deadline = performance.now() + timeout;
-  while (!(await condition())) {
-    if (performance.now() > deadline) {
-      throw new Error(`Timed out after ${timeout} ms waiting for ${what}`);
-    }
-    await delay(20);
-  }
-}
+export { waitFor };
 
 /** The example server running in its own process. */
 export interface RegisteredServer extends AsyncDisposable {
@@ -32,20 +19,30 @@ export interface RegisteredServer extends AsyncDisposable {
 
 /**
  * Starts `examples/server.ts 127.0.0.1 0` (the demo's {@linkcode ServerProcess})
- * registered under `service`, and resolves once it registered.
+ * registered under `service` (with extra `args` such as `["--delay", "100"]`),
+ * and resolves once it registered (or fails after 30 s, naming the wait).
  */
 export async function startServerProcess(
   zookeeper: string,
   service: string,
+  args: string[] = [],
 ): Promise<RegisteredServer> {
-  const server = new ServerProcess({ name: service, zookeeper, service });
+  const server = new ServerProcess({ name: service, zookeeper, service, args });
   try {
-    await server.registered();
+    await within(
+      server.registered(),
+      30_000,
+      `the ${service} server to register`,
+    );
   } catch (error) {
     await server.stop("SIGKILL");
     throw error;
   }
-  const address = await server.listening();
+  const address = await within(
+    server.listening(),
+    30_000,
+    `the ${service} server to listen`,
+  );
   return {
     port: Number(address.slice(address.lastIndexOf(":") + 1)),
     stop: (signal = "SIGTERM") => server.stop(signal),

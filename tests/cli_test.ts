@@ -11,6 +11,7 @@ import { closedPort } from "./_core_helpers.ts";
 import { PROTOCOL_VERSION } from "../src/protocol/frame.ts";
 import { serve, withContext } from "../mod.ts";
 import { zooKeeperRegistrar, ZooKeeperSession } from "../zookeeper.ts";
+import { within } from "./_wait.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -30,6 +31,7 @@ async function zkrpc(
     cwd: ROOT,
     env: { NO_COLOR: "1", ...env },
     stdin: "null",
+    signal: AbortSignal.timeout(60_000), // a hang fails the test, not the run
   }).output();
   const decoder = new TextDecoder();
   return {
@@ -49,7 +51,11 @@ async function cluster(count: number): Promise<
     for (let i = 1; i <= count; i++) {
       servers.push(server(zk, `server-${i}`));
     }
-    await Promise.all(servers.map((s) => s.registered()));
+    await within(
+      Promise.all(servers.map((s) => s.registered())),
+      30_000,
+      "the servers to register",
+    );
   } catch (error) {
     await Promise.all(servers.map((s) => s.stop("SIGKILL")));
     await zk.stop();
@@ -302,9 +308,11 @@ Deno.test("zkrpc call --codec with an unknown name exits 2 naming the codecs", a
 
 Deno.test("zkrpc call exits 5 with DeadlineExceededError when the call outlives --timeout", async () => {
   await using zk = await startZooKeeper();
-  const slow = server(zk, "slow", ["--delay", "2000"]);
+  // The reply would come after 60 s: well past 10x the time the command
+  // takes to give up after its 1 s timeout, even on a loaded machine.
+  const slow = server(zk, "slow", ["--delay", "60000"]);
   try {
-    await slow.registered();
+    await within(slow.registered(), 30_000, "the slow server to register");
     const started = performance.now();
     const run = await zkrpc([
       "call",
@@ -319,9 +327,12 @@ Deno.test("zkrpc call exits 5 with DeadlineExceededError when the call outlives 
     ]);
     assert.equal(run.code, 5, run.stderr);
     assert.match(run.stderr, /^DeadlineExceededError: /);
-    assert.ok(performance.now() - started < 1900, "did not wait for the reply");
+    assert.ok(
+      performance.now() - started < 30_000,
+      "did not wait for the reply",
+    );
   } finally {
-    await slow.stop("SIGTERM");
+    await slow.stop("SIGKILL"); // its call would hold a graceful close
   }
 });
 
@@ -450,6 +461,7 @@ Deno.test("zkrpc watch prints the servers, then joins and leaves as they happen"
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
   }).spawn();
   const stderr = new Response(watcher.stderr).text();
   const events: { type: string; id?: string; member?: { port: number } }[] = [];

@@ -15,6 +15,7 @@ import { Handlers } from "../examples/calculator.ts";
 import { waitFor } from "./_discovery_helpers.ts";
 import { SessionKeeper } from "../src/zookeeper/keeper.ts";
 import { ZooKeeperMembership } from "../src/zookeeper/membership.ts";
+import { within } from "./_wait.ts";
 
 const HOST = "127.0.0.1";
 const SESSION = { sessionTimeout: 4000, connectTimeout: 5000 };
@@ -34,7 +35,11 @@ Deno.test("a multi-host connection string with a chroot keeps discovery working 
     session: SESSION,
   });
   await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
-  const path = await registrar.registered();
+  const path = await within(
+    registrar.registered(),
+    30_000,
+    "registrar to register",
+  );
   assert.match(path, /^\/rpc\/calculator\/server-/);
   await using root = await ZooKeeperSession.connect(ensemble.connectionString);
   assert.ok(await root.exists(`/tenants/blue${path}`), "the node is chrooted");
@@ -60,7 +65,7 @@ Deno.test("a multi-host connection string with a chroot keeps discovery working 
     port: 0,
     registrar: registrar2,
   });
-  await registrar2.registered();
+  await within(registrar2.registered(), 30_000, "registrar2 to register");
   await waitFor(
     () => channel.endpoints().length === 2,
     "the channel to see the second server",
@@ -82,7 +87,11 @@ Deno.test("with a digest ACL only holders of the credential can register or dele
     session: { ...SESSION, auth: "zkrpc:s3cret" },
   });
   await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
-  const path = await registrar.registered();
+  const path = await within(
+    registrar.registered(),
+    30_000,
+    "registrar to register",
+  );
 
   // Anyone may discover and call.
   await using channel = new DistributedChannel({
@@ -145,7 +154,7 @@ Deno.test("serve({ tls }) alone advertises tls: the registrar learns the transpo
       key: await Deno.readTextFile(new URL("localhost.key", dir)),
     },
   });
-  await registrar.registered();
+  await within(registrar.registered(), 30_000, "registrar to register");
   await using channel = new DistributedChannel({
     zookeeper: zk.connectionString,
     service: "secure",
@@ -181,7 +190,11 @@ Deno.test("an ACL'd server tightens a service path a stranger created open, and 
     log: (message) => logs.push(message),
   });
   await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
-  const path = await registrar.registered();
+  const path = await within(
+    registrar.registered(),
+    30_000,
+    "registrar to register",
+  );
 
   // Never silent: each tightening and the deletion are logged.
   assert.match(
@@ -251,7 +264,11 @@ Deno.test("an ACL'd server that may not tighten an open service path fails namin
     registrar,
     onError: (error) => errors.push(error),
   });
-  const failure = await registrar.registered().then(
+  const failure = await within(
+    registrar.registered(),
+    30_000,
+    "registrar to fail",
+  ).then(
     () => assert.fail("registered under an open path"),
     (error: Error) => error,
   );
@@ -276,7 +293,11 @@ Deno.test("a member node deleted by a stranger is recreated in the same session,
     log: (message) => logs.push(message),
   });
   await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
-  const first = await registrar.registered();
+  const first = await within(
+    registrar.registered(),
+    30_000,
+    "registrar to register",
+  );
   await using keeper = new SessionKeeper(zk.connectionString, SESSION);
   const membership = new ZooKeeperMembership(keeper, "/rpc/calculator");
   const id = (path: string) => path.slice(path.lastIndexOf("/") + 1);
@@ -370,7 +391,7 @@ Deno.test("a root that grants another team's identity is not 'open': an ACL'd se
     log: (message) => logs.push(message),
   });
   await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
-  await registrar.registered();
+  await within(registrar.registered(), 30_000, "registrar to register");
   assert.deepEqual(logs, []);
   const after = await ops.getAcl("/rpc");
   assert.deepEqual(after.acl, before.acl);

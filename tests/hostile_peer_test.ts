@@ -16,6 +16,7 @@ import {
   within,
   writeAll,
 } from "./_core_helpers.ts";
+import { waitFor } from "./_wait.ts";
 
 const HOST = "127.0.0.1";
 
@@ -362,8 +363,10 @@ Deno.test("a preface and a request trickled one byte at a time are still served"
 Deno.test("silent connections filling maxConnections are reaped by the handshake timeout", async () => {
   await using h = start({ maxConnections: 10, handshakeTimeout: 150 });
   const silent = await Promise.all(Array.from({ length: 10 }, () => h.raw()));
-  await new Promise((r) => setTimeout(r, 30));
-  assert.equal(h.server.connections, 10);
+  await waitFor(
+    () => h.server.connections === 10,
+    "the server to accept the silent connections",
+  );
   // Full: a good client is turned away with goaway, not left hanging.
   const refused = await Connection.connect({
     hostname: HOST,

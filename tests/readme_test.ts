@@ -52,6 +52,7 @@ function deno(args: string[], dir: string): Deno.Command {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(120_000), // a hang fails the test, not the run
   });
 }
 

@@ -32,3 +32,20 @@ Deno.test("RetryBudget.allows() tells whether retries are allowed without spendi
   budget.spend(); // 2 left: not more than half
   assert.equal(budget.allows(), false);
 });
+
+Deno.test("RetryBudget accepts a ratio of 0 and names bad options in its error", () => {
+  const budget = new RetryBudget({ maxTokens: 2, tokenRatio: 0 });
+  budget.spend();
+  budget.earn();
+  assert.equal(budget.tokens, 1);
+  assert.throws(
+    () => new RetryBudget({ maxTokens: 0, tokenRatio: 0.5 }),
+    (e: unknown) =>
+      e instanceof RangeError &&
+      e.message ===
+        "Cannot create retry budget: maxTokens must be > 0 and tokenRatio >= 0, got 0 and 0.5",
+  );
+  assert.throws(() => new RetryBudget({ maxTokens: NaN }), RangeError);
+  assert.throws(() => new RetryBudget({ tokenRatio: NaN }), RangeError);
+  assert.equal(new RetryBudget().tokens, 100);
+});

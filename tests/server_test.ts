@@ -11,7 +11,18 @@ import {
   ResourceExhaustedError,
   ServerClosingError,
 } from "../src/errors.ts";
-import { delay, until, within } from "./_core_helpers.ts";
+import {
+  concat,
+  delay,
+  HELLO,
+  rawFrames,
+  requestFrame,
+  until,
+  writeAll,
+} from "./_core_helpers.ts";
+import { encodeFrame, FrameType } from "../src/protocol/frame.ts";
+import { jsonCodec } from "../src/protocol/codec.ts";
+import { waitFor, within } from "./_wait.ts";
 
 const HOST = "127.0.0.1";
 
@@ -250,9 +261,9 @@ Deno.test("RpcServer.close() lets in-flight calls finish and refuses new ones", 
     conn.addEventListener("goaway", () => resolve(), { once: true })
   );
   const inflight = [conn.call("slow", [150]), conn.call("slow", [100])];
-  await delay(30);
+  await waitFor(() => started.length === 2, "both slow calls to start");
   const closing = server.close();
-  await goaway;
+  await within(goaway, 5000, "the goaway");
   assert.equal(conn.draining, true);
   await assert.rejects(
     conn.call("slow", [1]),
@@ -265,7 +276,7 @@ Deno.test("RpcServer.close() lets in-flight calls finish and refuses new ones", 
   await within(conn.closed, 5000, "client sees close");
   assert.equal(server.connections, 0);
   assert.equal(started.length, 2);
-  await server.finished;
+  await within(server.finished, 5000, "the server to finish");
 });
 
 Deno.test("RpcServer.close() is idempotent and Symbol.asyncDispose never throws", async () => {
@@ -280,8 +291,10 @@ Deno.test("RpcServer.close() is idempotent and Symbol.asyncDispose never throws"
 
 Deno.test("RpcServer.close() aborts handlers still running at the deadline", async () => {
   let aborted: unknown;
+  let running = false;
   const server = serve({
     hang: withContext((ctx): Promise<never> => {
+      running = true;
       return new Promise((_, reject) => {
         ctx.signal.addEventListener("abort", () => {
           aborted = ctx.signal.reason;
@@ -295,8 +308,8 @@ Deno.test("RpcServer.close() aborts handlers still running at the deadline", asy
     port: server.addr.port,
   });
   const call = conn.call("hang", []);
-  await delay(20);
-  await server.close({ deadline: 50 });
+  await waitFor(() => running, "the handler to start");
+  await within(server.close({ deadline: 50 }), 5000, "close()");
   await assert.rejects(
     call,
     (e: unknown) => e instanceof ConnectionError && e.written,
@@ -305,27 +318,42 @@ Deno.test("RpcServer.close() aborts handlers still running at the deadline", asy
 });
 
 Deno.test("a new request on a draining connection gets ServerClosingError and is not run", async () => {
+  // A raw client that ignores goaway, so that the server's own refusal (not
+  // the client's) is what stops the request.
   let runs = 0;
+  const release = Promise.withResolvers<void>();
   const server = serve({
-    async slow(): Promise<void> {
-      await delay(100);
-    },
+    slow: () => release.promise,
     count(): number {
       return ++runs;
     },
   }, { hostname: HOST, onError: quiet() });
-  // A client that ignores goaway: write a request by hand after goaway.
-  await using conn = await Connection.connect({
-    hostname: HOST,
-    port: server.addr.port,
-  });
-  const slow = conn.call("slow", []);
-  await delay(10);
-  const closing = server.close();
-  await new Promise((r) => conn.addEventListener("goaway", r, { once: true }));
-  await assert.rejects(conn.call("count", []), ServerClosingError);
-  await slow;
-  await closing;
+  const conn = await Deno.connect({ hostname: HOST, port: server.addr.port });
+  const frames = rawFrames(conn);
+  await writeAll(conn, concat(HELLO, requestFrame(1, "slow", [])));
+  await frames.preface(); // handshake done: the server drains, not drops, it
+  const closing = server.close({ deadline: 60_000 });
+  const goaway = await frames.next(FrameType.Goaway);
+  assert.equal(new TextDecoder().decode(goaway.payload), "Server is closing");
+  const ping = await frames.next(FrameType.Ping);
+  // After the goaway: the server refuses, does not run, and stays draining.
+  await writeAll(conn, requestFrame(2, "count", []));
+  const refused = await frames.next(FrameType.Error);
+  assert.equal(refused.id, 2);
+  const payload = jsonCodec.decode(refused.payload) as {
+    name: string;
+    message: string;
+  };
+  assert.equal(payload.name, "ServerClosingError");
+  assert.match(payload.message, /server is closing \(request not run\)/);
+  assert.equal(runs, 0);
+  // The draining call still completes; the pong lets the drain finish.
+  release.resolve();
+  const result = await frames.next(FrameType.Result);
+  assert.equal(result.id, 1);
+  await writeAll(conn, encodeFrame(FrameType.Pong, ping.id, ping.payload));
+  await within(closing, 5000, "close() once the drain is over");
+  conn.close();
   assert.equal(runs, 0);
 });
 
@@ -344,15 +372,15 @@ Deno.test("serve() calls the registrar after listening and close() deregisters b
     },
   };
   const server = serve(Handlers, { hostname: HOST, registrar });
-  await server.ready;
+  await within(server.ready, 5000, "the server to register");
   const conn = await Connection.connect({
     hostname: HOST,
     port: server.addr.port,
   });
   seen.conn = conn;
   conn.addEventListener("goaway", () => events.push("goaway"));
-  await server.close();
-  await conn.closed;
+  await within(server.close(), 5000, "close()");
+  await within(conn.closed, 5000, "the connection to close");
   assert.deepEqual(events, [
     `register ${server.addr.port}`,
     "deregister draining=false",
@@ -373,9 +401,9 @@ Deno.test("clients that connect while close() deregisters are still served", asy
       }),
   };
   const server = serve(Handlers, { hostname: HOST, registrar });
-  await server.ready;
+  await within(server.ready, 5000, "the server to register");
   const closing = server.close();
-  await deregistering.promise;
+  await within(deregistering.promise, 5000, "close() to deregister");
   const results = await Promise.all([1, 2, 3].map(async (i) => {
     await using conn = await Connection.connect({
       hostname: HOST,
@@ -396,7 +424,7 @@ Deno.test("a failing registrar rejects ready and closes the server", async () =>
     registrar: { register: () => Promise.reject(new Error("ZooKeeper down")) },
   });
   await assert.rejects(server.ready, /ZooKeeper down/);
-  await server.finished;
+  await within(server.finished, 5000, "the server to finish");
   assert.match(errors[0]!.message, /^Cannot register server: ZooKeeper down/);
 });
 
@@ -495,7 +523,7 @@ Deno.test("a handler's signal aborts when its client disconnects", async () => {
     port: server.addr.port,
   });
   const call = conn.call("hang", []).catch((e) => e);
-  await running;
+  await within(running, 5000, "the handler to start");
   conn.close();
   assert.ok((await call) instanceof ConnectionError);
   await within(done, 2000, "handler aborted");
@@ -513,7 +541,7 @@ Deno.test("a registrar that throws synchronously does not leak the listener", as
     },
   });
   await assert.rejects(server.ready, /sync failure/);
-  await server.finished;
+  await within(server.finished, 5000, "the server to finish");
 });
 
 Deno.test("stacks stay on the server unless exposeStack is set", async () => {

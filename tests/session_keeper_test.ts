@@ -3,6 +3,7 @@ import { SessionKeeper } from "../src/zookeeper/keeper.ts";
 import { ZooKeeperSession } from "../src/zookeeper/session.ts";
 import { expireSession, startZooKeeper } from "../testing.ts";
 import { delay } from "./_core_helpers.ts";
+import { nextEvent, waitFor } from "./_wait.ts";
 
 /** A loopback address nothing listens on. */
 function closedAddress(): string {
@@ -75,10 +76,8 @@ Deno.test("SessionKeeper.current() never returns an expired session, and waits f
   await using keeper = new SessionKeeper(zk.connectionString, {
     sessionTimeout: 4000,
   });
-  const first = await keeper.current();
-  const expired = new Promise((resolve) =>
-    keeper.addEventListener("expired", resolve, { once: true })
-  );
+  const first = await keeper.current(AbortSignal.timeout(30_000));
+  const expired = nextEvent(keeper, "expired");
   await expireSession(
     zk.connectionString,
     first.sessionId,
@@ -87,7 +86,10 @@ Deno.test("SessionKeeper.current() never returns an expired session, and waits f
   await expired;
   // The old session is closed next, before a new one is established: ask
   // for the current session in that window.
-  while (first.state !== "closed") await delay(1);
+  await waitFor(() => first.state === "closed", {
+    what: "the expired session to close",
+    interval: 1,
+  });
   const next = await keeper.current(AbortSignal.timeout(10_000));
   assert.notEqual(next, first);
   assert.equal(next.state, "connected");

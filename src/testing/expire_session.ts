@@ -45,7 +45,7 @@ export interface ExpireSessionOptions {
  * the session (already expired, or a wrong password).
  *
  * @example Expire a session in a test
- * ```ts ignore
+ * ```ts
  * import { expireSession, startZooKeeper } from "@zkrpc/zkrpc/testing";
  * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
  *

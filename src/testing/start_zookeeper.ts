@@ -107,7 +107,7 @@ export interface StartZooKeeperOptions {
  * `await using` stops it and removes its files when the scope ends.
  *
  * @example Crashing and restarting a server
- * ```ts ignore
+ * ```ts
  * import { startZooKeeper } from "@zkrpc/zkrpc/testing";
  * import type { ZooKeeperServer } from "@zkrpc/zkrpc/testing";
  * import assert from "node:assert/strict";
@@ -259,7 +259,7 @@ class StandaloneServer implements ZooKeeperServer {
  * includes the tail of ZooKeeper's log when there is one.
  *
  * @example Start a server for one test
- * ```ts ignore
+ * ```ts
  * import { startZooKeeper } from "@zkrpc/zkrpc/testing";
  * import assert from "node:assert/strict";
  *

@@ -103,7 +103,7 @@ export interface StartZooKeeperEnsembleOptions {
  * One member of a {@linkcode ZooKeeperEnsemble}.
  *
  * @example Killing the leader forces an election
- * ```ts ignore
+ * ```ts
  * import { startZooKeeperEnsemble } from "@zkrpc/zkrpc/testing";
  * import type { ZooKeeperEnsembleMember } from "@zkrpc/zkrpc/testing";
  * import assert from "node:assert/strict";
@@ -154,7 +154,7 @@ export interface ZooKeeperEnsembleMember {
  * `await using` stops every member and removes all files.
  *
  * @example Finding the leader
- * ```ts ignore
+ * ```ts
  * import { startZooKeeperEnsemble } from "@zkrpc/zkrpc/testing";
  * import type { ZooKeeperEnsemble } from "@zkrpc/zkrpc/testing";
  * import assert from "node:assert/strict";
@@ -346,7 +346,7 @@ class Ensemble implements ZooKeeperEnsemble {
  * of the failing member's log.
  *
  * @example Kill the leader and keep serving
- * ```ts ignore
+ * ```ts
  * import { startZooKeeperEnsemble } from "@zkrpc/zkrpc/testing";
  * import assert from "node:assert/strict";
  *
