@@ -22,6 +22,11 @@ interface Target {
    * network, which this runner does not use).
    */
   onRequest?: boolean;
+  /**
+   * Its tests also start an in-process server on 127.0.0.1 (the runner then
+   * allows loopback network access, nothing else).
+   */
+  loopback?: boolean;
 }
 
 /**
@@ -63,8 +68,11 @@ const TARGETS: Target[] = [
   {
     name: "outlier_detection",
     module: "src/channel/outlier_detection.ts",
-    tests: ["tests/outlier_detection_test.ts"],
-    onRequest: true,
+    tests: [
+      "tests/outlier_detection_test.ts",
+      "tests/outlier_detection_unit_test.ts",
+    ],
+    loopback: true,
   },
 ];
 
@@ -119,11 +127,12 @@ async function ensureStryker(): Promise<void> {
   }
 }
 
-function command(tests: string[]): string {
+function command(target: Target): string {
   return [
     "deno test --no-check --quiet",
     "--allow-env=__STRYKER_ACTIVE_MUTANT__",
-    ...tests,
+    ...(target.loopback ? ["--allow-net=127.0.0.1"] : []),
+    ...target.tests,
   ].join(" ");
 }
 
@@ -135,7 +144,7 @@ async function mutate(target: Target): Promise<Mutant[]> {
   const config = {
     ...base,
     mutate: [target.module],
-    commandRunner: { command: command(target.tests) },
+    commandRunner: { command: command(target) },
     jsonReporter: { fileName: report },
     htmlReporter: { fileName: `${REPORTS}/${target.name}.html` },
   };
