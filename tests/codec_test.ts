@@ -6,6 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { createJsonCodec, jsonCodec, TAG_KEY } from "../src/protocol/codec.ts";
+import { createMsgpackCodec } from "../src/protocol/msgpack_codec.ts";
+import { encodeForWrite } from "../src/protocol/_scratch_encode.ts";
 
 const wire = (value: unknown) =>
   new TextDecoder().decode(jsonCodec.encode(value));
@@ -361,4 +363,22 @@ Deno.test("jsonCodec.decode refuses malformed tagged values with a SyntaxError",
       v,
     );
   }
+});
+
+Deno.test("msgpack scratch encode: same bytes as encode, and kept results survive later encodes", () => {
+  const codec = createMsgpackCodec();
+  const kept = codec.encode({ keep: new Uint8Array(3000).fill(7) });
+  const keptCopy = kept.slice();
+  for (let i = 0; i < 50; i++) {
+    const value = [i, "x".repeat(i * 40), new Uint8Array(i * 100).fill(i)];
+    const scratch = encodeForWrite(codec, value);
+    assert.deepEqual(scratch, codec.encode(value));
+    assert.deepEqual(codec.decode(scratch), value);
+  }
+  assert.deepEqual(kept, keptCopy);
+});
+
+Deno.test("encodeForWrite uses encode for a codec without a scratch encode", () => {
+  const value = { a: [1, "two", null] };
+  assert.deepEqual(encodeForWrite(jsonCodec, value), jsonCodec.encode(value));
 });

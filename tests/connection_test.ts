@@ -287,7 +287,7 @@ Deno.test("Connection.close() rejects pending calls; calls after it are never wr
   const conn = await Connection.connect({
     hostname: HOST,
     port: server.addr.port,
-  });
+  }, { maxInFlight: 1 });
   const closeEvent = new Promise<CustomEvent>((resolve) =>
     conn.addEventListener("close", (e) => resolve(e as CustomEvent), {
       once: true,
@@ -295,7 +295,7 @@ Deno.test("Connection.close() rejects pending calls; calls after it are never wr
   );
   const sent = conn.call("wait", []);
   await waitFor(() => started, "the first call to run");
-  const unsent = conn.call("wait", []); // queued in this turn, not yet written
+  const unsent = conn.call("wait", []); // over maxInFlight: queued, not written
   conn.close();
   await assert.rejects(
     sent,

@@ -164,7 +164,7 @@ Deno.test("FrameDecoder rejects a length below 5 and an unknown frame type", () 
   assert.throws(() => d2.next(), /unknown frame type 99/);
 });
 
-Deno.test("FrameWriter sends frames queued in one turn as one write", async () => {
+Deno.test("FrameWriter writes the first frame at once and batches the frames queued during a write", async () => {
   const writes: Uint8Array[] = [];
   let release!: () => void;
   const gate = new Promise<void>((resolve) => release = resolve);
@@ -176,21 +176,24 @@ Deno.test("FrameWriter sends frames queued in one turn as one write", async () =
     },
   });
   const b1 = writer.push(FrameType.Ping, 1);
-  writer.push(FrameType.Ping, 2);
-  await Promise.resolve();
-  assert.equal(writer.started, b1); // batch 1 handed to the socket
-  const b2 = writer.push(
+  assert.equal(writer.started, b1); // handed to the socket inside push
+  assert.equal(writes.length, 1);
+  const b2 = writer.push(FrameType.Ping, 2);
+  const b3 = writer.push(
     FrameType.Request,
     3,
     new Uint8Array([1, 2]),
     new Uint8Array([0]),
   );
+  assert.equal(b3, b2); // both wait for the first write, in one batch
   assert.ok(b2 > writer.started); // batch 2 not written yet
+  await Promise.resolve();
+  assert.equal(writes.length, 1);
   release();
   await writer.drained();
   assert.equal(writes.length, 2);
-  assert.equal(writes[0]!.length, 18);
-  assert.equal(writes[1]!.length, 12);
+  assert.equal(writes[0]!.length, 9);
+  assert.equal(writes[1]!.length, 21);
   assert.equal(writer.started, b2);
 });
 

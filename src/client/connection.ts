@@ -22,6 +22,7 @@ import {
   FrameType,
 } from "../protocol/frame.ts";
 import { FrameWriter } from "../protocol/frame_writer.ts";
+import { encodeForWrite } from "../protocol/_scratch_encode.ts";
 import { DeadlineQueue } from "./_deadline_queue.ts";
 import { errorMessage as message } from "../_util.ts";
 import { type Address, openSocket } from "./_connect.ts";
@@ -564,7 +565,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
     }
     let payload: Uint8Array;
     try {
-      payload = this.#codec.encode(params);
+      payload = encodeForWrite(this.#codec, params);
     } catch (error) {
       return Promise.reject(
         new TypeError(
@@ -626,8 +627,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
           metadata,
         );
       } else {
-        // Over the limit: wait here, unsent, for a response to free a slot.
-        call.payload = payload;
+        // Over the limit: wait here, unsent, for a response to free a slot
+        // (with a copy: the scratch bytes live until the next encode).
+        call.payload = payload.slice();
         call.prefix = prefix;
         call.metadata = metadata;
         this.#queue.push(call);

@@ -1,6 +1,7 @@
 /**
- * Internal: batches outgoing frames so that all frames queued in one
- * microtask turn go out in one `write` call.
+ * Internal: batches outgoing frames. The first frame queued on an idle
+ * writer goes to the socket at once; frames queued while a write is in
+ * progress go out together in the next `write` call.
  *
  * @module
  */
@@ -15,12 +16,14 @@ export interface ByteSink {
 
 /**
  * Double-buffered frame writer: frames are encoded straight into the pending
- * buffer; a microtask flushes it with one write while new frames go to the
- * other buffer. Every push returns the number of the batch it joined;
+ * buffer. A frame queued while no write is in progress is written at once
+ * (so that the peer can start on it while this side prepares the next
+ * frames); frames queued during a write collect in the other buffer and go
+ * out in one write when it completes. Every push returns the number of the batch it joined;
  * {@linkcode FrameWriter.prototype.started} tells which batches were handed
  * to the socket, so a caller can tell "never written" from "maybe written".
  *
- * @example Write two frames in one batch
+ * @example The first frame at once, the next two in one batch
  * ```ts
  * import { FrameWriter } from "./frame_writer.ts";
  * import { FrameType } from "./frame.ts";
@@ -28,11 +31,11 @@ export interface ByteSink {
  *
  * const writes: Uint8Array[] = [];
  * const writer = new FrameWriter({ write: (p) => { writes.push(p.slice()); return Promise.resolve(p.length); } });
- * writer.push(FrameType.Ping, 1);
- * writer.push(FrameType.Ping, 2);
+ * writer.push(FrameType.Ping, 1); // written at once
+ * writer.push(FrameType.Ping, 2); // waits for the first write
+ * writer.push(FrameType.Ping, 3); // joins the second
  * await writer.drained();
- * assert.equal(writes.length, 1);
- * assert.equal(writes[0]!.length, 18);
+ * assert.deepEqual(writes.map((w) => w.length), [9, 18]);
  * ```
  */
 export class FrameWriter {
@@ -43,7 +46,6 @@ export class FrameWriter {
   #batch = 1;
   #started = 0;
   #flushing = false;
-  #scheduled = false;
   #failed: unknown = undefined;
   #idle: Array<() => void> = [];
   #onError: (error: unknown) => void;
@@ -166,11 +168,9 @@ export class FrameWriter {
 
   #commit(need: number): number {
     this.#len = need;
-    if (!this.#flushing && !this.#scheduled) {
-      this.#scheduled = true;
-      queueMicrotask(this.#flush);
-    }
-    return this.#batch;
+    const batch = this.#batch;
+    if (!this.#flushing) this.#flush();
+    return batch;
   }
 
   /**
@@ -192,13 +192,12 @@ export class FrameWriter {
    * @returns A promise.
    */
   drained(): Promise<void> {
-    if (!this.#flushing && !this.#scheduled) return Promise.resolve();
+    if (!this.#flushing) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
-  #flush = async (): Promise<void> => {
-    this.#scheduled = false;
-    if (this.#flushing) return;
+  // Runs synchronously up to the first write: `push` starts it.
+  async #flush(): Promise<void> {
     this.#flushing = true;
     try {
       while (this.#len > 0 && this.#failed === undefined) {
@@ -217,7 +216,9 @@ export class FrameWriter {
     } catch (error) {
       this.#failed = error ?? new Error("write failed");
       this.#len = 0;
-      this.#onError(error);
+      // Never from inside `push` (a sink that throws at once): the caller
+      // is mid-way through its own bookkeeping.
+      queueMicrotask(() => this.#onError(error));
     } finally {
       this.#flushing = false;
       if (this.#len === 0 || this.#failed !== undefined) {
@@ -226,5 +227,5 @@ export class FrameWriter {
         for (const resolve of idle) resolve();
       }
     }
-  };
+  }
 }

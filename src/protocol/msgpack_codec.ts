@@ -7,9 +7,15 @@
  *
  * @module
  */
-import { addExtension, Packr, REUSE_BUFFER_MODE } from "msgpackr/pack";
+import {
+  addExtension,
+  Packr,
+  RESET_BUFFER_MODE,
+  REUSE_BUFFER_MODE,
+} from "msgpackr/pack";
 import { Unpackr } from "msgpackr/unpack";
 import type { Codec } from "./codec.ts";
+import { encodeScratch, type ScratchCodec } from "./_scratch_encode.ts";
 import {
   checkMaxDigits,
   decodeBigInt,
@@ -256,22 +262,28 @@ export function createMsgpackCodec(options: MsgpackCodecOptions = {}): Codec {
     copyBuffers: true,
     int64AsType: "bigint",
   });
-  return {
+  // REUSE_BUFFER_MODE hands back msgpackr's whole buffer with the range
+  // written. A plain view of that range costs less than the Buffer msgpackr
+  // would make of it. Without RESET_BUFFER_MODE later encodes write after
+  // the range (the bytes may be kept); with it the next encode starts at the
+  // same place, so msgpackr keeps one buffer instead of allocating a new one
+  // whenever the old one fills up.
+  const pack = (value: unknown, mode: number): Uint8Array => {
+    const out = packr.pack(
+      isSimple(value) ? value : prepareRoot(value),
+      mode,
+    ) as unknown as Uint8Array & { start: number; end: number };
+    return new Uint8Array(
+      out.buffer,
+      out.byteOffset + out.start,
+      out.end - out.start,
+    );
+  };
+  const codec: ScratchCodec = {
     name: "msgpack",
-    encode(value: unknown): Uint8Array {
-      // REUSE_BUFFER_MODE hands back msgpackr's whole buffer with the range
-      // written; later encodes still write after it. A plain view of that
-      // range costs less than the Buffer msgpackr would make of it.
-      const out = packr.pack(
-        isSimple(value) ? value : prepareRoot(value),
-        REUSE_BUFFER_MODE,
-      ) as unknown as Uint8Array & { start: number; end: number };
-      return new Uint8Array(
-        out.buffer,
-        out.byteOffset + out.start,
-        out.end - out.start,
-      );
-    },
+    encode: (value: unknown): Uint8Array => pack(value, REUSE_BUFFER_MODE),
+    [encodeScratch]: (value: unknown): Uint8Array =>
+      pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE),
     decode(bytes: Uint8Array): unknown {
       maxDigitsNow = maxDigits;
       if (bytes.length === 0) {
@@ -290,6 +302,7 @@ export function createMsgpackCodec(options: MsgpackCodecOptions = {}): Codec {
       return unpackr.unpack(whole, range);
     },
   };
+  return codec;
 }
 
 /**

@@ -34,6 +34,7 @@ import {
   RequestFlag,
 } from "../protocol/frame.ts";
 import { FrameWriter } from "../protocol/frame_writer.ts";
+import { encodeForWrite } from "../protocol/_scratch_encode.ts";
 import type { CallContext } from "./call_context.ts";
 import { decodeMetadata, EMPTY_METADATA } from "../protocol/metadata.ts";
 import { runAsParent } from "../_call_scope.ts";
@@ -685,7 +686,7 @@ export class ServerConnection {
   #pushResult(id: number, method: string, value: unknown): void {
     let bytes: Uint8Array;
     try {
-      bytes = this.#codec.encode(value);
+      bytes = encodeForWrite(this.#codec, value);
     } catch (error) {
       this.#pushError(id, {
         name: "TypeError",
@@ -737,11 +738,11 @@ export class ServerConnection {
   #pushError(id: number, payload: ErrorPayload, method = ""): void {
     let bytes: Uint8Array;
     try {
-      bytes = this.#codec.encode(payload);
+      bytes = encodeForWrite(this.#codec, payload);
     } catch {
       // data not encodable (or a throwing getter in it): send without it
       try {
-        bytes = this.#codec.encode({
+        bytes = encodeForWrite(this.#codec, {
           name: payload.name,
           message: payload.message,
           ...(payload.stack === undefined ? {} : { stack: payload.stack }),
