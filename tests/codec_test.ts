@@ -382,3 +382,26 @@ Deno.test("encodeForWrite uses encode for a codec without a scratch encode", () 
   const value = { a: [1, "two", null] };
   assert.deepEqual(encodeForWrite(jsonCodec, value), jsonCodec.encode(value));
 });
+
+Deno.test("msgpack decode: decoded bytes are copies that survive later decodes and reuse of the input", () => {
+  const codec = createMsgpackCodec();
+  const input = new Uint8Array(64 * 1024);
+  const kept: Array<[Uint8Array, number]> = [];
+  // Small payloads (slab-pooled) and large ones (own copy), across slabs.
+  for (const size of [1, 100, 4000, 9000, 70_000, 3, 8000]) {
+    for (let i = 0; i < 20; i++) {
+      const fill = (size + i) % 251;
+      const encoded = codec.encode([new Uint8Array(size).fill(fill)]);
+      const view = input.length >= encoded.length
+        ? input.subarray(0, encoded.length)
+        : new Uint8Array(encoded.length);
+      view.set(encoded);
+      const [bytes] = codec.decode(view) as [Uint8Array];
+      view.fill(0); // the frame buffer is reused for the next frame
+      kept.push([bytes, fill]);
+    }
+  }
+  for (const [bytes, fill] of kept) {
+    assert.ok(bytes.every((b) => b === fill));
+  }
+});

@@ -80,11 +80,41 @@ addExtension({
 });
 
 const objectProto = Object.prototype;
-// The buffer the last payload lived in, a view of all of it, and the range
-// to read (reused: decode is synchronous).
-let wholeBuffer: ArrayBufferLike | undefined;
-let whole: Uint8Array = new Uint8Array(0);
+
+// Payloads are decoded from a copy, so that decoded `Uint8Array`s can be
+// views of it (msgpackr's `copyBuffers: false`) instead of one fresh
+// allocation each, which costs about as much as a small call. Payloads of
+// up to POOLED_MAX bytes are copied into the current slab, at increasing
+// offsets (never reused: a decoded view may live on); a full slab is
+// dropped and a new one started, like Node's pool behind
+// `Buffer.allocUnsafe`. A larger payload gets its own copy.
+const SLAB_SIZE = 64 * 1024;
+const POOLED_MAX = 8 * 1024;
+let slab = new Uint8Array(SLAB_SIZE);
+let slabUsed = 0;
+// The range to read (reused: decode is synchronous).
 const range = { start: 0, end: 0 };
+
+// The array to unpack `bytes` from, with `range` set to where they are.
+// msgpackr caches a DataView on the array it reads, so one view per slab
+// keeps that to one per slab.
+function decodeSource(bytes: Uint8Array): Uint8Array {
+  const length = bytes.length;
+  if (length > POOLED_MAX) {
+    range.start = 0;
+    range.end = length;
+    return bytes.slice();
+  }
+  if (slabUsed + length > SLAB_SIZE) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  slab.set(bytes, slabUsed);
+  range.start = slabUsed;
+  range.end = slabUsed + length;
+  slabUsed = (range.end + 7) & ~7;
+  return slab;
+}
 
 // An encoding failure on its way up: each level adds its path segment, so
 // that no path string is built unless something fails.
@@ -233,7 +263,10 @@ export interface MsgpackCodecOptions {
  *
  * Round-trips the same values as `jsonCodec`: `null`, booleans, strings,
  * numbers including `NaN`, `±Infinity` and `-0`, `undefined`, `bigint`,
- * `Uint8Array` (as raw bytes; a decoded one is a copy that owns its memory),
+ * `Uint8Array` (as raw bytes; a decoded one is a copy, never a view of the
+ * frame buffer; from a payload of up to 8 KiB it is a view of a shared 64 KiB
+ * slab, like a pooled Node `Buffer`: `slice()` it before transferring its
+ * `buffer`),
  * `Date` (also invalid dates), arrays and plain objects (prototype
  * `Object.prototype` or `null`; revived with `Object.prototype`; an own
  * `__proto__` key stays an own property). Throws a `TypeError` naming the path
@@ -259,7 +292,7 @@ export function createMsgpackCodec(options: MsgpackCodecOptions = {}): Codec {
   const unpackr = new Unpackr({
     useRecords: false,
     mapsAsObjects: true,
-    copyBuffers: true,
+    copyBuffers: false,
     int64AsType: "bigint",
   });
   // REUSE_BUFFER_MODE hands back msgpackr's whole buffer with the range
@@ -289,17 +322,7 @@ export function createMsgpackCodec(options: MsgpackCodecOptions = {}): Codec {
       if (bytes.length === 0) {
         throw new SyntaxError("Cannot decode value: empty payload");
       }
-      // msgpackr attaches a DataView to the array it reads: reading a range
-      // of one long-lived view of the whole buffer (the frame decoder's)
-      // makes that once per buffer, not once per payload. The view is plain,
-      // so that decoded bytes are plain Uint8Arrays, never Buffers.
-      if (bytes.buffer !== wholeBuffer) {
-        wholeBuffer = bytes.buffer;
-        whole = new Uint8Array(wholeBuffer);
-      }
-      range.start = bytes.byteOffset;
-      range.end = bytes.byteOffset + bytes.length;
-      return unpackr.unpack(whole, range);
+      return unpackr.unpack(decodeSource(bytes), range);
     },
   };
   return codec;
