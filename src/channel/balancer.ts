@@ -36,8 +36,9 @@ export interface BalancerCandidate {
   /** The member's `weight` (1 when it registered none). Set by the channel. */
   readonly weight?: number;
   /**
-   * Moving average of the endpoint's answered calls' latency, in ms;
-   * `undefined` until one was answered.
+   * Moving average of the endpoint's answered calls' latency, in ms,
+   * measured on one call in eight (every call while hedging); `undefined`
+   * until one was answered.
    */
   readonly latency?: number | undefined;
 }

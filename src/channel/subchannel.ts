@@ -162,12 +162,13 @@ export class Subchannel {
     return !this.draining && !this.ejected;
   }
 
-  /** Records an answered attempt and its latency. */
-  succeeded(latency: number): void {
+  /** Records an answered attempt and its latency, when it was measured. */
+  succeeded(latency: number | undefined): void {
     this.failures = 0;
     this.calls++;
     this.outcomes++;
     this.failureRate *= 1 - EWMA;
+    if (latency === undefined) return;
     const previous = this.candidate.latency;
     this.candidate.latency = previous === undefined
       ? latency
