@@ -614,44 +614,49 @@ export class Connection extends EventTarget implements AsyncDisposable {
       id = id >= 0xffffffff ? 1 : id + 1;
     } while (this.#pending.has(id));
     this.#nextId = id;
-    return new Promise((resolve, reject) => {
-      const call = new PendingCall(id, method, resolve, reject);
-      this.#pending.set(id, call);
-      if (this.#sent < this.#maxInFlight) {
-        this.#sent++;
-        call.batch = this.#writer.pushRequest(
-          id,
-          timeout,
-          prefix,
-          payload,
-          metadata,
-        );
-      } else {
-        // Over the limit: wait here, unsent, for a response to free a slot
-        // (with a copy: the scratch bytes live until the next encode).
-        call.payload = payload.slice();
-        call.prefix = prefix;
-        call.metadata = metadata;
-        this.#queue.push(call);
-      }
-      if (timeout !== Infinity) {
-        call.timeout = timeout;
-        call.deadline = Date.now() + timeout;
-        this.#deadlines.add(call);
-      }
-      if (signal) {
-        call.signal = signal;
-        call.onAbort = () =>
-          this.#expire(
-            id,
-            call,
-            new CancelledError(`Cannot call method "${method}": cancelled`, {
-              cause: signal.reason,
-            }),
-          );
-        signal.addEventListener("abort", call.onAbort, { once: true });
-      }
-    });
+    // No executor closure: it would capture most of this function.
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    const call = new PendingCall(id, method, resolve, reject);
+    this.#pending.set(id, call);
+    if (this.#sent < this.#maxInFlight) {
+      this.#sent++;
+      call.batch = this.#writer.pushRequest(
+        id,
+        timeout,
+        prefix,
+        payload,
+        metadata,
+      );
+    } else {
+      // Over the limit: wait here, unsent, for a response to free a slot
+      // (with a copy: the scratch bytes live until the next encode).
+      call.payload = payload.slice();
+      call.prefix = prefix;
+      call.metadata = metadata;
+      this.#queue.push(call);
+    }
+    if (timeout !== Infinity) {
+      call.timeout = timeout;
+      call.deadline = Date.now() + timeout;
+      this.#deadlines.add(call);
+    }
+    if (signal) this.#cancelOnAbort(call, signal);
+    return promise;
+  }
+
+  // Apart from #send, so that its closure does not make #send allocate a
+  // context on every call.
+  #cancelOnAbort(call: PendingCall, signal: AbortSignal): void {
+    call.signal = signal;
+    call.onAbort = () =>
+      this.#expire(
+        call.id,
+        call,
+        new CancelledError(`Cannot call method "${call.method}": cancelled`, {
+          cause: signal.reason,
+        }),
+      );
+    signal.addEventListener("abort", call.onAbort, { once: true });
   }
 
   #expire(id: number, call: PendingCall, error: Error): void {
