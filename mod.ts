@@ -3,9 +3,16 @@
  * object's methods over TCP and registers the server in ZooKeeper; a
  * {@linkcode DistributedChannel} finds the servers, balances calls over them
  * and fails over. {@linkcode zooKeeperDiscovery} shares one ZooKeeper session
- * between both sides; the ZooKeeper session API itself is in
- * `@zkrpc/zkrpc/zookeeper`, a throw-away ZooKeeper for tests in
- * `@zkrpc/zkrpc/testing`.
+ * between both sides; {@linkcode Connection} talks to one server; {@linkcode stub}
+ * makes remote calls look local; the error classes say what went wrong.
+ *
+ * This entry point holds what an application needs. The others:
+ * `@zkrpc/zkrpc/protocol` (codecs, metadata limits, the health and describe
+ * methods), `@zkrpc/zkrpc/extend` (what you implement or plug in: balancers,
+ * memberships, registrars, interceptors, policy option types),
+ * `@zkrpc/zkrpc/zookeeper` (the ZooKeeper session API),
+ * `@zkrpc/zkrpc/testing` (a throw-away ZooKeeper for tests) and
+ * `@zkrpc/zkrpc/cli` (the `zkrpc` command line).
  *
  * @example Serve, and call through a fixed member list
  * ```ts
@@ -28,14 +35,9 @@
  */
 export {
   type CloseOptions,
-  DESCRIBE_METHOD,
-  HEALTH_METHOD,
-  type HealthStatus,
-  type MethodDescription,
   type RpcServer,
   serve,
   type ServeOptions,
-  type ServiceDescription,
   type TlsOptions,
 } from "./src/server/server.ts";
 export {
@@ -62,7 +64,6 @@ export {
   CancelledError,
   ConnectionError,
   DeadlineExceededError,
-  type ErrorClass,
   type ErrorPayload,
   ErrorRegistry,
   MethodNotFoundError,
@@ -73,46 +74,4 @@ export {
   RpcError,
   ServerClosingError,
 } from "./src/errors.ts";
-export type {
-  Balancer,
-  BalancerCandidate,
-  BalancerName,
-} from "./src/channel/balancer.ts";
 export { StaticMembership } from "./src/discovery/static.ts";
-export type {
-  DiscoveryState,
-  Membership,
-  MembershipChange,
-} from "./src/discovery/membership.ts";
-export type { MemberData } from "./src/discovery/member.ts";
-export type {
-  RegisterContext,
-  Registrar,
-  Registration,
-} from "./src/discovery/registrar.ts";
-export {
-  type Codec,
-  createJsonCodec,
-  jsonCodec,
-  type JsonCodecOptions,
-} from "./src/protocol/codec.ts";
-export {
-  createMsgpackCodec,
-  msgpackCodec,
-  type MsgpackCodecOptions,
-} from "./src/protocol/msgpack_codec.ts";
-export {
-  MAX_METADATA_SIZE,
-  RESERVED_METADATA_KEYS,
-} from "./src/protocol/metadata.ts";
-export type {
-  ClientCall,
-  ClientInterceptor,
-  ServerCall,
-  ServerInterceptor,
-} from "./src/_interceptors.ts";
-export type { ParentCall } from "./src/_call_scope.ts";
-export { telemetryEnabled } from "./src/telemetry/telemetry.ts";
-export type { HedgingOptions } from "./src/channel/hedging.ts";
-export type { OutlierDetectionOptions } from "./src/channel/outlier_detection.ts";
-export type { RetryBudgetOptions } from "./src/channel/retry_budget.ts";

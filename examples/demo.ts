@@ -44,7 +44,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { DistributedChannel, type MembershipChange } from "../mod.ts";
+import { DistributedChannel } from "../mod.ts";
+import type { MembershipChange } from "../extend.ts";
 import {
   provisionZooKeeper,
   startZooKeeper,

@@ -1,6 +1,7 @@
 /**
- * The one small async toolkit of zkrpc: a deadline race, an abortable
- * promise, an abortable delay and exponential back-off with jitter. Shaped
+ * The one small async toolkit of zkrpc: a deadline race (and a bounded
+ * wait that never rejects), an abortable promise, an abortable delay and
+ * exponential back-off with jitter. Shaped
  * like `@std/async` (`deadline`, `abortable`, `delay`, and the back-off of
  * `retry`), so that it can be swapped for it.
  *
@@ -81,9 +82,29 @@ export function settleWithin(
 ): Promise<boolean> {
   return deadline(promise, ms).then(
     () => true,
-    (error) =>
-      !(error instanceof DOMException && error.name === "TimeoutError"),
+    (error) => !isTimeoutError(error),
   );
+}
+
+/**
+ * Whether `error` is the `TimeoutError` `DOMException` that
+ * {@linkcode deadline} (and `AbortSignal.timeout`) rejects with.
+ *
+ * @param error What a wait rejected with.
+ * @returns `true` for a timeout.
+ *
+ * @example Tell a timeout from other failures
+ * ```ts
+ * import { deadline, isTimeoutError } from "./_async.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = await deadline(new Promise(() => {}), 1).catch((e) => e);
+ * assert.equal(isTimeoutError(error), true);
+ * assert.equal(isTimeoutError(new Error("refused")), false);
+ * ```
+ */
+export function isTimeoutError(error: unknown): error is DOMException {
+  return error instanceof DOMException && error.name === "TimeoutError";
 }
 
 /**

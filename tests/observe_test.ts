@@ -8,20 +8,21 @@
 import assert from "node:assert/strict";
 import {
   CancelledError,
-  type ClientInterceptor,
   Connection,
   DeadlineExceededError,
   DistributedChannel,
-  HEALTH_METHOD,
-  MAX_METADATA_SIZE,
-  type MemberData,
-  type Registrar,
   RemoteError,
   serve,
-  type ServerInterceptor,
   StaticMembership,
   withContext,
 } from "../mod.ts";
+import { HEALTH_METHOD, MAX_METADATA_SIZE } from "../protocol.ts";
+import type {
+  ClientInterceptor,
+  MemberData,
+  Registrar,
+  ServerInterceptor,
+} from "../extend.ts";
 
 const HOST = "127.0.0.1";
 

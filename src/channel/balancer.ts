@@ -13,7 +13,7 @@ import type { MemberData } from "../discovery/member.ts";
  * @example Picking among candidates
  * ```ts
  * import { leastInFlightBalancer } from "./balancer.ts";
- * import type { BalancerCandidate } from "@zkrpc/zkrpc";
+ * import type { BalancerCandidate } from "@zkrpc/zkrpc/extend";
  * import assert from "node:assert/strict";
  *
  * const candidates: BalancerCandidate[] = [
@@ -51,7 +51,7 @@ export interface BalancerCandidate {
  *
  * @example Writing a balancer that prefers the lowest latency
  * ```ts
- * import type { Balancer } from "@zkrpc/zkrpc";
+ * import type { Balancer } from "@zkrpc/zkrpc/extend";
  * import assert from "node:assert/strict";
  *
  * const fastest: Balancer = {
@@ -81,7 +81,7 @@ export interface Balancer {
  * @example Creating each shipped balancer by name
  * ```ts
  * import { createBalancer } from "./balancer.ts";
- * import type { BalancerName } from "@zkrpc/zkrpc";
+ * import type { BalancerName } from "@zkrpc/zkrpc/extend";
  * import assert from "node:assert/strict";
  *
  * const names: BalancerName[] = ["random", "round-robin", "least-in-flight"];

@@ -15,7 +15,7 @@
  *
  * @example Hedging `divide` after the 95th percentile of recent latencies
  * ```ts
- * import type { HedgingOptions } from "@zkrpc/zkrpc";
+ * import type { HedgingOptions } from "@zkrpc/zkrpc/extend";
  * import assert from "node:assert/strict";
  *
  * const hedging: HedgingOptions = { methods: ["divide"], delay: { percentile: 95 } };

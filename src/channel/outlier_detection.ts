@@ -26,7 +26,7 @@ import type { Subchannel } from "./subchannel.ts";
  *
  * @example Ejecting sooner, but never more than a third of the endpoints
  * ```ts
- * import type { OutlierDetectionOptions } from "@zkrpc/zkrpc";
+ * import type { OutlierDetectionOptions } from "@zkrpc/zkrpc/extend";
  * import assert from "node:assert/strict";
  *
  * const options: OutlierDetectionOptions = {

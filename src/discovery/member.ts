@@ -13,7 +13,7 @@
  * ```ts
  * import { encodeMember } from "./member.ts";
  * import { parseMember } from "@zkrpc/zkrpc/zookeeper";
- * import type { MemberData } from "@zkrpc/zkrpc";
+ * import type { MemberData } from "@zkrpc/zkrpc/extend";
  * import assert from "node:assert/strict";
  *
  * const member: MemberData = { host: "10.0.0.5", port: 9001, weight: 2, zone: "a" };

@@ -19,7 +19,7 @@ import type { MemberData } from "./member.ts";
  * @example Following a membership's state
  * ```ts
  * import { StaticMembership } from "@zkrpc/zkrpc";
- * import type { DiscoveryState } from "@zkrpc/zkrpc";
+ * import type { DiscoveryState } from "@zkrpc/zkrpc/extend";
  * import assert from "node:assert/strict";
  *
  * const membership = new StaticMembership([{ host: "127.0.0.1", port: 9001 }]);
@@ -42,7 +42,7 @@ export type DiscoveryState =
  * @example Reading a change event
  * ```ts
  * import { StaticMembership } from "@zkrpc/zkrpc";
- * import type { MembershipChange } from "@zkrpc/zkrpc";
+ * import type { MembershipChange } from "@zkrpc/zkrpc/extend";
  * import assert from "node:assert/strict";
  *
  * const membership = new StaticMembership([{ host: "127.0.0.1", port: 9001 }]);

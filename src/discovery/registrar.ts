@@ -11,7 +11,8 @@
  *
  * @example Register and deregister
  * ```ts
- * import { type Registrar, serve } from "@zkrpc/zkrpc";
+ * import { serve } from "@zkrpc/zkrpc";
+ * import type { Registrar } from "@zkrpc/zkrpc/extend";
  * import assert from "node:assert/strict";
  *
  * const log: string[] = [];
@@ -50,7 +51,8 @@ export interface Registration {
  *
  * @example A registrar that records its calls
  * ```ts
- * import { type Registrar, serve } from "@zkrpc/zkrpc";
+ * import { serve } from "@zkrpc/zkrpc";
+ * import type { Registrar } from "@zkrpc/zkrpc/extend";
  * import assert from "node:assert/strict";
  *
  * const log: string[] = [];
@@ -92,7 +94,8 @@ export interface Registrar {
  *
  * @example A registrar that publishes the transport
  * ```ts
- * import { type Registrar, serve } from "@zkrpc/zkrpc";
+ * import { serve } from "@zkrpc/zkrpc";
+ * import type { Registrar } from "@zkrpc/zkrpc/extend";
  * import assert from "node:assert/strict";
  *
  * const published: boolean[] = [];

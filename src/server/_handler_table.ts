@@ -30,8 +30,8 @@ const DENIED: ReadonlySet<string> = new Set([
  *
  * @example Describing a server
  * ```ts
- * import { Connection, DESCRIBE_METHOD, serve } from "@zkrpc/zkrpc";
- * import type { ServiceDescription } from "@zkrpc/zkrpc";
+ * import { Connection, serve } from "@zkrpc/zkrpc";
+ * import { DESCRIBE_METHOD, type ServiceDescription } from "@zkrpc/zkrpc/protocol";
  * import assert from "node:assert/strict";
  *
  * await using server = serve({ add: (a: number, b: number) => a + b }, {
@@ -53,7 +53,8 @@ export const DESCRIBE_METHOD = "zkrpc.describe";
  *
  * @example Ask a server whether it serves
  * ```ts
- * import { HEALTH_METHOD, serve } from "@zkrpc/zkrpc";
+ * import { serve } from "@zkrpc/zkrpc";
+ * import { HEALTH_METHOD } from "@zkrpc/zkrpc/protocol";
  * import { Connection } from "@zkrpc/zkrpc";
  * import assert from "node:assert/strict";
  *
@@ -78,7 +79,7 @@ const RESERVED_PREFIX = "zkrpc.";
  *
  * @example Reading a method's parameter count
  * ```ts
- * import type { MethodDescription } from "@zkrpc/zkrpc";
+ * import type { MethodDescription } from "@zkrpc/zkrpc/protocol";
  * import assert from "node:assert/strict";
  *
  * const divide: MethodDescription = { name: "divide", params: 2 };
@@ -104,7 +105,7 @@ export interface MethodDescription {
  *
  * @example The description of the seed's calculator
  * ```ts
- * import type { ServiceDescription } from "@zkrpc/zkrpc";
+ * import type { ServiceDescription } from "@zkrpc/zkrpc/protocol";
  * import assert from "node:assert/strict";
  *
  * const description: ServiceDescription = {

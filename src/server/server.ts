@@ -506,7 +506,8 @@ export class RpcServer implements AsyncDisposable {
    *
    * @example Take a service out of rotation
    * ```ts
-   * import { Connection, HEALTH_METHOD, serve } from "@zkrpc/zkrpc";
+   * import { Connection, serve } from "@zkrpc/zkrpc";
+   * import { HEALTH_METHOD } from "@zkrpc/zkrpc/protocol";
    * import assert from "node:assert/strict";
    *
    * await using server = serve({ ok: () => true }, { hostname: "127.0.0.1" });

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { deadline, isTimeoutError } from "../_async.ts";
 
 /** Options for {@linkcode fourLetterWord}. */
 export interface FourLetterWordOptions {
@@ -53,22 +54,16 @@ export async function fourLetterWord(
     }
     return new TextDecoder().decode(concat(chunks));
   };
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(
-        new Deno.errors.TimedOut(
-          `Cannot send "${word}" to ${address.hostname}:${address.port}: no answer within ${timeout} ms`,
-        ),
-      );
-    }, timeout);
-  });
   const work = exchange();
   try {
-    return await Promise.race([work, timedOut]);
+    return await deadline(work, timeout);
+  } catch (error) {
+    if (!isTimeoutError(error)) throw error;
+    throw new Deno.errors.TimedOut(
+      `Cannot send "${word}" to ${address.hostname}:${address.port}: no answer within ${timeout} ms`,
+    );
   } finally {
     finished = true;
-    clearTimeout(timer);
     try {
       conn?.close();
     } catch {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { settleWithin } from "../_async.ts";
 
 /** How to start a {@linkcode ServerProcess}. */
 export interface ServerProcessOptions {
@@ -200,15 +201,8 @@ export class ServerProcess {
     } catch {
       // Already gone.
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const status = await Promise.race([
-      this.#child.status,
-      new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => resolve(undefined), graceMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (status !== undefined) {
+    if (await settleWithin(this.#child.status, graceMs)) {
+      const status = await this.#child.status;
       await this.#output;
       return status;
     }

@@ -4,15 +4,16 @@
  * @module
  */
 
-import { onUnload } from "./cleanup.ts";
-import {
-  baseConfig,
-  writeZooKeeperConfig,
-  type ZooKeeperConfig,
-} from "./config.ts";
+import { baseConfig, type ZooKeeperConfig } from "./config.ts";
 import { getFreePorts } from "./free_port.ts";
 import { provision } from "./provision.ts";
-import { PortInUseError, ZooKeeperProcess } from "./zookeeper_process.ts";
+import type { ZooKeeperProcessOptions } from "./zookeeper_process.ts";
+import {
+  inFreshTempDir,
+  OwnedTempDir,
+  prepareNodeDir,
+  ZooKeeperNode,
+} from "./_zookeeper_node.ts";
 
 export type { ZooKeeperConfig } from "./config.ts";
 
@@ -152,89 +153,38 @@ export interface ZooKeeperServer extends AsyncDisposable {
   restart(): Promise<void>;
 }
 
-class StandaloneServer implements ZooKeeperServer {
-  readonly host: string;
-  readonly port: number;
-  readonly dataDir: string;
-  readonly logFile: string;
-  #root: string;
-  #process: ZooKeeperProcess;
-  #startupTimeout: number;
-  #stopped = false;
-  #unregister: () => void;
+class StandaloneServer extends ZooKeeperNode implements ZooKeeperServer {
+  #dir: OwnedTempDir;
 
   constructor(
-    root: string,
-    address: { host: string; port: number },
-    process: ZooKeeperProcess,
+    dir: OwnedTempDir,
+    setup: Omit<ZooKeeperProcessOptions, "confDir" | "logFile">,
     startupTimeout: number,
   ) {
-    this.#root = root;
-    this.host = address.host;
-    this.port = address.port;
-    this.dataDir = `${root}/data`;
-    this.logFile = `${root}/zookeeper.log`;
-    this.#process = process;
-    this.#startupTimeout = startupTimeout;
-    this.#unregister = onUnload(() =>
-      Deno.removeSync(root, { recursive: true })
+    super(
+      dir.path,
+      setup,
+      (process) =>
+        process.waitFor("ruok", (answer) => answer === "imok", startupTimeout),
     );
+    this.#dir = dir;
   }
 
-  get connectionString(): string {
-    return `${this.host}:${this.port}`;
+  override async stop(): Promise<void> {
+    await this.#dir.remove(() => super.stop());
   }
 
-  get running(): boolean {
-    return this.#process.running;
-  }
-
-  get pid(): number | undefined {
-    return this.#process.pid;
-  }
-
-  async start(checkPorts = true): Promise<void> {
-    await this.#process.spawn(checkPorts);
-    await this.#process.waitFor(
-      "ruok",
-      (answer) => answer === "imok",
-      this.#startupTimeout,
-    );
-  }
-
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    await this.#process.stop();
-    await Deno.remove(this.#root, { recursive: true }).catch(() => {});
-    this.#unregister();
-  }
-
-  async kill(): Promise<void> {
-    await this.#process.kill();
-  }
-
-  async restart(): Promise<void> {
-    if (this.#stopped) {
+  override async restart(): Promise<void> {
+    if (this.#dir.removed) {
       throw new Error(
         "Cannot restart ZooKeeper: it was stopped and its data removed; use kill() to simulate an outage",
       );
     }
-    await this.#process.stop();
-    try {
-      await this.start(false);
-    } catch (error) {
-      await this.#process.kill();
-      throw error;
-    }
+    await super.restart();
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      await this.stop();
-    } catch {
-      // dispose never throws
-    }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop().catch(() => {}); // dispose never throws
   }
 }
 
@@ -282,44 +232,27 @@ export async function startZooKeeper(
   // Finds (or installs) ZooKeeper and Java from options.classpath/java.
   const { classpath, java } = await provision(options);
   const attempts = requestedPort === 0 ? 3 : 1;
-  for (let attempt = 1;; attempt++) {
+  return await inFreshTempDir("zkrpc-zookeeper-", attempts, async (root) => {
     const port = requestedPort === 0 ? getFreePorts(1)[0]! : requestedPort;
-    const root = await Deno.makeTempDir({ prefix: "zkrpc-zookeeper-" });
+    await prepareNodeDir(root, {
+      ...baseConfig(`${root}/data`, port, tickTime, host),
+      ...config,
+    });
+    const server = new StandaloneServer(new OwnedTempDir(root), {
+      java,
+      classpath,
+      hostname: host,
+      port,
+      ports: [port],
+      jvmOptions,
+      commandPrefix,
+    }, startupTimeout);
     try {
-      await Deno.mkdir(`${root}/conf`);
-      await Deno.mkdir(`${root}/data`);
-      await writeZooKeeperConfig(`${root}/conf`, {
-        ...baseConfig(`${root}/data`, port, tickTime, host),
-        ...config,
-      });
-      const process = new ZooKeeperProcess({
-        java,
-        classpath,
-        confDir: `${root}/conf`,
-        logFile: `${root}/zookeeper.log`,
-        hostname: host,
-        port,
-        ports: [port],
-        jvmOptions,
-        commandPrefix,
-      });
-      const server = new StandaloneServer(
-        root,
-        { host, port },
-        process,
-        startupTimeout,
-      );
-      try {
-        await server.start();
-      } catch (error) {
-        await server.stop();
-        throw error;
-      }
-      return server;
+      await server.start();
     } catch (error) {
-      await Deno.remove(root, { recursive: true }).catch(() => {});
-      if (error instanceof PortInUseError && attempt < attempts) continue;
+      await server.stop();
       throw error;
     }
-  }
+    return server;
+  });
 }

@@ -4,16 +4,18 @@
  * @module
  */
 
-import { onUnload } from "./cleanup.ts";
-import {
-  baseConfig,
-  writeZooKeeperConfig,
-  type ZooKeeperConfig,
-} from "./config.ts";
+import { delay } from "../_async.ts";
+import { baseConfig, type ZooKeeperConfig } from "./config.ts";
 import { fourLetterWord } from "./four_letter_word.ts";
 import { getFreePorts } from "./free_port.ts";
 import { provision } from "./provision.ts";
-import { PortInUseError, ZooKeeperProcess } from "./zookeeper_process.ts";
+import type { ZooKeeperProcessOptions } from "./zookeeper_process.ts";
+import {
+  inFreshTempDir,
+  OwnedTempDir,
+  prepareNodeDir,
+  ZooKeeperNode,
+} from "./_zookeeper_node.ts";
 
 /**
  * Options for {@linkcode startZooKeeperEnsemble}.
@@ -182,41 +184,26 @@ export interface ZooKeeperEnsemble extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-class Member implements ZooKeeperEnsembleMember {
+class Member extends ZooKeeperNode implements ZooKeeperEnsembleMember {
   readonly id: number;
-  readonly host: string;
-  readonly port: number;
-  readonly dataDir: string;
-  readonly logFile: string;
-  readonly process: ZooKeeperProcess;
-  #startupTimeout: number;
 
   constructor(
     id: number,
-    address: { host: string; port: number },
     dir: string,
-    process: ZooKeeperProcess,
+    setup: Omit<ZooKeeperProcessOptions, "confDir" | "logFile">,
     startupTimeout: number,
   ) {
+    super(
+      dir,
+      setup,
+      (process) =>
+        process.waitFor(
+          "srvr",
+          (answer) => parseMode(answer) !== undefined,
+          startupTimeout,
+        ),
+    );
     this.id = id;
-    this.host = address.host;
-    this.port = address.port;
-    this.dataDir = `${dir}/data`;
-    this.logFile = `${dir}/zookeeper.log`;
-    this.process = process;
-    this.#startupTimeout = startupTimeout;
-  }
-
-  get connectionString(): string {
-    return `${this.host}:${this.port}`;
-  }
-
-  get running(): boolean {
-    return this.process.running;
-  }
-
-  get pid(): number | undefined {
-    return this.process.pid;
   }
 
   async mode(): Promise<"leader" | "follower" | "observer" | undefined> {
@@ -232,33 +219,6 @@ class Member implements ZooKeeperEnsembleMember {
       return undefined;
     }
   }
-
-  async waitUntilServing(): Promise<void> {
-    await this.process.waitFor(
-      "srvr",
-      (answer) => parseMode(answer) !== undefined,
-      this.#startupTimeout,
-    );
-  }
-
-  async stop(): Promise<void> {
-    await this.process.stop();
-  }
-
-  async kill(): Promise<void> {
-    await this.process.kill();
-  }
-
-  async restart(): Promise<void> {
-    await this.process.stop();
-    await this.process.spawn(false);
-    try {
-      await this.waitUntilServing();
-    } catch (error) {
-      await this.process.kill();
-      throw error;
-    }
-  }
 }
 
 function parseMode(
@@ -272,22 +232,17 @@ function parseMode(
 
 class Ensemble implements ZooKeeperEnsemble {
   readonly members: readonly Member[];
-  #root: string;
+  #dir: OwnedTempDir;
   #startupTimeout: number;
-  #stopped = false;
-  #unregister: () => void;
 
-  constructor(root: string, members: Member[], startupTimeout: number) {
-    this.#root = root;
+  constructor(dir: OwnedTempDir, members: Member[], startupTimeout: number) {
+    this.#dir = dir;
     this.members = members;
     this.#startupTimeout = startupTimeout;
-    this.#unregister = onUnload(() =>
-      Deno.removeSync(root, { recursive: true })
-    );
   }
 
   get dir(): string {
-    return this.#root;
+    return this.#dir.path;
   }
 
   get connectionString(): string {
@@ -311,24 +266,18 @@ class Ensemble implements ZooKeeperEnsemble {
           })`,
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await delay(100);
     }
   }
 
   async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    await Promise.all(this.members.map((member) => member.process.stop()));
-    await Deno.remove(this.#root, { recursive: true }).catch(() => {});
-    this.#unregister();
+    await this.#dir.remove(async () => {
+      await Promise.all(this.members.map((member) => member.stop()));
+    });
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      await this.stop();
-    } catch {
-      // dispose never throws
-    }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop().catch(() => {}); // dispose never throws
   }
 }
 
@@ -390,70 +339,54 @@ export async function startZooKeeperEnsemble(
   const ownAddresses = new Set(hosts).size === size && size > 1;
   // Finds (or installs) ZooKeeper and Java from options.classpath/java.
   const { classpath, java } = await provision(options);
-  for (let attempt = 1;; attempt++) {
+  const attempts = ownAddresses ? 1 : 3;
+  return await inFreshTempDir("zkrpc-ensemble-", attempts, async (root) => {
     const ports = ownAddresses
       ? hosts.flatMap(() => [2181, 2888, 3888])
       : getFreePorts(size * 3);
-    const root = await Deno.makeTempDir({ prefix: "zkrpc-ensemble-" });
+    const servers: ZooKeeperConfig = {};
+    for (let i = 0; i < size; i++) {
+      servers[`server.${i + 1}`] = `${hosts[i]}:${ports[3 * i + 1]}:${
+        ports[3 * i + 2]
+      }`;
+    }
     const members: Member[] = [];
-    try {
-      const servers: ZooKeeperConfig = {};
-      for (let i = 0; i < size; i++) {
-        servers[`server.${i + 1}`] = `${hosts[i]}:${ports[3 * i + 1]}:${
-          ports[3 * i + 2]
-        }`;
-      }
-      for (let i = 0; i < size; i++) {
-        const id = i + 1;
-        const dir = `${root}/member${id}`;
-        const clientPort = ports[3 * i]!;
-        await Deno.mkdir(`${dir}/conf`, { recursive: true });
-        await Deno.mkdir(`${dir}/data`, { recursive: true });
-        await Deno.writeTextFile(`${dir}/data/myid`, `${id}\n`);
-        await writeZooKeeperConfig(`${dir}/conf`, {
-          ...baseConfig(`${dir}/data`, clientPort, tickTime, hosts[i]),
-          initLimit: 10,
-          syncLimit: 5,
-          ...servers,
-          ...config,
-        });
-        const process = new ZooKeeperProcess({
+    for (let i = 0; i < size; i++) {
+      const id = i + 1;
+      const dir = `${root}/member${id}`;
+      const clientPort = ports[3 * i]!;
+      await prepareNodeDir(dir, {
+        ...baseConfig(`${dir}/data`, clientPort, tickTime, hosts[i]),
+        initLimit: 10,
+        syncLimit: 5,
+        ...servers,
+        ...config,
+      }, id);
+      members.push(
+        new Member(id, dir, {
           java,
           classpath,
-          confDir: `${dir}/conf`,
-          logFile: `${dir}/zookeeper.log`,
           hostname: hosts[i]!,
           port: clientPort,
           ports: ports.slice(3 * i, 3 * i + 3),
           jvmOptions,
           commandPrefix: [...(commandPrefix[i] ?? [])],
-        });
-        members.push(
-          new Member(
-            id,
-            { host: hosts[i]!, port: clientPort },
-            dir,
-            process,
-            startupTimeout,
-          ),
-        );
-      }
-      const ensemble = new Ensemble(root, members, startupTimeout);
-      try {
-        for (const member of members) await member.process.spawn();
-        await Promise.all(members.map((member) => member.waitUntilServing()));
-        await ensemble.leader();
-      } catch (error) {
-        await ensemble.stop();
-        throw error;
-      }
-      return ensemble;
+        }, startupTimeout),
+      );
+    }
+    const ensemble = new Ensemble(
+      new OwnedTempDir(root),
+      members,
+      startupTimeout,
+    );
+    try {
+      for (const member of members) await member.process.spawn();
+      await Promise.all(members.map((member) => member.waitUntilServing()));
+      await ensemble.leader();
     } catch (error) {
-      await Deno.remove(root, { recursive: true }).catch(() => {});
-      if (error instanceof PortInUseError && attempt < 3 && !ownAddresses) {
-        continue;
-      }
+      await ensemble.stop();
       throw error;
     }
-  }
+    return ensemble;
+  });
 }

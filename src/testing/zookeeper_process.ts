@@ -5,6 +5,7 @@
  * @module
  */
 
+import { settleWithin } from "../_async.ts";
 import { onUnload } from "./cleanup.ts";
 import { fourLetterWord } from "./four_letter_word.ts";
 import { isPortFree } from "./free_port.ts";
@@ -262,12 +263,8 @@ export class ZooKeeperProcess {
   }
 
   async #sleepOrExit(ms: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      new Promise<void>((resolve) => timer = setTimeout(resolve, ms)),
-      this.#status,
-    ]);
-    clearTimeout(timer);
+    if (this.#status === undefined) return;
+    await settleWithin(this.#status, ms);
   }
 
   /** Stops the JVM with SIGTERM (SIGKILL after a grace period) and reaps it. */
@@ -290,14 +287,7 @@ export class ZooKeeperProcess {
         // exited meanwhile
       }
       if (signal !== "SIGKILL") {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const graceful = await Promise.race([
-          this.#status!.then(() => true),
-          new Promise<false>((resolve) =>
-            timer = setTimeout(() => resolve(false), STOP_GRACE_MS)
-          ),
-        ]);
-        clearTimeout(timer);
+        const graceful = await settleWithin(this.#status!, STOP_GRACE_MS);
         if (!graceful) {
           try {
             child.kill("SIGKILL");

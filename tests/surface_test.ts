@@ -1,0 +1,100 @@
+/**
+ * The public surface: `.` (mod.ts) stays small, every public name has one
+ * home among the entry points, and every entry point of deno.json is
+ * type-checked, doc-linted and tested by the tasks and by CI.
+ *
+ * Names are counted from `deno doc --json`, which lists every exported symbol,
+ * types and interfaces included (a runtime `Object.keys(await import())`
+ * would miss them).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+
+const ROOT = new URL("../", import.meta.url);
+const CONFIG = JSON.parse(
+  await Deno.readTextFile(new URL("deno.json", ROOT)),
+) as { exports: Record<string, string>; tasks: Record<string, string> };
+const CI = await Deno.readTextFile(new URL(".ci/run", ROOT));
+
+/** At most this many names on `.`; the rest lives in the other entry points. */
+const MAX_ROOT_SYMBOLS = 35;
+
+/** The names an entry point file exports, types included, per `deno doc`. */
+async function exportedNames(file: string): Promise<string[]> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "--json", file],
+    cwd: ROOT.pathname,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(120_000),
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  const doc = JSON.parse(new TextDecoder().decode(stdout));
+  const url = new URL(file, ROOT).href;
+  // Deno 2: { version, nodes: { [module url]: { symbols: [{ name }] } } }.
+  const symbols = doc?.nodes?.[url]?.symbols as { name: string }[] | undefined;
+  assert.ok(Array.isArray(symbols), `deno doc --json ${file}: no symbols`);
+  return symbols.map((symbol) => symbol.name);
+}
+
+const entryFiles = Object.values(CONFIG.exports).map((path) =>
+  path.replace(/^\.\//, "")
+);
+
+Deno.test(`mod.ts exports at most ${MAX_ROOT_SYMBOLS} names, types included`, async () => {
+  const names = await exportedNames("mod.ts");
+  // The count is of symbols, not runtime values: types are in it.
+  assert.ok(names.includes("ServeOptions"), "types are counted");
+  assert.ok(names.includes("serve") && names.includes("DistributedChannel"));
+  assert.equal(new Set(names).size, names.length);
+  assert.ok(
+    names.length <= MAX_ROOT_SYMBOLS,
+    `mod.ts exports ${names.length} names (at most ${MAX_ROOT_SYMBOLS}): ${
+      names.join(", ")
+    }`,
+  );
+});
+
+Deno.test("mod.ts, protocol.ts and extend.ts share no exported name", async () => {
+  const owners = new Map<string, string[]>();
+  for (const file of ["mod.ts", "protocol.ts", "extend.ts"]) {
+    for (const name of await exportedNames(file)) {
+      owners.set(name, [...owners.get(name) ?? [], file]);
+    }
+  }
+  const shared = [...owners].filter(([, files]) => files.length > 1)
+    .map(([name, files]) => `${name}: ${files.join(", ")}`);
+  assert.deepEqual(shared, []);
+});
+
+Deno.test("every deno.json entry point is checked, doc-linted and tested by the tasks and CI", () => {
+  assert.deepEqual(
+    Object.keys(CONFIG.exports).sort(),
+    [".", "./cli", "./extend", "./protocol", "./testing", "./zookeeper"],
+  );
+  const listAfter = (text: string, command: string): string[] => {
+    const line = text.split("\n").find((l) => l.includes(command)) ?? "";
+    const rest = line.slice(line.indexOf(command) + command.length);
+    return rest.split(/\s*&&\s*|"/)[0]!.trim().split(/\s+/);
+  };
+  for (
+    const [where, text] of [
+      ["tasks.check", CONFIG.tasks.check!],
+      [".ci/run", CI],
+    ] as const
+  ) {
+    const checked = listAfter(text, "deno check --doc ");
+    const linted = listAfter(text, "deno doc --lint ");
+    for (const file of entryFiles) {
+      assert.ok(checked.includes(file), `${where}: deno check --doc ${file}`);
+      assert.ok(linted.includes(file), `${where}: deno doc --lint ${file}`);
+    }
+  }
+  const tested = CONFIG.tasks.test!.split(/\s+/);
+  for (const file of entryFiles) {
+    assert.ok(tested.includes(file), `tasks.test runs ${file}'s doc tests`);
+  }
+});
