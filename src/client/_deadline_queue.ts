@@ -7,6 +7,9 @@
  * @module
  */
 
+/** Completed entries at the head dropped at once (see `complete`). */
+const COMPACT_AFTER = 256;
+
 /** An entry of a {@linkcode DeadlineQueue}. */
 export interface Deadlined {
   /** `Date.now()` time at which the entry expires. */
@@ -57,6 +60,11 @@ export class DeadlineQueue<T extends Deadlined> {
     return this.#items.length - this.#head;
   }
 
+  /** Slots of the backing array, including completed entries before the head. */
+  get retained(): number {
+    return this.#items.length;
+  }
+
   /**
    * Adds an entry.
    *
@@ -96,6 +104,13 @@ export class DeadlineQueue<T extends Deadlined> {
     }
     if (this.#head === items.length) {
       this.#items = [];
+      this.#head = 0;
+    } else if (this.#head >= COMPACT_AFTER && this.#head * 2 >= items.length) {
+      // Under steady load the queue never empties: drop the completed
+      // prefix in place, so that completed entries are not kept alive (they
+      // would survive young-generation collections and lengthen them).
+      items.copyWithin(0, this.#head);
+      items.length -= this.#head;
       this.#head = 0;
     } else if (
       this.#done > 1024 && this.#done * 2 > items.length - this.#head
