@@ -134,10 +134,15 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   } finally {
     await zookeeper.stop();
   }
+  const v8Flags = Deno.env.get("DENO_V8_FLAGS");
   const result: BenchReport = {
     startedAt: started.toISOString(),
     mode: options.quick ? "quick" : "full",
-    command: ["deno task bench", ...Deno.args].join(" "),
+    command: [
+      ...(v8Flags === undefined ? [] : [`DENO_V8_FLAGS=${v8Flags}`]),
+      "deno task bench",
+      ...Deno.args,
+    ].join(" "),
     machine: {
       os: `${Deno.build.os} ${Deno.build.arch}`,
       cpus: navigator.hardwareConcurrency,
@@ -148,6 +153,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       kernel: os.release(),
       pinned: canPin() ? "load client on CPU 0, servers on CPU 1" : "no",
       frameBytes: context.divideFrameBytes,
+      // Every process of the run (the ceiling's too) inherits these.
+      v8Flags: v8Flags ?? "none",
     },
     rows: report.rows,
     skipped: report.skipped,

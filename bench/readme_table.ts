@@ -41,9 +41,8 @@ export function renderPerformance(report: BenchReport, path: string): string {
   lines.push(
     `Machine: ${m.cpus} × ${m.cpuModel ?? "CPU"}, ${m.memoryGib ?? "?"} GiB, ` +
       `${m.os}, kernel ${m.kernel ?? "?"}, Deno ${m.deno} (V8 ${m.v8}); ` +
-      `pinning: ${m.pinned ?? "no"}. Command: \`${
-        report.command ?? "deno task bench"
-      }\` ` +
+      `pinning: ${m.pinned ?? "no"}; V8 flags: ${m.v8Flags ?? "none"}. ` +
+      `Command: \`${report.command ?? "deno task bench"}\` ` +
       `(${report.mode}, ${report.durationS} s, ${date}). Every figure: \`${path}\`. ` +
       "Ratios (×) are to the raw TCP echo ceiling measured in the same run.",
     "",
