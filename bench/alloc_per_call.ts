@@ -18,6 +18,8 @@ import type { Codec } from "../src/protocol/codec.ts";
 import { jsonCodec } from "../src/protocol/codec.ts";
 import { msgpackCodec } from "../src/protocol/msgpack_codec.ts";
 import { serve } from "../src/server/server.ts";
+import { DistributedChannel } from "../src/channel/channel.ts";
+import { StaticMembership } from "../src/discovery/static.ts";
 
 /** One measurement. */
 export interface AllocRow {
@@ -25,6 +27,8 @@ export interface AllocRow {
   codec: string;
   /** What ran in this process. */
   side: "client+server" | "client";
+  /** What the calls went through. */
+  via: "Connection" | "DistributedChannel";
   /** Bytes allocated per call. */
   bytesPerCall: number;
 }
@@ -34,7 +38,12 @@ const HOST = "127.0.0.1";
 const CALLS = 4_096;
 const IN_FLIGHT = 64;
 
-async function run(conn: Connection, calls: number): Promise<void> {
+/** What the measured calls go through. */
+interface Caller {
+  call(method: string, params: unknown[]): Promise<unknown>;
+}
+
+async function run(conn: Caller, calls: number): Promise<void> {
   const batch = new Array<Promise<unknown>>(IN_FLIGHT);
   for (let done = 0; done < calls; done += IN_FLIGHT) {
     for (let i = 0; i < IN_FLIGHT; i++) batch[i] = conn.call("divide", [10, 2]);
@@ -42,7 +51,7 @@ async function run(conn: Connection, calls: number): Promise<void> {
   }
 }
 
-async function measure(conn: Connection): Promise<number> {
+async function measure(conn: Caller): Promise<number> {
   await run(conn, 5_000); // warm up: compiled code, grown buffers
   // The median of 5 rounds: one disturbed by a collection reads low.
   const rounds: number[] = [];
@@ -122,6 +131,7 @@ export async function allocationPerCall(): Promise<AllocRow[]> {
       rows.push({
         codec: codec.name,
         side: "client+server",
+        via: "Connection",
         bytesPerCall: await measure(conn),
       });
     }
@@ -134,7 +144,20 @@ export async function allocationPerCall(): Promise<AllocRow[]> {
       rows.push({
         codec: codec.name,
         side: "client",
+        via: "Connection",
         bytesPerCall: await measure(conn),
+      });
+      // The channel's share: balancer, attempt bookkeeping, its promise.
+      await using channel = new DistributedChannel({
+        service: "bench",
+        membership: new StaticMembership([{ host: HOST, port: child.port }]),
+        connection: { codec },
+      });
+      rows.push({
+        codec: codec.name,
+        side: "client",
+        via: "DistributedChannel",
+        bytesPerCall: await measure(channel),
       });
     } finally {
       await child.close();

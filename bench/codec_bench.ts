@@ -129,3 +129,23 @@ Deno.bench(
     await writer.drained();
   },
 );
+
+// Why the hot path never allocates a buffer per call: a fresh ArrayBuffer
+// costs about as much as a small call, a view of an existing one very little.
+const slab = new Uint8Array(64 * 1024);
+let kept = 0;
+Deno.bench("view of an existing buffer (subarray, 64 B)", {
+  group: "allocation",
+  baseline: true,
+}, () => {
+  kept += slab.subarray(128, 192).length;
+});
+Deno.bench("new Uint8Array(64)", { group: "allocation" }, () => {
+  kept += new Uint8Array(64).length;
+});
+Deno.bench("slice() of 64 B", { group: "allocation" }, () => {
+  kept += slab.slice(128, 192).length;
+});
+Deno.bench("slice() of 4 KiB", { group: "allocation" }, () => {
+  kept += slab.slice(128, 128 + 4096).length;
+});
