@@ -19,8 +19,9 @@ export interface ByteSink {
  * buffer. A frame queued while no write is in progress is written at once
  * (so that the peer can start on it while this side prepares the next
  * frames); frames queued during a write collect in the other buffer and go
- * out in one write when it completes. Every push returns the number of the batch it joined;
- * {@linkcode FrameWriter.prototype.started} tells which batches were handed
+ * out in one write when it completes. Every push returns the number of the
+ * batch it joined; {@linkcode FrameWriter.prototype.started} tells which
+ * batches were handed
  * to the socket, so a caller can tell "never written" from "maybe written".
  *
  * @example The first frame at once, the next two in one batch
