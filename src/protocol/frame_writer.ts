@@ -21,8 +21,8 @@ export interface ByteSink {
  * frames); frames queued during a write collect in the other buffer and go
  * out in one write when it completes. Every push returns the number of the
  * batch it joined; {@linkcode FrameWriter.prototype.started} tells which
- * batches were handed
- * to the socket, so a caller can tell "never written" from "maybe written".
+ * batches were handed to the socket, so a caller can tell "never written"
+ * from "maybe written".
  *
  * @example The first frame at once, the next two in one batch
  * ```ts
