@@ -279,6 +279,45 @@ export function oneService(command: string, positionals: string[]): string {
   return checkService(command, positionals[0] as string);
 }
 
+/** What {@linkcode parseServiceCommand} returns. */
+export interface ServiceCommand {
+  /** The global options. */
+  options: GlobalOptions;
+  /** The one SERVICE argument, checked. */
+  service: string;
+  /** Flag values by name, the command's own flags included. */
+  values: ParsedArgs["values"];
+}
+
+/**
+ * The start of every command on one service (`watch`, `describe`,
+ * `health`): parses the arguments, prints `help` for `--help`, reads the
+ * global options and the one SERVICE argument.
+ *
+ * @param command The command, for messages.
+ * @param args The arguments after the command name.
+ * @param help The command's help text.
+ * @param flags The command's own flags.
+ * @returns The parsed command, or `undefined` when it printed the help.
+ */
+export function parseServiceCommand(
+  command: string,
+  args: string[],
+  help: string,
+  flags: NonNullable<ParseArgsConfig["options"]> = {},
+): ServiceCommand | undefined {
+  const { values, positionals } = parseCommandArgs(command, args, flags);
+  if (values.help) {
+    console.log(help);
+    return undefined;
+  }
+  return {
+    options: globalOptions(values),
+    service: oneService(command, positionals),
+    values,
+  };
+}
+
 /**
  * The ZooKeeper path of a service under the `--root` option.
  *

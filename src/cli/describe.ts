@@ -11,9 +11,7 @@ import {
   EXIT_HELP,
   ExitCode,
   GLOBAL_HELP,
-  globalOptions,
-  oneService,
-  parseCommandArgs,
+  parseServiceCommand,
   toJson,
 } from "./_shared.ts";
 import { describeService, report, withServiceChannel } from "./call.ts";
@@ -45,13 +43,9 @@ ${EXIT_HELP}`;
  * @returns The exit code.
  */
 export async function describe(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs("describe", args, {});
-  if (values.help) {
-    console.log(DESCRIBE_HELP);
-    return ExitCode.Ok;
-  }
-  const options = globalOptions(values);
-  const service = oneService("describe", positionals);
+  const parsed = parseServiceCommand("describe", args, DESCRIBE_HELP);
+  if (parsed === undefined) return ExitCode.Ok;
+  const { options, service } = parsed;
   const what = `describe service "${service}"`;
   return await withServiceChannel(
     what,

@@ -12,9 +12,7 @@ import {
   EXIT_HELP,
   ExitCode,
   GLOBAL_HELP,
-  globalOptions,
-  oneService,
-  parseCommandArgs,
+  parseServiceCommand,
   toJson,
 } from "./_shared.ts";
 import { withServiceChannel } from "./call.ts";
@@ -43,13 +41,9 @@ ${EXIT_HELP}`;
  * @returns The exit code.
  */
 export async function health(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs("health", args, {});
-  if (values.help) {
-    console.log(HEALTH_HELP);
-    return ExitCode.Ok;
-  }
-  const options = globalOptions(values);
-  const service = oneService("health", positionals);
+  const parsed = parseServiceCommand("health", args, HEALTH_HELP);
+  if (parsed === undefined) return ExitCode.Ok;
+  const { options, service } = parsed;
   const what = `check the health of service "${service}"`;
   return await withServiceChannel(
     what,

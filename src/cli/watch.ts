@@ -11,12 +11,10 @@ import {
   EXIT_HELP,
   ExitCode,
   GLOBAL_HELP,
-  globalOptions,
-  oneService,
   openKeeper,
-  parseCommandArgs,
   parseCount,
   parseDuration,
+  parseServiceCommand,
   servicePathOf,
   toJson,
 } from "./_shared.ts";
@@ -57,16 +55,12 @@ function describe(member: MemberData): string {
  * @returns The exit code.
  */
 export async function watch(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs("watch", args, {
+  const parsed = parseServiceCommand("watch", args, WATCH_HELP, {
     count: { type: "string" },
     duration: { type: "string" },
   });
-  if (values.help) {
-    console.log(WATCH_HELP);
-    return ExitCode.Ok;
-  }
-  const options = globalOptions(values);
-  const service = oneService("watch", positionals);
+  if (parsed === undefined) return ExitCode.Ok;
+  const { options, service, values } = parsed;
   const count = values.count === undefined
     ? Infinity
     : parseCount("count", values.count as string);
