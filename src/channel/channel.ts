@@ -49,7 +49,12 @@ import {
   clientTelemetry,
   observeChannel,
 } from "../telemetry/telemetry.ts";
-import { deadline as raceDeadline } from "../_async.ts";
+import {
+  deadline as raceDeadline,
+  isValidTimeout,
+  setLongTimeout,
+  timeoutError,
+} from "../_async.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../client/_connect.ts";
 import { MemberAdmission } from "./admission.ts";
 import { AttemptPolicy, isEndpointFailure } from "./attempt_policy.ts";
@@ -655,7 +660,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   ): Promise<void> {
     return new Promise((resolve, reject) => {
       const done = () => {
-        clearTimeout(timer);
+        timer.clear();
         this.#changed.delete(wake);
         signal?.removeEventListener("abort", onAbort);
       };
@@ -667,7 +672,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         done();
         reject(cancelled(what, signal));
       };
-      const timer = setTimeout(wake, Math.max(0, wakeAt - Date.now()));
+      // Infinity (waitForReady, ready({ timeout: Infinity })): no timer.
+      const timer = setLongTimeout(wake, wakeAt - Date.now());
       this.#changed.add(wake);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
@@ -686,6 +692,9 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   async ready(
     options: { timeout?: number; signal?: AbortSignal } = {},
   ): Promise<void> {
+    if (!isValidTimeout(options.timeout)) {
+      throw timeoutError(options.timeout, "wait for servers");
+    }
     const deadline = Date.now() + (options.timeout ?? this.#timeout);
     while (this.#pool.size === 0) {
       if (this.#closed) throw this.#closedError("wait for servers");
@@ -732,6 +741,11 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     params: unknown[],
     options: ChannelCallOptions,
   ): Promise<unknown> {
+    if (!isValidTimeout(options.timeout)) {
+      return Promise.reject(
+        timeoutError(options.timeout, `call method "${method}"`),
+      );
+    }
     if (this.#closed) {
       return Promise.reject(this.#closedError(`call method "${method}"`));
     }
@@ -742,7 +756,9 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     if (timeout <= 0) {
       return Promise.reject(
         new DeadlineExceededError(
-          `Cannot call method "${method}": the calling handler's deadline has passed`,
+          options.timeout === 0
+            ? `Cannot call method "${method}": deadline of 0 ms exceeded (request not sent)`
+            : `Cannot call method "${method}": the calling handler's deadline has passed`,
         ),
       );
     }

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { type LongTimeout, setLongTimeout } from "../_async.ts";
+
 /** Completed entries at the head dropped at once (see `complete`). */
 const COMPACT_AFTER = 256;
 
@@ -42,7 +44,7 @@ export class DeadlineQueue<T extends Deadlined> {
   #items: T[] = [];
   #head = 0;
   #done = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: LongTimeout | undefined;
   #timerAt = Infinity;
   #onExpire: (item: T) => void;
 
@@ -123,7 +125,7 @@ export class DeadlineQueue<T extends Deadlined> {
 
   /** Stops the timer and forgets every entry. */
   clear(): void {
-    clearTimeout(this.#timer);
+    this.#timer?.clear();
     this.#timer = undefined;
     this.#timerAt = Infinity;
     this.#items = [];
@@ -132,9 +134,11 @@ export class DeadlineQueue<T extends Deadlined> {
   }
 
   #arm(at: number): void {
-    clearTimeout(this.#timer);
+    this.#timer?.clear();
     this.#timerAt = at;
-    this.#timer = setTimeout(this.#fire, Math.max(0, at - Date.now()));
+    // Any length: a deadline beyond 2^31-1 ms must not fire (and re-arm)
+    // every millisecond.
+    this.#timer = setLongTimeout(this.#fire, at - Date.now());
   }
 
   #fire = (): void => {

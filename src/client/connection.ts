@@ -34,6 +34,12 @@ import {
   runClientInterceptors,
 } from "../_interceptors.ts";
 import { clientTelemetry } from "../telemetry/telemetry.ts";
+import {
+  isValidTimeout,
+  type LongTimeout,
+  setLongTimeout,
+  timeoutError,
+} from "../_async.ts";
 
 /**
  * Set on the options of connections a channel opens: the channel runs the
@@ -43,7 +49,18 @@ export const CHANNEL_OWNED: unique symbol = Symbol("zkrpc.channelOwned");
 
 export type { Address };
 
-type Timer = ReturnType<typeof setTimeout>;
+/**
+ * The longest deadline the request header carries (a u32 of ms, about 49.7
+ * days). A call with more time left sends no deadline ("none"): the server
+ * must never give up before the caller does; the caller's own timer still
+ * ends the call and sends `cancel`.
+ */
+export const MAX_WIRE_DEADLINE = 0xffff_ffff;
+
+/** What the request header says for `ms` left: beyond its range, none. */
+function wireTimeout(ms: number): number {
+  return ms > MAX_WIRE_DEADLINE ? Infinity : ms;
+}
 
 /**
  * Options of {@linkcode Connection.connect}.
@@ -173,8 +190,14 @@ export interface ConnectionOptions {
 export interface CallOptions {
   /**
    * Milliseconds until the call rejects with
-   * {@linkcode DeadlineExceededError} (and a cancel is sent). No deadline
-   * when omitted.
+   * {@linkcode DeadlineExceededError} (and a cancel is sent): any number
+   * `>= 0` (`0`: already expired, nothing is sent; beyond 2^31-1 ms: a long
+   * deadline, timed by chained timers, never early; beyond
+   * {@linkcode MAX_WIRE_DEADLINE}: the server is told "no deadline") or
+   * `Infinity`. `NaN`, negative and non-number values reject the call with
+   * a `RangeError` before anything is sent.
+   *
+   * @default {Infinity (no deadline)}
    */
   timeout?: number;
   /**
@@ -330,7 +353,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #keepaliveInterval: number;
   #keepaliveTimeout: number;
   #idleKeepaliveInterval: number;
-  #keepaliveTimer: Timer | undefined;
+  #keepaliveTimer: LongTimeout | undefined;
   #received = false;
   #pingOutstanding = false;
   #silentTicks = 0;
@@ -447,7 +470,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     this.#reading = this.#readLoop();
     if (this.#keepaliveInterval > 0) {
-      this.#keepaliveTimer = setTimeout(
+      this.#keepaliveTimer = setLongTimeout(
         this.#onKeepalive,
         this.#keepaliveInterval,
       );
@@ -493,6 +516,13 @@ export class Connection extends EventTarget implements AsyncDisposable {
     params: unknown[],
     options: CallOptions,
   ): Promise<unknown> {
+    // Before the interceptors (they see `null ?? Infinity`); #send checks
+    // again what they pass on.
+    if (!isValidTimeout(options.timeout)) {
+      return Promise.reject(
+        timeoutError(options.timeout, `call method "${method}"`),
+      );
+    }
     const call: ClientCall = {
       method,
       params,
@@ -514,6 +544,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
     params: unknown[],
     options: CallOptions,
   ): Promise<unknown> {
+    // Here, not in call(): an interceptor may have changed the timeout.
+    if (!isValidTimeout(options.timeout)) {
+      return Promise.reject(
+        timeoutError(options.timeout, `call method "${method}"`),
+      );
+    }
     if (this.#closedFlag) {
       return Promise.reject(
         new ConnectionError(
@@ -581,7 +617,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
     if (timeout <= 0) {
       return Promise.reject(
         new DeadlineExceededError(
-          `Cannot call method "${method}": the calling handler's deadline has passed`,
+          options.timeout === 0
+            ? `Cannot call method "${method}": deadline of 0 ms exceeded (request not sent)`
+            : `Cannot call method "${method}": the calling handler's deadline has passed`,
         ),
       );
     }
@@ -597,7 +635,8 @@ export class Connection extends EventTarget implements AsyncDisposable {
       }
       if (metadata.length === 0) metadata = undefined;
     }
-    const size = (timeout === Infinity ? 6 : 10) + prefix.length +
+    const wire = wireTimeout(timeout);
+    const size = (wire === Infinity ? 6 : 10) + prefix.length +
       payload.length + (metadata === undefined ? 0 : 2 + metadata.length);
     if (size > this.#maxFrameSize || size > this.#peerMaxFrameSize) {
       const [whose, limit] = this.#peerMaxFrameSize < this.#maxFrameSize
@@ -622,7 +661,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
       this.#sent++;
       call.batch = this.#writer.pushRequest(
         id,
-        timeout,
+        wire,
         prefix,
         payload,
         metadata,
@@ -679,7 +718,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
       this.#sent++;
       next.batch = this.#writer.pushRequest(
         next.id,
-        next.deadline - Date.now(),
+        wireTimeout(next.deadline - Date.now()),
         next.prefix!,
         next.payload!,
         next.metadata,
@@ -835,12 +874,16 @@ export class Connection extends EventTarget implements AsyncDisposable {
    * Sends a ping and resolves when the server answers it: proof that the
    * server's process is alive and reading (a channel's probe).
    *
-   * @param timeout Milliseconds to wait for the pong.
+   * @param timeout Milliseconds to wait for the pong (`Infinity`: no limit).
    * @returns A promise that resolves on the pong.
    * @throws {ConnectionError} (`written: false`) when no pong came in time
    * or the connection closed first.
+   * @throws {RangeError} For a `NaN`, negative or non-number timeout.
    */
   ping(timeout: number = this.#keepaliveTimeout): Promise<void> {
+    if (!isValidTimeout(timeout)) {
+      return Promise.reject(timeoutError(timeout, `ping ${this.#name}`));
+    }
     if (this.#closedFlag) {
       return Promise.reject(
         new ConnectionError(`Cannot ping ${this.#name}: connection closed`, {
@@ -850,7 +893,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
       );
     }
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = setLongTimeout(() => {
         this.#pongWaiters = this.#pongWaiters.filter((w) => w !== wake);
         reject(
           new ConnectionError(
@@ -860,7 +903,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
         );
       }, timeout);
       const wake = () => {
-        clearTimeout(timer);
+        timer.clear();
         if (this.#closedFlag) {
           reject(
             new ConnectionError(
@@ -902,14 +945,14 @@ export class Connection extends EventTarget implements AsyncDisposable {
       this.#writer.push(FrameType.Ping, 0);
       delay = this.#keepaliveTimeout;
     }
-    this.#keepaliveTimer = setTimeout(this.#onKeepalive, delay);
+    this.#keepaliveTimer = setLongTimeout(this.#onKeepalive, delay);
   };
 
   #shutdown(error: Error | undefined): void {
     if (this.#closedFlag) return;
     this.#closedFlag = true;
     this.#closeError = error;
-    clearTimeout(this.#keepaliveTimer);
+    this.#keepaliveTimer?.clear();
     this.#deadlines.clear();
     try {
       this.#conn.close();

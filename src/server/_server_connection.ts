@@ -7,7 +7,7 @@
  */
 
 import { errorPayload, safeString } from "../_error_payload.ts";
-import { settleWithin } from "../_async.ts";
+import { type LongTimeout, setLongTimeout, settleWithin } from "../_async.ts";
 import {
   CancelledError,
   ConnectionError,
@@ -81,7 +81,7 @@ class Context implements CallContext {
   #controller: AbortController | undefined;
   #reason: unknown = undefined;
   #aborted = false;
-  #timer: Timer | undefined;
+  #timer: LongTimeout | undefined;
   /**
    * Set when the server-side deadline fired: the caller has given up (its
    * own timer rejects the call), so the handler's outcome is not sent.
@@ -106,8 +106,9 @@ class Context implements CallContext {
       if (this.#aborted) this.#controller.abort(this.#reason);
       else if (this.deadline !== undefined) {
         // Fires at the deadline even when the client's cancel is late or
-        // lost; only handlers that read the signal pay for the timer.
-        this.#timer = setTimeout(() => {
+        // lost; only handlers that read the signal pay for the timer. Any
+        // u32 of ms: a deadline beyond 2^31-1 ms is chained, never early.
+        this.#timer = setLongTimeout(() => {
           this.expired = true;
           this.abort(
             new CancelledError(
@@ -131,7 +132,7 @@ class Context implements CallContext {
   /** Stops the deadline timer (the call settled). */
   done(): void {
     if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
+      this.#timer.clear();
       this.#timer = undefined;
     }
   }

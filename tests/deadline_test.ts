@@ -1,0 +1,358 @@
+/**
+ * Long, infinite and invalid deadlines (issue 21 finding 4, issue 22): a
+ * timer longer than 2^31-1 ms is chained and never fires early, `Infinity`
+ * arms no timer, `NaN`/negative/non-number timeouts are a `RangeError` at
+ * the call site, and every call ends with an answer or an error. Against
+ * real servers; "never early" is checked by timer order (a timer armed
+ * after the overflowed one, due later, always fires after it), never by
+ * wall-clock time.
+ */
+import assert from "node:assert/strict";
+import {
+  deadline,
+  delay,
+  MAX_TIMER_DELAY,
+  setLongTimeout,
+} from "../src/_async.ts";
+import { DeadlineQueue } from "../src/client/_deadline_queue.ts";
+import { Connection, MAX_WIRE_DEADLINE } from "../src/client/connection.ts";
+import { DistributedChannel } from "../src/channel/channel.ts";
+import { StaticMembership } from "../src/discovery/static.ts";
+import { serve } from "../src/server/server.ts";
+import { type CallContext, withContext } from "../src/server/call_context.ts";
+import { CancelledError, DeadlineExceededError } from "../src/errors.ts";
+import type { ClientInterceptor } from "../src/_interceptors.ts";
+import { within } from "./_wait.ts";
+
+const HOST = "127.0.0.1";
+const DAY = 24 * 3600 * 1000;
+
+/**
+ * Counts the timers armed while `body` runs (every `setTimeout` of the
+ * process), then restores `setTimeout`.
+ */
+async function countTimers(body: () => Promise<void>): Promise<number> {
+  const original = globalThis.setTimeout;
+  let armed = 0;
+  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+    armed++;
+    return original(...args);
+  }) as typeof setTimeout;
+  try {
+    await body();
+  } finally {
+    globalThis.setTimeout = original;
+  }
+  return armed;
+}
+
+/**
+ * Resolves on a timer due in 5 ms, armed now: an overflowed timer armed
+ * before it (due after 1 ms) has fired by then.
+ */
+function afterOverflow(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+/** What the `seen` handler reports about its context. */
+interface Seen {
+  aborted: boolean;
+  /** ms from the handler's start to `ctx.deadline`; `null` for none. */
+  left: number | null;
+}
+
+/**
+ * A handler that reads its signal (arming the server's deadline timer),
+ * waits past the moment an overflowed timer would fire, and reports.
+ */
+const seen = withContext(async (ctx: CallContext): Promise<Seen> => {
+  const start = Date.now();
+  const signal = ctx.signal;
+  await afterOverflow();
+  return {
+    aborted: signal.aborted,
+    left: ctx.deadline === undefined ? null : ctx.deadline - start,
+  };
+});
+
+Deno.test("setLongTimeout() chains timers beyond maxDelay and fires once, not before its time", async () => {
+  const order: string[] = [];
+  const fired = Promise.withResolvers<void>();
+  const armed = await countTimers(async () => {
+    setLongTimeout(
+      () => {
+        order.push("long");
+        fired.resolve();
+      },
+      40,
+      { maxDelay: 5 },
+    );
+    const plain = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        order.push("20 ms");
+        resolve();
+      }, 20)
+    );
+    await within(Promise.all([plain, fired.promise]), 5000, "both timers");
+  });
+  assert.deepEqual(order, ["20 ms", "long"]);
+  // The 20 ms timer plus at least two links of the chain.
+  assert.ok(armed >= 3, `${armed} timers armed`);
+});
+
+Deno.test("setLongTimeout() beyond 2^31-1 ms does not fire after 1 ms, and clear() stops it", async () => {
+  for (const ms of [MAX_TIMER_DELAY, MAX_TIMER_DELAY + 1, 2 ** 32, 1e12]) {
+    let fired = false;
+    let timer: ReturnType<typeof setLongTimeout> | undefined;
+    const armed = await countTimers(async () => {
+      timer = setLongTimeout(() => fired = true, ms);
+      await afterOverflow();
+    });
+    assert.equal(fired, false, `${ms} ms fired early`);
+    // Its own timer and the 5 ms one: no re-arm every millisecond.
+    assert.equal(armed, 2, `${ms} ms: ${armed} timers armed`);
+    timer!.clear();
+  }
+});
+
+Deno.test("setLongTimeout(Infinity) arms no timer; NaN is a RangeError", async () => {
+  let fired = false;
+  const armed = await countTimers(async () => {
+    // Never cleared: the op sanitizer fails the test if a timer was armed.
+    setLongTimeout(() => fired = true, Infinity);
+    await afterOverflow();
+  });
+  assert.equal(armed, 1); // the 5 ms one
+  assert.equal(fired, false);
+  assert.throws(() => setLongTimeout(() => {}, NaN), RangeError);
+});
+
+Deno.test("deadline() and delay() with Infinity wait without a timer until aborted", async () => {
+  const controller = new AbortController();
+  let waits: Promise<unknown>[] = [];
+  const armed = await countTimers(async () => {
+    waits = [
+      deadline(new Promise(() => {}), Infinity, { signal: controller.signal }),
+      delay(Infinity, { signal: controller.signal }),
+    ];
+    await afterOverflow();
+  });
+  controller.abort(new Error("stop"));
+  for (const wait of waits) {
+    await assert.rejects(within(wait, 5000, "the abort"), { message: "stop" });
+  }
+  assert.equal(armed, 1); // the 5 ms one
+});
+
+Deno.test("DeadlineQueue holds a deadline beyond 2^31-1 ms without re-arming every millisecond", async () => {
+  const expired: number[] = [];
+  const soon = Promise.withResolvers<void>();
+  const queue = new DeadlineQueue<
+    { deadline: number; done: boolean; n: number }
+  >((entry) => {
+    expired.push(entry.n);
+    soon.resolve();
+  });
+  const armed = await countTimers(async () => {
+    queue.add({ deadline: Date.now() + 2 ** 31, done: false, n: 1 });
+    await afterOverflow();
+  });
+  assert.equal(armed, 2, `${armed} timers armed`);
+  // A sooner entry re-arms for itself, then for the far one: only it expires.
+  queue.add({ deadline: Date.now() + 5, done: false, n: 2 });
+  await within(soon.promise, 5000, "the sooner entry to expire");
+  await afterOverflow();
+  assert.deepEqual(expired, [2]);
+  assert.equal(queue.size, 1);
+  queue.clear();
+});
+
+Deno.test("DeadlineQueue re-arms after firing for entries that are not due yet", async () => {
+  const expired: number[] = [];
+  const all = Promise.withResolvers<void>();
+  const queue = new DeadlineQueue<
+    { deadline: number; done: boolean; n: number }
+  >((entry) => {
+    expired.push(entry.n);
+    if (expired.length === 3) all.resolve();
+  });
+  const now = Date.now();
+  // Each expiry must come from the timer #fire re-armed for the next one.
+  queue.add({ deadline: now + 30, done: false, n: 3 });
+  queue.add({ deadline: now + 20, done: false, n: 2 });
+  queue.add({ deadline: now + 10, done: false, n: 1 });
+  await within(all.promise, 5000, "three expiries");
+  assert.deepEqual(expired, [1, 2, 3]);
+  assert.equal(queue.size, 0);
+  queue.clear();
+});
+
+Deno.test("a call with a long or infinite timeout is answered; the server sees the deadline the wire can carry and never aborts early", async () => {
+  await using server = serve({ seen }, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const cases: [number, number | null][] = [
+    [MAX_TIMER_DELAY, MAX_TIMER_DELAY],
+    [2 ** 31, 2 ** 31],
+    [MAX_WIRE_DEADLINE, MAX_WIRE_DEADLINE],
+    [MAX_WIRE_DEADLINE + 1, null], // beyond the u32: sent as "no deadline"
+    [30 * DAY, 30 * DAY],
+    [50 * DAY, null],
+    [1e12, null],
+    [Infinity, null],
+  ];
+  for (const [timeout, wire] of cases) {
+    const result = await within(
+      conn.call("seen", [], { timeout }) as Promise<Seen>,
+      10_000,
+      `the answer of a call with timeout ${timeout}`,
+    );
+    assert.equal(result.aborted, false, `timeout ${timeout}`);
+    if (wire === null) assert.equal(result.left, null, `timeout ${timeout}`);
+    else {
+      // The time left when the request was written, minus the trip.
+      assert.ok(
+        result.left !== null && result.left <= wire &&
+          result.left > wire - 60_000,
+        `timeout ${timeout}: ${result.left} ms left`,
+      );
+    }
+  }
+  assert.equal(conn.inFlight, 0);
+});
+
+Deno.test("long-deadline calls stay pending while a short one on the same connection expires, then are answered", async () => {
+  const release = Promise.withResolvers<void>();
+  let held = 0;
+  const heldAll = Promise.withResolvers<void>();
+  await using server = serve({
+    hold: withContext(async (ctx: CallContext) => {
+      const signal = ctx.signal;
+      if (++held === 4) heldAll.resolve();
+      await release.promise;
+      return signal.aborted ? "aborted" : "held";
+    }),
+  }, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const long = [2 ** 31, MAX_WIRE_DEADLINE, 1e12].map((timeout) =>
+    conn.call("hold", [], { timeout })
+  );
+  const short = conn.call("hold", [], { timeout: 20 });
+  await within(heldAll.promise, 5000, "four calls to reach the handler");
+  await assert.rejects(
+    within(short, 5000, "the short call's deadline"),
+    DeadlineExceededError,
+  );
+  assert.equal(conn.inFlight, 3);
+  release.resolve();
+  assert.deepEqual(
+    await within(Promise.all(long), 5000, "the long calls' answers"),
+    ["held", "held", "held"],
+  );
+});
+
+Deno.test("NaN, negative and non-number timeouts reject with a RangeError before anything is sent", async () => {
+  let runs = 0;
+  await using server = serve({ count: () => ++runs }, { hostname: HOST });
+  const passThrough: ClientInterceptor = (_call, next) => next();
+  for (const interceptors of [[], [passThrough]]) {
+    await using conn = await Connection.connect({
+      hostname: HOST,
+      port: server.addr.port,
+    }, { interceptors });
+    for (const timeout of [NaN, -1, -0.5, -Infinity, "100", null, 10n]) {
+      await assert.rejects(
+        conn.call("count", [], { timeout: timeout as number }),
+        (error: unknown) =>
+          error instanceof RangeError &&
+          /^Cannot call method "count": timeout must be a number of ms >= 0 or Infinity, got /
+            .test(error.message),
+        String(timeout),
+      );
+    }
+    await assert.rejects(conn.ping(NaN), RangeError);
+    assert.equal(conn.inFlight, 0);
+    // Nothing was sent, and the connection still works.
+    assert.equal(await conn.call("count", [], { timeout: 5000 }), runs);
+    assert.equal(runs, interceptors.length + 1);
+  }
+});
+
+Deno.test("a timeout of 0 is already expired: DeadlineExceededError, nothing sent", async () => {
+  let runs = 0;
+  await using server = serve({ count: () => ++runs }, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  await assert.rejects(
+    conn.call("count", [], { timeout: 0 }),
+    (error: unknown) =>
+      error instanceof DeadlineExceededError &&
+      error.message ===
+        'Cannot call method "count": deadline of 0 ms exceeded (request not sent)',
+  );
+  assert.equal(await conn.call("count", [], { timeout: 5000 }), 1);
+});
+
+Deno.test("the channel refuses invalid timeouts in call() and ready(), and answers long and infinite ones", async () => {
+  await using server = serve({ seen }, { hostname: HOST });
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([{ host: HOST, port: server.addr.port }]),
+  });
+  for (const timeout of [NaN, -1, "100", null]) {
+    await assert.rejects(
+      channel.call("seen", [], { timeout: timeout as number }),
+      /^RangeError: Cannot call method "seen": timeout must be/,
+    );
+    await assert.rejects(
+      channel.ready({ timeout: timeout as number }),
+      /^RangeError: Cannot wait for servers: timeout must be/,
+    );
+  }
+  await assert.rejects(
+    channel.call("seen", [], { timeout: 0 }),
+    DeadlineExceededError,
+  );
+  for (const timeout of [2 ** 31, 1e12, Infinity]) {
+    const result = await within(
+      channel.call("seen", [], { timeout }) as Promise<Seen>,
+      10_000,
+      `the answer of a channel call with timeout ${timeout}`,
+    );
+    assert.equal(result.aborted, false, `timeout ${timeout}`);
+  }
+});
+
+Deno.test("ready({ timeout: Infinity }) and waitForReady wait for a member without polling", async () => {
+  const membership = new StaticMembership([]);
+  await using channel = new DistributedChannel({ membership });
+  const controller = new AbortController();
+  let ready: Promise<void> | undefined;
+  let call: Promise<unknown> | undefined;
+  const armed = await countTimers(async () => {
+    ready = channel.ready({ timeout: Infinity, signal: controller.signal });
+    call = channel.call("seen", [], {
+      timeout: Infinity,
+      waitForReady: true,
+      signal: controller.signal,
+    });
+    await afterOverflow();
+  });
+  assert.equal(armed, 1, `${armed} timers armed`); // the 5 ms one
+  const stop = new Error("stop");
+  controller.abort(stop);
+  for (const [what, wait] of [["ready()", ready!], ["the call", call!]]) {
+    await assert.rejects(
+      within(wait as Promise<unknown>, 5000, `${what} to stop`),
+      (error: unknown) =>
+        error instanceof CancelledError && error.cause === stop,
+      String(what),
+    );
+  }
+});
