@@ -381,17 +381,6 @@ Deno.test("keepalive pings detect a peer that stopped answering", async () => {
   listener.close();
 });
 
-Deno.test("keepalive pings keep a quiet but healthy connection open", async () => {
-  await using server = serve({ ok: () => "ok" }, { hostname: HOST });
-  await using conn = await Connection.connect(
-    { hostname: HOST, port: server.addr.port },
-    { keepaliveInterval: 20, keepaliveTimeout: 1000 },
-  );
-  await delay(200);
-  assert.equal(conn.isClosed, false);
-  assert.equal(await conn.call("ok", []), "ok");
-});
-
 Deno.test("calls work over TLS with a custom CA certificate", async () => {
   const dir = new URL("./fixtures/tls/", import.meta.url);
   const cert = await Deno.readTextFile(new URL("localhost.crt", dir));

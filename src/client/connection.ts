@@ -251,6 +251,29 @@ export interface ConnectionCloseDetail {
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
+/**
+ * What the connections of this process to one endpoint have heard from it
+ * (a count of reads) and how many connections share it.
+ */
+interface PeerLiveness {
+  heard: number;
+  users: number;
+}
+
+/**
+ * Per endpoint (`host:port`): a connection that hears nothing while a
+ * sibling connection to the same endpoint keeps receiving is waiting for
+ * its share of a busy link (its pong is queued behind megabytes of
+ * responses), not talking to a dead peer.
+ */
+const peers = new Map<string, PeerLiveness>();
+
+/**
+ * How many more `keepaliveTimeout`s a connection whose ping is unanswered
+ * waits while there is evidence that the peer is alive (see `#onKeepalive`).
+ */
+const MAX_KEEPALIVE_EXTENSIONS = 10;
+
 /** Queued output above which pings are not answered. */
 const PONG_HIGH_WATER = 1024 * 1024;
 
@@ -357,6 +380,13 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #received = false;
   #pingOutstanding = false;
   #silentTicks = 0;
+  /** When the keepalive timer is due (`performance.now()` time). */
+  #keepaliveDue = 0;
+  /** The endpoint's read count when the ping was sent (or last checked). */
+  #peerHeard = 0;
+  /** Extra `keepaliveTimeout`s waited for the outstanding ping. */
+  #extensions = 0;
+  #peer: PeerLiveness;
   #pongWaiters: (() => void)[] = [];
   #methodPrefixes = new Map<string, Uint8Array>();
   #maxInFlight: number;
@@ -469,11 +499,15 @@ export class Connection extends EventTarget implements AsyncDisposable {
     this.#idleKeepaliveInterval = options.idleKeepaliveInterval ?? 30_000;
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     this.#reading = this.#readLoop();
+    let liveness = peers.get(this.#name);
+    if (liveness === undefined) {
+      liveness = { heard: 0, users: 0 };
+      peers.set(this.#name, liveness);
+    }
+    liveness.users++;
+    this.#peer = liveness;
     if (this.#keepaliveInterval > 0) {
-      this.#keepaliveTimer = setLongTimeout(
-        this.#onKeepalive,
-        this.#keepaliveInterval,
-      );
+      this.#armKeepalive(this.#keepaliveInterval);
     }
   }
 
@@ -764,6 +798,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
         }
         decoder.commit(n);
         this.#received = true;
+        this.#peer.heard++;
         this.#drainFrames();
       }
     } catch (e) {
@@ -918,6 +953,11 @@ export class Connection extends EventTarget implements AsyncDisposable {
     });
   }
 
+  #armKeepalive(delay: number): void {
+    this.#keepaliveDue = performance.now() + delay;
+    this.#keepaliveTimer = setLongTimeout(this.#onKeepalive, delay);
+  }
+
   #onKeepalive = (): void => {
     this.#keepaliveTimer = undefined;
     if (this.#closedFlag) return;
@@ -927,6 +967,23 @@ export class Connection extends EventTarget implements AsyncDisposable {
       this.#pingOutstanding = false;
       this.#silentTicks = 0;
     } else if (this.#pingOutstanding) {
+      // No answer within keepaliveTimeout. Not a dead peer (yet) when this
+      // process froze for longer than the wait (the answer may be unread in
+      // the socket), or when another connection to the same endpoint heard
+      // from it meanwhile (our pong is queued behind the responses of a
+      // busy link): wait another keepaliveTimeout, a bounded number of
+      // times.
+      const stalled = performance.now() - this.#keepaliveDue >
+        this.#keepaliveTimeout;
+      const alive = this.#peer.heard !== this.#peerHeard;
+      if (
+        (stalled || alive) && this.#extensions < MAX_KEEPALIVE_EXTENSIONS
+      ) {
+        this.#extensions++;
+        this.#peerHeard = this.#peer.heard;
+        this.#armKeepalive(this.#keepaliveTimeout);
+        return;
+      }
       this.#shutdown(
         new ConnectionError(
           `Connection to ${this.#name} lost: no answer to a ping within ${this.#keepaliveTimeout} ms`,
@@ -942,10 +999,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
       // Silent with calls waiting (or idle for long): ask for a sign of life.
       this.#silentTicks = 0;
       this.#pingOutstanding = true;
+      this.#peerHeard = this.#peer.heard;
+      this.#extensions = 0;
       this.#writer.push(FrameType.Ping, 0);
       delay = this.#keepaliveTimeout;
     }
-    this.#keepaliveTimer = setLongTimeout(this.#onKeepalive, delay);
+    this.#armKeepalive(delay);
   };
 
   #shutdown(error: Error | undefined): void {
@@ -953,6 +1012,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
     this.#closedFlag = true;
     this.#closeError = error;
     this.#keepaliveTimer?.clear();
+    if (--this.#peer.users === 0) peers.delete(this.#name);
     this.#deadlines.clear();
     try {
       this.#conn.close();
