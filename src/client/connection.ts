@@ -24,6 +24,7 @@ import {
 import { FrameWriter } from "../protocol/frame_writer.ts";
 import { encodeForWrite } from "../protocol/_scratch_encode.ts";
 import { DeadlineQueue } from "./_deadline_queue.ts";
+import { Keepalive } from "./_keepalive.ts";
 import { errorMessage as message } from "../_util.ts";
 import { type Address, openSocket } from "./_connect.ts";
 import { encodeMetadata } from "../protocol/metadata.ts";
@@ -34,12 +35,7 @@ import {
   runClientInterceptors,
 } from "../_interceptors.ts";
 import { clientTelemetry } from "../telemetry/telemetry.ts";
-import {
-  isValidTimeout,
-  type LongTimeout,
-  setLongTimeout,
-  timeoutError,
-} from "../_async.ts";
+import { isValidTimeout, setLongTimeout, timeoutError } from "../_async.ts";
 
 /**
  * Set on the options of connections a channel opens: the channel runs the
@@ -251,29 +247,6 @@ export interface ConnectionCloseDetail {
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
-/**
- * What the connections of this process to one endpoint have heard from it
- * (a count of reads) and how many connections share it.
- */
-interface PeerLiveness {
-  heard: number;
-  users: number;
-}
-
-/**
- * Per endpoint (`host:port`): a connection that hears nothing while a
- * sibling connection to the same endpoint keeps receiving is waiting for
- * its share of a busy link (its pong is queued behind megabytes of
- * responses), not talking to a dead peer.
- */
-const peers = new Map<string, PeerLiveness>();
-
-/**
- * How many more `keepaliveTimeout`s a connection whose ping is unanswered
- * waits while there is evidence that the peer is alive (see `#onKeepalive`).
- */
-const MAX_KEEPALIVE_EXTENSIONS = 10;
-
 /** Queued output above which pings are not answered. */
 const PONG_HIGH_WATER = 1024 * 1024;
 
@@ -373,20 +346,8 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #closeError: Error | undefined;
   #resolveClosed!: () => void;
   #reading: Promise<void> = Promise.resolve();
-  #keepaliveInterval: number;
   #keepaliveTimeout: number;
-  #idleKeepaliveInterval: number;
-  #keepaliveTimer: LongTimeout | undefined;
-  #received = false;
-  #pingOutstanding = false;
-  #silentTicks = 0;
-  /** When the keepalive timer is due (`performance.now()` time). */
-  #keepaliveDue = 0;
-  /** The endpoint's read count when the ping was sent (or last checked). */
-  #peerHeard = 0;
-  /** Extra `keepaliveTimeout`s waited for the outstanding ping. */
-  #extensions = 0;
-  #peer: PeerLiveness;
+  #keepalive: Keepalive;
   #pongWaiters: (() => void)[] = [];
   #methodPrefixes = new Map<string, Uint8Array>();
   #maxInFlight: number;
@@ -494,21 +455,25 @@ export class Connection extends EventTarget implements AsyncDisposable {
           ),
         ),
     );
-    this.#keepaliveInterval = options.keepaliveInterval ?? 1000;
     this.#keepaliveTimeout = options.keepaliveTimeout ?? 2000;
-    this.#idleKeepaliveInterval = options.idleKeepaliveInterval ?? 30_000;
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
+    this.#keepalive = new Keepalive(this.#name, {
+      inFlight: () => this.#pending.size,
+      started: () => this.#writer.started,
+      ping: () => this.#writer.push(FrameType.Ping, 0),
+      dead: () =>
+        this.#shutdown(
+          new ConnectionError(
+            `Connection to ${this.#name} lost: no answer to a ping within ${this.#keepaliveTimeout} ms`,
+            { written: true },
+          ),
+        ),
+    }, {
+      interval: options.keepaliveInterval ?? 1000,
+      timeout: this.#keepaliveTimeout,
+      idleInterval: options.idleKeepaliveInterval ?? 30_000,
+    });
     this.#reading = this.#readLoop();
-    let liveness = peers.get(this.#name);
-    if (liveness === undefined) {
-      liveness = { heard: 0, users: 0 };
-      peers.set(this.#name, liveness);
-    }
-    liveness.users++;
-    this.#peer = liveness;
-    if (this.#keepaliveInterval > 0) {
-      this.#armKeepalive(this.#keepaliveInterval);
-    }
   }
 
   /** Number of calls awaiting a response (including calls queued locally). */
@@ -797,8 +762,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
           break;
         }
         decoder.commit(n);
-        this.#received = true;
-        this.#peer.heard++;
+        this.#keepalive.received();
         this.#drainFrames();
       }
     } catch (e) {
@@ -877,7 +841,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
         return;
       case FrameType.Pong:
         checkPingSize(frame);
-        this.#pingOutstanding = false;
+        this.#keepalive.pong();
         if (this.#pongWaiters.length > 0) {
           const waiters = this.#pongWaiters;
           this.#pongWaiters = [];
@@ -953,66 +917,11 @@ export class Connection extends EventTarget implements AsyncDisposable {
     });
   }
 
-  #armKeepalive(delay: number): void {
-    this.#keepaliveDue = performance.now() + delay;
-    this.#keepaliveTimer = setLongTimeout(this.#onKeepalive, delay);
-  }
-
-  #onKeepalive = (): void => {
-    this.#keepaliveTimer = undefined;
-    if (this.#closedFlag) return;
-    let delay = this.#keepaliveInterval;
-    if (this.#received) {
-      this.#received = false;
-      this.#pingOutstanding = false;
-      this.#silentTicks = 0;
-    } else if (this.#pingOutstanding) {
-      // No answer within keepaliveTimeout. Not a dead peer (yet) when this
-      // process froze for longer than the wait (the answer may be unread in
-      // the socket), or when another connection to the same endpoint heard
-      // from it meanwhile (our pong is queued behind the responses of a
-      // busy link): wait another keepaliveTimeout, a bounded number of
-      // times.
-      const stalled = performance.now() - this.#keepaliveDue >
-        this.#keepaliveTimeout;
-      const alive = this.#peer.heard !== this.#peerHeard;
-      if (
-        (stalled || alive) && this.#extensions < MAX_KEEPALIVE_EXTENSIONS
-      ) {
-        this.#extensions++;
-        this.#peerHeard = this.#peer.heard;
-        this.#armKeepalive(this.#keepaliveTimeout);
-        return;
-      }
-      this.#shutdown(
-        new ConnectionError(
-          `Connection to ${this.#name} lost: no answer to a ping within ${this.#keepaliveTimeout} ms`,
-          { written: true },
-        ),
-      );
-      return;
-    } else if (
-      this.#pending.size > 0 ||
-      ++this.#silentTicks * this.#keepaliveInterval >=
-        this.#idleKeepaliveInterval
-    ) {
-      // Silent with calls waiting (or idle for long): ask for a sign of life.
-      this.#silentTicks = 0;
-      this.#pingOutstanding = true;
-      this.#peerHeard = this.#peer.heard;
-      this.#extensions = 0;
-      this.#writer.push(FrameType.Ping, 0);
-      delay = this.#keepaliveTimeout;
-    }
-    this.#armKeepalive(delay);
-  };
-
   #shutdown(error: Error | undefined): void {
     if (this.#closedFlag) return;
     this.#closedFlag = true;
     this.#closeError = error;
-    this.#keepaliveTimer?.clear();
-    if (--this.#peer.users === 0) peers.delete(this.#name);
+    this.#keepalive.stop();
     this.#deadlines.clear();
     try {
       this.#conn.close();
