@@ -10,6 +10,7 @@ import {
   ServerClosingError,
 } from "../src/errors.ts";
 import {
+  concat,
   delay,
   HELLO,
   readToEnd,
@@ -19,6 +20,12 @@ import {
   writeAll,
 } from "./_core_helpers.ts";
 import { nextEvent, waitFor } from "./_wait.ts";
+import {
+  encodeFrame,
+  FrameDecoder,
+  FrameType,
+  PREFACE,
+} from "../src/protocol/frame.ts";
 
 const HOST = "127.0.0.1";
 
@@ -354,6 +361,103 @@ Deno.test("after goaway the connection is draining and refuses new calls without
   assert.equal(runs, 0);
   // A graceful shutdown is not an error.
   assert.equal((await closeEvent).detail.error, undefined);
+});
+
+Deno.test("EOF after goaway with calls pending is not a clean end: they fail with ConnectionError written=true", async () => {
+  // A fake server: reads the first request, then says goaway and closes
+  // without answering it (a crash during a drain, or a hostile peer).
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const requested = Promise.withResolvers<void>();
+  const serving = (async () => {
+    const conn = await listener.accept();
+    await writeAll(conn, HELLO);
+    const decoder = new FrameDecoder();
+    const buf = new Uint8Array(65536);
+    let prefaceLeft = PREFACE.length;
+    while (decoder.next()?.type !== FrameType.Request) {
+      const n = await within(conn.read(buf), 5000, "the request");
+      if (n === null) throw new Error("The client closed first");
+      const skip = Math.min(prefaceLeft, n);
+      prefaceLeft -= skip;
+      decoder.push(buf.subarray(skip, n));
+    }
+    requested.resolve();
+    await writeAll(
+      conn,
+      encodeFrame(FrameType.Goaway, 0, new TextEncoder().encode("bye")),
+    );
+    conn.close();
+  })();
+  const conn = await Connection.connect(
+    { hostname: HOST, port: (listener.addr as Deno.NetAddr).port },
+    { maxInFlight: 1 },
+  );
+  const closeEvent = new Promise<CustomEvent>((resolve) =>
+    conn.addEventListener("close", (e) => resolve(e as CustomEvent), {
+      once: true,
+    })
+  );
+  const sent = conn.call("work", [], { timeout: 10_000 });
+  const queued = conn.call("work", [], { timeout: 10_000 }); // over maxInFlight
+  await within(requested.promise, 5000, "the request to reach the server");
+  await assert.rejects(
+    within(sent, 5000, "the sent call to fail"),
+    (e: unknown) =>
+      e instanceof ConnectionError && e.written &&
+      /closed by the server/.test(e.message),
+  );
+  await assert.rejects(
+    within(queued, 5000, "the queued call to fail"),
+    (e: unknown) => e instanceof ConnectionError && !e.written,
+  );
+  const { detail } = await within(closeEvent, 5000, "the close event");
+  assert.ok(detail.error instanceof ConnectionError);
+  await serving;
+  listener.close();
+});
+
+Deno.test("EOF after goaway with no call pending is a clean end", async () => {
+  // A fake server: answers a ping (so the connection is surely open), then
+  // says goaway and closes.
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const serving = (async () => {
+    const conn = await listener.accept();
+    await writeAll(conn, HELLO);
+    const decoder = new FrameDecoder();
+    const buf = new Uint8Array(65536);
+    let prefaceLeft = PREFACE.length;
+    let frame;
+    while ((frame = decoder.next())?.type !== FrameType.Ping) {
+      const n = await within(conn.read(buf), 5000, "the ping");
+      if (n === null) throw new Error("The client closed first");
+      const skip = Math.min(prefaceLeft, n);
+      prefaceLeft -= skip;
+      decoder.push(buf.subarray(skip, n));
+    }
+    await writeAll(
+      conn,
+      concat(
+        encodeFrame(FrameType.Pong, frame!.id, frame!.payload),
+        encodeFrame(FrameType.Goaway, 0, new TextEncoder().encode("bye")),
+      ),
+    );
+    conn.close();
+  })();
+  const conn = await Connection.connect({
+    hostname: HOST,
+    port: (listener.addr as Deno.NetAddr).port,
+  });
+  const closeEvent = new Promise<CustomEvent>((resolve) =>
+    conn.addEventListener("close", (e) => resolve(e as CustomEvent), {
+      once: true,
+    })
+  );
+  await conn.ping(5000);
+  const { detail } = await within(closeEvent, 5000, "the close event");
+  assert.equal(conn.draining, true);
+  assert.equal(detail.error, undefined);
+  await serving;
+  listener.close();
 });
 
 Deno.test("keepalive pings detect a peer that stopped answering", async () => {
