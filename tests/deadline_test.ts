@@ -18,6 +18,7 @@ import { DeadlineQueue } from "../src/client/_deadline_queue.ts";
 import { Connection, MAX_WIRE_DEADLINE } from "../src/client/connection.ts";
 import { DistributedChannel } from "../src/channel/channel.ts";
 import { StaticMembership } from "../src/discovery/static.ts";
+import { hedge } from "../src/channel/hedging.ts";
 import { serve } from "../src/server/server.ts";
 import { type CallContext, withContext } from "../src/server/call_context.ts";
 import { CancelledError, DeadlineExceededError } from "../src/errors.ts";
@@ -354,5 +355,26 @@ Deno.test("ready({ timeout: Infinity }) and waitForReady wait for a member witho
         error instanceof CancelledError && error.cause === stop,
       String(what),
     );
+  }
+});
+
+Deno.test("hedging with a delay beyond 2^31-1 ms or Infinity sends no early hedge", async () => {
+  for (const delayMs of [2 ** 31, Infinity]) {
+    let attempts = 0;
+    const answer = Promise.withResolvers<string>();
+    const call = hedge(() => {
+      attempts++;
+      return answer.promise;
+    }, {
+      delay: delayMs,
+      maxHedges: 2,
+      signal: undefined,
+      mayHedge: () => true,
+      isAnswer: () => false,
+    });
+    await afterOverflow();
+    assert.equal(attempts, 1, `delay ${delayMs}`);
+    answer.resolve("first");
+    assert.equal(await within(call, 5000, "the first attempt"), "first");
   }
 });

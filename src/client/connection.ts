@@ -826,7 +826,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
         const call = this.#pending.get(frame.id);
         if (call === undefined) return;
         this.#settle(call);
-        call.reject(this.#errors.revive(payload));
+        call.reject(this.#replyError(payload));
         return;
       }
       case FrameType.Ping:
@@ -860,6 +860,15 @@ export class Connection extends EventTarget implements AsyncDisposable {
           `Cannot read frame from ${this.#name}: frame type ${frame.type} is not sent by servers`,
         );
     }
+  }
+
+  /**
+   * The one place an `error` reply becomes the error a call rejects with
+   * (what the connection knew when it arrived, e.g. `draining`, can be
+   * added here).
+   */
+  #replyError(payload: ErrorPayload): Error {
+    return this.#errors.revive(payload);
   }
 
   #goawayReason = "";
