@@ -4,6 +4,16 @@
 /** Default of `maxBigIntDigits` of both codecs. */
 export const DEFAULT_MAX_BIGINT_DIGITS = 4096;
 
+/**
+ * Deepest nesting of arrays and objects either codec encodes or decodes:
+ * a deeper value is refused when encoding (`TypeError` naming the path) and
+ * when decoding (`RangeError`), so that no decode recurses without bound.
+ */
+export const MAX_NESTING = 1000;
+
+/** The encoding refusal for a value nested deeper than {@linkcode MAX_NESTING}. */
+export const TOO_DEEP = `nesting deeper than ${MAX_NESTING} levels`;
+
 /** Names an unsupported value for an encoding error. */
 export function describe(value: unknown): string {
   if (typeof value === "function") return "a function";
@@ -22,6 +32,15 @@ export function fail(path: string, what: string): never {
   );
 }
 
+/**
+ * A decoding error built from a peer's bytes: its message names what was
+ * wrong and where, never a value read from the payload (it is sent back to
+ * the peer as "cannot decode params: …").
+ */
+export function malformedValue(what: string): never {
+  throw new SyntaxError(`Cannot decode value: ${what}`);
+}
+
 const DECIMAL = /^-?[0-9]+$/;
 
 /**
@@ -30,15 +49,16 @@ const DECIMAL = /^-?[0-9]+$/;
  * for a million digits).
  */
 export function decodeBigInt(v: unknown, maxDigits: number): bigint {
-  if (typeof v !== "string" || !DECIMAL.test(v)) {
-    throw new SyntaxError("Cannot decode value: malformed bigint");
-  }
+  if (typeof v !== "string") malformedValue("malformed bigint");
+  // The cap first: the regular expression below is linear, but a 4 MiB
+  // string is refused without reading it.
   const digits = v.length - (v.charCodeAt(0) === 45 ? 1 : 0);
   if (digits > maxDigits) {
     throw new RangeError(
       `Cannot decode value: bigint of ${digits} digits exceeds the limit of ${maxDigits} digits`,
     );
   }
+  if (!DECIMAL.test(v)) malformedValue("malformed bigint");
   return BigInt(v);
 }
 
