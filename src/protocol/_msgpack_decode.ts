@@ -7,7 +7,12 @@
 // reachable from a decoded value. Errors name what was wrong, where (byte
 // offset) and the limit, never a value read from the payload.
 
-import { decodeBigInt, malformedValue, MAX_NESTING } from "./_values.ts";
+import {
+  decodeBigInt,
+  malformedValue,
+  MAX_NESTING,
+  strictUtf8,
+} from "./_values.ts";
 
 /** Extension types of the subset (docs/protocol.md §7.1). */
 export const EXT_TIMESTAMP = -1;
@@ -23,7 +28,6 @@ export const EXT_BIG_DECIMAL = 91;
  */
 export const EXT_PROTO_KEYED = 92;
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
 // Float and 64-bit reads go through 8 scratch bytes: a DataView of the
 // payload's buffer would be one allocation per payload.
 const scratch = new Uint8Array(8);
@@ -201,12 +205,8 @@ function readString(n: number): string {
 }
 
 function readUtf8(start: number, stop: number): string {
-  let s: string;
-  try {
-    s = utf8.decode(buf.subarray(start, stop));
-  } catch {
-    return malformed("string that is not UTF-8", start);
-  }
+  const s = strictUtf8(buf.subarray(start, stop));
+  if (s === undefined) return malformed("string that is not UTF-8", start);
   pos = stop;
   return s;
 }

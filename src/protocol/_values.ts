@@ -41,6 +41,24 @@ export function malformedValue(what: string): never {
   throw new SyntaxError(`Cannot decode value: ${what}`);
 }
 
+const lax = new TextDecoder();
+const fatal = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Decodes UTF-8, or returns undefined when the bytes are not UTF-8. The
+ * lenient decoder is several times faster than a fatal one; only text that
+ * decodes with a U+FFFD (a replacement, or a real one) is checked again.
+ */
+export function strictUtf8(bytes: Uint8Array): string | undefined {
+  const text = lax.decode(bytes);
+  if (!text.includes("\uFFFD")) return text;
+  try {
+    return fatal.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 const DECIMAL = /^-?[0-9]+$/;
 
 /**

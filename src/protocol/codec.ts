@@ -74,11 +74,11 @@ import {
   isSimple,
   malformedValue,
   MAX_NESTING,
+  strictUtf8,
   TOO_DEEP,
 } from "./_values.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
 const objectProto = Object.prototype;
 
 // The platform's base64 (Uint8Array.prototype.toBase64 / Uint8Array.fromBase64,
@@ -403,11 +403,7 @@ function utf8Decode(bytes: Uint8Array): string {
 }
 
 function decodeUtf8(bytes: Uint8Array): string {
-  try {
-    return decoder.decode(bytes);
-  } catch {
-    return malformedValue("payload is not UTF-8");
-  }
+  return strictUtf8(bytes) ?? malformedValue("payload is not UTF-8");
 }
 
 const QUOTE = 0x22;
