@@ -18,18 +18,16 @@ import {
 import type { Codec } from "../src/protocol/codec.ts";
 import { decodeMetadata } from "../src/protocol/metadata.ts";
 import { concat } from "./_core_helpers.ts";
+import {
+  assertNoSecret,
+  extHeader,
+  hostileBytes,
+  SECRET,
+  SECRET_BYTES,
+  u8,
+} from "./_hostile_payloads.ts";
 
 const CODECS: Codec[] = [msgpackCodec, jsonCodec];
-const SECRET = `Bearer-TOPSECRET-${crypto.randomUUID()}`;
-const SECRET_BYTES = new TextEncoder().encode(SECRET);
-
-/** Every 8-character piece of the secret: none may appear in an error. */
-function assertNoSecret(text: string, what: string): void {
-  for (let i = 0; i + 8 <= SECRET.length; i++) {
-    const piece = SECRET.slice(i, i + 8);
-    assert.ok(!text.includes(piece), `${what} quotes the payload: ${text}`);
-  }
-}
 
 /** Asserts `decode` refuses with a decode error that quotes nothing. */
 function assertRefused(
@@ -47,24 +45,7 @@ function assertRefused(
   });
 }
 
-const u8 = (...bytes: number[]) => new Uint8Array(bytes);
 const str8 = (text: Uint8Array) => concat(u8(0xd9, text.length), text);
-
-/** The ext header of `n` data bytes in the shortest format, then the type. */
-function extHeader(type: number, n: number): Uint8Array {
-  const t = type & 0xff;
-  const fixed: Record<number, number> = {
-    1: 0xd4,
-    2: 0xd5,
-    4: 0xd6,
-    8: 0xd7,
-    16: 0xd8,
-  };
-  if (fixed[n] !== undefined) return u8(fixed[n]!, t);
-  if (n < 256) return u8(0xc7, n, t);
-  if (n < 65536) return u8(0xc8, n >> 8, n & 0xff, t);
-  return u8(0xc9, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff, t);
-}
 
 Deno.test("msgpack decoder: every extension type outside the subset is refused, in every ext format", () => {
   const accepted = new Set(["-1/1", "-1/4", "-1/8", "-1/12", "0/1", "90/0"]);
@@ -447,28 +428,6 @@ Deno.test("one value model: both codecs deliver the same value for anything of t
     { numRuns: 300 },
   );
 });
-
-/** Bytes biased towards the decoder's edge cases. */
-const hostileBytes = fc.oneof(
-  fc.uint8Array({ maxLength: 64 }),
-  // An extension of any type with any data, possibly inside a container.
-  fc.tuple(
-    fc.integer({ min: -128, max: 127 }),
-    fc.uint8Array({ maxLength: 20 }),
-    fc.constantFrom(u8(), u8(0x91), u8(0x92, 0xc0), u8(0x81, 0xa1, 0x6b)),
-    fc.uint8Array({ maxLength: 8 }),
-  ).map(([type, data, prefix, tail]) =>
-    concat(prefix, extHeader(type, data.length), data, tail)
-  ),
-  // msgpackr's bundled strings with a signed offset.
-  fc.tuple(fc.integer(), fc.uint8Array({ maxLength: 4 })).map(
-    ([offset, tail]) => {
-      const head = u8(0xd6, 0x62, 0, 0, 0, 0);
-      new DataView(head.buffer).setInt32(2, offset);
-      return concat(head, u8(0xc1, 0x7f), tail);
-    },
-  ),
-);
 
 Deno.test("msgpack decoder: arbitrary bytes decode to a value of the model or fail with a decode error that quotes nothing (property)", () => {
   fc.assert(
