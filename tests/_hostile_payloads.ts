@@ -1,13 +1,22 @@
 /**
- * Hostile MessagePack payloads and the "nothing of the secret comes back"
- * check, shared by the decoder's unit tests (value_model_test.ts) and the
- * cross-connection disclosure tests (decoder_disclosure_test.ts).
+ * Hostile MessagePack payloads, a raw peer that sends them and collects the
+ * replies, and the "nothing of the secret comes back" check, shared by the
+ * decoder's unit tests (value_model_test.ts), the cross-connection
+ * disclosure tests (decoder_disclosure_test.ts) and the wire tests of the
+ * value model (codec_wire_test.ts).
  *
  * @module
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { concat } from "./_core_helpers.ts";
+import {
+  encodeFrame,
+  encodeSettings,
+  FrameDecoder,
+  FrameType,
+  PREFACE,
+} from "../src/protocol/frame.ts";
+import { concat, requestPayload, within, writeAll } from "./_core_helpers.ts";
 
 /** Bytes from numbers. */
 export const u8 = (...bytes: number[]): Uint8Array => new Uint8Array(bytes);
@@ -90,3 +99,114 @@ export const hostileBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
     u8(head, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff, 0xa1)
   ),
 );
+
+/** A reply frame (result or error) of a raw peer. */
+export interface Reply {
+  type: number;
+  id: number;
+  payload: Uint8Array;
+}
+
+/**
+ * A raw client: sends its preface and settings offering one codec, then
+ * request frames; collects every result and error frame the server sends.
+ */
+export class RawPeer implements AsyncDisposable {
+  readonly replies: Reply[] = [];
+  #conn: Deno.Conn;
+  #reading: Promise<void>;
+  #closed = false;
+  #changed = Promise.withResolvers<void>();
+  #nextId = 1;
+
+  private constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+    this.#reading = this.#read();
+  }
+
+  /**
+   * Connects to a server on 127.0.0.1.
+   *
+   * @param port The server's port.
+   * @param codec The one codec name offered.
+   */
+  static async open(port: number, codec: string): Promise<RawPeer> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const settings = encodeSettings({
+      maxFrameSize: 4 * 1024 * 1024,
+      codecs: [codec],
+      maxInFlight: 0,
+    });
+    await writeAll(
+      conn,
+      concat(PREFACE, encodeFrame(FrameType.Settings, 0, settings)),
+    );
+    return new RawPeer(conn);
+  }
+
+  async #read(): Promise<void> {
+    const decoder = new FrameDecoder();
+    const buf = new Uint8Array(65536);
+    let prefaceLeft = PREFACE.length;
+    try {
+      for (;;) {
+        const n = await this.#conn.read(buf);
+        if (n === null) break;
+        const skip = Math.min(prefaceLeft, n);
+        prefaceLeft -= skip;
+        decoder.push(buf.subarray(skip, n));
+        for (let f = decoder.next(); f; f = decoder.next()) {
+          if (f.type === FrameType.Result || f.type === FrameType.Error) {
+            this.replies.push({ ...f, payload: f.payload.slice() });
+          }
+        }
+        this.#changed.resolve();
+        this.#changed = Promise.withResolvers<void>();
+      }
+    } catch {
+      // closed by us or reset: the replies so far are what we check
+    }
+    this.#closed = true;
+    this.#changed.resolve();
+  }
+
+  /** Sends one `echo` request per params payload; returns their ids. */
+  async send(params: Uint8Array[], method = "echo"): Promise<number[]> {
+    const ids = params.map(() => this.#nextId++);
+    await writeAll(
+      this.#conn,
+      concat(
+        ...params.map((p, i) =>
+          encodeFrame(FrameType.Request, ids[i]!, requestPayload(method, p))
+        ),
+      ),
+    );
+    return ids;
+  }
+
+  /** Waits until `count` replies arrived in total (fails if closed first). */
+  async until(count: number, what: string): Promise<void> {
+    await within(
+      (async () => {
+        while (this.replies.length < count && !this.#closed) {
+          await this.#changed.promise;
+        }
+      })(),
+      10_000,
+      what,
+    );
+    assert.ok(
+      this.replies.length >= count,
+      `the server closed the connection after ${this.replies.length} of ${count} replies`,
+    );
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+    await this.#reading;
+  }
+}

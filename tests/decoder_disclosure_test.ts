@@ -14,129 +14,19 @@ import { serve } from "../src/server/server.ts";
 import { Connection } from "../src/client/connection.ts";
 import { jsonCodec } from "../src/protocol/codec.ts";
 import { msgpackCodec } from "../src/protocol/msgpack_codec.ts";
-import {
-  encodeFrame,
-  encodeSettings,
-  FrameDecoder,
-  FrameType,
-  PREFACE,
-} from "../src/protocol/frame.ts";
-import { concat, requestPayload, within, writeAll } from "./_core_helpers.ts";
+import { FrameType } from "../src/protocol/frame.ts";
+import { concat } from "./_core_helpers.ts";
 import {
   assertNoSecret,
   bundledStrings,
   extHeader,
   hostileBytes,
+  RawPeer,
   SECRET,
   u8,
 } from "./_hostile_payloads.ts";
 
 const HOST = "127.0.0.1";
-
-/** A reply frame (result or error) of a raw peer. */
-interface Reply {
-  type: number;
-  id: number;
-  payload: Uint8Array;
-}
-
-/**
- * A raw client: sends its preface and settings offering one codec, then
- * request frames; collects every result and error frame the server sends.
- */
-class RawPeer implements AsyncDisposable {
-  readonly replies: Reply[] = [];
-  #conn: Deno.Conn;
-  #reading: Promise<void>;
-  #closed = false;
-  #changed = Promise.withResolvers<void>();
-  #nextId = 1;
-
-  private constructor(conn: Deno.Conn) {
-    this.#conn = conn;
-    this.#reading = this.#read();
-  }
-
-  static async open(port: number, codec: string): Promise<RawPeer> {
-    const conn = await Deno.connect({ hostname: HOST, port });
-    const settings = encodeSettings({
-      maxFrameSize: 4 * 1024 * 1024,
-      codecs: [codec],
-      maxInFlight: 0,
-    });
-    await writeAll(
-      conn,
-      concat(PREFACE, encodeFrame(FrameType.Settings, 0, settings)),
-    );
-    return new RawPeer(conn);
-  }
-
-  async #read(): Promise<void> {
-    const decoder = new FrameDecoder();
-    const buf = new Uint8Array(65536);
-    let prefaceLeft = PREFACE.length;
-    try {
-      for (;;) {
-        const n = await this.#conn.read(buf);
-        if (n === null) break;
-        const skip = Math.min(prefaceLeft, n);
-        prefaceLeft -= skip;
-        decoder.push(buf.subarray(skip, n));
-        for (let f = decoder.next(); f; f = decoder.next()) {
-          if (f.type === FrameType.Result || f.type === FrameType.Error) {
-            this.replies.push({ ...f, payload: f.payload.slice() });
-          }
-        }
-        this.#changed.resolve();
-        this.#changed = Promise.withResolvers<void>();
-      }
-    } catch {
-      // closed by us or reset: the replies so far are what we check
-    }
-    this.#closed = true;
-    this.#changed.resolve();
-  }
-
-  /** Sends one `echo` request per params payload; returns their ids. */
-  async send(params: Uint8Array[], method = "echo"): Promise<number[]> {
-    const ids = params.map(() => this.#nextId++);
-    await writeAll(
-      this.#conn,
-      concat(
-        ...params.map((p, i) =>
-          encodeFrame(FrameType.Request, ids[i]!, requestPayload(method, p))
-        ),
-      ),
-    );
-    return ids;
-  }
-
-  /** Waits until `count` replies arrived in total (fails if closed first). */
-  async until(count: number, what: string): Promise<void> {
-    await within(
-      (async () => {
-        while (this.replies.length < count && !this.#closed) {
-          await this.#changed.promise;
-        }
-      })(),
-      10_000,
-      what,
-    );
-    assert.ok(
-      this.replies.length >= count,
-      `the server closed the connection after ${this.replies.length} of ${count} replies`,
-    );
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.#conn.close();
-    } catch {
-      // already closed
-    }
-    await this.#reading;
-  }
-}
 
 /** The text of every reply after the first `from` (all of it decodable). */
 function repliesText(peer: RawPeer, from = 0): string {
