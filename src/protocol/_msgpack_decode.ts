@@ -326,7 +326,7 @@ function readBigDecimal(start: number, n: number, at: number): bigint {
   const digits = n - (n > 0 && buf[start] === 0x2d ? 1 : 0);
   if (digits > maxDigits) {
     throw new RangeError(
-      `Cannot decode value: bigint of ${digits} digits at byte ${at} exceeds the limit of ${maxDigits} digits`,
+      `Cannot decode value: bigint of ${digits} digits exceeds the limit of ${maxDigits} digits at byte ${at}`,
     );
   }
   let text = "";

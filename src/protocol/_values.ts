@@ -5,9 +5,27 @@
 export const DEFAULT_MAX_BIGINT_DIGITS = 4096;
 
 /**
- * Deepest nesting of arrays and objects either codec encodes or decodes:
- * a deeper value is refused when encoding (`TypeError` naming the path) and
- * when decoding (`RangeError`), so that no decode recurses without bound.
+ * Deepest nesting of arrays and objects either built-in codec encodes or
+ * decodes: a deeper value is refused when encoding (`TypeError` naming the
+ * path) and when decoding (`RangeError`, that call fails), so that no decode
+ * recurses without bound. `Uint8Array`, `Date` and tagged scalars are no
+ * levels.
+ *
+ * @example 1000 levels travel, 1001 do not
+ * ```ts
+ * import { jsonCodec, MAX_NESTING, msgpackCodec } from "../../protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const nest = (n: number) => {
+ *   let v: unknown = 1;
+ *   for (let i = 0; i < n; i++) v = [v];
+ *   return v;
+ * };
+ * for (const codec of [jsonCodec, msgpackCodec]) {
+ *   assert.deepEqual(codec.decode(codec.encode(nest(MAX_NESTING))), nest(MAX_NESTING));
+ *   assert.throws(() => codec.encode(nest(MAX_NESTING + 1)), TypeError);
+ * }
+ * ```
  */
 export const MAX_NESTING = 1000;
 

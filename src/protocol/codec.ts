@@ -288,8 +288,12 @@ export interface JsonCodecOptions {
  * element), `bigint`, `Uint8Array`, `Date` (also invalid dates), arrays and
  * plain objects (prototype `Object.prototype` or `null`; revived with
  * `Object.prototype`). Throws a `TypeError` naming the path for functions,
- * symbols, `Map`, `Set`, other typed arrays, class instances and cycles.
- * Shared (non-cyclic) references are copied.
+ * symbols, `Map`, `Set`, `Error`, `RegExp`, other typed arrays, `DataView`,
+ * class instances, cycles and nesting deeper than 1000 levels (the value
+ * model of `docs/protocol.md` §7.0, shared with `msgpackCodec`). Shared
+ * (non-cyclic) references are copied. Decode errors (not UTF-8, malformed
+ * JSON, a malformed or unknown tag, too deep) name the problem and its
+ * position, never a value of the payload.
  *
  * @param options Decoding limits.
  * @returns A codec named `"json"`.

@@ -1,9 +1,10 @@
 /**
- * The binary payload codec: MessagePack through
+ * The binary payload codec: MessagePack, written by
  * [msgpackr](https://github.com/kriszyp/msgpackr) (its pure JavaScript
- * build). It carries the same values as {@linkcode jsonCodec}, with
- * `Uint8Array` as raw MessagePack `bin` (no base64), and is what clients
- * offer first.
+ * build) and read by zkrpc's own strict decoder, which accepts exactly the
+ * subset of `docs/protocol.md` §7.1 and never reads outside the payload. It
+ * carries the same values as {@linkcode jsonCodec}, with `Uint8Array` as raw
+ * MessagePack `bin` (no base64), and is what clients offer first.
  *
  * @module
  */
@@ -214,19 +215,23 @@ export interface MsgpackCodecOptions {
 /**
  * Creates the MessagePack codec with its own limits; {@linkcode msgpackCodec}
  * is `createMsgpackCodec()`. Every decode path costs time linear in the
- * payload size (a bigint's digits are capped).
+ * payload size (a bigint's digits are capped, checked on its length; nesting
+ * is capped at {@linkcode MAX_NESTING} levels).
  *
- * Round-trips the same values as `jsonCodec`: `null`, booleans, strings,
- * numbers including `NaN`, `±Infinity` and `-0`, `undefined`, `bigint`,
- * `Uint8Array` (as raw bytes; a decoded one is a copy, never a view of the
- * frame buffer; from a payload of up to 8 KiB it is a view of a shared 64 KiB
- * slab, like a pooled Node `Buffer`: `slice()` it before transferring its
- * `buffer`),
- * `Date` (also invalid dates), arrays and plain objects (prototype
+ * Round-trips the same values as `jsonCodec` (the value model of
+ * `docs/protocol.md` §7.0): `null`, booleans, strings, numbers including
+ * `NaN`, `±Infinity` and `-0`, `undefined`, `bigint`, `Uint8Array` (as raw
+ * bytes; a decoded one owns a buffer holding exactly its bytes), `Date` (also
+ * invalid dates), arrays and plain objects of any size (prototype
  * `Object.prototype` or `null`; revived with `Object.prototype`; an own
  * `__proto__` key stays an own property). Throws a `TypeError` naming the path
- * for functions, symbols, `Map`, `Set`, other typed arrays, class instances
- * and cycles. Shared (non-cyclic) references are copied.
+ * for functions, symbols, `Map`, `Set`, `Error`, `RegExp`, other typed arrays,
+ * `DataView`, class instances, cycles and nesting deeper than
+ * {@linkcode MAX_NESTING}. Shared (non-cyclic) references are copied.
+ * Decoding refuses anything outside the subset (other extension types,
+ * msgpackr's records and bundled strings, non-string map keys, trailing
+ * bytes) with a `SyntaxError` whose message names the problem and its byte
+ * offset, never a value of the payload.
  *
  * @param options Decoding limits.
  * @returns A codec named `"msgpack"`.
@@ -238,6 +243,11 @@ export interface MsgpackCodecOptions {
  *
  * const codec = createMsgpackCodec({ maxBigIntDigits: 30 });
  * assert.throws(() => codec.decode(codec.encode(10n ** 40n)), RangeError);
+ * // msgpackr's bundled strings (ext 0x62) are not part of the format.
+ * assert.throws(
+ *   () => codec.decode(new Uint8Array([0xd6, 0x62, 0xff, 0xff, 0xff, 0xf0])),
+ *   /unsupported extension type 98 at byte 0/,
+ * );
  * ```
  */
 export function createMsgpackCodec(options: MsgpackCodecOptions = {}): Codec {
