@@ -11,6 +11,7 @@ import {
   decodeBigInt,
   malformedValue,
   MAX_NESTING,
+  setOwn,
   strictUtf8,
 } from "./_values.ts";
 
@@ -245,17 +246,6 @@ function readKey(): string {
   if (b === 0xda) return readString(u16());
   if (b === 0xdb) return readString(u32());
   return malformed("map key that is not a string", at);
-}
-
-function setOwn(out: Record<string, unknown>, key: string, v: unknown): void {
-  if (key === "__proto__") {
-    Object.defineProperty(out, key, {
-      value: v,
-      writable: true,
-      enumerable: true,
-      configurable: true,
-    });
-  } else out[key] = v;
 }
 
 function readMap(n: number, at: number): Record<string, unknown> {

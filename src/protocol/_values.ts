@@ -59,6 +59,25 @@ export function malformedValue(what: string): never {
   throw new SyntaxError(`Cannot decode value: ${what}`);
 }
 
+/**
+ * Sets an own enumerable property of a decoded object, also for the key
+ * `__proto__` (an assignment would set the prototype instead).
+ */
+export function setOwn(
+  obj: Record<string, unknown>,
+  key: string,
+  value: unknown,
+): void {
+  if (key === "__proto__") {
+    Object.defineProperty(obj, key, {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  } else obj[key] = value;
+}
+
 const lax = new TextDecoder();
 const fatal = new TextDecoder("utf-8", { fatal: true });
 

@@ -74,6 +74,7 @@ import {
   isSimple,
   malformedValue,
   MAX_NESTING,
+  setOwn,
   strictUtf8,
   TOO_DEEP,
 } from "./_values.ts";
@@ -238,15 +239,7 @@ function fromPlain(
   for (const key of Object.keys(obj)) {
     const v = obj[key];
     if (typeof v === "object" && v !== null) {
-      const r = fromJson(v, maxDigits, depth + 1);
-      if (key === "__proto__") {
-        Object.defineProperty(obj, key, {
-          value: r,
-          writable: true,
-          enumerable: true,
-          configurable: true,
-        });
-      } else obj[key] = r;
+      setOwn(obj, key, fromJson(v, maxDigits, depth + 1));
     }
   }
   return obj;
