@@ -333,9 +333,34 @@ export function createJsonCodec(options: JsonCodecOptions = {}): Codec {
             : `malformed JSON at character ${at}`,
         );
       }
+      // UTF-8 cannot carry a lone surrogate: MessagePack text arrives with
+      // U+FFFD in its place, and so does JSON's (only an escape can hold one).
+      if (SURROGATE_ESCAPE.test(text)) parsed = wellFormed(parsed);
       return tagged ? fromJson(parsed, maxDigits, 0) : parsed;
     },
   };
+}
+
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+// Replaces lone surrogates in every string and key of a parsed value with
+// U+FFFD (its depth is capped by checkJsonNesting).
+function wellFormed(value: unknown): unknown {
+  if (typeof value === "string") return value.toWellFormed();
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = wellFormed(value[i]);
+    return value;
+  }
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj);
+  if (keys.every((key) => key.isWellFormed())) {
+    for (const key of keys) setOwn(obj, key, wellFormed(obj[key]));
+    return obj;
+  }
+  const out: Record<string, unknown> = {};
+  for (const key of keys) setOwn(out, key.toWellFormed(), wellFormed(obj[key]));
+  return out;
 }
 
 /**
