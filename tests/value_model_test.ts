@@ -432,6 +432,41 @@ Deno.test("one value model: both codecs deliver the same value for anything of t
   );
 });
 
+Deno.test("one value model: for any JavaScript value, both codecs deliver the same value or refuse it with the same error (property)", () => {
+  const roundTrip = (codec: Codec, value: unknown) => {
+    try {
+      return { value: codec.decode(codec.encode(value)) };
+    } catch (e) {
+      assert.ok(e instanceof TypeError, `${codec.name}: ${e}`);
+      return { refused: e.message };
+    }
+  };
+  fc.assert(
+    fc.property(
+      fc.anything({
+        withBigInt: true,
+        withDate: true,
+        withTypedArray: true,
+        withSparseArray: true,
+        withNullPrototype: true,
+        withObjectString: true,
+        withMap: true,
+        withSet: true,
+        withBoxedValues: true,
+        withUnicodeString: true,
+        maxDepth: 4,
+      }),
+      (value) => {
+        assert.deepEqual(
+          roundTrip(msgpackCodec, value),
+          roundTrip(jsonCodec, value),
+        );
+      },
+    ),
+    { numRuns: 1000 },
+  );
+});
+
 Deno.test("one value model: strings with lone surrogates arrive the same through both codecs, with U+FFFD in their place (property)", () => {
   assert.deepEqual(
     jsonCodec.decode(jsonCodec.encode({ "k\ud800": "\udc00x" })),
