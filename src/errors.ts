@@ -181,18 +181,44 @@ export class ConnectionError extends RpcError {
 export class ProtocolError extends RpcError {}
 
 /**
- * The server is closing (it sent `goaway`, or refused a new connection): the
- * request was NOT run, so it is safe to retry on any other server.
+ * The server is closing: it sent `goaway`, refused a new connection, or
+ * answered a call with "closing". `notRun` tells whether the call provably
+ * did not run: `true` when the request was never written (the connection had
+ * already received `goaway`, or the server refused the connection), or when
+ * the refusal came on a connection that had received `goaway` before it (a
+ * server refuses unrun every request that arrives after its `goaway`, and
+ * TCP keeps the order). A "closing" answer without a `goaway` before it is
+ * not trusted: it may have run (see docs/security.md, "Trust model").
  *
- * @example Create one
+ * @example Tell whether the call may have run
  * ```ts
  * import { ServerClosingError } from "./errors.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(new ServerClosingError("draining").name, "ServerClosingError");
+ * assert.equal(new ServerClosingError("draining").notRun, false);
+ * assert.equal(new ServerClosingError("refused", { notRun: true }).notRun, true);
  * ```
  */
-export class ServerClosingError extends RpcError {}
+export class ServerClosingError extends RpcError {
+  /** Whether the call provably did not run (safe to retry anywhere). */
+  readonly notRun: boolean;
+
+  /**
+   * Constructs a new instance.
+   *
+   * @param message The error message.
+   * @param options `notRun` (default `false`: the call may have run) and an
+   * optional cause.
+   */
+  constructor(
+    message?: string,
+    options: { notRun?: boolean; cause?: unknown } = {},
+  ) {
+    super(message, "cause" in options ? { cause: options.cause } : undefined);
+    this.notRun = options.notRun ?? false;
+  }
+}
 
 /**
  * A limit was reached for this one call; the connection stays usable. Raised
@@ -256,27 +282,71 @@ export class NoServersError extends RpcError {
 }
 
 /**
- * Whether a failed call is known not to have run on the server, so that it may
- * be retried on another endpoint even when its method is not idempotent:
- * a {@linkcode ConnectionError} with `written: false` or a
- * {@linkcode ServerClosingError}.
+ * What a failed attempt's error says about the call and the endpoint, for
+ * retries, hedging and outlier detection (see {@linkcode classify}):
  *
- * @param error The error a call rejected with.
- * @returns `true` when the request never ran.
+ * - `"answered"`: the server answered with an error (a registered class,
+ *   {@linkcode RemoteError}, {@linkcode MethodNotFoundError},
+ *   {@linkcode ResourceExhaustedError}, a server's
+ *   {@linkcode ProtocolError}). Final; the endpoint is healthy.
+ * - `"not-run"`: the call provably did not run ({@linkcode ConnectionError}
+ *   with `written: false`, {@linkcode ServerClosingError} with `notRun`).
+ *   Retried anywhere, even when not idempotent.
+ * - `"may-have-run"`: the call may have run ({@linkcode ConnectionError}
+ *   with `written: true`, an untrusted {@linkcode ServerClosingError}).
+ *   Retried only when idempotent; counts against the endpoint.
+ * - `"deadline"`: {@linkcode DeadlineExceededError}. Final; counts against
+ *   the endpoint.
+ * - `"cancelled"`: {@linkcode CancelledError}, the caller's abort. Final.
+ * - `"local"`: anything else: thrown by the client itself (a `TypeError` or
+ *   `RangeError` for params, metadata or a method name it cannot send, an
+ *   interceptor's error, a reply it cannot decode). Final; says nothing
+ *   about the endpoint.
+ */
+export type FailureKind =
+  | "answered"
+  | "not-run"
+  | "may-have-run"
+  | "deadline"
+  | "cancelled"
+  | "local";
+
+/** Errors built from a server's error frame (see `ErrorRegistry.revive`). */
+const fromServer = new WeakSet<object>();
+
+/**
+ * Classifies a failed attempt's error: the one place that decides whether
+ * a call ran, may be retried, and whether the endpoint answered.
  *
- * @example Retry only what never ran
+ * @param error The error an attempt rejected with.
+ * @returns Its {@linkcode FailureKind}.
+ *
+ * @example Only answers from the server count as answers
  * ```ts
- * import { ConnectionError, isRetriableBeforeSend, ServerClosingError } from "./errors.ts";
+ * import { classify, ConnectionError, ErrorRegistry, ServerClosingError } from "./errors.ts";
  * import assert from "node:assert/strict";
  *
- * assert.ok(isRetriableBeforeSend(new ConnectionError("refused", { written: false })));
- * assert.ok(isRetriableBeforeSend(new ServerClosingError("draining")));
- * assert.ok(!isRetriableBeforeSend(new ConnectionError("reset", { written: true })));
+ * assert.equal(classify(new ConnectionError("refused", { written: false })), "not-run");
+ * assert.equal(classify(new ConnectionError("reset", { written: true })), "may-have-run");
+ * assert.equal(classify(new ServerClosingError("closing")), "may-have-run");
+ * assert.equal(classify(new ServerClosingError("refused", { notRun: true })), "not-run");
+ * assert.equal(classify(new TypeError("cannot encode")), "local");
+ * const revived = new ErrorRegistry().revive({ name: "TypeError", message: "bad" });
+ * assert.equal(classify(revived), "answered");
  * ```
  */
-export function isRetriableBeforeSend(error: unknown): boolean {
-  return (error instanceof ConnectionError && !error.written) ||
-    error instanceof ServerClosingError;
+export function classify(error: unknown): FailureKind {
+  if (error instanceof ConnectionError) {
+    return error.written ? "may-have-run" : "not-run";
+  }
+  if (error instanceof ServerClosingError) {
+    return error.notRun ? "not-run" : "may-have-run";
+  }
+  if (error instanceof DeadlineExceededError) return "deadline";
+  if (error instanceof CancelledError) return "cancelled";
+  return typeof error === "object" && error !== null && fromServer.has(error)
+    ? "answered"
+    : "local";
 }
 
 /**
@@ -422,6 +492,7 @@ export class ErrorRegistry {
    */
   revive(payload: ErrorPayload): Error {
     const error = this.#revive(payload);
+    fromServer.add(error);
     if (typeof payload.stack === "string") {
       // The server chose to expose its stack: keep it below the local one.
       Object.defineProperty(error, "stack", {

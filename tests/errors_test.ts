@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import {
   CancelledError,
+  classify,
   ConnectionError,
   DeadlineExceededError,
   errorName,
   ErrorRegistry,
-  isRetriableBeforeSend,
   MethodNotFoundError,
   NoServersError,
   ProtocolError,
@@ -95,26 +95,35 @@ Deno.test("error classes carry their fields and default messages", () => {
   assert.equal(new NoServersError("s", "custom").message, "custom");
 });
 
-Deno.test("isRetriableBeforeSend() is true only for unsent connection errors and server closing", () => {
-  assert.equal(
-    isRetriableBeforeSend(new ConnectionError("m", { written: false })),
-    true,
-  );
-  assert.equal(
-    isRetriableBeforeSend(new ConnectionError("m", { written: true })),
-    false,
-  );
-  assert.equal(isRetriableBeforeSend(new ServerClosingError("m")), true);
-  for (
-    const other of [
-      new DeadlineExceededError("m"),
-      new RemoteError("m", { remoteName: "ConnectionError" }),
-      new Error("m"),
-      { written: false },
-      undefined,
-    ]
-  ) {
-    assert.equal(isRetriableBeforeSend(other), false, String(other));
+Deno.test("classify() tells answers, unrun, may-have-run, deadline, cancelled and local errors apart", () => {
+  const registry = new ErrorRegistry().register(TypeError);
+  const cases: [unknown, string][] = [
+    [new ConnectionError("m", { written: false }), "not-run"],
+    [new ConnectionError("m", { written: true }), "may-have-run"],
+    [new ServerClosingError("m", { notRun: true }), "not-run"],
+    [new ServerClosingError("m"), "may-have-run"],
+    [
+      registry.revive({ name: "ServerClosingError", message: "m" }),
+      "may-have-run",
+    ],
+    [new DeadlineExceededError("m"), "deadline"],
+    [new CancelledError("m"), "cancelled"],
+    [registry.revive({ name: "X", message: "m" }), "answered"],
+    [registry.revive({ name: "TypeError", message: "m" }), "answered"],
+    [
+      registry.revive({ name: "MethodNotFoundError", message: "m" }),
+      "answered",
+    ],
+    [registry.revive({ name: "ProtocolError", message: "m" }), "answered"],
+    [new RemoteError("m", { remoteName: "X" }), "local"],
+    [new TypeError("m"), "local"],
+    [new RangeError("m"), "local"],
+    [new Error("m"), "local"],
+    [{ written: false }, "local"],
+    [undefined, "local"],
+  ];
+  for (const [error, kind] of cases) {
+    assert.equal(classify(error), kind, String(error));
   }
 });
 

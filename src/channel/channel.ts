@@ -18,13 +18,12 @@ import {
 } from "../client/connection.ts";
 import {
   CancelledError,
+  classify,
   ConnectionError,
   DeadlineExceededError,
   type ErrorClass,
   ErrorRegistry,
-  isRetriableBeforeSend,
   NoServersError,
-  ServerClosingError,
 } from "../errors.ts";
 import { type MemberData, memberKey } from "../discovery/member.ts";
 import type {
@@ -52,7 +51,7 @@ import {
 import { deadline as raceDeadline } from "../_async.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../client/_connect.ts";
 import { MemberAdmission } from "./admission.ts";
-import { AttemptPolicy, isEndpointFailure } from "./attempt_policy.ts";
+import { AttemptPolicy } from "./attempt_policy.ts";
 import { hedge, type HedgingOptions, LatencyTracker } from "./hedging.ts";
 import {
   type OutlierDetectionOptions,
@@ -71,23 +70,33 @@ function cancelled(what: string, signal: AbortSignal | undefined): Error {
   });
 }
 
-/** An attempt's options when the call carries metadata. */
-function withMetadata(
+/**
+ * An attempt's options on its connection. `parent` is always `null`: the
+ * channel folded the inherited deadline into `timeout` already, and a
+ * caller's `parent: null` must not be undone by the connection looking up
+ * the running handler again. The caller's metadata is copied, so that
+ * nothing done to one attempt's options reaches the caller or the next
+ * attempt.
+ */
+function attemptOptions(
   timeout: number,
   signal: AbortSignal | undefined,
-  metadata: Readonly<Record<string, string>>,
+  metadata: Readonly<Record<string, string>> | undefined,
 ): CallOptions {
-  const options: CallOptions = { timeout, metadata, parent: null };
+  const options: CallOptions = { timeout, parent: null };
+  if (metadata !== undefined) options.metadata = { ...metadata };
   if (signal !== undefined) options.signal = signal;
   return options;
 }
 
-/** Whether an attempt's error came from the server (it answered). */
-function answered(error: unknown): boolean {
-  return !(error instanceof ConnectionError ||
-    error instanceof DeadlineExceededError ||
-    error instanceof CancelledError ||
-    error instanceof ServerClosingError);
+/**
+ * Whether an attempt's error settles a hedged call at once: an answer from
+ * a server, or the client's own error (the other attempts would fail the
+ * same way).
+ */
+function settlesHedge(error: unknown): boolean {
+  const kind = classify(error);
+  return kind === "answered" || kind === "local";
 }
 
 /**
@@ -361,7 +370,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   #admission: MemberAdmission;
   #excluded = new Map<string, string>();
   #retired = new Set<Subchannel>();
-  /** `{ timeout }` for a first attempt with the channel's default timeout. */
+  /** The options of a first attempt with the channel's default timeout. */
   #defaultCallOptions: CallOptions;
   #filter: ((member: MemberData) => boolean) | undefined;
   #interceptors: readonly ClientInterceptor[] | undefined;
@@ -389,7 +398,10 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       ? options.balancer
       : createBalancer(options.balancer ?? "random");
     this.#timeout = options.timeout ?? 10_000;
-    this.#defaultCallOptions = { timeout: this.#timeout };
+    this.#defaultCallOptions = Object.freeze({
+      timeout: this.#timeout,
+      parent: null,
+    });
     this.#filter = options.filter;
     const interceptors = [
       ...clientTelemetry(this.#service),
@@ -942,15 +954,14 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     attempt: number,
   ): Promise<unknown> {
     const timeout = Math.max(1, deadline - Date.now());
-    // A first attempt with the default timeout shares one options
-    // object (at most 1 ms longer than its exact remaining time).
-    const callOptions: CallOptions = options.metadata !== undefined
-      ? withMetadata(timeout, signal, options.metadata)
-      : signal === undefined
-      ? (options.timeout === undefined && timeout >= this.#timeout - 1
-        ? this.#defaultCallOptions
-        : { timeout })
-      : { timeout, signal };
+    // A first attempt with the default timeout, no signal and no metadata
+    // shares one options object (at most 1 ms longer than its exact
+    // remaining time).
+    const callOptions: CallOptions = options.metadata === undefined &&
+        signal === undefined && options.timeout === undefined &&
+        timeout >= this.#timeout - 1
+      ? this.#defaultCallOptions
+      : attemptOptions(timeout, signal, options.metadata);
     return this.#interceptors === undefined
       ? connection.call(method, params, callOptions)
       : this.#intercept(
@@ -980,13 +991,16 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     counted: number,
     tried: Set<string>,
   ): boolean {
-    if (answered(error)) {
+    const kind = classify(error);
+    if (kind === "answered") {
       subchannel.succeeded(
         started < 0 ? undefined : performance.now() - started,
       );
       throw error;
     }
-    if (isEndpointFailure(error)) {
+    // The client's own error says nothing of the endpoint: no success.
+    if (kind === "local") throw error;
+    if (kind === "deadline" || kind === "may-have-run") {
       this.#detector.failure(subchannel, "call");
     }
     tried.add(subchannel.key);
@@ -998,7 +1012,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     );
     if (verdict === "final") throw error;
     if (verdict === "attempts" || verdict === "budget") {
-      throw isRetriableBeforeSend(error)
+      throw kind === "not-run"
         ? new NoServersError(
           this.#service,
           `Cannot call method "${method}": ${
@@ -1025,9 +1039,10 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     options: CallOptions,
     attempt: number,
   ): Promise<unknown> {
+    // Copies: an interceptor's writes stay in this attempt.
     const call: ClientCall = {
       method,
-      params,
+      params: [...params],
       metadata: { ...options.metadata },
       timeout: options.timeout ?? Infinity,
       attempt,
@@ -1146,7 +1161,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         mayHedge: () =>
           Date.now() < deadline && this.#hasUntried(tried) &&
           this.#policy.mayHedge(),
-        isAnswer: answered,
+        isAnswer: settlesHedge,
       },
     );
   }

@@ -282,7 +282,9 @@ const NO_OPTIONS: CallOptions = Object.freeze({});
  *   `written: false` means the request never reached the socket (safe to
  *   retry anywhere), `true` that it may have run.
  * - {@linkcode ServerClosingError} after the server sent `goaway`
- *   (`draining` is `true`): the request was not sent, or not run.
+ *   (`draining` is `true`): the request was not sent, or not run
+ *   (`notRun: true`); a "closing" answer without a `goaway` before it has
+ *   `notRun: false` (it may have run).
  * - {@linkcode DeadlineExceededError} / {@linkcode CancelledError} on
  *   timeout / abort; a cancel is sent and the connection stays usable.
  * - the caller's registered error class, {@linkcode RemoteError} or
@@ -388,6 +390,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
       await connection.closed;
       throw new ServerClosingError(
         `Cannot connect to ${name}: the server is closing: ${connection.goawayReason}`,
+        { notRun: true },
       );
     }
     return connection;
@@ -526,6 +529,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
       return Promise.reject(
         new ServerClosingError(
           `Cannot call method "${method}": server ${this.#name} is closing (request not sent)`,
+          { notRun: true },
         ),
       );
     }
@@ -788,7 +792,14 @@ export class Connection extends EventTarget implements AsyncDisposable {
         const call = this.#pending.get(frame.id);
         if (call === undefined) return;
         this.#settle(call);
-        call.reject(this.#errors.revive(payload));
+        const error = this.#errors.revive(payload);
+        // A "closing" refusal is trusted as "not run" only after a goaway
+        // (the server refuses unrun what arrives after it; TCP keeps order).
+        call.reject(
+          this.#draining && error instanceof ServerClosingError
+            ? new ServerClosingError(error.message, { notRun: true })
+            : error,
+        );
         return;
       }
       case FrameType.Ping:
