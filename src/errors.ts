@@ -41,12 +41,18 @@ export class RpcError extends Error {
  *
  * const error = new RemoteError("Boom", { remoteName: "RangeError", data: { x: 1 } });
  * assert.equal(error.remoteName, "RangeError");
+ * assert.equal(error.remoteMessage, "Boom");
  * assert.deepEqual(error.data, { x: 1 });
  * ```
  */
 export class RemoteError extends RpcError {
   /** The `name` of the error thrown on the server. */
   readonly remoteName: string;
+  /**
+   * The `message` of the error thrown on the server (`message` also names
+   * the method and the service or server when the error came from a call).
+   */
+  readonly remoteMessage: string;
   /** The `data` property of the error thrown on the server, if any. */
   readonly data: unknown;
   /**
@@ -65,6 +71,7 @@ export class RemoteError extends RpcError {
     message: string,
     options: {
       remoteName: string;
+      remoteMessage?: string;
       data?: unknown;
       fields?: Record<string, unknown>;
       cause?: unknown;
@@ -72,6 +79,7 @@ export class RemoteError extends RpcError {
   ) {
     super(message, "cause" in options ? { cause: options.cause } : undefined);
     this.remoteName = options.remoteName;
+    this.remoteMessage = options.remoteMessage ?? message;
     this.data = options.data;
     this.fields = options.fields;
   }
@@ -376,6 +384,13 @@ export interface ErrorPayload {
   fields?: Record<string, unknown>;
   /** The server-side stack, only when the server sets `exposeStack`. */
   stack?: string;
+  /**
+   * The thrown error's class (constructor) name, sent only when it differs
+   * from `name` (e.g. `class OutOfStockError` whose instances set
+   * `name = "OutOfStock"`), so that a class registered under its class name
+   * is still revived.
+   */
+  className?: string;
 }
 
 /**
@@ -442,9 +457,32 @@ export type ErrorClass = (new (...args: any[]) => Error) & {
  */
 export class ErrorRegistry {
   #classes = new Map<string, ErrorClass>();
+  #service: string | undefined;
+  #warn: (message: string) => void;
+  #warned = new Set<string>();
 
   /**
-   * Registers error classes under their class name.
+   * Creates an empty registry.
+   *
+   * @param options `service`: the service whose errors it revives, named in
+   * the message of an unregistered remote error (a channel sets it);
+   * `onWarning`: receives the warning given once per wire name revived by
+   * its class name (default `console.warn`).
+   */
+  constructor(
+    options: { service?: string; onWarning?: (message: string) => void } = {},
+  ) {
+    this.#service = options.service;
+    this.#warn = options.onWarning ?? ((message) => console.warn(message));
+  }
+
+  /**
+   * Registers error classes under their class name (and under the `name`
+   * their prototype defines, if it defines another). A class whose instances
+   * set another `name` (`this.name = "OutOfStock"` in `OutOfStockError`) is
+   * still revived when the server sends its class name too (zkrpc servers
+   * do), with a warning once; {@linkcode ErrorRegistry.prototype.registerAs}
+   * registers it under that name and silences the warning.
    *
    * @param classes The classes to register.
    * @returns This registry, for chaining.
@@ -457,6 +495,13 @@ export class ErrorRegistry {
         );
       }
       this.#classes.set(cls.name, cls);
+      const own = Object.getOwnPropertyDescriptor(cls.prototype ?? {}, "name");
+      if (
+        typeof own?.value === "string" && own.value !== "" &&
+        own.value !== cls.name && !this.#classes.has(own.value)
+      ) {
+        this.#classes.set(own.value, cls);
+      }
     }
     return this;
   }
@@ -487,29 +532,54 @@ export class ErrorRegistry {
    * Turns a received error payload into an error instance.
    *
    * @param payload The error as received.
+   * @param call The call it answers: `method`, and `target` (the server's
+   * `host:port`, named when the registry has no `service`). With it, an
+   * unregistered error's message names the remote error name, the method
+   * and the service (or server); its `remoteMessage` keeps the remote one.
    * @returns An instance of the registered class, a zkrpc error, or a
    * {@linkcode RemoteError}.
    */
-  revive(payload: ErrorPayload): Error {
-    const error = this.#revive(payload);
+  revive(
+    payload: ErrorPayload,
+    call?: { method: string; target?: string },
+  ): Error {
+    const error = this.#revive(payload, call);
     fromServer.add(error);
     if (typeof payload.stack === "string") {
-      // The server chose to expose its stack: keep it below the local one.
-      Object.defineProperty(error, "stack", {
-        value: `${error.stack ?? `${error.name}: ${error.message}`}\n` +
-          `    --- remote stack ---\n${payload.stack}`,
-        writable: true,
-        configurable: true,
-        enumerable: false,
-      });
+      remoteStacks.set(error, payload.stack);
+      setStack(error, error.stack);
     }
     return error;
   }
 
-  #revive(payload: ErrorPayload): Error {
+  /** The registered class of a payload: by its name, else its class name. */
+  #classOf(payload: ErrorPayload): ErrorClass | undefined {
+    const cls = this.#classes.get(payload.name);
+    const className = payload.className;
+    if (
+      cls !== undefined || typeof className !== "string" ||
+      className === payload.name
+    ) {
+      return cls;
+    }
+    const byClass = this.#classes.get(className);
+    if (byClass !== undefined && !this.#warned.has(payload.name)) {
+      this.#warned.add(payload.name);
+      const name = quoted(payload.name);
+      this.#warn(
+        `Reviving remote error ${name} as ${className} by its class name: its instances' name differs from the class name; register it under its name with errors.registerAs(${name}, ${className}) (or the channel's \`errors\`) to silence this warning`,
+      );
+    }
+    return byClass;
+  }
+
+  #revive(
+    payload: ErrorPayload,
+    call: { method: string; target?: string } | undefined,
+  ): Error {
     const { name, message, data } = payload;
     const fields = isRecord(payload.fields) ? payload.fields : undefined;
-    const cls = this.#classes.get(name);
+    const cls = this.#classOf(payload);
     if (cls !== undefined) {
       if (typeof cls.fromRemote === "function") {
         try {
@@ -553,12 +623,98 @@ export class ErrorRegistry {
             (data as { ran?: unknown }).ran === true,
         });
     }
-    return new RemoteError(message, {
-      remoteName: name,
-      data,
-      ...(fields === undefined ? {} : { fields }),
-    });
+    const where = this.#service !== undefined
+      ? ` of service "${this.#service}"`
+      : call?.target !== undefined
+      ? ` on ${call.target}`
+      : "";
+    return new RemoteError(
+      call === undefined
+        ? message
+        : `Cannot call method "${call.method}"${where}: the server threw ${name}: ${message}`,
+      {
+        remoteName: name,
+        remoteMessage: message,
+        data,
+        ...(fields === undefined ? {} : { fields }),
+      },
+    );
   }
+}
+
+/** Remote stacks of revived errors, kept below the local stack. */
+const remoteStacks = new WeakMap<object, string>();
+
+/** Sets `stack`, with the remote stack (if any) below the local one. */
+function setStack(error: Error, local: string | undefined): void {
+  const remote = remoteStacks.get(error);
+  Object.defineProperty(error, "stack", {
+    value: remote === undefined
+      ? local
+      : `${local ?? `${error.name}: ${error.message}`}\n` +
+        `    --- remote stack ---\n${remote}`,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
+}
+
+/**
+ * Gives an error the stack of the place that awaits the call, instead of the
+ * read loop where it was created: called in an `async` function's `catch`
+ * after an `await`, V8 adds the awaiting callers (`at async myFunction`), so
+ * the caller's line shows. The client's own (`"local"`) errors keep theirs:
+ * they were created in the call. A remote stack stays below.
+ *
+ * @param error What the call rejected with.
+ * @param above Frames from this function up are left out.
+ * @returns `error`.
+ *
+ * @example The stack names the function that awaited the call
+ * ```ts
+ * import { ErrorRegistry, withCallerStack } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const registry = new ErrorRegistry();
+ * async function call(): Promise<never> {
+ *   try {
+ *     return await Promise.reject(registry.revive({ name: "X", message: "m" }));
+ *   } catch (error) {
+ *     throw withCallerStack(error);
+ *   }
+ * }
+ * async function checkout(): Promise<void> {
+ *   await call();
+ * }
+ * await assert.rejects(checkout(), (e: Error) => e.stack!.includes("checkout"));
+ * ```
+ */
+export function withCallerStack(
+  error: unknown,
+  // deno-lint-ignore ban-types
+  above?: Function,
+): unknown {
+  if (!(error instanceof Error) || classify(error) === "local") return error;
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, above ?? withCallerStack);
+  const stack = holder.stack ?? "";
+  const frames = stack.includes("\n") ? stack.slice(stack.indexOf("\n")) : "";
+  let head: string;
+  try {
+    head = `${error.name}: ${error.message}`;
+  } catch {
+    head = "Error";
+  }
+  setStack(error, head + frames);
+  return error;
+}
+
+/** Quotes a name received from a peer for a log line (no control bytes). */
+function quoted(text: string): string {
+  return JSON.stringify(text.slice(0, 200)).replace(
+    /[\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** Own properties that travel in their own payload keys, not in `fields`. */

@@ -24,6 +24,7 @@ import {
   type ErrorClass,
   ErrorRegistry,
   NoServersError,
+  withCallerStack,
 } from "../errors.ts";
 import { type MemberData, memberKey } from "../discovery/member.ts";
 import type {
@@ -212,8 +213,9 @@ export interface DistributedChannelOptions {
   allowPlaintext?: boolean;
   /**
    * Called once per member the channel skips (no TLS where required, no
-   * `--allow-net` permission for its address) and once per plaintext member
-   * allowed by `allowPlaintext`.
+   * `--allow-net` permission for its address), once per plaintext member
+   * allowed by `allowPlaintext`, and once per remote error name revived by
+   * its class name only (see `ErrorRegistry.registerAs`).
    *
    * @default {console.warn}
    */
@@ -393,7 +395,10 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   constructor(options: DistributedChannelOptions) {
     super();
     this.#service = options.service ?? options.path ?? "static";
-    const errors = new ErrorRegistry().register(...(options.errors ?? []));
+    const errors = new ErrorRegistry({
+      ...(options.service ?? options.path ? { service: this.#service } : {}),
+      ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+    }).register(...(options.errors ?? []));
     this.#balancer = typeof options.balancer === "object"
       ? options.balancer
       : createBalancer(options.balancer ?? "random");
@@ -727,16 +732,23 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
    * @returns The remote result.
    * @throws {NoServersError} When no endpoint could take the call; the
    * message says why (registry unreachable, no registered members, all
-   * members failing).
+   * members failing). Errors from the server (revived classes,
+   * `RemoteError`s), deadlines and connection failures carry the stack of
+   * the code that awaited the call.
    */
-  call(
+  async call(
     method: string,
     params: unknown[],
     options: ChannelCallOptions = {},
   ): Promise<unknown> {
-    return this.#traceCall === undefined
-      ? this.#call(method, params, options)
-      : this.#traceCall(method, () => this.#call(method, params, options));
+    try {
+      return await (this.#traceCall === undefined
+        ? this.#call(method, params, options)
+        : this.#traceCall(method, () => this.#call(method, params, options)));
+    } catch (error) {
+      // Created in the read loop or a timer: give it the caller's frames.
+      throw withCallerStack(error);
+    }
   }
 
   #call(

@@ -5,6 +5,7 @@
  */
 
 import type { CallOptions } from "../client/connection.ts";
+import { withCallerStack } from "../errors.ts";
 
 /**
  * Anything that can make a call: a {@linkcode DistributedChannel} or a `Connection`.
@@ -179,7 +180,13 @@ export function stub<T>(caller: Caller, options: CallOptions = {}): Stub<T> {
       }
       let method = methods.get(property);
       if (method === undefined) {
-        method = (...args) => caller.call(property, args, options);
+        method = async (...args) => {
+          try {
+            return await caller.call(property, args, options);
+          } catch (error) {
+            throw withCallerStack(error);
+          }
+        };
         methods.set(property, method);
       }
       return method;

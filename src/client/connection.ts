@@ -792,7 +792,10 @@ export class Connection extends EventTarget implements AsyncDisposable {
         const call = this.#pending.get(frame.id);
         if (call === undefined) return;
         this.#settle(call);
-        const error = this.#errors.revive(payload);
+        const error = this.#errors.revive(payload, {
+          method: call.method,
+          target: this.#name,
+        });
         // A "closing" refusal is trusted as "not run" only after a goaway
         // (the server refuses unrun what arrives after it; TCP keeps order).
         call.reject(
