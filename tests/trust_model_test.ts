@@ -7,9 +7,9 @@
  * refused calls retried elsewhere.
  */
 import assert from "node:assert/strict";
-import { DistributedChannel, StaticMembership } from "../mod.ts";
+import { DistributedChannel, StaticMembership, withContext } from "../mod.ts";
 import { Connection } from "../src/client/connection.ts";
-import { ServerClosingError } from "../src/errors.ts";
+import { DeadlineExceededError, ServerClosingError } from "../src/errors.ts";
 import { type RpcServer, serve } from "../src/server/server.ts";
 import { startFakeMember } from "./_fake_member.ts";
 import { waitFor, within } from "./_wait.ts";
@@ -190,4 +190,54 @@ Deno.test("a real draining server's refused calls are retried on another member 
   await real.server.close();
   assert.deepEqual(results, Array(20).fill("charged"));
   assert.equal(drainingRuns + real.runs(), 22);
+});
+
+Deno.test("a local TypeError or RangeError before sending does not count as the endpoint's answer", async () => {
+  let hang = true;
+  const server = serve({
+    slow: withContext((ctx) =>
+      new Promise<string>((resolve, reject) => {
+        if (!hang) return resolve("fast");
+        ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), {
+          once: true,
+        });
+      })
+    ),
+  }, { hostname: HOST, port: 0 });
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([
+      { host: HOST, port: server.addr.port },
+    ]),
+    outlierDetection: { consecutiveFailures: 100, failureRate: 1 },
+    timeout: 5000,
+  });
+  const failures = () => channel.endpoints()[0]!.failures;
+  for (let i = 0; i < 2; i++) {
+    const missed = await within(
+      channel.call("slow", [], { timeout: 50 }).catch((e) => e),
+      10_000,
+      "a deadline miss",
+    );
+    assert.ok(missed instanceof DeadlineExceededError, String(missed));
+  }
+  assert.equal(failures(), 2);
+  const local = [
+    await channel.call("slow", [() => 1]).catch((e) => e), // cannot encode
+    await channel.call("x".repeat(300), []).catch((e) => e), // name too long
+    await channel.call("slow", [], { metadata: { "Bad Key": "v" } }).catch((
+      e,
+    ) => e),
+  ];
+  const after = failures();
+  hang = false;
+  const answered = await within(channel.call("slow", []), 10_000, "a call");
+  const reset = failures();
+  await channel.close();
+  await server.close();
+  assert.ok(local[0] instanceof TypeError, String(local[0]));
+  assert.ok(local[1] instanceof RangeError, String(local[1]));
+  assert.ok(local[2] instanceof Error, String(local[2]));
+  assert.equal(after, 2, "local errors left the failure count alone");
+  assert.equal(answered, "fast");
+  assert.equal(reset, 0, "an answer resets it");
 });
