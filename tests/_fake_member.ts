@@ -7,14 +7,12 @@
  */
 import {
   encodeFrame,
-  encodeSettings,
   FrameDecoder,
   FrameType,
-  PREFACE,
   PREFACE_SIZE,
 } from "../src/protocol/frame.ts";
 import { jsonCodec } from "../src/protocol/codec.ts";
-import { concat, writeAll } from "./_core_helpers.ts";
+import { concat, HELLO, writeAll } from "./_core_helpers.ts";
 
 /**
  * How the fake member answers each request:
@@ -64,21 +62,8 @@ export function startFakeMember(mode: FakeMemberMode): FakeMember {
     let prefaceLeft = PREFACE_SIZE;
     let goaway = false;
     try {
-      await writeAll(
-        conn,
-        concat(
-          PREFACE,
-          encodeFrame(
-            FrameType.Settings,
-            0,
-            encodeSettings({
-              maxFrameSize: 4 * 1024 * 1024,
-              codecs: ["json"],
-              maxInFlight: 0,
-            }),
-          ),
-        ),
-      );
+      // A server's preface and settings are a client's: version 2, json.
+      await writeAll(conn, HELLO);
       while (true) {
         const n = await conn.read(buffer);
         if (n === null) return;

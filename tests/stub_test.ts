@@ -93,68 +93,6 @@ const COERCIONS: [string, (s: Calc) => unknown, unknown][] = [
     "[object Stub<calculator>]",
   ],
   ["Number()", (s) => Number.isNaN(Number(s)), true],
-  [
-    "valueOf",
-    (s) => (s as unknown as Record<string, unknown>).valueOf,
-    undefined,
-  ],
-  ["then", (s) => (s as unknown as Record<string, unknown>).then, undefined],
-  ["catch", (s) => (s as unknown as Record<string, unknown>).catch, undefined],
-  [
-    "finally",
-    (s) => (s as unknown as Record<string, unknown>).finally,
-    undefined,
-  ],
-  [
-    "constructor",
-    (s) => (s as unknown as Record<string, unknown>).constructor,
-    undefined,
-  ],
-  [
-    "__proto__",
-    (s) => (s as unknown as Record<string, unknown>).__proto__,
-    undefined,
-  ],
-  [
-    "hasOwnProperty",
-    (s) => (s as unknown as Record<string, unknown>).hasOwnProperty,
-    undefined,
-  ],
-  [
-    "asymmetricMatch",
-    (s) => (s as unknown as Record<string, unknown>).asymmetricMatch,
-    undefined,
-  ],
-  [
-    "$$typeof",
-    (s) => (s as unknown as Record<string, unknown>).$$typeof,
-    undefined,
-  ],
-  [
-    "nodeType",
-    (s) => (s as unknown as Record<string, unknown>).nodeType,
-    undefined,
-  ],
-  [
-    "inspect",
-    (s) => (s as unknown as Record<string, unknown>).inspect,
-    undefined,
-  ],
-  [
-    "Symbol.iterator",
-    (s) => (s as unknown as Record<symbol, unknown>)[Symbol.iterator],
-    undefined,
-  ],
-  [
-    "Symbol.asyncIterator",
-    (s) => (s as unknown as Record<symbol, unknown>)[Symbol.asyncIterator],
-    undefined,
-  ],
-  [
-    "an unknown symbol",
-    (s) => (s as unknown as Record<symbol, unknown>)[Symbol("probe")],
-    undefined,
-  ],
   ["Object.keys()", (s) => Object.keys(s).length, 0],
   ["spread", (s) => Object.keys({ ...s }).length, 0],
   ["in", (s) => "then" in (s as object), false],
@@ -176,16 +114,27 @@ const COERCIONS: [string, (s: Calc) => unknown, unknown][] = [
     return true;
   }, true],
   ["console.log()", (s) => {
-    const log = console.log;
-    const printed: unknown[][] = [];
-    console.log = (...args: unknown[]) => printed.push(args);
-    try {
-      console.log(s);
-    } finally {
-      console.log = log;
-    }
-    return printed.length;
-  }, 1],
+    console.log(s); // prints through Deno.inspect: Stub<calculator>
+    return true;
+  }, true],
+];
+
+/** Properties that probes read and that must not be there (no call). */
+const ABSENT: PropertyKey[] = [
+  "valueOf",
+  "then",
+  "catch",
+  "finally",
+  "constructor",
+  "__proto__",
+  "hasOwnProperty",
+  "asymmetricMatch",
+  "$$typeof",
+  "nodeType",
+  "inspect",
+  Symbol.iterator,
+  Symbol.asyncIterator,
+  Symbol("probe"),
 ];
 
 Deno.test("a stub is inert to every coercion: no remote call, no unhandled rejection", async () => {
@@ -199,6 +148,9 @@ Deno.test("a stub is inert to every coercion: no remote call, no unhandled rejec
   const results = new Map<string, unknown>();
   const unhandled = await unhandledDuring(async () => {
     for (const [name, coerce] of COERCIONS) results.set(name, coerce(calc));
+    for (const key of ABSENT) {
+      results.set(String(key), (calc as Record<PropertyKey, unknown>)[key]);
+    }
     results.set("await", await within(Promise.resolve(calc), 1000, "await"));
     results.set(
       "Promise.resolve().then()",
@@ -211,9 +163,12 @@ Deno.test("a stub is inert to every coercion: no remote call, no unhandled rejec
   await channel.close();
   await server.close();
   for (const [name, , expected] of COERCIONS) {
-    if (expected !== undefined || name === "valueOf") {
+    if (expected !== undefined) {
       assert.deepEqual(results.get(name), expected, name);
     }
+  }
+  for (const key of ABSENT) {
+    assert.equal(results.get(String(key)), undefined, String(key));
   }
   assert.ok(
     !String(results.get("util.format(%s %o %j)")).includes("divide"),

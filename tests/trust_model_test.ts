@@ -7,7 +7,12 @@
  * refused calls retried elsewhere.
  */
 import assert from "node:assert/strict";
-import { DistributedChannel, StaticMembership, withContext } from "../mod.ts";
+import {
+  DistributedChannel,
+  type DistributedChannelOptions,
+  StaticMembership,
+  withContext,
+} from "../mod.ts";
 import { Connection } from "../src/client/connection.ts";
 import { DeadlineExceededError, ServerClosingError } from "../src/errors.ts";
 import { type RpcServer, serve } from "../src/server/server.ts";
@@ -28,17 +33,27 @@ function chargingServer(): { server: RpcServer; runs: () => number } {
   return { server, runs: () => runs };
 }
 
-Deno.test("a member that answers ServerClosingError after running a call cannot make a non-idempotent call run twice", async () => {
-  await using hostile = startFakeMember("run-then-closing");
-  const real = chargingServer();
-  await using channel = new DistributedChannel({
+/** A round-robin channel over a fake member (listed first) and a server. */
+function channelBeside(
+  memberPort: number,
+  server: RpcServer,
+  options: Partial<DistributedChannelOptions> = {},
+): DistributedChannel {
+  return new DistributedChannel({
     membership: new StaticMembership([
-      { host: HOST, port: hostile.port },
-      { host: HOST, port: real.server.addr.port },
+      { host: HOST, port: memberPort },
+      { host: HOST, port: server.addr.port },
     ]),
     balancer: "round-robin",
     timeout: 5000,
+    ...options,
   });
+}
+
+Deno.test("a member that answers ServerClosingError after running a call cannot make a non-idempotent call run twice", async () => {
+  await using hostile = startFakeMember("run-then-closing");
+  const real = chargingServer();
+  await using channel = channelBeside(hostile.port, real.server);
   const outcomes: unknown[] = [];
   for (let i = 0; i < 10; i++) {
     outcomes.push(
@@ -64,14 +79,8 @@ Deno.test("a member that answers ServerClosingError after running a call cannot 
 Deno.test("an idempotent call is still retried after a member's untrusted ServerClosingError", async () => {
   await using hostile = startFakeMember("run-then-closing");
   const real = chargingServer();
-  await using channel = new DistributedChannel({
-    membership: new StaticMembership([
-      { host: HOST, port: hostile.port },
-      { host: HOST, port: real.server.addr.port },
-    ]),
-    balancer: "round-robin",
+  await using channel = channelBeside(hostile.port, real.server, {
     idempotent: ["charge"],
-    timeout: 5000,
   });
   const results: unknown[] = [];
   for (let i = 0; i < 6; i++) {
@@ -87,14 +96,8 @@ Deno.test("an idempotent call is still retried after a member's untrusted Server
 Deno.test("a refusal after the member's goaway counts as not run: a non-idempotent call moves to another member", async () => {
   await using draining = startFakeMember("goaway-then-closing");
   const real = chargingServer();
-  await using channel = new DistributedChannel({
-    membership: new StaticMembership([
-      { host: HOST, port: draining.port },
-      { host: HOST, port: real.server.addr.port },
-    ]),
-    balancer: "round-robin",
+  await using channel = channelBeside(draining.port, real.server, {
     maxAttempts: 1,
-    timeout: 5000,
   });
   const results: unknown[] = [];
   for (let i = 0; i < 4; i++) {
@@ -160,12 +163,7 @@ Deno.test("a real draining server's refused calls are retried on another member 
     },
   }, { hostname: HOST, port: 0 });
   const real = chargingServer();
-  await using channel = new DistributedChannel({
-    membership: new StaticMembership([
-      { host: HOST, port: draining.addr.port },
-      { host: HOST, port: real.server.addr.port },
-    ]),
-    balancer: "round-robin",
+  await using channel = channelBeside(draining.addr.port, real.server, {
     maxAttempts: 1,
     timeout: 10_000,
   });
