@@ -1,10 +1,11 @@
 /**
  * Per-call options through every path of the channel: the fast path (a
  * ready connection), a first connect, a retry after a refused endpoint, a
- * retry after a draining member's refusal, and a hedged call, each with and
- * without interceptors and metadata. Nested calls made inside a context
- * handler check the deadline the inner server sees: `parent: null` opts out
- * of the caller's deadline, the default inherits it.
+ * retry after a draining member's refusal, an idempotent retry after a
+ * may-have-run answer, and a hedged call, each with and without interceptors
+ * and metadata. Nested calls made inside a context handler check the
+ * deadline the inner server sees: `parent: null` opts out of the caller's
+ * deadline, an explicit parent caps it, the default inherits it.
  */
 import assert from "node:assert/strict";
 import {
@@ -67,6 +68,11 @@ const PATHS: Path[] = [
     before: () => startFakeMember("goaway-then-closing"),
   },
   {
+    name: "idempotent retry after a may-have-run answer",
+    before: () => startFakeMember("run-then-closing"),
+    call: { idempotent: true },
+  },
+  {
     name: "hedged",
     options: { hedging: { delay: 0 } },
     call: { idempotent: true },
@@ -105,7 +111,7 @@ Deno.test("parent, timeout and metadata survive every path of the channel, with 
     for (const path of PATHS) {
       for (const intercepted of [false, true]) {
         for (const metadata of [undefined, { tenant: "acme" }]) {
-          for (const parent of [null, undefined]) {
+          for (const parent of [null, undefined, "explicit"] as const) {
             const name = `${path.name}, ${
               intercepted ? "intercepted" : "plain"
             }, ${metadata ? "metadata" : "no metadata"}, parent ${parent}`;
@@ -133,7 +139,17 @@ Deno.test("parent, timeout and metadata survive every path of the channel, with 
                 ...(callerMetadata ? { metadata: callerMetadata } : {}),
                 ...(parent === null ? { parent: null } : {}),
               };
-              nested = () => channel.call("seen", [], options) as Promise<Seen>;
+              let explicit = 0;
+              nested = () => {
+                if (parent !== "explicit") {
+                  return channel.call("seen", [], options) as Promise<Seen>;
+                }
+                explicit = Date.now() + 1000;
+                return channel.call("seen", [], {
+                  ...options,
+                  parent: { deadline: explicit },
+                }) as Promise<Seen>;
+              };
               const { outer: outerDeadline, inner: seen } = await within(
                 conn.call("nested", [], { timeout: 3000 }) as Promise<
                   { outer: number; inner: Seen }
@@ -146,6 +162,11 @@ Deno.test("parent, timeout and metadata survive every path of the channel, with 
               if (parent === null) {
                 if (!(seen.deadline! > outerDeadline + 20_000)) {
                   failures.push(`${name}: parent: null was not honoured`);
+                }
+              } else if (parent === "explicit") {
+                // 1 s where the handler's call had 3 s.
+                if (!(seen.deadline! <= explicit + 500)) {
+                  failures.push(`${name}: the explicit parent was lost`);
                 }
               } else if (!(seen.deadline! <= outerDeadline + 1000)) {
                 failures.push(`${name}: the deadline was not inherited`);

@@ -96,6 +96,7 @@ const COERCIONS: [string, (s: Calc) => unknown, unknown][] = [
   ["Object.keys()", (s) => Object.keys(s).length, 0],
   ["spread", (s) => Object.keys({ ...s }).length, 0],
   ["in", (s) => "then" in (s as object), false],
+  ["in (a method)", (s) => "divide" in (s as object), true],
   [
     "Array.from()",
     (s) => Array.from(s as unknown as ArrayLike<unknown>).length,

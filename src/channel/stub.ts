@@ -191,5 +191,10 @@ export function stub<T>(caller: Caller, options: CallOptions = {}): Stub<T> {
       }
       return method;
     },
+    has(target, property) {
+      return typeof property === "string" && !INERT_STUB_NAMES.has(property)
+        ? true
+        : Reflect.has(target, property);
+    },
   });
 }
