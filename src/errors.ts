@@ -552,19 +552,25 @@ export class ErrorRegistry {
     return error;
   }
 
-  /** The registered class of a payload: by its name, else its class name. */
+  /**
+   * The registered class of a payload: by its class name when that is
+   * registered (the most specific: subclasses share their parent's `name`),
+   * else by its name. Reviving by class name alone warns once per pair.
+   */
   #classOf(payload: ErrorPayload): ErrorClass | undefined {
-    const cls = this.#classes.get(payload.name);
+    const byName = this.#classes.get(payload.name);
     const className = payload.className;
+    const byClass = typeof className === "string" && className !== payload.name
+      ? this.#classes.get(className)
+      : undefined;
+    if (byClass === undefined) return byName;
+    const pair = `${payload.name}\0${className}`;
+    // At most 64 warnings: a peer inventing names cannot flood the log.
     if (
-      cls !== undefined || typeof className !== "string" ||
-      className === payload.name
+      byName === undefined && this.#warned.size < 64 &&
+      !this.#warned.has(pair)
     ) {
-      return cls;
-    }
-    const byClass = this.#classes.get(className);
-    if (byClass !== undefined && !this.#warned.has(payload.name)) {
-      this.#warned.add(payload.name);
+      this.#warned.add(pair);
       const name = quoted(payload.name);
       this.#warn(
         `Reviving remote error ${name} as ${className} by its class name: its instances' name differs from the class name; register it under its name with errors.registerAs(${name}, ${className}) (or the channel's \`errors\`) to silence this warning`,

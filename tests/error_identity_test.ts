@@ -42,8 +42,22 @@ class QuotaError extends Error {
   }
 }
 
+/** A hierarchy whose subclasses share their parent's name. */
+class StockError extends Error {
+  override name = "Stock";
+}
+class BackorderError extends StockError {
+  constructor(readonly days: number) {
+    super(`Back in ${days} days`);
+  }
+}
+
 function inventory(): RpcServer {
   return serve({
+    order(days: number): never {
+      if (days === 0) throw new StockError("No stock");
+      throw new BackorderError(days);
+    },
     buy(sku: string): never {
       throw new OutOfStockError(sku, `No ${sku} left`);
     },
@@ -208,4 +222,35 @@ Deno.test("a remote stack the server exposes stays below the caller's stack", as
   const stack = String(error.stack);
   assert.match(stack, /checkoutFromTheTest[\s\S]*--- remote stack ---/);
   assert.match(stack, /--- remote stack ---\nRangeError: exposed/);
+});
+
+Deno.test("a subclass sharing its parent's name is revived as the subclass when both are registered", async () => {
+  const server = inventory();
+  const warnings: string[] = [];
+  const errors = new ErrorRegistry({
+    onWarning: (message) => warnings.push(message),
+  })
+    .registerAs("Stock", StockError)
+    .register(BackorderError);
+  await using conn = await Connection.connect(
+    { hostname: HOST, port: server.addr.port },
+    { errors },
+  );
+  const backorder = await within(
+    conn.call("order", [3], { timeout: 5000 }).catch((e) => e),
+    10_000,
+    "order 3",
+  );
+  const stock = await within(
+    conn.call("order", [0], { timeout: 5000 }).catch((e) => e),
+    10_000,
+    "order 0",
+  );
+  conn.close();
+  await server.close();
+  assert.ok(backorder instanceof BackorderError, String(backorder));
+  assert.equal(backorder.days, 3);
+  assert.equal(backorder.name, "Stock");
+  assert.ok(!(stock instanceof BackorderError) && stock instanceof StockError);
+  assert.deepEqual(warnings, []);
 });

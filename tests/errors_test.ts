@@ -379,3 +379,78 @@ Deno.test("errorName() survives throwing getters and odd constructors", () => {
   };
   assert.equal(errorName(odd), "Error");
 });
+
+Deno.test("ErrorRegistry.revive() falls back to the class name, warns once per pair and at most 64 times", () => {
+  class OutOfStockError extends Error {}
+  const warnings: string[] = [];
+  const registry = new ErrorRegistry({ onWarning: (m) => warnings.push(m) })
+    .register(OutOfStockError);
+  const payload = {
+    name: "OutOfStock",
+    message: "gone",
+    className: "OutOfStockError",
+  };
+  const first = registry.revive(payload);
+  const second = registry.revive(payload);
+  assert.ok(
+    first instanceof OutOfStockError && second instanceof OutOfStockError,
+  );
+  assert.equal(first.name, "OutOfStock");
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /registerAs\("OutOfStock", OutOfStockError\)/);
+  // A class name that is not registered changes nothing.
+  assert.ok(
+    registry.revive({ name: "X", message: "m", className: "Nope" }) instanceof
+      RemoteError,
+  );
+  // zkrpc's own classes are never revived through className.
+  const reserved = registry.revive({
+    name: "Y",
+    message: "m",
+    className: "ServerClosingError",
+  });
+  assert.ok(
+    reserved instanceof RemoteError &&
+      !(reserved instanceof ServerClosingError),
+  );
+  // A peer inventing names cannot flood the log; control bytes are escaped.
+  for (let i = 0; i < 200; i++) {
+    registry.revive({ ...payload, name: `N${i}\u001b[2J\u009b` });
+  }
+  assert.equal(warnings.length, 64);
+  assert.ok(warnings.every((w) => !/[\u0000-\u001f\u007f-\u009f]/.test(w)));
+});
+
+Deno.test("ErrorRegistry.register() also registers a name the class sets on its prototype", () => {
+  class SoldOutError extends Error {}
+  SoldOutError.prototype.name = "SoldOut";
+  const registry = new ErrorRegistry().register(SoldOutError);
+  assert.ok(registry.has("SoldOut") && registry.has("SoldOutError"));
+  assert.ok(
+    registry.revive({ name: "SoldOut", message: "m" }) instanceof SoldOutError,
+  );
+});
+
+Deno.test("ErrorRegistry.revive() names the method and the service or server in an unregistered error's message", () => {
+  const payload = { name: "QuotaError", message: "Too many" };
+  const plain = new ErrorRegistry().revive(payload) as RemoteError;
+  assert.equal(plain.message, "Too many");
+  const onServer = new ErrorRegistry().revive(payload, {
+    method: "spend",
+    target: "127.0.0.1:9001",
+  }) as RemoteError;
+  assert.equal(
+    onServer.message,
+    'Cannot call method "spend" on 127.0.0.1:9001: the server threw QuotaError: Too many',
+  );
+  const ofService = new ErrorRegistry({ service: "wallet" }).revive(payload, {
+    method: "spend",
+    target: "127.0.0.1:9001",
+  }) as RemoteError;
+  assert.equal(
+    ofService.message,
+    'Cannot call method "spend" of service "wallet": the server threw QuotaError: Too many',
+  );
+  assert.equal(ofService.remoteMessage, "Too many");
+  assert.equal(ofService.remoteName, "QuotaError");
+});
