@@ -432,7 +432,8 @@ export type ErrorClass = (new (...args: any[]) => Error) & {
 
 /**
  * Maps error names to the caller's error classes. An {@linkcode ErrorPayload}
- * whose name is registered is revived as an instance of that class: by the
+ * whose `className` (sent when it differs from `name`) or, failing that,
+ * `name` is registered is revived as an instance of that class: by the
  * class's static `fromRemote(payload)` when it has one, else without calling
  * its constructor (an object with the class's prototype, a local stack, the
  * remote message, `data` and `fields` as own properties), so a constructor
