@@ -354,3 +354,62 @@ Deno.test("an endpoint stays while another member id still uses its address (a r
   assert.ok(!(result instanceof NoServersError), String(result));
   assert.equal(typeof (result as Seen).metadata, "object");
 });
+
+Deno.test("a member id that moves to another address leaves its old one", async () => {
+  const [a, b] = [innerServer(), innerServer()];
+  const membership = new IdMembership();
+  membership.setIds([["server0000000001", { host: HOST, port: a.addr.port }]]);
+  await using channel = new DistributedChannel({ membership, timeout: 5000 });
+  const moved = new Map([["server0000000001", {
+    host: HOST,
+    port: b.addr.port,
+  }]]);
+  membership.dispatchEvent(
+    new CustomEvent("change", { detail: { added: moved, removed: [] } }),
+  );
+  const keys = channel.endpoints().map((e) => e.key);
+  const answered = await within(channel.call("seen", []), 10_000, "a call");
+  await channel.close();
+  await Promise.all([a.close(), b.close()]);
+  assert.deepEqual(keys, [`${HOST}:${b.addr.port}`]);
+  assert.equal(typeof (answered as Seen).metadata, "object");
+});
+
+Deno.test("a hedged call keeps waiting for its first attempt when the hedge runs out of endpoints", async () => {
+  const release = Promise.withResolvers<void>();
+  let started = false;
+  const slow = serve({
+    async slow(): Promise<string> {
+      started = true;
+      await release.promise;
+      return "slow answer";
+    },
+  }, { hostname: HOST, port: 0 });
+  const dead = closedPort();
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([
+      { host: HOST, port: slow.addr.port },
+      { host: HOST, port: dead },
+    ]),
+    balancer: "round-robin",
+    idempotent: ["slow"],
+    maxAttempts: 1,
+    hedging: { delay: 1 },
+    timeout: 30_000,
+  });
+  const call = channel.call("slow", []).catch((error) => error);
+  await waitFor(() => started, "the first attempt to run");
+  // The hedge went to the dead endpoint and failed there.
+  await waitFor(
+    () =>
+      channel.endpoints().some((e) =>
+        e.key === `${HOST}:${dead}` && (e.failures > 0 || e.state === "ejected")
+      ),
+    "the hedge to fail",
+  );
+  release.resolve();
+  const result = await within(call, 10_000, "the hedged call");
+  await channel.close();
+  await slow.close();
+  assert.equal(result, "slow answer");
+});

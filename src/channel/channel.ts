@@ -93,11 +93,13 @@ function attemptOptions(
 /**
  * Whether an attempt's error settles a hedged call at once: an answer from
  * a server, or the client's own error (the other attempts would fail the
- * same way).
+ * same way). An attempt chain that ran out of endpoints or budget
+ * (`NoServersError`) leaves the other attempts running.
  */
 function settlesHedge(error: unknown): boolean {
   const kind = classify(error);
-  return kind === "answered" || kind === "local";
+  return kind === "answered" ||
+    (kind === "local" && !(error instanceof NoServersError));
 }
 
 /**
