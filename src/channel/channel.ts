@@ -326,9 +326,12 @@ export interface EndpointStatus {
  * keeps one multiplexed connection per endpoint (opened lazily), picks an
  * endpoint per call with a balancer, and fails over.
  *
- * A call whose request was never written (connection refused or already
- * broken, connect timeout, server draining) moves to another endpoint at
- * once. A call that may have run is retried only for idempotent methods.
+ * A call that provably did not run (connection refused or already broken,
+ * connect timeout, refused by a draining server after its `goaway`) moves to
+ * another endpoint at once. A call that may have run (the connection broke
+ * after the request was written, or a "closing" answer without a `goaway`
+ * before it) is retried only for idempotent methods; see `classify()` and
+ * docs/errors.md.
  * Outlier detection ejects failing endpoints (connect failures, broken
  * connections, deadline misses, a high failure rate) and re-admits them
  * after a background probe. Hedging sends a backup attempt for slow
