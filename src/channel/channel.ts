@@ -1059,7 +1059,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     // Copies: an interceptor's writes stay in this attempt.
     const call: ClientCall = {
       method,
-      params: [...params],
+      // (not an array: left to the connection's specific TypeError)
+      params: Array.isArray(params) ? [...params] : params,
       metadata: { ...options.metadata },
       timeout: options.timeout ?? Infinity,
       attempt,
