@@ -413,3 +413,48 @@ Deno.test("a hedged call keeps waiting for its first attempt when the hedge runs
   await slow.close();
   assert.equal(result, "slow answer");
 });
+
+Deno.test("a call held by an interceptor ends at the caller's abort or deadline, and a late next() sends nothing", async () => {
+  const requests: string[] = [];
+  const server = serve({ ping: () => "pong" }, {
+    hostname: HOST,
+    port: 0,
+    interceptors: [(call, next) => {
+      requests.push(call.method);
+      return next();
+    }],
+  });
+  const held: (() => Promise<unknown>)[] = [];
+  // Holds every call (as a hung token fetch would) until the test lets go.
+  const holding: ClientInterceptor = (_call, next) => {
+    const { promise, resolve } = Promise.withResolvers<unknown>();
+    held.push(() => {
+      const sent = next();
+      resolve(sent);
+      return sent;
+    });
+    return promise;
+  };
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([{ host: HOST, port: server.addr.port }]),
+    interceptors: [holding],
+    timeout: 60_000,
+  });
+  const controller = new AbortController();
+  const cancelled = channel.call("ping", [], { signal: controller.signal })
+    .catch((error) => error);
+  await waitFor(() => held.length === 1, "the interceptor to hold the call");
+  controller.abort(new Error("user gave up"));
+  const first = await within(cancelled, 10_000, "the cancelled call");
+  const late = channel.call("ping", [], { timeout: 50 }).catch((e) => e);
+  const second = await within(late, 10_000, "the call past its deadline");
+  // The interceptor lets go only now: nothing may be sent.
+  const sends = await Promise.all(held.map((next) => next().catch((e) => e)));
+  await channel.close();
+  await server.close();
+  assert.ok(first instanceof CancelledError, String(first));
+  assert.ok(second instanceof DeadlineExceededError, String(second));
+  assert.equal(sends.length, 2);
+  assert.ok(sends.every((e) => e instanceof Error), String(sends));
+  assert.deepEqual(requests, []);
+});
