@@ -50,7 +50,12 @@ export interface ClientCall {
 
 /**
  * A client interceptor: calls `next()` to go on (and gets the result or the
- * error), or returns/throws without calling it to short-circuit.
+ * error), or returns/throws without calling it to short-circuit. The
+ * caller's `signal` and timeout bound the whole chain: a call an interceptor
+ * still holds when the caller aborts or the deadline passes ends at once
+ * (`CancelledError` / `DeadlineExceededError`), and a later `next()` sends
+ * nothing. Each attempt of a channel call gets its own copy of the caller's
+ * `params` and `metadata`.
  *
  * @example Add a header and time the call
  * ```ts
