@@ -179,7 +179,7 @@ Deno.test("an unregistered remote error names the remote error, the method and t
     port: server.addr.port,
   });
   const onConnection = await within(
-    conn.call("buy", ["A-1"], { timeout: 5000 }).catch((e) => e),
+    checkoutFromTheTest(() => conn.call("buy", ["A-1"], { timeout: 5000 })),
     10_000,
     "a connection call",
   );
@@ -199,6 +199,7 @@ Deno.test("an unregistered remote error names the remote error, the method and t
     assert.match(String(error.stack), /^RemoteError: Cannot call method "buy"/);
   }
   assert.ok(onConnection instanceof RemoteError);
+  assert.match(String(onConnection.stack), /checkoutFromTheTest/);
   assert.equal(
     onConnection.message,
     `Cannot call method "buy" on ${HOST}:${server.addr.port}: the server threw OutOfStock: No A-1 left`,

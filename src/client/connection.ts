@@ -12,6 +12,7 @@ import {
   ErrorRegistry,
   ProtocolError,
   ServerClosingError,
+  withCallerStack,
 } from "../errors.ts";
 import { type Codec, jsonCodec } from "../protocol/codec.ts";
 import {
@@ -480,14 +481,19 @@ export class Connection extends EventTarget implements AsyncDisposable {
    * @param options Timeout and abort signal.
    * @returns The handler's return value.
    */
-  call(
+  async call(
     method: string,
     params: unknown[] = [],
     options: CallOptions = NO_OPTIONS,
   ): Promise<unknown> {
-    return this.#interceptors === undefined
-      ? this.#send(method, params, options)
-      : this.#intercept(this.#interceptors, method, params, options);
+    try {
+      return await (this.#interceptors === undefined
+        ? this.#send(method, params, options)
+        : this.#intercept(this.#interceptors, method, params, options));
+    } catch (error) {
+      // Created in the read loop or a timer: give it the caller's frames.
+      throw withCallerStack(error);
+    }
   }
 
   #intercept(
