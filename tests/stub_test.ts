@@ -132,7 +132,6 @@ const ABSENT: PropertyKey[] = [
   "asymmetricMatch",
   "$$typeof",
   "nodeType",
-  "inspect",
   Symbol.iterator,
   Symbol.asyncIterator,
   Symbol("probe"),

@@ -63,10 +63,10 @@ export type Stub<T> = {
  * Names that are never remote calls on a stub, whatever the handler type
  * says: the names JavaScript, Deno, Node and common libraries probe to
  * coerce, print, compare, serialise or await a value (`then`, `toString`,
- * `toJSON`, `valueOf`, `constructor`, `inspect`, `asymmetricMatch`,
- * `$$typeof`, `nodeType`…) and every property of `Object.prototype`. Every
- * symbol is inert too. A server never serves these names either; call one
- * explicitly with `caller.call(name, params)` if you must.
+ * `toJSON`, `valueOf`, `constructor`, `asymmetricMatch`, `$$typeof`,
+ * `nodeType`…) and every property of `Object.prototype`. Every symbol is
+ * inert too. A handler method with one of these names is called with
+ * `caller.call(name, params)`.
  */
 export const INERT_STUB_NAMES: ReadonlySet<string> = new Set([
   ...Object.getOwnPropertyNames(Object.prototype),
@@ -76,7 +76,6 @@ export const INERT_STUB_NAMES: ReadonlySet<string> = new Set([
   "finally",
   // printing, serialising, comparing
   "toJSON",
-  "inspect",
   "prototype",
   "asymmetricMatch",
   "$$typeof",
@@ -137,7 +136,7 @@ function stubTarget(label: string): object {
  *
  * A stub is inert to coercion: symbols, the names of `Object.prototype` and
  * the names runtimes and libraries probe (`then`, `catch`, `finally`,
- * `toJSON`, `inspect`, `asymmetricMatch`, `$$typeof`, `nodeType`…) are never
+ * `toJSON`, `asymmetricMatch`, `$$typeof`, `nodeType`…) are never
  * remote calls (call such a method with `caller.call(name, params)`), so `` `${stub}` ``,
  * `String(stub)`, `JSON.stringify(stub)`, `Deno.inspect(stub)`,
  * `console.log(stub)` and `await stub` work locally; a stub prints as
