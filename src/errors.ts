@@ -655,15 +655,19 @@ const remoteStacks = new WeakMap<object, string>();
 /** Sets `stack`, with the remote stack (if any) below the local one. */
 function setStack(error: Error, local: string | undefined): void {
   const remote = remoteStacks.get(error);
-  Object.defineProperty(error, "stack", {
-    value: remote === undefined
-      ? local
-      : `${local ?? `${error.name}: ${error.message}`}\n` +
-        `    --- remote stack ---\n${remote}`,
-    writable: true,
-    configurable: true,
-    enumerable: false,
-  });
+  try {
+    Object.defineProperty(error, "stack", {
+      value: remote === undefined
+        ? local
+        : `${local ?? `${error.name}: ${error.message}`}\n` +
+          `    --- remote stack ---\n${remote}`,
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
+  } catch {
+    // A frozen error (from a fromRemote hook) keeps the stack it has.
+  }
 }
 
 /**
@@ -674,7 +678,6 @@ function setStack(error: Error, local: string | undefined): void {
  * they were created in the call. A remote stack stays below.
  *
  * @param error What the call rejected with.
- * @param above Frames from this function up are left out.
  * @returns `error`.
  *
  * @example The stack names the function that awaited the call
@@ -696,14 +699,10 @@ function setStack(error: Error, local: string | undefined): void {
  * await assert.rejects(checkout(), (e: Error) => e.stack!.includes("checkout"));
  * ```
  */
-export function withCallerStack(
-  error: unknown,
-  // deno-lint-ignore ban-types
-  above?: Function,
-): unknown {
+export function withCallerStack(error: unknown): unknown {
   if (!(error instanceof Error) || classify(error) === "local") return error;
   const holder: { stack?: string } = {};
-  Error.captureStackTrace(holder, above ?? withCallerStack);
+  Error.captureStackTrace(holder, withCallerStack);
   const stack = holder.stack ?? "";
   const frames = stack.includes("\n") ? stack.slice(stack.indexOf("\n")) : "";
   let head: string;

@@ -11,6 +11,7 @@ import {
   ConnectionError,
   DeadlineExceededError,
   errorName,
+  type ErrorPayload,
   ErrorRegistry,
   MethodNotFoundError,
   NoServersError,
@@ -19,6 +20,7 @@ import {
   ResourceExhaustedError,
   RpcError,
   ServerClosingError,
+  withCallerStack,
 } from "../src/errors.ts";
 
 Deno.test("every zkrpc error is an RpcError named after its class", () => {
@@ -418,6 +420,7 @@ Deno.test("ErrorRegistry.revive() falls back to the class name, warns once per p
     registry.revive({ ...payload, name: `N${i}\u001b[2J\u009b` });
   }
   assert.equal(warnings.length, 64);
+  // deno-lint-ignore no-control-regex
   assert.ok(warnings.every((w) => !/[\u0000-\u001f\u007f-\u009f]/.test(w)));
 });
 
@@ -453,4 +456,22 @@ Deno.test("ErrorRegistry.revive() names the method and the service or server in 
   );
   assert.equal(ofService.remoteMessage, "Too many");
   assert.equal(ofService.remoteName, "QuotaError");
+});
+
+Deno.test("withCallerStack() leaves a frozen error from a fromRemote hook as it is", async () => {
+  class Frozen extends Error {
+    static fromRemote(payload: ErrorPayload): Frozen {
+      return Object.freeze(new Frozen(payload.message));
+    }
+  }
+  const registry = new ErrorRegistry().register(Frozen);
+  const revived = registry.revive({ name: "Frozen", message: "m", stack: "s" });
+  const call = async () => {
+    try {
+      return await Promise.reject(revived);
+    } catch (error) {
+      throw withCallerStack(error);
+    }
+  };
+  await assert.rejects(call(), (error: unknown) => error === revived);
 });
