@@ -65,7 +65,8 @@ export class RemoteError extends RpcError {
    * Constructs a new instance.
    *
    * @param message The remote error message.
-   * @param options The remote name, data, fields and an optional cause.
+   * @param options The remote name, the remote message (default `message`),
+   * data, fields and an optional cause.
    */
   constructor(
     message: string,
