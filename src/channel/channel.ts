@@ -377,7 +377,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   #admission: MemberAdmission;
   #excluded = new Map<string, string>();
   #retired = new Set<Subchannel>();
-  /** The options of a first attempt with the channel's default timeout. */
+  /** `{ timeout }` for a first attempt with the channel's default timeout. */
   #defaultCallOptions: CallOptions;
   #filter: ((member: MemberData) => boolean) | undefined;
   #interceptors: readonly ClientInterceptor[] | undefined;
@@ -408,10 +408,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       ? options.balancer
       : createBalancer(options.balancer ?? "random");
     this.#timeout = options.timeout ?? 10_000;
-    this.#defaultCallOptions = Object.freeze({
-      timeout: this.#timeout,
-      parent: null,
-    });
+    this.#defaultCallOptions = { timeout: this.#timeout };
     this.#filter = options.filter;
     const interceptors = [
       ...clientTelemetry(this.#service),
@@ -971,12 +968,13 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     attempt: number,
   ): Promise<unknown> {
     const timeout = Math.max(1, deadline - Date.now());
-    // A first attempt with the default timeout, no signal and no metadata
-    // shares one options object (at most 1 ms longer than its exact
-    // remaining time).
+    // A first attempt with the default timeout and no signal, metadata or
+    // parent shares one options object (at most 1 ms longer than its exact
+    // remaining time; the connection's own lookup of the running handler's
+    // deadline then finds what the channel already applied).
     const callOptions: CallOptions = options.metadata === undefined &&
         signal === undefined && options.timeout === undefined &&
-        timeout >= this.#timeout - 1
+        options.parent === undefined && timeout >= this.#timeout - 1
       ? this.#defaultCallOptions
       : attemptOptions(timeout, signal, options.metadata);
     return this.#interceptors === undefined
