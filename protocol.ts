@@ -2,7 +2,8 @@
  * The wire side of zkrpc, for code that looks below a call: the payload
  * codecs a server accepts and a connection offers ({@linkcode jsonCodec},
  * {@linkcode msgpackCodec} and their `create…` factories, or your own
- * {@linkcode Codec}), the call-metadata limits ({@linkcode MAX_METADATA_SIZE},
+ * {@linkcode Codec}), the nesting limit of both codecs
+ * ({@linkcode MAX_NESTING}), the call-metadata limits ({@linkcode MAX_METADATA_SIZE},
  * {@linkcode RESERVED_METADATA_KEYS}), and the two methods every server
  * answers: {@linkcode HEALTH_METHOD} and {@linkcode DESCRIBE_METHOD} with
  * their result types. The frame format itself is in `docs/protocol.md`.
@@ -38,6 +39,7 @@ export {
   msgpackCodec,
   type MsgpackCodecOptions,
 } from "./src/protocol/msgpack_codec.ts";
+export { MAX_NESTING } from "./src/protocol/_values.ts";
 export {
   MAX_METADATA_SIZE,
   RESERVED_METADATA_KEYS,

@@ -1,10 +1,17 @@
 /**
- * `deno bench bench/codec_bench.ts`: frame header encode/decode and the JSON
- * payload codec, on the sizes a typical call uses.
+ * `deno bench bench/codec_bench.ts`: frame header encode/decode and the
+ * payload codecs, on the sizes a typical call uses. The `msgpack …` groups
+ * compare zkrpc's strict MessagePack decoder with msgpackr's `Unpackr` (the
+ * decoder before it, configured as it was) and `@msgpack/msgpack` on a
+ * round trip of `["divide", [10, 2]]` and of 4 KiB payloads (the figures are
+ * in docs/protocol.md §7.1).
  *
  * @module
  */
+import { decode as msgpackDecode } from "@msgpack/msgpack";
+import { Unpackr } from "msgpackr/unpack";
 import { jsonCodec } from "../src/protocol/codec.ts";
+import { msgpackCodec } from "../src/protocol/msgpack_codec.ts";
 import {
   encodeFrame,
   FrameDecoder,
@@ -63,6 +70,44 @@ Deno.bench("jsonCodec.decode tagged object", { group: "decode" }, () => {
 Deno.bench("jsonCodec.decode 1,000 rows", { group: "decode" }, () => {
   jsonCodec.decode(bigBytes);
 });
+
+// MessagePack: encode (msgpackr, as msgpackCodec does) + decode, by decoder.
+const previousUnpackr = new Unpackr({
+  useRecords: false,
+  mapsAsObjects: true,
+  copyBuffers: false,
+  int64AsType: "bigint",
+});
+const msgpackDecoders: Record<string, (bytes: Uint8Array) => unknown> = {
+  "zkrpc strict decoder": (b) => msgpackCodec.decode(b),
+  "msgpackr Unpackr (before)": (b) => previousUnpackr.unpack(b),
+  "@msgpack/msgpack": (b) => msgpackDecode(b),
+};
+// The wire hands the decoder a plain Uint8Array view, never a Buffer.
+const plain = (b: Uint8Array) =>
+  new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+const msgpackCases: Record<string, unknown> = {
+  '["divide", [10, 2]]': ["divide", [10, 2]],
+  "4 KiB bytes": ["echo", [new Uint8Array(4096).fill(7)]],
+  "4 KiB of objects": [
+    Array.from(
+      { length: 64 },
+      (_, i) => ({ id: i, name: `user ${i}`, ok: true }),
+    ),
+  ],
+};
+for (const [name, value] of Object.entries(msgpackCases)) {
+  let first = true;
+  for (const [decoder, decode] of Object.entries(msgpackDecoders)) {
+    Deno.bench(`msgpack round trip ${name}: ${decoder}`, {
+      group: `msgpack ${name}`,
+      baseline: first,
+    }, () => {
+      decode(plain(msgpackCodec.encode(value)));
+    });
+    first = false;
+  }
+}
 
 const header = new Uint8Array(9);
 Deno.bench("writeHeader", { group: "frame", baseline: true }, () => {

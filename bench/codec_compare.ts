@@ -1,7 +1,8 @@
 /**
  * `deno run -A bench/codec_compare.ts [--json]`: the payload codecs side by
- * side: zkrpc's `jsonCodec`, `msgpackCodec` (msgpackr) and, for the choice of
- * library, `npm:@msgpack/msgpack` (same value shapes, its defaults). Prints
+ * side: zkrpc's `jsonCodec`, `msgpackCodec` (msgpackr's encoder, zkrpc's
+ * strict decoder) and, for the choice of library, `npm:@msgpack/msgpack`
+ * (same value shapes, its defaults). Prints
  * µs per encode+decode round trip of a `["divide", [10, 2]]` call and of
  * `["echo", [Uint8Array]]` payloads from 64 B to 256 KiB.
  *
@@ -21,8 +22,7 @@ export interface CodecRow {
 
 const codecs: Record<string, (v: unknown) => unknown> = {
   json: (v) => jsonCodec.decode(plain(jsonCodec.encode(v))),
-  "msgpack (msgpackr)": (v) =>
-    msgpackCodec.decode(plain(msgpackCodec.encode(v))),
+  "msgpack (zkrpc)": (v) => msgpackCodec.decode(plain(msgpackCodec.encode(v))),
   "@msgpack/msgpack": (v) => decode(encode(v)),
 };
 

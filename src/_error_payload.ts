@@ -44,6 +44,23 @@ export function safeString(value: unknown): string {
   }
 }
 
+/**
+ * The constructor name of a thrown object, when it says more than `Error` or
+ * `Object`; never throws.
+ */
+function classNameOf(error: unknown): string | undefined {
+  try {
+    const name = (error as { constructor?: { name?: unknown } }).constructor
+      ?.name;
+    return typeof name === "string" && name !== "" && name !== "Error" &&
+        name !== "Object"
+      ? name
+      : undefined;
+  } catch {
+    return undefined; // a throwing getter or a revoked proxy
+  }
+}
+
 function isError(value: unknown): value is Error {
   try {
     return value instanceof Error;
@@ -58,7 +75,8 @@ function isError(value: unknown): value is Error {
  * @param error What the handler threw or rejected with.
  * @param exposeStack Whether to include the stack.
  * @param faults Receives a description of each read that threw.
- * @returns `{ name, message, data?, fields?, stack? }`.
+ * @returns `{ name, message, data?, fields?, stack?, className? }`
+ * (`className`: the constructor's name, when it differs from `name`).
  */
 export function errorPayload(
   error: unknown,
@@ -93,6 +111,10 @@ export function errorPayload(
     return { name: WIRE_NAMES.rpc, message, data: { remoteName: name } };
   }
   const payload: ErrorPayload = { name, message };
+  const className = isObject ? classNameOf(error) : undefined;
+  if (className !== undefined && className !== name) {
+    payload.className = className;
+  }
   if (isObject) {
     try {
       if ("data" in (error as object)) {

@@ -6,6 +6,9 @@
  * @module
  */
 
+import { abortable, deadline, isTimeoutError } from "./_async.ts";
+import { CancelledError, DeadlineExceededError } from "./errors.ts";
+
 /**
  * What a client interceptor sees of one attempt of a call. It may change
  * `params`, `metadata` and `timeout` before calling `next()`.
@@ -47,7 +50,12 @@ export interface ClientCall {
 
 /**
  * A client interceptor: calls `next()` to go on (and gets the result or the
- * error), or returns/throws without calling it to short-circuit.
+ * error), or returns/throws without calling it to short-circuit. The
+ * caller's `signal` and timeout bound the whole chain: a call an interceptor
+ * still holds when the caller aborts or the deadline passes ends at once
+ * (`CancelledError` / `DeadlineExceededError`), and a later `next()` sends
+ * nothing. Each attempt of a channel call gets its own copy of the caller's
+ * `params` and `metadata`.
  *
  * @example Add a header and time the call
  * ```ts
@@ -166,10 +174,17 @@ export interface SentOptions {
   signal?: AbortSignal;
 }
 
+/** The longest timer the guard arms (a plain timer's range). */
+const MAX_GUARD_TIMER = 0x7fff_ffff;
+
 /**
  * Runs client interceptors around one send: the last step sends the call
  * as the interceptors left it (with the caller's `signal`, and no further
- * deadline inheritance: `timeout` already has it).
+ * deadline inheritance: `timeout` already has it). The caller's signal and
+ * timeout bound the whole chain, not only the send: an interceptor that is
+ * still working (or hung) when the caller aborts or the deadline passes ends
+ * the call with `CancelledError` / `DeadlineExceededError` at once, and a
+ * `next()` called after that sends nothing.
  *
  * @param interceptors The interceptors.
  * @param call The call they see.
@@ -187,7 +202,10 @@ export function runClientInterceptors(
     options: SentOptions,
   ) => Promise<unknown>,
 ): Promise<unknown> {
-  return runInterceptors(interceptors, call, (c) => {
+  const { method, timeout } = call;
+  let ended: Error | undefined;
+  const chain = runInterceptors(interceptors, call, (c) => {
+    if (ended !== undefined) return Promise.reject(ended); // never sent
     const sent: SentOptions = {
       timeout: c.timeout,
       metadata: c.metadata,
@@ -195,5 +213,24 @@ export function runClientInterceptors(
     };
     if (signal !== undefined) sent.signal = signal;
     return send(c.method, c.params, sent);
+  });
+  const timed = timeout <= MAX_GUARD_TIMER;
+  if (signal === undefined && !timed) return chain;
+  const guarded = timed
+    ? deadline(chain, timeout, { signal })
+    : abortable(chain, signal!);
+  return guarded.catch((error) => {
+    if (signal?.aborted && error === signal.reason) {
+      throw ended = new CancelledError(
+        `Cannot call method "${method}": cancelled`,
+        { cause: signal.reason },
+      );
+    }
+    if (isTimeoutError(error)) {
+      throw ended = new DeadlineExceededError(
+        `Cannot call method "${method}": deadline of ${timeout} ms exceeded`,
+      );
+    }
+    throw error;
   });
 }

@@ -41,12 +41,18 @@ export class RpcError extends Error {
  *
  * const error = new RemoteError("Boom", { remoteName: "RangeError", data: { x: 1 } });
  * assert.equal(error.remoteName, "RangeError");
+ * assert.equal(error.remoteMessage, "Boom");
  * assert.deepEqual(error.data, { x: 1 });
  * ```
  */
 export class RemoteError extends RpcError {
   /** The `name` of the error thrown on the server. */
   readonly remoteName: string;
+  /**
+   * The `message` of the error thrown on the server (`message` also names
+   * the method and the service or server when the error came from a call).
+   */
+  readonly remoteMessage: string;
   /** The `data` property of the error thrown on the server, if any. */
   readonly data: unknown;
   /**
@@ -59,12 +65,14 @@ export class RemoteError extends RpcError {
    * Constructs a new instance.
    *
    * @param message The remote error message.
-   * @param options The remote name, data, fields and an optional cause.
+   * @param options The remote name, the remote message (default `message`),
+   * data, fields and an optional cause.
    */
   constructor(
     message: string,
     options: {
       remoteName: string;
+      remoteMessage?: string;
       data?: unknown;
       fields?: Record<string, unknown>;
       cause?: unknown;
@@ -72,6 +80,7 @@ export class RemoteError extends RpcError {
   ) {
     super(message, "cause" in options ? { cause: options.cause } : undefined);
     this.remoteName = options.remoteName;
+    this.remoteMessage = options.remoteMessage ?? message;
     this.data = options.data;
     this.fields = options.fields;
   }
@@ -181,18 +190,44 @@ export class ConnectionError extends RpcError {
 export class ProtocolError extends RpcError {}
 
 /**
- * The server is closing (it sent `goaway`, or refused a new connection): the
- * request was NOT run, so it is safe to retry on any other server.
+ * The server is closing: it sent `goaway`, refused a new connection, or
+ * answered a call with "closing". `notRun` tells whether the call provably
+ * did not run: `true` when the request was never written (the connection had
+ * already received `goaway`, or the server refused the connection), or when
+ * the refusal came on a connection that had received `goaway` before it (a
+ * server refuses unrun every request that arrives after its `goaway`, and
+ * TCP keeps the order). A "closing" answer without a `goaway` before it is
+ * not trusted: it may have run (see docs/security.md, "Trust model").
  *
- * @example Create one
+ * @example Tell whether the call may have run
  * ```ts
  * import { ServerClosingError } from "./errors.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(new ServerClosingError("draining").name, "ServerClosingError");
+ * assert.equal(new ServerClosingError("draining").notRun, false);
+ * assert.equal(new ServerClosingError("refused", { notRun: true }).notRun, true);
  * ```
  */
-export class ServerClosingError extends RpcError {}
+export class ServerClosingError extends RpcError {
+  /** Whether the call provably did not run (safe to retry anywhere). */
+  readonly notRun: boolean;
+
+  /**
+   * Constructs a new instance.
+   *
+   * @param message The error message.
+   * @param options `notRun` (default `false`: the call may have run) and an
+   * optional cause.
+   */
+  constructor(
+    message?: string,
+    options: { notRun?: boolean; cause?: unknown } = {},
+  ) {
+    super(message, "cause" in options ? { cause: options.cause } : undefined);
+    this.notRun = options.notRun ?? false;
+  }
+}
 
 /**
  * A limit was reached for this one call; the connection stays usable. Raised
@@ -256,27 +291,71 @@ export class NoServersError extends RpcError {
 }
 
 /**
- * Whether a failed call is known not to have run on the server, so that it may
- * be retried on another endpoint even when its method is not idempotent:
- * a {@linkcode ConnectionError} with `written: false` or a
- * {@linkcode ServerClosingError}.
+ * What a failed attempt's error says about the call and the endpoint, for
+ * retries, hedging and outlier detection (see {@linkcode classify}):
  *
- * @param error The error a call rejected with.
- * @returns `true` when the request never ran.
+ * - `"answered"`: the server answered with an error (a registered class,
+ *   {@linkcode RemoteError}, {@linkcode MethodNotFoundError},
+ *   {@linkcode ResourceExhaustedError}, a server's
+ *   {@linkcode ProtocolError}). Final; the endpoint is healthy.
+ * - `"not-run"`: the call provably did not run ({@linkcode ConnectionError}
+ *   with `written: false`, {@linkcode ServerClosingError} with `notRun`).
+ *   Retried anywhere, even when not idempotent.
+ * - `"may-have-run"`: the call may have run ({@linkcode ConnectionError}
+ *   with `written: true`, an untrusted {@linkcode ServerClosingError}).
+ *   Retried only when idempotent; counts against the endpoint.
+ * - `"deadline"`: {@linkcode DeadlineExceededError}. Final; counts against
+ *   the endpoint.
+ * - `"cancelled"`: {@linkcode CancelledError}, the caller's abort. Final.
+ * - `"local"`: anything else: thrown by the client itself (a `TypeError` or
+ *   `RangeError` for params, metadata or a method name it cannot send, an
+ *   interceptor's error, a reply it cannot decode). Final; says nothing
+ *   about the endpoint.
+ */
+export type FailureKind =
+  | "answered"
+  | "not-run"
+  | "may-have-run"
+  | "deadline"
+  | "cancelled"
+  | "local";
+
+/** Errors built from a server's error frame (see `ErrorRegistry.revive`). */
+const fromServer = new WeakSet<object>();
+
+/**
+ * Classifies a failed attempt's error: the one place that decides whether
+ * a call ran, may be retried, and whether the endpoint answered.
  *
- * @example Retry only what never ran
+ * @param error The error an attempt rejected with.
+ * @returns Its {@linkcode FailureKind}.
+ *
+ * @example Only answers from the server count as answers
  * ```ts
- * import { ConnectionError, isRetriableBeforeSend, ServerClosingError } from "./errors.ts";
+ * import { classify, ConnectionError, ErrorRegistry, ServerClosingError } from "./errors.ts";
  * import assert from "node:assert/strict";
  *
- * assert.ok(isRetriableBeforeSend(new ConnectionError("refused", { written: false })));
- * assert.ok(isRetriableBeforeSend(new ServerClosingError("draining")));
- * assert.ok(!isRetriableBeforeSend(new ConnectionError("reset", { written: true })));
+ * assert.equal(classify(new ConnectionError("refused", { written: false })), "not-run");
+ * assert.equal(classify(new ConnectionError("reset", { written: true })), "may-have-run");
+ * assert.equal(classify(new ServerClosingError("closing")), "may-have-run");
+ * assert.equal(classify(new ServerClosingError("refused", { notRun: true })), "not-run");
+ * assert.equal(classify(new TypeError("cannot encode")), "local");
+ * const revived = new ErrorRegistry().revive({ name: "TypeError", message: "bad" });
+ * assert.equal(classify(revived), "answered");
  * ```
  */
-export function isRetriableBeforeSend(error: unknown): boolean {
-  return (error instanceof ConnectionError && !error.written) ||
-    error instanceof ServerClosingError;
+export function classify(error: unknown): FailureKind {
+  if (error instanceof ConnectionError) {
+    return error.written ? "may-have-run" : "not-run";
+  }
+  if (error instanceof ServerClosingError) {
+    return error.notRun ? "not-run" : "may-have-run";
+  }
+  if (error instanceof DeadlineExceededError) return "deadline";
+  if (error instanceof CancelledError) return "cancelled";
+  return typeof error === "object" && error !== null && fromServer.has(error)
+    ? "answered"
+    : "local";
 }
 
 /**
@@ -306,6 +385,13 @@ export interface ErrorPayload {
   fields?: Record<string, unknown>;
   /** The server-side stack, only when the server sets `exposeStack`. */
   stack?: string;
+  /**
+   * The thrown error's class (constructor) name, sent only when it differs
+   * from `name` (e.g. `class OutOfStockError` whose instances set
+   * `name = "OutOfStock"`), so that a class registered under its class name
+   * is still revived.
+   */
+  className?: string;
 }
 
 /**
@@ -347,7 +433,8 @@ export type ErrorClass = (new (...args: any[]) => Error) & {
 
 /**
  * Maps error names to the caller's error classes. An {@linkcode ErrorPayload}
- * whose name is registered is revived as an instance of that class: by the
+ * whose `className` (sent when it differs from `name`) or, failing that,
+ * `name` is registered is revived as an instance of that class: by the
  * class's static `fromRemote(payload)` when it has one, else without calling
  * its constructor (an object with the class's prototype, a local stack, the
  * remote message, `data` and `fields` as own properties), so a constructor
@@ -372,9 +459,32 @@ export type ErrorClass = (new (...args: any[]) => Error) & {
  */
 export class ErrorRegistry {
   #classes = new Map<string, ErrorClass>();
+  #service: string | undefined;
+  #warn: (message: string) => void;
+  #warned = new Set<string>();
 
   /**
-   * Registers error classes under their class name.
+   * Creates an empty registry.
+   *
+   * @param options `service`: the service whose errors it revives, named in
+   * the message of an unregistered remote error (a channel sets it);
+   * `onWarning`: receives the warning given once per wire name revived by
+   * its class name (default `console.warn`).
+   */
+  constructor(
+    options: { service?: string; onWarning?: (message: string) => void } = {},
+  ) {
+    this.#service = options.service;
+    this.#warn = options.onWarning ?? ((message) => console.warn(message));
+  }
+
+  /**
+   * Registers error classes under their class name (and under the `name`
+   * their prototype defines, if it defines another). A class whose instances
+   * set another `name` (`this.name = "OutOfStock"` in `OutOfStockError`) is
+   * still revived when the server sends its class name too (zkrpc servers
+   * do), with a warning once; {@linkcode ErrorRegistry.prototype.registerAs}
+   * registers it under that name and silences the warning.
    *
    * @param classes The classes to register.
    * @returns This registry, for chaining.
@@ -387,6 +497,13 @@ export class ErrorRegistry {
         );
       }
       this.#classes.set(cls.name, cls);
+      const own = Object.getOwnPropertyDescriptor(cls.prototype ?? {}, "name");
+      if (
+        typeof own?.value === "string" && own.value !== "" &&
+        own.value !== cls.name && !this.#classes.has(own.value)
+      ) {
+        this.#classes.set(own.value, cls);
+      }
     }
     return this;
   }
@@ -417,28 +534,60 @@ export class ErrorRegistry {
    * Turns a received error payload into an error instance.
    *
    * @param payload The error as received.
+   * @param call The call it answers: `method`, and `target` (the server's
+   * `host:port`, named when the registry has no `service`). With it, an
+   * unregistered error's message names the remote error name, the method
+   * and the service (or server); its `remoteMessage` keeps the remote one.
    * @returns An instance of the registered class, a zkrpc error, or a
    * {@linkcode RemoteError}.
    */
-  revive(payload: ErrorPayload): Error {
-    const error = this.#revive(payload);
+  revive(
+    payload: ErrorPayload,
+    call?: { method: string; target?: string },
+  ): Error {
+    const error = this.#revive(payload, call);
+    fromServer.add(error);
     if (typeof payload.stack === "string") {
-      // The server chose to expose its stack: keep it below the local one.
-      Object.defineProperty(error, "stack", {
-        value: `${error.stack ?? `${error.name}: ${error.message}`}\n` +
-          `    --- remote stack ---\n${payload.stack}`,
-        writable: true,
-        configurable: true,
-        enumerable: false,
-      });
+      remoteStacks.set(error, payload.stack);
+      setStack(error, error.stack);
     }
     return error;
   }
 
-  #revive(payload: ErrorPayload): Error {
+  /**
+   * The registered class of a payload: by its class name when that is
+   * registered (the most specific: subclasses share their parent's `name`),
+   * else by its name. Reviving by class name alone warns once per pair.
+   */
+  #classOf(payload: ErrorPayload): ErrorClass | undefined {
+    const byName = this.#classes.get(payload.name);
+    const className = payload.className;
+    const byClass = typeof className === "string" && className !== payload.name
+      ? this.#classes.get(className)
+      : undefined;
+    if (byClass === undefined) return byName;
+    const pair = `${payload.name}\0${className}`;
+    // At most 64 warnings: a peer inventing names cannot flood the log.
+    if (
+      byName === undefined && this.#warned.size < 64 &&
+      !this.#warned.has(pair)
+    ) {
+      this.#warned.add(pair);
+      const name = quoted(payload.name);
+      this.#warn(
+        `Reviving remote error ${name} as ${className} by its class name: its instances' name differs from the class name; register it under its name with errors.registerAs(${name}, ${className}) (or the channel's \`errors\`) to silence this warning`,
+      );
+    }
+    return byClass;
+  }
+
+  #revive(
+    payload: ErrorPayload,
+    call: { method: string; target?: string } | undefined,
+  ): Error {
     const { name, message, data } = payload;
     const fields = isRecord(payload.fields) ? payload.fields : undefined;
-    const cls = this.#classes.get(name);
+    const cls = this.#classOf(payload);
     if (cls !== undefined) {
       if (typeof cls.fromRemote === "function") {
         try {
@@ -482,12 +631,97 @@ export class ErrorRegistry {
             (data as { ran?: unknown }).ran === true,
         });
     }
-    return new RemoteError(message, {
-      remoteName: name,
-      data,
-      ...(fields === undefined ? {} : { fields }),
-    });
+    const where = this.#service !== undefined
+      ? ` of service "${this.#service}"`
+      : call?.target !== undefined
+      ? ` on ${call.target}`
+      : "";
+    return new RemoteError(
+      call === undefined
+        ? message
+        : `Cannot call method "${call.method}"${where}: the server threw ${name}: ${message}`,
+      {
+        remoteName: name,
+        remoteMessage: message,
+        data,
+        ...(fields === undefined ? {} : { fields }),
+      },
+    );
   }
+}
+
+/** Remote stacks of revived errors, kept below the local stack. */
+const remoteStacks = new WeakMap<object, string>();
+
+/** Sets `stack`, with the remote stack (if any) below the local one. */
+function setStack(error: Error, local: string | undefined): void {
+  const remote = remoteStacks.get(error);
+  try {
+    Object.defineProperty(error, "stack", {
+      value: remote === undefined
+        ? local
+        : `${local ?? `${error.name}: ${error.message}`}\n` +
+          `    --- remote stack ---\n${remote}`,
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
+  } catch {
+    // A frozen error (from a fromRemote hook) keeps the stack it has.
+  }
+}
+
+/**
+ * Gives an error the stack of the place that awaits the call, instead of the
+ * read loop where it was created: called in an `async` function's `catch`
+ * after an `await`, V8 adds the awaiting callers (`at async myFunction`), so
+ * the caller's line shows. The client's own (`"local"`) errors keep theirs:
+ * they were created in the call. A remote stack stays below.
+ *
+ * @param error What the call rejected with.
+ * @returns `error`.
+ *
+ * @example The stack names the function that awaited the call
+ * ```ts
+ * import { ErrorRegistry, withCallerStack } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const registry = new ErrorRegistry();
+ * async function call(): Promise<never> {
+ *   try {
+ *     return await Promise.reject(registry.revive({ name: "X", message: "m" }));
+ *   } catch (error) {
+ *     throw withCallerStack(error);
+ *   }
+ * }
+ * async function checkout(): Promise<void> {
+ *   await call();
+ * }
+ * await assert.rejects(checkout(), (e: Error) => e.stack!.includes("checkout"));
+ * ```
+ */
+export function withCallerStack(error: unknown): unknown {
+  if (!(error instanceof Error) || classify(error) === "local") return error;
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, withCallerStack);
+  const stack = holder.stack ?? "";
+  const frames = stack.includes("\n") ? stack.slice(stack.indexOf("\n")) : "";
+  let head: string;
+  try {
+    head = `${error.name}: ${error.message}`;
+  } catch {
+    head = "Error";
+  }
+  setStack(error, head + frames);
+  return error;
+}
+
+/** Quotes a name received from a peer for a log line (no control bytes). */
+function quoted(text: string): string {
+  return JSON.stringify(text.slice(0, 200)).replace(
+    /[\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** Own properties that travel in their own payload keys, not in `fields`. */

@@ -6,10 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import {
-  AttemptPolicy,
-  isEndpointFailure,
-} from "../src/channel/attempt_policy.ts";
+import { AttemptPolicy } from "../src/channel/attempt_policy.ts";
 import {
   ConnectionError,
   DeadlineExceededError,
@@ -65,14 +62,18 @@ Deno.test("AttemptPolicy stops exactly at maxAttempts counted attempts", () => {
     policy.afterFailure(new DeadlineExceededError("late"), true, 0, true),
     "final",
   );
-  // A server closing never ran the call: free while endpoints remain.
+  // A refusal after goaway never ran the call: free while endpoints remain.
+  const refused = new ServerClosingError("bye", { notRun: true });
+  assert.equal(policy.afterFailure(refused, false, 2, true), "retry-free");
+  assert.equal(policy.afterFailure(refused, false, 2, false), "attempts");
+  // A "closing" answer without goaway may have run: idempotent calls only.
+  const untrusted = new ServerClosingError("bye");
+  assert.equal(policy.afterFailure(untrusted, false, 0, true), "final");
+  assert.equal(policy.afterFailure(untrusted, true, 0, true), "retry");
+  // The client's own error is final, even for an idempotent call.
   assert.equal(
-    policy.afterFailure(new ServerClosingError("bye"), false, 2, true),
-    "retry-free",
-  );
-  assert.equal(
-    policy.afterFailure(new ServerClosingError("bye"), false, 2, false),
-    "attempts",
+    policy.afterFailure(new TypeError("cannot encode"), true, 0, true),
+    "final",
   );
 });
 
@@ -105,23 +106,4 @@ Deno.test("AttemptPolicy.connectWait() gives half the remaining time while other
   assert.equal(policy.connectWait(2000, true), 1000);
   assert.equal(policy.connectWait(-10, false), 0);
   assert.equal(policy.connectWait(-10, true), 0);
-});
-
-Deno.test("isEndpointFailure() counts deadline misses and broken calls, not refusals or remote errors", () => {
-  assert.equal(isEndpointFailure(new DeadlineExceededError("late")), true);
-  assert.equal(
-    isEndpointFailure(new ConnectionError("reset", { written: true })),
-    true,
-  );
-  assert.equal(
-    isEndpointFailure(new ConnectionError("refused", { written: false })),
-    false,
-  );
-  assert.equal(
-    isEndpointFailure(new RemoteError("m", { remoteName: "X" })),
-    false,
-  );
-  assert.equal(isEndpointFailure(new ServerClosingError("bye")), false);
-  assert.equal(isEndpointFailure(new Error("other")), false);
-  assert.equal(isEndpointFailure({ written: true }), false);
 });

@@ -165,7 +165,7 @@ Deno.test("only own enumerable readable properties travel; an unregistered error
   await assert.rejects(conn.call("secret", []), (error: unknown) => {
     assert.ok(error instanceof RemoteError);
     assert.equal(error.remoteName, "Error");
-    assert.equal(error.message, "Denied");
+    assert.equal(error.remoteMessage, "Denied");
     assert.deepEqual(error.fields, { user: "ada" });
     return true;
   });
@@ -176,7 +176,7 @@ Deno.test("fields the codec cannot encode are dropped; the name and message stil
   await using conn = await connect(server.addr.port);
   await assert.rejects(conn.call("unencodable", []), (error: unknown) => {
     assert.ok(error instanceof RemoteError);
-    assert.equal(error.message, "Has a Map");
+    assert.equal(error.remoteMessage, "Has a Map");
     assert.equal(error.fields, undefined);
     return true;
   });

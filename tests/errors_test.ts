@@ -7,11 +7,12 @@
 import assert from "node:assert/strict";
 import {
   CancelledError,
+  classify,
   ConnectionError,
   DeadlineExceededError,
   errorName,
+  type ErrorPayload,
   ErrorRegistry,
-  isRetriableBeforeSend,
   MethodNotFoundError,
   NoServersError,
   ProtocolError,
@@ -19,6 +20,7 @@ import {
   ResourceExhaustedError,
   RpcError,
   ServerClosingError,
+  withCallerStack,
 } from "../src/errors.ts";
 
 Deno.test("every zkrpc error is an RpcError named after its class", () => {
@@ -95,26 +97,35 @@ Deno.test("error classes carry their fields and default messages", () => {
   assert.equal(new NoServersError("s", "custom").message, "custom");
 });
 
-Deno.test("isRetriableBeforeSend() is true only for unsent connection errors and server closing", () => {
-  assert.equal(
-    isRetriableBeforeSend(new ConnectionError("m", { written: false })),
-    true,
-  );
-  assert.equal(
-    isRetriableBeforeSend(new ConnectionError("m", { written: true })),
-    false,
-  );
-  assert.equal(isRetriableBeforeSend(new ServerClosingError("m")), true);
-  for (
-    const other of [
-      new DeadlineExceededError("m"),
-      new RemoteError("m", { remoteName: "ConnectionError" }),
-      new Error("m"),
-      { written: false },
-      undefined,
-    ]
-  ) {
-    assert.equal(isRetriableBeforeSend(other), false, String(other));
+Deno.test("classify() tells answers, unrun, may-have-run, deadline, cancelled and local errors apart", () => {
+  const registry = new ErrorRegistry().register(TypeError);
+  const cases: [unknown, string][] = [
+    [new ConnectionError("m", { written: false }), "not-run"],
+    [new ConnectionError("m", { written: true }), "may-have-run"],
+    [new ServerClosingError("m", { notRun: true }), "not-run"],
+    [new ServerClosingError("m"), "may-have-run"],
+    [
+      registry.revive({ name: "ServerClosingError", message: "m" }),
+      "may-have-run",
+    ],
+    [new DeadlineExceededError("m"), "deadline"],
+    [new CancelledError("m"), "cancelled"],
+    [registry.revive({ name: "X", message: "m" }), "answered"],
+    [registry.revive({ name: "TypeError", message: "m" }), "answered"],
+    [
+      registry.revive({ name: "MethodNotFoundError", message: "m" }),
+      "answered",
+    ],
+    [registry.revive({ name: "ProtocolError", message: "m" }), "answered"],
+    [new RemoteError("m", { remoteName: "X" }), "local"],
+    [new TypeError("m"), "local"],
+    [new RangeError("m"), "local"],
+    [new Error("m"), "local"],
+    [{ written: false }, "local"],
+    [undefined, "local"],
+  ];
+  for (const [error, kind] of cases) {
+    assert.equal(classify(error), kind, String(error));
   }
 });
 
@@ -369,4 +380,98 @@ Deno.test("errorName() survives throwing getters and odd constructors", () => {
     constructor: Object.defineProperty(function () {}, "name", { value: 5 }),
   };
   assert.equal(errorName(odd), "Error");
+});
+
+Deno.test("ErrorRegistry.revive() falls back to the class name, warns once per pair and at most 64 times", () => {
+  class OutOfStockError extends Error {}
+  const warnings: string[] = [];
+  const registry = new ErrorRegistry({ onWarning: (m) => warnings.push(m) })
+    .register(OutOfStockError);
+  const payload = {
+    name: "OutOfStock",
+    message: "gone",
+    className: "OutOfStockError",
+  };
+  const first = registry.revive(payload);
+  const second = registry.revive(payload);
+  assert.ok(
+    first instanceof OutOfStockError && second instanceof OutOfStockError,
+  );
+  assert.equal(first.name, "OutOfStock");
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /registerAs\("OutOfStock", OutOfStockError\)/);
+  // A class name that is not registered changes nothing.
+  assert.ok(
+    registry.revive({ name: "X", message: "m", className: "Nope" }) instanceof
+      RemoteError,
+  );
+  // zkrpc's own classes are never revived through className.
+  const reserved = registry.revive({
+    name: "Y",
+    message: "m",
+    className: "ServerClosingError",
+  });
+  assert.ok(
+    reserved instanceof RemoteError &&
+      !(reserved instanceof ServerClosingError),
+  );
+  // A peer inventing names cannot flood the log; control bytes are escaped.
+  for (let i = 0; i < 200; i++) {
+    registry.revive({ ...payload, name: `N${i}\u001b[2J\u009b` });
+  }
+  assert.equal(warnings.length, 64);
+  // deno-lint-ignore no-control-regex
+  assert.ok(warnings.every((w) => !/[\u0000-\u001f\u007f-\u009f]/.test(w)));
+});
+
+Deno.test("ErrorRegistry.register() also registers a name the class sets on its prototype", () => {
+  class SoldOutError extends Error {}
+  SoldOutError.prototype.name = "SoldOut";
+  const registry = new ErrorRegistry().register(SoldOutError);
+  assert.ok(registry.has("SoldOut") && registry.has("SoldOutError"));
+  assert.ok(
+    registry.revive({ name: "SoldOut", message: "m" }) instanceof SoldOutError,
+  );
+});
+
+Deno.test("ErrorRegistry.revive() names the method and the service or server in an unregistered error's message", () => {
+  const payload = { name: "QuotaError", message: "Too many" };
+  const plain = new ErrorRegistry().revive(payload) as RemoteError;
+  assert.equal(plain.message, "Too many");
+  const onServer = new ErrorRegistry().revive(payload, {
+    method: "spend",
+    target: "127.0.0.1:9001",
+  }) as RemoteError;
+  assert.equal(
+    onServer.message,
+    'Cannot call method "spend" on 127.0.0.1:9001: the server threw QuotaError: Too many',
+  );
+  const ofService = new ErrorRegistry({ service: "wallet" }).revive(payload, {
+    method: "spend",
+    target: "127.0.0.1:9001",
+  }) as RemoteError;
+  assert.equal(
+    ofService.message,
+    'Cannot call method "spend" of service "wallet": the server threw QuotaError: Too many',
+  );
+  assert.equal(ofService.remoteMessage, "Too many");
+  assert.equal(ofService.remoteName, "QuotaError");
+});
+
+Deno.test("withCallerStack() leaves a frozen error from a fromRemote hook as it is", async () => {
+  class Frozen extends Error {
+    static fromRemote(payload: ErrorPayload): Frozen {
+      return Object.freeze(new Frozen(payload.message));
+    }
+  }
+  const registry = new ErrorRegistry().register(Frozen);
+  const revived = registry.revive({ name: "Frozen", message: "m", stack: "s" });
+  const call = async () => {
+    try {
+      return await Promise.reject(revived);
+    } catch (error) {
+      throw withCallerStack(error);
+    }
+  };
+  await assert.rejects(call(), (error: unknown) => error === revived);
 });

@@ -438,9 +438,13 @@ Deno.test("decodeSettings() reads known settings, skips later versions' and refu
     [1, 4, 0, 0, 0, 4],
     "Cannot read settings: maxFrameSize 4 is below the minimum of 5",
   );
-  refuses([1], "Cannot read settings: truncated entry");
-  refuses([1, 4, 0, 0, 0], "Cannot read settings: truncated entry");
-  refuses([99, 2, 0], "Cannot read settings: truncated entry");
+  refuses([1], "Cannot read settings: truncated entry at byte 0");
+  refuses([1, 4, 0, 0, 0], "Cannot read settings: truncated entry at byte 0");
+  refuses([99, 2, 0], "Cannot read settings: truncated entry at byte 0");
+  refuses(
+    [99, 0, 98, 1],
+    "Cannot read settings: truncated entry at byte 2",
+  );
   refuses(
     [1, 3, 0, 0, 5],
     "Cannot read settings: setting 1 has 3 bytes, expected 4",

@@ -3,7 +3,9 @@
  * limits, mutated frame streams on raw sockets, and call/cancel interleavings
  * on a real connection. Asserts that nothing crashes (an uncaught error fails
  * the test), that memory stays bounded and that a good client is served
- * throughout. Runs for at most ~6 s (plus the run under way).
+ * throughout. Runs for at most ~6 s (plus the run under way). The decoder's
+ * cross-connection disclosure property (issue 21) is fuzzed in
+ * decoder_disclosure_test.ts, its value model in value_model_test.ts.
  *
  * @module
  */

@@ -2,23 +2,20 @@
  * The attempt policy: whether a failed attempt is tried again, and how long
  * one attempt may wait for a connection.
  *
- * - An attempt that provably never reached a server (`written: false`:
- *   refused, connect timeout, server draining) is tried on another endpoint
- *   at once and does not count towards `maxAttempts` while untried
- *   endpoints remain.
+ * - An attempt that provably never ran (`classify()` says `"not-run"`:
+ *   refused, connect timeout, refused by a server after its `goaway`) is
+ *   tried on another endpoint at once and does not count towards
+ *   `maxAttempts` while untried endpoints remain.
  * - An attempt that may have run (the connection broke after the request
- *   was written) is retried only for idempotent methods; it counts.
+ *   was written, or a "closing" answer without a `goaway` before it) is
+ *   retried only for idempotent methods; it counts.
  * - Retries that count spend the channel's {@linkcode RetryBudget}.
  * - Nothing is retried past the call's deadline.
  *
  * @module
  */
 
-import {
-  ConnectionError,
-  DeadlineExceededError,
-  isRetriableBeforeSend,
-} from "../errors.ts";
+import { classify } from "../errors.ts";
 import type { RetryBudget } from "./retry_budget.ts";
 
 /**
@@ -98,9 +95,10 @@ export class AttemptPolicy {
     counted: number,
     untried: boolean,
   ): Verdict {
-    if (isRetriableBeforeSend(error)) {
+    const kind = classify(error);
+    if (kind === "not-run") {
       if (untried) return "retry-free";
-    } else if (!(idempotent && error instanceof ConnectionError)) {
+    } else if (!(idempotent && kind === "may-have-run")) {
       return "final";
     }
     const budgetLeft = this.#budget.spend();
@@ -137,26 +135,4 @@ export class AttemptPolicy {
   succeeded(): void {
     this.#budget.earn();
   }
-}
-
-/**
- * Whether an attempt's failure is the endpoint's fault, for outlier
- * detection: a deadline miss or a call that broke with its connection.
- *
- * @param error What the attempt failed with.
- * @returns `true` to count it against the endpoint.
- *
- * @example A deadline miss counts, a refusal is a connect failure instead
- * ```ts
- * import { isEndpointFailure } from "./attempt_policy.ts";
- * import { ConnectionError, DeadlineExceededError } from "../errors.ts";
- * import assert from "node:assert/strict";
- *
- * assert.ok(isEndpointFailure(new DeadlineExceededError("late")));
- * assert.ok(!isEndpointFailure(new ConnectionError("refused", { written: false })));
- * ```
- */
-export function isEndpointFailure(error: unknown): boolean {
-  return error instanceof DeadlineExceededError ||
-    (error instanceof ConnectionError && error.written);
 }

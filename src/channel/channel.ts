@@ -18,13 +18,13 @@ import {
 } from "../client/connection.ts";
 import {
   CancelledError,
+  classify,
   ConnectionError,
   DeadlineExceededError,
   type ErrorClass,
   ErrorRegistry,
-  isRetriableBeforeSend,
   NoServersError,
-  ServerClosingError,
+  withCallerStack,
 } from "../errors.ts";
 import { type MemberData, memberKey } from "../discovery/member.ts";
 import type {
@@ -57,7 +57,7 @@ import {
 } from "../_async.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../client/_connect.ts";
 import { MemberAdmission } from "./admission.ts";
-import { AttemptPolicy, isEndpointFailure } from "./attempt_policy.ts";
+import { AttemptPolicy } from "./attempt_policy.ts";
 import { hedge, type HedgingOptions, LatencyTracker } from "./hedging.ts";
 import {
   type OutlierDetectionOptions,
@@ -76,23 +76,35 @@ function cancelled(what: string, signal: AbortSignal | undefined): Error {
   });
 }
 
-/** An attempt's options when the call carries metadata. */
-function withMetadata(
+/**
+ * An attempt's options on its connection. `parent` is always `null`: the
+ * channel folded the inherited deadline into `timeout` already, and a
+ * caller's `parent: null` must not be undone by the connection looking up
+ * the running handler again. The caller's metadata is copied, so that
+ * nothing done to one attempt's options reaches the caller or the next
+ * attempt.
+ */
+function attemptOptions(
   timeout: number,
   signal: AbortSignal | undefined,
-  metadata: Readonly<Record<string, string>>,
+  metadata: Readonly<Record<string, string>> | undefined,
 ): CallOptions {
-  const options: CallOptions = { timeout, metadata, parent: null };
+  const options: CallOptions = { timeout, parent: null };
+  if (metadata !== undefined) options.metadata = { ...metadata };
   if (signal !== undefined) options.signal = signal;
   return options;
 }
 
-/** Whether an attempt's error came from the server (it answered). */
-function answered(error: unknown): boolean {
-  return !(error instanceof ConnectionError ||
-    error instanceof DeadlineExceededError ||
-    error instanceof CancelledError ||
-    error instanceof ServerClosingError);
+/**
+ * Whether an attempt's error settles a hedged call at once: an answer from
+ * a server, or the client's own error (the other attempts would fail the
+ * same way). An attempt chain that ran out of endpoints or budget
+ * (`NoServersError`) leaves the other attempts running.
+ */
+function settlesHedge(error: unknown): boolean {
+  const kind = classify(error);
+  return kind === "answered" ||
+    (kind === "local" && !(error instanceof NoServersError));
 }
 
 /**
@@ -208,8 +220,9 @@ export interface DistributedChannelOptions {
   allowPlaintext?: boolean;
   /**
    * Called once per member the channel skips (no TLS where required, no
-   * `--allow-net` permission for its address) and once per plaintext member
-   * allowed by `allowPlaintext`.
+   * `--allow-net` permission for its address), once per plaintext member
+   * allowed by `allowPlaintext`, and once per remote error name revived by
+   * its class name only (see `ErrorRegistry.registerAs`).
    *
    * @default {console.warn}
    */
@@ -318,9 +331,12 @@ export interface EndpointStatus {
  * keeps one multiplexed connection per endpoint (opened lazily), picks an
  * endpoint per call with a balancer, and fails over.
  *
- * A call whose request was never written (connection refused or already
- * broken, connect timeout, server draining) moves to another endpoint at
- * once. A call that may have run is retried only for idempotent methods.
+ * A call that provably did not run (connection refused or already broken,
+ * connect timeout, refused by a draining server after its `goaway`) moves to
+ * another endpoint at once. A call that may have run (the connection broke
+ * after the request was written, or a "closing" answer without a `goaway`
+ * before it) is retried only for idempotent methods; see `classify()` and
+ * docs/errors.md.
  * Outlier detection ejects failing endpoints (connect failures, broken
  * connections, deadline misses, a high failure rate) and re-admits them
  * after a background probe. Hedging sends a backup attempt for slow
@@ -389,7 +405,10 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   constructor(options: DistributedChannelOptions) {
     super();
     this.#service = options.service ?? options.path ?? "static";
-    const errors = new ErrorRegistry().register(...(options.errors ?? []));
+    const errors = new ErrorRegistry({
+      ...(options.service ?? options.path ? { service: this.#service } : {}),
+      ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+    }).register(...(options.errors ?? []));
     this.#balancer = typeof options.balancer === "object"
       ? options.balancer
       : createBalancer(options.balancer ?? "random");
@@ -724,16 +743,23 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
    * @returns The remote result.
    * @throws {NoServersError} When no endpoint could take the call; the
    * message says why (registry unreachable, no registered members, all
-   * members failing).
+   * members failing). Errors from the server (revived classes,
+   * `RemoteError`s), deadlines and connection failures carry the stack of
+   * the code that awaited the call.
    */
-  call(
+  async call(
     method: string,
     params: unknown[],
     options: ChannelCallOptions = {},
   ): Promise<unknown> {
-    return this.#traceCall === undefined
-      ? this.#call(method, params, options)
-      : this.#traceCall(method, () => this.#call(method, params, options));
+    try {
+      return await (this.#traceCall === undefined
+        ? this.#call(method, params, options)
+        : this.#traceCall(method, () => this.#call(method, params, options)));
+    } catch (error) {
+      // Created in the read loop or a timer: give it the caller's frames.
+      throw withCallerStack(error);
+    }
   }
 
   #call(
@@ -958,15 +984,15 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     attempt: number,
   ): Promise<unknown> {
     const timeout = Math.max(1, deadline - Date.now());
-    // A first attempt with the default timeout shares one options
-    // object (at most 1 ms longer than its exact remaining time).
-    const callOptions: CallOptions = options.metadata !== undefined
-      ? withMetadata(timeout, signal, options.metadata)
-      : signal === undefined
-      ? (options.timeout === undefined && timeout >= this.#timeout - 1
-        ? this.#defaultCallOptions
-        : { timeout })
-      : { timeout, signal };
+    // A first attempt with the default timeout and no signal, metadata or
+    // parent shares one options object (at most 1 ms longer than its exact
+    // remaining time; the connection's own lookup of the running handler's
+    // deadline then finds what the channel already applied).
+    const callOptions: CallOptions = options.metadata === undefined &&
+        signal === undefined && options.timeout === undefined &&
+        options.parent === undefined && timeout >= this.#timeout - 1
+      ? this.#defaultCallOptions
+      : attemptOptions(timeout, signal, options.metadata);
     return this.#interceptors === undefined
       ? connection.call(method, params, callOptions)
       : this.#intercept(
@@ -996,13 +1022,16 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     counted: number,
     tried: Set<string>,
   ): boolean {
-    if (answered(error)) {
+    const kind = classify(error);
+    if (kind === "answered") {
       subchannel.succeeded(
         started < 0 ? undefined : performance.now() - started,
       );
       throw error;
     }
-    if (isEndpointFailure(error)) {
+    // The client's own error says nothing of the endpoint: no success.
+    if (kind === "local") throw error;
+    if (kind === "deadline" || kind === "may-have-run") {
       this.#detector.failure(subchannel, "call");
     }
     tried.add(subchannel.key);
@@ -1014,7 +1043,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     );
     if (verdict === "final") throw error;
     if (verdict === "attempts" || verdict === "budget") {
-      throw isRetriableBeforeSend(error)
+      throw kind === "not-run"
         ? new NoServersError(
           this.#service,
           `Cannot call method "${method}": ${
@@ -1041,9 +1070,11 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     options: CallOptions,
     attempt: number,
   ): Promise<unknown> {
+    // Copies: an interceptor's writes stay in this attempt.
     const call: ClientCall = {
       method,
-      params,
+      // (not an array: left to the connection's specific TypeError)
+      params: Array.isArray(params) ? [...params] : params,
       metadata: { ...options.metadata },
       timeout: options.timeout ?? Infinity,
       attempt,
@@ -1162,7 +1193,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         mayHedge: () =>
           Date.now() < deadline && this.#hasUntried(tried) &&
           this.#policy.mayHedge(),
-        isAnswer: answered,
+        isAnswer: settlesHedge,
       },
     );
   }

@@ -100,17 +100,12 @@ export class SubchannelPool implements EjectionTarget {
     change: MembershipChange,
     admit: (id: string, member: MemberData) => boolean,
   ): void {
-    for (const id of change.removed) {
-      const key = this.#keyOfId.get(id);
-      this.#keyOfId.delete(id);
-      const subchannel = key === undefined ? undefined : this.#byKey.get(key);
-      if (subchannel === undefined) continue;
-      subchannel.ids.delete(id);
-      if (subchannel.ids.size === 0) this.#retire(subchannel);
-    }
+    for (const id of change.removed) this.#forget(id);
     for (const [id, member] of change.added) {
-      if (!admit(id, member)) continue;
       const key = memberKey(member);
+      // A known id that moved leaves its old address.
+      if (this.#keyOfId.get(id) !== key) this.#forget(id);
+      if (!admit(id, member)) continue;
       this.#keyOfId.set(id, key);
       let subchannel = this.#byKey.get(key);
       if (subchannel === undefined) {
@@ -118,6 +113,8 @@ export class SubchannelPool implements EjectionTarget {
         subchannel.admittedAt = Date.now();
         this.#byKey.set(key, subchannel);
         this.#byCandidate.set(subchannel.candidate, subchannel);
+      } else if (subchannel.ids.has(id)) {
+        subchannel.member = member; // the same registration, new data
       } else {
         // A new registration at the same address: a restarted server.
         subchannel.member = member;
@@ -127,6 +124,19 @@ export class SubchannelPool implements EjectionTarget {
       subchannel.ids.add(id);
     }
     this.changed();
+  }
+
+  /**
+   * Drops a member id; its address is retired only when no other id (a
+   * restarted server registered at the same address) still uses it.
+   */
+  #forget(id: string): void {
+    const key = this.#keyOfId.get(id);
+    this.#keyOfId.delete(id);
+    const subchannel = key === undefined ? undefined : this.#byKey.get(key);
+    if (subchannel === undefined) return;
+    subchannel.ids.delete(id);
+    if (subchannel.ids.size === 0) this.#retire(subchannel);
   }
 
   #retire(subchannel: Subchannel): void {

@@ -13,7 +13,7 @@ import {
   type ConnectionCloseDetail,
   type ConnectionOptions,
 } from "../client/connection.ts";
-import { ConnectionError, isRetriableBeforeSend } from "../errors.ts";
+import { classify, ConnectionError } from "../errors.ts";
 import { type MemberData, memberKey } from "../discovery/member.ts";
 import { errorMessage } from "../_util.ts";
 
@@ -216,7 +216,7 @@ export class Subchannel {
     }, (error) => {
       if (this.#connecting === connecting) this.#connecting = undefined;
       // Nothing was sent, whatever went wrong (refused, timeout, TLS).
-      throw isRetriableBeforeSend(error) ? error : new ConnectionError(
+      throw classify(error) === "not-run" ? error : new ConnectionError(
         `Cannot connect to ${this.key}: ${errorMessage(error)}`,
         { written: false, cause: error },
       );

@@ -321,7 +321,9 @@ function errorName(error: unknown): string {
 export function report(error: unknown, json: boolean): number {
   const exitCode = exitCodeOf(error);
   const name = errorName(error);
-  const message = (error as Error).message ?? String(error);
+  const message = error instanceof RemoteError
+    ? error.remoteMessage
+    : (error as Error).message ?? String(error);
   if (json) {
     const detail: Record<string, unknown> = { name, message, exitCode };
     if (error instanceof RemoteError && error.data !== undefined) {

@@ -12,6 +12,7 @@ import {
   ErrorRegistry,
   ProtocolError,
   ServerClosingError,
+  withCallerStack,
 } from "../errors.ts";
 import { type Codec, jsonCodec } from "../protocol/codec.ts";
 import {
@@ -301,7 +302,9 @@ const NO_OPTIONS: CallOptions = Object.freeze({});
  *   `written: false` means the request never reached the socket (safe to
  *   retry anywhere), `true` that it may have run.
  * - {@linkcode ServerClosingError} after the server sent `goaway`
- *   (`draining` is `true`): the request was not sent, or not run.
+ *   (`draining` is `true`): the request was not sent, or not run
+ *   (`notRun: true`); a "closing" answer without a `goaway` before it has
+ *   `notRun: false` (it may have run).
  * - {@linkcode DeadlineExceededError} / {@linkcode CancelledError} on
  *   timeout / abort; a cancel is sent and the connection stays usable.
  * - the caller's registered error class, {@linkcode RemoteError} or
@@ -402,6 +405,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
       await connection.closed;
       throw new ServerClosingError(
         `Cannot connect to ${name}: the server is closing: ${connection.goawayReason}`,
+        { notRun: true },
       );
     }
     return connection;
@@ -499,14 +503,19 @@ export class Connection extends EventTarget implements AsyncDisposable {
    * @param options Timeout and abort signal.
    * @returns The handler's return value.
    */
-  call(
+  async call(
     method: string,
     params: unknown[] = [],
     options: CallOptions = NO_OPTIONS,
   ): Promise<unknown> {
-    return this.#interceptors === undefined
-      ? this.#send(method, params, options)
-      : this.#intercept(this.#interceptors, method, params, options);
+    try {
+      return await (this.#interceptors === undefined
+        ? this.#send(method, params, options)
+        : this.#intercept(this.#interceptors, method, params, options));
+    } catch (error) {
+      // Created in the read loop or a timer: give it the caller's frames.
+      throw withCallerStack(error);
+    }
   }
 
   #intercept(
@@ -561,6 +570,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
       return Promise.reject(
         new ServerClosingError(
           `Cannot call method "${method}": server ${this.#name} is closing (request not sent)`,
+          { notRun: true },
         ),
       );
     }
@@ -826,7 +836,17 @@ export class Connection extends EventTarget implements AsyncDisposable {
         const call = this.#pending.get(frame.id);
         if (call === undefined) return;
         this.#settle(call);
-        call.reject(this.#replyError(payload));
+        const error = this.#errors.revive(payload, {
+          method: call.method,
+          target: this.#name,
+        });
+        // A "closing" refusal is trusted as "not run" only after a goaway
+        // (the server refuses unrun what arrives after it; TCP keeps order).
+        call.reject(
+          this.#draining && error instanceof ServerClosingError
+            ? new ServerClosingError(error.message, { notRun: true })
+            : error,
+        );
         return;
       }
       case FrameType.Ping:
@@ -860,15 +880,6 @@ export class Connection extends EventTarget implements AsyncDisposable {
           `Cannot read frame from ${this.#name}: frame type ${frame.type} is not sent by servers`,
         );
     }
-  }
-
-  /**
-   * The one place an `error` reply becomes the error a call rejects with
-   * (what the connection knew when it arrived, e.g. `draining`, can be
-   * added here).
-   */
-  #replyError(payload: ErrorPayload): Error {
-    return this.#errors.revive(payload);
   }
 
   #goawayReason = "";

@@ -4,6 +4,34 @@
 /** Default of `maxBigIntDigits` of both codecs. */
 export const DEFAULT_MAX_BIGINT_DIGITS = 4096;
 
+/**
+ * Deepest nesting of arrays and objects either built-in codec encodes or
+ * decodes: a deeper value is refused when encoding (`TypeError` naming the
+ * path) and when decoding (`RangeError`, that call fails), so that no decode
+ * recurses without bound. `Uint8Array`, `Date` and tagged scalars are no
+ * levels.
+ *
+ * @example 1000 levels travel, 1001 do not
+ * ```ts
+ * import { jsonCodec, MAX_NESTING, msgpackCodec } from "../../protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const nest = (n: number) => {
+ *   let v: unknown = 1;
+ *   for (let i = 0; i < n; i++) v = [v];
+ *   return v;
+ * };
+ * for (const codec of [jsonCodec, msgpackCodec]) {
+ *   assert.deepEqual(codec.decode(codec.encode(nest(MAX_NESTING))), nest(MAX_NESTING));
+ *   assert.throws(() => codec.encode(nest(MAX_NESTING + 1)), TypeError);
+ * }
+ * ```
+ */
+export const MAX_NESTING = 1000;
+
+/** The encoding refusal for a value nested deeper than {@linkcode MAX_NESTING}. */
+export const TOO_DEEP = `nesting deeper than ${MAX_NESTING} levels`;
+
 /** Names an unsupported value for an encoding error. */
 export function describe(value: unknown): string {
   if (typeof value === "function") return "a function";
@@ -22,6 +50,52 @@ export function fail(path: string, what: string): never {
   );
 }
 
+/**
+ * A decoding error built from a peer's bytes: its message names what was
+ * wrong and where, never a value read from the payload (it is sent back to
+ * the peer as "cannot decode params: …").
+ */
+export function malformedValue(what: string): never {
+  throw new SyntaxError(`Cannot decode value: ${what}`);
+}
+
+/**
+ * Sets an own enumerable property of a decoded object, also for the key
+ * `__proto__` (an assignment would set the prototype instead).
+ */
+export function setOwn(
+  obj: Record<string, unknown>,
+  key: string,
+  value: unknown,
+): void {
+  if (key === "__proto__") {
+    Object.defineProperty(obj, key, {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  } else obj[key] = value;
+}
+
+const lax = new TextDecoder();
+const fatal = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Decodes UTF-8, or returns undefined when the bytes are not UTF-8. The
+ * lenient decoder is several times faster than a fatal one; only text that
+ * decodes with a U+FFFD (a replacement, or a real one) is checked again.
+ */
+export function strictUtf8(bytes: Uint8Array): string | undefined {
+  const text = lax.decode(bytes);
+  if (!text.includes("\uFFFD")) return text;
+  try {
+    return fatal.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 const DECIMAL = /^-?[0-9]+$/;
 
 /**
@@ -30,15 +104,16 @@ const DECIMAL = /^-?[0-9]+$/;
  * for a million digits).
  */
 export function decodeBigInt(v: unknown, maxDigits: number): bigint {
-  if (typeof v !== "string" || !DECIMAL.test(v)) {
-    throw new SyntaxError("Cannot decode value: malformed bigint");
-  }
+  if (typeof v !== "string") malformedValue("malformed bigint");
+  // The cap first: the regular expression below is linear, but a 4 MiB
+  // string is refused without reading it.
   const digits = v.length - (v.charCodeAt(0) === 45 ? 1 : 0);
   if (digits > maxDigits) {
     throw new RangeError(
       `Cannot decode value: bigint of ${digits} digits exceeds the limit of ${maxDigits} digits`,
     );
   }
+  if (!DECIMAL.test(v)) malformedValue("malformed bigint");
   return BigInt(v);
 }
 

@@ -72,10 +72,14 @@ import {
   describe,
   fail,
   isSimple,
+  malformedValue,
+  MAX_NESTING,
+  setOwn,
+  strictUtf8,
+  TOO_DEEP,
 } from "./_values.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
 const objectProto = Object.prototype;
 
 // The platform's base64 (Uint8Array.prototype.toBase64 / Uint8Array.fromBase64,
@@ -92,8 +96,13 @@ function bytesToBase64(bytes: Uint8Array): string {
   return (bytes as unknown as Base64Bytes).toBase64();
 }
 
-function base64ToBytes(text: string): Uint8Array {
-  return (Uint8Array as unknown as Base64BytesConstructor).fromBase64(text);
+function base64ToBytes(text: unknown): Uint8Array {
+  if (typeof text !== "string") malformedValue('tag "bytes" without base64');
+  try {
+    return (Uint8Array as unknown as Base64BytesConstructor).fromBase64(text);
+  } catch {
+    return malformedValue('tag "bytes" with malformed base64');
+  }
 }
 
 function toJson(value: unknown, path: string, seen: Set<object>): unknown {
@@ -118,6 +127,7 @@ function toJson(value: unknown, path: string, seen: Set<object>): unknown {
   if (value === null) return null;
   const obj = value as object;
   if (seen.has(obj)) fail(path, "a cycle");
+  if (seen.size >= MAX_NESTING && !isLeafObject(obj)) fail(path, TOO_DEEP);
   if (Array.isArray(obj)) {
     seen.add(obj);
     const out = new Array(obj.length);
@@ -157,11 +167,32 @@ function toJson(value: unknown, path: string, seen: Set<object>): unknown {
   return tagged ? { [TAG_KEY]: "obj", v: out } : out;
 }
 
-function fromJson(value: unknown, maxDigits: number): unknown {
+// Uint8Array and Date are leaves: no nesting level of their own.
+function isLeafObject(obj: object): boolean {
+  return obj instanceof Uint8Array || obj instanceof Date;
+}
+
+const SPECIAL_NUMBERS: Record<string, number> = {
+  "NaN": NaN,
+  "Infinity": Infinity,
+  "-Infinity": -Infinity,
+  "-0": -0,
+};
+
+function tooDeep(): never {
+  throw new RangeError(
+    `Cannot decode value: nesting deeper than ${MAX_NESTING} levels`,
+  );
+}
+
+// Revives the tags of a parsed value; `depth` counts the arrays and objects
+// around it (tag wrappers are not levels of the value).
+function fromJson(value: unknown, maxDigits: number, depth: number): unknown {
   if (typeof value !== "object" || value === null) return value;
   if (Array.isArray(value)) {
+    if (depth >= MAX_NESTING) tooDeep();
     for (let i = 0; i < value.length; i++) {
-      value[i] = fromJson(value[i], maxDigits);
+      value[i] = fromJson(value[i], maxDigits, depth + 1);
     }
     return value;
   }
@@ -173,43 +204,42 @@ function fromJson(value: unknown, maxDigits: number): unknown {
       case "undef":
         return undefined;
       case "num":
-        return v === "-0" ? -0 : Number(v);
+        if (typeof v !== "string" || !Object.hasOwn(SPECIAL_NUMBERS, v)) {
+          return malformedValue('tag "num" with a malformed value');
+        }
+        return SPECIAL_NUMBERS[v];
       case "bigint":
         return decodeBigInt(v, maxDigits);
       case "bytes":
-        return base64ToBytes(v as string);
+        return base64ToBytes(v);
       case "date":
-        return new Date(v === null ? NaN : v as number);
-      case "obj":
-        if (typeof v !== "object" || v === null) {
-          throw new SyntaxError(
-            'Cannot decode value: tag "obj" without an object',
-          );
+        if (v !== null && typeof v !== "number") {
+          return malformedValue('tag "date" with a malformed value');
         }
-        return fromPlain(v as Record<string, unknown>, maxDigits);
+        return new Date(v === null ? NaN : v);
+      case "obj":
+        if (typeof v !== "object" || v === null || Array.isArray(v)) {
+          return malformedValue('tag "obj" without an object');
+        }
+        return fromPlain(v as Record<string, unknown>, maxDigits, depth);
       default:
-        throw new SyntaxError(`Cannot decode value: unknown tag "${tag}"`);
+        // The tag is the peer's: never quoted back.
+        return malformedValue(`unknown "${TAG_KEY}" tag`);
     }
   }
-  return fromPlain(obj, maxDigits);
+  return fromPlain(obj, maxDigits, depth);
 }
 
 function fromPlain(
   obj: Record<string, unknown>,
   maxDigits: number,
+  depth: number,
 ): Record<string, unknown> {
+  if (depth >= MAX_NESTING) tooDeep();
   for (const key of Object.keys(obj)) {
     const v = obj[key];
     if (typeof v === "object" && v !== null) {
-      const r = fromJson(v, maxDigits);
-      if (key === "__proto__") {
-        Object.defineProperty(obj, key, {
-          value: r,
-          writable: true,
-          enumerable: true,
-          configurable: true,
-        });
-      } else obj[key] = r;
+      setOwn(obj, key, fromJson(v, maxDigits, depth + 1));
     }
   }
   return obj;
@@ -251,8 +281,12 @@ export interface JsonCodecOptions {
  * element), `bigint`, `Uint8Array`, `Date` (also invalid dates), arrays and
  * plain objects (prototype `Object.prototype` or `null`; revived with
  * `Object.prototype`). Throws a `TypeError` naming the path for functions,
- * symbols, `Map`, `Set`, other typed arrays, class instances and cycles.
- * Shared (non-cyclic) references are copied.
+ * symbols, `Map`, `Set`, `Error`, `RegExp`, other typed arrays, `DataView`,
+ * class instances, cycles and nesting deeper than 1000 levels (the value
+ * model of `docs/protocol.md` §7.0, shared with `msgpackCodec`). Shared
+ * (non-cyclic) references are copied. Decode errors (not UTF-8, malformed
+ * JSON, a malformed or unknown tag, too deep) name the problem and its
+ * position, never a value of the payload.
  *
  * @param options Decoding limits.
  * @returns A codec named `"json"`.
@@ -280,12 +314,53 @@ export function createJsonCodec(options: JsonCodecOptions = {}): Codec {
     },
     decode(bytes: Uint8Array): unknown {
       const text = utf8Decode(bytes);
-      const parsed = JSON.parse(text);
-      return text.includes(`"${TAG_KEY}"`)
-        ? fromJson(parsed, maxDigits)
-        : parsed;
+      const tagged = text.includes(`"${TAG_KEY}"`);
+      // Tag wrappers add up to one level per level of the value (an escaped
+      // object two): a tagged payload is scanned with room for them, and
+      // its value's own levels are counted by fromJson.
+      if (bytes.length > 2 * MAX_NESTING) {
+        checkJsonNesting(bytes, tagged ? 2 * MAX_NESTING + 1 : MAX_NESTING);
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch (error) {
+        // JSON.parse quotes the input in its message: keep only the position.
+        const at = /at position (\d+)/.exec(String(error))?.[1];
+        return malformedValue(
+          at === undefined
+            ? "malformed JSON"
+            : `malformed JSON at character ${at}`,
+        );
+      }
+      // UTF-8 cannot carry a lone surrogate: MessagePack text arrives with
+      // U+FFFD in its place, and so does JSON's (only an escape can hold one).
+      if (SURROGATE_ESCAPE.test(text)) parsed = wellFormed(parsed);
+      return tagged ? fromJson(parsed, maxDigits, 0) : parsed;
     },
   };
+}
+
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+// Replaces lone surrogates in every string and key of a parsed value with
+// U+FFFD (its depth is capped by checkJsonNesting).
+function wellFormed(value: unknown): unknown {
+  if (typeof value === "string") return value.toWellFormed();
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = wellFormed(value[i]);
+    return value;
+  }
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj);
+  if (keys.every((key) => key.isWellFormed())) {
+    for (const key of keys) setOwn(obj, key, wellFormed(obj[key]));
+    return obj;
+  }
+  const out: Record<string, unknown> = {};
+  for (const key of keys) setOwn(out, key.toWellFormed(), wellFormed(obj[key]));
+  return out;
 }
 
 /**
@@ -342,9 +417,45 @@ function utf8Decode(bytes: Uint8Array): string {
   const n = bytes.length;
   if (n <= SHORT) {
     for (let i = 0; i < n; i++) {
-      if (bytes[i]! >= 0x80) return decoder.decode(bytes);
+      if (bytes[i]! >= 0x80) return decodeUtf8(bytes);
     }
     return String.fromCharCode.apply(null, bytes as unknown as number[]);
   }
-  return decoder.decode(bytes);
+  return decodeUtf8(bytes);
+}
+
+function decodeUtf8(bytes: Uint8Array): string {
+  return strictUtf8(bytes) ?? malformedValue("payload is not UTF-8");
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+// Refuses JSON nested deeper than MAX_NESTING before parsing it (JSON.parse
+// itself has no limit; the MessagePack decoder has the same one). Only
+// payloads longer than 2 * MAX_NESTING bytes can be that deep. Strings are
+// skipped with indexOf (native), so the scan costs little per byte.
+function checkJsonNesting(bytes: Uint8Array, max: number): void {
+  let depth = 0;
+  const n = bytes.length;
+  for (let i = 0; i < n; i++) {
+    const c = bytes[i]!;
+    if (c === QUOTE) {
+      // Skip to the closing quote: one not preceded by an odd number of
+      // backslashes.
+      for (;;) {
+        i = bytes.indexOf(QUOTE, i + 1);
+        if (i < 0) return; // unterminated: JSON.parse refuses it
+        let k = i - 1;
+        while (bytes[k] === BACKSLASH) k--;
+        if ((i - 1 - k) % 2 === 0) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) {
+        throw new RangeError(
+          `Cannot decode value: nesting deeper than ${MAX_NESTING} levels at byte ${i}`,
+        );
+      }
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
 }

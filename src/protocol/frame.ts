@@ -180,7 +180,9 @@ export function decodeSettings(payload: Uint8Array): Settings {
   let o = 0;
   while (o < payload.length) {
     if (o + 2 > payload.length || o + 2 + payload[o + 1]! > payload.length) {
-      throw new ProtocolError("Cannot read settings: truncated entry");
+      throw new ProtocolError(
+        `Cannot read settings: truncated entry at byte ${o}`,
+      );
     }
     const key = payload[o]!;
     const n = payload[o + 1]!;

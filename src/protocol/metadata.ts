@@ -5,6 +5,8 @@
  * @module
  */
 
+import { strictUtf8 } from "./_values.ts";
+
 /**
  * Most bytes the encoded metadata of one call may take (the entries, without
  * the u16 length in front). A call whose metadata is larger is rejected
@@ -43,7 +45,6 @@ export const RESERVED_METADATA_KEYS: readonly string[] = [
 const KEY = /^[a-z0-9_.-]{1,64}$/;
 
 const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** The metadata of a call without any: shared, frozen. */
 export const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze(
@@ -142,21 +143,30 @@ export function decodeMetadata(
   }
   const out: Record<string, string> = Object.create(null);
   let o = 0;
+  // Errors name the byte offset and the limit, never the peer's bytes.
   while (o < bytes.length) {
     const keyLength = bytes[o]!;
     const valueAt = o + 1 + keyLength + 2;
-    if (valueAt > bytes.length) throw new TypeError("truncated metadata entry");
+    if (valueAt > bytes.length) {
+      throw new TypeError(`truncated metadata entry at byte ${o}`);
+    }
     const key = String.fromCharCode(
       ...bytes.subarray(o + 1, o + 1 + keyLength),
     );
-    if (!KEY.test(key)) throw new TypeError("malformed metadata key");
+    if (!KEY.test(key)) {
+      throw new TypeError(
+        `malformed metadata key at byte ${o} (1-64 of a-z, 0-9, "-", "_", ".")`,
+      );
+    }
     const valueLength = (bytes[valueAt - 2]! << 8) | bytes[valueAt - 1]!;
     if (valueAt + valueLength > bytes.length) {
-      throw new TypeError("truncated metadata value");
+      throw new TypeError(`truncated metadata value at byte ${valueAt}`);
     }
-    out[key] = utf8Decoder.decode(
-      bytes.subarray(valueAt, valueAt + valueLength),
-    );
+    const value = strictUtf8(bytes.subarray(valueAt, valueAt + valueLength));
+    if (value === undefined) {
+      throw new TypeError(`metadata value at byte ${valueAt} is not UTF-8`);
+    }
+    out[key] = value;
     o = valueAt + valueLength;
   }
   return Object.freeze(out);

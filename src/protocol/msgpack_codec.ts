@@ -1,9 +1,10 @@
 /**
- * The binary payload codec: MessagePack through
+ * The binary payload codec: MessagePack, written by
  * [msgpackr](https://github.com/kriszyp/msgpackr) (its pure JavaScript
- * build). It carries the same values as {@linkcode jsonCodec}, with
- * `Uint8Array` as raw MessagePack `bin` (no base64), and is what clients
- * offer first.
+ * build) and read by zkrpc's own strict decoder, which accepts exactly the
+ * subset of `docs/protocol.md` §7.1 and never reads outside the payload. It
+ * carries the same values as {@linkcode jsonCodec}, with `Uint8Array` as raw
+ * MessagePack `bin` (no base64), and is what clients offer first.
  *
  * @module
  */
@@ -13,18 +14,28 @@ import {
   RESET_BUFFER_MODE,
   REUSE_BUFFER_MODE,
 } from "msgpackr/pack";
-import { Unpackr } from "msgpackr/unpack";
 import type { Codec } from "./codec.ts";
 import { encodeScratch, type ScratchCodec } from "./_scratch_encode.ts";
 import {
+  decodeMsgpack,
+  EXT_BIG_DECIMAL,
+  EXT_NEGATIVE_ZERO,
+  EXT_PROTO_KEYED,
+} from "./_msgpack_decode.ts";
+import {
   checkMaxDigits,
-  decodeBigInt,
   DEFAULT_MAX_BIGINT_DIGITS,
   describe,
   fail,
   isSimple,
+  MAX_NESTING,
+  TOO_DEEP,
 } from "./_values.ts";
 
+// Encoding is msgpackr's (fast, and configured below to write only the
+// subset of docs/protocol.md §7.1); decoding is our own strict decoder
+// (_msgpack_decode.ts), which reads nothing but that subset.
+//
 // -0, bigints beyond 64 bits and objects with an own "__proto__" key travel
 // as MessagePack extensions of these module-private classes (ext types
 // 90-92): msgpackr writes -0 as the integer 0, refuses larger bigints and
@@ -41,80 +52,24 @@ const EMPTY = new Uint8Array(0);
 const MIN_INT64 = -(2n ** 63n);
 const MAX_UINT64 = 2n ** 64n - 1n;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
-// The digit cap of the codec decoding right now (decode is synchronous).
-let maxDigitsNow = DEFAULT_MAX_BIGINT_DIGITS;
 
 addExtension({
   Class: NegativeZero,
-  type: 90,
+  type: EXT_NEGATIVE_ZERO,
   pack: () => EMPTY,
-  unpack: () => -0,
 });
 addExtension({
   Class: BigDecimal,
-  type: 91,
+  type: EXT_BIG_DECIMAL,
   pack: (b: BigDecimal) => encoder.encode(b.text),
-  unpack: (bytes: Uint8Array) =>
-    decodeBigInt(decoder.decode(bytes), maxDigitsNow),
 });
 addExtension({
   Class: ProtoKeyed,
-  type: 92,
+  type: EXT_PROTO_KEYED,
   write: (p: ProtoKeyed) => p.entries,
-  read: (entries: unknown) => {
-    if (!Array.isArray(entries) || entries.length % 2 !== 0) {
-      throw new SyntaxError("Cannot decode value: malformed keyed object");
-    }
-    const out: Record<string, unknown> = {};
-    for (let i = 0; i < entries.length; i += 2) {
-      Object.defineProperty(out, String(entries[i]), {
-        value: entries[i + 1],
-        writable: true,
-        enumerable: true,
-        configurable: true,
-      });
-    }
-    return out;
-  },
 });
 
 const objectProto = Object.prototype;
-
-// Payloads are decoded from a copy, so that decoded `Uint8Array`s can be
-// views of it (msgpackr's `copyBuffers: false`) instead of one fresh
-// allocation each, which costs about as much as a small call. Payloads of
-// up to POOLED_MAX bytes are copied into the current slab, at increasing
-// offsets (never reused: a decoded view may live on); a full slab is
-// dropped and a new one started, like Node's pool behind
-// `Buffer.allocUnsafe`. A larger payload gets its own copy.
-const SLAB_SIZE = 64 * 1024;
-const POOLED_MAX = 8 * 1024;
-let slab = new Uint8Array(SLAB_SIZE);
-let slabUsed = 0;
-// The range to read (reused: decode is synchronous).
-const range = { start: 0, end: 0 };
-
-// The array to unpack `bytes` from, with `range` set to where they are.
-// msgpackr caches a DataView on the array it reads, so one view per slab
-// keeps that to one per slab.
-function decodeSource(bytes: Uint8Array): Uint8Array {
-  const length = bytes.length;
-  if (length > POOLED_MAX) {
-    range.start = 0;
-    range.end = length;
-    return bytes.slice();
-  }
-  if (slabUsed + length > SLAB_SIZE) {
-    slab = new Uint8Array(SLAB_SIZE);
-    slabUsed = 0;
-  }
-  slab.set(bytes, slabUsed);
-  range.start = slabUsed;
-  range.end = slabUsed + length;
-  slabUsed = (range.end + 7) & ~7;
-  return slab;
-}
 
 // An encoding failure on its way up: each level adds its path segment, so
 // that no path string is built unless something fails.
@@ -178,6 +133,7 @@ function prepare(value: unknown, seen: Set<object>): unknown {
     (ctor === Date && obj instanceof Date)
   ) return obj;
   if (seen.has(obj)) refuse("a cycle");
+  if (seen.size >= MAX_NESTING) refuse(TOO_DEEP);
   if (Array.isArray(obj)) {
     seen.add(obj);
     let out: unknown[] | undefined;
@@ -259,19 +215,23 @@ export interface MsgpackCodecOptions {
 /**
  * Creates the MessagePack codec with its own limits; {@linkcode msgpackCodec}
  * is `createMsgpackCodec()`. Every decode path costs time linear in the
- * payload size (a bigint's digits are capped).
+ * payload size (a bigint's digits are capped, checked on its length; nesting
+ * is capped at {@linkcode MAX_NESTING} levels).
  *
- * Round-trips the same values as `jsonCodec`: `null`, booleans, strings,
- * numbers including `NaN`, `±Infinity` and `-0`, `undefined`, `bigint`,
- * `Uint8Array` (as raw bytes; a decoded one is a copy, never a view of the
- * frame buffer; from a payload of up to 8 KiB it is a view of a shared 64 KiB
- * slab, like a pooled Node `Buffer`: `slice()` it before transferring its
- * `buffer`),
- * `Date` (also invalid dates), arrays and plain objects (prototype
+ * Round-trips the same values as `jsonCodec` (the value model of
+ * `docs/protocol.md` §7.0): `null`, booleans, strings, numbers including
+ * `NaN`, `±Infinity` and `-0`, `undefined`, `bigint`, `Uint8Array` (as raw
+ * bytes; a decoded one owns a buffer holding exactly its bytes), `Date` (also
+ * invalid dates), arrays and plain objects of any size (prototype
  * `Object.prototype` or `null`; revived with `Object.prototype`; an own
  * `__proto__` key stays an own property). Throws a `TypeError` naming the path
- * for functions, symbols, `Map`, `Set`, other typed arrays, class instances
- * and cycles. Shared (non-cyclic) references are copied.
+ * for functions, symbols, `Map`, `Set`, `Error`, `RegExp`, other typed arrays,
+ * `DataView`, class instances, cycles and nesting deeper than
+ * {@linkcode MAX_NESTING}. Shared (non-cyclic) references are copied.
+ * Decoding refuses anything outside the subset (other extension types,
+ * msgpackr's records and bundled strings, non-string map keys, trailing
+ * bytes) with a `SyntaxError` whose message names the problem and its byte
+ * offset, never a value of the payload.
  *
  * @param options Decoding limits.
  * @returns A codec named `"msgpack"`.
@@ -283,17 +243,22 @@ export interface MsgpackCodecOptions {
  *
  * const codec = createMsgpackCodec({ maxBigIntDigits: 30 });
  * assert.throws(() => codec.decode(codec.encode(10n ** 40n)), RangeError);
+ * // msgpackr's bundled strings (ext 0x62) are not part of the format.
+ * assert.throws(
+ *   () => codec.decode(new Uint8Array([0xd6, 0x62, 0xff, 0xff, 0xff, 0xf0])),
+ *   /unsupported extension type 98 at byte 0/,
+ * );
  * ```
  */
 export function createMsgpackCodec(options: MsgpackCodecOptions = {}): Codec {
   const maxDigits = options.maxBigIntDigits ?? DEFAULT_MAX_BIGINT_DIGITS;
   checkMaxDigits("MessagePack", maxDigits);
-  const packr = new Packr({ useRecords: false, moreTypes: false });
-  const unpackr = new Unpackr({
+  // Plain maps (no records), map 32 beyond 65,535 keys, no msgpackr-only
+  // types; prepareRoot() lets through only values of the subset.
+  const packr = new Packr({
     useRecords: false,
-    mapsAsObjects: true,
-    copyBuffers: false,
-    int64AsType: "bigint",
+    moreTypes: false,
+    variableMapSize: true,
   });
   // REUSE_BUFFER_MODE hands back msgpackr's whole buffer with the range
   // written. A plain view of that range costs less than the Buffer msgpackr
@@ -317,13 +282,7 @@ export function createMsgpackCodec(options: MsgpackCodecOptions = {}): Codec {
     encode: (value: unknown): Uint8Array => pack(value, REUSE_BUFFER_MODE),
     [encodeScratch]: (value: unknown): Uint8Array =>
       pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE),
-    decode(bytes: Uint8Array): unknown {
-      maxDigitsNow = maxDigits;
-      if (bytes.length === 0) {
-        throw new SyntaxError("Cannot decode value: empty payload");
-      }
-      return unpackr.unpack(decodeSource(bytes), range);
-    },
+    decode: (bytes: Uint8Array): unknown => decodeMsgpack(bytes, maxDigits),
   };
   return codec;
 }

@@ -1,0 +1,224 @@
+/**
+ * Stubs against a real server: every way JavaScript, Deno and Node coerce,
+ * print, serialise or await a value stays local (no request reaches the
+ * server, no unhandled rejection), and the remote methods still work.
+ */
+import assert from "node:assert/strict";
+import util from "node:util";
+import { DistributedChannel, StaticMembership } from "../mod.ts";
+import { Connection } from "../src/client/connection.ts";
+import { type RpcServer, serve } from "../src/server/server.ts";
+import { INERT_STUB_NAMES, stub } from "../src/channel/stub.ts";
+import { within } from "./_wait.ts";
+
+const HOST = "127.0.0.1";
+
+class Calculator {
+  static divide(a: number, b: number): number {
+    return a / b;
+  }
+}
+
+/** A server counting every request it receives, whatever the method. */
+function countingServer(): { server: RpcServer; requests: string[] } {
+  const requests: string[] = [];
+  const server = serve({ divide: Calculator.divide }, {
+    hostname: HOST,
+    port: 0,
+    interceptors: [(call, next) => {
+      requests.push(call.method);
+      return next();
+    }],
+  });
+  return { server, requests };
+}
+
+/**
+ * Collects unhandled rejections while `fn` runs (and a few turns after, so
+ * that a rejected remote call has had its chance to surface), and prevents
+ * them from failing the test run before the test can report them.
+ */
+async function unhandledDuring(fn: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const onUnhandled = (event: PromiseRejectionEvent) => {
+    event.preventDefault();
+    seen.push(event.reason);
+  };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  try {
+    await fn();
+    // A remote call started by a coercion would be answered by now: the
+    // calc.divide() below is a full round trip on the same connection.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onUnhandled);
+  }
+  return seen;
+}
+
+type Calc = ReturnType<typeof stub<typeof Calculator>>;
+
+/** Every coercion, with what it must produce. */
+const COERCIONS: [string, (s: Calc) => unknown, unknown][] = [
+  ["template literal", (s) => `${s}`, "Stub<calculator>"],
+  ["String()", (s) => String(s), "Stub<calculator>"],
+  ['+ ""', (s) => (s as unknown as string) + "", "Stub<calculator>"],
+  [
+    "toString()",
+    (s) => (s as unknown as object).toString(),
+    "Stub<calculator>",
+  ],
+  [
+    "toLocaleString()",
+    (s) => (s as unknown as object).toLocaleString(),
+    "Stub<calculator>",
+  ],
+  ["JSON.stringify()", (s) => JSON.stringify(s), '"Stub<calculator>"'],
+  [
+    "JSON.stringify() nested",
+    (s) => JSON.stringify({ calc: s }),
+    '{"calc":"Stub<calculator>"}',
+  ],
+  ["Deno.inspect()", (s) => Deno.inspect(s), "Stub<calculator>"],
+  [
+    "Deno.inspect() nested",
+    (s) => Deno.inspect({ s }),
+    "{ s: Stub<calculator> }",
+  ],
+  ["util.inspect()", (s) => util.inspect(s), "Stub<calculator>"],
+  ["util.format(%s %o %j)", (s) => util.format("%s %o %j", s, s, s), undefined],
+  [
+    "Object.prototype.toString.call()",
+    (s) => Object.prototype.toString.call(s),
+    "[object Stub<calculator>]",
+  ],
+  ["Number()", (s) => Number.isNaN(Number(s)), true],
+  ["Object.keys()", (s) => Object.keys(s).length, 0],
+  ["spread", (s) => Object.keys({ ...s }).length, 0],
+  ["in", (s) => "then" in (s as object), false],
+  ["in (a method)", (s) => "divide" in (s as object), true],
+  [
+    "Array.from()",
+    (s) => Array.from(s as unknown as ArrayLike<unknown>).length,
+    0,
+  ],
+  ["structuredClone()", (s) => {
+    try {
+      structuredClone(s);
+      return "cloned";
+    } catch (error) {
+      return (error as Error).name; // a local error, not a remote call
+    }
+  }, "DataCloneError"],
+  ["assert.notDeepEqual()", (s) => {
+    assert.notDeepEqual(s, { divide: 1 });
+    return true;
+  }, true],
+  ["console.log()", (s) => {
+    console.log(s); // prints through Deno.inspect: Stub<calculator>
+    return true;
+  }, true],
+];
+
+/** Properties that probes read and that must not be there (no call). */
+const ABSENT: PropertyKey[] = [
+  "valueOf",
+  "then",
+  "catch",
+  "finally",
+  "constructor",
+  "__proto__",
+  "hasOwnProperty",
+  "asymmetricMatch",
+  "$$typeof",
+  "nodeType",
+  Symbol.iterator,
+  Symbol.asyncIterator,
+  Symbol("probe"),
+];
+
+Deno.test("a stub is inert to every coercion: no remote call, no unhandled rejection", async () => {
+  const { server, requests } = countingServer();
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([{ host: HOST, port: server.addr.port }]),
+    service: "calculator",
+    timeout: 5000,
+  });
+  const calc = channel.stub<typeof Calculator>();
+  const results = new Map<string, unknown>();
+  const unhandled = await unhandledDuring(async () => {
+    for (const [name, coerce] of COERCIONS) results.set(name, coerce(calc));
+    for (const key of ABSENT) {
+      results.set(String(key), (calc as Record<PropertyKey, unknown>)[key]);
+    }
+    results.set("await", await within(Promise.resolve(calc), 1000, "await"));
+    results.set(
+      "Promise.resolve().then()",
+      await within(Promise.resolve(1).then(() => calc), 1000, "a then"),
+    );
+    // A real call on the same connection: a coercion's request, sent
+    // before it, would have been counted by now.
+    assert.equal(await calc.divide(10, 2), 5);
+  });
+  await channel.close();
+  await server.close();
+  for (const [name, , expected] of COERCIONS) {
+    if (expected !== undefined) {
+      assert.deepEqual(results.get(name), expected, name);
+    }
+  }
+  for (const key of ABSENT) {
+    assert.equal(results.get(String(key)), undefined, String(key));
+  }
+  assert.ok(
+    !String(results.get("util.format(%s %o %j)")).includes("divide"),
+    "util.format prints the stub, not a method",
+  );
+  assert.equal(results.get("await"), calc);
+  assert.equal(results.get("Promise.resolve().then()"), calc);
+  assert.deepEqual(unhandled, []);
+  assert.deepEqual(requests, ["divide"]);
+});
+
+Deno.test("every inert name and every symbol is local on a stub; other names are remote methods", async () => {
+  const called: string[] = [];
+  const calc = stub<Record<string, () => void>>({
+    call: (method) => {
+      called.push(method);
+      return Promise.resolve(method);
+    },
+  });
+  for (const name of INERT_STUB_NAMES) {
+    const value = (calc as Record<string, unknown>)[name];
+    assert.ok(
+      value === undefined ||
+        (typeof value === "function" && value() === "Stub"),
+      name,
+    );
+  }
+  for (const symbol of Object.getOwnPropertyNames(Symbol)) {
+    const wellKnown = (Symbol as unknown as Record<string, unknown>)[symbol];
+    if (typeof wellKnown !== "symbol") continue;
+    const value = (calc as Record<symbol, unknown>)[wellKnown];
+    if (typeof value === "function") value.call(calc);
+  }
+  assert.deepEqual(called, []);
+  assert.equal(await within(calc.anything!(), 1000, "a call"), "anything");
+  assert.equal(await within(calc._private!(), 1000, "a call"), "_private");
+  assert.deepEqual(called, ["anything", "_private"]);
+});
+
+Deno.test("a connection's stub prints its address and still calls", async () => {
+  const { server, requests } = countingServer();
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const calc = stub<typeof Calculator>(conn, { timeout: 5000 });
+  assert.equal(String(calc), `Stub<${HOST}:${server.addr.port}>`);
+  assert.equal(Deno.inspect(calc), `Stub<${HOST}:${server.addr.port}>`);
+  assert.equal(await calc.divide(9, 3), 3);
+  conn.close();
+  await server.close();
+  assert.deepEqual(requests, ["divide"]);
+});
