@@ -151,16 +151,16 @@ function cancellable(log: { aborted: unknown[]; started?: number }) {
   };
 }
 
-Deno.test("a timeout rejects promptly, the handler sees the cancellation, the connection stays usable", async () => {
+Deno.test("a timeout rejects before the handler ends, the handler sees the cancellation, the connection stays usable", async () => {
   const log = { aborted: [] as unknown[], started: 0 };
   await using server = serve(cancellable(log), { hostname: HOST });
   await using conn = await Connection.connect({
     hostname: HOST,
     port: server.addr.port,
   });
-  const t0 = performance.now();
+  // The handler would answer after 60 s: the rejection is the deadline's.
   await assert.rejects(
-    conn.call("wait", [5000], { timeout: 50 }),
+    within(conn.call("wait", [60_000], { timeout: 50 }), 10_000, "the call"),
     (e: unknown) => {
       assert.ok(e instanceof DeadlineExceededError);
       assert.equal(
@@ -170,8 +170,6 @@ Deno.test("a timeout rejects promptly, the handler sees the cancellation, the co
       return true;
     },
   );
-  const elapsed = performance.now() - t0;
-  assert.ok(elapsed < 500, `rejected after ${elapsed} ms`);
   assert.equal(conn.inFlight, 0);
   await waitFor(
     () => log.aborted.length === 1,
@@ -512,28 +510,37 @@ Deno.test("calls work over TLS with a custom CA certificate", async () => {
 Deno.test("connect() gives up when the peer never sends its preface", async () => {
   const listener = Deno.listen({ hostname: HOST, port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
+  const accepted = [
+    Promise.withResolvers<void>(),
+    Promise.withResolvers<void>(),
+  ];
   const serving = (async () => {
-    for (let i = 0; i < 2; i++) {
+    for (const { resolve } of accepted) {
       const conn = await listener.accept();
+      resolve();
       await readToEnd(conn);
       conn.close();
     }
   })();
-  const t0 = performance.now();
   await assert.rejects(
-    Connection.connect({ hostname: HOST, port }, { connectTimeout: 100 }),
+    within(
+      Connection.connect({ hostname: HOST, port }, { connectTimeout: 100 }),
+      10_000,
+      "the connect timeout",
+    ),
     (e: unknown) =>
       e instanceof ConnectionError && !e.written &&
       /no preface from the server within 100 ms/.test(e.message),
   );
-  assert.ok(performance.now() - t0 < 1000);
   const controller = new AbortController();
   const connecting = Connection.connect({ hostname: HOST, port }, {
     signal: controller.signal,
   });
-  setTimeout(() => controller.abort(new Error("stop")), 30);
+  // Aborted while waiting for the preface (the server accepted the socket).
+  await within(accepted[1]!.promise, 5000, "the second connection");
+  controller.abort(new Error("stop"));
   await assert.rejects(
-    connecting,
+    within(connecting, 10_000, "the aborted connect"),
     (e: unknown) =>
       e instanceof ConnectionError && !e.written && /aborted/.test(e.message),
   );

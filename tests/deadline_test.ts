@@ -14,7 +14,6 @@ import {
   MAX_TIMER_DELAY,
   setLongTimeout,
 } from "../src/_async.ts";
-import { DeadlineQueue } from "../src/client/_deadline_queue.ts";
 import { Connection, MAX_WIRE_DEADLINE } from "../src/client/connection.ts";
 import { DistributedChannel } from "../src/channel/channel.ts";
 import { StaticMembership } from "../src/discovery/static.ts";
@@ -24,36 +23,10 @@ import { type CallContext, withContext } from "../src/server/call_context.ts";
 import { CancelledError, DeadlineExceededError } from "../src/errors.ts";
 import type { ClientInterceptor } from "../src/_interceptors.ts";
 import { within } from "./_wait.ts";
+import { afterOverflow, countTimers } from "./_timers.ts";
 
 const HOST = "127.0.0.1";
 const DAY = 24 * 3600 * 1000;
-
-/**
- * Counts the timers armed while `body` runs (every `setTimeout` of the
- * process), then restores `setTimeout`.
- */
-async function countTimers(body: () => Promise<void>): Promise<number> {
-  const original = globalThis.setTimeout;
-  let armed = 0;
-  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
-    armed++;
-    return original(...args);
-  }) as typeof setTimeout;
-  try {
-    await body();
-  } finally {
-    globalThis.setTimeout = original;
-  }
-  return armed;
-}
-
-/**
- * Resolves on a timer due in 5 ms, armed now: an overflowed timer armed
- * before it (due after 1 ms) has fired by then.
- */
-function afterOverflow(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 5));
-}
 
 /** What the `seen` handler reports about its context. */
 interface Seen {
@@ -143,49 +116,6 @@ Deno.test("deadline() and delay() with Infinity wait without a timer until abort
     await assert.rejects(within(wait, 5000, "the abort"), { message: "stop" });
   }
   assert.equal(armed, 1); // the 5 ms one
-});
-
-Deno.test("DeadlineQueue holds a deadline beyond 2^31-1 ms without re-arming every millisecond", async () => {
-  const expired: number[] = [];
-  const soon = Promise.withResolvers<void>();
-  const queue = new DeadlineQueue<
-    { deadline: number; done: boolean; n: number }
-  >((entry) => {
-    expired.push(entry.n);
-    soon.resolve();
-  });
-  const armed = await countTimers(async () => {
-    queue.add({ deadline: Date.now() + 2 ** 31, done: false, n: 1 });
-    await afterOverflow();
-  });
-  assert.equal(armed, 2, `${armed} timers armed`);
-  // A sooner entry re-arms for itself, then for the far one: only it expires.
-  queue.add({ deadline: Date.now() + 5, done: false, n: 2 });
-  await within(soon.promise, 5000, "the sooner entry to expire");
-  await afterOverflow();
-  assert.deepEqual(expired, [2]);
-  assert.equal(queue.size, 1);
-  queue.clear();
-});
-
-Deno.test("DeadlineQueue re-arms after firing for entries that are not due yet", async () => {
-  const expired: number[] = [];
-  const all = Promise.withResolvers<void>();
-  const queue = new DeadlineQueue<
-    { deadline: number; done: boolean; n: number }
-  >((entry) => {
-    expired.push(entry.n);
-    if (expired.length === 3) all.resolve();
-  });
-  const now = Date.now();
-  // Each expiry must come from the timer #fire re-armed for the next one.
-  queue.add({ deadline: now + 30, done: false, n: 3 });
-  queue.add({ deadline: now + 20, done: false, n: 2 });
-  queue.add({ deadline: now + 10, done: false, n: 1 });
-  await within(all.promise, 5000, "three expiries");
-  assert.deepEqual(expired, [1, 2, 3]);
-  assert.equal(queue.size, 0);
-  queue.clear();
 });
 
 Deno.test("a call with a long or infinite timeout is answered; the server sees the deadline the wire can carry and never aborts early", async () => {
