@@ -13,6 +13,7 @@ import {
   concat,
   delay,
   HELLO,
+  rawFrames,
   readToEnd,
   startChildServer,
   SUPPORTED_VALUES,
@@ -20,12 +21,7 @@ import {
   writeAll,
 } from "./_core_helpers.ts";
 import { nextEvent, waitFor } from "./_wait.ts";
-import {
-  encodeFrame,
-  FrameDecoder,
-  FrameType,
-  PREFACE,
-} from "../src/protocol/frame.ts";
+import { encodeFrame, FrameType } from "../src/protocol/frame.ts";
 
 const HOST = "127.0.0.1";
 
@@ -369,16 +365,8 @@ Deno.test("EOF after goaway with calls pending is not a clean end: they fail wit
   const serving = (async () => {
     const conn = await listener.accept();
     await writeAll(conn, HELLO);
-    const decoder = new FrameDecoder();
-    const buf = new Uint8Array(65536);
-    let prefaceLeft = PREFACE.length;
-    while (decoder.next()?.type !== FrameType.Request) {
-      const n = await within(conn.read(buf), 5000, "the request");
-      if (n === null) throw new Error("The client closed first");
-      const skip = Math.min(prefaceLeft, n);
-      prefaceLeft -= skip;
-      decoder.push(buf.subarray(skip, n));
-    }
+    // A client's stream is a preface and frames, like a server's.
+    await rawFrames(conn).next(FrameType.Request);
     requested.resolve();
     await writeAll(
       conn,
@@ -421,21 +409,11 @@ Deno.test("EOF after goaway with no call pending is a clean end", async () => {
   const serving = (async () => {
     const conn = await listener.accept();
     await writeAll(conn, HELLO);
-    const decoder = new FrameDecoder();
-    const buf = new Uint8Array(65536);
-    let prefaceLeft = PREFACE.length;
-    let frame;
-    while ((frame = decoder.next())?.type !== FrameType.Ping) {
-      const n = await within(conn.read(buf), 5000, "the ping");
-      if (n === null) throw new Error("The client closed first");
-      const skip = Math.min(prefaceLeft, n);
-      prefaceLeft -= skip;
-      decoder.push(buf.subarray(skip, n));
-    }
+    const ping = await rawFrames(conn).next(FrameType.Ping);
     await writeAll(
       conn,
       concat(
-        encodeFrame(FrameType.Pong, frame!.id, frame!.payload),
+        encodeFrame(FrameType.Pong, ping.id, ping.payload),
         encodeFrame(FrameType.Goaway, 0, new TextEncoder().encode("bye")),
       ),
     );

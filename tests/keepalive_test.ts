@@ -16,14 +16,15 @@ import {
   MAX_KEEPALIVE_EXTENSIONS,
 } from "../src/client/_keepalive.ts";
 import { ConnectionError } from "../src/errors.ts";
-import {
-  encodeFrame,
-  FrameDecoder,
-  FrameType,
-  PREFACE,
-} from "../src/protocol/frame.ts";
+import { encodeFrame, FrameType } from "../src/protocol/frame.ts";
 import { serve } from "../src/server/server.ts";
-import { delay, HELLO, startChildServer, writeAll } from "./_core_helpers.ts";
+import {
+  delay,
+  HELLO,
+  rawFrames,
+  startChildServer,
+  writeAll,
+} from "./_core_helpers.ts";
 import { within } from "./_wait.ts";
 
 const HOST = "127.0.0.1";
@@ -46,29 +47,22 @@ function fakeServer(modes: ("answer" | "silent")[]): {
   const conns: Deno.Conn[] = [];
   const serveOne = async (conn: Deno.Conn, i: number) => {
     await writeAll(conn, HELLO);
-    const decoder = new FrameDecoder();
-    const buf = new Uint8Array(65536);
-    let prefaceLeft = PREFACE.length;
+    // A client's stream is a preface and frames, like a server's.
+    const frames = rawFrames(conn);
     try {
       while (true) {
-        const n = await conn.read(buf);
-        if (n === null) break;
-        const skip = Math.min(prefaceLeft, n);
-        prefaceLeft -= skip;
-        decoder.push(buf.subarray(skip, n));
-        for (let f = decoder.next(); f; f = decoder.next()) {
-          if (f.type !== FrameType.Ping) continue;
-          pings[i]!++;
-          for (const w of waiters) {
-            if (w.i === i && pings[i]! >= w.n) w.resolve();
-          }
-          if (modes[i] === "answer") {
-            await writeAll(conn, encodeFrame(FrameType.Pong, f.id, f.payload));
-          }
+        const ping = await frames.next(FrameType.Ping);
+        pings[i]!++;
+        for (const w of waiters) if (w.i === i && pings[i]! >= w.n) w.resolve();
+        if (modes[i] === "answer") {
+          await writeAll(
+            conn,
+            encodeFrame(FrameType.Pong, ping.id, ping.payload),
+          );
         }
       }
     } catch {
-      // reset by the client
+      // the client closed (or went quiet for seconds)
     }
     conn.close();
   };
