@@ -308,3 +308,26 @@ Deno.test("hedging with a delay beyond 2^31-1 ms or Infinity sends no early hedg
     assert.equal(await within(call, 5000, "the first attempt"), "first");
   }
 });
+
+Deno.test("server timeouts beyond 2^31-1 ms or Infinity neither fire early nor spin", async () => {
+  for (const ms of [2 ** 31, 1e12, Infinity]) {
+    await using server = serve({ ok: () => "ok" }, {
+      hostname: HOST,
+      handshakeTimeout: ms,
+      idleTimeout: ms,
+      frameTimeout: ms,
+      maxConnectionAge: ms,
+    });
+    await using conn = await Connection.connect(
+      { hostname: HOST, port: server.addr.port },
+      { keepaliveInterval: 0 }, // no client timer in the count below
+    );
+    assert.equal(await conn.call("ok", [], { timeout: 5000 }), "ok");
+    // An overflowed timer would have fired (the age timer drains the
+    // connection with goaway) and re-armed (the idle timer) by now.
+    const armed = await countTimers(afterOverflow);
+    assert.equal(armed, 1, `${ms} ms: ${armed} timers armed`); // the 5 ms one
+    assert.equal(conn.draining, false, `${ms} ms`);
+    assert.equal(await conn.call("ok", [], { timeout: 5000 }), "ok");
+  }
+});

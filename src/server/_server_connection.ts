@@ -57,7 +57,8 @@ export const SERVER_DEFAULTS = {
   maxPingsPerMinute: 120,
 } as const;
 
-type Timer = ReturnType<typeof setTimeout>;
+/** Options may ask for any length (a month, Infinity): see setLongTimeout. */
+type Timer = LongTimeout;
 
 const utf8 = new TextEncoder();
 const promiseThen = Promise.prototype.then;
@@ -233,14 +234,14 @@ export class ServerConnection {
   }
 
   start(): void {
-    this.#timer = setTimeout(
+    this.#timer = setLongTimeout(
       this.#onTimer,
       this.#s.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
     );
     const age = this.#s.options.maxConnectionAge ?? 0;
     if (age > 0 && age < Infinity) {
       // ±10 % jitter: connections opened together do not all go at once.
-      this.#ageTimer = setTimeout(
+      this.#ageTimer = setLongTimeout(
         this.#onMaxAge,
         age * (0.9 + Math.random() * 0.2),
       );
@@ -283,7 +284,7 @@ export class ServerConnection {
     );
     this.drain("Maximum connection age reached");
     // A peer that never answers the drain ping still goes.
-    this.#ageTimer = setTimeout(() => {
+    this.#ageTimer = setLongTimeout(() => {
       this.close(
         new ServerClosingError(
           "Connection closed: maximum connection age reached",
@@ -295,7 +296,10 @@ export class ServerConnection {
   #onPartialFrame(): void {
     this.#partialSince = Date.now();
     if (this.#frameTimer === undefined && this.#frameTimeout > 0) {
-      this.#frameTimer = setTimeout(this.#onFrameTimer, this.#frameTimeout);
+      this.#frameTimer = setLongTimeout(
+        this.#onFrameTimer,
+        this.#frameTimeout,
+      );
     }
   }
 
@@ -309,7 +313,7 @@ export class ServerConnection {
         true,
       );
     } else {
-      this.#frameTimer = setTimeout(
+      this.#frameTimer = setLongTimeout(
         this.#onFrameTimer,
         this.#frameTimeout - waited,
       );
@@ -318,7 +322,7 @@ export class ServerConnection {
 
   #armIdle(ms: number): void {
     if (this.#idleTimeout > 0 && !this.#closed) {
-      this.#timer = setTimeout(this.#onTimer, Math.max(1, ms));
+      this.#timer = setLongTimeout(this.#onTimer, Math.max(1, ms));
     }
   }
 
@@ -377,7 +381,7 @@ export class ServerConnection {
       this.#writer.pushRaw(PREFACE);
       this.#writer.push(FrameType.Settings, 0, this.#s.settings);
       this.#lastActivity = Date.now();
-      clearTimeout(this.#timer);
+      this.#timer?.clear();
       this.#armIdle(this.#idleTimeout);
       return true;
     }
@@ -792,9 +796,9 @@ export class ServerConnection {
   close(reason?: unknown): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#timer);
-    clearTimeout(this.#frameTimer);
-    clearTimeout(this.#ageTimer);
+    this.#timer?.clear();
+    this.#frameTimer?.clear();
+    this.#ageTimer?.clear();
     const why = reason ??
       new ConnectionError(`Connection from ${this.#peer} closed`, {
         written: true,
