@@ -158,6 +158,7 @@ export function isValidTimeout(timeout: unknown): boolean {
  *
  * @param timeout The invalid value.
  * @param what What could not be done (`call method "x"`).
+ * @param name The option's name.
  * @returns The error, to throw or reject with.
  *
  * @example Refuse NaN at the call site
@@ -171,14 +172,18 @@ export function isValidTimeout(timeout: unknown): boolean {
  * );
  * ```
  */
-export function timeoutError(timeout: unknown, what: string): RangeError {
+export function timeoutError(
+  timeout: unknown,
+  what: string,
+  name = "timeout",
+): RangeError {
   const shown = typeof timeout === "number"
     ? String(timeout)
     : timeout === null
     ? "null"
     : `a ${typeof timeout}`;
   return new RangeError(
-    `Cannot ${what}: timeout must be a number of ms >= 0 or Infinity, got ${shown}`,
+    `Cannot ${what}: ${name} must be a number of ms >= 0 or Infinity, got ${shown}`,
   );
 }
 

@@ -19,6 +19,7 @@ import { ConnectionError } from "../src/errors.ts";
 import { encodeFrame, FrameType } from "../src/protocol/frame.ts";
 import { serve } from "../src/server/server.ts";
 import {
+  closedPort,
   delay,
   HELLO,
   rawFrames,
@@ -357,4 +358,30 @@ Deno.test("Keepalive does not blame the peer for a timer that fired late because
   await within(link.died, 5000, "the bound to run out");
   keepalive.stop();
   assert.equal(link.checks, MAX_KEEPALIVE_EXTENSIONS + 1);
+});
+
+Deno.test("invalid keepalive periods are a RangeError before anything is opened", async () => {
+  // Nothing listens there: a connect attempt would fail differently.
+  const port = closedPort();
+  for (
+    const name of [
+      "keepaliveInterval",
+      "keepaliveTimeout",
+      "idleKeepaliveInterval",
+    ] as const
+  ) {
+    for (const value of [NaN, -1, "1000"]) {
+      await assert.rejects(
+        Connection.connect({ hostname: HOST, port }, {
+          [name]: value as number,
+        }),
+        (error: unknown) =>
+          error instanceof RangeError &&
+          error.message.startsWith(
+            `Cannot connect to ${HOST}:${port}: ${name} must be a number of ms >= 0 or Infinity`,
+          ),
+        `${name}: ${value}`,
+      );
+    }
+  }
 });

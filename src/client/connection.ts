@@ -379,11 +379,28 @@ export class Connection extends EventTarget implements AsyncDisposable {
    * protocol version.
    * @throws {ServerClosingError} when the server answered with `goaway`
    * right away (draining, or over its connection limit).
+   * @throws {RangeError} when a keepalive period is `NaN`, negative or not a
+   * number (before anything is opened).
    */
   static async connect(
     endpoint: Address,
     options: ConnectionOptions = {},
   ): Promise<Connection> {
+    for (
+      const name of [
+        "keepaliveInterval",
+        "keepaliveTimeout",
+        "idleKeepaliveInterval",
+      ] as const
+    ) {
+      if (!isValidTimeout(options[name])) {
+        throw timeoutError(
+          options[name],
+          `connect to ${endpoint.hostname}:${endpoint.port}`,
+          name,
+        );
+      }
+    }
     const { conn, decoder, settings, codec } = await openSocket(
       endpoint,
       options,
