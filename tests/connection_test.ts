@@ -22,6 +22,8 @@ import {
 } from "./_core_helpers.ts";
 import { nextEvent, waitFor } from "./_wait.ts";
 import { encodeFrame, FrameType } from "../src/protocol/frame.ts";
+import { jsonCodec } from "../src/protocol/codec.ts";
+import { MAX_METADATA_SIZE } from "../src/protocol/metadata.ts";
 
 const HOST = "127.0.0.1";
 
@@ -434,6 +436,88 @@ Deno.test("EOF after goaway with no call pending is a clean end", async () => {
   assert.equal(detail.error, undefined);
   await serving;
   listener.close();
+});
+
+Deno.test("a malformed error reply fails that call alone; the connection and its other calls go on", async () => {
+  // A fake server: answers the first two requests with error frames that are
+  // not `{ name, message }`, the third with a result.
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const serving = (async () => {
+    const conn = await listener.accept();
+    await writeAll(conn, HELLO);
+    const frames = rawFrames(conn);
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push((await frames.next(FrameType.Request)).id);
+    }
+    await writeAll(
+      conn,
+      concat(
+        encodeFrame(FrameType.Error, ids[0]!, new TextEncoder().encode("{")),
+        encodeFrame(FrameType.Error, ids[1]!, jsonCodec.encode({ name: 1 })),
+        encodeFrame(FrameType.Result, ids[2]!, jsonCodec.encode("ok")),
+      ),
+    );
+    await readToEnd(conn);
+    conn.close();
+  })();
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: (listener.addr as Deno.NetAddr).port,
+  }, { codec: jsonCodec });
+  const calls = ["a", "b", "c"].map((method) =>
+    conn.call(method, [], { timeout: 10_000 })
+  );
+  for (const [i, method] of ["a", "b"].entries()) {
+    await assert.rejects(
+      within(calls[i]!, 5000, `call ${method}`),
+      (e: unknown) =>
+        e instanceof ProtocolError &&
+        e.message.startsWith(
+          `Cannot call method "${method}": cannot read the error reply from `,
+        ),
+    );
+  }
+  assert.equal(await within(calls[2]!, 5000, "call c"), "ok");
+  assert.equal(conn.isClosed, false);
+  conn.close();
+  await serving;
+  listener.close();
+});
+
+Deno.test("call metadata at the limit is sent; one byte more, a reserved key or a non-string value fails that call alone, unsent", async () => {
+  let runs = 0;
+  await using server = serve({
+    size: withContext((ctx) => {
+      runs++;
+      return ctx.metadata.big?.length ?? -1;
+    }),
+  }, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  // One entry: u8 key length, the key, u16 value length, the value.
+  const fits = "x".repeat(MAX_METADATA_SIZE - 3 - "big".length);
+  assert.equal(
+    await conn.call("size", [], { timeout: 5000, metadata: { big: fits } }),
+    fits.length,
+  );
+  const refused: [Record<string, string>, ErrorConstructor, RegExp][] = [
+    [{ big: fits + "x" }, RangeError, /exceeds the limit of 8192 bytes/],
+    [{ "zkrpc-deadline": "1" }, TypeError, /is reserved/],
+    [{ big: 1 as unknown as string }, TypeError, /must be a string/],
+    [{ "Bad Key": "1" }, TypeError, /must be 1-64 characters/],
+  ];
+  for (const [metadata, type, pattern] of refused) {
+    await assert.rejects(
+      conn.call("size", [], { timeout: 5000, metadata }),
+      (e: unknown) => e instanceof type && pattern.test((e as Error).message),
+    );
+  }
+  assert.equal(runs, 1);
+  assert.equal(conn.inFlight, 0);
+  assert.equal(await conn.call("size", [], { timeout: 5000 }), -1);
 });
 
 Deno.test("keepalive pings detect a peer that stopped answering", async () => {

@@ -833,26 +833,36 @@ export class Connection extends EventTarget implements AsyncDisposable {
         return;
       }
       case FrameType.Error: {
-        let payload: ErrorPayload;
-        try {
-          payload = this.#codec.decode(frame.payload) as ErrorPayload;
-          if (
-            typeof payload?.name !== "string" ||
-            typeof payload.message !== "string"
-          ) throw new TypeError("expected { name, message }");
-        } catch (error) {
-          throw new ProtocolError(
-            `Cannot read error frame from ${this.#name}: ${message(error)}`,
-          );
-        }
         if (frame.id === 0) {
+          let reason: string;
+          try {
+            reason = this.#errorPayload(frame.payload).message;
+          } catch (error) {
+            throw new ProtocolError(
+              `Cannot read error frame from ${this.#name}: ${message(error)}`,
+            );
+          }
           throw new ProtocolError(
-            `Connection to ${this.#name} refused by the server: ${payload.message}`,
+            `Connection to ${this.#name} refused by the server: ${reason}`,
           );
         }
         const call = this.#pending.get(frame.id);
         if (call === undefined) return;
         this.#settle(call);
+        let payload: ErrorPayload;
+        try {
+          payload = this.#errorPayload(frame.payload);
+        } catch (error) {
+          // That call's failure, not the connection's: the others go on.
+          call.reject(
+            new ProtocolError(
+              `Cannot call method "${call.method}": cannot read the error reply from ${this.#name}: ${
+                message(error)
+              }`,
+            ),
+          );
+          return;
+        }
         const error = this.#errors.revive(payload, {
           method: call.method,
           target: this.#name,
@@ -897,6 +907,16 @@ export class Connection extends EventTarget implements AsyncDisposable {
           `Cannot read frame from ${this.#name}: frame type ${frame.type} is not sent by servers`,
         );
     }
+  }
+
+  /** Decodes an `error` frame's payload; throws when it is not one. */
+  #errorPayload(bytes: Uint8Array): ErrorPayload {
+    const payload = this.#codec.decode(bytes) as ErrorPayload;
+    if (
+      typeof payload?.name !== "string" ||
+      typeof payload.message !== "string"
+    ) throw new TypeError("expected { name, message }");
+    return payload;
   }
 
   #goawayReason = "";
