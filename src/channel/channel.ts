@@ -51,6 +51,7 @@ import {
 } from "../telemetry/telemetry.ts";
 import { deadline as raceDeadline } from "../_async.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../client/_connect.ts";
+import { CHANNEL_DEFAULTS } from "../_defaults.ts";
 import { MemberAdmission } from "./admission.ts";
 import { AttemptPolicy, isEndpointFailure } from "./attempt_policy.ts";
 import { hedge, type HedgingOptions, LatencyTracker } from "./hedging.ts";
@@ -388,7 +389,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     this.#balancer = typeof options.balancer === "object"
       ? options.balancer
       : createBalancer(options.balancer ?? "random");
-    this.#timeout = options.timeout ?? 10_000;
+    this.#timeout = options.timeout ?? CHANNEL_DEFAULTS.timeout;
     this.#defaultCallOptions = { timeout: this.#timeout };
     this.#filter = options.filter;
     const interceptors = [
@@ -401,7 +402,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     const connectTimeout = options.connection?.connectTimeout ??
       DEFAULT_CONNECT_TIMEOUT;
     this.#policy = new AttemptPolicy(
-      options.maxAttempts ?? 3,
+      options.maxAttempts ?? CHANNEL_DEFAULTS.maxAttempts,
       new RetryBudget(options.retryBudget),
       connectTimeout,
     );
@@ -426,9 +427,10 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         : undefined;
       this.#hedgeDelay = this.#tracker ?? 0;
     }
-    this.#maxHedges = hedging?.maxHedges ?? 1;
+    this.#maxHedges = hedging?.maxHedges ?? CHANNEL_DEFAULTS.maxHedges;
     this.#waitForReady = options.waitForReady ?? false;
-    this.#discoveryTimeout = options.discoveryTimeout ?? 5000;
+    this.#discoveryTimeout = options.discoveryTimeout ??
+      CHANNEL_DEFAULTS.discoveryTimeout;
     this.#admission = new MemberAdmission({
       service: this.#service,
       tls: options.tls === true || options.connection?.caCerts !== undefined,
@@ -457,8 +459,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     this.#detector = new OutlierDetector(
       this.#pool,
       options.outlierDetection ?? {},
-      options.ejectionTime ?? 250,
-      options.maxEjectionTime ?? 30_000,
+      options.ejectionTime ?? CHANNEL_DEFAULTS.ejectionTime,
+      options.maxEjectionTime ?? CHANNEL_DEFAULTS.maxEjectionTime,
     );
     this.#ownsMembership = options.membership === undefined;
     this.#membership = options.membership ?? this.#watch(options);

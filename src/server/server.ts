@@ -641,10 +641,12 @@ export class RpcServer implements AsyncDisposable {
         continue;
       }
       const remoteAddr = conn.remoteAddr as Deno.NetAddr;
-      const max = this.#options.maxConnections ?? 1024;
+      const max = this.#options.maxConnections ??
+        SERVER_DEFAULTS.maxConnections;
       const host = remoteAddr.hostname;
       const fromHost = this.#perAddress.get(host) ?? 0;
-      const maxPerAddress = this.#options.maxConnectionsPerAddress ?? 256;
+      const maxPerAddress = this.#options.maxConnectionsPerAddress ??
+        SERVER_DEFAULTS.maxConnectionsPerAddress;
       if (this.#conns.size >= max) {
         this.#onError(
           new ProtocolError(

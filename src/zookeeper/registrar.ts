@@ -24,6 +24,7 @@ import {
 import { PROTOCOL_VERSION } from "../protocol/frame.ts";
 import { servicePath } from "../discovery/service_path.ts";
 import { pickAdvertisedAddress } from "./_advertised_address.ts";
+import { REGISTRAR_DEFAULTS } from "../_defaults.ts";
 
 const REGISTER = "Cannot register in ZooKeeper";
 
@@ -241,7 +242,7 @@ export function zooKeeperRegistrar(
             log,
           ),
           port: options.advertisedPort ?? addr.port,
-          weight: options.weight ?? 1,
+          weight: options.weight ?? REGISTRAR_DEFAULTS.weight,
           protocol: PROTOCOL_VERSION,
           startedAt: new Date().toISOString(),
           tls: options.tls ?? server?.tls ?? false,
@@ -266,7 +267,7 @@ export function zooKeeperRegistrar(
       started.resolve(registration);
       const where = `${member.host}:${member.port}`;
       let warned = false;
-      const warnAfter = options.warnAfter ?? 5000;
+      const warnAfter = options.warnAfter ?? REGISTRAR_DEFAULTS.warnAfter;
       const warning = warnAfter === 0 ? undefined : setTimeout(() => {
         if (registration.nodePath !== undefined) return;
         warned = true;
