@@ -120,7 +120,11 @@ export interface DistributedChannelOptions {
   session?: SessionKeeperOptions;
   /** The service to call; its members live under `<root>/<service>`. */
   service?: string;
-  /** Root of the registry. @default "/rpc" */
+  /**
+   * Root of the registry.
+   *
+   * @default {"/rpc"}
+   */
   root?: string;
   /**
    * The exact path whose children are the members; overrides `root` and
@@ -131,16 +135,24 @@ export interface DistributedChannelOptions {
   membership?: Membership;
   /** Error classes that remote errors of the same name come back as. */
   errors?: ErrorClass[];
-  /** How to choose an endpoint. @default "random" */
+  /**
+   * How to choose an endpoint.
+   *
+   * @default {"random"}
+   */
   balancer?: BalancerName | Balancer;
-  /** Default timeout of a call, in ms, including retries. @default 10000 */
+  /**
+   * Default timeout of a call, in ms, including retries.
+   *
+   * @default {10000}
+   */
   timeout?: number;
   /**
    * Most attempts of one call that count: attempts that provably never
    * reached a server (refused, connect timeout, draining) do not count while
    * the call has untried endpoints left.
    *
-   * @default 3
+   * @default {3}
    */
   maxAttempts?: number;
   /**
@@ -164,10 +176,14 @@ export interface DistributedChannelOptions {
   /**
    * First ejection period of a failing endpoint, in ms; each ejection in a
    * row doubles it (±20 % jitter). After it, probes decide re-admission.
-   * @default 250
+   * @default {250}
    */
   ejectionTime?: number;
-  /** Longest ejection period, in ms. @default 30000 */
+  /**
+   * Longest ejection period, in ms.
+   *
+   * @default {30000}
+   */
   maxEjectionTime?: number;
   /** Thresholds of outlier detection and probing. */
   outlierDetection?: OutlierDetectionOptions;
@@ -212,7 +228,9 @@ export interface DistributedChannelOptions {
   onWarning?: (message: string) => void;
   /**
    * Called once per registered member whose data is unusable (not JSON, no
-   * host or port); the member is skipped. @default console.warn
+   * host or port); the member is skipped.
+   *
+   * @default {console.warn}
    */
   onInvalidMember?: (id: string, error: Error) => void;
   /**

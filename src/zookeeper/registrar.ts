@@ -61,7 +61,11 @@ export interface ZooKeeperRegistrarOptions {
    * @default {undefined}
    */
   service?: string | undefined;
-  /** Root of the registry. @default "/rpc" */
+  /**
+   * Root of the registry.
+   *
+   * @default {"/rpc"}
+   */
   root?: string | undefined;
   /**
    * The exact parent path of the member node; overrides `root` and `service`
@@ -93,7 +97,11 @@ export interface ZooKeeperRegistrarOptions {
    * @default {undefined}
    */
   metadata?: Record<string, unknown> | undefined;
-  /** Relative weight, more than 0. @default 1 */
+  /**
+   * Relative weight, more than 0.
+   *
+   * @default {1}
+   */
   weight?: number | undefined;
   /**
    * Whether clients must use TLS. Normally left out: the registrar learns it

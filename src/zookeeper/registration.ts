@@ -62,7 +62,7 @@ export interface ZooKeeperRegistrationOptions {
   /**
    * The unique id in the node's name. Two registrations with the same id
    * share one node, so give each server its own.
-   * @default crypto.randomUUID()
+   * @default {crypto.randomUUID()}
    */
   id?: string;
 }
