@@ -98,3 +98,76 @@ Deno.test("every deno.json entry point is checked, doc-linted and tested by the 
     assert.ok(tested.includes(file), `tasks.test runs ${file}'s doc tests`);
   }
 });
+
+interface DocSymbol {
+  name: string;
+  declarations: {
+    def?: {
+      methods?: { name: string }[];
+      properties?: { name: string }[];
+    };
+  }[];
+}
+
+/** The symbols of every entry point, by name, from one `deno doc --json`. */
+async function entrySymbols(): Promise<{
+  symbols: Map<string, DocSymbol>;
+  doc: unknown;
+}> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "--json", ...entryFiles],
+    cwd: ROOT.pathname,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(120_000),
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  const doc = JSON.parse(new TextDecoder().decode(stdout)) as {
+    nodes: Record<string, { symbols: DocSymbol[] }>;
+  };
+  const symbols = new Map<string, DocSymbol>();
+  for (const module of Object.values(doc.nodes)) {
+    for (const symbol of module.symbols) symbols.set(symbol.name, symbol);
+  }
+  return { symbols, doc };
+}
+
+/** Every `{@link X}` / `{@linkcode X}` target in a JSON tree of docs. */
+function linkTargets(value: unknown, found = new Set<string>()): Set<string> {
+  if (typeof value === "string") {
+    for (const m of value.matchAll(/\{@link(?:code|plain)?\s+([^}\s|]+)/g)) {
+      found.add(m[1]!);
+    }
+  } else if (Array.isArray(value)) {
+    for (const item of value) linkTargets(item, found);
+  } else if (typeof value === "object" && value !== null) {
+    for (const item of Object.values(value)) linkTargets(item, found);
+  }
+  return found;
+}
+
+Deno.test("every {@link} in the public docs names a symbol an entry point exports", async () => {
+  const { symbols, doc } = await entrySymbols();
+  const targets = linkTargets(doc);
+  assert.ok(targets.size > 20, `only ${targets.size} links found`);
+  const dangling: string[] = [];
+  for (const target of targets) {
+    const [head, ...rest] = target.split(/[.#]/);
+    const member = rest.filter((part) => part !== "prototype")[0];
+    const symbol = symbols.get(head!);
+    if (!symbol) {
+      dangling.push(`${target}: no entry point exports ${head}`);
+    } else if (member !== undefined) {
+      const members = symbol.declarations.flatMap((d) => [
+        ...d.def?.methods ?? [],
+        ...d.def?.properties ?? [],
+      ]).map((m) => m.name);
+      if (!members.includes(member)) {
+        dangling.push(`${target}: ${head} has no member ${member}`);
+      }
+    }
+  }
+  assert.deepEqual(dangling, []);
+});

@@ -8,7 +8,7 @@
  */
 import { RETRY_BUDGET_DEFAULTS } from "../_defaults.ts";
 
-/** Options for {@linkcode RetryBudget}. */
+/** Options of a channel's retry budget (`DistributedChannelOptions.retryBudget`). */
 export interface RetryBudgetOptions {
   /**
    * Tokens the budget holds when full; retries are allowed while more than

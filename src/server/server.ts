@@ -732,7 +732,7 @@ export class RpcServer implements AsyncDisposable {
  * first argument. An error thrown
  * by a handler travels as `{ name, message, data, fields }` — its own `data`
  * property and its other own enumerable properties
- * ({@linkcode errorFields}), no stack.
+ * ({@linkcode ErrorPayload}`.fields`), no stack.
  *
  * @param handlers The object whose own methods are exposed.
  * @param options Address, limits, TLS, registrar.
