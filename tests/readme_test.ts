@@ -166,15 +166,17 @@ function shellBlock(heading: string, nth = 0): string[] {
 }
 
 /**
- * The README's `deno test` flags, adapted as its table says when
+ * The `deno test` flags of the testing export, from the one place that
+ * gives them (testing.ts's module doc), adapted as its table says when
  * `JAVA_HOME` or `ZOOKEEPER_HOME` is set.
  */
-function testingFlags(): string[] {
-  const [line] = shellBlock("## Testing your service");
-  assert.match(line!, /^deno test --allow/);
+async function testingFlags(): Promise<string[]> {
+  const doc = await Deno.readTextFile(new URL("testing.ts", ROOT));
+  const line = /^ \* (deno test --allow.*)$/m.exec(doc)?.[1];
+  assert.ok(line, "testing.ts's module doc gives the deno test command");
   const javaHome = Deno.env.get("JAVA_HOME");
   const zooKeeperHome = Deno.env.get("ZOOKEEPER_HOME");
-  return line!.split(" ").slice(2).map((flag) =>
+  return line.split(" ").slice(2).map((flag) =>
     flag === "--allow-run=java" && javaHome
       ? `--allow-run=${javaHome}/bin/java`
       : flag.startsWith("--allow-read=") && zooKeeperHome
@@ -204,7 +206,7 @@ function check(output: Deno.CommandOutput, what: string): string {
   return text;
 }
 
-Deno.test("a fresh project linked to the checkout as the README says passes its test with the README's deno test flags", async () => {
+Deno.test("a fresh project linked to the checkout as the README says passes its test with the testing export's flags", async () => {
   const [link] = shellBlock("## Using the module from a checkout");
   assert.equal(link, "deno link ../zkrpc");
   await inTempDir(async (dir) => {
@@ -218,7 +220,10 @@ Deno.test("a fresh project linked to the checkout as the README says passes its 
     );
     // No --config: the project's own deno.json, as `deno link` left it.
     const text = check(
-      await run(["deno", "test", ...testingFlags(), "discovery_test.ts"], app),
+      await run(
+        ["deno", "test", ...await testingFlags(), "discovery_test.ts"],
+        app,
+      ),
       "deno test",
     );
     assert.match(text, /1 passed/);
@@ -322,14 +327,11 @@ Deno.test("the README's API tour runs as written with the flags it gives", async
 });
 
 Deno.test("the README's testing-export example passes under deno test", async () => {
-  const flags = /\/\/ discovery_test\.ts {2}\(deno test (--allow[^)]*)\)/.exec(
-    README,
-  )?.[1];
-  assert.ok(flags, "the README gives the test's command");
+  const flags = await testingFlags();
   await inTempDir(async (dir) => {
     await writeBlocks(dir, blocks);
     const output = await deno(
-      ["test", "--config", CONFIG, ...flags.split(" "), "discovery_test.ts"],
+      ["test", "--config", CONFIG, ...flags, "discovery_test.ts"],
       dir,
     ).output();
     const stdout = new TextDecoder().decode(output.stdout);
@@ -357,4 +359,38 @@ Deno.test("the README's commands and demo flags match deno.json", async () => {
   assert.match(README, /^deno add jsr:@zkrpc\/zkrpc$/m);
   assert.match(README, /^## Performance$/m); // filled from `deno task bench`
   assert.equal(config.name, "@zkrpc/zkrpc");
+});
+
+Deno.test("a suite using the testing export passes with exactly the flags testing.ts gives, and fails without each of the first four", async () => {
+  const flags = await testingFlags();
+  assert.deepEqual(
+    flags.slice(0, 4).map((flag) => flag.split("=")[0]),
+    ["--allow-net", "--allow-run", "--allow-read", "--allow-write"],
+  );
+  const suite =
+    new URL("tests/fixtures/testing_export_suite.ts", ROOT).pathname;
+  const runSuite = (withFlags: string[]) =>
+    deno(
+      ["test", "--no-prompt", "--config", CONFIG, ...withFlags, suite],
+      ROOT.pathname,
+    ).output();
+  const output = await runSuite(flags);
+  const text = new TextDecoder().decode(output.stdout) +
+    new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, text);
+  assert.match(text, /1 passed/);
+  // Each of the first four is needed, and its absence is named.
+  const failures = [
+    /Requires net access/,
+    /Requires run access/,
+    /no ZooKeeper jars found/,
+    /Requires write access/,
+  ];
+  for (const [i, dropped] of flags.slice(0, 4).entries()) {
+    const without = await runSuite(flags.filter((flag) => flag !== dropped));
+    const text = new TextDecoder().decode(without.stdout) +
+      new TextDecoder().decode(without.stderr);
+    assert.notEqual(without.code, 0, `passes without ${dropped}`);
+    assert.match(text, failures[i]!, `without ${dropped}`);
+  }
 });
