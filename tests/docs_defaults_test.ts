@@ -13,7 +13,8 @@
  *   {@linkcode DEFAULT_TAGS}).
  *
  * So a doc table, a sentence or a tag that disagrees with the code fails,
- * and so does a new default nobody mapped.
+ * and so does a new default nobody mapped. Last, every test that
+ * docs/testing.md's "Documented promises → tests" table names must exist.
  *
  * @module
  */
@@ -582,5 +583,42 @@ Deno.test("every numeric @default tag of an exported option is the code's defaul
     stale,
     [],
     "DEFAULT_TAGS entries whose tag is gone: update the list",
+  );
+});
+
+// ------------------------------------------------ promises -> tests table
+
+Deno.test("every test docs/testing.md names for a documented promise exists", async () => {
+  const doc = await Deno.readTextFile(new URL("docs/testing.md", ROOT));
+  const start = doc.indexOf("## Documented promises → tests");
+  assert.ok(start >= 0, "docs/testing.md has the promises table");
+  const section = doc.slice(start, doc.indexOf("\n## ", start + 1));
+  const named = [...section.matchAll(/`(tests\/[\w/]+\.ts)` "([^"]+)"/g)];
+  assert.ok(named.length > 40, `only ${named.length} tests named`);
+  const missing: string[] = [];
+  for (const [, file, name] of named) {
+    const source = await Deno.readTextFile(new URL(file!, ROOT));
+    // A literal name, or a template name with `${…}` parts.
+    const templates = [...source.matchAll(/Deno\.test\(\s*`([^`]*)`/g)].map(
+      ([, t]) =>
+        new RegExp(
+          `^${
+            t!.split(/\$\{[^}]*\}/).map((part) =>
+              part.replace(/[.*+?^$()[\]{}|\\]/g, "\\$&")
+            ).join(".+")
+          }$`,
+        ),
+    );
+    if (
+      !source.includes(`"${name}"`) && !source.includes(`\`${name}\``) &&
+      !templates.some((template) => template.test(name!))
+    ) {
+      missing.push(`${file}: "${name}"`);
+    }
+  }
+  assert.deepEqual(
+    missing,
+    [],
+    "docs/testing.md names tests that do not exist",
   );
 });
