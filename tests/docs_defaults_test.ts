@@ -312,7 +312,7 @@ function option(name: string, qualifier = ""): RegExp {
 
 const PROSE: readonly Prose[] = [
   {
-    doc: "README.md",
+    doc: "docs/api-tour.md",
     pattern: /the channel's `timeout`, default ([^,]+)/,
     expected: CHANNEL_DEFAULTS.timeout,
   },
