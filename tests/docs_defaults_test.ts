@@ -32,6 +32,7 @@ import { DEFAULT_MAX_FRAME_SIZE } from "../src/protocol/frame.ts";
 import { DEFAULT_MAX_BIGINT_DIGITS } from "../src/protocol/_values.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../src/client/_connect.ts";
 import { DEFAULT_ZOOKEEPER_HOSTS } from "../src/zookeeper/_config.ts";
+import { denoDoc } from "./_deno_doc.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -493,19 +494,6 @@ const DEFAULT_TAGS: Readonly<Record<string, number>> = {
   "ExpireSessionOptions.timeout": 10_000,
 };
 
-interface DocNode {
-  name: string;
-  declarations?: {
-    kind: string;
-    def?: {
-      properties?: {
-        name: string;
-        jsDoc?: { doc?: string; tags?: { kind: string; value?: string }[] };
-      }[];
-    };
-  }[];
-}
-
 /**
  * `Interface.property` -> `@default` text, over every entry point, and the
  * properties whose `@default` deno doc cannot read (inline in the text, or
@@ -517,20 +505,7 @@ async function defaultTags(): Promise<
   const config = JSON.parse(
     await Deno.readTextFile(new URL("deno.json", ROOT)),
   ) as { exports: Record<string, string> };
-  const files = Object.values(config.exports);
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["doc", "--json", ...files],
-    cwd: ROOT.pathname,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(120_000),
-  }).output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
-  const doc = JSON.parse(new TextDecoder().decode(stdout)) as {
-    nodes: Record<string, { symbols: DocNode[] }>;
-  };
+  const doc = await denoDoc(Object.values(config.exports));
   const tags = new Map<string, string>();
   const unreadable: string[] = [];
   for (const module of Object.values(doc.nodes)) {

@@ -10,6 +10,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { denoDoc, type DocSymbol } from "./_deno_doc.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const CONFIG = JSON.parse(
@@ -22,20 +23,9 @@ const MAX_ROOT_SYMBOLS = 35;
 
 /** The names an entry point file exports, types included, per `deno doc`. */
 async function exportedNames(file: string): Promise<string[]> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["doc", "--json", file],
-    cwd: ROOT.pathname,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(120_000),
-  }).output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
-  const doc = JSON.parse(new TextDecoder().decode(stdout));
+  const doc = await denoDoc([file]);
   const url = new URL(file, ROOT).href;
-  // Deno 2: { version, nodes: { [module url]: { symbols: [{ name }] } } }.
-  const symbols = doc?.nodes?.[url]?.symbols as { name: string }[] | undefined;
+  const symbols = doc.nodes[url]?.symbols;
   assert.ok(Array.isArray(symbols), `deno doc --json ${file}: no symbols`);
   return symbols.map((symbol) => symbol.name);
 }
@@ -99,34 +89,12 @@ Deno.test("every deno.json entry point is checked, doc-linted and tested by the 
   }
 });
 
-interface DocSymbol {
-  name: string;
-  declarations: {
-    def?: {
-      methods?: { name: string }[];
-      properties?: { name: string }[];
-    };
-  }[];
-}
-
 /** The symbols of every entry point, by name, from one `deno doc --json`. */
 async function entrySymbols(): Promise<{
   symbols: Map<string, DocSymbol>;
   doc: unknown;
 }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["doc", "--json", ...entryFiles],
-    cwd: ROOT.pathname,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(120_000),
-  }).output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
-  const doc = JSON.parse(new TextDecoder().decode(stdout)) as {
-    nodes: Record<string, { symbols: DocSymbol[] }>;
-  };
+  const doc = await denoDoc(entryFiles);
   const symbols = new Map<string, DocSymbol>();
   for (const module of Object.values(doc.nodes)) {
     for (const symbol of module.symbols) symbols.set(symbol.name, symbol);
