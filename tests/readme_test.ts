@@ -499,3 +499,23 @@ Deno.test("every relative link of the README and the docs names a file and a hea
   }
   assert.deepEqual(broken, []);
 });
+
+Deno.test("the architecture picture names every balancer and the member path", async () => {
+  const svg = await Deno.readTextFile(new URL("docs/architecture.svg", ROOT));
+  assert.match(README, /!\[[^\]]+\]\(docs\/architecture\.svg\)/);
+  const source = await Deno.readTextFile(
+    new URL("src/channel/balancer.ts", ROOT),
+  );
+  const union = /export type BalancerName =([^;]+);/.exec(source)?.[1];
+  assert.ok(union, "src/channel/balancer.ts declares BalancerName");
+  const names = [...union.matchAll(/"([\w-]+)"/g)].map((m) => m[1]!);
+  assert.ok(names.length >= 3, names.join());
+  for (const name of names) {
+    assert.match(
+      svg,
+      new RegExp(`[ ,>]${name}[,<]`),
+      `the picture names ${name}`,
+    );
+  }
+  assert.ok(svg.includes("/rpc/calculator/server-&lt;uuid&gt;-0000000001"));
+});
