@@ -53,6 +53,8 @@ export const CHANNEL_DEFAULTS = {
   maxAttempts: 3,
   /** Hedged attempts after the first. */
   maxHedges: 1,
+  /** Latency percentile after which a hedge is sent. */
+  hedgePercentile: 95,
   /** Ms a call waits for discovery's first member list. */
   discoveryTimeout: 5000,
   /** Ms of a first ejection. */

@@ -443,6 +443,11 @@ const DEFAULT_TAGS: Readonly<Record<string, number>> = {
   "DistributedChannelOptions.discoveryTimeout":
     CHANNEL_DEFAULTS.discoveryTimeout,
   "HedgingOptions.maxHedges": CHANNEL_DEFAULTS.maxHedges,
+  "HedgingOptions.delay.percentile": CHANNEL_DEFAULTS.hedgePercentile,
+  "DistributedChannelOptions.retryBudget.maxTokens":
+    RETRY_BUDGET_DEFAULTS.maxTokens,
+  "DistributedChannelOptions.retryBudget.tokenRatio":
+    RETRY_BUDGET_DEFAULTS.tokenRatio,
   "OutlierDetectionOptions.consecutiveFailures":
     OUTLIER_DETECTION_DEFAULTS.consecutiveFailures,
   "OutlierDetectionOptions.failureRate": OUTLIER_DETECTION_DEFAULTS.failureRate,
@@ -537,6 +542,16 @@ Deno.test("every numeric @default tag of an exported option is the code's defaul
   const numeric = [...tags].filter(([, value]) =>
     /^\{?\s*-?\d[\d_.]*\s*\}?$/.test(value.trim())
   );
+  // Figures inside an object default: `{ maxTokens: 100, tokenRatio: 0.1 }`.
+  for (const [name, value] of tags) {
+    for (
+      const [, key, figure] of value.matchAll(
+        /\b([A-Za-z]\w*):\s*(-?\d[\d_.]*)/g,
+      )
+    ) {
+      numeric.push([`${name}.${key}`, figure!]);
+    }
+  }
   const unmapped = numeric.filter(([name]) => !(name in DEFAULT_TAGS))
     .map(([name, value]) => `${name} @default ${value}`);
   assert.deepEqual(
@@ -549,6 +564,15 @@ Deno.test("every numeric @default tag of an exported option is the code's defaul
       Number(value.replace(/[{}_\s]/g, "")),
       DEFAULT_TAGS[name],
       `${name} @default ${value}`,
+    );
+  }
+  for (
+    const name of ["ZooKeeperDiscoveryOptions", "ZooKeeperRegistrarOptions"]
+  ) {
+    const tag = tags.get(`${name}.zookeeper`) ?? "";
+    assert.ok(
+      tag.includes(DEFAULT_ZOOKEEPER_HOSTS),
+      `${name}.zookeeper @default ${tag}`,
     );
   }
   const stale = Object.keys(DEFAULT_TAGS).filter((name) =>

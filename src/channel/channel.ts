@@ -431,7 +431,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     this.#hedgeMethods = hedging?.methods === undefined
       ? undefined
       : new Set(hedging.methods);
-    const delay = hedging?.delay ?? { percentile: 95 };
+    const delay = hedging?.delay ??
+      { percentile: CHANNEL_DEFAULTS.hedgePercentile };
     if (typeof delay === "number") {
       if (!(delay >= 0)) {
         throw new RangeError(
