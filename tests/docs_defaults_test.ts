@@ -521,6 +521,13 @@ async function defaultTags(): Promise<
           if (property.jsDoc?.doc?.includes("@default")) unreadable.push(name);
           for (const tag of property.jsDoc?.tags ?? []) {
             if (tag.value?.startsWith("@default")) unreadable.push(name);
+            // deno doc ends the value at the first "}": `{{ a: 1 }}` loses
+            // its end, so an object default is written `{a: 1}`.
+            const value = tag.kind === "default" ? tag.value ?? "" : "";
+            if (
+              value.split("{").length !== value.split("}").length ||
+              value.split("[").length !== value.split("]").length
+            ) unreadable.push(name);
             if (tag.kind !== "default") continue;
             tags.set(name, tag.value ?? "");
           }
@@ -536,7 +543,7 @@ Deno.test("every numeric @default tag of an exported option is the code's defaul
   assert.deepEqual(
     unreadable,
     [],
-    "write these as a `@default {value}` line of their own",
+    "write these as a `@default {value}` line of their own, no braces inside",
   );
   assert.ok(tags.size > 40, `only ${tags.size} @default tags found`);
   const numeric = [...tags].filter(([, value]) =>

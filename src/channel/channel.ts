@@ -158,7 +158,7 @@ export interface DistributedChannelOptions {
   /**
    * The retry budget shared by the channel's calls (gRPC-style throttling):
    * when failures outweigh successes, calls stop being retried (and hedged).
-   * @default {{ maxTokens: 100, tokenRatio: 0.1 }}
+   * @default {maxTokens: 100, tokenRatio: 0.1}
    */
   retryBudget?: RetryBudgetOptions;
   /**

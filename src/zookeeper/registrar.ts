@@ -125,7 +125,7 @@ export interface ZooKeeperRegistrarOptions {
    * Options for the server's own ZooKeeper session (timeouts, `auth`);
    * ignored when `zookeeper` is a keeper.
    *
-   * @default {{}}
+   * @default {the session defaults}
    */
   session?: SessionKeeperOptions | undefined;
   /**
