@@ -363,6 +363,34 @@ const PROSE: readonly Prose[] = [
     pattern: /port 1\.\.65535, default (\d+)\)/,
     expected: Number(DEFAULT_ZOOKEEPER_HOSTS.split(":")[1]),
   },
+  {
+    doc: "docs/command-line.md",
+    pattern: /`--zookeeper` \(default `\$ZOOKEEPER_HOSTS`, else `([^`]+)`/,
+    expected: DEFAULT_ZOOKEEPER_HOSTS,
+  },
+  {
+    // The CLI's and the channel's root: a literal in src/cli/_shared.ts and
+    // src/discovery/service_path.ts.
+    doc: "docs/command-line.md",
+    pattern: /`--root` \(default `([^`]+)`/,
+    expected: "/rpc",
+  },
+  {
+    doc: "docs/permissions.md",
+    pattern: /without it the default is `([^`]+)`/,
+    expected: DEFAULT_ZOOKEEPER_HOSTS,
+  },
+  {
+    doc: "docs/api-tour.md",
+    pattern: /`zookeeper` defaults to `([^`]+)`/,
+    expected: "$ZOOKEEPER_HOSTS",
+  },
+  {
+    // Deno's default, not zkrpc's.
+    doc: "docs/interceptors-and-telemetry.md",
+    pattern: /`OTEL_EXPORTER_OTLP_ENDPOINT`, default `([^`]+)`/,
+    expected: "http://localhost:4318",
+  },
   // The summary at the top of failure-modes.md.
   ...([
     [/Defaults: call `timeout` ([^,]+),/, CHANNEL_DEFAULTS.timeout],
@@ -406,11 +434,12 @@ Deno.test("every default given in a docs sentence is the code's default", async 
     spans.push([match.index, match.index + match[0].length]);
     covered.set(doc, spans);
   }
-  // A new sentence "(default 42 …" must be added to PROSE.
+  // A new sentence "(default 42 …" or "(default `x`" must be added to PROSE.
   const unmapped: string[] = [];
   for (const [doc, raw] of pages) {
     const text = raw.replace(/\s+/g, " ");
-    for (const m of text.matchAll(/default (?:`\w+`, )?\d/g)) {
+    const phrases = /default (?:`\w+`, )?\d|defaults? (?:is |to )?`[^`]/g;
+    for (const m of text.matchAll(phrases)) {
       const at = m.index + m[0].length - 1;
       const spans = covered.get(doc) ?? [];
       if (!spans.some(([from, to]) => from <= at && at < to)) {

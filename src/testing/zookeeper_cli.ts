@@ -26,7 +26,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { startZooKeeper } from "./start_zookeeper.ts";
+import { startZooKeeper, type ZooKeeperServer } from "./start_zookeeper.ts";
 import { DEFAULT_ZOOKEEPER_HOSTS } from "../zookeeper/_config.ts";
 
 const DEFAULT_PORT = Number(DEFAULT_ZOOKEEPER_HOSTS.split(":")[1]);
@@ -79,7 +79,7 @@ function onSignal(): void {
 }
 for (const signal of signals) Deno.addSignalListener(signal, onSignal);
 
-let zk;
+let zk: ZooKeeperServer;
 try {
   zk = await startZooKeeper({ port });
 } catch (error) {
