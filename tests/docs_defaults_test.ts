@@ -364,14 +364,14 @@ const PROSE: readonly Prose[] = [
     expected: Number(DEFAULT_ZOOKEEPER_HOSTS.split(":")[1]),
   },
   {
-    doc: "docs/command-line.md",
+    doc: "docs/cli.md",
     pattern: /`--zookeeper` \(default `\$ZOOKEEPER_HOSTS`, else `([^`]+)`/,
     expected: DEFAULT_ZOOKEEPER_HOSTS,
   },
   {
     // The CLI's and the channel's root: a literal in src/cli/_shared.ts and
     // src/discovery/service_path.ts.
-    doc: "docs/command-line.md",
+    doc: "docs/cli.md",
     pattern: /`--root` \(default `([^`]+)`/,
     expected: "/rpc",
   },
