@@ -129,7 +129,7 @@ Deno.test("the README's server and client run against `deno task zookeeper`, and
     const [, address, dataDir] = await within(
       lineMatching(
         zookeeper.stdout,
-        /^ZooKeeper serving on (\S+) \(data in (\S+)\)/,
+        /^ZooKeeper serving on (\S+) \(pid \d+, data in (\S+)\)/,
       ),
       120_000,
       "the task's ZooKeeper to serve",
@@ -186,5 +186,38 @@ Deno.test("the README's server and client run against `deno task zookeeper`, and
       for await (const _ of process.stdout); // drain
       await process.stderr;
     }
+  }
+});
+
+Deno.test("deno task zookeeper ends with exit 1 and ZooKeeper's log when its JVM dies", async () => {
+  const [task] = threeTerminals();
+  const port = getFreePorts(1)[0]!;
+  const zookeeper = spawn([...task!, "--port", `${port}`]);
+  try {
+    const [, pid, dataDir] = await within(
+      lineMatching(
+        zookeeper.stdout,
+        /^ZooKeeper serving on \S+ \(pid (\d+), data in (\S+)\)/,
+      ),
+      120_000,
+      "the task's ZooKeeper to serve",
+    );
+    Deno.kill(Number(pid), "SIGKILL"); // a crash, not a stop
+    const status = await within(
+      zookeeper.child.status,
+      60_000,
+      "the task to notice",
+    );
+    const stderr = await zookeeper.stderr;
+    assert.equal(status.code, 1, stderr);
+    assert.match(
+      stderr,
+      /ZooKeeper \(pid \d+\) exited on its own; the end of its log:/,
+    );
+    await assert.rejects(Deno.stat(dataDir!), Deno.errors.NotFound);
+  } finally {
+    await stop(zookeeper.child);
+    for await (const _ of zookeeper.stdout); // drain
+    await zookeeper.stderr;
   }
 });

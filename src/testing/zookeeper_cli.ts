@@ -20,8 +20,8 @@
  * as `deno task provision` needs them.
  *
  * Exit codes: 0 after Ctrl-C or SIGTERM, 1 when ZooKeeper cannot start (the
- * port is taken, ZooKeeper or Java is missing), 2 for wrong flags, 130 on a
- * second Ctrl-C.
+ * port is taken, ZooKeeper or Java is missing) or its JVM exits on its own
+ * (the end of its log is printed), 2 for wrong flags, 130 on a second Ctrl-C.
  *
  * @module
  */
@@ -40,7 +40,7 @@ Options:
   --port PORT   client port (default ${DEFAULT_PORT})
   -h, --help    show this help
 
-Exit codes: 0 stopped, 1 could not start, 2 wrong flags, 130 second Ctrl-C.`;
+Exit codes: 0 stopped, 1 could not start or died, 2 wrong flags, 130 second\nCtrl-C.`;
 
 function parse(): { port: number } {
   try {
@@ -93,10 +93,35 @@ try {
   );
   Deno.exit(1);
 }
+const server = zk;
+const pid = server.pid;
 console.log(
-  `ZooKeeper serving on ${zk.connectionString} (data in ${zk.dataDir}); Ctrl-C stops it and removes the data`,
+  `ZooKeeper serving on ${server.connectionString} (pid ${pid}, data in ${server.dataDir}); Ctrl-C stops it and removes the data`,
 );
-await stopRequested;
-await zk.stop();
+// A JVM that dies on its own (killed, out of memory) ends the task too,
+// with its log, instead of leaving a task that serves nothing.
+let check: ReturnType<typeof setInterval> | undefined;
+const died = new Promise<"died">((resolve) => {
+  check = setInterval(() => {
+    if (!server.running && requests === 0) resolve("died");
+  }, 500);
+});
+const why = await Promise.race([
+  stopRequested.then(() => "stop" as const),
+  died,
+]);
+clearInterval(check);
+let code = 0;
+if (why === "died") {
+  const log = await Deno.readTextFile(server.logFile).catch(() => "");
+  console.error(
+    `zookeeper: ZooKeeper (pid ${pid}) exited on its own; the end of its log:\n${
+      log.trimEnd().split("\n").slice(-20).join("\n")
+    }`,
+  );
+  code = 1;
+}
+await server.stop();
 for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
 console.log("ZooKeeper stopped");
+Deno.exit(code);
