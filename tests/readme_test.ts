@@ -207,18 +207,23 @@ function shellBlock(heading: string, nth = 0): string[] {
   return block.trim().split("\n");
 }
 
+/** The flags exactly as testing.ts's module doc gives them. */
+async function documentedTestingFlags(): Promise<string[]> {
+  const doc = await Deno.readTextFile(new URL("testing.ts", ROOT));
+  const line = /^ \* (deno test --allow.*)$/m.exec(doc)?.[1];
+  assert.ok(line, "testing.ts's module doc gives the deno test command");
+  return line.split(" ").slice(2);
+}
+
 /**
  * The `deno test` flags of the testing export, from the one place that
  * gives them (testing.ts's module doc), adapted as its table says when
  * `JAVA_HOME` or `ZOOKEEPER_HOME` is set.
  */
 async function testingFlags(): Promise<string[]> {
-  const doc = await Deno.readTextFile(new URL("testing.ts", ROOT));
-  const line = /^ \* (deno test --allow.*)$/m.exec(doc)?.[1];
-  assert.ok(line, "testing.ts's module doc gives the deno test command");
   const javaHome = Deno.env.get("JAVA_HOME");
   const zooKeeperHome = Deno.env.get("ZOOKEEPER_HOME");
-  return line.split(" ").slice(2).map((flag) =>
+  return (await documentedTestingFlags()).map((flag) =>
     flag === "--allow-run=java" && javaHome
       ? `--allow-run=${javaHome}/bin/java`
       : flag.startsWith("--allow-read=") && zooKeeperHome
@@ -357,6 +362,11 @@ Deno.test("the API tour (docs/api-tour.md) runs as written with the flags it giv
     PAGES.get("docs/api-tour.md")!,
   )?.[1];
   assert.ok(flags, "docs/api-tour.md gives the tour's command");
+  assert.deepEqual(
+    flags.split(" "),
+    await documentedTestingFlags(),
+    "the tour runs with the testing export's flags",
+  );
   await inTempDir(async (dir) => {
     await writeBlocks(dir, blocks);
     const output = await deno(
