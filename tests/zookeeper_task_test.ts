@@ -72,6 +72,22 @@ async function lineMatching(
   throw new Error(`the output ended without a line matching ${pattern}`);
 }
 
+/**
+ * Ends a spawned command and reads its output to the end (bounded: a task
+ * killed with SIGKILL could leave its child holding the pipes).
+ */
+async function finish(spawned: ReturnType<typeof spawn>): Promise<void> {
+  await stop(spawned.child);
+  await within(
+    (async () => {
+      for await (const _ of spawned.stdout); // drain
+      await spawned.stderr;
+    })(),
+    30_000,
+    "the output to end",
+  );
+}
+
 /** Ends a child that may still run: SIGINT, then SIGKILL after 30 s. */
 async function stop(child: Deno.ChildProcess): Promise<void> {
   for (const signal of ["SIGINT", "SIGKILL"] as const) {
@@ -180,11 +196,8 @@ Deno.test("the README's server and client run against `deno task zookeeper`, and
     assert.ok(isPortFree(port), `port ${port} is free again`);
   } finally {
     // After a failure: SIGINT first, so that the task stops its JVM.
-    for (const process of [serverProcess, zookeeper]) {
-      if (!process) continue;
-      await stop(process.child);
-      for await (const _ of process.stdout); // drain
-      await process.stderr;
+    for (const spawned of [serverProcess, zookeeper]) {
+      if (spawned) await finish(spawned);
     }
   }
 });
@@ -216,8 +229,6 @@ Deno.test("deno task zookeeper ends with exit 1 and ZooKeeper's log when its JVM
     );
     await assert.rejects(Deno.stat(dataDir!), Deno.errors.NotFound);
   } finally {
-    await stop(zookeeper.child);
-    for await (const _ of zookeeper.stdout); // drain
-    await zookeeper.stderr;
+    await finish(zookeeper);
   }
 });
