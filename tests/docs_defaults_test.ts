@@ -4,7 +4,8 @@
  * named constants), and this test compares with them
  *
  * - each row of every table in README.md and `docs/*.md` that has a
- *   "default" column (every row must be listed in {@linkcode TABLE_ROWS}),
+ *   "default" column, and of the tables of fixed limits (every row must be
+ *   listed in {@linkcode TABLE_ROWS}),
  * - each sentence giving a figure as a default ("`idleTimeout` (default
  *   120 s…") — every such phrase must be matched by an entry of
  *   {@linkcode PROSE},
@@ -28,7 +29,10 @@ import {
   ZOOKEEPER_SESSION_DEFAULTS,
 } from "../src/_defaults.ts";
 import { SERVER_DEFAULTS } from "../src/server/_server_connection.ts";
-import { DEFAULT_MAX_FRAME_SIZE } from "../src/protocol/frame.ts";
+import {
+  DEFAULT_MAX_FRAME_SIZE,
+  MAX_PING_PAYLOAD,
+} from "../src/protocol/frame.ts";
 import { DEFAULT_MAX_BIGINT_DIGITS } from "../src/protocol/_values.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../src/client/_connect.ts";
 import { DEFAULT_ZOOKEEPER_HOSTS } from "../src/zookeeper/_config.ts";
@@ -140,6 +144,21 @@ const TABLE_ROWS: readonly TableRow[] = [
     doc: "docs/security.md",
     heading: SERVER_TABLE,
     row: `\`${name}\``,
+    expected,
+  })),
+  // The fixed limits below the server's options.
+  ...([
+    ["ping / pong payload", MAX_PING_PAYLOAD],
+    // WRITE_HIGH_WATER in src/server/_server_connection.ts (not exported).
+    ["queued output per connection", 1 << 20],
+    ["receive buffer growth", "doubles, capped"],
+    ["result / error size", "the client's `maxFrameSize`"],
+    // The request header's u8 method length (src/protocol/frame.ts).
+    ["method name", 255],
+  ] as const).map(([row, expected]) => ({
+    doc: "docs/security.md",
+    heading: SERVER_TABLE,
+    row,
     expected,
   })),
   {
@@ -259,7 +278,12 @@ function defaultRows(doc: string, text: string): ParsedRow[] {
     if (!line.startsWith("|") || !/^\|[\s:|-]+\|$/.test(lines[i + 1] ?? "")) {
       continue;
     }
-    const column = cells(line).findIndex((c) => /\bdefault$/i.test(c));
+    // A "default" column; in a table of limits, the "value" column.
+    const header = cells(line);
+    let column = header.findIndex((c) => /\bdefault$/i.test(c));
+    if (column === -1 && header[0] === "limit") {
+      column = header.findIndex((c) => c === "value");
+    }
     i++; // the separator
     while (lines[i + 1]?.startsWith("|")) {
       i++;
