@@ -15,8 +15,8 @@
  * 3 ZooKeeper unreachable, 4 unknown service or no servers, 5 call failed
  * (deadline, connection).
  *
- * Flags are parsed with `node:util` `parseArgs`, which stands in for
- * `@std/cli` (JSR is not reachable from our build machines).
+ * Flags are parsed with `node:util` `parseArgs` (Deno ships it; no
+ * dependency on `@std/cli`).
  *
  * ```sh
  * deno run --allow-net=127.0.0.1 --allow-env=ZOOKEEPER_HOSTS cli.ts ls

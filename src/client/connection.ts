@@ -35,6 +35,7 @@ import {
   runClientInterceptors,
 } from "../_interceptors.ts";
 import { clientTelemetry } from "../telemetry/telemetry.ts";
+import { CONNECTION_DEFAULTS } from "../_defaults.ts";
 
 /**
  * Set on the options of connections a channel opens: the channel runs the
@@ -431,7 +432,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
     this.#peerMaxFrameSize = peer.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     // Never more requests out than the server runs: it would refuse them.
     this.#maxInFlight = Math.min(
-      options.maxInFlight ?? 1024,
+      options.maxInFlight ?? CONNECTION_DEFAULTS.maxInFlight,
       peer.maxInFlight || Infinity,
     );
     this.#decoder = decoder;
@@ -445,9 +446,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
           ),
         ),
     );
-    this.#keepaliveInterval = options.keepaliveInterval ?? 1000;
-    this.#keepaliveTimeout = options.keepaliveTimeout ?? 2000;
-    this.#idleKeepaliveInterval = options.idleKeepaliveInterval ?? 30_000;
+    this.#keepaliveInterval = options.keepaliveInterval ??
+      CONNECTION_DEFAULTS.keepaliveInterval;
+    this.#keepaliveTimeout = options.keepaliveTimeout ??
+      CONNECTION_DEFAULTS.keepaliveTimeout;
+    this.#idleKeepaliveInterval = options.idleKeepaliveInterval ??
+      CONNECTION_DEFAULTS.idleKeepaliveInterval;
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     this.#reading = this.#readLoop();
     if (this.#keepaliveInterval > 0) {

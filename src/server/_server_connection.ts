@@ -55,6 +55,9 @@ export const SERVER_DEFAULTS = {
   idleTimeout: 120_000,
   frameTimeout: 30_000,
   maxPingsPerMinute: 120,
+  maxConnections: 1024,
+  maxConnectionsPerAddress: 256,
+  maxConnectionAge: 0,
 } as const;
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -236,7 +239,8 @@ export class ServerConnection {
       this.#onTimer,
       this.#s.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
     );
-    const age = this.#s.options.maxConnectionAge ?? 0;
+    const age = this.#s.options.maxConnectionAge ??
+      SERVER_DEFAULTS.maxConnectionAge;
     if (age > 0 && age < Infinity) {
       // ±10 % jitter: connections opened together do not all go at once.
       this.#ageTimer = setTimeout(

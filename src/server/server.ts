@@ -641,10 +641,12 @@ export class RpcServer implements AsyncDisposable {
         continue;
       }
       const remoteAddr = conn.remoteAddr as Deno.NetAddr;
-      const max = this.#options.maxConnections ?? 1024;
+      const max = this.#options.maxConnections ??
+        SERVER_DEFAULTS.maxConnections;
       const host = remoteAddr.hostname;
       const fromHost = this.#perAddress.get(host) ?? 0;
-      const maxPerAddress = this.#options.maxConnectionsPerAddress ?? 256;
+      const maxPerAddress = this.#options.maxConnectionsPerAddress ??
+        SERVER_DEFAULTS.maxConnectionsPerAddress;
       if (this.#conns.size >= max) {
         this.#onError(
           new ProtocolError(
@@ -730,7 +732,7 @@ export class RpcServer implements AsyncDisposable {
  * first argument. An error thrown
  * by a handler travels as `{ name, message, data, fields }` — its own `data`
  * property and its other own enumerable properties
- * ({@linkcode errorFields}), no stack.
+ * ({@linkcode ErrorPayload}`.fields`), no stack.
  *
  * @param handlers The object whose own methods are exposed.
  * @param options Address, limits, TLS, registrar.

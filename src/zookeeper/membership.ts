@@ -36,7 +36,7 @@ export interface ZooKeeperMembershipOptions {
   /**
    * Called once per member whose data cannot be used (not JSON, no host or
    * port). The member is skipped.
-   * @default console.warn
+   * @default {console.warn}
    */
   onInvalidMember?: (id: string, error: Error) => void;
 }

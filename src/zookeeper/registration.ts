@@ -17,12 +17,13 @@ import {
   type ZooKeeperAcl,
   type ZooKeeperSession,
 } from "./session.ts";
+import { REGISTRAR_DEFAULTS } from "../_defaults.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
 /** First and longest pause before retrying a registration that failed. */
-const RETRY_DELAY = 250;
-const MAX_RETRY_DELAY = 5000;
+const RETRY_DELAY = REGISTRAR_DEFAULTS.retryDelay;
+const MAX_RETRY_DELAY = REGISTRAR_DEFAULTS.maxRetryDelay;
 
 /**
  * Options for {@linkcode ZooKeeperRegistration}.
@@ -61,7 +62,7 @@ export interface ZooKeeperRegistrationOptions {
   /**
    * The unique id in the node's name. Two registrations with the same id
    * share one node, so give each server its own.
-   * @default crypto.randomUUID()
+   * @default {crypto.randomUUID()}
    */
   id?: string;
 }
