@@ -13,6 +13,7 @@ import {
   defaultZooKeeperHosts,
   parseConnectionString,
 } from "../zookeeper/_config.ts";
+import { MESSAGE_LIMIT, printable } from "../_printable.ts";
 
 /**
  * The exit codes of the `zkrpc` command line.
@@ -87,6 +88,8 @@ export interface GlobalOptions {
   timeout: number;
   /** Machine-readable output. */
   json: boolean;
+  /** PEM certificates of the CAs to trust for TLS services (`--ca`). */
+  caCerts: string[] | undefined;
 }
 
 /** Flags every command accepts, in `parseArgs` form. */
@@ -95,6 +98,9 @@ export const GLOBAL_FLAGS = {
   root: { type: "string", default: "/rpc" },
   timeout: { type: "string", default: "5s" },
   json: { type: "boolean", default: false },
+  ca: { type: "string", multiple: true },
+  cert: { type: "string" },
+  key: { type: "string" },
   help: { type: "boolean", short: "h", default: false },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
 
@@ -106,7 +112,14 @@ export const GLOBAL_HELP = `Global options:
   --timeout DURATION  how long to wait for ZooKeeper and for a call: 500ms, 5s, 1m
                       or plain milliseconds (default 5s)
   --json              machine-readable output
-  -h, --help          show help`;
+  --ca FILE           trust the CA certificate(s) in FILE (PEM) for TLS services,
+                      besides the system's; repeatable (alternative: DENO_CERT=FILE)
+  --cert FILE, --key FILE
+                      reserved for client certificates: not supported yet
+  -h, --help          show help
+
+Everything printed from ZooKeeper or a server has its control characters
+escaped (\x1b, \u202e…) and each field capped at 200 characters.`;
 
 /** Exit codes, as the help text lists them. */
 export const EXIT_HELP = `Exit codes:
@@ -120,7 +133,7 @@ export const EXIT_HELP = `Exit codes:
 /** What {@linkcode parseCommandArgs} returns. */
 export interface ParsedArgs {
   /** Flag values by name. */
-  values: Record<string, string | boolean | undefined>;
+  values: Record<string, string | string[] | boolean | undefined>;
   /** Arguments that are not flags. */
   positionals: string[];
 }
@@ -220,6 +233,16 @@ export function globalOptions(values: ParsedArgs["values"]): GlobalOptions {
       `Cannot parse --timeout: expected more than 0, got "${given.timeout}"`,
     );
   }
+  if (values.cert !== undefined || values.key !== undefined) {
+    throw new CliError(
+      ExitCode.Usage,
+      "Cannot use --cert or --key: client certificates are not supported yet (zkrpc servers do not ask for one, so it would authenticate nothing)",
+      "--ca FILE (or DENO_CERT=FILE) is what calling a TLS service with a private CA needs.",
+    );
+  }
+  const caCerts = values.ca === undefined
+    ? undefined
+    : (values.ca as string[]).map(readCa);
   const zookeeper = given.zookeeper ?? defaultZooKeeperHosts();
   try {
     parseConnectionString(zookeeper);
@@ -237,7 +260,38 @@ export function globalOptions(values: ParsedArgs["values"]): GlobalOptions {
     root,
     timeout,
     json: given.json,
+    caCerts,
   };
+}
+
+/** Reads one `--ca` file: PEM certificates. */
+function readCa(file: string): string {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (error) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot read --ca "${file}": ${
+        error instanceof Deno.errors.NotFound
+          ? "no such file"
+          : error instanceof Deno.errors.NotCapable ||
+              error instanceof Deno.errors.PermissionDenied
+          ? "no read permission"
+          : (error as Error).message
+      }`,
+      error instanceof Deno.errors.NotCapable
+        ? `Run with --allow-read=${file}.`
+        : undefined,
+    );
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot read --ca "${file}": not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line)`,
+    );
+  }
+  return text;
 }
 
 /**
@@ -467,22 +521,14 @@ export function age(iso: unknown): string {
 }
 
 /**
- * JSON that never throws: bigints become strings, `undefined` becomes `null`,
- * bytes become arrays.
+ * Prints each line of `text` on stderr, every line made printable (control
+ * characters escaped, capped): for messages and hints that carry data from
+ * ZooKeeper or a server.
  *
- * @param value Anything.
- * @param indent Indentation, as for `JSON.stringify`.
- * @returns The JSON text.
+ * @param text One or more lines.
  */
-export function toJson(value: unknown, indent?: number): string {
-  return JSON.stringify(
-    value === undefined ? null : value,
-    (_key, v) =>
-      typeof v === "bigint"
-        ? v.toString()
-        : v instanceof Uint8Array
-        ? [...v]
-        : v,
-    indent,
-  );
+export function printError(text: string): void {
+  for (const line of text.split("\n")) {
+    console.error(printable(line, { max: MESSAGE_LIMIT }));
+  }
 }

@@ -33,9 +33,14 @@ import {
   openKeeper,
   parseCommandArgs,
   servicePathOf,
-  toJson,
   translateZooKeeperError,
 } from "./_shared.ts";
+import {
+  MESSAGE_LIMIT,
+  printable,
+  printableJson,
+  printableMessage,
+} from "../_printable.ts";
 
 const CODECS = { json: jsonCodec, msgpack: msgpackCodec };
 
@@ -150,13 +155,20 @@ export async function call(args: string[]): Promise<number> {
         if (error instanceof MethodNotFoundError && description !== undefined) {
           console.error(
             `Methods of service "${service}": ${
-              description.methods.map((m) => m.name).join(", ") || "none"
+              description.methods.map((m) => printable(m.name)).join(", ") ||
+              "none"
             }`,
           );
         }
         return code;
       }
-      console.log(toJson(result, options.json ? undefined : 2));
+      // The result is what was asked for: escaped, never cut.
+      console.log(
+        printableJson(result, {
+          max: Infinity,
+          ...(options.json ? {} : { indent: 2 }),
+        }),
+      );
       return ExitCode.Ok;
     },
   );
@@ -208,7 +220,10 @@ export async function withServiceChannel(
       root: options.root || "/",
     }).channel(service, {
       timeout: options.timeout,
-      ...(codec ? { connection: { codec } } : {}),
+      connection: {
+        ...(codec ? { codec } : {}),
+        ...(options.caCerts ? { caCerts: options.caCerts } : {}),
+      },
     });
     return await fn(channel);
   } finally {
@@ -226,12 +241,23 @@ export async function withServiceChannel(
 export async function describeService(
   channel: DistributedChannel,
 ): Promise<ServiceDescription | undefined> {
+  let description: unknown;
   try {
-    return await channel.call(DESCRIBE_METHOD, []) as ServiceDescription;
+    description = await channel.call(DESCRIBE_METHOD, []);
   } catch (error) {
     if (error instanceof MethodNotFoundError) return undefined;
     throw error;
   }
+  const methods = (description as ServiceDescription | null)?.methods;
+  if (
+    !Array.isArray(methods) ||
+    !methods.every((m) => typeof m?.name === "string")
+  ) {
+    throw new ProtocolError(
+      `Cannot describe service "${channel.service}": the server's description has no list of methods`,
+    );
+  }
+  return description as ServiceDescription;
 }
 
 /**
@@ -263,7 +289,9 @@ function checkArity(
   if (declared === undefined || given >= declared.params) return;
   throw new CliError(
     ExitCode.Usage,
-    `Cannot ${what}: missing argument: "${method}" takes at least ${declared.params} argument${
+    `Cannot ${what}: missing argument: "${method}" takes at least ${
+      printable(declared.params)
+    } argument${
       declared.params === 1 ? "" : "s"
     }, got ${given} (nothing was sent)`,
     `See "zkrpc describe ${service}"; --no-check skips this check.`,
@@ -321,7 +349,7 @@ function errorName(error: unknown): string {
 export function report(error: unknown, json: boolean): number {
   const exitCode = exitCodeOf(error);
   const name = errorName(error);
-  const message = (error as Error).message ?? String(error);
+  const message = (error as Error)?.message ?? String(error);
   if (json) {
     const detail: Record<string, unknown> = { name, message, exitCode };
     if (error instanceof RemoteError && error.data !== undefined) {
@@ -330,20 +358,50 @@ export function report(error: unknown, json: boolean): number {
     if (error instanceof RemoteError && error.fields !== undefined) {
       detail.fields = error.fields;
     }
-    console.log(toJson({ error: detail }));
+    console.log(printableJson({ error: detail }, { max: MESSAGE_LIMIT }));
   } else {
-    console.error(`${name}: ${message}`);
+    console.error(`${printable(name)}: ${printableMessage(message)}`);
     if (error instanceof RemoteError && error.data !== undefined) {
-      console.error(`data: ${toJson(error.data)}`);
+      console.error(`data: ${printableMessage(printableJson(error.data))}`);
     }
     if (error instanceof RemoteError && error.fields !== undefined) {
-      console.error(`fields: ${toJson(error.fields)}`);
-    }
-    if (error instanceof NoServersError) {
       console.error(
-        'A crashed server stays registered until its ZooKeeper session expires; "zkrpc ls SERVICE" shows each one\'s pid and age.',
+        `fields: ${printableMessage(printableJson(error.fields))}`,
       );
     }
+    const hint = hintFor(error);
+    if (hint !== undefined) console.error(hint);
   }
   return exitCode;
+}
+
+/** The messages of an error and of its causes, outermost first. */
+function causeMessages(error: unknown): string {
+  const messages: string[] = [];
+  for (let e = error, depth = 0; e instanceof Error && depth < 8; depth++) {
+    messages.push(e.message);
+    e = e.cause;
+  }
+  return messages.join("\n");
+}
+
+/**
+ * The hint for a failed call, matching its cause: a TLS mismatch or an
+ * untrusted certificate is not a crashed server.
+ */
+function hintFor(error: unknown): string | undefined {
+  const messages = causeMessages(error);
+  if (/certificate is not trusted/.test(messages)) {
+    return "The servers use TLS with a certificate this machine does not trust: pass the CA that signed it with --ca FILE (or set DENO_CERT=FILE).";
+  }
+  if (/does not speak TLS/.test(messages)) {
+    return "The servers are registered with tls: true but answer in plain TCP: check how they were started (serve({ tls })).";
+  }
+  if (/answered with TLS/.test(messages)) {
+    return "The servers serve TLS but are registered without tls: true: check their registrar.";
+  }
+  if (error instanceof NoServersError) {
+    return 'A crashed server stays registered until its ZooKeeper session expires; "zkrpc ls SERVICE" shows each one\'s pid and age.';
+  }
+  return undefined;
 }

@@ -16,8 +16,8 @@ import {
   parseDuration,
   parseServiceCommand,
   servicePathOf,
-  toJson,
 } from "./_shared.ts";
+import { printable, printableJson, printableMessage } from "../_printable.ts";
 
 /** Help of `zkrpc watch`. */
 export const WATCH_HELP = `Usage: zkrpc watch SERVICE [options]
@@ -44,8 +44,10 @@ function now(): string {
   return new Date().toISOString().slice(11, 23);
 }
 
-function describe(member: MemberData): string {
-  return `${member.host}:${member.port}  pid ${member.pid ?? "?"}`;
+function describe(id: string, member: MemberData): string {
+  return `${printable(id)}  ${printable(member.host)}:${
+    printable(member.port)
+  }  pid ${printable(member.pid ?? "?")}`;
 }
 
 /**
@@ -78,7 +80,9 @@ export async function watch(args: string[]): Promise<number> {
     : setTimeout(onSignal, duration);
   const emit = (event: Record<string, unknown>, text: string) => {
     if (options.json) {
-      console.log(toJson({ time: new Date().toISOString(), ...event }));
+      console.log(
+        printableJson({ time: new Date().toISOString(), ...event }),
+      );
     } else {
       console.log(`${now()}  ${text}`);
     }
@@ -88,7 +92,11 @@ export async function watch(args: string[]): Promise<number> {
     root: options.root || "/",
   }).membership(service, {
     onInvalidMember: (id, error) =>
-      console.error(`${now()}  skipping member ${id}: ${error.message}`),
+      console.error(
+        `${now()}  skipping member ${printable(id)}: ${
+          printableMessage(error)
+        }`,
+      ),
   });
   const known = new Map<string, MemberData>();
   let changes = 0;
@@ -110,7 +118,7 @@ export async function watch(args: string[]): Promise<number> {
       );
       if (!options.json) {
         for (const { id, member } of members) {
-          console.log(`${now()}    ${id}  ${describe(member)}`);
+          console.log(`${now()}    ${describe(id, member)}`);
         }
       }
       return;
@@ -141,7 +149,7 @@ export async function watch(args: string[]): Promise<number> {
       changes++;
       emit(
         { type: "removed", id, member },
-        `- ${id}  ${describe(member)}  (${known.size} left)`,
+        `- ${describe(id, member)}  (${known.size} left)`,
       );
     }
     for (const [id, member] of added) {
@@ -150,7 +158,7 @@ export async function watch(args: string[]): Promise<number> {
       changes++;
       emit(
         { type: "added", id, member },
-        `+ ${id}  ${describe(member)}  (${known.size} now)`,
+        `+ ${describe(id, member)}  (${known.size} now)`,
       );
     }
     if (changes >= count) stop.abort();

@@ -145,6 +145,16 @@ export async function openSocket(
       fail(e);
       throw e;
     }
+    if (endpoint.tls) {
+      // The handshake on its own, so that its failure is reported as TLS's.
+      try {
+        await bounded((conn as Deno.TlsConn).handshake());
+      } catch (error) {
+        const e = cutShort(error) ?? tlsHandshakeError(name, error);
+        fail(e);
+        throw e;
+      }
+    }
     try {
       (conn as Deno.TcpConn).setNoDelay?.(true);
     } catch {
@@ -182,7 +192,11 @@ export async function openSocket(
             );
           } else if (check !== "incomplete") {
             throw new ProtocolError(
-              `Cannot connect to ${name}: the peer is not a zkrpc server`,
+              `Cannot connect to ${name}: ${
+                isTlsRecord(decoder.peekAll())
+                  ? PLAIN_TO_TLS
+                  : "the peer is not a zkrpc server"
+              }`,
             );
           }
         }
@@ -233,4 +247,44 @@ export async function openSocket(
     }
     return { conn, decoder, settings: settings!, codec: codec! };
   }
+}
+
+/** Why a plain-TCP client got a TLS record back. */
+const PLAIN_TO_TLS =
+  "the server answered with TLS: it serves TLS and this client connected in plain TCP (connect with tls: true)";
+
+/**
+ * Whether the first bytes a peer sent are a TLS record: a content type of
+ * 20–24 (alert, handshake…) and major version 3. A TLS server answers a
+ * plain client's preface with such a record (an alert) before it closes.
+ */
+function isTlsRecord(bytes: Uint8Array): boolean {
+  const type = bytes[0];
+  return type !== undefined && type >= 0x14 && type <= 0x18 &&
+    (bytes.length < 2 || bytes[1] === 0x03);
+}
+
+/**
+ * The error for a failed TLS handshake, naming TLS and the likely cause: a
+ * server that does not speak TLS, or a certificate this client does not
+ * trust.
+ *
+ * @param name `host:port`, for the message.
+ * @param error What the handshake threw.
+ * @returns A {@linkcode ConnectionError} (`written: false`).
+ */
+function tlsHandshakeError(name: string, error: unknown): ConnectionError {
+  const detail = message(error);
+  const cause =
+    /InvalidContentType|corrupt message|InvalidMessage|record overflow|wrong version/i
+        .test(detail)
+      ? "the server does not speak TLS (it answered in plain TCP): connect without TLS, or start the server with serve({ tls })"
+      : /certificate|UnknownIssuer|NotValidForName|Expired|BadSignature/i
+          .test(detail)
+      ? "the server's certificate is not trusted: pass the CA that signed it in caCerts (zkrpc: --ca FILE) or set DENO_CERT=FILE"
+      : "the server closed or refused the TLS handshake";
+  return new ConnectionError(
+    `Cannot connect to ${name}: TLS handshake failed: ${cause} (${detail})`,
+    { written: false, cause: error },
+  );
 }
