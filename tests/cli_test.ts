@@ -12,34 +12,7 @@ import { PROTOCOL_VERSION } from "../src/protocol/frame.ts";
 import { serve, withContext } from "../mod.ts";
 import { zooKeeperRegistrar, ZooKeeperSession } from "../zookeeper.ts";
 import { within } from "./_wait.ts";
-
-const ROOT = new URL("../", import.meta.url);
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `deno run --allow-net=127.0.0.1 --allow-env cli.ts …args`. */
-async function zkrpc(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<Run> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net=127.0.0.1", "--allow-env", "cli.ts", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-    signal: AbortSignal.timeout(60_000), // a hang fails the test, not the run
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
+import { spawnZkrpc, zkrpc } from "./_cli_helpers.ts";
 
 /** A ZooKeeper and `count` example servers registered in "calculator". */
 async function cluster(count: number): Promise<
@@ -187,7 +160,7 @@ Deno.test("zkrpc ls lists services and each server's registered data", async () 
   }
 
   const json = await zkrpc(["ls", "calculator", "--json"], {
-    ZOOKEEPER_HOSTS: zookeeper,
+    env: { ZOOKEEPER_HOSTS: zookeeper },
   });
   assert.equal(json.code, 0, json.stderr);
   const listing = JSON.parse(json.stdout);
@@ -442,27 +415,17 @@ Deno.test("zkrpc call of an unknown service exits 4 without calling anything", a
 
 Deno.test("zkrpc watch prints the servers, then joins and leaves as they happen", async () => {
   await using c = await cluster(1);
-  const watcher = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "cli.ts",
-      "watch",
-      "calculator",
-      "--json",
-      "--count",
-      "2",
-      "--duration",
-      "20s",
-      "--zookeeper",
-      c.zk.connectionString,
-    ],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  }).spawn();
+  const watcher = spawnZkrpc([
+    "watch",
+    "calculator",
+    "--json",
+    "--count",
+    "2",
+    "--duration",
+    "20s",
+    "--zookeeper",
+    c.zk.connectionString,
+  ], { permissions: ["--allow-net=127.0.0.1"] });
   const stderr = new Response(watcher.stderr).text();
   const events: { type: string; id?: string; member?: { port: number } }[] = [];
   let joiner: ServerProcess | undefined;

@@ -220,6 +220,12 @@ export async function withServiceChannel(
       root: options.root || "/",
     }).channel(service, {
       timeout: options.timeout,
+      onWarning: (message) =>
+        console.error(`zkrpc: ${printableMessage(message)}`),
+      onInvalidMember: (id, error) =>
+        console.error(
+          `zkrpc: skipping member ${printable(id)}: ${printableMessage(error)}`,
+        ),
       connection: {
         ...(codec ? { codec } : {}),
         ...(options.caCerts ? { caCerts: options.caCerts } : {}),

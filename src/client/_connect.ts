@@ -74,7 +74,9 @@ export interface OpenSocket {
  * Connects to `endpoint` and exchanges prefaces.
  *
  * @throws {ConnectionError} (`written: false`) when the socket cannot be
- * opened, or closes before the server's preface, or on timeout or abort.
+ * opened, or closes before the server's preface, or on timeout or abort; or
+ * when the transports do not match: the message names TLS (a TLS handshake
+ * that failed, or a TLS server answering a plain client).
  * @throws {ProtocolError} when the peer is not a zkrpc server of this
  * protocol version.
  */
@@ -191,13 +193,17 @@ export async function openSocket(
               }, this client speaks version ${PROTOCOL_VERSION}`,
             );
           } else if (check !== "incomplete") {
-            throw new ProtocolError(
-              `Cannot connect to ${name}: ${
-                isTlsRecord(decoder.peekAll())
-                  ? PLAIN_TO_TLS
-                  : "the peer is not a zkrpc server"
-              }`,
-            );
+            // A TLS server is a transport mismatch, as its mirror image is.
+            throw isTlsRecord(decoder.peekAll())
+              ? new ConnectionError(
+                `Cannot connect to ${name}: ${PLAIN_TO_TLS}`,
+                {
+                  written: false,
+                },
+              )
+              : new ProtocolError(
+                `Cannot connect to ${name}: the peer is not a zkrpc server`,
+              );
           }
         }
         if (prefaceSeen) {
