@@ -25,7 +25,8 @@ export const WATCH_HELP = `Usage: zkrpc watch SERVICE [options]
 Prints the servers of SERVICE, then every server that joins (+) or leaves (-)
 as ZooKeeper reports it, and the discovery state when it changes (while
 ZooKeeper is unreachable the last known list is kept). Runs until Ctrl-C,
---count changes or --duration. A service that does not exist yet is waited
+--count changes or --duration; a second Ctrl-C while it closes its ZooKeeper
+session exits at once with 130. A service that does not exist yet is waited
 for (a note goes to stderr). With --json, prints one JSON object per line.
 
 Options:
@@ -73,11 +74,16 @@ export async function watch(args: string[]): Promise<number> {
   const what = `watch service "${service}"`;
   const { keeper, session } = await openKeeper(what, options);
   const stop = new AbortController();
-  const onSignal = () => stop.abort();
+  // Ctrl-C stops gracefully; a second one while that runs exits at once.
+  const onSignal = () => {
+    if (stop.signal.aborted) Deno.exit(130);
+    console.error(`${now()}  stopping (Ctrl-C again to exit at once)`);
+    stop.abort();
+  };
   Deno.addSignalListener("SIGINT", onSignal);
   const timer = duration === undefined
     ? undefined
-    : setTimeout(onSignal, duration);
+    : setTimeout(() => stop.abort(), duration);
   const emit = (event: Record<string, unknown>, text: string) => {
     if (options.json) {
       console.log(
@@ -179,10 +185,14 @@ export async function watch(args: string[]): Promise<number> {
     return ExitCode.Ok;
   } finally {
     clearTimeout(timer);
-    Deno.removeSignalListener("SIGINT", onSignal);
+    stop.abort(); // a Ctrl-C from here on exits at once
     membership.removeEventListener("state", onState);
     membership.removeEventListener("change", onChange);
-    await membership.close();
-    await keeper.close();
+    try {
+      await membership.close();
+      await keeper.close();
+    } finally {
+      Deno.removeSignalListener("SIGINT", onSignal);
+    }
   }
 }
