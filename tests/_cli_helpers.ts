@@ -4,6 +4,8 @@
  * @module
  */
 
+import { within } from "./_wait.ts";
+
 const ROOT = new URL("../", import.meta.url);
 
 /** What a finished `zkrpc` run printed and returned. */
@@ -72,4 +74,32 @@ export function spawnZkrpc(
   options: ZkrpcOptions = {},
 ): Deno.ChildProcess {
   return command(args, options).spawn();
+}
+
+/**
+ * Reads lines until one matches `pattern`; fails after `ms`. The generator
+ * stays open for more reads.
+ *
+ * @param output Lines, e.g. from `lines(child.stdout)`.
+ * @param pattern What to wait for.
+ * @param ms Deadline.
+ * @returns The matching line.
+ */
+export async function lineMatching(
+  output: AsyncGenerator<string>,
+  pattern: RegExp,
+  ms: number,
+): Promise<string> {
+  const find = async () => {
+    // next(), not for-await: leaving a for-await loop would end `output`.
+    for (
+      let line = await output.next();
+      !line.done;
+      line = await output.next()
+    ) {
+      if (pattern.test(line.value)) return line.value;
+    }
+    throw new Error(`the output ended before a line matching ${pattern}`);
+  };
+  return await within(find(), ms, `a line matching ${pattern}`);
 }

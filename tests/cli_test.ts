@@ -12,7 +12,7 @@ import { PROTOCOL_VERSION } from "../src/protocol/frame.ts";
 import { serve, withContext } from "../mod.ts";
 import { zooKeeperRegistrar, ZooKeeperSession } from "../zookeeper.ts";
 import { within } from "./_wait.ts";
-import { spawnZkrpc, zkrpc } from "./_cli_helpers.ts";
+import { lineMatching, spawnZkrpc, zkrpc } from "./_cli_helpers.ts";
 
 /** A ZooKeeper and `count` example servers registered in "calculator". */
 async function cluster(count: number): Promise<
@@ -645,4 +645,48 @@ Deno.test("zkrpc health prints each registered server's status and exits 0 when 
     c.servers.map((s) => s.address!).sort(),
   );
   assert.deepEqual(rows.map((r) => r.status), ["serving", "serving"]);
+});
+
+Deno.test("zkrpc watch stops on Ctrl-C, and a second Ctrl-C while it closes its ZooKeeper session exits at once with 130", async () => {
+  await using zk = await startZooKeeper();
+  await using session = await ZooKeeperSession.connect(zk.connectionString);
+  await session.mkdirp("/rpc/calculator");
+  for (const twice of [false, true]) {
+    const watcher = spawnZkrpc([
+      "watch",
+      "calculator",
+      "--zookeeper",
+      zk.connectionString,
+    ], { permissions: ["--allow-net=127.0.0.1"] });
+    const stdout = lines(watcher.stdout);
+    const stderr = lines(watcher.stderr);
+    let frozen = false;
+    try {
+      await lineMatching(stdout, /calculator: 0 servers/, 30_000);
+      if (twice) {
+        // A frozen ZooKeeper holds the session's close for its 2 s bound.
+        Deno.kill(zk.pid!, "SIGSTOP");
+        frozen = true;
+      }
+      watcher.kill("SIGINT");
+      await lineMatching(
+        stderr,
+        /stopping \(Ctrl-C again to exit at once\)/,
+        30_000,
+      );
+      if (twice) watcher.kill("SIGINT");
+      const status = await within(watcher.status, 30_000, "watch to exit");
+      assert.equal(status.code, twice ? 130 : 0);
+    } finally {
+      if (frozen) Deno.kill(zk.pid!, "SIGCONT");
+      try {
+        watcher.kill("SIGKILL");
+      } catch {
+        // exited
+      }
+      await watcher.status;
+      for await (const _ of stdout);
+      for await (const _ of stderr);
+    }
+  }
 });

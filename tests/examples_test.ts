@@ -11,6 +11,7 @@ import { lines, ServerProcess } from "../src/testing/server_process.ts";
 import { ZooKeeperSession } from "../zookeeper.ts";
 import { Connection, ConnectionError } from "../mod.ts";
 import { within } from "./_wait.ts";
+import { lineMatching } from "./_cli_helpers.ts";
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test(`examples/server.ts deregisters on ${signal} before it exits`, async () => {
@@ -38,26 +39,6 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     assert.deepEqual(await session.getChildren("/rpc/calculator"), []);
     assert.ok(performance.now() - started < 10_000, "exited within 10 s");
   });
-}
-
-/** Reads lines until one matches `pattern`; fails after `ms`. */
-async function lineMatching(
-  output: AsyncGenerator<string>,
-  pattern: RegExp,
-  ms: number,
-): Promise<string> {
-  const find = async () => {
-    // next(), not for-await: leaving a for-await loop would end `output`.
-    for (
-      let line = await output.next();
-      !line.done;
-      line = await output.next()
-    ) {
-      if (pattern.test(line.value)) return line.value;
-    }
-    throw new Error(`the output ended before a line matching ${pattern}`);
-  };
-  return await within(find(), ms, `a line matching ${pattern}`);
 }
 
 for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
