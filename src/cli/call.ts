@@ -149,7 +149,9 @@ export async function call(args: string[]): Promise<number> {
         const code = report(error, options.json);
         if (describing && !options.json) {
           console.error(
-            `(while asking for the argument count of "${method}"; nothing was sent; --no-check skips that)`,
+            `(while asking for the argument count of "${
+              printable(method)
+            }"; nothing was sent; --no-check skips that)`,
           );
         }
         if (error instanceof MethodNotFoundError && description !== undefined) {

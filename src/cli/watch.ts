@@ -174,7 +174,9 @@ export async function watch(args: string[]): Promise<number> {
   try {
     if (await session.exists(path).catch(() => undefined) === undefined) {
       console.error(
-        `${now()}  service "${service}" does not exist yet under ${options.root}: waiting for it`,
+        `${now()}  service "${service}" does not exist yet under ${
+          printable(options.root)
+        }: waiting for it`,
       );
     }
     if (!snapshot && membership.state === "fresh") onState();
