@@ -14,10 +14,10 @@
  * `--ca FILE` (trust a private CA for TLS services; or `DENO_CERT=FILE`)
  * and `--help` on every command. Everything printed that came from
  * ZooKeeper or a server has its control characters escaped and each field
- * capped at 200 characters. `watch` stops on Ctrl-C; a second Ctrl-C exits
- * at once with 130. Exit codes: 0 ok, 1 remote error, 2 usage,
+ * capped at 200 characters. Exit codes: 0 ok, 1 remote error, 2 usage,
  * 3 ZooKeeper unreachable, 4 unknown service or no servers, 5 call failed
- * (deadline, connection).
+ * (deadline, connection), 130 a second Ctrl-C while `watch` stops. The whole
+ * reference: `docs/cli.md`.
  *
  * Flags are parsed with `node:util` `parseArgs`, which stands in for
  * `@std/cli` (JSR is not reachable from our build machines).
@@ -25,7 +25,7 @@
  * ```sh
  * deno run --allow-net=127.0.0.1 --allow-env=ZOOKEEPER_HOSTS cli.ts ls
  * deno run --allow-net=127.0.0.1 --allow-env=ZOOKEEPER_HOSTS cli.ts call calculator divide 10 2
- * deno install -g -n zkrpc --allow-net --allow-env=ZOOKEEPER_HOSTS jsr:@zkrpc/zkrpc/cli
+ * deno install -g -n zkrpc --allow-net --allow-env=ZOOKEEPER_HOSTS --allow-read jsr:@zkrpc/zkrpc/cli
  * ```
  *
  * Permissions: `--allow-net` for ZooKeeper and the servers it lists (narrow

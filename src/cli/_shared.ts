@@ -128,7 +128,8 @@ export const EXIT_HELP = `Exit codes:
   2  wrong command, flag or argument
   3  ZooKeeper unreachable
   4  unknown service, or no servers registered for it
-  5  the call did not complete (deadline exceeded, connection failed)`;
+  5  the call did not complete (deadline exceeded, connection failed)
+  130 a second Ctrl-C while stopping (watch)`;
 
 /** What {@linkcode parseCommandArgs} returns. */
 export interface ParsedArgs {
