@@ -113,7 +113,8 @@ const server = serve(handlers, {
   hostname,
   port,
   registrar,
-  onError: (error) => console.error(`server: ${error.message}`),
+  // No onError: the default logs each error to stderr with the peer's text
+  // escaped (a peer's bytes could otherwise carry terminal escapes).
 });
 console.log(`listening on ${server.addr.hostname}:${server.addr.port}`);
 registrar.registered().then(
