@@ -234,3 +234,21 @@ Deno.test("zkrpc --ca with a missing, unreadable or non-PEM file and --cert/--ke
     assert.match(run.stderr, message);
   }
 });
+
+Deno.test("a TLS client to a server whose certificate names other hosts is told the name does not match", async () => {
+  await using server = serve(handlers, {
+    ...quiet,
+    hostname: "127.0.0.2",
+    tls,
+  });
+  const error = await connectError({
+    hostname: "127.0.0.2", // the certificate lists localhost and 127.0.0.1
+    port: server.addr.port,
+    tls: true,
+  }, { caCerts: [ca] });
+  assert.ok(error instanceof ConnectionError, String(error));
+  assert.match(
+    error.message,
+    /TLS handshake failed: the server's certificate is not valid for "127\.0\.0\.2"/,
+  );
+});

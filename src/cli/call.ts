@@ -408,6 +408,12 @@ function hintFor(error: unknown): string | undefined {
   if (/answered with TLS/.test(messages)) {
     return "The servers serve TLS but are registered without tls: true: check their registrar.";
   }
+  if (/certificate is not valid for|certificate has expired/.test(messages)) {
+    return "The servers' TLS certificate does not fit their registered host name or is out of date: fix the certificate or the registered host (--ca does not help).";
+  }
+  if (/TLS handshake failed/.test(messages)) {
+    return "The TLS handshake with the servers failed (a TLS problem, not a crashed server): see the error above.";
+  }
   if (error instanceof NoServersError) {
     return 'A crashed server stays registered until its ZooKeeper session expires; "zkrpc ls SERVICE" shows each one\'s pid and age.';
   }

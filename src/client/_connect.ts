@@ -152,7 +152,7 @@ export async function openSocket(
       try {
         await bounded((conn as Deno.TlsConn).handshake());
       } catch (error) {
-        const e = cutShort(error) ?? tlsHandshakeError(name, error);
+        const e = cutShort(error) ?? tlsHandshakeError(endpoint, error);
         fail(e);
         throw e;
       }
@@ -272,21 +272,25 @@ function isTlsRecord(bytes: Uint8Array): boolean {
 
 /**
  * The error for a failed TLS handshake, naming TLS and the likely cause: a
- * server that does not speak TLS, or a certificate this client does not
- * trust.
+ * server that does not speak TLS, a certificate for another name, an
+ * expired one, or one this client does not trust.
  *
- * @param name `host:port`, for the message.
+ * @param endpoint Where it connected, for the message.
  * @param error What the handshake threw.
  * @returns A {@linkcode ConnectionError} (`written: false`).
  */
-function tlsHandshakeError(name: string, error: unknown): ConnectionError {
+function tlsHandshakeError(endpoint: Address, error: unknown): ConnectionError {
   const detail = message(error);
+  const name = `${endpoint.hostname}:${endpoint.port}`;
   const cause =
     /InvalidContentType|corrupt message|InvalidMessage|record overflow|wrong version/i
         .test(detail)
       ? "the server does not speak TLS (it answered in plain TCP): connect without TLS, or start the server with serve({ tls })"
-      : /certificate|UnknownIssuer|NotValidForName|Expired|BadSignature/i
-          .test(detail)
+      : /NotValidForName|not valid for/i.test(detail)
+      ? `the server's certificate is not valid for "${endpoint.hostname}": connect with (register) a name the certificate lists`
+      : /Expired|NotValidYet/i.test(detail)
+      ? "the server's certificate has expired or is not valid yet"
+      : /certificate|UnknownIssuer|BadSignature/i.test(detail)
       ? "the server's certificate is not trusted: pass the CA that signed it in caCerts (zkrpc: --ca FILE) or set DENO_CERT=FILE"
       : "the server closed or refused the TLS handshake";
   return new ConnectionError(
