@@ -143,21 +143,32 @@ Deno.test("zkrpc --ca FILE or DENO_CERT calls a TLS service of a private CA; wit
   assert.match(probe.stdout, /tls yes .* probe ok/);
 });
 
-Deno.test("zkrpc names the TLS mismatch when a member's registered tls flag is wrong, both ways", async () => {
+Deno.test("zkrpc names the TLS mismatch when a member's registered tls flag or host name is wrong", async () => {
   await using zk = await startZooKeeper();
   await using tlsServer = serve(handlers, { ...quiet, tls });
   await using plainServer = serve(handlers, quiet);
+  await using otherName = serve(handlers, {
+    ...quiet,
+    hostname: "127.0.0.2",
+    tls,
+  });
   await using session = await ZooKeeperSession.connect(zk.connectionString);
-  const register = async (service: string, port: number, tls: boolean) => {
+  const register = async (
+    service: string,
+    port: number,
+    tls: boolean,
+    host = "127.0.0.1",
+  ) => {
     await session.mkdirp(`/rpc/${service}`);
     await session.create(
       `/rpc/${service}/member-1`,
-      JSON.stringify({ host: "127.0.0.1", port, tls }),
+      JSON.stringify({ host, port, tls }),
       { mode: "ephemeral" },
     );
   };
   await register("says-plain", tlsServer.addr.port, false);
   await register("says-tls", plainServer.addr.port, true);
+  await register("other-name", otherName.addr.port, true, "127.0.0.2");
   const run = (service: string) =>
     zkrpc([
       "call",
@@ -204,6 +215,28 @@ Deno.test("zkrpc names the TLS mismatch when a member's registered tls flag is w
     /serve TLS but are registered without tls: true/,
   );
   assert.doesNotMatch(saysPlain.stderr, /crashed server/);
+  const wrongName = await zkrpc([
+    "call",
+    "other-name",
+    "add",
+    "1",
+    "2",
+    "--ca",
+    CA_FILE,
+    "--timeout",
+    "3s",
+    "--zookeeper",
+    zk.connectionString,
+  ], {
+    permissions: [
+      "--allow-net=127.0.0.1,127.0.0.2",
+      "--allow-env",
+      "--allow-read",
+    ],
+  });
+  assert.notEqual(wrongName.code, 0);
+  assert.match(wrongName.stderr, /certificate is not valid for "127\.0\.0\.2"/);
+  assert.match(wrongName.stderr, /does not fit their registered host name/);
 });
 
 Deno.test("zkrpc --ca with a missing, unreadable or non-PEM file and --cert/--key exit 2 and say why", async () => {
