@@ -108,6 +108,14 @@ Deno.test("zkrpc --ca FILE or DENO_CERT calls a TLS service of a private CA; wit
     /\nThe servers use TLS with a certificate this machine does not trust: pass the CA that signed it with --ca FILE \(or set DENO_CERT=FILE\)\.\n/,
   );
   assert.doesNotMatch(untrusted.stderr, /crashed server/, "not blamed");
+  for (const command of [["health", "secure"], ["ls", "secure", "--probe"]]) {
+    const run = await zkrpc([...command, "--zookeeper", zookeeper], {
+      permissions,
+    });
+    assert.notEqual(run.code, 0, `${command[0]} fails without the CA`);
+    assert.match(run.stdout, /TLS handshake failed: .*not trusted/);
+    assert.match(run.stderr, /pass the CA that signed it with --ca FILE/);
+  }
 
   const withCa = await zkrpc([...call, "--ca", CA_FILE], { permissions });
   assert.equal(withCa.code, 0, withCa.stderr);

@@ -394,11 +394,14 @@ function causeMessages(error: unknown): string {
 }
 
 /**
- * The hint for a failed call, matching its cause: a TLS mismatch or an
- * untrusted certificate is not a crashed server.
+ * The hint for connection failures whose messages are `messages`, when TLS
+ * is their cause: a TLS mismatch or an untrusted certificate is not a
+ * crashed server.
+ *
+ * @param messages Error messages (and their causes'), one per line.
+ * @returns The hint, or `undefined` when TLS is not the cause.
  */
-function hintFor(error: unknown): string | undefined {
-  const messages = causeMessages(error);
+export function tlsHint(messages: string): string | undefined {
   if (/certificate is not trusted/.test(messages)) {
     return "The servers use TLS with a certificate this machine does not trust: pass the CA that signed it with --ca FILE (or set DENO_CERT=FILE).";
   }
@@ -414,8 +417,13 @@ function hintFor(error: unknown): string | undefined {
   if (/TLS handshake failed/.test(messages)) {
     return "The TLS handshake with the servers failed (a TLS problem, not a crashed server): see the error above.";
   }
-  if (error instanceof NoServersError) {
-    return 'A crashed server stays registered until its ZooKeeper session expires; "zkrpc ls SERVICE" shows each one\'s pid and age.';
-  }
   return undefined;
+}
+
+/** The hint for a failed call, matching its cause. */
+function hintFor(error: unknown): string | undefined {
+  return tlsHint(causeMessages(error)) ??
+    (error instanceof NoServersError
+      ? 'A crashed server stays registered until its ZooKeeper session expires; "zkrpc ls SERVICE" shows each one\'s pid and age.'
+      : undefined);
 }

@@ -15,7 +15,7 @@ import {
 } from "./_shared.ts";
 import { printable, printableJson, printableMessage } from "../_printable.ts";
 import { errorMessage } from "../_util.ts";
-import { withServiceChannel } from "./call.ts";
+import { tlsHint, withServiceChannel } from "./call.ts";
 
 /** Help of `zkrpc health`. */
 export const HEALTH_HELP = `Usage: zkrpc health SERVICE [options]
@@ -78,6 +78,8 @@ export async function health(args: string[]): Promise<number> {
             `${printable(row.server)}  ${printableMessage(row.status)}`,
           );
         }
+        const hint = tlsHint(rows.map((row) => row.status).join("\n"));
+        if (hint !== undefined) console.error(hint);
       }
       return rows.every((row) => row.status === "serving")
         ? ExitCode.Ok

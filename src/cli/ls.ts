@@ -25,6 +25,7 @@ import {
   translateZooKeeperError,
 } from "./_shared.ts";
 import { printable, printableJson, printableMessage } from "../_printable.ts";
+import { tlsHint } from "./call.ts";
 
 /** Help of `zkrpc ls`. */
 export const LS_HELP = `Usage: zkrpc ls [SERVICE] [options]
@@ -269,6 +270,12 @@ function print(
     }
     for (const member of service.members) console.log(`  ${line(member)}`);
   }
+  const hint = tlsHint(
+    services.flatMap((s) => s.members.map((m) => m.probe?.error ?? "")).join(
+      "\n",
+    ),
+  );
+  if (hint !== undefined) console.error(hint);
 }
 
 function line(member: ListedMember): string {
