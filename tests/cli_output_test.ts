@@ -76,7 +76,8 @@ interface Hostile extends AsyncDisposable {
  * ZooKeeper with service "hostile" (one real server whose method names,
  * results, errors, description and health carry {@linkcode HOSTILE}) and
  * service "hostile-registry" (members with hostile names and data, a host
- * of a million characters, and data that is not JSON).
+ * of a million characters, and data that is not JSON) and service
+ * "many-fields" (one member with 5 000 registered fields).
  */
 async function hostile(): Promise<Hostile> {
   const zk = await startZooKeeper();
@@ -137,6 +138,18 @@ async function hostile(): Promise<Hostile> {
       JSON.stringify({ host: HUGE_HOST, port: 2, pid: 1 }),
     );
     await member("member-junk-3", `not json ${HOSTILE}`);
+    await session.mkdirp("/rpc/many-fields");
+    await session.create(
+      "/rpc/many-fields/member-1",
+      JSON.stringify({
+        host: "127.0.0.1",
+        port: 4,
+        ...Object.fromEntries(
+          Array.from({ length: 5000 }, (_, i) => [`f${i}`, "v".repeat(50)]),
+        ),
+      }),
+      { mode: "ephemeral" },
+    );
     return { zk, zookeeper, session, server, [Symbol.asyncDispose]: close };
   } catch (error) {
     await close();
@@ -154,6 +167,10 @@ Deno.test("zkrpc ls escapes control characters in hostile members and caps a hug
   assert.ok(text.stdout.includes("\\u202eevil"), "bidi shown escaped");
   assert.ok(text.stdout.includes(`${"a".repeat(200)}${CAP_MARK}`));
   assert.match(text.stdout, /member-junk-3 {2}INVALID: .*not JSON/);
+  assert.match(
+    text.stdout,
+    / f19=".*" {2}… \(4980 more fields; --json shows them\)/,
+  );
 
   const json = await zkrpc([
     "ls",

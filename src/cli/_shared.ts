@@ -13,7 +13,7 @@ import {
   defaultZooKeeperHosts,
   parseConnectionString,
 } from "../zookeeper/_config.ts";
-import { MESSAGE_LIMIT, printable } from "../_printable.ts";
+import { MESSAGE_LIMIT, printable, printableJson } from "../_printable.ts";
 
 /**
  * The exit codes of the `zkrpc` command line.
@@ -532,4 +532,27 @@ export function printError(text: string): void {
   for (const line of text.split("\n")) {
     console.error(printable(line, { max: MESSAGE_LIMIT }));
   }
+}
+
+/** The most registered fields of one member printed in text output. */
+export const FIELDS_SHOWN = 20;
+
+/**
+ * A member's registered fields as printable `key=value` texts (the value as
+ * JSON), at most {@linkcode FIELDS_SHOWN} of them and a count of the rest.
+ *
+ * @param record The fields.
+ * @returns One text per field, and `… (N more fields…)` when some are left.
+ */
+export function printableFields(record: Record<string, unknown>): string[] {
+  const entries = Object.entries(record);
+  const shown = entries.slice(0, FIELDS_SHOWN).map(([key, value]) =>
+    `${printable(key)}=${printable(printableJson(value))}`
+  );
+  if (entries.length > FIELDS_SHOWN) {
+    shown.push(
+      `… (${entries.length - FIELDS_SHOWN} more fields; --json shows them)`,
+    );
+  }
+  return shown;
 }

@@ -12,6 +12,7 @@ import {
   ExitCode,
   GLOBAL_HELP,
   parseServiceCommand,
+  printableFields,
 } from "./_shared.ts";
 import { printable, printableJson } from "../_printable.ts";
 import { describeService, report, withServiceChannel } from "./call.ts";
@@ -89,11 +90,7 @@ export async function describe(args: string[]): Promise<number> {
       }
       if (member !== undefined) {
         const { host: _host, port: _port, ...rest } = member;
-        for (const [key, value] of Object.entries(rest)) {
-          console.log(
-            `  ${printable(key)}=${printable(printableJson(value))}`,
-          );
-        }
+        for (const field of printableFields(rest)) console.log(`  ${field}`);
       }
       return ExitCode.Ok;
     },

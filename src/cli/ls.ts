@@ -22,6 +22,7 @@ import {
   globalOptions,
   openSession,
   parseCommandArgs,
+  printableFields,
   translateZooKeeperError,
 } from "./_shared.ts";
 import { printable, printableJson, printableMessage } from "../_printable.ts";
@@ -296,9 +297,7 @@ function line(member: ListedMember): string {
     `tls ${tls === true ? "yes" : "no"}`,
     session,
   ];
-  for (const [key, value] of Object.entries(rest)) {
-    parts.push(`${printable(key)}=${printable(printableJson(value))}`);
-  }
+  parts.push(...printableFields(rest));
   if (member.probe !== undefined) {
     parts.push(
       member.probe.ok
