@@ -23,13 +23,46 @@
  * @module
  */
 
-/** The most characters of one field (a host, a name, a value) printed. */
+/**
+ * The most characters of one field (a host, a name, a value) printed.
+ *
+ * @example The default cap of printable()
+ * ```ts
+ * import { FIELD_LIMIT, printable } from "./_printable.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(printable("x".repeat(FIELD_LIMIT)), "x".repeat(FIELD_LIMIT));
+ * assert.match(printable("x".repeat(FIELD_LIMIT + 1)), /… \(201 chars\)$/);
+ * ```
+ */
 export const FIELD_LIMIT = 200;
 
-/** The most characters of one message (an error, a log line) printed. */
+/**
+ * The most characters of one message (an error, a log line) printed.
+ *
+ * @example The cap of printableMessage()
+ * ```ts
+ * import { MESSAGE_LIMIT, printableMessage } from "./_printable.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const long = "m".repeat(MESSAGE_LIMIT + 1);
+ * assert.ok(printableMessage(long).endsWith(`… (${MESSAGE_LIMIT + 1} chars)`));
+ * ```
+ */
 export const MESSAGE_LIMIT = 2000;
 
-/** Options of {@linkcode printable} and {@linkcode printableJson}. */
+/**
+ * Options of {@linkcode printable} and {@linkcode printableJson}.
+ *
+ * @example No cap
+ * ```ts
+ * import { printable, type PrintableOptions } from "./_printable.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const whole: PrintableOptions = { max: Infinity };
+ * assert.equal(printable("y".repeat(500), whole).length, 500);
+ * ```
+ */
 export interface PrintableOptions {
   /**
    * The most characters (UTF-16 code units) kept of each string before it is
@@ -124,7 +157,18 @@ export function printableMessage(value: unknown): string {
   });
 }
 
-/** Options of {@linkcode printableJson}. */
+/**
+ * Options of {@linkcode printableJson}.
+ *
+ * @example Indented, strings capped at 3
+ * ```ts
+ * import { printableJson, type PrintableJsonOptions } from "./_printable.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: PrintableJsonOptions = { indent: 1, max: 3 };
+ * assert.equal(printableJson({ a: "abcd" }, options), '{\n "a": "abc… (4 chars)"\n}');
+ * ```
+ */
 export interface PrintableJsonOptions extends PrintableOptions {
   /** Indentation, as for `JSON.stringify`. @default {undefined} (one line) */
   indent?: number;

@@ -523,10 +523,17 @@ export function age(iso: unknown): string {
 
 /**
  * Prints each line of `text` on stderr, every line made printable (control
- * characters escaped, capped): for messages and hints that carry data from
+ * characters escaped, capped): for hints and stacks that carry data from
  * ZooKeeper or a server.
  *
  * @param text One or more lines.
+ *
+ * @example A hint with a hostile service name
+ * ```ts
+ * import { printError } from "./_shared.ts";
+ *
+ * printError("Known services: calc\x1b[2J\nRun zkrpc ls"); // two escaped lines
+ * ```
  */
 export function printError(text: string): void {
   for (const line of text.split("\n")) {
@@ -534,7 +541,18 @@ export function printError(text: string): void {
   }
 }
 
-/** The most registered fields of one member printed in text output. */
+/**
+ * The most registered fields of one member printed in text output.
+ *
+ * @example
+ * ```ts
+ * import { FIELDS_SHOWN, printableFields } from "./_shared.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const many = Object.fromEntries([...Array(30)].map((_, i) => [`f${i}`, i]));
+ * assert.equal(printableFields(many).length, FIELDS_SHOWN + 1);
+ * ```
+ */
 export const FIELDS_SHOWN = 20;
 
 /**
@@ -543,6 +561,17 @@ export const FIELDS_SHOWN = 20;
  *
  * @param record The fields.
  * @returns One text per field, and `… (N more fields…)` when some are left.
+ *
+ * @example Escaped keys and values
+ * ```ts
+ * import { printableFields } from "./_shared.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(printableFields({ "z\x1b": "a\u202e", n: 1 }), [
+ *   'z\\x1b="a\\u202e"',
+ *   "n=1",
+ * ]);
+ * ```
  */
 export function printableFields(record: Record<string, unknown>): string[] {
   const entries = Object.entries(record);

@@ -400,6 +400,18 @@ function causeMessages(error: unknown): string {
  *
  * @param messages Error messages (and their causes'), one per line.
  * @returns The hint, or `undefined` when TLS is not the cause.
+ *
+ * @example
+ * ```ts
+ * import { tlsHint } from "./call.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.match(
+ *   tlsHint("TLS handshake failed: the server's certificate is not trusted")!,
+ *   /--ca FILE/,
+ * );
+ * assert.equal(tlsHint("Connection refused"), undefined);
+ * ```
  */
 export function tlsHint(messages: string): string | undefined {
   if (/certificate is not trusted/.test(messages)) {
