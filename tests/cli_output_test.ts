@@ -98,6 +98,7 @@ async function hostile(): Promise<Hostile> {
     failure.name = `Err${ATTACKS}`;
     const server = serve({
       echo: () => HOSTILE,
+      big: () => ({ text: `${ATTACKS}${"b".repeat(BIG)}` }),
       fail: () => {
         throw failure;
       },
@@ -261,7 +262,7 @@ Deno.test("zkrpc watch escapes hostile members in the first list and in joins, i
   }
 });
 
-Deno.test("zkrpc call escapes a hostile result and a hostile remote error; --json keeps the result whole", async () => {
+Deno.test("zkrpc call escapes a hostile result and remote error and caps a huge result; --json keeps the result whole", async () => {
   await using h = await hostile();
   const args = ["--zookeeper", h.zookeeper, "--no-check"];
   const text = await zkrpc(["call", "hostile", "echo", ...args]);
@@ -273,6 +274,22 @@ Deno.test("zkrpc call escapes a hostile result and a hostile remote error; --jso
   assert.equal(json.code, 0, json.stderr);
   assertPrintable(json, "call --json");
   assert.equal(JSON.parse(json.stdout), HOSTILE);
+
+  const big = await zkrpc(["call", "hostile", "big", ...args]);
+  assert.equal(big.code, 0, big.stderr);
+  assertPrintable(big, "call (a huge result)");
+  assert.match(
+    JSON.parse(big.stdout).text,
+    new RegExp(`b… \\(${ATTACKS.length + BIG} chars\\)$`),
+  );
+  const bigJson = await zkrpc(["call", "hostile", "big", "--json", ...args]);
+  assert.equal(bigJson.code, 0, bigJson.stderr);
+  assert.equal(
+    JSON.parse(bigJson.stdout).text,
+    `${ATTACKS}${"b".repeat(BIG)}`,
+    "--json: the whole result, escaped",
+  );
+  assert.ok(!RAW.test(bigJson.stdout.trimEnd()), "no raw control character");
 
   const failed = await zkrpc(["call", "hostile", "fail", ...args]);
   assert.equal(failed.code, 1, failed.stderr);

@@ -48,7 +48,8 @@ const CODECS = { json: jsonCodec, msgpack: msgpackCodec };
 export const CALL_HELP = `Usage: zkrpc call SERVICE METHOD [ARG…] [options]
 
 Calls METHOD on one server of SERVICE (found in ZooKeeper, chosen at random,
-with failover) and prints the result as JSON on stdout. Each ARG is one JSON
+with failover) and prints the result as JSON on stdout, each string capped at
+200 characters ("… (N chars)"); --json prints it whole, on one line. Each ARG is one JSON
 value: numbers as they are, strings quoted ('"text"'), objects in single
 quotes ('{"a":1}'). A handler error prints its name and message on stderr and
 exits with 1; with --json it prints {"error": {...}} on stdout instead.
@@ -164,12 +165,12 @@ export async function call(args: string[]): Promise<number> {
         }
         return code;
       }
-      // The result is what was asked for: escaped, never cut.
+      // Escaped either way; for a terminal each string is capped, with
+      // --json the result is whole (it is what was asked for).
       console.log(
-        printableJson(result, {
-          max: Infinity,
-          ...(options.json ? {} : { indent: 2 }),
-        }),
+        options.json
+          ? printableJson(result, { max: Infinity })
+          : printableJson(result, { indent: 2 }),
       );
       return ExitCode.Ok;
     },
