@@ -193,17 +193,16 @@ export async function openSocket(
               }, this client speaks version ${PROTOCOL_VERSION}`,
             );
           } else if (check !== "incomplete") {
-            // A TLS server is a transport mismatch, as its mirror image is.
-            throw isTlsRecord(decoder.peekAll())
-              ? new ConnectionError(
+            if (isTlsRecord(decoder.peekAll())) {
+              // A transport mismatch, as its mirror image (TLS to plain) is.
+              throw new ConnectionError(
                 `Cannot connect to ${name}: ${PLAIN_TO_TLS}`,
-                {
-                  written: false,
-                },
-              )
-              : new ProtocolError(
-                `Cannot connect to ${name}: the peer is not a zkrpc server`,
+                { written: false },
               );
+            }
+            throw new ProtocolError(
+              `Cannot connect to ${name}: the peer is not a zkrpc server`,
+            );
           }
         }
         if (prefaceSeen) {
