@@ -38,6 +38,7 @@ import type { SessionKeeperOptions } from "../discovery/session_options.ts";
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import { type Stub, stub } from "./stub.ts";
 import { errorMessage } from "../_util.ts";
+import { printableMessage } from "../_printable.ts";
 import { inheritedTimeout } from "../_call_scope.ts";
 import {
   type ClientCall,
@@ -473,7 +474,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       service: this.#service,
       tls: options.tls === true || options.connection?.caCerts !== undefined,
       allowPlaintext: options.allowPlaintext ?? false,
-      warn: options.onWarning ?? ((message) => console.warn(message)),
+      warn: options.onWarning ??
+        ((message) => console.warn(printableMessage(message))),
     });
     this.#pool = new SubchannelPool({
       ...options.connection,

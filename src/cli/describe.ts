@@ -12,8 +12,9 @@ import {
   ExitCode,
   GLOBAL_HELP,
   parseServiceCommand,
-  toJson,
+  printableFields,
 } from "./_shared.ts";
+import { printable, printableJson } from "../_printable.ts";
 import { describeService, report, withServiceChannel } from "./call.ts";
 
 /** Help of `zkrpc describe`. */
@@ -66,30 +67,30 @@ export async function describe(args: string[]): Promise<number> {
         );
       }
       if (options.json) {
-        console.log(toJson({ service, ...description }, 2));
+        console.log(printableJson({ service, ...description }, { indent: 2 }));
         return ExitCode.Ok;
       }
       const { methods, member } = description;
       const where = member === undefined
         ? ""
-        : `, ${member.host}:${member.port}`;
+        : `, ${printable(member.host)}:${printable(member.port)}`;
       console.log(
         `${service}: ${methods.length} method${
           methods.length === 1 ? "" : "s"
-        } (protocol ${description.protocol}, codec ${description.codec}${where})`,
+        } (protocol ${printable(description.protocol)}, codec ${
+          printable(description.codec)
+        }${where})`,
       );
       for (const method of methods) {
         console.log(
-          `  ${method.name}  ${method.params} param${
+          `  ${printable(method.name)}  ${printable(method.params)} param${
             method.params === 1 ? "" : "s"
           }`,
         );
       }
       if (member !== undefined) {
         const { host: _host, port: _port, ...rest } = member;
-        for (const [key, value] of Object.entries(rest)) {
-          console.log(`  ${key}=${toJson(value)}`);
-        }
+        for (const field of printableFields(rest)) console.log(`  ${field}`);
       }
       return ExitCode.Ok;
     },

@@ -20,6 +20,7 @@ import {
 import { backoff, delay, settleWithin } from "../_async.ts";
 import type { Codec } from "../protocol/codec.ts";
 import { codecList } from "../protocol/_codecs.ts";
+import { printableMessage } from "../_printable.ts";
 import {
   DEFAULT_MAX_FRAME_SIZE,
   encodeFrame,
@@ -388,7 +389,7 @@ export class RpcServer implements AsyncDisposable {
     this.#options = options;
     this.#codecs = codecList(options.codec, "serve");
     const onError = options.onError ??
-      ((error) => console.warn(`zkrpc server: ${error.message}`));
+      ((error) => console.warn(`zkrpc server: ${printableMessage(error)}`));
     // A throwing onError must not end the process from a completion path.
     this.#onError = (error, remoteAddr) => {
       try {
