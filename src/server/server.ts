@@ -460,11 +460,7 @@ export class RpcServer implements AsyncDisposable {
       this.#registration = Promise.reject(error);
     }
     this.ready = this.#registration.then(
-      (registration) => {
-        if (registration?.member !== undefined) {
-          description.member = { ...registration.member };
-        }
-      },
+      () => {},
       (error: unknown) => {
         const e = error instanceof Error ? error : new Error(String(error));
         this.#registrationFailed(e);
@@ -713,14 +709,17 @@ export class RpcServer implements AsyncDisposable {
 }
 
 /**
- * Starts a zkrpc server exposing the own methods of `handlers` (a class with
- * static methods, or a plain object). Inherited names — `constructor`,
- * `__proto__`, `toString`, `hasOwnProperty`, everything from
- * `Object.prototype` and `Function.prototype`, and `prototype`, `length`,
- * `name` — are never callable: calling them fails with
- * {@linkcode MethodNotFoundError}. The method set is read once, here.
- * Names starting with `zkrpc.` are reserved (a `TypeError` here): every
- * server answers {@linkcode DESCRIBE_METHOD} with its
+ * Starts a zkrpc server exposing the methods of `handlers`: a plain object, a
+ * class instance (its own function properties and its class's and
+ * superclasses' methods) or a class with static methods. Never callable
+ * (calling them fails with {@linkcode MethodNotFoundError}): symbols,
+ * `constructor`, `__proto__`, `prototype`, `length`, `name`, everything from
+ * `Object.prototype` and `Function.prototype`, the methods of built-in
+ * classes a handler class extends, `then`, names starting with `_`, getters
+ * (never run while scanning) and generator functions. The method set is read
+ * once, here; a handler object with nothing callable is a `TypeError` that
+ * says why. Names starting with `zkrpc.` are reserved (a `TypeError` here):
+ * every server answers {@linkcode DESCRIBE_METHOD} with its
  * {@linkcode ServiceDescription}.
  *
  * Handlers may be sync or async. Each is called with `this` bound to
@@ -732,7 +731,7 @@ export class RpcServer implements AsyncDisposable {
  * property and its other own enumerable properties
  * ({@linkcode errorFields}), no stack.
  *
- * @param handlers The object whose own methods are exposed.
+ * @param handlers The object, instance or class whose methods are exposed.
  * @param options Address, limits, TLS, registrar.
  * @returns The running server.
  *
