@@ -424,7 +424,10 @@ Deno.test("a failing registrar rejects ready and closes the server", async () =>
     registrar: { register: () => Promise.reject(new Error("ZooKeeper down")) },
   });
   await assert.rejects(server.ready, /ZooKeeper down/);
-  await within(server.finished, 5000, "the server to finish");
+  await assert.rejects(
+    within(server.finished, 5000, "the server to finish"),
+    (error: unknown) => error === errors[0],
+  );
   assert.match(errors[0]!.message, /^Cannot register server: ZooKeeper down/);
 });
 
@@ -541,7 +544,11 @@ Deno.test("a registrar that throws synchronously does not leak the listener", as
     },
   });
   await assert.rejects(server.ready, /sync failure/);
-  await within(server.finished, 5000, "the server to finish");
+  // finished rejects too: `await server.finished` ends the process non-zero.
+  await assert.rejects(
+    within(server.finished, 5000, "the server to finish"),
+    /^Error: Cannot register server: sync failure/,
+  );
 });
 
 Deno.test("stacks stay on the server unless exposeStack is set", async () => {

@@ -299,6 +299,11 @@ export interface MethodEntry {
   fn: AnyFunction;
   /** Set for handlers made by `withContext`: called with the context first. */
   withContext: AnyFunction | undefined;
+  /**
+   * zkrpc's own method (`zkrpc.health`, `zkrpc.describe`): answered on every
+   * open connection, also after `goaway`.
+   */
+  builtin: boolean;
 }
 
 /** Method lookup by raw name bytes, without decoding known names. */
@@ -311,7 +316,13 @@ export function methodTable(
     if (bytes.length > 255) continue;
     let list = table.get(bytes.length);
     if (!list) table.set(bytes.length, list = []);
-    list.push({ bytes, name, fn, withContext: contextHandlerOf(fn) });
+    list.push({
+      bytes,
+      name,
+      fn,
+      withContext: contextHandlerOf(fn),
+      builtin: name.startsWith(RESERVED_PREFIX),
+    });
   }
   return table;
 }

@@ -168,6 +168,11 @@ export interface ServerInternals {
   onError: (error: Error, remoteAddr?: Deno.NetAddr) => void;
   /** Run context handlers as the parent of their nested calls. */
   inheritDeadline: boolean;
+  /**
+   * The `goaway` reason while the server does not serve (set not serving,
+   * or warming up), else `undefined`.
+   */
+  notServing: () => string | undefined;
 }
 
 /** The protocol handler of one accepted connection. */
@@ -193,6 +198,8 @@ export class ServerConnection {
   /** The client's maxFrameSize, from its settings. */
   #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
   #draining = false;
+  /** The reason of the `goaway` this side sent (empty before one). */
+  #goawayReason = "";
   #drainPing = 0;
   #drainPong = false;
   #closed = false;
@@ -547,13 +554,25 @@ export class ServerConnection {
     if (id === 0) {
       throw new ProtocolError("Cannot read request: request id 0 is reserved");
     }
-    if (this.#draining) {
-      this.#pushError(id, {
-        name: WIRE_NAMES.serverClosing,
-        message:
-          `Cannot call method "${method}": server is closing (request not run)`,
-      });
-      return;
+    if (entry === undefined || !entry.builtin) {
+      // A connection opened while the server does not serve answers health
+      // and describe; its first other request gets the goaway first, so
+      // the refusal after it provably did not run.
+      if (!this.#draining) {
+        const reason = this.#s.notServing();
+        if (reason !== undefined) this.drain(reason);
+      }
+      if (this.#draining) {
+        this.#pushError(id, {
+          name: WIRE_NAMES.serverClosing,
+          message: `Cannot call method "${method}": ${
+            this.#goawayReason === "Server is not serving"
+              ? "server is not serving"
+              : "server is closing"
+          } (request not run)`,
+        });
+        return;
+      }
     }
     if (this.#inflight.has(id)) {
       throw new ProtocolError(
@@ -768,6 +787,16 @@ export class ServerConnection {
     this.#writer.push(FrameType.Error, id, bytes);
   }
 
+  /**
+   * Takes the connection out of use because the server stopped serving:
+   * `goaway` and a drain ping, as {@linkcode ServerConnection.drain}; a
+   * connection still in its handshake is left alone (its first request
+   * gets the `goaway`).
+   */
+  stopServing(reason: string): void {
+    if (this.#handshaken) this.drain(reason);
+  }
+
   drain(reason: string): void {
     if (this.#closed || this.#draining) return;
     this.#draining = true;
@@ -776,6 +805,7 @@ export class ServerConnection {
       return;
     }
     this.#drainPing = (Math.random() * 0xfffffffe + 1) >>> 0;
+    this.#goawayReason = reason;
     this.#writer.push(FrameType.Goaway, 0, utf8.encode(reason));
     // A ping after goaway: its pong proves that every request the client sent
     // before it saw the goaway has arrived (TCP keeps order).
