@@ -36,7 +36,11 @@ import {
 import { FrameWriter } from "../protocol/frame_writer.ts";
 import { encodeForWrite } from "../protocol/_scratch_encode.ts";
 import type { CallContext } from "./call_context.ts";
-import { decodeMetadata, EMPTY_METADATA } from "../protocol/metadata.ts";
+import {
+  decodeMetadata,
+  EMPTY_METADATA,
+  MAX_METADATA_SIZE,
+} from "../protocol/metadata.ts";
 import { runAsParent } from "../_call_scope.ts";
 import {
   decodeMethod,
@@ -173,6 +177,37 @@ export interface ServerInternals {
    * or warming up), else `undefined`.
    */
   notServing: () => string | undefined;
+}
+
+/**
+ * A request's metadata, or why it is refused (too large, malformed, not
+ * UTF-8, a reserved `zkrpc-` key): the reason names the limit or the rule,
+ * never the peer's bytes. The call fails; the connection stays.
+ */
+function readMetadata(
+  bytes: Uint8Array,
+): Readonly<Record<string, string>> | string {
+  let metadata: Readonly<Record<string, string>>;
+  try {
+    metadata = decodeMetadata(bytes);
+  } catch (error) {
+    if (bytes.length > MAX_METADATA_SIZE) {
+      return `metadata of ${bytes.length} bytes exceeds the limit of ${MAX_METADATA_SIZE} bytes`;
+    }
+    const message = error instanceof Error ? error.message : "";
+    if (/utf-8|encoded data/i.test(message)) {
+      return "a metadata value is not valid UTF-8";
+    }
+    return /^(truncated|malformed) metadata [a-z ]+$/.test(message)
+      ? message
+      : "malformed metadata";
+  }
+  for (const key in metadata) {
+    if (key.startsWith("zkrpc-")) {
+      return `metadata keys starting with "zkrpc-" are reserved (zkrpc's own)`;
+    }
+  }
+  return metadata;
 }
 
 /** The protocol handler of one accepted connection. */
@@ -515,6 +550,8 @@ export class ServerConnection {
     let o = 1;
     let timeout = -1;
     let metadata = EMPTY_METADATA;
+    /** Why this call's metadata is refused (the call fails, not the connection). */
+    let badMetadata: string | undefined;
     if (flags !== 0) {
       if (flags === undefined || (flags & ~3) !== 0) {
         throw new ProtocolError(
@@ -532,15 +569,14 @@ export class ServerConnection {
       if (flags & RequestFlag.Metadata) {
         const end = o + 2 + ((payload[o]! << 8) | payload[o + 1]!);
         if (payload.length < o + 2 || payload.length < end) {
-          throw new ProtocolError("Cannot read request: truncated metadata");
+          // The frame is whole (frames are length-delimited): only this
+          // call is unreadable.
+          this.#refuseUnreadable(id, "truncated metadata");
+          return;
         }
-        try {
-          metadata = decodeMetadata(payload.subarray(o + 2, end));
-        } catch (error) {
-          throw new ProtocolError(
-            `Cannot read request: ${(error as Error).message}`,
-          );
-        }
+        const read = readMetadata(payload.subarray(o + 2, end));
+        if (typeof read === "string") badMetadata = read;
+        else metadata = read;
         o = end;
       }
     }
@@ -553,6 +589,19 @@ export class ServerConnection {
     const method = entry ? entry.name : decodeMethod(nameBytes);
     if (id === 0) {
       throw new ProtocolError("Cannot read request: request id 0 is reserved");
+    }
+    if (badMetadata !== undefined) {
+      if (this.#inflight.has(id)) {
+        throw new ProtocolError(
+          `Cannot read request: id ${id} is already in flight`,
+        );
+      }
+      this.#pushError(id, {
+        name: WIRE_NAMES.protocol,
+        message:
+          `Cannot call method "${method}": ${badMetadata} (request not run)`,
+      });
+      return;
     }
     if (entry === undefined || !entry.builtin) {
       // A connection opened while the server does not serve answers health
@@ -674,6 +723,22 @@ export class ServerConnection {
       ctx?.done();
       this.#pushResult(id, method, result);
     }
+  }
+
+  /** Fails call `id`, whose header cannot be read, keeping the connection. */
+  #refuseUnreadable(id: number, why: string): void {
+    if (id === 0) {
+      throw new ProtocolError("Cannot read request: request id 0 is reserved");
+    }
+    if (this.#inflight.has(id)) {
+      throw new ProtocolError(
+        `Cannot read request: id ${id} is already in flight`,
+      );
+    }
+    this.#pushError(id, {
+      name: WIRE_NAMES.protocol,
+      message: `Cannot read request ${id}: ${why} (request not run)`,
+    });
   }
 
   #complete(id: number, ctx: Context, value: unknown, failed: boolean): void {
