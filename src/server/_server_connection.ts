@@ -334,6 +334,9 @@ export class ServerConnection {
   };
 
   #onPartialFrame(): void {
+    // The read loop gets here after close() too (its last read, or a wait
+    // for the writer, ended by the close): no timer may outlive the socket.
+    if (this.#closed) return;
     this.#partialSince = Date.now();
     if (this.#frameTimer === undefined && this.#frameTimeout > 0) {
       this.#frameTimer = setTimeout(this.#onFrameTimer, this.#frameTimeout);
