@@ -72,10 +72,31 @@ const HTTP_REFUSAL = utf8.encode(
 );
 
 /**
- * Queued response bytes above which a connection's frames stop being
- * dispatched (checked after each frame) until the queue drains.
+ * The per-connection output budget: queued response bytes above which a
+ * connection's frames stop being dispatched (checked after each frame) and
+ * its async handlers' answers wait, unencoded, until the queue drains. What
+ * one connection has queued is therefore at most this plus one frame of the
+ * send limit (the smaller of the peer's and the server's `maxFrameSize`),
+ * whatever the peer announced and however it (never) reads.
  */
 const WRITE_HIGH_WATER = 1024 * 1024;
+
+/**
+ * Encoded answers of async handlers that may wait for a connection whose
+ * output is over {@linkcode WRITE_HIGH_WATER} (at least one answer always
+ * may); an answer beyond it fails its call with `ResourceExhaustedError`
+ * (`ran: true`). With the writer's high water and one frame of the send
+ * limit, what one connection holds for its peer is at most about 21 MiB at
+ * the default 4 MiB `maxFrameSize`.
+ */
+const OUTPUT_BUDGET = 8 * 1024 * 1024;
+
+/** A frame of an answer waiting for the output queue to drain. */
+interface Answer {
+  type: FrameType;
+  id: number;
+  bytes: Uint8Array;
+}
 
 class Context implements CallContext {
   readonly method: string;
@@ -232,6 +253,14 @@ export class ServerConnection {
   #gotSettings = false;
   /** The client's maxFrameSize, from its settings. */
   #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  /** This server's maxFrameSize. */
+  #ownMaxFrameSize: number;
+  /** Answer frames of settled handlers waiting for the output to drain. */
+  #waiting: Answer[] = [];
+  #waitingBytes = 0;
+  #flushingWaiting = false;
+  /** Set while an answer is encoded for #waiting: frames go here. */
+  #collect: Answer[] | undefined;
   #draining = false;
   /** The reason of the `goaway` this side sent (empty before one). */
   #goawayReason = "";
@@ -262,8 +291,9 @@ export class ServerConnection {
     this.done = new Promise((resolve) => this.#resolveDone = resolve);
     this.#writer = new FrameWriter(conn, () => this.close());
     const o = this.#s.options;
+    this.#ownMaxFrameSize = o.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     this.#decoder = new FrameDecoder({
-      maxFrameSize: o.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+      maxFrameSize: this.#ownMaxFrameSize,
       initialSize: 16384,
     });
     this.#maxInFlight = o.maxInFlightPerConnection ??
@@ -302,7 +332,10 @@ export class ServerConnection {
       return;
     }
     const idle = Date.now() - this.#lastActivity;
-    if (this.#inflight.size === 0 && idle >= this.#idleTimeout) {
+    if (
+      this.#inflight.size === 0 && this.#waiting.length === 0 &&
+      idle >= this.#idleTimeout
+    ) {
       this.#violation(
         `no call for ${this.#idleTimeout} ms (idle timeout; pings do not count)`,
         false,
@@ -747,11 +780,80 @@ export class ServerConnection {
   #complete(id: number, ctx: Context, value: unknown, failed: boolean): void {
     ctx.done();
     if (this.#inflight.get(id) !== ctx) return; // cancelled or closed
-    this.#inflight.delete(id);
     if (ctx.expired) {
+      this.#inflight.delete(id);
       this.#maybeFinishDrain();
       return;
     }
+    if (
+      this.#writer.buffered <= WRITE_HIGH_WATER && this.#waiting.length === 0
+    ) {
+      this.#answer(id, ctx, value, failed);
+      return;
+    }
+    // The peer reads slowly, or never: the answer's frames wait, encoded,
+    // within the output budget; beyond it the call fails instead.
+    const frames: Answer[] = [];
+    this.#collect = frames;
+    try {
+      this.#answer(id, ctx, value, failed);
+    } finally {
+      this.#collect = undefined;
+    }
+    let size = 0;
+    for (const frame of frames) size += frame.bytes.length;
+    if (
+      this.#waiting.length > 0 && this.#waitingBytes + size > OUTPUT_BUDGET
+    ) {
+      frames.length = 0;
+      this.#collect = frames;
+      try {
+        this.#pushError(id, {
+          name: WIRE_NAMES.resourceExhausted,
+          message:
+            `Cannot call method "${ctx.method}": its answer of ${size} bytes was not sent: ${this.#waitingBytes} bytes already wait for this client, which is not reading its responses (output budget ${OUTPUT_BUDGET} bytes)`,
+          data: { ran: true },
+        });
+      } finally {
+        this.#collect = undefined;
+      }
+      size = frames.reduce((n, f) => n + f.bytes.length, 0);
+    }
+    this.#waiting.push(...frames);
+    this.#waitingBytes += size;
+    if (!this.#flushingWaiting) this.#flushWaiting();
+  }
+
+  /** Writes the waiting answers as the output queue drains. */
+  async #flushWaiting(): Promise<void> {
+    this.#flushingWaiting = true;
+    try {
+      while (this.#waiting.length > 0 && !this.#closed) {
+        if (this.#writer.buffered > WRITE_HIGH_WATER) {
+          await this.#writer.drained();
+          continue;
+        }
+        const { type, id, bytes } = this.#waiting.shift()!;
+        this.#waitingBytes -= bytes.length;
+        this.#writer.push(type, id, bytes);
+      }
+    } finally {
+      this.#flushingWaiting = false;
+      if (this.#closed) {
+        this.#waiting = [];
+        this.#waitingBytes = 0;
+      } else this.#maybeFinishDrain();
+    }
+  }
+
+  /** Queues an answer frame (or collects it, see #complete). */
+  #send(type: FrameType, id: number, bytes: Uint8Array): void {
+    if (this.#collect !== undefined) this.#collect.push({ type, id, bytes });
+    else this.#writer.push(type, id, bytes);
+  }
+
+  #answer(id: number, ctx: Context, value: unknown, failed: boolean): void {
+    this.#inflight.delete(id);
     this.#lastActivity = Date.now();
     try {
       if (failed) {
@@ -783,17 +885,28 @@ export class ServerConnection {
       });
       return;
     }
-    if (bytes.length + MIN_FRAME_LENGTH > this.#peerMaxFrameSize) {
+    if (bytes.length + MIN_FRAME_LENGTH > this.#sendLimit()) {
       this.#pushError(id, this.#tooLarge(method, "result", bytes.length));
       return;
     }
-    this.#writer.push(FrameType.Result, id, bytes);
+    this.#send(FrameType.Result, id, bytes);
   }
 
-  /** The answer to a call whose result or error the client cannot take. */
+  /**
+   * The largest frame this connection sends: the smaller of the client's
+   * `maxFrameSize` and the server's own, whatever the client announced.
+   */
+  #sendLimit(): number {
+    return Math.min(this.#peerMaxFrameSize, this.#ownMaxFrameSize);
+  }
+
+  /** The answer to a call whose result or error is over the send limit. */
   #tooLarge(method: string, what: string, size: number): ErrorPayload {
+    const whose = this.#peerMaxFrameSize <= this.#ownMaxFrameSize
+      ? "client's"
+      : "server's";
     const message =
-      `Cannot call method "${method}": ${what} of ${size} bytes exceeds the client's frame limit of ${this.#peerMaxFrameSize} bytes`;
+      `Cannot call method "${method}": ${what} of ${size} bytes exceeds the ${whose} frame limit of ${this.#sendLimit()} bytes`;
     this.#s.onError(
       new ResourceExhaustedError(message, { ran: true }),
       this.#addr,
@@ -843,7 +956,7 @@ export class ServerConnection {
         return;
       }
     }
-    if (bytes.length + MIN_FRAME_LENGTH > this.#peerMaxFrameSize) {
+    if (bytes.length + MIN_FRAME_LENGTH > this.#sendLimit()) {
       if (payload.name === WIRE_NAMES.resourceExhausted) {
         // Even that is too large (a tiny limit): tell nothing rather than
         // break the connection.
@@ -852,7 +965,7 @@ export class ServerConnection {
       this.#pushError(id, this.#tooLarge(method, "error", bytes.length));
       return;
     }
-    this.#writer.push(FrameType.Error, id, bytes);
+    this.#send(FrameType.Error, id, bytes);
   }
 
   /**
@@ -881,7 +994,10 @@ export class ServerConnection {
   }
 
   #maybeFinishDrain(): void {
-    if (this.#draining && this.#drainPong && this.#inflight.size === 0) {
+    if (
+      this.#draining && this.#drainPong && this.#inflight.size === 0 &&
+      this.#waiting.length === 0
+    ) {
       this.#closeAfterFlush(new ServerClosingError("Server closed"));
     }
   }
