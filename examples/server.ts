@@ -131,7 +131,9 @@ const shutdown = () => {
 };
 Deno.addSignalListener("SIGTERM", shutdown);
 Deno.addSignalListener("SIGINT", shutdown);
-await server.finished;
+// finished rejects when the server closed itself (registration failed for
+// good; onError said why): exit non-zero, after cleaning up.
+await server.finished.catch(() => Deno.exitCode = 1);
 await zk.close();
 Deno.removeSignalListener("SIGTERM", shutdown);
 Deno.removeSignalListener("SIGINT", shutdown);
