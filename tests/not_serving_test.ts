@@ -78,6 +78,29 @@ async function load(channel: DistributedChannel, n: number): Promise<void> {
   );
 }
 
+/**
+ * A direct connection to `server` (as `zkrpc health` opens), after checking
+ * that it answers health with not-serving.
+ */
+async function notServingConnection(server: RpcServer): Promise<Connection> {
+  const direct = await within(
+    Connection.connect({ hostname: HOST, port: server.addr.port }),
+    5000,
+    "a direct connection",
+  );
+  try {
+    assert.deepEqual(
+      await within(direct.call(HEALTH_METHOD, []), 5000, "health"),
+      { status: "not-serving" },
+    );
+  } catch (error) {
+    direct.close();
+    await direct.closed;
+    throw error;
+  }
+  return direct;
+}
+
 Deno.test("a server set not serving is not routed to by existing or fresh channels, loses no call, and is routed again when it serves", async () => {
   await using zk = await startZooKeeper();
   const a = start(zk.connectionString, "a");
@@ -113,15 +136,7 @@ Deno.test("a server set not serving is not routed to by existing or fresh channe
   assert.equal(a.runs.count, ranOnA, "nothing ran on the not-serving server");
 
   // Health tells, on a direct connection, as zkrpc health does.
-  await using direct = await within(
-    Connection.connect({ hostname: HOST, port: a.server.addr.port }),
-    5000,
-    "a direct connection",
-  );
-  assert.deepEqual(
-    await within(direct.call(HEALTH_METHOD, []), 5000, "health"),
-    { status: "not-serving" },
-  );
+  await using direct = await notServingConnection(a.server);
   await assert.rejects(
     within(direct.call("work", [0]), 5000, "a direct call"),
     ServerClosingError,
@@ -158,15 +173,7 @@ Deno.test("a server whose warmUp is pending is not listed and refuses calls afte
   assert.ok(!routes(channel, a.server));
   assert.equal(a.runs.count, 0);
 
-  await using direct = await within(
-    Connection.connect({ hostname: HOST, port: a.server.addr.port }),
-    5000,
-    "a direct connection",
-  );
-  assert.deepEqual(
-    await within(direct.call(HEALTH_METHOD, []), 5000, "health"),
-    { status: "not-serving" },
-  );
+  await using direct = await notServingConnection(a.server);
   const goaway = nextEvent(direct, "goaway", 5000);
   await assert.rejects(
     within(direct.call("work", [1]), 5000, "a call"),
