@@ -175,9 +175,15 @@ function isBuiltinPrototype(proto: object): boolean {
   }
 }
 
+/**
+ * Names JavaScript calls implicitly (`await`, `JSON.stringify`): a stub
+ * never sends them, so a handler never serves them.
+ */
+const IMPLICIT: ReadonlySet<string> = new Set(["then", "toJSON"]);
+
 /** Whether `name` may never be a remote method, wherever it is defined. */
 function isHiddenName(name: string): boolean {
-  return DENIED.has(name) || name.startsWith("_") || name === "then";
+  return DENIED.has(name) || IMPLICIT.has(name) || name.startsWith("_");
 }
 
 /**
@@ -187,7 +193,7 @@ function isHiddenName(name: string): boolean {
  * `Function.prototype` for classes). The nearest definition of a name wins
  * (an override, or a non-function own property, hides the inherited
  * method). Never callable: symbols, `constructor`, `__proto__`, the names of
- * `Object.prototype` and `Function.prototype`, `then`, names starting with
+ * `Object.prototype` and `Function.prototype`, `then`, `toJSON`, names starting with
  * `_`, accessors (getters are never run while scanning), and generator
  * functions (a generator is not a value a codec carries).
  *
@@ -273,7 +279,7 @@ function noMethods(handlers: object, skipped: string[]): TypeError {
     hint = `; not methods: ${skipped.slice(0, 5).join(", ")}`;
   }
   return new TypeError(
-    `Cannot serve handlers: no callable method found (methods are function properties of the object, its class and superclasses, or a class's static methods; names starting with "_", "then", "constructor" and Object's and Function's own names are never callable)${hint}`,
+    `Cannot serve handlers: no callable method found (methods are function properties of the object, its class and superclasses, or a class's static methods; names starting with "_", "then", "toJSON", "constructor" and Object's and Function's own names are never callable)${hint}`,
   );
 }
 

@@ -845,7 +845,7 @@ export class RpcServer implements AsyncDisposable {
  * (calling them fails with {@linkcode MethodNotFoundError}): symbols,
  * `constructor`, `__proto__`, `prototype`, `length`, `name`, everything from
  * `Object.prototype` and `Function.prototype`, the methods of built-in
- * classes a handler class extends, `then`, names starting with `_`, getters
+ * classes a handler class extends, `then`, `toJSON`, names starting with `_`, getters
  * (never run while scanning) and generator functions. The method set is read
  * once, here; a handler object with nothing callable is a `TypeError` that
  * says why. Names starting with `zkrpc.` are reserved (a `TypeError` here):
