@@ -11,6 +11,8 @@ import { DistributedChannel } from "../mod.ts";
 import { type RpcServer, serve } from "../src/server/server.ts";
 import { HEALTH_METHOD } from "../src/server/_handler_table.ts";
 import { zooKeeperRegistrar } from "../src/zookeeper/registrar.ts";
+import { ZooKeeperSession } from "../src/zookeeper/session.ts";
+import { parseMember } from "../src/discovery/member.ts";
 import { Connection } from "../src/client/connection.ts";
 import { ServerClosingError } from "../src/errors.ts";
 import { startZooKeeper } from "../testing.ts";
@@ -186,4 +188,39 @@ Deno.test("a server whose warmUp is pending is not listed and refuses calls afte
   warm.resolve();
   await within(a.server.ready, 30_000, "a ready after warmUp");
   await waitFor(() => routes(channel, a.server), "a listed", 10_000);
+});
+
+Deno.test("toggling serving quickly leaves exactly one member node while serving and none while not", async () => {
+  await using zk = await startZooKeeper();
+  const a = start(zk.connectionString, "a");
+  await using _a = a.server;
+  await within(a.server.ready, 30_000, "ready");
+  await using session = await ZooKeeperSession.connect(zk.connectionString);
+  const members = () => session.getChildren("/rpc/inventory");
+  for (let i = 0; i < 5; i++) {
+    a.server.setServing(false);
+    a.server.setServing(true);
+  }
+  await waitFor(
+    async () => (await members()).length === 1,
+    "exactly one member node",
+    10_000,
+  );
+  a.server.setServing(false);
+  a.server.setServing(true);
+  a.server.setServing(false);
+  await waitFor(
+    async () => (await members()).length === 0,
+    "no member node",
+    10_000,
+  );
+  a.server.setServing(true);
+  await waitFor(
+    async () => (await members()).length === 1,
+    "one member node again",
+    10_000,
+  );
+  const [name] = await members();
+  const { data } = await session.getData(`/rpc/inventory/${name}`);
+  assert.equal(parseMember(data).port, a.server.addr.port);
 });

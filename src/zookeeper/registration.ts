@@ -296,7 +296,8 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
           if (!isZooKeeperError(error, "NO_NODE")) return; // next event
         }
       }
-      this.#orphans.splice(this.#orphans.indexOf(orphan), 1);
+      const at = this.#orphans.indexOf(orphan);
+      if (at >= 0) this.#orphans.splice(at, 1);
     }
     if (this.#closed) this.#stopListening();
   }
@@ -348,16 +349,15 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
     this.#withdrawn = true;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
-    await this.#ensure().catch(() => {}); // let a create under way finish
-    if (!this.#withdrawn || this.#closed) return; // restored meanwhile
     const path = this.#nodePath;
     this.#nodePath = undefined;
     const session = this.#keeper.session;
     if (path !== undefined && session !== undefined) {
       this.#orphans.push({ path, session });
     }
-    if (session?.state !== "connected" || this.#orphans.length === 0) return;
-    await this.#deleteOrphans(session).catch(() => {}); // next session event
+    // Serialized with registering: a create under way finishes first (its
+    // node is deleted too), and a restore() registers only after this.
+    await this.#ensure().catch(() => {});
   }
 
   /**
@@ -368,9 +368,8 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
   restore(): void {
     if (this.#closed || !this.#withdrawn) return;
     this.#withdrawn = false;
-    // A node not deleted yet is adopted again by #findOrCreate (same
-    // session) or removed by it (an earlier session's).
-    this.#orphans = [];
+    // A node not deleted yet (ZooKeeper was unreachable) is adopted again by
+    // #findOrCreate (same session) or removed by it (an earlier session's).
     this.#onSession();
   }
 
