@@ -185,7 +185,7 @@ Deno.test("a client that never reads gets at most the output budget queued; late
     },
   }, { hostname: HOST, onError: () => {} });
   using greedy = await Deno.connect({ hostname: HOST, port: server.addr.port });
-  const count = 40;
+  const count = 48;
   const requests = Array.from(
     { length: count },
     (_, i) => requestFrame(i + 1, "later", [1024 * 1024]),
@@ -220,7 +220,7 @@ Deno.test("a client that never reads gets at most the output budget queued; late
   assert.ok(refused.length > 0, "some answers were over the budget");
   assert.match(
     refused[0]!,
-    /^Cannot call method "later": its answer of \d+ bytes was not sent: \d+ bytes already wait for this client, which is not reading its responses \(output budget 8388608 bytes\)$/,
+    /^Cannot call method "later": its answer of \d+ bytes was not sent: \d+ bytes already wait for this client, which is not reading its responses \(output budget 16777216 bytes\)$/,
   );
   // At most the budget waited; the rest went into socket buffers.
   assert.ok(results < count, `${results} results`);

@@ -89,7 +89,7 @@ const WRITE_HIGH_WATER = 1024 * 1024;
  * limit, what one connection holds for its peer is at most about 21 MiB at
  * the default 4 MiB `maxFrameSize`.
  */
-const OUTPUT_BUDGET = 8 * 1024 * 1024;
+const OUTPUT_BUDGET = 16 * 1024 * 1024;
 
 /** A frame of an answer waiting for the output queue to drain. */
 interface Answer {
