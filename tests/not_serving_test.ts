@@ -224,3 +224,31 @@ Deno.test("toggling serving quickly leaves exactly one member node while serving
   const { data } = await session.getData(`/rpc/inventory/${name}`);
   assert.equal(parseMember(data).port, a.server.addr.port);
 });
+
+Deno.test("a server closed under load loses no call of an existing channel, and no channel routes to it afterwards", async () => {
+  await using zk = await startZooKeeper();
+  const a = start(zk.connectionString, "a");
+  const b = start(zk.connectionString, "b");
+  await using _a = a.server;
+  await using _b = b.server;
+  await within(Promise.all([a.server.ready, b.server.ready]), 30_000, "ready");
+  await using existing = channelOf(zk.connectionString);
+  await waitFor(
+    () => routes(existing, a.server) && routes(existing, b.server),
+    "the existing channel to see both servers",
+    10_000,
+  );
+  await load(existing, 20);
+  const during = load(existing, 60);
+  await waitFor(() => a.runs.count > 0, "calls on a", 10_000);
+  const closing = a.server.close();
+  await during;
+  await within(closing, 15_000, "close()");
+  const ranOnA = a.runs.count;
+  await waitFor(() => !routes(existing, a.server), "a dropped", 5_000);
+  await using fresh = channelOf(zk.connectionString);
+  await waitFor(() => routes(fresh, b.server), "the fresh channel", 10_000);
+  assert.ok(!routes(fresh, a.server));
+  await Promise.all([load(existing, 30), load(fresh, 30)]);
+  assert.equal(a.runs.count, ranOnA, "nothing ran on the closed server");
+});
