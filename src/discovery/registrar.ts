@@ -54,8 +54,9 @@ export interface Registration {
   restore?(): void;
   /**
    * The data published about the server (host, port, metadata…), if the
-   * registrar has any: the server reports it in its
-   * {@linkcode ServiceDescription}.
+   * registrar has any. Clients read it from discovery; the server never
+   * reports it to a peer (its `zkrpc.describe` tells nothing about the
+   * process).
    */
   readonly member?: Readonly<Record<string, unknown>>;
 }
