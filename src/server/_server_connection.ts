@@ -63,6 +63,9 @@ export const SERVER_DEFAULTS = {
 
 type Timer = ReturnType<typeof setTimeout>;
 
+/** The `goaway` reason of a server that does not serve. */
+export const NOT_SERVING = "Server is not serving";
+
 const utf8 = new TextEncoder();
 const promiseThen = Promise.prototype.then;
 
@@ -651,7 +654,7 @@ export class ServerConnection {
         this.#pushError(id, {
           name: WIRE_NAMES.serverClosing,
           message: `Cannot call method "${method}": ${
-            this.#goawayReason === "Server is not serving"
+            this.#goawayReason === NOT_SERVING
               ? "server is not serving"
               : "server is closing"
           } (request not run)`,

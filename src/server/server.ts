@@ -40,6 +40,7 @@ import {
   type ServiceDescription,
 } from "./_handler_table.ts";
 import {
+  NOT_SERVING,
   SERVER_DEFAULTS,
   ServerConnection,
   type ServerInternals,
@@ -93,9 +94,6 @@ function intercepted(
 }
 
 const utf8 = new TextEncoder();
-
-/** The `goaway` reason of a server that does not serve. */
-const NOT_SERVING = "Server is not serving";
 
 /**
  * TLS certificate and key, PEM-encoded.
