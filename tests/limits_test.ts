@@ -10,6 +10,7 @@ import { backoff } from "../src/_async.ts";
 import { Connection } from "../src/client/connection.ts";
 import {
   ConnectionError,
+  MethodNotFoundError,
   ResourceExhaustedError,
   ServerClosingError,
 } from "../src/errors.ts";
@@ -175,6 +176,25 @@ Deno.test("a client that announces 4 GiB frames still gets at most the server's 
     ),
   );
   assert.deepEqual(error.data, { ran: true });
+});
+
+Deno.test("under a server maxFrameSize too small for an error message every call is still answered", async () => {
+  await using server = start({ maxFrameSize: 64 });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  // The error (about 100 bytes) is over 64, but errors may use 64 KiB.
+  await assert.rejects(
+    within(conn.call("nope", []), 5000, "nope"),
+    MethodNotFoundError,
+  );
+  // A result over 64 bytes is refused with its own error, also answered.
+  await assert.rejects(
+    within(conn.call("make", [100]), 5000, "make"),
+    /result of 102 bytes exceeds the server's frame limit of 64 bytes/,
+  );
+  assert.equal(await within(conn.call("make", [3]), 5000, "make"), "xxx");
 });
 
 Deno.test("a client that never reads gets at most the output budget queued; later answers fail with ResourceExhaustedError", async () => {

@@ -94,6 +94,14 @@ const WRITE_HIGH_WATER = 1024 * 1024;
  */
 const OUTPUT_BUDGET = 16 * 1024 * 1024;
 
+/**
+ * The room an error answer may take even when the server's own
+ * `maxFrameSize` is smaller (never more than the client's): errors are small
+ * by construction (a message, the error's fields), and a call whose error
+ * cannot be sent would never be answered.
+ */
+const ERROR_ROOM = 64 * 1024;
+
 /** A frame of an answer waiting for the output queue to drain. */
 interface Answer {
   type: FrameType;
@@ -899,17 +907,25 @@ export class ServerConnection {
    * The largest frame this connection sends: the smaller of the client's
    * `maxFrameSize` and the server's own, whatever the client announced.
    */
-  #sendLimit(): number {
-    return Math.min(this.#peerMaxFrameSize, this.#ownMaxFrameSize);
+  #sendLimit(what: "result" | "error" = "result"): number {
+    // An error answer may use ERROR_ROOM even under a tinier maxFrameSize of
+    // the server's, so that every call is answered.
+    const own = what === "error"
+      ? Math.max(this.#ownMaxFrameSize, ERROR_ROOM)
+      : this.#ownMaxFrameSize;
+    return Math.min(this.#peerMaxFrameSize, own);
   }
 
   /** The answer to a call whose result or error is over the send limit. */
-  #tooLarge(method: string, what: string, size: number): ErrorPayload {
-    const whose = this.#peerMaxFrameSize <= this.#ownMaxFrameSize
-      ? "client's"
-      : "server's";
+  #tooLarge(
+    method: string,
+    what: "result" | "error",
+    size: number,
+  ): ErrorPayload {
+    const limit = this.#sendLimit(what);
+    const whose = this.#peerMaxFrameSize <= limit ? "client's" : "server's";
     const message =
-      `Cannot call method "${method}": ${what} of ${size} bytes exceeds the ${whose} frame limit of ${this.#sendLimit()} bytes`;
+      `Cannot call method "${method}": ${what} of ${size} bytes exceeds the ${whose} frame limit of ${limit} bytes`;
     this.#s.onError(
       new ResourceExhaustedError(message, { ran: true }),
       this.#addr,
@@ -959,7 +975,7 @@ export class ServerConnection {
         return;
       }
     }
-    if (bytes.length + MIN_FRAME_LENGTH > this.#sendLimit()) {
+    if (bytes.length + MIN_FRAME_LENGTH > this.#sendLimit("error")) {
       if (payload.name === WIRE_NAMES.resourceExhausted) {
         // Even that is too large (a tiny limit): tell nothing rather than
         // break the connection.
