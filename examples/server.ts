@@ -144,7 +144,9 @@ const onSigint = shutdown("SIGINT", 130);
 const onSigterm = shutdown("SIGTERM", 143);
 Deno.addSignalListener("SIGINT", onSigint);
 Deno.addSignalListener("SIGTERM", onSigterm);
-await server.finished;
+// finished rejects when the server closed itself (registration failed for
+// good; onError said why): exit non-zero, after cleaning up.
+await server.finished.catch(() => Deno.exitCode = 1);
 await zk.close();
 Deno.removeSignalListener("SIGINT", onSigint);
 Deno.removeSignalListener("SIGTERM", onSigterm);

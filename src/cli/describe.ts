@@ -66,11 +66,17 @@ export async function describe(args: string[]): Promise<number> {
           `Cannot ${what}: the server does not answer "zkrpc.describe" (it runs a zkrpc version without it)`,
         );
       }
+      // The member data comes from discovery (the server's description
+      // tells nothing about its process): the endpoint the call connected to.
+      const member = channel.endpoints().find((e) => e.state === "ready")
+        ?.member;
       if (options.json) {
-        console.log(printableJson({ service, ...description }, { indent: 2 }));
+        console.log(
+          printableJson({ service, ...description, member }, { indent: 2 }),
+        );
         return ExitCode.Ok;
       }
-      const { methods, member } = description;
+      const { methods } = description;
       const where = member === undefined
         ? ""
         : `, ${printable(member.host)}:${printable(member.port)}`;
