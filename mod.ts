@@ -1,20 +1,7 @@
 /**
- * zkrpc: Deno-native distributed RPC. {@linkcode serve} exposes a handler
- * object's methods over TCP and registers the server in ZooKeeper; a
- * {@linkcode DistributedChannel} finds the servers, balances calls over them
- * and fails over. {@linkcode zooKeeperDiscovery} shares one ZooKeeper session
- * between both sides; {@linkcode Connection} talks to one server; {@linkcode stub}
- * makes remote calls look local; the error classes say what went wrong.
+ * zkrpc: Deno-native distributed RPC. Serve a handler object's methods, call
+ * them through a channel that finds the servers, balances and fails over:
  *
- * This entry point holds what an application needs. The others:
- * `@zkrpc/zkrpc/protocol` (codecs, metadata limits, the health and describe
- * methods), `@zkrpc/zkrpc/extend` (what you implement or plug in: balancers,
- * memberships, registrars, interceptors, policy option types),
- * `@zkrpc/zkrpc/zookeeper` (the ZooKeeper session API),
- * `@zkrpc/zkrpc/testing` (a throw-away ZooKeeper for tests) and
- * `@zkrpc/zkrpc/cli` (the `zkrpc` command line).
- *
- * @example Serve, and call through a fixed member list
  * ```ts
  * import { DistributedChannel, serve, StaticMembership, stub } from "@zkrpc/zkrpc";
  * import assert from "node:assert/strict";
@@ -30,6 +17,22 @@
  * const remote = stub<typeof calculator>(channel);
  * assert.equal(await remote.add(1, 2), 3);
  * ```
+ *
+ * {@linkcode serve} exposes a handler object's methods over TCP and registers
+ * the server in ZooKeeper; a {@linkcode DistributedChannel} finds the
+ * servers, balances calls over them and fails over; {@linkcode stub} makes
+ * remote calls look local. {@linkcode zooKeeperDiscovery} shares one
+ * ZooKeeper session between both sides (the example above uses a fixed
+ * member list instead, so it runs without ZooKeeper); {@linkcode Connection}
+ * talks to one server; the error classes say what went wrong.
+ *
+ * This entry point holds what an application needs. The others:
+ * `@zkrpc/zkrpc/protocol` (codecs, metadata limits, the health and describe
+ * methods), `@zkrpc/zkrpc/extend` (what you implement or plug in: balancers,
+ * memberships, registrars, interceptors, policy option types),
+ * `@zkrpc/zkrpc/zookeeper` (the ZooKeeper session API),
+ * `@zkrpc/zkrpc/testing` (a throw-away ZooKeeper for tests) and
+ * `@zkrpc/zkrpc/cli` (the `zkrpc` command line).
  *
  * @module
  */

@@ -57,7 +57,8 @@ export class RemoteError extends RpcError {
   readonly data: unknown;
   /**
    * The other own enumerable properties of the error thrown on the server
-   * (see {@linkcode errorFields}), if it had any.
+   * (string-keyed, except `name`, `message`, `stack`, `cause` and `data`),
+   * if it had any.
    */
   readonly fields: Readonly<Record<string, unknown>> | undefined;
 
@@ -379,8 +380,8 @@ export interface ErrorPayload {
   /** Optional structured data (the error's own `data` property). */
   data?: unknown;
   /**
-   * The error's other own enumerable properties (see
-   * {@linkcode errorFields}), e.g. `{ sku: "A-1" }`.
+   * The error's other own enumerable string-keyed properties (except
+   * `name`, `message`, `stack`, `cause` and `data`), e.g. `{ sku: "A-1" }`.
    */
   fields?: Record<string, unknown>;
   /** The server-side stack, only when the server sets `exposeStack`. */

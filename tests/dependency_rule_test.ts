@@ -18,6 +18,7 @@ const SRC = new URL("../src/", import.meta.url);
 const LAYERS: readonly (readonly string[])[] = [
   [
     "_util.ts",
+    "_printable.ts",
     "_async.ts",
     "_defaults.ts",
     "errors.ts",

@@ -370,7 +370,10 @@ Deno.test("a server whose warmUp rejects never registers and closes", async () =
     onError: (error) => errors.push(error.message),
   });
   await assert.rejects(server.ready, /cache load failed/);
-  await server.finished;
+  await assert.rejects(
+    server.finished,
+    /^Error: Cannot serve: warmUp rejected: cache load failed/,
+  );
   assert.equal(registered, false);
   assert.match(errors.join("\n"), /cache load failed/);
 });

@@ -577,8 +577,8 @@ Deno.test("deno task provision finds this machine's ZooKeeper", async () => {
   );
 });
 
-Deno.test("the README's permission table lists the provision task's flags", async () => {
-  const readme = await Deno.readTextFile(new URL("README.md", ROOT));
+Deno.test("the permission table (docs/permissions.md) lists the provision task's flags", async () => {
+  const readme = await Deno.readTextFile(new URL("docs/permissions.md", ROOT));
   const flags = TASK.slice(2, -1).join(" ");
   assert.equal(TASK.slice(0, 2).join(" "), "deno run");
   assert.match(readme, new RegExp(`\\| \`${RegExp.escape(flags)}\` +\\|`));

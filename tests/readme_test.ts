@@ -1,8 +1,14 @@
 /**
- * Every TypeScript block of README.md runs as written: each starts with a
- * `// name.ts` line, is written to a temporary directory under that name and
- * run with the project's deno.json (which maps `@zkrpc/zkrpc` to this
- * checkout, as `deno add jsr:@zkrpc/zkrpc` would).
+ * Every TypeScript block of README.md and of the docs pages that hold
+ * examples runs as written: each starts with a `// name.ts` line, is written
+ * to a temporary directory under that name and run with the project's
+ * deno.json (which maps `@zkrpc/zkrpc` to this checkout, as
+ * `deno add jsr:@zkrpc/zkrpc` would). Named blocks of the other docs pages
+ * are checked too; their unnamed blocks are signature sketches.
+ *
+ * The README stays a first read: at most 20 KB, a picture that exists, and
+ * every relative link of the README and the docs points at a file and a
+ * heading that exist.
  *
  * The quick-start pair talks to `127.0.0.1:2181`: the test starts its
  * throw-away ZooKeeper there when the port is free, else it points the two
@@ -18,20 +24,57 @@ const ROOT = new URL("../", import.meta.url);
 const CONFIG = new URL("deno.json", ROOT).pathname;
 const README = await Deno.readTextFile(new URL("README.md", ROOT));
 
-/** The README's ```ts blocks by the file name on their first line. */
-function tsBlocks(markdown: string): Map<string, string> {
+/** README.md and every docs page, by path relative to the root. */
+const PAGES = new Map<string, string>([["README.md", README]]);
+for (
+  const entry of [...Deno.readDirSync(new URL("docs/", ROOT))].sort((a, b) =>
+    a.name.localeCompare(b.name)
+  )
+) {
+  if (!entry.isFile || !entry.name.endsWith(".md")) continue;
+  PAGES.set(
+    `docs/${entry.name}`,
+    Deno.readTextFileSync(new URL(`docs/${entry.name}`, ROOT)),
+  );
+}
+
+/** The pages whose every ```ts block is a named, runnable example. */
+const EXAMPLE_PAGES = [
+  "README.md",
+  "docs/api-tour.md",
+  "docs/error-fields.md",
+  "docs/metadata-and-deadlines.md",
+  "docs/interceptors-and-telemetry.md",
+  "docs/health-and-routing.md",
+  "docs/testing-your-service.md",
+];
+
+/** The ```ts blocks of every page by the file name on their first line. */
+function tsBlocks(pages: Map<string, string>): Map<string, string> {
   const blocks = new Map<string, string>();
-  for (const match of markdown.matchAll(/^```ts\n([\s\S]*?)^```$/gm)) {
-    const code = match[1] as string;
-    const name = /^\/\/ (\w+\.ts)\b/.exec(code)?.[1];
-    assert.ok(
-      name,
-      `a README block does not start with "// name.ts":\n${code}`,
-    );
-    assert.ok(!blocks.has(name), `two README blocks are named ${name}`);
-    blocks.set(name, code);
+  for (const [page, markdown] of pages) {
+    for (const match of markdown.matchAll(/^```ts\n([\s\S]*?)^```$/gm)) {
+      const code = match[1] as string;
+      const name = /^\/\/ (\w+\.ts)\b/.exec(code)?.[1];
+      if (!name) {
+        assert.ok(
+          !EXAMPLE_PAGES.includes(page),
+          `a block of ${page} does not start with "// name.ts":\n${code}`,
+        );
+        continue;
+      }
+      assert.ok(!blocks.has(name), `two blocks are named ${name}`);
+      blocks.set(name, code);
+    }
   }
   return blocks;
+}
+
+/** The page that holds `text`. */
+function pageWith(text: string): string {
+  const found = [...PAGES].find(([, markdown]) => markdown.includes(text));
+  assert.ok(found, `no page has ${text}`);
+  return found[1];
 }
 
 async function writeBlocks(
@@ -65,9 +108,9 @@ async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-const blocks = tsBlocks(README);
+const blocks = tsBlocks(PAGES);
 
-Deno.test("every README TypeScript block is named and type-checks", async () => {
+Deno.test("every TypeScript example of the README and the docs is named and type-checks", async () => {
   assert.deepEqual(
     [...blocks.keys()].sort(),
     [
@@ -155,26 +198,32 @@ Deno.test("the README's server and client run as written", async () => {
   });
 });
 
-/** The lines of the `nth` ```sh block after `heading` in the README. */
+/** The lines of the `nth` ```sh block after `heading` in its page. */
 function shellBlock(heading: string, nth = 0): string[] {
-  const start = README.indexOf(heading);
-  assert.ok(start >= 0, `the README has ${heading}`);
-  const section = README.slice(start);
+  const page = pageWith(heading);
+  const section = page.slice(page.indexOf(heading));
   const block = [...section.matchAll(/^```sh\n([\s\S]*?)^```$/gm)][nth]?.[1];
   assert.ok(block, `sh block ${nth} after ${heading}`);
   return block.trim().split("\n");
 }
 
+/** The flags exactly as testing.ts's module doc gives them. */
+async function documentedTestingFlags(): Promise<string[]> {
+  const doc = await Deno.readTextFile(new URL("testing.ts", ROOT));
+  const line = /^ \* (deno test --allow.*)$/m.exec(doc)?.[1];
+  assert.ok(line, "testing.ts's module doc gives the deno test command");
+  return line.split(" ").slice(2);
+}
+
 /**
- * The README's `deno test` flags, adapted as its table says when
+ * The `deno test` flags of the testing export, from the one place that
+ * gives them (testing.ts's module doc), adapted as its table says when
  * `JAVA_HOME` or `ZOOKEEPER_HOME` is set.
  */
-function testingFlags(): string[] {
-  const [line] = shellBlock("## Testing your service");
-  assert.match(line!, /^deno test --allow/);
+async function testingFlags(): Promise<string[]> {
   const javaHome = Deno.env.get("JAVA_HOME");
   const zooKeeperHome = Deno.env.get("ZOOKEEPER_HOME");
-  return line!.split(" ").slice(2).map((flag) =>
+  return (await documentedTestingFlags()).map((flag) =>
     flag === "--allow-run=java" && javaHome
       ? `--allow-run=${javaHome}/bin/java`
       : flag.startsWith("--allow-read=") && zooKeeperHome
@@ -204,7 +253,7 @@ function check(output: Deno.CommandOutput, what: string): string {
   return text;
 }
 
-Deno.test("a fresh project linked to the checkout as the README says passes its test with the README's deno test flags", async () => {
+Deno.test("a fresh project linked to the checkout as the README says passes its test with the testing export's flags", async () => {
   const [link] = shellBlock("## Using the module from a checkout");
   assert.equal(link, "deno link ../zkrpc");
   await inTempDir(async (dir) => {
@@ -218,7 +267,10 @@ Deno.test("a fresh project linked to the checkout as the README says passes its 
     );
     // No --config: the project's own deno.json, as `deno link` left it.
     const text = check(
-      await run(["deno", "test", ...testingFlags(), "discovery_test.ts"], app),
+      await run(
+        ["deno", "test", ...await testingFlags(), "discovery_test.ts"],
+        app,
+      ),
       "deno test",
     );
     assert.match(text, /1 passed/);
@@ -264,7 +316,7 @@ Deno.test("the README's commands install the CLI from the checkout, and it runs"
   });
 });
 
-Deno.test("the README's error-with-fields example runs as written", async () => {
+Deno.test("the error-with-fields example (docs/error-fields.md) runs as written", async () => {
   await inTempDir(async (dir) => {
     await writeBlocks(dir, blocks);
     const output = await deno(
@@ -279,7 +331,7 @@ Deno.test("the README's error-with-fields example runs as written", async () => 
   });
 });
 
-Deno.test("the README's metadata, deadline, interceptor, telemetry, health and routing examples run as written", async () => {
+Deno.test("the docs' metadata, deadline, interceptor, telemetry, health and routing examples run as written", async () => {
   const expected: Record<string, string> = {
     "metadata.ts": "tenant acme\n",
     "deadlines.ts": "true\n",
@@ -305,9 +357,16 @@ Deno.test("the README's metadata, deadline, interceptor, telemetry, health and r
   });
 });
 
-Deno.test("the README's API tour runs as written with the flags it gives", async () => {
-  const flags = /`deno run (--allow[^`]*) tour\.ts`/.exec(README)?.[1];
-  assert.ok(flags, "the README gives the tour's command");
+Deno.test("the API tour (docs/api-tour.md) runs as written with the flags it gives", async () => {
+  const flags = /`deno run (--allow[^`]*) tour\.ts`/.exec(
+    PAGES.get("docs/api-tour.md")!,
+  )?.[1];
+  assert.ok(flags, "docs/api-tour.md gives the tour's command");
+  assert.deepEqual(
+    flags.split(" "),
+    await documentedTestingFlags(),
+    "the tour runs with the testing export's flags",
+  );
   await inTempDir(async (dir) => {
     await writeBlocks(dir, blocks);
     const output = await deno(
@@ -321,15 +380,12 @@ Deno.test("the README's API tour runs as written with the flags it gives", async
   });
 });
 
-Deno.test("the README's testing-export example passes under deno test", async () => {
-  const flags = /\/\/ discovery_test\.ts {2}\(deno test (--allow[^)]*)\)/.exec(
-    README,
-  )?.[1];
-  assert.ok(flags, "the README gives the test's command");
+Deno.test("the testing-export example (docs/testing-your-service.md) passes under deno test", async () => {
+  const flags = await testingFlags();
   await inTempDir(async (dir) => {
     await writeBlocks(dir, blocks);
     const output = await deno(
-      ["test", "--config", CONFIG, ...flags.split(" "), "discovery_test.ts"],
+      ["test", "--config", CONFIG, ...flags, "discovery_test.ts"],
       dir,
     ).output();
     const stdout = new TextDecoder().decode(output.stdout);
@@ -342,7 +398,7 @@ Deno.test("the README's testing-export example passes under deno test", async ()
   });
 });
 
-Deno.test("the README's commands and demo flags match deno.json", async () => {
+Deno.test("the README's commands, and the demo flags in docs/permissions.md, match deno.json", async () => {
   const config = JSON.parse(await Deno.readTextFile(CONFIG));
   assert.match(README, /^deno task demo /m);
   assert.match(README, /^deno task test /m);
@@ -351,10 +407,125 @@ Deno.test("the README's commands and demo flags match deno.json", async () => {
     .replace(/^deno run /, "")
     .replace(/ examples\/demo\.ts$/, "");
   assert.ok(
-    README.includes(`| \`${demoFlags}\` |`),
+    PAGES.get("docs/permissions.md")!.includes(`| \`${demoFlags}\` |`),
     `the permission table lists the demo task's flags: ${demoFlags}`,
   );
   assert.match(README, /^deno add jsr:@zkrpc\/zkrpc$/m);
   assert.match(README, /^## Performance$/m); // filled from `deno task bench`
   assert.equal(config.name, "@zkrpc/zkrpc");
+});
+
+Deno.test("a suite using the testing export passes with exactly the flags testing.ts gives, and fails without each of the first four", async () => {
+  const flags = await testingFlags();
+  assert.deepEqual(
+    flags.slice(0, 4).map((flag) => flag.split("=")[0]),
+    ["--allow-net", "--allow-run", "--allow-read", "--allow-write"],
+  );
+  const suite =
+    new URL("tests/fixtures/testing_export_suite.ts", ROOT).pathname;
+  const runSuite = (withFlags: string[]) =>
+    deno(
+      ["test", "--no-prompt", "--config", CONFIG, ...withFlags, suite],
+      ROOT.pathname,
+    ).output();
+  const output = await runSuite(flags);
+  const text = new TextDecoder().decode(output.stdout) +
+    new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, text);
+  assert.match(text, /1 passed/);
+  // Each of the first four is needed, and its absence is named.
+  const failures = [
+    /Requires net access/,
+    /Requires run access/,
+    /no ZooKeeper jars found/,
+    /Requires write access/,
+  ];
+  for (const [i, dropped] of flags.slice(0, 4).entries()) {
+    const without = await runSuite(flags.filter((flag) => flag !== dropped));
+    const text = new TextDecoder().decode(without.stdout) +
+      new TextDecoder().decode(without.stderr);
+    assert.notEqual(without.code, 0, `passes without ${dropped}`);
+    assert.match(text, failures[i]!, `without ${dropped}`);
+  }
+});
+
+Deno.test("the README is at most 20 KB and embeds a picture that exists", async () => {
+  const size = new TextEncoder().encode(README).length;
+  assert.ok(size <= 20 * 1024, `README.md is ${size} bytes`);
+  const pictures = [...README.matchAll(/!\[[^\]]+\]\(([^)\s]+)\)/g)].map((m) =>
+    m[1]!
+  );
+  assert.ok(pictures.length >= 1, "the README embeds a picture");
+  for (const picture of pictures) {
+    const info = await Deno.stat(new URL(picture, ROOT));
+    assert.ok(info.isFile && info.size > 0, picture);
+  }
+});
+
+/** GitHub's anchor of a heading: lower case, punctuation dropped. */
+function slug(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "")
+    .replace(/\s/g, "-");
+}
+
+/** The anchors of a page's headings (outside code blocks). */
+function anchorsOf(markdown: string): Set<string> {
+  const anchors = new Set<string>();
+  let fenced = false;
+  for (const line of markdown.split("\n")) {
+    if (line.startsWith("```")) fenced = !fenced;
+    const heading = fenced ? null : /^#{1,6} (.*)$/.exec(line);
+    if (heading) anchors.add(slug(heading[1]!));
+  }
+  return anchors;
+}
+
+Deno.test("every relative link of the README and the docs names a file and a heading that exist", () => {
+  const broken: string[] = [];
+  for (const [page, markdown] of PAGES) {
+    const base = new URL(page, ROOT);
+    const prose = markdown.replace(/^```[\s\S]*?^```$/gm, "");
+    for (const match of prose.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const target = match[1]!;
+      if (/^[a-z]+:/.test(target)) continue; // https:, mailto:
+      const [path, anchor] = target.split("#") as [string, string | undefined];
+      const file = path === "" ? base : new URL(path, base);
+      let text: string | undefined;
+      try {
+        const info = Deno.statSync(file);
+        if (info.isFile && file.pathname.endsWith(".md")) {
+          text = Deno.readTextFileSync(file);
+        }
+      } catch {
+        broken.push(`${page}: ${target} (no such file)`);
+        continue;
+      }
+      if (anchor !== undefined && text !== undefined) {
+        if (!anchorsOf(text).has(anchor)) {
+          broken.push(`${page}: ${target} (no such heading)`);
+        }
+      }
+    }
+  }
+  assert.deepEqual(broken, []);
+});
+
+Deno.test("the architecture picture names every balancer and the member path", async () => {
+  const svg = await Deno.readTextFile(new URL("docs/architecture.svg", ROOT));
+  assert.match(README, /!\[[^\]]+\]\(docs\/architecture\.svg\)/);
+  const source = await Deno.readTextFile(
+    new URL("src/channel/balancer.ts", ROOT),
+  );
+  const union = /export type BalancerName =([^;]+);/.exec(source)?.[1];
+  assert.ok(union, "src/channel/balancer.ts declares BalancerName");
+  const names = [...union.matchAll(/"([\w-]+)"/g)].map((m) => m[1]!);
+  assert.ok(names.length >= 3, names.join());
+  for (const name of names) {
+    assert.match(
+      svg,
+      new RegExp(`[ ,>]${name}[,<]`),
+      `the picture names ${name}`,
+    );
+  }
+  assert.ok(svg.includes("/rpc/calculator/server-&lt;uuid&gt;-0000000001"));
 });

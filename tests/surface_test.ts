@@ -10,6 +10,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { denoDoc, type DocSymbol } from "./_deno_doc.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const CONFIG = JSON.parse(
@@ -22,20 +23,9 @@ const MAX_ROOT_SYMBOLS = 35;
 
 /** The names an entry point file exports, types included, per `deno doc`. */
 async function exportedNames(file: string): Promise<string[]> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["doc", "--json", file],
-    cwd: ROOT.pathname,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(120_000),
-  }).output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
-  const doc = JSON.parse(new TextDecoder().decode(stdout));
+  const doc = await denoDoc([file]);
   const url = new URL(file, ROOT).href;
-  // Deno 2: { version, nodes: { [module url]: { symbols: [{ name }] } } }.
-  const symbols = doc?.nodes?.[url]?.symbols as { name: string }[] | undefined;
+  const symbols = doc.nodes[url]?.symbols;
   assert.ok(Array.isArray(symbols), `deno doc --json ${file}: no symbols`);
   return symbols.map((symbol) => symbol.name);
 }
@@ -97,4 +87,55 @@ Deno.test("every deno.json entry point is checked, doc-linted and tested by the 
   for (const file of entryFiles) {
     assert.ok(tested.includes(file), `tasks.test runs ${file}'s doc tests`);
   }
+});
+
+/** The symbols of every entry point, by name, from one `deno doc --json`. */
+async function entrySymbols(): Promise<{
+  symbols: Map<string, DocSymbol>;
+  doc: unknown;
+}> {
+  const doc = await denoDoc(entryFiles);
+  const symbols = new Map<string, DocSymbol>();
+  for (const module of Object.values(doc.nodes)) {
+    for (const symbol of module.symbols) symbols.set(symbol.name, symbol);
+  }
+  return { symbols, doc };
+}
+
+/** Every `{@link X}` / `{@linkcode X}` target in a JSON tree of docs. */
+function linkTargets(value: unknown, found = new Set<string>()): Set<string> {
+  if (typeof value === "string") {
+    for (const m of value.matchAll(/\{@link(?:code|plain)?\s+([^}\s|]+)/g)) {
+      found.add(m[1]!);
+    }
+  } else if (Array.isArray(value)) {
+    for (const item of value) linkTargets(item, found);
+  } else if (typeof value === "object" && value !== null) {
+    for (const item of Object.values(value)) linkTargets(item, found);
+  }
+  return found;
+}
+
+Deno.test("every {@link} in the public docs names a symbol an entry point exports", async () => {
+  const { symbols, doc } = await entrySymbols();
+  const targets = linkTargets(doc);
+  assert.ok(targets.size > 20, `only ${targets.size} links found`);
+  const dangling: string[] = [];
+  for (const target of targets) {
+    const [head, ...rest] = target.split(/[.#]/);
+    const member = rest.filter((part) => part !== "prototype")[0];
+    const symbol = symbols.get(head!);
+    if (!symbol) {
+      dangling.push(`${target}: no entry point exports ${head}`);
+    } else if (member !== undefined) {
+      const members = symbol.declarations.flatMap((d) => [
+        ...d.def?.methods ?? [],
+        ...d.def?.properties ?? [],
+      ]).map((m) => m.name);
+      if (!members.includes(member)) {
+        dangling.push(`${target}: ${head} has no member ${member}`);
+      }
+    }
+  }
+  assert.deepEqual(dangling, []);
 });

@@ -38,6 +38,7 @@ import type { SessionKeeperOptions } from "../discovery/session_options.ts";
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import { type Stub, stub } from "./stub.ts";
 import { errorMessage } from "../_util.ts";
+import { printableMessage } from "../_printable.ts";
 import { inheritedTimeout } from "../_call_scope.ts";
 import {
   type ClientCall,
@@ -56,6 +57,7 @@ import {
   timeoutError,
 } from "../_async.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../client/_connect.ts";
+import { CHANNEL_DEFAULTS } from "../_defaults.ts";
 import { MemberAdmission } from "./admission.ts";
 import { AttemptPolicy } from "./attempt_policy.ts";
 import { hedge, type HedgingOptions, LatencyTracker } from "./hedging.ts";
@@ -136,7 +138,11 @@ export interface DistributedChannelOptions {
   session?: SessionKeeperOptions;
   /** The service to call; its members live under `<root>/<service>`. */
   service?: string;
-  /** Root of the registry. @default "/rpc" */
+  /**
+   * Root of the registry.
+   *
+   * @default {"/rpc"}
+   */
   root?: string;
   /**
    * The exact path whose children are the members; overrides `root` and
@@ -147,22 +153,30 @@ export interface DistributedChannelOptions {
   membership?: Membership;
   /** Error classes that remote errors of the same name come back as. */
   errors?: ErrorClass[];
-  /** How to choose an endpoint. @default "random" */
+  /**
+   * How to choose an endpoint.
+   *
+   * @default {"random"}
+   */
   balancer?: BalancerName | Balancer;
-  /** Default timeout of a call, in ms, including retries. @default 10000 */
+  /**
+   * Default timeout of a call, in ms, including retries.
+   *
+   * @default {10000}
+   */
   timeout?: number;
   /**
    * Most attempts of one call that count: attempts that provably never
    * reached a server (refused, connect timeout, draining) do not count while
    * the call has untried endpoints left.
    *
-   * @default 3
+   * @default {3}
    */
   maxAttempts?: number;
   /**
    * The retry budget shared by the channel's calls (gRPC-style throttling):
    * when failures outweigh successes, calls stop being retried (and hedged).
-   * @default {{ maxTokens: 100, tokenRatio: 0.1 }}
+   * @default {maxTokens: 100, tokenRatio: 0.1}
    */
   retryBudget?: RetryBudgetOptions;
   /**
@@ -180,10 +194,14 @@ export interface DistributedChannelOptions {
   /**
    * First ejection period of a failing endpoint, in ms; each ejection in a
    * row doubles it (±20 % jitter). After it, probes decide re-admission.
-   * @default 250
+   * @default {250}
    */
   ejectionTime?: number;
-  /** Longest ejection period, in ms. @default 30000 */
+  /**
+   * Longest ejection period, in ms.
+   *
+   * @default {30000}
+   */
   maxEjectionTime?: number;
   /** Thresholds of outlier detection and probing. */
   outlierDetection?: OutlierDetectionOptions;
@@ -229,7 +247,9 @@ export interface DistributedChannelOptions {
   onWarning?: (message: string) => void;
   /**
    * Called once per registered member whose data is unusable (not JSON, no
-   * host or port); the member is skipped. @default console.warn
+   * host or port); the member is skipped.
+   *
+   * @default {console.warn}
    */
   onInvalidMember?: (id: string, error: Error) => void;
   /**
@@ -412,7 +432,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     this.#balancer = typeof options.balancer === "object"
       ? options.balancer
       : createBalancer(options.balancer ?? "random");
-    this.#timeout = options.timeout ?? 10_000;
+    this.#timeout = options.timeout ?? CHANNEL_DEFAULTS.timeout;
     this.#defaultCallOptions = { timeout: this.#timeout };
     this.#filter = options.filter;
     const interceptors = [
@@ -425,7 +445,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     const connectTimeout = options.connection?.connectTimeout ??
       DEFAULT_CONNECT_TIMEOUT;
     this.#policy = new AttemptPolicy(
-      options.maxAttempts ?? 3,
+      options.maxAttempts ?? CHANNEL_DEFAULTS.maxAttempts,
       new RetryBudget(options.retryBudget),
       connectTimeout,
     );
@@ -436,7 +456,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     this.#hedgeMethods = hedging?.methods === undefined
       ? undefined
       : new Set(hedging.methods);
-    const delay = hedging?.delay ?? { percentile: 95 };
+    const delay = hedging?.delay ??
+      { percentile: CHANNEL_DEFAULTS.hedgePercentile };
     if (typeof delay === "number") {
       if (!(delay >= 0)) {
         throw new RangeError(
@@ -450,14 +471,16 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         : undefined;
       this.#hedgeDelay = this.#tracker ?? 0;
     }
-    this.#maxHedges = hedging?.maxHedges ?? 1;
+    this.#maxHedges = hedging?.maxHedges ?? CHANNEL_DEFAULTS.maxHedges;
     this.#waitForReady = options.waitForReady ?? false;
-    this.#discoveryTimeout = options.discoveryTimeout ?? 5000;
+    this.#discoveryTimeout = options.discoveryTimeout ??
+      CHANNEL_DEFAULTS.discoveryTimeout;
     this.#admission = new MemberAdmission({
       service: this.#service,
       tls: options.tls === true || options.connection?.caCerts !== undefined,
       allowPlaintext: options.allowPlaintext ?? false,
-      warn: options.onWarning ?? ((message) => console.warn(message)),
+      warn: options.onWarning ??
+        ((message) => console.warn(printableMessage(message))),
     });
     this.#pool = new SubchannelPool({
       ...options.connection,
@@ -481,8 +504,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     this.#detector = new OutlierDetector(
       this.#pool,
       options.outlierDetection ?? {},
-      options.ejectionTime ?? 250,
-      options.maxEjectionTime ?? 30_000,
+      options.ejectionTime ?? CHANNEL_DEFAULTS.ejectionTime,
+      options.maxEjectionTime ?? CHANNEL_DEFAULTS.maxEjectionTime,
     );
     this.#ownsMembership = options.membership === undefined;
     this.#membership = options.membership ?? this.#watch(options);

@@ -35,7 +35,7 @@ export interface HedgingOptions {
    * Milliseconds before the hedge, or a percentile of the latencies of the
    * channel's recent answered attempts (100 ms until 16 were answered).
    *
-   * @default {{ percentile: 95 }}
+   * @default {percentile: 95}
    */
   delay?: number | { percentile: number };
   /**

@@ -19,6 +19,7 @@
  */
 
 import { backoff, type LongTimeout, setLongTimeout } from "../_async.ts";
+import { OUTLIER_DETECTION_DEFAULTS } from "../_defaults.ts";
 import type { Subchannel } from "./subchannel.ts";
 
 /**
@@ -139,12 +140,18 @@ export class OutlierDetector {
     maxEjectionTime: number,
   ) {
     this.#target = target;
-    this.#consecutive = options.consecutiveFailures ?? 5;
-    this.#failureRate = options.failureRate ?? 0.5;
-    this.#minimumCalls = options.minimumCalls ?? 10;
-    this.#maxPercent = options.maxEjectionPercent ?? 50;
-    this.#probeInterval = options.probeInterval ?? 1000;
-    this.#probeTimeout = options.probeTimeout ?? 2000;
+    this.#consecutive = options.consecutiveFailures ??
+      OUTLIER_DETECTION_DEFAULTS.consecutiveFailures;
+    this.#failureRate = options.failureRate ??
+      OUTLIER_DETECTION_DEFAULTS.failureRate;
+    this.#minimumCalls = options.minimumCalls ??
+      OUTLIER_DETECTION_DEFAULTS.minimumCalls;
+    this.#maxPercent = options.maxEjectionPercent ??
+      OUTLIER_DETECTION_DEFAULTS.maxEjectionPercent;
+    this.#probeInterval = options.probeInterval ??
+      OUTLIER_DETECTION_DEFAULTS.probeInterval;
+    this.#probeTimeout = options.probeTimeout ??
+      OUTLIER_DETECTION_DEFAULTS.probeTimeout;
     this.#ejectionTime = ejectionTime;
     this.#maxEjectionTime = maxEjectionTime;
     for (

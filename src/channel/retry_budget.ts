@@ -6,8 +6,9 @@
  *
  * @module
  */
+import { RETRY_BUDGET_DEFAULTS } from "../_defaults.ts";
 
-/** Options for {@linkcode RetryBudget}. */
+/** Options of a channel's retry budget (`DistributedChannelOptions.retryBudget`). */
 export interface RetryBudgetOptions {
   /**
    * Tokens the budget holds when full; retries are allowed while more than
@@ -52,8 +53,8 @@ export class RetryBudget {
    * @param options Size and refill ratio.
    */
   constructor(options: RetryBudgetOptions = {}) {
-    this.#maxTokens = options.maxTokens ?? 100;
-    this.#tokenRatio = options.tokenRatio ?? 0.1;
+    this.#maxTokens = options.maxTokens ?? RETRY_BUDGET_DEFAULTS.maxTokens;
+    this.#tokenRatio = options.tokenRatio ?? RETRY_BUDGET_DEFAULTS.tokenRatio;
     if (!(this.#maxTokens > 0) || !(this.#tokenRatio >= 0)) {
       throw new RangeError(
         `Cannot create retry budget: maxTokens must be > 0 and tokenRatio >= 0, got ${this.#maxTokens} and ${this.#tokenRatio}`,

@@ -37,6 +37,7 @@ import {
 } from "../_interceptors.ts";
 import { clientTelemetry } from "../telemetry/telemetry.ts";
 import { isValidTimeout, setLongTimeout, timeoutError } from "../_async.ts";
+import { CONNECTION_DEFAULTS } from "../_defaults.ts";
 
 /**
  * Set on the options of connections a channel opens: the channel runs the
@@ -462,7 +463,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
     this.#peerMaxFrameSize = peer.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     // Never more requests out than the server runs: it would refuse them.
     this.#maxInFlight = Math.min(
-      options.maxInFlight ?? 1024,
+      options.maxInFlight ?? CONNECTION_DEFAULTS.maxInFlight,
       peer.maxInFlight || Infinity,
     );
     this.#decoder = decoder;
@@ -476,7 +477,8 @@ export class Connection extends EventTarget implements AsyncDisposable {
           ),
         ),
     );
-    this.#keepaliveTimeout = options.keepaliveTimeout ?? 2000;
+    this.#keepaliveTimeout = options.keepaliveTimeout ??
+      CONNECTION_DEFAULTS.keepaliveTimeout;
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     this.#keepalive = new Keepalive(this.#name, {
       inFlight: () => this.#pending.size,
@@ -490,9 +492,11 @@ export class Connection extends EventTarget implements AsyncDisposable {
           ),
         ),
     }, {
-      interval: options.keepaliveInterval ?? 1000,
+      interval: options.keepaliveInterval ??
+        CONNECTION_DEFAULTS.keepaliveInterval,
       timeout: this.#keepaliveTimeout,
-      idleInterval: options.idleKeepaliveInterval ?? 30_000,
+      idleInterval: options.idleKeepaliveInterval ??
+        CONNECTION_DEFAULTS.idleKeepaliveInterval,
     });
     this.#reading = this.#readLoop();
   }

@@ -27,13 +27,21 @@ export interface MemberData {
   host: string;
   /** TCP port clients connect to. */
   port: number;
-  /** Relative weight for balancers that use it. @default 1 */
+  /**
+   * Relative weight for balancers that use it.
+   *
+   * @default {1}
+   */
   weight?: number;
   /** Wire protocol version the server speaks. */
   protocol?: number;
   /** When the server started, as an ISO 8601 string. */
   startedAt?: string;
-  /** Whether the server expects TLS. @default false */
+  /**
+   * Whether the server expects TLS.
+   *
+   * @default {false}
+   */
   tls?: boolean;
   /** Other metadata the server chose to publish. */
   [key: string]: unknown;

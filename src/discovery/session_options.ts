@@ -89,8 +89,16 @@ export interface ZooKeeperSessionOptions {
  * ```
  */
 export interface SessionKeeperOptions extends ZooKeeperSessionOptions {
-  /** First delay before retrying a failed connect, in ms. @default 100 */
+  /**
+   * First delay before retrying a failed connect, in ms.
+   *
+   * @default {100}
+   */
   retryDelay?: number | undefined;
-  /** Longest delay between connect attempts, in ms. @default 2000 */
+  /**
+   * Longest delay between connect attempts, in ms.
+   *
+   * @default {2000}
+   */
   maxRetryDelay?: number | undefined;
 }

@@ -36,7 +36,11 @@ import {
 import { FrameWriter } from "../protocol/frame_writer.ts";
 import { encodeForWrite } from "../protocol/_scratch_encode.ts";
 import type { CallContext } from "./call_context.ts";
-import { decodeMetadata, EMPTY_METADATA } from "../protocol/metadata.ts";
+import {
+  decodeMetadata,
+  EMPTY_METADATA,
+  MAX_METADATA_SIZE,
+} from "../protocol/metadata.ts";
 import { runAsParent } from "../_call_scope.ts";
 import {
   decodeMethod,
@@ -55,10 +59,16 @@ export const SERVER_DEFAULTS = {
   idleTimeout: 120_000,
   frameTimeout: 30_000,
   maxPingsPerMinute: 120,
+  maxConnections: 1024,
+  maxConnectionsPerAddress: 256,
+  maxConnectionAge: 0,
 } as const;
 
 /** Options may ask for any length (a month, Infinity): see setLongTimeout. */
 type Timer = LongTimeout;
+
+/** The `goaway` reason of a server that does not serve. */
+export const NOT_SERVING = "Server is not serving";
 
 const utf8 = new TextEncoder();
 const promiseThen = Promise.prototype.then;
@@ -69,10 +79,39 @@ const HTTP_REFUSAL = utf8.encode(
 );
 
 /**
- * Queued response bytes above which a connection's frames stop being
- * dispatched (checked after each frame) until the queue drains.
+ * The per-connection output budget: queued response bytes above which a
+ * connection's frames stop being dispatched (checked after each frame) and
+ * its async handlers' answers wait, unencoded, until the queue drains. What
+ * one connection has queued is therefore at most this plus one frame of the
+ * send limit (the smaller of the peer's and the server's `maxFrameSize`),
+ * whatever the peer announced and however it (never) reads.
  */
 const WRITE_HIGH_WATER = 1024 * 1024;
+
+/**
+ * Encoded answers of async handlers that may wait for a connection whose
+ * output is over {@linkcode WRITE_HIGH_WATER} (at least one answer always
+ * may); an answer beyond it fails its call with `ResourceExhaustedError`
+ * (`ran: true`). With the writer's high water and one frame of the send
+ * limit, what one connection holds for its peer is at most about 21 MiB at
+ * the default 4 MiB `maxFrameSize`.
+ */
+const OUTPUT_BUDGET = 16 * 1024 * 1024;
+
+/**
+ * The room an error answer may take even when the server's own
+ * `maxFrameSize` is smaller (never more than the client's): errors are small
+ * by construction (a message, the error's fields), and a call whose error
+ * cannot be sent would never be answered.
+ */
+const ERROR_ROOM = 64 * 1024;
+
+/** A frame of an answer waiting for the output queue to drain. */
+interface Answer {
+  type: FrameType;
+  id: number;
+  bytes: Uint8Array;
+}
 
 class Context implements CallContext {
   readonly method: string;
@@ -170,6 +209,42 @@ export interface ServerInternals {
   onError: (error: Error, remoteAddr?: Deno.NetAddr) => void;
   /** Run context handlers as the parent of their nested calls. */
   inheritDeadline: boolean;
+  /**
+   * The `goaway` reason while the server does not serve (set not serving,
+   * or warming up), else `undefined`.
+   */
+  notServing: () => string | undefined;
+}
+
+/**
+ * A request's metadata, or why it is refused (too large, malformed, not
+ * UTF-8, a reserved `zkrpc-` key): the reason names the limit or the rule,
+ * never the peer's bytes. The call fails; the connection stays.
+ */
+function readMetadata(
+  bytes: Uint8Array,
+): Readonly<Record<string, string>> | string {
+  let metadata: Readonly<Record<string, string>>;
+  try {
+    metadata = decodeMetadata(bytes);
+  } catch (error) {
+    if (bytes.length > MAX_METADATA_SIZE) {
+      return `metadata of ${bytes.length} bytes exceeds the limit of ${MAX_METADATA_SIZE} bytes`;
+    }
+    const message = error instanceof Error ? error.message : "";
+    if (/utf-8|encoded data/i.test(message)) {
+      return "a metadata value is not valid UTF-8";
+    }
+    return /^(truncated|malformed) metadata [a-z ]+$/.test(message)
+      ? message
+      : "malformed metadata";
+  }
+  for (const key in metadata) {
+    if (key.startsWith("zkrpc-")) {
+      return `metadata keys starting with "zkrpc-" are reserved (zkrpc's own)`;
+    }
+  }
+  return metadata;
 }
 
 /** The protocol handler of one accepted connection. */
@@ -194,7 +269,17 @@ export class ServerConnection {
   #gotSettings = false;
   /** The client's maxFrameSize, from its settings. */
   #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  /** This server's maxFrameSize. */
+  #ownMaxFrameSize: number;
+  /** Answer frames of settled handlers waiting for the output to drain. */
+  #waiting: Answer[] = [];
+  #waitingBytes = 0;
+  #flushingWaiting = false;
+  /** Set while an answer is encoded for #waiting: frames go here. */
+  #collect: Answer[] | undefined;
   #draining = false;
+  /** The reason of the `goaway` this side sent (empty before one). */
+  #goawayReason = "";
   #drainPing = 0;
   #drainPong = false;
   #closed = false;
@@ -222,8 +307,9 @@ export class ServerConnection {
     this.done = new Promise((resolve) => this.#resolveDone = resolve);
     this.#writer = new FrameWriter(conn, () => this.close());
     const o = this.#s.options;
+    this.#ownMaxFrameSize = o.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     this.#decoder = new FrameDecoder({
-      maxFrameSize: o.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+      maxFrameSize: this.#ownMaxFrameSize,
       initialSize: 16384,
     });
     this.#maxInFlight = o.maxInFlightPerConnection ??
@@ -238,7 +324,8 @@ export class ServerConnection {
       this.#onTimer,
       this.#s.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
     );
-    const age = this.#s.options.maxConnectionAge ?? 0;
+    const age = this.#s.options.maxConnectionAge ??
+      SERVER_DEFAULTS.maxConnectionAge;
     if (age > 0 && age < Infinity) {
       // ±10 % jitter: connections opened together do not all go at once.
       this.#ageTimer = setLongTimeout(
@@ -262,7 +349,10 @@ export class ServerConnection {
       return;
     }
     const idle = Date.now() - this.#lastActivity;
-    if (this.#inflight.size === 0 && idle >= this.#idleTimeout) {
+    if (
+      this.#inflight.size === 0 && this.#waiting.length === 0 &&
+      idle >= this.#idleTimeout
+    ) {
       this.#violation(
         `no call for ${this.#idleTimeout} ms (idle timeout; pings do not count)`,
         false,
@@ -294,6 +384,9 @@ export class ServerConnection {
   };
 
   #onPartialFrame(): void {
+    // The read loop gets here after close() too (its last read, or a wait
+    // for the writer, ended by the close): no timer may outlive the socket.
+    if (this.#closed) return;
     this.#partialSince = Date.now();
     if (this.#frameTimer === undefined && this.#frameTimeout > 0) {
       this.#frameTimer = setLongTimeout(
@@ -513,6 +606,8 @@ export class ServerConnection {
     let o = 1;
     let timeout = -1;
     let metadata = EMPTY_METADATA;
+    /** Why this call's metadata is refused (the call fails, not the connection). */
+    let badMetadata: string | undefined;
     if (flags !== 0) {
       if (flags === undefined || (flags & ~3) !== 0) {
         throw new ProtocolError(
@@ -530,15 +625,14 @@ export class ServerConnection {
       if (flags & RequestFlag.Metadata) {
         const end = o + 2 + ((payload[o]! << 8) | payload[o + 1]!);
         if (payload.length < o + 2 || payload.length < end) {
-          throw new ProtocolError("Cannot read request: truncated metadata");
+          // The frame is whole (frames are length-delimited): only this
+          // call is unreadable.
+          this.#refuseUnreadable(id, "truncated metadata");
+          return;
         }
-        try {
-          metadata = decodeMetadata(payload.subarray(o + 2, end));
-        } catch (error) {
-          throw new ProtocolError(
-            `Cannot read request: ${(error as Error).message}`,
-          );
-        }
+        const read = readMetadata(payload.subarray(o + 2, end));
+        if (typeof read === "string") badMetadata = read;
+        else metadata = read;
         o = end;
       }
     }
@@ -552,13 +646,38 @@ export class ServerConnection {
     if (id === 0) {
       throw new ProtocolError("Cannot read request: request id 0 is reserved");
     }
-    if (this.#draining) {
+    if (badMetadata !== undefined) {
+      if (this.#inflight.has(id)) {
+        throw new ProtocolError(
+          `Cannot read request: id ${id} is already in flight`,
+        );
+      }
       this.#pushError(id, {
-        name: WIRE_NAMES.serverClosing,
+        name: WIRE_NAMES.protocol,
         message:
-          `Cannot call method "${method}": server is closing (request not run)`,
+          `Cannot call method "${method}": ${badMetadata} (request not run)`,
       });
       return;
+    }
+    if (entry === undefined || !entry.builtin) {
+      // A connection opened while the server does not serve answers health
+      // and describe; its first other request gets the goaway first, so
+      // the refusal after it provably did not run.
+      if (!this.#draining) {
+        const reason = this.#s.notServing();
+        if (reason !== undefined) this.drain(reason);
+      }
+      if (this.#draining) {
+        this.#pushError(id, {
+          name: WIRE_NAMES.serverClosing,
+          message: `Cannot call method "${method}": ${
+            this.#goawayReason === NOT_SERVING
+              ? "server is not serving"
+              : "server is closing"
+          } (request not run)`,
+        });
+        return;
+      }
     }
     if (this.#inflight.has(id)) {
       throw new ProtocolError(
@@ -662,14 +781,99 @@ export class ServerConnection {
     }
   }
 
+  /** Fails call `id`, whose header cannot be read, keeping the connection. */
+  #refuseUnreadable(id: number, why: string): void {
+    if (id === 0) {
+      throw new ProtocolError("Cannot read request: request id 0 is reserved");
+    }
+    if (this.#inflight.has(id)) {
+      throw new ProtocolError(
+        `Cannot read request: id ${id} is already in flight`,
+      );
+    }
+    this.#pushError(id, {
+      name: WIRE_NAMES.protocol,
+      message: `Cannot read request ${id}: ${why} (request not run)`,
+    });
+  }
+
   #complete(id: number, ctx: Context, value: unknown, failed: boolean): void {
     ctx.done();
     if (this.#inflight.get(id) !== ctx) return; // cancelled or closed
-    this.#inflight.delete(id);
     if (ctx.expired) {
+      this.#inflight.delete(id);
       this.#maybeFinishDrain();
       return;
     }
+    if (
+      this.#writer.buffered <= WRITE_HIGH_WATER && this.#waiting.length === 0
+    ) {
+      this.#answer(id, ctx, value, failed);
+      return;
+    }
+    // The peer reads slowly, or never: the answer's frames wait, encoded,
+    // within the output budget; beyond it the call fails instead.
+    const frames: Answer[] = [];
+    this.#collect = frames;
+    try {
+      this.#answer(id, ctx, value, failed);
+    } finally {
+      this.#collect = undefined;
+    }
+    let size = 0;
+    for (const frame of frames) size += frame.bytes.length;
+    if (
+      this.#waiting.length > 0 && this.#waitingBytes + size > OUTPUT_BUDGET
+    ) {
+      frames.length = 0;
+      this.#collect = frames;
+      try {
+        this.#pushError(id, {
+          name: WIRE_NAMES.resourceExhausted,
+          message:
+            `Cannot call method "${ctx.method}": its answer of ${size} bytes was not sent: ${this.#waitingBytes} bytes already wait for this client, which is not reading its responses (output budget ${OUTPUT_BUDGET} bytes)`,
+          data: { ran: true },
+        });
+      } finally {
+        this.#collect = undefined;
+      }
+      size = frames.reduce((n, f) => n + f.bytes.length, 0);
+    }
+    this.#waiting.push(...frames);
+    this.#waitingBytes += size;
+    if (!this.#flushingWaiting) this.#flushWaiting();
+  }
+
+  /** Writes the waiting answers as the output queue drains. */
+  async #flushWaiting(): Promise<void> {
+    this.#flushingWaiting = true;
+    try {
+      while (this.#waiting.length > 0 && !this.#closed) {
+        if (this.#writer.buffered > WRITE_HIGH_WATER) {
+          await this.#writer.drained();
+          continue;
+        }
+        const { type, id, bytes } = this.#waiting.shift()!;
+        this.#waitingBytes -= bytes.length;
+        this.#writer.push(type, id, bytes);
+      }
+    } finally {
+      this.#flushingWaiting = false;
+      if (this.#closed) {
+        this.#waiting = [];
+        this.#waitingBytes = 0;
+      } else this.#maybeFinishDrain();
+    }
+  }
+
+  /** Queues an answer frame (or collects it, see #complete). */
+  #send(type: FrameType, id: number, bytes: Uint8Array): void {
+    if (this.#collect !== undefined) this.#collect.push({ type, id, bytes });
+    else this.#writer.push(type, id, bytes);
+  }
+
+  #answer(id: number, ctx: Context, value: unknown, failed: boolean): void {
+    this.#inflight.delete(id);
     this.#lastActivity = Date.now();
     try {
       if (failed) {
@@ -701,17 +905,36 @@ export class ServerConnection {
       });
       return;
     }
-    if (bytes.length + MIN_FRAME_LENGTH > this.#peerMaxFrameSize) {
+    if (bytes.length + MIN_FRAME_LENGTH > this.#sendLimit()) {
       this.#pushError(id, this.#tooLarge(method, "result", bytes.length));
       return;
     }
-    this.#writer.push(FrameType.Result, id, bytes);
+    this.#send(FrameType.Result, id, bytes);
   }
 
-  /** The answer to a call whose result or error the client cannot take. */
-  #tooLarge(method: string, what: string, size: number): ErrorPayload {
+  /**
+   * The largest frame this connection sends: the smaller of the client's
+   * `maxFrameSize` and the server's own, whatever the client announced.
+   */
+  #sendLimit(what: "result" | "error" = "result"): number {
+    // An error answer may use ERROR_ROOM even under a tinier maxFrameSize of
+    // the server's, so that every call is answered.
+    const own = what === "error"
+      ? Math.max(this.#ownMaxFrameSize, ERROR_ROOM)
+      : this.#ownMaxFrameSize;
+    return Math.min(this.#peerMaxFrameSize, own);
+  }
+
+  /** The answer to a call whose result or error is over the send limit. */
+  #tooLarge(
+    method: string,
+    what: "result" | "error",
+    size: number,
+  ): ErrorPayload {
+    const limit = this.#sendLimit(what);
+    const whose = this.#peerMaxFrameSize <= limit ? "client's" : "server's";
     const message =
-      `Cannot call method "${method}": ${what} of ${size} bytes exceeds the client's frame limit of ${this.#peerMaxFrameSize} bytes`;
+      `Cannot call method "${method}": ${what} of ${size} bytes exceeds the ${whose} frame limit of ${limit} bytes`;
     this.#s.onError(
       new ResourceExhaustedError(message, { ran: true }),
       this.#addr,
@@ -761,7 +984,7 @@ export class ServerConnection {
         return;
       }
     }
-    if (bytes.length + MIN_FRAME_LENGTH > this.#peerMaxFrameSize) {
+    if (bytes.length + MIN_FRAME_LENGTH > this.#sendLimit("error")) {
       if (payload.name === WIRE_NAMES.resourceExhausted) {
         // Even that is too large (a tiny limit): tell nothing rather than
         // break the connection.
@@ -770,7 +993,17 @@ export class ServerConnection {
       this.#pushError(id, this.#tooLarge(method, "error", bytes.length));
       return;
     }
-    this.#writer.push(FrameType.Error, id, bytes);
+    this.#send(FrameType.Error, id, bytes);
+  }
+
+  /**
+   * Takes the connection out of use because the server stopped serving:
+   * `goaway` and a drain ping, as {@linkcode ServerConnection.drain}; a
+   * connection still in its handshake is left alone (its first request
+   * gets the `goaway`).
+   */
+  stopServing(reason: string): void {
+    if (this.#handshaken) this.drain(reason);
   }
 
   drain(reason: string): void {
@@ -781,6 +1014,7 @@ export class ServerConnection {
       return;
     }
     this.#drainPing = (Math.random() * 0xfffffffe + 1) >>> 0;
+    this.#goawayReason = reason;
     this.#writer.push(FrameType.Goaway, 0, utf8.encode(reason));
     // A ping after goaway: its pong proves that every request the client sent
     // before it saw the goaway has arrived (TCP keeps order).
@@ -788,7 +1022,10 @@ export class ServerConnection {
   }
 
   #maybeFinishDrain(): void {
-    if (this.#draining && this.#drainPong && this.#inflight.size === 0) {
+    if (
+      this.#draining && this.#drainPong && this.#inflight.size === 0 &&
+      this.#waiting.length === 0
+    ) {
       this.#closeAfterFlush(new ServerClosingError("Server closed"));
     }
   }

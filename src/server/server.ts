@@ -18,8 +18,10 @@ import {
   withContext,
 } from "./call_context.ts";
 import { backoff, delay, settleWithin } from "../_async.ts";
+import { errorMessage } from "../_util.ts";
 import type { Codec } from "../protocol/codec.ts";
 import { codecList } from "../protocol/_codecs.ts";
+import { printableMessage } from "../_printable.ts";
 import {
   DEFAULT_MAX_FRAME_SIZE,
   encodeFrame,
@@ -39,6 +41,7 @@ import {
   type ServiceDescription,
 } from "./_handler_table.ts";
 import {
+  NOT_SERVING,
   SERVER_DEFAULTS,
   ServerConnection,
   type ServerInternals,
@@ -339,11 +342,22 @@ const TRANSIENT_ACCEPT_ERRORS = [
 export class RpcServer implements AsyncDisposable {
   /** The bound address (the real port when `port` was 0). */
   readonly addr: Deno.NetAddr;
-  /** Resolves when the server has closed and every connection is gone. */
+  /**
+   * Resolves when the server has closed and every connection is gone.
+   * Rejects (after the same close) with the error when the server closed
+   * itself because `warmUp` or registration failed for good, so that
+   * `await server.finished` ends a process with a non-zero exit code. A
+   * rejection nobody awaits is not reported as unhandled.
+   */
   readonly finished: Promise<void>;
   /**
-   * Resolves once the registrar (if any) has registered the server; rejects
-   * if registration failed (the server then closes itself).
+   * Resolves once the server is serving and, with a registrar, its member is
+   * visible to clients (the registry acknowledged it: for ZooKeeper, the
+   * member node's create; while ZooKeeper is unreachable it waits). The
+   * sequence is listening → serving (after `warmUp`) → registered = ready.
+   * Rejects when `warmUp` or registration failed for good (the server then
+   * closes itself and `finished` rejects with the same error), or with a
+   * {@linkcode ServerClosingError} when `close()` came first.
    */
   readonly ready: Promise<void>;
 
@@ -359,13 +373,23 @@ export class RpcServer implements AsyncDisposable {
   #closing: Promise<void> | undefined;
   #listenerClosed = false;
   #resolveFinished!: () => void;
+  #rejectFinished!: (error: Error) => void;
+  /** Why the server closed itself (warmUp or registration failed). */
+  #failure: Error | undefined;
+  #readySettled = false;
+  #rejectReady!: (error: Error) => void;
+  /** The registration, once the registrar's register() resolved. */
+  #current: Registration | undefined;
   #accepting: Promise<void>;
   /** Cuts the accept loop's back-off short when closing. */
   #stopBackoff = new AbortController();
   #registration: Promise<Registration | undefined>;
   #signal: AbortSignal | undefined;
   #internals: ServerInternals;
-  #serving: boolean;
+  /** What setServing() asked for the whole server. */
+  #wanted = true;
+  /** Whether warmUp resolved (or there was none). */
+  #warm: boolean;
   #services = new Map<string, boolean>();
   #onAbort = (): void => {
     this.close().catch(() => {});
@@ -388,7 +412,7 @@ export class RpcServer implements AsyncDisposable {
     this.#options = options;
     this.#codecs = codecList(options.codec, "serve");
     const onError = options.onError ??
-      ((error) => console.warn(`zkrpc server: ${error.message}`));
+      ((error) => console.warn(`zkrpc server: ${printableMessage(error)}`));
     // A throwing onError must not end the process from a completion path.
     this.#onError = (error, remoteAddr) => {
       try {
@@ -422,7 +446,7 @@ export class RpcServer implements AsyncDisposable {
         intercepted(name, fn, handlers, interceptors),
       ]);
     }
-    this.#serving = options.warmUp === undefined;
+    this.#warm = options.warmUp === undefined;
     this.#internals = {
       table: methodTable(entries),
       running: new Set(),
@@ -437,8 +461,16 @@ export class RpcServer implements AsyncDisposable {
       options,
       onError: this.#onError,
       inheritDeadline: options.inheritDeadline ?? true,
+      notServing: () =>
+        this.#closing === undefined && !this.#isServing()
+          ? NOT_SERVING
+          : undefined,
     };
-    this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
+    this.finished = new Promise((resolve, reject) => {
+      this.#resolveFinished = resolve;
+      this.#rejectFinished = reject;
+    });
+    this.finished.catch(() => {});
     this.#accepting = this.#acceptLoop();
     const registrar = options.registrar;
     const context: RegisterContext = {
@@ -446,47 +478,115 @@ export class RpcServer implements AsyncDisposable {
       fail: (error) => this.#registrationFailed(error),
     };
     const register = () => {
-      if (options.warmUp !== undefined) {
-        if (this.#closing !== undefined) return undefined;
-        this.#serving = true;
-      }
-      return registrar ? registrar.register(this.addr, context) : undefined;
+      if (this.#closing !== undefined) return undefined;
+      const before = this.#isServing();
+      this.#warm = true;
+      this.#servingChanged(before);
+      if (!registrar) return undefined;
+      return registrar.register(this.addr, context).then((registration) => {
+        this.#current = registration;
+        if (!this.#isServing()) this.#withdraw(); // setServing(false) came first
+        return registration;
+      });
     };
     try {
       this.#registration = options.warmUp === undefined
         ? Promise.resolve(register())
-        : Promise.resolve(options.warmUp).then(register);
+        : Promise.resolve(options.warmUp).then(register, (error) => {
+          throw new Error(
+            `Cannot serve: warmUp rejected: ${errorMessage(error)}`,
+            {
+              cause: error,
+            },
+          );
+        });
     } catch (error) {
       this.#registration = Promise.reject(error);
     }
-    this.ready = this.#registration.then(
-      (registration) => {
-        if (registration?.member !== undefined) {
-          description.member = { ...registration.member };
-        }
-      },
-      (error: unknown) => {
-        const e = error instanceof Error ? error : new Error(String(error));
-        this.#registrationFailed(e);
-        throw e;
-      },
-    );
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#rejectReady = (error) => {
+        this.#readySettled = true;
+        reject(error);
+      };
+      this.#registration.then((registration) => registration?.registered?.())
+        .then(
+          () => {
+            if (this.#readySettled) return;
+            this.#readySettled = true;
+            resolve();
+          },
+          (error: unknown) => {
+            if (this.#readySettled) return;
+            const e = error instanceof Error ? error : new Error(String(error));
+            this.#registrationFailed(e);
+            this.#rejectReady(this.#failure ?? e);
+          },
+        );
+    });
     this.ready.catch(() => {});
     this.#signal = options.signal;
     if (this.#signal?.aborted) this.#onAbort();
     else this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
-  /** Reports a failed registration and closes the server. */
+  /**
+   * Reports a failed warm-up or registration and closes the server; its
+   * `finished` then rejects with this error. Ignored once `close()` began.
+   */
   #registrationFailed(error: Error): void {
-    this.#onError(
-      error.message.startsWith("Cannot ")
-        ? error
-        : new Error(`Cannot register server: ${error.message}`, {
-          cause: error,
-        }),
-    );
+    if (this.#closing !== undefined) return;
+    const failure = error.message.startsWith("Cannot ")
+      ? error
+      : new Error(`Cannot register server: ${error.message}`, {
+        cause: error,
+      });
+    this.#failure = failure;
+    this.#onError(failure);
     this.close().catch(() => {});
+  }
+
+  /** Whether the whole server serves: warmed up, wanted, not closing. */
+  #isServing(): boolean {
+    return this.#warm && this.#wanted && this.#closing === undefined;
+  }
+
+  /**
+   * Acts on a change of {@linkcode RpcServer.prototype.#isServing}: out of
+   * discovery and `goaway` on every connection when it stops serving (close
+   * has its own sequence), back into discovery when it serves again.
+   */
+  #servingChanged(before: boolean): void {
+    const now = this.#isServing();
+    if (now === before || this.#closing !== undefined) return;
+    if (now) {
+      try {
+        this.#current?.restore?.();
+      } catch (error) {
+        this.#onError(
+          new Error(`Cannot register server again: ${errorMessage(error)}`, {
+            cause: error,
+          }),
+        );
+      }
+      return;
+    }
+    this.#withdraw();
+    for (const conn of this.#conns) conn.stopServing(NOT_SERVING);
+  }
+
+  #withdraw(): void {
+    const registration = this.#current;
+    if (registration?.withdraw === undefined) return;
+    Promise.resolve().then(() => registration.withdraw!()).catch((error) =>
+      this.#onError(
+        new Error(
+          `Cannot withdraw server from discovery: ${errorMessage(error)}`,
+          {
+            cause: error,
+          },
+        ),
+      )
+    );
   }
 
   #health(service: unknown): HealthStatus {
@@ -494,15 +594,28 @@ export class RpcServer implements AsyncDisposable {
       service !== undefined && service !== null && service !== "" &&
       !this.#services.has(String(service))
     ) return "unknown";
-    const serving = this.#services.get(String(service ?? "")) ?? this.#serving;
-    return this.#serving && serving ? "serving" : "not-serving";
+    const serving = this.#isServing();
+    return serving && (this.#services.get(String(service ?? "")) ?? true)
+      ? "serving"
+      : "not-serving";
   }
 
   /**
-   * Sets what `zkrpc.health` answers: the whole server (no `service`), or
-   * one named service (which then becomes known to the health method). A
-   * server is serving once it listens (after `warmUp`, when given) and
-   * not-serving from the moment `close()` starts.
+   * Takes the whole server out of rotation (`false`) or puts it back
+   * (`true`), or sets what `zkrpc.health` answers for one named service
+   * (which then becomes known to the health method; per-service status
+   * affects health only, never routing). A server is serving once it listens
+   * (after `warmUp`, when given), unless set not serving, and not-serving
+   * from the moment `close()` starts.
+   *
+   * A server that stops serving is withdrawn from discovery (its member node
+   * is deleted) and sends `goaway` "Server is not serving" and a drain ping
+   * on every open connection, as `close()` does: calls in flight finish,
+   * later requests are refused with {@linkcode ServerClosingError} (not
+   * run), so every channel, existing or fresh, stops routing to it. New
+   * connections are accepted and answer `zkrpc.health` and
+   * `zkrpc.describe`; their first other request gets the same `goaway` and
+   * refusal. Serving again registers a new member node.
    *
    * @example Take a service out of rotation
    * ```ts
@@ -526,7 +639,10 @@ export class RpcServer implements AsyncDisposable {
    */
   setServing(serving: boolean, service?: string): void {
     if (service === undefined || service === "") {
-      if (this.#closing === undefined) this.#serving = serving;
+      if (this.#closing !== undefined) return;
+      const before = this.#isServing();
+      this.#wanted = serving;
+      this.#servingChanged(before);
     } else this.#services.set(service, serving);
   }
 
@@ -551,6 +667,14 @@ export class RpcServer implements AsyncDisposable {
    */
   close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing) return this.#closing;
+    if (!this.#readySettled) {
+      this.#rejectReady(
+        this.#failure ??
+          new ServerClosingError(
+            "Cannot serve: the server was closed before it was ready",
+          ),
+      );
+    }
     this.#closing = this.#close(
       options.deadline ?? this.#options.closeDeadline ??
         SERVER_DEFAULTS.closeDeadline,
@@ -559,7 +683,7 @@ export class RpcServer implements AsyncDisposable {
   }
 
   async #close(deadline: number): Promise<void> {
-    this.#serving = false; // health says so before anything else changes
+    // #closing is set: health says not-serving before anything else changes.
     this.#signal?.removeEventListener("abort", this.#onAbort);
     try {
       const registration = await this.#registration.catch(() => undefined);
@@ -597,7 +721,8 @@ export class RpcServer implements AsyncDisposable {
     // honour their signal, but never wait forever for one that ignores it.
     if (running.size > 0) await settleWithin(Promise.all(running), 1000);
     await Promise.all(this.#refusals);
-    this.#resolveFinished();
+    if (this.#failure === undefined) this.#resolveFinished();
+    else this.#rejectFinished(this.#failure);
   }
 
   /**
@@ -641,10 +766,12 @@ export class RpcServer implements AsyncDisposable {
         continue;
       }
       const remoteAddr = conn.remoteAddr as Deno.NetAddr;
-      const max = this.#options.maxConnections ?? 1024;
+      const max = this.#options.maxConnections ??
+        SERVER_DEFAULTS.maxConnections;
       const host = remoteAddr.hostname;
       const fromHost = this.#perAddress.get(host) ?? 0;
-      const maxPerAddress = this.#options.maxConnectionsPerAddress ?? 256;
+      const maxPerAddress = this.#options.maxConnectionsPerAddress ??
+        SERVER_DEFAULTS.maxConnectionsPerAddress;
       if (this.#conns.size >= max) {
         this.#onError(
           new ProtocolError(
@@ -713,14 +840,17 @@ export class RpcServer implements AsyncDisposable {
 }
 
 /**
- * Starts a zkrpc server exposing the own methods of `handlers` (a class with
- * static methods, or a plain object). Inherited names — `constructor`,
- * `__proto__`, `toString`, `hasOwnProperty`, everything from
- * `Object.prototype` and `Function.prototype`, and `prototype`, `length`,
- * `name` — are never callable: calling them fails with
- * {@linkcode MethodNotFoundError}. The method set is read once, here.
- * Names starting with `zkrpc.` are reserved (a `TypeError` here): every
- * server answers {@linkcode DESCRIBE_METHOD} with its
+ * Starts a zkrpc server exposing the methods of `handlers`: a plain object, a
+ * class instance (its own function properties and its class's and
+ * superclasses' methods) or a class with static methods. Never callable
+ * (calling them fails with {@linkcode MethodNotFoundError}): symbols,
+ * `constructor`, `__proto__`, `prototype`, `length`, `name`, everything from
+ * `Object.prototype` and `Function.prototype`, the methods of built-in
+ * classes a handler class extends, `then`, `toJSON`, names starting with `_`, getters
+ * (never run while scanning) and generator functions. The method set is read
+ * once, here; a handler object with nothing callable is a `TypeError` that
+ * says why. Names starting with `zkrpc.` are reserved (a `TypeError` here):
+ * every server answers {@linkcode DESCRIBE_METHOD} with its
  * {@linkcode ServiceDescription}.
  *
  * Handlers may be sync or async. Each is called with `this` bound to
@@ -730,9 +860,9 @@ export class RpcServer implements AsyncDisposable {
  * first argument. An error thrown
  * by a handler travels as `{ name, message, data, fields }` — its own `data`
  * property and its other own enumerable properties
- * ({@linkcode errorFields}), no stack.
+ * ({@linkcode ErrorPayload}`.fields`), no stack.
  *
- * @param handlers The object whose own methods are exposed.
+ * @param handlers The object, instance or class whose methods are exposed.
  * @param options Address, limits, TLS, registrar.
  * @returns The running server.
  *

@@ -15,23 +15,37 @@ export interface ServerProcessOptions {
   zookeeper: string;
   /** Service to register in. */
   service: string;
-  /** Address to listen on. @default "127.0.0.1" */
+  /**
+   * Address to listen on.
+   *
+   * @default {"127.0.0.1"}
+   */
   hostname?: string;
-  /** Port to listen on; 0 picks one. @default 0 */
+  /**
+   * Port to listen on; 0 picks one.
+   *
+   * @default {0}
+   */
   port?: number;
-  /** Hosts the server may reach (its `--allow-net`). @default ["127.0.0.1"] */
+  /**
+   * Hosts the server may reach (its `--allow-net`).
+   *
+   * @default {["127.0.0.1"]}
+   */
   allowNet?: string[];
   /** Extra arguments for `examples/server.ts`, e.g. `["--delay", "100"]`. */
   args?: string[];
   /**
    * Extra `deno run` flags, e.g. `["--allow-sys=networkInterfaces"]` for a
-   * server bound to `0.0.0.0`. @default []
+   * server bound to `0.0.0.0`.
+   *
+   * @default {[]}
    */
   permissions?: string[];
   /**
    * Command the `deno run` command line is appended to, e.g. `["ip",
    * "netns", "exec", "ns1"]` to run the server in a network namespace.
-   * @default []
+   * @default {[]}
    */
   commandPrefix?: string[];
   /** Called with each line the server writes on stderr. */

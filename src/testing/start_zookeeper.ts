@@ -67,7 +67,7 @@ export interface StartZooKeeperOptions {
   /**
    * Extra `zoo.cfg` entries; they override the generated ones.
    *
-   * @default {{}}
+   * @default {no extra entries}
    */
   config?: ZooKeeperConfig;
   /**

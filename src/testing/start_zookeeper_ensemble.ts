@@ -65,7 +65,7 @@ export interface StartZooKeeperEnsembleOptions {
   /**
    * Extra `zoo.cfg` entries for every member.
    *
-   * @default {{}}
+   * @default {no extra entries}
    */
   config?: ZooKeeperConfig;
   /**

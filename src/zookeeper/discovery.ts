@@ -51,7 +51,11 @@ export interface ZooKeeperDiscoveryOptions {
    * @default {"$ZOOKEEPER_HOSTS or 127.0.0.1:2181"}
    */
   zookeeper?: string | SessionKeeper | undefined;
-  /** Root of the registry: services live at `<root>/<service>`. @default {"/rpc"} */
+  /**
+   * Root of the registry: services live at `<root>/<service>`.
+   *
+   * @default {"/rpc"}
+   */
   root?: string | undefined;
   /** Options of the session opened here (ignored with a shared keeper). */
   session?: SessionKeeperOptions | undefined;

@@ -8,6 +8,7 @@
 
 import { ZooKeeperSession } from "./session.ts";
 import { backoff, delay } from "../_async.ts";
+import { ZOOKEEPER_SESSION_DEFAULTS } from "../_defaults.ts";
 import type { SessionKeeperOptions } from "../discovery/session_options.ts";
 export type { SessionKeeperOptions };
 import {
@@ -139,8 +140,10 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
       } catch (error) {
         if (error instanceof Error) this.#lastError = error;
         await this.#sleep(backoff(++failures, {
-          minTimeout: this.#options.retryDelay ?? 100,
-          maxTimeout: this.#options.maxRetryDelay ?? 2000,
+          minTimeout: this.#options.retryDelay ??
+            ZOOKEEPER_SESSION_DEFAULTS.retryDelay,
+          maxTimeout: this.#options.maxRetryDelay ??
+            ZOOKEEPER_SESSION_DEFAULTS.maxRetryDelay,
         }));
         continue;
       }

@@ -8,6 +8,7 @@
 import { coalesced } from "./_coalesced.ts";
 import { isZooKeeperPath } from "../discovery/service_path.ts";
 import { type MemberData, parseMember } from "../discovery/member.ts";
+import { printableMessage } from "../_printable.ts";
 import type {
   DiscoveryState,
   Membership,
@@ -36,7 +37,7 @@ export interface ZooKeeperMembershipOptions {
   /**
    * Called once per member whose data cannot be used (not JSON, no host or
    * port). The member is skipped.
-   * @default console.warn
+   * @default {console.warn}
    */
   onInvalidMember?: (id: string, error: Error) => void;
 }
@@ -94,7 +95,11 @@ export class ZooKeeperMembership extends EventTarget implements Membership {
     this.#path = path;
     this.#onInvalidMember = options.onInvalidMember ??
       ((id, error) =>
-        console.warn(`zkrpc: skipping member ${path}/${id}: ${error.message}`));
+        console.warn(
+          printableMessage(
+            `zkrpc: skipping member ${path}/${id}: ${error.message}`,
+          ),
+        ));
     this.#sync = coalesced(() => this.#read());
     const resync = () => void this.#sync().catch(this.#report);
     this.#listeners = [

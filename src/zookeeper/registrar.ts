@@ -24,6 +24,7 @@ import {
 import { PROTOCOL_VERSION } from "../protocol/frame.ts";
 import { servicePath } from "../discovery/service_path.ts";
 import { pickAdvertisedAddress } from "./_advertised_address.ts";
+import { REGISTRAR_DEFAULTS } from "../_defaults.ts";
 
 const REGISTER = "Cannot register in ZooKeeper";
 
@@ -60,7 +61,11 @@ export interface ZooKeeperRegistrarOptions {
    * @default {undefined}
    */
   service?: string | undefined;
-  /** Root of the registry. @default "/rpc" */
+  /**
+   * Root of the registry.
+   *
+   * @default {"/rpc"}
+   */
   root?: string | undefined;
   /**
    * The exact parent path of the member node; overrides `root` and `service`
@@ -92,7 +97,11 @@ export interface ZooKeeperRegistrarOptions {
    * @default {undefined}
    */
   metadata?: Record<string, unknown> | undefined;
-  /** Relative weight, more than 0. @default 1 */
+  /**
+   * Relative weight, more than 0.
+   *
+   * @default {1}
+   */
   weight?: number | undefined;
   /**
    * Whether clients must use TLS. Normally left out: the registrar learns it
@@ -116,7 +125,7 @@ export interface ZooKeeperRegistrarOptions {
    * Options for the server's own ZooKeeper session (timeouts, `auth`);
    * ignored when `zookeeper` is a keeper.
    *
-   * @default {{}}
+   * @default {the session defaults}
    */
   session?: SessionKeeperOptions | undefined;
   /**
@@ -168,9 +177,12 @@ export interface ZooKeeperRegistrar extends Registrar {
 /**
  * Returns a {@linkcode Registrar} that registers a server in ZooKeeper. The
  * options are checked here, synchronously. The registration happens in the
- * background: a server started while ZooKeeper is down serves at once,
- * logs after `warnAfter` that it is not registered and why, and registers as
- * soon as ZooKeeper answers. A registration that fails for good (no
+ * background: a server started while ZooKeeper is down serves direct
+ * connections at once, logs after `warnAfter` that it is not registered and
+ * why, and registers as soon as ZooKeeper answers; its `ready` resolves only
+ * then (once ZooKeeper acknowledged the member node's create). A server that
+ * stops serving (`setServing(false)`) has its member node deleted, and a new
+ * one created when it serves again. A registration that fails for good (no
  * permission, an open service path it may not fix, no address to advertise)
  * releases its session and timers and closes the server, so its `finished`
  * settles and the process can exit.
@@ -241,7 +253,7 @@ export function zooKeeperRegistrar(
             log,
           ),
           port: options.advertisedPort ?? addr.port,
-          weight: options.weight ?? 1,
+          weight: options.weight ?? REGISTRAR_DEFAULTS.weight,
           protocol: PROTOCOL_VERSION,
           startedAt: new Date().toISOString(),
           tls: options.tls ?? server?.tls ?? false,
@@ -266,7 +278,7 @@ export function zooKeeperRegistrar(
       started.resolve(registration);
       const where = `${member.host}:${member.port}`;
       let warned = false;
-      const warnAfter = options.warnAfter ?? 5000;
+      const warnAfter = options.warnAfter ?? REGISTRAR_DEFAULTS.warnAfter;
       const warning = warnAfter === 0 ? undefined : setTimeout(() => {
         if (registration.nodePath !== undefined) return;
         warned = true;
@@ -307,7 +319,13 @@ export function zooKeeperRegistrar(
       };
       registration.addEventListener("registered", onRegistered);
       registration.addEventListener("error", onError);
-      return Promise.resolve({ member, deregister: release });
+      return Promise.resolve({
+        member,
+        deregister: release,
+        registered: () => registration.registered(),
+        withdraw: () => registration.withdraw(),
+        restore: () => registration.restore(),
+      });
     },
   };
 }

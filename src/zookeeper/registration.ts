@@ -17,12 +17,13 @@ import {
   type ZooKeeperAcl,
   type ZooKeeperSession,
 } from "./session.ts";
+import { REGISTRAR_DEFAULTS } from "../_defaults.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
 /** First and longest pause before retrying a registration that failed. */
-const RETRY_DELAY = 250;
-const MAX_RETRY_DELAY = 5000;
+const RETRY_DELAY = REGISTRAR_DEFAULTS.retryDelay;
+const MAX_RETRY_DELAY = REGISTRAR_DEFAULTS.maxRetryDelay;
 
 /**
  * Options for {@linkcode ZooKeeperRegistration}.
@@ -61,7 +62,7 @@ export interface ZooKeeperRegistrationOptions {
   /**
    * The unique id in the node's name. Two registrations with the same id
    * share one node, so give each server its own.
-   * @default crypto.randomUUID()
+   * @default {crypto.randomUUID()}
    */
   id?: string;
 }
@@ -107,6 +108,8 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
   #prefix: string;
   #nodePath: string | undefined;
   #closed = false;
+  /** Taken out of discovery by withdraw(), until restore(). */
+  #withdrawn = false;
   /** Nodes left to delete after close(), with the session that owns them. */
   #orphans: { path: string; session: ZooKeeperSession }[] = [];
   #ensure: () => Promise<void>;
@@ -184,7 +187,7 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
   async #ensureRegistered(): Promise<void> {
     const session = this.#keeper.session;
     if (session === undefined || this.#failed !== undefined) return;
-    if (this.#closed) {
+    if (this.#closed || this.#withdrawn) {
       if (this.#orphans.length > 0) await this.#deleteOrphans(session);
       return;
     }
@@ -192,9 +195,9 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
     this.#retryTimer = undefined;
     try {
       const path = await this.#findOrCreate(session);
-      if (this.#closed) {
-        // close() ran while this node was being created: delete it now, or
-        // once ZooKeeper answers again.
+      if (this.#closed || this.#withdrawn) {
+        // close() or withdraw() ran while this node was being created:
+        // delete it now, or once ZooKeeper answers again.
         this.#orphans.push({ path, session });
         await this.#deleteOrphans(session);
         return;
@@ -208,7 +211,7 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
       this.#lastError = undefined;
       this.#failures = 0;
     } catch (error) {
-      if (this.#closed) return;
+      if (this.#closed || this.#withdrawn) return;
       if (isFatal(error)) return this.#fail(error as Error);
       // Connection loss, a timeout or an expiry: retry while this session
       // is connected (else its next event does); the uuid in the name finds
@@ -294,9 +297,10 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
           if (!isZooKeeperError(error, "NO_NODE")) return; // next event
         }
       }
-      this.#orphans.splice(this.#orphans.indexOf(orphan), 1);
+      const at = this.#orphans.indexOf(orphan);
+      if (at >= 0) this.#orphans.splice(at, 1);
     }
-    this.#stopListening();
+    if (this.#closed) this.#stopListening();
   }
 
   #stopListening(): void {
@@ -332,6 +336,42 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
       mode: "ephemeral_sequential",
       acl: this.#acl,
     });
+  }
+
+  /**
+   * Takes the server out of discovery while it does not serve: deletes the
+   * member node (once ZooKeeper answers, when it is unreachable now) and
+   * stops re-creating it until {@linkcode ZooKeeperRegistration.restore}.
+   * Resolves when the node is deleted, or at once when ZooKeeper is
+   * unreachable.
+   */
+  async withdraw(): Promise<void> {
+    if (this.#closed || this.#withdrawn) return;
+    this.#withdrawn = true;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    const path = this.#nodePath;
+    this.#nodePath = undefined;
+    const session = this.#keeper.session;
+    if (path !== undefined && session !== undefined) {
+      this.#orphans.push({ path, session });
+    }
+    // Serialized with registering: a create under way finishes first (its
+    // node is deleted too), and a restore() registers only after this.
+    await this.#ensure().catch(() => {});
+  }
+
+  /**
+   * Registers again after {@linkcode ZooKeeperRegistration.withdraw}: a new
+   * member node (or the withdrawn one, when ZooKeeper could not delete it
+   * yet), with the usual retries. Does nothing after `close()`.
+   */
+  restore(): void {
+    if (this.#closed || !this.#withdrawn) return;
+    this.#withdrawn = false;
+    // A node not deleted yet (ZooKeeper was unreachable) is adopted again by
+    // #findOrCreate (same session) or removed by it (an earlier session's).
+    this.#onSession();
   }
 
   /**

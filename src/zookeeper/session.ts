@@ -29,6 +29,7 @@ import { isZooKeeperPath } from "../discovery/service_path.ts";
 import type { ZooKeeperSessionOptions } from "../discovery/session_options.ts";
 export type { ZooKeeperSessionOptions };
 import { checkSessionOptions, parseConnectionString } from "./_config.ts";
+import { ZOOKEEPER_SESSION_DEFAULTS } from "../_defaults.ts";
 import {
   type AclEntry,
   type CreateMode,
@@ -240,7 +241,8 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     parseConnectionString(connectionString);
     checkSessionOptions(options);
     this.#connectionString = connectionString;
-    this.#operationTimeout = options.operationTimeout ?? 10_000;
+    this.#operationTimeout = options.operationTimeout ??
+      ZOOKEEPER_SESSION_DEFAULTS.operationTimeout;
     const onConnectError = options.onConnectError;
     this.#timers.onSocketError = (error) => {
       if ((error as { code?: unknown }).code === "EPERM") {
@@ -261,7 +263,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     try {
       this.#client = createClient(
         connectionString,
-        options.sessionTimeout ?? 10_000,
+        options.sessionTimeout ?? ZOOKEEPER_SESSION_DEFAULTS.sessionTimeout,
         this.#timers,
       );
     } catch (error) {
@@ -316,7 +318,10 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     options: ZooKeeperSessionOptions = {},
   ): Promise<ZooKeeperSession> {
     const session = new ZooKeeperSession(connectionString, options);
-    await session.#open(options.connectTimeout ?? 10_000, options.signal);
+    await session.#open(
+      options.connectTimeout ?? ZOOKEEPER_SESSION_DEFAULTS.connectTimeout,
+      options.signal,
+    );
     return session;
   }
 
