@@ -191,7 +191,7 @@ export interface CallOptions {
    * {@linkcode DeadlineExceededError} (and a cancel is sent): any number
    * `>= 0` (`0`: already expired, nothing is sent; beyond 2^31-1 ms: a long
    * deadline, timed by chained timers, never early; beyond
-   * {@linkcode MAX_WIRE_DEADLINE}: the server is told "no deadline") or
+   * 2^32-1 ms, `MAX_WIRE_DEADLINE`: the server is told "no deadline") or
    * `Infinity`. `NaN`, negative and non-number values reject the call with
    * a `RangeError` before anything is sent.
    *
