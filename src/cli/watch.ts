@@ -18,6 +18,7 @@ import {
   servicePathOf,
 } from "./_shared.ts";
 import { printable, printableJson, printableMessage } from "../_printable.ts";
+import { setLongTimeout } from "../_async.ts";
 
 /** Help of `zkrpc watch`. */
 export const WATCH_HELP = `Usage: zkrpc watch SERVICE [options]
@@ -83,7 +84,7 @@ export async function watch(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", onSignal);
   const timer = duration === undefined
     ? undefined
-    : setTimeout(() => stop.abort(), duration);
+    : setLongTimeout(() => stop.abort(), duration); // a --duration of 30 days too
   const emit = (event: Record<string, unknown>, text: string) => {
     if (options.json) {
       console.log(
@@ -186,7 +187,7 @@ export async function watch(args: string[]): Promise<number> {
     });
     return ExitCode.Ok;
   } finally {
-    clearTimeout(timer);
+    timer?.clear();
     stop.abort(); // a Ctrl-C from here on exits at once
     membership.removeEventListener("state", onState);
     membership.removeEventListener("change", onChange);
