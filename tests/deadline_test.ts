@@ -331,3 +331,33 @@ Deno.test("server timeouts beyond 2^31-1 ms or Infinity neither fire early nor s
     assert.equal(await conn.call("ok", [], { timeout: 5000 }), "ok");
   }
 });
+
+Deno.test("a channel's default timeout is checked when it is created; Infinity and long ones are accepted", async () => {
+  for (const timeout of [NaN, -1, "100", null]) {
+    assert.throws(
+      () =>
+        new DistributedChannel({
+          membership: new StaticMembership([]),
+          timeout: timeout as number,
+        }),
+      /^RangeError: Cannot create channel: timeout must be a number of ms >= 0 or Infinity/,
+    );
+  }
+  await using server = serve({ seen }, { hostname: HOST });
+  for (const timeout of [2 ** 31, Infinity]) {
+    await using channel = new DistributedChannel({
+      membership: new StaticMembership([{
+        host: HOST,
+        port: server.addr.port,
+      }]),
+      timeout,
+    });
+    const result = await within(
+      channel.call("seen", []) as Promise<Seen>,
+      10_000,
+      `a call with the channel's timeout of ${timeout}`,
+    );
+    assert.equal(result.aborted, false);
+    assert.equal(result.left === null, timeout === Infinity);
+  }
+});

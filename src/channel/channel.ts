@@ -432,6 +432,9 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     this.#balancer = typeof options.balancer === "object"
       ? options.balancer
       : createBalancer(options.balancer ?? "random");
+    if (!isValidTimeout(options.timeout)) {
+      throw timeoutError(options.timeout, "create channel");
+    }
     this.#timeout = options.timeout ?? CHANNEL_DEFAULTS.timeout;
     this.#defaultCallOptions = { timeout: this.#timeout };
     this.#filter = options.filter;
