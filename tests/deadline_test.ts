@@ -361,3 +361,57 @@ Deno.test("a channel's default timeout is checked when it is created; Infinity a
     assert.equal(result.left === null, timeout === Infinity);
   }
 });
+
+Deno.test("a call queued locally (over maxInFlight) sends what is left of a long deadline, or none beyond the wire's range", async () => {
+  const release = Promise.withResolvers<void>();
+  const held = Promise.withResolvers<void>();
+  await using server = serve({
+    hold: async () => {
+      held.resolve();
+      await release.promise;
+      return "held";
+    },
+    seen,
+  }, { hostname: HOST });
+  await using conn = await Connection.connect(
+    { hostname: HOST, port: server.addr.port },
+    { maxInFlight: 1 },
+  );
+  const first = conn.call("hold", [], { timeout: 10_000 });
+  await within(held.promise, 5000, "the first call to hold the only slot");
+  // Queued, unsent: their deadlines are written when a slot frees.
+  const queued = [2 ** 31, 1e12].map((timeout) =>
+    conn.call("seen", [], { timeout }) as Promise<Seen>
+  );
+  release.resolve();
+  assert.equal(await within(first, 5000, "the first call"), "held");
+  const [long, beyond] = await within(
+    Promise.all(queued),
+    10_000,
+    "the queued calls",
+  );
+  assert.equal(long!.aborted, false);
+  assert.ok(
+    long!.left !== null && long!.left <= 2 ** 31 &&
+      long!.left > 2 ** 31 - 60_000,
+    `${long!.left} ms left`,
+  );
+  assert.deepEqual(beyond, { aborted: false, left: null });
+});
+
+Deno.test("hedged channel calls with long or infinite timeouts are answered and never aborted early", async () => {
+  await using server = serve({ seen }, { hostname: HOST });
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([{ host: HOST, port: server.addr.port }]),
+    idempotent: ["seen"],
+    hedging: { delay: 2 ** 31 },
+  });
+  for (const timeout of [2 ** 31, 1e12, Infinity]) {
+    const result = await within(
+      channel.call("seen", [], { timeout }) as Promise<Seen>,
+      10_000,
+      `a hedged call with timeout ${timeout}`,
+    );
+    assert.equal(result.aborted, false, `timeout ${timeout}`);
+  }
+});
