@@ -415,3 +415,21 @@ Deno.test("hedged channel calls with long or infinite timeouts are answered and 
     assert.equal(result.aborted, false, `timeout ${timeout}`);
   }
 });
+
+Deno.test("ready({ timeout: Infinity }) and a waitForReady call wake when a member appears", async () => {
+  await using server = serve({ seen }, { hostname: HOST });
+  const membership = new StaticMembership([]);
+  await using channel = new DistributedChannel({ membership });
+  const ready = channel.ready({ timeout: Infinity });
+  const call = channel.call("seen", [], {
+    timeout: Infinity,
+    waitForReady: true,
+  }) as Promise<Seen>;
+  await afterOverflow(); // past where an overflowed (1 ms) timer would fire
+  membership.set([{ host: HOST, port: server.addr.port }]);
+  await within(ready, 5000, "ready() to resolve");
+  assert.deepEqual(await within(call, 5000, "the call's answer"), {
+    aborted: false,
+    left: null,
+  });
+});

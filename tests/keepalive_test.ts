@@ -123,6 +123,9 @@ Deno.test("Connection.ping() resolves on the pong and rejects once the connectio
     port: server.addr.port,
   });
   await conn.ping(2000);
+  // Any length: no early rejection, and Infinity arms no timer.
+  await conn.ping(2 ** 31);
+  await conn.ping(Infinity);
   conn.close();
   await conn.closed;
   await assert.rejects(
