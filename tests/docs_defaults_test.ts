@@ -33,7 +33,10 @@ import {
   DEFAULT_MAX_FRAME_SIZE,
   MAX_PING_PAYLOAD,
 } from "../src/protocol/frame.ts";
-import { DEFAULT_MAX_BIGINT_DIGITS } from "../src/protocol/_values.ts";
+import {
+  DEFAULT_MAX_BIGINT_DIGITS,
+  MAX_NESTING,
+} from "../src/protocol/_values.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../src/client/_connect.ts";
 import { DEFAULT_ZOOKEEPER_HOSTS } from "../src/zookeeper/_config.ts";
 import { denoDoc } from "./_deno_doc.ts";
@@ -161,12 +164,33 @@ const TABLE_ROWS: readonly TableRow[] = [
     row,
     expected,
   })),
-  {
+  ...([
+    ["`maxBigIntDigits` (both codecs)", DEFAULT_MAX_BIGINT_DIGITS],
+    ["nesting (`MAX_NESTING`, fixed)", MAX_NESTING],
+    // Set by the format or the frame limit, not figures of the code.
+    ["64-bit bigints (`uint 64`/`int 64`)", "64 bits"],
+    ["object keys / array elements", "none"],
+    ["strings", "valid UTF-8"],
+  ] as const).map(([row, expected]) => ({
     doc: "docs/security.md",
-    heading: "Codec (`createJsonCodec()`)",
-    row: "`maxBigIntDigits`",
-    expected: DEFAULT_MAX_BIGINT_DIGITS,
-  },
+    heading: "Codecs (`createMsgpackCodec()`, `createJsonCodec()`)",
+    row,
+    expected,
+  })),
+  ...([
+    ["`--zookeeper HOSTS`", DEFAULT_ZOOKEEPER_HOSTS],
+    // Literals of src/cli/_shared.ts's option table.
+    ["`--root PATH`", "/rpc"],
+    ["`--timeout DURATION`", 5000],
+    ["`--json`", "off"],
+    ["`--ca FILE`", "none"],
+    ["`--cert FILE`, `--key FILE`", "—"],
+  ] as const).map(([row, expected]) => ({
+    doc: "docs/cli.md",
+    heading: "Global options",
+    row,
+    expected,
+  })),
   ...([
     ["connectTimeout", DEFAULT_CONNECT_TIMEOUT],
     ["maxFrameSize", DEFAULT_MAX_FRAME_SIZE],
@@ -388,18 +412,6 @@ const PROSE: readonly Prose[] = [
     expected: Number(DEFAULT_ZOOKEEPER_HOSTS.split(":")[1]),
   },
   {
-    doc: "docs/cli.md",
-    pattern: /`--zookeeper` \(default `\$ZOOKEEPER_HOSTS`, else `([^`]+)`/,
-    expected: DEFAULT_ZOOKEEPER_HOSTS,
-  },
-  {
-    // The CLI's and the channel's root: a literal in src/cli/_shared.ts and
-    // src/discovery/service_path.ts.
-    doc: "docs/cli.md",
-    pattern: /`--root` \(default `([^`]+)`/,
-    expected: "/rpc",
-  },
-  {
     doc: "docs/permissions.md",
     pattern: /without it the default is `([^`]+)`/,
     expected: DEFAULT_ZOOKEEPER_HOSTS,
@@ -414,6 +426,21 @@ const PROSE: readonly Prose[] = [
     doc: "docs/interceptors-and-telemetry.md",
     pattern: /`OTEL_EXPORTER_OTLP_ENDPOINT`, default `([^`]+)`/,
     expected: "http://localhost:4318",
+  },
+  {
+    doc: "docs/protocol.md",
+    pattern: /`maxBigIntDigits` decimal digits, default ([^,]+),/,
+    expected: DEFAULT_MAX_BIGINT_DIGITS,
+  },
+  {
+    doc: "docs/protocol.md",
+    pattern: /`createMsgpackCodec\(\{ maxBigIntDigits \}\)`, default ([^)]+)\)/,
+    expected: DEFAULT_MAX_BIGINT_DIGITS,
+  },
+  {
+    doc: "docs/errors.md",
+    pattern: /or the registry's, default `([^`]+)`/,
+    expected: "console.warn",
   },
   // The summary at the top of failure-modes.md.
   ...([
