@@ -118,8 +118,11 @@ export interface ClientTimers {
   releasing: boolean;
   retryTimer: Timer | undefined;
   handshakeTimer: Timer | undefined;
-  /** Called with the error of each socket that failed (refused, no such host…). */
-  onSocketError?: ((error: Error) => void) | undefined;
+  /**
+   * Called with the error of each socket that failed (refused, no such
+   * host…) and the server it was opened to, as `host:port`.
+   */
+  onSocketError?: ((error: Error, server: string) => void) | undefined;
 }
 
 /**
@@ -203,7 +206,11 @@ export async function releaseClient(
 }
 
 /** Bounds the handshake of the socket the client just opened. */
-function guardHandshake(client: Client, timers: ClientTimers): void {
+function guardHandshake(
+  client: Client,
+  timers: ClientTimers,
+  server: string,
+): void {
   clearTimeout(timers.handshakeTimer);
   const manager = client.connectionManager;
   const socket = manager.socket;
@@ -214,9 +221,13 @@ function guardHandshake(client: Client, timers: ClientTimers): void {
       manager.state === CM_CONNECTING && !timers.releasing
     ) {
       timers.onSocketError?.(
-        new Error(
-          `the server accepted the connection but did not answer the session request within ${HANDSHAKE_TIMEOUT} ms`,
+        Object.assign(
+          new Error(
+            `the server accepted the connection but did not answer the session request within ${HANDSHAKE_TIMEOUT} ms`,
+          ),
+          { code: "ETIMEDOUT" },
         ),
+        server,
       );
       socket.destroy();
     }
@@ -273,11 +284,18 @@ function patchServerRotation(client: Client, timers: ClientTimers): void {
     const next = (): void => {
       timers.retryTimer = undefined;
       if (timers.releasing) return;
-      callback(manager.servers[manager.nextServerIndex]);
+      const server = manager.servers[manager.nextServerIndex] as {
+        host: string;
+        port: number;
+      };
+      callback(server);
       manager.nextServerIndex += 1;
+      const address = `${server.host}:${server.port}`;
       const onError = timers.onSocketError;
-      if (onError !== undefined) manager.socket?.on("error", onError);
-      guardHandshake(client, timers);
+      if (onError !== undefined) {
+        manager.socket?.on("error", (error) => onError(error, address));
+      }
+      guardHandshake(client, timers, address);
     };
     if (manager.serverAttempts === manager.servers.length) {
       timers.retryTimer = setTimeout(() => {

@@ -25,6 +25,7 @@ import {
   stopHandshakeGuard,
 } from "./_client_internals.ts";
 import { toZooKeeperError, ZooKeeperError } from "./errors.ts";
+import { classifyFailure } from "./_failure.ts";
 import { isZooKeeperPath } from "../discovery/service_path.ts";
 import type { ZooKeeperSessionOptions } from "../discovery/session_options.ts";
 export type { ZooKeeperSessionOptions };
@@ -230,6 +231,10 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   #watchers = new WeakMap<Watcher, (event: never) => void>();
   #closing: Promise<void> | undefined;
   #lastConnectError: Error | undefined;
+  /** Servers whose last attempt failed for good. */
+  #deniedServers = new Set<string>();
+  /** Rejects the first connect; set while it waits. */
+  #failOpen: ((error: ZooKeeperError) => void) | undefined;
   #authIds: string[] = [];
 
   private constructor(
@@ -242,15 +247,29 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     this.#connectionString = connectionString;
     this.#operationTimeout = options.operationTimeout ?? 10_000;
     const onConnectError = options.onConnectError;
-    this.#timers.onSocketError = (error) => {
-      if ((error as { code?: unknown }).code === "EPERM") {
-        // What Deno reports for a host outside --allow-net.
-        error = new Error(
-          `${error.message} (is the host allowed by --allow-net?)`,
-          { cause: error },
-        );
-      }
+    const servers = new Set(
+      parseConnectionString(connectionString).servers.map(({ host, port }) =>
+        `${host}:${port}`
+      ),
+    );
+    this.#timers.onSocketError = (error, server) => {
+      const failure = classifyFailure(error);
       this.#lastConnectError = error;
+      if (failure.connectCode === undefined) {
+        this.#deniedServers.delete(server);
+      } else if (this.#state === "connecting") {
+        // Every server failed for good: connecting again cannot help.
+        this.#deniedServers.add(server);
+        if (this.#deniedServers.size === servers.size) {
+          this.#failOpen?.(
+            new ZooKeeperError(
+              failure.connectCode,
+              `Cannot connect to ZooKeeper at ${this.#connectionString}: ${failure.reason}`,
+              { cause: error },
+            ),
+          );
+        }
+      }
       if (onConnectError === undefined) return;
       try {
         onConnectError(error);
@@ -317,6 +336,8 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   ): Promise<ZooKeeperSession> {
     const session = new ZooKeeperSession(connectionString, options);
     await session.#open(options.connectTimeout ?? 10_000, options.signal);
+    const { chroot } = parseConnectionString(connectionString);
+    if (chroot !== undefined) await session.#checkChroot(chroot);
     return session;
   }
 
@@ -734,8 +755,31 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     return releaseClient(this.#client, this.#timers);
   }
 
+  /**
+   * node-zookeeper-client prefixes every path with the chroot, and ZooKeeper
+   * answers NO_NODE for each of them when the chroot does not exist, which
+   * looks like an empty registry: fail at once, naming it, instead.
+   */
+  async #checkChroot(chroot: string): Promise<void> {
+    let stat: NodeStat | undefined;
+    try {
+      stat = await this.exists("/");
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+    if (stat !== undefined) return;
+    await this.close();
+    throw new ZooKeeperError(
+      "NO_CHROOT",
+      `Cannot connect to ZooKeeper at ${this.#connectionString}: chroot ${chroot} does not exist`,
+      { path: chroot },
+    );
+  }
+
   async #open(connectTimeout: number, signal?: AbortSignal): Promise<void> {
     const opened = Promise.withResolvers<void>();
+    this.#failOpen = (error) => opened.reject(error);
     const onAbort = () => opened.reject(signal?.reason);
     if (signal?.aborted) onAbort();
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -767,6 +811,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       await this.#release();
       throw error;
     } finally {
+      this.#failOpen = undefined;
       clearTimeout(timer);
       this.#pending.delete(rejecter);
       signal?.removeEventListener("abort", onAbort);
