@@ -7,6 +7,7 @@
 
 import { coalesced } from "./_coalesced.ts";
 import { backoff } from "../_async.ts";
+import { isPermanentFailure } from "./_failure.ts";
 import type { Registration } from "../discovery/registrar.ts";
 import { securePath } from "./_secure_path.ts";
 import { encodeMember, type MemberData } from "../discovery/member.ts";
@@ -375,12 +376,5 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
  * session may not tighten, an invalid path or ACL.
  */
 function isFatal(error: unknown): boolean {
-  if (!isZooKeeperError(error)) return true;
-  return isZooKeeperError(
-    error,
-    "NO_AUTH",
-    "INVALID_ACL",
-    "NO_CHILDREN_FOR_EPHEMERALS",
-    "BAD_ARGUMENTS",
-  );
+  return isPermanentFailure(error);
 }
