@@ -13,6 +13,7 @@ import {
   type ZooKeeperSessionOptions,
 } from "../src/zookeeper/session.ts";
 import { nextEvent, waitFor } from "./_wait.ts";
+import { TcpProxy } from "./_tcp_proxy.ts";
 
 const OPTIONS: ZooKeeperSessionOptions = {
   connectTimeout: 5000,
@@ -64,4 +65,56 @@ Deno.test("addWatch reports the creation, data change and deletion of every node
   // would have arrived before this answer.
   await session.getData("/rpc/calc/b");
   assert.equal(events.length, 5);
+});
+
+Deno.test("addWatch in a chroot reports paths inside the chroot, calls a watcher added twice once per event, and rejects a bad mode", async () => {
+  await using zk = await startZooKeeper();
+  await using admin = await ZooKeeperSession.connect(zk.connectionString);
+  await admin.mkdirp("/prod/rpc");
+  await using session = await ZooKeeperSession.connect(
+    `${zk.connectionString}/prod`,
+    OPTIONS,
+  );
+  const events: WatchEvent[] = [];
+  const watch = (event: WatchEvent) => events.push(event);
+  await session.addWatch("/rpc", watch);
+  await session.addWatch("/rpc", watch);
+  await admin.create("/prod/rpc/x", "1");
+  await waitFor(() => events.length > 0, "the event");
+  await session.getData("/rpc/x"); // after any second event
+  assert.deepEqual(events, [{ type: "created", path: "/rpc/x" }]);
+  await assert.rejects(
+    session.addWatch("/rpc", watch, {
+      mode: "sideways" as "persistent",
+    }),
+    TypeError,
+  );
+});
+
+Deno.test("a persistent watch is gone after a reconnection until added again, and ZooKeeper does not replay what was missed", async () => {
+  await using zk = await startZooKeeper();
+  await using proxy = new TcpProxy({ hostname: "127.0.0.1", port: zk.port });
+  await using admin = await ZooKeeperSession.connect(zk.connectionString);
+  await admin.mkdirp("/w");
+  await using session = await ZooKeeperSession.connect(
+    `127.0.0.1:${proxy.port}`,
+    OPTIONS,
+  );
+  const events: WatchEvent[] = [];
+  const watch = (event: WatchEvent) => events.push(event);
+  await session.addWatch("/w", watch);
+  const disconnected = nextEvent(session, "disconnected");
+  proxy.cut();
+  await disconnected;
+  await admin.create("/w/missed", "");
+  const connected = nextEvent(session, "connected");
+  proxy.restore();
+  await connected;
+  await admin.create("/w/unwatched", "");
+  await session.getData("/w/unwatched"); // after its event, had there been one
+  assert.deepEqual(events, []);
+  await session.addWatch("/w", watch);
+  await admin.create("/w/seen", "");
+  await waitFor(() => events.length === 1, "the event after re-adding");
+  assert.deepEqual(events, [{ type: "created", path: "/w/seen" }]);
 });

@@ -14,7 +14,13 @@ import type {
   MembershipChange,
 } from "../discovery/membership.ts";
 import type { SessionKeeper } from "./keeper.ts";
-import { isZooKeeperError, type ZooKeeperSession } from "./session.ts";
+import {
+  isZooKeeperError,
+  type PersistentWatch,
+  type Watcher,
+  type WatchEvent,
+  type ZooKeeperSession,
+} from "./session.ts";
 import { isPermanentFailure } from "./_failure.ts";
 
 /**
@@ -50,10 +56,41 @@ interface Subscriber {
 }
 
 /**
+ * How a membership follows its path: `"persistent"` with a persistent
+ * recursive watch (ZooKeeper 3.6+: one event per change, the data of a new
+ * member read once), `"children"` with one-shot child watches (older
+ * servers: the list is read again after each change).
+ *
+ * @example Telling the modes apart
+ * ```ts
+ * import type { MembershipWatchMode } from "@zkrpc/zkrpc/zookeeper";
+ * import assert from "node:assert/strict";
+ *
+ * const mode: MembershipWatchMode = "persistent";
+ * assert.notEqual(mode, "children");
+ * ```
+ */
+export type MembershipWatchMode = "persistent" | "children";
+
+/**
+ * The longest random pause before re-listing after a child watch fired
+ * (`"children"` mode), in ms: a burst of changes costs one list, and the
+ * channels of many processes do not all ask at the same instant.
+ */
+const RELIST_JITTER = 50;
+
+/**
  * The one watch of a service path on a keeper's sessions, shared by every
  * {@linkcode ZooKeeperMembership} of that (keeper, path) and closed with the
- * last of them: one child watch, one read of each member's data, one
+ * last of them: one ZooKeeper watch, one read of each member's data, one
  * listener on the keeper, whatever the number of channels.
+ *
+ * On every new connection or session it arms a persistent recursive watch,
+ * then lists the children once and reads the members it does not know (in
+ * parallel); afterwards each `created` event reads that one member and each
+ * `deleted` event removes one. A server that answers `addWatch` with
+ * `UNIMPLEMENTED` (ZooKeeper < 3.6) moves the session to one-shot child
+ * watches (list again after each change, after a short random pause).
  */
 class MemberWatch {
   readonly keeper: SessionKeeper;
@@ -62,13 +99,30 @@ class MemberWatch {
   /** Members whose data is unusable, with why. */
   readonly invalid = new Map<string, Error>();
   state: DiscoveryState = "connecting";
+  mode: MembershipWatchMode | undefined;
   lastConfirmed: Date | undefined;
   dataReads = 0;
   /** Why the watch stopped for good (the keeper gave up, no permission). */
   failure: Error | undefined;
   readonly subscribers = new Set<Subscriber>();
+  /** Ids ZooKeeper reported, by the last list and the events since. */
+  #present = new Set<string>();
+  /** Members whose data is being read. */
+  #reading = new Set<string>();
+  /**
+   * While a list is in flight: the ids created and deleted meanwhile (an
+   * event may be handled before the list's answer that it followed). A
+   * deleted id is a tombstone: sequential names are never reused, so a late
+   * list or read never brings it back.
+   */
+  #sinceList: { created: Set<string>; deleted: Set<string> } | undefined;
+  /** The session that answered `addWatch` with `UNIMPLEMENTED`. */
+  #legacySession: ZooKeeperSession | undefined;
+  #watch: PersistentWatch | undefined;
+  #watcher: { session: ZooKeeperSession; watch: Watcher } | undefined;
   #closed = false;
   #sync: () => Promise<void>;
+  #relist: ReturnType<typeof setTimeout> | undefined;
   #listeners: [string, EventListener][];
 
   constructor(keeper: SessionKeeper, path: string) {
@@ -101,6 +155,13 @@ class MemberWatch {
     for (const subscriber of this.subscribers) subscriber.state();
   }
 
+  #emit(added: Map<string, MemberData>, removed: string[]): void {
+    if (this.#closed || (added.size === 0 && removed.length === 0)) return;
+    for (const subscriber of this.subscribers) {
+      subscriber.change({ added, removed });
+    }
+  }
+
   /** Stops for good: the list can never be confirmed again. */
   #fail(error: Error | undefined): void {
     this.failure = error;
@@ -108,51 +169,177 @@ class MemberWatch {
     this.#stop();
   }
 
-  /** Reads the child list (arming a watch), then the data of new children. */
+  /**
+   * On a new connection or session: arms the watch (persistent, or a child
+   * watch), lists the children, applies the difference and reads the new
+   * members.
+   */
   async #read(): Promise<void> {
     const session = this.keeper.session;
     if (this.#closed || session === undefined) return;
-    const watch = () => {
-      if (session === this.keeper.session) {
-        void this.#sync().catch(this.#report);
-      }
-    };
-    let children: string[];
     try {
-      children = await this.#children(session, watch);
-      const added = new Map<string, MemberData>();
-      const unknown = children.filter((id) =>
-        !this.members.has(id) && !this.invalid.has(id)
-      );
-      const read = await Promise.all(
-        unknown.map((id) => this.#readMember(session, id)),
-      );
-      unknown.forEach((id, i) => {
-        const member = read[i];
-        if (member !== undefined) added.set(id, member);
-      });
-      if (this.#closed) return;
-      const listed = new Set(children);
-      const removed = [...this.members.keys()].filter((id) => !listed.has(id));
-      for (const id of removed) this.members.delete(id);
-      for (const id of this.invalid.keys()) {
-        if (!listed.has(id)) this.invalid.delete(id);
+      let children: string[];
+      if (this.#legacySession !== session && await this.#arm(session)) {
+        this.#sinceList = { created: new Set(), deleted: new Set() };
+        children = await this.#list(session);
+      } else {
+        this.#setMode("children");
+        this.#sinceList = { created: new Set(), deleted: new Set() };
+        children = await this.#children(session, () => {
+          if (session === this.keeper.session) this.#scheduleRelist();
+        });
       }
-      for (const [id, member] of added) this.members.set(id, member);
-      this.lastConfirmed = new Date();
-      this.#setState("fresh");
-      if (added.size > 0 || removed.length > 0) {
-        for (const subscriber of this.subscribers) {
-          subscriber.change({ added, removed });
-        }
-      }
+      if (this.#closed || session !== this.keeper.session) return;
+      this.#applyList(session, children);
     } catch (error) {
       if (!isZooKeeperError(error)) throw error;
       // No permission to read the path: retrying cannot help.
       if (isPermanentFailure(error)) return this.#fail(error);
       // Connection loss, a timeout or an expiry: the keeper's next
       // "connected" or "session" event asks for another read.
+    } finally {
+      this.#sinceList = undefined;
     }
+  }
+
+  /**
+   * Arms the persistent recursive watch on this connection; `false` when the
+   * server does not know `addWatch` (then the session stays on child
+   * watches).
+   */
+  async #arm(session: ZooKeeperSession): Promise<boolean> {
+    try {
+      // One watcher per session: arming again on a reconnection adds none.
+      if (this.#watcher?.session !== session) {
+        const watch = (event: WatchEvent) => {
+          if (session === this.keeper.session) this.#onEvent(session, event);
+        };
+        this.#watcher = { session, watch };
+      }
+      this.#watch = await session.addWatch(this.path, this.#watcher.watch, {
+        mode: "persistent_recursive",
+      });
+      this.#setMode("persistent");
+      return true;
+    } catch (error) {
+      if (!isZooKeeperError(error, "UNIMPLEMENTED")) throw error;
+      this.#legacySession = session;
+      return false;
+    }
+  }
+
+  #setMode(mode: MembershipWatchMode): void {
+    if (this.mode === mode) return;
+    this.mode = mode;
+    for (const subscriber of this.subscribers) subscriber.state();
+  }
+
+  /** Lists the children without a watch (the persistent one covers them). */
+  async #list(session: ZooKeeperSession): Promise<string[]> {
+    try {
+      return await session.getChildren(this.path);
+    } catch (error) {
+      if (isZooKeeperError(error, "NO_NODE")) return []; // the watch sees it come
+      throw error;
+    }
+  }
+
+  /** Replaces the known list with `children` and reads the new members. */
+  #applyList(session: ZooKeeperSession, children: string[]): void {
+    const { created, deleted } = this.#sinceList ?? {
+      created: new Set<string>(),
+      deleted: new Set<string>(),
+    };
+    const listed = new Set(children);
+    for (const id of created) listed.add(id);
+    for (const id of deleted) listed.delete(id);
+    this.#present = listed;
+    const removed = [...this.members.keys()].filter((id) => !listed.has(id));
+    for (const id of removed) this.members.delete(id);
+    for (const id of this.invalid.keys()) {
+      if (!listed.has(id)) this.invalid.delete(id);
+    }
+    this.lastConfirmed = new Date();
+    const unknown = [...listed].filter((id) =>
+      !this.members.has(id) && !this.invalid.has(id) && !this.#reading.has(id)
+    );
+    if (unknown.length === 0) {
+      this.#setState("fresh");
+      this.#emit(new Map(), removed);
+      return;
+    }
+    void this.#readMembers(session, unknown).then((added) => {
+      this.#setState("fresh");
+      this.#emit(added, removed);
+    }).catch((error) => {
+      // A read failed (connection loss…): the next "connected" or
+      // "session" lists again; the removals stand.
+      this.#emit(new Map(), removed);
+      if (!isZooKeeperError(error)) this.#report(error);
+    });
+  }
+
+  /** Reads members in parallel; keeps those still present when read. */
+  async #readMembers(
+    session: ZooKeeperSession,
+    ids: string[],
+  ): Promise<Map<string, MemberData>> {
+    for (const id of ids) this.#reading.add(id);
+    const added = new Map<string, MemberData>();
+    try {
+      const read = await Promise.all(
+        ids.map((id) => this.#readMember(session, id)),
+      );
+      ids.forEach((id, i) => {
+        const member = read[i];
+        if (
+          member !== undefined && this.#present.has(id) &&
+          !this.members.has(id)
+        ) {
+          this.members.set(id, member);
+          added.set(id, member);
+        }
+      });
+    } finally {
+      for (const id of ids) this.#reading.delete(id);
+    }
+    return added;
+  }
+
+  /** Applies one event of the persistent watch. */
+  #onEvent(session: ZooKeeperSession, event: WatchEvent): void {
+    if (this.#closed) return;
+    const prefix = `${this.path}/`;
+    if (!event.path.startsWith(prefix)) return; // the service path itself
+    const id = event.path.slice(prefix.length);
+    if (id.includes("/")) return; // below a member
+    if (event.type === "created") {
+      this.#sinceList?.created.add(id);
+      this.#present.add(id);
+      if (
+        this.members.has(id) || this.invalid.has(id) || this.#reading.has(id)
+      ) return;
+      void this.#readMembers(session, [id]).then((added) => {
+        this.#emit(added, []);
+      }).catch((error) => {
+        // Lost with the connection: the re-list after it reads it.
+        if (!isZooKeeperError(error)) this.#report(error);
+      });
+    } else if (event.type === "deleted") {
+      this.#sinceList?.deleted.add(id);
+      this.#present.delete(id);
+      this.invalid.delete(id);
+      if (this.members.delete(id)) this.#emit(new Map(), [id]);
+    }
+  }
+
+  /** `"children"` mode: lists again after a short random pause. */
+  #scheduleRelist(): void {
+    if (this.#closed || this.#relist !== undefined) return;
+    this.#relist = setTimeout(() => {
+      this.#relist = undefined;
+      void this.#sync().catch(this.#report);
+    }, Math.random() * RELIST_JITTER);
   }
 
   /** Lists the children; when the path does not exist yet, watches for it. */
@@ -185,6 +372,7 @@ class MemberWatch {
     try {
       return parseMember(data);
     } catch (error) {
+      if (!this.#present.has(id)) return undefined;
       this.invalid.set(id, error as Error);
       for (const subscriber of this.subscribers) {
         subscriber.invalid(id, error as Error);
@@ -202,6 +390,9 @@ class MemberWatch {
   #stop(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#relist);
+    this.#relist = undefined;
+    void this.#watch?.remove();
     for (const [type, listener] of this.#listeners) {
       this.keeper.removeEventListener(type, listener);
     }
@@ -321,6 +512,16 @@ export class ZooKeeperMembership extends EventTarget implements Membership {
   /** How current the list is. */
   get state(): DiscoveryState {
     return this.#closed ? "closed" : this.#watch.state;
+  }
+
+  /**
+   * How the list is followed on the current session: `"persistent"` (a
+   * persistent recursive watch, ZooKeeper 3.6+), `"children"` (one-shot
+   * child watches: the server answered `addWatch` with `UNIMPLEMENTED`), or
+   * `undefined` before the first list. A change of mode fires `"state"`.
+   */
+  get watchMode(): MembershipWatchMode | undefined {
+    return this.#watch.mode;
   }
 
   /** When ZooKeeper last confirmed the list. */
