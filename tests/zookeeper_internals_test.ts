@@ -117,6 +117,9 @@ Deno.test("the client internals the persistent-watch patch relies on are there",
   assert.equal(typeof manager.queue, "function");
   assert.equal((manager.queue as () => void).length, 2);
   assert.ok("chrootPath" in manager);
+  // The unparsed tail the patch drops on each new connection.
+  assert.equal(manager.pendingBuffer, null);
+  assert.match(String(manager.onSocketData), /self\.pendingBuffer/);
   // A SetWatches reply is read with no body: the addWatch/removeWatches
   // requests present themselves as that type.
   const onData = String(manager.onSocketData);

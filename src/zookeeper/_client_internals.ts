@@ -67,6 +67,7 @@ interface ClientSocket {
 interface ConnectionManager {
   state: number;
   chrootPath: string | undefined;
+  pendingBuffer: Buffer | null;
   watcherManager: { emit(event: ClientWatchEvent): void };
   queue(request: RawRequest, callback: Callback): void;
   servers: unknown[];
@@ -307,6 +308,13 @@ function guardHandshake(
 }
 
 /**
+ * Also: the client parses each socket's bytes after the unparsed tail of the
+ * previous socket (its `pendingBuffer` is never reset), so a socket destroyed
+ * mid-frame (by the guards here, under load) made it misread the next
+ * connect answer and throw from the socket handler, an uncaught error; the
+ * tail is dropped on every new connection, and a frame the client cannot
+ * parse drops the connection instead of throwing.
+ *
  * node-zookeeper-client pings a third of the session timeout after the last
  * activity but never notices that nothing comes back (its read timeout is
  * commented out): behind a partition (no RST, silence) it stays "connected"
@@ -322,12 +330,22 @@ function patchReadTimeout(client: Client): void {
   const onConnected = manager.onSocketConnected;
   manager.onSocketConnected = function (this: ConnectionManager) {
     lastReceived = Date.now();
+    // The client keeps the unparsed tail of the previous socket's stream
+    // and would parse the new one's connect answer after it.
+    this.pendingBuffer = null;
     onConnected.call(this);
   };
   const onData = manager.onSocketData;
   manager.onSocketData = function (this: ConnectionManager, buffer: Buffer) {
     lastReceived = Date.now();
-    onData.call(this, buffer);
+    try {
+      onData.call(this, buffer);
+    } catch {
+      // Bytes the client cannot parse: drop the connection (the client
+      // reconnects) rather than throw out of the socket's data handler.
+      this.pendingBuffer = null;
+      this.socket?.destroy();
+    }
   };
   const onTimeout = manager.onSocketTimeout;
   manager.onSocketTimeout = function (this: ConnectionManager) {
