@@ -109,6 +109,7 @@ export async function run(context: BenchContext): Promise<void> {
   const fanouts = context.quick ? [1, 20] : [1, 20, 100];
   await using admin = await ZooKeeperSession.connect(zk.connectionString, {
     operationTimeout: 30_000,
+    sessionTimeout: 30_000,
   });
   // The admin's own connection is not a watching channel's.
   const adminPorts = new Set((await bytesSent(zkPort)).keys());

@@ -73,6 +73,14 @@ interface Subscriber {
 export type MembershipWatchMode = "persistent" | "children";
 
 /**
+ * Member reads a membership keeps in flight at once: enough to hide the
+ * round trip, few enough that the client never parses thousands of queued
+ * answers in one go (node-zookeeper-client re-copies the unparsed rest of a
+ * TCP read for each answer in it).
+ */
+const READS_IN_FLIGHT = 64;
+
+/**
  * The longest random pause before re-listing after a child watch fired
  * (`"children"` mode), in ms: a burst of changes costs one list, and the
  * channels of many processes do not all ask at the same instant.
@@ -279,7 +287,7 @@ class MemberWatch {
     });
   }
 
-  /** Reads members in parallel; keeps those still present when read. */
+  /** Reads members, pipelined; keeps those still present when read. */
   async #readMembers(
     session: ZooKeeperSession,
     ids: string[],
@@ -287,8 +295,20 @@ class MemberWatch {
     for (const id of ids) this.#reading.add(id);
     const added = new Map<string, MemberData>();
     try {
-      const read = await Promise.all(
-        ids.map((id) => this.#readMember(session, id)),
+      // Pipelined, at most READS_IN_FLIGHT at a time.
+      const read: (MemberData | undefined)[] = [];
+      let next = 0;
+      const worker = async () => {
+        while (next < ids.length) {
+          const i = next++;
+          read[i] = await this.#readMember(session, ids[i] as string);
+        }
+      };
+      await Promise.all(
+        Array.from(
+          { length: Math.min(READS_IN_FLIGHT, ids.length) },
+          worker,
+        ),
       );
       ids.forEach((id, i) => {
         const member = read[i];
