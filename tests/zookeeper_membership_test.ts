@@ -52,6 +52,20 @@ function names(membership: ZooKeeperMembership): string[] {
   return [...membership.members.keys()].sort();
 }
 
+/**
+ * Adds a member and checks that the membership sees it as an event and
+ * holds exactly what ZooKeeper lists.
+ */
+async function assertFollows(
+  membership: ZooKeeperMembership,
+  admin: ZooKeeperSession,
+  port: number,
+): Promise<void> {
+  const later = await addMember(admin, port);
+  await waitFor(() => membership.members.has(later), `member ${port}`);
+  assert.deepEqual(names(membership), await listed(admin));
+}
+
 /** Records every change event, to check that nothing came back. */
 function recordChanges(membership: ZooKeeperMembership): MembershipChange[] {
   const changes: MembershipChange[] = [];
@@ -126,9 +140,7 @@ Deno.test("after its connection was cut while members changed, a membership re-a
     );
     assert.equal(membership.watchMode, "persistent");
     // And the watch is armed again: later changes arrive as events.
-    const later = await addMember(admin, 9005);
-    await waitFor(() => membership.members.has(later), "a later member");
-    assert.deepEqual(names(membership), await listed(admin));
+    await assertFollows(membership, admin, 9005);
   } finally {
     await membership.close();
   }
@@ -152,9 +164,7 @@ Deno.test("a membership converges to the exact set after ZooKeeper is killed and
     await zk.restart();
     await connected;
     await using admin = await ZooKeeperSession.connect(zk.connectionString);
-    const added = await addMember(admin, 9003);
-    await waitFor(() => membership.members.has(added), "the new member");
-    assert.deepEqual(names(membership), await listed(admin));
+    await assertFollows(membership, admin, 9003);
     assert.equal(membership.state, "fresh");
   } finally {
     await membership.close();
@@ -189,9 +199,7 @@ Deno.test("after a session expiry a membership re-arms on the new session and ha
     );
     assert.notEqual((await keeper.current()).sessionId, session.sessionId);
     assert.deepEqual(names(membership), await listed(admin));
-    const later = await addMember(admin, 9004);
-    await waitFor(() => membership.members.has(later), "a later member");
-    assert.deepEqual(names(membership), await listed(admin));
+    await assertFollows(membership, admin, 9004);
   } finally {
     await membership.close();
   }
