@@ -1,6 +1,7 @@
 /**
- * A loopback TCP proxy a test can cut and restore, to take one client's
- * connection to ZooKeeper away while everything else keeps running.
+ * A loopback TCP proxy a test can cut (connections reset), silence (a
+ * partition: bytes dropped, connections left open) and restore, to take one
+ * client's connection to ZooKeeper away while everything else keeps running.
  *
  * @module
  */
@@ -12,6 +13,7 @@ export class TcpProxy implements AsyncDisposable {
   #conns = new Set<Deno.Conn>();
   #tasks = new Set<Promise<void>>();
   #cut = false;
+  #silent = false;
   #accepting: Promise<void>;
 
   /** Starts listening on a free loopback port. */
@@ -32,9 +34,18 @@ export class TcpProxy implements AsyncDisposable {
     for (const conn of this.#conns) close(conn);
   }
 
-  /** Forwards new connections again. */
+  /** Forwards new connections again, and the bytes of open ones. */
   restore(): void {
     this.#cut = false;
+    this.#silent = false;
+  }
+
+  /**
+   * A silent partition: connections stay open (and new ones are accepted)
+   * but every byte is dropped, in both directions, until restored.
+   */
+  silence(): void {
+    this.#silent = true;
   }
 
   async #accept(): Promise<void> {
@@ -62,7 +73,11 @@ export class TcpProxy implements AsyncDisposable {
     try {
       server = await Deno.connect(this.#target);
       this.#conns.add(server);
-      await Promise.race([pump(client, server), pump(server, client)]);
+      const silent = () => this.#silent;
+      await Promise.race([
+        pump(client, server, silent),
+        pump(server, client, silent),
+      ]);
     } catch {
       // Refused or cut.
     } finally {
@@ -84,12 +99,17 @@ export class TcpProxy implements AsyncDisposable {
   }
 }
 
-async function pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+async function pump(
+  from: Deno.Conn,
+  to: Deno.Conn,
+  silent: () => boolean,
+): Promise<void> {
   const buffer = new Uint8Array(64 * 1024);
   try {
     while (true) {
       const n = await from.read(buffer);
       if (n === null) return;
+      if (silent()) continue; // dropped, as by a partition
       let written = 0;
       while (written < n) {
         written += await to.write(buffer.subarray(written, n));

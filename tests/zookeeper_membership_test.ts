@@ -19,6 +19,7 @@ import {
 import { zooKeeperDiscovery } from "../src/zookeeper/discovery.ts";
 import type { MembershipChange } from "../src/discovery/membership.ts";
 import { TcpProxy } from "./_tcp_proxy.ts";
+import { fourLetterWord } from "../src/testing/four_letter_word.ts";
 import { nextEvent, waitFor, within } from "./_wait.ts";
 
 const SESSION = {
@@ -141,6 +142,55 @@ Deno.test("after its connection was cut while members changed, a membership re-a
     assert.equal(membership.watchMode, "persistent");
     // And the watch is armed again: later changes arrive as events.
     await assertFollows(membership, admin, 9005);
+  } finally {
+    await membership.close();
+  }
+});
+
+Deno.test("a membership behind a silent partition longer than its session converges to the exact set once it heals", async () => {
+  await using zk = await startZooKeeper();
+  await using proxy = new TcpProxy({ hostname: "127.0.0.1", port: zk.port });
+  await using admin = await ZooKeeperSession.connect(zk.connectionString);
+  await admin.mkdirp(PATH);
+  const [gone] = await Promise.all(
+    [9001, 9002].map((p) => addMember(admin, p)),
+  );
+  await using keeper = new SessionKeeper(`127.0.0.1:${proxy.port}`, {
+    ...SESSION,
+    sessionTimeout: 4000,
+  });
+  const membership = new ZooKeeperMembership(keeper, PATH);
+  try {
+    await waitFor(() => membership.members.size === 2, "the first list");
+    const session = await keeper.current();
+    const disconnected = nextEvent(keeper, "disconnected", 30_000);
+    proxy.silence();
+    await disconnected; // noticed by the read timeout, not by a reset
+    await admin.delete(`${PATH}/${gone}`);
+    await addMember(admin, 9003);
+    // Wait until ZooKeeper expired the partitioned session, then heal.
+    const sid = `sid=0x${session.sessionId.replace(/^0+/, "")}`;
+    await waitFor(
+      async () =>
+        !(await fourLetterWord(
+          { hostname: "127.0.0.1", port: zk.port },
+          "cons",
+        ))
+          .includes(sid),
+      {
+        what: "ZooKeeper to expire the session",
+        timeout: 30_000,
+        interval: 200,
+      },
+    );
+    const renewed = nextEvent(keeper, "session", 30_000);
+    proxy.restore();
+    await renewed;
+    await waitFor(
+      async () => names(membership).join() === (await listed(admin)).join(),
+      { what: "the exact member set", timeout: 15_000 },
+    );
+    await assertFollows(membership, admin, 9004);
   } finally {
     await membership.close();
   }
