@@ -440,15 +440,23 @@ function sharedWatch(keeper: SessionKeeper, path: string): MemberWatch {
 }
 
 /**
- * The members of one service path, kept current with a child watch that is
- * re-armed on every event. Each member's data is read once, when it appears
- * (member data does not change); the data of several new members is read in
- * parallel. While ZooKeeper is unreachable the last known list is kept; after
- * a session expiry the list is read again.
+ * The members of one service path, kept current with a persistent recursive
+ * watch (ZooKeeper 3.6+): on every new connection or session it arms the
+ * watch, lists the children once and reads the members it does not know
+ * (pipelined); then each `created` event reads that one member and each
+ * `deleted` event removes one, so a change costs one event (and one read for
+ * an add) whatever the number of members. Each member's data is read once
+ * (member data does not change), and a member deleted while being read is
+ * never added. ZooKeeper does not replay what happened while a client was
+ * away, so the list is read again after every reconnection and new session.
+ * A server that answers `addWatch` with `UNIMPLEMENTED` (before 3.6) is
+ * followed with one-shot child watches for the rest of that session
+ * ({@linkcode ZooKeeperMembership.watchMode} says which). While ZooKeeper is
+ * unreachable the last known list is kept.
  *
  * Every membership of the same path on the same {@linkcode SessionKeeper}
  * (e.g. the channels of one service made by one `zooKeeperDiscovery()`)
- * shares one watch: one child watch, one read per member and one set of
+ * shares one watch: one ZooKeeper watch, one read per member and one set of
  * listeners on the keeper, however many channels there are; the watch ends
  * with the last membership closed.
  *
