@@ -6,7 +6,9 @@
  * JSON) and M channels, each channel on its own session or all M on one
  * `zooKeeperDiscovery()`. Reports bytes and member reads per add and per
  * remove per channel, the time until every channel saw the change, and a
- * rolling restart (one member leaves and one joins, R times).
+ * rolling restart (one member leaves and one joins, R times). One more case
+ * per N measures the same with child watches (M = 20, a session each), as a
+ * ZooKeeper before 3.6 gets them and as every channel did before.
  *
  * Run alone: `deno task bench --only=scale` (`--quick`: N ∈ {10, 1000},
  * M ∈ {1, 20}; else N ∈ {10, 1000, 3000}, M ∈ {1, 20, 100}).
@@ -17,8 +19,14 @@ import type { BenchContext } from "../context.ts";
 import { median, round } from "../stats.ts";
 import { DistributedChannel } from "../../src/channel/channel.ts";
 import "../../src/zookeeper/discovery.ts"; // installs the ZooKeeper connector
-import { zooKeeperDiscovery } from "../../src/zookeeper/discovery.ts";
-import { ZooKeeperSession } from "../../src/zookeeper/session.ts";
+import {
+  type ZooKeeperDiscovery,
+  zooKeeperDiscovery,
+} from "../../src/zookeeper/discovery.ts";
+import {
+  ZooKeeperError,
+  ZooKeeperSession,
+} from "../../src/zookeeper/session.ts";
 import type { ZooKeeperMembership } from "../../src/zookeeper/membership.ts";
 import { waitUntil } from "./_channel.ts";
 
@@ -94,6 +102,20 @@ interface Case {
   members: number;
   channels: number;
   shared: boolean;
+  /**
+   * Child watches instead of the persistent watch (what a ZooKeeper before
+   * 3.6 gets, and what every channel did before): each session's `addWatch`
+   * answers `UNIMPLEMENTED`, as ZooKeeper 3.5 would.
+   */
+  legacy: boolean;
+}
+
+/** Makes `session` answer `addWatch` as a ZooKeeper before 3.6 does. */
+function withoutAddWatch(session: ZooKeeperSession): void {
+  session.addWatch = (path) =>
+    Promise.reject(
+      new ZooKeeperError("UNIMPLEMENTED", `Cannot watch "${path}"`),
+    );
 }
 
 /**
@@ -134,9 +156,17 @@ export async function run(context: BenchContext): Promise<void> {
           members,
           channels,
           shared,
+          legacy: false,
         });
       }
     }
+    // The same change with child watches, for comparison.
+    await measure(context, admin, adminPorts, zk.connectionString, path, {
+      members,
+      channels: 20,
+      shared: false,
+      legacy: true,
+    });
   }
 }
 
@@ -146,13 +176,14 @@ async function measure(
   adminPorts: Set<number>,
   connectionString: string,
   path: string,
-  { members, channels, shared }: Case,
+  { members, channels, shared, legacy }: Case,
 ): Promise<void> {
   const zkPort = portOf(connectionString);
   const service = path.slice("/rpc/".length);
   const discovery = shared
     ? zooKeeperDiscovery({ zookeeper: connectionString })
     : undefined;
+  const legacySessions: ZooKeeperDiscovery[] = [];
   const opened: DistributedChannel[] = [];
   let count = members;
   const converged = () =>
@@ -167,6 +198,13 @@ async function measure(
   try {
     const start = performance.now();
     for (let i = 0; i < channels; i++) {
+      if (legacy) {
+        const own = zooKeeperDiscovery({ zookeeper: connectionString });
+        legacySessions.push(own);
+        withoutAddWatch(await own.keeper.current());
+        opened.push(own.channel(service));
+        continue;
+      }
       opened.push(
         discovery?.channel(service) ??
           new DistributedChannel({ zookeeper: connectionString, service }),
@@ -250,6 +288,7 @@ async function measure(
         members,
         channels,
         shared_session: shared ? 1 : 0,
+        child_watches: legacy ? 1 : 0,
         persistent_watch: mode === "persistent" ? 1 : 0,
         initial_sync_ms: round(initialSyncMs),
         bytes_per_add_per_channel: round(median(adds)),
@@ -267,5 +306,6 @@ async function measure(
   } finally {
     await Promise.allSettled(opened.map((c) => c.close()));
     await discovery?.close();
+    await Promise.allSettled(legacySessions.map((d) => d.close()));
   }
 }

@@ -97,13 +97,7 @@ export function classifyFailure(error: unknown): Failure {
     };
   }
   if (typeof code === "string") {
-    return {
-      permanent: false,
-      connectCode: undefined,
-      reason: code === "ECONNREFUSED"
-        ? `${message} (nothing listens there: ZooKeeper down or starting?)`
-        : message,
-    };
+    return { permanent: false, connectCode: undefined, reason: message };
   }
   return { permanent: true, connectCode: undefined, reason: message };
 }
