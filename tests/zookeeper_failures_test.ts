@@ -323,3 +323,23 @@ Deno.test("20 channels of one service on one zooKeeperDiscovery() share one memb
   }
   assert.deepEqual(warnings, []);
 });
+
+Deno.test("a server whose registrar's chroot does not exist fails at once: registered() rejects naming the chroot and the server closes", async () => {
+  await using zk = await startZooKeeper();
+  const registrar = zooKeeperRegistrar({
+    zookeeper: `${zk.connectionString}/prod`,
+    service: "calculator",
+    session: SESSION,
+  });
+  const server = serve(Handlers, { hostname: HOST, port: 0, registrar });
+  await assert.rejects(
+    within(registrar.registered(), 30_000, "the registration to fail"),
+    /chroot \/prod does not exist/,
+  );
+  await within(
+    server.finished.catch(() => {}),
+    30_000,
+    "the server to close",
+  );
+  await server.close();
+});

@@ -156,6 +156,14 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
     keeper.addEventListener("connected", this.#onSession);
     if (keeper.session?.state === "connected") this.#onSession();
     this.#firstRegistration.promise.catch(() => {});
+    // A keeper that gave up for good (a missing chroot, an unknown host…)
+    // never brings a session: fail now, with its cause.
+    const onFailed = () => {
+      const failure = keeper.failure;
+      if (failure && !this.#closed && !this.#failed) this.#fail(failure);
+    };
+    if (keeper.failure) queueMicrotask(onFailed);
+    else keeper.addEventListener("failed", onFailed, { once: true });
   }
 
   /** The member node's path while registered, else `undefined`. */
