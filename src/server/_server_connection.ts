@@ -228,16 +228,8 @@ function readMetadata(
   try {
     metadata = decodeMetadata(bytes);
   } catch (error) {
-    if (bytes.length > MAX_METADATA_SIZE) {
-      return `metadata of ${bytes.length} bytes exceeds the limit of ${MAX_METADATA_SIZE} bytes`;
-    }
-    const message = error instanceof Error ? error.message : "";
-    if (/utf-8|encoded data/i.test(message)) {
-      return "a metadata value is not valid UTF-8";
-    }
-    return /^(truncated|malformed) metadata [a-z ]+$/.test(message)
-      ? message
-      : "malformed metadata";
+    // decodeMetadata's messages name offsets and limits, never the peer's bytes.
+    return error instanceof TypeError ? error.message : "malformed metadata";
   }
   for (const key in metadata) {
     if (key.startsWith("zkrpc-")) {
