@@ -36,11 +36,7 @@ import {
 import { FrameWriter } from "../protocol/frame_writer.ts";
 import { encodeForWrite } from "../protocol/_scratch_encode.ts";
 import type { CallContext } from "./call_context.ts";
-import {
-  decodeMetadata,
-  EMPTY_METADATA,
-  MAX_METADATA_SIZE,
-} from "../protocol/metadata.ts";
+import { decodeMetadata, EMPTY_METADATA } from "../protocol/metadata.ts";
 import { runAsParent } from "../_call_scope.ts";
 import {
   decodeMethod,
