@@ -5,6 +5,7 @@
  * @module
  */
 
+import { DEFAULT_STREAM_WINDOW } from "../protocol/stream_frames.ts";
 import { ConnectionError, ProtocolError } from "../errors.ts";
 import { errorMessage as message } from "../_util.ts";
 import { deadline } from "../_async.ts";
@@ -57,6 +58,7 @@ export interface OpenSocketOptions {
   caCerts?: string[];
   maxFrameSize?: number;
   codec?: Codec | readonly Codec[];
+  streamWindow?: number;
 }
 
 /** A socket whose preface and settings exchange is done. */
@@ -170,7 +172,12 @@ export async function openSocket(
       const settingsFrame = encodeFrame(
         FrameType.Settings,
         0,
-        encodeSettings({ maxFrameSize, codecs: names, maxInFlight: 0 }),
+        encodeSettings({
+          maxFrameSize,
+          codecs: names,
+          maxInFlight: 0,
+          streamWindow: options.streamWindow ?? DEFAULT_STREAM_WINDOW,
+        }),
       );
       const hello = new Uint8Array(PREFACE.length + settingsFrame.length);
       hello.set(PREFACE);

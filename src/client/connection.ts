@@ -38,6 +38,13 @@ import {
 import { clientTelemetry } from "../telemetry/telemetry.ts";
 import { isValidTimeout, setLongTimeout, timeoutError } from "../_async.ts";
 import { CONNECTION_DEFAULTS } from "../_defaults.ts";
+import {
+  decodeWindow,
+  DEFAULT_STREAM_WINDOW,
+} from "../protocol/stream_frames.ts";
+import { ClientStream, type StreamOptions } from "./_stream.ts";
+
+export type { StreamOptions };
 
 /**
  * Set on the options of connections a channel opens: the channel runs the
@@ -164,6 +171,15 @@ export interface ConnectionOptions {
    * @default {[]}
    */
   interceptors?: readonly ClientInterceptor[];
+  /**
+   * Streaming calls: the items the server may send on one stream before
+   * this client grants more (announced as the `streamWindow` setting;
+   * granted again as the consumer reads). An unread stream holds at most
+   * this many items (each at most `maxFrameSize`) on this side.
+   *
+   * @default {64}
+   */
+  streamWindow?: number;
 }
 
 /**
@@ -267,6 +283,7 @@ class PendingCall {
   metadata: Uint8Array | undefined = undefined;
   signal: AbortSignal | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
+  stream: ClientStream | undefined = undefined;
 
   constructor(
     id: number,
@@ -341,6 +358,8 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #errors: ErrorRegistry;
   #maxFrameSize: number;
   #peerMaxFrameSize: number;
+  #streamWindow: number;
+  #peerStreamWindow: number;
   #decoder: FrameDecoder;
   #writer: FrameWriter;
   #pending = new Map<number, PendingCall>();
@@ -445,7 +464,11 @@ export class Connection extends EventTarget implements AsyncDisposable {
     endpoint: Address,
     decoder: FrameDecoder,
     options: ConnectionOptions = {},
-    peer: { maxFrameSize?: number; maxInFlight?: number } = {},
+    peer: {
+      maxFrameSize?: number;
+      maxInFlight?: number;
+      streamWindow?: number;
+    } = {},
     codec: Codec = jsonCodec,
   ) {
     super();
@@ -461,6 +484,8 @@ export class Connection extends EventTarget implements AsyncDisposable {
     this.#errors = options.errors ?? new ErrorRegistry();
     this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     this.#peerMaxFrameSize = peer.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.#streamWindow = options.streamWindow ?? DEFAULT_STREAM_WINDOW;
+    this.#peerStreamWindow = peer.streamWindow ?? 0;
     // Never more requests out than the server runs: it would refuse them.
     this.#maxInFlight = Math.min(
       options.maxInFlight ?? CONNECTION_DEFAULTS.maxInFlight,
@@ -544,6 +569,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
     method: string,
     params: unknown[],
     options: CallOptions,
+    stream?: ClientStream,
   ): Promise<unknown> {
     // Before the interceptors (they see `null ?? Infinity`); #send checks
     // again what they pass on.
@@ -564,15 +590,98 @@ export class Connection extends EventTarget implements AsyncDisposable {
       interceptors,
       call,
       options.signal,
-      (m, p, o) => this.#send(m, p, o),
+      (m, p, o) => this.#send(m, p, o, stream),
     );
+  }
+
+  /**
+   * Calls a streaming method: the handler's items (an async generator, any
+   * `AsyncIterable` or a `ReadableStream`; a handler that returns one value
+   * gives one item) arrive through the returned `ReadableStream`, pulled
+   * as the caller reads (flow control: at most `streamWindow` items wait
+   * unread). `break` or `cancel()` cancels the call on the server (its
+   * generator's `finally` runs, its `ctx.signal` aborts); `timeout` covers
+   * the whole stream; `input` streams items to the handler (`ctx.input`).
+   * A handler's error arrives after the items sent before it; a broken
+   * connection after the first item fails with a `ConnectionError` that
+   * says how many items arrived. Interceptors see a stream as one call
+   * whose promise settles when the stream ends (they may add metadata and
+   * change the timeout; they do not see items). See docs/streaming.md.
+   *
+   * @param method The method name.
+   * @param params The arguments.
+   * @param options Timeout, signal, metadata and `input`.
+   * @returns The items.
+   *
+   * @example Count to three
+   * ```ts
+   * import { Connection } from "./connection.ts";
+   * import { serve } from "../server/server.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = serve({
+   *   async *count(n: number) {
+   *     for (let i = 0; i < n; i++) yield i;
+   *   },
+   * }, { hostname: "127.0.0.1" });
+   * await using conn = await Connection.connect({ hostname: "127.0.0.1", port: server.addr.port });
+   * const items = [];
+   * for await (const item of conn.stream("count", [3], { timeout: 5000 })) items.push(item);
+   * assert.deepEqual(items, [0, 1, 2]);
+   * ```
+   */
+  stream(
+    method: string,
+    params: unknown[] = [],
+    options: StreamOptions = NO_OPTIONS,
+  ): ReadableStream<unknown> {
+    const stream = new ClientStream(method, {
+      push: (type, id, bytes) => {
+        if (!this.#closedFlag) this.#writer.push(type, id, bytes);
+      },
+      encode: (value) => encodeForWrite(this.#codec, value),
+      decode: (bytes) => this.#codec.decode(bytes),
+      buffered: () => this.#writer.buffered,
+      drained: () => this.#writer.drained(),
+      window: this.#streamWindow,
+      peerWindow: this.#peerStreamWindow,
+      name: this.#name,
+    }, options);
+    const sent = this.#interceptors === undefined
+      ? this.#send(method, params, stream.callOptions, stream)
+      : this.#intercept(
+        this.#interceptors,
+        method,
+        params,
+        stream.callOptions,
+        stream,
+      );
+    sent.then(() => stream.end(), (error) => stream.fail(error));
+    return stream.readable;
   }
 
   #send(
     method: string,
     params: unknown[],
     options: CallOptions,
+    stream?: ClientStream,
   ): Promise<unknown> {
+    if (stream !== undefined) {
+      if (stream.attached) {
+        return Promise.reject(
+          new TypeError(
+            `Cannot stream method "${method}": a stream is sent once (an interceptor called next() again)`,
+          ),
+        );
+      }
+      if (this.#peerStreamWindow === 0) {
+        return Promise.reject(
+          new ProtocolError(
+            `Cannot stream method "${method}": server ${this.#name} does not accept streaming calls (its settings announce no streamWindow: an older zkrpc; request not sent)`,
+          ),
+        );
+      }
+    }
     // Here, not in call(): an interceptor may have changed the timeout.
     if (!isValidTimeout(options.timeout)) {
       return Promise.reject(
@@ -687,8 +796,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
     const call = new PendingCall(id, method, resolve, reject);
     this.#pending.set(id, call);
+    call.stream = stream;
     if (this.#sent < this.#maxInFlight) {
       this.#sent++;
+      if (stream !== undefined) {
+        this.#writer.push(FrameType.Open, id, stream.openPayload);
+      }
       call.batch = this.#writer.pushRequest(
         id,
         wire,
@@ -696,6 +809,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
         payload,
         metadata,
       );
+      stream?.attach(id);
     } else {
       // Over the limit: wait here, unsent, for a response to free a slot
       // (with a copy: the scratch bytes live until the next encode).
@@ -746,6 +860,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
       const next = this.#queue.shift()!;
       if (this.#pending.get(next.id) !== next) continue; // expired while queued
       this.#sent++;
+      if (next.stream !== undefined) {
+        this.#writer.push(FrameType.Open, next.id, next.stream.openPayload);
+      }
       next.batch = this.#writer.pushRequest(
         next.id,
         wireTimeout(next.deadline - Date.now()),
@@ -753,6 +870,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
         next.payload!,
         next.metadata,
       );
+      next.stream?.attach(next.id);
       next.payload = next.prefix = undefined;
     }
   }
@@ -878,6 +996,21 @@ export class Connection extends EventTarget implements AsyncDisposable {
             ? new ServerClosingError(error.message, { notRun: true })
             : error,
         );
+        return;
+      }
+      case FrameType.Item:
+        this.#pending.get(frame.id)?.stream?.onItem(frame.payload);
+        return;
+      case FrameType.Window: {
+        const items = decodeWindow(frame.payload);
+        this.#pending.get(frame.id)?.stream?.onWindow(items);
+        return;
+      }
+      case FrameType.End: {
+        const call = this.#pending.get(frame.id);
+        if (call?.stream === undefined) return; // cancelled or timed out
+        this.#settle(call);
+        call.resolve(undefined);
         return;
       }
       case FrameType.Ping:

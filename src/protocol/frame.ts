@@ -104,6 +104,7 @@ export function checkPingSize(frame: Frame): void {
 const SETTING_MAX_FRAME_SIZE = 1;
 const SETTING_CODECS = 2;
 const SETTING_MAX_IN_FLIGHT = 3;
+const SETTING_STREAM_WINDOW = 4;
 
 /**
  * What each side announces in its settings frame.
@@ -115,6 +116,12 @@ export interface Settings {
   codecs: string[];
   /** Most requests the sender runs at once (servers; 0 when not told). */
   maxInFlight: number;
+  /**
+   * Streaming support (key 4): the items the sender accepts on one stream
+   * before it grants more with a `window` frame. Absent (or 0): the sender
+   * does not speak streams (see `src/protocol/stream_frames.ts`).
+   */
+  streamWindow?: number;
 }
 
 /**
@@ -139,7 +146,8 @@ export function encodeSettings(settings: Settings): Uint8Array {
       "Cannot encode settings: codec names are longer than 255 bytes",
     );
   }
-  const out = new Uint8Array(6 + 2 + codecs.length + 6);
+  const stream = (settings.streamWindow ?? 0) > 0 ? 6 : 0;
+  const out = new Uint8Array(6 + 2 + codecs.length + 6 + stream);
   const view = new DataView(out.buffer);
   out[0] = SETTING_MAX_FRAME_SIZE;
   out[1] = 4;
@@ -151,6 +159,11 @@ export function encodeSettings(settings: Settings): Uint8Array {
   out[o] = SETTING_MAX_IN_FLIGHT;
   out[o + 1] = 4;
   view.setUint32(o + 2, settings.maxInFlight);
+  if (stream > 0) {
+    out[o + 6] = SETTING_STREAM_WINDOW;
+    out[o + 7] = 4;
+    view.setUint32(o + 8, settings.streamWindow!);
+  }
   return out;
 }
 
@@ -200,7 +213,10 @@ export function decodeSettings(payload: Uint8Array): Settings {
       settings.codecs = text === "" ? [] : text.split(",");
       continue;
     }
-    if (key !== SETTING_MAX_FRAME_SIZE && key !== SETTING_MAX_IN_FLIGHT) {
+    if (
+      key !== SETTING_MAX_FRAME_SIZE && key !== SETTING_MAX_IN_FLIGHT &&
+      key !== SETTING_STREAM_WINDOW
+    ) {
       continue; // a later version's setting
     }
     if (n !== 4) {
@@ -217,6 +233,8 @@ export function decodeSettings(payload: Uint8Array): Settings {
         );
       }
       settings.maxFrameSize = u32;
+    } else if (key === SETTING_STREAM_WINDOW) {
+      if (u32 > 0) settings.streamWindow = u32;
     } else settings.maxInFlight = u32;
   }
   return settings;
@@ -253,6 +271,37 @@ export const FrameType = {
    * and codecs ({@linkcode encodeSettings}).
    */
   Settings: 8,
+  /**
+   * Client to server, right before the `request` of the same id: the call
+   * is a stream; payload u8 mode ({@linkcode StreamMode}). Sent only to a
+   * server whose settings announce `streamWindow`.
+   */
+  Open: 9,
+  /** Either way: one stream item of call `id`; codec value. */
+  Item: 10,
+  /** Either way: the sender's items of call `id` are complete; empty. */
+  End: 11,
+  /** Either way: u32 more items the sender of this frame accepts on `id`. */
+  Window: 12,
+} as const;
+
+/**
+ * Bits of the payload of an `open` frame (protocol version 2 with
+ * streaming).
+ *
+ * @example A bidirectional stream
+ * ```ts
+ * import { StreamMode } from "./frame.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(StreamMode.Output | StreamMode.Input, 3);
+ * ```
+ */
+export const StreamMode = {
+  /** The answer is a stream: `item` frames, then `end` or `error`. */
+  Output: 1,
+  /** The caller sends input: `item` frames, then `end`. */
+  Input: 2,
 } as const;
 
 /** A frame type number. */
@@ -398,7 +447,7 @@ export interface FrameDecoderOptions {
   initialSize?: number;
 }
 
-const KNOWN_TYPES = 8;
+const KNOWN_TYPES = 12;
 const SHRINK_ABOVE = 1024 * 1024;
 
 /**

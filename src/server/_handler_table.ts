@@ -139,7 +139,6 @@ export interface ServiceDescription {
 export type AnyFunction = (...args: any[]) => unknown;
 
 const GeneratorFunction = Object.getPrototypeOf(function* () {});
-const AsyncGeneratorFunction = Object.getPrototypeOf(async function* () {});
 const functionSource = Function.prototype.toString;
 
 /**
@@ -235,7 +234,9 @@ export function collectMethods(handlers: object): Map<string, AnyFunction> {
         continue;
       }
       const kind = Object.getPrototypeOf(fn);
-      if (kind === GeneratorFunction || kind === AsyncGeneratorFunction) {
+      // An async generator is a streaming method (docs/streaming.md); a
+      // sync generator's iterator is no value a codec carries.
+      if (kind === GeneratorFunction) {
         skipped.push(`${name} (a generator)`);
         continue;
       }

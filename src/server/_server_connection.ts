@@ -32,6 +32,7 @@ import {
   PREFACE_SIZE,
   PROTOCOL_VERSION,
   RequestFlag,
+  StreamMode,
 } from "../protocol/frame.ts";
 import { FrameWriter } from "../protocol/frame_writer.ts";
 import { encodeForWrite } from "../protocol/_scratch_encode.ts";
@@ -43,6 +44,8 @@ import {
   findMethod,
   type MethodEntry,
 } from "./_handler_table.ts";
+import { ServerStreams, STREAM_END } from "./_stream.ts";
+import { DEFAULT_STREAM_WINDOW } from "../protocol/stream_frames.ts";
 
 /**
  * The server's defaults, defined once (documented with `@default` on
@@ -114,6 +117,8 @@ class Context implements CallContext {
   readonly remoteAddr: Deno.NetAddr;
   readonly deadline: number | undefined;
   readonly metadata: Readonly<Record<string, string>>;
+  /** The items the client streams (a call opened with input), else none. */
+  input: AsyncIterable<unknown> | undefined = undefined;
   #controller: AbortController | undefined;
   #reason: unknown = undefined;
   #aborted = false;
@@ -188,6 +193,7 @@ export interface ServerConnectionOptions {
   maxPingsPerMinute?: number;
   maxConnectionAge?: number;
   closeDeadline?: number;
+  streamWindow?: number;
 }
 
 /** What every connection of one server shares with it. */
@@ -257,6 +263,9 @@ export class ServerConnection {
   #gotSettings = false;
   /** The client's maxFrameSize, from its settings. */
   #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  /** The client's streamWindow, from its settings (0: no streams). */
+  #peerStreamWindow = 0;
+  #streams: ServerStreams;
   /** This server's maxFrameSize. */
   #ownMaxFrameSize: number;
   /** Answer frames of settled handlers waiting for the output to drain. */
@@ -305,6 +314,15 @@ export class ServerConnection {
     this.#idleTimeout = o.idleTimeout ?? SERVER_DEFAULTS.idleTimeout;
     this.#frameTimeout = o.frameTimeout ?? SERVER_DEFAULTS.frameTimeout;
     this.#maxPings = o.maxPingsPerMinute ?? SERVER_DEFAULTS.maxPingsPerMinute;
+    this.#streams = new ServerStreams({
+      push: (type, id, bytes) => this.#writer.push(type, id, bytes),
+      buffered: () => this.#writer.buffered,
+      drained: () => this.#writer.drained(),
+      encode: (value) => encodeForWrite(this.#codec, value),
+      decode: (bytes) => this.#codec.decode(bytes),
+      sendLimit: () => this.#sendLimit(),
+      peerWindow: () => this.#peerStreamWindow,
+    }, o.streamWindow ?? DEFAULT_STREAM_WINDOW);
   }
 
   start(): void {
@@ -503,6 +521,7 @@ export class ServerConnection {
       this.#onSettings(frame);
       return;
     }
+    if (this.#streams.onFrame(frame)) return;
     switch (frame.type) {
       case FrameType.Request:
         this.#lastActivity = Date.now();
@@ -584,6 +603,7 @@ export class ServerConnection {
     }
     this.#codec = codec;
     this.#peerMaxFrameSize = settings.maxFrameSize;
+    this.#peerStreamWindow = settings.streamWindow ?? 0;
     this.#gotSettings = true;
   }
 
@@ -634,6 +654,7 @@ export class ServerConnection {
     if (id === 0) {
       throw new ProtocolError("Cannot read request: request id 0 is reserved");
     }
+    const streamMode = this.#streams.take(id);
     if (badMetadata !== undefined) {
       if (this.#inflight.has(id)) {
         throw new ProtocolError(
@@ -712,11 +733,17 @@ export class ServerConnection {
     // fast path allocates none.
     let ctx: Context | undefined;
     let result: unknown;
+    if (streamMode !== 0) {
+      ctx = new Context(method, this.#addr, timeout, metadata);
+      if (streamMode & StreamMode.Input) {
+        ctx.input = this.#streams.input(id, ctx.signal);
+      }
+    }
     try {
       if (entry.withContext === undefined) {
         result = entry.fn.apply(this.#s.handlers, params);
       } else {
-        ctx = new Context(method, this.#addr, timeout, metadata);
+        ctx ??= new Context(method, this.#addr, timeout, metadata);
         if (this.#s.inheritDeadline) {
           const call = ctx;
           const fn = entry.withContext;
@@ -730,8 +757,12 @@ export class ServerConnection {
       }
     } catch (error) {
       ctx?.done();
+      if (streamMode !== 0) this.#streams.forget(id);
       this.#pushError(id, this.#toPayload(method, error), method);
       return;
+    }
+    if (streamMode !== 0) {
+      result = this.#streams.run(id, streamMode, result, ctx!.signal);
     }
     let promise: Promise<unknown> | undefined;
     try {
@@ -881,6 +912,10 @@ export class ServerConnection {
   }
 
   #pushResult(id: number, method: string, value: unknown): void {
+    if (value === STREAM_END) {
+      this.#send(FrameType.End, id, new Uint8Array(0));
+      return;
+    }
     let bytes: Uint8Array;
     try {
       bytes = encodeForWrite(this.#codec, value);

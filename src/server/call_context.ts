@@ -46,6 +46,14 @@ export interface CallContext {
    * keys and values, at most `MAX_METADATA_SIZE` bytes. Empty when none.
    */
   readonly metadata: Readonly<Record<string, string>>;
+  /**
+   * The items the caller streams to this call (`input` in its
+   * `connection.stream()` / `call()` options), read with `for await`, once;
+   * `undefined` when the caller sent none. Reading it grants the caller
+   * more items (flow control); it throws the call's abort reason when the
+   * call is cancelled. See docs/streaming.md.
+   */
+  readonly input?: AsyncIterable<unknown> | undefined;
 }
 
 const CONTEXT_HANDLER: unique symbol = Symbol("zkrpc.contextHandler");

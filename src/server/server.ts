@@ -5,6 +5,7 @@
  * @module
  */
 
+import { DEFAULT_STREAM_WINDOW } from "../protocol/stream_frames.ts";
 import { ProtocolError, ServerClosingError } from "../errors.ts";
 import {
   runInterceptors,
@@ -181,6 +182,17 @@ export interface ServeOptions {
    * @default {1024}
    */
   maxInFlightPerConnection?: number;
+  /**
+   * Streaming calls: the items one client may send on one stream (its
+   * input) before this server grants more, announced as the `streamWindow`
+   * setting. The server grants them again as the handler reads `ctx.input`,
+   * so a stream's unread input holds at most this many items (each at most
+   * `maxFrameSize`). A stream counts against `maxInFlightPerConnection`
+   * like an async handler until it ends.
+   *
+   * @default {64}
+   */
+  streamWindow?: number;
   /**
    * Most open connections; further ones get a `goaway` and are closed.
    *
@@ -457,6 +469,7 @@ export class RpcServer implements AsyncDisposable {
         codecs: this.#codecs.map((c) => c.name),
         maxInFlight: options.maxInFlightPerConnection ??
           SERVER_DEFAULTS.maxInFlightPerConnection,
+        streamWindow: options.streamWindow ?? DEFAULT_STREAM_WINDOW,
       }),
       options,
       onError: this.#onError,

@@ -1,0 +1,322 @@
+/**
+ * Internal: the client side of one streaming call. The items the server
+ * sends are delivered through a `ReadableStream` that pulls one at a time
+ * (high water mark 0): received items wait in a queue of at most the
+ * client's window, and the window is granted back as the consumer reads.
+ * The caller's `input` is pulled one item per credit the server granted.
+ * See "Streams" in `docs/protocol.md` and `docs/streaming.md`.
+ *
+ * @module
+ */
+
+import {
+  CancelledError,
+  ConnectionError,
+  ProtocolError,
+  ServerClosingError,
+} from "../errors.ts";
+import { FrameType, StreamMode } from "../protocol/frame.ts";
+import { encodeWindow, Replenisher } from "../protocol/stream_frames.ts";
+import type { CallOptions } from "./connection.ts";
+
+/**
+ * Options of `Connection.prototype.stream` (and of a channel's `stream`):
+ * those of a call, plus the caller's own stream of items.
+ *
+ * @example Upload rows and read the answers
+ * ```ts
+ * import type { StreamOptions } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * async function* rows() {
+ *   yield { id: 1 };
+ *   yield { id: 2 };
+ * }
+ * const options: StreamOptions = { input: rows(), timeout: 5000 };
+ * assert.equal(options.timeout, 5000);
+ * ```
+ */
+export interface StreamOptions extends CallOptions {
+  /**
+   * Items sent to the handler, which reads them as `ctx.input` (a
+   * `withContext()` handler). Pulled lazily: one item per credit of the
+   * server's window (its `streamWindow`, default 64), so a slow handler
+   * never makes this side buffer. If it throws, the call is cancelled and
+   * fails with that error. Without it, `ctx.input` is `undefined`.
+   */
+  input?: AsyncIterable<unknown> | ReadableStream<unknown>;
+}
+
+/** What a stream needs of its connection. */
+export interface ClientStreamHost {
+  /** Queues one frame for the server. */
+  push(type: FrameType, id: number, bytes?: Uint8Array): void;
+  /** Encodes a value with the connection's codec (valid until the next encode). */
+  encode(value: unknown): Uint8Array;
+  /** Decodes a value with the connection's codec. */
+  decode(bytes: Uint8Array): unknown;
+  /** Bytes queued and not yet written. */
+  buffered(): number;
+  /** Resolves when the output queue is written. */
+  drained(): Promise<void>;
+  /** The client's own window (its `streamWindow` setting). */
+  window: number;
+  /** The server's window for this side's input items. */
+  peerWindow: number;
+  /** `host:port`, for messages. */
+  name: string;
+}
+
+/** Output queue size above which no further input item is pulled. */
+const INPUT_HIGH_WATER = 1024 * 1024;
+
+const OPEN_PAYLOADS = [1, 2, 3].map((mode) => new Uint8Array([mode]));
+
+/** The client side of one streaming call (see the module doc). */
+export class ClientStream {
+  /** What the caller reads. */
+  readonly readable: ReadableStream<unknown>;
+  /** The options the call is sent with (the caller's signal is chained). */
+  readonly callOptions: CallOptions;
+  /** Items received so far. */
+  received = 0;
+  /** Settles when the first item arrives or the stream ends (the channel's pin). */
+  readonly firstItem: Promise<void>;
+  readonly #method: string;
+  readonly #host: ClientStreamHost;
+  readonly #input: AsyncIterable<unknown> | ReadableStream<unknown> | undefined;
+  readonly #abort = new AbortController();
+  readonly #window: Replenisher;
+  #id = 0;
+  #queue: unknown[] = [];
+  #controller!: ReadableStreamDefaultController<unknown>;
+  #pulling = false;
+  #ended = false;
+  #error: unknown = undefined;
+  #done = false;
+  #inputCredit: number;
+  #inputWake: (() => void) | undefined;
+  #firstItem!: () => void;
+
+  /**
+   * @param method The method, for messages.
+   * @param host The connection.
+   * @param options The caller's options.
+   */
+  constructor(method: string, host: ClientStreamHost, options: StreamOptions) {
+    this.#method = method;
+    this.#host = host;
+    this.#input = options.input;
+    this.#window = new Replenisher(host.window);
+    this.#inputCredit = host.peerWindow;
+    this.firstItem = new Promise((resolve) => this.#firstItem = resolve);
+    const { input: _, signal, ...rest } = options;
+    this.callOptions = { ...rest, signal: this.#abort.signal };
+    if (signal !== undefined) {
+      if (signal.aborted) this.#abort.abort(signal.reason);
+      else {
+        signal.addEventListener(
+          "abort",
+          () => this.#abort.abort(signal.reason),
+          {
+            once: true,
+          },
+        );
+      }
+    }
+    this.readable = new ReadableStream<unknown>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      pull: () => this.#pull(),
+      cancel: (reason) => {
+        this.#done = true;
+        this.#queue = [];
+        this.#wakeInput();
+        this.#abort.abort(
+          reason ?? new CancelledError(`Stream "${method}" cancelled`),
+        );
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /** The `open` frame's payload. */
+  get openPayload(): Uint8Array {
+    const mode = StreamMode.Output |
+      (this.#input === undefined ? 0 : StreamMode.Input);
+    return OPEN_PAYLOADS[mode - 1]!;
+  }
+
+  /** Whether the stream was already given a request id (sent once). */
+  get attached(): boolean {
+    return this.#id !== 0;
+  }
+
+  /**
+   * The request went out as call `id`: starts sending the input.
+   *
+   * @param id The request id.
+   */
+  attach(id: number): void {
+    this.#id = id;
+    if (this.#input !== undefined) this.#pumpInput(this.#input);
+  }
+
+  /** An `item` frame: decodes and queues it (or hands it to a waiting read). */
+  onItem(payload: Uint8Array): void {
+    if (this.#done) return;
+    if (!this.#window.received()) {
+      throw new ProtocolError(
+        `Cannot read item of stream "${this.#method}" from ${this.#host.name}: the server sent more items than the window allows`,
+      );
+    }
+    let value: unknown;
+    try {
+      value = this.#host.decode(payload);
+    } catch (error) {
+      this.#abort.abort(
+        new ProtocolError(
+          `Cannot read stream "${this.#method}": cannot decode item ${
+            this.received + 1
+          }: ${error instanceof Error ? error.message : "undecodable"}`,
+        ),
+      );
+      return;
+    }
+    this.received++;
+    if (this.received === 1) this.#firstItem();
+    if (this.#pulling) {
+      this.#pulling = false;
+      this.#deliver(value);
+    } else this.#queue.push(value);
+  }
+
+  /** A `window` frame: the server accepts `items` more input items. */
+  onWindow(items: number): void {
+    this.#inputCredit += items;
+    this.#wakeInput();
+  }
+
+  /** The call ended normally (`end`). */
+  end(): void {
+    this.#finish(undefined);
+  }
+
+  /**
+   * The call failed: queued items are still delivered, then the error. A
+   * transport failure after items arrived says how many.
+   */
+  fail(error: unknown): void {
+    if (this.#abort.signal.aborted && this.#abort.signal.reason !== undefined) {
+      const reason = this.#abort.signal.reason;
+      // Our own cancel (input failed, item undecodable): that is the cause.
+      if (
+        error instanceof CancelledError && !(reason instanceof DOMException)
+      ) {
+        error = reason;
+      }
+    }
+    if (
+      this.received > 0 &&
+      (error instanceof ConnectionError || error instanceof ServerClosingError)
+    ) {
+      error = new ConnectionError(
+        `Stream "${this.#method}" from ${this.#host.name} broke after ${this.received} items: ${error.message}`,
+        { written: true, cause: error },
+      );
+    }
+    this.#finish(error ?? new Error("stream failed"));
+  }
+
+  #finish(error: unknown): void {
+    if (this.#done && this.#ended) return;
+    this.#ended = true;
+    this.#error = error;
+    this.#firstItem();
+    this.#wakeInput();
+    if (this.#done) return; // cancelled by the reader
+    if (this.#pulling && this.#queue.length === 0) {
+      this.#pulling = false;
+      this.#close();
+    }
+  }
+
+  #close(): void {
+    this.#done = true;
+    if (this.#error === undefined) this.#controller.close();
+    else this.#controller.error(this.#error);
+  }
+
+  #pull(): void {
+    if (this.#queue.length > 0) {
+      this.#deliver(this.#queue.shift());
+      return;
+    }
+    if (this.#ended) {
+      this.#close();
+      return;
+    }
+    this.#pulling = true;
+  }
+
+  #deliver(value: unknown): void {
+    this.#controller.enqueue(value);
+    const grant = this.#window.consumed();
+    if (grant > 0 && !this.#ended) {
+      this.#host.push(FrameType.Window, this.#id, encodeWindow(grant));
+    }
+  }
+
+  #wakeInput(): void {
+    const wake = this.#inputWake;
+    this.#inputWake = undefined;
+    wake?.();
+  }
+
+  async #pumpInput(
+    input: AsyncIterable<unknown> | ReadableStream<unknown>,
+  ): Promise<void> {
+    let iterator: AsyncIterator<unknown> | undefined;
+    let finished = false;
+    try {
+      iterator = input instanceof ReadableStream
+        ? input.values()
+        : input[Symbol.asyncIterator]();
+      while (!this.#ended && !this.#done) {
+        if (this.#inputCredit === 0) {
+          await new Promise<void>((resolve) => this.#inputWake = resolve);
+          continue;
+        }
+        if (this.#host.buffered() > INPUT_HIGH_WATER) {
+          await this.#host.drained();
+          continue;
+        }
+        const step = await iterator.next();
+        if (this.#ended || this.#done) break;
+        if (step.done) {
+          finished = true;
+          this.#host.push(FrameType.End, this.#id);
+          return;
+        }
+        let bytes: Uint8Array;
+        try {
+          bytes = this.#host.encode(step.value);
+        } catch (error) {
+          throw new TypeError(
+            `Cannot stream input of method "${this.#method}": ${
+              error instanceof Error ? error.message : "not encodable"
+            }`,
+            { cause: error },
+          );
+        }
+        this.#inputCredit--;
+        this.#host.push(FrameType.Item, this.#id, bytes);
+      }
+    } catch (error) {
+      finished = true;
+      this.#abort.abort(error);
+    } finally {
+      if (!finished) iterator?.return?.()?.catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,373 @@
+/**
+ * Internal: the server side of streaming calls on one connection. A call
+ * opened with an `open` frame gets its input as an `AsyncIterable` (items
+ * the client sends, within the server's window) and, in output mode, its
+ * handler's `AsyncIterable` or `ReadableStream` is pulled one item per
+ * credit the client grants, and only while the connection's output queue
+ * is under its high water. See "Streams" in `docs/protocol.md`.
+ *
+ * @module
+ */
+
+import { ProtocolError, ResourceExhaustedError } from "../errors.ts";
+import { type Frame, FrameType, StreamMode } from "../protocol/frame.ts";
+import {
+  decodeOpen,
+  decodeWindow,
+  encodeWindow,
+  MAX_STREAM_WINDOW,
+  Replenisher,
+} from "../protocol/stream_frames.ts";
+
+/** What a stream needs of its connection. */
+export interface StreamHost {
+  /** Queues one frame for the client. */
+  push(type: FrameType, id: number, bytes?: Uint8Array): void;
+  /** Bytes queued and not yet written. */
+  buffered(): number;
+  /** Resolves when the output queue is written. */
+  drained(): Promise<void>;
+  /** Encodes a value with the connection's codec (bytes valid until the next encode). */
+  encode(value: unknown): Uint8Array;
+  /** Decodes a value with the connection's codec. */
+  decode(bytes: Uint8Array): unknown;
+  /** The largest frame (length field) the client accepts. */
+  sendLimit(): number;
+  /** The client's window (its `streamWindow` setting), 0 when it has none. */
+  peerWindow(): number;
+}
+
+/** The outcome of a stream that ended normally: the connection sends `end`. */
+export const STREAM_END: unique symbol = Symbol("zkrpc.streamEnd");
+
+/** Output queue size above which no further item is pulled. */
+const OUTPUT_HIGH_WATER = 1024 * 1024;
+
+/** Whether a handler's value is a stream of items rather than one value. */
+export function isItemStream(
+  value: unknown,
+): value is AsyncIterable<unknown> | ReadableStream<unknown> {
+  return value instanceof ReadableStream ||
+    (value !== null && typeof value === "object" &&
+      typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] ===
+        "function");
+}
+
+function iteratorOf(
+  stream: AsyncIterable<unknown> | ReadableStream<unknown>,
+): AsyncIterator<unknown> {
+  return stream instanceof ReadableStream
+    ? stream.values()
+    : stream[Symbol.asyncIterator]();
+}
+
+/** Resolves when `signal` aborts (never rejects). */
+function abortedPromise(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+/** The input of one call: items the client sent, not yet read. */
+class Input implements AsyncIterable<unknown> {
+  readonly #id: number;
+  readonly #host: StreamHost;
+  readonly #window: Replenisher;
+  #items: Uint8Array[] = [];
+  #ended = false;
+  #error: unknown = undefined;
+  #wake: (() => void) | undefined;
+  #iterated = false;
+  /** Bytes of items received and not yet read. */
+  bytes = 0;
+
+  constructor(id: number, host: StreamHost, window: number) {
+    this.#id = id;
+    this.#host = host;
+    this.#window = new Replenisher(window);
+  }
+
+  push(payload: Uint8Array): void {
+    if (this.#ended) return;
+    if (!this.#window.received()) {
+      throw new ProtocolError(
+        `Cannot read item of call ${this.#id}: the client sent more items than its window allows`,
+      );
+    }
+    // A copy: the payload is a view of the read buffer.
+    this.#items.push(payload.slice());
+    this.bytes += payload.length;
+    this.#notify();
+  }
+
+  end(): void {
+    this.#ended = true;
+    this.#notify();
+  }
+
+  fail(error: unknown): void {
+    if (this.#ended) return;
+    this.#error = error;
+    this.#ended = true;
+    this.#items = [];
+    this.bytes = 0;
+    this.#notify();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<unknown> {
+    if (this.#iterated) {
+      throw new TypeError("Cannot read the call's input twice");
+    }
+    this.#iterated = true;
+    while (true) {
+      const bytes = this.#items.shift();
+      if (bytes !== undefined) {
+        this.bytes -= bytes.length;
+        const grant = this.#window.consumed();
+        if (grant > 0) {
+          this.#host.push(FrameType.Window, this.#id, encodeWindow(grant));
+        }
+        let value: unknown;
+        try {
+          value = this.#host.decode(bytes);
+        } catch (error) {
+          throw new ProtocolError(
+            `Cannot read input item: ${
+              error instanceof Error ? error.message : "undecodable"
+            }`,
+          );
+        }
+        yield value;
+        continue;
+      }
+      if (this.#error !== undefined) throw this.#error;
+      if (this.#ended) return;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+  }
+}
+
+/**
+ * The streams of one server connection: the `open` frame waiting for its
+ * request, the inputs being received and the outputs' credits.
+ */
+export class ServerStreams {
+  readonly #host: StreamHost;
+  readonly #window: number;
+  /** The `open` frame just read; its request must be the next frame. */
+  #open: { id: number; mode: number } | undefined;
+  #inputs = new Map<number, Input>();
+  #outputs = new Map<
+    number,
+    { credit: number; wake: (() => void) | undefined }
+  >();
+
+  /**
+   * @param host The connection.
+   * @param window This server's window (its `streamWindow` setting).
+   */
+  constructor(host: StreamHost, window: number) {
+    this.#host = host;
+    this.#window = window;
+  }
+
+  /** Bytes of input items received and not yet read, on every stream. */
+  get bufferedInput(): number {
+    let bytes = 0;
+    for (const input of this.#inputs.values()) bytes += input.bytes;
+    return bytes;
+  }
+
+  /**
+   * Handles a streaming frame (`open`, `item`, `end`, `window`); checks
+   * that an `open` is followed by its request.
+   *
+   * @returns Whether the frame was a streaming frame (consumed).
+   */
+  onFrame(frame: Frame): boolean {
+    if (this.#open !== undefined && frame.type !== FrameType.Request) {
+      throw new ProtocolError(
+        `Cannot read frame: an open frame (call ${this.#open.id}) must be followed by its request, got frame type ${frame.type}`,
+      );
+    }
+    switch (frame.type) {
+      case FrameType.Open:
+        if (this.#window === 0) {
+          throw new ProtocolError(
+            "Cannot read frame: this server does not accept streams (it announced no streamWindow)",
+          );
+        }
+        this.#open = { id: frame.id, mode: decodeOpen(frame.payload) };
+        return true;
+      case FrameType.Item:
+        this.#inputs.get(frame.id)?.push(frame.payload);
+        return true;
+      case FrameType.End:
+        this.#inputs.get(frame.id)?.end();
+        return true;
+      case FrameType.Window: {
+        const items = decodeWindow(frame.payload);
+        const output = this.#outputs.get(frame.id);
+        if (output === undefined) return true; // ended or cancelled
+        output.credit += items;
+        if (output.credit > MAX_STREAM_WINDOW) {
+          throw new ProtocolError(
+            `Cannot read window frame: the client granted more than ${MAX_STREAM_WINDOW} items on call ${frame.id}`,
+          );
+        }
+        const wake = output.wake;
+        output.wake = undefined;
+        wake?.();
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  /**
+   * The stream mode of request `id` (0: a unary call), consuming the `open`
+   * frame read just before it.
+   */
+  take(id: number): number {
+    const open = this.#open;
+    if (open === undefined) return 0;
+    this.#open = undefined;
+    if (open.id !== id) {
+      throw new ProtocolError(
+        `Cannot read request: the open frame before it was for call ${open.id}, not ${id}`,
+      );
+    }
+    return open.mode;
+  }
+
+  /**
+   * Starts receiving the input of call `id`.
+   *
+   * @returns What the handler reads (`ctx.input`).
+   */
+  input(id: number, signal: AbortSignal): AsyncIterable<unknown> {
+    const input = new Input(id, this.#host, this.#window);
+    this.#inputs.set(id, input);
+    signal.addEventListener("abort", () => input.fail(signal.reason), {
+      once: true,
+    });
+    return input;
+  }
+
+  /**
+   * Runs the handler's outcome of a streaming call: in output mode, its
+   * items are sent as the client grants credit. The promise settles when
+   * the call is over: {@linkcode STREAM_END} after the last item (output
+   * mode), the value (input only), or the error; `undefined` once `signal`
+   * aborted (cancelled, deadline, connection closed: nothing more is sent).
+   */
+  run(
+    id: number,
+    mode: number,
+    result: unknown,
+    signal: AbortSignal,
+  ): Promise<unknown> {
+    const done = (mode & StreamMode.Output) === 0
+      ? Promise.resolve(result)
+      : this.#output(id, result, signal);
+    return done.finally(() => this.forget(id));
+  }
+
+  /** Drops what is kept for call `id` (its input and its credit). */
+  forget(id: number): void {
+    this.#inputs.get(id)?.fail(new Error("call over"));
+    this.#inputs.delete(id);
+    this.#outputs.delete(id);
+  }
+
+  async #output(
+    id: number,
+    result: unknown,
+    signal: AbortSignal,
+  ): Promise<unknown> {
+    const output: { credit: number; wake: (() => void) | undefined } = {
+      credit: this.#host.peerWindow(),
+      wake: undefined,
+    };
+    this.#outputs.set(id, output);
+    const aborted = abortedPromise(signal);
+    let source = result;
+    if (!isItemStream(source)) {
+      const value = Promise.resolve(source);
+      value.catch(() => {}); // settled after an abort: nobody waits
+      source = await Promise.race([value, aborted]);
+      if (signal.aborted) return undefined;
+      if (!isItemStream(source)) {
+        // One value (a unary handler called as a stream): one item.
+        this.#item(id, source);
+        return STREAM_END;
+      }
+    }
+    const iterator = iteratorOf(source);
+    let finished = false;
+    try {
+      while (!signal.aborted) {
+        if (output.credit === 0) {
+          await Promise.race([
+            new Promise<void>((resolve) => output.wake = resolve),
+            aborted,
+          ]);
+          continue;
+        }
+        if (this.#host.buffered() > OUTPUT_HIGH_WATER) {
+          await Promise.race([this.#host.drained(), aborted]);
+          continue;
+        }
+        const next = iterator.next();
+        next.catch(() => {}); // settled after an abort: nobody waits
+        const step = await Promise.race([next, aborted]);
+        if (step === undefined) break; // aborted
+        if (step.done) {
+          finished = true;
+          return STREAM_END;
+        }
+        output.credit--;
+        this.#item(id, step.value);
+      }
+      return undefined;
+    } catch (error) {
+      finished = true; // a throwing iterator is done
+      throw error;
+    } finally {
+      if (!finished) {
+        // Cancelled, timed out, closed, or an item failed to encode: stop
+        // the producer (an async generator's `finally` runs).
+        Promise.resolve().then(() => iterator.return?.()).catch(() => {});
+      }
+    }
+  }
+
+  #item(id: number, value: unknown): void {
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#host.encode(value);
+    } catch (error) {
+      throw new TypeError(
+        `Cannot send stream item: ${
+          error instanceof Error ? error.message : "not encodable"
+        }`,
+      );
+    }
+    const limit = this.#host.sendLimit();
+    if (bytes.length + 5 > limit) {
+      throw new ResourceExhaustedError(
+        `Cannot send stream item: ${bytes.length} bytes exceed the client's frame limit of ${limit} bytes`,
+        { ran: true },
+      );
+    }
+    this.#host.push(FrameType.Item, id, bytes);
+  }
+}
