@@ -37,6 +37,12 @@ import { servicePath } from "../discovery/service_path.ts";
 import type { SessionKeeperOptions } from "../discovery/session_options.ts";
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import { type Stub, stub } from "./stub.ts";
+import {
+  channelStream,
+  type ChannelStreamOptions,
+  STREAM_ATTEMPT,
+  type StreamAttempt,
+} from "./stream.ts";
 import { errorMessage } from "../_util.ts";
 import { printableMessage } from "../_printable.ts";
 import { inheritedTimeout } from "../_call_scope.ts";
@@ -1022,8 +1028,13 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         options.parent === undefined && timeout >= this.#timeout - 1
       ? this.#defaultCallOptions
       : attemptOptions(timeout, signal, options.metadata);
+    const stream = (options as { [STREAM_ATTEMPT]?: StreamAttempt })[
+      STREAM_ATTEMPT
+    ];
     return this.#interceptors === undefined
-      ? connection.call(method, params, callOptions)
+      ? (stream === undefined
+        ? connection.call(method, params, callOptions)
+        : stream(connection, method, params, callOptions))
       : this.#intercept(
         this.#interceptors,
         connection,
@@ -1032,6 +1043,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         params,
         callOptions,
         attempt,
+        stream,
       );
   }
 
@@ -1098,6 +1110,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     params: unknown[],
     options: CallOptions,
     attempt: number,
+    stream?: StreamAttempt,
   ): Promise<unknown> {
     // Copies: an interceptor's writes stay in this attempt.
     const call: ClientCall = {
@@ -1113,7 +1126,10 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       interceptors,
       call,
       options.signal,
-      (m, p, o) => connection.call(m, p, o),
+      (m, p, o) =>
+        stream === undefined
+          ? connection.call(m, p, o)
+          : stream(connection, m, p, o),
     );
   }
 
@@ -1243,6 +1259,60 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
    */
   stub<T>(options: ChannelCallOptions = {}): Stub<T> {
     return stub<T>(this, options);
+  }
+
+  /**
+   * Calls a streaming method on one endpoint: the items arrive through the
+   * returned `ReadableStream` (see `Connection.prototype.stream`). The
+   * stream is pinned to the endpoint that sent its first item; before that
+   * item an idempotent stream without `input` fails over like a call;
+   * after it, a broken stream fails with a `ConnectionError` that says how
+   * many items arrived. `timeout` covers the whole stream (default: none,
+   * not the channel's call timeout); it is never hedged. See
+   * docs/streaming.md.
+   *
+   * @param method The method name.
+   * @param params The arguments.
+   * @param options Timeout, signal, metadata, `idempotent`, `input`.
+   * @returns The items.
+   *
+   * @example Read a stream through a channel
+   * ```ts
+   * import { DistributedChannel, serve, StaticMembership } from "@zkrpc/zkrpc";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = serve({
+   *   async *count(n: number) {
+   *     for (let i = 0; i < n; i++) yield i;
+   *   },
+   * }, { hostname: "127.0.0.1" });
+   * await using channel = new DistributedChannel({
+   *   membership: new StaticMembership([{ host: "127.0.0.1", port: server.addr.port }]),
+   * });
+   * const items = [];
+   * for await (const item of channel.stream("count", [3])) items.push(item);
+   * assert.deepEqual(items, [0, 1, 2]);
+   * ```
+   */
+  stream(
+    method: string,
+    params: unknown[] = [],
+    options: ChannelStreamOptions = {},
+  ): ReadableStream<unknown> {
+    const { input, signal, ...rest } = options;
+    return channelStream(method, input, signal, (attempt, signal) => {
+      const callOptions: ChannelCallOptions & {
+        [STREAM_ATTEMPT]?: StreamAttempt;
+      } = {
+        ...rest,
+        timeout: options.timeout ?? Infinity,
+        hedge: false,
+        signal,
+        [STREAM_ATTEMPT]: attempt,
+      };
+      if (input !== undefined) callOptions.idempotent = false;
+      return this.call(method, params, callOptions);
+    });
   }
 
   /** Closes every connection and stops following membership. Idempotent. */
