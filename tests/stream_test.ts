@@ -25,6 +25,7 @@ class InvalidOperation extends Error {
 }
 
 interface State {
+  started: number;
   produced: number;
   finished: number;
   aborted: number;
@@ -275,7 +276,7 @@ Deno.test("stream: a unary handler called as a stream gives one item", async () 
   await withServer(async (conn) => {
     assert.deepEqual(
       await collect(conn.stream("state")),
-      [{ produced: 0, finished: 0, aborted: 0 }],
+      [{ started: 0, produced: 0, finished: 0, aborted: 0 }],
     );
   });
 });
