@@ -38,6 +38,7 @@ import {
   MAX_NESTING,
 } from "../src/protocol/_values.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../src/client/_connect.ts";
+import { DEFAULT_STREAM_WINDOW } from "../src/protocol/stream_frames.ts";
 import { DEFAULT_ZOOKEEPER_HOSTS } from "../src/zookeeper/_config.ts";
 import { denoDoc } from "./_deno_doc.ts";
 
@@ -361,6 +362,11 @@ function option(name: string, qualifier = ""): RegExp {
 
 const PROSE: readonly Prose[] = [
   {
+    doc: "docs/streaming.md",
+    pattern: option("streamWindow"),
+    expected: DEFAULT_STREAM_WINDOW,
+  },
+  {
     doc: "docs/testing.md",
     pattern: /a real quorum on loopback \(`size`, default (\d+)\)/,
     expected: 3,
@@ -517,6 +523,8 @@ const DEFAULT_TAGS: Readonly<Record<string, number>> = {
   "ConnectionOptions.connectTimeout": DEFAULT_CONNECT_TIMEOUT,
   "ConnectionOptions.maxFrameSize": DEFAULT_MAX_FRAME_SIZE,
   "ConnectionOptions.maxInFlight": CONNECTION_DEFAULTS.maxInFlight,
+  "ConnectionOptions.streamWindow": DEFAULT_STREAM_WINDOW,
+  "ServeOptions.streamWindow": DEFAULT_STREAM_WINDOW,
   "ConnectionOptions.keepaliveInterval": CONNECTION_DEFAULTS.keepaliveInterval,
   "ConnectionOptions.keepaliveTimeout": CONNECTION_DEFAULTS.keepaliveTimeout,
   "ConnectionOptions.idleKeepaliveInterval":

@@ -339,3 +339,13 @@ Deno.test("stream: the close deadline ends a stream that outlives it with a clea
     assert.match(failure.message, /broke after \d+ items/);
   }, { closeDeadline: 300 });
 });
+
+Deno.test("stream: a streaming method called with call() says to use stream()", async () => {
+  await withServer(async (conn) => {
+    await assert.rejects(
+      conn.call("count", [3], { timeout: 5000 }),
+      /it streams its result; call it with stream\(\)/,
+    );
+    assert.deepEqual(await collect(conn.stream("count", [3])), [0, 1, 2]);
+  });
+});

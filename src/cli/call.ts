@@ -62,6 +62,9 @@ optional parameter (b?: number) has no default at run time and counts.
 
 Options:
   --no-check          skip the argument-count check (no describe call)
+  --stream            call a streaming method: print each item as one JSON
+                      line as it arrives (JSON lines); an error after some
+                      items prints them, then the error (exit 1)
   --codec NAME        the payload codec: json or msgpack (default: msgpack
                       if the server has it, else json)
 
@@ -71,6 +74,7 @@ Examples:
   zkrpc call calculator divide -- -4 2        # or just: divide -4 2
   zkrpc call calculator greet '"Ada"' --timeout 500ms
   zkrpc call calculator divide 10 2 --codec json   # JSON on the wire
+  zkrpc call counter count 3 --stream         # 0, 1, 2 on three lines
 
 ${GLOBAL_HELP}
 
@@ -93,6 +97,7 @@ export async function call(args: string[]): Promise<number> {
   });
   const parsed = parseCommandArgs("call", escaped, {
     "no-check": { type: "boolean", default: false },
+    stream: { type: "boolean", default: false },
     codec: { type: "string" },
   });
   const values = parsed.values;
@@ -143,6 +148,14 @@ export async function call(args: string[]): Promise<number> {
           description = await describeForCheck(channel);
           describing = false;
           checkArity(what, service, method, params.length, description);
+        }
+        if (values.stream === true) {
+          for await (const item of channel.stream(method, params)) {
+            console.log(
+              printableJson(item, { max: options.json ? Infinity : 200 }),
+            );
+          }
+          return ExitCode.Ok;
         }
         result = await channel.call(method, params);
       } catch (error) {

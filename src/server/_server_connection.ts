@@ -44,7 +44,7 @@ import {
   findMethod,
   type MethodEntry,
 } from "./_handler_table.ts";
-import { ServerStreams, STREAM_END } from "./_stream.ts";
+import { isItemStream, ServerStreams, STREAM_END } from "./_stream.ts";
 import { DEFAULT_STREAM_WINDOW } from "../protocol/stream_frames.ts";
 
 /**
@@ -914,6 +914,14 @@ export class ServerConnection {
   #pushResult(id: number, method: string, value: unknown): void {
     if (value === STREAM_END) {
       this.#send(FrameType.End, id, new Uint8Array(0));
+      return;
+    }
+    if (isItemStream(value)) {
+      this.#pushError(id, {
+        name: "TypeError",
+        message:
+          `Cannot call method "${method}": it streams its result; call it with stream()`,
+      });
       return;
     }
     let bytes: Uint8Array;

@@ -43,12 +43,23 @@ export const STREAM_END: unique symbol = Symbol("zkrpc.streamEnd");
 /** Output queue size above which no further item is pulled. */
 const OUTPUT_HIGH_WATER = 1024 * 1024;
 
-/** Whether a handler's value is a stream of items rather than one value. */
+/**
+ * Whether a handler's value is a stream of items rather than one value.
+ *
+ * @example An async generator's object is a stream, an array is not
+ * ```ts
+ * import { isItemStream } from "./_stream.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isItemStream((async function* () {})()));
+ * assert.ok(!isItemStream([1, 2]));
+ * ```
+ */
 export function isItemStream(
   value: unknown,
 ): value is AsyncIterable<unknown> | ReadableStream<unknown> {
-  return value instanceof ReadableStream ||
-    (value !== null && typeof value === "object" &&
+  return value !== null && typeof value === "object" &&
+    (value instanceof ReadableStream ||
       typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] ===
         "function");
 }
