@@ -20,6 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
     "_util.ts",
     "_printable.ts",
     "_async.ts",
+    "_deadline.ts",
     "_defaults.ts",
     "errors.ts",
     "_error_payload.ts",

@@ -18,7 +18,7 @@ import {
   WIRE_NAMES,
 } from "../errors.ts";
 import { type Codec, jsonCodec } from "../protocol/codec.ts";
-import { pickCodec } from "../protocol/_codecs.ts";
+import { pickCodec } from "../protocol/codec_negotiation.ts";
 import {
   checkPingSize,
   checkPreface,
@@ -31,10 +31,16 @@ import {
   PREFACE,
   PREFACE_SIZE,
   PROTOCOL_VERSION,
-  RequestFlag,
 } from "../protocol/frame.ts";
 import { FrameWriter } from "../protocol/frame_writer.ts";
-import { encodeForWrite } from "../protocol/_scratch_encode.ts";
+import { readRequestHeader } from "../protocol/request.ts";
+import {
+  atDeadline,
+  type Deadline,
+  fromWire,
+  NO_DEADLINE,
+} from "../_deadline.ts";
+import { encodeForWrite } from "../protocol/scratch_encode.ts";
 import type { CallContext } from "./call_context.ts";
 import {
   decodeMetadata,
@@ -116,7 +122,7 @@ interface Answer {
 class Context implements CallContext {
   readonly method: string;
   readonly remoteAddr: Deno.NetAddr;
-  readonly deadline: number | undefined;
+  readonly deadline: Deadline;
   readonly metadata: Readonly<Record<string, string>>;
   #controller: AbortController | undefined;
   #reason: unknown = undefined;
@@ -131,12 +137,12 @@ class Context implements CallContext {
   constructor(
     method: string,
     remoteAddr: Deno.NetAddr,
-    timeout: number,
+    timeout: number | undefined,
     metadata: Readonly<Record<string, string>>,
   ) {
     this.method = method;
     this.remoteAddr = remoteAddr;
-    this.deadline = timeout < 0 ? undefined : Date.now() + timeout;
+    this.deadline = fromWire(timeout);
     this.metadata = metadata;
   }
 
@@ -144,18 +150,18 @@ class Context implements CallContext {
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
       if (this.#aborted) this.#controller.abort(this.#reason);
-      else if (this.deadline !== undefined) {
+      else if (this.deadline !== NO_DEADLINE) {
         // Fires at the deadline even when the client's cancel is late or
         // lost; only handlers that read the signal pay for the timer. Any
         // u32 of ms: a deadline beyond 2^31-1 ms is chained, never early.
-        this.#timer = setLongTimeout(() => {
+        this.#timer = atDeadline(this.deadline, () => {
           this.expired = true;
           this.abort(
             new CancelledError(
               `Call "${this.method}" cancelled: the caller's deadline passed`,
             ),
           );
-        }, Math.max(0, this.deadline - Date.now()));
+        });
       }
     }
     return this.#controller.signal;
@@ -600,47 +606,23 @@ export class ServerConnection {
   }
 
   #onRequest(id: number, payload: Uint8Array): void {
-    // Header (protocol version 2): u8 flags, [u32 ms to the deadline],
-    // [u16 length + reserved metadata], u8 method length, method, params.
-    const flags = payload[0];
-    let o = 1;
-    let timeout = -1;
+    const header = readRequestHeader(payload);
+    if (header.unreadable !== undefined) {
+      // The frame is whole (frames are length-delimited): only this call
+      // is unreadable.
+      this.#refuseUnreadable(id, header.unreadable);
+      return;
+    }
     let metadata = EMPTY_METADATA;
     /** Why this call's metadata is refused (the call fails, not the connection). */
     let badMetadata: string | undefined;
-    if (flags !== 0) {
-      if (flags === undefined || (flags & ~3) !== 0) {
-        throw new ProtocolError(
-          `Cannot read request: unknown header flags ${flags ?? "(empty)"}`,
-        );
-      }
-      if (flags & RequestFlag.Deadline) {
-        if (payload.length < o + 4) {
-          throw new ProtocolError("Cannot read request: truncated deadline");
-        }
-        timeout = ((payload[o]! << 24) | (payload[o + 1]! << 16) |
-          (payload[o + 2]! << 8) | payload[o + 3]!) >>> 0;
-        o += 4;
-      }
-      if (flags & RequestFlag.Metadata) {
-        const end = o + 2 + ((payload[o]! << 8) | payload[o + 1]!);
-        if (payload.length < o + 2 || payload.length < end) {
-          // The frame is whole (frames are length-delimited): only this
-          // call is unreadable.
-          this.#refuseUnreadable(id, "truncated metadata");
-          return;
-        }
-        const read = readMetadata(payload.subarray(o + 2, end));
-        if (typeof read === "string") badMetadata = read;
-        else metadata = read;
-        o = end;
-      }
+    if (header.metadata !== undefined) {
+      const read = readMetadata(header.metadata);
+      if (typeof read === "string") badMetadata = read;
+      else metadata = read;
     }
-    if (payload.length < o + 1 || payload.length < o + 1 + payload[o]!) {
-      throw new ProtocolError("Cannot read request: truncated method name");
-    }
-    const paramsStart = o + 1 + payload[o]!;
-    const nameBytes = payload.subarray(o + 1, paramsStart);
+    const paramsStart = header.paramsStart;
+    const nameBytes = header.method;
     const entry = findMethod(this.#s.table, nameBytes);
     const method = entry ? entry.name : decodeMethod(nameBytes);
     if (id === 0) {
@@ -728,7 +710,7 @@ export class ServerConnection {
       if (entry.withContext === undefined) {
         result = entry.fn.apply(this.#s.handlers, params);
       } else {
-        ctx = new Context(method, this.#addr, timeout, metadata);
+        ctx = new Context(method, this.#addr, header.timeout, metadata);
         if (this.#s.inheritDeadline) {
           const call = ctx;
           const fn = entry.withContext;
@@ -758,7 +740,7 @@ export class ServerConnection {
       return;
     }
     if (promise !== undefined) {
-      ctx ??= new Context(method, this.#addr, timeout, metadata);
+      ctx ??= new Context(method, this.#addr, header.timeout, metadata);
       this.#inflight.set(id, ctx);
       this.#running++;
       const running = this.#s.running;

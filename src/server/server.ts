@@ -20,7 +20,7 @@ import {
 import { backoff, delay, settleWithin } from "../_async.ts";
 import { errorMessage } from "../_util.ts";
 import type { Codec } from "../protocol/codec.ts";
-import { codecList } from "../protocol/_codecs.ts";
+import { codecList } from "../protocol/codec_negotiation.ts";
 import { printableMessage } from "../_printable.ts";
 import {
   DEFAULT_MAX_FRAME_SIZE,
