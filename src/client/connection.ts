@@ -21,18 +21,15 @@ import {
   type Frame,
   type FrameDecoder,
   FrameType,
-  MIN_FRAME_LENGTH,
 } from "../protocol/frame.ts";
 import { FrameWriter } from "../protocol/frame_writer.ts";
-import { encodeForWrite } from "../protocol/scratch_encode.ts";
 import { CallTable, type PendingCall } from "./_calls.ts";
+import { RequestBuilder } from "./_request_builder.ts";
 import { Keepalive } from "./_keepalive.ts";
-import { errorMessage as message } from "../_util.ts";
+import { errorMessage as message, lowerFirst } from "../_util.ts";
 import { type Address, openSocket } from "./_connect.ts";
-import { encodeMetadata } from "../protocol/metadata.ts";
 import { inheritedDeadline, type ParentCall } from "../_call_scope.ts";
 import { MAX_WIRE_DEADLINE, remaining } from "../_deadline.ts";
-import { methodPrefix, requestSize } from "../protocol/request.ts";
 import {
   type ClientCall,
   type ClientInterceptor,
@@ -243,10 +240,6 @@ const utf8Decoder = new TextDecoder();
 /** Queued output above which pings are not answered. */
 const PONG_HIGH_WATER = 1024 * 1024;
 
-function lower(text: string): string {
-  return text.charAt(0).toLowerCase() + text.slice(1);
-}
-
 // The options of a call that passes none: no object per call.
 const NO_OPTIONS: CallOptions = Object.freeze({});
 
@@ -296,8 +289,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #interceptors: readonly ClientInterceptor[] | undefined;
   #codec: Codec;
   #errors: ErrorRegistry;
-  #maxFrameSize: number;
-  #peerMaxFrameSize: number;
+  #requests: RequestBuilder;
   #decoder: FrameDecoder;
   #writer: FrameWriter;
   #calls: CallTable;
@@ -309,7 +301,6 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #keepaliveTimeout: number;
   #keepalive: Keepalive;
   #pongWaiters: (() => void)[] = [];
-  #methodPrefixes = new Map<string, Uint8Array>();
 
   /**
    * Opens a connection: connects the socket, sends the preface and waits for
@@ -403,8 +394,11 @@ export class Connection extends EventTarget implements AsyncDisposable {
     ];
     this.#interceptors = interceptors.length > 0 ? interceptors : undefined;
     this.#errors = options.errors ?? new ErrorRegistry();
-    this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
-    this.#peerMaxFrameSize = peer.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.#requests = new RequestBuilder(
+      codec,
+      options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+      peer.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+    );
     // Never more requests out than the server runs: it would refuse them.
     const maxInFlight = Math.min(
       options.maxInFlight ?? CONNECTION_DEFAULTS.maxInFlight,
@@ -537,12 +531,6 @@ export class Connection extends EventTarget implements AsyncDisposable {
     params: unknown[],
     options: CallOptions,
   ): Promise<unknown> {
-    // Here, not in call(): an interceptor may have changed the timeout.
-    if (!isValidTimeout(options.timeout)) {
-      return Promise.reject(
-        timeoutError(options.timeout, `call method "${method}"`),
-      );
-    }
     if (this.#closedFlag) {
       return Promise.reject(
         new ConnectionError(
@@ -567,92 +555,21 @@ export class Connection extends EventTarget implements AsyncDisposable {
         }),
       );
     }
-    if (!Array.isArray(params)) {
-      return Promise.reject(
-        new TypeError(
-          `Cannot call method "${method}": params must be an array`,
-        ),
-      );
-    }
-    let prefix = this.#methodPrefixes.get(method);
-    if (prefix === undefined) {
-      const encoded = methodPrefix(method);
-      if (typeof encoded === "string") {
-        return Promise.reject(
-          new RangeError(
-            `Cannot call method "${method.slice(0, 40)}…": ${encoded}`,
-          ),
-        );
-      }
-      prefix = encoded;
-      if (this.#methodPrefixes.size < 1024) {
-        this.#methodPrefixes.set(method, prefix);
-      }
-    }
-    let payload: Uint8Array;
-    try {
-      payload = encodeForWrite(this.#codec, params);
-    } catch (error) {
-      return Promise.reject(
-        new TypeError(
-          `Cannot call method "${method}": ${lower(message(error))}`,
-          { cause: error },
-        ),
-      );
-    }
+    // Here, not in call(): an interceptor may have changed the timeout.
     const now = Date.now();
-    const deadline = inheritedDeadline(
-      options.timeout ?? Infinity,
-      options.parent,
-      now,
-    );
-    if (deadline <= now) {
-      return Promise.reject(
-        new DeadlineExceededError(
-          options.timeout === 0
-            ? `Cannot call method "${method}": deadline of 0 ms exceeded (request not sent)`
-            : `Cannot call method "${method}": the calling handler's deadline has passed`,
-        ),
-      );
-    }
-    let metadata: Uint8Array | undefined;
-    if (options.metadata !== undefined) {
-      try {
-        metadata = encodeMetadata(
-          options.metadata,
-          `call method "${method}"`,
-        );
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      if (metadata.length === 0) metadata = undefined;
-    }
-    const size = MIN_FRAME_LENGTH + requestSize(
-      deadline - now > MAX_WIRE_DEADLINE ? undefined : 0,
-      prefix,
-      payload.length,
-      metadata,
-    );
-    if (size > this.#maxFrameSize || size > this.#peerMaxFrameSize) {
-      const [whose, limit] = this.#peerMaxFrameSize < this.#maxFrameSize
-        ? ["the server's ", this.#peerMaxFrameSize]
-        : ["the ", this.#maxFrameSize];
-      return Promise.reject(
-        new RangeError(
-          `Cannot call method "${method}": request of ${size} bytes exceeds ${whose}frame limit of ${limit} bytes`,
-        ),
-      );
-    }
+    const refused = this.#requests.build(method, params, options, now);
+    if (refused !== undefined) return Promise.reject(refused);
+    const request = this.#requests;
     // No executor closure: it would capture most of this function.
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
     const call = this.#calls.open(
       method,
-      prefix,
-      metadata,
-      deadline,
+      request.prefix,
+      request.metadata,
+      request.deadline,
       resolve,
       reject,
-      payload,
+      request.payload,
       now,
     );
     if (signal) this.#cancelOnAbort(call, signal);
@@ -915,7 +832,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
     }
     const started = this.#writer.started;
     const reason = error
-      ? lower(message(error))
+      ? lowerFirst(message(error))
       : `connection to ${this.#name} closed by the client`;
     for (const call of calls) {
       const written = call.batch <= started;
