@@ -6,18 +6,16 @@
  * @module
  */
 
-import { errorPayload, safeString } from "../_error_payload.ts";
+import { errorPayload } from "../_error_payload.ts";
 import { type LongTimeout, setLongTimeout, settleWithin } from "../_async.ts";
 import {
   CancelledError,
   ConnectionError,
-  type ErrorPayload,
   ProtocolError,
-  ResourceExhaustedError,
   ServerClosingError,
   WIRE_NAMES,
 } from "../errors.ts";
-import { type Codec, jsonCodec } from "../protocol/codec.ts";
+import type { Codec } from "../protocol/codec.ts";
 import { pickCodec } from "../protocol/codec_negotiation.ts";
 import {
   checkPingSize,
@@ -27,12 +25,12 @@ import {
   type Frame,
   FrameDecoder,
   FrameType,
-  MIN_FRAME_LENGTH,
   PREFACE,
   PREFACE_SIZE,
   PROTOCOL_VERSION,
 } from "../protocol/frame.ts";
 import { FrameWriter } from "../protocol/frame_writer.ts";
+import { Responder, WRITE_HIGH_WATER } from "./_responder.ts";
 import { readRequestHeader } from "../protocol/request.ts";
 import {
   atDeadline,
@@ -40,7 +38,6 @@ import {
   fromWire,
   NO_DEADLINE,
 } from "../_deadline.ts";
-import { encodeForWrite } from "../protocol/scratch_encode.ts";
 import type { CallContext } from "./call_context.ts";
 import {
   decodeMetadata,
@@ -83,41 +80,6 @@ const HTTP_REFUSAL = utf8.encode(
   "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 39\r\n" +
     "Connection: close\r\n\r\nThis port speaks zkrpc, not HTTP/1.1.\r\n",
 );
-
-/**
- * The per-connection output budget: queued response bytes above which a
- * connection's frames stop being dispatched (checked after each frame) and
- * its async handlers' answers wait, unencoded, until the queue drains. What
- * one connection has queued is therefore at most this plus one frame of the
- * send limit (the smaller of the peer's and the server's `maxFrameSize`),
- * whatever the peer announced and however it (never) reads.
- */
-const WRITE_HIGH_WATER = 1024 * 1024;
-
-/**
- * Encoded answers of async handlers that may wait for a connection whose
- * output is over {@linkcode WRITE_HIGH_WATER} (at least one answer always
- * may); an answer beyond it fails its call with `ResourceExhaustedError`
- * (`ran: true`). With the writer's high water and one frame of the send
- * limit, what one connection holds for its peer is at most about 21 MiB at
- * the default 4 MiB `maxFrameSize`.
- */
-const OUTPUT_BUDGET = 16 * 1024 * 1024;
-
-/**
- * The room an error answer may take even when the server's own
- * `maxFrameSize` is smaller (never more than the client's): errors are small
- * by construction (a message, the error's fields), and a call whose error
- * cannot be sent would never be answered.
- */
-const ERROR_ROOM = 64 * 1024;
-
-/** A frame of an answer waiting for the output queue to drain. */
-interface Answer {
-  type: FrameType;
-  id: number;
-  bytes: Uint8Array;
-}
 
 class Context implements CallContext {
   readonly method: string;
@@ -261,8 +223,6 @@ export class ServerConnection {
   #addr: Deno.NetAddr;
   #peer: string;
   #s: ServerInternals;
-  /** The negotiated codec; JSON for errors sent before the settings. */
-  #codec: Codec;
   #writer: FrameWriter;
   #decoder: FrameDecoder;
   /** Calls answered when their handler settles, by id (not cancelled ones). */
@@ -273,16 +233,7 @@ export class ServerConnection {
   #idleTimeout: number;
   #handshaken = false;
   #gotSettings = false;
-  /** The client's maxFrameSize, from its settings. */
-  #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
-  /** This server's maxFrameSize. */
-  #ownMaxFrameSize: number;
-  /** Answer frames of settled handlers waiting for the output to drain. */
-  #waiting: Answer[] = [];
-  #waitingBytes = 0;
-  #flushingWaiting = false;
-  /** Set while an answer is encoded for #waiting: frames go here. */
-  #collect: Answer[] | undefined;
+  #responder: Responder;
   #draining = false;
   /** The reason of the `goaway` this side sent (empty before one). */
   #goawayReason = "";
@@ -306,16 +257,27 @@ export class ServerConnection {
 
   constructor(s: ServerInternals, conn: Deno.Conn, addr: Deno.NetAddr) {
     this.#s = s;
-    this.#codec = jsonCodec;
     this.#conn = conn;
     this.#addr = addr;
     this.#peer = `${addr.hostname}:${addr.port}`;
     this.done = new Promise((resolve) => this.#resolveDone = resolve);
     this.#writer = new FrameWriter(conn, () => this.close());
     const o = this.#s.options;
-    this.#ownMaxFrameSize = o.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    const maxFrameSize = o.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    const writer = this.#writer;
+    this.#responder = new Responder(
+      {
+        writer,
+        closed: () => this.#closed,
+        report: (error) => this.#s.onError(error, addr),
+        violation: (reason) => this.#violation(reason),
+        drained: () => this.#maybeFinishDrain(),
+      },
+      maxFrameSize,
+      o.exposeStack,
+    );
     this.#decoder = new FrameDecoder({
-      maxFrameSize: this.#ownMaxFrameSize,
+      maxFrameSize,
       initialSize: 16384,
     });
     this.#maxInFlight = o.maxInFlightPerConnection ??
@@ -356,7 +318,7 @@ export class ServerConnection {
     }
     const idle = Date.now() - this.#lastActivity;
     if (
-      this.#inflight.size === 0 && this.#waiting.length === 0 &&
+      this.#inflight.size === 0 && !this.#responder.waiting &&
       idle >= this.#idleTimeout
     ) {
       this.#violation(
@@ -507,7 +469,7 @@ export class ServerConnection {
     const message = `Connection from ${this.#peer} closed: ${reason}`;
     this.#s.onError(new ProtocolError(message), this.#addr);
     if (tell) {
-      this.#pushError(0, { name: WIRE_NAMES.protocol, message });
+      this.#responder.error(0, { name: WIRE_NAMES.protocol, message });
     }
     this.#closeAfterFlush(new ProtocolError(message));
   }
@@ -600,8 +562,8 @@ export class ServerConnection {
         }], this server uses [${this.#s.codecs.map((c) => c.name).join(", ")}]`,
       );
     }
-    this.#codec = codec;
-    this.#peerMaxFrameSize = settings.maxFrameSize;
+    this.#responder.codec = codec;
+    this.#responder.peerMaxFrameSize = settings.maxFrameSize;
     this.#gotSettings = true;
   }
 
@@ -634,7 +596,7 @@ export class ServerConnection {
           `Cannot read request: id ${id} is already in flight`,
         );
       }
-      this.#pushError(id, {
+      this.#responder.error(id, {
         name: WIRE_NAMES.protocol,
         message:
           `Cannot call method "${method}": ${badMetadata} (request not run)`,
@@ -650,7 +612,7 @@ export class ServerConnection {
         if (reason !== undefined) this.drain(reason);
       }
       if (this.#draining) {
-        this.#pushError(id, {
+        this.#responder.error(id, {
           name: WIRE_NAMES.serverClosing,
           message: `Cannot call method "${method}": ${
             this.#goawayReason === NOT_SERVING
@@ -667,7 +629,7 @@ export class ServerConnection {
       );
     }
     if (this.#running >= this.#maxInFlight) {
-      this.#pushError(id, {
+      this.#responder.error(id, {
         name: WIRE_NAMES.resourceExhausted,
         message:
           `Cannot call method "${method}": ${this.#maxInFlight} calls are already running on this connection (request not run)`,
@@ -676,7 +638,7 @@ export class ServerConnection {
       return;
     }
     if (entry === undefined) {
-      this.#pushError(id, {
+      this.#responder.error(id, {
         name: WIRE_NAMES.methodNotFound,
         message: `Cannot call method "${method}": method not found`,
         data: { method },
@@ -685,9 +647,9 @@ export class ServerConnection {
     }
     let params: unknown;
     try {
-      params = this.#codec.decode(payload.subarray(paramsStart));
+      params = this.#responder.codec.decode(payload.subarray(paramsStart));
     } catch (error) {
-      this.#pushError(id, {
+      this.#responder.error(id, {
         name: WIRE_NAMES.protocol,
         message: `Cannot call method "${method}": cannot decode params: ${
           errorPayload(error, false, []).message
@@ -696,7 +658,7 @@ export class ServerConnection {
       return;
     }
     if (!Array.isArray(params)) {
-      this.#pushError(id, {
+      this.#responder.error(id, {
         name: WIRE_NAMES.protocol,
         message: `Cannot call method "${method}": params must be an array`,
       });
@@ -724,7 +686,11 @@ export class ServerConnection {
       }
     } catch (error) {
       ctx?.done();
-      this.#pushError(id, this.#toPayload(method, error), method);
+      this.#responder.error(
+        id,
+        this.#responder.payloadOf(method, error),
+        method,
+      );
       return;
     }
     let promise: Promise<unknown> | undefined;
@@ -736,7 +702,11 @@ export class ServerConnection {
     } catch (error) {
       // A revoked proxy, a throwing `then` getter, or a promise whose
       // `constructor` getter throws (Promise.resolve reads it).
-      this.#pushError(id, this.#toPayload(method, error), method);
+      this.#responder.error(
+        id,
+        this.#responder.payloadOf(method, error),
+        method,
+      );
       return;
     }
     if (promise !== undefined) {
@@ -759,7 +729,7 @@ export class ServerConnection {
       running.add(settled);
     } else {
       ctx?.done();
-      this.#pushResult(id, method, result);
+      this.#responder.result(id, method, result);
     }
   }
 
@@ -773,7 +743,7 @@ export class ServerConnection {
         `Cannot read request: id ${id} is already in flight`,
       );
     }
-    this.#pushError(id, {
+    this.#responder.error(id, {
       name: WIRE_NAMES.protocol,
       message: `Cannot read request ${id}: ${why} (request not run)`,
     });
@@ -782,200 +752,12 @@ export class ServerConnection {
   #complete(id: number, ctx: Context, value: unknown, failed: boolean): void {
     ctx.done();
     if (this.#inflight.get(id) !== ctx) return; // cancelled or closed
-    if (ctx.expired) {
-      this.#inflight.delete(id);
-      this.#maybeFinishDrain();
-      return;
-    }
-    if (
-      this.#writer.buffered <= WRITE_HIGH_WATER && this.#waiting.length === 0
-    ) {
-      this.#answer(id, ctx, value, failed);
-      return;
-    }
-    // The peer reads slowly, or never: the answer's frames wait, encoded,
-    // within the output budget; beyond it the call fails instead.
-    const frames: Answer[] = [];
-    this.#collect = frames;
-    try {
-      this.#answer(id, ctx, value, failed);
-    } finally {
-      this.#collect = undefined;
-    }
-    let size = 0;
-    for (const frame of frames) size += frame.bytes.length;
-    if (
-      this.#waiting.length > 0 && this.#waitingBytes + size > OUTPUT_BUDGET
-    ) {
-      frames.length = 0;
-      this.#collect = frames;
-      try {
-        this.#pushError(id, {
-          name: WIRE_NAMES.resourceExhausted,
-          message:
-            `Cannot call method "${ctx.method}": its answer of ${size} bytes was not sent: ${this.#waitingBytes} bytes already wait for this client, which is not reading its responses (output budget ${OUTPUT_BUDGET} bytes)`,
-          data: { ran: true },
-        });
-      } finally {
-        this.#collect = undefined;
-      }
-      size = frames.reduce((n, f) => n + f.bytes.length, 0);
-    }
-    this.#waiting.push(...frames);
-    this.#waitingBytes += size;
-    if (!this.#flushingWaiting) this.#flushWaiting();
-  }
-
-  /** Writes the waiting answers as the output queue drains. */
-  async #flushWaiting(): Promise<void> {
-    this.#flushingWaiting = true;
-    try {
-      while (this.#waiting.length > 0 && !this.#closed) {
-        if (this.#writer.buffered > WRITE_HIGH_WATER) {
-          await this.#writer.drained();
-          continue;
-        }
-        const { type, id, bytes } = this.#waiting.shift()!;
-        this.#waitingBytes -= bytes.length;
-        this.#writer.push(type, id, bytes);
-      }
-    } finally {
-      this.#flushingWaiting = false;
-      if (this.#closed) {
-        this.#waiting = [];
-        this.#waitingBytes = 0;
-      } else this.#maybeFinishDrain();
-    }
-  }
-
-  /** Queues an answer frame (or collects it, see #complete). */
-  #send(type: FrameType, id: number, bytes: Uint8Array): void {
-    if (this.#collect !== undefined) this.#collect.push({ type, id, bytes });
-    else this.#writer.push(type, id, bytes);
-  }
-
-  #answer(id: number, ctx: Context, value: unknown, failed: boolean): void {
     this.#inflight.delete(id);
-    this.#lastActivity = Date.now();
-    try {
-      if (failed) {
-        this.#pushError(id, this.#toPayload(ctx.method, value), ctx.method);
-      } else this.#pushResult(id, ctx.method, value);
-    } catch (error) {
-      // Never an unhandled rejection: it would end the whole process.
-      this.#s.onError(
-        new Error(
-          `Cannot answer call "${ctx.method}": ${safeString(error)}`,
-          { cause: error },
-        ),
-        this.#addr,
-      );
+    if (!ctx.expired) {
+      this.#lastActivity = Date.now();
+      this.#responder.answer(id, ctx.method, value, failed);
     }
     this.#maybeFinishDrain();
-  }
-
-  #pushResult(id: number, method: string, value: unknown): void {
-    let bytes: Uint8Array;
-    try {
-      bytes = encodeForWrite(this.#codec, value);
-    } catch (error) {
-      this.#pushError(id, {
-        name: "TypeError",
-        message: `Cannot call method "${method}": cannot encode result: ${
-          errorPayload(error, false, []).message
-        }`,
-      });
-      return;
-    }
-    if (bytes.length + MIN_FRAME_LENGTH > this.#sendLimit()) {
-      this.#pushError(id, this.#tooLarge(method, "result", bytes.length));
-      return;
-    }
-    this.#send(FrameType.Result, id, bytes);
-  }
-
-  /**
-   * The largest frame this connection sends: the smaller of the client's
-   * `maxFrameSize` and the server's own, whatever the client announced.
-   */
-  #sendLimit(what: "result" | "error" = "result"): number {
-    // An error answer may use ERROR_ROOM even under a tinier maxFrameSize of
-    // the server's, so that every call is answered.
-    const own = what === "error"
-      ? Math.max(this.#ownMaxFrameSize, ERROR_ROOM)
-      : this.#ownMaxFrameSize;
-    return Math.min(this.#peerMaxFrameSize, own);
-  }
-
-  /** The answer to a call whose result or error is over the send limit. */
-  #tooLarge(
-    method: string,
-    what: "result" | "error",
-    size: number,
-  ): ErrorPayload {
-    const limit = this.#sendLimit(what);
-    const whose = this.#peerMaxFrameSize <= limit ? "client's" : "server's";
-    const message =
-      `Cannot call method "${method}": ${what} of ${size} bytes exceeds the ${whose} frame limit of ${limit} bytes`;
-    this.#s.onError(
-      new ResourceExhaustedError(message, { ran: true }),
-      this.#addr,
-    );
-    return { name: WIRE_NAMES.resourceExhausted, message, data: { ran: true } };
-  }
-
-  /**
-   * The payload of what a handler threw; reports to `onError`, with the
-   * original value as `cause`, when describing it threw.
-   */
-  #toPayload(method: string, error: unknown): ErrorPayload {
-    const faults: string[] = [];
-    const payload = errorPayload(error, this.#s.options.exposeStack, faults);
-    if (faults.length > 0) {
-      this.#s.onError(
-        new Error(
-          `Handler "${method}" threw a value that cannot be read (${
-            faults.join("; ")
-          }): the caller got ${payload.name}: ${payload.message}`,
-          { cause: error },
-        ),
-        this.#addr,
-      );
-    }
-    return payload;
-  }
-
-  #pushError(id: number, payload: ErrorPayload, method = ""): void {
-    let bytes: Uint8Array;
-    try {
-      bytes = encodeForWrite(this.#codec, payload);
-    } catch {
-      // data not encodable (or a throwing getter in it): send without it
-      try {
-        bytes = encodeForWrite(this.#codec, {
-          name: payload.name,
-          message: payload.message,
-          ...(payload.stack === undefined ? {} : { stack: payload.stack }),
-        });
-      } catch (error) {
-        this.#violation(
-          `cannot encode an error payload with codec "${this.#codec.name}": ${
-            safeString(error)
-          }`,
-        );
-        return;
-      }
-    }
-    if (bytes.length + MIN_FRAME_LENGTH > this.#sendLimit("error")) {
-      if (payload.name === WIRE_NAMES.resourceExhausted) {
-        // Even that is too large (a tiny limit): tell nothing rather than
-        // break the connection.
-        return;
-      }
-      this.#pushError(id, this.#tooLarge(method, "error", bytes.length));
-      return;
-    }
-    this.#send(FrameType.Error, id, bytes);
   }
 
   /**
@@ -1006,7 +788,7 @@ export class ServerConnection {
   #maybeFinishDrain(): void {
     if (
       this.#draining && this.#drainPong && this.#inflight.size === 0 &&
-      this.#waiting.length === 0
+      !this.#responder.waiting
     ) {
       this.#closeAfterFlush(new ServerClosingError("Server closed"));
     }
