@@ -1,13 +1,13 @@
 /**
  * One accepted server connection: preface check, frame reading with its
  * limits and timeouts, dispatch of requests to the handler table, per-call
- * {@linkcode CallContext}, responses, goaway drain and close.
+ * context (`_handler_context.ts`), responses, goaway drain and close.
  *
  * @module
  */
 
 import { errorPayload } from "../_error_payload.ts";
-import { type LongTimeout, setLongTimeout, settleWithin } from "../_async.ts";
+import { settleWithin } from "../_async.ts";
 import {
   CancelledError,
   ConnectionError,
@@ -31,19 +31,10 @@ import {
 } from "../protocol/frame.ts";
 import { FrameWriter } from "../protocol/frame_writer.ts";
 import { Responder, WRITE_HIGH_WATER } from "./_responder.ts";
+import { Guards } from "./_guards.ts";
 import { readRequestHeader } from "../protocol/request.ts";
-import {
-  atDeadline,
-  type Deadline,
-  fromWire,
-  NO_DEADLINE,
-} from "../_deadline.ts";
-import type { CallContext } from "./call_context.ts";
-import {
-  decodeMetadata,
-  EMPTY_METADATA,
-  MAX_METADATA_SIZE,
-} from "../protocol/metadata.ts";
+import { HandlerContext } from "./_handler_context.ts";
+import { EMPTY_METADATA, readMetadata } from "../protocol/metadata.ts";
 import { runAsParent } from "../_call_scope.ts";
 import {
   decodeMethod,
@@ -67,9 +58,6 @@ export const SERVER_DEFAULTS = {
   maxConnectionAge: 0,
 } as const;
 
-/** Options may ask for any length (a month, Infinity): see setLongTimeout. */
-type Timer = LongTimeout;
-
 /** The `goaway` reason of a server that does not serve. */
 export const NOT_SERVING = "Server is not serving";
 
@@ -80,71 +68,6 @@ const HTTP_REFUSAL = utf8.encode(
   "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 39\r\n" +
     "Connection: close\r\n\r\nThis port speaks zkrpc, not HTTP/1.1.\r\n",
 );
-
-class Context implements CallContext {
-  readonly method: string;
-  readonly remoteAddr: Deno.NetAddr;
-  readonly deadline: Deadline;
-  readonly metadata: Readonly<Record<string, string>>;
-  #controller: AbortController | undefined;
-  #reason: unknown = undefined;
-  #aborted = false;
-  #timer: LongTimeout | undefined;
-  /**
-   * Set when the server-side deadline fired: the caller has given up (its
-   * own timer rejects the call), so the handler's outcome is not sent.
-   */
-  expired = false;
-
-  constructor(
-    method: string,
-    remoteAddr: Deno.NetAddr,
-    timeout: number | undefined,
-    metadata: Readonly<Record<string, string>>,
-  ) {
-    this.method = method;
-    this.remoteAddr = remoteAddr;
-    this.deadline = fromWire(timeout);
-    this.metadata = metadata;
-  }
-
-  get signal(): AbortSignal {
-    if (this.#controller === undefined) {
-      this.#controller = new AbortController();
-      if (this.#aborted) this.#controller.abort(this.#reason);
-      else if (this.deadline !== NO_DEADLINE) {
-        // Fires at the deadline even when the client's cancel is late or
-        // lost; only handlers that read the signal pay for the timer. Any
-        // u32 of ms: a deadline beyond 2^31-1 ms is chained, never early.
-        this.#timer = atDeadline(this.deadline, () => {
-          this.expired = true;
-          this.abort(
-            new CancelledError(
-              `Call "${this.method}" cancelled: the caller's deadline passed`,
-            ),
-          );
-        });
-      }
-    }
-    return this.#controller.signal;
-  }
-
-  abort(reason: unknown): void {
-    this.done();
-    if (this.#aborted) return;
-    this.#aborted = true;
-    this.#reason = reason;
-    this.#controller?.abort(reason);
-  }
-
-  /** Stops the deadline timer (the call settled). */
-  done(): void {
-    if (this.#timer !== undefined) {
-      this.#timer.clear();
-      this.#timer = undefined;
-    }
-  }
-}
 
 /**
  * The server options a connection reads (`ServeOptions` satisfies it; the
@@ -184,37 +107,6 @@ export interface ServerInternals {
   notServing: () => string | undefined;
 }
 
-/**
- * A request's metadata, or why it is refused (too large, malformed, not
- * UTF-8, a reserved `zkrpc-` key): the reason names the limit or the rule,
- * never the peer's bytes. The call fails; the connection stays.
- */
-function readMetadata(
-  bytes: Uint8Array,
-): Readonly<Record<string, string>> | string {
-  let metadata: Readonly<Record<string, string>>;
-  try {
-    metadata = decodeMetadata(bytes);
-  } catch (error) {
-    if (bytes.length > MAX_METADATA_SIZE) {
-      return `metadata of ${bytes.length} bytes exceeds the limit of ${MAX_METADATA_SIZE} bytes`;
-    }
-    const message = error instanceof Error ? error.message : "";
-    if (/utf-8|encoded data/i.test(message)) {
-      return "a metadata value is not valid UTF-8";
-    }
-    return /^(truncated|malformed) metadata [a-z ]+$/.test(message)
-      ? message
-      : "malformed metadata";
-  }
-  for (const key in metadata) {
-    if (key.startsWith("zkrpc-")) {
-      return `metadata keys starting with "zkrpc-" are reserved (zkrpc's own)`;
-    }
-  }
-  return metadata;
-}
-
 /** The protocol handler of one accepted connection. */
 export class ServerConnection {
   readonly done: Promise<void>;
@@ -226,11 +118,10 @@ export class ServerConnection {
   #writer: FrameWriter;
   #decoder: FrameDecoder;
   /** Calls answered when their handler settles, by id (not cancelled ones). */
-  #inflight = new Map<number, Context>();
+  #inflight = new Map<number, HandlerContext>();
   /** Async handlers not yet settled, cancelled ones included. */
   #running = 0;
   #maxInFlight: number;
-  #idleTimeout: number;
   #handshaken = false;
   #gotSettings = false;
   #responder: Responder;
@@ -240,20 +131,8 @@ export class ServerConnection {
   #drainPing = 0;
   #drainPong = false;
   #closed = false;
-  #timer: Timer | undefined;
-  /** When the last request arrived or call completed (pings do not count). */
-  #lastActivity = Date.now();
-  #maxPings: number;
-  /** Pings received in the current one-minute window, and when it began. */
-  #pings = 0;
-  #pingWindow = 0;
-  #ageTimer: Timer | undefined;
   #reading: Promise<void> = Promise.resolve();
-  /** When the bytes of the frame now incomplete started to arrive, or 0. */
-  #partialSince = 0;
-  #frameTimeout: number;
-  /** One lazily armed timer checks partial frames (not one per frame). */
-  #frameTimer: Timer | undefined;
+  #guards: Guards;
 
   constructor(s: ServerInternals, conn: Deno.Conn, addr: Deno.NetAddr) {
     this.#s = s;
@@ -282,109 +161,41 @@ export class ServerConnection {
     });
     this.#maxInFlight = o.maxInFlightPerConnection ??
       SERVER_DEFAULTS.maxInFlightPerConnection;
-    this.#idleTimeout = o.idleTimeout ?? SERVER_DEFAULTS.idleTimeout;
-    this.#frameTimeout = o.frameTimeout ?? SERVER_DEFAULTS.frameTimeout;
-    this.#maxPings = o.maxPingsPerMinute ?? SERVER_DEFAULTS.maxPingsPerMinute;
+    this.#guards = new Guards({
+      closed: () => this.#closed,
+      handshaken: () => this.#handshaken,
+      calls: () => this.#inflight.size,
+      waiting: () => this.#responder.waiting,
+      violation: (reason, tell) => this.#violation(reason, tell),
+      tooOld: () => {
+        this.#s.onError(
+          new ProtocolError(
+            `Connection from ${this.#peer} draining: maximum connection age of ${o.maxConnectionAge} ms reached`,
+          ),
+          addr,
+        );
+        this.drain("Maximum connection age reached");
+      },
+      close: () =>
+        this.close(
+          new ServerClosingError(
+            "Connection closed: maximum connection age reached",
+          ),
+        ),
+    }, {
+      handshakeTimeout: o.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
+      idleTimeout: o.idleTimeout ?? SERVER_DEFAULTS.idleTimeout,
+      frameTimeout: o.frameTimeout ?? SERVER_DEFAULTS.frameTimeout,
+      maxPingsPerMinute: o.maxPingsPerMinute ??
+        SERVER_DEFAULTS.maxPingsPerMinute,
+      maxConnectionAge: o.maxConnectionAge ?? SERVER_DEFAULTS.maxConnectionAge,
+      closeDeadline: o.closeDeadline ?? SERVER_DEFAULTS.closeDeadline,
+    });
   }
 
   start(): void {
-    this.#timer = setLongTimeout(
-      this.#onTimer,
-      this.#s.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
-    );
-    const age = this.#s.options.maxConnectionAge ??
-      SERVER_DEFAULTS.maxConnectionAge;
-    if (age > 0 && age < Infinity) {
-      // ±10 % jitter: connections opened together do not all go at once.
-      this.#ageTimer = setLongTimeout(
-        this.#onMaxAge,
-        age * (0.9 + Math.random() * 0.2),
-      );
-    }
+    this.#guards.start();
     this.#reading = this.#readLoop();
-  }
-
-  #onTimer = (): void => {
-    this.#timer = undefined;
-    if (this.#closed) return;
-    if (!this.#handshaken) {
-      this.#violation(
-        `no valid preface within ${
-          this.#s.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout
-        } ms (handshake timeout)`,
-        false,
-      );
-      return;
-    }
-    const idle = Date.now() - this.#lastActivity;
-    if (
-      this.#inflight.size === 0 && !this.#responder.waiting &&
-      idle >= this.#idleTimeout
-    ) {
-      this.#violation(
-        `no call for ${this.#idleTimeout} ms (idle timeout; pings do not count)`,
-        false,
-      );
-      return;
-    }
-    this.#armIdle(
-      this.#inflight.size === 0 ? this.#idleTimeout - idle : this.#idleTimeout,
-    );
-  };
-
-  #onMaxAge = (): void => {
-    if (this.#closed) return;
-    this.#s.onError(
-      new ProtocolError(
-        `Connection from ${this.#peer} draining: maximum connection age of ${this.#s.options.maxConnectionAge} ms reached`,
-      ),
-      this.#addr,
-    );
-    this.drain("Maximum connection age reached");
-    // A peer that never answers the drain ping still goes.
-    this.#ageTimer = setLongTimeout(() => {
-      this.close(
-        new ServerClosingError(
-          "Connection closed: maximum connection age reached",
-        ),
-      );
-    }, this.#s.options.closeDeadline ?? SERVER_DEFAULTS.closeDeadline);
-  };
-
-  #onPartialFrame(): void {
-    // The read loop gets here after close() too (its last read, or a wait
-    // for the writer, ended by the close): no timer may outlive the socket.
-    if (this.#closed) return;
-    this.#partialSince = Date.now();
-    if (this.#frameTimer === undefined && this.#frameTimeout > 0) {
-      this.#frameTimer = setLongTimeout(
-        this.#onFrameTimer,
-        this.#frameTimeout,
-      );
-    }
-  }
-
-  #onFrameTimer = (): void => {
-    this.#frameTimer = undefined;
-    if (this.#closed || this.#partialSince === 0) return;
-    const waited = Date.now() - this.#partialSince;
-    if (waited >= this.#frameTimeout) {
-      this.#violation(
-        `incomplete frame for ${waited} ms (frame timeout ${this.#frameTimeout} ms)`,
-        true,
-      );
-    } else {
-      this.#frameTimer = setLongTimeout(
-        this.#onFrameTimer,
-        this.#frameTimeout - waited,
-      );
-    }
-  };
-
-  #armIdle(ms: number): void {
-    if (this.#idleTimeout > 0 && !this.#closed) {
-      this.#timer = setLongTimeout(this.#onTimer, Math.max(1, ms));
-    }
   }
 
   async #readLoop(): Promise<void> {
@@ -408,7 +219,7 @@ export class ServerConnection {
         let frame: Frame | undefined;
         while (!this.#closed && (frame = decoder.next()) !== undefined) {
           this.#onFrame(frame);
-          this.#partialSince = 0;
+          this.#guards.frameRead();
           if (this.#writer.buffered > WRITE_HIGH_WATER) {
             // Per frame, not per read: one read can hold thousands of
             // requests. The frames left in the decoder wait; nothing is
@@ -416,8 +227,7 @@ export class ServerConnection {
             await this.#writer.drained();
           }
         }
-        if (decoder.buffered === 0) this.#partialSince = 0;
-        else if (this.#partialSince === 0) this.#onPartialFrame();
+        this.#guards.framing(decoder.buffered > 0);
       }
     } catch (error) {
       if (!this.#closed) {
@@ -441,9 +251,7 @@ export class ServerConnection {
       this.#handshaken = true;
       this.#writer.pushRaw(PREFACE);
       this.#writer.push(FrameType.Settings, 0, this.#s.settings);
-      this.#lastActivity = Date.now();
-      this.#timer?.clear();
-      this.#armIdle(this.#idleTimeout);
+      this.#guards.handshaken();
       return true;
     }
     if (check === "http") {
@@ -485,7 +293,7 @@ export class ServerConnection {
     }
     switch (frame.type) {
       case FrameType.Request:
-        this.#lastActivity = Date.now();
+        this.#guards.active();
         this.#onRequest(frame.id, frame.payload);
         return;
       case FrameType.Cancel: {
@@ -529,14 +337,10 @@ export class ServerConnection {
    * and closes (in the spirit of gRPC's "too_many_pings").
    */
   #tooManyPings(): boolean {
-    const now = Date.now();
-    if (now - this.#pingWindow >= 60_000) {
-      this.#pingWindow = now;
-      this.#pings = 0;
-    }
-    if (++this.#pings <= this.#maxPings) return false;
-    const message =
-      `Connection from ${this.#peer} closed: more than ${this.#maxPings} pings in a minute (too many pings)`;
+    if (!this.#guards.tooManyPings()) return false;
+    const message = `Connection from ${this.#peer} closed: more than ${
+      this.#s.options.maxPingsPerMinute ?? SERVER_DEFAULTS.maxPingsPerMinute
+    } pings in a minute (too many pings)`;
     this.#s.onError(new ProtocolError(message), this.#addr);
     if (!this.#draining) {
       this.#draining = true;
@@ -666,13 +470,13 @@ export class ServerConnection {
     }
     // A sync handler without withContext() needs no context: the common
     // fast path allocates none.
-    let ctx: Context | undefined;
+    let ctx: HandlerContext | undefined;
     let result: unknown;
     try {
       if (entry.withContext === undefined) {
         result = entry.fn.apply(this.#s.handlers, params);
       } else {
-        ctx = new Context(method, this.#addr, header.timeout, metadata);
+        ctx = new HandlerContext(method, this.#addr, header.timeout, metadata);
         if (this.#s.inheritDeadline) {
           const call = ctx;
           const fn = entry.withContext;
@@ -710,7 +514,7 @@ export class ServerConnection {
       return;
     }
     if (promise !== undefined) {
-      ctx ??= new Context(method, this.#addr, header.timeout, metadata);
+      ctx ??= new HandlerContext(method, this.#addr, header.timeout, metadata);
       this.#inflight.set(id, ctx);
       this.#running++;
       const running = this.#s.running;
@@ -749,12 +553,17 @@ export class ServerConnection {
     });
   }
 
-  #complete(id: number, ctx: Context, value: unknown, failed: boolean): void {
+  #complete(
+    id: number,
+    ctx: HandlerContext,
+    value: unknown,
+    failed: boolean,
+  ): void {
     ctx.done();
     if (this.#inflight.get(id) !== ctx) return; // cancelled or closed
     this.#inflight.delete(id);
     if (!ctx.expired) {
-      this.#lastActivity = Date.now();
+      this.#guards.active();
       this.#responder.answer(id, ctx.method, value, failed);
     }
     this.#maybeFinishDrain();
@@ -797,9 +606,7 @@ export class ServerConnection {
   close(reason?: unknown): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#timer?.clear();
-    this.#frameTimer?.clear();
-    this.#ageTimer?.clear();
+    this.#guards.stop();
     const why = reason ??
       new ConnectionError(`Connection from ${this.#peer} closed`, {
         written: true,
