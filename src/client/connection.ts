@@ -27,7 +27,11 @@ import { CallTable, type PendingCall } from "./_calls.ts";
 import { RequestBuilder } from "./_request_builder.ts";
 import { Keepalive } from "./_keepalive.ts";
 import { errorMessage as message, lowerFirst } from "../_util.ts";
-import { type Address, openSocket } from "./_connect.ts";
+import {
+  type Address,
+  DEFAULT_CONNECT_TIMEOUT,
+  openSocket,
+} from "./_connect.ts";
 import { inheritedDeadline, type ParentCall } from "../_call_scope.ts";
 import { MAX_WIRE_DEADLINE, remaining } from "../_deadline.ts";
 import {
@@ -46,6 +50,20 @@ import { CONNECTION_DEFAULTS } from "../_defaults.ts";
 export const CHANNEL_OWNED: unique symbol = Symbol("zkrpc.channelOwned");
 
 export type { Address };
+
+/**
+ * The default `connectTimeout` of a connection, in ms (the channel uses it
+ * too).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CONNECT_TIMEOUT } from "./connection.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_CONNECT_TIMEOUT, 2000);
+ * ```
+ */
+export { DEFAULT_CONNECT_TIMEOUT };
 
 export { MAX_WIRE_DEADLINE };
 
