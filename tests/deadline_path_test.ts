@@ -80,7 +80,7 @@ async function path(intercepted: boolean): Promise<
     async [Symbol.asyncDispose]() {
       caller.close();
       toInner.close();
-      await Promise.all([caller.closed, toInner.closed]);
+      await Promise.all([caller.finished, toInner.finished]);
       await Promise.all([outer.close(), inner.close()]);
     },
   };

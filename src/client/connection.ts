@@ -297,8 +297,20 @@ const NO_OPTIONS: CallOptions = Object.freeze({});
  * ```
  */
 export class Connection extends EventTarget implements AsyncDisposable {
-  /** Resolves when the socket is gone and no I/O is pending. */
-  readonly closed: Promise<void>;
+  /**
+   * Resolves when the connection is gone: the socket is closed and no I/O is
+   * pending (named as `RpcServer.finished` and `Deno.HttpServer.finished`).
+   */
+  readonly finished: Promise<void>;
+
+  /**
+   * The same promise as {@linkcode Connection.finished}.
+   *
+   * @deprecated Use `finished` (one word for "gone" across zkrpc).
+   */
+  get closed(): Promise<void> {
+    return this.finished;
+  }
   /** The endpoint this connection talks to. */
   readonly endpoint: Address;
 
@@ -453,7 +465,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
     );
     this.#keepaliveTimeout = options.keepaliveTimeout ??
       CONNECTION_DEFAULTS.keepaliveTimeout;
-    this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
+    this.finished = new Promise((resolve) => this.#resolveClosed = resolve);
     this.#keepalive = new Keepalive(this.#name, {
       inFlight: () => this.#calls.size,
       started: () => this.#writer.started,
@@ -631,7 +643,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
    */
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
-    await this.closed;
+    await this.finished;
   }
 
   async #readLoop(): Promise<void> {

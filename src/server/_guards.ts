@@ -18,7 +18,7 @@ export interface GuardLimits {
   /** 0 or Infinity: no limit. */
   maxConnectionAge: number;
   /** How long a connection drained for its age may take to go. */
-  closeDeadline: number;
+  closeTimeout: number;
 }
 
 /** What a {@linkcode Guards} needs of its connection. */
@@ -33,7 +33,7 @@ export interface GuardedConnection {
   violation(reason: string, tell: boolean): void;
   /** The maximum age was reached: drain. */
   tooOld(): void;
-  /** The drain after `tooOld()` took longer than `closeDeadline`. */
+  /** The drain after `tooOld()` took longer than `closeTimeout`. */
   close(): void;
 }
 
@@ -173,7 +173,7 @@ export class Guards {
     // A peer that never answers the drain ping still goes.
     this.#ageTimer = setLongTimeout(
       () => this.#conn.close(),
-      this.#limits.closeDeadline,
+      this.#limits.closeTimeout,
     );
   };
 

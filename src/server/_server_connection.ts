@@ -48,7 +48,7 @@ import {
  */
 export const SERVER_DEFAULTS = {
   handshakeTimeout: 10_000,
-  closeDeadline: 10_000,
+  closeTimeout: 10_000,
   maxInFlightPerConnection: 1024,
   idleTimeout: 120_000,
   frameTimeout: 30_000,
@@ -82,7 +82,7 @@ export interface ServerConnectionOptions {
   exposeStack?: boolean;
   maxPingsPerMinute?: number;
   maxConnectionAge?: number;
-  closeDeadline?: number;
+  closeTimeout?: number;
 }
 
 /** What every connection of one server shares with it. */
@@ -189,7 +189,7 @@ export class ServerConnection {
       maxPingsPerMinute: o.maxPingsPerMinute ??
         SERVER_DEFAULTS.maxPingsPerMinute,
       maxConnectionAge: o.maxConnectionAge ?? SERVER_DEFAULTS.maxConnectionAge,
-      closeDeadline: o.closeDeadline ?? SERVER_DEFAULTS.closeDeadline,
+      closeTimeout: o.closeTimeout ?? SERVER_DEFAULTS.closeTimeout,
     });
   }
 

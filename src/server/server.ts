@@ -219,7 +219,7 @@ export interface ServeOptions {
   maxPingsPerMinute?: number;
   /**
    * Milliseconds after which a connection is drained (`goaway`, in-flight
-   * calls finish, then it closes; forced after `closeDeadline`), ±10 %
+   * calls finish, then it closes; forced after `closeTimeout`), ±10 %
    * jitter. Clients reconnect, which spreads load over new servers and
    * bounds how long one peer holds a slot. `0` disables it.
    *
@@ -235,11 +235,13 @@ export interface ServeOptions {
    */
   frameTimeout?: number;
   /**
-   * Default deadline of `close()` in milliseconds.
+   * How long `close()` lets in-flight calls finish, in milliseconds (its
+   * default `timeout`; also how long a connection drained for its
+   * `maxConnectionAge` may take).
    *
    * @default {10000}
    */
-  closeDeadline?: number;
+  closeTimeout?: number;
   /**
    * Send the stack of errors thrown by handlers to clients (they append it to
    * the revived error's stack). Off by default: stacks reveal server paths.
@@ -295,13 +297,13 @@ export interface ServeOptions {
 /**
  * Options of {@linkcode RpcServer.prototype.close}.
  *
- * @example Close with a short deadline
+ * @example Close with a short grace period
  * ```ts
  * import { type CloseOptions, serve } from "./server.ts";
  * import assert from "node:assert/strict";
  *
  * const server = serve({ ok: () => true }, { hostname: "127.0.0.1" });
- * const options: CloseOptions = { deadline: 100 };
+ * const options: CloseOptions = { timeout: 100 };
  * await server.close(options);
  * await server.finished;
  * assert.equal(server.connections, 0);
@@ -312,9 +314,9 @@ export interface CloseOptions {
    * Milliseconds in-flight calls get to finish before their connections are
    * closed and their signals aborted.
    *
-   * @default {ServeOptions.closeDeadline}
+   * @default {ServeOptions.closeTimeout}
    */
-  deadline?: number;
+  timeout?: number;
 }
 const TRANSIENT_ACCEPT_ERRORS = [
   Deno.errors.ConnectionReset,
@@ -659,10 +661,10 @@ export class RpcServer implements AsyncDisposable {
   /**
    * Closes gracefully: deregisters from discovery, stops accepting, sends
    * `goaway` on every connection, lets in-flight calls finish within the
-   * deadline (new requests get {@linkcode ServerClosingError}), then closes
+   * timeout (new requests get {@linkcode ServerClosingError}), then closes
    * the sockets. Idempotent: later calls return the same promise.
    *
-   * @param options The deadline.
+   * @param options The grace period (`timeout`).
    * @returns A promise that resolves when the server is closed.
    */
   close(options: CloseOptions = {}): Promise<void> {
@@ -676,13 +678,13 @@ export class RpcServer implements AsyncDisposable {
       );
     }
     this.#closing = this.#close(
-      options.deadline ?? this.#options.closeDeadline ??
-        SERVER_DEFAULTS.closeDeadline,
+      options.timeout ?? this.#options.closeTimeout ??
+        SERVER_DEFAULTS.closeTimeout,
     );
     return this.#closing;
   }
 
-  async #close(deadline: number): Promise<void> {
+  async #close(timeout: number): Promise<void> {
     // #closing is set: health says not-serving before anything else changes.
     this.#signal?.removeEventListener("abort", this.#onAbort);
     try {
@@ -707,12 +709,12 @@ export class RpcServer implements AsyncDisposable {
     const running = this.#internals.running;
     await settleWithin(
       Promise.all([...conns.map((c) => c.done), ...running]),
-      deadline,
+      timeout,
     );
     for (const conn of this.#conns) {
       conn.close(
         new ServerClosingError(
-          `Server closed before the call completed: deadline of ${deadline} ms exceeded`,
+          `Server closed before the call completed: close timeout of ${timeout} ms exceeded`,
         ),
       );
     }
