@@ -672,7 +672,10 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       }`;
     }
     if (state === "closed") {
-      return `no servers for ${service}: discovery closed`;
+      const why = this.#membership.lastError;
+      return `no servers for ${service}: discovery closed${
+        why === undefined ? "" : ` (${errorMessage(why)})`
+      }`;
     }
     const since = this.#stateSince;
     const registry = this.#membership.source ?? "the membership source";

@@ -7,6 +7,7 @@
 
 import { coalesced } from "./_coalesced.ts";
 import { backoff } from "../_async.ts";
+import { isPermanentFailure } from "./_failure.ts";
 import type { Registration } from "../discovery/registrar.ts";
 import { securePath } from "./_secure_path.ts";
 import { encodeMember, type MemberData } from "../discovery/member.ts";
@@ -158,6 +159,14 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
     keeper.addEventListener("connected", this.#onSession);
     if (keeper.session?.state === "connected") this.#onSession();
     this.#firstRegistration.promise.catch(() => {});
+    // A keeper that gave up for good (a missing chroot, an unknown host…)
+    // never brings a session: fail now, with its cause.
+    const onFailed = () => {
+      const failure = keeper.failure;
+      if (failure && !this.#closed && !this.#failed) this.#fail(failure);
+    };
+    if (keeper.failure) queueMicrotask(onFailed);
+    else keeper.addEventListener("failed", onFailed, { once: true });
   }
 
   /** The member node's path while registered, else `undefined`. */
@@ -415,12 +424,5 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
  * session may not tighten, an invalid path or ACL.
  */
 function isFatal(error: unknown): boolean {
-  if (!isZooKeeperError(error)) return true;
-  return isZooKeeperError(
-    error,
-    "NO_AUTH",
-    "INVALID_ACL",
-    "NO_CHILDREN_FOR_EPHEMERALS",
-    "BAD_ARGUMENTS",
-  );
+  return isPermanentFailure(error);
 }
