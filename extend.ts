@@ -64,8 +64,11 @@ export type {
   ServerInterceptor,
 } from "./src/_interceptors.ts";
 export type { ParentCall } from "./src/_call_scope.ts";
+export type { Deadline } from "./src/_deadline.ts";
 export type { HedgingOptions } from "./src/channel/hedging.ts";
 export type { OutlierDetectionOptions } from "./src/channel/outlier_detection.ts";
 export type { RetryBudgetOptions } from "./src/channel/retry_budget.ts";
 export type { ErrorClass } from "./src/errors.ts";
+export type { StreamOptions } from "./src/client/_stream.ts";
+export type { ChannelStreamOptions } from "./src/channel/stream.ts";
 export { telemetryEnabled } from "./src/telemetry/telemetry.ts";

@@ -55,7 +55,6 @@ export {
   zooKeeperDiscovery,
   type ZooKeeperDiscoveryOptions,
 } from "./src/zookeeper/discovery.ts";
-export { type ChannelStreamOptions } from "./src/channel/stream.ts";
 export { type Caller, type Stub, stub } from "./src/channel/stub.ts";
 export { type CallContext, withContext } from "./src/server/call_context.ts";
 export {
@@ -63,7 +62,6 @@ export {
   type CallOptions,
   Connection,
   type ConnectionOptions,
-  type StreamOptions,
 } from "./src/client/connection.ts";
 export {
   CancelledError,

@@ -46,6 +46,10 @@ Deno.test("the preface is the magic bytes then the protocol version", () => {
     Pong: 6,
     Goaway: 7,
     Settings: 8,
+    Open: 9,
+    Item: 10,
+    End: 11,
+    Window: 12,
   });
 });
 

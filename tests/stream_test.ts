@@ -337,7 +337,7 @@ Deno.test("stream: the close deadline ends a stream that outlives it with a clea
     );
     assert.ok(failure instanceof ConnectionError, String(failure));
     assert.match(failure.message, /broke after \d+ items/);
-  }, { closeDeadline: 300 });
+  }, { closeTimeout: 300 });
 });
 
 Deno.test("stream: a streaming method called with call() says to use stream()", async () => {

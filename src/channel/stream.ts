@@ -35,7 +35,7 @@ export type StreamAttempt = (
  *
  * @example A stream that may fail over before its first item
  * ```ts
- * import type { ChannelStreamOptions } from "@zkrpc/zkrpc";
+ * import type { ChannelStreamOptions } from "@zkrpc/zkrpc/extend";
  * import assert from "node:assert/strict";
  *
  * const options: ChannelStreamOptions = { idempotent: true, timeout: 60_000 };

@@ -25,7 +25,7 @@ import type { CallOptions } from "./connection.ts";
  *
  * @example Upload rows and read the answers
  * ```ts
- * import type { StreamOptions } from "@zkrpc/zkrpc";
+ * import type { StreamOptions } from "@zkrpc/zkrpc/extend";
  * import assert from "node:assert/strict";
  *
  * async function* rows() {
