@@ -51,6 +51,8 @@ export interface BenchHandlers {
   divide(a: number, b: number): number | Promise<number>;
   /** Returns its argument. */
   echo(payload: unknown): unknown;
+  /** Streams `n` items of `bytes` bytes (the streams scenario). */
+  items(n: number, bytes: number): AsyncGenerator<Uint8Array>;
 }
 
 /**
@@ -80,6 +82,12 @@ export function benchHandlers(
     echo(payload: unknown): unknown {
       count();
       return payload;
+    },
+    async *items(n: number, bytes: number): AsyncGenerator<Uint8Array> {
+      count();
+      // One buffer: each item is encoded (copied) when it is sent.
+      const item = new Uint8Array(bytes).fill(97);
+      for (let i = 0; i < n; i++) yield item;
     },
   };
   return { handlers, stats };

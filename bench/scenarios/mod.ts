@@ -13,6 +13,7 @@ import { run as failover } from "./failover.ts";
 import { run as membership } from "./membership.ts";
 import { run as interceptors } from "./interceptors.ts";
 import { run as scale } from "./scale.ts";
+import { run as streams } from "./streams.ts";
 
 /** Scenario id -> entry point, in run order. */
 export const SCENARIOS: Record<string, Scenario> = {
@@ -25,4 +26,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   membership,
   interceptors,
   scale,
+  streams,
 };

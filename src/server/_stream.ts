@@ -72,14 +72,6 @@ function iteratorOf(
     : stream[Symbol.asyncIterator]();
 }
 
-/** Resolves when `signal` aborts (never rejects). */
-function abortedPromise(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-}
-
 /** The input of one call: items the client sent, not yet read. */
 class Input implements AsyncIterable<unknown> {
   readonly #id: number;
@@ -309,37 +301,44 @@ export class ServerStreams {
       wake: undefined,
     };
     this.#outputs.set(id, output);
-    const aborted = abortedPromise(signal);
-    let source = result;
-    if (!isItemStream(source)) {
-      const value = Promise.resolve(source);
-      value.catch(() => {}); // settled after an abort: nobody waits
-      source = await Promise.race([value, aborted]);
-      if (signal.aborted) return undefined;
-      if (!isItemStream(source)) {
-        // One value (a unary handler called as a stream): one item.
-        this.#item(id, source);
-        return STREAM_END;
-      }
-    }
-    const iterator = iteratorOf(source);
+    // One listener per stream: an abort wakes whatever the stream waits for
+    // (no reaction is left behind per item, however long the stream).
+    let cancelWait: (() => void) | undefined;
+    const onAbort = (): void => {
+      output.wake?.();
+      cancelWait?.();
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    /** `promise`, or `undefined` as soon as the signal aborts. */
+    const unlessAborted = <T>(promise: Promise<T>): Promise<T | undefined> =>
+      new Promise<T | undefined>((resolve, reject) => {
+        cancelWait = () => resolve(undefined);
+        promise.then(resolve, reject);
+      });
+    let iterator: AsyncIterator<unknown> | undefined;
     let finished = false;
     try {
+      let source = result;
+      if (!isItemStream(source)) {
+        source = await unlessAborted(Promise.resolve(source));
+        if (signal.aborted) return undefined;
+        if (!isItemStream(source)) {
+          // One value (a unary handler called as a stream): one item.
+          this.#item(id, source);
+          return STREAM_END;
+        }
+      }
+      iterator = iteratorOf(source);
       while (!signal.aborted) {
         if (output.credit === 0) {
-          await Promise.race([
-            new Promise<void>((resolve) => output.wake = resolve),
-            aborted,
-          ]);
+          await new Promise<void>((resolve) => output.wake = resolve);
           continue;
         }
         if (this.#host.buffered() > OUTPUT_HIGH_WATER) {
-          await Promise.race([this.#host.drained(), aborted]);
+          await unlessAborted(this.#host.drained());
           continue;
         }
-        const next = iterator.next();
-        next.catch(() => {}); // settled after an abort: nobody waits
-        const step = await Promise.race([next, aborted]);
+        const step = await unlessAborted(iterator.next());
         if (step === undefined) break; // aborted
         if (step.done) {
           finished = true;
@@ -353,10 +352,13 @@ export class ServerStreams {
       finished = true; // a throwing iterator is done
       throw error;
     } finally {
-      if (!finished) {
+      signal.removeEventListener("abort", onAbort);
+      output.wake = cancelWait = undefined;
+      if (!finished && iterator !== undefined) {
         // Cancelled, timed out, closed, or an item failed to encode: stop
         // the producer (an async generator's `finally` runs).
-        Promise.resolve().then(() => iterator.return?.()).catch(() => {});
+        const it = iterator;
+        Promise.resolve().then(() => it.return?.()).catch(() => {});
       }
     }
   }
