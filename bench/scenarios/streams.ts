@@ -22,6 +22,7 @@ import { HEADER_BYTES, makeFrame } from "../frame_echo.ts";
 import { medianFigures, ratios } from "./_figures.ts";
 import { round } from "../stats.ts";
 import type { BenchEndpoint } from "../drivers/types.ts";
+import { DEFAULT_STREAM_WINDOW } from "../../src/protocol/stream_frames.ts";
 
 /** Item sizes measured, bytes of the item's payload. */
 export const STREAM_ITEM_SIZES: number[] = [48, 4096];
@@ -29,8 +30,8 @@ export const STREAM_ITEM_SIZES: number[] = [48, 4096];
 /** Concurrent streams measured. */
 export const STREAM_COUNTS: number[] = [1, 16];
 
-/** The default stream window (items), mirrored for the raw client. */
-const WINDOW = 64;
+/** The stream window (items): as many raw frames are kept in flight. */
+const WINDOW = DEFAULT_STREAM_WINDOW;
 
 type Figures = Record<string, number | null>;
 

@@ -40,7 +40,7 @@ export interface StreamOptions extends CallOptions {
   /**
    * Items sent to the handler, which reads them as `ctx.input` (a
    * `withContext()` handler). Pulled lazily: one item per credit of the
-   * server's window (its `streamWindow`, default 64), so a slow handler
+   * server's window (its `streamWindow`, default 256), so a slow handler
    * never makes this side buffer. If it throws, the call is cancelled and
    * fails with that error. Without it, `ctx.input` is `undefined`.
    */

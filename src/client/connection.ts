@@ -185,7 +185,7 @@ export interface ConnectionOptions {
    * granted again as the consumer reads). An unread stream holds at most
    * this many items (each at most `maxFrameSize`) on this side.
    *
-   * @default {64}
+   * @default {256}
    */
   streamWindow?: number;
 }

@@ -13,7 +13,7 @@ import { ProtocolError } from "../errors.ts";
  * on one stream before the other must wait for a `window` frame. Each side
  * announces its own as the `streamWindow` setting.
  */
-export const DEFAULT_STREAM_WINDOW = 64;
+export const DEFAULT_STREAM_WINDOW = 256;
 
 /** The largest window a side may announce or grant in total (2^31-1 items). */
 export const MAX_STREAM_WINDOW = 0x7fff_ffff;

@@ -44,6 +44,23 @@ export const STREAM_END: unique symbol = Symbol("zkrpc.streamEnd");
 const OUTPUT_HIGH_WATER = 1024 * 1024;
 
 /**
+ * Bytes of one stream's items the server keeps unacknowledged (sent, and
+ * not yet granted back by the client) whatever the window: a client at
+ * the default window of 256 items holds at most this (plus one item) of a
+ * stream of large items.
+ */
+export const STREAM_BYTES_IN_FLIGHT = 1024 * 1024;
+
+/**
+ * Bytes of input items received and not yet read, summed over the streams
+ * of one connection, beyond which an arriving item fails its stream's
+ * input with `ResourceExhaustedError` (the other streams and the
+ * connection go on): the stream buffers' share of the connection's memory
+ * budget.
+ */
+export const INPUT_BUDGET = 16 * 1024 * 1024;
+
+/**
  * Whether a handler's value is a stream of items rather than one value.
  *
  * @example An async generator's object is a stream, an array is not
@@ -72,6 +89,18 @@ function iteratorOf(
     : stream[Symbol.asyncIterator]();
 }
 
+/** What the server keeps of one output stream. */
+interface Output {
+  /** Items the client still accepts. */
+  credit: number;
+  /** Wakes the producer waiting for credit. */
+  wake: (() => void) | undefined;
+  /** Sizes of the items sent and not yet granted back, oldest first. */
+  sizes: number[];
+  /** Their sum. */
+  bytes: number;
+}
+
 /** The input of one call: items the client sent, not yet read. */
 class Input implements AsyncIterable<unknown> {
   readonly #id: number;
@@ -82,13 +111,19 @@ class Input implements AsyncIterable<unknown> {
   #error: unknown = undefined;
   #wake: (() => void) | undefined;
   #iterated = false;
-  /** Bytes of items received and not yet read. */
-  bytes = 0;
+  /** The connection's count of unread input bytes. */
+  #budget: { bytes: number };
 
-  constructor(id: number, host: StreamHost, window: number) {
+  constructor(
+    id: number,
+    host: StreamHost,
+    window: number,
+    budget: { bytes: number },
+  ) {
     this.#id = id;
     this.#host = host;
     this.#window = new Replenisher(window);
+    this.#budget = budget;
   }
 
   push(payload: Uint8Array): void {
@@ -100,7 +135,7 @@ class Input implements AsyncIterable<unknown> {
     }
     // A copy: the payload is a view of the read buffer.
     this.#items.push(payload.slice());
-    this.bytes += payload.length;
+    this.#budget.bytes += payload.length;
     this.#notify();
   }
 
@@ -113,8 +148,8 @@ class Input implements AsyncIterable<unknown> {
     if (this.#ended) return;
     this.#error = error;
     this.#ended = true;
+    for (const item of this.#items) this.#budget.bytes -= item.length;
     this.#items = [];
-    this.bytes = 0;
     this.#notify();
   }
 
@@ -132,7 +167,7 @@ class Input implements AsyncIterable<unknown> {
     while (true) {
       const bytes = this.#items.shift();
       if (bytes !== undefined) {
-        this.bytes -= bytes.length;
+        this.#budget.bytes -= bytes.length;
         const grant = this.#window.consumed();
         if (grant > 0) {
           this.#host.push(FrameType.Window, this.#id, encodeWindow(grant));
@@ -167,10 +202,8 @@ export class ServerStreams {
   /** The `open` frame just read; its request must be the next frame. */
   #open: { id: number; mode: number } | undefined;
   #inputs = new Map<number, Input>();
-  #outputs = new Map<
-    number,
-    { credit: number; wake: (() => void) | undefined }
-  >();
+  #outputs = new Map<number, Output>();
+  #budget = { bytes: 0 };
 
   /**
    * @param host The connection.
@@ -183,9 +216,7 @@ export class ServerStreams {
 
   /** Bytes of input items received and not yet read, on every stream. */
   get bufferedInput(): number {
-    let bytes = 0;
-    for (const input of this.#inputs.values()) bytes += input.bytes;
-    return bytes;
+    return this.#budget.bytes;
   }
 
   /**
@@ -209,9 +240,19 @@ export class ServerStreams {
         }
         this.#open = { id: frame.id, mode: decodeOpen(frame.payload) };
         return true;
-      case FrameType.Item:
-        this.#inputs.get(frame.id)?.push(frame.payload);
+      case FrameType.Item: {
+        const input = this.#inputs.get(frame.id);
+        if (input === undefined) return true; // ended or cancelled
+        if (this.#budget.bytes + frame.payload.length > INPUT_BUDGET) {
+          input.fail(
+            new ResourceExhaustedError(
+              `Cannot read the input of call ${frame.id}: ${this.#budget.bytes} bytes of stream input already wait unread on this connection (input budget ${INPUT_BUDGET} bytes)`,
+              { ran: true },
+            ),
+          );
+        } else input.push(frame.payload);
         return true;
+      }
       case FrameType.End:
         this.#inputs.get(frame.id)?.end();
         return true;
@@ -220,6 +261,9 @@ export class ServerStreams {
         const output = this.#outputs.get(frame.id);
         if (output === undefined) return true; // ended or cancelled
         output.credit += items;
+        for (let i = 0; i < items && output.sizes.length > 0; i++) {
+          output.bytes -= output.sizes.shift()!;
+        }
         if (output.credit > MAX_STREAM_WINDOW) {
           throw new ProtocolError(
             `Cannot read window frame: the client granted more than ${MAX_STREAM_WINDOW} items on call ${frame.id}`,
@@ -257,7 +301,7 @@ export class ServerStreams {
    * @returns What the handler reads (`ctx.input`).
    */
   input(id: number, signal: AbortSignal): AsyncIterable<unknown> {
-    const input = new Input(id, this.#host, this.#window);
+    const input = new Input(id, this.#host, this.#window, this.#budget);
     this.#inputs.set(id, input);
     signal.addEventListener("abort", () => input.fail(signal.reason), {
       once: true,
@@ -296,9 +340,11 @@ export class ServerStreams {
     result: unknown,
     signal: AbortSignal,
   ): Promise<unknown> {
-    const output: { credit: number; wake: (() => void) | undefined } = {
+    const output: Output = {
       credit: this.#host.peerWindow(),
       wake: undefined,
+      sizes: [],
+      bytes: 0,
     };
     this.#outputs.set(id, output);
     // One listener per stream: an abort wakes whatever the stream waits for
@@ -330,7 +376,7 @@ export class ServerStreams {
       }
       iterator = iteratorOf(source);
       while (!signal.aborted) {
-        if (output.credit === 0) {
+        if (output.credit === 0 || output.bytes >= STREAM_BYTES_IN_FLIGHT) {
           await new Promise<void>((resolve) => output.wake = resolve);
           continue;
         }
@@ -345,7 +391,9 @@ export class ServerStreams {
           return STREAM_END;
         }
         output.credit--;
-        this.#item(id, step.value);
+        const size = this.#item(id, step.value);
+        output.sizes.push(size);
+        output.bytes += size;
       }
       return undefined;
     } catch (error) {
@@ -363,7 +411,8 @@ export class ServerStreams {
     }
   }
 
-  #item(id: number, value: unknown): void {
+  /** Sends one item; returns its size in bytes. */
+  #item(id: number, value: unknown): number {
     let bytes: Uint8Array;
     try {
       bytes = this.#host.encode(value);
@@ -382,5 +431,6 @@ export class ServerStreams {
       );
     }
     this.#host.push(FrameType.Item, id, bytes);
+    return bytes.length;
   }
 }

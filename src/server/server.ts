@@ -185,7 +185,7 @@ export interface ServeOptions {
    * `maxFrameSize`). A stream counts against `maxInFlightPerConnection`
    * like an async handler until it ends.
    *
-   * @default {64}
+   * @default {256}
    */
   streamWindow?: number;
   /**
