@@ -57,8 +57,8 @@ export interface ClientStreamHost {
   decode(bytes: Uint8Array): unknown;
   /** Bytes queued and not yet written. */
   buffered(): number;
-  /** Resolves when the output queue is written. */
-  drained(): Promise<void>;
+  /** Resolves once at most `limit` bytes wait behind the write in progress. */
+  below(limit: number): Promise<void>;
   /** The client's own window (its `streamWindow` setting). */
   window: number;
   /** The server's window for this side's input items. */
@@ -288,7 +288,7 @@ export class ClientStream {
           continue;
         }
         if (this.#host.buffered() > INPUT_HIGH_WATER) {
-          await this.#host.drained();
+          await this.#host.below(INPUT_HIGH_WATER / 2);
           continue;
         }
         const step = await iterator.next();

@@ -644,7 +644,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
       encode: (value) => encodeForWrite(this.#codec, value),
       decode: (bytes) => this.#codec.decode(bytes),
       buffered: () => this.#writer.buffered,
-      drained: () => this.#writer.drained(),
+      below: (limit) => this.#writer.below(limit),
       window: this.#streamWindow,
       peerWindow: this.#peerStreamWindow,
       name: this.#name,

@@ -50,6 +50,7 @@ export class FrameWriter {
   #flushing = false;
   #failed: unknown = undefined;
   #idle: Array<() => void> = [];
+  #low: Array<{ limit: number; resolve: () => void }> = [];
   #onError: (error: unknown) => void;
 
   /**
@@ -175,6 +176,34 @@ export class FrameWriter {
   }
 
   /**
+   * Resolves once at most `limit` bytes wait behind the write in progress:
+   * at once when that is so already, else when the next write takes them
+   * (or writing failed). A producer that waits for this keeps at most one
+   * write in progress and `limit` bytes more, without waiting for the
+   * socket to go idle (as {@linkcode FrameWriter.prototype.drained} does).
+   *
+   * @param limit Bytes that may wait.
+   * @returns A promise.
+   */
+  below(limit: number): Promise<void> {
+    if (this.#len <= limit || this.#failed !== undefined) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#low.push({ limit, resolve }));
+  }
+
+  #wakeLow(): void {
+    if (this.#low.length === 0) return;
+    const waiting = this.#low;
+    this.#low = [];
+    for (const waiter of waiting) {
+      if (this.#len <= waiter.limit || this.#failed !== undefined) {
+        waiter.resolve();
+      } else this.#low.push(waiter);
+    }
+  }
+
+  /**
    * Resolves when everything queued so far was written (or writing failed).
    *
    * @returns A promise.
@@ -195,6 +224,7 @@ export class FrameWriter {
         this.#spare = buf;
         this.#len = 0;
         this.#started = this.#batch++;
+        this.#wakeLow();
         let off = 0;
         while (off < len) {
           off += await this.#sink.write(buf.subarray(off, len));
@@ -209,6 +239,7 @@ export class FrameWriter {
       queueMicrotask(() => this.#onError(error));
     } finally {
       this.#flushing = false;
+      this.#wakeLow();
       if (this.#len === 0 || this.#failed !== undefined) {
         const idle = this.#idle;
         this.#idle = [];

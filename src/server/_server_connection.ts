@@ -170,7 +170,7 @@ export class ServerConnection {
     this.#streams = new ServerStreams({
       push: (type, id, bytes) => writer.push(type, id, bytes),
       buffered: () => writer.buffered,
-      drained: () => writer.drained(),
+      below: (limit) => writer.below(limit),
       encode: (value) => encodeForWrite(this.#responder.codec, value),
       decode: (bytes) => this.#responder.codec.decode(bytes),
       sendLimit: () => Math.min(this.#responder.peerMaxFrameSize, maxFrameSize),

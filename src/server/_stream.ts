@@ -25,8 +25,8 @@ export interface StreamHost {
   push(type: FrameType, id: number, bytes?: Uint8Array): void;
   /** Bytes queued and not yet written. */
   buffered(): number;
-  /** Resolves when the output queue is written. */
-  drained(): Promise<void>;
+  /** Resolves once at most `limit` bytes wait behind the write in progress. */
+  below(limit: number): Promise<void>;
   /** Encodes a value with the connection's codec (bytes valid until the next encode). */
   encode(value: unknown): Uint8Array;
   /** Decodes a value with the connection's codec. */
@@ -40,8 +40,13 @@ export interface StreamHost {
 /** The outcome of a stream that ended normally: the connection sends `end`. */
 export const STREAM_END: unique symbol = Symbol("zkrpc.streamEnd");
 
-/** Output queue size above which no further item is pulled. */
-const OUTPUT_HIGH_WATER = 1024 * 1024;
+/**
+ * Output queue size above which no further item is pulled until the write
+ * in progress completes: half the connection's read-pausing high water, so
+ * that streams alone never make the server stop reading (their `window`
+ * frames arrive on that read side).
+ */
+const OUTPUT_HIGH_WATER = 512 * 1024;
 
 /**
  * Bytes of one stream's items the server keeps unacknowledged (sent, and
@@ -381,7 +386,7 @@ export class ServerStreams {
           continue;
         }
         if (this.#host.buffered() > OUTPUT_HIGH_WATER) {
-          await unlessAborted(this.#host.drained());
+          await unlessAborted(this.#host.below(OUTPUT_HIGH_WATER / 2));
           continue;
         }
         const step = await unlessAborted(iterator.next());
