@@ -1,0 +1,409 @@
+/**
+ * `zkrpc traces`, run as its own process with the one permission it
+ * documents (`--allow-net=127.0.0.1`): real servers and clients export
+ * through Deno's built-in OpenTelemetry (`OTEL_DENO=true`) to it, and it
+ * prints their traces as trees; hostile or wrong exports are refused with a
+ * specific answer and nothing else is lost.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { startZooKeeper } from "../testing.ts";
+import { lines } from "../src/testing/server_process.ts";
+import { waitFor, within } from "./_wait.ts";
+
+const ROOT = new URL("../", import.meta.url);
+const CLI = new URL("cli.ts", ROOT).pathname;
+/** Generous: a subprocess start and an export on a loaded machine. */
+const WAIT = 60_000;
+
+interface Receiver extends AsyncDisposable {
+  /** `http://127.0.0.1:PORT`. */
+  url: string;
+  /** Everything printed on stdout so far. */
+  stdout(): string;
+  /** Everything printed on stderr so far. */
+  stderr(): string;
+  /** Ctrl-C; resolves with the exit code. */
+  interrupt(): Promise<number>;
+  /** The exit code once the process ends by itself. */
+  status: Promise<Deno.CommandStatus>;
+}
+
+/** Starts `deno run --allow-net=127.0.0.1 cli.ts traces --port 0 …`. */
+async function startReceiver(args: string[] = []): Promise<Receiver> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      CLI,
+      "traces",
+      "--port",
+      "0",
+      ...args,
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "", err = "";
+  const reading = Promise.all([
+    (async () => {
+      for await (const line of lines(child.stdout)) out += `${line}\n`;
+    })(),
+    (async () => {
+      for await (const line of lines(child.stderr)) err += `${line}\n`;
+    })(),
+  ]);
+  const stop = async () => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await child.status;
+    await reading;
+  };
+  try {
+    await waitFor(
+      () => /receiving OTLP\/HTTP JSON on http:\/\/127\.0\.0\.1:\d+/.test(err),
+      { what: "zkrpc traces to listen", timeout: WAIT },
+    );
+  } catch (error) {
+    await stop();
+    throw new Error(`${error}\n${err}`);
+  }
+  const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(err)![1]!;
+  return {
+    url,
+    stdout: () => out,
+    stderr: () => err,
+    status: child.status,
+    interrupt: async () => {
+      child.kill("SIGINT");
+      const status = await within(child.status, WAIT, "zkrpc traces to stop");
+      await reading;
+      return status.code;
+    },
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+/** A printed span line: its depth in the tree, kind and the line. */
+interface SpanLine {
+  depth: number;
+  name: string;
+  kind: string;
+  line: string;
+}
+
+/** The span lines of each printed trace (blocks start with "trace "). */
+function printedTraces(text: string): { header: string; spans: SpanLine[] }[] {
+  const traces: { header: string; spans: SpanLine[] }[] = [];
+  for (const line of text.split("\n")) {
+    if (line.startsWith("trace ")) {
+      traces.push({ header: line, spans: [] });
+      continue;
+    }
+    const span = /^((?:[│ ] {3})*)((?:[├└]── )?)(\S+) \[([a-z]+)\] /.exec(line);
+    if (span === null || traces.length === 0) continue; // attributes, blanks
+    const indent = span[1]!.length + span[2]!.length;
+    traces.at(-1)!.spans.push({
+      depth: indent / 4,
+      name: span[3]!,
+      kind: span[4]!,
+      line,
+    });
+  }
+  return traces;
+}
+
+/** The span line a span line is printed under, if any. */
+function parentOf(spans: SpanLine[], index: number): SpanLine | undefined {
+  for (let i = index - 1; i >= 0; i--) {
+    if (spans[i]!.depth < spans[index]!.depth) return spans[i];
+  }
+  return undefined;
+}
+
+function otelEnv(receiver: Receiver): Record<string, string> {
+  return {
+    OTEL_DENO: "true",
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_DENO_CONSOLE: "ignore",
+  };
+}
+
+Deno.test("zkrpc traces prints the trace of a real server and client as one tree in which the client span is the server span's parent", async () => {
+  await using zk = await startZooKeeper();
+  await using receiver = await startReceiver(["--settle", "300ms"]);
+  const service = `traced-${Deno.pid}`;
+  const env = otelEnv(receiver);
+  // The server exports its spans in its next batch or when it exits; the
+  // client when it exits: the trace is printed, then printed again whole
+  // ("updated") when the other process's spans arrive.
+  const server = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      new URL("examples/server.ts", ROOT).pathname,
+      "127.0.0.1",
+      "0",
+      "--zookeeper",
+      zk.connectionString,
+      "--service",
+      service,
+    ],
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const serverErr = new Response(server.stderr).text();
+  const serverOut = lines(server.stdout);
+  try {
+    while (true) {
+      const line = await within(
+        serverOut.next(),
+        WAIT,
+        "the server to register",
+      );
+      if (line.done) assert.fail(`the server exited: ${await serverErr}`);
+      if (line.value.startsWith("registered")) break;
+    }
+    const client = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net=127.0.0.1",
+        new URL("examples/client.ts", ROOT).pathname,
+        "--zookeeper",
+        zk.connectionString,
+        "--service",
+        service,
+        "--count",
+        "1",
+        "--interval",
+        "0",
+      ],
+      env,
+      stdin: "null",
+      signal: AbortSignal.timeout(WAIT),
+    }).output();
+    assert.equal(
+      client.code,
+      0,
+      new TextDecoder().decode(client.stderr),
+    );
+  } finally {
+    server.kill("SIGTERM");
+    while (!(await within(serverOut.next(), WAIT, "the server to exit")).done) {
+      // drain
+    }
+    await within(server.status, WAIT, "the server to exit");
+    await serverErr;
+  }
+  // The server's span, printed under the client attempt that caused it.
+  const found = () =>
+    printedTraces(receiver.stdout()).find(({ spans }) =>
+      spans.some((s, i) =>
+        s.kind === "server" && s.name === "divide" &&
+        parentOf(spans, i)?.kind === "client"
+      )
+    );
+  await waitFor(() => found() !== undefined, {
+    what:
+      `a trace with a server span under a client span:\n${receiver.stdout()}`,
+    timeout: WAIT,
+  });
+  const trace = found()!;
+  const serverIndex = trace.spans.findIndex((s) =>
+    s.kind === "server" && s.name === "divide"
+  );
+  const client = parentOf(trace.spans, serverIndex)!;
+  assert.match(client.line, /\[client\] \d+(\.\d+)? (µs|ms|s)/);
+  // The channel's call span is the root: call -> attempt (client) -> server.
+  assert.equal(trace.spans[0]!.depth, 0);
+  assert.equal(trace.spans[0]!.kind, "internal");
+  assert.equal(client.depth, 1);
+  assert.equal(trace.spans[serverIndex]!.depth, 2);
+  assert.match(
+    trace.header,
+    /^trace [0-9a-f]{32}(?: \(updated: \d+ more\))?: 3 spans, /,
+  );
+  // Attributes below the span lines.
+  const text = receiver.stdout();
+  assert.match(text, /rpc\.method=divide/);
+  assert.match(text, /rpc\.system=zkrpc/);
+  assert.equal(await receiver.interrupt(), 0);
+});
+
+/** One span of an OTLP/HTTP JSON export. */
+function span(name: string, fields: Record<string, unknown> = {}) {
+  return {
+    traceId: "5b8efff798038103d269b633813fc60c",
+    spanId: "eee19b7ec3c1b174",
+    name,
+    kind: 2,
+    startTimeUnixNano: "1700000000000000000",
+    endTimeUnixNano: "1700000000002500000",
+    attributes: [{ key: "rpc.method", value: { stringValue: "divide" } }],
+    ...fields,
+  };
+}
+
+function post(
+  url: string,
+  path: string,
+  body: string,
+  type = "application/json",
+) {
+  return fetch(`${url}${path}`, {
+    method: "POST",
+    headers: { "content-type": type },
+    body,
+    signal: AbortSignal.timeout(WAIT),
+  });
+}
+
+Deno.test("zkrpc traces refuses wrong exports with a specific answer, escapes what it prints and keeps the valid spans", async () => {
+  await using receiver = await startReceiver(["--settle", "100ms"]);
+  // Protobuf (Deno's default protocol): 415, and a hint naming the fix.
+  const protobuf = await post(
+    receiver.url,
+    "/v1/traces",
+    "\x0a\x00",
+    "application/x-protobuf",
+  );
+  assert.equal(protobuf.status, 415);
+  await protobuf.body?.cancel();
+  assert.match(receiver.stderr(), /set OTEL_EXPORTER_OTLP_PROTOCOL=http\/json/);
+  // Not JSON: 400, and the bytes are not echoed.
+  const garbage = await post(receiver.url, "/v1/traces", "{\x1b]0;pwned\x07");
+  assert.equal(garbage.status, 400);
+  assert.ok(!(await garbage.text()).includes("pwned"));
+  // Metrics and logs: accepted.
+  for (const path of ["/v1/metrics", "/v1/logs"]) {
+    const ok = await post(receiver.url, path, "{}");
+    assert.equal(ok.status, 200, path);
+    await ok.body?.cancel();
+  }
+  const missing = await post(receiver.url, "/v2/other", "{}");
+  assert.equal(missing.status, 404);
+  await missing.body?.cancel();
+  // A hostile span name and attribute beside a malformed span: the valid
+  // span is printed, escaped; the malformed one is counted as rejected.
+  const hostile = await post(
+    receiver.url,
+    "/v1/traces",
+    JSON.stringify({
+      resourceSpans: [{
+        resource: {
+          attributes: [{ key: "service.name", value: { stringValue: "svc" } }],
+        },
+        scopeSpans: [{
+          spans: [
+            span("evil\x1b[2J\u202e", {
+              attributes: [{
+                key: "k\x07",
+                value: { stringValue: "v\x1b]8;;http://x\x07" },
+              }],
+            }),
+            span("bad", { traceId: "nothex" }),
+          ],
+        }],
+      }],
+    }),
+  );
+  assert.equal(hostile.status, 200);
+  const answer = await hostile.json();
+  assert.equal(answer.partialSuccess.rejectedSpans, "1");
+  await waitFor(() => receiver.stdout().includes("trace 5b8efff7"), {
+    what: "the valid span to be printed",
+    timeout: WAIT,
+  });
+  const text = receiver.stdout();
+  // No raw control or bidi character reached the terminal (newlines aside).
+  assert.ok(
+    !/[\p{Cc}\p{Cf}]/u.test(text.replaceAll("\n", "")),
+    JSON.stringify(text),
+  );
+  assert.match(text, /^evil\\x1b\[2J\\u202e \[server\] 2\.50 ms \(svc\)$/m);
+  assert.match(text, /k\\x07=v\\x1b\]8;;http:\/\/x\\x07/);
+  assert.match(receiver.stderr(), /skipped 1 span/);
+  assert.equal(await receiver.interrupt(), 0);
+});
+
+Deno.test("zkrpc traces --json prints each trace as nested spans, and a late span reprints the trace whole", async () => {
+  await using receiver = await startReceiver(["--settle", "100ms", "--json"]);
+  const parent = span("call", { kind: 3 });
+  const child = span("divide", {
+    spanId: "00f067aa0ba902b7",
+    parentSpanId: parent.spanId,
+    startTimeUnixNano: "1700000000000500000",
+  });
+  const send = async (spans: unknown[]) => {
+    const response = await post(
+      receiver.url,
+      "/v1/traces",
+      JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans }] }] }),
+    );
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+  };
+  await send([child]);
+  await waitFor(() => receiver.stdout().split("\n").length > 1, {
+    what: "the first trace",
+    timeout: WAIT,
+  });
+  await send([parent]);
+  await waitFor(() => receiver.stdout().split("\n").length > 2, {
+    what: "the updated trace",
+    timeout: WAIT,
+  });
+  const [first, second] = receiver.stdout().trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  // First only the child, its parent not received: a root of its own.
+  assert.equal(first.spans.length, 1);
+  assert.equal(first.spans[0].name, "divide");
+  assert.equal(first.spans[0].parentSpanId, parent.spanId);
+  // Then the whole trace: the parent with the child under it.
+  assert.equal(second.updated, 1);
+  assert.equal(second.spans.length, 1);
+  assert.equal(second.spans[0].name, "call");
+  assert.equal(second.spans[0].kind, "client");
+  assert.equal(second.spans[0].children[0].name, "divide");
+  assert.equal(second.spans[0].children[0].durationMs, 2);
+  assert.deepEqual(second.spans[0].children[0].attributes, {
+    "rpc.method": "divide",
+  });
+  assert.equal(await receiver.interrupt(), 0);
+});
+
+Deno.test("zkrpc traces on a port in use exits 2 with the port and how to pick another", async () => {
+  using busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      CLI,
+      "traces",
+      "--port",
+      String(busy.addr.port),
+    ],
+    stdin: "null",
+    signal: AbortSignal.timeout(WAIT),
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 2, stderr);
+  assert.match(
+    stderr,
+    new RegExp(
+      `Cannot listen on 127\\.0\\.0\\.1:${busy.addr.port}: the port is in use`,
+    ),
+  );
+  assert.match(stderr, /--port/);
+});
