@@ -37,6 +37,10 @@ import { DEFAULT_MAX_BIGINT_DIGITS } from "../src/protocol/_values.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../src/client/_connect.ts";
 import { DEFAULT_ZOOKEEPER_HOSTS } from "../src/zookeeper/_config.ts";
 import { denoDoc } from "./_deno_doc.ts";
+import {
+  TRACES_DEFAULT_PORT,
+  TRACES_DEFAULT_SETTLE,
+} from "../src/cli/traces.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -336,6 +340,16 @@ function option(name: string, qualifier = ""): RegExp {
 }
 
 const PROSE: readonly Prose[] = [
+  {
+    doc: "docs/interceptors-and-telemetry.md",
+    pattern: /`--settle` \(default `([^`]+)`\)/,
+    expected: TRACES_DEFAULT_SETTLE,
+  },
+  {
+    doc: "docs/interceptors-and-telemetry.md",
+    pattern: /`--port` \(default `(\d+)`/,
+    expected: TRACES_DEFAULT_PORT,
+  },
   {
     doc: "docs/api-tour.md",
     pattern: /the channel's `timeout`, default ([^,]+)/,

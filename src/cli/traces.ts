@@ -48,6 +48,8 @@ Exit codes:
 
 /** Default port: the OTLP/HTTP port. */
 export const TRACES_DEFAULT_PORT = 4318;
+/** Default quiet time before a trace is printed, in ms. */
+export const TRACES_DEFAULT_SETTLE = 1000;
 /** Largest request body accepted, in bytes (larger: 413). */
 export const TRACES_MAX_BODY = 16 * 1024 * 1024;
 /**
@@ -617,7 +619,9 @@ export async function traces(args: string[]): Promise<number> {
       `Cannot parse --port: expected a port number 0..65535, got "${portText}"`,
     );
   }
-  const settle = parseDuration("settle", (values.settle as string) ?? "1s");
+  const settle = values.settle === undefined
+    ? TRACES_DEFAULT_SETTLE
+    : parseDuration("settle", values.settle as string);
   const count = values.count === undefined
     ? Infinity
     : parseCount("count", values.count as string);
