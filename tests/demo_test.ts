@@ -83,9 +83,15 @@ async function demoRun(chart: string): Promise<void> {
   );
   assert.match(stderr, /RESTART: server-2 closed gracefully/);
   assert.match(stderr, /RESTART: server-2b registered/);
-  // The timeline: a well-formed SVG with three panels, the series drawn,
-  // and the three events marked in the order they happened.
-  const svg = parseXml(await Deno.readTextFile(chart));
+  assertTimeline(await Deno.readTextFile(chart));
+}
+
+/**
+ * The timeline: a well-formed SVG with three panels, the series drawn, and
+ * the three events marked in the order they happened.
+ */
+function assertTimeline(text: string): void {
+  const svg = parseXml(text);
   assert.equal(svg.name, "svg");
   const elements = descendants(svg);
   const texts = elements.filter((e) => e.name === "text").map(textOf);
@@ -153,6 +159,12 @@ Deno.test("demo --chart to a file the task may not write stops at once with exit
   assert.match(stderr, /--chart: no write access to ".*not-written\.svg"/);
   assert.match(stderr, /--allow-write=/);
   await assert.rejects(Deno.stat(chart), Deno.errors.NotFound);
+});
+
+Deno.test("the example timeline in docs/demo.svg (shown by the README) is well-formed and marks the kill, the join and the restart", async () => {
+  assertTimeline(await Deno.readTextFile(new URL("docs/demo.svg", ROOT)));
+  const readme = await Deno.readTextFile(new URL("README.md", ROOT));
+  assert.match(readme, /!\[[^\]]+\]\(docs\/demo\.svg\)/);
 });
 
 Deno.test("the XML check refuses documents that are not well-formed", () => {

@@ -237,7 +237,7 @@ export function renderTimeline(
   const errors: ChartSeries[] = [
     {
       name: "failed attempts/s (retried)",
-      color: "#ff7f0e",
+      color: "#8c564b",
       points: s.failedAttempts,
       ...dot,
     },
