@@ -1,5 +1,7 @@
 /**
- * `zkrpc`: the command line for a zkrpc registry in ZooKeeper.
+ * For operators and developers at a shell (and scripts, through
+ * {@linkcode main}): `zkrpc`, the command line for a zkrpc registry in
+ * ZooKeeper, and a trace viewer.
  *
  * - `zkrpc ls [SERVICE]`: services and their servers with registered data
  * - `zkrpc watch SERVICE`: joins and leaves as they happen

@@ -1,12 +1,13 @@
 /**
- * What you implement or plug into zkrpc: a {@linkcode Balancer} that picks an
- * endpoint, a {@linkcode Membership} that says where the servers are (with
- * its {@linkcode MemberData}), a {@linkcode Registrar} that announces a
- * server, client and server interceptors, the option types of the channel's
- * retry budget, hedging and outlier detection, the {@linkcode ErrorClass}
- * shape of an error class revived from the wire, and
- * {@linkcode telemetryEnabled}. An application that only serves and calls
- * needs none of it: `@zkrpc/zkrpc` is enough.
+ * For code that extends zkrpc rather than only serving and calling (a library,
+ * a platform team's wrapper): what you implement or plug in, a
+ * {@linkcode Balancer} that picks an endpoint, a {@linkcode Membership} that
+ * says where the servers are (with its {@linkcode MemberData}), a
+ * {@linkcode Registrar} that announces a server, client and server
+ * interceptors, the option types of the channel's retry budget, hedging and
+ * outlier detection, the {@linkcode ErrorClass} shape of an error class revived
+ * from the wire, and {@linkcode telemetryEnabled}. An application that only
+ * serves and calls needs none of it: `@zkrpc/zkrpc` is enough.
  *
  * @example A balancer of your own and a client interceptor
  * ```ts

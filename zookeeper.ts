@@ -1,6 +1,7 @@
 /**
- * The ZooKeeper side of zkrpc, for those who want more than
- * `zooKeeperDiscovery()` from `@zkrpc/zkrpc`: a promise-based
+ * For code that needs more of ZooKeeper than `zooKeeperDiscovery()` from
+ * `@zkrpc/zkrpc` gives (its own nodes, watches or ACLs, its own registry
+ * layout): the ZooKeeper side of zkrpc, a promise-based
  * {@linkcode ZooKeeperSession} (nodes, watches, ACLs), the
  * {@linkcode SessionKeeper} that keeps one session alive over time, and the
  * registrar, registration and membership built on it.
