@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { startZooKeeper } from "../testing.ts";
 import { lines } from "../src/testing/server_process.ts";
+import { type ReceivedSpan, renderTrace } from "../src/cli/traces.ts";
 import { waitFor, within } from "./_wait.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -24,8 +25,8 @@ interface Receiver extends AsyncDisposable {
   stdout(): string;
   /** Everything printed on stderr so far. */
   stderr(): string;
-  /** Ctrl-C; resolves with the exit code. */
-  interrupt(): Promise<number>;
+  /** Ctrl-C (or `signal`); resolves with the exit code. */
+  interrupt(signal?: Deno.Signal): Promise<number>;
   /** The exit code once the process ends by itself. */
   status: Promise<Deno.CommandStatus>;
 }
@@ -81,8 +82,8 @@ async function startReceiver(args: string[] = []): Promise<Receiver> {
     stdout: () => out,
     stderr: () => err,
     status: child.status,
-    interrupt: async () => {
-      child.kill("SIGINT");
+    interrupt: async (signal: Deno.Signal = "SIGINT") => {
+      child.kill(signal);
       const status = await within(child.status, WAIT, "zkrpc traces to stop");
       await reading;
       return status.code;
@@ -257,12 +258,13 @@ function span(name: string, fields: Record<string, unknown> = {}) {
 function post(
   url: string,
   path: string,
-  body: string,
+  body: BodyInit,
   type = "application/json",
+  headers: Record<string, string> = {},
 ) {
   return fetch(`${url}${path}`, {
     method: "POST",
-    headers: { "content-type": type },
+    headers: { "content-type": type, ...headers },
     body,
     signal: AbortSignal.timeout(WAIT),
   });
@@ -406,4 +408,99 @@ Deno.test("zkrpc traces on a port in use exits 2 with the port and how to pick a
     ),
   );
   assert.match(stderr, /--port/);
+});
+
+Deno.test("zkrpc traces reads gzip bodies, refuses other compressions, and prints the traces still settling on SIGTERM", async () => {
+  await using receiver = await startReceiver(["--settle", "10m"]);
+  const json = JSON.stringify({
+    resourceSpans: [{ scopeSpans: [{ spans: [span("gzipped")] }] }],
+  });
+  const gzipped = await new Response(
+    new Blob([json]).stream().pipeThrough(new CompressionStream("gzip")),
+  ).arrayBuffer();
+  const ok = await post(receiver.url, "/v1/traces", gzipped, undefined, {
+    "content-encoding": "gzip",
+  });
+  assert.equal(ok.status, 200);
+  await ok.body?.cancel();
+  const broken = await post(receiver.url, "/v1/traces", "not gzip", undefined, {
+    "content-encoding": "gzip",
+  });
+  assert.equal(broken.status, 400);
+  await broken.body?.cancel();
+  const other = await post(receiver.url, "/v1/traces", json, undefined, {
+    "content-encoding": "br",
+  });
+  assert.equal(other.status, 415);
+  await other.body?.cancel();
+  assert.match(receiver.stderr(), /OTEL_EXPORTER_OTLP_COMPRESSION/);
+  // Ten minutes of settling left: only the stop prints it.
+  assert.equal(receiver.stdout(), "");
+  assert.equal(await receiver.interrupt("SIGTERM"), 0);
+  assert.match(receiver.stdout(), /^gzipped \[server\] 2\.50 ms$/m);
+});
+
+Deno.test("a trace whose parents form a cycle, or whose parent is missing, still prints every span once", () => {
+  const base = {
+    traceId: "0af7651916cd43dd8448eb211c80319c",
+    kind: "internal",
+    start: 0n,
+    end: 1000n,
+    attributes: [],
+    events: [],
+  };
+  const spans: ReceivedSpan[] = [
+    {
+      ...base,
+      spanId: "000000000000000a",
+      parentSpanId: "000000000000000b",
+      name: "a",
+    },
+    {
+      ...base,
+      spanId: "000000000000000b",
+      parentSpanId: "000000000000000a",
+      name: "b",
+    },
+    {
+      ...base,
+      spanId: "000000000000000c",
+      parentSpanId: "00000000000000ff",
+      name: "c",
+    },
+    {
+      ...base,
+      spanId: "000000000000000d",
+      parentSpanId: "000000000000000d",
+      name: "d",
+    },
+  ];
+  const lines = renderTrace(spans);
+  assert.match(lines[0]!, /: 4 spans, /);
+  for (const name of ["a", "b", "c", "d"]) {
+    assert.equal(
+      lines.filter((line) => new RegExp(`(^|── )${name} \\[`).test(line))
+        .length,
+      1,
+      `${name} once in:\n${lines.join("\n")}`,
+    );
+  }
+  assert.ok(
+    lines.some((line) =>
+      /^c \[internal\].*\(parent 00000000000000ff not received\)/.test(line)
+    ),
+    lines.join("\n"),
+  );
+  assert.ok(
+    lines.some((line) =>
+      /^d \[internal\].*\(parent 000000000000000d: a cycle, cut here\)/
+        .test(line)
+    ),
+    lines.join("\n"),
+  );
+  assert.equal(
+    lines.filter((line) => line.includes("a cycle, cut here")).length,
+    2,
+    "one cut for a <-> b, one for d -> d",
+  );
 });

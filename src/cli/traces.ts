@@ -23,8 +23,9 @@ trace's first span, the sending process (service.name), status and
 attributes. A trace is printed once no span of it arrived for --settle; when
 more of its spans arrive later (another process exports them in its next
 batch, or when it exits) the whole trace is printed again, marked "updated".
-Metrics and logs are accepted and ignored. Runs until Ctrl-C (pending traces
-are printed), --count or --duration. No ZooKeeper is involved.
+Bodies may be gzip-compressed. Metrics and logs are accepted and ignored.
+Runs until Ctrl-C or SIGTERM (pending traces are printed), --count or
+--duration. No ZooKeeper is involved.
 
 In another terminal, run any Deno program with:
   OTEL_DENO=true OTEL_EXPORTER_OTLP_PROTOCOL=http/json \\
@@ -319,6 +320,8 @@ function attributeText(attributes: [string, unknown][]): string {
 interface Node {
   span: ReceivedSpan;
   children: Node[];
+  /** Why a span with a parent id is a root: its parent is absent, or a cycle. */
+  orphan?: "missing" | "cycle";
 }
 
 /** The spans of one trace as trees: roots are spans whose parent is absent. */
@@ -330,12 +333,17 @@ function treesOf(spans: ReceivedSpan[]): Node[] {
     const parent = node.span.parentSpanId === undefined
       ? undefined
       : nodes.get(node.span.parentSpanId);
-    if (parent === undefined || parent === node) roots.push(node);
-    else parent.children.push(node);
+    if (parent === undefined) {
+      if (node.span.parentSpanId !== undefined) node.orphan = "missing";
+      roots.push(node);
+    } else {
+      parent.children.push(node);
+    }
   }
   const byStart = (a: Node, b: Node) =>
     a.span.start < b.span.start ? -1 : a.span.start > b.span.start ? 1 : 0;
-  // A cycle of parents (a hostile sender) has no root: print it from one span.
+  // A cycle of parents (a hostile sender) has no root: it is cut above one
+  // of its spans, which becomes a root with its children.
   const reachable = new Set<Node>();
   const mark = (node: Node) => {
     if (reachable.has(node)) return;
@@ -344,10 +352,12 @@ function treesOf(spans: ReceivedSpan[]): Node[] {
   };
   roots.forEach(mark);
   for (const node of nodes.values()) {
-    if (!reachable.has(node)) {
-      roots.push({ span: node.span, children: [] });
-      mark(node);
-    }
+    if (reachable.has(node)) continue;
+    const parent = nodes.get(node.span.parentSpanId!)!;
+    parent.children = parent.children.filter((child) => child !== node);
+    node.orphan = "cycle";
+    roots.push(node);
+    mark(node);
   }
   const sort = (list: Node[], seen = new Set<Node>()) => {
     list.sort(byStart);
@@ -433,8 +443,10 @@ export function renderTrace(
         `ERROR${span.error === "" ? "" : `: ${printable(span.error)}`}`,
       );
     }
-    if (connector === "" && span.parentSpanId !== undefined) {
+    if (node.orphan === "missing") {
       parts.push(`(parent ${span.parentSpanId} not received)`);
+    } else if (node.orphan === "cycle") {
+      parts.push(`(parent ${span.parentSpanId}: a cycle, cut here)`);
     }
     lines.push(parts.join(" "));
     const below = childPrefix + (node.children.length > 0 ? "│   " : "    ");
@@ -574,15 +586,29 @@ class Settler {
   }
 }
 
-/** Reads a request body up to {@linkcode TRACES_MAX_BODY} bytes. */
-async function readBody(request: Request): Promise<Uint8Array | undefined> {
+/**
+ * Reads a request body (gunzipped when it is gzip) up to
+ * {@linkcode TRACES_MAX_BODY} bytes: `413` when larger, `400` when the gzip
+ * stream is broken.
+ */
+async function readBody(
+  request: Request,
+  gzip: boolean,
+): Promise<Uint8Array | 400 | 413> {
   if (request.body === null) return new Uint8Array();
+  const stream = gzip
+    ? request.body.pipeThrough(new DecompressionStream("gzip"))
+    : request.body;
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of request.body) {
-    size += chunk.length;
-    if (size > TRACES_MAX_BODY) return undefined;
-    chunks.push(chunk);
+  try {
+    for await (const chunk of stream) {
+      size += chunk.length;
+      if (size > TRACES_MAX_BODY) return 413;
+      chunks.push(chunk);
+    }
+  } catch {
+    return 400;
   }
   const body = new Uint8Array(size);
   let offset = 0;
@@ -667,13 +693,29 @@ export async function traces(args: string[]): Promise<number> {
         status: 415,
       });
     }
-    const body = await readBody(request);
-    if (body === undefined) {
+    const encoding = (request.headers.get("content-encoding") ?? "identity")
+      .trim().toLowerCase();
+    if (encoding !== "identity" && encoding !== "gzip") {
+      await request.body?.cancel();
+      note(
+        "encoding",
+        `refused an export to ${path} compressed with something else than gzip: set OTEL_EXPORTER_OTLP_COMPRESSION=gzip or none in the sending process`,
+      );
+      return new Response("send gzip or uncompressed bodies\n", {
+        status: 415,
+      });
+    }
+    const body = await readBody(request, encoding === "gzip");
+    if (body === 413) {
       note(
         "size",
         `refused a request larger than ${TRACES_MAX_BODY} bytes to ${path}`,
       );
       return new Response("request too large\n", { status: 413 });
+    }
+    if (body === 400) {
+      note("gzip", `skipped a request to ${path} whose gzip body is broken`);
+      return new Response("broken gzip body\n", { status: 400 });
     }
     if (path !== "/v1/traces") return Response.json({});
     let parsed: unknown;
@@ -723,7 +765,11 @@ export async function traces(args: string[]): Promise<number> {
     throw error;
   }
   const onSignal = () => stop.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
+  // Ctrl-C and `kill` print the pending traces before stopping.
+  const signals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT"]
+    : ["SIGINT", "SIGTERM"];
+  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   const timer = duration === undefined
     ? undefined
     : setTimeout(onSignal, duration);
@@ -733,6 +779,6 @@ export async function traces(args: string[]): Promise<number> {
     return ExitCode.Ok;
   } finally {
     clearTimeout(timer);
-    Deno.removeSignalListener("SIGINT", onSignal);
+    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
   }
 }
