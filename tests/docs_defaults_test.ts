@@ -38,6 +38,7 @@ import { DEFAULT_CONNECT_TIMEOUT } from "../src/client/_connect.ts";
 import { DEFAULT_ZOOKEEPER_HOSTS } from "../src/zookeeper/_config.ts";
 import { denoDoc } from "./_deno_doc.ts";
 import {
+  TRACES_DEFAULT_PARENT_WAIT,
   TRACES_DEFAULT_PORT,
   TRACES_DEFAULT_SETTLE,
 } from "../src/cli/traces.ts";
@@ -344,6 +345,11 @@ const PROSE: readonly Prose[] = [
     doc: "docs/interceptors-and-telemetry.md",
     pattern: /`--settle` \(default `([^`]+)`\)/,
     expected: TRACES_DEFAULT_SETTLE,
+  },
+  {
+    doc: "docs/interceptors-and-telemetry.md",
+    pattern: /`--parent-wait` \(default `([^`]+)`/,
+    expected: TRACES_DEFAULT_PARENT_WAIT,
   },
   {
     doc: "docs/interceptors-and-telemetry.md",

@@ -339,7 +339,13 @@ Deno.test("zkrpc traces refuses wrong exports with a specific answer, escapes wh
 });
 
 Deno.test("zkrpc traces --json prints each trace as nested spans, and a late span reprints the trace whole", async () => {
-  await using receiver = await startReceiver(["--settle", "100ms", "--json"]);
+  await using receiver = await startReceiver([
+    "--settle",
+    "100ms",
+    "--parent-wait",
+    "100ms",
+    "--json",
+  ]);
   const parent = span("call", { kind: 3 });
   const child = span("divide", {
     spanId: "00f067aa0ba902b7",
@@ -503,4 +509,39 @@ Deno.test("a trace whose parents form a cycle, or whose parent is missing, still
     2,
     "one cut for a <-> b, one for d -> d",
   );
+});
+
+Deno.test("zkrpc traces waits --parent-wait for a missing parent, so a child sent before its parent prints in one trace", async () => {
+  await using receiver = await startReceiver([
+    "--settle",
+    "1ms",
+    "--parent-wait",
+    "10m",
+    "--json",
+  ]);
+  const parent = span("call", { kind: 3 });
+  const child = span("divide", {
+    spanId: "00f067aa0ba902b7",
+    parentSpanId: parent.spanId,
+  });
+  for (const spans of [[child], [parent]]) {
+    const response = await post(
+      receiver.url,
+      "/v1/traces",
+      JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans }] }] }),
+    );
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+  }
+  await waitFor(() => receiver.stdout().includes("\n"), {
+    what: "the trace",
+    timeout: WAIT,
+  });
+  assert.equal(await receiver.interrupt(), 0);
+  const printed = receiver.stdout().trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  assert.equal(printed.length, 1, receiver.stdout());
+  assert.equal(printed[0].spans[0].name, "call");
+  assert.equal(printed[0].spans[0].children[0].name, "divide");
 });

@@ -36,6 +36,9 @@ default batches every few seconds)
 Options:
   --port N             port on 127.0.0.1 (default 4318; 0 picks a free one)
   --settle DURATION    quiet time before a trace is printed (default 1s)
+  --parent-wait DURATION
+                       quiet time when a span's parent has not arrived (it is
+                       likely in another process's next batch; default 6s)
   --count N            stop after printing N traces (an update counts)
   --duration DURATION  stop after this long: 30s, 5m
   --json               one JSON object per trace, spans nested under parents
@@ -51,6 +54,11 @@ Exit codes:
 export const TRACES_DEFAULT_PORT = 4318;
 /** Default quiet time before a trace is printed, in ms. */
 export const TRACES_DEFAULT_SETTLE = 1000;
+/**
+ * Default wait for a missing parent span, in ms: longer than the 5 s
+ * between two batch exports of a process (OpenTelemetry's default).
+ */
+export const TRACES_DEFAULT_PARENT_WAIT = 6000;
 /** Largest request body accepted, in bytes (larger: 413). */
 export const TRACES_MAX_BODY = 16 * 1024 * 1024;
 /**
@@ -525,28 +533,46 @@ class Settler {
   #done = new Map<string, ReceivedSpan[]>();
   #held = 0;
   #settle: number;
+  #parentWait: number;
   #emit: (spans: ReceivedSpan[], added: number) => void;
 
   constructor(
     settle: number,
+    parentWait: number,
     emit: (spans: ReceivedSpan[], added: number) => void,
   ) {
     this.#settle = settle;
+    this.#parentWait = parentWait;
     this.#emit = emit;
   }
 
   add(spans: ReceivedSpan[]): void {
+    const touched = new Set<string>();
     for (const span of spans) {
       let entry = this.#pending.get(span.traceId);
       if (entry === undefined) {
         entry = { spans: [], timer: undefined };
         this.#pending.set(span.traceId, entry);
       }
-      clearTimeout(entry.timer);
       entry.spans.push(span);
       this.#held++;
-      const traceId = span.traceId;
-      entry.timer = setTimeout(() => this.#flush(traceId), this.#settle);
+      touched.add(span.traceId);
+    }
+    for (const traceId of touched) {
+      const entry = this.#pending.get(traceId)!;
+      clearTimeout(entry.timer);
+      // A span whose parent has not arrived: the parent is likely in another
+      // process's next batch, so wait for it longer.
+      const ids = new Set(
+        [...entry.spans, ...this.#done.get(traceId) ?? []].map((s) => s.spanId),
+      );
+      const orphan = entry.spans.some((s) =>
+        s.parentSpanId !== undefined && !ids.has(s.parentSpanId)
+      );
+      entry.timer = setTimeout(
+        () => this.#flush(traceId),
+        orphan ? Math.max(this.#settle, this.#parentWait) : this.#settle,
+      );
     }
     // Bounded memory: the oldest pending traces are printed early, the
     // oldest printed ones forgotten.
@@ -629,6 +655,7 @@ export async function traces(args: string[]): Promise<number> {
   const { values } = parseCommandArgs("traces", args, {
     port: { type: "string" },
     settle: { type: "string" },
+    "parent-wait": { type: "string" },
     count: { type: "string" },
     duration: { type: "string" },
   });
@@ -648,6 +675,9 @@ export async function traces(args: string[]): Promise<number> {
   const settle = values.settle === undefined
     ? TRACES_DEFAULT_SETTLE
     : parseDuration("settle", values.settle as string);
+  const parentWait = values["parent-wait"] === undefined
+    ? TRACES_DEFAULT_PARENT_WAIT
+    : parseDuration("parent-wait", values["parent-wait"] as string);
   const count = values.count === undefined
     ? Infinity
     : parseCount("count", values.count as string);
@@ -658,7 +688,7 @@ export async function traces(args: string[]): Promise<number> {
 
   const stop = new AbortController();
   let printedTraces = 0;
-  const settler = new Settler(settle, (spans, added) => {
+  const settler = new Settler(settle, parentWait, (spans, added) => {
     if (printedTraces >= count) return;
     printedTraces++;
     if (json) console.log(printableJson(traceJson(spans, added)));
