@@ -545,3 +545,36 @@ Deno.test("zkrpc traces waits --parent-wait for a missing parent, so a child sen
   assert.equal(printed[0].spans[0].name, "call");
   assert.equal(printed[0].spans[0].children[0].name, "divide");
 });
+
+Deno.test("zkrpc traces --help prints usage, and a wrong flag or argument exits 2 naming it", async () => {
+  const run = async (args: string[]) => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net=127.0.0.1", CLI, "traces", ...args],
+      stdin: "null",
+      signal: AbortSignal.timeout(WAIT),
+    }).output();
+    const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    return {
+      code: output.code,
+      text: decode(output.stdout) + decode(output.stderr),
+    };
+  };
+  const help = await run(["--help"]);
+  assert.equal(help.code, 0, help.text);
+  assert.match(help.text, /Usage: zkrpc traces/);
+  assert.match(help.text, /--allow-net=127\.0\.0\.1/);
+  const cases: [string[], RegExp][] = [
+    [["--port", "http"], /Cannot parse --port: expected a port number/],
+    [["--port", "65536"], /Cannot parse --port/],
+    [["--settle", "soon"], /Cannot parse --settle: expected a duration/],
+    [["--parent-wait", "-1"], /Cannot (parse|run)/],
+    [["--count", "0"], /Cannot parse --count/],
+    [["calculator"], /it takes no arguments, got 1/],
+    [["--bogus"], /Unknown option '--bogus'/],
+  ];
+  for (const [args, message] of cases) {
+    const { code, text } = await run(args);
+    assert.equal(code, 2, `${args.join(" ")}: ${text}`);
+    assert.match(text, message, args.join(" "));
+  }
+});

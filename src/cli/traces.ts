@@ -652,7 +652,7 @@ async function readBody(
  * @returns The exit code.
  */
 export async function traces(args: string[]): Promise<number> {
-  const { values } = parseCommandArgs("traces", args, {
+  const { values, positionals } = parseCommandArgs("traces", args, {
     port: { type: "string" },
     settle: { type: "string" },
     "parent-wait": { type: "string" },
@@ -662,6 +662,13 @@ export async function traces(args: string[]): Promise<number> {
   if (values.help) {
     console.log(TRACES_HELP);
     return ExitCode.Ok;
+  }
+  if (positionals.length > 0) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot run "zkrpc traces": it takes no arguments, got ${positionals.length}`,
+      'Run "zkrpc traces --help" for usage.',
+    );
   }
   const portText = (values.port as string | undefined) ??
     String(TRACES_DEFAULT_PORT);
