@@ -578,3 +578,41 @@ Deno.test("zkrpc traces --help prints usage, and a wrong flag or argument exits 
     assert.match(text, message, args.join(" "));
   }
 });
+
+Deno.test("zkrpc traces --json escapes control and bidi characters and caps long keys and values, and stays valid JSON", async () => {
+  await using receiver = await startReceiver(["--settle", "1ms", "--json"]);
+  const longKey = "k".repeat(10_000);
+  const response = await post(
+    receiver.url,
+    "/v1/traces",
+    JSON.stringify({
+      resourceSpans: [{
+        scopeSpans: [{
+          spans: [span("n\u009b2J\u202e", {
+            attributes: [
+              { key: longKey, value: { stringValue: "v".repeat(10_000) } },
+              { key: "bidi", value: { stringValue: "a\u2066b\u2028c" } },
+            ],
+          })],
+        }],
+      }],
+    }),
+  );
+  assert.equal(response.status, 200);
+  await response.body?.cancel();
+  await waitFor(() => receiver.stdout().includes("\n"), {
+    what: "the trace",
+    timeout: WAIT,
+  });
+  const line = receiver.stdout().trim();
+  assert.ok(!/[\p{Cc}\p{Cf}\p{Zl}]/u.test(line), JSON.stringify(line));
+  assert.ok(line.length < 2_000, `${line.length} characters printed`);
+  const printed = JSON.parse(line);
+  const attributes = printed.spans[0].attributes;
+  assert.equal(printed.spans[0].name, "n\u009b2J\u202e");
+  assert.equal(attributes.bidi, "a\u2066b\u2028c");
+  const [key] = Object.keys(attributes).filter((k) => k.startsWith("kkk"));
+  assert.match(key!, /… \(10000 chars\)$/);
+  assert.match(attributes[key!], /… \(10000 chars\)$/);
+  assert.equal(await receiver.interrupt(), 0);
+});

@@ -93,7 +93,14 @@ function printable(value: unknown, options: { max?: number } = {}): string {
 function printableJson(value: unknown): string {
   return JSON.stringify(
     value,
-    (_key, v) => typeof v === "string" ? capped(v, 200) : v,
+    (_key, v) =>
+      typeof v === "string"
+        ? capped(v, 200)
+        : v !== null && typeof v === "object" && !Array.isArray(v)
+        ? Object.fromEntries(
+          Object.entries(v).map(([k, item]) => [capped(k, 200), item]),
+        )
+        : v,
   ).replace(
     UNSAFE,
     (c) =>
