@@ -80,6 +80,14 @@ export function seriesFor(rows: ResultRow[], figure: string): ChartSeries[] {
  *
  * @param text Any text.
  * @returns The text with `&`, `<`, `>` and `"` escaped.
+ *
+ * @example
+ * ```ts
+ * import { escapeXml } from "./chart_svg.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(escapeXml('a < b & "c"'), "a &lt; b &amp; &quot;c&quot;");
+ * ```
  */
 export function escapeXml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(
@@ -102,7 +110,16 @@ function label(value: number): string {
   return String(Math.round(value * 100) / 100);
 }
 
-/** A vertical line across a panel at an x value, labelled at its top. */
+/**
+ * A vertical line across a panel at an x value, labelled at its top.
+ *
+ * @example
+ * ```ts
+ * import type { ChartMarker } from "./chart_svg.ts";
+ *
+ * const kill: ChartMarker = { x: 4.2, label: "kill", event: "kill", color: "red" };
+ * ```
+ */
 export interface ChartMarker {
   /** Where, in x units. */
   x: number;
@@ -114,7 +131,23 @@ export interface ChartMarker {
   color: string;
 }
 
-/** Where and how {@linkcode panel} draws. */
+/**
+ * Where and how {@linkcode panel} draws.
+ *
+ * @example A panel over seconds, 880 wide
+ * ```ts
+ * import type { PanelOptions } from "./chart_svg.ts";
+ *
+ * const options: PanelOptions = {
+ *   title: "calls/s",
+ *   x0: 0,
+ *   width: 880,
+ *   height: 220,
+ *   xLabel: "seconds",
+ *   xScale: "linear",
+ * };
+ * ```
+ */
 export interface PanelOptions {
   /** Title above the panel. */
   title: string;
@@ -150,6 +183,27 @@ export interface PanelOptions {
  * @param series The lines.
  * @param options Geometry, scale and markers.
  * @returns SVG elements.
+ *
+ * @example One line and a marker over ten seconds
+ * ```ts
+ * import { panel } from "./chart_svg.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const svg = panel(
+ *   [{ name: "calls/s", color: "blue", points: [[1, 50], [9, 48]] }],
+ *   {
+ *     title: "calls/s",
+ *     x0: 0,
+ *     width: 400,
+ *     height: 200,
+ *     xLabel: "s",
+ *     xScale: "linear",
+ *     markers: [{ x: 5, label: "kill", event: "kill", color: "red" }],
+ *   },
+ * );
+ * assert.match(svg, /<polyline/);
+ * assert.match(svg, /data-event="kill"/);
+ * ```
  */
 export function panel(series: ChartSeries[], options: PanelOptions): string {
   const { title, x0, width, height, xLabel } = options;
@@ -254,6 +308,15 @@ export function panel(series: ChartSeries[], options: PanelOptions): string {
  * @param y Baseline.
  * @param step Distance between entries.
  * @returns SVG elements.
+ *
+ * @example
+ * ```ts
+ * import { legend } from "./chart_svg.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const [entry] = legend([{ name: "p99", color: "orange", points: [] }], 10, 20, 100);
+ * assert.match(entry!, />p99</);
+ * ```
  */
 export function legend(
   series: ChartSeries[],
@@ -276,6 +339,14 @@ export function legend(
  * @param height Height.
  * @param body The elements.
  * @returns The document.
+ *
+ * @example
+ * ```ts
+ * import { svgDocument } from "./chart_svg.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.match(svgDocument(10, 10, []), /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+ * ```
  */
 export function svgDocument(
   width: number,

@@ -15,7 +15,16 @@ import {
 } from "../../bench/chart_svg.ts";
 import { percentile } from "./stats.ts";
 
-/** The events the script marks on the timeline. */
+/**
+ * The events the script marks on the timeline.
+ *
+ * @example
+ * ```ts
+ * import type { TimelineEvent } from "./chart.ts";
+ *
+ * const events: TimelineEvent[] = ["kill", "join", "restart"];
+ * ```
+ */
 export type TimelineEvent = "kill" | "join" | "restart";
 
 /** Colour of each event's marker. */
