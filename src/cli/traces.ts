@@ -14,7 +14,17 @@ import {
   parseDuration,
 } from "./_shared.ts";
 
-/** Help of `zkrpc traces`. */
+/**
+ * Help of `zkrpc traces`.
+ *
+ * @example
+ * ```ts
+ * import { TRACES_HELP } from "./traces.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.match(TRACES_HELP, /--allow-net=127\.0\.0\.1/);
+ * ```
+ */
 export const TRACES_HELP = `Usage: zkrpc traces [options]
 
 Receives OpenTelemetry traces over OTLP/HTTP with JSON bodies on 127.0.0.1 and
@@ -50,21 +60,67 @@ Exit codes:
   0  ok (stopped by Ctrl-C, --count or --duration)
   2  wrong flag, or the port is in use`;
 
-/** Default port: the OTLP/HTTP port. */
+/**
+ * Default port: the OTLP/HTTP port.
+ *
+ * @example
+ * ```ts
+ * import { TRACES_DEFAULT_PORT } from "./traces.ts";
+ *
+ * const endpoint = `http://127.0.0.1:${TRACES_DEFAULT_PORT}`; // OTEL_EXPORTER_OTLP_ENDPOINT
+ * ```
+ */
 export const TRACES_DEFAULT_PORT = 4318;
-/** Default quiet time before a trace is printed, in ms. */
+/**
+ * Default quiet time before a trace is printed, in ms (`--settle`).
+ *
+ * @example
+ * ```ts
+ * import { TRACES_DEFAULT_SETTLE } from "./traces.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(TRACES_DEFAULT_SETTLE, 1000);
+ * ```
+ */
 export const TRACES_DEFAULT_SETTLE = 1000;
 /**
- * Default wait for a missing parent span, in ms: longer than the 5 s
- * between two batch exports of a process (OpenTelemetry's default).
+ * Default wait for a missing parent span, in ms (`--parent-wait`): longer
+ * than the 5 s between two batch exports of a process (OpenTelemetry's
+ * default).
+ *
+ * @example
+ * ```ts
+ * import { TRACES_DEFAULT_PARENT_WAIT } from "./traces.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(TRACES_DEFAULT_PARENT_WAIT > 5000);
+ * ```
  */
 export const TRACES_DEFAULT_PARENT_WAIT = 6000;
-/** Largest request body accepted, in bytes (larger: 413). */
+/**
+ * Largest request body accepted, in bytes, after gunzip (larger: 413).
+ *
+ * @example
+ * ```ts
+ * import { TRACES_MAX_BODY } from "./traces.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(TRACES_MAX_BODY, 16 * 1024 * 1024);
+ * ```
+ */
 export const TRACES_MAX_BODY = 16 * 1024 * 1024;
 /**
  * Most spans kept, pending or printed (printed traces are kept so that late
  * spans complete them): beyond it the oldest pending trace is printed early
  * and the oldest printed trace forgotten.
+ *
+ * @example
+ * ```ts
+ * import { TRACES_MAX_SPANS } from "./traces.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(TRACES_MAX_SPANS, 50_000);
+ * ```
  */
 export const TRACES_MAX_SPANS = 50_000;
 
@@ -123,7 +179,25 @@ const KINDS = [
   "consumer",
 ];
 
-/** One span as received, checked. */
+/**
+ * One span as received, checked.
+ *
+ * @example
+ * ```ts
+ * import type { ReceivedSpan } from "./traces.ts";
+ *
+ * const span: ReceivedSpan = {
+ *   traceId: "0af7651916cd43dd8448eb211c80319c",
+ *   spanId: "b7ad6b7169203331",
+ *   name: "divide",
+ *   kind: "server",
+ *   start: 0n,
+ *   end: 1_000_000n,
+ *   attributes: [["rpc.method", "divide"]],
+ *   events: [],
+ * };
+ * ```
+ */
 export interface ReceivedSpan {
   /** 32 hex digits. */
   traceId: string;
@@ -653,10 +727,19 @@ async function readBody(
 }
 
 /**
- * Runs `zkrpc traces`.
+ * Runs `zkrpc traces`: serves until Ctrl-C, SIGTERM, `--count` or
+ * `--duration`.
  *
  * @param args The arguments after `traces`.
  * @returns The exit code.
+ *
+ * @example Show the help (returns at once)
+ * ```ts
+ * import { traces } from "./traces.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(await traces(["--help"]), 0);
+ * ```
  */
 export async function traces(args: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs("traces", args, {
