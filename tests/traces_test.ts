@@ -616,3 +616,27 @@ Deno.test("zkrpc traces --json escapes control and bidi characters and caps long
   assert.match(attributes[key!], /… \(10000 chars\)$/);
   assert.equal(await receiver.interrupt(), 0);
 });
+
+Deno.test("a chain of 20 000 spans prints every span once, at most 32 levels deep", () => {
+  const spans: ReceivedSpan[] = Array.from({ length: 20_000 }, (_, i) => ({
+    traceId: "0af7651916cd43dd8448eb211c80319c",
+    spanId: (i + 1).toString(16).padStart(16, "0"),
+    ...(i === 0 ? {} : { parentSpanId: i.toString(16).padStart(16, "0") }),
+    name: `s${i}`,
+    kind: "internal",
+    start: BigInt(i),
+    end: BigInt(i + 1),
+    attributes: [],
+    events: [],
+  }));
+  const lines = renderTrace(spans);
+  assert.equal(lines.length, 1 + 20_000);
+  assert.ok(
+    lines.every((line) => line.length < 32 * 4 + 120),
+    "bounded indentation",
+  );
+  assert.equal(
+    lines.filter((line) => line.includes("32 levels deep)")).length,
+    Math.ceil(20_000 / 32) - 1,
+  );
+});

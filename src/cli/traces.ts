@@ -406,11 +406,17 @@ function attributeText(attributes: [string, unknown][]): string {
   ).join(" ");
 }
 
+/** Most levels of a printed tree. */
+const TREE_DEPTH = 32;
+
 interface Node {
   span: ReceivedSpan;
   children: Node[];
-  /** Why a span with a parent id is a root: its parent is absent, or a cycle. */
-  orphan?: "missing" | "cycle";
+  /**
+   * Why a span with a parent id is a root: its parent is absent, a cycle, or
+   * the tree is deeper than {@linkcode TREE_DEPTH}.
+   */
+  orphan?: "missing" | "cycle" | "deep";
 }
 
 /** The spans of one trace as trees: roots are spans whose parent is absent. */
@@ -434,10 +440,14 @@ function treesOf(spans: ReceivedSpan[]): Node[] {
   // A cycle of parents (a hostile sender) has no root: it is cut above one
   // of its spans, which becomes a root with its children.
   const reachable = new Set<Node>();
-  const mark = (node: Node) => {
-    if (reachable.has(node)) return;
-    reachable.add(node);
-    node.children.forEach(mark);
+  const mark = (from: Node) => { // iterative: a chain may be long
+    const stack = [from];
+    while (stack.length > 0) {
+      const node = stack.pop()!;
+      if (reachable.has(node)) continue;
+      reachable.add(node);
+      stack.push(...node.children);
+    }
   };
   roots.forEach(mark);
   for (const node of nodes.values()) {
@@ -447,6 +457,22 @@ function treesOf(spans: ReceivedSpan[]): Node[] {
     node.orphan = "cycle";
     roots.push(node);
     mark(node);
+  }
+  // Deeper than TREE_DEPTH levels, a subtree starts again at the left, as a
+  // root marked so (the indentation stays readable and bounded).
+  const queue: [Node, number][] = roots.map((root) => [root, 0]);
+  for (let i = 0; i < queue.length; i++) {
+    const [node, depth] = queue[i]!;
+    if (depth + 1 < TREE_DEPTH) {
+      for (const child of node.children) queue.push([child, depth + 1]);
+      continue;
+    }
+    for (const child of node.children) {
+      child.orphan = "deep";
+      roots.push(child);
+      queue.push([child, 0]);
+    }
+    node.children = [];
   }
   const sort = (list: Node[], seen = new Set<Node>()) => {
     list.sort(byStart);
@@ -536,6 +562,8 @@ export function renderTrace(
       parts.push(`(parent ${span.parentSpanId} not received)`);
     } else if (node.orphan === "cycle") {
       parts.push(`(parent ${span.parentSpanId}: a cycle, cut here)`);
+    } else if (node.orphan === "deep") {
+      parts.push(`(parent ${span.parentSpanId}: ${TREE_DEPTH} levels deep)`);
     }
     lines.push(parts.join(" "));
     const below = childPrefix + (node.children.length > 0 ? "│   " : "    ");
