@@ -138,6 +138,22 @@ function otelEnv(receiver: Receiver): Record<string, string> {
   };
 }
 
+Deno.test("the offline trace recipe of the OpenTelemetry page is the one these tests run", async () => {
+  const page = await Deno.readTextFile(
+    new URL("docs/interceptors-and-telemetry.md", ROOT),
+  );
+  assert.ok(page.includes("deno run --allow-net=127.0.0.1 cli.ts traces"));
+  for (
+    const [name, value] of Object.entries(otelEnv({ url: "" } as Receiver))
+  ) {
+    if (name === "OTEL_DENO_CONSOLE") continue; // the test's quiet output only
+    assert.ok(
+      page.includes(`${name}=${value || "http://127.0.0.1:4318"}`),
+      `${name} in the recipe`,
+    );
+  }
+});
+
 Deno.test("zkrpc traces prints the trace of a real server and client as one tree in which the client span is the server span's parent", async () => {
   await using zk = await startZooKeeper();
   await using receiver = await startReceiver(["--settle", "300ms"]);
