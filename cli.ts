@@ -14,10 +14,14 @@
  *   prints each trace as a tree of spans (needs only `--allow-net=127.0.0.1`)
  *
  * Global flags: `--zookeeper` (default `$ZOOKEEPER_HOSTS`, else
- * `127.0.0.1:2181`), `--root` (default `/rpc`), `--timeout`, `--json`, and
- * `--help` on every command. Exit codes: 0 ok, 1 remote error, 2 usage,
+ * `127.0.0.1:2181`), `--root` (default `/rpc`), `--timeout`, `--json`,
+ * `--ca FILE` (trust a private CA for TLS services; or `DENO_CERT=FILE`)
+ * and `--help` on every command. Everything printed that came from
+ * ZooKeeper or a server has its control characters escaped and each field
+ * capped at 200 characters. Exit codes: 0 ok, 1 remote error, 2 usage,
  * 3 ZooKeeper unreachable, 4 unknown service or no servers, 5 call failed
- * (deadline, connection).
+ * (deadline, connection), 130 a second Ctrl-C while `watch` stops. The whole
+ * reference: `docs/cli.md`.
  *
  * Flags are parsed with `node:util` `parseArgs` (Deno ships it; no
  * dependency on `@std/cli`).
@@ -25,12 +29,13 @@
  * ```sh
  * deno run --allow-net=127.0.0.1 --allow-env=ZOOKEEPER_HOSTS cli.ts ls
  * deno run --allow-net=127.0.0.1 --allow-env=ZOOKEEPER_HOSTS cli.ts call calculator divide 10 2
- * deno install -g -n zkrpc --allow-net --allow-env=ZOOKEEPER_HOSTS jsr:@zkrpc/zkrpc/cli
+ * deno install -g -n zkrpc --allow-net --allow-env=ZOOKEEPER_HOSTS --allow-read jsr:@zkrpc/zkrpc/cli
  * ```
  *
  * Permissions: `--allow-net` for ZooKeeper and the servers it lists (narrow
  * it to their hosts, e.g. `--allow-net=127.0.0.1`), `--allow-env=ZOOKEEPER_HOSTS`
- * to read the default connection string (optional).
+ * to read the default connection string (optional), `--allow-read=FILE` for
+ * `--ca FILE`.
  *
  * @example Call a method from a script
  * ```ts ignore
@@ -54,7 +59,9 @@ import {
   EXIT_HELP,
   ExitCode,
   GLOBAL_HELP,
+  printError,
 } from "./src/cli/_shared.ts";
+import { printable, printableMessage } from "./src/_printable.ts";
 
 export { ExitCode, type ExitCodeValue } from "./src/cli/_shared.ts";
 
@@ -139,20 +146,20 @@ export async function main(args: string[]): Promise<number> {
     return await run(rest);
   } catch (error) {
     if (error instanceof CliError) {
-      console.error(`zkrpc: ${error.message}`);
-      if (error.hint !== undefined) console.error(error.hint);
+      console.error(`zkrpc: ${printableMessage(error.message)}`);
+      if (error.hint !== undefined) printError(error.hint);
       return error.exitCode;
     }
-    console.error(
-      `zkrpc: ${command} failed: ${(error as Error)?.stack ?? error}`,
-    );
+    printError(`zkrpc: ${command} failed: ${(error as Error)?.stack ?? error}`);
     return ExitCode.RemoteError;
   }
 }
 
 function unknownCommand(command: string): number {
   console.error(
-    `zkrpc: Cannot run "${command}": unknown command; expected ls, watch, call, describe, health or traces`,
+    `zkrpc: Cannot run "${
+      printable(command)
+    }": unknown command; expected ls, watch, call, describe, health or traces`,
   );
   console.error('Run "zkrpc --help" for usage.');
   return ExitCode.Usage;

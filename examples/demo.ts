@@ -83,7 +83,8 @@ Options:
   -h, --help          show this help
 
 Exit codes: 0 no call failed, 1 some call failed (or the chart could not be
-written), 2 wrong flags, 130 interrupted (Ctrl-C, SIGTERM, SIGHUP).`;
+written), 2 wrong flags, 130 interrupted (Ctrl-C, SIGTERM, SIGHUP; a second
+one exits at once).`;
 
 function usage(message?: string): never {
   if (message) console.error(`demo: ${message}\n`);
@@ -170,8 +171,16 @@ if (external === undefined) {
 }
 
 const stopping = new AbortController();
-const onSigint = () => stopping.abort();
-// Ctrl-C, `kill` and a closed terminal all stop the demo and what it started.
+// Ctrl-C, `kill` and a closed terminal all stop the demo and what it started;
+// a second one exits at once (130), killing the processes it started.
+const onSigint = () => {
+  if (!stopping.signal.aborted) return stopping.abort();
+  for (const server of servers) void server.stop("SIGKILL").catch(() => {});
+  void zk?.kill().catch(() => {}); // the JVM also goes on unload
+  view.close();
+  console.error("demo: interrupted again: exiting at once");
+  Deno.exit(130);
+};
 const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 for (const signal of SIGNALS) Deno.addSignalListener(signal, onSigint);
 
@@ -610,16 +619,14 @@ try {
   exitCode = interrupted() ? 130 : 1;
 } finally {
   view.close();
-  for (const signal of SIGNALS) Deno.removeSignalListener(signal, onSigint);
-  // A second signal during cleanup should not leave processes behind.
-  const ignore = () => {};
-  for (const signal of SIGNALS) Deno.addSignalListener(signal, ignore);
+  // From here on any signal is a second one: onSigint kills and exits.
+  stopping.abort();
   await channel?.close().catch(() => {});
   await Promise.all(
     servers.map((s) => s.stop("SIGTERM", 3000).catch(() => {})),
   );
   await zk?.stop().catch(() => {});
-  for (const signal of SIGNALS) Deno.removeSignalListener(signal, ignore);
+  for (const signal of SIGNALS) Deno.removeSignalListener(signal, onSigint);
 }
 
 function round(value: number): number | null {

@@ -14,10 +14,12 @@
  * default of `--zookeeper`.
  *
  * Exit codes: 0 after a graceful close, 1 when registration failed for good
- * (e.g. no permission in ZooKeeper), 2 for bad arguments.
+ * (e.g. no permission in ZooKeeper), 2 for bad arguments, 130 or 143 when a
+ * second signal cut the graceful close short.
  *
  * SIGTERM or Ctrl-C closes it gracefully: it deregisters, lets calls in
- * flight finish, then exits.
+ * flight finish, then exits. A second SIGTERM or Ctrl-C while it drains
+ * exits at once, with 130 (SIGINT) or 143 (SIGTERM).
  *
  * @module
  */
@@ -111,7 +113,8 @@ const server = serve(handlers, {
   hostname,
   port,
   registrar,
-  onError: (error) => console.error(`server: ${error.message}`),
+  // No onError: the default logs each error to stderr with the peer's text
+  // escaped (a peer's bytes could otherwise carry terminal escapes).
 });
 console.log(`listening on ${server.addr.hostname}:${server.addr.port}`);
 registrar.registered().then(
@@ -124,15 +127,27 @@ registrar.registered().then(
 );
 
 let closing = false;
-const shutdown = () => {
+// The first signal closes gracefully; a second one (Ctrl-C pressed again
+// while calls drain) exits at once, with 128 + the signal's number.
+const shutdown = (signal: "SIGINT" | "SIGTERM", code: number) => () => {
+  if (closing) {
+    console.log(`${signal} again: exiting without draining`);
+    Deno.exit(code);
+  }
   closing = true;
-  console.log("closing: deregistering and draining");
+  console.log(
+    "closing: deregistering and draining (Ctrl-C again to exit at once)",
+  );
   void server.close();
 };
-Deno.addSignalListener("SIGTERM", shutdown);
-Deno.addSignalListener("SIGINT", shutdown);
-await server.finished;
+const onSigint = shutdown("SIGINT", 130);
+const onSigterm = shutdown("SIGTERM", 143);
+Deno.addSignalListener("SIGINT", onSigint);
+Deno.addSignalListener("SIGTERM", onSigterm);
+// finished rejects when the server closed itself (registration failed for
+// good; onError said why): exit non-zero, after cleaning up.
+await server.finished.catch(() => Deno.exitCode = 1);
 await zk.close();
-Deno.removeSignalListener("SIGTERM", shutdown);
-Deno.removeSignalListener("SIGINT", shutdown);
+Deno.removeSignalListener("SIGINT", onSigint);
+Deno.removeSignalListener("SIGTERM", onSigterm);
 console.log("closed");

@@ -1,20 +1,197 @@
 /**
- * The one small async toolkit of zkrpc: a deadline race (and a bounded
- * wait that never rejects), an abortable promise, an abortable delay and
- * exponential back-off with jitter. Shaped
- * like `@std/async` (`deadline`, `abortable`, `delay`, and the back-off of
- * `retry`), so that it can be swapped for it.
+ * The one small async toolkit of zkrpc: a timer of any length, the check of
+ * a caller's timeout, a deadline race (and a bounded wait that never
+ * rejects), an abortable promise, an abortable delay and exponential
+ * back-off with jitter. Shaped like `@std/async` (`deadline`, `abortable`,
+ * `delay`, and the back-off of `retry`), so that it can be swapped for it.
+ *
+ * Every timer whose duration a caller or a peer chooses is armed through
+ * {@linkcode setLongTimeout}: a plain `setTimeout` fires a delay above
+ * 2^31-1 ms (or `Infinity`, or `NaN`) after 1 ms.
  *
  * @module
  */
 
+/**
+ * The longest delay one `setTimeout` holds, in ms (about 24.8 days): Deno
+ * fires a longer one, `Infinity` or `NaN` after 1 ms (with a
+ * `TimeoutOverflowWarning`).
+ */
+export const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
+/**
+ * A timer armed by {@linkcode setLongTimeout}; `clear()` stops it (and is a
+ * no-op once it fired or was cleared).
+ */
+export interface LongTimeout {
+  /** Stops the timer: its callback will not run. */
+  clear(): void;
+}
+
 type Timer = ReturnType<typeof setTimeout>;
+
+/** What {@linkcode setLongTimeout} returns for `Infinity`: no timer at all. */
+const NO_TIMER: LongTimeout = Object.freeze({ clear() {} });
+
+class ChainedTimeout implements LongTimeout {
+  #callback: () => void;
+  #at: number;
+  #hop: number;
+  #id: Timer | undefined;
+
+  constructor(callback: () => void, ms: number, hop: number) {
+    this.#callback = callback;
+    this.#hop = hop;
+    this.#at = performance.now() + ms;
+    this.#id = setTimeout(this.#tick, Math.min(ms, hop));
+  }
+
+  #tick = (): void => {
+    // Timers may fire up to a millisecond early: re-arm for what is left.
+    const left = this.#at - performance.now();
+    if (left >= 1) {
+      this.#id = setTimeout(this.#tick, Math.min(left, this.#hop));
+      return;
+    }
+    this.#id = undefined;
+    this.#callback();
+  };
+
+  clear(): void {
+    clearTimeout(this.#id);
+    this.#id = undefined;
+  }
+}
+
+class PlainTimeout implements LongTimeout {
+  #id: Timer;
+
+  constructor(callback: () => void, ms: number) {
+    this.#id = setTimeout(callback, ms);
+  }
+
+  clear(): void {
+    clearTimeout(this.#id);
+  }
+}
+
+/** Options of {@linkcode setLongTimeout}. */
+export interface LongTimeoutOptions {
+  /**
+   * Longest single timer of the chain, in ms (smaller only in tests, to
+   * exercise the chaining).
+   *
+   * @default {MAX_TIMER_DELAY}
+   */
+  maxDelay?: number;
+}
+
+/**
+ * Calls `callback` once after `ms`, for any `ms`: up to
+ * {@linkcode MAX_TIMER_DELAY} with one `setTimeout`, beyond it with chained
+ * timers (as `@std/async`'s `delay` does), never early; `Infinity` arms no
+ * timer at all (it never fires, and keeps nothing alive). A negative delay
+ * is 0.
+ *
+ * @param callback What to run.
+ * @param ms The delay in ms: a number, `Infinity` for never.
+ * @param options `maxDelay` of one timer of the chain.
+ * @returns The timer, to `clear()`.
+ * @throws {RangeError} When `ms` is `NaN`.
+ *
+ * @example A 30-day timer does not fire after 1 ms; Infinity arms none
+ * ```ts
+ * import { setLongTimeout } from "./_async.ts";
+ * import assert from "node:assert/strict";
+ *
+ * let fired = false;
+ * const month = setLongTimeout(() => fired = true, 30 * 24 * 3600 * 1000);
+ * await new Promise((resolve) => setTimeout(resolve, 20));
+ * assert.equal(fired, false);
+ * month.clear();
+ * setLongTimeout(() => fired = true, Infinity); // nothing to clear
+ * ```
+ */
+export function setLongTimeout(
+  callback: () => void,
+  ms: number,
+  options: LongTimeoutOptions = {},
+): LongTimeout {
+  if (ms === Infinity) return NO_TIMER;
+  if (Number.isNaN(ms)) {
+    throw new RangeError("Cannot arm a timer: the delay is NaN");
+  }
+  const hop = options.maxDelay ?? MAX_TIMER_DELAY;
+  return ms > hop
+    ? new ChainedTimeout(callback, ms, hop)
+    : new PlainTimeout(callback, Math.max(0, ms));
+}
+
+/**
+ * Whether `timeout` is a valid timeout of a call or a wait: `undefined`
+ * (none given), `Infinity` (no deadline) or a number of ms `>= 0`. `NaN`, a
+ * negative number and anything that is not a number are not (see
+ * {@linkcode timeoutError}).
+ *
+ * @param timeout The value given as `timeout`.
+ * @returns `true` when valid.
+ *
+ * @example Finite, long and infinite timeouts are valid; NaN is not
+ * ```ts
+ * import { isValidTimeout } from "./_async.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(
+ *   [0, 1e12, Infinity, undefined, NaN, -1, "100"].map(isValidTimeout),
+ *   [true, true, true, true, false, false, false],
+ * );
+ * ```
+ */
+export function isValidTimeout(timeout: unknown): boolean {
+  return timeout === undefined || (typeof timeout === "number" && timeout >= 0);
+}
+
+/**
+ * The `RangeError` for a timeout that {@linkcode isValidTimeout} refuses,
+ * naming what could not be done and what was given (its type, for a value
+ * that is not a number).
+ *
+ * @param timeout The invalid value.
+ * @param what What could not be done (`call method "x"`).
+ * @param name The option's name.
+ * @returns The error, to throw or reject with.
+ *
+ * @example Refuse NaN at the call site
+ * ```ts
+ * import { timeoutError } from "./_async.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   timeoutError(NaN, 'call method "x"').message,
+ *   'Cannot call method "x": timeout must be a number of ms >= 0 or Infinity, got NaN',
+ * );
+ * ```
+ */
+export function timeoutError(
+  timeout: unknown,
+  what: string,
+  name = "timeout",
+): RangeError {
+  const shown = typeof timeout === "number"
+    ? String(timeout)
+    : timeout === null
+    ? "null"
+    : `a ${typeof timeout}`;
+  return new RangeError(
+    `Cannot ${what}: ${name} must be a number of ms >= 0 or Infinity, got ${shown}`,
+  );
+}
 
 /**
  * Resolves or rejects like `promise`, or rejects with a `TimeoutError`
- * `DOMException` after `ms` (as `@std/async`'s `deadline`), or with the
- * signal's reason when `signal` aborts first. The timer is cleared as soon as
- * the race is decided.
+ * `DOMException` after `ms` (as `@std/async`'s `deadline`; `Infinity`: never,
+ * with no timer), or with the signal's reason when `signal` aborts first. The
+ * timer is cleared as soon as the race is decided.
  *
  * @param promise What to wait for.
  * @param ms The longest wait, in ms.
@@ -40,11 +217,11 @@ export function deadline<T>(
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => settle(() => reject(signal!.reason));
     const settle = (then: () => void) => {
-      clearTimeout(timer);
+      timer.clear();
       signal?.removeEventListener("abort", onAbort);
       then();
     };
-    const timer: Timer = setTimeout(
+    const timer = setLongTimeout(
       () =>
         settle(() =>
           reject(new DOMException("Signal timed out.", "TimeoutError"))
@@ -141,7 +318,8 @@ export function abortable<T>(
 }
 
 /**
- * Resolves after `ms`, or rejects with the signal's reason when `signal`
+ * Resolves after `ms` (any length, see {@linkcode setLongTimeout};
+ * `Infinity`: never), or rejects with the signal's reason when `signal`
  * aborts first (as `@std/async`'s `delay`).
  *
  * @param ms How long, in ms.
@@ -168,10 +346,10 @@ export function delay(
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise<void>((resolve, reject) => {
     const onAbort = () => {
-      clearTimeout(timer);
+      timer.clear();
       reject(signal!.reason);
     };
-    const timer = setTimeout(() => {
+    const timer = setLongTimeout(() => {
       signal?.removeEventListener("abort", onAbort);
       resolve();
     }, ms);

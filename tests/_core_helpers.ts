@@ -107,10 +107,13 @@ export function requestFrame(
 
 /**
  * A raw client's reader: skips the server's preface, then returns frames of
- * a given type one at a time (others are skipped), each read with a deadline.
+ * a given type (or of any of the given types) one at a time (others are
+ * skipped), each read with a deadline.
  */
 export function rawFrames(conn: Deno.Conn): {
-  next(type: FrameType): Promise<{ id: number; payload: Uint8Array }>;
+  next(
+    type: FrameType | readonly FrameType[],
+  ): Promise<{ id: number; payload: Uint8Array; type: FrameType }>;
   preface(): Promise<void>;
 } {
   const decoder = new FrameDecoder();
@@ -134,8 +137,14 @@ export function rawFrames(conn: Deno.Conn): {
           await read();
           continue;
         }
-        if (frame.type === type) {
-          return { id: frame.id, payload: frame.payload.slice() };
+        if (
+          Array.isArray(type) ? type.includes(frame.type) : frame.type === type
+        ) {
+          return {
+            id: frame.id,
+            payload: frame.payload.slice(),
+            type: frame.type,
+          };
         }
       }
     },
@@ -330,4 +339,15 @@ export function closedPort(): number {
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
+}
+
+/**
+ * A handler's `ctx.deadline` as an answer can carry it: the instant, or
+ * `null` for none (`Infinity`).
+ *
+ * @param ctx The handler's context.
+ * @returns Epoch ms, or `null`.
+ */
+export function deadlineSeen(ctx: { deadline: number }): number | null {
+  return Number.isFinite(ctx.deadline) ? ctx.deadline : null;
 }

@@ -12,34 +12,7 @@ import { PROTOCOL_VERSION } from "../src/protocol/frame.ts";
 import { serve, withContext } from "../mod.ts";
 import { zooKeeperRegistrar, ZooKeeperSession } from "../zookeeper.ts";
 import { within } from "./_wait.ts";
-
-const ROOT = new URL("../", import.meta.url);
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `deno run --allow-net=127.0.0.1 --allow-env cli.ts …args`. */
-async function zkrpc(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<Run> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net=127.0.0.1", "--allow-env", "cli.ts", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-    signal: AbortSignal.timeout(60_000), // a hang fails the test, not the run
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
+import { lineMatching, spawnZkrpc, zkrpc } from "./_cli_helpers.ts";
 
 /** A ZooKeeper and `count` example servers registered in "calculator". */
 async function cluster(count: number): Promise<
@@ -187,7 +160,7 @@ Deno.test("zkrpc ls lists services and each server's registered data", async () 
   }
 
   const json = await zkrpc(["ls", "calculator", "--json"], {
-    ZOOKEEPER_HOSTS: zookeeper,
+    env: { ZOOKEEPER_HOSTS: zookeeper },
   });
   assert.equal(json.code, 0, json.stderr);
   const listing = JSON.parse(json.stdout);
@@ -442,27 +415,17 @@ Deno.test("zkrpc call of an unknown service exits 4 without calling anything", a
 
 Deno.test("zkrpc watch prints the servers, then joins and leaves as they happen", async () => {
   await using c = await cluster(1);
-  const watcher = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "cli.ts",
-      "watch",
-      "calculator",
-      "--json",
-      "--count",
-      "2",
-      "--duration",
-      "20s",
-      "--zookeeper",
-      c.zk.connectionString,
-    ],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  }).spawn();
+  const watcher = spawnZkrpc([
+    "watch",
+    "calculator",
+    "--json",
+    "--count",
+    "2",
+    "--duration",
+    "20s",
+    "--zookeeper",
+    c.zk.connectionString,
+  ], { permissions: ["--allow-net=127.0.0.1"] });
   const stderr = new Response(watcher.stderr).text();
   const events: { type: string; id?: string; member?: { port: number } }[] = [];
   let joiner: ServerProcess | undefined;
@@ -682,4 +645,48 @@ Deno.test("zkrpc health prints each registered server's status and exits 0 when 
     c.servers.map((s) => s.address!).sort(),
   );
   assert.deepEqual(rows.map((r) => r.status), ["serving", "serving"]);
+});
+
+Deno.test("zkrpc watch stops on Ctrl-C, and a second Ctrl-C while it closes its ZooKeeper session exits at once with 130", async () => {
+  await using zk = await startZooKeeper();
+  await using session = await ZooKeeperSession.connect(zk.connectionString);
+  await session.mkdirp("/rpc/calculator");
+  for (const twice of [false, true]) {
+    const watcher = spawnZkrpc([
+      "watch",
+      "calculator",
+      "--zookeeper",
+      zk.connectionString,
+    ], { permissions: ["--allow-net=127.0.0.1"] });
+    const stdout = lines(watcher.stdout);
+    const stderr = lines(watcher.stderr);
+    let frozen = false;
+    try {
+      await lineMatching(stdout, /calculator: 0 servers/, 30_000);
+      if (twice) {
+        // A frozen ZooKeeper holds the session's close for its 2 s bound.
+        Deno.kill(zk.pid!, "SIGSTOP");
+        frozen = true;
+      }
+      watcher.kill("SIGINT");
+      await lineMatching(
+        stderr,
+        /stopping \(Ctrl-C again to exit at once\)/,
+        30_000,
+      );
+      if (twice) watcher.kill("SIGINT");
+      const status = await within(watcher.status, 30_000, "watch to exit");
+      assert.equal(status.code, twice ? 130 : 0);
+    } finally {
+      if (frozen) Deno.kill(zk.pid!, "SIGCONT");
+      try {
+        watcher.kill("SIGKILL");
+      } catch {
+        // exited
+      }
+      await watcher.status;
+      for await (const _ of stdout);
+      for await (const _ of stderr);
+    }
+  }
 });

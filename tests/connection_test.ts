@@ -10,8 +10,10 @@ import {
   ServerClosingError,
 } from "../src/errors.ts";
 import {
+  concat,
   delay,
   HELLO,
+  rawFrames,
   readToEnd,
   startChildServer,
   SUPPORTED_VALUES,
@@ -19,6 +21,9 @@ import {
   writeAll,
 } from "./_core_helpers.ts";
 import { nextEvent, waitFor } from "./_wait.ts";
+import { encodeFrame, FrameType } from "../src/protocol/frame.ts";
+import { jsonCodec } from "../src/protocol/codec.ts";
+import { MAX_METADATA_SIZE } from "../src/protocol/metadata.ts";
 
 const HOST = "127.0.0.1";
 
@@ -144,16 +149,16 @@ function cancellable(log: { aborted: unknown[]; started?: number }) {
   };
 }
 
-Deno.test("a timeout rejects promptly, the handler sees the cancellation, the connection stays usable", async () => {
+Deno.test("a timeout rejects before the handler ends, the handler sees the cancellation, the connection stays usable", async () => {
   const log = { aborted: [] as unknown[], started: 0 };
   await using server = serve(cancellable(log), { hostname: HOST });
   await using conn = await Connection.connect({
     hostname: HOST,
     port: server.addr.port,
   });
-  const t0 = performance.now();
+  // The handler would answer after 60 s: the rejection is the deadline's.
   await assert.rejects(
-    conn.call("wait", [5000], { timeout: 50 }),
+    within(conn.call("wait", [60_000], { timeout: 50 }), 10_000, "the call"),
     (e: unknown) => {
       assert.ok(e instanceof DeadlineExceededError);
       assert.equal(
@@ -163,8 +168,6 @@ Deno.test("a timeout rejects promptly, the handler sees the cancellation, the co
       return true;
     },
   );
-  const elapsed = performance.now() - t0;
-  assert.ok(elapsed < 500, `rejected after ${elapsed} ms`);
   assert.equal(conn.inFlight, 0);
   await waitFor(
     () => log.aborted.length === 1,
@@ -227,7 +230,7 @@ Deno.test("killing the server mid-call rejects pending calls with ConnectionErro
         );
       }
     }
-    await within(conn.closed, 2000, "connection closed");
+    await within(conn.finished, 2000, "connection closed");
     await assert.rejects(
       conn.call("echo", [1]),
       (e: unknown) => e instanceof ConnectionError && e.written === false,
@@ -312,7 +315,7 @@ Deno.test("Connection.close() rejects pending calls; calls after it are never wr
     (e: unknown) => e instanceof ConnectionError && !e.written,
   );
   conn.close(); // idempotent
-  await conn.closed;
+  await conn.finished;
   assert.equal((await closeEvent).detail.error, undefined);
   assert.equal(conn.isClosed, true);
 });
@@ -350,10 +353,171 @@ Deno.test("after goaway the connection is draining and refuses new calls without
   );
   await slow;
   await closing;
-  await conn.closed;
+  await conn.finished;
   assert.equal(runs, 0);
   // A graceful shutdown is not an error.
   assert.equal((await closeEvent).detail.error, undefined);
+});
+
+Deno.test("EOF after goaway with calls pending is not a clean end: they fail with ConnectionError written=true", async () => {
+  // A fake server: reads the first request, then says goaway and closes
+  // without answering it (a crash during a drain, or a hostile peer).
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const requested = Promise.withResolvers<void>();
+  const serving = (async () => {
+    const conn = await listener.accept();
+    await writeAll(conn, HELLO);
+    // A client's stream is a preface and frames, like a server's.
+    await rawFrames(conn).next(FrameType.Request);
+    requested.resolve();
+    await writeAll(
+      conn,
+      encodeFrame(FrameType.Goaway, 0, new TextEncoder().encode("bye")),
+    );
+    conn.close();
+  })();
+  const conn = await Connection.connect(
+    { hostname: HOST, port: (listener.addr as Deno.NetAddr).port },
+    { maxInFlight: 1 },
+  );
+  const closeEvent = new Promise<CustomEvent>((resolve) =>
+    conn.addEventListener("close", (e) => resolve(e as CustomEvent), {
+      once: true,
+    })
+  );
+  const sent = conn.call("work", [], { timeout: 10_000 });
+  const queued = conn.call("work", [], { timeout: 10_000 }); // over maxInFlight
+  await within(requested.promise, 5000, "the request to reach the server");
+  await assert.rejects(
+    within(sent, 5000, "the sent call to fail"),
+    (e: unknown) =>
+      e instanceof ConnectionError && e.written &&
+      /closed by the server/.test(e.message),
+  );
+  await assert.rejects(
+    within(queued, 5000, "the queued call to fail"),
+    (e: unknown) => e instanceof ConnectionError && !e.written,
+  );
+  const { detail } = await within(closeEvent, 5000, "the close event");
+  assert.ok(detail.error instanceof ConnectionError);
+  await serving;
+  listener.close();
+});
+
+Deno.test("EOF after goaway with no call pending is a clean end", async () => {
+  // A fake server: answers a ping (so the connection is surely open), then
+  // says goaway and closes.
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const serving = (async () => {
+    const conn = await listener.accept();
+    await writeAll(conn, HELLO);
+    const ping = await rawFrames(conn).next(FrameType.Ping);
+    await writeAll(
+      conn,
+      concat(
+        encodeFrame(FrameType.Pong, ping.id, ping.payload),
+        encodeFrame(FrameType.Goaway, 0, new TextEncoder().encode("bye")),
+      ),
+    );
+    conn.close();
+  })();
+  const conn = await Connection.connect({
+    hostname: HOST,
+    port: (listener.addr as Deno.NetAddr).port,
+  });
+  const closeEvent = new Promise<CustomEvent>((resolve) =>
+    conn.addEventListener("close", (e) => resolve(e as CustomEvent), {
+      once: true,
+    })
+  );
+  await conn.ping(5000);
+  const { detail } = await within(closeEvent, 5000, "the close event");
+  assert.equal(conn.draining, true);
+  assert.equal(detail.error, undefined);
+  await serving;
+  listener.close();
+});
+
+Deno.test("a malformed error reply fails that call alone; the connection and its other calls go on", async () => {
+  // A fake server: answers the first two requests with error frames that are
+  // not `{ name, message }`, the third with a result.
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const serving = (async () => {
+    const conn = await listener.accept();
+    await writeAll(conn, HELLO);
+    const frames = rawFrames(conn);
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push((await frames.next(FrameType.Request)).id);
+    }
+    await writeAll(
+      conn,
+      concat(
+        encodeFrame(FrameType.Error, ids[0]!, new TextEncoder().encode("{")),
+        encodeFrame(FrameType.Error, ids[1]!, jsonCodec.encode({ name: 1 })),
+        encodeFrame(FrameType.Result, ids[2]!, jsonCodec.encode("ok")),
+      ),
+    );
+    await readToEnd(conn);
+    conn.close();
+  })();
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: (listener.addr as Deno.NetAddr).port,
+  }, { codec: jsonCodec });
+  const calls = ["a", "b", "c"].map((method) =>
+    conn.call(method, [], { timeout: 10_000 })
+  );
+  for (const [i, method] of ["a", "b"].entries()) {
+    await assert.rejects(
+      within(calls[i]!, 5000, `call ${method}`),
+      (e: unknown) =>
+        e instanceof ProtocolError &&
+        e.message.startsWith(
+          `Cannot call method "${method}": cannot read the error reply from `,
+        ),
+    );
+  }
+  assert.equal(await within(calls[2]!, 5000, "call c"), "ok");
+  assert.equal(conn.isClosed, false);
+  conn.close();
+  await serving;
+  listener.close();
+});
+
+Deno.test("call metadata at the limit is sent; one byte more, a reserved key or a non-string value fails that call alone, unsent", async () => {
+  let runs = 0;
+  await using server = serve({
+    size: withContext((ctx) => {
+      runs++;
+      return ctx.metadata.big?.length ?? -1;
+    }),
+  }, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  // One entry: u8 key length, the key, u16 value length, the value.
+  const fits = "x".repeat(MAX_METADATA_SIZE - 3 - "big".length);
+  assert.equal(
+    await conn.call("size", [], { timeout: 5000, metadata: { big: fits } }),
+    fits.length,
+  );
+  const refused: [Record<string, string>, ErrorConstructor, RegExp][] = [
+    [{ big: fits + "x" }, RangeError, /exceeds the limit of 8192 bytes/],
+    [{ "zkrpc-deadline": "1" }, TypeError, /is reserved/],
+    [{ big: 1 as unknown as string }, TypeError, /must be a string/],
+    [{ "Bad Key": "1" }, TypeError, /must be 1-64 characters/],
+  ];
+  for (const [metadata, type, pattern] of refused) {
+    await assert.rejects(
+      conn.call("size", [], { timeout: 5000, metadata }),
+      (e: unknown) => e instanceof type && pattern.test((e as Error).message),
+    );
+  }
+  assert.equal(runs, 1);
+  assert.equal(conn.inFlight, 0);
+  assert.equal(await conn.call("size", [], { timeout: 5000 }), -1);
 });
 
 Deno.test("keepalive pings detect a peer that stopped answering", async () => {
@@ -376,20 +540,9 @@ Deno.test("keepalive pings detect a peer that stopped answering", async () => {
       e instanceof ConnectionError && e.written &&
       /no answer to a ping within 50 ms/.test(e.message),
   );
-  await conn.closed;
+  await conn.finished;
   await serving;
   listener.close();
-});
-
-Deno.test("keepalive pings keep a quiet but healthy connection open", async () => {
-  await using server = serve({ ok: () => "ok" }, { hostname: HOST });
-  await using conn = await Connection.connect(
-    { hostname: HOST, port: server.addr.port },
-    { keepaliveInterval: 20, keepaliveTimeout: 1000 },
-  );
-  await delay(200);
-  assert.equal(conn.isClosed, false);
-  assert.equal(await conn.call("ok", []), "ok");
 });
 
 Deno.test("calls work over TLS with a custom CA certificate", async () => {
@@ -419,28 +572,37 @@ Deno.test("calls work over TLS with a custom CA certificate", async () => {
 Deno.test("connect() gives up when the peer never sends its preface", async () => {
   const listener = Deno.listen({ hostname: HOST, port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
+  const accepted = [
+    Promise.withResolvers<void>(),
+    Promise.withResolvers<void>(),
+  ];
   const serving = (async () => {
-    for (let i = 0; i < 2; i++) {
+    for (const { resolve } of accepted) {
       const conn = await listener.accept();
+      resolve();
       await readToEnd(conn);
       conn.close();
     }
   })();
-  const t0 = performance.now();
   await assert.rejects(
-    Connection.connect({ hostname: HOST, port }, { connectTimeout: 100 }),
+    within(
+      Connection.connect({ hostname: HOST, port }, { connectTimeout: 100 }),
+      10_000,
+      "the connect timeout",
+    ),
     (e: unknown) =>
       e instanceof ConnectionError && !e.written &&
       /no preface from the server within 100 ms/.test(e.message),
   );
-  assert.ok(performance.now() - t0 < 1000);
   const controller = new AbortController();
   const connecting = Connection.connect({ hostname: HOST, port }, {
     signal: controller.signal,
   });
-  setTimeout(() => controller.abort(new Error("stop")), 30);
+  // Aborted while waiting for the preface (the server accepted the socket).
+  await within(accepted[1]!.promise, 5000, "the second connection");
+  controller.abort(new Error("stop"));
   await assert.rejects(
-    connecting,
+    within(connecting, 10_000, "the aborted connect"),
     (e: unknown) =>
       e instanceof ConnectionError && !e.written && /aborted/.test(e.message),
   );

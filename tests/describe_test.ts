@@ -51,26 +51,32 @@ Deno.test("zkrpc.describe reports each method's declared parameter count, the pr
   assert.deepEqual(server.methods, Object.keys(handlers));
 });
 
-Deno.test("zkrpc.describe reports the member data the registrar published", async () => {
-  const member = { host: HOST, port: 0, zone: "a", pid: Deno.pid };
+Deno.test("zkrpc.describe tells nothing about the process, even what the registrar published", async () => {
+  const startedAt = new Date().toISOString();
+  const member = { host: HOST, port: 0, zone: "a", pid: Deno.pid, startedAt };
   const registrar: Registrar = {
     register(addr) {
       member.port = addr.port;
       return Promise.resolve({ member, deregister: () => Promise.resolve() });
     },
   };
-  await using server = serve({ ok: () => true }, {
-    hostname: HOST,
-    registrar,
-  });
+  await using server = serve({
+    ok: () => true,
+    _secret: () => "no",
+    then: () => "no",
+  }, { hostname: HOST, registrar });
   await server.ready;
   const description = await describe(server.addr.port);
-  assert.deepEqual(description.member, {
-    host: HOST,
-    port: server.addr.port,
-    zone: "a",
-    pid: Deno.pid,
-  });
+  assert.deepEqual(Object.keys(description).sort(), [
+    "codec",
+    "methods",
+    "protocol",
+  ]);
+  assert.deepEqual(description.methods, [{ name: "ok", params: 0 }]);
+  const text = JSON.stringify(description);
+  for (const leak of [String(Deno.pid), startedAt, "zone", "_secret", "then"]) {
+    assert.ok(!text.includes(leak), `describe must not contain ${leak}`);
+  }
 });
 
 Deno.test("serve() refuses a handler method named in zkrpc's reserved namespace, synchronously", () => {

@@ -272,7 +272,8 @@ Deno.test("an ACL'd server that may not tighten an open service path fails namin
     () => assert.fail("registered under an open path"),
     (error: Error) => error,
   );
-  await server.finished;
+  // The server closed itself: finished rejects with the reported error.
+  await assert.rejects(server.finished, (e: unknown) => e === errors[0]);
   // Bound: one connect and a few reads, far below the 5 s connect timeout.
   assert.ok(performance.now() - start < SESSION.connectTimeout);
   assert.match(

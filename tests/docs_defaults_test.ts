@@ -33,7 +33,10 @@ import {
   DEFAULT_MAX_FRAME_SIZE,
   MAX_PING_PAYLOAD,
 } from "../src/protocol/frame.ts";
-import { DEFAULT_MAX_BIGINT_DIGITS } from "../src/protocol/_values.ts";
+import {
+  DEFAULT_MAX_BIGINT_DIGITS,
+  MAX_NESTING,
+} from "../src/protocol/_values.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../src/client/_connect.ts";
 import { DEFAULT_ZOOKEEPER_HOSTS } from "../src/zookeeper/_config.ts";
 import { denoDoc } from "./_deno_doc.ts";
@@ -143,7 +146,7 @@ const TABLE_ROWS: readonly TableRow[] = [
     ["maxConnectionAge", SERVER_DEFAULTS.maxConnectionAge],
     ["maxFrameSize", DEFAULT_MAX_FRAME_SIZE],
     ["maxInFlightPerConnection", SERVER_DEFAULTS.maxInFlightPerConnection],
-    ["closeDeadline", SERVER_DEFAULTS.closeDeadline],
+    ["closeTimeout", SERVER_DEFAULTS.closeTimeout],
     ["exposeStack", false],
   ] as const).map(([name, expected]) => ({
     doc: "docs/security.md",
@@ -166,12 +169,33 @@ const TABLE_ROWS: readonly TableRow[] = [
     row,
     expected,
   })),
-  {
+  ...([
+    ["`maxBigIntDigits` (both codecs)", DEFAULT_MAX_BIGINT_DIGITS],
+    ["nesting (`MAX_NESTING`, fixed)", MAX_NESTING],
+    // Set by the format or the frame limit, not figures of the code.
+    ["64-bit bigints (`uint 64`/`int 64`)", "64 bits"],
+    ["object keys / array elements", "none"],
+    ["strings", "valid UTF-8"],
+  ] as const).map(([row, expected]) => ({
     doc: "docs/security.md",
-    heading: "Codec (`createJsonCodec()`)",
-    row: "`maxBigIntDigits`",
-    expected: DEFAULT_MAX_BIGINT_DIGITS,
-  },
+    heading: "Codecs (`createMsgpackCodec()`, `createJsonCodec()`)",
+    row,
+    expected,
+  })),
+  ...([
+    ["`--zookeeper HOSTS`", DEFAULT_ZOOKEEPER_HOSTS],
+    // Literals of src/cli/_shared.ts's option table.
+    ["`--root PATH`", "/rpc"],
+    ["`--timeout DURATION`", 5000],
+    ["`--json`", "off"],
+    ["`--ca FILE`", "none"],
+    ["`--cert FILE`, `--key FILE`", "—"],
+  ] as const).map(([row, expected]) => ({
+    doc: "docs/cli.md",
+    heading: "Global options",
+    row,
+    expected,
+  })),
   ...([
     ["connectTimeout", DEFAULT_CONNECT_TIMEOUT],
     ["maxFrameSize", DEFAULT_MAX_FRAME_SIZE],
@@ -357,6 +381,11 @@ const PROSE: readonly Prose[] = [
     expected: TRACES_DEFAULT_PORT,
   },
   {
+    doc: "docs/testing.md",
+    pattern: /a real quorum on loopback \(`size`, default (\d+)\)/,
+    expected: 3,
+  },
+  {
     doc: "docs/api-tour.md",
     pattern: /the channel's `timeout`, default ([^,]+)/,
     expected: CHANNEL_DEFAULTS.timeout,
@@ -390,7 +419,7 @@ const PROSE: readonly Prose[] = [
     [option("maxPingsPerMinute"), SERVER_DEFAULTS.maxPingsPerMinute],
     [option("maxConnectionAge", "ms, "), SERVER_DEFAULTS.maxConnectionAge],
     [option("frameTimeout"), SERVER_DEFAULTS.frameTimeout],
-    [/\(default `closeDeadline`, ([^)]+)\)/, SERVER_DEFAULTS.closeDeadline],
+    [/\(default `closeTimeout`, ([^)]+)\)/, SERVER_DEFAULTS.closeTimeout],
     [option("maxConnections"), SERVER_DEFAULTS.maxConnections],
     [
       option("maxConnectionsPerAddress"),
@@ -408,18 +437,6 @@ const PROSE: readonly Prose[] = [
     expected: Number(DEFAULT_ZOOKEEPER_HOSTS.split(":")[1]),
   },
   {
-    doc: "docs/cli.md",
-    pattern: /`--zookeeper` \(default `\$ZOOKEEPER_HOSTS`, else `([^`]+)`/,
-    expected: DEFAULT_ZOOKEEPER_HOSTS,
-  },
-  {
-    // The CLI's and the channel's root: a literal in src/cli/_shared.ts and
-    // src/discovery/service_path.ts.
-    doc: "docs/cli.md",
-    pattern: /`--root` \(default `([^`]+)`/,
-    expected: "/rpc",
-  },
-  {
     doc: "docs/permissions.md",
     pattern: /without it the default is `([^`]+)`/,
     expected: DEFAULT_ZOOKEEPER_HOSTS,
@@ -434,6 +451,21 @@ const PROSE: readonly Prose[] = [
     doc: "docs/interceptors-and-telemetry.md",
     pattern: /`OTEL_EXPORTER_OTLP_ENDPOINT`, default `([^`]+)`/,
     expected: "http://localhost:4318",
+  },
+  {
+    doc: "docs/protocol.md",
+    pattern: /`maxBigIntDigits` decimal digits, default ([^,]+),/,
+    expected: DEFAULT_MAX_BIGINT_DIGITS,
+  },
+  {
+    doc: "docs/protocol.md",
+    pattern: /`createMsgpackCodec\(\{ maxBigIntDigits \}\)`, default ([^)]+)\)/,
+    expected: DEFAULT_MAX_BIGINT_DIGITS,
+  },
+  {
+    doc: "docs/errors.md",
+    pattern: /or the registry's, default `([^`]+)`/,
+    expected: "console.warn",
   },
   // The summary at the top of failure-modes.md.
   ...([
@@ -546,7 +578,7 @@ const DEFAULT_TAGS: Readonly<Record<string, number>> = {
   "ServeOptions.maxPingsPerMinute": SERVER_DEFAULTS.maxPingsPerMinute,
   "ServeOptions.maxConnectionAge": SERVER_DEFAULTS.maxConnectionAge,
   "ServeOptions.frameTimeout": SERVER_DEFAULTS.frameTimeout,
-  "ServeOptions.closeDeadline": SERVER_DEFAULTS.closeDeadline,
+  "ServeOptions.closeTimeout": SERVER_DEFAULTS.closeTimeout,
   "ZooKeeperSessionOptions.connectTimeout":
     ZOOKEEPER_SESSION_DEFAULTS.connectTimeout,
   "ZooKeeperSessionOptions.sessionTimeout":
@@ -567,6 +599,7 @@ const DEFAULT_TAGS: Readonly<Record<string, number>> = {
   "StartZooKeeperOptions.startupTimeout": 30_000,
   "StartZooKeeperOptions.tickTime": 500,
   "StartZooKeeperEnsembleOptions.size": 3,
+  "StartZooKeeperEnsembleOptions.observers": 0,
   "StartZooKeeperEnsembleOptions.startupTimeout": 60_000,
   "StartZooKeeperEnsembleOptions.tickTime": 500,
   "ExpireSessionOptions.timeout": 10_000,

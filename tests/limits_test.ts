@@ -10,11 +10,17 @@ import { backoff } from "../src/_async.ts";
 import { Connection } from "../src/client/connection.ts";
 import {
   ConnectionError,
+  MethodNotFoundError,
   ResourceExhaustedError,
   ServerClosingError,
 } from "../src/errors.ts";
 import { jsonCodec } from "../src/protocol/codec.ts";
-import { encodeFrame, FrameDecoder, FrameType } from "../src/protocol/frame.ts";
+import {
+  encodeFrame,
+  encodeSettings,
+  FrameDecoder,
+  FrameType,
+} from "../src/protocol/frame.ts";
 import { StaticMembership } from "../src/discovery/static.ts";
 import { type RpcServer, serve } from "../src/server/server.ts";
 import {
@@ -119,6 +125,127 @@ Deno.test("a result exactly at the client's announced maxFrameSize is sent, one 
   assert.equal(await conn.call("make", [3]), "xxx");
 });
 
+/** A raw client's preface and settings announcing `maxFrameSize`. */
+function helloWith(maxFrameSize: number): Uint8Array {
+  return concat(
+    PREFACE,
+    encodeFrame(
+      FrameType.Settings,
+      0,
+      encodeSettings({ maxFrameSize, codecs: ["json"], maxInFlight: 0 }),
+    ),
+  );
+}
+
+Deno.test("a client that announces 4 GiB frames still gets at most the server's own maxFrameSize: exactly it is sent, one byte more fails that call", async () => {
+  await using server = start({ maxFrameSize: LIMIT });
+  using conn = await Deno.connect({ hostname: HOST, port: server.addr.port });
+  const frames = rawFrames(conn);
+  await writeAll(
+    conn,
+    concat(
+      helloWith(0xffffffff),
+      requestFrame(1, "make", [LIMIT - 7]), // a length field of exactly LIMIT
+      requestFrame(2, "make", [LIMIT - 6]),
+      requestFrame(3, "make", [3]),
+    ),
+  );
+  await frames.preface();
+  const answers = [];
+  for (let i = 0; i < 3; i++) {
+    answers.push(await frames.next([FrameType.Result, FrameType.Error]));
+  }
+  assert.deepEqual(answers.map((a) => [a.id, a.type]), [
+    [1, FrameType.Result],
+    [2, FrameType.Error],
+    [3, FrameType.Result],
+  ]);
+  assert.equal(answers[0]!.payload.length + 5, LIMIT);
+  const error = jsonCodec.decode(answers[1]!.payload) as {
+    name: string;
+    message: string;
+    data: { ran: boolean };
+  };
+  assert.equal(error.name, "ResourceExhaustedError");
+  assert.match(
+    error.message,
+    new RegExp(
+      `^Cannot call method "make": result of ${
+        LIMIT - 4
+      } bytes exceeds the server's frame limit of ${LIMIT} bytes$`,
+    ),
+  );
+  assert.deepEqual(error.data, { ran: true });
+});
+
+Deno.test("under a server maxFrameSize too small for an error message every call is still answered", async () => {
+  await using server = start({ maxFrameSize: 64 });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  // The error (about 100 bytes) is over 64, but errors may use 64 KiB.
+  await assert.rejects(
+    within(conn.call("nope", []), 5000, "nope"),
+    MethodNotFoundError,
+  );
+  // A result over 64 bytes is refused with its own error, also answered.
+  await assert.rejects(
+    within(conn.call("make", [100]), 5000, "make"),
+    /result of 102 bytes exceeds the server's frame limit of 64 bytes/,
+  );
+  assert.equal(await within(conn.call("make", [3]), 5000, "make"), "xxx");
+});
+
+Deno.test("a client that never reads gets at most the output budget queued; later answers fail with ResourceExhaustedError", async () => {
+  await using server = serve({
+    async later(n: number) {
+      await Promise.resolve();
+      return "x".repeat(n);
+    },
+  }, { hostname: HOST, onError: () => {} });
+  using greedy = await Deno.connect({ hostname: HOST, port: server.addr.port });
+  const count = 48;
+  const requests = Array.from(
+    { length: count },
+    (_, i) => requestFrame(i + 1, "later", [1024 * 1024]),
+  );
+  await writeAll(greedy, concat(helloWith(0xffffffff), ...requests));
+  // Another connection's round trip: the greedy requests were read and
+  // their handlers settled (one read, one microtask) before it is answered.
+  await using good = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  await within(good.call("later", [1]), 5000, "a good call");
+  // Now read everything: each call got its result or, beyond the budget,
+  // its own error; none was lost.
+  const frames = rawFrames(greedy);
+  await frames.preface();
+  let results = 0;
+  const refused: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const answer = await frames.next([FrameType.Result, FrameType.Error]);
+    if (answer.type === FrameType.Result) results++;
+    else {
+      const error = jsonCodec.decode(answer.payload) as {
+        name: string;
+        message: string;
+      };
+      assert.equal(error.name, "ResourceExhaustedError");
+      refused.push(error.message);
+    }
+  }
+  assert.equal(results + refused.length, count);
+  assert.ok(refused.length > 0, "some answers were over the budget");
+  assert.match(
+    refused[0]!,
+    /^Cannot call method "later": its answer of \d+ bytes was not sent: \d+ bytes already wait for this client, which is not reading its responses \(output budget 16777216 bytes\)$/,
+  );
+  // At most the budget waited; the rest went into socket buffers.
+  assert.ok(results < count, `${results} results`);
+});
+
 Deno.test("a method name of exactly 255 bytes is sent and one of 256 is refused before sending", async () => {
   await using server = start();
   await using conn = await Connection.connect({
@@ -205,7 +332,7 @@ Deno.test("the server serves exactly maxConnections connections and turns one mo
   );
   const third = await Connection.connect(endpoint).then(
     async (c) => {
-      await within(c.closed, 5000, "the refused connection to close");
+      await within(c.finished, 5000, "the refused connection to close");
       return c.goawayReason;
     },
     (e: unknown) => e,

@@ -7,7 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { Connection } from "../src/client/connection.ts";
-import { encodeFrame, FrameType } from "../src/protocol/frame.ts";
+import {
+  encodeFrame,
+  encodeSettings,
+  FrameType,
+  PREFACE,
+} from "../src/protocol/frame.ts";
 import { jsonCodec } from "../src/protocol/codec.ts";
 import { ProtocolError } from "../src/errors.ts";
 import { serve } from "../src/server/server.ts";
@@ -48,6 +53,78 @@ Deno.test("400 requests for 1 MB results in one read queue about 1 MiB, not 400 
   greedy.close();
   const growth = after.peak - base.rss;
   assert.ok(growth < 100, `server peak grew by ${growth.toFixed(0)} MiB`);
+});
+
+Deno.test("8 peers that announce a 4 GiB frame limit, ask for big results and never read keep the server's memory bounded by its own limits", async () => {
+  await using server = await startChildServer("limits_server.ts", [
+    JSON.stringify({ idleTimeout: 60_000 }),
+  ]);
+  const base = await memoryOf(server.child.pid);
+  const greedyHello = concat(
+    PREFACE,
+    encodeFrame(
+      FrameType.Settings,
+      0,
+      encodeSettings({
+        maxFrameSize: 0xffffffff,
+        codecs: ["json"],
+        maxInFlight: 0,
+      }),
+    ),
+  );
+  let id = 0;
+  const request = (method: string, n: number) =>
+    encodeFrame(
+      FrameType.Request,
+      ++id,
+      requestPayload(method, jsonCodec.encode([n])),
+    );
+  const peers: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 8; i++) {
+      const peer = await Deno.connect({ hostname: HOST, port: server.port });
+      peers.push(peer);
+      // Over the server's 4 MiB limit (sync and async), then many results
+      // just under it from async handlers, which settle all at once.
+      const frames = [
+        ...Array.from({ length: 64 }, () => request("bigLater", MIB)),
+        request("big", 8 * MIB),
+      ];
+      await within(
+        writeAll(peer, concat(greedyHello, ...frames)),
+        10_000,
+        "a greedy peer's requests",
+      );
+    }
+    // The server answers others meanwhile, and has read every request.
+    // (Generous timeouts: encoding the refused 24 MiB results is real work
+    // on a shared machine.)
+    await using good = await Connection.connect({
+      hostname: HOST,
+      port: server.port,
+    }, { connectTimeout: 30_000 });
+    for (let i = 0; i < 20; i++) {
+      assert.equal(await within(good.call("ok", []), 30_000, "ok"), "ok");
+    }
+    const after = await memoryOf(server.child.pid);
+    // The bound: per connection at most the 1 MiB high water, one 1 MiB
+    // frame being written and the 16 MiB output budget of waiting answers
+    // are queued (18 MiB, 144 MiB for 8); the 8 MiB result exceeds the
+    // server's own 4 MiB frame limit and is never queued. On top, the heap
+    // holds the garbage of answers already encoded or refused until a
+    // major GC (220-240 MiB growth in all, measured). Before, every answer
+    // was queued: 8 × (64 × 1 MiB + 8 MiB), 711 MiB measured, growing with
+    // the number of requests.
+    const growth = after.rss - base.rss;
+    assert.ok(
+      growth < 360,
+      `server RSS grew by ${growth.toFixed(0)} MiB (peak ${
+        after.peak.toFixed(0)
+      })`,
+    );
+  } finally {
+    for (const peer of peers) peer.close();
+  }
 });
 
 Deno.test("a ping over 64 bytes closes that connection", async () => {
@@ -110,7 +187,7 @@ Deno.test("a client bounds the pongs it queues for a server that pings and never
   const growth = Deno.memoryUsage().rss / MIB - before;
   assert.equal(conn.isClosed, false);
   conn.close();
-  await conn.closed;
+  await conn.finished;
   fake.listener.close();
   assert.ok(growth < 40, `client RSS grew by ${growth.toFixed(0)} MiB`);
 });

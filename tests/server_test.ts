@@ -273,7 +273,7 @@ Deno.test("RpcServer.close() lets in-flight calls finish and refuses new ones", 
   );
   assert.deepEqual(await Promise.all(inflight), ["done", "done"]);
   await within(closing, 5000, "close()");
-  await within(conn.closed, 5000, "client sees close");
+  await within(conn.finished, 5000, "client sees close");
   assert.equal(server.connections, 0);
   assert.equal(started.length, 2);
   await within(server.finished, 5000, "the server to finish");
@@ -309,7 +309,7 @@ Deno.test("RpcServer.close() aborts handlers still running at the deadline", asy
   });
   const call = conn.call("hang", []);
   await waitFor(() => running, "the handler to start");
-  await within(server.close({ deadline: 50 }), 5000, "close()");
+  await within(server.close({ timeout: 50 }), 5000, "close()");
   await assert.rejects(
     call,
     (e: unknown) => e instanceof ConnectionError && e.written,
@@ -332,7 +332,7 @@ Deno.test("a new request on a draining connection gets ServerClosingError and is
   const frames = rawFrames(conn);
   await writeAll(conn, concat(HELLO, requestFrame(1, "slow", [])));
   await frames.preface(); // handshake done: the server drains, not drops, it
-  const closing = server.close({ deadline: 60_000 });
+  const closing = server.close({ timeout: 60_000 });
   const goaway = await frames.next(FrameType.Goaway);
   assert.equal(new TextDecoder().decode(goaway.payload), "Server is closing");
   const ping = await frames.next(FrameType.Ping);
@@ -380,7 +380,7 @@ Deno.test("serve() calls the registrar after listening and close() deregisters b
   seen.conn = conn;
   conn.addEventListener("goaway", () => events.push("goaway"));
   await within(server.close(), 5000, "close()");
-  await within(conn.closed, 5000, "the connection to close");
+  await within(conn.finished, 5000, "the connection to close");
   assert.deepEqual(events, [
     `register ${server.addr.port}`,
     "deregister draining=false",
@@ -424,7 +424,10 @@ Deno.test("a failing registrar rejects ready and closes the server", async () =>
     registrar: { register: () => Promise.reject(new Error("ZooKeeper down")) },
   });
   await assert.rejects(server.ready, /ZooKeeper down/);
-  await within(server.finished, 5000, "the server to finish");
+  await assert.rejects(
+    within(server.finished, 5000, "the server to finish"),
+    (error: unknown) => error === errors[0],
+  );
   assert.match(errors[0]!.message, /^Cannot register server: ZooKeeper down/);
 });
 
@@ -452,7 +455,7 @@ Deno.test("maxConnections refuses extra connections and keeps serving the others
   })
     .catch((e) => e);
   if (second instanceof Connection) {
-    await within(second.closed, 2000, "refused connection closes");
+    await within(second.finished, 2000, "refused connection closes");
     await assert.rejects(
       second.call("divide", [1, 1]),
       (e: unknown) =>
@@ -541,7 +544,11 @@ Deno.test("a registrar that throws synchronously does not leak the listener", as
     },
   });
   await assert.rejects(server.ready, /sync failure/);
-  await within(server.finished, 5000, "the server to finish");
+  // finished rejects too: `await server.finished` ends the process non-zero.
+  await assert.rejects(
+    within(server.finished, 5000, "the server to finish"),
+    /^Error: Cannot register server: sync failure/,
+  );
 });
 
 Deno.test("stacks stay on the server unless exposeStack is set", async () => {
@@ -677,4 +684,79 @@ Deno.test("3,000 call+cancel pairs never run more handlers than maxInFlightPerCo
   assert.equal(started, 64);
   release();
   await until(async () => (await conn.call("ok", []).catch(() => "")) === "ok");
+});
+
+Deno.test("health answers not-serving on a connection draining because the server closes", async () => {
+  const release = Promise.withResolvers<void>();
+  const server = serve({ slow: () => release.promise.then(() => "done") }, {
+    hostname: HOST,
+  });
+  using conn = await Deno.connect({ hostname: HOST, port: server.addr.port });
+  const frames = rawFrames(conn);
+  try {
+    await writeAll(conn, concat(HELLO, requestFrame(1, "slow", [])));
+    await frames.preface();
+    // The handler runs; close() drains: goaway first.
+    await waitFor(() => server.connections === 1, "the connection", 5000);
+    const closing = server.close({ timeout: 10_000 });
+    await frames.next(FrameType.Goaway);
+    // After the goaway, zkrpc's own health method is still answered.
+    await writeAll(conn, requestFrame(2, "zkrpc.health", []));
+    const health = await frames.next(FrameType.Result);
+    assert.equal(health.id, 2);
+    assert.deepEqual(jsonCodec.decode(health.payload), {
+      status: "not-serving",
+    });
+    // Any other request is refused, not run.
+    await writeAll(conn, requestFrame(3, "slow", []));
+    const refused = await frames.next(FrameType.Error);
+    assert.equal(refused.id, 3);
+    assert.match(
+      (jsonCodec.decode(refused.payload) as { message: string }).message,
+      /server is closing \(request not run\)/,
+    );
+    release.resolve();
+    const done = await frames.next(FrameType.Result);
+    assert.deepEqual([done.id, jsonCodec.decode(done.payload)], [1, "done"]);
+    conn.close();
+    await within(closing, 15_000, "close()");
+  } finally {
+    release.resolve();
+    await server.close();
+  }
+});
+
+Deno.test("the idle timeout never closes a connection with a call in flight", async () => {
+  const errors: Error[] = [];
+  const release = Promise.withResolvers<void>();
+  const started = Promise.withResolvers<void>();
+  await using server = serve({
+    slow() {
+      started.resolve();
+      return release.promise.then(() => "done");
+    },
+    ok: () => true,
+  }, { hostname: HOST, idleTimeout: 100, onError: quiet(errors) });
+  await using busy = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  const call = busy.call("slow", [], { timeout: 30_000 });
+  await within(started.promise, 5000, "the handler to start");
+  // A connection opened after the busy one's last request, and left idle:
+  // when the idle timeout has closed it, the busy connection has been
+  // without a request for longer than the idle timeout too.
+  const idle = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  await within(idle.finished, 10_000, "the idle connection's idle timeout");
+  assert.equal(busy.isClosed, false, "the busy connection stays open");
+  release.resolve();
+  assert.equal(await within(call, 5000, "the call in flight"), "done");
+  assert.equal(
+    errors.filter((e) => /idle timeout/.test(e.message)).length,
+    1,
+    "only the idle connection was closed for idleness",
+  );
 });

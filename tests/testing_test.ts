@@ -10,6 +10,9 @@ import {
   isZooKeeperError,
   ZooKeeperSession,
 } from "../src/zookeeper/session.ts";
+import { SessionKeeper } from "../src/zookeeper/keeper.ts";
+import { ZooKeeperMembership } from "../src/zookeeper/membership.ts";
+import { waitFor } from "./_wait.ts";
 
 const SESSION = { sessionTimeout: 4000, operationTimeout: 8000 };
 
@@ -332,4 +335,42 @@ Deno.test("startZooKeeperEnsemble() rejects hosts or command prefixes that do no
       error.message ===
         "Cannot start ZooKeeper ensemble: 2 command prefixes given for 1 members",
   );
+});
+
+Deno.test("startZooKeeperEnsemble({ observers }) adds an observer, and a membership connected to it follows changes written through a voting member", async () => {
+  await assert.rejects(
+    startZooKeeperEnsemble({ size: 1, observers: 1 }),
+    RangeError,
+  );
+  await using ensemble = await startZooKeeperEnsemble({ observers: 1 });
+  assert.equal(ensemble.members.length, 3);
+  const [observer] = ensemble.observers;
+  assert.ok(observer);
+  assert.equal(observer.id, 4);
+  assert.equal(await observer.mode(), "observer");
+  assert.ok(!ensemble.connectionString.includes(`:${observer.port}`));
+  await using writer = await ZooKeeperSession.connect(
+    ensemble.connectionString,
+  );
+  await writer.mkdirp("/rpc/calculator");
+  await using keeper = new SessionKeeper(observer.connectionString);
+  const membership = new ZooKeeperMembership(keeper, "/rpc/calculator");
+  try {
+    await waitFor(() => membership.state === "fresh", "the first list");
+    const member = await writer.create(
+      "/rpc/calculator/server-",
+      JSON.stringify({ host: "127.0.0.1", port: 9001 }),
+      { mode: "ephemeral_sequential" },
+    );
+    const id = member.slice("/rpc/calculator/".length);
+    await waitFor(
+      () => membership.members.has(id),
+      "the member via the observer",
+    );
+    assert.equal(membership.watchMode, "persistent");
+    await writer.delete(member);
+    await waitFor(() => membership.members.size === 0, "the removal");
+  } finally {
+    await membership.close();
+  }
 });

@@ -16,6 +16,7 @@ import {
   CM_CONNECTING,
   CM_DISCONNECTED,
   CM_SESSION_EXPIRED,
+  OP_SET_WATCHES,
 } from "../src/zookeeper/_client_internals.ts";
 
 Deno.test("the pinned node-zookeeper-client is the version the patches were written for", async () => {
@@ -101,4 +102,38 @@ Deno.test("a client's connection manager has the fields and methods the patches 
       method,
     );
   }
+});
+
+Deno.test("the client internals the persistent-watch patch relies on are there", () => {
+  const client = zookeeper.createClient("127.0.0.1:1", {
+    sessionTimeout: 4000,
+  }) as unknown as {
+    connectionManager: Record<string, unknown> & {
+      watcherManager: Record<string, unknown>;
+    };
+  };
+  const manager = client.connectionManager;
+  // Requests go through queue(request, callback) and carry header.type.
+  assert.equal(typeof manager.queue, "function");
+  assert.equal((manager.queue as () => void).length, 2);
+  assert.ok("chrootPath" in manager);
+  // The unparsed tail the patch drops on each new connection.
+  assert.equal(manager.pendingBuffer, null);
+  assert.match(String(manager.onSocketData), /self\.pendingBuffer/);
+  // A SetWatches reply is read with no body: the addWatch/removeWatches
+  // requests present themselves as that type.
+  const onData = String(manager.onSocketData);
+  assert.match(
+    onData,
+    /case jute\.OP_CODES\.SET_WATCHES:\s*responsePayload = null;/,
+  );
+  assert.match(onData, /self\.watcherManager\.emit\(event\)/);
+  assert.match(onData, /Exception\.create\(responseHeader\.err\)/);
+  assert.equal(typeof manager.watcherManager.emit, "function");
+  // The error factory the socket handler calls, patched for unknown codes.
+  const exception = zookeeper.Exception as unknown as {
+    create: (code: number) => Error;
+  };
+  assert.equal(typeof exception.create, "function");
+  assert.equal(OP_SET_WATCHES, 101);
 });

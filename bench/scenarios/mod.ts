@@ -12,6 +12,7 @@ import { run as discovery } from "./discovery.ts";
 import { run as failover } from "./failover.ts";
 import { run as membership } from "./membership.ts";
 import { run as interceptors } from "./interceptors.ts";
+import { run as scale } from "./scale.ts";
 
 /** Scenario id -> entry point, in run order. */
 export const SCENARIOS: Record<string, Scenario> = {
@@ -23,4 +24,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   failover,
   membership,
   interceptors,
+  scale,
 };

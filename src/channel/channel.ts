@@ -38,6 +38,7 @@ import type { SessionKeeperOptions } from "../discovery/session_options.ts";
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import { type Stub, stub } from "./stub.ts";
 import { errorMessage } from "../_util.ts";
+import { printableMessage } from "../_printable.ts";
 import { inheritedTimeout } from "../_call_scope.ts";
 import {
   type ClientCall,
@@ -49,7 +50,12 @@ import {
   clientTelemetry,
   observeChannel,
 } from "../telemetry/telemetry.ts";
-import { deadline as raceDeadline } from "../_async.ts";
+import {
+  deadline as raceDeadline,
+  isValidTimeout,
+  setLongTimeout,
+  timeoutError,
+} from "../_async.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../client/_connect.ts";
 import { CHANNEL_DEFAULTS } from "../_defaults.ts";
 import { MemberAdmission } from "./admission.ts";
@@ -426,6 +432,9 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     this.#balancer = typeof options.balancer === "object"
       ? options.balancer
       : createBalancer(options.balancer ?? "random");
+    if (!isValidTimeout(options.timeout)) {
+      throw timeoutError(options.timeout, "create channel");
+    }
     this.#timeout = options.timeout ?? CHANNEL_DEFAULTS.timeout;
     this.#defaultCallOptions = { timeout: this.#timeout };
     this.#filter = options.filter;
@@ -473,7 +482,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       service: this.#service,
       tls: options.tls === true || options.connection?.caCerts !== undefined,
       allowPlaintext: options.allowPlaintext ?? false,
-      warn: options.onWarning ?? ((message) => console.warn(message)),
+      warn: options.onWarning ??
+        ((message) => console.warn(printableMessage(message))),
     });
     this.#pool = new SubchannelPool({
       ...options.connection,
@@ -662,7 +672,10 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       }`;
     }
     if (state === "closed") {
-      return `no servers for ${service}: discovery closed`;
+      const why = this.#membership.lastError;
+      return `no servers for ${service}: discovery closed${
+        why === undefined ? "" : ` (${errorMessage(why)})`
+      }`;
     }
     const since = this.#stateSince;
     const registry = this.#membership.source ?? "the membership source";
@@ -695,7 +708,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   ): Promise<void> {
     return new Promise((resolve, reject) => {
       const done = () => {
-        clearTimeout(timer);
+        timer.clear();
         this.#changed.delete(wake);
         signal?.removeEventListener("abort", onAbort);
       };
@@ -707,7 +720,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         done();
         reject(cancelled(what, signal));
       };
-      const timer = setTimeout(wake, Math.max(0, wakeAt - Date.now()));
+      // Infinity (waitForReady, ready({ timeout: Infinity })): no timer.
+      const timer = setLongTimeout(wake, wakeAt - Date.now());
       this.#changed.add(wake);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
@@ -726,6 +740,9 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   async ready(
     options: { timeout?: number; signal?: AbortSignal } = {},
   ): Promise<void> {
+    if (!isValidTimeout(options.timeout)) {
+      throw timeoutError(options.timeout, "wait for servers");
+    }
     const deadline = Date.now() + (options.timeout ?? this.#timeout);
     while (this.#pool.size === 0) {
       if (this.#closed) throw this.#closedError("wait for servers");
@@ -779,6 +796,11 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     params: unknown[],
     options: ChannelCallOptions,
   ): Promise<unknown> {
+    if (!isValidTimeout(options.timeout)) {
+      return Promise.reject(
+        timeoutError(options.timeout, `call method "${method}"`),
+      );
+    }
     if (this.#closed) {
       return Promise.reject(this.#closedError(`call method "${method}"`));
     }
@@ -789,7 +811,9 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     if (timeout <= 0) {
       return Promise.reject(
         new DeadlineExceededError(
-          `Cannot call method "${method}": the calling handler's deadline has passed`,
+          options.timeout === 0
+            ? `Cannot call method "${method}": deadline of 0 ms exceeded (request not sent)`
+            : `Cannot call method "${method}": the calling handler's deadline has passed`,
         ),
       );
     }

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { type LongTimeout, setLongTimeout } from "../_async.ts";
+
 /**
  * Options of hedged requests on a {@linkcode DistributedChannel}. Only
  * idempotent methods are hedged, and only while the channel's retry budget
@@ -159,14 +161,14 @@ export function hedge(
   return new Promise((resolve, reject) => {
     let settled = false;
     let running = 0;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: LongTimeout | undefined;
     const onAbort = () => {
       for (const controller of controllers) controller.abort(signal!.reason);
     };
     signal?.addEventListener("abort", onAbort, { once: true });
     const finish = (settle: () => void) => {
       settled = true;
-      clearTimeout(timer);
+      timer?.clear();
       signal?.removeEventListener("abort", onAbort);
       for (const controller of controllers) {
         controller.abort(new Error("another attempt answered first"));
@@ -190,7 +192,8 @@ export function hedge(
         }
       });
       if (controllers.length <= options.maxHedges) {
-        timer = setTimeout(() => {
+        // Any delay a caller configures (Infinity: never hedge).
+        timer = setLongTimeout(() => {
           if (!settled && options.mayHedge()) launch();
         }, options.delay);
       }

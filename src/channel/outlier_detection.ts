@@ -18,7 +18,7 @@
  * @module
  */
 
-import { backoff } from "../_async.ts";
+import { backoff, type LongTimeout, setLongTimeout } from "../_async.ts";
 import { OUTLIER_DETECTION_DEFAULTS } from "../_defaults.ts";
 import type { Subchannel } from "./subchannel.ts";
 
@@ -123,7 +123,7 @@ export class OutlierDetector {
   #probeTimeout: number;
   #ejectionTime: number;
   #maxEjectionTime: number;
-  #timers = new Map<Subchannel, ReturnType<typeof setTimeout>>();
+  #timers = new Map<Subchannel, LongTimeout>();
   #probes = new Set<Promise<void>>();
   #closed = false;
 
@@ -237,7 +237,7 @@ export class OutlierDetector {
 
   /** Ends an ejection now (the member registered again). */
   readmit(subchannel: Subchannel): void {
-    clearTimeout(this.#timers.get(subchannel));
+    this.#timers.get(subchannel)?.clear();
     this.#timers.delete(subchannel);
     subchannel.admit(Date.now());
     this.#target.changed();
@@ -262,15 +262,15 @@ export class OutlierDetector {
 
   /** Stops probing a subchannel that left. */
   forget(subchannel: Subchannel): void {
-    clearTimeout(this.#timers.get(subchannel));
+    this.#timers.get(subchannel)?.clear();
     this.#timers.delete(subchannel);
   }
 
   #schedule(subchannel: Subchannel, delay: number): void {
-    clearTimeout(this.#timers.get(subchannel));
+    this.#timers.get(subchannel)?.clear();
     this.#timers.set(
       subchannel,
-      setTimeout(() => {
+      setLongTimeout(() => {
         this.#timers.delete(subchannel);
         const probe = this.#probe(subchannel);
         this.#probes.add(probe);
@@ -311,7 +311,7 @@ export class OutlierDetector {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const timer of this.#timers.values()) clearTimeout(timer);
+    for (const timer of this.#timers.values()) timer.clear();
     this.#timers.clear();
     await Promise.all(this.#probes);
   }

@@ -13,6 +13,7 @@ import {
   defaultZooKeeperHosts,
   parseConnectionString,
 } from "../zookeeper/_config.ts";
+import { MESSAGE_LIMIT, printable, printableJson } from "../_printable.ts";
 
 /**
  * The exit codes of the `zkrpc` command line.
@@ -87,6 +88,8 @@ export interface GlobalOptions {
   timeout: number;
   /** Machine-readable output. */
   json: boolean;
+  /** PEM certificates of the CAs to trust for TLS services (`--ca`). */
+  caCerts: string[] | undefined;
 }
 
 /** Flags every command accepts, in `parseArgs` form. */
@@ -95,6 +98,9 @@ export const GLOBAL_FLAGS = {
   root: { type: "string", default: "/rpc" },
   timeout: { type: "string", default: "5s" },
   json: { type: "boolean", default: false },
+  ca: { type: "string", multiple: true },
+  cert: { type: "string" },
+  key: { type: "string" },
   help: { type: "boolean", short: "h", default: false },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
 
@@ -106,7 +112,14 @@ export const GLOBAL_HELP = `Global options:
   --timeout DURATION  how long to wait for ZooKeeper and for a call: 500ms, 5s, 1m
                       or plain milliseconds (default 5s)
   --json              machine-readable output
-  -h, --help          show help`;
+  --ca FILE           trust the CA certificate(s) in FILE (PEM) for TLS services,
+                      besides the system's; repeatable (alternative: DENO_CERT=FILE)
+  --cert FILE, --key FILE
+                      reserved for client certificates: not supported yet
+  -h, --help          show help
+
+Everything printed from ZooKeeper or a server has its control characters
+escaped (\x1b, \u202e…) and each field capped at 200 characters.`;
 
 /** Exit codes, as the help text lists them. */
 export const EXIT_HELP = `Exit codes:
@@ -115,12 +128,13 @@ export const EXIT_HELP = `Exit codes:
   2  wrong command, flag or argument
   3  ZooKeeper unreachable
   4  unknown service, or no servers registered for it
-  5  the call did not complete (deadline exceeded, connection failed)`;
+  5  the call did not complete (deadline exceeded, connection failed)
+  130 a second Ctrl-C while stopping (watch)`;
 
 /** What {@linkcode parseCommandArgs} returns. */
 export interface ParsedArgs {
   /** Flag values by name. */
-  values: Record<string, string | boolean | undefined>;
+  values: Record<string, string | string[] | boolean | undefined>;
   /** Arguments that are not flags. */
   positionals: string[];
 }
@@ -220,6 +234,16 @@ export function globalOptions(values: ParsedArgs["values"]): GlobalOptions {
       `Cannot parse --timeout: expected more than 0, got "${given.timeout}"`,
     );
   }
+  if (values.cert !== undefined || values.key !== undefined) {
+    throw new CliError(
+      ExitCode.Usage,
+      "Cannot use --cert or --key: client certificates are not supported yet (zkrpc servers do not ask for one, so it would authenticate nothing)",
+      "--ca FILE (or DENO_CERT=FILE) is what calling a TLS service with a private CA needs.",
+    );
+  }
+  const caCerts = values.ca === undefined
+    ? undefined
+    : (values.ca as string[]).map(readCa);
   const zookeeper = given.zookeeper ?? defaultZooKeeperHosts();
   try {
     parseConnectionString(zookeeper);
@@ -237,7 +261,38 @@ export function globalOptions(values: ParsedArgs["values"]): GlobalOptions {
     root,
     timeout,
     json: given.json,
+    caCerts,
   };
+}
+
+/** Reads one `--ca` file: PEM certificates. */
+function readCa(file: string): string {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (error) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot read --ca "${file}": ${
+        error instanceof Deno.errors.NotFound
+          ? "no such file"
+          : error instanceof Deno.errors.NotCapable ||
+              error instanceof Deno.errors.PermissionDenied
+          ? "no read permission"
+          : (error as Error).message
+      }`,
+      error instanceof Deno.errors.NotCapable
+        ? `Run with --allow-read=${file}.`
+        : undefined,
+    );
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new CliError(
+      ExitCode.Usage,
+      `Cannot read --ca "${file}": not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line)`,
+    );
+  }
+  return text;
 }
 
 /**
@@ -467,22 +522,66 @@ export function age(iso: unknown): string {
 }
 
 /**
- * JSON that never throws: bigints become strings, `undefined` becomes `null`,
- * bytes become arrays.
+ * Prints each line of `text` on stderr, every line made printable (control
+ * characters escaped, capped): for hints and stacks that carry data from
+ * ZooKeeper or a server.
  *
- * @param value Anything.
- * @param indent Indentation, as for `JSON.stringify`.
- * @returns The JSON text.
+ * @param text One or more lines.
+ *
+ * @example A hint with a hostile service name
+ * ```ts
+ * import { printError } from "./_shared.ts";
+ *
+ * printError("Known services: calc\x1b[2J\nRun zkrpc ls"); // two escaped lines
+ * ```
  */
-export function toJson(value: unknown, indent?: number): string {
-  return JSON.stringify(
-    value === undefined ? null : value,
-    (_key, v) =>
-      typeof v === "bigint"
-        ? v.toString()
-        : v instanceof Uint8Array
-        ? [...v]
-        : v,
-    indent,
+export function printError(text: string): void {
+  for (const line of text.split("\n")) {
+    console.error(printable(line, { max: MESSAGE_LIMIT }));
+  }
+}
+
+/**
+ * The most registered fields of one member printed in text output.
+ *
+ * @example
+ * ```ts
+ * import { FIELDS_SHOWN, printableFields } from "./_shared.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const many = Object.fromEntries([...Array(30)].map((_, i) => [`f${i}`, i]));
+ * assert.equal(printableFields(many).length, FIELDS_SHOWN + 1);
+ * ```
+ */
+export const FIELDS_SHOWN = 20;
+
+/**
+ * A member's registered fields as printable `key=value` texts (the value as
+ * JSON), at most {@linkcode FIELDS_SHOWN} of them and a count of the rest.
+ *
+ * @param record The fields.
+ * @returns One text per field, and `… (N more fields…)` when some are left.
+ *
+ * @example Escaped keys and values
+ * ```ts
+ * import { printableFields } from "./_shared.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(printableFields({ "z\x1b": "a\u202e", n: 1 }), [
+ *   'z\\x1b="a\\u202e"',
+ *   "n=1",
+ * ]);
+ * ```
+ */
+export function printableFields(record: Record<string, unknown>): string[] {
+  const entries = Object.entries(record);
+  const shown = entries.slice(0, FIELDS_SHOWN).map(([key, value]) =>
+    `${printable(key)}=${printable(printableJson(value))}`
   );
+  if (entries.length > FIELDS_SHOWN) {
+    shown.push(
+      `… (${entries.length - FIELDS_SHOWN} more fields; --json shows them)`,
+    );
+  }
+  return shown;
 }

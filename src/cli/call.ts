@@ -33,9 +33,14 @@ import {
   openKeeper,
   parseCommandArgs,
   servicePathOf,
-  toJson,
   translateZooKeeperError,
 } from "./_shared.ts";
+import {
+  MESSAGE_LIMIT,
+  printable,
+  printableJson,
+  printableMessage,
+} from "../_printable.ts";
 
 const CODECS = { json: jsonCodec, msgpack: msgpackCodec };
 
@@ -43,7 +48,8 @@ const CODECS = { json: jsonCodec, msgpack: msgpackCodec };
 export const CALL_HELP = `Usage: zkrpc call SERVICE METHOD [ARG…] [options]
 
 Calls METHOD on one server of SERVICE (found in ZooKeeper, chosen at random,
-with failover) and prints the result as JSON on stdout. Each ARG is one JSON
+with failover) and prints the result as JSON on stdout, each string capped at
+200 characters ("… (N chars)"); --json prints it whole, on one line. Each ARG is one JSON
 value: numbers as they are, strings quoted ('"text"'), objects in single
 quotes ('{"a":1}'). A handler error prints its name and message on stderr and
 exits with 1; with --json it prints {"error": {...}} on stdout instead.
@@ -144,19 +150,28 @@ export async function call(args: string[]): Promise<number> {
         const code = report(error, options.json);
         if (describing && !options.json) {
           console.error(
-            `(while asking for the argument count of "${method}"; nothing was sent; --no-check skips that)`,
+            `(while asking for the argument count of "${
+              printable(method)
+            }"; nothing was sent; --no-check skips that)`,
           );
         }
         if (error instanceof MethodNotFoundError && description !== undefined) {
           console.error(
             `Methods of service "${service}": ${
-              description.methods.map((m) => m.name).join(", ") || "none"
+              description.methods.map((m) => printable(m.name)).join(", ") ||
+              "none"
             }`,
           );
         }
         return code;
       }
-      console.log(toJson(result, options.json ? undefined : 2));
+      // Escaped either way; for a terminal each string is capped, with
+      // --json the result is whole (it is what was asked for).
+      console.log(
+        options.json
+          ? printableJson(result, { max: Infinity })
+          : printableJson(result, { indent: 2 }),
+      );
       return ExitCode.Ok;
     },
   );
@@ -208,7 +223,16 @@ export async function withServiceChannel(
       root: options.root || "/",
     }).channel(service, {
       timeout: options.timeout,
-      ...(codec ? { connection: { codec } } : {}),
+      onWarning: (message) =>
+        console.error(`zkrpc: ${printableMessage(message)}`),
+      onInvalidMember: (id, error) =>
+        console.error(
+          `zkrpc: skipping member ${printable(id)}: ${printableMessage(error)}`,
+        ),
+      connection: {
+        ...(codec ? { codec } : {}),
+        ...(options.caCerts ? { caCerts: options.caCerts } : {}),
+      },
     });
     return await fn(channel);
   } finally {
@@ -226,12 +250,23 @@ export async function withServiceChannel(
 export async function describeService(
   channel: DistributedChannel,
 ): Promise<ServiceDescription | undefined> {
+  let description: unknown;
   try {
-    return await channel.call(DESCRIBE_METHOD, []) as ServiceDescription;
+    description = await channel.call(DESCRIBE_METHOD, []);
   } catch (error) {
     if (error instanceof MethodNotFoundError) return undefined;
     throw error;
   }
+  const methods = (description as ServiceDescription | null)?.methods;
+  if (
+    !Array.isArray(methods) ||
+    !methods.every((m) => typeof m?.name === "string")
+  ) {
+    throw new ProtocolError(
+      `Cannot describe service "${channel.service}": the server's description has no list of methods`,
+    );
+  }
+  return description as ServiceDescription;
 }
 
 /**
@@ -263,7 +298,9 @@ function checkArity(
   if (declared === undefined || given >= declared.params) return;
   throw new CliError(
     ExitCode.Usage,
-    `Cannot ${what}: missing argument: "${method}" takes at least ${declared.params} argument${
+    `Cannot ${what}: missing argument: "${method}" takes at least ${
+      printable(declared.params)
+    } argument${
       declared.params === 1 ? "" : "s"
     }, got ${given} (nothing was sent)`,
     `See "zkrpc describe ${service}"; --no-check skips this check.`,
@@ -323,7 +360,7 @@ export function report(error: unknown, json: boolean): number {
   const name = errorName(error);
   const message = error instanceof RemoteError
     ? error.remoteMessage
-    : (error as Error).message ?? String(error);
+    : (error as Error)?.message ?? String(error);
   if (json) {
     const detail: Record<string, unknown> = { name, message, exitCode };
     if (error instanceof RemoteError && error.data !== undefined) {
@@ -332,20 +369,76 @@ export function report(error: unknown, json: boolean): number {
     if (error instanceof RemoteError && error.fields !== undefined) {
       detail.fields = error.fields;
     }
-    console.log(toJson({ error: detail }));
+    console.log(printableJson({ error: detail }, { max: MESSAGE_LIMIT }));
   } else {
-    console.error(`${name}: ${message}`);
+    console.error(`${printable(name)}: ${printableMessage(message)}`);
     if (error instanceof RemoteError && error.data !== undefined) {
-      console.error(`data: ${toJson(error.data)}`);
+      console.error(`data: ${printableMessage(printableJson(error.data))}`);
     }
     if (error instanceof RemoteError && error.fields !== undefined) {
-      console.error(`fields: ${toJson(error.fields)}`);
-    }
-    if (error instanceof NoServersError) {
       console.error(
-        'A crashed server stays registered until its ZooKeeper session expires; "zkrpc ls SERVICE" shows each one\'s pid and age.',
+        `fields: ${printableMessage(printableJson(error.fields))}`,
       );
     }
+    const hint = hintFor(error);
+    if (hint !== undefined) console.error(hint);
   }
   return exitCode;
+}
+
+/** The messages of an error and of its causes, outermost first. */
+function causeMessages(error: unknown): string {
+  const messages: string[] = [];
+  for (let e = error, depth = 0; e instanceof Error && depth < 8; depth++) {
+    messages.push(e.message);
+    e = e.cause;
+  }
+  return messages.join("\n");
+}
+
+/**
+ * The hint for connection failures whose messages are `messages`, when TLS
+ * is their cause: a TLS mismatch or an untrusted certificate is not a
+ * crashed server.
+ *
+ * @param messages Error messages (and their causes'), one per line.
+ * @returns The hint, or `undefined` when TLS is not the cause.
+ *
+ * @example
+ * ```ts
+ * import { tlsHint } from "./call.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.match(
+ *   tlsHint("TLS handshake failed: the server's certificate is not trusted")!,
+ *   /--ca FILE/,
+ * );
+ * assert.equal(tlsHint("Connection refused"), undefined);
+ * ```
+ */
+export function tlsHint(messages: string): string | undefined {
+  if (/certificate is not trusted/.test(messages)) {
+    return "The servers use TLS with a certificate this machine does not trust: pass the CA that signed it with --ca FILE (or set DENO_CERT=FILE).";
+  }
+  if (/does not speak TLS/.test(messages)) {
+    return "The servers are registered with tls: true but answer in plain TCP: check how they were started (serve({ tls })).";
+  }
+  if (/answered with TLS/.test(messages)) {
+    return "The servers serve TLS but are registered without tls: true: check their registrar.";
+  }
+  if (/certificate is not valid for|certificate has expired/.test(messages)) {
+    return "The servers' TLS certificate does not fit their registered host name or is out of date: fix the certificate or the registered host (--ca does not help).";
+  }
+  if (/TLS handshake failed/.test(messages)) {
+    return "The TLS handshake with the servers failed (a TLS problem, not a crashed server): see the error above.";
+  }
+  return undefined;
+}
+
+/** The hint for a failed call, matching its cause. */
+function hintFor(error: unknown): string | undefined {
+  return tlsHint(causeMessages(error)) ??
+    (error instanceof NoServersError
+      ? 'A crashed server stays registered until its ZooKeeper session expires; "zkrpc ls SERVICE" shows each one\'s pid and age.'
+      : undefined);
 }

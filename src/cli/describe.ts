@@ -12,8 +12,9 @@ import {
   ExitCode,
   GLOBAL_HELP,
   parseServiceCommand,
-  toJson,
+  printableFields,
 } from "./_shared.ts";
+import { printable, printableJson } from "../_printable.ts";
 import { describeService, report, withServiceChannel } from "./call.ts";
 
 /** Help of `zkrpc describe`. */
@@ -65,31 +66,37 @@ export async function describe(args: string[]): Promise<number> {
           `Cannot ${what}: the server does not answer "zkrpc.describe" (it runs a zkrpc version without it)`,
         );
       }
+      // The member data comes from discovery (the server's description
+      // tells nothing about its process): the endpoint the call connected to.
+      const member = channel.endpoints().find((e) => e.state === "ready")
+        ?.member;
       if (options.json) {
-        console.log(toJson({ service, ...description }, 2));
+        console.log(
+          printableJson({ service, ...description, member }, { indent: 2 }),
+        );
         return ExitCode.Ok;
       }
-      const { methods, member } = description;
+      const { methods } = description;
       const where = member === undefined
         ? ""
-        : `, ${member.host}:${member.port}`;
+        : `, ${printable(member.host)}:${printable(member.port)}`;
       console.log(
         `${service}: ${methods.length} method${
           methods.length === 1 ? "" : "s"
-        } (protocol ${description.protocol}, codec ${description.codec}${where})`,
+        } (protocol ${printable(description.protocol)}, codec ${
+          printable(description.codec)
+        }${where})`,
       );
       for (const method of methods) {
         console.log(
-          `  ${method.name}  ${method.params} param${
+          `  ${printable(method.name)}  ${printable(method.params)} param${
             method.params === 1 ? "" : "s"
           }`,
         );
       }
       if (member !== undefined) {
         const { host: _host, port: _port, ...rest } = member;
-        for (const [key, value] of Object.entries(rest)) {
-          console.log(`  ${key}=${toJson(value)}`);
-        }
+        for (const field of printableFields(rest)) console.log(`  ${field}`);
       }
       return ExitCode.Ok;
     },

@@ -7,15 +7,15 @@
 
 import { Connection } from "../client/connection.ts";
 import { HEALTH_METHOD, type HealthStatus } from "../server/server.ts";
-import { errorMessage } from "../_util.ts";
 import {
   EXIT_HELP,
   ExitCode,
   GLOBAL_HELP,
   parseServiceCommand,
-  toJson,
 } from "./_shared.ts";
-import { withServiceChannel } from "./call.ts";
+import { printable, printableJson, printableMessage } from "../_printable.ts";
+import { errorMessage } from "../_util.ts";
+import { tlsHint, withServiceChannel } from "./call.ts";
 
 /** Help of `zkrpc health`. */
 export const HEALTH_HELP = `Usage: zkrpc health SERVICE [options]
@@ -60,7 +60,7 @@ export async function health(args: string[]): Promise<number> {
               hostname: member.host,
               port: member.port,
               tls: member.tls === true,
-            });
+            }, options.caCerts ? { caCerts: options.caCerts } : {});
             const answer = await conn.call(HEALTH_METHOD, [], {
               timeout: options.timeout,
             }) as { status: HealthStatus };
@@ -71,8 +71,16 @@ export async function health(args: string[]): Promise<number> {
           return { server: key, status };
         }),
       );
-      if (options.json) console.log(toJson(rows, 2));
-      else for (const row of rows) console.log(`${row.server}  ${row.status}`);
+      if (options.json) console.log(printableJson(rows, { indent: 2 }));
+      else {
+        for (const row of rows) {
+          console.log(
+            `${printable(row.server)}  ${printableMessage(row.status)}`,
+          );
+        }
+        const hint = tlsHint(rows.map((row) => row.status).join("\n"));
+        if (hint !== undefined) console.error(hint);
+      }
       return rows.every((row) => row.status === "serving")
         ? ExitCode.Ok
         : ExitCode.RemoteError;

@@ -22,9 +22,11 @@ import {
   globalOptions,
   openSession,
   parseCommandArgs,
-  toJson,
+  printableFields,
   translateZooKeeperError,
 } from "./_shared.ts";
+import { printable, printableJson, printableMessage } from "../_printable.ts";
+import { tlsHint } from "./call.ts";
 
 /** Help of `zkrpc ls`. */
 export const LS_HELP = `Usage: zkrpc ls [SERVICE] [options]
@@ -108,7 +110,7 @@ export async function ls(args: string[]): Promise<number> {
   const session = await openSession(what, options);
   try {
     const services = await listServices(session, options, service);
-    if (values.probe) await probeAll(services, options.timeout);
+    if (values.probe) await probeAll(services, options);
     print(services, options, service);
     const members = services[0]?.members ?? [];
     if (
@@ -185,7 +187,7 @@ async function listServices(
 /** Opens (and closes) a zkrpc connection to every member, in parallel. */
 async function probeAll(
   services: ListedService[],
-  timeout: number,
+  options: GlobalOptions,
 ): Promise<void> {
   await Promise.all(
     services.flatMap((service) => service.members).map(async (member) => {
@@ -196,7 +198,10 @@ async function probeAll(
           hostname: String(member.data.host),
           port: Number(member.data.port),
           tls: member.data.tls === true,
-        }, { connectTimeout: Math.min(timeout, 3000) });
+        }, {
+          connectTimeout: Math.min(options.timeout, 3000),
+          ...(options.caCerts ? { caCerts: options.caCerts } : {}),
+        });
         const ms = Math.round((performance.now() - started) * 100) / 100;
         connection.close();
         await connection.closed;
@@ -224,7 +229,7 @@ async function unknownService(
     `Cannot list service "${name}": no such service under ${options.root} on ${options.zookeeper}`,
     known.length === 0
       ? `No services are registered under ${options.root}.`
-      : `Known services: ${known.join(", ")}`,
+      : `Known services: ${known.map((name) => printable(name)).join(", ")}`,
   );
 }
 
@@ -235,60 +240,69 @@ function print(
 ): void {
   if (options.json) {
     console.log(
-      toJson(
+      printableJson(
         { zookeeper: options.zookeeper, root: options.root, services },
-        2,
+        { indent: 2 },
       ),
     );
     return;
   }
   if (services.length === 0) {
     console.log(
-      `No services under ${options.root} on ${options.zookeeper}`,
+      `No services under ${printable(options.root)} on ${
+        printable(options.zookeeper)
+      }`,
     );
     return;
   }
   for (const service of services) {
     const count = service.members.length;
     console.log(
-      `${service.name}  ${count} server${
-        count === 1 ? "" : "s"
-      }  (${service.path})`,
+      `${printable(service.name)}  ${count} server${count === 1 ? "" : "s"}  (${
+        printable(service.path)
+      })`,
     );
     if (count === 0 && only !== undefined) {
       console.error(
-        `Cannot list service "${service.name}": no servers registered`,
+        `Cannot list service "${
+          printable(service.name)
+        }": no servers registered`,
       );
     }
     for (const member of service.members) console.log(`  ${line(member)}`);
   }
+  const hint = tlsHint(
+    services.flatMap((s) => s.members.map((m) => m.probe?.error ?? "")).join(
+      "\n",
+    ),
+  );
+  if (hint !== undefined) console.error(hint);
 }
 
 function line(member: ListedMember): string {
-  const session = `session 0x${member.session ?? "?"}`;
+  const id = printable(member.id);
+  const session = `session 0x${printable(member.session ?? "?")}`;
   if (member.data === null) {
-    return `${member.id}  INVALID: ${member.error}  ${session}`;
+    return `${id}  INVALID: ${printableMessage(member.error)}  ${session}`;
   }
   const { host, port, pid, startedAt, weight, protocol, tls, ...rest } =
     member.data;
   const parts = [
-    member.id,
-    `${host}:${port}`,
-    `pid ${pid ?? "?"}`,
+    id,
+    `${printable(host)}:${printable(port)}`,
+    `pid ${printable(pid ?? "?")}`,
     `up ${age(startedAt)}`,
-    `weight ${weight ?? 1}`,
-    `protocol ${protocol ?? "?"}`,
+    `weight ${printable(weight ?? 1)}`,
+    `protocol ${printable(protocol ?? "?")}`,
     `tls ${tls === true ? "yes" : "no"}`,
     session,
   ];
-  for (const [key, value] of Object.entries(rest)) {
-    parts.push(`${key}=${toJson(value)}`);
-  }
+  parts.push(...printableFields(rest));
   if (member.probe !== undefined) {
     parts.push(
       member.probe.ok
         ? `probe ok ${member.probe.ms} ms`
-        : `probe FAILED: ${member.probe.error}`,
+        : `probe FAILED: ${printableMessage(member.probe.error)}`,
     );
   }
   return parts.join("  ");

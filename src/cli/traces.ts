@@ -6,6 +6,7 @@
  * @module
  */
 
+import { printable, printableJson } from "../_printable.ts";
 import {
   CliError,
   ExitCode,
@@ -123,51 +124,6 @@ export const TRACES_MAX_BODY = 16 * 1024 * 1024;
  * ```
  */
 export const TRACES_MAX_SPANS = 50_000;
-
-// Until src/_printable.ts lands on main: the same names and contract (control,
-// format and separator characters escaped, strings capped). Then replace
-// these two functions with
-// `import { printable, printableJson } from "../_printable.ts";`.
-const UNSAFE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/gu;
-const SHORT: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
-function capped(text: string, max: number): string {
-  return text.length <= max
-    ? text
-    : `${text.slice(0, max)}… (${text.length} chars)`;
-}
-function printable(value: unknown, options: { max?: number } = {}): string {
-  return capped(String(value), options.max ?? 200).replace(UNSAFE, (c) => {
-    const code = c.codePointAt(0)!;
-    return SHORT[c] ??
-      (code < 0x100
-        ? `\\x${code.toString(16).padStart(2, "0")}`
-        : code < 0x10000
-        ? `\\u${code.toString(16).padStart(4, "0")}`
-        : `\\u{${code.toString(16).padStart(5, "0")}}`);
-  });
-}
-function printableJson(value: unknown): string {
-  return JSON.stringify(
-    value,
-    (_key, v) =>
-      typeof v === "string"
-        ? capped(v, 200)
-        : v !== null && typeof v === "object" && !Array.isArray(v)
-        ? Object.fromEntries(
-          Object.entries(v).map(([k, item]) => [capped(k, 200), item]),
-        )
-        : v,
-  ).replace(
-    UNSAFE,
-    (c) =>
-      [...c].map((u) =>
-        Array.from(
-          { length: u.length },
-          (_, i) => `\\u${u.charCodeAt(i).toString(16).padStart(4, "0")}`,
-        ).join("")
-      ).join(""),
-  );
-}
 
 /** OTLP span kinds, by their number in OTLP JSON. */
 const KINDS = [

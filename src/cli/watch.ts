@@ -16,8 +16,9 @@ import {
   parseDuration,
   parseServiceCommand,
   servicePathOf,
-  toJson,
 } from "./_shared.ts";
+import { printable, printableJson, printableMessage } from "../_printable.ts";
+import { setLongTimeout } from "../_async.ts";
 
 /** Help of `zkrpc watch`. */
 export const WATCH_HELP = `Usage: zkrpc watch SERVICE [options]
@@ -25,7 +26,8 @@ export const WATCH_HELP = `Usage: zkrpc watch SERVICE [options]
 Prints the servers of SERVICE, then every server that joins (+) or leaves (-)
 as ZooKeeper reports it, and the discovery state when it changes (while
 ZooKeeper is unreachable the last known list is kept). Runs until Ctrl-C,
---count changes or --duration. A service that does not exist yet is waited
+--count changes or --duration; a second Ctrl-C while it closes its ZooKeeper
+session exits at once with 130. A service that does not exist yet is waited
 for (a note goes to stderr). With --json, prints one JSON object per line.
 
 Options:
@@ -44,8 +46,10 @@ function now(): string {
   return new Date().toISOString().slice(11, 23);
 }
 
-function describe(member: MemberData): string {
-  return `${member.host}:${member.port}  pid ${member.pid ?? "?"}`;
+function describe(id: string, member: MemberData): string {
+  return `${printable(id)}  ${printable(member.host)}:${
+    printable(member.port)
+  }  pid ${printable(member.pid ?? "?")}`;
 }
 
 /**
@@ -71,14 +75,21 @@ export async function watch(args: string[]): Promise<number> {
   const what = `watch service "${service}"`;
   const { keeper, session } = await openKeeper(what, options);
   const stop = new AbortController();
-  const onSignal = () => stop.abort();
+  // Ctrl-C stops gracefully; a second one while that runs exits at once.
+  const onSignal = () => {
+    if (stop.signal.aborted) Deno.exit(130);
+    console.error(`${now()}  stopping (Ctrl-C again to exit at once)`);
+    stop.abort();
+  };
   Deno.addSignalListener("SIGINT", onSignal);
   const timer = duration === undefined
     ? undefined
-    : setTimeout(onSignal, duration);
+    : setLongTimeout(() => stop.abort(), duration); // a --duration of 30 days too
   const emit = (event: Record<string, unknown>, text: string) => {
     if (options.json) {
-      console.log(toJson({ time: new Date().toISOString(), ...event }));
+      console.log(
+        printableJson({ time: new Date().toISOString(), ...event }),
+      );
     } else {
       console.log(`${now()}  ${text}`);
     }
@@ -88,7 +99,11 @@ export async function watch(args: string[]): Promise<number> {
     root: options.root || "/",
   }).membership(service, {
     onInvalidMember: (id, error) =>
-      console.error(`${now()}  skipping member ${id}: ${error.message}`),
+      console.error(
+        `${now()}  skipping member ${printable(id)}: ${
+          printableMessage(error)
+        }`,
+      ),
   });
   const known = new Map<string, MemberData>();
   let changes = 0;
@@ -110,7 +125,7 @@ export async function watch(args: string[]): Promise<number> {
       );
       if (!options.json) {
         for (const { id, member } of members) {
-          console.log(`${now()}    ${id}  ${describe(member)}`);
+          console.log(`${now()}    ${describe(id, member)}`);
         }
       }
       return;
@@ -141,7 +156,7 @@ export async function watch(args: string[]): Promise<number> {
       changes++;
       emit(
         { type: "removed", id, member },
-        `- ${id}  ${describe(member)}  (${known.size} left)`,
+        `- ${describe(id, member)}  (${known.size} left)`,
       );
     }
     for (const [id, member] of added) {
@@ -150,7 +165,7 @@ export async function watch(args: string[]): Promise<number> {
       changes++;
       emit(
         { type: "added", id, member },
-        `+ ${id}  ${describe(member)}  (${known.size} now)`,
+        `+ ${describe(id, member)}  (${known.size} now)`,
       );
     }
     if (changes >= count) stop.abort();
@@ -160,7 +175,9 @@ export async function watch(args: string[]): Promise<number> {
   try {
     if (await session.exists(path).catch(() => undefined) === undefined) {
       console.error(
-        `${now()}  service "${service}" does not exist yet under ${options.root}: waiting for it`,
+        `${now()}  service "${service}" does not exist yet under ${
+          printable(options.root)
+        }: waiting for it`,
       );
     }
     if (!snapshot && membership.state === "fresh") onState();
@@ -170,11 +187,15 @@ export async function watch(args: string[]): Promise<number> {
     });
     return ExitCode.Ok;
   } finally {
-    clearTimeout(timer);
-    Deno.removeSignalListener("SIGINT", onSignal);
+    timer?.clear();
+    stop.abort(); // a Ctrl-C from here on exits at once
     membership.removeEventListener("state", onState);
     membership.removeEventListener("change", onChange);
-    await membership.close();
-    await keeper.close();
+    try {
+      await membership.close();
+      await keeper.close();
+    } finally {
+      Deno.removeSignalListener("SIGINT", onSignal);
+    }
   }
 }

@@ -22,7 +22,7 @@ import {
   type Settings,
 } from "../protocol/frame.ts";
 import type { Codec } from "../protocol/codec.ts";
-import { codecList } from "../protocol/_codecs.ts";
+import { codecList } from "../protocol/codec_negotiation.ts";
 
 /**
  * Where a server listens.
@@ -74,7 +74,9 @@ export interface OpenSocket {
  * Connects to `endpoint` and exchanges prefaces.
  *
  * @throws {ConnectionError} (`written: false`) when the socket cannot be
- * opened, or closes before the server's preface, or on timeout or abort.
+ * opened, or closes before the server's preface, or on timeout or abort; or
+ * when the transports do not match: the message names TLS (a TLS handshake
+ * that failed, or a TLS server answering a plain client).
  * @throws {ProtocolError} when the peer is not a zkrpc server of this
  * protocol version.
  */
@@ -145,6 +147,16 @@ export async function openSocket(
       fail(e);
       throw e;
     }
+    if (endpoint.tls) {
+      // The handshake on its own, so that its failure is reported as TLS's.
+      try {
+        await bounded((conn as Deno.TlsConn).handshake());
+      } catch (error) {
+        const e = cutShort(error) ?? tlsHandshakeError(endpoint, error);
+        fail(e);
+        throw e;
+      }
+    }
     try {
       (conn as Deno.TcpConn).setNoDelay?.(true);
     } catch {
@@ -181,6 +193,13 @@ export async function openSocket(
               }, this client speaks version ${PROTOCOL_VERSION}`,
             );
           } else if (check !== "incomplete") {
+            if (isTlsRecord(decoder.peekAll())) {
+              // A transport mismatch, as its mirror image (TLS to plain) is.
+              throw new ConnectionError(
+                `Cannot connect to ${name}: ${PLAIN_TO_TLS}`,
+                { written: false },
+              );
+            }
             throw new ProtocolError(
               `Cannot connect to ${name}: the peer is not a zkrpc server`,
             );
@@ -233,4 +252,48 @@ export async function openSocket(
     }
     return { conn, decoder, settings: settings!, codec: codec! };
   }
+}
+
+/** Why a plain-TCP client got a TLS record back. */
+const PLAIN_TO_TLS =
+  "the server answered with TLS: it serves TLS and this client connected in plain TCP (connect with tls: true)";
+
+/**
+ * Whether the first bytes a peer sent are a TLS record: a content type of
+ * 20–24 (alert, handshake…) and major version 3. A TLS server answers a
+ * plain client's preface with such a record (an alert) before it closes.
+ */
+function isTlsRecord(bytes: Uint8Array): boolean {
+  const type = bytes[0];
+  return type !== undefined && type >= 0x14 && type <= 0x18 &&
+    (bytes.length < 2 || bytes[1] === 0x03);
+}
+
+/**
+ * The error for a failed TLS handshake, naming TLS and the likely cause: a
+ * server that does not speak TLS, a certificate for another name, an
+ * expired one, or one this client does not trust.
+ *
+ * @param endpoint Where it connected, for the message.
+ * @param error What the handshake threw.
+ * @returns A {@linkcode ConnectionError} (`written: false`).
+ */
+function tlsHandshakeError(endpoint: Address, error: unknown): ConnectionError {
+  const detail = message(error);
+  const name = `${endpoint.hostname}:${endpoint.port}`;
+  const cause =
+    /InvalidContentType|corrupt message|InvalidMessage|record overflow|wrong version/i
+        .test(detail)
+      ? "the server does not speak TLS (it answered in plain TCP): connect without TLS, or start the server with serve({ tls })"
+      : /NotValidForName|not valid for/i.test(detail)
+      ? `the server's certificate is not valid for "${endpoint.hostname}": connect with (register) a name the certificate lists`
+      : /Expired|NotValidYet/i.test(detail)
+      ? "the server's certificate has expired or is not valid yet"
+      : /certificate|UnknownIssuer|BadSignature/i.test(detail)
+      ? "the server's certificate is not trusted: pass the CA that signed it in caCerts (zkrpc: --ca FILE) or set DENO_CERT=FILE"
+      : "the server closed or refused the TLS handshake";
+  return new ConnectionError(
+    `Cannot connect to ${name}: TLS handshake failed: ${cause} (${detail})`,
+    { written: false, cause: error },
+  );
 }

@@ -7,13 +7,16 @@
  * @module
  */
 
+import { type LongTimeout, setLongTimeout } from "../_async.ts";
+import type { Deadline } from "../_deadline.ts";
+
 /** Completed entries at the head dropped at once (see `complete`). */
 const COMPACT_AFTER = 256;
 
 /** An entry of a {@linkcode DeadlineQueue}. */
 export interface Deadlined {
-  /** `Date.now()` time at which the entry expires. */
-  deadline: number;
+  /** When the entry expires (epoch ms; see `Deadline` of `_deadline.ts`). */
+  deadline: Deadline;
   /** Set when the entry completed or expired. */
   done: boolean;
 }
@@ -42,7 +45,7 @@ export class DeadlineQueue<T extends Deadlined> {
   #items: T[] = [];
   #head = 0;
   #done = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: LongTimeout | undefined;
   #timerAt = Infinity;
   #onExpire: (item: T) => void;
 
@@ -123,7 +126,7 @@ export class DeadlineQueue<T extends Deadlined> {
 
   /** Stops the timer and forgets every entry. */
   clear(): void {
-    clearTimeout(this.#timer);
+    this.#timer?.clear();
     this.#timer = undefined;
     this.#timerAt = Infinity;
     this.#items = [];
@@ -132,9 +135,11 @@ export class DeadlineQueue<T extends Deadlined> {
   }
 
   #arm(at: number): void {
-    clearTimeout(this.#timer);
+    this.#timer?.clear();
     this.#timerAt = at;
-    this.#timer = setTimeout(this.#fire, Math.max(0, at - Date.now()));
+    // Any length: a deadline beyond 2^31-1 ms must not fire (and re-arm)
+    // every millisecond.
+    this.#timer = setLongTimeout(this.#fire, at - Date.now());
   }
 
   #fire = (): void => {

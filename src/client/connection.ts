@@ -23,18 +23,24 @@ import {
   FrameType,
 } from "../protocol/frame.ts";
 import { FrameWriter } from "../protocol/frame_writer.ts";
-import { encodeForWrite } from "../protocol/_scratch_encode.ts";
-import { DeadlineQueue } from "./_deadline_queue.ts";
-import { errorMessage as message } from "../_util.ts";
-import { type Address, openSocket } from "./_connect.ts";
-import { encodeMetadata } from "../protocol/metadata.ts";
-import { inheritedTimeout, type ParentCall } from "../_call_scope.ts";
+import { CallTable, type PendingCall } from "./_calls.ts";
+import { RequestBuilder } from "./_request_builder.ts";
+import { Keepalive } from "./_keepalive.ts";
+import { errorMessage as message, lowerFirst } from "../_util.ts";
+import {
+  type Address,
+  DEFAULT_CONNECT_TIMEOUT,
+  openSocket,
+} from "./_connect.ts";
+import { inheritedDeadline, type ParentCall } from "../_call_scope.ts";
+import { MAX_WIRE_DEADLINE, remaining } from "../_deadline.ts";
 import {
   type ClientCall,
   type ClientInterceptor,
   runClientInterceptors,
 } from "../_interceptors.ts";
 import { clientTelemetry } from "../telemetry/telemetry.ts";
+import { isValidTimeout, setLongTimeout, timeoutError } from "../_async.ts";
 import { CONNECTION_DEFAULTS } from "../_defaults.ts";
 
 /**
@@ -45,7 +51,21 @@ export const CHANNEL_OWNED: unique symbol = Symbol("zkrpc.channelOwned");
 
 export type { Address };
 
-type Timer = ReturnType<typeof setTimeout>;
+/**
+ * The default `connectTimeout` of a connection, in ms (the channel uses it
+ * too).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CONNECT_TIMEOUT } from "./connection.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_CONNECT_TIMEOUT, 2000);
+ * ```
+ */
+export { DEFAULT_CONNECT_TIMEOUT };
+
+export { MAX_WIRE_DEADLINE };
 
 /**
  * Options of {@linkcode Connection.connect}.
@@ -175,8 +195,14 @@ export interface ConnectionOptions {
 export interface CallOptions {
   /**
    * Milliseconds until the call rejects with
-   * {@linkcode DeadlineExceededError} (and a cancel is sent). No deadline
-   * when omitted.
+   * {@linkcode DeadlineExceededError} (and a cancel is sent): any number
+   * `>= 0` (`0`: already expired, nothing is sent; beyond 2^31-1 ms: a long
+   * deadline, timed by chained timers, never early; beyond
+   * 2^32-1 ms, `MAX_WIRE_DEADLINE`: the server is told "no deadline") or
+   * `Infinity`. `NaN`, negative and non-number values reject the call with
+   * a `RangeError` before anything is sent.
+   *
+   * @default {Infinity (no deadline)}
    */
   timeout?: number;
   /**
@@ -227,49 +253,10 @@ export interface ConnectionCloseDetail {
   error: Error | undefined;
 }
 
-const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
 /** Queued output above which pings are not answered. */
 const PONG_HIGH_WATER = 1024 * 1024;
-
-class PendingCall {
-  id: number;
-  deadline = Infinity;
-  done = false;
-  timeout = 0;
-  method: string;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-  /** Writer batch of the request; Infinity while queued locally. */
-  batch = Infinity;
-  payload: Uint8Array | undefined = undefined;
-  prefix: Uint8Array | undefined = undefined;
-  metadata: Uint8Array | undefined = undefined;
-  signal: AbortSignal | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
-
-  constructor(
-    id: number,
-    method: string,
-    resolve: (value: unknown) => void,
-    reject: (error: unknown) => void,
-  ) {
-    this.id = id;
-    this.method = method;
-    this.resolve = resolve;
-    this.reject = reject;
-  }
-
-  cleanup(deadlines: DeadlineQueue<PendingCall>): void {
-    if (this.deadline !== Infinity) deadlines.complete(this);
-    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
-  }
-}
-
-function lower(text: string): string {
-  return text.charAt(0).toLowerCase() + text.slice(1);
-}
 
 // The options of a call that passes none: no object per call.
 const NO_OPTIONS: CallOptions = Object.freeze({});
@@ -310,8 +297,20 @@ const NO_OPTIONS: CallOptions = Object.freeze({});
  * ```
  */
 export class Connection extends EventTarget implements AsyncDisposable {
-  /** Resolves when the socket is gone and no I/O is pending. */
-  readonly closed: Promise<void>;
+  /**
+   * Resolves when the connection is gone: the socket is closed and no I/O is
+   * pending (named as `RpcServer.finished` and `Deno.HttpServer.finished`).
+   */
+  readonly finished: Promise<void>;
+
+  /**
+   * The same promise as {@linkcode Connection.finished}.
+   *
+   * @deprecated Use `finished` (one word for "gone" across zkrpc).
+   */
+  get closed(): Promise<void> {
+    return this.finished;
+  }
   /** The endpoint this connection talks to. */
   readonly endpoint: Address;
 
@@ -320,38 +319,18 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #interceptors: readonly ClientInterceptor[] | undefined;
   #codec: Codec;
   #errors: ErrorRegistry;
-  #maxFrameSize: number;
-  #peerMaxFrameSize: number;
+  #requests: RequestBuilder;
   #decoder: FrameDecoder;
   #writer: FrameWriter;
-  #pending = new Map<number, PendingCall>();
-  #nextId = 0;
+  #calls: CallTable;
   #draining = false;
   #closedFlag = false;
   #closeError: Error | undefined;
   #resolveClosed!: () => void;
   #reading: Promise<void> = Promise.resolve();
-  #keepaliveInterval: number;
   #keepaliveTimeout: number;
-  #idleKeepaliveInterval: number;
-  #keepaliveTimer: Timer | undefined;
-  #received = false;
-  #pingOutstanding = false;
-  #silentTicks = 0;
+  #keepalive: Keepalive;
   #pongWaiters: (() => void)[] = [];
-  #methodPrefixes = new Map<string, Uint8Array>();
-  #maxInFlight: number;
-  #sent = 0;
-  #queue: PendingCall[] = [];
-  #deadlines = new DeadlineQueue<PendingCall>((call) =>
-    this.#expire(
-      call.id,
-      call,
-      new DeadlineExceededError(
-        `Cannot call method "${call.method}": deadline of ${call.timeout} ms exceeded`,
-      ),
-    )
-  );
 
   /**
    * Opens a connection: connects the socket, sends the preface and waits for
@@ -366,11 +345,28 @@ export class Connection extends EventTarget implements AsyncDisposable {
    * protocol version.
    * @throws {ServerClosingError} when the server answered with `goaway`
    * right away (draining, or over its connection limit).
+   * @throws {RangeError} when a keepalive period is `NaN`, negative or not a
+   * number (before anything is opened).
    */
   static async connect(
     endpoint: Address,
     options: ConnectionOptions = {},
   ): Promise<Connection> {
+    for (
+      const name of [
+        "keepaliveInterval",
+        "keepaliveTimeout",
+        "idleKeepaliveInterval",
+      ] as const
+    ) {
+      if (!isValidTimeout(options[name])) {
+        throw timeoutError(
+          options[name],
+          `connect to ${endpoint.hostname}:${endpoint.port}`,
+          name,
+        );
+      }
+    }
     const { conn, decoder, settings, codec } = await openSocket(
       endpoint,
       options,
@@ -428,10 +424,13 @@ export class Connection extends EventTarget implements AsyncDisposable {
     ];
     this.#interceptors = interceptors.length > 0 ? interceptors : undefined;
     this.#errors = options.errors ?? new ErrorRegistry();
-    this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
-    this.#peerMaxFrameSize = peer.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.#requests = new RequestBuilder(
+      codec,
+      options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+      peer.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+    );
     // Never more requests out than the server runs: it would refuse them.
-    this.#maxInFlight = Math.min(
+    const maxInFlight = Math.min(
       options.maxInFlight ?? CONNECTION_DEFAULTS.maxInFlight,
       peer.maxInFlight || Infinity,
     );
@@ -446,25 +445,51 @@ export class Connection extends EventTarget implements AsyncDisposable {
           ),
         ),
     );
-    this.#keepaliveInterval = options.keepaliveInterval ??
-      CONNECTION_DEFAULTS.keepaliveInterval;
+    this.#calls = new CallTable(
+      maxInFlight,
+      (call, timeout, params) =>
+        this.#writer.pushRequest(
+          call.id,
+          timeout,
+          call.prefix,
+          params,
+          call.metadata,
+        ),
+      (call) =>
+        this.#expire(
+          call,
+          new DeadlineExceededError(
+            `Cannot call method "${call.method}": deadline of ${call.timeout} ms exceeded`,
+          ),
+        ),
+    );
     this.#keepaliveTimeout = options.keepaliveTimeout ??
       CONNECTION_DEFAULTS.keepaliveTimeout;
-    this.#idleKeepaliveInterval = options.idleKeepaliveInterval ??
-      CONNECTION_DEFAULTS.idleKeepaliveInterval;
-    this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
+    this.finished = new Promise((resolve) => this.#resolveClosed = resolve);
+    this.#keepalive = new Keepalive(this.#name, {
+      inFlight: () => this.#calls.size,
+      started: () => this.#writer.started,
+      ping: () => this.#writer.push(FrameType.Ping, 0),
+      dead: () =>
+        this.#shutdown(
+          new ConnectionError(
+            `Connection to ${this.#name} lost: no answer to a ping within ${this.#keepaliveTimeout} ms`,
+            { written: true },
+          ),
+        ),
+    }, {
+      interval: options.keepaliveInterval ??
+        CONNECTION_DEFAULTS.keepaliveInterval,
+      timeout: this.#keepaliveTimeout,
+      idleInterval: options.idleKeepaliveInterval ??
+        CONNECTION_DEFAULTS.idleKeepaliveInterval,
+    });
     this.#reading = this.#readLoop();
-    if (this.#keepaliveInterval > 0) {
-      this.#keepaliveTimer = setTimeout(
-        this.#onKeepalive,
-        this.#keepaliveInterval,
-      );
-    }
   }
 
   /** Number of calls awaiting a response (including calls queued locally). */
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#calls.size;
   }
 
   /** `true` once the server sent `goaway`: new calls reject at once. */
@@ -506,11 +531,20 @@ export class Connection extends EventTarget implements AsyncDisposable {
     params: unknown[],
     options: CallOptions,
   ): Promise<unknown> {
+    // Before the interceptors (they see `null ?? Infinity`); #send checks
+    // again what they pass on.
+    if (!isValidTimeout(options.timeout)) {
+      return Promise.reject(
+        timeoutError(options.timeout, `call method "${method}"`),
+      );
+    }
     const call: ClientCall = {
       method,
       params,
       metadata: { ...options.metadata },
-      timeout: inheritedTimeout(options.timeout ?? Infinity, options.parent),
+      timeout: remaining(
+        inheritedDeadline(options.timeout ?? Infinity, options.parent),
+      ),
       attempt: 1,
       target: this.#name,
     };
@@ -551,109 +585,23 @@ export class Connection extends EventTarget implements AsyncDisposable {
         }),
       );
     }
-    if (!Array.isArray(params)) {
-      return Promise.reject(
-        new TypeError(
-          `Cannot call method "${method}": params must be an array`,
-        ),
-      );
-    }
-    let prefix = this.#methodPrefixes.get(method);
-    if (prefix === undefined) {
-      const bytes = utf8.encode(method);
-      if (bytes.length > 255) {
-        return Promise.reject(
-          new RangeError(
-            `Cannot call method "${
-              method.slice(0, 40)
-            }…": method name is longer than 255 bytes`,
-          ),
-        );
-      }
-      prefix = new Uint8Array(bytes.length + 1);
-      prefix[0] = bytes.length;
-      prefix.set(bytes, 1);
-      if (this.#methodPrefixes.size < 1024) {
-        this.#methodPrefixes.set(method, prefix);
-      }
-    }
-    let payload: Uint8Array;
-    try {
-      payload = encodeForWrite(this.#codec, params);
-    } catch (error) {
-      return Promise.reject(
-        new TypeError(
-          `Cannot call method "${method}": ${lower(message(error))}`,
-          { cause: error },
-        ),
-      );
-    }
-    const timeout = inheritedTimeout(
-      options.timeout ?? Infinity,
-      options.parent,
-    );
-    if (timeout <= 0) {
-      return Promise.reject(
-        new DeadlineExceededError(
-          `Cannot call method "${method}": the calling handler's deadline has passed`,
-        ),
-      );
-    }
-    let metadata: Uint8Array | undefined;
-    if (options.metadata !== undefined) {
-      try {
-        metadata = encodeMetadata(
-          options.metadata,
-          `call method "${method}"`,
-        );
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      if (metadata.length === 0) metadata = undefined;
-    }
-    const size = (timeout === Infinity ? 6 : 10) + prefix.length +
-      payload.length + (metadata === undefined ? 0 : 2 + metadata.length);
-    if (size > this.#maxFrameSize || size > this.#peerMaxFrameSize) {
-      const [whose, limit] = this.#peerMaxFrameSize < this.#maxFrameSize
-        ? ["the server's ", this.#peerMaxFrameSize]
-        : ["the ", this.#maxFrameSize];
-      return Promise.reject(
-        new RangeError(
-          `Cannot call method "${method}": request of ${size} bytes exceeds ${whose}frame limit of ${limit} bytes`,
-        ),
-      );
-    }
-    let id = this.#nextId;
-    do {
-      id = id >= 0xffffffff ? 1 : id + 1;
-    } while (this.#pending.has(id));
-    this.#nextId = id;
+    // Here, not in call(): an interceptor may have changed the timeout.
+    const now = Date.now();
+    const refused = this.#requests.build(method, params, options, now);
+    if (refused !== undefined) return Promise.reject(refused);
+    const request = this.#requests;
     // No executor closure: it would capture most of this function.
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-    const call = new PendingCall(id, method, resolve, reject);
-    this.#pending.set(id, call);
-    if (this.#sent < this.#maxInFlight) {
-      this.#sent++;
-      call.batch = this.#writer.pushRequest(
-        id,
-        timeout,
-        prefix,
-        payload,
-        metadata,
-      );
-    } else {
-      // Over the limit: wait here, unsent, for a response to free a slot
-      // (with a copy: the scratch bytes live until the next encode).
-      call.payload = payload.slice();
-      call.prefix = prefix;
-      call.metadata = metadata;
-      this.#queue.push(call);
-    }
-    if (timeout !== Infinity) {
-      call.timeout = timeout;
-      call.deadline = Date.now() + timeout;
-      this.#deadlines.add(call);
-    }
+    const call = this.#calls.open(
+      method,
+      request.prefix,
+      request.metadata,
+      request.deadline,
+      resolve,
+      reject,
+      request.payload,
+      now,
+    );
     if (signal) this.#cancelOnAbort(call, signal);
     return promise;
   }
@@ -664,7 +612,6 @@ export class Connection extends EventTarget implements AsyncDisposable {
     call.signal = signal;
     call.onAbort = () =>
       this.#expire(
-        call.id,
         call,
         new CancelledError(`Cannot call method "${call.method}": cancelled`, {
           cause: signal.reason,
@@ -673,33 +620,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
     signal.addEventListener("abort", call.onAbort, { once: true });
   }
 
-  #expire(id: number, call: PendingCall, error: Error): void {
-    if (this.#pending.get(id) !== call) return;
+  #expire(call: PendingCall, error: Error): void {
+    if (!this.#calls.has(call)) return;
     const sent = call.batch !== Infinity;
-    if (sent && !this.#closedFlag) this.#writer.push(FrameType.Cancel, id);
-    this.#settle(call);
+    if (sent && !this.#closedFlag) this.#writer.push(FrameType.Cancel, call.id);
+    this.#calls.settle(call);
     call.reject(error);
-  }
-
-  /** Forgets a call that got its answer or gave up, and frees its slot. */
-  #settle(call: PendingCall): void {
-    this.#pending.delete(call.id);
-    call.cleanup(this.#deadlines);
-    if (call.batch === Infinity) return; // was still queued
-    this.#sent--;
-    while (this.#sent < this.#maxInFlight && this.#queue.length > 0) {
-      const next = this.#queue.shift()!;
-      if (this.#pending.get(next.id) !== next) continue; // expired while queued
-      this.#sent++;
-      next.batch = this.#writer.pushRequest(
-        next.id,
-        next.deadline - Date.now(),
-        next.prefix!,
-        next.payload!,
-        next.metadata,
-      );
-      next.payload = next.prefix = undefined;
-    }
   }
 
   /**
@@ -717,7 +643,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
    */
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
-    await this.closed;
+    await this.finished;
   }
 
   async #readLoop(): Promise<void> {
@@ -729,7 +655,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
         const n = await this.#conn.read(decoder.writable());
         if (n === null) {
           // After goaway with nothing pending, EOF is the graceful end.
-          if (!this.#draining || this.#pending.size > 0) {
+          if (!this.#draining || this.#calls.size > 0) {
             error = new ConnectionError(
               `Connection to ${this.#name} closed by the server`,
               { written: true },
@@ -738,7 +664,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
           break;
         }
         decoder.commit(n);
-        this.#received = true;
+        this.#keepalive.received();
         this.#drainFrames();
       }
     } catch (e) {
@@ -762,9 +688,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #onFrame(frame: Frame): void {
     switch (frame.type) {
       case FrameType.Result: {
-        const call = this.#pending.get(frame.id);
+        const call = this.#calls.get(frame.id);
         if (call === undefined) return; // cancelled or timed out
-        this.#settle(call);
+        this.#calls.settle(call);
         let value: unknown;
         try {
           value = this.#codec.decode(frame.payload);
@@ -782,26 +708,36 @@ export class Connection extends EventTarget implements AsyncDisposable {
         return;
       }
       case FrameType.Error: {
+        if (frame.id === 0) {
+          let reason: string;
+          try {
+            reason = this.#errorPayload(frame.payload).message;
+          } catch (error) {
+            throw new ProtocolError(
+              `Cannot read error frame from ${this.#name}: ${message(error)}`,
+            );
+          }
+          throw new ProtocolError(
+            `Connection to ${this.#name} refused by the server: ${reason}`,
+          );
+        }
+        const call = this.#calls.get(frame.id);
+        if (call === undefined) return;
+        this.#calls.settle(call);
         let payload: ErrorPayload;
         try {
-          payload = this.#codec.decode(frame.payload) as ErrorPayload;
-          if (
-            typeof payload?.name !== "string" ||
-            typeof payload.message !== "string"
-          ) throw new TypeError("expected { name, message }");
+          payload = this.#errorPayload(frame.payload);
         } catch (error) {
-          throw new ProtocolError(
-            `Cannot read error frame from ${this.#name}: ${message(error)}`,
+          // That call's failure, not the connection's: the others go on.
+          call.reject(
+            new ProtocolError(
+              `Cannot call method "${call.method}": cannot read the error reply from ${this.#name}: ${
+                message(error)
+              }`,
+            ),
           );
+          return;
         }
-        if (frame.id === 0) {
-          throw new ProtocolError(
-            `Connection to ${this.#name} refused by the server: ${payload.message}`,
-          );
-        }
-        const call = this.#pending.get(frame.id);
-        if (call === undefined) return;
-        this.#settle(call);
         const error = this.#errors.revive(payload, {
           method: call.method,
           target: this.#name,
@@ -827,7 +763,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
         return;
       case FrameType.Pong:
         checkPingSize(frame);
-        this.#pingOutstanding = false;
+        this.#keepalive.pong();
         if (this.#pongWaiters.length > 0) {
           const waiters = this.#pongWaiters;
           this.#pongWaiters = [];
@@ -848,6 +784,16 @@ export class Connection extends EventTarget implements AsyncDisposable {
     }
   }
 
+  /** Decodes an `error` frame's payload; throws when it is not one. */
+  #errorPayload(bytes: Uint8Array): ErrorPayload {
+    const payload = this.#codec.decode(bytes) as ErrorPayload;
+    if (
+      typeof payload?.name !== "string" ||
+      typeof payload.message !== "string"
+    ) throw new TypeError("expected { name, message }");
+    return payload;
+  }
+
   #goawayReason = "";
 
   /** The reason the server gave in its `goaway` (empty before one). */
@@ -859,12 +805,16 @@ export class Connection extends EventTarget implements AsyncDisposable {
    * Sends a ping and resolves when the server answers it: proof that the
    * server's process is alive and reading (a channel's probe).
    *
-   * @param timeout Milliseconds to wait for the pong.
+   * @param timeout Milliseconds to wait for the pong (`Infinity`: no limit).
    * @returns A promise that resolves on the pong.
    * @throws {ConnectionError} (`written: false`) when no pong came in time
    * or the connection closed first.
+   * @throws {RangeError} For a `NaN`, negative or non-number timeout.
    */
   ping(timeout: number = this.#keepaliveTimeout): Promise<void> {
+    if (!isValidTimeout(timeout)) {
+      return Promise.reject(timeoutError(timeout, `ping ${this.#name}`));
+    }
     if (this.#closedFlag) {
       return Promise.reject(
         new ConnectionError(`Cannot ping ${this.#name}: connection closed`, {
@@ -874,7 +824,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
       );
     }
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = setLongTimeout(() => {
         this.#pongWaiters = this.#pongWaiters.filter((w) => w !== wake);
         reject(
           new ConnectionError(
@@ -884,7 +834,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
         );
       }, timeout);
       const wake = () => {
-        clearTimeout(timer);
+        timer.clear();
         if (this.#closedFlag) {
           reject(
             new ConnectionError(
@@ -899,42 +849,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
     });
   }
 
-  #onKeepalive = (): void => {
-    this.#keepaliveTimer = undefined;
-    if (this.#closedFlag) return;
-    let delay = this.#keepaliveInterval;
-    if (this.#received) {
-      this.#received = false;
-      this.#pingOutstanding = false;
-      this.#silentTicks = 0;
-    } else if (this.#pingOutstanding) {
-      this.#shutdown(
-        new ConnectionError(
-          `Connection to ${this.#name} lost: no answer to a ping within ${this.#keepaliveTimeout} ms`,
-          { written: true },
-        ),
-      );
-      return;
-    } else if (
-      this.#pending.size > 0 ||
-      ++this.#silentTicks * this.#keepaliveInterval >=
-        this.#idleKeepaliveInterval
-    ) {
-      // Silent with calls waiting (or idle for long): ask for a sign of life.
-      this.#silentTicks = 0;
-      this.#pingOutstanding = true;
-      this.#writer.push(FrameType.Ping, 0);
-      delay = this.#keepaliveTimeout;
-    }
-    this.#keepaliveTimer = setTimeout(this.#onKeepalive, delay);
-  };
-
   #shutdown(error: Error | undefined): void {
     if (this.#closedFlag) return;
     this.#closedFlag = true;
     this.#closeError = error;
-    clearTimeout(this.#keepaliveTimer);
-    this.#deadlines.clear();
+    this.#keepalive.stop();
+    const calls = this.#calls.clear();
     try {
       this.#conn.close();
     } catch {
@@ -942,10 +862,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
     }
     const started = this.#writer.started;
     const reason = error
-      ? lower(message(error))
+      ? lowerFirst(message(error))
       : `connection to ${this.#name} closed by the client`;
-    for (const call of this.#pending.values()) {
-      call.cleanup(this.#deadlines);
+    for (const call of calls) {
       const written = call.batch <= started;
       call.reject(
         new ConnectionError(
@@ -956,8 +875,6 @@ export class Connection extends EventTarget implements AsyncDisposable {
         ),
       );
     }
-    this.#pending.clear();
-    this.#queue = [];
     const waiters = this.#pongWaiters;
     this.#pongWaiters = [];
     for (const wake of waiters) wake();

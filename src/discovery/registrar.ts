@@ -34,12 +34,29 @@
  * ```
  */
 export interface Registration {
-  /** Removes the server from discovery. Called first by `close()`. */
+  /** Removes the server from discovery for good. Called first by `close()`. */
   deregister(): Promise<void>;
   /**
+   * Resolves once the member is visible to clients (the registry
+   * acknowledged it); rejects when registration failed for good. The
+   * server's `ready` waits for it. When absent, the member counts as visible
+   * once `register()` resolved.
+   */
+  registered?(): Promise<unknown>;
+  /**
+   * Takes the member out of discovery while the server lives but does not
+   * serve (`setServing(false)`); {@linkcode Registration.restore} puts it
+   * back. When absent, a server that stops serving stays listed (it still
+   * refuses calls, after a `goaway`, so that clients retry elsewhere).
+   */
+  withdraw?(): Promise<void>;
+  /** Registers again after {@linkcode Registration.withdraw}. */
+  restore?(): void;
+  /**
    * The data published about the server (host, port, metadata…), if the
-   * registrar has any: the server reports it in its
-   * {@linkcode ServiceDescription}.
+   * registrar has any. Clients read it from discovery; the server never
+   * reports it to a peer (its `zkrpc.describe` tells nothing about the
+   * process).
    */
   readonly member?: Readonly<Record<string, unknown>>;
 }
@@ -47,7 +64,8 @@ export interface Registration {
 /**
  * The extension point for service discovery (the ZooKeeper registrar
  * implements it): {@linkcode serve} calls `register` with the bound address
- * once it listens, and `close()` calls `deregister` before anything else.
+ * once it serves (after `warmUp`), `withdraw`/`restore` when it stops and
+ * starts serving, and `close()` calls `deregister` before anything else.
  *
  * @example A registrar that records its calls
  * ```ts

@@ -1,7 +1,8 @@
 /**
  * The handler-method table of a server: which of a handler object's
- * properties are callable (own function properties, never the names of
- * `Object.prototype` / `Function.prototype`), lookup of a request's method
+ * properties are callable (function properties along its prototype chain,
+ * never the names of `Object.prototype` / `Function.prototype`, `then` or
+ * `_`-prefixed ones), lookup of a request's method
  * by its raw UTF-8 name bytes, and the built-in `zkrpc.describe` method.
  *
  * @module
@@ -22,6 +23,9 @@ const DENIED: ReadonlySet<string> = new Set([
   "caller",
   "arguments",
 ]);
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * The reserved name of the built-in method every server answers with its
@@ -101,7 +105,9 @@ export interface MethodDescription {
 }
 
 /**
- * What a server answers to {@linkcode DESCRIBE_METHOD}.
+ * What a server answers to {@linkcode DESCRIBE_METHOD}: what a client needs
+ * to call it, and nothing about the process (no pid, start time, host or
+ * registry data: the registry's member data is where a client finds those).
  *
  * @example The description of the seed's calculator
  * ```ts
@@ -112,7 +118,6 @@ export interface MethodDescription {
  *   protocol: 2,
  *   codec: "json",
  *   methods: [{ name: "divide", params: 2 }],
- *   member: { host: "127.0.0.1", port: 9001 },
  * };
  * assert.equal(description.methods[0]?.name, "divide");
  * ```
@@ -122,22 +127,79 @@ export interface ServiceDescription {
   protocol: number;
   /** The server's payload codecs, preferred first (`msgpack, json` by default). */
   codec: string;
-  /** The callable methods, in the order of the handler object. */
-  methods: MethodDescription[];
   /**
-   * The member data the server registered in discovery (host, port, pid,
-   * metadata…), when its registrar reports it.
+   * The callable methods: the object's own first, then its class's, then
+   * each superclass's, each in definition order.
    */
-  member?: Record<string, unknown>;
+  methods: MethodDescription[];
 }
 
 /** Any handler function. */
 // deno-lint-ignore no-explicit-any
 export type AnyFunction = (...args: any[]) => unknown;
 
+const GeneratorFunction = Object.getPrototypeOf(function* () {});
+const AsyncGeneratorFunction = Object.getPrototypeOf(async function* () {});
+const functionSource = Function.prototype.toString;
+
 /**
- * The callable methods of `handlers`: its own function properties, minus the
- * denied names.
+ * The prototypes of the platform's classes (`EventTarget`, `Array`, `Map`,
+ * `Error`…): the global constructors' `prototype`, read once, from data
+ * properties only (no global getter is run).
+ */
+let platformPrototypes: Set<unknown> | undefined;
+
+/**
+ * Whether `proto` is a built-in prototype (`Object.prototype`,
+ * `Function.prototype`, a global class's prototype, or one whose
+ * `constructor` is native code). The scan stops there: the platform's
+ * methods are never a handler's.
+ */
+function isBuiltinPrototype(proto: object): boolean {
+  if (proto === Object.prototype || proto === Function.prototype) return true;
+  platformPrototypes ??= new Set(
+    Object.getOwnPropertyNames(globalThis).map((name) => {
+      const value = Object.getOwnPropertyDescriptor(globalThis, name)?.value;
+      return typeof value === "function"
+        ? Object.getOwnPropertyDescriptor(value, "prototype")?.value
+        : undefined;
+    }).filter((p) => p !== null && typeof p === "object"),
+  );
+  if (platformPrototypes.has(proto)) return true;
+  const ctor = Object.getOwnPropertyDescriptor(proto, "constructor")?.value;
+  if (typeof ctor !== "function") return false;
+  try {
+    return /\{\s*\[native code\]\s*\}\s*$/.test(functionSource.call(ctor));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Names JavaScript calls implicitly (`await`, `JSON.stringify`): a stub
+ * never sends them, so a handler never serves them.
+ */
+const IMPLICIT: ReadonlySet<string> = new Set(["then", "toJSON"]);
+
+/** Whether `name` may never be a remote method, wherever it is defined. */
+function isHiddenName(name: string): boolean {
+  return DENIED.has(name) || IMPLICIT.has(name) || name.startsWith("_");
+}
+
+/**
+ * The callable methods of `handlers`: the function-valued data properties
+ * found on it and along its prototype chain, up to (not including) the first
+ * built-in prototype (`Object.prototype` for objects and instances,
+ * `Function.prototype` for classes). The nearest definition of a name wins
+ * (an override, or a non-function own property, hides the inherited
+ * method). Never callable: symbols, `constructor`, `__proto__`, the names of
+ * `Object.prototype` and `Function.prototype`, `then`, `toJSON`, names starting with
+ * `_`, accessors (getters are never run while scanning), and generator
+ * functions (a generator is not a value a codec carries).
+ *
+ * @throws {TypeError} when `handlers` is not an object or function, when a
+ * method name starts with `zkrpc.`, is longer than 255 UTF-8 bytes, or when
+ * nothing is callable (the message says why).
  */
 export function collectMethods(handlers: object): Map<string, AnyFunction> {
   if (
@@ -145,23 +207,80 @@ export function collectMethods(handlers: object): Map<string, AnyFunction> {
     (typeof handlers !== "object" && typeof handlers !== "function")
   ) {
     throw new TypeError(
-      "Cannot serve handlers: expected an object or a class with static methods",
+      "Cannot serve handlers: expected an object, a class instance or a class with static methods",
     );
   }
   const methods = new Map<string, AnyFunction>();
-  for (const name of Object.getOwnPropertyNames(handlers)) {
-    if (DENIED.has(name)) continue;
-    const desc = Object.getOwnPropertyDescriptor(handlers, name);
-    if (desc && typeof desc.value === "function") {
+  const seen = new Set<string>();
+  const skipped: string[] = [];
+  for (
+    let level: object | null = handlers;
+    level !== null &&
+    (level === handlers
+      ? level !== Object.prototype && level !== Function.prototype
+      : !isBuiltinPrototype(level));
+    level = Object.getPrototypeOf(level)
+  ) {
+    for (const name of Object.getOwnPropertyNames(level)) {
+      if (seen.has(name)) continue; // a nearer level defines it
+      seen.add(name);
+      if (isHiddenName(name)) continue;
+      const desc = Object.getOwnPropertyDescriptor(level, name);
+      if (desc === undefined) continue;
+      const fn = desc.value;
+      if (typeof fn !== "function") {
+        if (desc.get !== undefined || desc.set !== undefined) {
+          skipped.push(`${name} (a getter)`);
+        }
+        continue;
+      }
+      const kind = Object.getPrototypeOf(fn);
+      if (kind === GeneratorFunction || kind === AsyncGeneratorFunction) {
+        skipped.push(`${name} (a generator)`);
+        continue;
+      }
       if (name.startsWith(RESERVED_PREFIX)) {
         throw new TypeError(
           `Cannot serve handlers: method name "${name}" is reserved (names starting with "${RESERVED_PREFIX}" are zkrpc's own)`,
         );
       }
-      methods.set(name, desc.value as AnyFunction);
+      if (utf8.encode(name).length > 255) {
+        throw new TypeError(
+          `Cannot serve handlers: method name "${
+            name.slice(0, 32)
+          }…" is longer than 255 UTF-8 bytes (the protocol's limit)`,
+        );
+      }
+      methods.set(name, fn as AnyFunction);
     }
   }
+  if (methods.size === 0) throw noMethods(handlers, skipped);
   return methods;
+}
+
+/** The error of `serve()` for a handler object with nothing callable. */
+function noMethods(handlers: object, skipped: string[]): TypeError {
+  let hint = "";
+  if (typeof handlers === "function") {
+    const proto = (handlers as { prototype?: unknown }).prototype;
+    const instanceMethods = proto !== null && typeof proto === "object"
+      ? Object.getOwnPropertyNames(proto).filter((n) =>
+        !isHiddenName(n) &&
+        typeof Object.getOwnPropertyDescriptor(proto, n)?.value === "function"
+      )
+      : [];
+    if (instanceMethods.length > 0) {
+      hint = `; it is a class whose methods are instance methods (${
+        instanceMethods.slice(0, 5).join(", ")
+      }): serve an instance, serve(new ${handlers.name || "Handlers"}())`;
+    }
+  }
+  if (hint === "" && skipped.length > 0) {
+    hint = `; not methods: ${skipped.slice(0, 5).join(", ")}`;
+  }
+  return new TypeError(
+    `Cannot serve handlers: no callable method found (methods are function properties of the object, its class and superclasses, or a class's static methods; names starting with "_", "then", "toJSON", "constructor" and Object's and Function's own names are never callable)${hint}`,
+  );
 }
 
 /**
@@ -179,9 +298,6 @@ export function describeMethods(
   });
 }
 
-const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
-
 /** One callable method, keyed in the table by the length of its name bytes. */
 export interface MethodEntry {
   bytes: Uint8Array;
@@ -189,6 +305,11 @@ export interface MethodEntry {
   fn: AnyFunction;
   /** Set for handlers made by `withContext`: called with the context first. */
   withContext: AnyFunction | undefined;
+  /**
+   * zkrpc's own method (`zkrpc.health`, `zkrpc.describe`): answered on every
+   * open connection, also after `goaway`.
+   */
+  builtin: boolean;
 }
 
 /** Method lookup by raw name bytes, without decoding known names. */
@@ -201,7 +322,13 @@ export function methodTable(
     if (bytes.length > 255) continue;
     let list = table.get(bytes.length);
     if (!list) table.set(bytes.length, list = []);
-    list.push({ bytes, name, fn, withContext: contextHandlerOf(fn) });
+    list.push({
+      bytes,
+      name,
+      fn,
+      withContext: contextHandlerOf(fn),
+      builtin: name.startsWith(RESERVED_PREFIX),
+    });
   }
   return table;
 }

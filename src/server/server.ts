@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ProtocolError, ServerClosingError } from "../errors.ts";
+import { ServerClosingError } from "../errors.ts";
 import {
   runInterceptors,
   type ServerCall,
@@ -17,15 +17,14 @@ import {
   contextHandlerOf,
   withContext,
 } from "./call_context.ts";
-import { backoff, delay, settleWithin } from "../_async.ts";
+import { settleWithin } from "../_async.ts";
+import { errorMessage } from "../_util.ts";
 import type { Codec } from "../protocol/codec.ts";
-import { codecList } from "../protocol/_codecs.ts";
+import { codecList } from "../protocol/codec_negotiation.ts";
+import { printableMessage } from "../_printable.ts";
 import {
   DEFAULT_MAX_FRAME_SIZE,
-  encodeFrame,
   encodeSettings,
-  FrameType,
-  PREFACE,
   PROTOCOL_VERSION,
 } from "../protocol/frame.ts";
 import {
@@ -39,10 +38,11 @@ import {
   type ServiceDescription,
 } from "./_handler_table.ts";
 import {
+  NOT_SERVING,
   SERVER_DEFAULTS,
-  ServerConnection,
   type ServerInternals,
 } from "./_server_connection.ts";
+import { Acceptor } from "./_acceptor.ts";
 import type {
   RegisterContext,
   Registrar,
@@ -90,8 +90,6 @@ function intercepted(
   };
   return withContext(wrapped);
 }
-
-const utf8 = new TextEncoder();
 
 /**
  * TLS certificate and key, PEM-encoded.
@@ -216,7 +214,7 @@ export interface ServeOptions {
   maxPingsPerMinute?: number;
   /**
    * Milliseconds after which a connection is drained (`goaway`, in-flight
-   * calls finish, then it closes; forced after `closeDeadline`), ±10 %
+   * calls finish, then it closes; forced after `closeTimeout`), ±10 %
    * jitter. Clients reconnect, which spreads load over new servers and
    * bounds how long one peer holds a slot. `0` disables it.
    *
@@ -232,11 +230,13 @@ export interface ServeOptions {
    */
   frameTimeout?: number;
   /**
-   * Default deadline of `close()` in milliseconds.
+   * How long `close()` lets in-flight calls finish, in milliseconds (its
+   * default `timeout`; also how long a connection drained for its
+   * `maxConnectionAge` may take).
    *
    * @default {10000}
    */
-  closeDeadline?: number;
+  closeTimeout?: number;
   /**
    * Send the stack of errors thrown by handlers to clients (they append it to
    * the revived error's stack). Off by default: stacks reveal server paths.
@@ -292,13 +292,13 @@ export interface ServeOptions {
 /**
  * Options of {@linkcode RpcServer.prototype.close}.
  *
- * @example Close with a short deadline
+ * @example Close with a short grace period
  * ```ts
  * import { type CloseOptions, serve } from "./server.ts";
  * import assert from "node:assert/strict";
  *
  * const server = serve({ ok: () => true }, { hostname: "127.0.0.1" });
- * const options: CloseOptions = { deadline: 100 };
+ * const options: CloseOptions = { timeout: 100 };
  * await server.close(options);
  * await server.finished;
  * assert.equal(server.connections, 0);
@@ -309,16 +309,10 @@ export interface CloseOptions {
    * Milliseconds in-flight calls get to finish before their connections are
    * closed and their signals aborted.
    *
-   * @default {ServeOptions.closeDeadline}
+   * @default {ServeOptions.closeTimeout}
    */
-  deadline?: number;
+  timeout?: number;
 }
-const TRANSIENT_ACCEPT_ERRORS = [
-  Deno.errors.ConnectionReset,
-  Deno.errors.ConnectionAborted,
-  Deno.errors.ConnectionRefused,
-  Deno.errors.NotConnected,
-];
 
 /**
  * A running zkrpc server, created by {@linkcode serve}. Shaped like
@@ -339,33 +333,46 @@ const TRANSIENT_ACCEPT_ERRORS = [
 export class RpcServer implements AsyncDisposable {
   /** The bound address (the real port when `port` was 0). */
   readonly addr: Deno.NetAddr;
-  /** Resolves when the server has closed and every connection is gone. */
+  /**
+   * Resolves when the server has closed and every connection is gone.
+   * Rejects (after the same close) with the error when the server closed
+   * itself because `warmUp` or registration failed for good, so that
+   * `await server.finished` ends a process with a non-zero exit code. A
+   * rejection nobody awaits is not reported as unhandled.
+   */
   readonly finished: Promise<void>;
   /**
-   * Resolves once the registrar (if any) has registered the server; rejects
-   * if registration failed (the server then closes itself).
+   * Resolves once the server is serving and, with a registrar, its member is
+   * visible to clients (the registry acknowledged it: for ZooKeeper, the
+   * member node's create; while ZooKeeper is unreachable it waits). The
+   * sequence is listening → serving (after `warmUp`) → registered = ready.
+   * Rejects when `warmUp` or registration failed for good (the server then
+   * closes itself and `finished` rejects with the same error), or with a
+   * {@linkcode ServerClosingError} when `close()` came first.
    */
   readonly ready: Promise<void>;
 
-  #listener: Deno.Listener;
   #methods: Map<string, AnyFunction>;
   #options: ServeOptions;
   #codecs: readonly Codec[];
   #onError: (error: Error, remoteAddr?: Deno.NetAddr) => void;
-  #conns = new Set<ServerConnection>();
-  /** Open connections per remote IP. */
-  #perAddress = new Map<string, number>();
-  #refusals = new Set<Promise<void>>();
+  #acceptor!: Acceptor;
   #closing: Promise<void> | undefined;
-  #listenerClosed = false;
   #resolveFinished!: () => void;
-  #accepting: Promise<void>;
-  /** Cuts the accept loop's back-off short when closing. */
-  #stopBackoff = new AbortController();
+  #rejectFinished!: (error: Error) => void;
+  /** Why the server closed itself (warmUp or registration failed). */
+  #failure: Error | undefined;
+  #readySettled = false;
+  #rejectReady!: (error: Error) => void;
+  /** The registration, once the registrar's register() resolved. */
+  #current: Registration | undefined;
   #registration: Promise<Registration | undefined>;
   #signal: AbortSignal | undefined;
   #internals: ServerInternals;
-  #serving: boolean;
+  /** What setServing() asked for the whole server. */
+  #wanted = true;
+  /** Whether warmUp resolved (or there was none). */
+  #warm: boolean;
   #services = new Map<string, boolean>();
   #onAbort = (): void => {
     this.close().catch(() => {});
@@ -384,11 +391,10 @@ export class RpcServer implements AsyncDisposable {
     options: ServeOptions = {},
   ) {
     this.#methods = collectMethods(handlers);
-    this.#listener = listener;
     this.#options = options;
     this.#codecs = codecList(options.codec, "serve");
     const onError = options.onError ??
-      ((error) => console.warn(`zkrpc server: ${error.message}`));
+      ((error) => console.warn(`zkrpc server: ${printableMessage(error)}`));
     // A throwing onError must not end the process from a completion path.
     this.#onError = (error, remoteAddr) => {
       try {
@@ -422,7 +428,7 @@ export class RpcServer implements AsyncDisposable {
         intercepted(name, fn, handlers, interceptors),
       ]);
     }
-    this.#serving = options.warmUp === undefined;
+    this.#warm = options.warmUp === undefined;
     this.#internals = {
       table: methodTable(entries),
       running: new Set(),
@@ -437,56 +443,134 @@ export class RpcServer implements AsyncDisposable {
       options,
       onError: this.#onError,
       inheritDeadline: options.inheritDeadline ?? true,
+      notServing: () =>
+        this.#closing === undefined && !this.#isServing()
+          ? NOT_SERVING
+          : undefined,
     };
-    this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
-    this.#accepting = this.#acceptLoop();
+    this.finished = new Promise((resolve, reject) => {
+      this.#resolveFinished = resolve;
+      this.#rejectFinished = reject;
+    });
+    this.finished.catch(() => {});
+    this.#acceptor = new Acceptor(listener, this.#internals, this.#options);
     const registrar = options.registrar;
     const context: RegisterContext = {
       tls: options.tls !== undefined,
       fail: (error) => this.#registrationFailed(error),
     };
     const register = () => {
-      if (options.warmUp !== undefined) {
-        if (this.#closing !== undefined) return undefined;
-        this.#serving = true;
-      }
-      return registrar ? registrar.register(this.addr, context) : undefined;
+      if (this.#closing !== undefined) return undefined;
+      const before = this.#isServing();
+      this.#warm = true;
+      this.#servingChanged(before);
+      if (!registrar) return undefined;
+      return registrar.register(this.addr, context).then((registration) => {
+        this.#current = registration;
+        if (!this.#isServing()) this.#withdraw(); // setServing(false) came first
+        return registration;
+      });
     };
     try {
       this.#registration = options.warmUp === undefined
         ? Promise.resolve(register())
-        : Promise.resolve(options.warmUp).then(register);
+        : Promise.resolve(options.warmUp).then(register, (error) => {
+          throw new Error(
+            `Cannot serve: warmUp rejected: ${errorMessage(error)}`,
+            {
+              cause: error,
+            },
+          );
+        });
     } catch (error) {
       this.#registration = Promise.reject(error);
     }
-    this.ready = this.#registration.then(
-      (registration) => {
-        if (registration?.member !== undefined) {
-          description.member = { ...registration.member };
-        }
-      },
-      (error: unknown) => {
-        const e = error instanceof Error ? error : new Error(String(error));
-        this.#registrationFailed(e);
-        throw e;
-      },
-    );
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#rejectReady = (error) => {
+        this.#readySettled = true;
+        reject(error);
+      };
+      this.#registration.then((registration) => registration?.registered?.())
+        .then(
+          () => {
+            if (this.#readySettled) return;
+            this.#readySettled = true;
+            resolve();
+          },
+          (error: unknown) => {
+            if (this.#readySettled) return;
+            const e = error instanceof Error ? error : new Error(String(error));
+            this.#registrationFailed(e);
+            this.#rejectReady(this.#failure ?? e);
+          },
+        );
+    });
     this.ready.catch(() => {});
     this.#signal = options.signal;
     if (this.#signal?.aborted) this.#onAbort();
     else this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
-  /** Reports a failed registration and closes the server. */
+  /**
+   * Reports a failed warm-up or registration and closes the server; its
+   * `finished` then rejects with this error. Ignored once `close()` began.
+   */
   #registrationFailed(error: Error): void {
-    this.#onError(
-      error.message.startsWith("Cannot ")
-        ? error
-        : new Error(`Cannot register server: ${error.message}`, {
-          cause: error,
-        }),
-    );
+    if (this.#closing !== undefined) return;
+    const failure = error.message.startsWith("Cannot ")
+      ? error
+      : new Error(`Cannot register server: ${error.message}`, {
+        cause: error,
+      });
+    this.#failure = failure;
+    this.#onError(failure);
     this.close().catch(() => {});
+  }
+
+  /** Whether the whole server serves: warmed up, wanted, not closing. */
+  #isServing(): boolean {
+    return this.#warm && this.#wanted && this.#closing === undefined;
+  }
+
+  /**
+   * Acts on a change of {@linkcode RpcServer.prototype.#isServing}: out of
+   * discovery and `goaway` on every connection when it stops serving (close
+   * has its own sequence), back into discovery when it serves again.
+   */
+  #servingChanged(before: boolean): void {
+    const now = this.#isServing();
+    if (now === before || this.#closing !== undefined) return;
+    if (now) {
+      try {
+        this.#current?.restore?.();
+      } catch (error) {
+        this.#onError(
+          new Error(`Cannot register server again: ${errorMessage(error)}`, {
+            cause: error,
+          }),
+        );
+      }
+      return;
+    }
+    this.#withdraw();
+    for (const conn of this.#acceptor.connections) {
+      conn.stopServing(NOT_SERVING);
+    }
+  }
+
+  #withdraw(): void {
+    const registration = this.#current;
+    if (registration?.withdraw === undefined) return;
+    Promise.resolve().then(() => registration.withdraw!()).catch((error) =>
+      this.#onError(
+        new Error(
+          `Cannot withdraw server from discovery: ${errorMessage(error)}`,
+          {
+            cause: error,
+          },
+        ),
+      )
+    );
   }
 
   #health(service: unknown): HealthStatus {
@@ -494,15 +578,28 @@ export class RpcServer implements AsyncDisposable {
       service !== undefined && service !== null && service !== "" &&
       !this.#services.has(String(service))
     ) return "unknown";
-    const serving = this.#services.get(String(service ?? "")) ?? this.#serving;
-    return this.#serving && serving ? "serving" : "not-serving";
+    const serving = this.#isServing();
+    return serving && (this.#services.get(String(service ?? "")) ?? true)
+      ? "serving"
+      : "not-serving";
   }
 
   /**
-   * Sets what `zkrpc.health` answers: the whole server (no `service`), or
-   * one named service (which then becomes known to the health method). A
-   * server is serving once it listens (after `warmUp`, when given) and
-   * not-serving from the moment `close()` starts.
+   * Takes the whole server out of rotation (`false`) or puts it back
+   * (`true`), or sets what `zkrpc.health` answers for one named service
+   * (which then becomes known to the health method; per-service status
+   * affects health only, never routing). A server is serving once it listens
+   * (after `warmUp`, when given), unless set not serving, and not-serving
+   * from the moment `close()` starts.
+   *
+   * A server that stops serving is withdrawn from discovery (its member node
+   * is deleted) and sends `goaway` "Server is not serving" and a drain ping
+   * on every open connection, as `close()` does: calls in flight finish,
+   * later requests are refused with {@linkcode ServerClosingError} (not
+   * run), so every channel, existing or fresh, stops routing to it. New
+   * connections are accepted and answer `zkrpc.health` and
+   * `zkrpc.describe`; their first other request gets the same `goaway` and
+   * refusal. Serving again registers a new member node.
    *
    * @example Take a service out of rotation
    * ```ts
@@ -526,13 +623,16 @@ export class RpcServer implements AsyncDisposable {
    */
   setServing(serving: boolean, service?: string): void {
     if (service === undefined || service === "") {
-      if (this.#closing === undefined) this.#serving = serving;
+      if (this.#closing !== undefined) return;
+      const before = this.#isServing();
+      this.#wanted = serving;
+      this.#servingChanged(before);
     } else this.#services.set(service, serving);
   }
 
   /** Number of open connections. */
   get connections(): number {
-    return this.#conns.size;
+    return this.#acceptor.connections.size;
   }
 
   /** The names of the callable methods. */
@@ -543,23 +643,31 @@ export class RpcServer implements AsyncDisposable {
   /**
    * Closes gracefully: deregisters from discovery, stops accepting, sends
    * `goaway` on every connection, lets in-flight calls finish within the
-   * deadline (new requests get {@linkcode ServerClosingError}), then closes
+   * timeout (new requests get {@linkcode ServerClosingError}), then closes
    * the sockets. Idempotent: later calls return the same promise.
    *
-   * @param options The deadline.
+   * @param options The grace period (`timeout`).
    * @returns A promise that resolves when the server is closed.
    */
   close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing) return this.#closing;
+    if (!this.#readySettled) {
+      this.#rejectReady(
+        this.#failure ??
+          new ServerClosingError(
+            "Cannot serve: the server was closed before it was ready",
+          ),
+      );
+    }
     this.#closing = this.#close(
-      options.deadline ?? this.#options.closeDeadline ??
-        SERVER_DEFAULTS.closeDeadline,
+      options.timeout ?? this.#options.closeTimeout ??
+        SERVER_DEFAULTS.closeTimeout,
     );
     return this.#closing;
   }
 
-  async #close(deadline: number): Promise<void> {
-    this.#serving = false; // health says so before anything else changes
+  async #close(timeout: number): Promise<void> {
+    // #closing is set: health says not-serving before anything else changes.
     this.#signal?.removeEventListener("abort", this.#onAbort);
     try {
       const registration = await this.#registration.catch(() => undefined);
@@ -570,25 +678,19 @@ export class RpcServer implements AsyncDisposable {
         new Error(`Cannot deregister server: ${e.message}`, { cause: e }),
       );
     }
-    this.#listenerClosed = true;
-    try {
-      this.#listener.close();
-    } catch {
-      // already closed
-    }
-    this.#stopBackoff.abort();
-    await this.#accepting;
-    for (const conn of this.#conns) conn.drain("Server is closing");
-    const conns = [...this.#conns];
+    await this.#acceptor.stop();
+    const open = this.#acceptor.connections;
+    for (const conn of open) conn.drain("Server is closing");
+    const conns = [...open];
     const running = this.#internals.running;
     await settleWithin(
       Promise.all([...conns.map((c) => c.done), ...running]),
-      deadline,
+      timeout,
     );
-    for (const conn of this.#conns) {
+    for (const conn of open) {
       conn.close(
         new ServerClosingError(
-          `Server closed before the call completed: deadline of ${deadline} ms exceeded`,
+          `Server closed before the call completed: close timeout of ${timeout} ms exceeded`,
         ),
       );
     }
@@ -596,8 +698,9 @@ export class RpcServer implements AsyncDisposable {
     // Handlers whose connection is gone were aborted; give them a moment to
     // honour their signal, but never wait forever for one that ignores it.
     if (running.size > 0) await settleWithin(Promise.all(running), 1000);
-    await Promise.all(this.#refusals);
-    this.#resolveFinished();
+    await this.#acceptor.refused();
+    if (this.#failure === undefined) this.#resolveFinished();
+    else this.#rejectFinished(this.#failure);
   }
 
   /**
@@ -612,117 +715,20 @@ export class RpcServer implements AsyncDisposable {
       // never throws
     }
   }
-
-  async #acceptLoop(): Promise<void> {
-    let failures = 0;
-    // Accepting goes on while close() deregisters (clients that have not seen
-    // the node disappear yet still get served, then goaway); it stops when
-    // close() closes the listener.
-    while (!this.#listenerClosed) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-        failures = 0;
-      } catch (error) {
-        if (this.#listenerClosed || error instanceof Deno.errors.BadResource) {
-          break;
-        }
-        if (!TRANSIENT_ACCEPT_ERRORS.some((cls) => error instanceof cls)) {
-          this.#onError(
-            new Error(`Cannot accept connections: ${String(error)}`, {
-              cause: error,
-            }),
-          );
-        }
-        const pause = backoff(++failures, { minTimeout: 5, maxTimeout: 1000 });
-        await delay(pause, { signal: this.#stopBackoff.signal }).catch(
-          () => {},
-        );
-        continue;
-      }
-      const remoteAddr = conn.remoteAddr as Deno.NetAddr;
-      const max = this.#options.maxConnections ??
-        SERVER_DEFAULTS.maxConnections;
-      const host = remoteAddr.hostname;
-      const fromHost = this.#perAddress.get(host) ?? 0;
-      const maxPerAddress = this.#options.maxConnectionsPerAddress ??
-        SERVER_DEFAULTS.maxConnectionsPerAddress;
-      if (this.#conns.size >= max) {
-        this.#onError(
-          new ProtocolError(
-            `Connection from ${host}:${remoteAddr.port} refused: limit of ${max} connections reached`,
-          ),
-          remoteAddr,
-        );
-        this.#refuse(conn, "Too many connections");
-        continue;
-      }
-      if (maxPerAddress > 0 && fromHost >= maxPerAddress) {
-        this.#onError(
-          new ProtocolError(
-            `Connection from ${host}:${remoteAddr.port} refused: limit of ${maxPerAddress} connections from ${host} reached`,
-          ),
-          remoteAddr,
-        );
-        this.#refuse(conn, "Too many connections from this address");
-        continue;
-      }
-      try {
-        (conn as Deno.TcpConn).setNoDelay?.(true);
-      } catch {
-        // not a TCP socket
-      }
-      const sc = new ServerConnection(this.#internals, conn, remoteAddr);
-      this.#conns.add(sc);
-      this.#perAddress.set(host, fromHost + 1);
-      sc.done.then(() => {
-        this.#conns.delete(sc);
-        const left = this.#perAddress.get(host)! - 1;
-        if (left === 0) this.#perAddress.delete(host);
-        else this.#perAddress.set(host, left);
-      });
-      sc.start();
-    }
-  }
-
-  #refuse(conn: Deno.Conn, reason: string): void {
-    const settings = encodeFrame(
-      FrameType.Settings,
-      0,
-      this.#internals.settings,
-    );
-    const goaway = encodeFrame(
-      FrameType.Goaway,
-      0,
-      utf8.encode(reason),
-    );
-    const frame = new Uint8Array(
-      PREFACE.length + settings.length + goaway.length,
-    );
-    frame.set(PREFACE);
-    frame.set(settings, PREFACE.length);
-    frame.set(goaway, PREFACE.length + settings.length);
-    const p = conn.write(frame).then(() => {}, () => {}).finally(() => {
-      try {
-        conn.close();
-      } catch {
-        // ignore
-      }
-      this.#refusals.delete(p);
-    });
-    this.#refusals.add(p);
-  }
 }
 
 /**
- * Starts a zkrpc server exposing the own methods of `handlers` (a class with
- * static methods, or a plain object). Inherited names — `constructor`,
- * `__proto__`, `toString`, `hasOwnProperty`, everything from
- * `Object.prototype` and `Function.prototype`, and `prototype`, `length`,
- * `name` — are never callable: calling them fails with
- * {@linkcode MethodNotFoundError}. The method set is read once, here.
- * Names starting with `zkrpc.` are reserved (a `TypeError` here): every
- * server answers {@linkcode DESCRIBE_METHOD} with its
+ * Starts a zkrpc server exposing the methods of `handlers`: a plain object, a
+ * class instance (its own function properties and its class's and
+ * superclasses' methods) or a class with static methods. Never callable
+ * (calling them fails with {@linkcode MethodNotFoundError}): symbols,
+ * `constructor`, `__proto__`, `prototype`, `length`, `name`, everything from
+ * `Object.prototype` and `Function.prototype`, the methods of built-in
+ * classes a handler class extends, `then`, `toJSON`, names starting with `_`, getters
+ * (never run while scanning) and generator functions. The method set is read
+ * once, here; a handler object with nothing callable is a `TypeError` that
+ * says why. Names starting with `zkrpc.` are reserved (a `TypeError` here):
+ * every server answers {@linkcode DESCRIBE_METHOD} with its
  * {@linkcode ServiceDescription}.
  *
  * Handlers may be sync or async. Each is called with `this` bound to
@@ -734,7 +740,7 @@ export class RpcServer implements AsyncDisposable {
  * property and its other own enumerable properties
  * ({@linkcode ErrorPayload}`.fields`), no stack.
  *
- * @param handlers The object whose own methods are exposed.
+ * @param handlers The object, instance or class whose methods are exposed.
  * @param options Address, limits, TLS, registrar.
  * @returns The running server.
  *

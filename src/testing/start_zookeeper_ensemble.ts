@@ -99,6 +99,16 @@ export interface StartZooKeeperEnsembleOptions {
    * @default {[]}
    */
   commandPrefix?: readonly (readonly string[])[];
+  /**
+   * Number of observers to add: non-voting members (ZooKeeper's way to
+   * scale reads and watches without slowing writes), on loopback with free
+   * ports, listed in {@linkcode ZooKeeperEnsemble.observers} and not in
+   * `members` or `connectionString`. Not with members that have addresses
+   * of their own (`hosts`); needs `size` of 2 or more.
+   *
+   * @default {0}
+   */
+  observers?: number;
 }
 
 /**
@@ -168,9 +178,14 @@ export interface ZooKeeperEnsembleMember {
  * ```
  */
 export interface ZooKeeperEnsemble extends AsyncDisposable {
-  /** The members, in `myid` order. */
+  /** The voting members, in `myid` order. */
   readonly members: readonly ZooKeeperEnsembleMember[];
-  /** `host:port,host:port,...` of all members. */
+  /**
+   * The observers (`options.observers`), in `myid` order after the voting
+   * members; connect a client to one with its `connectionString`.
+   */
+  readonly observers: readonly ZooKeeperEnsembleMember[];
+  /** `host:port,host:port,...` of the voting members. */
   readonly connectionString: string;
   /** The temporary directory holding every member's files. */
   readonly dir: string;
@@ -232,12 +247,19 @@ function parseMode(
 
 class Ensemble implements ZooKeeperEnsemble {
   readonly members: readonly Member[];
+  readonly observers: readonly Member[];
   #dir: OwnedTempDir;
   #startupTimeout: number;
 
-  constructor(dir: OwnedTempDir, members: Member[], startupTimeout: number) {
+  constructor(
+    dir: OwnedTempDir,
+    members: Member[],
+    observers: Member[],
+    startupTimeout: number,
+  ) {
     this.#dir = dir;
     this.members = members;
+    this.observers = observers;
     this.#startupTimeout = startupTimeout;
   }
 
@@ -272,7 +294,9 @@ class Ensemble implements ZooKeeperEnsemble {
 
   async stop(): Promise<void> {
     await this.#dir.remove(async () => {
-      await Promise.all(this.members.map((member) => member.stop()));
+      await Promise.all(
+        [...this.members, ...this.observers].map((member) => member.stop()),
+      );
     });
   }
 
@@ -318,7 +342,13 @@ export async function startZooKeeperEnsemble(
     config = {},
     jvmOptions = [],
     commandPrefix = [],
+    observers = 0,
   } = options;
+  if (!Number.isInteger(observers) || observers < 0) {
+    throw new RangeError(
+      `Cannot start ZooKeeper ensemble: observers must be 0 or a positive integer, got ${observers}`,
+    );
+  }
   if (!Number.isInteger(size) || size < 1) {
     throw new RangeError(
       `Cannot start ZooKeeper ensemble: size must be a positive integer, got ${size}`,
@@ -337,36 +367,49 @@ export async function startZooKeeperEnsemble(
   }
   // Members with addresses of their own use the standard ports.
   const ownAddresses = new Set(hosts).size === size && size > 1;
+  if (observers > 0 && size < 2) {
+    throw new RangeError(
+      `Cannot start ZooKeeper ensemble: observers need a quorum of at least 2 voting members, got size ${size}`,
+    );
+  }
+  if (ownAddresses && observers > 0) {
+    throw new RangeError(
+      "Cannot start ZooKeeper ensemble: observers run on loopback and cannot join members that have addresses of their own (hosts)",
+    );
+  }
   // Finds (or installs) ZooKeeper and Java from options.classpath/java.
   const { classpath, java } = await provision(options);
   const attempts = ownAddresses ? 1 : 3;
   return await inFreshTempDir("zkrpc-ensemble-", attempts, async (root) => {
+    const total = size + observers;
+    const allHosts = [...hosts, ...Array<string>(observers).fill("127.0.0.1")];
     const ports = ownAddresses
       ? hosts.flatMap(() => [2181, 2888, 3888])
-      : getFreePorts(size * 3);
+      : getFreePorts(total * 3);
     const servers: ZooKeeperConfig = {};
-    for (let i = 0; i < size; i++) {
-      servers[`server.${i + 1}`] = `${hosts[i]}:${ports[3 * i + 1]}:${
+    for (let i = 0; i < total; i++) {
+      servers[`server.${i + 1}`] = `${allHosts[i]}:${ports[3 * i + 1]}:${
         ports[3 * i + 2]
-      }`;
+      }${i >= size ? ":observer" : ""}`;
     }
     const members: Member[] = [];
-    for (let i = 0; i < size; i++) {
+    for (let i = 0; i < total; i++) {
       const id = i + 1;
       const dir = `${root}/member${id}`;
       const clientPort = ports[3 * i]!;
       await prepareNodeDir(dir, {
-        ...baseConfig(`${dir}/data`, clientPort, tickTime, hosts[i]),
+        ...baseConfig(`${dir}/data`, clientPort, tickTime, allHosts[i]),
         initLimit: 10,
         syncLimit: 5,
         ...servers,
+        ...(i >= size ? { peerType: "observer" } : {}),
         ...config,
       }, id);
       members.push(
         new Member(id, dir, {
           java,
           classpath,
-          hostname: hosts[i]!,
+          hostname: allHosts[i]!,
           port: clientPort,
           ports: ports.slice(3 * i, 3 * i + 3),
           jvmOptions,
@@ -376,7 +419,8 @@ export async function startZooKeeperEnsemble(
     }
     const ensemble = new Ensemble(
       new OwnedTempDir(root),
-      members,
+      members.slice(0, size),
+      members.slice(size),
       startupTimeout,
     );
     try {

@@ -28,11 +28,28 @@
  *   needs no patch, `ZooKeeperSession.connect` bounds it with a timer.
  * - `ConnectionManager.STATES` is read (not patched): the public `State`
  *   events do not tell "connecting" from "closing".
+ * - Persistent watches (ZooKeeper 3.6+; {@linkcode sendAddWatch},
+ *   {@linkcode sendRemoveWatches}, {@linkcode onWatchEvent}): the client knows
+ *   neither `addWatch` (opcode 106) nor `removeWatches` (18). A reply to an
+ *   opcode it does not know destroys the socket, so these requests present
+ *   themselves to the client as `SetWatches` (whose reply has no body) and
+ *   write their own opcode. Its `WatcherManager` drops events for paths it has
+ *   no one-shot watch on (the children a recursive watch reports) and throws on
+ *   event types 5–7 inside the socket handler, so every event goes to the
+ *   session first and only types 1–4 reach the `WatcherManager`. And
+ *   `Exception.create` throws on an error code it does not know (e.g.
+ *   `NOWATCHER`, -121) inside the socket handler; patched to return an error
+ *   named after the code. `SetWatches2` (105) is not used: the membership
+ *   re-arms with `addWatch` after every reconnection, the same one request,
+ *   and re-lists anyway since ZooKeeper does not replay what happened while
+ *   it was away; that way nothing is sent that a server before 3.6 does not
+ *   know, except `addWatch` itself, whose `UNIMPLEMENTED` selects child
+ *   watches.
  *
  * @module
  */
 
-import type { Buffer } from "node:buffer";
+import { Buffer } from "node:buffer";
 import zookeeper from "node-zookeeper-client";
 import { settleWithin } from "../_async.ts";
 
@@ -49,6 +66,10 @@ interface ClientSocket {
 }
 interface ConnectionManager {
   state: number;
+  chrootPath: string | undefined;
+  pendingBuffer: Buffer | null;
+  watcherManager: { emit(event: ClientWatchEvent): void };
+  queue(request: RawRequest, callback: Callback): void;
   servers: unknown[];
   nextServerIndex: number;
   serverAttempts: number;
@@ -80,6 +101,57 @@ export interface Client {
   getACL(path: string, callback: Callback): void;
   setACL(path: string, acls: unknown[], version: number, cb: Callback): void;
 }
+
+/** A watch event as the client decodes it (`WatcherEvent`). */
+export interface ClientWatchEvent {
+  type: number;
+  state: number;
+  path: string;
+}
+
+/** A request the client queues: its header (xid, type) and its bytes. */
+interface RawRequest {
+  header: { xid: number; type: number };
+  payload: null;
+  toBuffer(): Buffer;
+}
+
+/** `jute.OP_CODES.SET_WATCHES`: a request type whose reply has no body. */
+export const OP_SET_WATCHES = 101;
+/** ZooKeeper's `addWatch` opcode (3.6+). */
+export const OP_ADD_WATCH = 106;
+/** ZooKeeper's `removeWatches` opcode. */
+export const OP_REMOVE_WATCHES = 18;
+/** `AddWatchMode`: 0 persistent, 1 persistent recursive. */
+export const ADD_WATCH_MODES = {
+  persistent: 0,
+  persistent_recursive: 1,
+} as const;
+/**
+ * `WatcherType` of `removeWatches` for each persistent mode: `Any` (3) for
+ * both, since ZooKeeper 3.8 answers `MARSHALLING_ERROR` to `Persistent` (4)
+ * and `PersistentRecursive` (5). `Any` also drops the one-shot watches the
+ * connection holds on that exact path.
+ */
+export const REMOVE_WATCH_TYPES = {
+  persistent: 3,
+  persistent_recursive: 3,
+} as const;
+/** ZooKeeper's error names the client does not know, by code. */
+const EXTRA_ERROR_NAMES: Record<number, string> = {
+  [-118]: "SESSION_MOVED",
+  [-119]: "NOT_READ_ONLY",
+  [-120]: "EPHEMERAL_ON_LOCAL_SESSION",
+  [-121]: "NO_WATCHER",
+  [-122]: "REQUEST_TIMEOUT",
+  [-124]: "RECONFIG_DISABLED",
+  [-125]: "SESSION_CLOSED_REQUIRE_SASL_AUTH",
+  [-127]: "QUOTA_EXCEEDED",
+  [-13]: "NEW_CONFIG_NO_QUORUM",
+  [-14]: "RECONFIG_IN_PROGRESS",
+  [-15]: "UNKNOWN_SESSION",
+  [-16]: "THROTTLED_OP",
+};
 
 // ConnectionManager.STATES of node-zookeeper-client 1.x.
 /** `ConnectionManager.STATES.CONNECTED`. */
@@ -118,8 +190,11 @@ export interface ClientTimers {
   releasing: boolean;
   retryTimer: Timer | undefined;
   handshakeTimer: Timer | undefined;
-  /** Called with the error of each socket that failed (refused, no such host…). */
-  onSocketError?: ((error: Error) => void) | undefined;
+  /**
+   * Called with the error of each socket that failed (refused, no such
+   * host…) and the server it was opened to, as `host:port`.
+   */
+  onSocketError?: ((error: Error, server: string) => void) | undefined;
 }
 
 /**
@@ -133,6 +208,7 @@ export function createClient(
   sessionTimeout: number,
   timers: ClientTimers,
 ): Client {
+  patchUnknownErrorCodes();
   const client = zookeeper.createClient(connectionString, {
     sessionTimeout,
     spinDelay: RETRY_DELAY,
@@ -203,7 +279,11 @@ export async function releaseClient(
 }
 
 /** Bounds the handshake of the socket the client just opened. */
-function guardHandshake(client: Client, timers: ClientTimers): void {
+function guardHandshake(
+  client: Client,
+  timers: ClientTimers,
+  server: string,
+): void {
   clearTimeout(timers.handshakeTimer);
   const manager = client.connectionManager;
   const socket = manager.socket;
@@ -214,9 +294,13 @@ function guardHandshake(client: Client, timers: ClientTimers): void {
       manager.state === CM_CONNECTING && !timers.releasing
     ) {
       timers.onSocketError?.(
-        new Error(
-          `the server accepted the connection but did not answer the session request within ${HANDSHAKE_TIMEOUT} ms`,
+        Object.assign(
+          new Error(
+            `the server accepted the connection but did not answer the session request within ${HANDSHAKE_TIMEOUT} ms`,
+          ),
+          { code: "ETIMEDOUT" },
         ),
+        server,
       );
       socket.destroy();
     }
@@ -224,6 +308,13 @@ function guardHandshake(client: Client, timers: ClientTimers): void {
 }
 
 /**
+ * Also: the client parses each socket's bytes after the unparsed tail of the
+ * previous socket (its `pendingBuffer` is never reset), so a socket destroyed
+ * mid-frame (by the guards here, under load) made it misread the next
+ * connect answer and throw from the socket handler, an uncaught error; the
+ * tail is dropped on every new connection, and a frame the client cannot
+ * parse drops the connection instead of throwing.
+ *
  * node-zookeeper-client pings a third of the session timeout after the last
  * activity but never notices that nothing comes back (its read timeout is
  * commented out): behind a partition (no RST, silence) it stays "connected"
@@ -239,12 +330,22 @@ function patchReadTimeout(client: Client): void {
   const onConnected = manager.onSocketConnected;
   manager.onSocketConnected = function (this: ConnectionManager) {
     lastReceived = Date.now();
+    // The client keeps the unparsed tail of the previous socket's stream
+    // and would parse the new one's connect answer after it.
+    this.pendingBuffer = null;
     onConnected.call(this);
   };
   const onData = manager.onSocketData;
   manager.onSocketData = function (this: ConnectionManager, buffer: Buffer) {
     lastReceived = Date.now();
-    onData.call(this, buffer);
+    try {
+      onData.call(this, buffer);
+    } catch {
+      // Bytes the client cannot parse: drop the connection (the client
+      // reconnects) rather than throw out of the socket's data handler.
+      this.pendingBuffer = null;
+      this.socket?.destroy();
+    }
   };
   const onTimeout = manager.onSocketTimeout;
   manager.onSocketTimeout = function (this: ConnectionManager) {
@@ -273,11 +374,18 @@ function patchServerRotation(client: Client, timers: ClientTimers): void {
     const next = (): void => {
       timers.retryTimer = undefined;
       if (timers.releasing) return;
-      callback(manager.servers[manager.nextServerIndex]);
+      const server = manager.servers[manager.nextServerIndex] as {
+        host: string;
+        port: number;
+      };
+      callback(server);
       manager.nextServerIndex += 1;
+      const address = `${server.host}:${server.port}`;
       const onError = timers.onSocketError;
-      if (onError !== undefined) manager.socket?.on("error", onError);
-      guardHandshake(client, timers);
+      if (onError !== undefined) {
+        manager.socket?.on("error", (error) => onError(error, address));
+      }
+      guardHandshake(client, timers, address);
     };
     if (manager.serverAttempts === manager.servers.length) {
       timers.retryTimer = setTimeout(() => {
@@ -288,5 +396,109 @@ function patchServerRotation(client: Client, timers: ClientTimers): void {
       manager.serverAttempts += 1;
       queueMicrotask(next);
     }
+  };
+}
+
+let errorCodesPatched = false;
+
+/**
+ * Makes `Exception.create` (which the socket handler calls for every error
+ * reply) return an error for a code the client does not know instead of
+ * throwing inside the socket handler.
+ */
+function patchUnknownErrorCodes(): void {
+  if (errorCodesPatched) return;
+  errorCodesPatched = true;
+  const exception = zookeeper.Exception as unknown as {
+    create(code: number, path?: string): Error;
+  };
+  const create = exception.create;
+  exception.create = (code: number, path?: string): Error => {
+    try {
+      return create(code, path);
+    } catch {
+      const error = new Error(`ZooKeeper error ${code}`);
+      error.name = EXTRA_ERROR_NAMES[code] ?? `ERROR_${code}`;
+      return Object.assign(error, { code, getCode: () => code });
+    }
+  };
+}
+
+/**
+ * Queues a request of `opcode` whose body is `path` (with the chroot in
+ * front) and one int, and whose reply carries no body.
+ */
+function sendPathRequest(
+  client: Client,
+  opcode: number,
+  path: string,
+  value: number,
+  callback: Callback,
+): void {
+  const manager = client.connectionManager;
+  const header = { xid: 0, type: OP_SET_WATCHES };
+  const request: RawRequest = {
+    header,
+    payload: null,
+    toBuffer(): Buffer {
+      const chroot = manager.chrootPath;
+      const full = chroot ? (path === "/" ? chroot : chroot + path) : path;
+      const bytes = new TextEncoder().encode(full);
+      const buffer = new DataView(new ArrayBuffer(20 + bytes.length));
+      buffer.setInt32(0, buffer.byteLength - 4); // length of what follows
+      buffer.setInt32(4, header.xid); // set by the client when it sends
+      buffer.setInt32(8, opcode);
+      buffer.setInt32(12, bytes.length);
+      new Uint8Array(buffer.buffer).set(bytes, 16);
+      buffer.setInt32(16 + bytes.length, value);
+      return Buffer.from(buffer.buffer);
+    },
+  };
+  manager.queue(request, (error) => callback(error));
+}
+
+/**
+ * Sends `addWatch(path, mode)` (ZooKeeper 3.6+; older servers answer
+ * `UNIMPLEMENTED` and close the connection).
+ */
+export function sendAddWatch(
+  client: Client,
+  path: string,
+  mode: keyof typeof ADD_WATCH_MODES,
+  callback: Callback,
+): void {
+  sendPathRequest(client, OP_ADD_WATCH, path, ADD_WATCH_MODES[mode], callback);
+}
+
+/** Sends `removeWatches(path, type)` for a persistent watch of `mode`. */
+export function sendRemoveWatches(
+  client: Client,
+  path: string,
+  mode: keyof typeof REMOVE_WATCH_TYPES,
+  callback: Callback,
+): void {
+  sendPathRequest(
+    client,
+    OP_REMOVE_WATCHES,
+    path,
+    REMOVE_WATCH_TYPES[mode],
+    callback,
+  );
+}
+
+/**
+ * Hands every watch event to `listener` first (the chroot already removed
+ * from its path); only types 1–4 then go on to the client's
+ * `WatcherManager`, which throws on any other.
+ */
+export function onWatchEvent(
+  client: Client,
+  listener: (event: ClientWatchEvent) => void,
+): void {
+  const watchers = client.connectionManager.watcherManager;
+  const emit = watchers.emit;
+  watchers.emit = function (this: unknown, event: ClientWatchEvent) {
+    listener(event);
+    if (event.type >= 1 && event.type <= 4) emit.call(this, event);
   };
 }

@@ -6,7 +6,10 @@
 
 /**
  * What went wrong, as a stable string. The first group mirrors ZooKeeper's
- * own error codes; `TIMEOUT` and `CLOSED` are the session wrapper's.
+ * own error codes; `TIMEOUT` and `CLOSED` are the session wrapper's, and so
+ * are the permanent connect failures `NO_CHROOT` (the chroot of the
+ * connection string does not exist), `UNKNOWN_HOST` (no host resolves) and
+ * `NOT_PERMITTED` (the permissions deny every host, e.g. `--allow-net`).
  *
  * @example Codes whose outcome is unknown
  * ```ts
@@ -40,7 +43,10 @@ export type ZooKeeperErrorCode =
   | "API_ERROR"
   | "INVALID_CALLBACK"
   | "TIMEOUT"
-  | "CLOSED";
+  | "CLOSED"
+  | "NO_CHROOT"
+  | "UNKNOWN_HOST"
+  | "NOT_PERMITTED";
 
 const DESCRIPTIONS: Record<ZooKeeperErrorCode, string> = {
   NO_NODE: "the node does not exist",
@@ -65,6 +71,10 @@ const DESCRIPTIONS: Record<ZooKeeperErrorCode, string> = {
   INVALID_CALLBACK: "invalid callback",
   TIMEOUT: "no answer in time",
   CLOSED: "the session is closed",
+  NO_CHROOT: "create the chroot or fix the connection string",
+  UNKNOWN_HOST: "fix the host names of the connection string",
+  NOT_PERMITTED:
+    "the permissions deny it; grant the ZooKeeper hosts with --allow-net",
 };
 
 /**

@@ -7,6 +7,7 @@
  */
 
 import { ZooKeeperSession } from "./session.ts";
+import { isPermanentFailure } from "./_failure.ts";
 import { backoff, delay } from "../_async.ts";
 import { ZOOKEEPER_SESSION_DEFAULTS } from "../_defaults.ts";
 import type { SessionKeeperOptions } from "../discovery/session_options.ts";
@@ -18,12 +19,38 @@ import {
 } from "./_config.ts";
 
 /**
+ * The detail of a keeper's `"retrying"` event.
+ *
+ * @example Logging retries
+ * ```ts
+ * import type { KeeperRetry } from "@zkrpc/zkrpc/zookeeper";
+ * import assert from "node:assert/strict";
+ *
+ * const retry: KeeperRetry = { error: new Error("ECONNREFUSED"), delay: 200 };
+ * const line = `ZooKeeper unreachable (${retry.error.message}); retrying in ${retry.delay} ms`;
+ * assert.match(line, /retrying in 200 ms/);
+ * ```
+ */
+export interface KeeperRetry {
+  /** Why the connect failed. */
+  readonly error: Error;
+  /** Milliseconds until the next attempt. */
+  readonly delay: number;
+}
+
+/**
  * Owns the current {@linkcode ZooKeeperSession} of a client or server and
  * replaces it when it expires.
  *
  * Events: `"session"` (a `CustomEvent<ZooKeeperSession>`) when a new session is
  * established (the first one, and each one after an expiry); `"connected"` when
- * the current session reconnected; `"disconnected"`; `"expired"`.
+ * the current session reconnected; `"disconnected"`; `"expired"`;
+ * `"retrying"` (a `CustomEvent<KeeperRetry>`) when a connect failed for a
+ * reason that may pass (refused, timed out) and the keeper tries again after
+ * the back-off; `"failed"` (a `CustomEvent<Error>`) when a connect failed for
+ * good (missing chroot, unknown host, hosts denied by the permissions,
+ * rejected credentials): the keeper stops, and
+ * {@linkcode SessionKeeper.failure} holds the error.
  *
  * @example Waiting for a session
  * ```ts ignore
@@ -42,6 +69,7 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
   #loop: Promise<void>;
   #waiters = new Set<() => void>();
   #lastError: Error | undefined;
+  #failure: Error | undefined;
 
   /**
    * Checks the configuration, then starts connecting in the background.
@@ -71,6 +99,16 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
    */
   get lastError(): Error | undefined {
     return this.#lastError;
+  }
+
+  /**
+   * The permanent failure that made the keeper give up (a missing chroot,
+   * an unknown host, hosts the permissions deny, rejected credentials: see
+   * `ZooKeeperErrorCode`); `undefined` while it keeps (re)connecting.
+   * {@linkcode SessionKeeper.current} then rejects with it.
+   */
+  get failure(): Error | undefined {
+    return this.#failure;
   }
 
   /** The connection string this keeper connects to. */
@@ -103,6 +141,7 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
       if (this.closed) {
         throw new Error("Cannot get a ZooKeeper session: the keeper is closed");
       }
+      if (this.#failure !== undefined) throw this.#failure;
       const session = this.#session;
       if (
         session?.state === "connected" || session?.state === "disconnected"
@@ -138,13 +177,27 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
           },
         });
       } catch (error) {
-        if (error instanceof Error) this.#lastError = error;
-        await this.#sleep(backoff(++failures, {
+        if (this.closed) break;
+        const failed = error instanceof Error
+          ? error
+          : new Error(String(error));
+        this.#lastError = failed;
+        if (isPermanentFailure(error)) {
+          this.#fail(failed);
+          break;
+        }
+        const retryIn = backoff(++failures, {
           minTimeout: this.#options.retryDelay ??
             ZOOKEEPER_SESSION_DEFAULTS.retryDelay,
           maxTimeout: this.#options.maxRetryDelay ??
             ZOOKEEPER_SESSION_DEFAULTS.maxRetryDelay,
-        }));
+        });
+        this.dispatchEvent(
+          new CustomEvent<KeeperRetry>("retrying", {
+            detail: { error: failed, delay: retryIn },
+          }),
+        );
+        await this.#sleep(retryIn);
         continue;
       }
       failures = 0;
@@ -186,6 +239,14 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
       session.removeEventListener("closed", onEnd);
       this.#closed.signal.removeEventListener("abort", onEnd);
     }
+  }
+
+  /** Gives up for good: waiters of current() reject with `error`. */
+  #fail(error: Error): void {
+    this.#failure = error;
+    for (const wake of this.#waiters) wake();
+    this.#waiters.clear();
+    this.dispatchEvent(new CustomEvent<Error>("failed", { detail: error }));
   }
 
   #sleep(ms: number): Promise<void> {

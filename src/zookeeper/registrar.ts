@@ -177,9 +177,12 @@ export interface ZooKeeperRegistrar extends Registrar {
 /**
  * Returns a {@linkcode Registrar} that registers a server in ZooKeeper. The
  * options are checked here, synchronously. The registration happens in the
- * background: a server started while ZooKeeper is down serves at once,
- * logs after `warnAfter` that it is not registered and why, and registers as
- * soon as ZooKeeper answers. A registration that fails for good (no
+ * background: a server started while ZooKeeper is down serves direct
+ * connections at once, logs after `warnAfter` that it is not registered and
+ * why, and registers as soon as ZooKeeper answers; its `ready` resolves only
+ * then (once ZooKeeper acknowledged the member node's create). A server that
+ * stops serving (`setServing(false)`) has its member node deleted, and a new
+ * one created when it serves again. A registration that fails for good (no
  * permission, an open service path it may not fix, no address to advertise)
  * releases its session and timers and closes the server, so its `finished`
  * settles and the process can exit.
@@ -316,7 +319,13 @@ export function zooKeeperRegistrar(
       };
       registration.addEventListener("registered", onRegistered);
       registration.addEventListener("error", onError);
-      return Promise.resolve({ member, deregister: release });
+      return Promise.resolve({
+        member,
+        deregister: release,
+        registered: () => registration.registered(),
+        withdraw: () => registration.withdraw(),
+        restore: () => registration.restore(),
+      });
     },
   };
 }

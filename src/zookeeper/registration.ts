@@ -7,6 +7,7 @@
 
 import { coalesced } from "./_coalesced.ts";
 import { backoff } from "../_async.ts";
+import { isPermanentFailure } from "./_failure.ts";
 import type { Registration } from "../discovery/registrar.ts";
 import { securePath } from "./_secure_path.ts";
 import { encodeMember, type MemberData } from "../discovery/member.ts";
@@ -108,6 +109,8 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
   #prefix: string;
   #nodePath: string | undefined;
   #closed = false;
+  /** Taken out of discovery by withdraw(), until restore(). */
+  #withdrawn = false;
   /** Nodes left to delete after close(), with the session that owns them. */
   #orphans: { path: string; session: ZooKeeperSession }[] = [];
   #ensure: () => Promise<void>;
@@ -156,6 +159,14 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
     keeper.addEventListener("connected", this.#onSession);
     if (keeper.session?.state === "connected") this.#onSession();
     this.#firstRegistration.promise.catch(() => {});
+    // A keeper that gave up for good (a missing chroot, an unknown host…)
+    // never brings a session: fail now, with its cause.
+    const onFailed = () => {
+      const failure = keeper.failure;
+      if (failure && !this.#closed && !this.#failed) this.#fail(failure);
+    };
+    if (keeper.failure) queueMicrotask(onFailed);
+    else keeper.addEventListener("failed", onFailed, { once: true });
   }
 
   /** The member node's path while registered, else `undefined`. */
@@ -185,7 +196,7 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
   async #ensureRegistered(): Promise<void> {
     const session = this.#keeper.session;
     if (session === undefined || this.#failed !== undefined) return;
-    if (this.#closed) {
+    if (this.#closed || this.#withdrawn) {
       if (this.#orphans.length > 0) await this.#deleteOrphans(session);
       return;
     }
@@ -193,9 +204,9 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
     this.#retryTimer = undefined;
     try {
       const path = await this.#findOrCreate(session);
-      if (this.#closed) {
-        // close() ran while this node was being created: delete it now, or
-        // once ZooKeeper answers again.
+      if (this.#closed || this.#withdrawn) {
+        // close() or withdraw() ran while this node was being created:
+        // delete it now, or once ZooKeeper answers again.
         this.#orphans.push({ path, session });
         await this.#deleteOrphans(session);
         return;
@@ -209,7 +220,7 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
       this.#lastError = undefined;
       this.#failures = 0;
     } catch (error) {
-      if (this.#closed) return;
+      if (this.#closed || this.#withdrawn) return;
       if (isFatal(error)) return this.#fail(error as Error);
       // Connection loss, a timeout or an expiry: retry while this session
       // is connected (else its next event does); the uuid in the name finds
@@ -295,9 +306,10 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
           if (!isZooKeeperError(error, "NO_NODE")) return; // next event
         }
       }
-      this.#orphans.splice(this.#orphans.indexOf(orphan), 1);
+      const at = this.#orphans.indexOf(orphan);
+      if (at >= 0) this.#orphans.splice(at, 1);
     }
-    this.#stopListening();
+    if (this.#closed) this.#stopListening();
   }
 
   #stopListening(): void {
@@ -333,6 +345,42 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
       mode: "ephemeral_sequential",
       acl: this.#acl,
     });
+  }
+
+  /**
+   * Takes the server out of discovery while it does not serve: deletes the
+   * member node (once ZooKeeper answers, when it is unreachable now) and
+   * stops re-creating it until {@linkcode ZooKeeperRegistration.restore}.
+   * Resolves when the node is deleted, or at once when ZooKeeper is
+   * unreachable.
+   */
+  async withdraw(): Promise<void> {
+    if (this.#closed || this.#withdrawn) return;
+    this.#withdrawn = true;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    const path = this.#nodePath;
+    this.#nodePath = undefined;
+    const session = this.#keeper.session;
+    if (path !== undefined && session !== undefined) {
+      this.#orphans.push({ path, session });
+    }
+    // Serialized with registering: a create under way finishes first (its
+    // node is deleted too), and a restore() registers only after this.
+    await this.#ensure().catch(() => {});
+  }
+
+  /**
+   * Registers again after {@linkcode ZooKeeperRegistration.withdraw}: a new
+   * member node (or the withdrawn one, when ZooKeeper could not delete it
+   * yet), with the usual retries. Does nothing after `close()`.
+   */
+  restore(): void {
+    if (this.#closed || !this.#withdrawn) return;
+    this.#withdrawn = false;
+    // A node not deleted yet (ZooKeeper was unreachable) is adopted again by
+    // #findOrCreate (same session) or removed by it (an earlier session's).
+    this.#onSession();
   }
 
   /**
@@ -376,12 +424,5 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
  * session may not tighten, an invalid path or ACL.
  */
 function isFatal(error: unknown): boolean {
-  if (!isZooKeeperError(error)) return true;
-  return isZooKeeperError(
-    error,
-    "NO_AUTH",
-    "INVALID_ACL",
-    "NO_CHILDREN_FOR_EPHEMERALS",
-    "BAD_ARGUMENTS",
-  );
+  return isPermanentFailure(error);
 }

@@ -11,6 +11,7 @@ import {
   type Callback,
   type Client,
   type ClientTimers,
+  type ClientWatchEvent,
   CM_AUTH_FAILED,
   CM_CLOSED,
   CM_CONNECTED,
@@ -21,10 +22,14 @@ import {
   endSession,
   isClientConnected,
   onClientState,
+  onWatchEvent,
   releaseClient,
+  sendAddWatch,
+  sendRemoveWatches,
   stopHandshakeGuard,
 } from "./_client_internals.ts";
 import { toZooKeeperError, ZooKeeperError } from "./errors.ts";
+import { classifyFailure } from "./_failure.ts";
 import { isZooKeeperPath } from "../discovery/service_path.ts";
 import type { ZooKeeperSessionOptions } from "../discovery/session_options.ts";
 export type { ZooKeeperSessionOptions };
@@ -164,6 +169,73 @@ export interface WatchOptions {
 }
 
 /**
+ * How a persistent watch follows a node: `"persistent"` reports changes of
+ * the node itself and of its list of children; `"persistent_recursive"`
+ * reports the creation, deletion and data changes of the node and of every
+ * node below it, each with that node's path.
+ *
+ * @example The default mode
+ * ```ts
+ * import type { PersistentWatchMode } from "@zkrpc/zkrpc/zookeeper";
+ * import assert from "node:assert/strict";
+ *
+ * const mode: PersistentWatchMode = "persistent_recursive";
+ * assert.equal(mode, "persistent_recursive");
+ * ```
+ */
+export type PersistentWatchMode = "persistent" | "persistent_recursive";
+
+/**
+ * Options for {@linkcode ZooKeeperSession.addWatch}.
+ *
+ * @example A recursive watch
+ * ```ts
+ * import type { AddWatchOptions } from "@zkrpc/zkrpc/zookeeper";
+ * import assert from "node:assert/strict";
+ *
+ * const options: AddWatchOptions = { mode: "persistent_recursive" };
+ * assert.equal(options.mode, "persistent_recursive");
+ * ```
+ */
+export interface AddWatchOptions {
+  /**
+   * What the watch reports.
+   *
+   * @default {"persistent_recursive"}
+   */
+  mode?: PersistentWatchMode | undefined;
+}
+
+/**
+ * A persistent watch added by {@linkcode ZooKeeperSession.addWatch}; remove
+ * it (or `await using` it) when done.
+ *
+ * @example Remove a watch when done
+ * ```ts ignore
+ * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
+ *
+ * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
+ * await using _watch = await session.addWatch("/rpc", (event) => {
+ *   console.log(event.type, event.path);
+ * });
+ * ```
+ */
+export interface PersistentWatch extends AsyncDisposable {
+  /** The watched path. */
+  readonly path: string;
+  /** What the watch reports. */
+  readonly mode: PersistentWatchMode;
+  /**
+   * Stops calling the watcher; when no watcher is left on this path and
+   * mode, asks ZooKeeper to remove the watch (when connected; this also
+   * removes the session's one-shot watches on that exact path, as
+   * ZooKeeper's `removeWatches` can only remove "any" watch there). Never
+   * rejects. Idempotent.
+   */
+  remove(): Promise<void>;
+}
+
+/**
  * What {@linkcode ZooKeeperSession.getData} returns.
  *
  * @example Reading a node's data and version
@@ -229,8 +301,17 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   /** Rejecters of every unsettled operation. */
   #pending = new Set<(error: ZooKeeperError) => void>();
   #watchers = new WeakMap<Watcher, (event: never) => void>();
+  /** Persistent watches by `"<mode> <path>"`. */
+  #persistent = new Map<
+    string,
+    { path: string; mode: PersistentWatchMode; watchers: Set<Watcher> }
+  >();
   #closing: Promise<void> | undefined;
   #lastConnectError: Error | undefined;
+  /** Servers whose last attempt failed for good. */
+  #deniedServers = new Set<string>();
+  /** Rejects the first connect; set while it waits. */
+  #failOpen: ((error: ZooKeeperError) => void) | undefined;
   #authIds: string[] = [];
 
   private constructor(
@@ -244,15 +325,29 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     this.#operationTimeout = options.operationTimeout ??
       ZOOKEEPER_SESSION_DEFAULTS.operationTimeout;
     const onConnectError = options.onConnectError;
-    this.#timers.onSocketError = (error) => {
-      if ((error as { code?: unknown }).code === "EPERM") {
-        // What Deno reports for a host outside --allow-net.
-        error = new Error(
-          `${error.message} (is the host allowed by --allow-net?)`,
-          { cause: error },
-        );
-      }
+    const servers = new Set(
+      parseConnectionString(connectionString).servers.map(({ host, port }) =>
+        `${host}:${port}`
+      ),
+    );
+    this.#timers.onSocketError = (error, server) => {
+      const failure = classifyFailure(error);
       this.#lastConnectError = error;
+      if (failure.connectCode === undefined) {
+        this.#deniedServers.delete(server);
+      } else if (this.#state === "connecting") {
+        // Every server failed for good: connecting again cannot help.
+        this.#deniedServers.add(server);
+        if (this.#deniedServers.size === servers.size) {
+          this.#failOpen?.(
+            new ZooKeeperError(
+              failure.connectCode,
+              `Cannot connect to ZooKeeper at ${this.#connectionString}: ${failure.reason}`,
+              { cause: error },
+            ),
+          );
+        }
+      }
       if (onConnectError === undefined) return;
       try {
         onConnectError(error);
@@ -284,6 +379,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       this.#authIds.push(`${user}:${hash}`);
     }
     onClientState(this.#client, (state) => this.#onClientState(state));
+    onWatchEvent(this.#client, (event) => this.#onPersistentEvent(event));
   }
 
   /**
@@ -322,6 +418,8 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       options.connectTimeout ?? ZOOKEEPER_SESSION_DEFAULTS.connectTimeout,
       options.signal,
     );
+    const { chroot } = parseConnectionString(connectionString);
+    if (chroot !== undefined) await session.#checkChroot(chroot);
     return session;
   }
 
@@ -694,6 +792,130 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   }
 
   /**
+   * Adds a persistent watch (ZooKeeper 3.6 or later): unlike the one-shot
+   * watches of the reads, it stays armed and calls `watch` for every change;
+   * in the default `"persistent_recursive"` mode, for the creation
+   * (`"created"`), deletion (`"deleted"`) and data change (`"data_changed"`)
+   * of `path` and of every node below it, with that node's path. The path
+   * need not exist yet.
+   *
+   * The watch lasts as long as the connection: ZooKeeper forgets it when the
+   * client reconnects, and does not replay what happened meanwhile. After a
+   * `connected` event, call `addWatch` again (the same `watch` is not added
+   * twice) and read again what the watch was following.
+   *
+   * @param path Absolute path.
+   * @param watch Called with each event.
+   * @param options The mode.
+   * @returns The watch, to remove when done.
+   * @throws {ZooKeeperError} `UNIMPLEMENTED` from a server older than 3.6
+   * (which then also closes the connection).
+   *
+   * @example Follow the members of a service
+   * ```ts ignore
+   * import { ZooKeeperSession } from "@zkrpc/zkrpc/zookeeper";
+   * import assert from "node:assert/strict";
+   *
+   * await using session = await ZooKeeperSession.connect("127.0.0.1:2181");
+   * await session.mkdirp("/rpc/calculator");
+   * const created = Promise.withResolvers<string>();
+   * await using _watch = await session.addWatch("/rpc/calculator", (event) => {
+   *   if (event.type === "created") created.resolve(event.path);
+   * });
+   * await session.create("/rpc/calculator/server", "{}", {
+   *   mode: "ephemeral_sequential",
+   * });
+   * assert.match(await created.promise, /^\/rpc\/calculator\/server\d+$/);
+   * ```
+   */
+  async addWatch(
+    path: string,
+    watch: Watcher,
+    options: AddWatchOptions = {},
+  ): Promise<PersistentWatch> {
+    const mode = options.mode ?? "persistent_recursive";
+    if (mode !== "persistent" && mode !== "persistent_recursive") {
+      throw new TypeError(
+        `Cannot watch "${path}": mode must be "persistent" or "persistent_recursive", got ${
+          JSON.stringify(mode)
+        }`,
+      );
+    }
+    if (typeof watch !== "function") {
+      throw new TypeError(`Cannot watch "${path}": watch must be a function`);
+    }
+    const key = `${mode} ${path}`;
+    let entry = this.#persistent.get(key);
+    if (entry === undefined) {
+      entry = { path, mode, watchers: new Set() };
+      this.#persistent.set(key, entry);
+    }
+    // Registered before the request: events may follow its reply at once.
+    const added = !entry.watchers.has(watch);
+    entry.watchers.add(watch);
+    try {
+      await this.#run(
+        `Cannot watch "${path}"`,
+        path,
+        (callback) => sendAddWatch(this.#client, path, mode, callback),
+        () => undefined,
+      );
+    } catch (error) {
+      if (added) this.#forget(key, watch);
+      throw error;
+    }
+    let removing: Promise<void> | undefined;
+    return {
+      path,
+      mode,
+      remove: () => removing ??= this.#removeWatch(key, watch),
+      [Symbol.asyncDispose]: () => removing ??= this.#removeWatch(key, watch),
+    };
+  }
+
+  /** Drops a watcher; `true` when it was the last on its path and mode. */
+  #forget(key: string, watch: Watcher): boolean {
+    const entry = this.#persistent.get(key);
+    if (entry === undefined || !entry.watchers.delete(watch)) return false;
+    if (entry.watchers.size > 0) return false;
+    this.#persistent.delete(key);
+    return true;
+  }
+
+  async #removeWatch(key: string, watch: Watcher): Promise<void> {
+    const entry = this.#persistent.get(key);
+    if (entry === undefined || !this.#forget(key, watch)) return;
+    if (this.#state !== "connected") return; // gone with the connection
+    await this.#run(
+      `Cannot remove the watch on "${entry.path}"`,
+      entry.path,
+      (callback) =>
+        sendRemoveWatches(this.#client, entry.path, entry.mode, callback),
+      () => undefined,
+    ).catch(() => {});
+  }
+
+  /** Calls the persistent watchers an event concerns. */
+  #onPersistentEvent(event: ClientWatchEvent): void {
+    if (this.#state === "closed" || this.#persistent.size === 0) return;
+    if (event.type < 1 || event.type > 4) return; // watch removed and others
+    const plain = toWatchEvent(event);
+    for (const { path, mode, watchers } of [...this.#persistent.values()]) {
+      const concerned = event.path === path ||
+        (mode === "persistent_recursive" &&
+          (path === "/" || event.path.startsWith(`${path}/`)));
+      if (!concerned) continue;
+      for (const watch of [...watchers]) {
+        try {
+          watch(plain);
+        } catch (error) {
+          reportError(error);
+        }
+      }
+    }
+  }
+
+  /**
    * Closes the session: ZooKeeper deletes its ephemeral nodes at once.
    * Pending operations reject with `CLOSED`. During an outage it does not wait
    * for the server: it destroys the socket and every timer. Idempotent.
@@ -739,8 +961,31 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     return releaseClient(this.#client, this.#timers);
   }
 
+  /**
+   * node-zookeeper-client prefixes every path with the chroot, and ZooKeeper
+   * answers NO_NODE for each of them when the chroot does not exist, which
+   * looks like an empty registry: fail at once, naming it, instead.
+   */
+  async #checkChroot(chroot: string): Promise<void> {
+    let stat: NodeStat | undefined;
+    try {
+      stat = await this.exists("/");
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+    if (stat !== undefined) return;
+    await this.close();
+    throw new ZooKeeperError(
+      "NO_CHROOT",
+      `Cannot connect to ZooKeeper at ${this.#connectionString}: chroot ${chroot} does not exist`,
+      { path: chroot },
+    );
+  }
+
   async #open(connectTimeout: number, signal?: AbortSignal): Promise<void> {
     const opened = Promise.withResolvers<void>();
+    this.#failOpen = (error) => opened.reject(error);
     const onAbort = () => opened.reject(signal?.reason);
     if (signal?.aborted) onAbort();
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -772,6 +1017,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       await this.#release();
       throw error;
     } finally {
+      this.#failOpen = undefined;
       clearTimeout(timer);
       this.#pending.delete(rejecter);
       signal?.removeEventListener("abort", onAbort);

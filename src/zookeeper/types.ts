@@ -145,7 +145,7 @@ export interface NodeStat {
 }
 
 /**
- * What a one-shot watch reports.
+ * What a watch reports.
  *
  * @example Deciding whether to read the children again
  * ```ts
@@ -160,12 +160,15 @@ export interface NodeStat {
 export interface WatchEvent {
   /** What happened to the node. */
   type: "created" | "deleted" | "data_changed" | "children_changed";
-  /** The watched path. */
+  /**
+   * The path of the node the event is about: the watched path, or for a
+   * recursive watch the node below it that changed.
+   */
   path: string;
 }
 
 /**
- * A one-shot watch callback.
+ * A watch callback (one-shot or persistent).
  *
  * @example A watcher that records events
  * ```ts
