@@ -145,6 +145,17 @@ if (chartFile !== undefined) {
     usage(
       `--chart: no write access to "${chartFile}": write under /tmp, or run with --allow-write=${chartFile}`,
     );
+  } // A missing directory is found now, not after the whole run.
+  const slash = chartFile.lastIndexOf("/");
+  const directory = slash === -1 ? "." : chartFile.slice(0, slash) || "/";
+  let isDirectory = false;
+  try {
+    isDirectory = Deno.statSync(directory).isDirectory;
+  } catch {
+    // missing or unreadable: said below
+  }
+  if (!isDirectory) {
+    usage(`--chart: "${directory}" is not a directory`);
   }
 }
 const external = values.zookeeper ?? envZooKeeper();

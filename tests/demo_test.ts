@@ -153,7 +153,7 @@ function assertTimeline(text: string): void {
   }
 }
 
-Deno.test("demo --chart to a file the task may not write stops at once with exit 2 and the way out", async () => {
+Deno.test("demo --chart to a file the task may not write, or into a missing directory, stops at once with exit 2 and the way out", async () => {
   const chart = new URL("docs/not-written.svg", ROOT).pathname;
   const output = await new Deno.Command(Deno.execPath(), {
     args: [...await demoTaskArgs(), "--chart", chart],
@@ -167,6 +167,19 @@ Deno.test("demo --chart to a file the task may not write stops at once with exit
   assert.match(stderr, /--chart: no write access to ".*not-written\.svg"/);
   assert.match(stderr, /--allow-write=/);
   await assert.rejects(Deno.stat(chart), Deno.errors.NotFound);
+  // A directory that does not exist is found before the run, not after it.
+  const missing = await Deno.makeTempDir({ prefix: "zkrpc-demo-chart-" });
+  await Deno.remove(missing);
+  const early = await new Deno.Command(Deno.execPath(), {
+    args: [...await demoTaskArgs(), "--chart", `${missing}/t.svg`],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    signal: AbortSignal.timeout(DEMO_DEADLINE),
+  }).output();
+  const earlyErr = new TextDecoder().decode(early.stderr);
+  assert.equal(early.code, 2, earlyErr);
+  assert.match(earlyErr, /--chart: ".*" is not a directory/);
 });
 
 Deno.test("the example timeline in docs/demo.svg (shown by the README) is well-formed and marks the kill, the join and the restart", async () => {
