@@ -656,3 +656,34 @@ Deno.test("a chain of 20 000 spans prints every span once, at most 32 levels dee
     Math.ceil(20_000 / 32) - 1,
   );
 });
+
+Deno.test("zkrpc traces stops by itself after --count traces, or after --duration", async () => {
+  {
+    await using receiver = await startReceiver([
+      "--settle",
+      "1ms",
+      "--count",
+      "1",
+    ]);
+    const response = await post(
+      receiver.url,
+      "/v1/traces",
+      JSON.stringify({
+        resourceSpans: [{ scopeSpans: [{ spans: [span("only")] }] }],
+      }),
+    );
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+    const status = await within(receiver.status, WAIT, "--count 1 to stop");
+    assert.equal(status.code, 0);
+    await waitFor(() => receiver.stdout().includes("only [server]"), {
+      what: "the trace printed before the exit",
+      timeout: WAIT,
+    });
+  }
+  {
+    await using receiver = await startReceiver(["--duration", "300ms"]);
+    const status = await within(receiver.status, WAIT, "--duration to stop");
+    assert.equal(status.code, 0);
+  }
+});
