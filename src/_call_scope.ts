@@ -10,11 +10,15 @@
  */
 
 import { AsyncLocalStorage } from "node:async_hooks";
+import { type Deadline, deadlineFrom, NO_DEADLINE } from "./_deadline.ts";
 
 /** What a nested call inherits from the call its handler runs for. */
 export interface ParentCall {
-  /** Epoch ms when the parent's caller stops waiting; `undefined`: none. */
-  readonly deadline: number | undefined;
+  /**
+   * When the parent's caller stops waiting (`Infinity`: never; `undefined`
+   * is read as `Infinity`).
+   */
+  readonly deadline: Deadline | undefined;
 }
 
 let storage: AsyncLocalStorage<ParentCall> | undefined;
@@ -40,9 +44,30 @@ export function currentParent(): ParentCall | undefined {
 }
 
 /**
- * The timeout a call may use: its own, capped by what is left of the
+ * The deadline of a call made now with `timeout`: its own, capped by the
  * parent's deadline (`parent` `null`: no inheritance; `undefined`: the
  * running handler's call, if any).
+ *
+ * @param timeout The call's own timeout in ms (`Infinity`: none).
+ * @param parent The explicit parent, `null`, or `undefined`.
+ * @param now The current time in epoch ms.
+ * @returns The deadline (may have passed when the parent's has).
+ * @throws {RangeError} When `timeout` is not a valid timeout.
+ */
+export function inheritedDeadline(
+  timeout: number,
+  parent: ParentCall | null | undefined,
+  now: number = Date.now(),
+): Deadline {
+  const from = parent === undefined ? storage?.getStore() : parent;
+  return deadlineFrom(timeout, from?.deadline ?? NO_DEADLINE, now);
+}
+
+/**
+ * The timeout a call may use: its own, capped by what is left of the
+ * parent's deadline (`parent` `null`: no inheritance; `undefined`: the
+ * running handler's call, if any). Kept for the channel until it carries a
+ * `Deadline` (prefer {@linkcode inheritedDeadline}).
  *
  * @param timeout The call's own timeout in ms (`Infinity`: none).
  * @param parent The explicit parent, `null`, or `undefined`.
@@ -53,7 +78,6 @@ export function inheritedTimeout(
   parent: ParentCall | null | undefined,
 ): number {
   const from = parent === undefined ? storage?.getStore() : parent;
-  const deadline = from?.deadline;
-  if (deadline === undefined) return timeout;
+  const deadline = from?.deadline ?? NO_DEADLINE;
   return Math.min(timeout, deadline - Date.now());
 }
