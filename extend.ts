@@ -51,6 +51,10 @@ export type {
   Membership,
   MembershipChange,
 } from "./src/discovery/membership.ts";
+export type {
+  Discovery,
+  MembershipOptions,
+} from "./src/discovery/discovery.ts";
 export type { MemberData } from "./src/discovery/member.ts";
 export type {
   RegisterContext,

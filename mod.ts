@@ -50,11 +50,6 @@ export {
   type EndpointState,
   type EndpointStatus,
 } from "./src/channel/channel.ts";
-export {
-  ZooKeeperDiscovery,
-  zooKeeperDiscovery,
-  type ZooKeeperDiscoveryOptions,
-} from "./src/zookeeper/discovery.ts";
 export { type Caller, type Stub, stub } from "./src/channel/stub.ts";
 export { type CallContext, withContext } from "./src/server/call_context.ts";
 export {

@@ -44,7 +44,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { DistributedChannel } from "../mod.ts";
+import type { DistributedChannel } from "../mod.ts";
 import type { MembershipChange } from "../extend.ts";
 import {
   provisionZooKeeper,
@@ -55,6 +55,7 @@ import { type Handlers, InvalidOperation } from "./calculator.ts";
 import { ServerProcess } from "../src/testing/server_process.ts";
 import { CallStats, MethodStats } from "./demo/stats.ts";
 import { type EndpointRow, View } from "./demo/view.ts";
+import { zooKeeperChannel } from "../zookeeper.ts";
 
 const USAGE = `Usage: deno task demo [options]
 
@@ -231,7 +232,7 @@ try {
   // 3. The client: a discovery channel with divide declared idempotent, and
   //    an interceptor that keeps per-method metrics (one record per attempt).
   const methodStats = new MethodStats();
-  channel = new DistributedChannel({
+  channel = zooKeeperChannel({
     interceptors: [methodStats.interceptor],
     zookeeper: connection,
     service,

@@ -9,6 +9,7 @@ import { NoServersError } from "../src/errors.ts";
 import { StaticMembership } from "../src/discovery/static.ts";
 import { serve } from "../src/server/server.ts";
 import { closedPort, startChildServer } from "./_core_helpers.ts";
+import { zooKeeperChannel } from "../zookeeper.ts";
 
 const HOST = "127.0.0.1";
 const TLS_DIR = new URL("./fixtures/tls/", import.meta.url);
@@ -112,7 +113,7 @@ Deno.test("a member outside the process's --allow-net is skipped with one warnin
 });
 
 Deno.test("with ZooKeeper down a call and ready() fail fast with an error that names ZooKeeper and how long", async () => {
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper: `${HOST}:${closedPort()}`,
     service: "calculator",
     timeout: 30_000,
