@@ -9,8 +9,7 @@
 
 import type { FailureKind } from "../errors.ts";
 import type { Balancer } from "./balancer.ts";
-import type { SubchannelPool } from "./pool.ts";
-import type { Subchannel } from "./subchannel.ts";
+import type { CandidateView, Subchannel } from "./subchannel.ts";
 
 /** One attempt in this many has its latency measured (unless all are). */
 const LATENCY_SAMPLE_EVERY = 8;
@@ -122,6 +121,35 @@ class Attempt implements Pick {
 }
 
 /**
+ * The endpoints as the picker sees them (the channel's `SubchannelPool`).
+ *
+ * @example The shape of a pool
+ * ```ts
+ * import type { PickerPool } from "./picker.ts";
+ * import { SubchannelPool } from "./pool.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const pool: PickerPool = new SubchannelPool({}, {
+ *   onBroken() {},
+ *   onGoaway() {},
+ *   onReregistered() {},
+ *   onRetired() {},
+ * });
+ * assert.equal(pool.usable.length, 0);
+ * ```
+ */
+export interface PickerPool {
+  /** Candidates neither ejected nor draining. */
+  readonly usable: readonly CandidateView[];
+  /** Every candidate. */
+  readonly all: readonly CandidateView[];
+  /** The subchannel of a candidate. */
+  of(candidate: CandidateView): Subchannel | undefined;
+  /** Every current subchannel. */
+  subchannels(): Iterable<Subchannel>;
+}
+
+/**
  * Chooses endpoints from a pool with a balancer, counts attempts in flight,
  * and reports outcomes to subscribers.
  *
@@ -145,7 +173,7 @@ class Attempt implements Pick {
  * ```
  */
 export class Picker {
-  #pool: SubchannelPool;
+  #pool: PickerPool;
   #balancer: Balancer;
   #listeners: OutcomeListener[] = [];
   #measureAll = false;
@@ -157,7 +185,7 @@ export class Picker {
    * @param pool The endpoints.
    * @param balancer How to choose among them.
    */
-  constructor(pool: SubchannelPool, balancer: Balancer) {
+  constructor(pool: PickerPool, balancer: Balancer) {
     this.#pool = pool;
     this.#balancer = balancer;
   }
