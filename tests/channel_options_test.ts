@@ -458,3 +458,120 @@ Deno.test("a call held by an interceptor ends at the caller's abort or deadline,
   assert.ok(sends.every((e) => e instanceof Error), String(sends));
   assert.deepEqual(requests, []);
 });
+
+Deno.test("one deadline from the channel to the server: timeout, parent: null, inherited, Infinity and beyond 2^31 ms, with and without interceptors and hedging", async () => {
+  const inner = innerServer();
+  // What a handler's nested call saw, given the nested call's options.
+  let nested: () => Promise<Seen> = () => Promise.reject(new Error("unset"));
+  const outer = serve({
+    nested: withContext(async (ctx) => ({
+      outer: ctx.deadline ?? null,
+      inner: await nested(),
+    })),
+  }, { hostname: HOST, port: 0 });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: outer.addr.port,
+  });
+  const OUTER = 3000; // the handler's own deadline, for inherited cases
+  /**
+   * `timeout` of the nested call, whether it opts out of the handler's
+   * deadline, and what the server must see: a window after the call (ms)
+   * or `"none"`.
+   */
+  const cases: [string, ChannelCallOptions, number | "outer" | "none"][] = [
+    ["timeout 5 s", { timeout: 5000, parent: null }, 5000],
+    [
+      "timeout 2^31 + 1 s",
+      { timeout: 2 ** 31 + 1000, parent: null },
+      2 ** 31 + 1000,
+    ],
+    [
+      "timeout 2^33 (beyond the wire's u32)",
+      { timeout: 2 ** 33, parent: null },
+      "none",
+    ],
+    [
+      "timeout Infinity, parent: null",
+      { timeout: Infinity, parent: null },
+      "none",
+    ],
+    ["timeout Infinity, inherited", { timeout: Infinity }, "outer"],
+    ["timeout 2^31 + 1 s, inherited", { timeout: 2 ** 31 + 1000 }, "outer"],
+    ["timeout 5 s, explicit parent without a deadline", {
+      timeout: 5000,
+      parent: { deadline: Infinity },
+    }, 5000],
+  ];
+  const failures: string[] = [];
+  try {
+    for (const hedged of [false, true]) {
+      for (const intercepted of [false, true]) {
+        const channel = new DistributedChannel({
+          membership: new StaticMembership([
+            { host: HOST, port: inner.addr.port },
+          ]),
+          ...(hedged ? { hedging: { delay: 0 } } : {}),
+          ...(intercepted ? { interceptors: [scribbler([])] } : {}),
+        });
+        try {
+          for (const [label, options, expected] of cases) {
+            const name = `${label}, ${hedged ? "hedged" : "not hedged"}, ${
+              intercepted ? "intercepted" : "plain"
+            }`;
+            let before = 0;
+            let after = 0;
+            nested = async () => {
+              before = Date.now();
+              const seen = await channel.call("seen", [], {
+                ...options,
+                idempotent: hedged,
+              }) as Seen;
+              after = Date.now();
+              return seen;
+            };
+            const { outer: outerDeadline, inner: seen } = await within(
+              conn.call("nested", [], { timeout: OUTER }) as Promise<
+                { outer: number; inner: Seen }
+              >,
+              10_000,
+              name,
+            );
+            const deadline = seen.deadline;
+            if (expected === "none") {
+              if (deadline !== null) {
+                failures.push(`${name}: the server saw ${deadline}, not none`);
+              }
+            } else if (expected === "outer") {
+              // The handler's deadline, rebuilt once more on the wire.
+              if (
+                deadline === null || deadline < outerDeadline - 1 ||
+                deadline > outerDeadline + (after - before) + 1
+              ) {
+                failures.push(
+                  `${name}: the server saw ${deadline}, not the handler's ${outerDeadline}`,
+                );
+              }
+            } else if (
+              deadline === null || deadline < before + expected ||
+              deadline > after + expected + 1
+            ) {
+              failures.push(
+                `${name}: the server saw ${deadline}, outside [${
+                  before + expected
+                }, ${after + expected + 1}]`,
+              );
+            }
+          }
+        } finally {
+          await channel.close();
+        }
+      }
+    }
+  } finally {
+    conn.close();
+    await outer.close();
+    await inner.close();
+  }
+  assert.deepEqual(failures, []);
+});
