@@ -33,7 +33,7 @@ Deno.test("a channel with TLS options never calls a plaintext member, and warns 
     const warnings: string[] = [];
     await using channel = new DistributedChannel({
       membership: new StaticMembership(members),
-      connection: { caCerts: [ca] },
+      tls: { caCerts: [ca] },
       balancer: "round-robin",
       onWarning: (message) => warnings.push(message),
     });
@@ -41,15 +41,16 @@ Deno.test("a channel with TLS options never calls a plaintext member, and warns 
     for (let i = 0; i < 10; i++) answers.add(await channel.call("who", []));
     assert.deepEqual([...answers], ["tls"]);
     assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!, /does not use TLS.*allowPlaintext/);
+    assert.match(warnings[0]!, /does not use TLS.*tls\.allowPlaintext/);
     await channel.close();
 
-    // allowPlaintext: a mixed fleet, with one warning for the plaintext member.
+    // tls.allowPlaintext: a mixed fleet, with one warning for the plaintext
+    // member. (`connection.caCerts` implies TLS as well.)
     const mixedWarnings: string[] = [];
     await using mixed = new DistributedChannel({
       membership: new StaticMembership(members),
       connection: { caCerts: [ca] },
-      allowPlaintext: true,
+      tls: { allowPlaintext: true },
       balancer: "round-robin",
       onWarning: (message) => mixedWarnings.push(message),
     });
@@ -63,7 +64,7 @@ Deno.test("a channel with TLS options never calls a plaintext member, and warns 
     // Only plaintext members: the error says they were skipped, and why.
     await using strict = new DistributedChannel({
       membership: new StaticMembership([members[1]!]),
-      tls: true,
+      tls: {},
       onWarning: () => {},
     });
     await assert.rejects(

@@ -81,11 +81,11 @@ export class MemberAdmission {
       if (allowPlaintext) {
         this.#warnOnce(
           `plaintext ${key}`,
-          `zkrpc: member ${key} of service "${service}" does not use TLS; calling it in plaintext (allowPlaintext)`,
+          `zkrpc: member ${key} of service "${service}" does not use TLS; calling it in plaintext (tls.allowPlaintext)`,
         );
       } else {
         reason =
-          "it does not use TLS and the channel requires TLS (set allowPlaintext to allow a mixed fleet)";
+          "it does not use TLS and the channel requires TLS (set tls.allowPlaintext to allow a mixed fleet)";
       }
     }
     if (reason === undefined && !this.#mayReach(member)) {

@@ -133,7 +133,7 @@ export class ChannelCall {
   readonly waitForReady: boolean;
   #host: CallHost;
   #params: unknown[];
-  #options: CallOptions;
+  #options: CallOptions & { hedge?: boolean | undefined };
   #idempotent: boolean;
   #shared: Shared;
   /** Attempts of this chain that counted against `maxAttempts`. */
@@ -146,8 +146,9 @@ export class ChannelCall {
    * @param host The channel.
    * @param method The remote method.
    * @param params Its arguments.
-   * @param options The caller's options, with `deadline` from them and
-   * whether the method is `idempotent` and may `waitForReady`.
+   * @param options The caller's options (`hedge`: whether to hedge this
+   * call), with `deadline` from them and whether the method is `idempotent`
+   * and may `waitForReady`.
    * @param shared The state of a hedged call's chains.
    */
   constructor(
@@ -155,6 +156,7 @@ export class ChannelCall {
     method: string,
     params: unknown[],
     options: CallOptions & {
+      hedge?: boolean | undefined;
       deadline: Deadline;
       idempotent: boolean;
       waitForReady: boolean;
@@ -178,14 +180,17 @@ export class ChannelCall {
   }
 
   /**
-   * Runs the call.
+   * Runs the call: hedged when the channel hedges and the method is
+   * idempotent (and `hedge` or the channel's hedging methods say so).
    *
-   * @param hedged Whether to hedge it (idempotent calls only).
    * @returns The remote result.
    */
-  run(hedged = false): Promise<unknown> {
-    if (!hedged) return this.#first();
-    const hedging = this.#host.hedging!;
+  run(): Promise<unknown> {
+    const hedging = this.#host.hedging;
+    if (
+      hedging === undefined || !this.#idempotent ||
+      !(this.#options.hedge ?? hedging.methods?.has(this.method) ?? true)
+    ) return this.#first();
     this.#shared.tried = new Set();
     return hedge(
       (signal) =>

@@ -149,8 +149,9 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     this.#waitForReady = options.waitForReady ?? false;
     this.#admission = new MemberAdmission({
       service: this.#service,
-      tls: options.tls === true || options.connection?.caCerts !== undefined,
-      allowPlaintext: options.allowPlaintext ?? false,
+      tls: options.tls !== undefined ||
+        options.connection?.caCerts !== undefined,
+      allowPlaintext: options.tls?.allowPlaintext ?? false,
       filter: options.filter,
       warn: options.onWarning ??
         ((message) => console.warn(printableMessage(message))),
@@ -162,6 +163,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       connectTimeout,
       errors,
       signal: this.#closing.signal,
+      ...options.tls?.caCerts && { caCerts: options.tls.caCerts },
     }, {
       onBroken: (subchannel) => {
         if (!this.#closed) this.#picker.report(subchannel, "connect");
@@ -344,17 +346,12 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         ),
       );
     }
-    const idempotent = options.idempotent ?? this.#idempotent.has(method);
-    const hedging = this.#host.hedging;
     return new ChannelCall(this.#host, method, params, {
       ...options,
       deadline,
-      idempotent,
+      idempotent: options.idempotent ?? this.#idempotent.has(method),
       waitForReady: options.waitForReady ?? this.#waitForReady,
-    }).run(
-      hedging !== undefined && idempotent &&
-        (options.hedge ?? hedging.methods?.has(method) ?? true),
-    );
+    }).run();
   }
 
   #closedError(what: string): Error {

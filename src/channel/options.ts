@@ -18,6 +18,35 @@ import type { RetryBudgetOptions } from "./retry_budget.ts";
 import type { EndpointState } from "./subchannel.ts";
 
 /**
+ * A channel's TLS: the CAs it trusts and whether plaintext members are
+ * still called.
+ *
+ * @example A channel that trusts a private CA
+ * ```ts
+ * import type { ChannelTlsOptions } from "@zkrpc/zkrpc/extend";
+ * import assert from "node:assert/strict";
+ *
+ * const tls: ChannelTlsOptions = { caCerts: ["-----BEGIN CERTIFICATE-----…"] };
+ * assert.equal(tls.allowPlaintext, undefined); // plaintext members skipped
+ * ```
+ */
+export interface ChannelTlsOptions {
+  /**
+   * Extra CA certificates (PEM) to trust, beside the system's.
+   *
+   * @default {[]}
+   */
+  caCerts?: string[];
+  /**
+   * Still call members without TLS (a mixed fleet during a migration).
+   * Every such member is warned about once.
+   *
+   * @default {false}
+   */
+  allowPlaintext?: boolean;
+}
+
+/**
  * Options for {@linkcode DistributedChannel}.
  *
  * @example Options for a ZooKeeper-backed channel
@@ -115,24 +144,19 @@ export interface DistributedChannelOptions {
    */
   discoveryTimeout?: number;
   /**
-   * Require TLS on every member. Implied by `connection.caCerts`. Members
-   * whose data does not say `tls: true` are then skipped (with a warning
-   * once per member) unless `allowPlaintext` is set.
+   * This side's TLS, as on `serve({ tls })`: when given, every member must
+   * use TLS; members whose data does not say `tls: true` are skipped (with a
+   * warning once per member) unless `allowPlaintext`. Implied by
+   * `connection.caCerts`.
    *
-   * @default {false}
+   * @default {undefined} (members are called as they register: TLS where
+   * their data says `tls: true`)
    */
-  tls?: boolean;
-  /**
-   * With TLS required, still call members without TLS (a mixed fleet during
-   * a migration). Every such member is warned about once.
-   *
-   * @default {false}
-   */
-  allowPlaintext?: boolean;
+  tls?: ChannelTlsOptions;
   /**
    * Called once per member the channel skips (no TLS where required, no
    * `--allow-net` permission for its address), once per plaintext member
-   * allowed by `allowPlaintext`, and once per remote error name revived by
+   * allowed by `tls.allowPlaintext`, and once per remote error name revived by
    * its class name only (see `ErrorRegistry.registerAs`).
    *
    * @default {console.warn}
