@@ -21,6 +21,51 @@ export interface ParentCall {
   readonly deadline: Deadline | undefined;
 }
 
+/**
+ * What a handler wrapped with `withContext()` receives as its first
+ * argument.
+ *
+ * @example Reading the context in a handler
+ * ```ts
+ * import { withContext } from "@zkrpc/zkrpc";
+ * import type { CallContext } from "@zkrpc/zkrpc";
+ * import assert from "node:assert/strict";
+ *
+ * function caller(ctx: CallContext): string {
+ *   return ctx.remoteAddr?.hostname ?? "local";
+ * }
+ * const handlers = { caller: withContext(caller) };
+ * assert.equal(handlers.caller(), "local");
+ * ```
+ */
+export interface CallContext extends ParentCall {
+  /**
+   * Aborted when the client cancels the call (timeout or `AbortSignal`),
+   * when its connection drops, when `close()` runs out of time, or at
+   * `deadline` (with a `CancelledError`) even if the client's cancel
+   * does not arrive.
+   */
+  readonly signal: AbortSignal;
+  /** The method being called. */
+  readonly method: string;
+  /** The client's address; `undefined` when the handler is called locally. */
+  readonly remoteAddr: Deno.NetAddr | undefined;
+  /**
+   * When the caller stops waiting, in epoch milliseconds (`Date.now()`
+   * scale): the arrival time plus the remaining timeout the client sent in
+   * the request header; `Infinity` when the call has no deadline (and for a
+   * handler called locally). `signal` aborts at this instant; a handler may
+   * also use it to give up early, and calls made inside the handler inherit
+   * it.
+   */
+  readonly deadline: Deadline;
+  /**
+   * Metadata the client sent with the call (`CallOptions.metadata`): string
+   * keys and values, at most `MAX_METADATA_SIZE` bytes. Empty when none.
+   */
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
 let storage: AsyncLocalStorage<ParentCall> | undefined;
 
 /**

@@ -8,7 +8,11 @@
  */
 
 import { createBalancer } from "./balancer.ts";
-import { CHANNEL_OWNED, type ConnectionOptions } from "../client/connection.ts";
+import {
+  CHANNEL_OWNED,
+  type ConnectionOptions,
+  DEFAULT_CONNECT_TIMEOUT,
+} from "../client/connection.ts";
 import {
   ConnectionError,
   DeadlineExceededError,
@@ -32,7 +36,6 @@ import {
   observeChannel,
 } from "../telemetry/telemetry.ts";
 import { isValidTimeout, timeoutError } from "../_async.ts";
-import { DEFAULT_CONNECT_TIMEOUT } from "../client/_connect.ts";
 import { CHANNEL_DEFAULTS } from "../_defaults.ts";
 import { MemberAdmission } from "./admission.ts";
 import { AttemptPolicy } from "./attempt_policy.ts";

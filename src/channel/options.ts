@@ -51,7 +51,8 @@ export interface ChannelTlsOptions {
  *
  * @example Options for a ZooKeeper-backed channel
  * ```ts
- * import type { DistributedChannelOptions, Discovery } from "@zkrpc/zkrpc/extend";
+ * import type { DistributedChannelOptions } from "@zkrpc/zkrpc";
+ * import type { Discovery } from "@zkrpc/zkrpc/extend";
  * import { StaticMembership } from "@zkrpc/zkrpc";
  * import assert from "node:assert/strict";
  *
