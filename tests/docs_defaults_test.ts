@@ -361,6 +361,11 @@ function option(name: string, qualifier = ""): RegExp {
 
 const PROSE: readonly Prose[] = [
   {
+    doc: "docs/testing.md",
+    pattern: /a real quorum on loopback \(`size`, default (\d+)\)/,
+    expected: 3,
+  },
+  {
     doc: "docs/api-tour.md",
     pattern: /the channel's `timeout`, default ([^,]+)/,
     expected: CHANNEL_DEFAULTS.timeout,
@@ -579,6 +584,7 @@ const DEFAULT_TAGS: Readonly<Record<string, number>> = {
   "StartZooKeeperOptions.startupTimeout": 30_000,
   "StartZooKeeperOptions.tickTime": 500,
   "StartZooKeeperEnsembleOptions.size": 3,
+  "StartZooKeeperEnsembleOptions.observers": 0,
   "StartZooKeeperEnsembleOptions.startupTimeout": 60_000,
   "StartZooKeeperEnsembleOptions.tickTime": 500,
   "ExpireSessionOptions.timeout": 10_000,
