@@ -282,6 +282,14 @@ export interface EndpointStatus {
  */
 export function membershipOf(options: DistributedChannelOptions): Membership {
   if (options.membership !== undefined) return options.membership;
+  if (
+    options.discovery !== undefined &&
+    typeof options.discovery.membership !== "function"
+  ) {
+    throw new TypeError(
+      "Cannot create channel: `discovery` must have a membership(service, options) method",
+    );
+  }
   if (options.discovery === undefined || options.service === undefined) {
     throw new TypeError(
       "zookeeper" in options

@@ -274,7 +274,7 @@ export interface ZooKeeperChannelOptions
  * @param options The channel's options and where its members live.
  * @returns The channel.
  * @throws {TypeError} For a malformed service name, root or path (before
- * any connection).
+ * any connection), or `session`/`root` beside a shared discovery.
  *
  * @example Calling a service found in ZooKeeper
  * ```ts ignore
@@ -292,6 +292,11 @@ export function zooKeeperChannel(
 ): DistributedChannel {
   const { zookeeper, session, root, path, ...rest } = options;
   const shared = zookeeper instanceof ZooKeeperDiscovery;
+  if (shared && (session !== undefined || root !== undefined)) {
+    throw new TypeError(
+      "Cannot create channel: `session` and `root` belong to the shared ZooKeeperDiscovery given as `zookeeper`",
+    );
+  }
   const discovery = shared
     ? zookeeper
     : new ZooKeeperDiscovery({ zookeeper, session, root });

@@ -71,6 +71,10 @@ Deno.test("a channel without a source, or with the old zookeeper option, fails a
       /give `membership`, or `discovery` and `service`/,
     ],
     [
+      { discovery: {}, service: "calculator" },
+      /`discovery` must have a membership\(service, options\) method/,
+    ],
+    [
       { zookeeper: "127.0.0.1:2181", service: "calculator" },
       /`zookeeper` is no longer a channel option; pass `discovery: zooKeeperDiscovery\(...\)`/,
     ],
