@@ -52,6 +52,10 @@ export type {
   Membership,
   MembershipChange,
 } from "./src/discovery/membership.ts";
+export type {
+  Discovery,
+  MembershipOptions,
+} from "./src/discovery/discovery.ts";
 export type { MemberData } from "./src/discovery/member.ts";
 export type {
   RegisterContext,
@@ -65,6 +69,7 @@ export type {
   ServerInterceptor,
 } from "./src/_interceptors.ts";
 export type { ParentCall } from "./src/_call_scope.ts";
+export type { ChannelTlsOptions } from "./src/channel/options.ts";
 export type { Deadline } from "./src/_deadline.ts";
 export type { HedgingOptions } from "./src/channel/hedging.ts";
 export type { OutlierDetectionOptions } from "./src/channel/outlier_detection.ts";

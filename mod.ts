@@ -24,8 +24,8 @@
  * over TCP and registers the server in ZooKeeper; a
  * {@linkcode DistributedChannel} finds the servers, balances calls over them
  * and fails over; {@linkcode stub} makes remote calls look local;
- * {@linkcode zooKeeperDiscovery} shares one ZooKeeper session between both
- * sides (the example above uses a fixed {@linkcode StaticMembership}
+ * `zooKeeperDiscovery()` from `@zkrpc/zkrpc/zookeeper` connects both sides to
+ * ZooKeeper (the example above uses a fixed {@linkcode StaticMembership}
  * instead, so it runs without ZooKeeper). Then {@linkcode withContext} (a
  * handler's deadline, metadata and signal), {@linkcode Connection} (one
  * server, no discovery) and last the error classes, which say what went
@@ -43,7 +43,7 @@
  * @module
  */
 // Exported in the order a newcomer needs them: serve, the channel, stub,
-// discovery; then context, a single connection, and the errors last.
+// static membership; then context, a single connection, and the errors last.
 export {
   type CloseOptions,
   type RpcServer,
@@ -59,11 +59,6 @@ export {
   type EndpointStatus,
 } from "./src/channel/channel.ts";
 export { type Caller, type Stub, stub } from "./src/channel/stub.ts";
-export {
-  ZooKeeperDiscovery,
-  zooKeeperDiscovery,
-  type ZooKeeperDiscoveryOptions,
-} from "./src/zookeeper/discovery.ts";
 export { StaticMembership } from "./src/discovery/static.ts";
 export { type CallContext, withContext } from "./src/server/call_context.ts";
 export {

@@ -50,7 +50,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { DistributedChannel } from "../mod.ts";
+import type { DistributedChannel } from "../mod.ts";
 import type { MembershipChange } from "../extend.ts";
 import {
   provisionZooKeeper,
@@ -62,6 +62,7 @@ import { ServerProcess } from "../src/testing/server_process.ts";
 import { CallStats, MethodStats } from "./demo/stats.ts";
 import { renderTimeline, Timeline } from "./demo/chart.ts";
 import { type EndpointRow, View } from "./demo/view.ts";
+import { zooKeeperChannel } from "../zookeeper.ts";
 
 const USAGE = `Usage: deno task demo [options]
 
@@ -272,7 +273,7 @@ try {
   const methodStats = new MethodStats(() =>
     timeline.attemptFailed(performance.now())
   );
-  channel = new DistributedChannel({
+  channel = zooKeeperChannel({
     interceptors: [methodStats.interceptor],
     zookeeper: connection,
     service,

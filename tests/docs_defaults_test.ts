@@ -261,7 +261,7 @@ const TABLE_ROWS: readonly TableRow[] = [
       "`keepaliveTimeout` (dead after a ping)",
       CONNECTION_DEFAULTS.keepaliveTimeout,
     ],
-    ["`maxEjectionTime`", CHANNEL_DEFAULTS.maxEjectionTime],
+    ["`maxEjectionTime`", OUTLIER_DETECTION_DEFAULTS.maxEjectionTime],
     ["call timeout (retries included)", CHANNEL_DEFAULTS.timeout],
     // ZooKeeper's own settings and the suite's load: no library default.
     [
@@ -475,8 +475,11 @@ const PROSE: readonly Prose[] = [
       CONNECTION_DEFAULTS.keepaliveInterval,
       CONNECTION_DEFAULTS.keepaliveTimeout,
     ]],
-    [/`ejectionTime` (\S+ ms)/, CHANNEL_DEFAULTS.ejectionTime],
-    [/at most `maxEjectionTime` ([^)]+)\)/, CHANNEL_DEFAULTS.maxEjectionTime],
+    [/`ejectionTime` (\S+ ms)/, OUTLIER_DETECTION_DEFAULTS.ejectionTime],
+    [
+      /at most `maxEjectionTime` ([^)]+)\)/,
+      OUTLIER_DETECTION_DEFAULTS.maxEjectionTime,
+    ],
     [
       /`outlierDetection\.probeInterval` ([^,]+),/,
       OUTLIER_DETECTION_DEFAULTS.probeInterval,
@@ -543,8 +546,10 @@ const DEFAULT_TAGS: Readonly<Record<string, number>> = {
     CONNECTION_DEFAULTS.idleKeepaliveInterval,
   "DistributedChannelOptions.timeout": CHANNEL_DEFAULTS.timeout,
   "DistributedChannelOptions.maxAttempts": CHANNEL_DEFAULTS.maxAttempts,
-  "DistributedChannelOptions.ejectionTime": CHANNEL_DEFAULTS.ejectionTime,
-  "DistributedChannelOptions.maxEjectionTime": CHANNEL_DEFAULTS.maxEjectionTime,
+  "OutlierDetectionOptions.ejectionTime":
+    OUTLIER_DETECTION_DEFAULTS.ejectionTime,
+  "OutlierDetectionOptions.maxEjectionTime":
+    OUTLIER_DETECTION_DEFAULTS.maxEjectionTime,
   "DistributedChannelOptions.discoveryTimeout":
     CHANNEL_DEFAULTS.discoveryTimeout,
   "HedgingOptions.maxHedges": CHANNEL_DEFAULTS.maxHedges,

@@ -27,9 +27,9 @@ async function entryPoint(
   };
 }
 
-Deno.test("mod.ts lists serve, DistributedChannel, stub and zooKeeperDiscovery first, in that order, and the errors last", async () => {
+Deno.test("mod.ts lists serve, DistributedChannel, stub and StaticMembership first, in that order, and the errors last", async () => {
   const { names } = await entryPoint("mod.ts");
-  const first = ["serve", "DistributedChannel", "stub", "zooKeeperDiscovery"]
+  const first = ["serve", "DistributedChannel", "stub", "StaticMembership"]
     .map((name) => names.indexOf(name));
   assert.ok(first.every((i) => i >= 0), names.join(", "));
   assert.deepEqual(first, first.toSorted((a, b) => a - b), names.join(", "));
