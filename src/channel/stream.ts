@@ -11,7 +11,7 @@
  */
 
 import type { CallOptions, Connection } from "../client/connection.ts";
-import type { StreamOptions } from "../client/_stream.ts";
+import type { StreamOptions } from "../client/connection.ts";
 import { CancelledError } from "../errors.ts";
 
 /**

@@ -17,35 +17,6 @@ import {
 } from "../errors.ts";
 import { FrameType, StreamMode } from "../protocol/frame.ts";
 import { encodeWindow, Replenisher } from "../protocol/stream_frames.ts";
-import type { CallOptions } from "./connection.ts";
-
-/**
- * Options of `Connection.prototype.stream` (and of a channel's `stream`):
- * those of a call, plus the caller's own stream of items.
- *
- * @example Upload rows and read the answers
- * ```ts
- * import type { StreamOptions } from "@zkrpc/zkrpc/extend";
- * import assert from "node:assert/strict";
- *
- * async function* rows() {
- *   yield { id: 1 };
- *   yield { id: 2 };
- * }
- * const options: StreamOptions = { input: rows(), timeout: 5000 };
- * assert.equal(options.timeout, 5000);
- * ```
- */
-export interface StreamOptions extends CallOptions {
-  /**
-   * Items sent to the handler, which reads them as `ctx.input` (a
-   * `withContext()` handler). Pulled lazily: one item per credit of the
-   * server's window (its `streamWindow`, default 256), so a slow handler
-   * never makes this side buffer. If it throws, the call is cancelled and
-   * fails with that error. Without it, `ctx.input` is `undefined`.
-   */
-  input?: AsyncIterable<unknown> | ReadableStream<unknown>;
-}
 
 /** What a stream needs of its connection. */
 export interface ClientStreamHost {
@@ -76,15 +47,18 @@ const OPEN_PAYLOADS = [1, 2, 3].map((mode) => new Uint8Array([mode]));
 export class ClientStream {
   /** What the caller reads. */
   readonly readable: ReadableStream<unknown>;
-  /** The options the call is sent with (the caller's signal is chained). */
-  readonly callOptions: CallOptions;
+  /** Aborted when the caller's signal aborts or the reader cancels. */
+  readonly signal: AbortSignal;
   /** Items received so far. */
   received = 0;
   /** Settles when the first item arrives or the stream ends (the channel's pin). */
   readonly firstItem: Promise<void>;
   readonly #method: string;
   readonly #host: ClientStreamHost;
-  readonly #input: AsyncIterable<unknown> | ReadableStream<unknown> | undefined;
+  readonly #input:
+    | AsyncIterable<unknown>
+    | ReadableStream<unknown>
+    | undefined;
   readonly #abort = new AbortController();
   readonly #window: Replenisher;
   #id = 0;
@@ -101,17 +75,22 @@ export class ClientStream {
   /**
    * @param method The method, for messages.
    * @param host The connection.
-   * @param options The caller's options.
+   * @param input The caller's input, if any.
+   * @param signal The caller's signal, if any.
    */
-  constructor(method: string, host: ClientStreamHost, options: StreamOptions) {
+  constructor(
+    method: string,
+    host: ClientStreamHost,
+    input: AsyncIterable<unknown> | ReadableStream<unknown> | undefined,
+    signal: AbortSignal | undefined,
+  ) {
     this.#method = method;
     this.#host = host;
-    this.#input = options.input;
+    this.#input = input;
     this.#window = new Replenisher(host.window);
     this.#inputCredit = host.peerWindow;
     this.firstItem = new Promise((resolve) => this.#firstItem = resolve);
-    const { input: _, signal, ...rest } = options;
-    this.callOptions = { ...rest, signal: this.#abort.signal };
+    this.signal = this.#abort.signal;
     if (signal !== undefined) {
       if (signal.aborted) this.#abort.abort(signal.reason);
       else {

@@ -46,10 +46,8 @@ import {
   decodeWindow,
   DEFAULT_STREAM_WINDOW,
 } from "../protocol/stream_frames.ts";
-import { ClientStream, type StreamOptions } from "./_stream.ts";
+import { ClientStream } from "./_stream.ts";
 import { encodeForWrite } from "../protocol/scratch_encode.ts";
-
-export type { StreamOptions };
 
 /**
  * Set on the options of connections a channel opens: the channel runs the
@@ -243,6 +241,34 @@ export interface CallOptions {
    * @default {the running handler's call, if any}
    */
   parent?: ParentCall | null;
+}
+
+/**
+ * Options of `Connection.prototype.stream` (and of a channel's `stream`):
+ * those of a call, plus the caller's own stream of items.
+ *
+ * @example Upload rows and read the answers
+ * ```ts
+ * import type { StreamOptions } from "@zkrpc/zkrpc/extend";
+ * import assert from "node:assert/strict";
+ *
+ * async function* rows() {
+ *   yield { id: 1 };
+ *   yield { id: 2 };
+ * }
+ * const options: StreamOptions = { input: rows(), timeout: 5000 };
+ * assert.equal(options.timeout, 5000);
+ * ```
+ */
+export interface StreamOptions extends CallOptions {
+  /**
+   * Items sent to the handler, which reads them as `ctx.input` (a
+   * `withContext()` handler). Pulled lazily: one item per credit of the
+   * server's window (its `streamWindow`, default 256), so a slow handler
+   * never makes this side buffer. If it throws, the call is cancelled and
+   * fails with that error. Without it, `ctx.input` is `undefined`.
+   */
+  input?: AsyncIterable<unknown> | ReadableStream<unknown>;
 }
 
 /**
@@ -637,25 +663,32 @@ export class Connection extends EventTarget implements AsyncDisposable {
     params: unknown[] = [],
     options: StreamOptions = NO_OPTIONS,
   ): ReadableStream<unknown> {
-    const stream = new ClientStream(method, {
-      push: (type, id, bytes) => {
-        if (!this.#closedFlag) this.#writer.push(type, id, bytes);
+    const { input, signal, ...rest } = options;
+    const stream = new ClientStream(
+      method,
+      {
+        push: (type, id, bytes) => {
+          if (!this.#closedFlag) this.#writer.push(type, id, bytes);
+        },
+        encode: (value) => encodeForWrite(this.#codec, value),
+        decode: (bytes) => this.#codec.decode(bytes),
+        buffered: () => this.#writer.buffered,
+        below: (limit) => this.#writer.below(limit),
+        window: this.#streamWindow,
+        peerWindow: this.#peerStreamWindow,
+        name: this.#name,
       },
-      encode: (value) => encodeForWrite(this.#codec, value),
-      decode: (bytes) => this.#codec.decode(bytes),
-      buffered: () => this.#writer.buffered,
-      below: (limit) => this.#writer.below(limit),
-      window: this.#streamWindow,
-      peerWindow: this.#peerStreamWindow,
-      name: this.#name,
-    }, options);
+      input,
+      signal,
+    );
+    const callOptions: CallOptions = { ...rest, signal: stream.signal };
     const sent = this.#interceptors === undefined
-      ? this.#send(method, params, stream.callOptions, stream)
+      ? this.#send(method, params, callOptions, stream)
       : this.#intercept(
         this.#interceptors,
         method,
         params,
-        stream.callOptions,
+        callOptions,
         stream,
       );
     sent.then(() => stream.end(), (error) => stream.fail(error));
