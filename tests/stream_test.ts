@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { Connection } from "../src/client/connection.ts";
 import { serve } from "../src/server/server.ts";
+import { withContext } from "../src/server/call_context.ts";
 import {
   ConnectionError,
   DeadlineExceededError,
@@ -348,4 +349,31 @@ Deno.test("stream: a streaming method called with call() says to use stream()", 
     );
     assert.deepEqual(await collect(conn.stream("count", [3])), [0, 1, 2]);
   });
+});
+
+Deno.test("stream: an interceptor sees one call per stream, settled when the stream ends, and its metadata reaches the handler", async () => {
+  await using server = serve({
+    tenant: withContext(async function* (ctx) {
+      yield ctx.metadata["tenant"];
+      // The stream's timeout travels as the request's deadline.
+      yield Number.isFinite(ctx.deadline) && ctx.deadline! > Date.now();
+    }),
+  }, { hostname: HOST });
+  const seen: string[] = [];
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  }, {
+    interceptors: [async (call, next) => {
+      call.metadata["tenant"] = "acme";
+      seen.push(`start ${call.method}`);
+      const result = await next();
+      seen.push(`end ${String(result)}`);
+      return result;
+    }],
+  });
+  const items = await collect(conn.stream("tenant", [], { timeout: 5000 }));
+  assert.deepEqual(items, ["acme", true]);
+  await waitFor(() => seen.length === 2, { what: "the interceptor to end" });
+  assert.deepEqual(seen, ["start tenant", "end undefined"]);
 });
