@@ -377,3 +377,48 @@ Deno.test("stream: an interceptor sees one call per stream, settled when the str
   await waitFor(() => seen.length === 2, { what: "the interceptor to end" });
   assert.deepEqual(seen, ["start tenant", "end undefined"]);
 });
+
+Deno.test("stream: unread input past the connection's 16 MiB budget fails that stream's input, not the connection", async () => {
+  const { promise: gate, resolve: open } = Promise.withResolvers<void>();
+  await using server = serve({
+    hoard: withContext(async (ctx) => {
+      await gate;
+      let read = 0;
+      try {
+        for await (const _ of ctx.input ?? []) read++;
+      } catch (error) {
+        return { read, error: (error as Error).name };
+      }
+      return { read, error: null };
+    }),
+    // Answered after every frame sent before it was read (TCP keeps order).
+    release: () => {
+      open();
+      return true;
+    },
+  }, { hostname: HOST });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  let pulled = 0;
+  const item = new Uint8Array(128 * 1024);
+  async function* big() {
+    while (true) {
+      pulled++;
+      yield item;
+    }
+  }
+  const result = collect(conn.stream("hoard", [], { input: big() }));
+  // The server reads nothing: the client stops at the server's window.
+  await waitFor(() => pulled >= DEFAULT_STREAM_WINDOW, {
+    what: "a window of input to be sent",
+  });
+  assert.equal(await conn.call("release", [], { timeout: 5000 }), true);
+  // 127 items of 128 KiB fit in 16 MiB; the next one failed the input.
+  assert.deepEqual(await result, [{
+    read: 127,
+    error: "ResourceExhaustedError",
+  }]);
+  assert.equal(await conn.call("release", [], { timeout: 5000 }), true);
+});

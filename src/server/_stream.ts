@@ -149,12 +149,19 @@ class Input implements AsyncIterable<unknown> {
     this.#notify();
   }
 
-  fail(error: unknown): void {
-    if (this.#ended) return;
-    this.#error = error;
-    this.#ended = true;
-    for (const item of this.#items) this.#budget.bytes -= item.length;
-    this.#items = [];
+  /**
+   * Ends the input with `error` (unless it ended already); the items not
+   * yet read are dropped, or with `keep` still delivered before the error.
+   */
+  fail(error: unknown, keep = false): void {
+    if (!this.#ended) {
+      this.#error = error;
+      this.#ended = true;
+    }
+    if (!keep) {
+      for (const item of this.#items) this.#budget.bytes -= item.length;
+      this.#items = [];
+    }
     this.#notify();
   }
 
@@ -254,6 +261,7 @@ export class ServerStreams {
               `Cannot read the input of call ${frame.id}: ${this.#budget.bytes} bytes of stream input already wait unread on this connection (input budget ${INPUT_BUDGET} bytes)`,
               { ran: true },
             ),
+            true,
           );
         } else input.push(frame.payload);
         return true;
