@@ -303,7 +303,13 @@ export class ChannelCall {
     if (host.interceptors === undefined) {
       return stream === undefined
         ? connection.call(this.method, this.#params, callOptions)
-        : stream(connection, this.method, this.#params, callOptions);
+        : stream(
+          connection,
+          this.method,
+          this.#params,
+          callOptions,
+          () => pick.answered(),
+        );
     }
     // Copies: an interceptor's writes stay in this attempt.
     const params = this.#params;
@@ -323,7 +329,7 @@ export class ChannelCall {
       (m, p, o) =>
         stream === undefined
           ? connection.call(m, p, o)
-          : stream(connection, m, p, o),
+          : stream(connection, m, p, o, () => pick.answered()),
     );
   }
 

@@ -96,18 +96,25 @@ export interface Pick {
    * @param outcome `"ok"`, or `classify()` of the error it failed with.
    */
   onCallEnded(outcome: CallOutcome): void;
+  /**
+   * The answer began while the attempt goes on (a stream's first item):
+   * its latency is measured to here, not to its end.
+   */
+  answered(): void;
 }
 
 type Ended = (
   subchannel: Subchannel,
   outcome: CallOutcome,
   started: number,
+  answered: number,
 ) => void;
 
 class Attempt implements Pick {
   readonly subchannel: Subchannel;
   readonly #started: number;
   readonly #ended: Ended;
+  #answered = -1;
 
   constructor(subchannel: Subchannel, started: number, ended: Ended) {
     this.subchannel = subchannel;
@@ -116,7 +123,13 @@ class Attempt implements Pick {
   }
 
   onCallEnded(outcome: CallOutcome): void {
-    this.#ended(this.subchannel, outcome, this.#started);
+    this.#ended(this.subchannel, outcome, this.#started, this.#answered);
+  }
+
+  answered(): void {
+    if (this.#started >= 0 && this.#answered < 0) {
+      this.#answered = performance.now();
+    }
   }
 }
 
@@ -278,7 +291,7 @@ export class Picker {
     else this.retired.add(subchannel);
   }
 
-  #ended: Ended = (subchannel, outcome, started) => {
+  #ended: Ended = (subchannel, outcome, started, answered) => {
     const candidate = subchannel.candidate;
     candidate.inFlight--;
     if (subchannel.retired && candidate.inFlight === 0) {
@@ -287,7 +300,7 @@ export class Picker {
     }
     const latency = started >= 0 &&
         (outcome === "ok" || outcome === "answered")
-      ? performance.now() - started
+      ? (answered >= 0 ? answered : performance.now()) - started
       : undefined;
     // An answer, even an error, says the endpoint works.
     if (outcome === "ok" || outcome === "answered") {

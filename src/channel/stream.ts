@@ -26,6 +26,7 @@ export type StreamAttempt = (
   method: string,
   params: unknown[],
   options: CallOptions,
+  firstItem: () => void,
 ) => Promise<unknown>;
 
 /**
@@ -92,7 +93,13 @@ export function channelStream(
   const { promise: pinned, resolve: pin } = Promise.withResolvers<void>();
   const { promise: over, resolve: end } = Promise.withResolvers<void>();
   let sent = false;
-  const attempt: StreamAttempt = async (connection, m, p, options) => {
+  const attempt: StreamAttempt = async (
+    connection,
+    m,
+    p,
+    options,
+    firstItem,
+  ) => {
     if (sent && input !== undefined) {
       throw new TypeError(
         `Cannot stream method "${method}": its input was sent once and cannot be replayed`,
@@ -110,6 +117,9 @@ export function channelStream(
     const step = await r.read();
     reader = r;
     first = step;
+    // The endpoint's latency is the time to the first item, not the
+    // stream's length.
+    firstItem();
     pin();
     // Pinned: the attempt (and the endpoint's use) lasts as long as the
     // stream, so a retired endpoint is not disconnected under it.
