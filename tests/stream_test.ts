@@ -10,6 +10,7 @@ import { Connection } from "../src/client/connection.ts";
 import { serve } from "../src/server/server.ts";
 import { withContext } from "../src/server/call_context.ts";
 import {
+  CancelledError,
   ConnectionError,
   DeadlineExceededError,
   ErrorRegistry,
@@ -421,4 +422,45 @@ Deno.test("stream: unread input past the connection's 16 MiB budget fails that s
     error: "ResourceExhaustedError",
   }]);
   assert.equal(await conn.call("release", [], { timeout: 5000 }), true);
+});
+
+Deno.test("stream: an input that throws cancels the call and fails the stream with its error", async () => {
+  await withServer(async (conn) => {
+    async function* broken() {
+      yield 1;
+      yield 2;
+      throw new RangeError("the source broke");
+    }
+    await assert.rejects(
+      collect(conn.stream("echo", [], { input: broken() })),
+      (error: unknown) =>
+        error instanceof RangeError && error.message === "the source broke",
+    );
+    // The connection goes on.
+    assert.deepEqual(await collect(conn.stream("count", [2])), [0, 1]);
+  });
+});
+
+Deno.test("stream: the caller's signal cancels it with CancelledError, its reason as cause", async () => {
+  await withServer(async (conn) => {
+    const controller = new AbortController();
+    const reader = conn.stream("tracked", [1_000_000], {
+      signal: controller.signal,
+    }).getReader();
+    await take(reader, 2);
+    const reason = new Error("the caller stopped");
+    controller.abort(reason);
+    const failure = await within(
+      (async () => {
+        while (!(await reader.read()).done);
+      })().catch((error) => error),
+      5000,
+      "the stream to fail",
+    );
+    assert.ok(failure instanceof CancelledError, String(failure));
+    assert.equal(failure.cause, reason);
+    await waitFor(async () => (await state(conn)).finished === 1, {
+      what: "the generator's finally",
+    });
+  });
 });

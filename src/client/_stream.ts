@@ -71,6 +71,8 @@ export class ClientStream {
   #inputCredit: number;
   #inputWake: (() => void) | undefined;
   #firstItem!: () => void;
+  /** Why this side cancelled the call itself, if it did. */
+  #failure: unknown = undefined;
 
   /**
    * @param method The method, for messages.
@@ -153,7 +155,7 @@ export class ClientStream {
     try {
       value = this.#host.decode(payload);
     } catch (error) {
-      this.#abort.abort(
+      this.#failWith(
         new ProtocolError(
           `Cannot read stream "${this.#method}": cannot decode item ${
             this.received + 1
@@ -168,6 +170,12 @@ export class ClientStream {
       this.#pulling = false;
       this.#deliver(value);
     } else this.#queue.push(value);
+  }
+
+  /** Cancels the call because of this side's own `error`. */
+  #failWith(error: unknown): void {
+    this.#failure ??= error;
+    this.#abort.abort(error);
   }
 
   /** A `window` frame: the server accepts `items` more input items. */
@@ -186,14 +194,10 @@ export class ClientStream {
    * transport failure after items arrived says how many.
    */
   fail(error: unknown): void {
-    if (this.#abort.signal.aborted && this.#abort.signal.reason !== undefined) {
-      const reason = this.#abort.signal.reason;
-      // Our own cancel (input failed, item undecodable): that is the cause.
-      if (
-        error instanceof CancelledError && !(reason instanceof DOMException)
-      ) {
-        error = reason;
-      }
+    // Our own cancel (the input failed, an item was undecodable): that is
+    // the stream's error, not the CancelledError it produced.
+    if (this.#failure !== undefined && error instanceof CancelledError) {
+      error = this.#failure;
     }
     if (
       this.received > 0 &&
@@ -293,7 +297,7 @@ export class ClientStream {
       }
     } catch (error) {
       finished = true;
-      this.#abort.abort(error);
+      this.#failWith(error);
     } finally {
       if (!finished) iterator?.return?.()?.catch(() => {});
     }

@@ -391,6 +391,8 @@ export class ServerConnection {
   }
 
   #onRequest(id: number, payload: Uint8Array): void {
+    // First: the `open` before this request is consumed whatever follows.
+    const streamMode = this.#streams.take(id);
     const header = readRequestHeader(payload);
     if (header.unreadable !== undefined) {
       // The frame is whole (frames are length-delimited): only this call
@@ -413,7 +415,6 @@ export class ServerConnection {
     if (id === 0) {
       throw new ProtocolError("Cannot read request: request id 0 is reserved");
     }
-    const streamMode = this.#streams.take(id);
     if (badMetadata !== undefined) {
       if (this.#inflight.has(id)) {
         throw new ProtocolError(
