@@ -481,7 +481,7 @@ const PROSE: readonly Prose[] = [
       OUTLIER_DETECTION_DEFAULTS.maxEjectionTime,
     ],
     [
-      /`outlierDetection\.probeInterval` ([^,]+),/,
+      /`probeInterval` ([^,]+),/,
       OUTLIER_DETECTION_DEFAULTS.probeInterval,
     ],
     [
@@ -489,11 +489,11 @@ const PROSE: readonly Prose[] = [
       OUTLIER_DETECTION_DEFAULTS.consecutiveFailures,
     ],
     [
-      /`maxEjectionPercent` (\d+),/,
+      /`maxEjectionPercent` (\d+)\./,
       OUTLIER_DETECTION_DEFAULTS.maxEjectionPercent,
     ],
     [/`maxAttempts` (\d+),/, CHANNEL_DEFAULTS.maxAttempts],
-    [/`discoveryTimeout` ([^.]+)\./, CHANNEL_DEFAULTS.discoveryTimeout],
+    [/`discoveryTimeout` ([^;]+);/, CHANNEL_DEFAULTS.discoveryTimeout],
   ] as const).map(([pattern, expected]) => ({
     doc: "docs/failure-modes.md",
     pattern,
