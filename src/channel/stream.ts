@@ -81,17 +81,19 @@ export function channelStream(
   run: (attempt: StreamAttempt, signal: AbortSignal) => Promise<unknown>,
 ): ReadableStream<unknown> {
   const abort = new AbortController();
-  if (signal?.aborted) abort.abort(signal.reason);
-  else {
-    signal?.addEventListener("abort", () => abort.abort(signal.reason), {
-      once: true,
-    });
-  }
+  const onAbort = () => abort.abort(signal?.reason);
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener("abort", onAbort, { once: true });
   let reader: ReadableStreamDefaultReader<unknown> | undefined;
   let first: ReadableStreamReadResult<unknown> | undefined;
   let failure: unknown;
   const { promise: pinned, resolve: pin } = Promise.withResolvers<void>();
-  const { promise: over, resolve: end } = Promise.withResolvers<void>();
+  const { promise: over, resolve: ended } = Promise.withResolvers<void>();
+  const end = (): void => {
+    // A signal shared by many streams keeps no listener of ended ones.
+    signal?.removeEventListener("abort", onAbort);
+    ended();
+  };
   let sent = false;
   const attempt: StreamAttempt = async (
     connection,

@@ -51,8 +51,6 @@ export class ClientStream {
   readonly signal: AbortSignal;
   /** Items received so far. */
   received = 0;
-  /** Settles when the first item arrives or the stream ends (the channel's pin). */
-  readonly firstItem: Promise<void>;
   readonly #method: string;
   readonly #host: ClientStreamHost;
   readonly #input:
@@ -70,7 +68,8 @@ export class ClientStream {
   #done = false;
   #inputCredit: number;
   #inputWake: (() => void) | undefined;
-  #firstItem!: () => void;
+  /** Unhooks this stream from the caller's signal. */
+  #unlisten: (() => void) | undefined;
   /** Why this side cancelled the call itself, if it did. */
   #failure: unknown = undefined;
 
@@ -91,18 +90,14 @@ export class ClientStream {
     this.#input = input;
     this.#window = new Replenisher(host.window);
     this.#inputCredit = host.peerWindow;
-    this.firstItem = new Promise((resolve) => this.#firstItem = resolve);
     this.signal = this.#abort.signal;
     if (signal !== undefined) {
       if (signal.aborted) this.#abort.abort(signal.reason);
       else {
-        signal.addEventListener(
-          "abort",
-          () => this.#abort.abort(signal.reason),
-          {
-            once: true,
-          },
-        );
+        const onAbort = () => this.#abort.abort(signal.reason);
+        signal.addEventListener("abort", onAbort, { once: true });
+        // A signal shared by many streams keeps no listener of ended ones.
+        this.#unlisten = () => signal.removeEventListener("abort", onAbort);
       }
     }
     this.readable = new ReadableStream<unknown>({
@@ -165,7 +160,6 @@ export class ClientStream {
       return;
     }
     this.received++;
-    if (this.received === 1) this.#firstItem();
     if (this.#pulling) {
       this.#pulling = false;
       this.#deliver(value);
@@ -215,7 +209,7 @@ export class ClientStream {
     if (this.#done && this.#ended) return;
     this.#ended = true;
     this.#error = error;
-    this.#firstItem();
+    this.#unlisten?.();
     this.#wakeInput();
     if (this.#done) return; // cancelled by the reader
     if (this.#pulling && this.#queue.length === 0) {

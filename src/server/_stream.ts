@@ -226,11 +226,6 @@ export class ServerStreams {
     this.#window = window;
   }
 
-  /** Bytes of input items received and not yet read, on every stream. */
-  get bufferedInput(): number {
-    return this.#budget.bytes;
-  }
-
   /**
    * Handles a streaming frame (`open`, `item`, `end`, `window`); checks
    * that an `open` is followed by its request.
