@@ -464,3 +464,24 @@ Deno.test("stream: the caller's signal cancels it with CancelledError, its reaso
     });
   });
 });
+
+Deno.test("stream: a server interceptor sees the handler's call; the stream it returns is streamed", async () => {
+  const seen: string[] = [];
+  await using server = serve({
+    async *count(n: number) {
+      for (let i = 0; i < n; i++) yield i;
+    },
+  }, {
+    hostname: HOST,
+    interceptors: [(call, next) => {
+      seen.push(call.method);
+      return next();
+    }],
+  });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  assert.deepEqual(await collect(conn.stream("count", [3])), [0, 1, 2]);
+  assert.deepEqual(seen, ["count"]);
+});
