@@ -135,3 +135,44 @@ Deno.test("stream wire: a server that announced no streamWindow refuses an open 
     conn.close();
   }
 });
+
+Deno.test("stream wire: an open stream counts against maxInFlightPerConnection until it ends", async () => {
+  await using server = serve({
+    async *count(n: number) {
+      for (let i = 0; i < n; i++) yield i;
+    },
+    ok: () => "ok",
+  }, { hostname: HOST, maxInFlightPerConnection: 1 });
+  const { conn, frames } = await rawClient(server.addr.port);
+  try {
+    // No credit yet: the stream stays open.
+    await writeAll(
+      conn,
+      concat(
+        open(1),
+        requestFrame(1, "count", [2]),
+        open(2),
+        requestFrame(2, "count", [2]),
+      ),
+    );
+    const refused = await frames.next(FrameType.Error);
+    assert.equal(refused.id, 2);
+    assert.match(
+      String(
+        (jsonCodec.decode(refused.payload) as { message: string }).message,
+      ),
+      /1 calls are already running on this connection \(request not run\)/,
+    );
+    // Credit lets the first stream end (its producer is pulled once more
+    // to learn that it is done); its slot is free again.
+    await writeAll(conn, encodeFrame(FrameType.Window, 1, encodeWindow(3)));
+    const end = await frames.next(FrameType.End);
+    assert.equal(end.id, 1);
+    await writeAll(conn, requestFrame(3, "ok", []));
+    const answer = await frames.next([FrameType.Result, FrameType.Error]);
+    assert.equal(answer.type, FrameType.Result);
+    assert.equal(answer.id, 3);
+  } finally {
+    conn.close();
+  }
+});
