@@ -561,7 +561,15 @@ export class RpcServer implements AsyncDisposable {
   #withdraw(): void {
     const registration = this.#current;
     if (registration?.withdraw === undefined) return;
-    Promise.resolve().then(() => registration.withdraw!()).catch((error) =>
+    // Called at once (not in a later microtask), so that a restore() right
+    // after it finds the registration withdrawn and registers again.
+    let withdrawn: Promise<void>;
+    try {
+      withdrawn = Promise.resolve(registration.withdraw());
+    } catch (error) {
+      withdrawn = Promise.reject(error);
+    }
+    withdrawn.catch((error) =>
       this.#onError(
         new Error(
           `Cannot withdraw server from discovery: ${errorMessage(error)}`,
