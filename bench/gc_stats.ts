@@ -87,3 +87,67 @@ export function watchGc(): { stop(): GcFigures | undefined } {
     },
   };
 }
+
+/**
+ * Running totals of this process's collections since it was created; each
+ * {@linkcode GcCounter.read} returns them (the profiler's records are
+ * dropped at every read, so a long-lived process keeps none).
+ *
+ * @example
+ * ```ts
+ * import { GcCounter } from "./gc_stats.ts";
+ * const counter = new GcCounter();
+ * const before = counter.read();
+ * const garbage = Array.from({ length: 1000 }, (_, i) => ({ i }));
+ * const after = counter.read();
+ * console.log(garbage.length, (after?.youngGcs ?? 0) - (before?.youngGcs ?? 0));
+ * ```
+ */
+export class GcCounter {
+  #watch = watchGc();
+  #total: GcFigures = { oldGcs: 0, youngGcs: 0, promotedBytes: 0, pauseMs: 0 };
+
+  /**
+   * The totals so far.
+   *
+   * @returns A copy of the totals, or undefined without `GCProfiler`.
+   */
+  read(): GcFigures | undefined {
+    const figures = this.#watch.stop();
+    if (figures === undefined) return undefined;
+    this.#watch = watchGc();
+    this.#total.oldGcs += figures.oldGcs;
+    this.#total.youngGcs += figures.youngGcs;
+    this.#total.promotedBytes += figures.promotedBytes;
+    this.#total.pauseMs += figures.pauseMs;
+    return { ...this.#total };
+  }
+}
+
+/**
+ * `after - before`, figure by figure.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { gcDelta } from "./gc_stats.ts";
+ * const zero = { oldGcs: 0, youngGcs: 0, promotedBytes: 0, pauseMs: 0 };
+ * assert.equal(gcDelta({ ...zero, oldGcs: 3 }, { ...zero, oldGcs: 1 })?.oldGcs, 2);
+ * ```
+ *
+ * @param after Later totals.
+ * @param before Earlier totals.
+ * @returns The difference, or undefined when either is missing.
+ */
+export function gcDelta(
+  after: GcFigures | undefined,
+  before: GcFigures | undefined,
+): GcFigures | undefined {
+  if (after === undefined || before === undefined) return undefined;
+  return {
+    oldGcs: after.oldGcs - before.oldGcs,
+    youngGcs: after.youngGcs - before.youngGcs,
+    promotedBytes: after.promotedBytes - before.promotedBytes,
+    pauseMs: after.pauseMs - before.pauseMs,
+  };
+}

@@ -9,6 +9,7 @@ import type { LoadConfig, LoadResult } from "./load_client.ts";
 import type { BenchEndpoint } from "./drivers/types.ts";
 import type { UsageSnapshot } from "./usage.ts";
 import { round } from "./stats.ts";
+import { gcDelta } from "./gc_stats.ts";
 
 /** Which server program to start. */
 export type ServerKind = "ceiling" | "rpc" | "handjson";
@@ -57,6 +58,10 @@ export interface Measurement extends LoadResult {
   serverRssMib: number;
   /** Calls each server handled during the run, in `servers` order. */
   serverCalls: number[];
+  /** Old-generation collections per second, all servers. */
+  serverOldGcsPerSec?: number;
+  /** Bytes promoted to the old generation per call, all servers. */
+  serverPromotedBytesPerCall?: number;
 }
 
 /** CPU the load client is pinned to (when `taskset` exists). */
@@ -153,21 +158,38 @@ export async function measure(
     const after = await Promise.all(servers.map(serverStats));
     let cpu = 0;
     let rss = 0;
+    let oldGcs: number | undefined = 0;
+    let promoted = 0;
     after.forEach((a, i) => {
       cpu += a.cpuUs - (before[i]?.cpuUs ?? 0);
       rss = Math.max(rss, a.rss);
+      const gc = gcDelta(a.gc, before[i]?.gc);
+      if (gc === undefined) oldGcs = undefined;
+      else if (oldGcs !== undefined) {
+        oldGcs += gc.oldGcs;
+        promoted += gc.promotedBytes;
+      }
     });
     if (result.firstError !== undefined) {
       console.log(
         `  ${config.driver}: ${result.errors} failed calls, first: ${result.firstError}`,
       );
     }
-    return {
+    const measurement: Measurement = {
       ...result,
       serverCpuUsPerCall: round(cpu / Math.max(1, result.calls)),
       serverRssMib: round(rss / 1048576),
       serverCalls: after.map((a, i) => a.calls - (before[i]?.calls ?? 0)),
     };
+    if (oldGcs !== undefined && servers.length > 0) {
+      measurement.serverOldGcsPerSec = round(
+        oldGcs / (result.elapsedMs / 1000),
+      );
+      measurement.serverPromotedBytesPerCall = round(
+        promoted / Math.max(1, result.calls),
+      );
+    }
+    return measurement;
   } finally {
     await client.close();
   }

@@ -12,7 +12,7 @@
 import { serveControl, writeJsonLine } from "./child.ts";
 import { type LatencySummary, round, summarize } from "./stats.ts";
 import { usageSnapshot } from "./usage.ts";
-import { watchGc } from "./gc_stats.ts";
+import { gcDelta } from "./gc_stats.ts";
 import type { LoopRun } from "./frame_echo.ts";
 import type {
   DriverConfig,
@@ -157,15 +157,14 @@ async function main(config: LoadConfig): Promise<void> {
     }).catch(() => {});
     if (!go) return;
     const before = usageSnapshot();
-    const gc = watchGc();
     const run = await runLoop(
       driver,
       config.inFlight,
       config.maxCalls,
       config.maxMs,
     );
-    const gcFigures = gc.stop();
     const after = usageSnapshot();
+    const gcFigures = gcDelta(after.gc, before.gc);
     const result: LoadResult = {
       calls: run.calls,
       errors: run.errors,

@@ -26,6 +26,8 @@ export function figuresOf(m: Measurement): Record<string, number | null> {
     client_old_gc_per_s: m.clientOldGcsPerSec ?? null,
     client_promoted_b_per_call: m.clientPromotedBytesPerCall ?? null,
     client_gc_ms_per_s: m.clientGcMsPerSec ?? null,
+    server_old_gc_per_s: m.serverOldGcsPerSec ?? null,
+    server_promoted_b_per_call: m.serverPromotedBytesPerCall ?? null,
     errors: m.errors,
   };
 }
