@@ -64,6 +64,7 @@ export type {
   ServerInterceptor,
 } from "./src/_interceptors.ts";
 export type { ParentCall } from "./src/_call_scope.ts";
+export type { Deadline } from "./src/_deadline.ts";
 export type { HedgingOptions } from "./src/channel/hedging.ts";
 export type { OutlierDetectionOptions } from "./src/channel/outlier_detection.ts";
 export type { RetryBudgetOptions } from "./src/channel/retry_budget.ts";

@@ -23,7 +23,7 @@ import {
 } from "../src/errors.ts";
 import type { ClientCall, ClientInterceptor } from "../src/_interceptors.ts";
 import { type RpcServer, serve } from "../src/server/server.ts";
-import { closedPort } from "./_core_helpers.ts";
+import { closedPort, deadlineSeen } from "./_core_helpers.ts";
 import { startFakeMember } from "./_fake_member.ts";
 import { waitFor, within } from "./_wait.ts";
 
@@ -39,7 +39,7 @@ interface Seen {
 function innerServer(): RpcServer {
   return serve({
     seen: withContext((ctx): Seen => ({
-      deadline: ctx.deadline ?? null,
+      deadline: deadlineSeen(ctx),
       metadata: { ...ctx.metadata },
     })),
   }, { hostname: HOST, port: 0 });
@@ -98,7 +98,7 @@ Deno.test("parent, timeout and metadata survive every path of the channel, with 
   let nested: () => Promise<Seen> = () => Promise.reject(new Error("unset"));
   const outer = serve({
     nested: withContext(async (ctx) => ({
-      outer: ctx.deadline ?? null,
+      outer: deadlineSeen(ctx),
       inner: await nested(),
     })),
   }, { hostname: HOST, port: 0 });

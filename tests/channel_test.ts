@@ -295,7 +295,7 @@ Deno.test("after goaway new calls go to the other endpoint and the draining call
     { host: HOST, port: draining.addr.port },
     { host: HOST, port: other.addr.port },
   ]);
-  const closing = draining.close({ deadline: 10_000 });
+  const closing = draining.close({ timeout: 10_000 });
   const key = `${HOST}:${draining.addr.port}`;
   await waitFor(
     () => channel.endpoints().find((e) => e.key === key)?.state === "draining",

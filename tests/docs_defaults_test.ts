@@ -141,7 +141,7 @@ const TABLE_ROWS: readonly TableRow[] = [
     ["maxConnectionAge", SERVER_DEFAULTS.maxConnectionAge],
     ["maxFrameSize", DEFAULT_MAX_FRAME_SIZE],
     ["maxInFlightPerConnection", SERVER_DEFAULTS.maxInFlightPerConnection],
-    ["closeDeadline", SERVER_DEFAULTS.closeDeadline],
+    ["closeTimeout", SERVER_DEFAULTS.closeTimeout],
     ["exposeStack", false],
   ] as const).map(([name, expected]) => ({
     doc: "docs/security.md",
@@ -399,7 +399,7 @@ const PROSE: readonly Prose[] = [
     [option("maxPingsPerMinute"), SERVER_DEFAULTS.maxPingsPerMinute],
     [option("maxConnectionAge", "ms, "), SERVER_DEFAULTS.maxConnectionAge],
     [option("frameTimeout"), SERVER_DEFAULTS.frameTimeout],
-    [/\(default `closeDeadline`, ([^)]+)\)/, SERVER_DEFAULTS.closeDeadline],
+    [/\(default `closeTimeout`, ([^)]+)\)/, SERVER_DEFAULTS.closeTimeout],
     [option("maxConnections"), SERVER_DEFAULTS.maxConnections],
     [
       option("maxConnectionsPerAddress"),
@@ -558,7 +558,7 @@ const DEFAULT_TAGS: Readonly<Record<string, number>> = {
   "ServeOptions.maxPingsPerMinute": SERVER_DEFAULTS.maxPingsPerMinute,
   "ServeOptions.maxConnectionAge": SERVER_DEFAULTS.maxConnectionAge,
   "ServeOptions.frameTimeout": SERVER_DEFAULTS.frameTimeout,
-  "ServeOptions.closeDeadline": SERVER_DEFAULTS.closeDeadline,
+  "ServeOptions.closeTimeout": SERVER_DEFAULTS.closeTimeout,
   "ZooKeeperSessionOptions.connectTimeout":
     ZOOKEEPER_SESSION_DEFAULTS.connectTimeout,
   "ZooKeeperSessionOptions.sessionTimeout":

@@ -97,7 +97,7 @@ async function notServingConnection(server: RpcServer): Promise<Connection> {
     );
   } catch (error) {
     direct.close();
-    await direct.closed;
+    await direct.finished;
     throw error;
   }
   return direct;
