@@ -217,15 +217,23 @@ export class ServerConnection {
           if (!this.#handshaken) continue; // preface still incomplete
         }
         let frame: Frame | undefined;
-        while (!this.#closed && (frame = decoder.next()) !== undefined) {
-          this.#onFrame(frame);
-          this.#guards.frameRead();
-          if (this.#writer.buffered > WRITE_HIGH_WATER) {
-            // Per frame, not per read: one read can hold thousands of
-            // requests. The frames left in the decoder wait; nothing is
-            // read meanwhile, so TCP pushes back on the peer.
-            await this.#writer.drained();
+        // The answers to one read's requests go out in one write.
+        this.#writer.hold();
+        try {
+          while (!this.#closed && (frame = decoder.next()) !== undefined) {
+            this.#onFrame(frame);
+            this.#guards.frameRead();
+            if (this.#writer.buffered > WRITE_HIGH_WATER) {
+              // Per frame, not per read: one read can hold thousands of
+              // requests. The frames left in the decoder wait; nothing is
+              // read meanwhile, so TCP pushes back on the peer.
+              this.#writer.release();
+              await this.#writer.drained();
+              this.#writer.hold();
+            }
           }
+        } finally {
+          this.#writer.release();
         }
         this.#guards.framing(decoder.buffered > 0);
       }
