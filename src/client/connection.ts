@@ -324,6 +324,8 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #writer: FrameWriter;
   #calls: CallTable;
   #draining = false;
+  /** The last read answered several calls: hold their callers' requests. */
+  #woken = false;
   #closedFlag = false;
   #closeError: Error | undefined;
   #resolveClosed!: () => void;
@@ -447,14 +449,22 @@ export class Connection extends EventTarget implements AsyncDisposable {
     );
     this.#calls = new CallTable(
       maxInFlight,
-      (call, timeout, params) =>
-        this.#writer.pushRequest(
+      (call, timeout, params) => {
+        // Callers woken by one read (several answers) send their next
+        // requests in one write; otherwise a request goes out at once (1 in
+        // flight: no added hop).
+        if (this.#woken) {
+          this.#woken = false;
+          this.#writer.holdForTurn();
+        }
+        return this.#writer.pushRequest(
           call.id,
           timeout,
           call.prefix,
           params,
           call.metadata,
-        ),
+        );
+      },
       (call) =>
         this.#expire(
           call,
@@ -680,9 +690,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
 
   #drainFrames(): void {
     let frame: Frame | undefined;
+    let frames = 0;
     while (!this.#closedFlag && (frame = this.#decoder.next()) !== undefined) {
       this.#onFrame(frame);
+      frames++;
     }
+    this.#woken = frames > 1;
   }
 
   #onFrame(frame: Frame): void {

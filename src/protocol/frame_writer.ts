@@ -49,6 +49,7 @@ export class FrameWriter {
   #started = 0;
   #flushing = false;
   #held = false;
+  #releaseHeld = () => this.release();
   #failed: unknown = undefined;
   #idle: Array<() => void> = [];
   #onError: (error: unknown) => void;
@@ -184,6 +185,32 @@ export class FrameWriter {
    */
   hold(): void {
     this.#held = true;
+  }
+
+  /**
+   * Holds frames until the microtasks queued so far have run: callers woken
+   * by one read that each send their next request send them in one write.
+   * Does nothing while a write is in progress (frames already wait for it)
+   * or frames are held.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { FrameType } from "./frame.ts";
+   * import { FrameWriter } from "./frame_writer.ts";
+   * const writes: number[] = [];
+   * const writer = new FrameWriter({ write: (p) => (writes.push(p.length), Promise.resolve(p.length)) });
+   * queueMicrotask(() => writer.push(FrameType.Ping, 2)); // already queued
+   * writer.holdForTurn();
+   * writer.push(FrameType.Ping, 1);
+   * await Promise.resolve();
+   * assert.deepEqual(writes, [18]);
+   * ```
+   */
+  holdForTurn(): void {
+    if (this.#held || this.#flushing) return;
+    this.#held = true;
+    queueMicrotask(this.#releaseHeld);
   }
 
   /** Ends a {@linkcode FrameWriter.hold}: what it held goes out now. */
