@@ -40,6 +40,11 @@ import {
 import { DEFAULT_CONNECT_TIMEOUT } from "../src/client/_connect.ts";
 import { DEFAULT_ZOOKEEPER_HOSTS } from "../src/zookeeper/_config.ts";
 import { denoDoc } from "./_deno_doc.ts";
+import {
+  TRACES_DEFAULT_PARENT_WAIT,
+  TRACES_DEFAULT_PORT,
+  TRACES_DEFAULT_SETTLE,
+} from "../src/cli/traces.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -256,7 +261,7 @@ const TABLE_ROWS: readonly TableRow[] = [
       "`keepaliveTimeout` (dead after a ping)",
       CONNECTION_DEFAULTS.keepaliveTimeout,
     ],
-    ["`maxEjectionTime`", CHANNEL_DEFAULTS.maxEjectionTime],
+    ["`maxEjectionTime`", OUTLIER_DETECTION_DEFAULTS.maxEjectionTime],
     ["call timeout (retries included)", CHANNEL_DEFAULTS.timeout],
     // ZooKeeper's own settings and the suite's load: no library default.
     [
@@ -361,6 +366,21 @@ function option(name: string, qualifier = ""): RegExp {
 
 const PROSE: readonly Prose[] = [
   {
+    doc: "docs/interceptors-and-telemetry.md",
+    pattern: /`--settle` \(default `([^`]+)`\)/,
+    expected: TRACES_DEFAULT_SETTLE,
+  },
+  {
+    doc: "docs/interceptors-and-telemetry.md",
+    pattern: /`--parent-wait` \(default `([^`]+)`/,
+    expected: TRACES_DEFAULT_PARENT_WAIT,
+  },
+  {
+    doc: "docs/interceptors-and-telemetry.md",
+    pattern: /`--port` \(default `(\d+)`/,
+    expected: TRACES_DEFAULT_PORT,
+  },
+  {
     doc: "docs/testing.md",
     pattern: /a real quorum on loopback \(`size`, default (\d+)\)/,
     expected: 3,
@@ -455,8 +475,11 @@ const PROSE: readonly Prose[] = [
       CONNECTION_DEFAULTS.keepaliveInterval,
       CONNECTION_DEFAULTS.keepaliveTimeout,
     ]],
-    [/`ejectionTime` (\S+ ms)/, CHANNEL_DEFAULTS.ejectionTime],
-    [/at most `maxEjectionTime` ([^)]+)\)/, CHANNEL_DEFAULTS.maxEjectionTime],
+    [/`ejectionTime` (\S+ ms)/, OUTLIER_DETECTION_DEFAULTS.ejectionTime],
+    [
+      /at most `maxEjectionTime` ([^)]+)\)/,
+      OUTLIER_DETECTION_DEFAULTS.maxEjectionTime,
+    ],
     [
       /`outlierDetection\.probeInterval` ([^,]+),/,
       OUTLIER_DETECTION_DEFAULTS.probeInterval,
@@ -523,8 +546,10 @@ const DEFAULT_TAGS: Readonly<Record<string, number>> = {
     CONNECTION_DEFAULTS.idleKeepaliveInterval,
   "DistributedChannelOptions.timeout": CHANNEL_DEFAULTS.timeout,
   "DistributedChannelOptions.maxAttempts": CHANNEL_DEFAULTS.maxAttempts,
-  "DistributedChannelOptions.ejectionTime": CHANNEL_DEFAULTS.ejectionTime,
-  "DistributedChannelOptions.maxEjectionTime": CHANNEL_DEFAULTS.maxEjectionTime,
+  "OutlierDetectionOptions.ejectionTime":
+    OUTLIER_DETECTION_DEFAULTS.ejectionTime,
+  "OutlierDetectionOptions.maxEjectionTime":
+    OUTLIER_DETECTION_DEFAULTS.maxEjectionTime,
   "DistributedChannelOptions.discoveryTimeout":
     CHANNEL_DEFAULTS.discoveryTimeout,
   "HedgingOptions.maxHedges": CHANNEL_DEFAULTS.maxHedges,

@@ -16,7 +16,7 @@ import {
   PREFACE,
 } from "../src/protocol/frame.ts";
 import { ZooKeeperSession } from "../zookeeper.ts";
-import { zooKeeperDiscovery } from "../mod.ts";
+import { zooKeeperDiscovery } from "../zookeeper.ts";
 import { concat, readToEnd, writeAll } from "./_core_helpers.ts";
 import { within } from "./_wait.ts";
 
