@@ -258,6 +258,30 @@ const utf8Decoder = new TextDecoder();
 /** Queued output above which pings are not answered. */
 const PONG_HIGH_WATER = 1024 * 1024;
 
+/**
+ * Internal: {@linkcode Connection.prototype.call} without its async wrapper
+ * that gives errors the caller's stack, for a caller that adds that stack
+ * itself (the channel): the promise the read loop settles, and no second
+ * one per call. Not exported from `mod.ts`.
+ *
+ * @example
+ * ```ts
+ * import { callUnwrapped, Connection } from "./connection.ts";
+ * import { serve } from "../server/server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve({ add: (a: number, b: number) => a + b }, { hostname: "127.0.0.1" });
+ * await using conn = await Connection.connect({ hostname: "127.0.0.1", port: server.addr.port });
+ * assert.equal(await callUnwrapped(conn, "add", [1, 2], { timeout: 1000 }), 3);
+ * ```
+ */
+export let callUnwrapped: (
+  connection: Connection,
+  method: string,
+  params: unknown[],
+  options: CallOptions,
+) => Promise<unknown>;
+
 // The options of a call that passes none: no object per call.
 const NO_OPTIONS: CallOptions = Object.freeze({});
 
@@ -526,13 +550,26 @@ export class Connection extends EventTarget implements AsyncDisposable {
     options: CallOptions = NO_OPTIONS,
   ): Promise<unknown> {
     try {
-      return await (this.#interceptors === undefined
-        ? this.#send(method, params, options)
-        : this.#intercept(this.#interceptors, method, params, options));
+      return await this.#dispatch(method, params, options);
     } catch (error) {
       // Created in the read loop or a timer: give it the caller's frames.
       throw withCallerStack(error);
     }
+  }
+
+  static {
+    callUnwrapped = (connection, method, params, options) =>
+      connection.#dispatch(method, params, options);
+  }
+
+  #dispatch(
+    method: string,
+    params: unknown[],
+    options: CallOptions,
+  ): Promise<unknown> {
+    return this.#interceptors === undefined
+      ? this.#send(method, params, options)
+      : this.#intercept(this.#interceptors, method, params, options);
   }
 
   #intercept(

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { IdTable } from "../_id_table.ts";
 import { errorPayload } from "../_error_payload.ts";
 import { settleWithin } from "../_async.ts";
 import {
@@ -118,7 +119,8 @@ export class ServerConnection {
   #writer: FrameWriter;
   #decoder: FrameDecoder;
   /** Calls answered when their handler settles, by id (not cancelled ones). */
-  #inflight = new Map<number, HandlerContext>();
+  // Not a Map: its rehashes kept finished calls alive (src/_id_table.ts).
+  #inflight = new IdTable<HandlerContext>();
   /** Async handlers not yet settled, cancelled ones included. */
   #running = 0;
   #maxInFlight: number;
