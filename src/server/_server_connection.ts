@@ -33,7 +33,7 @@ import {
 import { FrameWriter } from "../protocol/frame_writer.ts";
 import { Responder, WRITE_HIGH_WATER } from "./_responder.ts";
 import { Guards } from "./_guards.ts";
-import { readRequestHeader } from "../protocol/request.ts";
+import { readRequestHeader, type RequestHeader } from "../protocol/request.ts";
 import { HandlerContext } from "./_handler_context.ts";
 import { EMPTY_METADATA, readMetadata } from "../protocol/metadata.ts";
 import { runAsParent } from "../_call_scope.ts";
@@ -121,6 +121,16 @@ export class ServerConnection {
   /** Calls answered when their handler settles, by id (not cancelled ones). */
   // Not a Map: its rehashes kept finished calls alive (src/_id_table.ts).
   #inflight = new IdTable<HandlerContext>();
+  /** Filled by each request in turn: no header object per request. */
+  #header: RequestHeader = {
+    timeout: undefined,
+    metadata: undefined,
+    unreadable: undefined,
+    method: new Uint8Array(0),
+    paramsStart: 0,
+  };
+  /** A request arrived in the current read (activity, stamped once). */
+  #requested = false;
   /** Async handlers not yet settled, cancelled ones included. */
   #running = 0;
   #maxInFlight: number;
@@ -237,6 +247,11 @@ export class ServerConnection {
         } finally {
           this.#writer.release();
         }
+        if (this.#requested) {
+          // One clock read per read, not per request.
+          this.#requested = false;
+          this.#guards.active();
+        }
         this.#guards.framing(decoder.buffered > 0);
       }
     } catch (error) {
@@ -303,7 +318,7 @@ export class ServerConnection {
     }
     switch (frame.type) {
       case FrameType.Request:
-        this.#guards.active();
+        this.#requested = true;
         this.#onRequest(frame.id, frame.payload);
         return;
       case FrameType.Cancel: {
@@ -382,7 +397,7 @@ export class ServerConnection {
   }
 
   #onRequest(id: number, payload: Uint8Array): void {
-    const header = readRequestHeader(payload);
+    const header = readRequestHeader(payload, this.#header);
     if (header.unreadable !== undefined) {
       // The frame is whole (frames are length-delimited): only this call
       // is unreadable.
@@ -399,6 +414,8 @@ export class ServerConnection {
     }
     const paramsStart = header.paramsStart;
     const nameBytes = header.method;
+    // Read now: the header object is the next request's too.
+    const timeout = header.timeout;
     const entry = findMethod(this.#s.table, nameBytes);
     const method = entry ? entry.name : decodeMethod(nameBytes);
     if (id === 0) {
@@ -486,7 +503,7 @@ export class ServerConnection {
       if (entry.withContext === undefined) {
         result = entry.fn.apply(this.#s.handlers, params);
       } else {
-        ctx = new HandlerContext(method, this.#addr, header.timeout, metadata);
+        ctx = new HandlerContext(method, this.#addr, timeout, metadata);
         if (this.#s.inheritDeadline) {
           const call = ctx;
           const fn = entry.withContext;
@@ -524,7 +541,7 @@ export class ServerConnection {
       return;
     }
     if (promise !== undefined) {
-      ctx ??= new HandlerContext(method, this.#addr, header.timeout, metadata);
+      ctx ??= new HandlerContext(method, this.#addr, timeout, metadata);
       this.#inflight.set(id, ctx);
       this.#running++;
       const running = this.#s.running;
