@@ -86,12 +86,65 @@ export interface ServerConnectionOptions {
   closeTimeout?: number;
 }
 
+/**
+ * The async handler calls of a server not yet settled: a count and the
+ * waiters for zero, not a set of their promises (a `Set` inserted into and
+ * deleted from per call is rehashed, and its dropped stores kept finished
+ * calls alive into the old generation, as a `Map` did: src/_id_table.ts).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RunningHandlers } from "./_server_connection.ts";
+ * const running = new RunningHandlers();
+ * running.start();
+ * let idle = false;
+ * const waiting = running.idle().then(() => idle = true);
+ * running.end();
+ * await waiting;
+ * assert.equal(idle, true);
+ * assert.equal(running.size, 0);
+ * ```
+ */
+export class RunningHandlers {
+  #count = 0;
+  #waiters: (() => void)[] = [];
+
+  /** Handler calls running. */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** A handler call started. */
+  start(): void {
+    this.#count++;
+  }
+
+  /** A handler call settled. */
+  end(): void {
+    if (--this.#count > 0) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /**
+   * Resolves when no handler call runs.
+   *
+   * @returns A promise.
+   */
+  idle(): Promise<void> {
+    if (this.#count === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+}
+
 /** What every connection of one server shares with it. */
 export interface ServerInternals {
   /** Methods by name length, with their UTF-8 bytes. */
   table: Map<number, MethodEntry[]>;
   /** Async handler calls not yet settled, across all connections. */
-  running: Set<Promise<unknown>>;
+  running: RunningHandlers;
   handlers: object;
   /** The codecs this server accepts, preferred first. */
   codecs: readonly Codec[];
@@ -544,24 +597,31 @@ export class ServerConnection {
       ctx ??= new HandlerContext(method, this.#addr, timeout, metadata);
       this.#inflight.set(id, ctx);
       this.#running++;
-      const running = this.#s.running;
+      this.#s.running.start();
       const call = ctx;
-      // The intrinsic then: a promise may carry a hostile own `then`.
-      const settled: Promise<unknown> = promiseThen.call(
+      // The intrinsic then: a promise may carry a hostile own `then`. The
+      // slot is freed when the handler settles, not when its call is
+      // cancelled: a handler that ignores its signal still runs.
+      promiseThen.call(
         promise,
-        (value: unknown) => this.#complete(id, call, value, false),
-        (error: unknown) => this.#complete(id, call, error, true),
-      ).finally(() => {
-        // The slot is freed when the handler settles, not when its call is
-        // cancelled: a handler that ignores its signal still runs.
-        this.#running--;
-        running.delete(settled);
-      });
-      running.add(settled);
+        (value: unknown) => {
+          this.#handlerSettled();
+          this.#complete(id, call, value, false);
+        },
+        (error: unknown) => {
+          this.#handlerSettled();
+          this.#complete(id, call, error, true);
+        },
+      );
     } else {
       ctx?.done();
       this.#responder.result(id, method, result);
     }
+  }
+
+  #handlerSettled(): void {
+    this.#running--;
+    this.#s.running.end();
   }
 
   /** Fails call `id`, whose header cannot be read, keeping the connection. */
