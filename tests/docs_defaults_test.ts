@@ -157,10 +157,15 @@ const TABLE_ROWS: readonly TableRow[] = [
   // The fixed limits below the server's options.
   ...([
     ["ping / pong payload", MAX_PING_PAYLOAD],
-    // WRITE_HIGH_WATER in src/server/_server_connection.ts (not exported).
+    // WRITE_HIGH_WATER in src/server/_responder.ts (a _ file of another folder).
     ["queued output per connection", 1 << 20],
     ["receive buffer growth", "doubles, capped"],
-    ["result / error size", "the client's `maxFrameSize`"],
+    [
+      "result / error size",
+      "the smaller of the client's `maxFrameSize` and the server's",
+    ],
+    // OUTPUT_BUDGET in src/server/_responder.ts (not exported).
+    ["answers waiting for a client that does not read", 16 << 20],
     // The request header's u8 method length (src/protocol/frame.ts).
     ["method name", 255],
   ] as const).map(([row, expected]) => ({
@@ -481,7 +486,7 @@ const PROSE: readonly Prose[] = [
       OUTLIER_DETECTION_DEFAULTS.maxEjectionTime,
     ],
     [
-      /`outlierDetection\.probeInterval` ([^,]+),/,
+      /`probeInterval` ([^,]+),/,
       OUTLIER_DETECTION_DEFAULTS.probeInterval,
     ],
     [
@@ -489,11 +494,11 @@ const PROSE: readonly Prose[] = [
       OUTLIER_DETECTION_DEFAULTS.consecutiveFailures,
     ],
     [
-      /`maxEjectionPercent` (\d+),/,
+      /`maxEjectionPercent` (\d+)\./,
       OUTLIER_DETECTION_DEFAULTS.maxEjectionPercent,
     ],
     [/`maxAttempts` (\d+),/, CHANNEL_DEFAULTS.maxAttempts],
-    [/`discoveryTimeout` ([^.]+)\./, CHANNEL_DEFAULTS.discoveryTimeout],
+    [/`discoveryTimeout` ([^;]+);/, CHANNEL_DEFAULTS.discoveryTimeout],
   ] as const).map(([pattern, expected]) => ({
     doc: "docs/failure-modes.md",
     pattern,

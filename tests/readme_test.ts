@@ -42,7 +42,7 @@ for (
 const EXAMPLE_PAGES = [
   "README.md",
   "docs/api-tour.md",
-  "docs/error-fields.md",
+  "docs/errors.md",
   "docs/metadata-and-deadlines.md",
   "docs/interceptors-and-telemetry.md",
   "docs/health-and-routing.md",
@@ -316,7 +316,7 @@ Deno.test("the README's commands install the CLI from the checkout, and it runs"
   });
 });
 
-Deno.test("the error-with-fields example (docs/error-fields.md) runs as written", async () => {
+Deno.test("the error-with-fields example (docs/errors.md) runs as written", async () => {
   await inTempDir(async (dir) => {
     await writeBlocks(dir, blocks);
     const output = await deno(
