@@ -29,6 +29,7 @@ const LAYERS: readonly (readonly string[])[] = [
     "_error_payload.ts",
     "_call_scope.ts",
     "_interceptors.ts",
+    "_id_table.ts",
   ],
   ["protocol/", "telemetry/"],
   ["discovery/"],

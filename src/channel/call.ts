@@ -8,7 +8,11 @@
  * @module
  */
 
-import type { CallOptions, Connection } from "../client/connection.ts";
+import {
+  type CallOptions,
+  callUnwrapped,
+  type Connection,
+} from "../client/connection.ts";
 import {
   CancelledError,
   classify,
@@ -296,7 +300,8 @@ export class ChannelCall {
       if (this.signal !== undefined) callOptions.signal = this.signal;
     }
     if (host.interceptors === undefined) {
-      return connection.call(this.method, this.#params, callOptions);
+      // The channel's call() adds the caller's stack to errors.
+      return callUnwrapped(connection, this.method, this.#params, callOptions);
     }
     // Copies: an interceptor's writes stay in this attempt.
     const params = this.#params;

@@ -39,6 +39,7 @@ import {
 } from "./_handler_table.ts";
 import {
   NOT_SERVING,
+  RunningHandlers,
   SERVER_DEFAULTS,
   type ServerInternals,
 } from "./_server_connection.ts";
@@ -431,7 +432,7 @@ export class RpcServer implements AsyncDisposable {
     this.#warm = options.warmUp === undefined;
     this.#internals = {
       table: methodTable(entries),
-      running: new Set(),
+      running: new RunningHandlers(),
       handlers,
       codecs: this.#codecs,
       settings: encodeSettings({
@@ -692,7 +693,7 @@ export class RpcServer implements AsyncDisposable {
     const conns = [...open];
     const running = this.#internals.running;
     await settleWithin(
-      Promise.all([...conns.map((c) => c.done), ...running]),
+      Promise.all([...conns.map((c) => c.done), running.idle()]),
       timeout,
     );
     for (const conn of open) {
@@ -705,7 +706,7 @@ export class RpcServer implements AsyncDisposable {
     await Promise.all(conns.map((c) => c.done));
     // Handlers whose connection is gone were aborted; give them a moment to
     // honour their signal, but never wait forever for one that ignores it.
-    if (running.size > 0) await settleWithin(Promise.all(running), 1000);
+    if (running.size > 0) await settleWithin(running.idle(), 1000);
     await this.#acceptor.refused();
     if (this.#failure === undefined) this.#resolveFinished();
     else this.#rejectFinished(this.#failure);
