@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { lines } from "../src/testing/server_process.ts";
+import { lines } from "../src/testing/child_process.ts";
 import { lineMatching } from "./_cli_helpers.ts";
 import { waitFor, within } from "./_wait.ts";
 

@@ -14,7 +14,7 @@ import { ZooKeeperSession } from "../src/zookeeper/session.ts";
 import { parseMember } from "../src/discovery/member.ts";
 import { ServerClosingError } from "../src/errors.ts";
 import { startZooKeeper } from "../testing.ts";
-import { denoExecutable } from "../src/testing/server_process.ts";
+import { denoExecutable } from "../src/testing/child_process.ts";
 import { within } from "./_wait.ts";
 
 const HOST = "127.0.0.1";

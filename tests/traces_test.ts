@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { startZooKeeper } from "../testing.ts";
-import { lines } from "../src/testing/server_process.ts";
+import { lines } from "../src/testing/child_process.ts";
 import { type ReceivedSpan, renderTrace } from "../src/cli/traces.ts";
 import { waitFor, within } from "./_wait.ts";
 
