@@ -245,11 +245,6 @@ export async function readBody(
   } catch {
     return 400;
   }
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return body;
+  // Body chunks are backed by plain ArrayBuffers, as BlobPart asks.
+  return new Uint8Array(await new Blob(chunks as BlobPart[]).arrayBuffer());
 }
