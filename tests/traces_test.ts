@@ -640,6 +640,26 @@ Deno.test("a chain of 20 000 spans prints every span once, at most 32 levels dee
   );
 });
 
+/**
+ * Exports a trace of one span named `name`; the receiver must accept it and
+ * print it.
+ */
+async function exportSpan(receiver: Receiver, name: string): Promise<void> {
+  const response = await post(
+    receiver.url,
+    "/v1/traces",
+    JSON.stringify({
+      resourceSpans: [{ scopeSpans: [{ spans: [span(name)] }] }],
+    }),
+  );
+  assert.equal(response.status, 200);
+  await response.body?.cancel();
+  await waitFor(() => receiver.stdout().includes(`${name} [server]`), {
+    what: `the trace of span "${name}" printed`,
+    timeout: WAIT,
+  });
+}
+
 Deno.test("zkrpc traces stops by itself after --count traces, or after --duration", async () => {
   {
     await using receiver = await startReceiver([
@@ -648,21 +668,9 @@ Deno.test("zkrpc traces stops by itself after --count traces, or after --duratio
       "--count",
       "1",
     ]);
-    const response = await post(
-      receiver.url,
-      "/v1/traces",
-      JSON.stringify({
-        resourceSpans: [{ scopeSpans: [{ spans: [span("only")] }] }],
-      }),
-    );
-    assert.equal(response.status, 200);
-    await response.body?.cancel();
+    await exportSpan(receiver, "only");
     const status = await within(receiver.status, WAIT, "--count 1 to stop");
     assert.equal(status.code, 0);
-    await waitFor(() => receiver.stdout().includes("only [server]"), {
-      what: "the trace printed before the exit",
-      timeout: WAIT,
-    });
   }
   {
     await using receiver = await startReceiver(["--duration", "300ms"]);
@@ -672,25 +680,8 @@ Deno.test("zkrpc traces stops by itself after --count traces, or after --duratio
   {
     // 40000m is 2.4e9 ms, beyond one setTimeout (2^31-1 ms): a plain timer
     // would fire after 1 ms and stop the receiver before this export.
-    await using receiver = await startReceiver([
-      "--duration",
-      "40000m",
-      "--settle",
-      "1ms",
-    ]);
-    const response = await post(
-      receiver.url,
-      "/v1/traces",
-      JSON.stringify({
-        resourceSpans: [{ scopeSpans: [{ spans: [span("long")] }] }],
-      }),
-    );
-    assert.equal(response.status, 200);
-    await response.body?.cancel();
-    await waitFor(() => receiver.stdout().includes("long [server]"), {
-      what: "the trace printed by a receiver with a 2.4e9 ms --duration",
-      timeout: WAIT,
-    });
+    await using receiver = await startReceiver(["--duration", "40000m"]);
+    await exportSpan(receiver, "long");
     assert.equal(await receiver.interrupt(), 0);
   }
 });
