@@ -4,7 +4,7 @@
  * @module
  */
 
-import { delay } from "../_async.ts";
+import { waitFor, WaitTimeoutError } from "./wait.ts";
 import {
   baseConfig,
   type ZooKeeperConfig,
@@ -245,21 +245,22 @@ class Ensemble implements ZooKeeperEnsemble {
     options: { timeout?: number } = {},
   ): Promise<ZooKeeperEnsembleMember> {
     const timeout = options.timeout ?? this.#startupTimeout;
-    const deadline = Date.now() + timeout;
-    while (true) {
-      const modes = await Promise.all(this.members.map((m) => m.mode()));
-      const index = modes.indexOf("leader");
-      if (index !== -1) return this.members[index]!;
-      if (Date.now() >= deadline) {
-        throw new Error(
-          `Cannot find the ZooKeeper leader: no member reported "Mode: leader" within ${timeout} ms (modes: ${
-            modes.map((mode, i) => `${this.members[i]!.id}=${mode ?? "down"}`)
-              .join(", ")
-          })`,
-        );
-      }
-      await delay(100);
+    let modes: (string | undefined)[] = [];
+    try {
+      await waitFor(async () => {
+        modes = await Promise.all(this.members.map((m) => m.mode()));
+        return modes.includes("leader");
+      }, { what: "a leader", timeout, interval: 100 });
+    } catch (error) {
+      if (!(error instanceof WaitTimeoutError)) throw error;
+      throw new Error(
+        `Cannot find the ZooKeeper leader: no member reported "Mode: leader" within ${timeout} ms (modes: ${
+          modes.map((mode, i) => `${this.members[i]!.id}=${mode ?? "down"}`)
+            .join(", ")
+        })`,
+      );
     }
+    return this.members[modes.indexOf("leader")]!;
   }
 
   async stop(): Promise<void> {
