@@ -56,6 +56,7 @@ export {
   startZooKeeper,
   type StartZooKeeperOptions,
   type ZooKeeperConfig,
+  type ZooKeeperJvmOptions,
   type ZooKeeperServer,
 } from "./src/testing/start_zookeeper.ts";
 export {

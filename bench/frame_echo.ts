@@ -192,106 +192,241 @@ export class FrameBuffer {
   }
 }
 
-/** A multiplexed client for the echo ceiling: many frames in flight by id. */
-export class EchoClient {
-  #conn: Deno.Conn;
-  #pending = new Map<number, (error?: Error) => void>();
-  #queue: Uint8Array[] = [];
-  #writing = false;
-  #nextId = 1;
-  #reader: Promise<void>;
+/** What one closed-loop run measured (the same shape for every driver). */
+export interface LoopRun {
+  /** Latency of each successful call, ms. */
+  latencies: Float64Array;
+  /** Successful calls. */
+  calls: number;
+  /** Failed calls. */
+  errors: number;
+  /** Wall time of the run, ms. */
+  elapsedMs: number;
+  /** First error message, if any. */
+  firstError?: string;
+}
 
-  private constructor(conn: Deno.Conn) {
-    this.#conn = conn;
-    this.#reader = this.#readLoop();
+/** One connection of an {@linkcode EchoLoop}: its socket and its queues. */
+interface EchoLane {
+  conn: Deno.Conn;
+  /** Send time of each frame in flight, in send order (a ring). */
+  sentAt: Float64Array;
+  head: number;
+  inFlight: number;
+  /** Frames to send when the current write completes. */
+  queued: number;
+  writing: boolean;
+  /** Bytes of a partly received frame. */
+  partial: number;
+  reader: Promise<void>;
+}
+
+/**
+ * The ceiling's load client: a closed loop of `inFlight` callers over raw
+ * echo connections that allocates nothing per call. Frames are pre-built
+ * (`batches[k]` is k frames back to back), the echo server answers in order,
+ * so a response is counted by its bytes and matched with the oldest send time
+ * in a ring; each response immediately re-issues its caller's next frame,
+ * and the frames re-issued during one read go out in one write. Only the
+ * reads and writes themselves (one promise each) and one clock read per read
+ * burst allocate. Its GC tail is therefore the machine's, not the client's,
+ * which is what p99.9 ratios need to compare against.
+ *
+ * @example
+ * ```ts ignore
+ * const loop = await EchoLoop.connect([{ hostname: "127.0.0.1", port }], 19, 64);
+ * const run = await loop.run(64, 100_000, 5_000);
+ * console.log(run.calls / (run.elapsedMs / 1000), "calls/s");
+ * await loop.close();
+ * ```
+ */
+export class EchoLoop {
+  #lanes: EchoLane[] = [];
+  #frameBytes: number;
+  #batches: Uint8Array[];
+  #read: Uint8Array;
+  // The current run.
+  #latencies = new Float64Array(0);
+  #calls = 0;
+  #started = 0;
+  #maxCalls = 0;
+  #deadline = 0;
+  #errors = 0;
+  #firstError: string | undefined;
+  #done: (() => void) | undefined;
+  #closing = false;
+
+  private constructor(frameBytes: number, maxInFlight: number) {
+    this.#frameBytes = frameBytes;
+    const frame = makeFrame(frameBytes);
+    const all = new Uint8Array(frame.length * maxInFlight);
+    for (let i = 0; i < maxInFlight; i++) all.set(frame, i * frame.length);
+    this.#batches = Array.from(
+      { length: maxInFlight + 1 },
+      (_, k) => all.subarray(0, k * frame.length),
+    );
+    this.#read = new Uint8Array(Math.max(64 * 1024, 2 * frame.length));
   }
 
   /**
-   * Connects to an echo server.
+   * Connects one lane per endpoint (Nagle off).
    *
-   * @param hostname Host (127.0.0.1).
-   * @param port Port.
-   * @returns The client.
+   * @param endpoints Echo servers.
+   * @param frameBytes Frame size, header included.
+   * @param maxInFlight The most callers a run will use.
+   * @returns The loop, idle until {@linkcode EchoLoop.run}.
    */
-  static async connect(hostname: string, port: number): Promise<EchoClient> {
-    const conn = await Deno.connect({ hostname, port });
-    conn.setNoDelay(true);
-    return new EchoClient(conn);
+  static async connect(
+    endpoints: { hostname: string; port: number }[],
+    frameBytes: number,
+    maxInFlight: number,
+  ): Promise<EchoLoop> {
+    const loop = new EchoLoop(
+      Math.max(HEADER_BYTES, frameBytes),
+      maxInFlight,
+    );
+    for (const { hostname, port } of endpoints) {
+      const conn = await Deno.connect({ hostname, port });
+      conn.setNoDelay(true);
+      const lane: EchoLane = {
+        conn,
+        sentAt: new Float64Array(maxInFlight),
+        head: 0,
+        inFlight: 0,
+        queued: 0,
+        writing: false,
+        partial: 0,
+        reader: Promise.resolve(),
+      };
+      lane.reader = loop.#readLoop(lane);
+      loop.#lanes.push(lane);
+    }
+    return loop;
   }
 
   /**
-   * Sends a copy of `template` with a fresh id; resolves when echoed.
+   * Runs `inFlight` closed-loop callers (spread over the lanes) until
+   * `maxCalls` calls were started or `maxMs` elapsed, and every call
+   * started has been answered.
    *
-   * @param template A frame from {@linkcode makeFrame}.
+   * @param inFlight Concurrent callers, at most `maxInFlight`.
+   * @param maxCalls Bound on calls.
+   * @param maxMs Bound on time.
+   * @returns Latencies, calls, errors and the wall time.
    */
-  call(template: Uint8Array): Promise<void> {
-    const id = this.#nextId++ >>> 0;
-    const frame = template.slice();
-    new DataView(frame.buffer).setUint32(5, id);
-    const done = new Promise<void>((resolve, reject) => {
-      this.#pending.set(id, (error) => error ? reject(error) : resolve());
+  run(inFlight: number, maxCalls: number, maxMs: number): Promise<LoopRun> {
+    this.#latencies = new Float64Array(maxCalls);
+    this.#calls = 0;
+    this.#started = 0;
+    this.#errors = 0;
+    this.#firstError = undefined;
+    this.#maxCalls = maxCalls;
+    const begin = performance.now();
+    this.#deadline = begin + maxMs;
+    const finished = new Promise<void>((resolve) => this.#done = resolve);
+    const lanes = this.#lanes.length;
+    for (let i = 0; i < inFlight && this.#started < maxCalls; i++) {
+      const lane = this.#lanes[i % lanes] as EchoLane;
+      this.#issue(lane, begin);
+    }
+    for (const lane of this.#lanes) this.#flush(lane);
+    this.#maybeDone();
+    return finished.then(() => {
+      const run: LoopRun = {
+        latencies: this.#latencies.subarray(0, this.#calls),
+        calls: this.#calls,
+        errors: this.#errors,
+        elapsedMs: performance.now() - begin,
+      };
+      if (this.#firstError !== undefined) run.firstError = this.#firstError;
+      return run;
     });
-    this.#queue.push(frame);
-    if (!this.#writing) this.#flush();
-    return done;
   }
 
-  async #flush(): Promise<void> {
-    this.#writing = true;
+  #issue(lane: EchoLane, now: number): void {
+    this.#started++;
+    const slot = (lane.head + lane.inFlight) % lane.sentAt.length;
+    lane.sentAt[slot] = now;
+    lane.inFlight++;
+    lane.queued++;
+  }
+
+  async #flush(lane: EchoLane): Promise<void> {
+    if (lane.writing || lane.queued === 0) return;
+    lane.writing = true;
     try {
-      while (this.#queue.length > 0) {
-        const frames = this.#queue;
-        this.#queue = [];
-        let bytes: Uint8Array;
-        if (frames.length === 1) {
-          bytes = frames[0] as Uint8Array;
-        } else {
-          let total = 0;
-          for (const frame of frames) total += frame.length;
-          bytes = new Uint8Array(total);
-          let offset = 0;
-          for (const frame of frames) {
-            bytes.set(frame, offset);
-            offset += frame.length;
+      while (lane.queued > 0) {
+        const batch = this.#batches[lane.queued] as Uint8Array;
+        lane.queued = 0;
+        await writeAll(lane.conn, batch);
+      }
+    } catch (error) {
+      this.#fail(lane, error);
+    } finally {
+      lane.writing = false;
+    }
+  }
+
+  async #readLoop(lane: EchoLane): Promise<void> {
+    const frameBytes = this.#frameBytes;
+    try {
+      while (true) {
+        const n = await lane.conn.read(this.#read);
+        if (n === null) break;
+        let complete = lane.partial + n;
+        if (complete < frameBytes) {
+          lane.partial = complete;
+          continue;
+        }
+        const now = performance.now();
+        const capacity = lane.sentAt.length;
+        while (complete >= frameBytes) {
+          complete -= frameBytes;
+          this.#latencies[this.#calls++] = now - (lane.sentAt[lane.head] ?? 0);
+          lane.head = (lane.head + 1) % capacity;
+          lane.inFlight--;
+          if (this.#started < this.#maxCalls && now < this.#deadline) {
+            this.#issue(lane, now);
           }
         }
-        await writeAll(this.#conn, bytes);
+        lane.partial = complete;
+        this.#flush(lane);
+        this.#maybeDone();
       }
+      this.#fail(lane, new Error("Echo connection closed by the server"));
     } catch (error) {
-      this.#failAll(error as Error);
-    } finally {
-      this.#writing = false;
+      this.#fail(lane, error);
     }
   }
 
-  async #readLoop(): Promise<void> {
-    const buffer = new FrameBuffer();
-    try {
-      while (await buffer.fill(this.#conn)) {
-        buffer.takeFrames((id) => {
-          const settle = this.#pending.get(id);
-          this.#pending.delete(id);
-          settle?.();
-        });
-      }
-      this.#failAll(new Error("Echo connection closed by the server"));
-    } catch (error) {
-      this.#failAll(error as Error);
+  #fail(lane: EchoLane, error: unknown): void {
+    if (lane.inFlight > 0 && !this.#closing) {
+      this.#errors += lane.inFlight;
+      this.#firstError ??= String(error);
     }
+    lane.inFlight = 0;
+    lane.queued = 0;
+    this.#maybeDone();
   }
 
-  #failAll(error: Error): void {
-    for (const settle of this.#pending.values()) settle(error);
-    this.#pending.clear();
+  #maybeDone(): void {
+    if (this.#done === undefined) return;
+    for (const lane of this.#lanes) if (lane.inFlight > 0) return;
+    const done = this.#done;
+    this.#done = undefined;
+    done();
   }
 
-  /** Closes the connection and waits for the reader to stop. */
+  /** Closes every lane and waits for the readers to stop. */
   async close(): Promise<void> {
-    try {
-      this.#conn.close();
-    } catch {
-      // already closed
+    this.#closing = true;
+    for (const lane of this.#lanes) {
+      try {
+        lane.conn.close();
+      } catch {
+        // already closed
+      }
     }
-    await this.#reader;
+    await Promise.all(this.#lanes.map((lane) => lane.reader));
   }
 }

@@ -9,6 +9,7 @@ import type { LoadConfig, LoadResult } from "./load_client.ts";
 import type { BenchEndpoint } from "./drivers/types.ts";
 import type { UsageSnapshot } from "./usage.ts";
 import { round } from "./stats.ts";
+import { gcDelta } from "./gc_stats.ts";
 
 /** Which server program to start. */
 export type ServerKind = "ceiling" | "rpc" | "handjson";
@@ -39,14 +40,20 @@ export interface ServerStats extends UsageSnapshot {
  * @param zookeeper Connection string.
  * @param service Service name.
  * @param delayMs Delay of each divide, ms.
+ * @param benchDir The `bench/` directory of the checkout to run.
  * @returns The handle (with `registeredAt`).
  */
 export function startRegisteredServer(
   zookeeper: string,
   service: string,
   delayMs = 0,
+  benchDir: URL = BENCH_DIR,
 ): Promise<ServerHandle> {
-  return startServer("rpc", [JSON.stringify({ zookeeper, service, delayMs })]);
+  return startServer(
+    "rpc",
+    [JSON.stringify({ zookeeper, service, delayMs })],
+    benchDir,
+  );
 }
 
 /** Client result plus server-side figures. */
@@ -57,6 +64,10 @@ export interface Measurement extends LoadResult {
   serverRssMib: number;
   /** Calls each server handled during the run, in `servers` order. */
   serverCalls: number[];
+  /** Old-generation collections per second, all servers. */
+  serverOldGcsPerSec?: number;
+  /** Bytes promoted to the old generation per call, all servers. */
+  serverPromotedBytesPerCall?: number;
 }
 
 /** CPU the load client is pinned to (when `taskset` exists). */
@@ -64,11 +75,14 @@ export const CLIENT_CPU = 0;
 /** CPU the servers are pinned to (when `taskset` exists). */
 export const SERVER_CPU = 1;
 
-const SCRIPTS: Record<ServerKind, URL> = {
-  ceiling: new URL("./ceiling_server.ts", import.meta.url),
-  rpc: new URL("./rpc_server.ts", import.meta.url),
-  handjson: new URL("./handjson_server.ts", import.meta.url),
+const SCRIPTS: Record<ServerKind, string> = {
+  ceiling: "ceiling_server.ts",
+  rpc: "rpc_server.ts",
+  handjson: "handjson_server.ts",
 };
+
+/** This checkout's `bench/` directory: where the child scripts are. */
+export const BENCH_DIR: URL = new URL("./", import.meta.url);
 
 /** Permissions of the zkrpc server process (ZooKeeper client needs env). */
 export const RPC_PERMISSIONS: string[] = [
@@ -83,13 +97,16 @@ export const RPC_PERMISSIONS: string[] = [
  *
  * @param kind Ceiling echo or zkrpc.
  * @param args Extra script arguments (rpc: JSON options).
+ * @param benchDir The `bench/` directory of the checkout to run (another
+ *   version of zkrpc, for before/after comparisons). @default BENCH_DIR
  * @returns The handle.
  */
 export async function startServer(
   kind: ServerKind,
   args: string[] = [],
+  benchDir: URL = BENCH_DIR,
 ): Promise<ServerHandle> {
-  const child = spawnChild(SCRIPTS[kind], {
+  const child = spawnChild(new URL(SCRIPTS[kind], benchDir), {
     args,
     label: `${kind}_server`,
     cpu: SERVER_CPU,
@@ -126,17 +143,20 @@ export function serverStats(server: ServerHandle): Promise<ServerStats> {
  * @param config Load configuration (endpoints are filled from `servers`
  *   unless the driver is "channel").
  * @param servers Servers whose CPU is attributed to the calls.
+ * @param benchDir The `bench/` directory whose load client runs.
+ *   @default BENCH_DIR
  * @returns The measurement.
  */
 export async function measure(
   config: Omit<LoadConfig, "endpoints"> & { endpoints?: BenchEndpoint[] },
   servers: ServerHandle[],
+  benchDir: URL = BENCH_DIR,
 ): Promise<Measurement> {
   const full: LoadConfig = {
     ...config,
     endpoints: config.endpoints ?? servers.map((s) => s.endpoint),
   };
-  const client = spawnChild(new URL("./load_client.ts", import.meta.url), {
+  const client = spawnChild(new URL("load_client.ts", benchDir), {
     args: [JSON.stringify(full)],
     label: `load_client(${config.driver})`,
     cpu: CLIENT_CPU,
@@ -153,21 +173,38 @@ export async function measure(
     const after = await Promise.all(servers.map(serverStats));
     let cpu = 0;
     let rss = 0;
+    let oldGcs: number | undefined = 0;
+    let promoted = 0;
     after.forEach((a, i) => {
       cpu += a.cpuUs - (before[i]?.cpuUs ?? 0);
       rss = Math.max(rss, a.rss);
+      const gc = gcDelta(a.gc, before[i]?.gc);
+      if (gc === undefined) oldGcs = undefined;
+      else if (oldGcs !== undefined) {
+        oldGcs += gc.oldGcs;
+        promoted += gc.promotedBytes;
+      }
     });
     if (result.firstError !== undefined) {
       console.log(
         `  ${config.driver}: ${result.errors} failed calls, first: ${result.firstError}`,
       );
     }
-    return {
+    const measurement: Measurement = {
       ...result,
       serverCpuUsPerCall: round(cpu / Math.max(1, result.calls)),
       serverRssMib: round(rss / 1048576),
       serverCalls: after.map((a, i) => a.calls - (before[i]?.calls ?? 0)),
     };
+    if (oldGcs !== undefined && servers.length > 0) {
+      measurement.serverOldGcsPerSec = round(
+        oldGcs / (result.elapsedMs / 1000),
+      );
+      measurement.serverPromotedBytesPerCall = round(
+        promoted / Math.max(1, result.calls),
+      );
+    }
+    return measurement;
   } finally {
     await client.close();
   }

@@ -12,6 +12,8 @@
 import { serveControl, writeJsonLine } from "./child.ts";
 import { type LatencySummary, round, summarize } from "./stats.ts";
 import { usageSnapshot } from "./usage.ts";
+import { gcDelta } from "./gc_stats.ts";
+import type { LoopRun } from "./frame_echo.ts";
 import type {
   DriverConfig,
   DriverFactory,
@@ -50,11 +52,18 @@ export interface LoadResult {
   clientCpuUsPerCall: number;
   /** Client RSS at the end, bytes. */
   clientRss: number;
+  /** Client old-generation (mark-compact) collections per second. */
+  clientOldGcsPerSec?: number;
+  /** Bytes the client's young-generation collections promoted, per call. */
+  clientPromotedBytesPerCall?: number;
+  /** Client GC pause time per second of the run, ms. */
+  clientGcMsPerSec?: number;
 }
 
 /**
  * Runs `inFlight` closed-loop callers until `maxCalls` calls were started or
- * `maxMs` elapsed.
+ * `maxMs` elapsed: the driver's own loop when it has one (the ceiling's,
+ * which allocates nothing per call), else callers awaiting `driver.call()`.
  *
  * @param driver The driver.
  * @param inFlight Concurrent callers.
@@ -67,15 +76,12 @@ export async function runLoop(
   inFlight: number,
   maxCalls: number,
   maxMs: number,
-): Promise<
-  {
-    latencies: Float64Array;
-    calls: number;
-    errors: number;
-    elapsedMs: number;
-    firstError?: string;
+): Promise<LoopRun> {
+  if (driver.run !== undefined) return driver.run(inFlight, maxCalls, maxMs);
+  if (driver.call === undefined) {
+    throw new TypeError("Cannot run a load driver without call() or run()");
   }
-> {
+  const call: () => Promise<unknown> = driver.call;
   const latencies = new Float64Array(maxCalls);
   let started = 0;
   let calls = 0;
@@ -89,7 +95,7 @@ export async function runLoop(
     while (started < maxCalls && t0 < deadline) {
       started++;
       try {
-        await driver.call();
+        await call();
         const t1 = performance.now();
         latencies[calls++] = t1 - t0;
         t0 = t1;
@@ -102,13 +108,14 @@ export async function runLoop(
   }
   await Promise.all(Array.from({ length: inFlight }, worker));
   const elapsedMs = performance.now() - begin;
-  const result = {
+  const result: LoopRun = {
     latencies: latencies.subarray(0, calls),
     calls,
     errors,
     elapsedMs,
   };
-  return firstError === undefined ? result : { ...result, firstError };
+  if (firstError !== undefined) result.firstError = firstError;
+  return result;
 }
 
 // Each process loads only its own driver (the ceiling client never loads
@@ -157,6 +164,7 @@ async function main(config: LoadConfig): Promise<void> {
       config.maxMs,
     );
     const after = usageSnapshot();
+    const gcFigures = gcDelta(after.gc, before.gc);
     const result: LoadResult = {
       calls: run.calls,
       errors: run.errors,
@@ -168,6 +176,14 @@ async function main(config: LoadConfig): Promise<void> {
       ),
       clientRss: after.rss,
     };
+    if (gcFigures !== undefined) {
+      const seconds = run.elapsedMs / 1000;
+      result.clientOldGcsPerSec = round(gcFigures.oldGcs / seconds);
+      result.clientPromotedBytesPerCall = round(
+        gcFigures.promotedBytes / Math.max(1, run.calls),
+      );
+      result.clientGcMsPerSec = round(gcFigures.pauseMs / seconds);
+    }
     if (run.firstError !== undefined) result.firstError = run.firstError;
     writeJsonLine(result);
   } finally {

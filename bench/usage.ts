@@ -4,6 +4,7 @@
  * @module
  */
 import process from "node:process";
+import { GcCounter, type GcFigures } from "./gc_stats.ts";
 
 /** CPU time and memory of one process at one instant. */
 export interface UsageSnapshot {
@@ -11,7 +12,14 @@ export interface UsageSnapshot {
   cpuUs: number;
   /** Resident set size in bytes. */
   rss: number;
+  /**
+   * Collections since the process's first snapshot (undefined without
+   * `node:v8`'s `GCProfiler`).
+   */
+  gc?: GcFigures;
 }
+
+let gcCounter: GcCounter | undefined;
 
 /**
  * Takes a snapshot of this process's CPU time and RSS.
@@ -19,6 +27,13 @@ export interface UsageSnapshot {
  * @returns The snapshot.
  */
 export function usageSnapshot(): UsageSnapshot {
+  gcCounter ??= new GcCounter();
+  const gc = gcCounter.read();
   const cpu = process.cpuUsage();
-  return { cpuUs: cpu.user + cpu.system, rss: Deno.memoryUsage().rss };
+  const snapshot: UsageSnapshot = {
+    cpuUs: cpu.user + cpu.system,
+    rss: Deno.memoryUsage().rss,
+  };
+  if (gc !== undefined) snapshot.gc = gc;
+  return snapshot;
 }

@@ -212,27 +212,55 @@ export function deadline<T>(
   ms: number,
   options: { signal?: AbortSignal | undefined } = {},
 ): Promise<T> {
-  const { signal } = options;
+  return race<T>(
+    ms,
+    options.signal,
+    (_, reject) =>
+      reject(new DOMException("Signal timed out.", "TimeoutError")),
+    (resolve, reject) => promise.then(resolve, reject),
+  );
+}
+
+/**
+ * The one race behind {@linkcode deadline}, {@linkcode abortable} and
+ * {@linkcode delay}: a promise that `start` may settle, that `onTime`
+ * settles after `ms` (`Infinity`: no timer), and that rejects with the
+ * signal's reason when `signal` aborts first. Whatever settles it first
+ * clears the timer and the abort listener.
+ */
+function race<T>(
+  ms: number,
+  signal: AbortSignal | undefined,
+  onTime: (
+    resolve: (value: T) => void,
+    reject: (reason: unknown) => void,
+  ) => void,
+  start?: (
+    resolve: (value: T) => void,
+    reject: (reason: unknown) => void,
+  ) => void,
+): Promise<T> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => settle(() => reject(signal!.reason));
-    const settle = (then: () => void) => {
+    const release = () => {
       timer.clear();
       signal?.removeEventListener("abort", onAbort);
-      then();
     };
+    const settleResolve = (value: T) => {
+      release();
+      resolve(value);
+    };
+    const settleReject = (reason: unknown) => {
+      release();
+      reject(reason);
+    };
+    const onAbort = () => settleReject(signal!.reason);
     const timer = setLongTimeout(
-      () =>
-        settle(() =>
-          reject(new DOMException("Signal timed out.", "TimeoutError"))
-        ),
+      () => onTime(settleResolve, settleReject),
       ms,
     );
     signal?.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => settle(() => resolve(value)),
-      (error) => settle(() => reject(error)),
-    );
+    start?.(settleResolve, settleReject);
   });
 }
 
@@ -307,14 +335,7 @@ export function abortable<T>(
   promise: Promise<T>,
   signal: AbortSignal,
 ): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() =>
-      signal.removeEventListener("abort", onAbort)
-    );
-  });
+  return deadline(promise, Infinity, { signal });
 }
 
 /**
@@ -342,19 +363,7 @@ export function delay(
   ms: number,
   options: { signal?: AbortSignal | undefined } = {},
 ): Promise<void> {
-  const { signal } = options;
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = () => {
-      timer.clear();
-      reject(signal!.reason);
-    };
-    const timer = setLongTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
+  return race<void>(ms, options.signal, (resolve) => resolve());
 }
 
 /** How {@linkcode backoff} grows, named as `@std/async`'s `RetryOptions`. */

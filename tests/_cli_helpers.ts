@@ -5,15 +5,17 @@
  */
 
 import { within } from "./_wait.ts";
+import {
+  denoCommand,
+  type DenoCommandOptions,
+  type DenoOutput,
+  runDeno,
+} from "../src/testing/child_process.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
 /** What a finished `zkrpc` run printed and returned. */
-export interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type Run = DenoOutput;
 
 /** How to run `zkrpc`. */
 export interface ZkrpcOptions {
@@ -25,21 +27,17 @@ export interface ZkrpcOptions {
   timeout?: number;
 }
 
-function command(args: string[], options: ZkrpcOptions): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...(options.permissions ?? ["--allow-net=127.0.0.1", "--allow-env"]),
-      "cli.ts",
-      ...args,
-    ],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...options.env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(options.timeout ?? 60_000),
-  });
+/** The `deno` arguments and options that run `zkrpc …args`. */
+function cli(
+  args: string[],
+  options: ZkrpcOptions,
+): [string[], DenoCommandOptions] {
+  return [[
+    "run",
+    ...(options.permissions ?? ["--allow-net=127.0.0.1", "--allow-env"]),
+    "cli.ts",
+    ...args,
+  ], { cwd: ROOT, env: options.env, timeout: options.timeout }];
 }
 
 /**
@@ -53,13 +51,7 @@ export async function zkrpc(
   args: string[],
   options: ZkrpcOptions = {},
 ): Promise<Run> {
-  const output = await command(args, options).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  return await runDeno(...cli(args, options));
 }
 
 /**
@@ -73,7 +65,7 @@ export function spawnZkrpc(
   args: string[],
   options: ZkrpcOptions = {},
 ): Deno.ChildProcess {
-  return command(args, options).spawn();
+  return denoCommand(...cli(args, options)).spawn();
 }
 
 /**

@@ -13,8 +13,8 @@ import {
   PREFACE,
 } from "../src/protocol/frame.ts";
 import { jsonCodec, TAG_KEY } from "../src/protocol/codec.ts";
-import { lines } from "../src/testing/server_process.ts";
-import { waitFor, within } from "./_wait.ts";
+import { denoCommand, lines, stopChild } from "../src/testing/child_process.ts";
+import { within } from "./_wait.ts";
 
 export { within };
 
@@ -169,17 +169,12 @@ export async function startChildServer(
   args: string[] = [],
   allowNet = "127.0.0.1",
 ): Promise<ChildServer> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      `--allow-net=${allowNet}`,
-      new URL(`./fixtures/${fixture}`, import.meta.url).pathname,
-      ...args,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
+  const child = denoCommand([
+    "run",
+    `--allow-net=${allowNet}`,
+    new URL(`./fixtures/${fixture}`, import.meta.url).pathname,
+    ...args,
+  ], { stderr: "inherit", timeout: Infinity }).spawn();
   const output = lines(child.stdout);
   const next = async (what: string, ms: number): Promise<string> => {
     const line = await within(output.next(), ms, what);
@@ -192,8 +187,7 @@ export async function startChildServer(
       await next("the fixture server to print its port", 30_000),
     ) as { port: number }).port;
   } catch (error) {
-    child.kill("SIGKILL");
-    await child.status;
+    await stopChild(child, "SIGKILL");
     await output.return(undefined).catch(() => {});
     throw error;
   }
@@ -201,17 +195,8 @@ export async function startChildServer(
     const line = await next("the fixture server to start a sleep call", 10_000);
     assert.equal(line, '{"started":"sleep"}');
   };
-  let killed = false;
   const kill = async (): Promise<void> => {
-    if (!killed) {
-      killed = true;
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    await child.status;
+    await stopChild(child, "SIGKILL");
     await output.return(undefined).catch(() => {});
   };
   return { port, child, sleepStarted, kill, [Symbol.asyncDispose]: kill };
@@ -255,12 +240,7 @@ export async function startFlood(
   }).spawn();
   const output = lines(child.stdout);
   const kill = async (): Promise<void> => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-    await child.status;
+    await stopChild(child, "SIGKILL");
     await output.return(undefined).catch(() => {});
   };
   const first = await output.next();
@@ -289,15 +269,6 @@ export async function memoryOf(
   const kib = (key: string): number =>
     Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
   return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
-}
-
-/** Resolves once `condition()` holds; rejects after `ms` ({@linkcode waitFor}). */
-export function until(
-  condition: () => boolean | Promise<boolean>,
-  ms = 5000,
-  what = "condition",
-): Promise<void> {
-  return waitFor(condition, { what, timeout: ms });
 }
 
 /** Values the JSON codec promises to round-trip. */

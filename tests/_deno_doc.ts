@@ -5,6 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { runDeno } from "../src/testing/child_process.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -35,15 +36,10 @@ export interface DocJson {
  * @returns The parsed output.
  */
 export async function denoDoc(files: string[]): Promise<DocJson> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["doc", "--json", ...files],
-    cwd: ROOT.pathname,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(120_000),
-  }).output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
-  return JSON.parse(new TextDecoder().decode(stdout)) as DocJson;
+  const { code, stdout, stderr } = await runDeno(
+    ["doc", "--json", ...files],
+    { cwd: ROOT, timeout: 120_000 },
+  );
+  assert.equal(code, 0, stderr);
+  return JSON.parse(stdout) as DocJson;
 }

@@ -10,6 +10,7 @@ import { StaticMembership } from "../src/discovery/static.ts";
 import { serve } from "../src/server/server.ts";
 import { closedPort, startChildServer } from "./_core_helpers.ts";
 import { zooKeeperChannel } from "../zookeeper.ts";
+import { runDeno } from "../src/testing/child_process.ts";
 
 const HOST = "127.0.0.1";
 const TLS_DIR = new URL("./fixtures/tls/", import.meta.url);
@@ -83,22 +84,15 @@ Deno.test("a member outside the process's --allow-net is skipped with one warnin
   const allowed = await startChildServer();
   const forbidden = await startChildServer();
   try {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        `--allow-net=${HOST}:${allowed.port}`,
-        new URL("./fixtures/narrow_net_client.ts", import.meta.url).pathname,
-        String(allowed.port),
-        String(forbidden.port),
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(30_000),
-    }).output();
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 0, stderr);
-    const result = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    const output = await runDeno([
+      "run",
+      `--allow-net=${HOST}:${allowed.port}`,
+      new URL("./fixtures/narrow_net_client.ts", import.meta.url).pathname,
+      String(allowed.port),
+      String(forbidden.port),
+    ], { timeout: 30_000 });
+    assert.equal(output.code, 0, output.stderr);
+    const result = JSON.parse(output.stdout) as {
       results: number[];
       warnings: string[];
       states: string[];

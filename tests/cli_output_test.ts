@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { startZooKeeper, type ZooKeeperServer } from "../testing.ts";
-import { lines } from "../src/testing/server_process.ts";
+import { lines } from "../src/testing/child_process.ts";
 import { type RpcServer, serve } from "../mod.ts";
 import { zooKeeperRegistrar, ZooKeeperSession } from "../zookeeper.ts";
 import { type Run, spawnZkrpc, zkrpc } from "./_cli_helpers.ts";

@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { startZooKeeper, type ZooKeeperServer } from "../testing.ts";
-import { lines, ServerProcess } from "../src/testing/server_process.ts";
+import { lines } from "../src/testing/child_process.ts";
+import { ServerProcess } from "../src/testing/server_process.ts";
 import { closedPort } from "./_core_helpers.ts";
 import { PROTOCOL_VERSION } from "../src/protocol/frame.ts";
 import { serve, withContext } from "../mod.ts";

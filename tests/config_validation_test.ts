@@ -19,6 +19,7 @@ import { startZooKeeper } from "../testing.ts";
 import { Handlers } from "../examples/calculator.ts";
 import { waitFor } from "./_discovery_helpers.ts";
 import { zooKeeperChannel } from "../zookeeper.ts";
+import { runDeno } from "../src/testing/child_process.ts";
 
 const ROOT = new URL("../", import.meta.url);
 /** Validation is synchronous; 1 s is more than 100x what it takes. */
@@ -210,20 +211,12 @@ async function deno(
   options: { env?: Record<string, string>; timeout?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
   const start = performance.now();
-  const output = await new Deno.Command(Deno.execPath(), {
-    args,
+  const output = await runDeno(args, {
     cwd: ROOT,
-    env: { NO_COLOR: "1", ...options.env },
-    stdin: "null",
-    signal: AbortSignal.timeout(options.timeout ?? 30_000),
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-    ms: performance.now() - start,
-  };
+    env: options.env,
+    timeout: options.timeout ?? 30_000,
+  });
+  return { ...output, ms: performance.now() - start };
 }
 
 Deno.test("the example server with a malformed --zookeeper or --service exits 2 with the cause, not an uncaught RangeError", async () => {

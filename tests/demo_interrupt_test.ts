@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { lines } from "../src/testing/server_process.ts";
+import { denoCommand, lines } from "../src/testing/child_process.ts";
 import { lineMatching } from "./_cli_helpers.ts";
 import { waitFor, within } from "./_wait.ts";
 
@@ -38,14 +38,9 @@ function kill(pid: number, signal: Deno.Signal): void {
 }
 
 Deno.test("the demo exits at once with 130 on a second Ctrl-C during its cleanup and leaves no process behind", async () => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...await demoTaskArgs(), "--duration", "60"],
+  const child = denoCommand([...await demoTaskArgs(), "--duration", "60"], {
     cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(120_000),
+    timeout: 120_000,
   }).spawn();
   const stderr = new Response(child.stderr).text();
   const output = lines(child.stdout);

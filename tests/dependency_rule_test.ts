@@ -11,6 +11,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { runDeno } from "../src/testing/child_process.ts";
 
 const SRC = new URL("../src/", import.meta.url);
 
@@ -29,6 +30,7 @@ const LAYERS: readonly (readonly string[])[] = [
     "_error_payload.ts",
     "_call_scope.ts",
     "_interceptors.ts",
+    "_id_table.ts",
   ],
   ["protocol/", "telemetry/"],
   ["discovery/"],
@@ -249,15 +251,11 @@ Deno.test("no module keeps a registry that another layer fills", async () => {
 
 /** The modules (npm ones included) `deno info` finds in a module's graph. */
 async function loadedBy(entry: string): Promise<string[]> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", entry],
+  const { code, stdout, stderr } = await runDeno(["info", "--json", entry], {
     cwd: new URL("../", import.meta.url),
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
-  const info = JSON.parse(new TextDecoder().decode(stdout)) as {
+  });
+  assert.equal(code, 0, stderr);
+  const info = JSON.parse(stdout) as {
     modules: { specifier: string }[];
   };
   return info.modules.map((m) => m.specifier);

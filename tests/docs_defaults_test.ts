@@ -615,11 +615,10 @@ const DEFAULT_TAGS: Readonly<Record<string, number>> = {
   // destructures them (no doc table repeats them).
   "StartZooKeeperOptions.port": 0,
   "StartZooKeeperOptions.startupTimeout": 30_000,
-  "StartZooKeeperOptions.tickTime": 500,
   "StartZooKeeperEnsembleOptions.size": 3,
   "StartZooKeeperEnsembleOptions.observers": 0,
   "StartZooKeeperEnsembleOptions.startupTimeout": 60_000,
-  "StartZooKeeperEnsembleOptions.tickTime": 500,
+  "ZooKeeperJvmOptions.tickTime": 500,
   "ExpireSessionOptions.timeout": 10_000,
 };
 

@@ -7,7 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { startZooKeeper } from "../testing.ts";
-import { lines, ServerProcess } from "../src/testing/server_process.ts";
+import { lines } from "../src/testing/child_process.ts";
+import { ServerProcess } from "../src/testing/server_process.ts";
 import { ZooKeeperSession } from "../zookeeper.ts";
 import { Connection, ConnectionError } from "../mod.ts";
 import { within } from "./_wait.ts";

@@ -24,6 +24,7 @@ import {
 import { StaticMembership } from "../src/discovery/static.ts";
 import { type RpcServer, serve } from "../src/server/server.ts";
 import {
+  closedPort,
   concat,
   HELLO,
   PREFACE,
@@ -356,13 +357,6 @@ const firstCandidate = {
     return candidates[0];
   },
 };
-
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: HOST, port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
 
 /**
  * A server that completes the handshake, then drops each connection as soon

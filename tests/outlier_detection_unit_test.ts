@@ -12,6 +12,7 @@ import {
 } from "../src/channel/outlier_detection.ts";
 import { Subchannel } from "../src/channel/subchannel.ts";
 import { serve } from "../src/server/server.ts";
+import { waitFor } from "./_wait.ts";
 
 const HOST = "127.0.0.1";
 
@@ -59,14 +60,6 @@ function withNow<T>(now: number, fn: () => T): T {
     return fn();
   } finally {
     Date.now = dateNow;
-  }
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
@@ -353,7 +346,7 @@ Deno.test("an ejected endpoint is probed after its period and re-admitted once i
   assert.equal(a.ejected, true);
   const server = serve({ ok: () => "ok" }, { hostname: HOST, port });
   try {
-    await until(() => !a.ejected, "re-admission");
+    await waitFor(() => !a.ejected, "re-admission", 10_000);
     assert.equal(a.failures, 0);
     assert.equal(a.outcomes, 0);
     assert.ok(target.changes >= 2);
@@ -361,7 +354,7 @@ Deno.test("an ejected endpoint is probed after its period and re-admitted once i
     // A drained endpoint comes back the same way (the connection is live).
     detector.drained(a);
     assert.equal(a.state, "draining");
-    await until(() => !a.draining, "drain probe");
+    await waitFor(() => !a.draining, "drain probe", 10_000);
     assert.equal(a.usable, true);
   } finally {
     await detector.close();
@@ -388,7 +381,7 @@ Deno.test("no probe runs for a retired or forgotten endpoint; a drained one is p
     // after a's and d's would have.
     const drainedAt = Date.now();
     detector.drained(b);
-    await until(() => !b.draining, "b's probe");
+    await waitFor(() => !b.draining, "b's probe", 10_000);
     assert.ok(Date.now() - drainedAt >= 150, "probed before ejectionTime");
     await detector.close();
     assert.equal(a.ejected, true);

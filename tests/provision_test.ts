@@ -14,6 +14,7 @@ import {
   planProvisioning,
   type ProvisioningPlan,
 } from "../src/testing/provision_plan.ts";
+import { runDeno } from "../src/testing/child_process.ts";
 
 const DEBIAN = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n';
 const UBUNTU = 'NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\n';
@@ -503,21 +504,12 @@ async function runProvision(
   env: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
   const started = performance.now();
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [...TASK.slice(1), ...args],
-    cwd: ROOT.pathname,
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-    ms: performance.now() - started,
-  };
+  const output = await runDeno([...TASK.slice(1), ...args], {
+    cwd: ROOT,
+    env,
+    timeout: 120_000,
+  });
+  return { ...output, ms: performance.now() - started };
 }
 
 /** The install line this machine should be told, when it is Debian/Ubuntu. */

@@ -14,7 +14,7 @@ import { ZooKeeperSession } from "../src/zookeeper/session.ts";
 import { parseMember } from "../src/discovery/member.ts";
 import { ServerClosingError } from "../src/errors.ts";
 import { startZooKeeper } from "../testing.ts";
-import { denoExecutable } from "../src/testing/server_process.ts";
+import { runDeno } from "../src/testing/child_process.ts";
 import { within } from "./_wait.ts";
 
 const HOST = "127.0.0.1";
@@ -125,25 +125,14 @@ await server.finished;
 console.log("unreachable: finished resolved");
 `,
     );
-    const command = new Deno.Command(denoExecutable(), {
-      args: [
-        "run",
-        `--config=${new URL("../deno.json", import.meta.url).pathname}`,
-        "--allow-net=0.0.0.0,127.0.0.1",
-        "--allow-read",
-        script,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-      stdin: "null",
-    });
-    const child = command.spawn();
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    const output = await child.output();
-    clearTimeout(timer);
-    const stderr = new TextDecoder().decode(output.stderr);
-    const stdout = new TextDecoder().decode(output.stdout);
-    assert.notEqual(output.code, 0, `exit code; stderr: ${stderr}`);
+    const { code, stdout, stderr } = await runDeno([
+      "run",
+      `--config=${new URL("../deno.json", import.meta.url).pathname}`,
+      "--allow-net=0.0.0.0,127.0.0.1",
+      "--allow-read",
+      script,
+    ]);
+    assert.notEqual(code, 0, `exit code; stderr: ${stderr}`);
     assert.match(stderr, /--allow-sys=networkInterfaces/);
     assert.doesNotMatch(stdout, /unreachable/);
   } finally {

@@ -19,6 +19,7 @@
 import assert from "node:assert/strict";
 import { startZooKeeper, type ZooKeeperServer } from "../testing.ts";
 import { ZooKeeperSession } from "../zookeeper.ts";
+import { denoCommand } from "../src/testing/child_process.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const CONFIG = new URL("deno.json", ROOT).pathname;
@@ -88,15 +89,7 @@ async function writeBlocks(
 }
 
 function deno(args: string[], dir: string): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: dir,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(120_000), // a hang fails the test, not the run
-  });
+  return denoCommand(args, { cwd: dir, timeout: 120_000 });
 }
 
 async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {

@@ -17,7 +17,6 @@ import {
   HELLO,
   rawFrames,
   requestFrame,
-  until,
   writeAll,
 } from "./_core_helpers.ts";
 import { encodeFrame, FrameType } from "../src/protocol/frame.ts";
@@ -606,7 +605,9 @@ Deno.test("a cancelled call keeps its in-flight slot until its handler settles",
           e
         ),
     );
-    if (round === 0) await until(() => started === 4);
+    if (round === 0) {
+      await waitFor(() => started === 4, "the four calls to start");
+    }
     controller.abort();
     await Promise.all(calls);
   }
@@ -615,7 +616,7 @@ Deno.test("a cancelled call keeps its in-flight slot until its handler settles",
   assert.equal(refused.ran, false);
   assert.equal(started, 4, "handlers started beyond the limit");
   release();
-  await until(() => running === 0);
+  await waitFor(() => running === 0, "every handler to stop");
   assert.equal(await conn.call("stubborn", []), "done");
   assert.equal(started, 5);
 });
@@ -645,7 +646,10 @@ Deno.test("a context-aware handler that stops on cancel frees its slot", async (
     await delay(20);
     controller.abort();
     await Promise.all(calls);
-    await until(() => stopped === 2 * (round + 1));
+    await waitFor(
+      () => stopped === 2 * (round + 1),
+      "the handlers of the round to stop",
+    );
   }
   const last = conn.call("listen", [], { timeout: 50 }).catch((e) => e);
   assert.ok((await last) instanceof DeadlineExceededError, "it ran");
@@ -683,7 +687,10 @@ Deno.test("3,000 call+cancel pairs never run more handlers than maxInFlightPerCo
   );
   assert.equal(started, 64);
   release();
-  await until(async () => (await conn.call("ok", []).catch(() => "")) === "ok");
+  await waitFor(
+    async () => (await conn.call("ok", []).catch(() => "")) === "ok",
+    "a call to succeed",
+  );
 });
 
 Deno.test("health answers not-serving on a connection draining because the server closes", async () => {

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { startZooKeeper } from "../testing.ts";
-import { lines } from "../src/testing/server_process.ts";
+import { denoCommand, lines, stopChild } from "../src/testing/child_process.ts";
 import { type ReceivedSpan, renderTrace } from "../src/cli/traces.ts";
 import { waitFor, within } from "./_wait.ts";
 
@@ -33,22 +33,10 @@ interface Receiver extends AsyncDisposable {
 
 /** Starts `deno run --allow-net=127.0.0.1 cli.ts traces --port 0 …`. */
 async function startReceiver(args: string[] = []): Promise<Receiver> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      CLI,
-      "traces",
-      "--port",
-      "0",
-      ...args,
-    ],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = denoCommand(
+    ["run", "--allow-net=127.0.0.1", CLI, "traces", "--port", "0", ...args],
+    { cwd: ROOT, timeout: Infinity }, // each test stops it
+  ).spawn();
   let out = "", err = "";
   const reading = Promise.all([
     (async () => {
@@ -59,12 +47,7 @@ async function startReceiver(args: string[] = []): Promise<Receiver> {
     })(),
   ]);
   const stop = async () => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-    await child.status;
+    await stopChild(child, "SIGKILL");
     await reading;
   };
   try {
@@ -657,6 +640,26 @@ Deno.test("a chain of 20 000 spans prints every span once, at most 32 levels dee
   );
 });
 
+/**
+ * Exports a trace of one span named `name`; the receiver must accept it and
+ * print it.
+ */
+async function exportSpan(receiver: Receiver, name: string): Promise<void> {
+  const response = await post(
+    receiver.url,
+    "/v1/traces",
+    JSON.stringify({
+      resourceSpans: [{ scopeSpans: [{ spans: [span(name)] }] }],
+    }),
+  );
+  assert.equal(response.status, 200);
+  await response.body?.cancel();
+  await waitFor(() => receiver.stdout().includes(`${name} [server]`), {
+    what: `the trace of span "${name}" printed`,
+    timeout: WAIT,
+  });
+}
+
 Deno.test("zkrpc traces stops by itself after --count traces, or after --duration", async () => {
   {
     await using receiver = await startReceiver([
@@ -665,25 +668,20 @@ Deno.test("zkrpc traces stops by itself after --count traces, or after --duratio
       "--count",
       "1",
     ]);
-    const response = await post(
-      receiver.url,
-      "/v1/traces",
-      JSON.stringify({
-        resourceSpans: [{ scopeSpans: [{ spans: [span("only")] }] }],
-      }),
-    );
-    assert.equal(response.status, 200);
-    await response.body?.cancel();
+    await exportSpan(receiver, "only");
     const status = await within(receiver.status, WAIT, "--count 1 to stop");
     assert.equal(status.code, 0);
-    await waitFor(() => receiver.stdout().includes("only [server]"), {
-      what: "the trace printed before the exit",
-      timeout: WAIT,
-    });
   }
   {
     await using receiver = await startReceiver(["--duration", "300ms"]);
     const status = await within(receiver.status, WAIT, "--duration to stop");
     assert.equal(status.code, 0);
+  }
+  {
+    // 40000m is 2.4e9 ms, beyond one setTimeout (2^31-1 ms): a plain timer
+    // would fire after 1 ms and stop the receiver before this export.
+    await using receiver = await startReceiver(["--duration", "40000m"]);
+    await exportSpan(receiver, "long");
+    assert.equal(await receiver.interrupt(), 0);
   }
 });

@@ -26,30 +26,19 @@ import { classifyFailure } from "../src/zookeeper/_failure.ts";
 import { ZooKeeperError } from "../src/zookeeper/errors.ts";
 import { closedPort } from "./_core_helpers.ts";
 import { nextEvent, waitFor, within } from "./_wait.ts";
+import { type DenoOutput, runDeno } from "../src/testing/child_process.ts";
 
 const HOST = "127.0.0.1";
 const SESSION = { sessionTimeout: 4000, connectTimeout: 5000 };
 const ROOT = new URL("../", import.meta.url);
-const decoder = new TextDecoder();
 
 /** Runs `deno run <flags> <script> …args` from the repository root. */
-async function run(
+function run(
   flags: string[],
   script: string,
   args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, script, ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    signal: AbortSignal.timeout(60_000), // a hang fails the test, not the run
-  }).output();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+): Promise<DenoOutput> {
+  return runDeno(["run", ...flags, script, ...args], { cwd: ROOT });
 }
 
 interface ConnectOutcome {

@@ -12,7 +12,12 @@
  */
 import assert from "node:assert/strict";
 import { within } from "./_wait.ts";
-import { lines } from "../src/testing/server_process.ts";
+import {
+  denoCommand,
+  lines,
+  runDeno,
+  stopChild,
+} from "../src/testing/child_process.ts";
 import { getFreePorts, isPortFree } from "../src/testing/free_port.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -44,14 +49,7 @@ function spawn(command: string[]): {
 } {
   const [program, ...args] = command;
   assert.equal(program, "deno");
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: ROOT.pathname,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = denoCommand(args, { cwd: ROOT, timeout: Infinity }).spawn();
   return {
     child,
     stdout: lines(child.stdout),
@@ -77,7 +75,7 @@ async function lineMatching(
  * killed with SIGKILL could leave its child holding the pipes).
  */
 async function finish(spawned: ReturnType<typeof spawn>): Promise<void> {
-  await stop(spawned.child);
+  await stopChild(spawned.child, "SIGINT", 30_000); // then SIGKILL
   await within(
     (async () => {
       for await (const _ of spawned.stdout); // drain
@@ -86,24 +84,6 @@ async function finish(spawned: ReturnType<typeof spawn>): Promise<void> {
     30_000,
     "the output to end",
   );
-}
-
-/** Ends a child that may still run: SIGINT, then SIGKILL after 30 s. */
-async function stop(child: Deno.ChildProcess): Promise<void> {
-  for (const signal of ["SIGINT", "SIGKILL"] as const) {
-    try {
-      child.kill(signal);
-    } catch {
-      return; // exited
-    }
-    try {
-      await within(child.status, 30_000, `exit after ${signal}`);
-      return;
-    } catch {
-      // Still running: the next signal.
-    }
-  }
-  await child.status;
 }
 
 Deno.test("deno task zookeeper defaults to 127.0.0.1:2181 with narrow permissions", async () => {
@@ -118,18 +98,9 @@ Deno.test("deno task zookeeper defaults to 127.0.0.1:2181 with narrow permission
     PERMISSIONS.includes(`| \`${flags}\` `),
     `docs/permissions.md lists the task's flags: ${flags}`,
   );
-  const help = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "zookeeper", "--help"],
-    cwd: ROOT.pathname,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
+  const help = await runDeno(["task", "zookeeper", "--help"], { cwd: ROOT });
   assert.equal(help.code, 0);
-  assert.match(
-    new TextDecoder().decode(help.stdout),
-    /--port PORT +client port \(default 2181\)/,
-  );
+  assert.match(help.stdout, /--port PORT +client port \(default 2181\)/);
 });
 
 Deno.test("the README's server and client run against `deno task zookeeper`, and Ctrl-C stops it and removes its data", async () => {
@@ -159,15 +130,11 @@ Deno.test("the README's server and client run against `deno task zookeeper`, and
       60_000,
       "the README's server to register",
     );
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [...client!.slice(1), ...moved],
-      cwd: ROOT.pathname,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      signal: AbortSignal.timeout(60_000),
-    }).output();
-    const stdout = new TextDecoder().decode(output.stdout);
-    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    const output = await runDeno([...client!.slice(1), ...moved], {
+      cwd: ROOT,
+    });
+    const stdout = output.stdout;
+    assert.equal(output.code, 0, output.stderr);
     assert.match(stdout, /^divide\(2, 2\) = 1$/m);
     assert.match(stdout, /^divide\(4, 0\): Cannot divide 4 by zero$/m);
     assert.match(stdout, /^10 of 10 calls answered, 0 failed$/m);

@@ -1,31 +1,27 @@
 /**
- * Load driver for the raw echo ceiling: one {@linkcode EchoClient} per
- * endpoint, calls spread round-robin.
+ * Load driver for the raw echo ceiling: an {@linkcode EchoLoop}, one lane
+ * per endpoint, which runs its own closed loop and allocates nothing per
+ * call.
  *
  * @module
  */
-import { EchoClient, makeFrame } from "../frame_echo.ts";
+import { EchoLoop } from "../frame_echo.ts";
 import type { DriverConfig, LoadDriver } from "./types.ts";
 
 /**
  * Connects to every endpoint and returns the driver.
  *
- * @param config Endpoints and the frame size.
+ * @param config Endpoints, the frame size and the calls in flight.
  * @returns The driver.
  */
 export async function createDriver(config: DriverConfig): Promise<LoadDriver> {
-  const clients = await Promise.all(
-    config.endpoints.map((e) => EchoClient.connect(e.hostname, e.port)),
+  const loop = await EchoLoop.connect(
+    config.endpoints,
+    config.payload.frameBytes,
+    Math.max(1, config.inFlight ?? 64),
   );
-  const frame = makeFrame(config.payload.frameBytes);
-  let next = 0;
   return {
-    call(): Promise<void> {
-      const client = clients[next++ % clients.length] as EchoClient;
-      return client.call(frame);
-    },
-    async close(): Promise<void> {
-      await Promise.all(clients.map((client) => client.close()));
-    },
+    run: (inFlight, maxCalls, maxMs) => loop.run(inFlight, maxCalls, maxMs),
+    close: () => loop.close(),
   };
 }

@@ -38,9 +38,8 @@ export async function createDriver(config: DriverConfig): Promise<LoadDriver> {
   const method = config.payload.method;
   const params = callParams(config.payload);
   return {
-    async call(): Promise<void> {
-      await channel.call(method, params);
-    },
+    // The channel's own promise, not one more around it.
+    call: (): Promise<unknown> => channel.call(method, params),
     async close(): Promise<void> {
       await channel.close();
     },

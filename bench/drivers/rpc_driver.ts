@@ -25,9 +25,10 @@ export async function createDriver(config: DriverConfig): Promise<LoadDriver> {
   const options = { timeout: config.timeoutMs ?? 10_000 };
   let next = 0;
   return {
-    async call(): Promise<void> {
+    // The connection's own promise, not one more around it.
+    call(): Promise<unknown> {
       const connection = connections[next++ % connections.length] as Connection;
-      await connection.call(method, params, options);
+      return connection.call(method, params, options);
     },
     async close(): Promise<void> {
       for (const connection of connections) connection.close();

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { LoopRun } from "../frame_echo.ts";
 
 /** A TCP endpoint on loopback. */
 export interface BenchEndpoint {
@@ -37,12 +38,22 @@ export interface DriverConfig {
   service?: string;
   /** Balancer name (channel driver). */
   balancer?: string;
+  /** The most calls in flight a run will use. @default 64 */
+  inFlight?: number;
 }
 
 /** One way of making calls against a target. */
 export interface LoadDriver {
-  /** Makes one call; resolves on success, rejects on failure. */
-  call(): Promise<void>;
+  /**
+   * Makes one call; resolves on success, rejects on failure. The load
+   * client's closed loop awaits it (a promise per call).
+   */
+  call?(): Promise<unknown>;
+  /**
+   * Runs the closed loop itself (the ceiling: nothing allocated per call);
+   * used instead of `call` when present.
+   */
+  run?(inFlight: number, maxCalls: number, maxMs: number): Promise<LoopRun>;
   /** Closes every connection the driver opened. */
   close(): Promise<void>;
 }

@@ -23,6 +23,11 @@ export function figuresOf(m: Measurement): Record<string, number | null> {
     client_cpu_us: m.clientCpuUsPerCall,
     server_cpu_us: m.serverCpuUsPerCall,
     server_rss_mib: m.serverRssMib,
+    client_old_gc_per_s: m.clientOldGcsPerSec ?? null,
+    client_promoted_b_per_call: m.clientPromotedBytesPerCall ?? null,
+    client_gc_ms_per_s: m.clientGcMsPerSec ?? null,
+    server_old_gc_per_s: m.serverOldGcsPerSec ?? null,
+    server_promoted_b_per_call: m.serverPromotedBytesPerCall ?? null,
     errors: m.errors,
   };
 }

@@ -9,7 +9,11 @@
  */
 
 import { STREAM_ATTEMPT, type StreamAttempt } from "./stream.ts";
-import type { CallOptions, Connection } from "../client/connection.ts";
+import {
+  type CallOptions,
+  callUnwrapped,
+  type Connection,
+} from "../client/connection.ts";
 import {
   CancelledError,
   classify,
@@ -301,8 +305,9 @@ export class ChannelCall {
       STREAM_ATTEMPT
     ];
     if (host.interceptors === undefined) {
+      // The channel's call() adds the caller's stack to errors.
       return stream === undefined
-        ? connection.call(this.method, this.#params, callOptions)
+        ? callUnwrapped(connection, this.method, this.#params, callOptions)
         : stream(
           connection,
           this.method,

@@ -208,6 +208,35 @@ export function parseCount(flag: string, text: string): number {
 }
 
 /**
+ * The flags of the commands that run until stopped (`watch`, `traces`):
+ * `--count N` and `--duration DURATION`.
+ */
+export const STOP_FLAGS = {
+  count: { type: "string" },
+  duration: { type: "string" },
+} as const satisfies NonNullable<ParseArgsConfig["options"]>;
+
+/**
+ * Reads {@linkcode STOP_FLAGS} out of parsed values.
+ *
+ * @param values The values from {@linkcode parseCommandArgs}.
+ * @returns `count` (`Infinity` when not given) and `duration` in ms
+ * (`undefined` when not given).
+ */
+export function parseStopFlags(
+  values: ParsedArgs["values"],
+): { count: number; duration: number | undefined } {
+  return {
+    count: values.count === undefined
+      ? Infinity
+      : parseCount("count", values.count as string),
+    duration: values.duration === undefined
+      ? undefined
+      : parseDuration("duration", values.duration as string),
+  };
+}
+
+/**
  * Reads the global options out of parsed values.
  *
  * @param values The values from {@linkcode parseCommandArgs}.

@@ -32,6 +32,8 @@ import {
   globalOptions,
   openKeeper,
   parseCommandArgs,
+  parseServiceCommand,
+  type ServiceCommand,
   servicePathOf,
   translateZooKeeperError,
 } from "./_shared.ts";
@@ -187,6 +189,41 @@ export async function call(args: string[]): Promise<number> {
       );
       return ExitCode.Ok;
     },
+  );
+}
+
+/**
+ * Runs a command on one service through a discovery channel (`describe`,
+ * `health`): parses the arguments as {@linkcode parseServiceCommand} does,
+ * then runs `fn` inside {@linkcode withServiceChannel}.
+ *
+ * @param command The command, for messages.
+ * @param args The arguments after the command name.
+ * @param help The command's help text.
+ * @param doing What the command does to the service, for messages
+ * (`describe service "calculator"`).
+ * @param fn What to do with the channel; returns the exit code.
+ * @returns The exit code (0 after printing the help).
+ */
+export async function runOnService(
+  command: string,
+  args: string[],
+  help: string,
+  doing: (service: string) => string,
+  fn: (
+    channel: DistributedChannel,
+    parsed: ServiceCommand & { what: string },
+  ) => Promise<number>,
+): Promise<number> {
+  const parsed = parseServiceCommand(command, args, help);
+  if (parsed === undefined) return ExitCode.Ok;
+  const what = doing(parsed.service);
+  return await withServiceChannel(
+    what,
+    parsed.options,
+    parsed.service,
+    undefined,
+    (channel) => fn(channel, { ...parsed, what }),
   );
 }
 

@@ -11,11 +11,10 @@ import {
   EXIT_HELP,
   ExitCode,
   GLOBAL_HELP,
-  parseServiceCommand,
   printableFields,
 } from "./_shared.ts";
 import { printable, printableJson } from "../_printable.ts";
-import { describeService, report, withServiceChannel } from "./call.ts";
+import { describeService, report, runOnService } from "./call.ts";
 
 /** Help of `zkrpc describe`. */
 export const DESCRIBE_HELP = `Usage: zkrpc describe SERVICE [options]
@@ -44,16 +43,12 @@ ${EXIT_HELP}`;
  * @returns The exit code.
  */
 export async function describe(args: string[]): Promise<number> {
-  const parsed = parseServiceCommand("describe", args, DESCRIBE_HELP);
-  if (parsed === undefined) return ExitCode.Ok;
-  const { options, service } = parsed;
-  const what = `describe service "${service}"`;
-  return await withServiceChannel(
-    what,
-    options,
-    service,
-    undefined,
-    async (channel) => {
+  return await runOnService(
+    "describe",
+    args,
+    DESCRIBE_HELP,
+    (service) => `describe service "${service}"`,
+    async (channel, { options, service, what }) => {
       let description;
       try {
         description = await describeService(channel);

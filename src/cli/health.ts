@@ -7,15 +7,10 @@
 
 import { Connection } from "../client/connection.ts";
 import { HEALTH_METHOD, type HealthStatus } from "../server/server.ts";
-import {
-  EXIT_HELP,
-  ExitCode,
-  GLOBAL_HELP,
-  parseServiceCommand,
-} from "./_shared.ts";
+import { EXIT_HELP, ExitCode, GLOBAL_HELP } from "./_shared.ts";
 import { printable, printableJson, printableMessage } from "../_printable.ts";
 import { errorMessage } from "../_util.ts";
-import { tlsHint, withServiceChannel } from "./call.ts";
+import { runOnService, tlsHint } from "./call.ts";
 
 /** Help of `zkrpc health`. */
 export const HEALTH_HELP = `Usage: zkrpc health SERVICE [options]
@@ -41,16 +36,12 @@ ${EXIT_HELP}`;
  * @returns The exit code.
  */
 export async function health(args: string[]): Promise<number> {
-  const parsed = parseServiceCommand("health", args, HEALTH_HELP);
-  if (parsed === undefined) return ExitCode.Ok;
-  const { options, service } = parsed;
-  const what = `check the health of service "${service}"`;
-  return await withServiceChannel(
-    what,
-    options,
-    service,
-    undefined,
-    async (channel) => {
+  return await runOnService(
+    "health",
+    args,
+    HEALTH_HELP,
+    (service) => `check the health of service "${service}"`,
+    async (channel, { options }) => {
       await channel.ready({ timeout: options.timeout });
       const rows = await Promise.all(
         channel.endpoints().map(async ({ key, member }) => {

@@ -6,14 +6,26 @@
  * @module
  */
 
-import { printable, printableJson } from "../_printable.ts";
+import { printableJson } from "../_printable.ts";
+import { setLongTimeout } from "../_async.ts";
 import {
   CliError,
   ExitCode,
   parseCommandArgs,
-  parseCount,
   parseDuration,
+  parseStopFlags,
+  STOP_FLAGS,
 } from "./_shared.ts";
+import {
+  parseOtlpTraces,
+  readBody,
+  type ReceivedSpan,
+  TRACES_MAX_BODY,
+} from "./_otlp.ts";
+import { formatNanos, renderTrace, traceJson } from "./_trace_tree.ts";
+
+export { formatNanos, parseOtlpTraces, renderTrace, TRACES_MAX_BODY };
+export type { ReceivedSpan };
 
 /**
  * Help of `zkrpc traces`.
@@ -99,18 +111,6 @@ export const TRACES_DEFAULT_SETTLE = 1000;
  */
 export const TRACES_DEFAULT_PARENT_WAIT = 6000;
 /**
- * Largest request body accepted, in bytes, after gunzip (larger: 413).
- *
- * @example
- * ```ts
- * import { TRACES_MAX_BODY } from "./traces.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(TRACES_MAX_BODY, 16 * 1024 * 1024);
- * ```
- */
-export const TRACES_MAX_BODY = 16 * 1024 * 1024;
-/**
  * Most spans kept, pending or printed (printed traces are kept so that late
  * spans complete them): beyond it the oldest pending trace is printed early
  * and the oldest printed trace forgotten.
@@ -124,463 +124,6 @@ export const TRACES_MAX_BODY = 16 * 1024 * 1024;
  * ```
  */
 export const TRACES_MAX_SPANS = 50_000;
-
-/** OTLP span kinds, by their number in OTLP JSON. */
-const KINDS = [
-  "unspecified",
-  "internal",
-  "server",
-  "client",
-  "producer",
-  "consumer",
-];
-
-/**
- * One span as received, checked.
- *
- * @example
- * ```ts
- * import type { ReceivedSpan } from "./traces.ts";
- *
- * const span: ReceivedSpan = {
- *   traceId: "0af7651916cd43dd8448eb211c80319c",
- *   spanId: "b7ad6b7169203331",
- *   name: "divide",
- *   kind: "server",
- *   start: 0n,
- *   end: 1_000_000n,
- *   attributes: [["rpc.method", "divide"]],
- *   events: [],
- * };
- * ```
- */
-export interface ReceivedSpan {
-  /** 32 hex digits. */
-  traceId: string;
-  /** 16 hex digits. */
-  spanId: string;
-  /** The parent's span id, absent for a root span. */
-  parentSpanId?: string;
-  /** The span's name. */
-  name: string;
-  /** `internal`, `server`, `client`, `producer`, `consumer` or `unspecified`. */
-  kind: string;
-  /** Start, in nanoseconds since the epoch. */
-  start: bigint;
-  /** End, in nanoseconds since the epoch. */
-  end: bigint;
-  /** The sending process's `service.name`, if it gave one. */
-  service?: string;
-  /** Attributes, sorted by key. */
-  attributes: [string, unknown][];
-  /** `error` with its message when the span's status is an error. */
-  error?: string;
-  /** Events: name, time and attributes. */
-  events: { name: string; time: bigint; attributes: [string, unknown][] }[];
-}
-
-const HEX32 = /^[0-9a-fA-F]{32}$/;
-const HEX16 = /^[0-9a-fA-F]{16}$/;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function nanos(value: unknown): bigint | undefined {
-  if (typeof value === "string" && /^\d{1,20}$/.test(value)) {
-    return BigInt(value);
-  }
-  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) {
-    return BigInt(value);
-  }
-  return undefined;
-}
-
-/** An OTLP `AnyValue` as a plain value (nested at most a few levels). */
-function anyValue(value: unknown, depth = 0): unknown {
-  if (!isRecord(value) || depth > 4) return undefined;
-  if ("stringValue" in value) return String(value.stringValue);
-  if ("boolValue" in value) return value.boolValue === true;
-  if ("intValue" in value) {
-    return typeof value.intValue === "number" ||
-        typeof value.intValue === "string"
-      ? String(value.intValue)
-      : undefined;
-  }
-  if ("doubleValue" in value) return Number(value.doubleValue);
-  if ("bytesValue" in value) return String(value.bytesValue);
-  if (isRecord(value.arrayValue) && Array.isArray(value.arrayValue.values)) {
-    return value.arrayValue.values.slice(0, 100).map((v) =>
-      anyValue(v, depth + 1)
-    );
-  }
-  if (isRecord(value.kvlistValue) && Array.isArray(value.kvlistValue.values)) {
-    return Object.fromEntries(
-      attributeList(value.kvlistValue.values, depth + 1),
-    );
-  }
-  return undefined;
-}
-
-function attributeList(list: unknown, depth = 0): [string, unknown][] {
-  if (!Array.isArray(list)) return [];
-  const out: [string, unknown][] = [];
-  for (const item of list.slice(0, 128)) {
-    if (!isRecord(item) || typeof item.key !== "string") continue;
-    out.push([item.key, anyValue(item.value, depth)]);
-  }
-  return out.sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
-}
-
-/**
- * The spans of one OTLP/HTTP JSON `ExportTraceServiceRequest`
- * (`resourceSpans` → `scopeSpans` → `spans`). A span without a valid trace
- * id, span id, name or times is skipped and counted.
- *
- * @param body The parsed request body.
- * @returns The checked spans and how many were skipped.
- *
- * @example Two spans, one of them malformed
- * ```ts
- * import { parseOtlpTraces } from "./traces.ts";
- * import assert from "node:assert/strict";
- *
- * const span = {
- *   traceId: "0af7651916cd43dd8448eb211c80319c",
- *   spanId: "b7ad6b7169203331",
- *   name: "calculator/divide",
- *   kind: 3,
- *   startTimeUnixNano: "1000000",
- *   endTimeUnixNano: "3500000",
- *   attributes: [{ key: "rpc.method", value: { stringValue: "divide" } }],
- * };
- * const { spans, skipped } = parseOtlpTraces({
- *   resourceSpans: [{ scopeSpans: [{ spans: [span, { name: 1 }] }] }],
- * });
- * assert.equal(spans[0]?.kind, "client");
- * assert.deepEqual(spans[0]?.attributes, [["rpc.method", "divide"]]);
- * assert.equal(skipped, 1);
- * ```
- */
-export function parseOtlpTraces(
-  body: unknown,
-): { spans: ReceivedSpan[]; skipped: number } {
-  const spans: ReceivedSpan[] = [];
-  let skipped = 0;
-  const resources = isRecord(body) && Array.isArray(body.resourceSpans)
-    ? body.resourceSpans
-    : [];
-  for (const resource of resources) {
-    if (!isRecord(resource) || !Array.isArray(resource.scopeSpans)) continue;
-    const resourceAttributes = isRecord(resource.resource)
-      ? new Map(attributeList(resource.resource.attributes))
-      : new Map<string, unknown>();
-    const service = resourceAttributes.get("service.name");
-    for (const scope of resource.scopeSpans) {
-      if (!isRecord(scope) || !Array.isArray(scope.spans)) continue;
-      for (const raw of scope.spans) {
-        const span = checkSpan(raw, service);
-        if (span === undefined) skipped++;
-        else spans.push(span);
-      }
-    }
-  }
-  return { spans, skipped };
-}
-
-function checkSpan(raw: unknown, service: unknown): ReceivedSpan | undefined {
-  if (!isRecord(raw)) return undefined;
-  const { traceId, spanId, parentSpanId, name } = raw;
-  const start = nanos(raw.startTimeUnixNano);
-  const end = nanos(raw.endTimeUnixNano);
-  if (
-    typeof traceId !== "string" || !HEX32.test(traceId) ||
-    typeof spanId !== "string" || !HEX16.test(spanId) ||
-    typeof name !== "string" || start === undefined || end === undefined ||
-    !(parentSpanId === undefined || parentSpanId === "" ||
-      (typeof parentSpanId === "string" && HEX16.test(parentSpanId)))
-  ) {
-    return undefined;
-  }
-  const span: ReceivedSpan = {
-    traceId: traceId.toLowerCase(),
-    spanId: spanId.toLowerCase(),
-    name,
-    kind: KINDS[typeof raw.kind === "number" ? raw.kind : 0] ?? "unspecified",
-    start,
-    end: end < start ? start : end,
-    attributes: attributeList(raw.attributes),
-    events: (Array.isArray(raw.events) ? raw.events.slice(0, 32) : [])
-      .filter(isRecord).map((event) => ({
-        name: String(event.name ?? ""),
-        time: nanos(event.timeUnixNano) ?? start,
-        attributes: attributeList(event.attributes),
-      })),
-  };
-  if (typeof parentSpanId === "string" && parentSpanId !== "") {
-    span.parentSpanId = parentSpanId.toLowerCase();
-  }
-  if (service !== undefined) span.service = String(service);
-  const status = raw.status;
-  if (isRecord(status) && status.code === 2) {
-    span.error = typeof status.message === "string" ? status.message : "";
-  }
-  return span;
-}
-
-/**
- * A duration in nanoseconds, with three significant digits: `42.1 µs`,
- * `3.50 ms`, `1.20 s`.
- *
- * @param ns Nanoseconds.
- * @returns The text.
- *
- * @example
- * ```ts
- * import { formatNanos } from "./traces.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(formatNanos(3_500_000n), "3.50 ms");
- * assert.equal(formatNanos(42_100n), "42.1 µs");
- * ```
- */
-export function formatNanos(ns: bigint): string {
-  const n = Number(ns);
-  const [value, unit] = n < 1e6
-    ? [n / 1e3, "µs"]
-    : n < 1e9
-    ? [n / 1e6, "ms"]
-    : [n / 1e9, "s"];
-  return `${value.toPrecision(3).replace(/\.?0+e.*$/, "")} ${unit}`;
-}
-
-function attributeText(attributes: [string, unknown][]): string {
-  return attributes.map(([key, value]) =>
-    `${printable(key)}=${
-      printable(typeof value === "string" ? value : JSON.stringify(value))
-    }`
-  ).join(" ");
-}
-
-/** Most levels of a printed tree. */
-const TREE_DEPTH = 32;
-
-interface Node {
-  span: ReceivedSpan;
-  children: Node[];
-  /**
-   * Why a span with a parent id is a root: its parent is absent, a cycle, or
-   * the tree is deeper than {@linkcode TREE_DEPTH}.
-   */
-  orphan?: "missing" | "cycle" | "deep";
-}
-
-/** The spans of one trace as trees: roots are spans whose parent is absent. */
-function treesOf(spans: ReceivedSpan[]): Node[] {
-  const nodes = new Map<string, Node>();
-  for (const span of spans) nodes.set(span.spanId, { span, children: [] });
-  const roots: Node[] = [];
-  for (const node of nodes.values()) {
-    const parent = node.span.parentSpanId === undefined
-      ? undefined
-      : nodes.get(node.span.parentSpanId);
-    if (parent === undefined) {
-      if (node.span.parentSpanId !== undefined) node.orphan = "missing";
-      roots.push(node);
-    } else {
-      parent.children.push(node);
-    }
-  }
-  const byStart = (a: Node, b: Node) =>
-    a.span.start < b.span.start ? -1 : a.span.start > b.span.start ? 1 : 0;
-  // A cycle of parents (a hostile sender) has no root: it is cut above one
-  // of its spans, which becomes a root with its children.
-  const reachable = new Set<Node>();
-  const mark = (from: Node) => { // iterative: a chain may be long
-    const stack = [from];
-    while (stack.length > 0) {
-      const node = stack.pop()!;
-      if (reachable.has(node)) continue;
-      reachable.add(node);
-      stack.push(...node.children);
-    }
-  };
-  roots.forEach(mark);
-  for (const node of nodes.values()) {
-    if (reachable.has(node)) continue;
-    const parent = nodes.get(node.span.parentSpanId!)!;
-    parent.children = parent.children.filter((child) => child !== node);
-    node.orphan = "cycle";
-    roots.push(node);
-    mark(node);
-  }
-  // Deeper than TREE_DEPTH levels, a subtree starts again at the left, as a
-  // root marked so (the indentation stays readable and bounded).
-  const queue: [Node, number][] = roots.map((root) => [root, 0]);
-  for (let i = 0; i < queue.length; i++) {
-    const [node, depth] = queue[i]!;
-    if (depth + 1 < TREE_DEPTH) {
-      for (const child of node.children) queue.push([child, depth + 1]);
-      continue;
-    }
-    for (const child of node.children) {
-      child.orphan = "deep";
-      roots.push(child);
-      queue.push([child, 0]);
-    }
-    node.children = [];
-  }
-  const sort = (list: Node[], seen = new Set<Node>()) => {
-    list.sort(byStart);
-    for (const node of list) {
-      if (seen.has(node)) continue;
-      seen.add(node);
-      sort(node.children, seen);
-    }
-  };
-  sort(roots);
-  return roots;
-}
-
-/**
- * One trace as text: a header line, then one line per span (name, kind,
- * duration, start after the trace's first span, `service.name`, error
- * status), its attributes on the line below, each child indented under its
- * parent. A span whose parent was not received is a root, marked so. Every
- * received string is escaped for the terminal.
- *
- * @param spans The spans of one trace.
- * @param added How many spans are new when the trace was printed before
- * (spans of it came later, e.g. from another process); 0 the first time.
- * @returns The lines.
- *
- * @example A client span and the server span it caused
- * ```ts
- * import { renderTrace, type ReceivedSpan } from "./traces.ts";
- * import assert from "node:assert/strict";
- *
- * const base = { traceId: "0af7651916cd43dd8448eb211c80319c", events: [] };
- * const spans: ReceivedSpan[] = [
- *   { ...base, spanId: "00000000000000a1", name: "divide", kind: "client",
- *     start: 0n, end: 2_000_000n, attributes: [["rpc.method", "divide"]] },
- *   { ...base, spanId: "00000000000000b2", parentSpanId: "00000000000000a1",
- *     name: "divide", kind: "server", start: 500_000n, end: 1_000_000n,
- *     attributes: [] },
- * ];
- * assert.deepEqual(renderTrace(spans), [
- *   "trace 0af7651916cd43dd8448eb211c80319c: 2 spans, 2.00 ms",
- *   "divide [client] 2.00 ms",
- *   "│   rpc.method=divide",
- *   "└── divide [server] 500 µs +500 µs",
- * ]);
- * ```
- */
-export function renderTrace(
-  spans: ReceivedSpan[],
-  added = 0,
-): string[] {
-  if (spans.length === 0) return [];
-  let first = spans[0]!.start, last = spans[0]!.end;
-  for (const span of spans) {
-    if (span.start < first) first = span.start;
-    if (span.end > last) last = span.end;
-  }
-  const lines = [
-    `trace ${spans[0]!.traceId}${
-      added > 0 ? ` (updated: ${added} more)` : ""
-    }: ${spans.length} span${spans.length === 1 ? "" : "s"}, ${
-      formatNanos(last - first)
-    }`,
-  ];
-  const printed = new Set<Node>();
-  const walk = (
-    node: Node,
-    prefix: string,
-    connector: string,
-    childPrefix: string,
-  ) => {
-    if (printed.has(node)) return;
-    printed.add(node);
-    const { span } = node;
-    const parts = [
-      `${prefix}${connector}${printable(span.name)} [${span.kind}] ${
-        formatNanos(span.end - span.start)
-      }`,
-    ];
-    if (span.start > first) parts.push(`+${formatNanos(span.start - first)}`);
-    if (span.service !== undefined) parts.push(`(${printable(span.service)})`);
-    if (span.error !== undefined) {
-      parts.push(
-        `ERROR${span.error === "" ? "" : `: ${printable(span.error)}`}`,
-      );
-    }
-    if (node.orphan === "missing") {
-      parts.push(`(parent ${span.parentSpanId} not received)`);
-    } else if (node.orphan === "cycle") {
-      parts.push(`(parent ${span.parentSpanId}: a cycle, cut here)`);
-    } else if (node.orphan === "deep") {
-      parts.push(`(parent ${span.parentSpanId}: ${TREE_DEPTH} levels deep)`);
-    }
-    lines.push(parts.join(" "));
-    const below = childPrefix + (node.children.length > 0 ? "│   " : "    ");
-    if (span.attributes.length > 0) {
-      lines.push(`${below}${attributeText(span.attributes)}`.trimEnd());
-    }
-    for (const event of span.events) {
-      lines.push(
-        `${below}event ${printable(event.name)} +${
-          formatNanos(event.time > first ? event.time - first : 0n)
-        } ${attributeText(event.attributes)}`.trimEnd(),
-      );
-    }
-    node.children.forEach((child, i) => {
-      const lastChild = i === node.children.length - 1;
-      walk(
-        child,
-        childPrefix,
-        lastChild ? "└── " : "├── ",
-        childPrefix + (lastChild ? "    " : "│   "),
-      );
-    });
-  };
-  for (const root of treesOf(spans)) walk(root, "", "", "");
-  return lines;
-}
-
-/** One trace as a JSON-ready tree (for `--json`). */
-function traceJson(spans: ReceivedSpan[], added: number): unknown {
-  const node = (n: Node, seen: Set<Node>): unknown => {
-    seen.add(n);
-    const { span } = n;
-    return {
-      name: span.name,
-      kind: span.kind,
-      spanId: span.spanId,
-      ...(span.parentSpanId === undefined
-        ? {}
-        : { parentSpanId: span.parentSpanId }),
-      ...(span.service === undefined ? {} : { service: span.service }),
-      startTimeUnixNano: String(span.start),
-      durationMs: Number(span.end - span.start) / 1e6,
-      attributes: Object.fromEntries(span.attributes),
-      ...(span.error === undefined ? {} : { error: span.error }),
-      events: span.events.map((e) => ({
-        name: e.name,
-        timeUnixNano: String(e.time),
-        attributes: Object.fromEntries(e.attributes),
-      })),
-      children: n.children.filter((c) => !seen.has(c)).map((c) =>
-        node(c, seen)
-      ),
-    };
-  };
-  const seen = new Set<Node>();
-  return {
-    traceId: spans[0]?.traceId,
-    ...(added > 0 ? { updated: added } : {}),
-    spans: treesOf(spans).map((root) => node(root, seen)),
-  };
-}
 
 /**
  * Groups spans by trace and hands a trace over once no span of it arrived
@@ -678,39 +221,6 @@ class Settler {
 }
 
 /**
- * Reads a request body (gunzipped when it is gzip) up to
- * {@linkcode TRACES_MAX_BODY} bytes: `413` when larger, `400` when the gzip
- * stream is broken.
- */
-async function readBody(
-  request: Request,
-  gzip: boolean,
-): Promise<Uint8Array | 400 | 413> {
-  if (request.body === null) return new Uint8Array();
-  const stream = gzip
-    ? request.body.pipeThrough(new DecompressionStream("gzip"))
-    : request.body;
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of stream) {
-      size += chunk.length;
-      if (size > TRACES_MAX_BODY) return 413;
-      chunks.push(chunk);
-    }
-  } catch {
-    return 400;
-  }
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return body;
-}
-
-/**
  * Runs `zkrpc traces`: serves until Ctrl-C, SIGTERM, `--count` or
  * `--duration`.
  *
@@ -730,8 +240,7 @@ export async function traces(args: string[]): Promise<number> {
     port: { type: "string" },
     settle: { type: "string" },
     "parent-wait": { type: "string" },
-    count: { type: "string" },
-    duration: { type: "string" },
+    ...STOP_FLAGS,
   });
   if (values.help) {
     console.log(TRACES_HELP);
@@ -759,12 +268,7 @@ export async function traces(args: string[]): Promise<number> {
   const parentWait = values["parent-wait"] === undefined
     ? TRACES_DEFAULT_PARENT_WAIT
     : parseDuration("parent-wait", values["parent-wait"] as string);
-  const count = values.count === undefined
-    ? Infinity
-    : parseCount("count", values.count as string);
-  const duration = values.duration === undefined
-    ? undefined
-    : parseDuration("duration", values.duration as string);
+  const { count, duration } = parseStopFlags(values);
   const json = values.json === true;
 
   const stop = new AbortController();
@@ -883,13 +387,13 @@ export async function traces(args: string[]): Promise<number> {
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   const timer = duration === undefined
     ? undefined
-    : setTimeout(onSignal, duration);
+    : setLongTimeout(onSignal, duration); // a --duration of 30 days too
   try {
     await server.finished;
     settler.flushAll();
     return ExitCode.Ok;
   } finally {
-    clearTimeout(timer);
+    timer?.clear();
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
   }
 }

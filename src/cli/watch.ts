@@ -12,10 +12,10 @@ import {
   ExitCode,
   GLOBAL_HELP,
   openKeeper,
-  parseCount,
-  parseDuration,
   parseServiceCommand,
+  parseStopFlags,
   servicePathOf,
+  STOP_FLAGS,
 } from "./_shared.ts";
 import { printable, printableJson, printableMessage } from "../_printable.ts";
 import { setLongTimeout } from "../_async.ts";
@@ -60,17 +60,11 @@ function describe(id: string, member: MemberData): string {
  */
 export async function watch(args: string[]): Promise<number> {
   const parsed = parseServiceCommand("watch", args, WATCH_HELP, {
-    count: { type: "string" },
-    duration: { type: "string" },
+    ...STOP_FLAGS,
   });
   if (parsed === undefined) return ExitCode.Ok;
   const { options, service, values } = parsed;
-  const count = values.count === undefined
-    ? Infinity
-    : parseCount("count", values.count as string);
-  const duration = values.duration === undefined
-    ? undefined
-    : parseDuration("duration", values.duration as string);
+  const { count, duration } = parseStopFlags(values);
   const path = servicePathOf(options, service);
   const what = `watch service "${service}"`;
   const { keeper, session } = await openKeeper(what, options);

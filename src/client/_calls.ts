@@ -8,6 +8,7 @@
 
 import { type Deadline, NO_DEADLINE, toWire } from "../_deadline.ts";
 import { DeadlineQueue } from "./_deadline_queue.ts";
+import { IdTable } from "../_id_table.ts";
 import type { ClientStream } from "./_stream.ts";
 
 /** One call of a connection, from its id to its answer. */
@@ -82,7 +83,8 @@ export type SendRequest = (
  * ```
  */
 export class CallTable {
-  #pending = new Map<number, PendingCall>();
+  // Not a Map: its rehashes kept finished calls alive (src/_id_table.ts).
+  #pending = new IdTable<PendingCall>();
   #nextId = 0;
   #sent = 0;
   #queue: PendingCall[] = [];
@@ -205,7 +207,7 @@ export class CallTable {
    */
   clear(): PendingCall[] {
     this.#deadlines.clear();
-    const calls = [...this.#pending.values()];
+    const calls = this.#pending.values();
     for (const call of calls) this.#release(call);
     this.#pending.clear();
     this.#queue = [];

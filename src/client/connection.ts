@@ -301,6 +301,30 @@ const utf8Decoder = new TextDecoder();
 /** Queued output above which pings are not answered. */
 const PONG_HIGH_WATER = 1024 * 1024;
 
+/**
+ * Internal: {@linkcode Connection.prototype.call} without its async wrapper
+ * that gives errors the caller's stack, for a caller that adds that stack
+ * itself (the channel): the promise the read loop settles, and no second
+ * one per call. Not exported from `mod.ts`.
+ *
+ * @example
+ * ```ts
+ * import { callUnwrapped, Connection } from "./connection.ts";
+ * import { serve } from "../server/server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve({ add: (a: number, b: number) => a + b }, { hostname: "127.0.0.1" });
+ * await using conn = await Connection.connect({ hostname: "127.0.0.1", port: server.addr.port });
+ * assert.equal(await callUnwrapped(conn, "add", [1, 2], { timeout: 1000 }), 3);
+ * ```
+ */
+export let callUnwrapped: (
+  connection: Connection,
+  method: string,
+  params: unknown[],
+  options: CallOptions,
+) => Promise<unknown>;
+
 // The options of a call that passes none: no object per call.
 const NO_OPTIONS: CallOptions = Object.freeze({});
 
@@ -369,6 +393,8 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #writer: FrameWriter;
   #calls: CallTable;
   #draining = false;
+  /** The last read answered several calls: hold their callers' requests. */
+  #woken = false;
   #closedFlag = false;
   #closeError: Error | undefined;
   #resolveClosed!: () => void;
@@ -499,17 +525,17 @@ export class Connection extends EventTarget implements AsyncDisposable {
     this.#calls = new CallTable(
       maxInFlight,
       (call, timeout, params) => {
-        const stream = call.stream;
-        if (stream === undefined) {
-          return this.#writer.pushRequest(
-            call.id,
-            timeout,
-            call.prefix,
-            params,
-            call.metadata,
-          );
+        // Callers woken by one read (several answers) send their next
+        // requests in one write; otherwise a request goes out at once (1 in
+        // flight: no added hop).
+        if (this.#woken) {
+          this.#woken = false;
+          this.#writer.holdForTurn();
         }
-        this.#writer.push(FrameType.Open, call.id, stream.openPayload);
+        const stream = call.stream;
+        if (stream !== undefined) {
+          this.#writer.push(FrameType.Open, call.id, stream.openPayload);
+        }
         const batch = this.#writer.pushRequest(
           call.id,
           timeout,
@@ -517,7 +543,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
           params,
           call.metadata,
         );
-        stream.attach(call.id);
+        stream?.attach(call.id);
         return batch;
       },
       (call) =>
@@ -581,13 +607,26 @@ export class Connection extends EventTarget implements AsyncDisposable {
     options: CallOptions = NO_OPTIONS,
   ): Promise<unknown> {
     try {
-      return await (this.#interceptors === undefined
-        ? this.#send(method, params, options)
-        : this.#intercept(this.#interceptors, method, params, options));
+      return await this.#dispatch(method, params, options);
     } catch (error) {
       // Created in the read loop or a timer: give it the caller's frames.
       throw withCallerStack(error);
     }
+  }
+
+  static {
+    callUnwrapped = (connection, method, params, options) =>
+      connection.#dispatch(method, params, options);
+  }
+
+  #dispatch(
+    method: string,
+    params: unknown[],
+    options: CallOptions,
+  ): Promise<unknown> {
+    return this.#interceptors === undefined
+      ? this.#send(method, params, options)
+      : this.#intercept(this.#interceptors, method, params, options);
   }
 
   #intercept(
@@ -837,9 +876,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
 
   #drainFrames(): void {
     let frame: Frame | undefined;
+    let frames = 0;
     while (!this.#closedFlag && (frame = this.#decoder.next()) !== undefined) {
       this.#onFrame(frame);
+      frames++;
     }
+    this.#woken = frames > 1;
   }
 
   #onFrame(frame: Frame): void {

@@ -48,6 +48,8 @@ export class FrameWriter {
   #batch = 1;
   #started = 0;
   #flushing = false;
+  #held = false;
+  #releaseHeld = () => this.release();
   #failed: unknown = undefined;
   #idle: Array<() => void> = [];
   #low: Array<{ limit: number; resolve: () => void }> = [];
@@ -158,8 +160,64 @@ export class FrameWriter {
   #commit(need: number): number {
     this.#len = need;
     const batch = this.#batch;
-    if (!this.#flushing) this.#flush();
+    if (!this.#flushing && !this.#held) this.#flush();
     return batch;
+  }
+
+  /**
+   * Holds frames pushed from now on until {@linkcode FrameWriter.release}:
+   * a reader answering one read's requests sends all the answers in one
+   * write instead of the first alone and the rest after it.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { FrameType } from "./frame.ts";
+   * import { FrameWriter } from "./frame_writer.ts";
+   * const writes: number[] = [];
+   * const writer = new FrameWriter({ write: (p) => (writes.push(p.length), Promise.resolve(p.length)) });
+   * writer.hold();
+   * writer.push(FrameType.Ping, 1);
+   * writer.push(FrameType.Ping, 2);
+   * assert.deepEqual(writes, []);
+   * writer.release();
+   * assert.deepEqual(writes, [18]);
+   * ```
+   */
+  hold(): void {
+    this.#held = true;
+  }
+
+  /**
+   * Holds frames until the microtasks queued so far have run: callers woken
+   * by one read that each send their next request send them in one write.
+   * Does nothing while a write is in progress (frames already wait for it)
+   * or frames are held.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { FrameType } from "./frame.ts";
+   * import { FrameWriter } from "./frame_writer.ts";
+   * const writes: number[] = [];
+   * const writer = new FrameWriter({ write: (p) => (writes.push(p.length), Promise.resolve(p.length)) });
+   * queueMicrotask(() => writer.push(FrameType.Ping, 2)); // already queued
+   * writer.holdForTurn();
+   * writer.push(FrameType.Ping, 1);
+   * await Promise.resolve();
+   * assert.deepEqual(writes, [18]);
+   * ```
+   */
+  holdForTurn(): void {
+    if (this.#held || this.#flushing) return;
+    this.#held = true;
+    queueMicrotask(this.#releaseHeld);
+  }
+
+  /** Ends a {@linkcode FrameWriter.hold}: what it held goes out now. */
+  release(): void {
+    this.#held = false;
+    if (this.#len > 0 && !this.#flushing) this.#flush();
   }
 
   /**

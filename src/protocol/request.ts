@@ -179,6 +179,8 @@ export interface RequestHeader {
  * Reads the header of a request's body.
  *
  * @param body The frame's payload.
+ * @param into A header to fill and return instead of a new one (a reader
+ *   that reads one request at a time reuses one: no object per request).
  * @returns The header.
  * @throws {ProtocolError} For unknown flags, a truncated deadline or a
  * truncated method name (the connection cannot go on).
@@ -191,9 +193,17 @@ export interface RequestHeader {
  *
  * assert.throws(() => readRequestHeader(new Uint8Array([8, 0])), ProtocolError);
  * assert.equal(readRequestHeader(new Uint8Array([2, 0, 9])).unreadable, "truncated metadata");
+ * // A reader reuses one header object for every request.
+ * const header = readRequestHeader(new Uint8Array([0, 1, 120]));
+ * assert.equal(readRequestHeader(new Uint8Array([0, 1, 121, 7]), header), header);
+ * assert.deepEqual([...header.method], [121]);
+ * assert.equal(header.paramsStart, 3);
  * ```
  */
-export function readRequestHeader(body: Uint8Array): RequestHeader {
+export function readRequestHeader(
+  body: Uint8Array,
+  into?: RequestHeader,
+): RequestHeader {
   const flags = body[0];
   let o = 1;
   let timeout: number | undefined;
@@ -215,13 +225,14 @@ export function readRequestHeader(body: Uint8Array): RequestHeader {
     if (flags & RequestFlag.Metadata) {
       const end = o + 2 + ((body[o]! << 8) | body[o + 1]!);
       if (body.length < o + 2 || body.length < end) {
-        return {
+        return fill(
+          into,
           timeout,
           metadata,
-          unreadable: "truncated metadata",
-          method: body.subarray(0, 0),
-          paramsStart: body.length,
-        };
+          "truncated metadata",
+          body.subarray(0, 0),
+          body.length,
+        );
       }
       metadata = body.subarray(o + 2, end);
       o = end;
@@ -231,11 +242,31 @@ export function readRequestHeader(body: Uint8Array): RequestHeader {
     throw new ProtocolError("Cannot read request: truncated method name");
   }
   const paramsStart = o + 1 + body[o]!;
-  return {
+  return fill(
+    into,
     timeout,
     metadata,
-    unreadable: undefined,
-    method: body.subarray(o + 1, paramsStart),
+    undefined,
+    body.subarray(o + 1, paramsStart),
     paramsStart,
-  };
+  );
+}
+
+function fill(
+  into: RequestHeader | undefined,
+  timeout: number | undefined,
+  metadata: Uint8Array | undefined,
+  unreadable: string | undefined,
+  method: Uint8Array,
+  paramsStart: number,
+): RequestHeader {
+  if (into === undefined) {
+    return { timeout, metadata, unreadable, method, paramsStart };
+  }
+  into.timeout = timeout;
+  into.metadata = metadata;
+  into.unreadable = unreadable;
+  into.method = method;
+  into.paramsStart = paramsStart;
+  return into;
 }

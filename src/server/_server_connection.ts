@@ -6,6 +6,7 @@
  * @module
  */
 
+import { IdTable } from "../_id_table.ts";
 import { errorPayload } from "../_error_payload.ts";
 import { settleWithin } from "../_async.ts";
 import {
@@ -33,7 +34,7 @@ import {
 import { FrameWriter } from "../protocol/frame_writer.ts";
 import { Responder, WRITE_HIGH_WATER } from "./_responder.ts";
 import { Guards } from "./_guards.ts";
-import { readRequestHeader } from "../protocol/request.ts";
+import { readRequestHeader, type RequestHeader } from "../protocol/request.ts";
 import { HandlerContext } from "./_handler_context.ts";
 import { EMPTY_METADATA, readMetadata } from "../protocol/metadata.ts";
 import { runAsParent } from "../_call_scope.ts";
@@ -90,12 +91,65 @@ export interface ServerConnectionOptions {
   streamWindow?: number;
 }
 
+/**
+ * The async handler calls of a server not yet settled: a count and the
+ * waiters for zero, not a set of their promises (a `Set` inserted into and
+ * deleted from per call is rehashed, and its dropped stores kept finished
+ * calls alive into the old generation, as a `Map` did: src/_id_table.ts).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RunningHandlers } from "./_server_connection.ts";
+ * const running = new RunningHandlers();
+ * running.start();
+ * let idle = false;
+ * const waiting = running.idle().then(() => idle = true);
+ * running.end();
+ * await waiting;
+ * assert.equal(idle, true);
+ * assert.equal(running.size, 0);
+ * ```
+ */
+export class RunningHandlers {
+  #count = 0;
+  #waiters: (() => void)[] = [];
+
+  /** Handler calls running. */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** A handler call started. */
+  start(): void {
+    this.#count++;
+  }
+
+  /** A handler call settled. */
+  end(): void {
+    if (--this.#count > 0) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /**
+   * Resolves when no handler call runs.
+   *
+   * @returns A promise.
+   */
+  idle(): Promise<void> {
+    if (this.#count === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+}
+
 /** What every connection of one server shares with it. */
 export interface ServerInternals {
   /** Methods by name length, with their UTF-8 bytes. */
   table: Map<number, MethodEntry[]>;
   /** Async handler calls not yet settled, across all connections. */
-  running: Set<Promise<unknown>>;
+  running: RunningHandlers;
   handlers: object;
   /** The codecs this server accepts, preferred first. */
   codecs: readonly Codec[];
@@ -123,7 +177,18 @@ export class ServerConnection {
   #writer: FrameWriter;
   #decoder: FrameDecoder;
   /** Calls answered when their handler settles, by id (not cancelled ones). */
-  #inflight = new Map<number, HandlerContext>();
+  // Not a Map: its rehashes kept finished calls alive (src/_id_table.ts).
+  #inflight = new IdTable<HandlerContext>();
+  /** Filled by each request in turn: no header object per request. */
+  #header: RequestHeader = {
+    timeout: undefined,
+    metadata: undefined,
+    unreadable: undefined,
+    method: new Uint8Array(0),
+    paramsStart: 0,
+  };
+  /** A request arrived in the current read (activity, stamped once). */
+  #requested = false;
   /** Async handlers not yet settled, cancelled ones included. */
   #running = 0;
   #maxInFlight: number;
@@ -234,15 +299,28 @@ export class ServerConnection {
           if (!this.#handshaken) continue; // preface still incomplete
         }
         let frame: Frame | undefined;
-        while (!this.#closed && (frame = decoder.next()) !== undefined) {
-          this.#onFrame(frame);
-          this.#guards.frameRead();
-          if (this.#writer.buffered > WRITE_HIGH_WATER) {
-            // Per frame, not per read: one read can hold thousands of
-            // requests. The frames left in the decoder wait; nothing is
-            // read meanwhile, so TCP pushes back on the peer.
-            await this.#writer.drained();
+        // The answers to one read's requests go out in one write.
+        this.#writer.hold();
+        try {
+          while (!this.#closed && (frame = decoder.next()) !== undefined) {
+            this.#onFrame(frame);
+            this.#guards.frameRead();
+            if (this.#writer.buffered > WRITE_HIGH_WATER) {
+              // Per frame, not per read: one read can hold thousands of
+              // requests. The frames left in the decoder wait; nothing is
+              // read meanwhile, so TCP pushes back on the peer.
+              this.#writer.release();
+              await this.#writer.drained();
+              this.#writer.hold();
+            }
           }
+        } finally {
+          this.#writer.release();
+        }
+        if (this.#requested) {
+          // One clock read per read, not per request.
+          this.#requested = false;
+          this.#guards.active();
         }
         this.#guards.framing(decoder.buffered > 0);
       }
@@ -311,7 +389,7 @@ export class ServerConnection {
     if (this.#streams.onFrame(frame)) return;
     switch (frame.type) {
       case FrameType.Request:
-        this.#guards.active();
+        this.#requested = true;
         this.#onRequest(frame.id, frame.payload);
         return;
       case FrameType.Cancel: {
@@ -393,7 +471,7 @@ export class ServerConnection {
   #onRequest(id: number, payload: Uint8Array): void {
     // First: the `open` before this request is consumed whatever follows.
     const streamMode = this.#streams.take(id);
-    const header = readRequestHeader(payload);
+    const header = readRequestHeader(payload, this.#header);
     if (header.unreadable !== undefined) {
       // The frame is whole (frames are length-delimited): only this call
       // is unreadable.
@@ -410,6 +488,8 @@ export class ServerConnection {
     }
     const paramsStart = header.paramsStart;
     const nameBytes = header.method;
+    // Read now: the header object is the next request's too.
+    const timeout = header.timeout;
     const entry = findMethod(this.#s.table, nameBytes);
     const method = entry ? entry.name : decodeMethod(nameBytes);
     if (id === 0) {
@@ -494,7 +574,7 @@ export class ServerConnection {
     let ctx: HandlerContext | undefined;
     let result: unknown;
     if (streamMode !== 0) {
-      ctx = new HandlerContext(method, this.#addr, header.timeout, metadata);
+      ctx = new HandlerContext(method, this.#addr, timeout, metadata);
       if (streamMode & StreamMode.Input) {
         ctx.input = this.#streams.input(id, ctx.signal);
       }
@@ -503,12 +583,7 @@ export class ServerConnection {
       if (entry.withContext === undefined) {
         result = entry.fn.apply(this.#s.handlers, params);
       } else {
-        ctx ??= new HandlerContext(
-          method,
-          this.#addr,
-          header.timeout,
-          metadata,
-        );
+        ctx ??= new HandlerContext(method, this.#addr, timeout, metadata);
         if (this.#s.inheritDeadline) {
           const call = ctx;
           const fn = entry.withContext;
@@ -550,27 +625,34 @@ export class ServerConnection {
       return;
     }
     if (promise !== undefined) {
-      ctx ??= new HandlerContext(method, this.#addr, header.timeout, metadata);
+      ctx ??= new HandlerContext(method, this.#addr, timeout, metadata);
       this.#inflight.set(id, ctx);
       this.#running++;
-      const running = this.#s.running;
+      this.#s.running.start();
       const call = ctx;
-      // The intrinsic then: a promise may carry a hostile own `then`.
-      const settled: Promise<unknown> = promiseThen.call(
+      // The intrinsic then: a promise may carry a hostile own `then`. The
+      // slot is freed when the handler settles, not when its call is
+      // cancelled: a handler that ignores its signal still runs.
+      promiseThen.call(
         promise,
-        (value: unknown) => this.#complete(id, call, value, false),
-        (error: unknown) => this.#complete(id, call, error, true),
-      ).finally(() => {
-        // The slot is freed when the handler settles, not when its call is
-        // cancelled: a handler that ignores its signal still runs.
-        this.#running--;
-        running.delete(settled);
-      });
-      running.add(settled);
+        (value: unknown) => {
+          this.#handlerSettled();
+          this.#complete(id, call, value, false);
+        },
+        (error: unknown) => {
+          this.#handlerSettled();
+          this.#complete(id, call, error, true);
+        },
+      );
     } else {
       ctx?.done();
       this.#responder.result(id, method, result);
     }
+  }
+
+  #handlerSettled(): void {
+    this.#running--;
+    this.#s.running.end();
   }
 
   /** Fails call `id`, whose header cannot be read, keeping the connection. */

@@ -40,6 +40,7 @@ import {
 } from "./_handler_table.ts";
 import {
   NOT_SERVING,
+  RunningHandlers,
   SERVER_DEFAULTS,
   type ServerInternals,
 } from "./_server_connection.ts";
@@ -443,7 +444,7 @@ export class RpcServer implements AsyncDisposable {
     this.#warm = options.warmUp === undefined;
     this.#internals = {
       table: methodTable(entries),
-      running: new Set(),
+      running: new RunningHandlers(),
       handlers,
       codecs: this.#codecs,
       settings: encodeSettings({
@@ -574,7 +575,15 @@ export class RpcServer implements AsyncDisposable {
   #withdraw(): void {
     const registration = this.#current;
     if (registration?.withdraw === undefined) return;
-    Promise.resolve().then(() => registration.withdraw!()).catch((error) =>
+    // Called at once (not in a later microtask), so that a restore() right
+    // after it finds the registration withdrawn and registers again.
+    let withdrawn: Promise<void>;
+    try {
+      withdrawn = Promise.resolve(registration.withdraw());
+    } catch (error) {
+      withdrawn = Promise.reject(error);
+    }
+    withdrawn.catch((error) =>
       this.#onError(
         new Error(
           `Cannot withdraw server from discovery: ${errorMessage(error)}`,
@@ -697,7 +706,7 @@ export class RpcServer implements AsyncDisposable {
     const conns = [...open];
     const running = this.#internals.running;
     await settleWithin(
-      Promise.all([...conns.map((c) => c.done), ...running]),
+      Promise.all([...conns.map((c) => c.done), running.idle()]),
       timeout,
     );
     for (const conn of open) {
@@ -710,7 +719,7 @@ export class RpcServer implements AsyncDisposable {
     await Promise.all(conns.map((c) => c.done));
     // Handlers whose connection is gone were aborted; give them a moment to
     // honour their signal, but never wait forever for one that ignores it.
-    if (running.size > 0) await settleWithin(Promise.all(running), 1000);
+    if (running.size > 0) await settleWithin(running.idle(), 1000);
     await this.#acceptor.refused();
     if (this.#failure === undefined) this.#resolveFinished();
     else this.#rejectFinished(this.#failure);

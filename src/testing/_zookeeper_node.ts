@@ -10,6 +10,7 @@
  */
 
 import { onUnload } from "./cleanup.ts";
+import { provision, type ZooKeeperInstallation } from "./provision.ts";
 import { writeZooKeeperConfig, type ZooKeeperConfig } from "./config.ts";
 import {
   PortInUseError,
@@ -143,6 +144,40 @@ export class OwnedTempDir {
     await Deno.remove(this.path, { recursive: true }).catch(() => {});
     this.#unregister();
   }
+}
+
+/**
+ * Starts throw-away ZooKeeper nodes: finds (or installs) ZooKeeper and Java
+ * from `options.classpath` and `options.java`, has `build` lay out the
+ * nodes in a fresh temporary directory ({@linkcode inFreshTempDir}, tried
+ * up to `attempts` times) and `start` them; when starting fails, what was
+ * built is stopped (which removes its directory) and the error rethrown.
+ *
+ * @param options Where ZooKeeper and Java are.
+ * @param prefix The temporary directory's prefix.
+ * @param attempts Tries in all, against ports taken meanwhile.
+ * @param build Lays out the nodes in the directory.
+ * @param start Starts what `build` made and waits until it serves.
+ * @returns What `build` made, serving.
+ */
+export async function launchNodes<T extends { stop(): Promise<void> }>(
+  options: Parameters<typeof provision>[0],
+  prefix: string,
+  attempts: number,
+  build: (root: string, found: ZooKeeperInstallation) => Promise<T>,
+  start: (built: T) => Promise<void>,
+): Promise<T> {
+  const found = await provision(options);
+  return await inFreshTempDir(prefix, attempts, async (root) => {
+    const built = await build(root, found);
+    try {
+      await start(built);
+    } catch (error) {
+      await built.stop();
+      throw error;
+    }
+    return built;
+  });
 }
 
 /**

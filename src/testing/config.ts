@@ -23,6 +23,58 @@
  */
 export type ZooKeeperConfig = Record<string, string | number | boolean>;
 
+/**
+ * How the JVM of a throw-away ZooKeeper runs: the options that
+ * `StartZooKeeperOptions` and `StartZooKeeperEnsembleOptions` share (for an
+ * ensemble, each applies to every member).
+ *
+ * @example A fast-ticking JVM with little memory
+ * ```ts
+ * import type { ZooKeeperJvmOptions } from "@zkrpc/zkrpc/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ZooKeeperJvmOptions = { tickTime: 200, jvmOptions: ["-Xmx256m"] };
+ * assert.equal(options.tickTime, 200);
+ * ```
+ */
+export interface ZooKeeperJvmOptions {
+  /**
+   * Classpath holding the ZooKeeper jars, as entries or one `:`-joined string.
+   * When unset, it is found (or installed) by
+   * `provisionZooKeeper()`: `ZOOKEEPER_HOME`, Debian's
+   * `/usr/share/java/zookeeper.jar`, Homebrew, zkrpc's cache directory.
+   *
+   * @default {undefined}
+   */
+  classpath?: string | string[];
+  /**
+   * ZooKeeper's `tickTime` in milliseconds. Sessions may last from 2 to 20
+   * ticks, so the default allows session timeouts from 1 s to 10 s, which
+   * keeps expiry tests fast.
+   *
+   * @default {500}
+   */
+  tickTime?: number;
+  /**
+   * Extra `zoo.cfg` entries; they override the generated ones.
+   *
+   * @default {no extra entries}
+   */
+  config?: ZooKeeperConfig;
+  /**
+   * The `java` executable.
+   *
+   * @default {"$JAVA_HOME/bin/java, else java on PATH"}
+   */
+  java?: string;
+  /**
+   * Extra JVM options, e.g. `["-Xmx512m"]`.
+   *
+   * @default {[]}
+   */
+  jvmOptions?: string[];
+}
+
 const LOGBACK_XML = `<configuration>
   <appender name="CONSOLE" class="ch.qos.logback.core.ConsoleAppender">
     <encoder><pattern>%d{ISO8601} [%thread] %-5level %logger{36} - %msg%n</pattern></encoder>

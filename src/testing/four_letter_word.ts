@@ -45,14 +45,15 @@ export async function fourLetterWord(
     }
     conn = opened;
     await opened.write(new TextEncoder().encode(word));
-    const chunks: Uint8Array[] = [];
+    const decoder = new TextDecoder();
     const buffer = new Uint8Array(4096);
+    let answer = "";
     while (true) {
       const n = await opened.read(buffer);
       if (n === null) break;
-      chunks.push(buffer.slice(0, n));
+      answer += decoder.decode(buffer.subarray(0, n), { stream: true });
     }
-    return new TextDecoder().decode(concat(chunks));
+    return answer + decoder.decode();
   };
   const work = exchange();
   try {
@@ -72,14 +73,4 @@ export async function fourLetterWord(
     // Let a read that the close interrupted settle, so no op outlives us.
     await work.catch(() => {});
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }

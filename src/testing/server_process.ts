@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { settleWithin } from "../_async.ts";
+import { denoExecutable, lines, stopChild } from "./child_process.ts";
 
 /** How to start a {@linkcode ServerProcess}. */
 export interface ServerProcessOptions {
@@ -54,38 +54,6 @@ export interface ServerProcessOptions {
 
 const SERVER = new URL("../../examples/server.ts", import.meta.url);
 const ROOT = new URL("../../", import.meta.url);
-
-/**
- * The deno executable to run servers with: this process's own when allowed
- * (`--allow-run` with its real path), else `deno` from `PATH` (enough for
- * `--allow-run=deno` when `deno` on `PATH` is a symbolic link).
- */
-export function denoExecutable(): string {
-  const own = Deno.execPath();
-  const { state } = Deno.permissions.querySync({ name: "run", command: own });
-  return state === "granted" ? own : "deno";
-}
-
-/**
- * Splits a byte stream into lines.
- *
- * @param stream UTF-8 bytes.
- * @returns The lines, without their newlines.
- */
-export async function* lines(
-  stream: ReadableStream<Uint8Array>,
-): AsyncGenerator<string> {
-  let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    rest += chunk;
-    let newline;
-    while ((newline = rest.indexOf("\n")) >= 0) {
-      yield rest.slice(0, newline);
-      rest = rest.slice(newline + 1);
-    }
-  }
-  if (rest !== "") yield rest;
-}
 
 /**
  * A running `deno run --allow-net=127.0.0.1 examples/server.ts 127.0.0.1 PORT
@@ -210,23 +178,8 @@ export class ServerProcess {
     signal: Deno.Signal = "SIGTERM",
     graceMs = 5000,
   ): Promise<Deno.CommandStatus> {
-    try {
-      this.#child.kill(signal);
-    } catch {
-      // Already gone.
-    }
-    if (await settleWithin(this.#child.status, graceMs)) {
-      const status = await this.#child.status;
-      await this.#output;
-      return status;
-    }
-    try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // Exited meanwhile.
-    }
-    const final = await this.#child.status;
+    const status = await stopChild(this.#child, signal, graceMs);
     await this.#output;
-    return final;
+    return status;
   }
 }

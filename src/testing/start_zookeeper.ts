@@ -4,18 +4,17 @@
  * @module
  */
 
-import { baseConfig, type ZooKeeperConfig } from "./config.ts";
+import { baseConfig, type ZooKeeperJvmOptions } from "./config.ts";
 import { getFreePorts } from "./free_port.ts";
-import { provision } from "./provision.ts";
 import type { ZooKeeperProcessOptions } from "./zookeeper_process.ts";
 import {
-  inFreshTempDir,
+  launchNodes,
   OwnedTempDir,
   prepareNodeDir,
   ZooKeeperNode,
 } from "./_zookeeper_node.ts";
 
-export type { ZooKeeperConfig } from "./config.ts";
+export type { ZooKeeperConfig, ZooKeeperJvmOptions } from "./config.ts";
 
 /**
  * Options for {@linkcode startZooKeeper}.
@@ -33,7 +32,7 @@ export type { ZooKeeperConfig } from "./config.ts";
  * assert.equal(options.tickTime, 200);
  * ```
  */
-export interface StartZooKeeperOptions {
+export interface StartZooKeeperOptions extends ZooKeeperJvmOptions {
   /**
    * Client port. `0` picks a free port (and picks again if another process
    * takes it before ZooKeeper binds it).
@@ -42,46 +41,11 @@ export interface StartZooKeeperOptions {
    */
   port?: number;
   /**
-   * Classpath holding the ZooKeeper jars, as entries or one `:`-joined string.
-   * When unset, it is found (or installed) by
-   * `provisionZooKeeper()`: `ZOOKEEPER_HOME`, Debian's
-   * `/usr/share/java/zookeeper.jar`, Homebrew, zkrpc's cache directory.
-   *
-   * @default {undefined}
-   */
-  classpath?: string | string[];
-  /**
    * Milliseconds to wait for the server to answer `ruok` with `imok`.
    *
    * @default {30000}
    */
   startupTimeout?: number;
-  /**
-   * ZooKeeper's `tickTime` in milliseconds. Sessions may last from 2 to 20
-   * ticks, so the default allows session timeouts from 1 s to 10 s, which
-   * keeps expiry tests fast.
-   *
-   * @default {500}
-   */
-  tickTime?: number;
-  /**
-   * Extra `zoo.cfg` entries; they override the generated ones.
-   *
-   * @default {no extra entries}
-   */
-  config?: ZooKeeperConfig;
-  /**
-   * The `java` executable.
-   *
-   * @default {"$JAVA_HOME/bin/java, else java on PATH"}
-   */
-  java?: string;
-  /**
-   * Extra JVM options, e.g. `["-Xmx512m"]`.
-   *
-   * @default {[]}
-   */
-  jvmOptions?: string[];
   /**
    * The address the client port is bound to, and that
    * {@linkcode ZooKeeperServer.connectionString} names. This process polls
@@ -229,30 +193,26 @@ export async function startZooKeeper(
     host = "127.0.0.1",
     commandPrefix = [],
   } = options;
-  // Finds (or installs) ZooKeeper and Java from options.classpath/java.
-  const { classpath, java } = await provision(options);
-  const attempts = requestedPort === 0 ? 3 : 1;
-  return await inFreshTempDir("zkrpc-zookeeper-", attempts, async (root) => {
-    const port = requestedPort === 0 ? getFreePorts(1)[0]! : requestedPort;
-    await prepareNodeDir(root, {
-      ...baseConfig(`${root}/data`, port, tickTime, host),
-      ...config,
-    });
-    const server = new StandaloneServer(new OwnedTempDir(root), {
-      java,
-      classpath,
-      hostname: host,
-      port,
-      ports: [port],
-      jvmOptions,
-      commandPrefix,
-    }, startupTimeout);
-    try {
-      await server.start();
-    } catch (error) {
-      await server.stop();
-      throw error;
-    }
-    return server;
-  });
+  return await launchNodes(
+    options,
+    "zkrpc-zookeeper-",
+    requestedPort === 0 ? 3 : 1,
+    async (root, { classpath, java }) => {
+      const port = requestedPort === 0 ? getFreePorts(1)[0]! : requestedPort;
+      await prepareNodeDir(root, {
+        ...baseConfig(`${root}/data`, port, tickTime, host),
+        ...config,
+      });
+      return new StandaloneServer(new OwnedTempDir(root), {
+        java,
+        classpath,
+        hostname: host,
+        port,
+        ports: [port],
+        jvmOptions,
+        commandPrefix,
+      }, startupTimeout);
+    },
+    (server) => server.start(),
+  );
 }

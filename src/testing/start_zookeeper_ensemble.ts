@@ -4,14 +4,17 @@
  * @module
  */
 
-import { delay } from "../_async.ts";
-import { baseConfig, type ZooKeeperConfig } from "./config.ts";
+import { waitFor, WaitTimeoutError } from "./wait.ts";
+import {
+  baseConfig,
+  type ZooKeeperConfig,
+  type ZooKeeperJvmOptions,
+} from "./config.ts";
 import { fourLetterWord } from "./four_letter_word.ts";
 import { getFreePorts } from "./free_port.ts";
-import { provision } from "./provision.ts";
 import type { ZooKeeperProcessOptions } from "./zookeeper_process.ts";
 import {
-  inFreshTempDir,
+  launchNodes,
   OwnedTempDir,
   prepareNodeDir,
   ZooKeeperNode,
@@ -33,7 +36,7 @@ import {
  * assert.equal(options.size, 5);
  * ```
  */
-export interface StartZooKeeperEnsembleOptions {
+export interface StartZooKeeperEnsembleOptions extends ZooKeeperJvmOptions {
   /**
    * Number of members (an odd number: a majority must stay up to serve).
    *
@@ -41,45 +44,12 @@ export interface StartZooKeeperEnsembleOptions {
    */
   size?: number;
   /**
-   * Classpath holding the ZooKeeper jars, as entries or one `:`-joined string.
-   * When unset, it is found (or installed) as for `startZooKeeper()`:
-   * `ZOOKEEPER_HOME`, Debian's `/usr/share/java/zookeeper.jar`, Homebrew,
-   * zkrpc's cache directory.
-   *
-   * @default {undefined}
-   */
-  classpath?: string | string[];
-  /**
    * Milliseconds to wait for the quorum to elect a leader (and, for
    * {@linkcode ZooKeeperEnsembleMember.restart}, for a member to rejoin).
    *
    * @default {60000}
    */
   startupTimeout?: number;
-  /**
-   * ZooKeeper's `tickTime` in milliseconds.
-   *
-   * @default {500}
-   */
-  tickTime?: number;
-  /**
-   * Extra `zoo.cfg` entries for every member.
-   *
-   * @default {no extra entries}
-   */
-  config?: ZooKeeperConfig;
-  /**
-   * The `java` executable.
-   *
-   * @default {"$JAVA_HOME/bin/java, else java on PATH"}
-   */
-  java?: string;
-  /**
-   * Extra JVM options for every member.
-   *
-   * @default {[]}
-   */
-  jvmOptions?: string[];
   /**
    * The address of each member, in `myid` order; its length is the size
    * when `size` is not given. This process polls every member, so each
@@ -275,21 +245,22 @@ class Ensemble implements ZooKeeperEnsemble {
     options: { timeout?: number } = {},
   ): Promise<ZooKeeperEnsembleMember> {
     const timeout = options.timeout ?? this.#startupTimeout;
-    const deadline = Date.now() + timeout;
-    while (true) {
-      const modes = await Promise.all(this.members.map((m) => m.mode()));
-      const index = modes.indexOf("leader");
-      if (index !== -1) return this.members[index]!;
-      if (Date.now() >= deadline) {
-        throw new Error(
-          `Cannot find the ZooKeeper leader: no member reported "Mode: leader" within ${timeout} ms (modes: ${
-            modes.map((mode, i) => `${this.members[i]!.id}=${mode ?? "down"}`)
-              .join(", ")
-          })`,
-        );
-      }
-      await delay(100);
+    let modes: (string | undefined)[] = [];
+    try {
+      await waitFor(async () => {
+        modes = await Promise.all(this.members.map((m) => m.mode()));
+        return modes.includes("leader");
+      }, { what: "a leader", timeout, interval: 100 });
+    } catch (error) {
+      if (!(error instanceof WaitTimeoutError)) throw error;
+      throw new Error(
+        `Cannot find the ZooKeeper leader: no member reported "Mode: leader" within ${timeout} ms (modes: ${
+          modes.map((mode, i) => `${this.members[i]!.id}=${mode ?? "down"}`)
+            .join(", ")
+        })`,
+      );
     }
+    return this.members[modes.indexOf("leader")]!;
   }
 
   async stop(): Promise<void> {
@@ -377,60 +348,62 @@ export async function startZooKeeperEnsemble(
       "Cannot start ZooKeeper ensemble: observers run on loopback and cannot join members that have addresses of their own (hosts)",
     );
   }
-  // Finds (or installs) ZooKeeper and Java from options.classpath/java.
-  const { classpath, java } = await provision(options);
-  const attempts = ownAddresses ? 1 : 3;
-  return await inFreshTempDir("zkrpc-ensemble-", attempts, async (root) => {
-    const total = size + observers;
-    const allHosts = [...hosts, ...Array<string>(observers).fill("127.0.0.1")];
-    const ports = ownAddresses
-      ? hosts.flatMap(() => [2181, 2888, 3888])
-      : getFreePorts(total * 3);
-    const servers: ZooKeeperConfig = {};
-    for (let i = 0; i < total; i++) {
-      servers[`server.${i + 1}`] = `${allHosts[i]}:${ports[3 * i + 1]}:${
-        ports[3 * i + 2]
-      }${i >= size ? ":observer" : ""}`;
-    }
-    const members: Member[] = [];
-    for (let i = 0; i < total; i++) {
-      const id = i + 1;
-      const dir = `${root}/member${id}`;
-      const clientPort = ports[3 * i]!;
-      await prepareNodeDir(dir, {
-        ...baseConfig(`${dir}/data`, clientPort, tickTime, allHosts[i]),
-        initLimit: 10,
-        syncLimit: 5,
-        ...servers,
-        ...(i >= size ? { peerType: "observer" } : {}),
-        ...config,
-      }, id);
-      members.push(
-        new Member(id, dir, {
-          java,
-          classpath,
-          hostname: allHosts[i]!,
-          port: clientPort,
-          ports: ports.slice(3 * i, 3 * i + 3),
-          jvmOptions,
-          commandPrefix: [...(commandPrefix[i] ?? [])],
-        }, startupTimeout),
+  return await launchNodes(
+    options,
+    "zkrpc-ensemble-",
+    ownAddresses ? 1 : 3,
+    async (root, { classpath, java }) => {
+      const total = size + observers;
+      const allHosts = [
+        ...hosts,
+        ...Array<string>(observers).fill("127.0.0.1"),
+      ];
+      const ports = ownAddresses
+        ? hosts.flatMap(() => [2181, 2888, 3888])
+        : getFreePorts(total * 3);
+      const servers: ZooKeeperConfig = {};
+      for (let i = 0; i < total; i++) {
+        servers[`server.${i + 1}`] = `${allHosts[i]}:${ports[3 * i + 1]}:${
+          ports[3 * i + 2]
+        }${i >= size ? ":observer" : ""}`;
+      }
+      const members: Member[] = [];
+      for (let i = 0; i < total; i++) {
+        const id = i + 1;
+        const dir = `${root}/member${id}`;
+        const clientPort = ports[3 * i]!;
+        await prepareNodeDir(dir, {
+          ...baseConfig(`${dir}/data`, clientPort, tickTime, allHosts[i]),
+          initLimit: 10,
+          syncLimit: 5,
+          ...servers,
+          ...(i >= size ? { peerType: "observer" } : {}),
+          ...config,
+        }, id);
+        members.push(
+          new Member(id, dir, {
+            java,
+            classpath,
+            hostname: allHosts[i]!,
+            port: clientPort,
+            ports: ports.slice(3 * i, 3 * i + 3),
+            jvmOptions,
+            commandPrefix: [...(commandPrefix[i] ?? [])],
+          }, startupTimeout),
+        );
+      }
+      return new Ensemble(
+        new OwnedTempDir(root),
+        members.slice(0, size),
+        members.slice(size),
+        startupTimeout,
       );
-    }
-    const ensemble = new Ensemble(
-      new OwnedTempDir(root),
-      members.slice(0, size),
-      members.slice(size),
-      startupTimeout,
-    );
-    try {
+    },
+    async (ensemble) => {
+      const members = [...ensemble.members, ...ensemble.observers];
       for (const member of members) await member.process.spawn();
       await Promise.all(members.map((member) => member.waitUntilServing()));
       await ensemble.leader();
-    } catch (error) {
-      await ensemble.stop();
-      throw error;
-    }
-    return ensemble;
-  });
+    },
+  );
 }

@@ -11,7 +11,6 @@ import {
   type Callback,
   type Client,
   type ClientTimers,
-  type ClientWatchEvent,
   CM_AUTH_FAILED,
   CM_CLOSED,
   CM_CONNECTED,
@@ -28,9 +27,15 @@ import {
   sendRemoveWatches,
   stopHandshakeGuard,
 } from "./_client_internals.ts";
-import { toZooKeeperError, ZooKeeperError } from "./errors.ts";
+import { ZooKeeperError } from "./errors.ts";
+import { deadline, isTimeoutError } from "../_async.ts";
 import { classifyFailure } from "./_failure.ts";
-import { isZooKeeperPath } from "../discovery/service_path.ts";
+import {
+  type FinalCode,
+  PendingOperations,
+  validatePath,
+} from "./_operations.ts";
+import { SessionWatches } from "./_watches.ts";
 import type { ZooKeeperSessionOptions } from "../discovery/session_options.ts";
 export type { ZooKeeperSessionOptions };
 import { checkSessionOptions, parseConnectionString } from "./_config.ts";
@@ -40,10 +45,10 @@ import {
   type CreateMode,
   fromClientAcl,
   type NodeStat,
+  type PersistentWatchMode,
   toClientAcl,
   toClientMode,
   toNodeStat,
-  toWatchEvent,
   type Watcher,
   type ZooKeeperAcl,
 } from "./types.ts";
@@ -52,6 +57,7 @@ export type {
   AclEntry,
   CreateMode,
   NodeStat,
+  PersistentWatchMode,
   Watcher,
   WatchEvent,
   ZooKeeperAcl,
@@ -169,23 +175,6 @@ export interface WatchOptions {
 }
 
 /**
- * How a persistent watch follows a node: `"persistent"` reports changes of
- * the node itself and of its list of children; `"persistent_recursive"`
- * reports the creation, deletion and data changes of the node and of every
- * node below it, each with that node's path.
- *
- * @example The default mode
- * ```ts
- * import type { PersistentWatchMode } from "@zkrpc/zkrpc/zookeeper";
- * import assert from "node:assert/strict";
- *
- * const mode: PersistentWatchMode = "persistent_recursive";
- * assert.equal(mode, "persistent_recursive");
- * ```
- */
-export type PersistentWatchMode = "persistent" | "persistent_recursive";
-
-/**
  * Options for {@linkcode ZooKeeperSession.addWatch}.
  *
  * @example A recursive watch
@@ -287,7 +276,6 @@ export interface NodeData {
 export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   #connectionString: string;
   #client: Client;
-  #operationTimeout: number;
   #state: ZooKeeperSessionState | "connecting" = "connecting";
   #sessionId = "";
   #sessionPassword = new Uint8Array(16);
@@ -296,16 +284,8 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     retryTimer: undefined,
     handshakeTimer: undefined,
   };
-  /** Operations waiting for a connection, issued on `connected`. */
-  #waiting = new Set<() => void>();
-  /** Rejecters of every unsettled operation. */
-  #pending = new Set<(error: ZooKeeperError) => void>();
-  #watchers = new WeakMap<Watcher, (event: never) => void>();
-  /** Persistent watches by `"<mode> <path>"`. */
-  #persistent = new Map<
-    string,
-    { path: string; mode: PersistentWatchMode; watchers: Set<Watcher> }
-  >();
+  #operations: PendingOperations;
+  #watches = new SessionWatches(() => this.#state === "closed");
   #closing: Promise<void> | undefined;
   #lastConnectError: Error | undefined;
   /** Servers whose last attempt failed for good. */
@@ -322,8 +302,9 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     parseConnectionString(connectionString);
     checkSessionOptions(options);
     this.#connectionString = connectionString;
-    this.#operationTimeout = options.operationTimeout ??
-      ZOOKEEPER_SESSION_DEFAULTS.operationTimeout;
+    this.#operations = new PendingOperations(
+      options.operationTimeout ?? ZOOKEEPER_SESSION_DEFAULTS.operationTimeout,
+    );
     const onConnectError = options.onConnectError;
     const servers = new Set(
       parseConnectionString(connectionString).servers.map(({ host, port }) =>
@@ -379,7 +360,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       this.#authIds.push(`${user}:${hash}`);
     }
     onClientState(this.#client, (state) => this.#onClientState(state));
-    onWatchEvent(this.#client, (event) => this.#onPersistentEvent(event));
+    onWatchEvent(this.#client, (event) => this.#watches.dispatch(event));
   }
 
   /**
@@ -571,14 +552,11 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    * ```
    */
   getData(path: string, options: WatchOptions = {}): Promise<NodeData> {
-    const watcher = this.#wrapWatcher(options.watch);
-    return this.#run(
+    return this.#read(
       `Cannot read "${path}"`,
       path,
-      (callback) =>
-        watcher
-          ? this.#client.getData(path, watcher, callback)
-          : this.#client.getData(path, callback),
+      "getData",
+      options.watch,
       (data, stat) => ({
         data: data == null ? undefined : new Uint8Array(data as Uint8Array),
         stat: toNodeStat(stat as Record<string, unknown>),
@@ -652,14 +630,11 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    * ```
    */
   getChildren(path: string, options: WatchOptions = {}): Promise<string[]> {
-    const watcher = this.#wrapWatcher(options.watch);
-    return this.#run(
+    return this.#read(
       `Cannot list "${path}"`,
       path,
-      (callback) =>
-        watcher
-          ? this.#client.getChildren(path, watcher, callback)
-          : this.#client.getChildren(path, callback),
+      "getChildren",
+      options.watch,
       (children) => [...(children as string[])],
     );
   }
@@ -685,14 +660,11 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     path: string,
     options: WatchOptions = {},
   ): Promise<NodeStat | undefined> {
-    const watcher = this.#wrapWatcher(options.watch);
-    return this.#run(
+    return this.#read(
       `Cannot check "${path}"`,
       path,
-      (callback) =>
-        watcher
-          ? this.#client.exists(path, watcher, callback)
-          : this.#client.exists(path, callback),
+      "exists",
+      options.watch,
       (stat) =>
         stat == null ? undefined : toNodeStat(stat as Record<string, unknown>),
     );
@@ -833,26 +805,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     watch: Watcher,
     options: AddWatchOptions = {},
   ): Promise<PersistentWatch> {
-    const mode = options.mode ?? "persistent_recursive";
-    if (mode !== "persistent" && mode !== "persistent_recursive") {
-      throw new TypeError(
-        `Cannot watch "${path}": mode must be "persistent" or "persistent_recursive", got ${
-          JSON.stringify(mode)
-        }`,
-      );
-    }
-    if (typeof watch !== "function") {
-      throw new TypeError(`Cannot watch "${path}": watch must be a function`);
-    }
-    const key = `${mode} ${path}`;
-    let entry = this.#persistent.get(key);
-    if (entry === undefined) {
-      entry = { path, mode, watchers: new Set() };
-      this.#persistent.set(key, entry);
-    }
-    // Registered before the request: events may follow its reply at once.
-    const added = !entry.watchers.has(watch);
-    entry.watchers.add(watch);
+    const { key, mode, added } = this.#watches.add(path, watch, options.mode);
     try {
       await this.#run(
         `Cannot watch "${path}"`,
@@ -861,30 +814,17 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
         () => undefined,
       );
     } catch (error) {
-      if (added) this.#forget(key, watch);
+      if (added) this.#watches.forget(key, watch);
       throw error;
     }
     let removing: Promise<void> | undefined;
-    return {
-      path,
-      mode,
-      remove: () => removing ??= this.#removeWatch(key, watch),
-      [Symbol.asyncDispose]: () => removing ??= this.#removeWatch(key, watch),
-    };
-  }
-
-  /** Drops a watcher; `true` when it was the last on its path and mode. */
-  #forget(key: string, watch: Watcher): boolean {
-    const entry = this.#persistent.get(key);
-    if (entry === undefined || !entry.watchers.delete(watch)) return false;
-    if (entry.watchers.size > 0) return false;
-    this.#persistent.delete(key);
-    return true;
+    const remove = () => removing ??= this.#removeWatch(key, watch);
+    return { path, mode, remove, [Symbol.asyncDispose]: remove };
   }
 
   async #removeWatch(key: string, watch: Watcher): Promise<void> {
-    const entry = this.#persistent.get(key);
-    if (entry === undefined || !this.#forget(key, watch)) return;
+    const entry = this.#watches.forget(key, watch);
+    if (entry === undefined) return;
     if (this.#state !== "connected") return; // gone with the connection
     await this.#run(
       `Cannot remove the watch on "${entry.path}"`,
@@ -893,26 +833,6 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
         sendRemoveWatches(this.#client, entry.path, entry.mode, callback),
       () => undefined,
     ).catch(() => {});
-  }
-
-  /** Calls the persistent watchers an event concerns. */
-  #onPersistentEvent(event: ClientWatchEvent): void {
-    if (this.#state === "closed" || this.#persistent.size === 0) return;
-    if (event.type < 1 || event.type > 4) return; // watch removed and others
-    const plain = toWatchEvent(event);
-    for (const { path, mode, watchers } of [...this.#persistent.values()]) {
-      const concerned = event.path === path ||
-        (mode === "persistent_recursive" &&
-          (path === "/" || event.path.startsWith(`${path}/`)));
-      if (!concerned) continue;
-      for (const watch of [...watchers]) {
-        try {
-          watch(plain);
-        } catch (error) {
-          reportError(error);
-        }
-      }
-    }
   }
 
   /**
@@ -986,41 +906,30 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   async #open(connectTimeout: number, signal?: AbortSignal): Promise<void> {
     const opened = Promise.withResolvers<void>();
     this.#failOpen = (error) => opened.reject(error);
-    const onAbort = () => opened.reject(signal?.reason);
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const onConnected = () => opened.resolve();
-    this.#waiting.add(onConnected);
-    const rejecter = (error: ZooKeeperError) => opened.reject(error);
-    this.#pending.add(rejecter);
-    const timer = setTimeout(() => {
-      const last = this.#lastConnectError;
-      opened.reject(
-        new ZooKeeperError(
-          "TIMEOUT",
-          `Cannot connect to ZooKeeper at ${this.#connectionString}: no server accepted the session within ${connectTimeout} ms${
-            last === undefined ? "" : ` (last attempt: ${last.message})`
-          }`,
-          last === undefined ? {} : { cause: last },
-        ),
-      );
-    }, connectTimeout);
+    const unwatch = this.#operations.watch(
+      () => opened.resolve(),
+      (error) => opened.reject(error),
+    );
     this.#client.connect();
     try {
-      await opened.promise;
+      await deadline(opened.promise, connectTimeout, { signal });
     } catch (error) {
-      this.#waiting.delete(onConnected);
-      this.#pending.delete(rejecter);
       if (this.#state !== "closed" && this.#state !== "expired") {
         this.#state = "closed";
       }
       await this.#release();
-      throw error;
+      if (!isTimeoutError(error) || signal?.reason === error) throw error;
+      const last = this.#lastConnectError;
+      throw new ZooKeeperError(
+        "TIMEOUT",
+        `Cannot connect to ZooKeeper at ${this.#connectionString}: no server accepted the session within ${connectTimeout} ms${
+          last === undefined ? "" : ` (last attempt: ${last.message})`
+        }`,
+        last === undefined ? {} : { cause: last },
+      );
     } finally {
       this.#failOpen = undefined;
-      clearTimeout(timer);
-      this.#pending.delete(rejecter);
-      signal?.removeEventListener("abort", onAbort);
+      unwatch();
     }
   }
 
@@ -1036,9 +945,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
         const first = this.#state === "connecting";
         this.#state = "connected";
         if (!first) this.dispatchEvent(new Event("connected"));
-        const waiting = [...this.#waiting];
-        this.#waiting.clear();
-        for (const issue of waiting) issue();
+        this.#operations.connected();
         break;
       }
       case CM_DISCONNECTED:
@@ -1063,19 +970,15 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   }
 
   /** Enters a final state: rejects everything pending and tells listeners. */
-  #finish(
-    state: "expired" | "closed",
-    code: "SESSION_EXPIRED" | "CLOSED" | "AUTH_FAILED",
-  ): void {
+  #finish(state: "expired" | "closed", code: FinalCode): void {
     const wasConnecting = this.#state === "connecting";
     this.#state = state;
-    this.#waiting.clear();
-    const pending = [...this.#pending];
-    this.#pending.clear();
-    const message = code === "AUTH_FAILED"
-      ? `Cannot use ZooKeeper session at ${this.#connectionString}`
-      : `Cannot use ZooKeeper session 0x${this.#sessionId}`;
-    for (const reject of pending) reject(new ZooKeeperError(code, message));
+    this.#operations.end(
+      code,
+      code === "AUTH_FAILED"
+        ? `Cannot use ZooKeeper session at ${this.#connectionString}`
+        : `Cannot use ZooKeeper session 0x${this.#sessionId}`,
+    );
     if (!wasConnecting) this.dispatchEvent(new Event(state));
   }
 
@@ -1099,79 +1002,33 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
         ),
       );
     }
-    const timeout = this.#operationTimeout;
-    return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      let issued = false;
-      const settle = (error: Error | undefined, value?: T): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.#pending.delete(abort);
-        this.#waiting.delete(issue);
-        if (error) reject(error);
-        else resolve(value as T);
-      };
-      const abort = (error: ZooKeeperError): void =>
-        settle(new ZooKeeperError(error.code, what, { path, cause: error }));
-      const issue = (): void => {
-        if (settled) return;
-        issued = true;
-        try {
-          invoke((error, ...results) => {
-            if (error) {
-              settle(toZooKeeperError(error, what, path));
-              return;
-            }
-            try {
-              settle(undefined, map(...results));
-            } catch (mapError) {
-              settle(mapError as Error);
-            }
-          });
-        } catch (error) {
-          settle(new TypeError(`${what}: ${(error as Error).message}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        settle(
-          new ZooKeeperError(
-            "TIMEOUT",
-            issued
-              ? `${what}: no answer from ZooKeeper within ${timeout} ms`
-              : `${what}: not connected to ZooKeeper for ${timeout} ms; the request was not sent`,
-            { path },
-          ),
-        );
-      }, timeout);
-      this.#pending.add(abort);
-      if (this.#state === "connected") issue();
-      else this.#waiting.add(issue);
-    });
+    return this.#operations.run(
+      what,
+      path,
+      this.#state === "connected",
+      invoke,
+      map,
+    );
   }
 
-  #wrapWatcher(
+  /** A read that may leave a one-shot watch. */
+  #read<T>(
+    what: string,
+    path: string,
+    read: "getData" | "getChildren" | "exists",
     watch: Watcher | undefined,
-  ): ((event: never) => void) | undefined {
-    if (watch === undefined) return undefined;
-    let wrapped = this.#watchers.get(watch);
-    if (wrapped === undefined) {
-      wrapped = (event: never) => {
-        if (this.#state === "closed") return;
-        try {
-          watch(toWatchEvent(event));
-        } catch (error) {
-          reportError(error);
-        }
-      };
-      this.#watchers.set(watch, wrapped);
-    }
-    return wrapped;
-  }
-}
-
-function validatePath(path: string, what: string): void {
-  if (!isZooKeeperPath(path)) {
-    throw new TypeError(`${what}: invalid path "${path}"`);
+    map: (...results: unknown[]) => T,
+  ): Promise<T> {
+    const watcher = this.#watches.oneShot(watch);
+    return this.#run(
+      what,
+      path,
+      (callback) =>
+        this.#client[read](
+          path,
+          ...(watcher ? [watcher, callback] : [callback]),
+        ),
+      map,
+    );
   }
 }

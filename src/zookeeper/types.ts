@@ -185,6 +185,23 @@ export interface WatchEvent {
  */
 export type Watcher = (event: WatchEvent) => void;
 
+/**
+ * How a persistent watch follows a node: `"persistent"` reports changes of
+ * the node itself and of its list of children; `"persistent_recursive"`
+ * reports the creation, deletion and data changes of the node and of every
+ * node below it, each with that node's path.
+ *
+ * @example The default mode
+ * ```ts
+ * import type { PersistentWatchMode } from "@zkrpc/zkrpc/zookeeper";
+ * import assert from "node:assert/strict";
+ *
+ * const mode: PersistentWatchMode = "persistent_recursive";
+ * assert.equal(mode, "persistent_recursive");
+ * ```
+ */
+export type PersistentWatchMode = "persistent" | "persistent_recursive";
+
 const MODES: Record<CreateMode, number> = {
   persistent: zookeeper.CreateMode.PERSISTENT,
   ephemeral: zookeeper.CreateMode.EPHEMERAL,

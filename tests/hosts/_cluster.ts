@@ -15,7 +15,8 @@ import {
   type ZooKeeperEnsemble,
 } from "../../testing.ts";
 import { ZooKeeperSession } from "../../zookeeper.ts";
-import { lines, ServerProcess } from "../../src/testing/server_process.ts";
+import { lines } from "../../src/testing/child_process.ts";
+import { ServerProcess } from "../../src/testing/server_process.ts";
 import { waitFor } from "../_discovery_helpers.ts";
 import { RANGE, SimulatedNetwork } from "./_network.ts";
 import type {

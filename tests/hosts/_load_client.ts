@@ -17,7 +17,7 @@
  * @module
  */
 import { ConnectionError } from "../../mod.ts";
-import { lines } from "../../src/testing/server_process.ts";
+import { lines } from "../../src/testing/child_process.ts";
 import { zooKeeperChannel } from "../../zookeeper.ts";
 
 /** The client's configuration (its one argument, as JSON). */

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { hostsSkipReason, SimulatedNetwork } from "./_network.ts";
 import { startZooKeeper, type ZooKeeperServer } from "../../testing.ts";
 import { waitFor } from "../_discovery_helpers.ts";
-import { denoExecutable, lines } from "../../src/testing/server_process.ts";
+import { denoExecutable, lines } from "../../src/testing/child_process.ts";
 
 const skip = hostsSkipReason();
 if (skip !== undefined) console.warn(`tests/hosts: ignored: ${skip}`);
