@@ -485,3 +485,43 @@ Deno.test("stream: a server interceptor sees the handler's call; the stream it r
   assert.deepEqual(await collect(conn.stream("count", [3])), [0, 1, 2]);
   assert.deepEqual(seen, ["count"]);
 });
+
+Deno.test("stream: a stream opened inside a handler inherits what is left of its call's deadline", async () => {
+  await withServer(async (conn, inner) => {
+    let innerOutcome: string | undefined;
+    await using outer = serve({
+      // Relays the inner server's slow stream; its own caller gave 400 ms.
+      relay: withContext(async (_ctx) => {
+        await using down = await Connection.connect({
+          hostname: HOST,
+          port: inner.port,
+        });
+        try {
+          await Array.fromAsync(down.stream("slow", [1000, 20]));
+          innerOutcome = "ended";
+        } catch (error) {
+          innerOutcome = (error as Error).name;
+        }
+        return innerOutcome;
+      }),
+    }, { hostname: HOST });
+    await using up = await Connection.connect({
+      hostname: HOST,
+      port: outer.addr.port,
+    });
+    // The inner stream fails at the outer call's deadline, not after 20 s.
+    const outcome = await within(
+      up.call("relay", [], { timeout: 400 }).catch((error) => error.name),
+      10_000,
+      "the relay to end",
+    );
+    assert.equal(outcome, "DeadlineExceededError");
+    await waitFor(() => innerOutcome !== undefined, {
+      what: "the inner stream to end",
+    });
+    assert.equal(innerOutcome, "DeadlineExceededError");
+    await waitFor(async () => (await state(conn)).finished === 1, {
+      what: "the inner generator's finally",
+    });
+  });
+});
