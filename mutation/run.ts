@@ -87,20 +87,12 @@ const TARGETS: Target[] = [
   {
     name: "msgpack_decode",
     module: "src/protocol/_msgpack_decode.ts",
-    tests: [
-      "tests/msgpack_unit_test.ts",
-      "tests/codec_test.ts",
-      "tests/value_model_test.ts",
-    ],
+    tests: ["tests/msgpack_unit_test.ts", "tests/codec_test.ts"],
   },
   {
     name: "msgpack_codec",
     module: "src/protocol/msgpack_codec.ts",
-    tests: [
-      "tests/msgpack_unit_test.ts",
-      "tests/codec_test.ts",
-      "tests/value_model_test.ts",
-    ],
+    tests: ["tests/msgpack_unit_test.ts", "tests/codec_test.ts"],
   },
   {
     name: "frame_writer",
