@@ -46,6 +46,7 @@ Deno.test("pings do not reset the idle timeout: a pinging, callless connection i
   const started = Date.now();
   while (open && Date.now() - started < 5000) {
     await conn.write(encodeFrame(FrameType.Ping, 1)).catch(() => open = false);
+    // sleep-ok: paces the traffic while the idle timeout passes: time passing is the property
     await delay(50);
   }
   await within(closed, 1000, "idle close");
@@ -63,6 +64,7 @@ Deno.test("calls keep a connection from being idle", async () => {
   });
   for (let i = 0; i < 15; i++) {
     assert.equal(await conn.call("ok", []), "ok");
+    // sleep-ok: paces the traffic while the idle timeout passes: time passing is the property
     await delay(50);
   }
   assert.equal(conn.isClosed, false);

@@ -275,6 +275,7 @@ Deno.test("an ACL'd server that may not tighten an open service path fails namin
   // The server closed itself: finished rejects with the reported error.
   await assert.rejects(server.finished, (e: unknown) => e === errors[0]);
   // Bound: one connect and a few reads, far below the 5 s connect timeout.
+  // clock-ok: fails fast: before the timeout it would otherwise wait out (10x or more the expected time)
   assert.ok(performance.now() - start < SESSION.connectTimeout);
   assert.match(
     failure.message,
@@ -367,6 +368,7 @@ Deno.test("a server whose registration is refused by ZooKeeper exits with code 1
   );
   assert.match(new TextDecoder().decode(output.stdout), /closed/);
   // Bound: deno start-up plus one registration attempt.
+  // clock-ok: a hang guard for a child process (deno start-up and one registration)
   assert.ok(performance.now() - start < 30_000);
 });
 

@@ -583,3 +583,51 @@ Deno.test("msgpack codec: refuses values outside the model with a TypeError nami
   assert.throws(() => msgpackCodec.encode(deep(1001)), TypeError);
   assert.throws(() => createMsgpackCodec({ maxBigIntDigits: -1 }), RangeError);
 });
+
+Deno.test("msgpack decode: edge cases at each boundary (0x80 in a short string, the largest nanoseconds, empty keyed objects, sibling keyed objects)", () => {
+  refuses(
+    [0xa1, 0x80],
+    "Cannot decode value: string that is not UTF-8 at byte 1",
+  );
+  refuses(
+    [0xa1, 0x7f + 1],
+    "Cannot decode value: string that is not UTF-8 at byte 1",
+  );
+  assert.equal(decode([0xa1, 0x7f]), "\x7f");
+  const ts = decode([
+    0xc7,
+    12,
+    0xff,
+    ...be32(999_999_999),
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    1,
+  ]) as Date;
+  assert.equal(ts.getTime(), 1999);
+  // A 2-byte timestamp is refused whatever its data.
+  refuses(
+    [0xd5, 0xff, 0xff, 0x00],
+    "Cannot decode value: timestamp with 2 bytes of data at byte 0",
+  );
+  // Keyed objects: an empty fixarray is an empty object; a fixstr is not an array.
+  assert.deepEqual(decode([0xd4, 92, 0, 0x90]), {});
+  refuses(
+    [0xd4, 92, 0, 0xa0],
+    "Cannot decode value: keyed object without an array at byte 0",
+  );
+  refuses(
+    [0xd4, 92, 0, 0x8f],
+    "Cannot decode value: keyed object without an array at byte 0",
+  );
+  // Depth is released after each keyed object: 1001 siblings decode.
+  const siblings: number[] = [];
+  for (let i = 0; i < 1001; i++) siblings.push(0xd4, 92, 0, 0x90);
+  const out = decode([0xdc, ...be16(1001), ...siblings]) as unknown[];
+  assert.equal(out.length, 1001);
+  assert.deepEqual(out[1000], {});
+});
