@@ -631,3 +631,91 @@ Deno.test("msgpack decode: edge cases at each boundary (0x80 in a short string, 
   assert.equal(out.length, 1001);
   assert.deepEqual(out[1000], {});
 });
+
+const hex = (bytes: Uint8Array) =>
+  Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
+
+Deno.test("msgpack encode: exact bytes of the substitutes (-0, bigints at the 64-bit bounds and past them, an own __proto__ key) and of values beside them", () => {
+  const enc = (value: unknown) => hex(msgpackCodec.encode(value));
+  const NZ = "c7 00 5a"; // ext 90, no data: -0
+  assert.equal(enc([true, -0]), `92 c3 ${NZ}`);
+  assert.equal(enc([false, "s", -0]), `93 c2 a1 73 ${NZ}`);
+  assert.equal(enc([undefined, -0]), `92 d4 00 00 ${NZ}`);
+  assert.equal(enc({ a: null, b: -0 }), `82 a1 61 c0 a1 62 ${NZ}`);
+  assert.equal(enc([1.5, -0, 0]), `93 cb 3f f8 00 00 00 00 00 00 ${NZ} 00`);
+  assert.equal(enc([-(2n ** 63n), -0]), `92 d3 80 00 00 00 00 00 00 00 ${NZ}`);
+  assert.equal(
+    enc([2n ** 64n - 1n, -0]),
+    `92 cf ff ff ff ff ff ff ff ff ${NZ}`,
+  );
+  assert.equal(
+    enc([2n ** 64n, -0]),
+    `92 c7 14 5b ${
+      hex(new TextEncoder().encode("18446744073709551616"))
+    } ${NZ}`,
+  );
+  assert.equal(
+    enc([-(2n ** 63n) - 1n, -0]),
+    `92 c7 14 5b ${
+      hex(new TextEncoder().encode("-9223372036854775809"))
+    } ${NZ}`,
+  );
+  // An own __proto__ key travels as ext 92 (keyed object), not as a map
+  // whose decoding by another peer could set a prototype.
+  assert.equal(
+    enc(JSON.parse('{"__proto__": {"x": 1}, "b": 2}')),
+    `d4 5c 00 94 a9 ${
+      hex(new TextEncoder().encode("__proto__"))
+    } 81 a1 78 01 a1 62 02`,
+  );
+  // A null-prototype object is sent as a plain map.
+  assert.equal(
+    enc(Object.assign(Object.create(null), { a: 1 })),
+    "81 a1 61 01",
+  );
+  // Values needing nothing are sent as they are, also beside ones that do.
+  const dates = [new Date(0), new Uint8Array([7])];
+  assert.equal(enc([...dates, -0]), `93 d6 ff 00 00 00 00 c4 01 07 ${NZ}`);
+});
+
+Deno.test("msgpack encode: refusal messages name the exact path; errors other than refusals pass through unchanged", () => {
+  const cases: [unknown, string][] = [
+    [
+      { a: [new Set()] },
+      "Cannot encode value at $.a[0]: a Set is not supported",
+    ],
+    [
+      [1, Symbol("s")],
+      "Cannot encode value at $[1]: a symbol is not supported",
+    ],
+    [{ f: () => 1 }, "Cannot encode value at $.f: a function is not supported"],
+    [
+      new Int8Array(1),
+      "Cannot encode value at $: an instance of Int8Array is not supported",
+    ],
+  ];
+  for (const [value, message] of cases) {
+    assert.throws(
+      () => msgpackCodec.encode(value),
+      (e) => e instanceof TypeError && e.message === message,
+      message,
+    );
+  }
+  class Bytes extends Uint8Array {}
+  class When extends Date {}
+  for (const value of [[new Bytes(1), -0], [new When(0), -0]]) {
+    assert.throws(
+      () => msgpackCodec.encode(value),
+      /^TypeError: Cannot encode value at \$\[0\]: an instance of (Bytes|When) is not supported$/,
+    );
+  }
+  const own = new RangeError("from a getter");
+  const getter = {
+    b: -0,
+    get a() {
+      throw own;
+    },
+  };
+  assert.throws(() => msgpackCodec.encode(getter), (e) => e === own);
+  assert.throws(() => msgpackCodec.encode([[getter]]), (e) => e === own);
+});
