@@ -266,3 +266,29 @@ Deno.test("runClientInterceptors: an interceptor that drops the caller's signal 
     (e) => e === own,
   );
 });
+
+Deno.test("runClientInterceptors: a cancel ends a call without a deadline too; a rejection with no reason while the signal is live passes through", async () => {
+  const { sent, send } = recorder();
+  const controller = new AbortController();
+  const reason = new Error("stop");
+  const result = runClientInterceptors(
+    [() => new Promise(() => {})], // never calls next(), ignores the signal
+    call({ timeout: Infinity }),
+    controller.signal,
+    send,
+  );
+  controller.abort(reason);
+  await assert.rejects(
+    within(result, 5000, "the cancel"),
+    (e) => e instanceof CancelledError && e.cause === reason,
+  );
+  assert.equal(sent.length, 0);
+  const live = new AbortController();
+  const outcome = await runClientInterceptors(
+    [() => Promise.reject(undefined)],
+    call({ timeout: 1000 }),
+    live.signal,
+    send,
+  ).then(() => "resolved", (e) => e);
+  assert.equal(outcome, undefined);
+});
