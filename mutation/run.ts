@@ -107,7 +107,7 @@ const TARGETS: Target[] = [
   {
     name: "telemetry",
     module: "src/telemetry/telemetry.ts",
-    tests: ["tests/telemetry_unit_test.ts"],
+    tests: ["tests/telemetry_unit_test.ts", "tests/telemetry_off_unit_test.ts"],
   },
   {
     name: "secure_path",
