@@ -581,7 +581,17 @@ Deno.test("msgpack codec: refuses values outside the model with a TypeError nami
   };
   assert.doesNotThrow(() => msgpackCodec.encode(deep(999)));
   assert.throws(() => msgpackCodec.encode(deep(1001)), TypeError);
-  assert.throws(() => createMsgpackCodec({ maxBigIntDigits: -1 }), RangeError);
+  for (const bad of [0, -1]) {
+    assert.throws(
+      () => createMsgpackCodec({ maxBigIntDigits: bad }),
+      (e) =>
+        e instanceof RangeError &&
+        e.message ===
+          `Cannot create MessagePack codec: maxBigIntDigits must be at least 1, got ${bad}`,
+    );
+  }
+  const one = createMsgpackCodec({ maxBigIntDigits: 1 });
+  assert.throws(() => one.decode(one.encode([10n ** 30n])), RangeError);
 });
 
 Deno.test("msgpack decode: edge cases at each boundary (0x80 in a short string, the largest nanoseconds, empty keyed objects, sibling keyed objects)", () => {
