@@ -312,3 +312,43 @@ Deno.test("securePath: a member vanishing meanwhile is skipped; other errors pro
     (e) => e === lost,
   );
 });
+
+Deno.test("securePath: each outside permission counts on its own (ip on the parent, delete or admin alone on a member), entries left with nothing are dropped, one foreign entry is enough", async () => {
+  // The parent: an ip entry that may delete is an outsider too.
+  const parent = fakeSession({
+    "/rpc": [ip("10.0.0.9", "read", "delete")],
+    "/rpc/calc": [digest(ME, "all")],
+  });
+  await securePath(parent.session, "/rpc/calc", "creator_all", () => {});
+  assert.deepEqual(parent.setAcls.map((s) => [s.path, formatAcl(s.acl)]), [
+    ["/rpc", "digest:zkrpc:hash:cdrwa,ip:10.0.0.9:r"],
+  ]);
+  // An entry whose every permission was excess disappears.
+  const dropped = fakeSession({
+    "/rpc": [],
+    "/rpc/calc": [ip("10.0.0.9", "admin"), world("delete")],
+  });
+  await securePath(dropped.session, "/rpc/calc", "creator_all", () => {});
+  assert.equal(formatAcl(dropped.setAcls[0]!.acl), "digest:zkrpc:hash:cdrwa");
+  const fake = fakeSession({
+    "/rpc": [],
+    "/rpc/calc": [world("all")],
+    "/rpc/calc/server-deleter": [world("read", "delete")],
+    "/rpc/calc/server-admin": [ip("1.1.1.1", "admin")],
+    "/rpc/calc/server-creator": [world("read", "create")],
+    "/rpc/calc/server-mixed": [digest(ME, "all"), world("read", "write")],
+    "/rpc/calc/server-mine": [digest(ME, "all"), world("read")],
+  });
+  await securePath(
+    fake.session,
+    "/rpc/calc",
+    "creator_all_world_read",
+    () => {},
+  );
+  assert.deepEqual(fake.deleted.sort(), [
+    "/rpc/calc/server-admin",
+    "/rpc/calc/server-creator",
+    "/rpc/calc/server-deleter",
+    "/rpc/calc/server-mixed",
+  ]);
+});
