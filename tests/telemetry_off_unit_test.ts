@@ -7,6 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { trace } from "@opentelemetry/api";
 import {
   channelCallTelemetry,
   clientTelemetry,
@@ -27,6 +28,16 @@ Deno.test("without a registered provider telemetry is off: no interceptors, no w
   });
   stop();
   assert.equal(read, 0);
-  // Checked once: still off.
-  assert.equal(telemetryEnabled(), false);
+  // Checked once: a provider registered later does not turn it on.
+  trace.setGlobalTracerProvider({
+    getTracer: () => {
+      throw new Error("asked for a tracer");
+    },
+  } as never);
+  try {
+    assert.equal(telemetryEnabled(), false);
+    assert.deepEqual(clientTelemetry(), []);
+  } finally {
+    trace.disable();
+  }
 });
