@@ -1,5 +1,7 @@
 /**
- * `zkrpc`: the command line for a zkrpc registry in ZooKeeper.
+ * For operators and developers at a shell (and scripts, through
+ * {@linkcode main}): `zkrpc`, the command line for a zkrpc registry in
+ * ZooKeeper, and a trace viewer.
  *
  * - `zkrpc ls [SERVICE]`: services and their servers with registered data
  * - `zkrpc watch SERVICE`: joins and leaves as they happen
@@ -8,6 +10,8 @@
  * - `zkrpc describe SERVICE`: the methods a server exposes, with their
  *   declared parameter counts, its protocol version, codec and metadata
  * - `zkrpc health SERVICE`: each registered server's health (serving or not)
+ * - `zkrpc traces`: a loopback OpenTelemetry receiver (OTLP/HTTP JSON) that
+ *   prints each trace as a tree of spans (needs only `--allow-net=127.0.0.1`)
  *
  * Global flags: `--zookeeper` (default `$ZOOKEEPER_HOSTS`, else
  * `127.0.0.1:2181`), `--root` (default `/rpc`), `--timeout`, `--json`,
@@ -49,6 +53,7 @@ import { describe, DESCRIBE_HELP } from "./src/cli/describe.ts";
 import { health, HEALTH_HELP } from "./src/cli/health.ts";
 import { ls, LS_HELP } from "./src/cli/ls.ts";
 import { watch, WATCH_HELP } from "./src/cli/watch.ts";
+import { traces, TRACES_HELP } from "./src/cli/traces.ts";
 import {
   CliError,
   EXIT_HELP,
@@ -70,6 +75,7 @@ Commands:
   call SERVICE METHOD [ARG…]    call a method, print the result as JSON
   describe SERVICE              list a server's methods and parameter counts
   health SERVICE                each server's health (serving / not-serving)
+  traces                        receive OpenTelemetry traces, print span trees
   help [COMMAND]                show help
 
 Examples:
@@ -90,6 +96,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   call,
   describe,
   health,
+  traces,
 };
 
 const HELPS: Record<string, string> = {
@@ -98,6 +105,7 @@ const HELPS: Record<string, string> = {
   call: CALL_HELP,
   describe: DESCRIBE_HELP,
   health: HEALTH_HELP,
+  traces: TRACES_HELP,
 };
 
 /**
@@ -151,7 +159,7 @@ function unknownCommand(command: string): number {
   console.error(
     `zkrpc: Cannot run "${
       printable(command)
-    }": unknown command; expected ls, watch, call, describe or health`,
+    }": unknown command; expected ls, watch, call, describe, health or traces`,
   );
   console.error('Run "zkrpc --help" for usage.');
   return ExitCode.Usage;

@@ -1,12 +1,13 @@
 /**
- * What you implement or plug into zkrpc: a {@linkcode Balancer} that picks an
- * endpoint, a {@linkcode Membership} that says where the servers are (with
- * its {@linkcode MemberData}), a {@linkcode Registrar} that announces a
- * server, client and server interceptors, the option types of the channel's
- * retry budget, hedging and outlier detection, the {@linkcode ErrorClass}
- * shape of an error class revived from the wire, and
- * {@linkcode telemetryEnabled}. An application that only serves and calls
- * needs none of it: `@zkrpc/zkrpc` is enough.
+ * For code that extends zkrpc rather than only serving and calling (a library,
+ * a platform team's wrapper): what you implement or plug in, a
+ * {@linkcode Balancer} that picks an endpoint, a {@linkcode Membership} that
+ * says where the servers are (with its {@linkcode MemberData}), a
+ * {@linkcode Registrar} that announces a server, client and server
+ * interceptors, the option types of the channel's retry budget, hedging and
+ * outlier detection, the {@linkcode ErrorClass} shape of an error class revived
+ * from the wire, and {@linkcode telemetryEnabled}. An application that only
+ * serves and calls needs none of it: `@zkrpc/zkrpc` is enough.
  *
  * @example A balancer of your own and a client interceptor
  * ```ts
@@ -51,6 +52,10 @@ export type {
   Membership,
   MembershipChange,
 } from "./src/discovery/membership.ts";
+export type {
+  Discovery,
+  MembershipOptions,
+} from "./src/discovery/discovery.ts";
 export type { MemberData } from "./src/discovery/member.ts";
 export type {
   RegisterContext,
@@ -64,6 +69,8 @@ export type {
   ServerInterceptor,
 } from "./src/_interceptors.ts";
 export type { ParentCall } from "./src/_call_scope.ts";
+export type { ChannelTlsOptions } from "./src/channel/options.ts";
+export type { Deadline } from "./src/_deadline.ts";
 export type { HedgingOptions } from "./src/channel/hedging.ts";
 export type { OutlierDetectionOptions } from "./src/channel/outlier_detection.ts";
 export type { RetryBudgetOptions } from "./src/channel/retry_budget.ts";

@@ -1,12 +1,13 @@
 /**
- * The wire side of zkrpc, for code that looks below a call: the payload
- * codecs a server accepts and a connection offers ({@linkcode jsonCodec},
- * {@linkcode msgpackCodec} and their `create…` factories, or your own
- * {@linkcode Codec}), the nesting limit of both codecs
- * ({@linkcode MAX_NESTING}), the call-metadata limits ({@linkcode MAX_METADATA_SIZE},
- * {@linkcode RESERVED_METADATA_KEYS}), and the two methods every server
- * answers: {@linkcode HEALTH_METHOD} and {@linkcode DESCRIBE_METHOD} with
- * their result types. The frame format itself is in `docs/protocol.md`.
+ * For code that looks below a call (a codec, metadata limits, a health check of
+ * its own): the wire side of zkrpc, the payload codecs a server accepts and a
+ * connection offers ({@linkcode jsonCodec}, {@linkcode msgpackCodec} and their
+ * `create…` factories, or your own {@linkcode Codec}), the nesting limit of
+ * both codecs ({@linkcode MAX_NESTING}), the call-metadata limits
+ * ({@linkcode MAX_METADATA_SIZE}, {@linkcode RESERVED_METADATA_KEYS}), and the
+ * two methods every server answers: {@linkcode HEALTH_METHOD} and
+ * {@linkcode DESCRIBE_METHOD} with their result types. The frame format itself
+ * is in `docs/protocol.md`.
  *
  * @example Pin the JSON codec and ask a server for its health
  * ```ts

@@ -1,8 +1,8 @@
 /**
- * Throw-away ZooKeeper servers for `deno test` suites, in the spirit of
- * Curator's `TestingServer`/`TestingCluster` and kazoo's test harness:
- * {@linkcode startZooKeeper} starts a standalone server on a free loopback
- * port, {@linkcode startZooKeeperEnsemble} a real quorum, and
+ * For the `deno test` suites of your service: throw-away ZooKeeper servers, in
+ * the spirit of Curator's `TestingServer`/`TestingCluster` and kazoo's test
+ * harness: {@linkcode startZooKeeper} starts a standalone server on a free
+ * loopback port, {@linkcode startZooKeeperEnsemble} a real quorum, and
  * {@linkcode expireSession} expires a session on purpose, and
  * {@linkcode provisionZooKeeper} finds (or installs) Java and ZooKeeper.
  *

@@ -1,6 +1,8 @@
 /**
- * The ZooKeeper side of zkrpc, for those who want more than
- * `zooKeeperDiscovery()` from `@zkrpc/zkrpc`: a promise-based
+ * For applications that find their servers in ZooKeeper, and for code that
+ * needs more of ZooKeeper (its own nodes, watches or ACLs, its own registry
+ * layout): {@linkcode zooKeeperDiscovery} (the `Discovery` a channel and a
+ * server registrar take), a promise-based
  * {@linkcode ZooKeeperSession} (nodes, watches, ACLs), the
  * {@linkcode SessionKeeper} that keeps one session alive over time, and the
  * registrar, registration and membership built on it.
@@ -20,14 +22,14 @@ export * from "./src/zookeeper/keeper.ts";
 export * from "./src/zookeeper/membership.ts";
 export * from "./src/zookeeper/registration.ts";
 export * from "./src/zookeeper/registrar.ts";
-export type {
-  ZooKeeperDiscoveryChannelOptions,
-  ZooKeeperDiscoveryRegistrarOptions,
+export {
+  zooKeeperChannel,
+  type ZooKeeperChannelOptions,
+  ZooKeeperDiscovery,
+  zooKeeperDiscovery,
+  type ZooKeeperDiscoveryChannelOptions,
+  type ZooKeeperDiscoveryOptions,
+  type ZooKeeperDiscoveryRegistrarOptions,
 } from "./src/zookeeper/discovery.ts";
-export type {
-  Discovery,
-  MembershipOptions,
-  SharedSession,
-} from "./src/discovery/discovery.ts";
 export { servicePath } from "./src/discovery/service_path.ts";
 export { parseMember } from "./src/discovery/member.ts";

@@ -17,8 +17,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { DistributedChannel } from "../mod.ts";
+import type { DistributedChannel } from "../mod.ts";
 import { type Handlers, InvalidOperation } from "./calculator.ts";
+import { zooKeeperChannel } from "../zookeeper.ts";
 
 const USAGE =
   `Usage: deno run --allow-net=127.0.0.1 examples/client.ts [options]
@@ -69,7 +70,7 @@ const timeout = wholeNumber("timeout", values.timeout);
 
 function openChannel(): DistributedChannel {
   try {
-    return new DistributedChannel({
+    return zooKeeperChannel({
       zookeeper: values.zookeeper,
       service: values.service,
       errors: [InvalidOperation],

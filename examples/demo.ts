@@ -4,10 +4,14 @@
  * steadily through a {@linkcode DistributedChannel} while a script kills one
  * server with SIGKILL, starts a new one, and gracefully restarts another.
  * It ends with a summary; the exit code is 0 only when no call failed.
+ * `--chart FILE` also writes the run's timeline as an SVG: calls/s, latency
+ * percentiles and errors over time, with the kill, the join and the restart
+ * marked.
  *
  * ```sh
  * deno task demo
  * deno task demo --duration 10 --rate 200
+ * deno task demo --chart /tmp/demo.svg
  * deno run --allow-net=127.0.0.1 --allow-run=java,deno --allow-read \
  *   --allow-write=/tmp --allow-env=ZOOKEEPER_HOSTS \
  *   examples/demo.ts --zookeeper 127.0.0.1:2181 --json
@@ -27,7 +31,9 @@
  * - `--allow-read`: to find ZooKeeper's jars (`$ZOOKEEPER_HOME`,
  *   `/usr/share/java`, `~/.cache/zkrpc`), read `/etc/os-release`, and write
  *   its config;
- * - `--allow-write=/tmp`: the throw-away ZooKeeper's temporary directory;
+ * - `--allow-write=/tmp`: the throw-away ZooKeeper's temporary directory
+ *   (and a `--chart` file under `/tmp`; elsewhere the demo asks for write
+ *   access to that one file at the start, or add `--allow-write=FILE`);
  * - `--allow-env=JAVA_HOME,ZOOKEEPER_HOME,ZOOKEEPER_HOSTS,ZKRPC_NO_INSTALL,PATH,HOME,XDG_CACHE_HOME`:
  *   where Java and ZooKeeper live, an existing ZooKeeper to use instead, and
  *   the opt-out from installing (`ZKRPC_NO_INSTALL=1`);
@@ -44,7 +50,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { DistributedChannel } from "../mod.ts";
+import type { DistributedChannel } from "../mod.ts";
 import type { MembershipChange } from "../extend.ts";
 import {
   provisionZooKeeper,
@@ -54,7 +60,9 @@ import {
 import { type Handlers, InvalidOperation } from "./calculator.ts";
 import { ServerProcess } from "../src/testing/server_process.ts";
 import { CallStats, MethodStats } from "./demo/stats.ts";
+import { renderTimeline, Timeline } from "./demo/chart.ts";
 import { type EndpointRow, View } from "./demo/view.ts";
+import { zooKeeperChannel } from "../zookeeper.ts";
 
 const USAGE = `Usage: deno task demo [options]
 
@@ -69,11 +77,15 @@ Options:
   --duration S        seconds of load (default 20)
   --rate N            calls per second (default 50)
   --concurrency N     most calls in flight (default 4)
+  --chart FILE        write the timeline as an SVG: calls/s, latency and
+                      errors over time, the kill, join and restart marked
+                      (the demo task may write under /tmp; elsewhere it asks)
   --json              print the summary as JSON on stdout, progress on stderr
   -h, --help          show this help
 
-Exit codes: 0 no call failed, 1 some call failed, 2 wrong flags,
-130 interrupted (Ctrl-C, SIGTERM, SIGHUP; a second one exits at once).`;
+Exit codes: 0 no call failed, 1 some call failed (or the chart could not be
+written), 2 wrong flags, 130 interrupted (Ctrl-C, SIGTERM, SIGHUP; a second
+one exits at once).`;
 
 function usage(message?: string): never {
   if (message) console.error(`demo: ${message}\n`);
@@ -100,6 +112,7 @@ try {
       rate: { type: "string", default: "50" },
       concurrency: { type: "string", default: "4" },
       json: { type: "boolean", default: false },
+      chart: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -119,6 +132,32 @@ if (!(rate > 0 && rate <= 100_000)) {
 }
 if (!Number.isInteger(concurrency) || concurrency < 1) {
   usage(`--concurrency must be a whole number of 1 or more`);
+}
+const chartFile = values.chart;
+if (chartFile !== undefined) {
+  if (chartFile === "") usage("--chart needs a file name");
+  // Asked now, before the live view takes the terminal (a prompt on a
+  // terminal, refused at once otherwise).
+  const { state } = await Deno.permissions.request({
+    name: "write",
+    path: chartFile,
+  });
+  if (state !== "granted") {
+    usage(
+      `--chart: no write access to "${chartFile}": write under /tmp, or run with --allow-write=${chartFile}`,
+    );
+  } // A missing directory is found now, not after the whole run.
+  const slash = chartFile.lastIndexOf("/");
+  const directory = slash === -1 ? "." : chartFile.slice(0, slash) || "/";
+  let isDirectory = false;
+  try {
+    isDirectory = Deno.statSync(directory).isDirectory;
+  } catch {
+    // missing or unreadable: said below
+  }
+  if (!isDirectory) {
+    usage(`--chart: "${directory}" is not a directory`);
+  }
 }
 const external = values.zookeeper ?? envZooKeeper();
 const service = values.service ??
@@ -230,8 +269,11 @@ try {
 
   // 3. The client: a discovery channel with divide declared idempotent, and
   //    an interceptor that keeps per-method metrics (one record per attempt).
-  const methodStats = new MethodStats();
-  channel = new DistributedChannel({
+  const timeline = new Timeline(); // started with the load
+  const methodStats = new MethodStats(() =>
+    timeline.attemptFailed(performance.now())
+  );
+  channel = zooKeeperChannel({
     interceptors: [methodStats.interceptor],
     zookeeper: connection,
     service,
@@ -292,6 +334,7 @@ try {
   // 4. Steady load: slot n starts at start + n/rate; at most `concurrency`
   //    calls in flight.
   const loadStart = performance.now();
+  timeline.start(loadStart);
   view.event(`load: divide at ${rate} calls/s for ${duration} s`);
   const loadEnd = loadStart + duration * 1000;
   let slot = 0;
@@ -308,10 +351,16 @@ try {
       try {
         const result = await calc.divide(a, b);
         const t1 = performance.now();
-        if (result === a / b) stats.success(t1, t1 - t0);
-        else stats.failure(`divide(${a}, ${b}) returned ${result}`);
+        if (result === a / b) {
+          stats.success(t1, t1 - t0);
+          timeline.ok(t1, t1 - t0);
+        } else {
+          stats.failure(`divide(${a}, ${b}) returned ${result}`);
+          timeline.failed(t1);
+        }
       } catch (error) {
         stats.failure(`divide(${a}, ${b}): ${error}`);
+        timeline.failed(performance.now());
         view.event(`call failed: divide(${a}, ${b}): ${error}`);
       }
     }
@@ -363,6 +412,7 @@ try {
     const victim = initial[0]!;
     await victim.stop("SIGKILL");
     killTimes.set(victim.name, performance.now());
+    timeline.mark(performance.now(), "kill", "kill -9 server-1");
     killed = true;
     view.event(
       `KILL: server-1 (pid ${victim.pid}, ${victim.address}) killed with SIGKILL; its znode stays until its ZooKeeper session expires`,
@@ -373,6 +423,7 @@ try {
     view.event("JOIN: starting server-4");
     const newcomer = start("server-4");
     await newcomer.registered().catch(() => {});
+    timeline.mark(performance.now(), "join", "server-4 joins");
     view.event(
       `JOIN: server-4 registered: ${newcomer.address} (pid ${newcomer.pid})`,
     );
@@ -391,6 +442,7 @@ try {
     const port = Number(old.address!.split(":").at(-1));
     view.event(`RESTART: SIGTERM to server-2 (pid ${old.pid}, ${old.address})`);
     const t0 = performance.now();
+    timeline.mark(t0, "restart", "restart server-2");
     const status = await old.stop("SIGTERM");
     view.event(
       `RESTART: server-2 ${
@@ -427,6 +479,7 @@ try {
   await Promise.all(workers);
   // The real length of the load: shorter than planned after a Ctrl-C.
   const loadSeconds = (performance.now() - loadStart) / 1000;
+  timeline.end(performance.now());
   clearInterval(ticker);
   frame(true);
   view.close();
@@ -549,6 +602,25 @@ try {
     );
   }
   exitCode = wasInterrupted ? 130 : stats.failed === 0 ? 0 : 1;
+  if (chartFile !== undefined) {
+    try {
+      await Deno.writeTextFile(
+        chartFile,
+        renderTimeline(timeline, {
+          title:
+            `zkrpc demo: divide at ${rate} calls/s, ${concurrency} in flight at most, ${stats.failed} failed`,
+        }),
+      );
+      console.error(`demo: timeline written to ${chartFile}`);
+    } catch (error) {
+      console.error(
+        `demo: Cannot write the chart to ${chartFile}: ${
+          (error as Error).message
+        }`,
+      );
+      if (exitCode === 0) exitCode = 1;
+    }
+  }
 } catch (error) {
   view.close();
   console.error(

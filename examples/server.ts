@@ -24,7 +24,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { serve, zooKeeperDiscovery } from "../mod.ts";
+import { serve } from "../mod.ts";
+import { zooKeeperDiscovery } from "../zookeeper.ts";
 import { Handlers } from "./calculator.ts";
 
 const USAGE =

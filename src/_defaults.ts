@@ -57,10 +57,6 @@ export const CHANNEL_DEFAULTS = {
   hedgePercentile: 95,
   /** Ms a call waits for discovery's first member list. */
   discoveryTimeout: 5000,
-  /** Ms of a first ejection. */
-  ejectionTime: 250,
-  /** Longest ejection, in ms. */
-  maxEjectionTime: 30_000,
 } as const;
 
 /**
@@ -75,6 +71,10 @@ export const CHANNEL_DEFAULTS = {
  * ```
  */
 export const OUTLIER_DETECTION_DEFAULTS = {
+  /** Ms of a first ejection. */
+  ejectionTime: 250,
+  /** Longest ejection, in ms. */
+  maxEjectionTime: 30_000,
   /** Failures in a row that eject an endpoint. */
   consecutiveFailures: 5,
   /** Failure rate (of at least `minimumCalls`) that ejects. */

@@ -8,6 +8,7 @@
 
 import { abortable, deadline, isTimeoutError } from "./_async.ts";
 import { CancelledError, DeadlineExceededError } from "./errors.ts";
+import type { CallContext } from "./_call_scope.ts";
 
 /**
  * What a client interceptor sees of one attempt of a call. It may change
@@ -78,7 +79,8 @@ export type ClientInterceptor = (
 ) => Promise<unknown>;
 
 /**
- * What a server interceptor sees of one handled call.
+ * What a server interceptor sees of one handled call: the handler's
+ * {@linkcode CallContext} and the decoded arguments.
  *
  * @example A server call
  * ```ts
@@ -89,26 +91,16 @@ export type ClientInterceptor = (
  *   method: "add",
  *   params: [1, 2],
  *   metadata: {},
- *   deadline: undefined,
+ *   deadline: Infinity,
  *   remoteAddr: undefined,
  *   signal: new AbortController().signal,
  * };
  * assert.equal(call.method, "add");
  * ```
  */
-export interface ServerCall {
-  /** The method called. */
-  readonly method: string;
+export interface ServerCall extends CallContext {
   /** The decoded arguments (an interceptor may replace them). */
   params: unknown[];
-  /** Metadata the client sent. */
-  readonly metadata: Readonly<Record<string, string>>;
-  /** Epoch ms when the caller stops waiting; `undefined`: no deadline. */
-  readonly deadline: number | undefined;
-  /** The client's address. */
-  readonly remoteAddr: Deno.NetAddr | undefined;
-  /** Aborted when the call is cancelled or its deadline passes. */
-  readonly signal: AbortSignal;
 }
 
 /**

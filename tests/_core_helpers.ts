@@ -340,3 +340,14 @@ export function closedPort(): number {
   listener.close();
   return port;
 }
+
+/**
+ * A handler's `ctx.deadline` as an answer can carry it: the instant, or
+ * `null` for none (`Infinity`).
+ *
+ * @param ctx The handler's context.
+ * @returns Epoch ms, or `null`.
+ */
+export function deadlineSeen(ctx: { deadline: number }): number | null {
+  return Number.isFinite(ctx.deadline) ? ctx.deadline : null;
+}

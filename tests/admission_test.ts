@@ -106,7 +106,7 @@ Deno.test("maxConnectionAge drains a connection with goaway, then closes it", as
   await within(goaway, 3000, "goaway at max age");
   assert.equal(conn.goawayReason, "Maximum connection age reached");
   await assert.rejects(conn.call("ok", []), ServerClosingError);
-  await within(conn.closed, 3000, "closed after the drain");
+  await within(conn.finished, 3000, "closed after the drain");
   assert.match(errors[0]!.message, /maximum connection age of 300 ms/);
   // A new connection is served.
   await using again = await Connection.connect({

@@ -89,7 +89,7 @@ Deno.test("AttemptPolicy spends the retry budget on counted failures and stops r
   assert.equal(budget.tokens, 3);
   assert.equal(policy.afterFailure(unsent, false, 1, false), "budget"); // 2 left
   assert.equal(policy.mayHedge(), false);
-  policy.succeeded();
+  budget.earn();
   assert.equal(budget.tokens, 3);
   assert.equal(policy.mayHedge(), true);
   // The attempt limit wins over the budget.

@@ -23,7 +23,7 @@ import {
 } from "../src/errors.ts";
 import type { ClientCall, ClientInterceptor } from "../src/_interceptors.ts";
 import { type RpcServer, serve } from "../src/server/server.ts";
-import { closedPort } from "./_core_helpers.ts";
+import { closedPort, deadlineSeen } from "./_core_helpers.ts";
 import { startFakeMember } from "./_fake_member.ts";
 import { waitFor, within } from "./_wait.ts";
 
@@ -39,7 +39,7 @@ interface Seen {
 function innerServer(): RpcServer {
   return serve({
     seen: withContext((ctx): Seen => ({
-      deadline: ctx.deadline ?? null,
+      deadline: deadlineSeen(ctx),
       metadata: { ...ctx.metadata },
     })),
   }, { hostname: HOST, port: 0 });
@@ -93,117 +93,136 @@ function scribbler(seen: ClientCall[]): ClientInterceptor {
   };
 }
 
-Deno.test("parent, timeout and metadata survive every path of the channel, with and without interceptors", async () => {
+/**
+ * The inner server, and an outer one whose `nested` handler makes the call
+ * `rig.nested` says (from inside a handler with its own deadline) and
+ * returns both deadlines; `call()` calls `nested` with the outer `timeout`.
+ */
+async function nestedRig() {
   const inner = innerServer();
-  let nested: () => Promise<Seen> = () => Promise.reject(new Error("unset"));
+  const rig = {
+    inner,
+    nested: (): Promise<Seen> => Promise.reject(new Error("unset")),
+    call(timeout: number, name: string) {
+      return within(
+        conn.call("nested", [], { timeout }) as Promise<
+          { outer: number; inner: Seen }
+        >,
+        10_000,
+        name,
+      );
+    },
+    async [Symbol.asyncDispose]() {
+      conn.close();
+      await outer.close();
+      await inner.close();
+    },
+  };
   const outer = serve({
     nested: withContext(async (ctx) => ({
-      outer: ctx.deadline ?? null,
-      inner: await nested(),
+      outer: deadlineSeen(ctx),
+      inner: await rig.nested(),
     })),
   }, { hostname: HOST, port: 0 });
-  await using conn = await Connection.connect({
+  const conn = await Connection.connect({
     hostname: HOST,
     port: outer.addr.port,
   });
+  return rig;
+}
+
+Deno.test("parent, timeout and metadata survive every path of the channel, with and without interceptors", async () => {
+  await using rig = await nestedRig();
+  const inner = rig.inner;
   const failures: string[] = [];
-  try {
-    for (const path of PATHS) {
-      for (const intercepted of [false, true]) {
-        for (const metadata of [undefined, { tenant: "acme" }]) {
-          for (const parent of [null, undefined, "explicit"] as const) {
-            const name = `${path.name}, ${
-              intercepted ? "intercepted" : "plain"
-            }, ${metadata ? "metadata" : "no metadata"}, parent ${parent}`;
-            const attempts: ClientCall[] = [];
-            const extra = path.before?.();
-            const channel = new DistributedChannel({
-              membership: new StaticMembership([
-                ...(extra ? [{ host: HOST, port: extra.port }] : []),
-                { host: HOST, port: inner.addr.port },
-              ]),
-              balancer: "round-robin",
-              timeout: 30_000,
-              ...(intercepted ? { interceptors: [scribbler(attempts)] } : {}),
-              ...path.options,
-            });
-            try {
-              if (path.warm) {
-                await within(channel.call("seen", []), 10_000, "a warm-up");
-                attempts.length = 0;
-              }
-              const callerMetadata = metadata && { ...metadata };
-              const options: ChannelCallOptions = {
-                timeout: 60_000,
-                ...path.call,
-                ...(callerMetadata ? { metadata: callerMetadata } : {}),
-                ...(parent === null ? { parent: null } : {}),
-              };
-              let explicit = 0;
-              nested = () => {
-                if (parent !== "explicit") {
-                  return channel.call("seen", [], options) as Promise<Seen>;
-                }
-                explicit = Date.now() + 500;
-                return channel.call("seen", [], {
-                  ...options,
-                  parent: { deadline: explicit },
-                }) as Promise<Seen>;
-              };
-              const { outer: outerDeadline, inner: seen } = await within(
-                conn.call("nested", [], { timeout: 3000 }) as Promise<
-                  { outer: number; inner: Seen }
-                >,
-                10_000,
-                name,
-              );
-              // parent: null: the nested call's own 60 s; inherited: the
-              // outer call's 3 s.
-              if (parent === null) {
-                if (!(seen.deadline! > outerDeadline + 20_000)) {
-                  failures.push(`${name}: parent: null was not honoured`);
-                }
-              } else if (parent === "explicit") {
-                // 0.5 s where the handler's call had 3 s.
-                if (!(seen.deadline! <= explicit + 1500)) {
-                  failures.push(`${name}: the explicit parent was lost`);
-                }
-              } else if (!(seen.deadline! <= outerDeadline + 1000)) {
-                failures.push(`${name}: the deadline was not inherited`);
-              }
-              const expected: Record<string, string> = { ...metadata };
-              if (intercepted) {
-                const last = attempts.at(-1)!;
-                expected[`x-attempt-${last.attempt}`] = "1";
-                // Each attempt starts from the caller's metadata and params.
-                for (const attempt of attempts) {
-                  assert.deepEqual(attempt.metadata, { ...metadata }, name);
-                  assert.deepEqual(attempt.params, [], name);
-                }
-              }
-              for (const [key, value] of Object.entries(expected)) {
-                if (seen.metadata[key] !== value) {
-                  failures.push(`${name}: metadata ${key} lost`);
-                }
-              }
-              for (const key of Object.keys(seen.metadata)) {
-                if (key.startsWith("x-attempt-") && !(key in expected)) {
-                  failures.push(`${name}: ${key} leaked from another attempt`);
-                }
-              }
-              assert.deepEqual(callerMetadata, metadata, name);
-            } finally {
-              await channel.close();
-              await extra?.close();
+  for (const path of PATHS) {
+    for (const intercepted of [false, true]) {
+      for (const metadata of [undefined, { tenant: "acme" }]) {
+        for (const parent of [null, undefined, "explicit"] as const) {
+          const name = `${path.name}, ${
+            intercepted ? "intercepted" : "plain"
+          }, ${metadata ? "metadata" : "no metadata"}, parent ${parent}`;
+          const attempts: ClientCall[] = [];
+          const extra = path.before?.();
+          const channel = new DistributedChannel({
+            membership: new StaticMembership([
+              ...(extra ? [{ host: HOST, port: extra.port }] : []),
+              { host: HOST, port: inner.addr.port },
+            ]),
+            balancer: "round-robin",
+            timeout: 30_000,
+            ...(intercepted ? { interceptors: [scribbler(attempts)] } : {}),
+            ...path.options,
+          });
+          try {
+            if (path.warm) {
+              await within(channel.call("seen", []), 10_000, "a warm-up");
+              attempts.length = 0;
             }
+            const callerMetadata = metadata && { ...metadata };
+            const options: ChannelCallOptions = {
+              timeout: 60_000,
+              ...path.call,
+              ...(callerMetadata ? { metadata: callerMetadata } : {}),
+              ...(parent === null ? { parent: null } : {}),
+            };
+            let explicit = 0;
+            rig.nested = () => {
+              if (parent !== "explicit") {
+                return channel.call("seen", [], options) as Promise<Seen>;
+              }
+              explicit = Date.now() + 500;
+              return channel.call("seen", [], {
+                ...options,
+                parent: { deadline: explicit },
+              }) as Promise<Seen>;
+            };
+            const { outer: outerDeadline, inner: seen } = await rig.call(
+              3000,
+              name,
+            );
+            // parent: null: the nested call's own 60 s; inherited: the
+            // outer call's 3 s.
+            if (parent === null) {
+              if (!(seen.deadline! > outerDeadline + 20_000)) {
+                failures.push(`${name}: parent: null was not honoured`);
+              }
+            } else if (parent === "explicit") {
+              // 0.5 s where the handler's call had 3 s.
+              if (!(seen.deadline! <= explicit + 1500)) {
+                failures.push(`${name}: the explicit parent was lost`);
+              }
+            } else if (!(seen.deadline! <= outerDeadline + 1000)) {
+              failures.push(`${name}: the deadline was not inherited`);
+            }
+            const expected: Record<string, string> = { ...metadata };
+            if (intercepted) {
+              const last = attempts.at(-1)!;
+              expected[`x-attempt-${last.attempt}`] = "1";
+              // Each attempt starts from the caller's metadata and params.
+              for (const attempt of attempts) {
+                assert.deepEqual(attempt.metadata, { ...metadata }, name);
+                assert.deepEqual(attempt.params, [], name);
+              }
+            }
+            for (const [key, value] of Object.entries(expected)) {
+              if (seen.metadata[key] !== value) {
+                failures.push(`${name}: metadata ${key} lost`);
+              }
+            }
+            for (const key of Object.keys(seen.metadata)) {
+              if (key.startsWith("x-attempt-") && !(key in expected)) {
+                failures.push(`${name}: ${key} leaked from another attempt`);
+              }
+            }
+            assert.deepEqual(callerMetadata, metadata, name);
+          } finally {
+            await channel.close();
+            await extra?.close();
           }
         }
       }
     }
-  } finally {
-    conn.close();
-    await outer.close();
-    await inner.close();
   }
   assert.deepEqual(failures, []);
 });
@@ -457,4 +476,101 @@ Deno.test("a call held by an interceptor ends at the caller's abort or deadline,
   assert.equal(sends.length, 2);
   assert.ok(sends.every((e) => e instanceof Error), String(sends));
   assert.deepEqual(requests, []);
+});
+
+Deno.test("one deadline from the channel to the server: timeout, parent: null, inherited, Infinity and beyond 2^31 ms, with and without interceptors and hedging", async () => {
+  await using rig = await nestedRig();
+  const inner = rig.inner;
+  const OUTER = 3000; // the handler's own deadline, for inherited cases
+  /**
+   * `timeout` of the nested call, whether it opts out of the handler's
+   * deadline, and what the server must see: a window after the call (ms)
+   * or `"none"`.
+   */
+  const cases: [string, ChannelCallOptions, number | "outer" | "none"][] = [
+    ["timeout 5 s", { timeout: 5000, parent: null }, 5000],
+    [
+      "timeout 2^31 + 1 s",
+      { timeout: 2 ** 31 + 1000, parent: null },
+      2 ** 31 + 1000,
+    ],
+    [
+      "timeout 2^33 (beyond the wire's u32)",
+      { timeout: 2 ** 33, parent: null },
+      "none",
+    ],
+    [
+      "timeout Infinity, parent: null",
+      { timeout: Infinity, parent: null },
+      "none",
+    ],
+    ["timeout Infinity, inherited", { timeout: Infinity }, "outer"],
+    ["timeout 2^31 + 1 s, inherited", { timeout: 2 ** 31 + 1000 }, "outer"],
+    ["timeout 5 s, explicit parent without a deadline", {
+      timeout: 5000,
+      parent: { deadline: Infinity },
+    }, 5000],
+  ];
+  const failures: string[] = [];
+  for (const hedged of [false, true]) {
+    for (const intercepted of [false, true]) {
+      const channel = new DistributedChannel({
+        membership: new StaticMembership([
+          { host: HOST, port: inner.addr.port },
+        ]),
+        ...(hedged ? { hedging: { delay: 0 } } : {}),
+        ...(intercepted ? { interceptors: [scribbler([])] } : {}),
+      });
+      try {
+        for (const [label, options, expected] of cases) {
+          const name = `${label}, ${hedged ? "hedged" : "not hedged"}, ${
+            intercepted ? "intercepted" : "plain"
+          }`;
+          let before = 0;
+          let after = 0;
+          rig.nested = async () => {
+            before = Date.now();
+            const seen = await channel.call("seen", [], {
+              ...options,
+              idempotent: hedged,
+            }) as Seen;
+            after = Date.now();
+            return seen;
+          };
+          const { outer: outerDeadline, inner: seen } = await rig.call(
+            OUTER,
+            name,
+          );
+          const deadline = seen.deadline;
+          if (expected === "none") {
+            if (deadline !== null) {
+              failures.push(`${name}: the server saw ${deadline}, not none`);
+            }
+          } else if (expected === "outer") {
+            // The handler's deadline, rebuilt once more on the wire.
+            if (
+              deadline === null || deadline < outerDeadline - 1 ||
+              deadline > outerDeadline + (after - before) + 1
+            ) {
+              failures.push(
+                `${name}: the server saw ${deadline}, not the handler's ${outerDeadline}`,
+              );
+            }
+          } else if (
+            deadline === null || deadline < before + expected ||
+            deadline > after + expected + 1
+          ) {
+            failures.push(
+              `${name}: the server saw ${deadline}, outside [${
+                before + expected
+              }, ${after + expected + 1}]`,
+            );
+          }
+        }
+      } finally {
+        await channel.close();
+      }
+    }
+  }
+  assert.deepEqual(failures, []);
 });

@@ -10,6 +10,7 @@ import { StaticMembership } from "../src/discovery/static.ts";
 import { serve } from "../src/server/server.ts";
 import { closedPort, startChildServer } from "./_core_helpers.ts";
 import { within } from "./_wait.ts";
+import { zooKeeperChannel } from "../zookeeper.ts";
 
 const HOST = "127.0.0.1";
 const TLS_DIR = new URL("./fixtures/tls/", import.meta.url);
@@ -33,7 +34,7 @@ Deno.test("a channel with TLS options never calls a plaintext member, and warns 
     const warnings: string[] = [];
     await using channel = new DistributedChannel({
       membership: new StaticMembership(members),
-      connection: { caCerts: [ca] },
+      tls: { caCerts: [ca] },
       balancer: "round-robin",
       onWarning: (message) => warnings.push(message),
     });
@@ -41,15 +42,16 @@ Deno.test("a channel with TLS options never calls a plaintext member, and warns 
     for (let i = 0; i < 10; i++) answers.add(await channel.call("who", []));
     assert.deepEqual([...answers], ["tls"]);
     assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!, /does not use TLS.*allowPlaintext/);
+    assert.match(warnings[0]!, /does not use TLS.*tls\.allowPlaintext/);
     await channel.close();
 
-    // allowPlaintext: a mixed fleet, with one warning for the plaintext member.
+    // tls.allowPlaintext: a mixed fleet, with one warning for the plaintext
+    // member. (`connection.caCerts` implies TLS as well.)
     const mixedWarnings: string[] = [];
     await using mixed = new DistributedChannel({
       membership: new StaticMembership(members),
       connection: { caCerts: [ca] },
-      allowPlaintext: true,
+      tls: { allowPlaintext: true },
       balancer: "round-robin",
       onWarning: (message) => mixedWarnings.push(message),
     });
@@ -63,7 +65,7 @@ Deno.test("a channel with TLS options never calls a plaintext member, and warns 
     // Only plaintext members: the error says they were skipped, and why.
     await using strict = new DistributedChannel({
       membership: new StaticMembership([members[1]!]),
-      tls: true,
+      tls: {},
       onWarning: () => {},
     });
     await assert.rejects(
@@ -113,7 +115,7 @@ Deno.test("a member outside the process's --allow-net is skipped with one warnin
 });
 
 Deno.test("with ZooKeeper down a call and ready() fail fast with an error that names ZooKeeper and how long", async () => {
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper: `${HOST}:${closedPort()}`,
     service: "calculator",
     timeout: 30_000,

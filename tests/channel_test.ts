@@ -18,6 +18,7 @@ import type { BalancerCandidate } from "../src/channel/balancer.ts";
 import { type RpcServer, serve } from "../src/server/server.ts";
 import { closedPort, delay, startChildServer } from "./_core_helpers.ts";
 import { stillPending, waitFor, within } from "./_wait.ts";
+import { zooKeeperChannel } from "../zookeeper.ts";
 
 const HOST = "127.0.0.1";
 
@@ -297,7 +298,7 @@ Deno.test("after goaway new calls go to the other endpoint and the draining call
     { host: HOST, port: draining.addr.port },
     { host: HOST, port: other.addr.port },
   ]);
-  const closing = draining.close({ deadline: 10_000 });
+  const closing = draining.close({ timeout: 10_000 });
   const key = `${HOST}:${draining.addr.port}`;
   await waitFor(
     () => channel.endpoints().find((e) => e.key === key)?.state === "draining",
@@ -317,8 +318,7 @@ Deno.test("an ejected endpoint is probed in the background and used again once i
   const [live] = startServers([0]);
   const port = closedPort();
   await using channel = deadAndLive(port, live!, {
-    ejectionTime: 100,
-    outlierDetection: { probeInterval: 50 },
+    outlierDetection: { ejectionTime: 100, probeInterval: 50 },
   });
   await countCalls(channel, 10, 1);
   const ejected = channel.endpoints().find((e) => e.member.port === port)!;
@@ -343,8 +343,7 @@ Deno.test("a dead endpoint stays ejected and is probed without costing calls", a
   const [live] = startServers([0]);
   const port = closedPort();
   await using channel = deadAndLive(port, live!, {
-    ejectionTime: 20,
-    outlierDetection: { probeInterval: 20 },
+    outlierDetection: { ejectionTime: 20, probeInterval: 20 },
   });
   const ends = performance.now() + 500;
   let calls = 0;
@@ -453,7 +452,7 @@ Deno.test("an endpoint that sent goaway is used again once it is back at the sam
   const port = first.addr.port;
   await using channel = new DistributedChannel({
     membership: new StaticMembership([{ host: HOST, port }]),
-    ejectionTime: 50,
+    outlierDetection: { ejectionTime: 50 },
     timeout: 3000,
   });
   assert.equal(await channel.call("whoami", []), "first");
@@ -477,7 +476,7 @@ Deno.test("a channel with a malformed registry root fails at once with a TypeErr
   for (const root of ["/rpc/", "rpc", "/rpc//x", ""]) {
     assert.throws(
       () =>
-        new DistributedChannel({
+        zooKeeperChannel({
           zookeeper: "127.0.0.1:1",
           service: "calculator",
           root,

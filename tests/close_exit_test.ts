@@ -21,10 +21,10 @@ import {
 const HOST = "127.0.0.1";
 
 Deno.test("a closed server process exits promptly although a peer never read its replies", async () => {
-  // closeDeadline 1 s; the frame timeout (30 s) and idle timeout (120 s)
+  // closeTimeout 1 s; the frame timeout (30 s) and idle timeout (120 s)
   // are what a leftover timer would make the process wait for.
   await using server = await startChildServer("closing_server.ts", [
-    JSON.stringify({ closeDeadline: 1000 }),
+    JSON.stringify({ closeTimeout: 1000 }),
   ]);
   using greedy = await Deno.connect({ hostname: HOST, port: server.port });
   const params = jsonCodec.encode([1_000_000]);

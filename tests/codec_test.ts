@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { createJsonCodec, jsonCodec, TAG_KEY } from "../src/protocol/codec.ts";
 import { createMsgpackCodec } from "../src/protocol/msgpack_codec.ts";
-import { encodeForWrite } from "../src/protocol/_scratch_encode.ts";
+import { encodeForWrite } from "../src/protocol/scratch_encode.ts";
 
 const wire = (value: unknown) =>
   new TextDecoder().decode(jsonCodec.encode(value));

@@ -6,7 +6,6 @@
  * hung or crashed run a real `deno run` child process.
  */
 import assert from "node:assert/strict";
-import { DistributedChannel } from "../mod.ts";
 import { SessionKeeper } from "../src/zookeeper/keeper.ts";
 import { ZooKeeperMembership } from "../src/zookeeper/membership.ts";
 import { zooKeeperRegistrar } from "../src/zookeeper/registrar.ts";
@@ -19,6 +18,7 @@ import { main } from "../cli.ts";
 import { startZooKeeper } from "../testing.ts";
 import { Handlers } from "../examples/calculator.ts";
 import { waitFor } from "./_discovery_helpers.ts";
+import { zooKeeperChannel } from "../zookeeper.ts";
 
 const ROOT = new URL("../", import.meta.url);
 /** Validation is synchronous; 1 s is more than 100x what it takes. */
@@ -89,8 +89,7 @@ Deno.test("a malformed connection string throws synchronously from SessionKeeper
       const construct of [
         () => new SessionKeeper(connectionString),
         () => zooKeeperRegistrar({ zookeeper: connectionString, service: "s" }),
-        () =>
-          new DistributedChannel({ zookeeper: connectionString, service: "s" }),
+        () => zooKeeperChannel({ zookeeper: connectionString, service: "s" }),
       ]
     ) {
       const { error, ms } = thrown(construct);

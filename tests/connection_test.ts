@@ -231,7 +231,7 @@ Deno.test("killing the server mid-call rejects pending calls with ConnectionErro
         );
       }
     }
-    await within(conn.closed, 2000, "connection closed");
+    await within(conn.finished, 2000, "connection closed");
     await assert.rejects(
       conn.call("echo", [1]),
       (e: unknown) => e instanceof ConnectionError && e.written === false,
@@ -317,7 +317,7 @@ Deno.test("Connection.close() rejects pending calls; calls after it are never wr
     (e: unknown) => e instanceof ConnectionError && !e.written,
   );
   conn.close(); // idempotent
-  await conn.closed;
+  await conn.finished;
   assert.equal((await closeEvent).detail.error, undefined);
   assert.equal(conn.isClosed, true);
 });
@@ -356,7 +356,7 @@ Deno.test("after goaway the connection is draining and refuses new calls without
   );
   await slow;
   await closing;
-  await conn.closed;
+  await conn.finished;
   assert.equal(runs, 0);
   // A graceful shutdown is not an error.
   assert.equal((await closeEvent).detail.error, undefined);
@@ -543,7 +543,7 @@ Deno.test("keepalive pings detect a peer that stopped answering", async () => {
       e instanceof ConnectionError && e.written &&
       /no answer to a ping within 50 ms/.test(e.message),
   );
-  await conn.closed;
+  await conn.finished;
   await serving;
   listener.close();
 });

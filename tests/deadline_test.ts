@@ -45,7 +45,7 @@ const seen = withContext(async (ctx: CallContext): Promise<Seen> => {
   await afterOverflow();
   return {
     aborted: signal.aborted,
-    left: ctx.deadline === undefined ? null : ctx.deadline - start,
+    left: Number.isFinite(ctx.deadline) ? ctx.deadline - start : null,
   };
 });
 

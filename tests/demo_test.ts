@@ -1,11 +1,12 @@
 /**
  * A shortened `deno task demo`, run as a subprocess with the task's own
- * permission flags: no failed call, and the kill, the join and the restart
- * in its output.
+ * permission flags: no failed call, the kill, the join and the restart in
+ * its output, and its `--chart` timeline a well-formed SVG that marks them.
  *
  * @module
  */
 import assert from "node:assert/strict";
+import { descendants, parseXml, textOf } from "./_xml.ts";
 
 const ROOT = new URL("../", import.meta.url);
 /** Longer than any demo run here takes, even on a loaded machine. */
@@ -22,9 +23,33 @@ async function demoTaskArgs(): Promise<string[]> {
   return words.slice(1);
 }
 
-Deno.test("the demo survives a SIGKILL, a join and a graceful restart without a failed call", async () => {
+Deno.test("the demo survives a SIGKILL, a join and a graceful restart without a failed call", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "zkrpc-demo-chart-" });
+  try {
+    const chart = `${dir}/timeline.svg`;
+    await demoRun(chart);
+    // The same run, drawn: one demo run serves both (it is the slow part).
+    await t.step(
+      "--chart writes a well-formed SVG timeline that marks the kill, the join and the restart",
+      async () => {
+        assertTimeline(await Deno.readTextFile(chart));
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+async function demoRun(chart: string): Promise<void> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: [...await demoTaskArgs(), "--duration", "8", "--json"],
+    args: [
+      ...await demoTaskArgs(),
+      "--duration",
+      "8",
+      "--json",
+      "--chart",
+      chart,
+    ],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdin: "null",
@@ -67,6 +92,121 @@ Deno.test("the demo survives a SIGKILL, a join and a graceful restart without a 
   );
   assert.match(stderr, /RESTART: server-2 closed gracefully/);
   assert.match(stderr, /RESTART: server-2b registered/);
+  assert.match(stderr, /demo: timeline written to /);
+}
+
+/**
+ * The timeline: a well-formed SVG with three panels, the series drawn, and
+ * the three events marked in the order they happened.
+ */
+function assertTimeline(text: string): void {
+  const svg = parseXml(text);
+  assert.equal(svg.name, "svg");
+  const elements = descendants(svg);
+  const texts = elements.filter((e) => e.name === "text").map(textOf);
+  for (
+    const title of ["calls/s", "latency (ms): p50, p99", "errors per second"]
+  ) {
+    assert.ok(texts.includes(title), `panel "${title}" in ${texts}`);
+  }
+  assert.ok(
+    elements.filter((e) => e.name === "polyline").length >= 5,
+    "calls/s, p50, p99, failed attempts and failed calls are drawn",
+  );
+  const calls = elements.find((e) =>
+    e.name === "polyline" && e.attributes.get("stroke") === "#1f77b4"
+  );
+  assert.ok(
+    (calls?.attributes.get("points") ?? "").split(" ").length >= 8,
+    "a calls/s point per half second",
+  );
+  const markers = elements.filter((e) =>
+    e.name === "g" && e.attributes.get("class") === "event"
+  );
+  const labelled = new Map<string, { x: number; label: string }>();
+  for (const marker of markers) {
+    const line = marker.children.find((c) =>
+      typeof c !== "string" && c.name === "line"
+    );
+    assert.ok(line && typeof line !== "string", "each marker draws a line");
+    const text = marker.children.find((c) =>
+      typeof c !== "string" && c.name === "text"
+    );
+    if (text === undefined || typeof text === "string") continue;
+    labelled.set(marker.attributes.get("data-event")!, {
+      x: Number(line.attributes.get("x1")),
+      label: textOf(text),
+    });
+  }
+  assert.deepEqual([...labelled.keys()], ["kill", "join", "restart"]);
+  assert.match(labelled.get("kill")!.label, /kill -9 server-1/);
+  assert.match(labelled.get("join")!.label, /server-4/);
+  assert.match(labelled.get("restart")!.label, /restart server-2/);
+  assert.ok(labelled.get("kill")!.x < labelled.get("join")!.x);
+  assert.ok(labelled.get("join")!.x < labelled.get("restart")!.x);
+  // Each event also crosses the other two panels.
+  for (const event of ["kill", "join", "restart"]) {
+    assert.equal(
+      markers.filter((m) => m.attributes.get("data-event") === event).length,
+      3,
+      event,
+    );
+  }
+}
+
+Deno.test("demo --chart to a file the task may not write, or into a missing directory, stops at once with exit 2 and the way out", async () => {
+  const chart = new URL("docs/not-written.svg", ROOT).pathname;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [...await demoTaskArgs(), "--chart", chart],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    signal: AbortSignal.timeout(DEMO_DEADLINE),
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 2, stderr);
+  assert.match(stderr, /--chart: no write access to ".*not-written\.svg"/);
+  assert.match(stderr, /--allow-write=/);
+  await assert.rejects(Deno.stat(chart), Deno.errors.NotFound);
+  // A directory that does not exist is found before the run, not after it.
+  const missing = await Deno.makeTempDir({ prefix: "zkrpc-demo-chart-" });
+  await Deno.remove(missing);
+  const early = await new Deno.Command(Deno.execPath(), {
+    args: [...await demoTaskArgs(), "--chart", `${missing}/t.svg`],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    signal: AbortSignal.timeout(DEMO_DEADLINE),
+  }).output();
+  const earlyErr = new TextDecoder().decode(early.stderr);
+  assert.equal(early.code, 2, earlyErr);
+  assert.match(earlyErr, /--chart: ".*" is not a directory/);
+});
+
+Deno.test("the example timeline in docs/demo.svg (shown by the README) is well-formed and marks the kill, the join and the restart", async () => {
+  assertTimeline(await Deno.readTextFile(new URL("docs/demo.svg", ROOT)));
+  const readme = await Deno.readTextFile(new URL("README.md", ROOT));
+  assert.match(readme, /!\[[^\]]+\]\(docs\/demo\.svg\)/);
+});
+
+Deno.test("the XML check refuses documents that are not well-formed", () => {
+  const good = '<svg a="1"><g><text>a &amp; b</text></g><line x="2"/></svg>';
+  assert.equal(textOf(parseXml(good)), "a & b");
+  for (
+    const bad of [
+      "<svg><g></svg>",
+      '<svg a="1" a="2"/>',
+      "<svg a=1/>",
+      "<svg>a & b</svg>",
+      "<svg>a < b</svg>",
+      "<svg/><svg/>",
+      "text<svg/>",
+      "<svg>",
+      "",
+    ]
+  ) {
+    assert.throws(() => parseXml(bad), SyntaxError, bad);
+  }
 });
 
 Deno.test("the demo piped keeps one clock, and on Ctrl-C prints the real elapsed time and stops everything", async () => {

@@ -3,7 +3,6 @@
  * and TLS between channel and servers.
  */
 import assert from "node:assert/strict";
-import { DistributedChannel } from "../mod.ts";
 import { zooKeeperRegistrar } from "../src/zookeeper/registrar.ts";
 import {
   isZooKeeperError,
@@ -16,6 +15,7 @@ import { waitFor } from "./_discovery_helpers.ts";
 import { SessionKeeper } from "../src/zookeeper/keeper.ts";
 import { ZooKeeperMembership } from "../src/zookeeper/membership.ts";
 import { within } from "./_wait.ts";
+import { zooKeeperChannel } from "../zookeeper.ts";
 
 const HOST = "127.0.0.1";
 const SESSION = { sessionTimeout: 4000, connectTimeout: 5000 };
@@ -44,7 +44,7 @@ Deno.test("a multi-host connection string with a chroot keeps discovery working 
   await using root = await ZooKeeperSession.connect(ensemble.connectionString);
   assert.ok(await root.exists(`/tenants/blue${path}`), "the node is chrooted");
 
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper,
     service: "calculator",
     session: SESSION,
@@ -94,7 +94,7 @@ Deno.test("with a digest ACL only holders of the credential can register or dele
   );
 
   // Anyone may discover and call.
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper: zk.connectionString,
     service: "calculator",
     session: SESSION,
@@ -155,7 +155,7 @@ Deno.test("serve({ tls }) alone advertises tls: the registrar learns the transpo
     },
   });
   await within(registrar.registered(), 30_000, "registrar to register");
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper: zk.connectionString,
     service: "secure",
     session: SESSION,

@@ -18,6 +18,7 @@ import { Handlers, InvalidOperation } from "../examples/calculator.ts";
 import { delay } from "./_core_helpers.ts";
 import { startServerProcess, waitFor } from "./_discovery_helpers.ts";
 import { within } from "./_wait.ts";
+import { zooKeeperChannel } from "../zookeeper.ts";
 
 const HOST = "127.0.0.1";
 const SESSION = { sessionTimeout: 4000, connectTimeout: 5000 };
@@ -46,7 +47,7 @@ function portsOf(channel: DistributedChannel): number[] {
 Deno.test("a registered server's node holds its address and close() removes it; the channel follows", async () => {
   await using zk = await startZooKeeper();
   await using session = await ZooKeeperSession.connect(zk.connectionString);
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper: zk.connectionString,
     service: "calculator",
     session: SESSION,
@@ -80,7 +81,7 @@ Deno.test("divide(1, 0) through the channel rejects with the caller's InvalidOpe
   await using zk = await startZooKeeper();
   const { server, registrar } = startServer(zk.connectionString, "calculator");
   await within(registrar.registered(), 30_000, "registrar to register");
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper: zk.connectionString,
     service: "calculator",
     errors: [InvalidOperation],
@@ -101,14 +102,15 @@ Deno.test("the seed's 50 calls over three server processes survive a SIGKILL wit
   await using c = await startServerProcess(zk.connectionString, "calculator");
   await using session = await ZooKeeperSession.connect(zk.connectionString);
   const { balancer, picks } = recordingBalancer();
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper: zk.connectionString,
     service: "calculator",
     errors: [InvalidOperation],
     idempotent: ["divide"],
     session: SESSION,
     balancer,
-    ejectionTime: 30_000, // longer than the test: no probe of the dead one
+    // Longer than the test: no probe of the dead one.
+    outlierDetection: { ejectionTime: 30_000 },
   });
   await waitFor(() => channel.endpoints().length === 3, "three endpoints");
   const calc = channel.stub<typeof Handlers>();
@@ -171,7 +173,7 @@ Deno.test("a server that joins under load receives calls without the callers doi
     30_000,
     "first.registrar to register",
   );
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper: zk.connectionString,
     service: "calculator",
     session: SESSION,
@@ -214,7 +216,7 @@ Deno.test("a server whose session expired registers again by itself, exactly onc
     30_000,
     "registrar to register",
   );
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper: zk.connectionString,
     service: "calculator",
     session: SESSION,
@@ -250,7 +252,7 @@ Deno.test("a channel whose session expired re-syncs and keeps calling", async ()
     "first.registrar to register",
   );
   await using keeper = new SessionKeeper(zk.connectionString, SESSION);
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper: keeper,
     service: "calculator",
   });
@@ -287,7 +289,7 @@ Deno.test("while ZooKeeper is down for 10 s calls succeed on cached endpoints; a
     30_000,
     "first.registrar to register",
   );
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper: zk.connectionString,
     service: "calculator",
     session: { ...SESSION, sessionTimeout: 10_000 },
@@ -420,7 +422,7 @@ Deno.test("garbage member data is skipped with one warning and good members stil
   const { server, registrar } = startServer(zk.connectionString, "calculator");
   await within(registrar.registered(), 30_000, "registrar to register");
   const warnings: string[] = [];
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper: zk.connectionString,
     service: "calculator",
     session: SESSION,
@@ -457,7 +459,7 @@ Deno.test("garbage member data is skipped with one warning and good members stil
 
 Deno.test("a call to an empty service fails with NoServersError after the channel's timeout", async () => {
   await using zk = await startZooKeeper();
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper: zk.connectionString,
     service: "nobody",
     timeout: 500,
@@ -483,7 +485,7 @@ Deno.test("the seed's flat /rpc layout is reachable with the path option", async
     await within(registrar.registered(), 30_000, "registrar to register"),
     /^\/rpc\/server-/,
   );
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper: zk.connectionString,
     path: "/rpc",
     session: SESSION,

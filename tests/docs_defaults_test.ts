@@ -40,6 +40,11 @@ import {
 import { DEFAULT_CONNECT_TIMEOUT } from "../src/client/_connect.ts";
 import { DEFAULT_ZOOKEEPER_HOSTS } from "../src/zookeeper/_config.ts";
 import { denoDoc } from "./_deno_doc.ts";
+import {
+  TRACES_DEFAULT_PARENT_WAIT,
+  TRACES_DEFAULT_PORT,
+  TRACES_DEFAULT_SETTLE,
+} from "../src/cli/traces.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -141,7 +146,7 @@ const TABLE_ROWS: readonly TableRow[] = [
     ["maxConnectionAge", SERVER_DEFAULTS.maxConnectionAge],
     ["maxFrameSize", DEFAULT_MAX_FRAME_SIZE],
     ["maxInFlightPerConnection", SERVER_DEFAULTS.maxInFlightPerConnection],
-    ["closeDeadline", SERVER_DEFAULTS.closeDeadline],
+    ["closeTimeout", SERVER_DEFAULTS.closeTimeout],
     ["exposeStack", false],
   ] as const).map(([name, expected]) => ({
     doc: "docs/security.md",
@@ -256,7 +261,7 @@ const TABLE_ROWS: readonly TableRow[] = [
       "`keepaliveTimeout` (dead after a ping)",
       CONNECTION_DEFAULTS.keepaliveTimeout,
     ],
-    ["`maxEjectionTime`", CHANNEL_DEFAULTS.maxEjectionTime],
+    ["`maxEjectionTime`", OUTLIER_DETECTION_DEFAULTS.maxEjectionTime],
     ["call timeout (retries included)", CHANNEL_DEFAULTS.timeout],
     // ZooKeeper's own settings and the suite's load: no library default.
     [
@@ -361,6 +366,26 @@ function option(name: string, qualifier = ""): RegExp {
 
 const PROSE: readonly Prose[] = [
   {
+    doc: "docs/interceptors-and-telemetry.md",
+    pattern: /`--settle` \(default `([^`]+)`\)/,
+    expected: TRACES_DEFAULT_SETTLE,
+  },
+  {
+    doc: "docs/interceptors-and-telemetry.md",
+    pattern: /`--parent-wait` \(default `([^`]+)`/,
+    expected: TRACES_DEFAULT_PARENT_WAIT,
+  },
+  {
+    doc: "docs/interceptors-and-telemetry.md",
+    pattern: /`--port` \(default `(\d+)`/,
+    expected: TRACES_DEFAULT_PORT,
+  },
+  {
+    doc: "docs/testing.md",
+    pattern: /a real quorum on loopback \(`size`, default (\d+)\)/,
+    expected: 3,
+  },
+  {
     doc: "docs/api-tour.md",
     pattern: /the channel's `timeout`, default ([^,]+)/,
     expected: CHANNEL_DEFAULTS.timeout,
@@ -394,7 +419,7 @@ const PROSE: readonly Prose[] = [
     [option("maxPingsPerMinute"), SERVER_DEFAULTS.maxPingsPerMinute],
     [option("maxConnectionAge", "ms, "), SERVER_DEFAULTS.maxConnectionAge],
     [option("frameTimeout"), SERVER_DEFAULTS.frameTimeout],
-    [/\(default `closeDeadline`, ([^)]+)\)/, SERVER_DEFAULTS.closeDeadline],
+    [/\(default `closeTimeout`, ([^)]+)\)/, SERVER_DEFAULTS.closeTimeout],
     [option("maxConnections"), SERVER_DEFAULTS.maxConnections],
     [
       option("maxConnectionsPerAddress"),
@@ -450,8 +475,11 @@ const PROSE: readonly Prose[] = [
       CONNECTION_DEFAULTS.keepaliveInterval,
       CONNECTION_DEFAULTS.keepaliveTimeout,
     ]],
-    [/`ejectionTime` (\S+ ms)/, CHANNEL_DEFAULTS.ejectionTime],
-    [/at most `maxEjectionTime` ([^)]+)\)/, CHANNEL_DEFAULTS.maxEjectionTime],
+    [/`ejectionTime` (\S+ ms)/, OUTLIER_DETECTION_DEFAULTS.ejectionTime],
+    [
+      /at most `maxEjectionTime` ([^)]+)\)/,
+      OUTLIER_DETECTION_DEFAULTS.maxEjectionTime,
+    ],
     [
       /`outlierDetection\.probeInterval` ([^,]+),/,
       OUTLIER_DETECTION_DEFAULTS.probeInterval,
@@ -518,8 +546,10 @@ const DEFAULT_TAGS: Readonly<Record<string, number>> = {
     CONNECTION_DEFAULTS.idleKeepaliveInterval,
   "DistributedChannelOptions.timeout": CHANNEL_DEFAULTS.timeout,
   "DistributedChannelOptions.maxAttempts": CHANNEL_DEFAULTS.maxAttempts,
-  "DistributedChannelOptions.ejectionTime": CHANNEL_DEFAULTS.ejectionTime,
-  "DistributedChannelOptions.maxEjectionTime": CHANNEL_DEFAULTS.maxEjectionTime,
+  "OutlierDetectionOptions.ejectionTime":
+    OUTLIER_DETECTION_DEFAULTS.ejectionTime,
+  "OutlierDetectionOptions.maxEjectionTime":
+    OUTLIER_DETECTION_DEFAULTS.maxEjectionTime,
   "DistributedChannelOptions.discoveryTimeout":
     CHANNEL_DEFAULTS.discoveryTimeout,
   "HedgingOptions.maxHedges": CHANNEL_DEFAULTS.maxHedges,
@@ -553,7 +583,7 @@ const DEFAULT_TAGS: Readonly<Record<string, number>> = {
   "ServeOptions.maxPingsPerMinute": SERVER_DEFAULTS.maxPingsPerMinute,
   "ServeOptions.maxConnectionAge": SERVER_DEFAULTS.maxConnectionAge,
   "ServeOptions.frameTimeout": SERVER_DEFAULTS.frameTimeout,
-  "ServeOptions.closeDeadline": SERVER_DEFAULTS.closeDeadline,
+  "ServeOptions.closeTimeout": SERVER_DEFAULTS.closeTimeout,
   "ZooKeeperSessionOptions.connectTimeout":
     ZOOKEEPER_SESSION_DEFAULTS.connectTimeout,
   "ZooKeeperSessionOptions.sessionTimeout":
@@ -574,6 +604,7 @@ const DEFAULT_TAGS: Readonly<Record<string, number>> = {
   "StartZooKeeperOptions.startupTimeout": 30_000,
   "StartZooKeeperOptions.tickTime": 500,
   "StartZooKeeperEnsembleOptions.size": 3,
+  "StartZooKeeperEnsembleOptions.observers": 0,
   "StartZooKeeperEnsembleOptions.startupTimeout": 60_000,
   "StartZooKeeperEnsembleOptions.tickTime": 500,
   "ExpireSessionOptions.timeout": 10_000,

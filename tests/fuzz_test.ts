@@ -175,7 +175,7 @@ Deno.test("fuzz: random limits, mutated frames and call/cancel interleavings nev
         await using server = serve(handlers, {
           hostname: HOST,
           onError: () => {},
-          closeDeadline: 200,
+          closeTimeout: 200,
           ...options,
         });
         const endpoint = { hostname: HOST, port: server.addr.port };

@@ -128,7 +128,7 @@ Deno.test("Connection.ping() resolves on the pong and rejects once the connectio
   await conn.ping(2 ** 31);
   await conn.ping(Infinity);
   conn.close();
-  await conn.closed;
+  await conn.finished;
   await assert.rejects(
     conn.ping(2000),
     (error: unknown) => error instanceof ConnectionError && !error.written,
@@ -150,7 +150,7 @@ Deno.test("a quiet but healthy connection is pinged and stays open while its pon
   await within(server.pinged(0, 5), 10_000, "five idle pings");
   assert.equal(conn.isClosed, false);
   conn.close();
-  await conn.closed;
+  await conn.finished;
   await server.close();
 });
 
@@ -227,7 +227,7 @@ Deno.test("a silent connection is still declared dead while a sibling to the sam
   assert.ok(server.pings[0]! > 0);
   assert.equal(healthy.isClosed, false);
   healthy.close();
-  await Promise.all([healthy.closed, dead.closed]);
+  await Promise.all([healthy.finished, dead.finished]);
   await server.close();
 });
 

@@ -332,7 +332,7 @@ Deno.test("the server serves exactly maxConnections connections and turns one mo
   );
   const third = await Connection.connect(endpoint).then(
     async (c) => {
-      await within(c.closed, 5000, "the refused connection to close");
+      await within(c.finished, 5000, "the refused connection to close");
       return c.goawayReason;
     },
     (e: unknown) => e,

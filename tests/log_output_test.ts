@@ -16,7 +16,7 @@ import {
   PREFACE,
 } from "../src/protocol/frame.ts";
 import { ZooKeeperSession } from "../zookeeper.ts";
-import { zooKeeperDiscovery } from "../mod.ts";
+import { zooKeeperDiscovery } from "../zookeeper.ts";
 import { concat, readToEnd, writeAll } from "./_core_helpers.ts";
 import { within } from "./_wait.ts";
 
@@ -83,8 +83,13 @@ Deno.test("the default onInvalidMember logs a member's hostile data escaped", as
     const membership = discovery.membership("logs");
     await within(
       new Promise((resolve) => {
-        if (membership.state === "fresh") return resolve(undefined);
-        membership.addEventListener("state", resolve, { once: true });
+        const check = () => {
+          if (membership.state !== "fresh") return;
+          membership.removeEventListener("state", check);
+          resolve(undefined);
+        };
+        membership.addEventListener("state", check);
+        check();
       }),
       15_000,
       "the first read",

@@ -187,7 +187,7 @@ Deno.test("a client bounds the pongs it queues for a server that pings and never
   const growth = Deno.memoryUsage().rss / MIB - before;
   assert.equal(conn.isClosed, false);
   conn.close();
-  await conn.closed;
+  await conn.finished;
   fake.listener.close();
   assert.ok(growth < 40, `client RSS grew by ${growth.toFixed(0)} MiB`);
 });

@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { DistributedChannel } from "../mod.ts";
+import type { DistributedChannel } from "../mod.ts";
 import { type RpcServer, serve } from "../src/server/server.ts";
 import { HEALTH_METHOD } from "../src/server/_handler_table.ts";
 import { zooKeeperRegistrar } from "../src/zookeeper/registrar.ts";
@@ -18,6 +18,7 @@ import { ServerClosingError } from "../src/errors.ts";
 import { startZooKeeper } from "../testing.ts";
 import { delay } from "./_core_helpers.ts";
 import { nextEvent, waitFor, within } from "./_wait.ts";
+import { zooKeeperChannel } from "../zookeeper.ts";
 
 const HOST = "127.0.0.1";
 const SESSION = { sessionTimeout: 4000, connectTimeout: 5000 };
@@ -53,7 +54,7 @@ function start(zookeeper: string, name: string, warmUp?: Promise<void>) {
 }
 
 function channelOf(zookeeper: string): DistributedChannel {
-  return new DistributedChannel({
+  return zooKeeperChannel({
     zookeeper,
     service: "inventory",
     session: SESSION,
@@ -98,7 +99,7 @@ async function notServingConnection(server: RpcServer): Promise<Connection> {
     );
   } catch (error) {
     direct.close();
-    await direct.closed;
+    await direct.finished;
     throw error;
   }
   return direct;

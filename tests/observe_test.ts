@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { deadlineSeen } from "./_core_helpers.ts";
 import assert from "node:assert/strict";
 import {
   CancelledError,
@@ -206,7 +207,7 @@ Deno.test("metadata round-trips to ctx.metadata; bad or oversized metadata fails
 
 Deno.test("a nested call inherits the outer call's remaining deadline; parent: null opts out", async () => {
   await using inner = serve({
-    deadline: withContext((ctx) => ctx.deadline ?? null),
+    deadline: withContext((ctx) => deadlineSeen(ctx)),
   }, { hostname: HOST });
   await using innerConn = await connect(inner.addr.port);
   await using outer = serve({
@@ -244,7 +245,7 @@ Deno.test("a nested call inherits the outer call's remaining deadline; parent: n
   assert.ok(explicit <= Date.now() + 5000, `${explicit}`);
   // Without a deadline outside, none inside.
   assert.deepEqual(await conn.call("nest", [false]), {
-    outer: undefined,
+    outer: Infinity,
     inner: null,
   });
 });
@@ -442,7 +443,7 @@ for (
 
 Deno.test("serve({ inheritDeadline: false }): nested calls inherit only with an explicit parent", async () => {
   await using inner = serve({
-    deadline: withContext((ctx) => ctx.deadline ?? null),
+    deadline: withContext((ctx) => deadlineSeen(ctx)),
   }, { hostname: HOST });
   await using innerConn = await connect(inner.addr.port);
   await using outer = serve({

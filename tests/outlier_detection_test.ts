@@ -36,7 +36,10 @@ function target(n: number): EjectionTarget & { list: Subchannel[] } {
 
 Deno.test("five call failures in a row eject an endpoint; fewer, or a success between, do not", async () => {
   const pool = target(3);
-  const detector = new OutlierDetector(pool, {}, 60_000, 60_000);
+  const detector = new OutlierDetector(pool, {
+    ejectionTime: 60_000,
+    maxEjectionTime: 60_000,
+  });
   const [a, b] = pool.list as [Subchannel, Subchannel];
   for (let i = 0; i < 4; i++) detector.failure(a, "call");
   assert.equal(a.ejected, false);
@@ -54,12 +57,11 @@ Deno.test("five call failures in a row eject an endpoint; fewer, or a success be
 
 Deno.test("call failures never eject more than maxEjectionPercent of the endpoints, connect failures may", async () => {
   const pool = target(4);
-  const detector = new OutlierDetector(
-    pool,
-    { maxEjectionPercent: 50 },
-    60_000,
-    60_000,
-  );
+  const detector = new OutlierDetector(pool, {
+    maxEjectionPercent: 50,
+    ejectionTime: 60_000,
+    maxEjectionTime: 60_000,
+  });
   for (const subchannel of pool.list) {
     for (let i = 0; i < 10; i++) detector.failure(subchannel, "call");
   }
@@ -71,12 +73,13 @@ Deno.test("call failures never eject more than maxEjectionPercent of the endpoin
 
 Deno.test("a high failure rate ejects an endpoint whose failures are not consecutive", async () => {
   const pool = target(3);
-  const detector = new OutlierDetector(
-    pool,
-    { consecutiveFailures: 100, failureRate: 0.5, minimumCalls: 10 },
-    60_000,
-    60_000,
-  );
+  const detector = new OutlierDetector(pool, {
+    consecutiveFailures: 100,
+    failureRate: 0.5,
+    minimumCalls: 10,
+    ejectionTime: 60_000,
+    maxEjectionTime: 60_000,
+  });
   const [a] = pool.list as [Subchannel];
   for (let i = 0; i < 40 && !a.ejected; i++) {
     detector.failure(a, "call");
@@ -90,7 +93,10 @@ Deno.test("a high failure rate ejects an endpoint whose failures are not consecu
 
 Deno.test("each ejection in a row lasts about twice the previous one, with jitter, up to the maximum", async () => {
   const pool = target(2);
-  const detector = new OutlierDetector(pool, {}, 1000, 5000);
+  const detector = new OutlierDetector(pool, {
+    ejectionTime: 1000,
+    maxEjectionTime: 5000,
+  });
   const [a] = pool.list as [Subchannel];
   const periods: number[] = [];
   for (let i = 0; i < 5; i++) {

@@ -68,7 +68,8 @@ function until(condition: () => boolean, what: string): Promise<void> {
 }
 
 Deno.test("the defaults are accepted and every option is checked, naming it and the value", async () => {
-  await new OutlierDetector(pool(1), {}, 1, 1).close();
+  await new OutlierDetector(pool(1), { ejectionTime: 1, maxEjectionTime: 1 })
+    .close();
   const bad: [OutlierDetectionOptions, number, number, string][] = [
     [
       { consecutiveFailures: 0 },
@@ -96,7 +97,11 @@ Deno.test("the defaults are accepted and every option is checked, naming it and 
   for (const [options, ejectionTime, maxEjectionTime, message] of bad) {
     assert.throws(
       () =>
-        new OutlierDetector(pool(1), options, ejectionTime, maxEjectionTime),
+        new OutlierDetector(pool(1), {
+          ...options,
+          ejectionTime,
+          maxEjectionTime,
+        }),
       (error: unknown) =>
         error instanceof RangeError &&
         error.message === `Cannot create channel: ${message}`,
@@ -112,18 +117,22 @@ Deno.test("the defaults are accepted and every option is checked, naming it and 
       { probeInterval: 1, probeTimeout: 1 },
     ]
   ) {
-    await new OutlierDetector(pool(1), options, 1, 1).close();
+    await new OutlierDetector(pool(1), {
+      ...options,
+      ejectionTime: 1,
+      maxEjectionTime: 1,
+    }).close();
   }
 });
 
 Deno.test("consecutiveFailures: one fewer does not eject, exactly that many does", async () => {
   const target = pool(2);
-  const detector = new OutlierDetector(
-    target,
-    { consecutiveFailures: 3, minimumCalls: 1000 },
-    60_000,
-    60_000,
-  );
+  const detector = new OutlierDetector(target, {
+    consecutiveFailures: 3,
+    minimumCalls: 1000,
+    ejectionTime: 60_000,
+    maxEjectionTime: 60_000,
+  });
   const [a] = target.list as [Subchannel];
   detector.failure(a, "call");
   detector.failure(a, "call");
@@ -144,23 +153,23 @@ Deno.test("failureRate: a rate equal to the threshold ejects, one just under it 
 
   const target = pool(2);
   const options = { consecutiveFailures: 100, minimumCalls: 1 };
-  const at = new OutlierDetector(
-    target,
-    { ...options, failureRate: first },
-    60_000,
-    60_000,
-  );
+  const at = new OutlierDetector(target, {
+    ...options,
+    failureRate: first,
+    ejectionTime: 60_000,
+    maxEjectionTime: 60_000,
+  });
   at.failure(target.list[0]!, "call");
   assert.equal(target.list[0]!.ejected, true);
   await at.close();
 
   const other = pool(2);
-  const above = new OutlierDetector(
-    other,
-    { ...options, failureRate: first * 1.000001 },
-    60_000,
-    60_000,
-  );
+  const above = new OutlierDetector(other, {
+    ...options,
+    failureRate: first * 1.000001,
+    ejectionTime: 60_000,
+    maxEjectionTime: 60_000,
+  });
   above.failure(other.list[0]!, "call");
   assert.equal(other.list[0]!.ejected, false);
   await above.close();
@@ -168,12 +177,13 @@ Deno.test("failureRate: a rate equal to the threshold ejects, one just under it 
 
 Deno.test("minimumCalls: the failure rate counts from exactly that many attempts, not one before", async () => {
   const target = pool(2);
-  const detector = new OutlierDetector(
-    target,
-    { consecutiveFailures: 100, minimumCalls: 3, failureRate: 0.01 },
-    60_000,
-    60_000,
-  );
+  const detector = new OutlierDetector(target, {
+    consecutiveFailures: 100,
+    minimumCalls: 3,
+    failureRate: 0.01,
+    ejectionTime: 60_000,
+    maxEjectionTime: 60_000,
+  });
   const [a] = target.list as [Subchannel];
   detector.failure(a, "call");
   detector.failure(a, "call");
@@ -197,12 +207,12 @@ Deno.test("maxEjectionPercent: rounded down, at least one, and 0 lets no call fa
   ];
   for (const [size, percent, allowed] of cases) {
     const target = pool(size);
-    const detector = new OutlierDetector(
-      target,
-      { consecutiveFailures: 1, maxEjectionPercent: percent },
-      60_000,
-      60_000,
-    );
+    const detector = new OutlierDetector(target, {
+      consecutiveFailures: 1,
+      maxEjectionPercent: percent,
+      ejectionTime: 60_000,
+      maxEjectionTime: 60_000,
+    });
     for (const subchannel of target.list) detector.failure(subchannel, "call");
     assert.equal(
       target.list.filter((s) => s.ejected).length,
@@ -220,7 +230,10 @@ Deno.test("maxEjectionPercent: rounded down, at least one, and 0 lets no call fa
 
 Deno.test("failures of an ejected endpoint, or after close(), are not counted", async () => {
   const target = pool(2);
-  const detector = new OutlierDetector(target, {}, 60_000, 60_000);
+  const detector = new OutlierDetector(target, {
+    ejectionTime: 60_000,
+    maxEjectionTime: 60_000,
+  });
   const [a, b] = target.list as [Subchannel, Subchannel];
   detector.failure(a, "connect");
   assert.equal(a.failures, 1);
@@ -238,7 +251,10 @@ Deno.test("ejection periods double from ejectionTime up to maxEjectionTime, with
   for (const [random, factor] of [[0, 0.8], [0.5, 1], [0.999999, 1.2]]) {
     await withRandom(random!, async () => {
       const target = pool(1);
-      const detector = new OutlierDetector(target, {}, 1000, 5000);
+      const detector = new OutlierDetector(target, {
+        ejectionTime: 1000,
+        maxEjectionTime: 5000,
+      });
       const [a] = target.list as [Subchannel];
       const now = 1_000_000;
       const periods: number[] = [];
@@ -272,7 +288,10 @@ Deno.test("ejection periods double from ejectionTime up to maxEjectionTime, with
 Deno.test("the back-off starts over after more than four ejection periods admitted, not at exactly four", async () => {
   await withRandom(0.5, async () => {
     const target = pool(1);
-    const detector = new OutlierDetector(target, {}, 1000, 60_000);
+    const detector = new OutlierDetector(target, {
+      ejectionTime: 1000,
+      maxEjectionTime: 60_000,
+    });
     const [a] = target.list as [Subchannel];
     withNow(1_000_000, () => detector.failure(a, "connect"));
     assert.equal(a.lastEjection, 1000);
@@ -293,7 +312,10 @@ Deno.test("the back-off starts over after more than four ejection periods admitt
 Deno.test("readmit(), forget() and a second schedule cancel the pending probe timer", async () => {
   // The test sanitizer fails on a timer left behind (the periods are long).
   const target = pool(3);
-  const detector = new OutlierDetector(target, {}, 60_000, 60_000);
+  const detector = new OutlierDetector(target, {
+    ejectionTime: 60_000,
+    maxEjectionTime: 60_000,
+  });
   const [a, b, c] = target.list as [Subchannel, Subchannel, Subchannel];
   detector.failure(a, "connect");
   detector.readmit(a);
@@ -314,12 +336,12 @@ Deno.test("an ejected endpoint is probed after its period and re-admitted once i
   await first.close();
   const target = pool(1, port);
   const [a] = target.list as [Subchannel];
-  const detector = new OutlierDetector(
-    target,
-    { probeInterval: 20, probeTimeout: 2000 },
-    20,
-    40,
-  );
+  const detector = new OutlierDetector(target, {
+    probeInterval: 20,
+    probeTimeout: 2000,
+    ejectionTime: 20,
+    maxEjectionTime: 40,
+  });
   detector.failure(a, "connect");
   detector.failure(a, "call"); // not counted while ejected
   assert.equal(a.state, "ejected");
@@ -352,7 +374,10 @@ Deno.test("no probe runs for a retired or forgotten endpoint; a drained one is p
   await withRandom(0.5, async () => {
     const target = pool(3, port, 0);
     const [a, d, b] = target.list as [Subchannel, Subchannel, Subchannel];
-    const detector = new OutlierDetector(target, {}, 200, 200);
+    const detector = new OutlierDetector(target, {
+      ejectionTime: 200,
+      maxEjectionTime: 200,
+    });
     detector.failure(a, "connect");
     a.retired = true;
     detector.failure(d, "connect");
@@ -374,7 +399,10 @@ Deno.test("no probe runs for a retired or forgotten endpoint; a drained one is p
     // Closed before the period ends: no probe.
     const closed = pool(1, port);
     const [c] = closed.list as [Subchannel];
-    const later = new OutlierDetector(closed, {}, 20, 20);
+    const later = new OutlierDetector(closed, {
+      ejectionTime: 20,
+      maxEjectionTime: 20,
+    });
     later.failure(c, "connect");
     await later.close();
     assert.equal(c.ejected, true);
@@ -393,7 +421,10 @@ Deno.test("a probe that succeeds after close() does not re-admit", async () => {
     events,
   );
   const target = { subchannels: () => [a].values(), size: 1, changed() {} };
-  const detector = new OutlierDetector(target, {}, 10, 10);
+  const detector = new OutlierDetector(target, {
+    ejectionTime: 10,
+    maxEjectionTime: 10,
+  });
   detector.failure(a, "connect");
   const accepted = await relay.accept();
   const closing = detector.close();
@@ -426,12 +457,11 @@ Deno.test("close() waits for a probe under way, and a probe that fails after clo
     size: 1,
     changed() {},
   };
-  const detector = new OutlierDetector(
-    target,
-    { probeInterval: 60_000 },
-    10,
-    10,
-  );
+  const detector = new OutlierDetector(target, {
+    probeInterval: 60_000,
+    ejectionTime: 10,
+    maxEjectionTime: 10,
+  });
   detector.failure(a, "connect");
   using _accepted = await listener.accept();
   // The probe is connecting: this is its connect attempt.

@@ -5,7 +5,6 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { DistributedChannel } from "../mod.ts";
 import { Connection } from "../src/client/connection.ts";
 import { ConnectionError, ErrorRegistry } from "../src/errors.ts";
 import { parseMember } from "../src/discovery/member.ts";
@@ -17,6 +16,7 @@ import { serve } from "../src/server/server.ts";
 import { startZooKeeper } from "../testing.ts";
 import { startServerProcess } from "./_discovery_helpers.ts";
 import { waitFor, within } from "./_wait.ts";
+import { zooKeeperChannel } from "../zookeeper.ts";
 
 const HOST = "127.0.0.1";
 const SESSION = { sessionTimeout: 4000, connectTimeout: 5000 };
@@ -194,7 +194,7 @@ Deno.test("ZooKeeper discovery promises", async (t) => {
         "inflight",
         fast,
       );
-      await using channel = new DistributedChannel({
+      await using channel = zooKeeperChannel({
         zookeeper: zk.connectionString,
         service: "inflight",
         idempotent: ["divide"],

@@ -273,7 +273,7 @@ Deno.test("RpcServer.close() lets in-flight calls finish and refuses new ones", 
   );
   assert.deepEqual(await Promise.all(inflight), ["done", "done"]);
   await within(closing, 5000, "close()");
-  await within(conn.closed, 5000, "client sees close");
+  await within(conn.finished, 5000, "client sees close");
   assert.equal(server.connections, 0);
   assert.equal(started.length, 2);
   await within(server.finished, 5000, "the server to finish");
@@ -309,7 +309,7 @@ Deno.test("RpcServer.close() aborts handlers still running at the deadline", asy
   });
   const call = conn.call("hang", []);
   await waitFor(() => running, "the handler to start");
-  await within(server.close({ deadline: 50 }), 5000, "close()");
+  await within(server.close({ timeout: 50 }), 5000, "close()");
   await assert.rejects(
     call,
     (e: unknown) => e instanceof ConnectionError && e.written,
@@ -332,7 +332,7 @@ Deno.test("a new request on a draining connection gets ServerClosingError and is
   const frames = rawFrames(conn);
   await writeAll(conn, concat(HELLO, requestFrame(1, "slow", [])));
   await frames.preface(); // handshake done: the server drains, not drops, it
-  const closing = server.close({ deadline: 60_000 });
+  const closing = server.close({ timeout: 60_000 });
   const goaway = await frames.next(FrameType.Goaway);
   assert.equal(new TextDecoder().decode(goaway.payload), "Server is closing");
   const ping = await frames.next(FrameType.Ping);
@@ -380,7 +380,7 @@ Deno.test("serve() calls the registrar after listening and close() deregisters b
   seen.conn = conn;
   conn.addEventListener("goaway", () => events.push("goaway"));
   await within(server.close(), 5000, "close()");
-  await within(conn.closed, 5000, "the connection to close");
+  await within(conn.finished, 5000, "the connection to close");
   assert.deepEqual(events, [
     `register ${server.addr.port}`,
     "deregister draining=false",
@@ -455,7 +455,7 @@ Deno.test("maxConnections refuses extra connections and keeps serving the others
   })
     .catch((e) => e);
   if (second instanceof Connection) {
-    await within(second.closed, 2000, "refused connection closes");
+    await within(second.finished, 2000, "refused connection closes");
     await assert.rejects(
       second.call("divide", [1, 1]),
       (e: unknown) =>
@@ -705,7 +705,7 @@ Deno.test("health answers not-serving on a connection draining because the serve
     await frames.preface();
     // The handler runs; close() drains: goaway first.
     await waitFor(() => server.connections === 1, "the connection", 5000);
-    const closing = server.close({ deadline: 10_000 });
+    const closing = server.close({ timeout: 10_000 });
     await frames.next(FrameType.Goaway);
     // After the goaway, zkrpc's own health method is still answered.
     await writeAll(conn, requestFrame(2, "zkrpc.health", []));
@@ -757,7 +757,7 @@ Deno.test("the idle timeout never closes a connection with a call in flight", as
     hostname: HOST,
     port: server.addr.port,
   });
-  await within(idle.closed, 10_000, "the idle connection's idle timeout");
+  await within(idle.finished, 10_000, "the idle connection's idle timeout");
   assert.equal(busy.isClosed, false, "the busy connection stays open");
   release.resolve();
   assert.equal(await within(call, 5000, "the call in flight"), "done");

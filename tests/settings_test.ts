@@ -7,7 +7,7 @@ import { StaticMembership } from "../src/discovery/static.ts";
 import { ProtocolError, ResourceExhaustedError } from "../src/errors.ts";
 import { type Codec, jsonCodec } from "../src/protocol/codec.ts";
 import { msgpackCodec } from "../src/protocol/msgpack_codec.ts";
-import { delay } from "./_core_helpers.ts";
+import { deadlineSeen, delay } from "./_core_helpers.ts";
 
 const HOST = "127.0.0.1";
 const MIB = 1024 * 1024;
@@ -28,7 +28,7 @@ function handlers(): Record<string, (...args: never[]) => unknown> {
       await delay(30);
       return i;
     },
-    deadline: withContext((ctx: CallContext) => ctx.deadline ?? null),
+    deadline: withContext((ctx: CallContext) => deadlineSeen(ctx)),
   };
 }
 

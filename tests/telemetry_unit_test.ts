@@ -155,7 +155,7 @@ function serverCall(overrides: Partial<ServerCall> = {}): ServerCall {
     method: "divide",
     params: [],
     metadata: {},
-    deadline: undefined,
+    deadline: Infinity,
     remoteAddr: undefined,
     signal: new AbortController().signal,
     ...overrides,

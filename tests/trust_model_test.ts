@@ -131,7 +131,7 @@ Deno.test("a real server's refusal while it drains reaches the caller as not run
   });
   const slow = conn.call("slow", [], { timeout: 10_000 });
   await waitFor(() => slowStarted, "the slow call to run");
-  const closing = server.close({ deadline: 10_000 });
+  const closing = server.close({ timeout: 10_000 });
   // Written before or after the client saw the goaway: either way the
   // server did not run it, and the client knows.
   const refused = await within(
@@ -175,7 +175,7 @@ Deno.test("a real draining server's refused calls are retried on another member 
   );
   const slow = channel.call("slow", [], { hedge: false });
   await waitFor(() => slowStarted, "the slow call to run");
-  const closing = draining.close({ deadline: 10_000 });
+  const closing = draining.close({ timeout: 10_000 });
   const results = await within(
     Promise.all(Array.from({ length: 20 }, () => channel.call("charge", []))),
     10_000,

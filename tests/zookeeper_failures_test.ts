@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import process from "node:process";
-import { DistributedChannel, NoServersError } from "../mod.ts";
+import { NoServersError } from "../mod.ts";
 import { serve } from "../src/server/server.ts";
 import { Handlers } from "../examples/calculator.ts";
 import { startZooKeeper } from "../testing.ts";
@@ -17,6 +17,7 @@ import {
   isZooKeeperError,
   type KeeperRetry,
   SessionKeeper,
+  zooKeeperChannel,
   zooKeeperRegistrar,
   ZooKeeperSession,
 } from "../zookeeper.ts";
@@ -108,7 +109,7 @@ Deno.test("a SessionKeeper on a missing chroot gives up at once: failure, a fail
   );
 
   // A channel on it fails its call with the cause, not after a timeout.
-  await using channel = new DistributedChannel({
+  await using channel = zooKeeperChannel({
     zookeeper: keeper,
     service: "calculator",
     timeout: 60_000,

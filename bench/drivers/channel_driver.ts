@@ -4,10 +4,11 @@
  *
  * @module
  */
-import { DistributedChannel } from "../../mod.ts";
+import type { DistributedChannel } from "../../mod.ts";
 import type { BalancerName } from "../../src/channel/balancer.ts";
 import type { DriverConfig, LoadDriver } from "./types.ts";
 import { callParams } from "./params.ts";
+import { zooKeeperChannel } from "../../zookeeper.ts";
 
 /**
  * Opens a channel and waits until it knows `config.endpoints.length`
@@ -22,7 +23,7 @@ export async function createDriver(config: DriverConfig): Promise<LoadDriver> {
       "Cannot create channel driver: zookeeper and service are required",
     );
   }
-  const channel = new DistributedChannel({
+  const channel = zooKeeperChannel({
     zookeeper: config.zookeeper,
     service: config.service,
     balancer: (config.balancer ?? "random") as BalancerName,

@@ -17,7 +17,7 @@
  */
 import type { BenchContext } from "../context.ts";
 import { median, round } from "../stats.ts";
-import { DistributedChannel } from "../../src/channel/channel.ts";
+import type { DistributedChannel } from "../../src/channel/channel.ts";
 import "../../src/zookeeper/discovery.ts"; // installs the ZooKeeper connector
 import {
   type ZooKeeperDiscovery,
@@ -29,6 +29,7 @@ import {
 } from "../../src/zookeeper/session.ts";
 import type { ZooKeeperMembership } from "../../src/zookeeper/membership.ts";
 import { waitUntil } from "./_channel.ts";
+import { zooKeeperChannel } from "../../zookeeper.ts";
 
 /** ZooKeeper's client port from a `host:port` connection string. */
 function portOf(connectionString: string): number {
@@ -207,7 +208,7 @@ async function measure(
       }
       opened.push(
         discovery?.channel(service) ??
-          new DistributedChannel({ zookeeper: connectionString, service }),
+          zooKeeperChannel({ zookeeper: connectionString, service }),
       );
     }
     if (!await waitUntil(converged, 120_000, 5)) {

@@ -120,10 +120,18 @@ export interface MethodFigures {
  * attempt): what the telemetry metrics would show, without a collector.
  */
 export class MethodStats {
+  #onError: (() => void) | undefined;
   #methods = new Map<
     string,
     { calls: number; errors: Record<string, number>; latencies: number[] }
   >();
+
+  /**
+   * @param onError Called when an attempt fails (for the timeline).
+   */
+  constructor(onError?: () => void) {
+    this.#onError = onError;
+  }
 
   /**
    * The interceptor to give the channel (`interceptors: [stats.interceptor]`).
@@ -148,6 +156,7 @@ export class MethodStats {
     } catch (error) {
       const name = error instanceof Error ? error.name : typeof error;
       entry.errors[name] = (entry.errors[name] ?? 0) + 1;
+      this.#onError?.();
       throw error;
     } finally {
       entry.latencies.push(performance.now() - started);

@@ -25,6 +25,12 @@ export interface MemberAdmissionOptions {
   allowPlaintext: boolean;
   /** Where warnings go. */
   warn: (message: string) => void;
+  /**
+   * The channel's member filter: members it returns `false` for are skipped.
+   *
+   * @default {undefined} (every member)
+   */
+  filter?: ((member: MemberData) => boolean) | undefined;
 }
 
 /**
@@ -65,18 +71,21 @@ export class MemberAdmission {
    * @returns The reason, e.g. `"no --allow-net permission for …"`.
    */
   refusal(member: MemberData): string | undefined {
-    const { service, tls, allowPlaintext } = this.#options;
+    const { service, tls, allowPlaintext, filter } = this.#options;
+    if (filter !== undefined && !filter(member)) {
+      return "excluded by the channel's filter";
+    }
     const key = memberKey(member);
     let reason: string | undefined;
     if (tls && member.tls !== true) {
       if (allowPlaintext) {
         this.#warnOnce(
           `plaintext ${key}`,
-          `zkrpc: member ${key} of service "${service}" does not use TLS; calling it in plaintext (allowPlaintext)`,
+          `zkrpc: member ${key} of service "${service}" does not use TLS; calling it in plaintext (tls.allowPlaintext)`,
         );
       } else {
         reason =
-          "it does not use TLS and the channel requires TLS (set allowPlaintext to allow a mixed fleet)";
+          "it does not use TLS and the channel requires TLS (set tls.allowPlaintext to allow a mixed fleet)";
       }
     }
     if (reason === undefined && !this.#mayReach(member)) {

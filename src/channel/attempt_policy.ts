@@ -130,9 +130,4 @@ export class AttemptPolicy {
   mayHedge(): boolean {
     return this.#budget.allows();
   }
-
-  /** Records a successful call. */
-  succeeded(): void {
-    this.#budget.earn();
-  }
 }

@@ -8,6 +8,9 @@
  */
 
 import { type LongTimeout, setLongTimeout } from "../_async.ts";
+import { CHANNEL_DEFAULTS } from "../_defaults.ts";
+import type { CallOutcome, OutcomeListener } from "./picker.ts";
+import type { Subchannel } from "./subchannel.ts";
 
 /**
  * Options of hedged requests on a {@linkcode DistributedChannel}. Only
@@ -63,7 +66,9 @@ const FALLBACK_DELAY = 100;
  * assert.equal(tracker.value(), 91);
  * ```
  */
-export class LatencyTracker {
+export class LatencyTracker implements OutcomeListener {
+  /** A percentile needs every answered attempt's latency. */
+  readonly measureAll = true;
   #samples = new Float64Array(SAMPLES);
   #count = 0;
   #percentile: number;
@@ -86,6 +91,21 @@ export class LatencyTracker {
     this.#stale++;
   }
 
+  /**
+   * Records the latency of a successful attempt (a picker subscription).
+   *
+   * @param _subchannel The endpoint.
+   * @param outcome How the attempt ended.
+   * @param latency Its latency in ms.
+   */
+  onCallEnded(
+    _subchannel: Subchannel,
+    outcome: CallOutcome,
+    latency: number | undefined,
+  ): void {
+    if (outcome === "ok" && latency !== undefined) this.record(latency);
+  }
+
   /** The tracked percentile, in ms (recomputed every 32 samples). */
   value(): number {
     if (this.#count < MIN_SAMPLES) return FALLBACK_DELAY;
@@ -99,6 +119,74 @@ export class LatencyTracker {
     }
     return Math.max(1, this.#cached);
   }
+}
+
+/**
+ * A channel's hedging, from its options: which methods, after how long, how
+ * many hedges.
+ *
+ * @example The delay of a fixed plan
+ * ```ts
+ * import { hedgingPlan } from "./hedging.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(hedgingPlan({ delay: 50 })?.delay(), 50);
+ * assert.equal(hedgingPlan(false), undefined);
+ * ```
+ */
+export interface HedgingPlan {
+  /** Methods to hedge; `undefined` for every idempotent one. */
+  methods: Set<string> | undefined;
+  /** Most extra attempts per call. */
+  maxHedges: number;
+  /** The tracker of a percentile delay, to subscribe to outcomes. */
+  tracker: LatencyTracker | undefined;
+  /** Milliseconds before the next hedge. */
+  delay(): number;
+}
+
+/**
+ * Validates a channel's `hedging` option.
+ *
+ * @param options The option (`true` for the defaults).
+ * @returns The plan, or `undefined` without hedging.
+ * @throws {RangeError} For a negative delay or a percentile out of (0, 100].
+ *
+ * @example Hedging after the 90th percentile
+ * ```ts
+ * import { hedgingPlan } from "./hedging.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const plan = hedgingPlan({ delay: { percentile: 90 } });
+ * assert.equal(plan?.tracker !== undefined, true);
+ * assert.throws(() => hedgingPlan({ delay: -1 }), RangeError);
+ * ```
+ */
+export function hedgingPlan(
+  options: boolean | HedgingOptions | undefined,
+): HedgingPlan | undefined {
+  if (options === undefined || options === false) return undefined;
+  const hedging = options === true ? {} : options;
+  const delay = hedging.delay ??
+    { percentile: CHANNEL_DEFAULTS.hedgePercentile };
+  if (typeof delay === "number" && !(delay >= 0)) {
+    throw new RangeError(
+      `Cannot create channel: hedging delay must be >= 0 ms, got ${delay}`,
+    );
+  }
+  const tracker = typeof delay === "number"
+    ? undefined
+    : new LatencyTracker(delay.percentile);
+  return {
+    methods: hedging.methods === undefined
+      ? undefined
+      : new Set(hedging.methods),
+    maxHedges: hedging.maxHedges ?? CHANNEL_DEFAULTS.maxHedges,
+    tracker,
+    delay: tracker === undefined
+      ? () => delay as number
+      : () => tracker.value(),
+  };
 }
 
 /** How {@linkcode hedge} runs one call. */

@@ -21,6 +21,7 @@
 import { backoff, type LongTimeout, setLongTimeout } from "../_async.ts";
 import { OUTLIER_DETECTION_DEFAULTS } from "../_defaults.ts";
 import type { Subchannel } from "./subchannel.ts";
+import type { CallOutcome, OutcomeListener } from "./picker.ts";
 
 /**
  * Options of the channel's outlier detection.
@@ -38,6 +39,19 @@ import type { Subchannel } from "./subchannel.ts";
  * ```
  */
 export interface OutlierDetectionOptions {
+  /**
+   * First ejection period of a failing endpoint, in ms; each ejection in a
+   * row doubles it (±20 % jitter). After it, probes decide re-admission.
+   *
+   * @default {250}
+   */
+  ejectionTime?: number;
+  /**
+   * Longest ejection period, in ms.
+   *
+   * @default {30000}
+   */
+  maxEjectionTime?: number;
   /**
    * Call failures in a row (deadline misses and broken calls) that eject an
    * endpoint.
@@ -107,13 +121,13 @@ export type FailureKind = "connect" | "call";
  * const events = { onBroken() {}, onGoaway() {} };
  * const list = [9001, 9002].map((port) => new Subchannel({ host: "127.0.0.1", port }, {}, events));
  * const pool = { subchannels: () => list.values(), size: list.length, changed() {} };
- * const detector = new OutlierDetector(pool, { consecutiveFailures: 3 }, 250, 30_000);
+ * const detector = new OutlierDetector(pool, { consecutiveFailures: 3, ejectionTime: 250, maxEjectionTime: 30_000 });
  * for (let i = 0; i < 3; i++) detector.failure(list[0]!, "call");
  * assert.equal(list[0]!.state, "ejected");
  * await detector.close();
  * ```
  */
-export class OutlierDetector {
+export class OutlierDetector implements OutcomeListener {
   #target: EjectionTarget;
   #consecutive: number;
   #failureRate: number;
@@ -129,16 +143,13 @@ export class OutlierDetector {
 
   /**
    * @param target The pool.
-   * @param options Thresholds and probe timing.
-   * @param ejectionTime First ejection period, in ms.
-   * @param maxEjectionTime Longest ejection period, in ms.
+   * @param options Thresholds, ejection periods and probe timing.
    */
-  constructor(
-    target: EjectionTarget,
-    options: OutlierDetectionOptions,
-    ejectionTime: number,
-    maxEjectionTime: number,
-  ) {
+  constructor(target: EjectionTarget, options: OutlierDetectionOptions = {}) {
+    const ejectionTime = options.ejectionTime ??
+      OUTLIER_DETECTION_DEFAULTS.ejectionTime;
+    const maxEjectionTime = options.maxEjectionTime ??
+      OUTLIER_DETECTION_DEFAULTS.maxEjectionTime;
     this.#target = target;
     this.#consecutive = options.consecutiveFailures ??
       OUTLIER_DETECTION_DEFAULTS.consecutiveFailures;
@@ -201,6 +212,20 @@ export class OutlierDetector {
       this.#mayEject()
     ) {
       this.#eject(subchannel);
+    }
+  }
+
+  /**
+   * Counts a failed connect, a deadline miss or a broken call against the
+   * endpoint (a picker subscription).
+   *
+   * @param subchannel The endpoint.
+   * @param outcome How its attempt (or connect) ended.
+   */
+  onCallEnded(subchannel: Subchannel, outcome: CallOutcome): void {
+    if (outcome === "connect") this.failure(subchannel, "connect");
+    else if (outcome === "deadline" || outcome === "may-have-run") {
+      this.failure(subchannel, "call");
     }
   }
 

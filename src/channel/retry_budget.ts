@@ -7,6 +7,8 @@
  * @module
  */
 import { RETRY_BUDGET_DEFAULTS } from "../_defaults.ts";
+import type { CallOutcome, OutcomeListener } from "./picker.ts";
+import type { Subchannel } from "./subchannel.ts";
 
 /** Options of a channel's retry budget (`DistributedChannelOptions.retryBudget`). */
 export interface RetryBudgetOptions {
@@ -42,7 +44,7 @@ export interface RetryBudgetOptions {
  * assert.equal(budget.spend(), true); // 3 left
  * ```
  */
-export class RetryBudget {
+export class RetryBudget implements OutcomeListener {
   #tokens: number;
   #maxTokens: number;
   #tokenRatio: number;
@@ -91,5 +93,16 @@ export class RetryBudget {
   /** Records a successful call. */
   earn(): void {
     this.#tokens = Math.min(this.#maxTokens, this.#tokens + this.#tokenRatio);
+  }
+
+  /**
+   * Earns on every successful attempt (a picker subscription; failed
+   * attempts spend through the attempt policy).
+   *
+   * @param _subchannel The endpoint.
+   * @param outcome How the attempt ended.
+   */
+  onCallEnded(_subchannel: Subchannel, outcome: CallOutcome): void {
+    if (outcome === "ok") this.earn();
   }
 }

@@ -22,7 +22,7 @@ import {
   type Settings,
 } from "../protocol/frame.ts";
 import type { Codec } from "../protocol/codec.ts";
-import { codecList } from "../protocol/_codecs.ts";
+import { codecList } from "../protocol/codec_negotiation.ts";
 
 /**
  * Where a server listens.

@@ -8,14 +8,15 @@
  */
 
 import { type LongTimeout, setLongTimeout } from "../_async.ts";
+import type { Deadline } from "../_deadline.ts";
 
 /** Completed entries at the head dropped at once (see `complete`). */
 const COMPACT_AFTER = 256;
 
 /** An entry of a {@linkcode DeadlineQueue}. */
 export interface Deadlined {
-  /** `Date.now()` time at which the entry expires. */
-  deadline: number;
+  /** When the entry expires (epoch ms; see `Deadline` of `_deadline.ts`). */
+  deadline: Deadline;
   /** Set when the entry completed or expired. */
   done: boolean;
 }

@@ -23,13 +23,17 @@ import {
   FrameType,
 } from "../protocol/frame.ts";
 import { FrameWriter } from "../protocol/frame_writer.ts";
-import { encodeForWrite } from "../protocol/_scratch_encode.ts";
-import { DeadlineQueue } from "./_deadline_queue.ts";
+import { CallTable, type PendingCall } from "./_calls.ts";
+import { RequestBuilder } from "./_request_builder.ts";
 import { Keepalive } from "./_keepalive.ts";
-import { errorMessage as message } from "../_util.ts";
-import { type Address, openSocket } from "./_connect.ts";
-import { encodeMetadata } from "../protocol/metadata.ts";
-import { inheritedTimeout, type ParentCall } from "../_call_scope.ts";
+import { errorMessage as message, lowerFirst } from "../_util.ts";
+import {
+  type Address,
+  DEFAULT_CONNECT_TIMEOUT,
+  openSocket,
+} from "./_connect.ts";
+import { inheritedDeadline, type ParentCall } from "../_call_scope.ts";
+import { MAX_WIRE_DEADLINE, remaining } from "../_deadline.ts";
 import {
   type ClientCall,
   type ClientInterceptor,
@@ -48,17 +52,20 @@ export const CHANNEL_OWNED: unique symbol = Symbol("zkrpc.channelOwned");
 export type { Address };
 
 /**
- * The longest deadline the request header carries (a u32 of ms, about 49.7
- * days). A call with more time left sends no deadline ("none"): the server
- * must never give up before the caller does; the caller's own timer still
- * ends the call and sends `cancel`.
+ * The default `connectTimeout` of a connection, in ms (the channel uses it
+ * too).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CONNECT_TIMEOUT } from "./connection.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_CONNECT_TIMEOUT, 2000);
+ * ```
  */
-export const MAX_WIRE_DEADLINE = 0xffff_ffff;
+export { DEFAULT_CONNECT_TIMEOUT };
 
-/** What the request header says for `ms` left: beyond its range, none. */
-function wireTimeout(ms: number): number {
-  return ms > MAX_WIRE_DEADLINE ? Infinity : ms;
-}
+export { MAX_WIRE_DEADLINE };
 
 /**
  * Options of {@linkcode Connection.connect}.
@@ -246,49 +253,10 @@ export interface ConnectionCloseDetail {
   error: Error | undefined;
 }
 
-const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
 /** Queued output above which pings are not answered. */
 const PONG_HIGH_WATER = 1024 * 1024;
-
-class PendingCall {
-  id: number;
-  deadline = Infinity;
-  done = false;
-  timeout = 0;
-  method: string;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-  /** Writer batch of the request; Infinity while queued locally. */
-  batch = Infinity;
-  payload: Uint8Array | undefined = undefined;
-  prefix: Uint8Array | undefined = undefined;
-  metadata: Uint8Array | undefined = undefined;
-  signal: AbortSignal | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
-
-  constructor(
-    id: number,
-    method: string,
-    resolve: (value: unknown) => void,
-    reject: (error: unknown) => void,
-  ) {
-    this.id = id;
-    this.method = method;
-    this.resolve = resolve;
-    this.reject = reject;
-  }
-
-  cleanup(deadlines: DeadlineQueue<PendingCall>): void {
-    if (this.deadline !== Infinity) deadlines.complete(this);
-    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
-  }
-}
-
-function lower(text: string): string {
-  return text.charAt(0).toLowerCase() + text.slice(1);
-}
 
 // The options of a call that passes none: no object per call.
 const NO_OPTIONS: CallOptions = Object.freeze({});
@@ -329,8 +297,20 @@ const NO_OPTIONS: CallOptions = Object.freeze({});
  * ```
  */
 export class Connection extends EventTarget implements AsyncDisposable {
-  /** Resolves when the socket is gone and no I/O is pending. */
-  readonly closed: Promise<void>;
+  /**
+   * Resolves when the connection is gone: the socket is closed and no I/O is
+   * pending (named as `RpcServer.finished` and `Deno.HttpServer.finished`).
+   */
+  readonly finished: Promise<void>;
+
+  /**
+   * The same promise as {@linkcode Connection.finished}.
+   *
+   * @deprecated Use `finished` (one word for "gone" across zkrpc).
+   */
+  get closed(): Promise<void> {
+    return this.finished;
+  }
   /** The endpoint this connection talks to. */
   readonly endpoint: Address;
 
@@ -339,12 +319,10 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #interceptors: readonly ClientInterceptor[] | undefined;
   #codec: Codec;
   #errors: ErrorRegistry;
-  #maxFrameSize: number;
-  #peerMaxFrameSize: number;
+  #requests: RequestBuilder;
   #decoder: FrameDecoder;
   #writer: FrameWriter;
-  #pending = new Map<number, PendingCall>();
-  #nextId = 0;
+  #calls: CallTable;
   #draining = false;
   #closedFlag = false;
   #closeError: Error | undefined;
@@ -353,19 +331,6 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #keepaliveTimeout: number;
   #keepalive: Keepalive;
   #pongWaiters: (() => void)[] = [];
-  #methodPrefixes = new Map<string, Uint8Array>();
-  #maxInFlight: number;
-  #sent = 0;
-  #queue: PendingCall[] = [];
-  #deadlines = new DeadlineQueue<PendingCall>((call) =>
-    this.#expire(
-      call.id,
-      call,
-      new DeadlineExceededError(
-        `Cannot call method "${call.method}": deadline of ${call.timeout} ms exceeded`,
-      ),
-    )
-  );
 
   /**
    * Opens a connection: connects the socket, sends the preface and waits for
@@ -459,10 +424,13 @@ export class Connection extends EventTarget implements AsyncDisposable {
     ];
     this.#interceptors = interceptors.length > 0 ? interceptors : undefined;
     this.#errors = options.errors ?? new ErrorRegistry();
-    this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
-    this.#peerMaxFrameSize = peer.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.#requests = new RequestBuilder(
+      codec,
+      options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+      peer.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+    );
     // Never more requests out than the server runs: it would refuse them.
-    this.#maxInFlight = Math.min(
+    const maxInFlight = Math.min(
       options.maxInFlight ?? CONNECTION_DEFAULTS.maxInFlight,
       peer.maxInFlight || Infinity,
     );
@@ -477,11 +445,29 @@ export class Connection extends EventTarget implements AsyncDisposable {
           ),
         ),
     );
+    this.#calls = new CallTable(
+      maxInFlight,
+      (call, timeout, params) =>
+        this.#writer.pushRequest(
+          call.id,
+          timeout,
+          call.prefix,
+          params,
+          call.metadata,
+        ),
+      (call) =>
+        this.#expire(
+          call,
+          new DeadlineExceededError(
+            `Cannot call method "${call.method}": deadline of ${call.timeout} ms exceeded`,
+          ),
+        ),
+    );
     this.#keepaliveTimeout = options.keepaliveTimeout ??
       CONNECTION_DEFAULTS.keepaliveTimeout;
-    this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
+    this.finished = new Promise((resolve) => this.#resolveClosed = resolve);
     this.#keepalive = new Keepalive(this.#name, {
-      inFlight: () => this.#pending.size,
+      inFlight: () => this.#calls.size,
       started: () => this.#writer.started,
       ping: () => this.#writer.push(FrameType.Ping, 0),
       dead: () =>
@@ -503,7 +489,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
 
   /** Number of calls awaiting a response (including calls queued locally). */
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#calls.size;
   }
 
   /** `true` once the server sent `goaway`: new calls reject at once. */
@@ -556,7 +542,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
       method,
       params,
       metadata: { ...options.metadata },
-      timeout: inheritedTimeout(options.timeout ?? Infinity, options.parent),
+      timeout: remaining(
+        inheritedDeadline(options.timeout ?? Infinity, options.parent),
+      ),
       attempt: 1,
       target: this.#name,
     };
@@ -573,12 +561,6 @@ export class Connection extends EventTarget implements AsyncDisposable {
     params: unknown[],
     options: CallOptions,
   ): Promise<unknown> {
-    // Here, not in call(): an interceptor may have changed the timeout.
-    if (!isValidTimeout(options.timeout)) {
-      return Promise.reject(
-        timeoutError(options.timeout, `call method "${method}"`),
-      );
-    }
     if (this.#closedFlag) {
       return Promise.reject(
         new ConnectionError(
@@ -603,112 +585,23 @@ export class Connection extends EventTarget implements AsyncDisposable {
         }),
       );
     }
-    if (!Array.isArray(params)) {
-      return Promise.reject(
-        new TypeError(
-          `Cannot call method "${method}": params must be an array`,
-        ),
-      );
-    }
-    let prefix = this.#methodPrefixes.get(method);
-    if (prefix === undefined) {
-      const bytes = utf8.encode(method);
-      if (bytes.length > 255) {
-        return Promise.reject(
-          new RangeError(
-            `Cannot call method "${
-              method.slice(0, 40)
-            }…": method name is longer than 255 bytes`,
-          ),
-        );
-      }
-      prefix = new Uint8Array(bytes.length + 1);
-      prefix[0] = bytes.length;
-      prefix.set(bytes, 1);
-      if (this.#methodPrefixes.size < 1024) {
-        this.#methodPrefixes.set(method, prefix);
-      }
-    }
-    let payload: Uint8Array;
-    try {
-      payload = encodeForWrite(this.#codec, params);
-    } catch (error) {
-      return Promise.reject(
-        new TypeError(
-          `Cannot call method "${method}": ${lower(message(error))}`,
-          { cause: error },
-        ),
-      );
-    }
-    const timeout = inheritedTimeout(
-      options.timeout ?? Infinity,
-      options.parent,
-    );
-    if (timeout <= 0) {
-      return Promise.reject(
-        new DeadlineExceededError(
-          options.timeout === 0
-            ? `Cannot call method "${method}": deadline of 0 ms exceeded (request not sent)`
-            : `Cannot call method "${method}": the calling handler's deadline has passed`,
-        ),
-      );
-    }
-    let metadata: Uint8Array | undefined;
-    if (options.metadata !== undefined) {
-      try {
-        metadata = encodeMetadata(
-          options.metadata,
-          `call method "${method}"`,
-        );
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      if (metadata.length === 0) metadata = undefined;
-    }
-    const wire = wireTimeout(timeout);
-    const size = (wire === Infinity ? 6 : 10) + prefix.length +
-      payload.length + (metadata === undefined ? 0 : 2 + metadata.length);
-    if (size > this.#maxFrameSize || size > this.#peerMaxFrameSize) {
-      const [whose, limit] = this.#peerMaxFrameSize < this.#maxFrameSize
-        ? ["the server's ", this.#peerMaxFrameSize]
-        : ["the ", this.#maxFrameSize];
-      return Promise.reject(
-        new RangeError(
-          `Cannot call method "${method}": request of ${size} bytes exceeds ${whose}frame limit of ${limit} bytes`,
-        ),
-      );
-    }
-    let id = this.#nextId;
-    do {
-      id = id >= 0xffffffff ? 1 : id + 1;
-    } while (this.#pending.has(id));
-    this.#nextId = id;
+    // Here, not in call(): an interceptor may have changed the timeout.
+    const now = Date.now();
+    const refused = this.#requests.build(method, params, options, now);
+    if (refused !== undefined) return Promise.reject(refused);
+    const request = this.#requests;
     // No executor closure: it would capture most of this function.
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-    const call = new PendingCall(id, method, resolve, reject);
-    this.#pending.set(id, call);
-    if (this.#sent < this.#maxInFlight) {
-      this.#sent++;
-      call.batch = this.#writer.pushRequest(
-        id,
-        wire,
-        prefix,
-        payload,
-        metadata,
-      );
-    } else {
-      // Over the limit: wait here, unsent, for a response to free a slot
-      // (with a copy: the scratch bytes live until the next encode).
-      call.payload = payload.slice();
-      call.prefix = prefix;
-      call.metadata = metadata;
-      this.#queue.push(call);
-    }
-    if (timeout !== Infinity) {
-      call.timeout = timeout;
-      call.deadline = Date.now() + timeout;
-      this.#deadlines.add(call);
-    }
+    const call = this.#calls.open(
+      method,
+      request.prefix,
+      request.metadata,
+      request.deadline,
+      resolve,
+      reject,
+      request.payload,
+      now,
+    );
     if (signal) this.#cancelOnAbort(call, signal);
     return promise;
   }
@@ -719,7 +612,6 @@ export class Connection extends EventTarget implements AsyncDisposable {
     call.signal = signal;
     call.onAbort = () =>
       this.#expire(
-        call.id,
         call,
         new CancelledError(`Cannot call method "${call.method}": cancelled`, {
           cause: signal.reason,
@@ -728,33 +620,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
     signal.addEventListener("abort", call.onAbort, { once: true });
   }
 
-  #expire(id: number, call: PendingCall, error: Error): void {
-    if (this.#pending.get(id) !== call) return;
+  #expire(call: PendingCall, error: Error): void {
+    if (!this.#calls.has(call)) return;
     const sent = call.batch !== Infinity;
-    if (sent && !this.#closedFlag) this.#writer.push(FrameType.Cancel, id);
-    this.#settle(call);
+    if (sent && !this.#closedFlag) this.#writer.push(FrameType.Cancel, call.id);
+    this.#calls.settle(call);
     call.reject(error);
-  }
-
-  /** Forgets a call that got its answer or gave up, and frees its slot. */
-  #settle(call: PendingCall): void {
-    this.#pending.delete(call.id);
-    call.cleanup(this.#deadlines);
-    if (call.batch === Infinity) return; // was still queued
-    this.#sent--;
-    while (this.#sent < this.#maxInFlight && this.#queue.length > 0) {
-      const next = this.#queue.shift()!;
-      if (this.#pending.get(next.id) !== next) continue; // expired while queued
-      this.#sent++;
-      next.batch = this.#writer.pushRequest(
-        next.id,
-        wireTimeout(next.deadline - Date.now()),
-        next.prefix!,
-        next.payload!,
-        next.metadata,
-      );
-      next.payload = next.prefix = undefined;
-    }
   }
 
   /**
@@ -772,7 +643,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
    */
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
-    await this.closed;
+    await this.finished;
   }
 
   async #readLoop(): Promise<void> {
@@ -784,7 +655,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
         const n = await this.#conn.read(decoder.writable());
         if (n === null) {
           // After goaway with nothing pending, EOF is the graceful end.
-          if (!this.#draining || this.#pending.size > 0) {
+          if (!this.#draining || this.#calls.size > 0) {
             error = new ConnectionError(
               `Connection to ${this.#name} closed by the server`,
               { written: true },
@@ -817,9 +688,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #onFrame(frame: Frame): void {
     switch (frame.type) {
       case FrameType.Result: {
-        const call = this.#pending.get(frame.id);
+        const call = this.#calls.get(frame.id);
         if (call === undefined) return; // cancelled or timed out
-        this.#settle(call);
+        this.#calls.settle(call);
         let value: unknown;
         try {
           value = this.#codec.decode(frame.payload);
@@ -850,9 +721,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
             `Connection to ${this.#name} refused by the server: ${reason}`,
           );
         }
-        const call = this.#pending.get(frame.id);
+        const call = this.#calls.get(frame.id);
         if (call === undefined) return;
-        this.#settle(call);
+        this.#calls.settle(call);
         let payload: ErrorPayload;
         try {
           payload = this.#errorPayload(frame.payload);
@@ -983,7 +854,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
     this.#closedFlag = true;
     this.#closeError = error;
     this.#keepalive.stop();
-    this.#deadlines.clear();
+    const calls = this.#calls.clear();
     try {
       this.#conn.close();
     } catch {
@@ -991,10 +862,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
     }
     const started = this.#writer.started;
     const reason = error
-      ? lower(message(error))
+      ? lowerFirst(message(error))
       : `connection to ${this.#name} closed by the client`;
-    for (const call of this.#pending.values()) {
-      call.cleanup(this.#deadlines);
+    for (const call of calls) {
       const written = call.batch <= started;
       call.reject(
         new ConnectionError(
@@ -1005,8 +875,6 @@ export class Connection extends EventTarget implements AsyncDisposable {
         ),
       );
     }
-    this.#pending.clear();
-    this.#queue = [];
     const waiters = this.#pongWaiters;
     this.#pongWaiters = [];
     for (const wake of waiters) wake();

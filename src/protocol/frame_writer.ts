@@ -6,7 +6,8 @@
  * @module
  */
 
-import { FrameType, HEADER_SIZE, RequestFlag, writeHeader } from "./frame.ts";
+import { FrameType, HEADER_SIZE, writeHeader } from "./frame.ts";
+import { requestSize, writeRequest } from "./request.ts";
 
 /** What {@linkcode FrameWriter} writes to (a `Deno.Conn` fits). */
 export interface ByteSink {
@@ -110,51 +111,37 @@ export class FrameWriter {
   }
 
   /**
-   * Queues a request frame (protocol version 2): the header byte, the
-   * remaining deadline when there is one, the method prefix, the params.
+   * Queues a request frame: its body as `writeRequest` of `request.ts`
+   * lays it out.
    *
    * @param id Request id.
-   * @param timeout Milliseconds left until the caller's deadline, or
-   * `Infinity` for none.
-   * @param prefix The method-name length byte and name.
+   * @param timeout The u32 of ms left until the caller's deadline, or
+   * `undefined` for none (`toWire` of `_deadline.ts`).
+   * @param prefix The method, from `methodPrefix`.
    * @param payload The encoded params.
    * @param metadata Encoded metadata entries (at most 65535 bytes), if any.
    * @returns The batch number the frame joined.
    */
   pushRequest(
     id: number,
-    timeout: number,
+    timeout: number | undefined,
     prefix: Uint8Array,
     payload: Uint8Array,
     metadata?: Uint8Array,
   ): number {
     if (this.#failed !== undefined) return this.#batch;
-    const head = timeout === Infinity ? 1 : 5;
-    const meta = metadata === undefined ? 0 : 2 + metadata.length;
-    const size = head + meta + prefix.length + payload.length;
+    const size = requestSize(timeout, prefix, payload.length, metadata);
     const need = this.#len + HEADER_SIZE + size;
     const buf = this.#reserve(need);
     writeHeader(buf, this.#len, FrameType.Request, id, size);
-    let o = this.#len + HEADER_SIZE;
-    if (head === 1) buf[o++] = 0;
-    else {
-      const t = Math.min(Math.max(Math.ceil(timeout), 0), 0xffffffff);
-      buf[o] = RequestFlag.Deadline;
-      buf[o + 1] = t >>> 24;
-      buf[o + 2] = t >>> 16;
-      buf[o + 3] = t >>> 8;
-      buf[o + 4] = t;
-      o += 5;
-    }
-    if (metadata !== undefined) {
-      buf[o - head] = buf[o - head]! | RequestFlag.Metadata;
-      buf[o] = metadata.length >>> 8;
-      buf[o + 1] = metadata.length;
-      buf.set(metadata, o + 2);
-      o += meta;
-    }
-    buf.set(prefix, o);
-    buf.set(payload, o + prefix.length);
+    writeRequest(
+      buf,
+      this.#len + HEADER_SIZE,
+      timeout,
+      prefix,
+      payload,
+      metadata,
+    );
     return this.#commit(need);
   }
 

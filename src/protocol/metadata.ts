@@ -171,3 +171,39 @@ export function decodeMetadata(
   }
   return Object.freeze(out);
 }
+
+/**
+ * A request's metadata, or why it is refused (too large, malformed, not
+ * UTF-8, a reserved `zkrpc-` key): the reason names the limit or the rule,
+ * never the peer's bytes. The call fails; the connection stays.
+ *
+ * @param bytes The metadata bytes of a request.
+ * @returns The pairs, or the reason to refuse them.
+ *
+ * @example A reserved key is refused, without echoing the bytes
+ * ```ts
+ * import { encodeMetadata, readMetadata } from "./metadata.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const read = readMetadata(encodeMetadata({ a: "b" }, "test"));
+ * assert.equal(typeof read === "string" ? read : read.a, "b");
+ * assert.equal(typeof readMetadata(new Uint8Array([200])), "string");
+ * ```
+ */
+export function readMetadata(
+  bytes: Uint8Array,
+): Readonly<Record<string, string>> | string {
+  let metadata: Readonly<Record<string, string>>;
+  try {
+    metadata = decodeMetadata(bytes);
+  } catch (error) {
+    // decodeMetadata's messages name offsets and limits, never the peer's bytes.
+    return error instanceof TypeError ? error.message : "malformed metadata";
+  }
+  for (const key in metadata) {
+    if (key.startsWith("zkrpc-")) {
+      return `metadata keys starting with "zkrpc-" are reserved (zkrpc's own)`;
+    }
+  }
+  return metadata;
+}

@@ -15,7 +15,7 @@ import {
   REUSE_BUFFER_MODE,
 } from "msgpackr/pack";
 import type { Codec } from "./codec.ts";
-import { encodeScratch, type ScratchCodec } from "./_scratch_encode.ts";
+import { encodeScratch, type ScratchCodec } from "./scratch_encode.ts";
 import {
   decodeMsgpack,
   EXT_BIG_DECIMAL,

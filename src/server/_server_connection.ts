@@ -1,24 +1,22 @@
 /**
  * One accepted server connection: preface check, frame reading with its
  * limits and timeouts, dispatch of requests to the handler table, per-call
- * {@linkcode CallContext}, responses, goaway drain and close.
+ * context (`_handler_context.ts`), responses, goaway drain and close.
  *
  * @module
  */
 
-import { errorPayload, safeString } from "../_error_payload.ts";
-import { type LongTimeout, setLongTimeout, settleWithin } from "../_async.ts";
+import { errorPayload } from "../_error_payload.ts";
+import { settleWithin } from "../_async.ts";
 import {
   CancelledError,
   ConnectionError,
-  type ErrorPayload,
   ProtocolError,
-  ResourceExhaustedError,
   ServerClosingError,
   WIRE_NAMES,
 } from "../errors.ts";
-import { type Codec, jsonCodec } from "../protocol/codec.ts";
-import { pickCodec } from "../protocol/_codecs.ts";
+import type { Codec } from "../protocol/codec.ts";
+import { pickCodec } from "../protocol/codec_negotiation.ts";
 import {
   checkPingSize,
   checkPreface,
@@ -27,20 +25,16 @@ import {
   type Frame,
   FrameDecoder,
   FrameType,
-  MIN_FRAME_LENGTH,
   PREFACE,
   PREFACE_SIZE,
   PROTOCOL_VERSION,
-  RequestFlag,
 } from "../protocol/frame.ts";
 import { FrameWriter } from "../protocol/frame_writer.ts";
-import { encodeForWrite } from "../protocol/_scratch_encode.ts";
-import type { CallContext } from "./call_context.ts";
-import {
-  decodeMetadata,
-  EMPTY_METADATA,
-  MAX_METADATA_SIZE,
-} from "../protocol/metadata.ts";
+import { Responder, WRITE_HIGH_WATER } from "./_responder.ts";
+import { Guards } from "./_guards.ts";
+import { readRequestHeader } from "../protocol/request.ts";
+import { HandlerContext } from "./_handler_context.ts";
+import { EMPTY_METADATA, readMetadata } from "../protocol/metadata.ts";
 import { runAsParent } from "../_call_scope.ts";
 import {
   decodeMethod,
@@ -54,7 +48,7 @@ import {
  */
 export const SERVER_DEFAULTS = {
   handshakeTimeout: 10_000,
-  closeDeadline: 10_000,
+  closeTimeout: 10_000,
   maxInFlightPerConnection: 1024,
   idleTimeout: 120_000,
   frameTimeout: 30_000,
@@ -63,9 +57,6 @@ export const SERVER_DEFAULTS = {
   maxConnectionsPerAddress: 256,
   maxConnectionAge: 0,
 } as const;
-
-/** Options may ask for any length (a month, Infinity): see setLongTimeout. */
-type Timer = LongTimeout;
 
 /** The `goaway` reason of a server that does not serve. */
 export const NOT_SERVING = "Server is not serving";
@@ -77,106 +68,6 @@ const HTTP_REFUSAL = utf8.encode(
   "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 39\r\n" +
     "Connection: close\r\n\r\nThis port speaks zkrpc, not HTTP/1.1.\r\n",
 );
-
-/**
- * The per-connection output budget: queued response bytes above which a
- * connection's frames stop being dispatched (checked after each frame) and
- * its async handlers' answers wait, unencoded, until the queue drains. What
- * one connection has queued is therefore at most this plus one frame of the
- * send limit (the smaller of the peer's and the server's `maxFrameSize`),
- * whatever the peer announced and however it (never) reads.
- */
-const WRITE_HIGH_WATER = 1024 * 1024;
-
-/**
- * Encoded answers of async handlers that may wait for a connection whose
- * output is over {@linkcode WRITE_HIGH_WATER} (at least one answer always
- * may); an answer beyond it fails its call with `ResourceExhaustedError`
- * (`ran: true`). With the writer's high water and one frame of the send
- * limit, what one connection holds for its peer is at most about 21 MiB at
- * the default 4 MiB `maxFrameSize`.
- */
-const OUTPUT_BUDGET = 16 * 1024 * 1024;
-
-/**
- * The room an error answer may take even when the server's own
- * `maxFrameSize` is smaller (never more than the client's): errors are small
- * by construction (a message, the error's fields), and a call whose error
- * cannot be sent would never be answered.
- */
-const ERROR_ROOM = 64 * 1024;
-
-/** A frame of an answer waiting for the output queue to drain. */
-interface Answer {
-  type: FrameType;
-  id: number;
-  bytes: Uint8Array;
-}
-
-class Context implements CallContext {
-  readonly method: string;
-  readonly remoteAddr: Deno.NetAddr;
-  readonly deadline: number | undefined;
-  readonly metadata: Readonly<Record<string, string>>;
-  #controller: AbortController | undefined;
-  #reason: unknown = undefined;
-  #aborted = false;
-  #timer: LongTimeout | undefined;
-  /**
-   * Set when the server-side deadline fired: the caller has given up (its
-   * own timer rejects the call), so the handler's outcome is not sent.
-   */
-  expired = false;
-
-  constructor(
-    method: string,
-    remoteAddr: Deno.NetAddr,
-    timeout: number,
-    metadata: Readonly<Record<string, string>>,
-  ) {
-    this.method = method;
-    this.remoteAddr = remoteAddr;
-    this.deadline = timeout < 0 ? undefined : Date.now() + timeout;
-    this.metadata = metadata;
-  }
-
-  get signal(): AbortSignal {
-    if (this.#controller === undefined) {
-      this.#controller = new AbortController();
-      if (this.#aborted) this.#controller.abort(this.#reason);
-      else if (this.deadline !== undefined) {
-        // Fires at the deadline even when the client's cancel is late or
-        // lost; only handlers that read the signal pay for the timer. Any
-        // u32 of ms: a deadline beyond 2^31-1 ms is chained, never early.
-        this.#timer = setLongTimeout(() => {
-          this.expired = true;
-          this.abort(
-            new CancelledError(
-              `Call "${this.method}" cancelled: the caller's deadline passed`,
-            ),
-          );
-        }, Math.max(0, this.deadline - Date.now()));
-      }
-    }
-    return this.#controller.signal;
-  }
-
-  abort(reason: unknown): void {
-    this.done();
-    if (this.#aborted) return;
-    this.#aborted = true;
-    this.#reason = reason;
-    this.#controller?.abort(reason);
-  }
-
-  /** Stops the deadline timer (the call settled). */
-  done(): void {
-    if (this.#timer !== undefined) {
-      this.#timer.clear();
-      this.#timer = undefined;
-    }
-  }
-}
 
 /**
  * The server options a connection reads (`ServeOptions` satisfies it; the
@@ -191,7 +82,7 @@ export interface ServerConnectionOptions {
   exposeStack?: boolean;
   maxPingsPerMinute?: number;
   maxConnectionAge?: number;
-  closeDeadline?: number;
+  closeTimeout?: number;
 }
 
 /** What every connection of one server shares with it. */
@@ -216,37 +107,6 @@ export interface ServerInternals {
   notServing: () => string | undefined;
 }
 
-/**
- * A request's metadata, or why it is refused (too large, malformed, not
- * UTF-8, a reserved `zkrpc-` key): the reason names the limit or the rule,
- * never the peer's bytes. The call fails; the connection stays.
- */
-function readMetadata(
-  bytes: Uint8Array,
-): Readonly<Record<string, string>> | string {
-  let metadata: Readonly<Record<string, string>>;
-  try {
-    metadata = decodeMetadata(bytes);
-  } catch (error) {
-    if (bytes.length > MAX_METADATA_SIZE) {
-      return `metadata of ${bytes.length} bytes exceeds the limit of ${MAX_METADATA_SIZE} bytes`;
-    }
-    const message = error instanceof Error ? error.message : "";
-    if (/utf-8|encoded data/i.test(message)) {
-      return "a metadata value is not valid UTF-8";
-    }
-    return /^(truncated|malformed) metadata [a-z ]+$/.test(message)
-      ? message
-      : "malformed metadata";
-  }
-  for (const key in metadata) {
-    if (key.startsWith("zkrpc-")) {
-      return `metadata keys starting with "zkrpc-" are reserved (zkrpc's own)`;
-    }
-  }
-  return metadata;
-}
-
 /** The protocol handler of one accepted connection. */
 export class ServerConnection {
   readonly done: Promise<void>;
@@ -255,168 +115,87 @@ export class ServerConnection {
   #addr: Deno.NetAddr;
   #peer: string;
   #s: ServerInternals;
-  /** The negotiated codec; JSON for errors sent before the settings. */
-  #codec: Codec;
   #writer: FrameWriter;
   #decoder: FrameDecoder;
   /** Calls answered when their handler settles, by id (not cancelled ones). */
-  #inflight = new Map<number, Context>();
+  #inflight = new Map<number, HandlerContext>();
   /** Async handlers not yet settled, cancelled ones included. */
   #running = 0;
   #maxInFlight: number;
-  #idleTimeout: number;
   #handshaken = false;
   #gotSettings = false;
-  /** The client's maxFrameSize, from its settings. */
-  #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
-  /** This server's maxFrameSize. */
-  #ownMaxFrameSize: number;
-  /** Answer frames of settled handlers waiting for the output to drain. */
-  #waiting: Answer[] = [];
-  #waitingBytes = 0;
-  #flushingWaiting = false;
-  /** Set while an answer is encoded for #waiting: frames go here. */
-  #collect: Answer[] | undefined;
+  #responder: Responder;
   #draining = false;
   /** The reason of the `goaway` this side sent (empty before one). */
   #goawayReason = "";
   #drainPing = 0;
   #drainPong = false;
   #closed = false;
-  #timer: Timer | undefined;
-  /** When the last request arrived or call completed (pings do not count). */
-  #lastActivity = Date.now();
-  #maxPings: number;
-  /** Pings received in the current one-minute window, and when it began. */
-  #pings = 0;
-  #pingWindow = 0;
-  #ageTimer: Timer | undefined;
   #reading: Promise<void> = Promise.resolve();
-  /** When the bytes of the frame now incomplete started to arrive, or 0. */
-  #partialSince = 0;
-  #frameTimeout: number;
-  /** One lazily armed timer checks partial frames (not one per frame). */
-  #frameTimer: Timer | undefined;
+  #guards: Guards;
 
   constructor(s: ServerInternals, conn: Deno.Conn, addr: Deno.NetAddr) {
     this.#s = s;
-    this.#codec = jsonCodec;
     this.#conn = conn;
     this.#addr = addr;
     this.#peer = `${addr.hostname}:${addr.port}`;
     this.done = new Promise((resolve) => this.#resolveDone = resolve);
     this.#writer = new FrameWriter(conn, () => this.close());
     const o = this.#s.options;
-    this.#ownMaxFrameSize = o.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    const maxFrameSize = o.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    const writer = this.#writer;
+    this.#responder = new Responder(
+      {
+        writer,
+        closed: () => this.#closed,
+        report: (error) => this.#s.onError(error, addr),
+        violation: (reason) => this.#violation(reason),
+        drained: () => this.#maybeFinishDrain(),
+      },
+      maxFrameSize,
+      o.exposeStack,
+    );
     this.#decoder = new FrameDecoder({
-      maxFrameSize: this.#ownMaxFrameSize,
+      maxFrameSize,
       initialSize: 16384,
     });
     this.#maxInFlight = o.maxInFlightPerConnection ??
       SERVER_DEFAULTS.maxInFlightPerConnection;
-    this.#idleTimeout = o.idleTimeout ?? SERVER_DEFAULTS.idleTimeout;
-    this.#frameTimeout = o.frameTimeout ?? SERVER_DEFAULTS.frameTimeout;
-    this.#maxPings = o.maxPingsPerMinute ?? SERVER_DEFAULTS.maxPingsPerMinute;
+    this.#guards = new Guards({
+      closed: () => this.#closed,
+      handshaken: () => this.#handshaken,
+      calls: () => this.#inflight.size,
+      waiting: () => this.#responder.waiting,
+      violation: (reason, tell) => this.#violation(reason, tell),
+      tooOld: () => {
+        this.#s.onError(
+          new ProtocolError(
+            `Connection from ${this.#peer} draining: maximum connection age of ${o.maxConnectionAge} ms reached`,
+          ),
+          addr,
+        );
+        this.drain("Maximum connection age reached");
+      },
+      close: () =>
+        this.close(
+          new ServerClosingError(
+            "Connection closed: maximum connection age reached",
+          ),
+        ),
+    }, {
+      handshakeTimeout: o.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
+      idleTimeout: o.idleTimeout ?? SERVER_DEFAULTS.idleTimeout,
+      frameTimeout: o.frameTimeout ?? SERVER_DEFAULTS.frameTimeout,
+      maxPingsPerMinute: o.maxPingsPerMinute ??
+        SERVER_DEFAULTS.maxPingsPerMinute,
+      maxConnectionAge: o.maxConnectionAge ?? SERVER_DEFAULTS.maxConnectionAge,
+      closeTimeout: o.closeTimeout ?? SERVER_DEFAULTS.closeTimeout,
+    });
   }
 
   start(): void {
-    this.#timer = setLongTimeout(
-      this.#onTimer,
-      this.#s.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
-    );
-    const age = this.#s.options.maxConnectionAge ??
-      SERVER_DEFAULTS.maxConnectionAge;
-    if (age > 0 && age < Infinity) {
-      // ±10 % jitter: connections opened together do not all go at once.
-      this.#ageTimer = setLongTimeout(
-        this.#onMaxAge,
-        age * (0.9 + Math.random() * 0.2),
-      );
-    }
+    this.#guards.start();
     this.#reading = this.#readLoop();
-  }
-
-  #onTimer = (): void => {
-    this.#timer = undefined;
-    if (this.#closed) return;
-    if (!this.#handshaken) {
-      this.#violation(
-        `no valid preface within ${
-          this.#s.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout
-        } ms (handshake timeout)`,
-        false,
-      );
-      return;
-    }
-    const idle = Date.now() - this.#lastActivity;
-    if (
-      this.#inflight.size === 0 && this.#waiting.length === 0 &&
-      idle >= this.#idleTimeout
-    ) {
-      this.#violation(
-        `no call for ${this.#idleTimeout} ms (idle timeout; pings do not count)`,
-        false,
-      );
-      return;
-    }
-    this.#armIdle(
-      this.#inflight.size === 0 ? this.#idleTimeout - idle : this.#idleTimeout,
-    );
-  };
-
-  #onMaxAge = (): void => {
-    if (this.#closed) return;
-    this.#s.onError(
-      new ProtocolError(
-        `Connection from ${this.#peer} draining: maximum connection age of ${this.#s.options.maxConnectionAge} ms reached`,
-      ),
-      this.#addr,
-    );
-    this.drain("Maximum connection age reached");
-    // A peer that never answers the drain ping still goes.
-    this.#ageTimer = setLongTimeout(() => {
-      this.close(
-        new ServerClosingError(
-          "Connection closed: maximum connection age reached",
-        ),
-      );
-    }, this.#s.options.closeDeadline ?? SERVER_DEFAULTS.closeDeadline);
-  };
-
-  #onPartialFrame(): void {
-    // The read loop gets here after close() too (its last read, or a wait
-    // for the writer, ended by the close): no timer may outlive the socket.
-    if (this.#closed) return;
-    this.#partialSince = Date.now();
-    if (this.#frameTimer === undefined && this.#frameTimeout > 0) {
-      this.#frameTimer = setLongTimeout(
-        this.#onFrameTimer,
-        this.#frameTimeout,
-      );
-    }
-  }
-
-  #onFrameTimer = (): void => {
-    this.#frameTimer = undefined;
-    if (this.#closed || this.#partialSince === 0) return;
-    const waited = Date.now() - this.#partialSince;
-    if (waited >= this.#frameTimeout) {
-      this.#violation(
-        `incomplete frame for ${waited} ms (frame timeout ${this.#frameTimeout} ms)`,
-        true,
-      );
-    } else {
-      this.#frameTimer = setLongTimeout(
-        this.#onFrameTimer,
-        this.#frameTimeout - waited,
-      );
-    }
-  };
-
-  #armIdle(ms: number): void {
-    if (this.#idleTimeout > 0 && !this.#closed) {
-      this.#timer = setLongTimeout(this.#onTimer, Math.max(1, ms));
-    }
   }
 
   async #readLoop(): Promise<void> {
@@ -440,7 +219,7 @@ export class ServerConnection {
         let frame: Frame | undefined;
         while (!this.#closed && (frame = decoder.next()) !== undefined) {
           this.#onFrame(frame);
-          this.#partialSince = 0;
+          this.#guards.frameRead();
           if (this.#writer.buffered > WRITE_HIGH_WATER) {
             // Per frame, not per read: one read can hold thousands of
             // requests. The frames left in the decoder wait; nothing is
@@ -448,8 +227,7 @@ export class ServerConnection {
             await this.#writer.drained();
           }
         }
-        if (decoder.buffered === 0) this.#partialSince = 0;
-        else if (this.#partialSince === 0) this.#onPartialFrame();
+        this.#guards.framing(decoder.buffered > 0);
       }
     } catch (error) {
       if (!this.#closed) {
@@ -473,9 +251,7 @@ export class ServerConnection {
       this.#handshaken = true;
       this.#writer.pushRaw(PREFACE);
       this.#writer.push(FrameType.Settings, 0, this.#s.settings);
-      this.#lastActivity = Date.now();
-      this.#timer?.clear();
-      this.#armIdle(this.#idleTimeout);
+      this.#guards.handshaken();
       return true;
     }
     if (check === "http") {
@@ -501,7 +277,7 @@ export class ServerConnection {
     const message = `Connection from ${this.#peer} closed: ${reason}`;
     this.#s.onError(new ProtocolError(message), this.#addr);
     if (tell) {
-      this.#pushError(0, { name: WIRE_NAMES.protocol, message });
+      this.#responder.error(0, { name: WIRE_NAMES.protocol, message });
     }
     this.#closeAfterFlush(new ProtocolError(message));
   }
@@ -517,7 +293,7 @@ export class ServerConnection {
     }
     switch (frame.type) {
       case FrameType.Request:
-        this.#lastActivity = Date.now();
+        this.#guards.active();
         this.#onRequest(frame.id, frame.payload);
         return;
       case FrameType.Cancel: {
@@ -561,14 +337,10 @@ export class ServerConnection {
    * and closes (in the spirit of gRPC's "too_many_pings").
    */
   #tooManyPings(): boolean {
-    const now = Date.now();
-    if (now - this.#pingWindow >= 60_000) {
-      this.#pingWindow = now;
-      this.#pings = 0;
-    }
-    if (++this.#pings <= this.#maxPings) return false;
-    const message =
-      `Connection from ${this.#peer} closed: more than ${this.#maxPings} pings in a minute (too many pings)`;
+    if (!this.#guards.tooManyPings()) return false;
+    const message = `Connection from ${this.#peer} closed: more than ${
+      this.#s.options.maxPingsPerMinute ?? SERVER_DEFAULTS.maxPingsPerMinute
+    } pings in a minute (too many pings)`;
     this.#s.onError(new ProtocolError(message), this.#addr);
     if (!this.#draining) {
       this.#draining = true;
@@ -594,53 +366,29 @@ export class ServerConnection {
         }], this server uses [${this.#s.codecs.map((c) => c.name).join(", ")}]`,
       );
     }
-    this.#codec = codec;
-    this.#peerMaxFrameSize = settings.maxFrameSize;
+    this.#responder.codec = codec;
+    this.#responder.peerMaxFrameSize = settings.maxFrameSize;
     this.#gotSettings = true;
   }
 
   #onRequest(id: number, payload: Uint8Array): void {
-    // Header (protocol version 2): u8 flags, [u32 ms to the deadline],
-    // [u16 length + reserved metadata], u8 method length, method, params.
-    const flags = payload[0];
-    let o = 1;
-    let timeout = -1;
+    const header = readRequestHeader(payload);
+    if (header.unreadable !== undefined) {
+      // The frame is whole (frames are length-delimited): only this call
+      // is unreadable.
+      this.#refuseUnreadable(id, header.unreadable);
+      return;
+    }
     let metadata = EMPTY_METADATA;
     /** Why this call's metadata is refused (the call fails, not the connection). */
     let badMetadata: string | undefined;
-    if (flags !== 0) {
-      if (flags === undefined || (flags & ~3) !== 0) {
-        throw new ProtocolError(
-          `Cannot read request: unknown header flags ${flags ?? "(empty)"}`,
-        );
-      }
-      if (flags & RequestFlag.Deadline) {
-        if (payload.length < o + 4) {
-          throw new ProtocolError("Cannot read request: truncated deadline");
-        }
-        timeout = ((payload[o]! << 24) | (payload[o + 1]! << 16) |
-          (payload[o + 2]! << 8) | payload[o + 3]!) >>> 0;
-        o += 4;
-      }
-      if (flags & RequestFlag.Metadata) {
-        const end = o + 2 + ((payload[o]! << 8) | payload[o + 1]!);
-        if (payload.length < o + 2 || payload.length < end) {
-          // The frame is whole (frames are length-delimited): only this
-          // call is unreadable.
-          this.#refuseUnreadable(id, "truncated metadata");
-          return;
-        }
-        const read = readMetadata(payload.subarray(o + 2, end));
-        if (typeof read === "string") badMetadata = read;
-        else metadata = read;
-        o = end;
-      }
+    if (header.metadata !== undefined) {
+      const read = readMetadata(header.metadata);
+      if (typeof read === "string") badMetadata = read;
+      else metadata = read;
     }
-    if (payload.length < o + 1 || payload.length < o + 1 + payload[o]!) {
-      throw new ProtocolError("Cannot read request: truncated method name");
-    }
-    const paramsStart = o + 1 + payload[o]!;
-    const nameBytes = payload.subarray(o + 1, paramsStart);
+    const paramsStart = header.paramsStart;
+    const nameBytes = header.method;
     const entry = findMethod(this.#s.table, nameBytes);
     const method = entry ? entry.name : decodeMethod(nameBytes);
     if (id === 0) {
@@ -652,7 +400,7 @@ export class ServerConnection {
           `Cannot read request: id ${id} is already in flight`,
         );
       }
-      this.#pushError(id, {
+      this.#responder.error(id, {
         name: WIRE_NAMES.protocol,
         message:
           `Cannot call method "${method}": ${badMetadata} (request not run)`,
@@ -668,7 +416,7 @@ export class ServerConnection {
         if (reason !== undefined) this.drain(reason);
       }
       if (this.#draining) {
-        this.#pushError(id, {
+        this.#responder.error(id, {
           name: WIRE_NAMES.serverClosing,
           message: `Cannot call method "${method}": ${
             this.#goawayReason === NOT_SERVING
@@ -685,7 +433,7 @@ export class ServerConnection {
       );
     }
     if (this.#running >= this.#maxInFlight) {
-      this.#pushError(id, {
+      this.#responder.error(id, {
         name: WIRE_NAMES.resourceExhausted,
         message:
           `Cannot call method "${method}": ${this.#maxInFlight} calls are already running on this connection (request not run)`,
@@ -694,7 +442,7 @@ export class ServerConnection {
       return;
     }
     if (entry === undefined) {
-      this.#pushError(id, {
+      this.#responder.error(id, {
         name: WIRE_NAMES.methodNotFound,
         message: `Cannot call method "${method}": method not found`,
         data: { method },
@@ -703,9 +451,9 @@ export class ServerConnection {
     }
     let params: unknown;
     try {
-      params = this.#codec.decode(payload.subarray(paramsStart));
+      params = this.#responder.codec.decode(payload.subarray(paramsStart));
     } catch (error) {
-      this.#pushError(id, {
+      this.#responder.error(id, {
         name: WIRE_NAMES.protocol,
         message: `Cannot call method "${method}": cannot decode params: ${
           errorPayload(error, false, []).message
@@ -714,7 +462,7 @@ export class ServerConnection {
       return;
     }
     if (!Array.isArray(params)) {
-      this.#pushError(id, {
+      this.#responder.error(id, {
         name: WIRE_NAMES.protocol,
         message: `Cannot call method "${method}": params must be an array`,
       });
@@ -722,13 +470,13 @@ export class ServerConnection {
     }
     // A sync handler without withContext() needs no context: the common
     // fast path allocates none.
-    let ctx: Context | undefined;
+    let ctx: HandlerContext | undefined;
     let result: unknown;
     try {
       if (entry.withContext === undefined) {
         result = entry.fn.apply(this.#s.handlers, params);
       } else {
-        ctx = new Context(method, this.#addr, timeout, metadata);
+        ctx = new HandlerContext(method, this.#addr, header.timeout, metadata);
         if (this.#s.inheritDeadline) {
           const call = ctx;
           const fn = entry.withContext;
@@ -742,7 +490,11 @@ export class ServerConnection {
       }
     } catch (error) {
       ctx?.done();
-      this.#pushError(id, this.#toPayload(method, error), method);
+      this.#responder.error(
+        id,
+        this.#responder.payloadOf(method, error),
+        method,
+      );
       return;
     }
     let promise: Promise<unknown> | undefined;
@@ -754,11 +506,15 @@ export class ServerConnection {
     } catch (error) {
       // A revoked proxy, a throwing `then` getter, or a promise whose
       // `constructor` getter throws (Promise.resolve reads it).
-      this.#pushError(id, this.#toPayload(method, error), method);
+      this.#responder.error(
+        id,
+        this.#responder.payloadOf(method, error),
+        method,
+      );
       return;
     }
     if (promise !== undefined) {
-      ctx ??= new Context(method, this.#addr, timeout, metadata);
+      ctx ??= new HandlerContext(method, this.#addr, header.timeout, metadata);
       this.#inflight.set(id, ctx);
       this.#running++;
       const running = this.#s.running;
@@ -777,7 +533,7 @@ export class ServerConnection {
       running.add(settled);
     } else {
       ctx?.done();
-      this.#pushResult(id, method, result);
+      this.#responder.result(id, method, result);
     }
   }
 
@@ -791,209 +547,26 @@ export class ServerConnection {
         `Cannot read request: id ${id} is already in flight`,
       );
     }
-    this.#pushError(id, {
+    this.#responder.error(id, {
       name: WIRE_NAMES.protocol,
       message: `Cannot read request ${id}: ${why} (request not run)`,
     });
   }
 
-  #complete(id: number, ctx: Context, value: unknown, failed: boolean): void {
+  #complete(
+    id: number,
+    ctx: HandlerContext,
+    value: unknown,
+    failed: boolean,
+  ): void {
     ctx.done();
     if (this.#inflight.get(id) !== ctx) return; // cancelled or closed
-    if (ctx.expired) {
-      this.#inflight.delete(id);
-      this.#maybeFinishDrain();
-      return;
-    }
-    if (
-      this.#writer.buffered <= WRITE_HIGH_WATER && this.#waiting.length === 0
-    ) {
-      this.#answer(id, ctx, value, failed);
-      return;
-    }
-    // The peer reads slowly, or never: the answer's frames wait, encoded,
-    // within the output budget; beyond it the call fails instead.
-    const frames: Answer[] = [];
-    this.#collect = frames;
-    try {
-      this.#answer(id, ctx, value, failed);
-    } finally {
-      this.#collect = undefined;
-    }
-    let size = 0;
-    for (const frame of frames) size += frame.bytes.length;
-    if (
-      this.#waiting.length > 0 && this.#waitingBytes + size > OUTPUT_BUDGET
-    ) {
-      frames.length = 0;
-      this.#collect = frames;
-      try {
-        this.#pushError(id, {
-          name: WIRE_NAMES.resourceExhausted,
-          message:
-            `Cannot call method "${ctx.method}": its answer of ${size} bytes was not sent: ${this.#waitingBytes} bytes already wait for this client, which is not reading its responses (output budget ${OUTPUT_BUDGET} bytes)`,
-          data: { ran: true },
-        });
-      } finally {
-        this.#collect = undefined;
-      }
-      size = frames.reduce((n, f) => n + f.bytes.length, 0);
-    }
-    this.#waiting.push(...frames);
-    this.#waitingBytes += size;
-    if (!this.#flushingWaiting) this.#flushWaiting();
-  }
-
-  /** Writes the waiting answers as the output queue drains. */
-  async #flushWaiting(): Promise<void> {
-    this.#flushingWaiting = true;
-    try {
-      while (this.#waiting.length > 0 && !this.#closed) {
-        if (this.#writer.buffered > WRITE_HIGH_WATER) {
-          await this.#writer.drained();
-          continue;
-        }
-        const { type, id, bytes } = this.#waiting.shift()!;
-        this.#waitingBytes -= bytes.length;
-        this.#writer.push(type, id, bytes);
-      }
-    } finally {
-      this.#flushingWaiting = false;
-      if (this.#closed) {
-        this.#waiting = [];
-        this.#waitingBytes = 0;
-      } else this.#maybeFinishDrain();
-    }
-  }
-
-  /** Queues an answer frame (or collects it, see #complete). */
-  #send(type: FrameType, id: number, bytes: Uint8Array): void {
-    if (this.#collect !== undefined) this.#collect.push({ type, id, bytes });
-    else this.#writer.push(type, id, bytes);
-  }
-
-  #answer(id: number, ctx: Context, value: unknown, failed: boolean): void {
     this.#inflight.delete(id);
-    this.#lastActivity = Date.now();
-    try {
-      if (failed) {
-        this.#pushError(id, this.#toPayload(ctx.method, value), ctx.method);
-      } else this.#pushResult(id, ctx.method, value);
-    } catch (error) {
-      // Never an unhandled rejection: it would end the whole process.
-      this.#s.onError(
-        new Error(
-          `Cannot answer call "${ctx.method}": ${safeString(error)}`,
-          { cause: error },
-        ),
-        this.#addr,
-      );
+    if (!ctx.expired) {
+      this.#guards.active();
+      this.#responder.answer(id, ctx.method, value, failed);
     }
     this.#maybeFinishDrain();
-  }
-
-  #pushResult(id: number, method: string, value: unknown): void {
-    let bytes: Uint8Array;
-    try {
-      bytes = encodeForWrite(this.#codec, value);
-    } catch (error) {
-      this.#pushError(id, {
-        name: "TypeError",
-        message: `Cannot call method "${method}": cannot encode result: ${
-          errorPayload(error, false, []).message
-        }`,
-      });
-      return;
-    }
-    if (bytes.length + MIN_FRAME_LENGTH > this.#sendLimit()) {
-      this.#pushError(id, this.#tooLarge(method, "result", bytes.length));
-      return;
-    }
-    this.#send(FrameType.Result, id, bytes);
-  }
-
-  /**
-   * The largest frame this connection sends: the smaller of the client's
-   * `maxFrameSize` and the server's own, whatever the client announced.
-   */
-  #sendLimit(what: "result" | "error" = "result"): number {
-    // An error answer may use ERROR_ROOM even under a tinier maxFrameSize of
-    // the server's, so that every call is answered.
-    const own = what === "error"
-      ? Math.max(this.#ownMaxFrameSize, ERROR_ROOM)
-      : this.#ownMaxFrameSize;
-    return Math.min(this.#peerMaxFrameSize, own);
-  }
-
-  /** The answer to a call whose result or error is over the send limit. */
-  #tooLarge(
-    method: string,
-    what: "result" | "error",
-    size: number,
-  ): ErrorPayload {
-    const limit = this.#sendLimit(what);
-    const whose = this.#peerMaxFrameSize <= limit ? "client's" : "server's";
-    const message =
-      `Cannot call method "${method}": ${what} of ${size} bytes exceeds the ${whose} frame limit of ${limit} bytes`;
-    this.#s.onError(
-      new ResourceExhaustedError(message, { ran: true }),
-      this.#addr,
-    );
-    return { name: WIRE_NAMES.resourceExhausted, message, data: { ran: true } };
-  }
-
-  /**
-   * The payload of what a handler threw; reports to `onError`, with the
-   * original value as `cause`, when describing it threw.
-   */
-  #toPayload(method: string, error: unknown): ErrorPayload {
-    const faults: string[] = [];
-    const payload = errorPayload(error, this.#s.options.exposeStack, faults);
-    if (faults.length > 0) {
-      this.#s.onError(
-        new Error(
-          `Handler "${method}" threw a value that cannot be read (${
-            faults.join("; ")
-          }): the caller got ${payload.name}: ${payload.message}`,
-          { cause: error },
-        ),
-        this.#addr,
-      );
-    }
-    return payload;
-  }
-
-  #pushError(id: number, payload: ErrorPayload, method = ""): void {
-    let bytes: Uint8Array;
-    try {
-      bytes = encodeForWrite(this.#codec, payload);
-    } catch {
-      // data not encodable (or a throwing getter in it): send without it
-      try {
-        bytes = encodeForWrite(this.#codec, {
-          name: payload.name,
-          message: payload.message,
-          ...(payload.stack === undefined ? {} : { stack: payload.stack }),
-        });
-      } catch (error) {
-        this.#violation(
-          `cannot encode an error payload with codec "${this.#codec.name}": ${
-            safeString(error)
-          }`,
-        );
-        return;
-      }
-    }
-    if (bytes.length + MIN_FRAME_LENGTH > this.#sendLimit("error")) {
-      if (payload.name === WIRE_NAMES.resourceExhausted) {
-        // Even that is too large (a tiny limit): tell nothing rather than
-        // break the connection.
-        return;
-      }
-      this.#pushError(id, this.#tooLarge(method, "error", bytes.length));
-      return;
-    }
-    this.#send(FrameType.Error, id, bytes);
   }
 
   /**
@@ -1024,7 +597,7 @@ export class ServerConnection {
   #maybeFinishDrain(): void {
     if (
       this.#draining && this.#drainPong && this.#inflight.size === 0 &&
-      this.#waiting.length === 0
+      !this.#responder.waiting
     ) {
       this.#closeAfterFlush(new ServerClosingError("Server closed"));
     }
@@ -1033,9 +606,7 @@ export class ServerConnection {
   close(reason?: unknown): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#timer?.clear();
-    this.#frameTimer?.clear();
-    this.#ageTimer?.clear();
+    this.#guards.stop();
     const why = reason ??
       new ConnectionError(`Connection from ${this.#peer} closed`, {
         written: true,

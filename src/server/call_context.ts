@@ -5,48 +5,9 @@
  * @module
  */
 
-/**
- * What a handler wrapped with {@linkcode withContext} receives as its first
- * argument.
- *
- * @example Reading the context in a handler
- * ```ts
- * import { withContext } from "@zkrpc/zkrpc";
- * import type { CallContext } from "@zkrpc/zkrpc";
- * import assert from "node:assert/strict";
- *
- * function caller(ctx: CallContext): string {
- *   return ctx.remoteAddr?.hostname ?? "local";
- * }
- * const handlers = { caller: withContext(caller) };
- * assert.equal(handlers.caller(), "local");
- * ```
- */
-export interface CallContext {
-  /**
-   * Aborted when the client cancels the call (timeout or `AbortSignal`),
-   * when its connection drops, when `close()` runs out of time, or at
-   * `deadline` (with a `CancelledError`) even if the client's cancel
-   * does not arrive.
-   */
-  readonly signal: AbortSignal;
-  /** The method being called. */
-  readonly method: string;
-  /** The client's address; `undefined` when the handler is called locally. */
-  readonly remoteAddr: Deno.NetAddr | undefined;
-  /**
-   * When the caller stops waiting, in epoch milliseconds (`Date.now()`
-   * scale): the arrival time plus the remaining timeout the client sent in
-   * the request header. `undefined` when the call has no timeout. The server
-   * does not enforce it; a handler may use it to give up early.
-   */
-  readonly deadline: number | undefined;
-  /**
-   * Metadata the client sent with the call (`CallOptions.metadata`): string
-   * keys and values, at most `MAX_METADATA_SIZE` bytes. Empty when none.
-   */
-  readonly metadata: Readonly<Record<string, string>>;
-}
+import type { CallContext } from "../_call_scope.ts";
+
+export type { CallContext };
 
 const CONTEXT_HANDLER: unique symbol = Symbol("zkrpc.contextHandler");
 
@@ -93,7 +54,7 @@ export function withContext<A extends unknown[], R>(
       signal: new AbortController().signal,
       method: fn.name,
       remoteAddr: undefined,
-      deadline: undefined,
+      deadline: Infinity,
       metadata: {},
     };
     return fn.call(this, ctx, ...args);

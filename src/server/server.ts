@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ProtocolError, ServerClosingError } from "../errors.ts";
+import { ServerClosingError } from "../errors.ts";
 import {
   runInterceptors,
   type ServerCall,
@@ -17,17 +17,14 @@ import {
   contextHandlerOf,
   withContext,
 } from "./call_context.ts";
-import { backoff, delay, settleWithin } from "../_async.ts";
+import { settleWithin } from "../_async.ts";
 import { errorMessage } from "../_util.ts";
 import type { Codec } from "../protocol/codec.ts";
-import { codecList } from "../protocol/_codecs.ts";
+import { codecList } from "../protocol/codec_negotiation.ts";
 import { printableMessage } from "../_printable.ts";
 import {
   DEFAULT_MAX_FRAME_SIZE,
-  encodeFrame,
   encodeSettings,
-  FrameType,
-  PREFACE,
   PROTOCOL_VERSION,
 } from "../protocol/frame.ts";
 import {
@@ -43,9 +40,9 @@ import {
 import {
   NOT_SERVING,
   SERVER_DEFAULTS,
-  ServerConnection,
   type ServerInternals,
 } from "./_server_connection.ts";
+import { Acceptor } from "./_acceptor.ts";
 import type {
   RegisterContext,
   Registrar,
@@ -93,8 +90,6 @@ function intercepted(
   };
   return withContext(wrapped);
 }
-
-const utf8 = new TextEncoder();
 
 /**
  * TLS certificate and key, PEM-encoded.
@@ -219,7 +214,7 @@ export interface ServeOptions {
   maxPingsPerMinute?: number;
   /**
    * Milliseconds after which a connection is drained (`goaway`, in-flight
-   * calls finish, then it closes; forced after `closeDeadline`), ±10 %
+   * calls finish, then it closes; forced after `closeTimeout`), ±10 %
    * jitter. Clients reconnect, which spreads load over new servers and
    * bounds how long one peer holds a slot. `0` disables it.
    *
@@ -235,11 +230,13 @@ export interface ServeOptions {
    */
   frameTimeout?: number;
   /**
-   * Default deadline of `close()` in milliseconds.
+   * How long `close()` lets in-flight calls finish, in milliseconds (its
+   * default `timeout`; also how long a connection drained for its
+   * `maxConnectionAge` may take).
    *
    * @default {10000}
    */
-  closeDeadline?: number;
+  closeTimeout?: number;
   /**
    * Send the stack of errors thrown by handlers to clients (they append it to
    * the revived error's stack). Off by default: stacks reveal server paths.
@@ -295,13 +292,13 @@ export interface ServeOptions {
 /**
  * Options of {@linkcode RpcServer.prototype.close}.
  *
- * @example Close with a short deadline
+ * @example Close with a short grace period
  * ```ts
  * import { type CloseOptions, serve } from "./server.ts";
  * import assert from "node:assert/strict";
  *
  * const server = serve({ ok: () => true }, { hostname: "127.0.0.1" });
- * const options: CloseOptions = { deadline: 100 };
+ * const options: CloseOptions = { timeout: 100 };
  * await server.close(options);
  * await server.finished;
  * assert.equal(server.connections, 0);
@@ -312,16 +309,10 @@ export interface CloseOptions {
    * Milliseconds in-flight calls get to finish before their connections are
    * closed and their signals aborted.
    *
-   * @default {ServeOptions.closeDeadline}
+   * @default {ServeOptions.closeTimeout}
    */
-  deadline?: number;
+  timeout?: number;
 }
-const TRANSIENT_ACCEPT_ERRORS = [
-  Deno.errors.ConnectionReset,
-  Deno.errors.ConnectionAborted,
-  Deno.errors.ConnectionRefused,
-  Deno.errors.NotConnected,
-];
 
 /**
  * A running zkrpc server, created by {@linkcode serve}. Shaped like
@@ -361,17 +352,12 @@ export class RpcServer implements AsyncDisposable {
    */
   readonly ready: Promise<void>;
 
-  #listener: Deno.Listener;
   #methods: Map<string, AnyFunction>;
   #options: ServeOptions;
   #codecs: readonly Codec[];
   #onError: (error: Error, remoteAddr?: Deno.NetAddr) => void;
-  #conns = new Set<ServerConnection>();
-  /** Open connections per remote IP. */
-  #perAddress = new Map<string, number>();
-  #refusals = new Set<Promise<void>>();
+  #acceptor!: Acceptor;
   #closing: Promise<void> | undefined;
-  #listenerClosed = false;
   #resolveFinished!: () => void;
   #rejectFinished!: (error: Error) => void;
   /** Why the server closed itself (warmUp or registration failed). */
@@ -380,9 +366,6 @@ export class RpcServer implements AsyncDisposable {
   #rejectReady!: (error: Error) => void;
   /** The registration, once the registrar's register() resolved. */
   #current: Registration | undefined;
-  #accepting: Promise<void>;
-  /** Cuts the accept loop's back-off short when closing. */
-  #stopBackoff = new AbortController();
   #registration: Promise<Registration | undefined>;
   #signal: AbortSignal | undefined;
   #internals: ServerInternals;
@@ -408,7 +391,6 @@ export class RpcServer implements AsyncDisposable {
     options: ServeOptions = {},
   ) {
     this.#methods = collectMethods(handlers);
-    this.#listener = listener;
     this.#options = options;
     this.#codecs = codecList(options.codec, "serve");
     const onError = options.onError ??
@@ -471,7 +453,7 @@ export class RpcServer implements AsyncDisposable {
       this.#rejectFinished = reject;
     });
     this.finished.catch(() => {});
-    this.#accepting = this.#acceptLoop();
+    this.#acceptor = new Acceptor(listener, this.#internals, this.#options);
     const registrar = options.registrar;
     const context: RegisterContext = {
       tls: options.tls !== undefined,
@@ -571,7 +553,9 @@ export class RpcServer implements AsyncDisposable {
       return;
     }
     this.#withdraw();
-    for (const conn of this.#conns) conn.stopServing(NOT_SERVING);
+    for (const conn of this.#acceptor.connections) {
+      conn.stopServing(NOT_SERVING);
+    }
   }
 
   #withdraw(): void {
@@ -648,7 +632,7 @@ export class RpcServer implements AsyncDisposable {
 
   /** Number of open connections. */
   get connections(): number {
-    return this.#conns.size;
+    return this.#acceptor.connections.size;
   }
 
   /** The names of the callable methods. */
@@ -659,10 +643,10 @@ export class RpcServer implements AsyncDisposable {
   /**
    * Closes gracefully: deregisters from discovery, stops accepting, sends
    * `goaway` on every connection, lets in-flight calls finish within the
-   * deadline (new requests get {@linkcode ServerClosingError}), then closes
+   * timeout (new requests get {@linkcode ServerClosingError}), then closes
    * the sockets. Idempotent: later calls return the same promise.
    *
-   * @param options The deadline.
+   * @param options The grace period (`timeout`).
    * @returns A promise that resolves when the server is closed.
    */
   close(options: CloseOptions = {}): Promise<void> {
@@ -676,13 +660,13 @@ export class RpcServer implements AsyncDisposable {
       );
     }
     this.#closing = this.#close(
-      options.deadline ?? this.#options.closeDeadline ??
-        SERVER_DEFAULTS.closeDeadline,
+      options.timeout ?? this.#options.closeTimeout ??
+        SERVER_DEFAULTS.closeTimeout,
     );
     return this.#closing;
   }
 
-  async #close(deadline: number): Promise<void> {
+  async #close(timeout: number): Promise<void> {
     // #closing is set: health says not-serving before anything else changes.
     this.#signal?.removeEventListener("abort", this.#onAbort);
     try {
@@ -694,25 +678,19 @@ export class RpcServer implements AsyncDisposable {
         new Error(`Cannot deregister server: ${e.message}`, { cause: e }),
       );
     }
-    this.#listenerClosed = true;
-    try {
-      this.#listener.close();
-    } catch {
-      // already closed
-    }
-    this.#stopBackoff.abort();
-    await this.#accepting;
-    for (const conn of this.#conns) conn.drain("Server is closing");
-    const conns = [...this.#conns];
+    await this.#acceptor.stop();
+    const open = this.#acceptor.connections;
+    for (const conn of open) conn.drain("Server is closing");
+    const conns = [...open];
     const running = this.#internals.running;
     await settleWithin(
       Promise.all([...conns.map((c) => c.done), ...running]),
-      deadline,
+      timeout,
     );
-    for (const conn of this.#conns) {
+    for (const conn of open) {
       conn.close(
         new ServerClosingError(
-          `Server closed before the call completed: deadline of ${deadline} ms exceeded`,
+          `Server closed before the call completed: close timeout of ${timeout} ms exceeded`,
         ),
       );
     }
@@ -720,7 +698,7 @@ export class RpcServer implements AsyncDisposable {
     // Handlers whose connection is gone were aborted; give them a moment to
     // honour their signal, but never wait forever for one that ignores it.
     if (running.size > 0) await settleWithin(Promise.all(running), 1000);
-    await Promise.all(this.#refusals);
+    await this.#acceptor.refused();
     if (this.#failure === undefined) this.#resolveFinished();
     else this.#rejectFinished(this.#failure);
   }
@@ -736,106 +714,6 @@ export class RpcServer implements AsyncDisposable {
     } catch {
       // never throws
     }
-  }
-
-  async #acceptLoop(): Promise<void> {
-    let failures = 0;
-    // Accepting goes on while close() deregisters (clients that have not seen
-    // the node disappear yet still get served, then goaway); it stops when
-    // close() closes the listener.
-    while (!this.#listenerClosed) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-        failures = 0;
-      } catch (error) {
-        if (this.#listenerClosed || error instanceof Deno.errors.BadResource) {
-          break;
-        }
-        if (!TRANSIENT_ACCEPT_ERRORS.some((cls) => error instanceof cls)) {
-          this.#onError(
-            new Error(`Cannot accept connections: ${String(error)}`, {
-              cause: error,
-            }),
-          );
-        }
-        const pause = backoff(++failures, { minTimeout: 5, maxTimeout: 1000 });
-        await delay(pause, { signal: this.#stopBackoff.signal }).catch(
-          () => {},
-        );
-        continue;
-      }
-      const remoteAddr = conn.remoteAddr as Deno.NetAddr;
-      const max = this.#options.maxConnections ??
-        SERVER_DEFAULTS.maxConnections;
-      const host = remoteAddr.hostname;
-      const fromHost = this.#perAddress.get(host) ?? 0;
-      const maxPerAddress = this.#options.maxConnectionsPerAddress ??
-        SERVER_DEFAULTS.maxConnectionsPerAddress;
-      if (this.#conns.size >= max) {
-        this.#onError(
-          new ProtocolError(
-            `Connection from ${host}:${remoteAddr.port} refused: limit of ${max} connections reached`,
-          ),
-          remoteAddr,
-        );
-        this.#refuse(conn, "Too many connections");
-        continue;
-      }
-      if (maxPerAddress > 0 && fromHost >= maxPerAddress) {
-        this.#onError(
-          new ProtocolError(
-            `Connection from ${host}:${remoteAddr.port} refused: limit of ${maxPerAddress} connections from ${host} reached`,
-          ),
-          remoteAddr,
-        );
-        this.#refuse(conn, "Too many connections from this address");
-        continue;
-      }
-      try {
-        (conn as Deno.TcpConn).setNoDelay?.(true);
-      } catch {
-        // not a TCP socket
-      }
-      const sc = new ServerConnection(this.#internals, conn, remoteAddr);
-      this.#conns.add(sc);
-      this.#perAddress.set(host, fromHost + 1);
-      sc.done.then(() => {
-        this.#conns.delete(sc);
-        const left = this.#perAddress.get(host)! - 1;
-        if (left === 0) this.#perAddress.delete(host);
-        else this.#perAddress.set(host, left);
-      });
-      sc.start();
-    }
-  }
-
-  #refuse(conn: Deno.Conn, reason: string): void {
-    const settings = encodeFrame(
-      FrameType.Settings,
-      0,
-      this.#internals.settings,
-    );
-    const goaway = encodeFrame(
-      FrameType.Goaway,
-      0,
-      utf8.encode(reason),
-    );
-    const frame = new Uint8Array(
-      PREFACE.length + settings.length + goaway.length,
-    );
-    frame.set(PREFACE);
-    frame.set(settings, PREFACE.length);
-    frame.set(goaway, PREFACE.length + settings.length);
-    const p = conn.write(frame).then(() => {}, () => {}).finally(() => {
-      try {
-        conn.close();
-      } catch {
-        // ignore
-      }
-      this.#refusals.delete(p);
-    });
-    this.#refusals.add(p);
   }
 }
 

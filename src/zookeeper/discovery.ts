@@ -7,13 +7,7 @@
 
 import { DistributedChannel } from "../channel/channel.ts";
 import type { DistributedChannelOptions } from "../channel/channel.ts";
-import {
-  type Connected,
-  type ConnectOptions,
-  type Discovery,
-  installConnector,
-  type MembershipOptions,
-} from "../discovery/discovery.ts";
+import type { Discovery, MembershipOptions } from "../discovery/discovery.ts";
 import { servicePath } from "../discovery/service_path.ts";
 import type { SessionKeeperOptions } from "../discovery/session_options.ts";
 import { SessionKeeper } from "./keeper.ts";
@@ -30,7 +24,7 @@ import type { ZooKeeperAcl } from "./session.ts";
  *
  * @example One session for a server's registration and its clients
  * ```ts
- * import type { ZooKeeperDiscoveryOptions } from "@zkrpc/zkrpc";
+ * import type { ZooKeeperDiscoveryOptions } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * const options: ZooKeeperDiscoveryOptions = {
@@ -76,7 +70,7 @@ export type ZooKeeperDiscoveryRegistrarOptions = Omit<
 /** What a channel of {@linkcode ZooKeeperDiscovery.channel} takes besides the service. */
 export type ZooKeeperDiscoveryChannelOptions = Omit<
   DistributedChannelOptions,
-  "zookeeper" | "session" | "root" | "service" | "membership"
+  "discovery" | "service" | "membership"
 >;
 
 /**
@@ -85,7 +79,8 @@ export type ZooKeeperDiscoveryChannelOptions = Omit<
  *
  * @example Register a server and call it through one session
  * ```ts ignore
- * import { serve, zooKeeperDiscovery } from "@zkrpc/zkrpc";
+ * import { serve } from "@zkrpc/zkrpc";
+ * import { zooKeeperDiscovery } from "@zkrpc/zkrpc/zookeeper";
  *
  * await using zk = zooKeeperDiscovery({ zookeeper: "127.0.0.1:2181" });
  * const registrar = zk.registrar("calculator");
@@ -188,7 +183,7 @@ export class ZooKeeperDiscovery implements Discovery, AsyncDisposable {
     service: string,
     options: ZooKeeperDiscoveryChannelOptions = {},
   ): DistributedChannel {
-    return new DistributedChannel({ ...options, service, zookeeper: this });
+    return new DistributedChannel({ ...options, service, discovery: this });
   }
 
   /** Closes the session (unless it was shared in). Idempotent. */
@@ -213,7 +208,7 @@ export class ZooKeeperDiscovery implements Discovery, AsyncDisposable {
  *
  * @example Bad configuration fails at once
  * ```ts
- * import { zooKeeperDiscovery } from "@zkrpc/zkrpc";
+ * import { zooKeeperDiscovery } from "@zkrpc/zkrpc/zookeeper";
  * import assert from "node:assert/strict";
  *
  * assert.throws(() => zooKeeperDiscovery({ zookeeper: "zk:xx" }), TypeError);
@@ -226,22 +221,109 @@ export function zooKeeperDiscovery(
   return new ZooKeeperDiscovery(options);
 }
 
-function connectZooKeeper(options: ConnectOptions): Connected {
-  const { zookeeper } = options;
-  if (zookeeper instanceof ZooKeeperDiscovery) {
-    return { discovery: zookeeper, release: () => Promise.resolve() };
-  }
-  if (typeof zookeeper !== "string" && !(zookeeper instanceof SessionKeeper)) {
-    throw new TypeError(
-      "Cannot open discovery: `zookeeper` must be a connection string, a SessionKeeper or a ZooKeeperDiscovery",
-    );
-  }
-  const discovery = new ZooKeeperDiscovery({
-    zookeeper,
-    root: options.root,
-    session: options.session,
-  });
-  return { discovery, release: () => discovery.close() };
+/**
+ * Options of {@linkcode zooKeeperChannel}: the channel's options, and where
+ * its members live in ZooKeeper.
+ *
+ * @example A channel on the seed tutorial's flat layout
+ * ```ts
+ * import type { ZooKeeperChannelOptions } from "@zkrpc/zkrpc/zookeeper";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ZooKeeperChannelOptions = {
+ *   zookeeper: "127.0.0.1:2181",
+ *   service: "calculator",
+ *   path: "/rpc",
+ * };
+ * assert.equal(options.path, "/rpc");
+ * ```
+ */
+export interface ZooKeeperChannelOptions
+  extends Omit<DistributedChannelOptions, "discovery" | "membership"> {
+  /**
+   * Connection string, a keeper or a discovery to share (a shared one is
+   * left open when the channel closes). When omitted: as
+   * {@linkcode ZooKeeperDiscoveryOptions.zookeeper}.
+   *
+   * @default {"$ZOOKEEPER_HOSTS or 127.0.0.1:2181"}
+   */
+  zookeeper?: string | SessionKeeper | ZooKeeperDiscovery | undefined;
+  /** Options of the session opened here (none with a shared one). */
+  session?: SessionKeeperOptions | undefined;
+  /**
+   * Root of the registry.
+   *
+   * @default {"/rpc"}
+   */
+  root?: string | undefined;
+  /**
+   * The exact path whose children are the members; overrides `root` and
+   * `service` (e.g. `"/rpc"` for the seed tutorial's flat layout).
+   *
+   * @default {undefined}
+   */
+  path?: string | undefined;
 }
 
-installConnector(connectZooKeeper);
+/**
+ * A channel that follows a service in ZooKeeper over a session of its own
+ * (closed with the channel), or over a shared keeper or discovery. The same
+ * as `new DistributedChannel({ discovery, service })` with a
+ * {@linkcode ZooKeeperDiscovery} that the channel owns.
+ *
+ * @param options The channel's options and where its members live.
+ * @returns The channel.
+ * @throws {TypeError} For a malformed service name, root or path (before
+ * any connection), or `session`/`root` beside a shared discovery.
+ *
+ * @example Calling a service found in ZooKeeper
+ * ```ts ignore
+ * import { zooKeeperChannel } from "@zkrpc/zkrpc/zookeeper";
+ *
+ * await using channel = zooKeeperChannel({
+ *   zookeeper: "127.0.0.1:2181",
+ *   service: "calculator",
+ * });
+ * console.log(await channel.call("divide", [10, 2]));
+ * ```
+ */
+export function zooKeeperChannel(
+  options: ZooKeeperChannelOptions,
+): DistributedChannel {
+  const { zookeeper, session, root, path, ...rest } = options;
+  const shared = zookeeper instanceof ZooKeeperDiscovery;
+  if (shared && (session !== undefined || root !== undefined)) {
+    throw new TypeError(
+      "Cannot create channel: `session` and `root` belong to the shared ZooKeeperDiscovery given as `zookeeper`",
+    );
+  }
+  const discovery = shared
+    ? zookeeper
+    : new ZooKeeperDiscovery({ zookeeper, session, root });
+  const membership = (service: string, more: MembershipOptions = {}) => {
+    const membership = discovery.membership(service, { ...more, path });
+    if (!shared) {
+      // The session opened for this channel ends with its membership.
+      const close = membership.close.bind(membership);
+      membership.close = async () => {
+        try {
+          await close();
+        } finally {
+          await discovery.close();
+        }
+      };
+    }
+    return membership;
+  };
+  try {
+    const service = rest.service ?? path;
+    return new DistributedChannel({
+      ...rest,
+      ...(service === undefined ? {} : { service }),
+      discovery: { membership },
+    });
+  } catch (error) {
+    if (!shared) discovery.close().catch(() => {});
+    throw error;
+  }
+}

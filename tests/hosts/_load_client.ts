@@ -16,8 +16,9 @@
  *
  * @module
  */
-import { ConnectionError, DistributedChannel } from "../../mod.ts";
+import { ConnectionError } from "../../mod.ts";
 import { lines } from "../../src/testing/server_process.ts";
+import { zooKeeperChannel } from "../../zookeeper.ts";
 
 /** The client's configuration (its one argument, as JSON). */
 export interface LoadClientConfig {
@@ -110,7 +111,7 @@ function write(line: unknown): void {
 }
 
 async function main(config: LoadClientConfig): Promise<void> {
-  const channel = new DistributedChannel({
+  const channel = zooKeeperChannel({
     zookeeper: config.zookeeper,
     service: config.service,
     timeout: config.timeout,
@@ -118,7 +119,7 @@ async function main(config: LoadClientConfig): Promise<void> {
       sessionTimeout: config.sessionTimeout,
       connectTimeout: config.connectTimeout,
     },
-    maxEjectionTime: config.maxEjectionTime,
+    outlierDetection: { maxEjectionTime: config.maxEjectionTime },
     connection: {
       connectTimeout: config.connectTimeout,
       keepaliveInterval: config.keepaliveInterval,

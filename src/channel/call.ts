@@ -1,0 +1,404 @@
+/**
+ * One call on a channel, as an object: its deadline, the endpoints it tried,
+ * its attempts and hedges. The usual call (a first attempt on a ready
+ * connection) and the retry loop are one code path: the first attempt runs
+ * without the async machinery, and a failure continues in the loop with the
+ * same object.
+ *
+ * @module
+ */
+
+import type { CallOptions, Connection } from "../client/connection.ts";
+import {
+  CancelledError,
+  classify,
+  ConnectionError,
+  DeadlineExceededError,
+  NoServersError,
+} from "../errors.ts";
+import { errorMessage } from "../_util.ts";
+import {
+  type ClientCall,
+  type ClientInterceptor,
+  runClientInterceptors,
+} from "../_interceptors.ts";
+import { deadline as raceDeadline } from "../_async.ts";
+import { type Deadline, remaining } from "../_deadline.ts";
+import type { AttemptPolicy } from "./attempt_policy.ts";
+import { hedge, type HedgingPlan } from "./hedging.ts";
+import type { Pick, Picker } from "./picker.ts";
+import type { Subchannel } from "./subchannel.ts";
+
+/**
+ * What a channel lends its calls.
+ *
+ * @example The shape a channel provides
+ * ```ts
+ * import type { CallHost } from "./call.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const keys: (keyof CallHost)[] = ["picker", "policy", "waitForPick"];
+ * assert.equal(keys.length, 3);
+ * ```
+ */
+export interface CallHost {
+  /** The service name, for messages. */
+  readonly service: string;
+  /** Chooses endpoints and hears outcomes. */
+  readonly picker: Picker;
+  /** Decides after a failed attempt. */
+  readonly policy: AttemptPolicy;
+  /** Interceptors around every attempt; `undefined` for none. */
+  readonly interceptors: readonly ClientInterceptor[] | undefined;
+  /** The channel's default timeout, in ms. */
+  readonly timeout: number;
+  /** `{ timeout }` shared by first attempts with the default timeout. */
+  readonly defaultCallOptions: CallOptions;
+  /** Hedging of idempotent calls; `undefined` when off. */
+  readonly hedging: HedgingPlan | undefined;
+  /**
+   * Waits for an endpoint until `call.deadline` (or gives up early, see the
+   * channel's `waitForReady`).
+   */
+  waitForPick(call: ChannelCall, lastError: unknown): Promise<Pick>;
+  /** Why no server can take a call, for error messages. */
+  unavailable(lastError: unknown): string;
+}
+
+/**
+ * The error a call (or wait) gets when its signal aborts it.
+ *
+ * @param what What was cancelled (`call method "x"`).
+ * @param signal The signal.
+ * @returns The error.
+ *
+ * @example
+ * ```ts
+ * import { cancelled } from "./call.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(cancelled("wait", undefined).message, "Cannot wait: cancelled");
+ * ```
+ */
+export function cancelled(
+  what: string,
+  signal: AbortSignal | undefined,
+): Error {
+  return new CancelledError(`Cannot ${what}: cancelled`, {
+    cause: signal?.reason,
+  });
+}
+
+/**
+ * Whether an attempt's error settles a hedged call at once: an answer from
+ * a server, or the client's own error (the other attempts would fail the
+ * same way). An attempt chain that ran out of endpoints or budget
+ * (`NoServersError`) leaves the other attempts running.
+ */
+function settlesHedge(error: unknown): boolean {
+  const kind = classify(error);
+  return kind === "answered" ||
+    (kind === "local" && !(error instanceof NoServersError));
+}
+
+/** What every attempt chain of one call shares. */
+interface Shared {
+  /** Endpoints tried (with hedging: also those in flight). */
+  tried: Set<string> | undefined;
+  /** Attempts started so far, across hedges. */
+  attempts: number;
+}
+
+/**
+ * One call's attempts, one endpoint at a time, as the attempt policy
+ * allows; with hedging, one `ChannelCall` per attempt chain, sharing the
+ * tried set and the attempt count.
+ *
+ * @example A call needs a channel; see `DistributedChannel.call`
+ * ```ts
+ * import { ChannelCall } from "./call.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(typeof ChannelCall.prototype.run, "function");
+ * ```
+ */
+export class ChannelCall {
+  /** The remote method. */
+  readonly method: string;
+  /** When the caller stops waiting. */
+  readonly deadline: Deadline;
+  /** The call's (or this hedge's) signal. */
+  readonly signal: AbortSignal | undefined;
+  /** Whether the call may wait for a member until its deadline. */
+  readonly waitForReady: boolean;
+  #host: CallHost;
+  #params: unknown[];
+  #options: CallOptions & { hedge?: boolean | undefined };
+  #idempotent: boolean;
+  #shared: Shared;
+  /** Attempts of this chain that counted against `maxAttempts`. */
+  #counted = 0;
+  #lastError: unknown = undefined;
+  /** The number of this chain's current attempt in the call (from 1). */
+  #attempt = 0;
+
+  /**
+   * @param host The channel.
+   * @param method The remote method.
+   * @param params Its arguments.
+   * @param options The caller's options (`hedge`: whether to hedge this
+   * call), with `deadline` from them and whether the method is `idempotent`
+   * and may `waitForReady`.
+   * @param shared The state of a hedged call's chains.
+   */
+  constructor(
+    host: CallHost,
+    method: string,
+    params: unknown[],
+    options: CallOptions & {
+      hedge?: boolean | undefined;
+      deadline: Deadline;
+      idempotent: boolean;
+      waitForReady: boolean;
+    },
+    shared: Shared = { tried: undefined, attempts: 0 },
+  ) {
+    this.#host = host;
+    this.method = method;
+    this.#params = params;
+    this.#options = options;
+    this.deadline = options.deadline;
+    this.#idempotent = options.idempotent;
+    this.waitForReady = options.waitForReady;
+    this.signal = options.signal;
+    this.#shared = shared;
+  }
+
+  /** The endpoints this call tried. */
+  get tried(): ReadonlySet<string> | undefined {
+    return this.#shared.tried;
+  }
+
+  /**
+   * Runs the call: hedged when the channel hedges and the method is
+   * idempotent (and `hedge` or the channel's hedging methods say so).
+   *
+   * @returns The remote result.
+   */
+  run(): Promise<unknown> {
+    const hedging = this.#host.hedging;
+    if (
+      hedging === undefined || !this.#idempotent ||
+      !(this.#options.hedge ?? hedging.methods?.has(this.method) ?? true)
+    ) return this.#first();
+    this.#shared.tried = new Set();
+    return hedge(
+      (signal) =>
+        new ChannelCall(this.#host, this.method, this.#params, {
+          ...this.#options,
+          signal,
+          deadline: this.deadline,
+          idempotent: true,
+          waitForReady: this.waitForReady,
+        }, this.#shared).#first(),
+      {
+        delay: hedging.delay(),
+        maxHedges: hedging.maxHedges,
+        signal: this.signal,
+        mayHedge: () =>
+          Date.now() < this.deadline &&
+          this.#host.picker.hasUntried(this.#shared.tried) &&
+          this.#host.policy.mayHedge(),
+        isAnswer: settlesHedge,
+      },
+    );
+  }
+
+  /**
+   * A first attempt on a ready connection, without the async machinery of
+   * the loop (a tenth of a call's cost); anything else continues there.
+   */
+  #first(): Promise<unknown> {
+    const pick = this.signal?.aborted
+      ? undefined
+      : this.#host.picker.pick(this.#shared.tried);
+    const connection = pick?.subchannel.live;
+    if (pick === undefined || connection === undefined) return this.#loop(pick);
+    this.#started(pick);
+    let sent: Promise<unknown>;
+    try {
+      sent = this.#send(pick, connection);
+    } catch (error) {
+      sent = Promise.reject(error);
+    }
+    return sent.then((result) => {
+      pick.onCallEnded("ok");
+      return result;
+    }, (error) => {
+      this.#failed(pick, error);
+      return this.#loop(undefined);
+    });
+  }
+
+  /** Attempts until one answers or the policy gives up. */
+  async #loop(chosen: Pick | undefined): Promise<unknown> {
+    while (true) {
+      if (this.signal?.aborted) {
+        throw cancelled(`call method "${this.method}"`, this.signal);
+      }
+      const pick = chosen ?? this.#host.picker.pick(this.#shared.tried) ??
+        await this.#host.waitForPick(this, this.#lastError);
+      chosen = undefined;
+      this.#started(pick);
+      try {
+        const connection = pick.subchannel.live ??
+          await this.#connect(pick.subchannel);
+        const result = await this.#send(pick, connection);
+        pick.onCallEnded("ok");
+        return result;
+      } catch (error) {
+        this.#failed(pick, error);
+      }
+    }
+  }
+
+  /** Numbers an attempt; with hedging, keeps its endpoint from the others. */
+  #started(pick: Pick): void {
+    this.#attempt = ++this.#shared.attempts;
+    this.#shared.tried?.add(pick.subchannel.key);
+  }
+
+  /** Sends one attempt on `connection`, through the interceptors if any. */
+  #send(pick: Pick, connection: Connection): Promise<unknown> {
+    const host = this.#host;
+    const options = this.#options;
+    // What is left, relative: the connection's own deadline starts from it.
+    const timeout = Math.max(1, remaining(this.deadline));
+    // A first attempt with the default timeout and no signal, metadata or
+    // parent shares one options object (at most 1 ms longer than its exact
+    // remaining time). `parent` is always `null` otherwise: the channel
+    // folded the inherited deadline in already, and a caller's
+    // `parent: null` must not be undone by the connection looking up the
+    // running handler again.
+    let callOptions: CallOptions;
+    if (
+      options.metadata === undefined && this.signal === undefined &&
+      options.timeout === undefined && options.parent === undefined &&
+      timeout >= host.timeout - 1
+    ) {
+      callOptions = host.defaultCallOptions;
+    } else {
+      callOptions = { timeout, parent: null };
+      // A copy: nothing done to one attempt reaches the caller or the next.
+      if (options.metadata !== undefined) {
+        callOptions.metadata = { ...options.metadata };
+      }
+      if (this.signal !== undefined) callOptions.signal = this.signal;
+    }
+    if (host.interceptors === undefined) {
+      return connection.call(this.method, this.#params, callOptions);
+    }
+    // Copies: an interceptor's writes stay in this attempt.
+    const params = this.#params;
+    const call: ClientCall = {
+      method: this.method,
+      // (not an array: left to the connection's specific TypeError)
+      params: Array.isArray(params) ? [...params] : params,
+      metadata: { ...callOptions.metadata },
+      timeout: callOptions.timeout ?? Infinity,
+      attempt: this.#attempt,
+      target: pick.subchannel.key,
+    };
+    return runClientInterceptors(
+      host.interceptors,
+      call,
+      callOptions.signal,
+      (m, p, o) => connection.call(m, p, o),
+    );
+  }
+
+  /**
+   * Ends a failed attempt and adds its endpoint to the tried set; throws
+   * what the caller gets when the attempt policy allows no other attempt.
+   */
+  #failed(pick: Pick, error: unknown): void {
+    const kind = classify(error);
+    pick.onCallEnded(kind);
+    // An answer, or the client's own error: nothing to retry.
+    if (kind === "answered" || kind === "local") throw error;
+    const tried = this.#shared.tried ??= new Set();
+    tried.add(pick.subchannel.key);
+    const picker = this.#host.picker;
+    const verdict = this.#host.policy.afterFailure(
+      error,
+      this.#idempotent,
+      this.#counted,
+      picker.hasUntried(tried),
+    );
+    if (verdict === "final") throw error;
+    if (verdict === "attempts" || verdict === "budget") {
+      if (kind !== "not-run") throw error;
+      const service = this.#host.service;
+      const counted = this.#counted;
+      throw new NoServersError(
+        service,
+        `Cannot call method "${this.method}": ${
+          picker.hasUntried(tried)
+            ? `no live servers for service "${service}"`
+            : this.#host.unavailable(undefined)
+        }: ${counted + 1} ${counted === 0 ? "attempt" : "attempts"} failed${
+          verdict === "budget" ? " (retry budget exhausted)" : ""
+        }, the last with: ${errorMessage(error)}`,
+        { cause: error },
+      );
+    }
+    if (verdict === "retry") this.#counted++;
+    this.#lastError = error;
+  }
+
+  /**
+   * Waits for the endpoint's shared connection, no longer than the attempt
+   * policy allows: a connect that fails is the endpoint's failure; one that
+   * is only slow is left running for later calls while this call moves on.
+   */
+  async #connect(subchannel: Subchannel): Promise<Connection> {
+    const host = this.#host;
+    const left = remaining(this.deadline);
+    const wait = host.policy.connectWait(
+      left,
+      host.picker.hasUntried(this.#shared.tried, subchannel),
+    );
+    const bySelf = wait >= host.policy.connectTimeout;
+    const connecting = subchannel.connect().catch((error) => {
+      host.picker.report(subchannel, "connect");
+      throw error;
+    });
+    const method = `call method "${this.method}"`;
+    try {
+      return await raceDeadline(connecting, wait, { signal: this.signal });
+    } catch (error) {
+      if (this.signal?.aborted && error === this.signal.reason) {
+        throw cancelled(method, this.signal);
+      }
+      if (!(error instanceof DOMException && error.name === "TimeoutError")) {
+        throw error;
+      }
+      throw bySelf
+        // The connect's own timeout ends it at the same time.
+        ? new ConnectionError(
+          `Cannot ${method}: no connection to ${subchannel.key} within ${wait} ms`,
+          { written: false },
+        )
+        : wait >= left
+        ? new DeadlineExceededError(
+          `Cannot ${method}: deadline exceeded while connecting to ${subchannel.key}`,
+        )
+        : new ConnectionError(
+          `Cannot ${method}: no connection to ${subchannel.key} within ${
+            Math.round(wait)
+          } ms (half the call's remaining time); trying another endpoint`,
+          { written: false },
+        );
+    }
+  }
+}
