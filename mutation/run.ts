@@ -127,7 +127,7 @@ export const TARGETS: readonly Target[] = [
   {
     name: "frame_writer",
     module: "src/protocol/frame_writer.ts",
-    tests: ["tests/protocol_test.ts"],
+    tests: ["tests/frame_writer_unit_test.ts", "tests/protocol_test.ts"],
   },
   {
     name: "interceptors",
