@@ -12,6 +12,7 @@ import {
   EMPTY_METADATA,
   encodeMetadata,
   MAX_METADATA_SIZE,
+  readMetadata,
   RESERVED_METADATA_KEYS,
 } from "../src/protocol/metadata.ts";
 
@@ -196,4 +197,41 @@ Deno.test("decodeMetadata refuses truncated entries, malformed keys and non-UTF-
     () => decodeMetadata(key65),
     /malformed metadata key at byte 0/,
   );
+});
+
+Deno.test("readMetadata: the pairs, or the reason to refuse them (a decode error's message, a reserved zkrpc- key), never the peer's bytes", () => {
+  const ok = readMetadata(encodeMetadata({ a: "b", "x-zkrpc-": "c" }));
+  assert.equal(typeof ok, "object");
+  assert.deepEqual({ ...ok as object }, { a: "b", "x-zkrpc-": "c" });
+  assert.deepEqual({ ...readMetadata(new Uint8Array(0)) as object }, {});
+  assert.equal(
+    readMetadata(new Uint8Array([1])),
+    "truncated metadata entry at byte 0",
+  );
+  assert.equal(
+    readMetadata(new Uint8Array([1, 0x41, 0, 0])),
+    'malformed metadata key at byte 0 (1-64 of a-z, 0-9, "-", "_", ".")',
+  );
+  // A reserved key, first or after others: refused by rule.
+  const zkrpcKey = new TextEncoder().encode("zkrpc-secret");
+  const reserved = new Uint8Array([
+    ...encodeMetadata({ a: "1" }),
+    zkrpcKey.length,
+    ...zkrpcKey,
+    0,
+    1,
+    0x78,
+  ]);
+  assert.equal(
+    readMetadata(reserved),
+    'metadata keys starting with "zkrpc-" are reserved (zkrpc\'s own)',
+  );
+  const alone = new Uint8Array([zkrpcKey.length, ...zkrpcKey, 0, 0]);
+  assert.equal(typeof readMetadata(alone), "string");
+  // "zkrpc" without the dash, or the dash not at the start, is allowed.
+  for (const key of ["zkrpc", "zkrpcx", "a-zkrpc-"]) {
+    const k = new TextEncoder().encode(key);
+    const read = readMetadata(new Uint8Array([k.length, ...k, 0, 0]));
+    assert.equal(typeof read, "object", key);
+  }
 });
