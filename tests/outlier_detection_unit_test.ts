@@ -13,7 +13,6 @@ import {
 } from "../src/channel/outlier_detection.ts";
 import { Subchannel } from "../src/channel/subchannel.ts";
 import { serve } from "../src/server/server.ts";
-import { waitFor } from "./_wait.ts";
 
 const HOST = "127.0.0.1";
 
