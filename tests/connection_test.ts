@@ -108,6 +108,7 @@ Deno.test("a request larger than maxFrameSize fails with a RangeError before sen
 Deno.test("1,000 concurrent calls on one connection with random delays get their own results", async () => {
   await using server = serve({
     async work(i: number): Promise<{ i: number; sq: bigint }> {
+      // sleep-ok: handler work (a slow method), not a wait for an event
       await delay(Math.random() * 30);
       return { i, sq: BigInt(i) * BigInt(i) };
     },
@@ -284,6 +285,7 @@ Deno.test("Connection.close() rejects pending calls; calls after it are never wr
   await using server = serve({
     wait: () => {
       started = true;
+      // sleep-ok: handler work (a slow method), not a wait for an event
       return delay(100);
     },
   }, { hostname: HOST });
@@ -326,6 +328,7 @@ Deno.test("after goaway the connection is draining and refuses new calls without
   const server = serve({
     slow: () => {
       slowRuns++;
+      // sleep-ok: handler work (a slow method), not a wait for an event
       return delay(80);
     },
     count: () => ++runs,
@@ -632,6 +635,7 @@ Deno.test("calls with mixed timeouts expire in deadline order and leave no timer
   assert.deepEqual(order, [20, 40, 80, 120]);
   // Never early (a loaded machine only makes timers late).
   [120, 40, 80, 20].forEach((timeout, i) =>
+    // clock-ok: a lower bound (not early): timers never fire early
     assert.ok(elapsed[i]! >= timeout - 2, `${timeout}: ${elapsed[i]}`)
   );
   // Each cancel reached its handler, whose timer is cleared.
@@ -662,6 +666,7 @@ Deno.test("calls beyond maxInFlight wait locally instead of breaking the server'
   await using server = serve({
     async work(i: number): Promise<number> {
       peak = Math.max(peak, ++running);
+      // sleep-ok: handler work (a slow method), not a wait for an event, so that calls overlap
       await delay(5);
       running--;
       return i;

@@ -80,6 +80,7 @@ async function demoRun(chart: string): Promise<void> {
   // Per-method metrics from the channel interceptor: every attempt counted.
   const divide = summary.perMethod.divide;
   assert.ok(divide.calls >= summary.calls, `divide attempts ${divide.calls}`);
+  // clock-ok: the demo's own latency report is sane (ordered percentiles), no bound
   assert.ok(divide.p50Ms > 0 && divide.p99Ms >= divide.p50Ms);
   assert.match(
     stderr,
@@ -246,6 +247,7 @@ Deno.test("the demo piped keeps one clock, and on Ctrl-C prints the real elapsed
   await stderr;
   assert.equal(status.code, 130, text);
   // Its duration was 20 s: stopping well before shows that SIGINT did it.
+  // clock-ok: a hang guard for a child process: 10x its stop time
   assert.ok(performance.now() - interruptedAt < 15_000, "stopped promptly");
   assert.match(text, /Summary/);
   assert.match(text, /calls failed +0/);
@@ -257,6 +259,7 @@ Deno.test("the demo piped keeps one clock, and on Ctrl-C prints the real elapsed
   assert.ok(made, text);
   const elapsed = Number(made[1]);
   const bound = (performance.now() - loadSeenAt) / 1000 + 1;
+  // clock-ok: the demo reports no more than the real elapsed time: its clock is the property
   assert.ok(elapsed < bound, `reported ${elapsed} s, at most ${bound} s`);
   // One clock for every piped line: times never go back (no reset at load).
   const times = [...text.matchAll(/^\[ *(\d+\.\d)s\]/gm)].map((m) =>

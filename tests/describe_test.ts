@@ -80,7 +80,6 @@ Deno.test("zkrpc.describe tells nothing about the process, even what the registr
 });
 
 Deno.test("serve() refuses a handler method named in zkrpc's reserved namespace, synchronously", () => {
-  const started = performance.now();
   for (const name of [DESCRIBE_METHOD, "zkrpc.anything"]) {
     assert.throws(
       () => serve({ [name]: () => 1 }, { hostname: HOST }),
@@ -94,5 +93,4 @@ Deno.test("serve() refuses a handler method named in zkrpc's reserved namespace,
       },
     );
   }
-  assert.ok(performance.now() - started < 1000, "refused within 1 s");
 });

@@ -275,6 +275,7 @@ Deno.test("an ACL'd server that may not tighten an open service path fails namin
   // The server closed itself: finished rejects with the reported error.
   await assert.rejects(server.finished, (e: unknown) => e === errors[0]);
   // Bound: one connect and a few reads, far below the 5 s connect timeout.
+  // clock-ok: fails fast: before the timeout it would otherwise wait out (10x or more the expected time)
   assert.ok(performance.now() - start < SESSION.connectTimeout);
   assert.match(
     failure.message,
@@ -367,6 +368,7 @@ Deno.test("a server whose registration is refused by ZooKeeper exits with code 1
   );
   assert.match(new TextDecoder().decode(output.stdout), /closed/);
   // Bound: deno start-up plus one registration attempt.
+  // clock-ok: a hang guard for a child process (deno start-up and one registration)
   assert.ok(performance.now() - start < 30_000);
 });
 
@@ -397,5 +399,118 @@ Deno.test("a root that grants another team's identity is not 'open': an ACL'd se
   const after = await ops.getAcl("/rpc");
   assert.deepEqual(after.acl, before.acl);
   assert.equal(after.stat.aversion, before.stat.aversion);
+  await server.close();
+});
+
+Deno.test("a stranger without the digest credential is refused every write that matters: create, delete and setACL on the service path and its members, and rewriting a member", async () => {
+  await using zk = await startZooKeeper();
+  const registrar = zooKeeperRegistrar({
+    zookeeper: zk.connectionString,
+    service: "calculator",
+    acl: "creator_all_world_read",
+    session: { ...SESSION, auth: AUTH },
+  });
+  await using server = serve(Handlers, { hostname: HOST, port: 0, registrar });
+  const member = await within(
+    registrar.registered(),
+    30_000,
+    "registrar to register",
+  );
+  const before = await within(
+    ZooKeeperSession.connect(zk.connectionString).then(async (s) => {
+      try {
+        return (await s.getData(member)).data;
+      } finally {
+        await s.close();
+      }
+    }),
+    30_000,
+    "the member's data",
+  );
+  // Two strangers: no credential at all, and the right user with a wrong
+  // password. Each is a separate ZooKeeper session.
+  await using anonymous = await within(
+    ZooKeeperSession.connect(zk.connectionString, SESSION),
+    30_000,
+    "a stranger's session",
+  );
+  await using impostor = await within(
+    ZooKeeperSession.connect(zk.connectionString, {
+      ...SESSION,
+      auth: "zkrpc:guess",
+    }),
+    30_000,
+    "an impostor's session",
+  );
+  const refused = (what: string, attempt: () => Promise<unknown>) =>
+    assert.rejects(
+      within(attempt(), 30_000, what),
+      (error: unknown) => isZooKeeperError(error, "NO_AUTH"),
+      `${what} was not refused`,
+    );
+  for (const stranger of [anonymous, impostor]) {
+    await refused(
+      "creating a member",
+      () =>
+        stranger.create("/rpc/calculator/server-rogue-", "{}", {
+          mode: "ephemeral_sequential",
+        }),
+    );
+    await refused(
+      "creating a plain child",
+      () => stranger.create("/rpc/calculator/zzz", "{}"),
+    );
+    await refused("deleting the member", () => stranger.delete(member));
+    await refused(
+      "deleting the service path",
+      () => stranger.delete("/rpc/calculator"),
+    );
+    await refused(
+      "opening the service path's ACL",
+      () => stranger.setAcl("/rpc/calculator", "open"),
+    );
+    await refused(
+      "opening the member's ACL",
+      () => stranger.setAcl(member, "open"),
+    );
+    await refused(
+      "opening the root's ACL",
+      () => stranger.setAcl("/rpc", "open"),
+    );
+    await refused("rewriting the member's address", () =>
+      stranger.setData(
+        member,
+        JSON.stringify({ host: "127.0.0.1", port: 1 }),
+      ));
+  }
+  // Nothing changed: the member, its data and the only child are intact.
+  assert.deepEqual(
+    await within(anonymous.getData(member), 30_000, "the member's data")
+      .then((node) => node.data),
+    before,
+  );
+  assert.deepEqual(
+    await within(
+      anonymous.getChildren("/rpc/calculator"),
+      30_000,
+      "the members",
+    ),
+    [member.slice("/rpc/calculator/".length)],
+  );
+  // The credential's holder may: proof the refusals were the ACL's doing.
+  await using peer = await within(
+    ZooKeeperSession.connect(zk.connectionString, { ...SESSION, auth: AUTH }),
+    30_000,
+    "a peer's session",
+  );
+  const other = await within(
+    peer.create("/rpc/calculator/server-peer-", "{}", {
+      mode: "ephemeral_sequential",
+      acl: "creator_all_world_read",
+    }),
+    30_000,
+    "the peer's member",
+  );
+  await within(peer.delete(other), 30_000, "deleting the peer's member");
   await server.close();
 });

@@ -126,6 +126,7 @@ Deno.test("the seed's 50 calls over three server processes survive a SIGKILL wit
     } else {
       assert.equal(await calc.divide(i, i % 4), i / (i % 4), `call ${i}`);
     }
+    // sleep-ok: paces the load across the kill
     await delay(10);
   }
   // Spread over all three before the kill.
@@ -183,7 +184,7 @@ Deno.test("a server that joins under load receives calls without the callers doi
   const load = (async () => {
     while (!stop) seen.add(await channel.call("port", []) as number);
   })();
-  await delay(100);
+  await waitFor(() => seen.size > 0, "the load to be answered");
   const second = startServer(zk.connectionString, "calculator");
   await within(
     second.registrar.registered(),
@@ -302,6 +303,7 @@ Deno.test("while ZooKeeper is down for 10 s calls succeed on cached endpoints; a
   while (performance.now() < outageEnds) {
     assert.equal(await channel.call("port", []), first.server.addr.port);
     calls++;
+    // sleep-ok: paces calls through the 10 s outage: its length is the property
     await delay(100);
   }
   assert.ok(calls > 5, `${calls} calls`); // about 100 on an idle machine
@@ -405,6 +407,7 @@ Deno.test("a closed registration does not come back after a reconnect", async ()
     async () => (await session.getChildren("/rpc/calculator")).length === 0,
     "the node to be deleted once ZooKeeper answered",
   );
+  // sleep-ok: a window in which nothing may recreate the deleted node
   await delay(300);
   assert.deepEqual(await session.getChildren("/rpc/calculator"), []);
 });

@@ -104,7 +104,6 @@ async function connect(
 Deno.test("an error class whose constructor takes (sku, message) comes back with its fields, without its constructor being called", async () => {
   await using server = serve(handlers, { hostname: HOST });
   await using conn = await connect(server.addr.port);
-  const started = performance.now();
   const before = OutOfStock.constructed;
   await assert.rejects(conn.call("buy", ["A-1"]), (error: unknown) => {
     assert.ok(error instanceof OutOfStock, String(error));
@@ -117,7 +116,6 @@ Deno.test("an error class whose constructor takes (sku, message) comes back with
   });
   // Once on the server; the client did not call it (with the message as sku).
   assert.equal(OutOfStock.constructed - before, 1);
-  assert.ok(performance.now() - started < 1000, "within 1 s");
 });
 
 Deno.test("an error class with a static fromRemote is rebuilt by it from the message and fields", async () => {

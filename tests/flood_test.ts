@@ -34,6 +34,7 @@ Deno.test("1,100 hostile connections from 127.0.0.2 do not lock out a client fro
     while (flooding) {
       assert.equal(await good.call("ok", [], { timeout: 2000 }), "ok");
       answered++;
+      // sleep-ok: paces the good client's calls during the flood
       await delay(10);
     }
   })();
@@ -43,6 +44,7 @@ Deno.test("1,100 hostile connections from 127.0.0.2 do not lock out a client fro
     assert.ok(flood.result.accepted <= 256, JSON.stringify(flood.result));
     // Held connections stay a while: a few pings, partial frames waiting.
     const before = answered;
+    // sleep-ok: the flood is held this long: its length is the property
     await delay(2500);
     assert.ok(answered > before, "no answers while the flood was held");
     // A new connection from the good address is admitted too.

@@ -37,11 +37,13 @@ function clamp(ms: unknown): number {
 const handlers = {
   echo: (x: unknown) => x,
   async slow(ms: number): Promise<string> {
+    // sleep-ok: handler work (a slow method), not a wait for an event
     await delay(clamp(ms)); // ignores cancellation
     return "slow";
   },
   listen: withContext((ctx: CallContext, ms: number) =>
     new Promise((resolve, reject) => {
+      // sleep-ok: handler work (a slow method), not a wait for an event
       const timer = setTimeout(resolve, clamp(ms), "done");
       ctx.signal.addEventListener("abort", () => {
         clearTimeout(timer);

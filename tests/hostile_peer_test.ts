@@ -148,6 +148,7 @@ Deno.test("a truncated frame then silence is closed by the idle timeout", async 
   const t0 = performance.now();
   await within(readToEnd(conn), 3000, "idle close");
   conn.close();
+  // clock-ok: a lower bound: timers never fire early, load only lengthens it
   assert.ok(performance.now() - t0 >= 50);
   assert.match(
     h.errors[0]!.message,
@@ -168,6 +169,7 @@ Deno.test("a frame trickled a byte at a time is closed by the frame timeout, not
   closed.then(() => open = false);
   const started = performance.now();
   while (open && sent < frame.length && performance.now() - started < 3000) {
+    // sleep-ok: trickles a byte every 30 ms: the pace is the attack
     await new Promise((resolve) => setTimeout(resolve, 30));
     await conn.write(frame.subarray(sent, sent + 1)).catch(() => open = false);
     sent++;
@@ -339,6 +341,7 @@ Deno.test("a preface and a request trickled one byte at a time are still served"
   );
   for (let i = 0; i < bytes.length; i++) {
     await writeAll(conn, bytes.subarray(i, i + 1));
+    // sleep-ok: one byte per write, in separate segments: the pace is the input
     await new Promise((r) => setTimeout(r, 1));
   }
   let all: Uint8Array = new Uint8Array(0);

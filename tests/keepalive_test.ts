@@ -104,6 +104,7 @@ function closeDetail(conn: Connection): Promise<ConnectionCloseDetail> {
 Deno.test("a call longer than several keepalive rounds completes: the busy server answers the pings", async () => {
   await using server = serve({
     slow: async () => {
+      // sleep-ok: handler work (a slow method), not a wait for an event, spanning several keepalive rounds
       await delay(600);
       return "done";
     },

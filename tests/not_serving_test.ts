@@ -36,6 +36,7 @@ function start(zookeeper: string, name: string, warmUp?: Promise<void>) {
     // not run.
     async work(i: number) {
       runs.count++;
+      // sleep-ok: handler work (a slow method), not a wait for an event
       await delay(5); // keeps calls in flight across the switch
       return `${name}${i}`;
     },

@@ -229,6 +229,7 @@ Deno.test("a nested call inherits the outer call's remaining deadline; parent: n
     outer: number;
     inner: number;
   };
+  // clock-ok: an absolute deadline (a timestamp), not a duration
   assert.ok(r.outer >= before + 4000 && r.outer <= Date.now() + 5000);
   // The inner deadline is the outer's remainder (up to transit and rounding).
   assert.ok(
@@ -240,6 +241,7 @@ Deno.test("a nested call inherits the outer call's remaining deadline; parent: n
   };
   assert.equal(free.inner, null);
   const explicit = await conn.call("explicit", [], { timeout: 5000 }) as number;
+  // clock-ok: an absolute deadline (a timestamp), not a duration
   assert.ok(explicit <= Date.now() + 5000, `${explicit}`);
   // Without a deadline outside, none inside.
   assert.deepEqual(await conn.call("nest", [false]), {
@@ -255,11 +257,13 @@ Deno.test("a nested call after the outer deadline fails at once with DeadlineExc
   const done = Promise.withResolvers<void>();
   await using outer = serve({
     late: withContext(async (ctx) => {
+      // wait-ok: a handler waiting for the client's cancel; the call has a deadline
       await new Promise<void>((resolve) => {
         ctx.signal.addEventListener("abort", () => resolve(), { once: true });
       });
       // The client's cancel can arrive just before the server-side deadline.
       while (Date.now() <= ctx.deadline!) {
+        // sleep-ok: waits until the wall-clock deadline has passed: that is the scenario
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
       try {

@@ -5,6 +5,7 @@
  * faults is in gray_failure_test.ts.
  */
 import assert from "node:assert/strict";
+import { waitFor } from "./_wait.ts";
 import {
   type EjectionTarget,
   type OutlierDetectionOptions,
@@ -12,7 +13,6 @@ import {
 } from "../src/channel/outlier_detection.ts";
 import { Subchannel } from "../src/channel/subchannel.ts";
 import { serve } from "../src/server/server.ts";
-import { waitFor } from "./_wait.ts";
 
 const HOST = "127.0.0.1";
 
@@ -342,6 +342,7 @@ Deno.test("an ejected endpoint is probed after its period and re-admitted once i
   detector.failure(a, "call"); // not counted while ejected
   assert.equal(a.state, "ejected");
   // Refused probes: still out, until the server is back.
+  // sleep-ok: a window in which refused probes must keep it ejected
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.equal(a.ejected, true);
   const server = serve({ ok: () => "ok" }, { hostname: HOST, port });
@@ -382,6 +383,7 @@ Deno.test("no probe runs for a retired or forgotten endpoint; a drained one is p
     const drainedAt = Date.now();
     detector.drained(b);
     await waitFor(() => !b.draining, "b's probe", 10_000);
+    // clock-ok: a lower bound: the probe is not early (timers never fire early)
     assert.ok(Date.now() - drainedAt >= 150, "probed before ejectionTime");
     await detector.close();
     assert.equal(a.ejected, true);

@@ -542,6 +542,7 @@ Deno.test("deno task provision with ZKRPC_NO_INSTALL=1 and nothing installed sto
     assert.match(nothing.stderr, expectedInstallLine());
     // A generous bound: the step itself takes milliseconds, Deno's start
     // (and, on a cold cache, type-checking) the rest.
+    // clock-ok: a hang guard for a child process
     assert.ok(nothing.ms < 20_000, `took ${nothing.ms} ms`);
 
     const emptyHome = await runProvision(hidden, {
@@ -554,6 +555,7 @@ Deno.test("deno task provision with ZKRPC_NO_INSTALL=1 and nothing installed sto
       /^Cannot start ZooKeeper: ZOOKEEPER_HOME is ".*" but neither it nor its lib\/ directory holds any jar; point it at an unpacked ZooKeeper release or unset it\. To install on .*:\n/,
     );
     assert.match(emptyHome.stderr, expectedInstallLine());
+    // clock-ok: a hang guard for a child process
     assert.ok(emptyHome.ms < 20_000, `took ${emptyHome.ms} ms`);
   } finally {
     await Deno.remove(empty, { recursive: true });
@@ -603,6 +605,7 @@ Deno.test("deno task demo with ZKRPC_NO_INSTALL=1 and an empty ZOOKEEPER_HOME st
     );
     assert.match(stderr, expectedInstallLine());
     // Generous: Deno's start and the demo's imports; no ZooKeeper is started.
+    // clock-ok: a hang guard for a child process
     assert.ok(ms < 20_000, `took ${ms} ms`);
   } finally {
     await Deno.remove(empty, { recursive: true });

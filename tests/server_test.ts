@@ -33,7 +33,7 @@ class Handlers {
     return a / b;
   }
   static async add(a: number, b: number): Promise<number> {
-    await delay(1);
+    await Promise.resolve();
     return a + b;
   }
   static twice(a: number): number {
@@ -70,7 +70,7 @@ Deno.test("serve() exposes a plain object's own sync and async methods", async (
   const api = {
     hello: (name: string) => `hello ${name}`,
     async later(x: number): Promise<number> {
-      await delay(2);
+      await Promise.resolve();
       return x * 2;
     },
     notAMethod: 5,
@@ -248,7 +248,7 @@ Deno.test("RpcServer.close() lets in-flight calls finish and refuses new ones", 
   const server = serve({
     async slow(ms: number): Promise<string> {
       started.push("slow");
-      await delay(ms);
+      await delay(ms); // sleep-ok: handler work (a slow method)
       return "done";
     },
   }, { hostname: HOST });
@@ -485,7 +485,7 @@ Deno.test("a client keeps within the maxInFlightPerConnection the server announc
   await using server = serve({
     async wait(): Promise<void> {
       most = Math.max(most, ++running);
-      await delay(20);
+      await delay(20); // sleep-ok: handler work, so that calls overlap
       running--;
     },
     ok: () => "ok",
@@ -611,27 +611,34 @@ Deno.test("a cancelled call keeps its in-flight slot until its handler settles",
     controller.abort();
     await Promise.all(calls);
   }
-  const refused = await conn.call("stubborn", []).catch((e) => e);
+  // A deadline on each call: a server that let this one in would hold it.
+  const refused = await conn.call("stubborn", [], { timeout: 10_000 })
+    .catch((e) => e);
   assert.ok(refused instanceof ResourceExhaustedError, String(refused));
   assert.equal(refused.ran, false);
   assert.equal(started, 4, "handlers started beyond the limit");
   release();
   await waitFor(() => running === 0, "every handler to stop");
-  assert.equal(await conn.call("stubborn", []), "done");
+  assert.equal(
+    await conn.call("stubborn", [], { timeout: 10_000 }),
+    "done",
+  );
   assert.equal(started, 5);
 });
 
 Deno.test("a context-aware handler that stops on cancel frees its slot", async () => {
   let stopped = 0;
+  let entered = 0;
   await using server = serve({
-    listen: withContext((ctx: CallContext) =>
-      new Promise<never>((_, reject) =>
+    listen: withContext((ctx: CallContext) => {
+      entered++;
+      return new Promise<never>((_, reject) =>
         ctx.signal.addEventListener("abort", () => {
           stopped++;
           reject(ctx.signal.reason);
         }, { once: true })
-      )
-    ),
+      );
+    }),
     ok: () => "ok",
   }, { hostname: HOST, maxInFlightPerConnection: 2, onError: quiet() });
   await using conn = await Connection.connect({
@@ -643,7 +650,11 @@ Deno.test("a context-aware handler that stops on cancel frees its slot", async (
     const calls = [1, 2].map(() =>
       conn.call("listen", [], { signal: controller.signal }).catch((e) => e)
     );
-    await delay(20);
+    await waitFor(
+      () => entered === 2 * (round + 1),
+      "both calls running",
+      5000,
+    );
     controller.abort();
     await Promise.all(calls);
     await waitFor(

@@ -16,6 +16,7 @@ function handlers(): Record<string, (...args: never[]) => unknown> {
   return {
     big: (n: number) => "x".repeat(n),
     async bigLater(n: number): Promise<string> {
+      // sleep-ok: handler work (a slow method), not a wait for an event
       await delay(5);
       return "x".repeat(n);
     },
@@ -23,6 +24,7 @@ function handlers(): Record<string, (...args: never[]) => unknown> {
       throw new RangeError("y".repeat(n));
     },
     async slow(i: number): Promise<number> {
+      // sleep-ok: handler work (a slow method), not a wait for an event
       await delay(30);
       return i;
     },
@@ -108,6 +110,7 @@ Deno.test("the request header carries the caller's deadline to ctx.deadline", as
   const before = Date.now();
   const deadline = await conn.call("deadline", [], { timeout: 5000 });
   assert.equal(typeof deadline, "number");
+  // clock-ok: an absolute deadline (a timestamp), not a duration
   assert.ok(
     (deadline as number) >= before + 4000 &&
       (deadline as number) <= Date.now() + 5001,

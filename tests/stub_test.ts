@@ -49,6 +49,7 @@ async function unhandledDuring(fn: () => Promise<void>): Promise<unknown[]> {
     await fn();
     // A remote call started by a coercion would be answered by now: the
     // calc.divide() below is a full round trip on the same connection.
+    // sleep-ok: one event-loop turn for a stray call to start; the round trip below is the barrier
     await new Promise((resolve) => setTimeout(resolve, 0));
   } finally {
     globalThis.removeEventListener("unhandledrejection", onUnhandled);

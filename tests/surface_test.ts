@@ -83,7 +83,10 @@ Deno.test("every deno.json entry point is checked, doc-linted and tested by the 
       assert.ok(linted.includes(file), `${where}: deno doc --lint ${file}`);
     }
   }
-  const tested = CONFIG.tasks.test!.split(/\s+/);
+  // `test` runs the unit layer, then the system layer with the doc tests.
+  assert.match(CONFIG.tasks.test!, /deno task test:system/);
+  const tested = CONFIG.tasks["test:system"]!.split(/\s+/);
+  assert.ok(tested.includes("--doc"), "tasks.test:system runs doc tests");
   for (const file of entryFiles) {
     assert.ok(tested.includes(file), `tasks.test runs ${file}'s doc tests`);
   }

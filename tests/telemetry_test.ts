@@ -6,6 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { waitFor } from "./_wait.ts";
 
 const FIXTURE = new URL("./fixtures/otel_nested.ts", import.meta.url);
 const CONFIG = new URL("../deno.json", import.meta.url);
@@ -73,12 +74,13 @@ async function runWithReceiver(): Promise<Run> {
       stdout += value;
     }
     // The channel's gauges are read by the periodic export while it is open.
-    const until = Date.now() + 20_000;
-    while (
-      !JSON.stringify(posts.get("/v1/metrics") ?? []).includes(
-        "zkrpc.channel.endpoints",
-      ) && Date.now() < until
-    ) await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor(
+      () =>
+        JSON.stringify(posts.get("/v1/metrics") ?? []).includes(
+          "zkrpc.channel.endpoints",
+        ),
+      { what: "the channel's gauges exported", timeout: 20_000, interval: 20 },
+    );
     await child.stdin.close();
     while (!(await lines.read()).done) { /* drain */ }
     const status = await child.status;

@@ -119,6 +119,7 @@ Deno.test("startZooKeeper() fails fast with a clear error when the classpath hol
     },
   );
   // Well before the 30 s startup timeout (a JVM that exits takes about 1 s).
+  // clock-ok: fails fast: well before the 30 s startup timeout it would otherwise wait out
   assert.ok(Date.now() - started < 20_000);
   await assert.rejects(
     startZooKeeper({ classpath: "/nonexistent/zookeeper.jar" }),
@@ -136,6 +137,7 @@ Deno.test("startZooKeeper() fails fast with a clear error when its port is taken
       `Cannot start ZooKeeper: port ${port} on 127.0.0.1 is already in use`,
     ),
   );
+  // clock-ok: fails fast: before the startup timeout (the port check is immediate)
   assert.ok(Date.now() - started < 5_000);
 });
 
@@ -154,6 +156,7 @@ Deno.test("startZooKeeper() restart() fails fast with a clear error when another
     assert.match(error.message, /last lines of ZooKeeper's log/);
     return true;
   });
+  // clock-ok: fails fast: well before the 30 s startup timeout it would otherwise wait out
   assert.ok(Date.now() - started < 20_000); // not the 30 s startup timeout
   assert.equal(zk.running, false);
 });
@@ -207,6 +210,7 @@ Deno.test("startZooKeeper() times out with the tail of the log and kills what it
         return true;
       },
     );
+    // clock-ok: fails fast: 10x its startupTimeout, a hang guard
     assert.ok(Date.now() - started < 10_000); // 10x its startupTimeout
     assert.ok(pid > 0);
     assert.equal(processExists(pid), false);

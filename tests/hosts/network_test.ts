@@ -162,6 +162,7 @@ Deno.test({
          const net = await SimulatedNetwork.create(["a"]);
          const sleeper = net.spawn("a", ["sleep", "600"], { stdout: "null", stderr: "null" });
          console.log(net.prefix, sleeper.pid);
+         // wait-ok: source of a child program that must hang (killed by the test)
          await new Promise(() => {});`,
       ],
       stdout: "piped",

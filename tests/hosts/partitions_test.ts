@@ -140,6 +140,7 @@ Deno.test({
           "the client to drop s1",
           5000,
         );
+        // sleep-ok: a partition or heal held for its scenario time
         await delay(
           Math.max(0, TIMING.partition - (performance.now() - cutAt)),
         );
@@ -160,6 +161,7 @@ Deno.test({
         const r = report("1 server<->zk", client, { detectMs, convergenceMs });
         assert.equal(total(r.failedIdempotent), 0);
         assert.equal(total(r.failedOther), 0, "no call was on a cut path");
+        // clock-ok: convergence within the session timeout plus a margin is the property this host-level suite (run on request) measures
         assert.ok(convergenceMs <= CONVERGENCE_BOUND);
       },
     );
@@ -170,6 +172,7 @@ Deno.test({
         await settle(cluster, client);
         const address = net.host("s2").address;
         await net.cut("s2", "c1");
+        // sleep-ok: the partition lasts this long: its length is the scenario
         await delay(TIMING.partition);
         const callsAtHeal = endpointOf(client.status!, address)?.calls ?? 0;
         await net.heal();
@@ -182,6 +185,7 @@ Deno.test({
         const convergenceMs = Math.round(performance.now() - healedAt);
         const r = report("2 server<->client", client, { convergenceMs });
         assertOnlyCutPathFailures(r);
+        // clock-ok: convergence within the session timeout plus a margin is the property this host-level suite (run on request) measures
         assert.ok(convergenceMs <= CONVERGENCE_BOUND);
       },
     );
@@ -199,6 +203,7 @@ Deno.test({
         );
         const detectMs = Math.round(performance.now() - cutAt);
         const cached = client.status!.state;
+        // sleep-ok: a partition or heal held for its scenario time
         await delay(
           Math.max(0, TIMING.partition - (performance.now() - cutAt)),
         );
@@ -219,6 +224,7 @@ Deno.test({
         assert.equal(cached, "disconnected", "state says cached");
         assert.equal(total(r.failedIdempotent), 0);
         assert.equal(total(r.failedOther), 0);
+        // clock-ok: convergence within the session timeout plus a margin is the property this host-level suite (run on request) measures
         assert.ok(convergenceMs <= CONVERGENCE_BOUND);
       },
     );
@@ -257,6 +263,7 @@ Deno.test({
           CONVERGENCE_BOUND,
         );
         const detectMs = Math.round(performance.now() - cutAt);
+        // sleep-ok: a partition or heal held for its scenario time
         await delay(
           Math.max(0, TIMING.partition - (performance.now() - cutAt)),
         );
@@ -302,6 +309,7 @@ Deno.test({
           CONVERGENCE_BOUND,
         );
         const detectMs = Math.round(performance.now() - cutAt);
+        // sleep-ok: a partition or heal held for its scenario time
         await delay(
           Math.max(0, TIMING.partition - (performance.now() - cutAt)),
         );
@@ -320,6 +328,7 @@ Deno.test({
           convergenceMs,
         });
         assertOnlyCutPathFailures(r);
+        // clock-ok: convergence within the session timeout plus a margin is the property this host-level suite (run on request) measures
         assert.ok(convergenceMs <= CONVERGENCE_BOUND);
       },
     );
