@@ -39,7 +39,7 @@ import {
 } from "../src/protocol/_values.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "../src/client/_connect.ts";
 import { DEFAULT_STREAM_WINDOW } from "../src/protocol/stream_frames.ts";
-import { DEFAULT_ZOOKEEPER_HOSTS } from "../src/zookeeper/_config.ts";
+import { DEFAULT_ZOOKEEPER_HOSTS } from "../src/zookeeper/config.ts";
 import { denoDoc } from "./_deno_doc.ts";
 import {
   TRACES_DEFAULT_PARENT_WAIT,

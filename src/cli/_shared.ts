@@ -12,7 +12,7 @@ import { servicePath } from "../discovery/service_path.ts";
 import {
   defaultZooKeeperHosts,
   parseConnectionString,
-} from "../zookeeper/_config.ts";
+} from "../zookeeper/config.ts";
 import { MESSAGE_LIMIT, printable, printableJson } from "../_printable.ts";
 
 /**

@@ -94,6 +94,14 @@ export interface Membership extends EventTarget {
   readonly source?: string;
   /** Why the last attempt to reach the registry failed, if it did. */
   readonly lastError?: Error | undefined;
+  /**
+   * How the membership follows the registry, when it has a choice: for
+   * ZooKeeper `"persistent"` (one persistent recursive watch, 3.6+) or
+   * `"children"` (one-shot child watches, the automatic fallback), and
+   * `undefined` before the first list. Read it as
+   * `channel.membership.watchMode`; a change fires `"state"`.
+   */
+  readonly watchMode?: string | undefined;
   /** Stops watching. Idempotent. */
   close(): Promise<void>;
 }

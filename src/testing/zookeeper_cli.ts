@@ -27,7 +27,7 @@
  */
 import { parseArgs } from "node:util";
 import { startZooKeeper, type ZooKeeperServer } from "./start_zookeeper.ts";
-import { DEFAULT_ZOOKEEPER_HOSTS } from "../zookeeper/_config.ts";
+import { DEFAULT_ZOOKEEPER_HOSTS } from "../zookeeper/config.ts";
 
 const DEFAULT_PORT = Number(DEFAULT_ZOOKEEPER_HOSTS.split(":")[1]);
 

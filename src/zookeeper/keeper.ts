@@ -16,7 +16,7 @@ import {
   checkSessionOptions,
   defaultZooKeeperHosts,
   parseConnectionString,
-} from "./_config.ts";
+} from "./config.ts";
 
 /**
  * The detail of a keeper's `"retrying"` event.

@@ -20,7 +20,7 @@ import {
   checkSessionOptions,
   defaultZooKeeperHosts,
   parseConnectionString,
-} from "./_config.ts";
+} from "./config.ts";
 import { PROTOCOL_VERSION } from "../protocol/frame.ts";
 import { servicePath } from "../discovery/service_path.ts";
 import { pickAdvertisedAddress } from "./_advertised_address.ts";

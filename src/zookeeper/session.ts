@@ -38,7 +38,7 @@ import {
 import { SessionWatches } from "./_watches.ts";
 import type { ZooKeeperSessionOptions } from "../discovery/session_options.ts";
 export type { ZooKeeperSessionOptions };
-import { checkSessionOptions, parseConnectionString } from "./_config.ts";
+import { checkSessionOptions, parseConnectionString } from "./config.ts";
 import { ZOOKEEPER_SESSION_DEFAULTS } from "../_defaults.ts";
 import {
   type AclEntry,
