@@ -108,6 +108,7 @@ Deno.test("stream: a paused consumer holds the producer within its window", asyn
     });
     // The consumer pauses: whatever the producer could do meanwhile, it
     // stays within the window.
+    // sleep-ok: the consumer's pause is the scenario: time passes, the producer must not run ahead
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const paused = await state(conn);
     assert.ok(
@@ -267,6 +268,7 @@ Deno.test("stream: a bidirectional stream pulls its input only as the server gra
     await waitFor(() => pulled >= DEFAULT_STREAM_WINDOW, {
       what: "the input to fill the windows",
     });
+    // sleep-ok: the consumer's pause is the scenario: time passes, the input must not be pulled ahead
     await new Promise((resolve) => setTimeout(resolve, 500));
     const bound = 3 + 3 * DEFAULT_STREAM_WINDOW;
     assert.ok(pulled <= bound, `pulled ${pulled} input items (bound ${bound})`);
