@@ -34,7 +34,7 @@ export interface ChannelView {
   close(): Promise<void>;
 }
 
-/** Options passed to `new DistributedChannel()`. */
+/** Options passed to `zooKeeperChannel()` (a channel with its own session). */
 export interface ChannelViewOptions {
   /** ZooKeeper connection string. */
   zookeeper: string;
@@ -77,11 +77,11 @@ async function load<T>(path: string, name: string): Promise<T> {
 export async function openChannel(
   options: ChannelViewOptions,
 ): Promise<ChannelView> {
-  const Channel = await load<new (o: ChannelViewOptions) => ChannelView>(
-    "mod.ts",
-    "DistributedChannel",
+  const zooKeeperChannel = await load<(o: ChannelViewOptions) => ChannelView>(
+    "zookeeper.ts",
+    "zooKeeperChannel",
   );
-  return new Channel(options);
+  return zooKeeperChannel(options);
 }
 
 /**
