@@ -15,8 +15,13 @@ import {
   ProtocolError,
   ServerClosingError,
 } from "../errors.ts";
-import { FrameType, StreamMode } from "../protocol/frame.ts";
-import { encodeWindow, Replenisher } from "../protocol/stream_frames.ts";
+import { type Frame, FrameType, StreamMode } from "../protocol/frame.ts";
+import {
+  decodeWindow,
+  encodeWindow,
+  Replenisher,
+} from "../protocol/stream_frames.ts";
+import type { CallOptions, StreamOptions } from "./options.ts";
 
 /** What a stream needs of its connection. */
 export interface ClientStreamHost {
@@ -126,6 +131,26 @@ export class ClientStream {
   /** Whether the stream was already given a request id (sent once). */
   get attached(): boolean {
     return this.#id !== 0;
+  }
+
+  /**
+   * Why this stream's request may not be sent (an interceptor sends it a
+   * second time, or the server takes no streams), else `undefined`.
+   *
+   * @returns The error to reject the send with.
+   */
+  refusal(): Error | undefined {
+    if (this.attached) {
+      return new TypeError(
+        `Cannot stream method "${this.#method}": a stream is sent once (an interceptor called next() again)`,
+      );
+    }
+    if (this.#host.peerWindow === 0) {
+      return new ProtocolError(
+        `Cannot stream method "${this.#method}": server ${this.#host.name} does not accept streaming calls (its settings announce no streamWindow: an older zkrpc; request not sent)`,
+      );
+    }
+    return undefined;
   }
 
   /**
@@ -295,5 +320,75 @@ export class ClientStream {
     } finally {
       if (!finished) iterator?.return?.()?.catch(() => {});
     }
+  }
+}
+
+/**
+ * Opens a stream on a connection: its items arrive through the returned
+ * `ReadableStream`; `send` sends the request (through the interceptors)
+ * and settles when the stream ends.
+ *
+ * @param method The method name.
+ * @param host What the stream needs of its connection.
+ * @param options The stream's options, `input` included.
+ * @param send Sends the request with these call options for this stream.
+ * @returns The items.
+ *
+ * @example
+ * ```ts ignore
+ * const items = openClientStream("count", host, {}, (options, stream) =>
+ *   send("count", [3], options, stream));
+ * ```
+ */
+export function openClientStream(
+  method: string,
+  host: ClientStreamHost,
+  options: StreamOptions,
+  send: (options: CallOptions, stream: ClientStream) => Promise<unknown>,
+): ReadableStream<unknown> {
+  const { input, signal, ...rest } = options;
+  const stream = new ClientStream(method, host, input, signal);
+  send({ ...rest, signal: stream.signal }, stream).then(
+    () => stream.end(),
+    (error) => stream.fail(error),
+  );
+  return stream.readable;
+}
+
+/** A call in flight, as a stream frame needs it. */
+interface StreamCall {
+  stream: ClientStream | undefined;
+  resolve(value: unknown): void;
+}
+
+/**
+ * Routes an `item`, `window` or `end` frame to its call's stream; a frame
+ * of a call no longer in flight (cancelled, timed out) is dropped.
+ *
+ * @param frame The frame.
+ * @param calls The calls in flight: `end` settles its call.
+ *
+ * @example
+ * ```ts ignore
+ * case FrameType.End:
+ *   onStreamFrame(frame, calls);
+ * ```
+ */
+export function onStreamFrame<C extends StreamCall>(
+  frame: Frame,
+  calls: { get(id: number): C | undefined; settle(call: C): void },
+): void {
+  // A malformed window fails the connection, whether its call is known.
+  const items = frame.type === FrameType.Window
+    ? decodeWindow(frame.payload)
+    : 0;
+  const call = calls.get(frame.id);
+  const stream = call?.stream;
+  if (stream === undefined) return; // cancelled or timed out
+  if (frame.type === FrameType.Item) stream.onItem(frame.payload);
+  else if (frame.type === FrameType.Window) stream.onWindow(items);
+  else {
+    calls.settle(call!);
+    call!.resolve(undefined);
   }
 }

@@ -26,13 +26,14 @@ import { FrameWriter } from "../protocol/frame_writer.ts";
 import { CallTable, type PendingCall } from "./_calls.ts";
 import { RequestBuilder } from "./_request_builder.ts";
 import { Keepalive } from "./_keepalive.ts";
+import { Pings } from "./_pings.ts";
 import { errorMessage as message, lowerFirst } from "../_util.ts";
 import {
   type Address,
   DEFAULT_CONNECT_TIMEOUT,
   openSocket,
 } from "./_connect.ts";
-import { inheritedDeadline, type ParentCall } from "../_call_scope.ts";
+import { inheritedDeadline } from "../_call_scope.ts";
 import { MAX_WIRE_DEADLINE, remaining } from "../_deadline.ts";
 import {
   type ClientCall,
@@ -40,13 +41,21 @@ import {
   runClientInterceptors,
 } from "../_interceptors.ts";
 import { clientTelemetry } from "../telemetry/telemetry.ts";
-import { isValidTimeout, setLongTimeout, timeoutError } from "../_async.ts";
+import { isValidTimeout, timeoutError } from "../_async.ts";
 import { CONNECTION_DEFAULTS } from "../_defaults.ts";
+import { DEFAULT_STREAM_WINDOW } from "../protocol/stream_frames.ts";
 import {
-  decodeWindow,
-  DEFAULT_STREAM_WINDOW,
-} from "../protocol/stream_frames.ts";
-import { ClientStream } from "./_stream.ts";
+  type ClientStream,
+  type ClientStreamHost,
+  onStreamFrame,
+  openClientStream,
+} from "./_stream.ts";
+import type {
+  CallOptions,
+  ConnectionCloseDetail,
+  ConnectionOptions,
+  StreamOptions,
+} from "./options.ts";
 import { encodeForWrite } from "../protocol/scratch_encode.ts";
 
 /**
@@ -73,228 +82,12 @@ export { DEFAULT_CONNECT_TIMEOUT };
 
 export { MAX_WIRE_DEADLINE };
 
-/**
- * Options of {@linkcode Connection.connect}.
- *
- * @example Registered errors and a fast keepalive
- * ```ts
- * import { Connection, type ConnectionOptions } from "./connection.ts";
- * import { serve } from "../server/server.ts";
- * import { ErrorRegistry } from "../errors.ts";
- * import assert from "node:assert/strict";
- *
- * class InvalidOperation extends Error {}
- * await using server = serve({
- *   fail(): never {
- *     throw new InvalidOperation("No");
- *   },
- * }, { hostname: "127.0.0.1" });
- * const options: ConnectionOptions = {
- *   connectTimeout: 2000,
- *   errors: new ErrorRegistry().register(InvalidOperation),
- *   keepaliveInterval: 5000,
- *   keepaliveTimeout: 2000,
- * };
- * await using conn = await Connection.connect({ hostname: "127.0.0.1", port: server.addr.port }, options);
- * await assert.rejects(conn.call("fail", []), InvalidOperation);
- * ```
- */
-export interface ConnectionOptions {
-  /**
-   * Milliseconds to open the socket and receive the server's preface. Short,
-   * so that an address that accepts and never answers (or never completes
-   * the TCP handshake) costs one attempt, not a call's whole deadline.
-   *
-   * @default {2000}
-   */
-  connectTimeout?: number;
-  /** Aborts the connection attempt (not the calls made on it later). */
-  signal?: AbortSignal;
-  /** Extra CA certificates (PEM) for TLS endpoints. */
-  caCerts?: string[];
-  /**
-   * Payload codecs offered to the server, preferred first (one codec: only
-   * that one). The server picks the first it also supports, at connection
-   * start; `jsonCodec` alone is handy for debugging.
-   *
-   * @default {[msgpackCodec, jsonCodec]}
-   */
-  codec?: Codec | readonly Codec[];
-  /**
-   * Error classes to revive by name (the seed's `InvalidOperation`).
-   *
-   * @default {new ErrorRegistry()}
-   */
-  errors?: ErrorRegistry;
-  /**
-   * Largest frame accepted (value of the length field, in bytes), announced
-   * to the server in the settings exchange: the server then fails a call
-   * whose result would be larger with `ResourceExhaustedError` instead of
-   * sending it. Requests are checked against this and the server's limit.
-   *
-   * @default {4194304}
-   */
-  maxFrameSize?: number;
-  /**
-   * Most requests sent and unanswered at once; further calls wait in a local
-   * queue (unsent, so `written: false` if the connection drops) until a
-   * response frees a slot. Capped by the `maxInFlightPerConnection` the
-   * server announces, so a client does not run into its refusal.
-   *
-   * @default {1024}
-   */
-  maxInFlight?: number;
-  /**
-   * Milliseconds without any received frame, while calls are in flight,
-   * after which a ping is sent (gRPC style: a connection that keeps
-   * receiving frames is never pinged, so keepalive costs nothing under
-   * load). `0` disables keepalive.
-   *
-   * @default {1000}
-   */
-  keepaliveInterval?: number;
-  /**
-   * Milliseconds to wait for any frame after a keepalive ping before the
-   * peer is declared dead and the connection closed. With the defaults a
-   * silent peer (a hung or stopped process) is detected 2–3 s after its
-   * last frame.
-   *
-   * @default {2000}
-   */
-  keepaliveTimeout?: number;
-  /**
-   * Milliseconds without any received frame, with no call in flight, after
-   * which an idle connection is pinged.
-   *
-   * @default {30000}
-   */
-  idleKeepaliveInterval?: number;
-  /**
-   * Interceptors around every call on this connection; the first is the
-   * outermost. With none, calls take the path they take without the
-   * feature.
-   *
-   * @default {[]}
-   */
-  interceptors?: readonly ClientInterceptor[];
-  /**
-   * Streaming calls: the items the server may send on one stream before
-   * this client grants more (announced as the `streamWindow` setting;
-   * granted again as the consumer reads). An unread stream holds at most
-   * this many items (each at most `maxFrameSize`) on this side.
-   *
-   * @default {256}
-   */
-  streamWindow?: number;
-}
-
-/**
- * Options of {@linkcode Connection.prototype.call}.
- *
- * @example Timeout and cancellation
- * ```ts
- * import { type CallOptions, Connection } from "./connection.ts";
- * import { serve } from "../server/server.ts";
- * import { DeadlineExceededError } from "../errors.ts";
- * import assert from "node:assert/strict";
- *
- * await using server = serve({
- *   slow: () => new Promise((r) => setTimeout(r, 200)),
- * }, { hostname: "127.0.0.1" });
- * await using conn = await Connection.connect({ hostname: "127.0.0.1", port: server.addr.port });
- * const options: CallOptions = { timeout: 20, signal: new AbortController().signal };
- * await assert.rejects(conn.call("slow", [], options), DeadlineExceededError);
- * await new Promise((r) => setTimeout(r, 250)); // let the server's timer end
- * ```
- */
-export interface CallOptions {
-  /**
-   * Milliseconds until the call rejects with
-   * {@linkcode DeadlineExceededError} (and a cancel is sent): any number
-   * `>= 0` (`0`: already expired, nothing is sent; beyond 2^31-1 ms: a long
-   * deadline, timed by chained timers, never early; beyond
-   * 2^32-1 ms, `MAX_WIRE_DEADLINE`: the server is told "no deadline") or
-   * `Infinity`. `NaN`, negative and non-number values reject the call with
-   * a `RangeError` before anything is sent.
-   *
-   * @default {Infinity (no deadline)}
-   */
-  timeout?: number;
-  /**
-   * Aborting it rejects the call with {@linkcode CancelledError} (its
-   * `cause` is `signal.reason`) and sends a cancel.
-   */
-  signal?: AbortSignal;
-  /**
-   * String key/value pairs sent with the call (`ctx.metadata` on the
-   * server). Keys: 1-64 characters of `a-z 0-9 - _ .`; `zkrpc-*` is
-   * reserved, `traceparent`/`tracestate` are set by telemetry when it is
-   * on. At most `MAX_METADATA_SIZE` (8192) encoded bytes: a larger or
-   * malformed one rejects the call before anything is sent.
-   */
-  metadata?: Readonly<Record<string, string>>;
-  /**
-   * The call this one is made for: its remaining deadline caps this call's
-   * timeout. By default, a call made inside a handler that takes a context
-   * (`withContext()`) inherits that call's deadline; `null` opts out.
-   *
-   * @default {the running handler's call, if any}
-   */
-  parent?: ParentCall | null;
-}
-
-/**
- * Options of `Connection.prototype.stream` (and of a channel's `stream`):
- * those of a call, plus the caller's own stream of items.
- *
- * @example Upload rows and read the answers
- * ```ts
- * import type { StreamOptions } from "@zkrpc/zkrpc/extend";
- * import assert from "node:assert/strict";
- *
- * async function* rows() {
- *   yield { id: 1 };
- *   yield { id: 2 };
- * }
- * const options: StreamOptions = { input: rows(), timeout: 5000 };
- * assert.equal(options.timeout, 5000);
- * ```
- */
-export interface StreamOptions extends CallOptions {
-  /**
-   * Items sent to the handler, which reads them as `ctx.input` (a
-   * `withContext()` handler). Pulled lazily: one item per credit of the
-   * server's window (its `streamWindow`, default 256), so a slow handler
-   * never makes this side buffer. If it throws, the call is cancelled and
-   * fails with that error. Without it, `ctx.input` is `undefined`.
-   */
-  input?: AsyncIterable<unknown> | ReadableStream<unknown>;
-}
-
-/**
- * Detail of the `"close"` event of a {@linkcode Connection}. `error` is
- * `undefined` after a local `close()` and after a graceful server shutdown
- * (EOF after `goaway` with no call pending).
- *
- * @example Listen for close
- * ```ts
- * import { Connection, type ConnectionCloseDetail } from "./connection.ts";
- * import { serve } from "../server/server.ts";
- * import assert from "node:assert/strict";
- *
- * await using server = serve({ ok: () => true }, { hostname: "127.0.0.1" });
- * const conn = await Connection.connect({ hostname: "127.0.0.1", port: server.addr.port });
- * const closed = new Promise<ConnectionCloseDetail>((resolve) =>
- *   conn.addEventListener("close", (e) => resolve((e as CustomEvent<ConnectionCloseDetail>).detail), { once: true })
- * );
- * conn.close();
- * assert.equal((await closed).error, undefined);
- * ```
- */
-export interface ConnectionCloseDetail {
-  /** Why the connection closed; `undefined` after a local `close()`. */
-  error: Error | undefined;
-}
+export type {
+  CallOptions,
+  ConnectionCloseDetail,
+  ConnectionOptions,
+  StreamOptions,
+} from "./options.ts";
 
 const utf8Decoder = new TextDecoder();
 
@@ -387,8 +180,8 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #codec: Codec;
   #errors: ErrorRegistry;
   #requests: RequestBuilder;
-  #streamWindow: number;
-  #peerStreamWindow: number;
+  /** What this connection's streams need of it. */
+  #streamHost: ClientStreamHost;
   #decoder: FrameDecoder;
   #writer: FrameWriter;
   #calls: CallTable;
@@ -401,7 +194,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #reading: Promise<void> = Promise.resolve();
   #keepaliveTimeout: number;
   #keepalive: Keepalive;
-  #pongWaiters: (() => void)[] = [];
+  #pings: Pings;
 
   /**
    * Opens a connection: connects the socket, sends the preface and waits for
@@ -504,8 +297,18 @@ export class Connection extends EventTarget implements AsyncDisposable {
       options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
       peer.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
     );
-    this.#streamWindow = options.streamWindow ?? DEFAULT_STREAM_WINDOW;
-    this.#peerStreamWindow = peer.streamWindow ?? 0;
+    this.#streamHost = {
+      push: (type, id, bytes) => {
+        if (!this.#closedFlag) this.#writer.push(type, id, bytes);
+      },
+      encode: (value) => encodeForWrite(this.#codec, value),
+      decode: (bytes) => this.#codec.decode(bytes),
+      buffered: () => this.#writer.buffered,
+      below: (limit) => this.#writer.below(limit),
+      window: options.streamWindow ?? DEFAULT_STREAM_WINDOW,
+      peerWindow: peer.streamWindow ?? 0,
+      name: this.#name,
+    };
     // Never more requests out than the server runs: it would refuse them.
     const maxInFlight = Math.min(
       options.maxInFlight ?? CONNECTION_DEFAULTS.maxInFlight,
@@ -574,6 +377,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
       timeout: this.#keepaliveTimeout,
       idleInterval: options.idleKeepaliveInterval ??
         CONNECTION_DEFAULTS.idleKeepaliveInterval,
+    });
+    this.#pings = new Pings({
+      name: this.#name,
+      send: () => this.#writer.push(FrameType.Ping, 0),
+      closed: () => this.#closedFlag,
+      closeError: () => this.#closeError,
     });
     this.#reading = this.#readLoop();
   }
@@ -702,36 +511,15 @@ export class Connection extends EventTarget implements AsyncDisposable {
     params: unknown[] = [],
     options: StreamOptions = NO_OPTIONS,
   ): ReadableStream<unknown> {
-    const { input, signal, ...rest } = options;
-    const stream = new ClientStream(
+    return openClientStream(
       method,
-      {
-        push: (type, id, bytes) => {
-          if (!this.#closedFlag) this.#writer.push(type, id, bytes);
-        },
-        encode: (value) => encodeForWrite(this.#codec, value),
-        decode: (bytes) => this.#codec.decode(bytes),
-        buffered: () => this.#writer.buffered,
-        below: (limit) => this.#writer.below(limit),
-        window: this.#streamWindow,
-        peerWindow: this.#peerStreamWindow,
-        name: this.#name,
-      },
-      input,
-      signal,
+      this.#streamHost,
+      options,
+      (o, stream) =>
+        this.#interceptors === undefined
+          ? this.#send(method, params, o, stream)
+          : this.#intercept(this.#interceptors, method, params, o, stream),
     );
-    const callOptions: CallOptions = { ...rest, signal: stream.signal };
-    const sent = this.#interceptors === undefined
-      ? this.#send(method, params, callOptions, stream)
-      : this.#intercept(
-        this.#interceptors,
-        method,
-        params,
-        callOptions,
-        stream,
-      );
-    sent.then(() => stream.end(), (error) => stream.fail(error));
-    return stream.readable;
   }
 
   #send(
@@ -740,22 +528,8 @@ export class Connection extends EventTarget implements AsyncDisposable {
     options: CallOptions,
     stream?: ClientStream,
   ): Promise<unknown> {
-    if (stream !== undefined) {
-      if (stream.attached) {
-        return Promise.reject(
-          new TypeError(
-            `Cannot stream method "${method}": a stream is sent once (an interceptor called next() again)`,
-          ),
-        );
-      }
-      if (this.#peerStreamWindow === 0) {
-        return Promise.reject(
-          new ProtocolError(
-            `Cannot stream method "${method}": server ${this.#name} does not accept streaming calls (its settings announce no streamWindow: an older zkrpc; request not sent)`,
-          ),
-        );
-      }
-    }
+    const streamRefusal = stream?.refusal();
+    if (streamRefusal !== undefined) return Promise.reject(streamRefusal);
     if (this.#closedFlag) {
       return Promise.reject(
         new ConnectionError(
@@ -951,20 +725,10 @@ export class Connection extends EventTarget implements AsyncDisposable {
         return;
       }
       case FrameType.Item:
-        this.#calls.get(frame.id)?.stream?.onItem(frame.payload);
+      case FrameType.Window:
+      case FrameType.End:
+        onStreamFrame(frame, this.#calls);
         return;
-      case FrameType.Window: {
-        const items = decodeWindow(frame.payload);
-        this.#calls.get(frame.id)?.stream?.onWindow(items);
-        return;
-      }
-      case FrameType.End: {
-        const call = this.#calls.get(frame.id);
-        if (call?.stream === undefined) return; // cancelled or timed out
-        this.#calls.settle(call);
-        call.resolve(undefined);
-        return;
-      }
       case FrameType.Ping:
         checkPingSize(frame);
         // A server that pings without reading its pongs gets no more of
@@ -978,11 +742,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
       case FrameType.Pong:
         checkPingSize(frame);
         this.#keepalive.pong();
-        if (this.#pongWaiters.length > 0) {
-          const waiters = this.#pongWaiters;
-          this.#pongWaiters = [];
-          for (const wake of waiters) wake();
-        }
+        this.#pings.pong();
         return;
       case FrameType.Goaway:
         if (!this.#draining) {
@@ -1026,41 +786,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
    * @throws {RangeError} For a `NaN`, negative or non-number timeout.
    */
   ping(timeout: number = this.#keepaliveTimeout): Promise<void> {
-    if (!isValidTimeout(timeout)) {
-      return Promise.reject(timeoutError(timeout, `ping ${this.#name}`));
-    }
-    if (this.#closedFlag) {
-      return Promise.reject(
-        new ConnectionError(`Cannot ping ${this.#name}: connection closed`, {
-          written: false,
-          cause: this.#closeError,
-        }),
-      );
-    }
-    return new Promise<void>((resolve, reject) => {
-      const timer = setLongTimeout(() => {
-        this.#pongWaiters = this.#pongWaiters.filter((w) => w !== wake);
-        reject(
-          new ConnectionError(
-            `Cannot ping ${this.#name}: no answer within ${timeout} ms`,
-            { written: false },
-          ),
-        );
-      }, timeout);
-      const wake = () => {
-        timer.clear();
-        if (this.#closedFlag) {
-          reject(
-            new ConnectionError(
-              `Cannot ping ${this.#name}: connection closed`,
-              { written: false, cause: this.#closeError },
-            ),
-          );
-        } else resolve();
-      };
-      this.#pongWaiters.push(wake);
-      this.#writer.push(FrameType.Ping, 0);
-    });
+    return this.#pings.ping(timeout);
   }
 
   #shutdown(error: Error | undefined): void {
@@ -1089,9 +815,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
         ),
       );
     }
-    const waiters = this.#pongWaiters;
-    this.#pongWaiters = [];
-    for (const wake of waiters) wake();
+    this.#pings.pong();
     Promise.all([this.#reading, this.#writer.drained()]).then(() => {
       this.#resolveClosed();
       this.dispatchEvent(

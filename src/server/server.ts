@@ -40,10 +40,10 @@ import {
 } from "./_handler_table.ts";
 import {
   NOT_SERVING,
-  RunningHandlers,
   SERVER_DEFAULTS,
   type ServerInternals,
 } from "./_server_connection.ts";
+import { RunningHandlers } from "./_running.ts";
 import { Acceptor } from "./_acceptor.ts";
 import type {
   RegisterContext,
