@@ -22,6 +22,7 @@ import {
   NoServersError,
 } from "../errors.ts";
 import { errorMessage } from "../_util.ts";
+import { inheritedDeadline } from "../_call_scope.ts";
 import {
   type ClientCall,
   type ClientInterceptor,
@@ -92,6 +93,42 @@ export function cancelled(
   return new CancelledError(`Cannot ${what}: cancelled`, {
     cause: signal?.reason,
   });
+}
+
+/**
+ * The deadline of a call that starts now: its `timeout` (default
+ * `defaultTimeout`) within its parent's deadline; or, when that has
+ * already passed, the `DeadlineExceededError` that refuses it unsent.
+ *
+ * @param method The method, for messages.
+ * @param options The call's `timeout` and `parent`.
+ * @param defaultTimeout The channel's timeout, in ms.
+ * @returns The deadline, or the error.
+ *
+ * @example
+ * ```ts
+ * import { callDeadline } from "./call.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(callDeadline("m", { timeout: 0 }, 1000) instanceof Error);
+ * assert.equal(typeof callDeadline("m", {}, 1000), "number");
+ * ```
+ */
+export function callDeadline(
+  method: string,
+  options: CallOptions,
+  defaultTimeout: number,
+): Deadline | DeadlineExceededError {
+  const deadline = inheritedDeadline(
+    options.timeout ?? defaultTimeout,
+    options.parent,
+  );
+  if (remaining(deadline) > 0) return deadline;
+  return new DeadlineExceededError(
+    options.timeout === 0
+      ? `Cannot call method "${method}": deadline of 0 ms exceeded (request not sent)`
+      : `Cannot call method "${method}": the calling handler's deadline has passed`,
+  );
 }
 
 /**

@@ -13,12 +13,7 @@ import {
   type ConnectionOptions,
   DEFAULT_CONNECT_TIMEOUT,
 } from "../client/connection.ts";
-import {
-  ConnectionError,
-  DeadlineExceededError,
-  ErrorRegistry,
-  withCallerStack,
-} from "../errors.ts";
+import { ConnectionError, withCallerStack } from "../errors.ts";
 import { type MemberData, memberKey } from "../discovery/member.ts";
 import type {
   DiscoveryState,
@@ -27,15 +22,7 @@ import type {
 } from "../discovery/membership.ts";
 import { RetryBudget } from "./retry_budget.ts";
 import { type Stub, stub } from "./stub.ts";
-import {
-  channelStream,
-  type ChannelStreamOptions,
-  STREAM_ATTEMPT,
-  type StreamAttempt,
-} from "./stream.ts";
-import { printableMessage } from "../_printable.ts";
-import { inheritedDeadline } from "../_call_scope.ts";
-import { remaining } from "../_deadline.ts";
+import { type ChannelStreamOptions, streamThroughChannel } from "./stream.ts";
 import {
   channelCallTelemetry,
   clientTelemetry,
@@ -43,18 +30,20 @@ import {
 } from "../telemetry/telemetry.ts";
 import { isValidTimeout, timeoutError } from "../_async.ts";
 import { CHANNEL_DEFAULTS } from "../_defaults.ts";
-import { MemberAdmission } from "./admission.ts";
+import type { MemberAdmission } from "./admission.ts";
 import { AttemptPolicy } from "./attempt_policy.ts";
-import { type CallHost, ChannelCall } from "./call.ts";
+import { callDeadline, type CallHost, ChannelCall } from "./call.ts";
 import { hedgingPlan } from "./hedging.ts";
 import { OutlierDetector } from "./outlier_detection.ts";
 import { Picker } from "./picker.ts";
 import { Readiness } from "./readiness.ts";
 import { SubchannelPool } from "./pool.ts";
 import {
+  admissionOf,
   type ChannelCallOptions,
   type DistributedChannelOptions,
   type EndpointStatus,
+  errorsOf,
   membershipOf,
 } from "./options.ts";
 
@@ -115,9 +104,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   #readiness: Readiness;
   #admission: MemberAdmission;
   #unobserve: () => void;
-  #traceCall:
-    | ((method: string, run: () => Promise<unknown>) => Promise<unknown>)
-    | undefined;
+  #traceCall: ReturnType<typeof channelCallTelemetry>;
   #closing = new AbortController();
   #closed = false;
   #onChange: (event: Event) => void;
@@ -132,10 +119,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   constructor(options: DistributedChannelOptions) {
     super();
     this.#service = options.service ?? "static";
-    const errors = new ErrorRegistry({
-      ...(options.service !== undefined ? { service: this.#service } : {}),
-      ...(options.onWarning ? { onWarning: options.onWarning } : {}),
-    }).register(...(options.errors ?? []));
+    const errors = errorsOf(options);
     if (!isValidTimeout(options.timeout)) {
       throw timeoutError(options.timeout, "create channel");
     }
@@ -156,15 +140,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     );
     const hedging = hedgingPlan(options.hedging);
     this.#waitForReady = options.waitForReady ?? false;
-    this.#admission = new MemberAdmission({
-      service: this.#service,
-      tls: options.tls !== undefined ||
-        options.connection?.caCerts !== undefined,
-      allowPlaintext: options.tls?.allowPlaintext ?? false,
-      filter: options.filter,
-      warn: options.onWarning ??
-        ((message) => console.warn(printableMessage(message))),
-    });
+    this.#admission = admissionOf(options);
     this.#pool = new SubchannelPool({
       ...options.connection,
       // Telemetry spans attempts here, not again on the connection.
@@ -184,10 +160,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
         this.#picker.retire(subchannel);
       },
     });
-    this.#detector = new OutlierDetector(
-      this.#pool,
-      options.outlierDetection,
-    );
+    this.#detector = new OutlierDetector(this.#pool, options.outlierDetection);
     this.#picker = new Picker(
       this.#pool,
       typeof options.balancer === "object"
@@ -258,16 +231,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
 
   /** A snapshot of every known endpoint. */
   endpoints(): EndpointStatus[] {
-    return [...this.#pool.subchannels()].map((subchannel) => ({
-      key: subchannel.key,
-      member: subchannel.member,
-      state: subchannel.state,
-      inFlight: subchannel.candidate.inFlight,
-      calls: subchannel.calls,
-      failures: subchannel.failures,
-      ejections: subchannel.ejected ? subchannel.ejections : 0,
-      latency: subchannel.candidate.latency,
-    }));
+    return this.#pool.statuses();
   }
 
   #apply(change: MembershipChange): void {
@@ -342,19 +306,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     if (this.#closed) {
       return Promise.reject(this.#closedError(`call method "${method}"`));
     }
-    const deadline = inheritedDeadline(
-      options.timeout ?? this.#timeout,
-      options.parent,
-    );
-    if (remaining(deadline) <= 0) {
-      return Promise.reject(
-        new DeadlineExceededError(
-          options.timeout === 0
-            ? `Cannot call method "${method}": deadline of 0 ms exceeded (request not sent)`
-            : `Cannot call method "${method}": the calling handler's deadline has passed`,
-        ),
-      );
-    }
+    const deadline = callDeadline(method, options, this.#timeout);
+    if (deadline instanceof Error) return Promise.reject(deadline);
     return new ChannelCall(this.#host, method, params, {
       ...options,
       deadline,
@@ -419,20 +372,7 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     params: unknown[] = [],
     options: ChannelStreamOptions = {},
   ): ReadableStream<unknown> {
-    const { input, signal, ...rest } = options;
-    return channelStream(method, input, signal, (attempt, signal) => {
-      const callOptions: ChannelCallOptions & {
-        [STREAM_ATTEMPT]?: StreamAttempt;
-      } = {
-        ...rest,
-        timeout: options.timeout ?? Infinity,
-        hedge: false,
-        signal,
-        [STREAM_ATTEMPT]: attempt,
-      };
-      if (input !== undefined) callOptions.idempotent = false;
-      return this.call(method, params, callOptions);
-    });
+    return streamThroughChannel(this, method, params, options);
   }
 
   /** Closes every connection and stops following membership. Idempotent. */

@@ -6,11 +6,13 @@
  */
 
 import type { CallOptions, ConnectionOptions } from "../client/connection.ts";
-import type { ErrorClass } from "../errors.ts";
+import { type ErrorClass, ErrorRegistry } from "../errors.ts";
 import type { MemberData } from "../discovery/member.ts";
 import type { Discovery } from "../discovery/discovery.ts";
 import type { Membership } from "../discovery/membership.ts";
 import type { ClientInterceptor } from "../_interceptors.ts";
+import { printableMessage } from "../_printable.ts";
+import { MemberAdmission } from "./admission.ts";
 import type { Balancer, BalancerName } from "./balancer.ts";
 import type { HedgingOptions } from "./hedging.ts";
 import type { OutlierDetectionOptions } from "./outlier_detection.ts";
@@ -299,5 +301,61 @@ export function membershipOf(options: DistributedChannelOptions): Membership {
   }
   return options.discovery.membership(options.service, {
     onInvalidMember: options.onInvalidMember,
+  });
+}
+
+/**
+ * The error registry of a channel: its `errors`, named for its `service`,
+ * warning through its `onWarning`.
+ *
+ * @param options The channel's options.
+ * @returns The registry.
+ *
+ * @example
+ * ```ts
+ * import { errorsOf } from "./options.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class InvalidOperation extends Error {}
+ * const errors = errorsOf({ service: "calculator", errors: [InvalidOperation] });
+ * assert.ok(errors);
+ * ```
+ */
+export function errorsOf(options: DistributedChannelOptions): ErrorRegistry {
+  return new ErrorRegistry({
+    ...(options.service !== undefined ? { service: options.service } : {}),
+    ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+  }).register(...(options.errors ?? []));
+}
+
+/**
+ * Who decides whether a joining member may be used: the channel's
+ * `filter`, its TLS policy (`tls` or `connection.caCerts` set: plaintext
+ * members only with `tls.allowPlaintext`) and `--allow-net`; refusals warn
+ * through `onWarning` (default: `console.warn`).
+ *
+ * @param options The channel's options.
+ * @returns The admission.
+ *
+ * @example
+ * ```ts
+ * import { admissionOf } from "./options.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const admission = admissionOf({ service: "calculator", filter: () => false });
+ * assert.equal(typeof admission.refusal, "function");
+ * ```
+ */
+export function admissionOf(
+  options: DistributedChannelOptions,
+): MemberAdmission {
+  return new MemberAdmission({
+    service: options.service ?? "static",
+    tls: options.tls !== undefined ||
+      options.connection?.caCerts !== undefined,
+    allowPlaintext: options.tls?.allowPlaintext ?? false,
+    filter: options.filter,
+    warn: options.onWarning ??
+      ((message) => console.warn(printableMessage(message))),
   });
 }

@@ -11,6 +11,7 @@ import type { ConnectionOptions } from "../client/connection.ts";
 import { type MemberData, memberKey } from "../discovery/member.ts";
 import type { MembershipChange } from "../discovery/membership.ts";
 import type { EjectionTarget } from "./outlier_detection.ts";
+import type { EndpointStatus } from "./options.ts";
 import {
   type CandidateView,
   Subchannel,
@@ -72,6 +73,24 @@ export class SubchannelPool implements EjectionTarget {
   /** Every current subchannel. */
   subchannels(): IterableIterator<Subchannel> {
     return this.#byKey.values();
+  }
+
+  /**
+   * A snapshot of every endpoint's status.
+   *
+   * @returns One status per subchannel.
+   */
+  statuses(): EndpointStatus[] {
+    return [...this.subchannels()].map((subchannel) => ({
+      key: subchannel.key,
+      member: subchannel.member,
+      state: subchannel.state,
+      inFlight: subchannel.candidate.inFlight,
+      calls: subchannel.calls,
+      failures: subchannel.failures,
+      ejections: subchannel.ejected ? subchannel.ejections : 0,
+      latency: subchannel.candidate.latency,
+    }));
   }
 
   /** The subchannel behind a candidate the balancer returned. */

@@ -13,6 +13,7 @@
 import type { CallOptions, Connection } from "../client/connection.ts";
 import type { StreamOptions } from "../client/connection.ts";
 import { CancelledError } from "../errors.ts";
+import type { ChannelCallOptions } from "./options.ts";
 
 /**
  * The key under which a channel stream hands its per-endpoint attempt to
@@ -161,4 +162,53 @@ export function channelStream(
       await reader?.cancel(reason).catch(() => {});
     },
   }, { highWaterMark: 0 });
+}
+
+/**
+ * A channel's `stream()`: one channel call per stream, never hedged, whose
+ * timeout covers the whole stream (default: none, not the channel's call
+ * timeout); a stream with `input` is never retried.
+ *
+ * @param channel The channel's `call`.
+ * @param method The method name.
+ * @param params The arguments.
+ * @param options Timeout, signal, metadata, `idempotent`, `input`.
+ * @returns The items.
+ *
+ * @example Internal: see `DistributedChannel.prototype.stream`
+ * ```ts
+ * import { streamThroughChannel } from "./stream.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const channel = { call: () => Promise.reject(new Error("no endpoint")) };
+ * const items = streamThroughChannel(channel, "m", [], {});
+ * await assert.rejects(items.getReader().read(), /no endpoint/);
+ * ```
+ */
+export function streamThroughChannel(
+  channel: {
+    call(
+      method: string,
+      params: unknown[],
+      options: ChannelCallOptions,
+    ): Promise<unknown>;
+  },
+  method: string,
+  params: unknown[],
+  options: ChannelStreamOptions,
+): ReadableStream<unknown> {
+  const { input, signal, ...rest } = options;
+  return channelStream(method, input, signal, (attempt, signal) => {
+    const callOptions: ChannelCallOptions & {
+      [STREAM_ATTEMPT]?: StreamAttempt;
+    } = {
+      ...rest,
+      timeout: options.timeout ?? Infinity,
+      hedge: false,
+      signal,
+      [STREAM_ATTEMPT]: attempt,
+    };
+    if (input !== undefined) callOptions.idempotent = false;
+    return channel.call(method, params, callOptions);
+  });
 }
