@@ -40,6 +40,10 @@ const OWN = new Set([
   "src/channel/retry_budget.ts",
   "src/channel/attempt_policy.ts",
   "src/channel/outlier_detection.ts",
+  "src/channel/picker.ts",
+  "src/channel/pool.ts",
+  "src/channel/call.ts",
+  "src/channel/hedging.ts",
 ]);
 
 /**
@@ -144,6 +148,30 @@ export const TARGETS: readonly Target[] = [
     module: "src/zookeeper/_secure_path.ts",
     tests: ["tests/secure_path_unit_test.ts"],
   },
+  // The channel's picking, pool and call logic, each with the unit tests
+  // that reach it (the channel's other tests start ZooKeeper: too slow).
+  {
+    name: "channel/picker",
+    module: "src/channel/picker.ts",
+    tests: ["tests/channel/picker_test.ts", "tests/pool_unit_test.ts"],
+  },
+  {
+    name: "channel/pool",
+    module: "src/channel/pool.ts",
+    tests: ["tests/pool_unit_test.ts", "tests/channel/picker_test.ts"],
+  },
+  {
+    name: "channel/call",
+    module: "src/channel/call.ts",
+    tests: ["tests/channel/call_test.ts", "tests/deadline_test.ts"],
+    loopback: true,
+  },
+  {
+    name: "channel/hedging",
+    module: "src/channel/hedging.ts",
+    tests: ["tests/channel/call_test.ts", "tests/deadline_test.ts"],
+    loopback: true,
+  },
   // Modules whose tests need a real ZooKeeper (the system layer): slow, run
   // them on request.
   {
@@ -198,7 +226,11 @@ export const TARGETS: readonly Target[] = [
   {
     name: "deadline",
     module: "src/_deadline.ts",
-    tests: ["tests/deadline_test.ts", "tests/deadline_queue_test.ts"],
+    tests: [
+      "tests/deadline_unit_test.ts",
+      "tests/deadline_test.ts",
+      "tests/deadline_queue_test.ts",
+    ],
     loopback: true,
   },
   {
