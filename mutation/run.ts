@@ -356,16 +356,18 @@ async function mutate(target: Target): Promise<Mutant[]> {
   const base = JSON.parse(
     await Deno.readTextFile("mutation/stryker.config.json"),
   );
-  const report = `${REPORTS}/${target.name}.json`;
+  // One flat file per module: `channel/pool` → `channel_pool`.
+  const file = `${REPORTS}/${target.name.replaceAll("/", "_")}`;
+  const report = `${file}.json`;
   const config = {
     ...base,
     mutate: [target.module],
     commandRunner: { command: command(target) },
     jsonReporter: { fileName: report },
-    htmlReporter: { fileName: `${REPORTS}/${target.name}.html` },
+    htmlReporter: { fileName: `${file}.html` },
   };
   delete config.$schema;
-  const configFile = `${REPORTS}/${target.name}.config.json`;
+  const configFile = `${file}.config.json`;
   await Deno.writeTextFile(configFile, JSON.stringify(config, null, 2));
   const code = await run("node", [STRYKER, "run", configFile]);
   if (code !== 0) throw new Error(`StrykerJS failed on ${target.module}`);
