@@ -169,7 +169,11 @@ export const TARGETS: readonly Target[] = [
   {
     name: "channel/hedging",
     module: "src/channel/hedging.ts",
-    tests: ["tests/channel/call_test.ts", "tests/deadline_test.ts"],
+    tests: [
+      "tests/hedging_unit_test.ts",
+      "tests/channel/call_test.ts",
+      "tests/deadline_test.ts",
+    ],
     loopback: true,
   },
   // Modules whose tests need a real ZooKeeper (the system layer): slow, run
