@@ -44,6 +44,8 @@ const OWN = new Set([
   "src/channel/pool.ts",
   "src/channel/call.ts",
   "src/channel/hedging.ts",
+  "src/server/_guards.ts",
+  "src/server/_responder.ts",
 ]);
 
 /**
@@ -173,6 +175,28 @@ export const TARGETS: readonly Target[] = [
       "tests/hedging_unit_test.ts",
       "tests/channel/call_test.ts",
       "tests/deadline_test.ts",
+    ],
+    loopback: true,
+  },
+  // The server connection's guards and responder: their unit tests and the
+  // in-process server tests (no server process, no ZooKeeper).
+  {
+    name: "server/guards",
+    module: "src/server/_guards.ts",
+    tests: [
+      "tests/guards_unit_test.ts",
+      "tests/limits_test.ts",
+      "tests/hostile_peer_test.ts",
+    ],
+    loopback: true,
+  },
+  {
+    name: "server/responder",
+    module: "src/server/_responder.ts",
+    tests: [
+      "tests/server_test.ts",
+      "tests/limits_test.ts",
+      "tests/hostile_peer_test.ts",
     ],
     loopback: true,
   },

@@ -1,0 +1,270 @@
+/**
+ * The server connection's guards as a unit, on a scripted connection (no
+ * socket): the handshake timeout, the idle timeout (calls, a waiting writer
+ * and activity keep a connection; pings do not), the frame timeout for a
+ * peer that stops mid-frame, the ping rate per minute at its boundary, and
+ * the maximum connection age with its drain and forced close. Timers are
+ * real and short; `Date.now()` is scripted where the guards read it.
+ */
+import assert from "node:assert/strict";
+import { type GuardLimits, Guards } from "../src/server/_guards.ts";
+import { within } from "./_wait.ts";
+
+const OFF: GuardLimits = {
+  handshakeTimeout: Infinity,
+  idleTimeout: 0,
+  frameTimeout: 0,
+  maxPingsPerMinute: 2,
+  maxConnectionAge: Infinity,
+  closeTimeout: Infinity,
+};
+
+/** A scripted connection recording what the guards do to it. */
+function connection() {
+  const state = { closed: false, handshaken: false, calls: 0, waiting: false };
+  const violations: [string, boolean][] = [];
+  const events: string[] = [];
+  const next = Promise.withResolvers<void>();
+  let wake = next;
+  const record = (event: string) => {
+    events.push(event);
+    const w = wake;
+    wake = Promise.withResolvers<void>();
+    w.resolve();
+  };
+  return {
+    state,
+    violations,
+    events,
+    /** Resolves at the next thing the guards do. */
+    next: (what: string) => within(wake.promise, 5000, what),
+    conn: {
+      closed: () => state.closed,
+      handshaken: () => state.handshaken,
+      calls: () => state.calls,
+      waiting: () => state.waiting,
+      violation(reason: string, tell: boolean) {
+        violations.push([reason, tell]);
+        state.closed = true;
+        record("violation");
+      },
+      tooOld: () => record("tooOld"),
+      close() {
+        state.closed = true;
+        record("close");
+      },
+    },
+  };
+}
+
+/** Runs `body` with `Date.now()` returning `reads` in turn (then the last). */
+async function withReads(
+  reads: number[],
+  body: () => Promise<void> | void,
+): Promise<void> {
+  const original = Date.now;
+  let last = reads[0]!;
+  Date.now = () => (last = reads.shift() ?? last);
+  try {
+    await body();
+  } finally {
+    Date.now = original;
+  }
+}
+
+Deno.test("guards: no preface within handshakeTimeout is a violation not told to the peer", async () => {
+  const c = connection();
+  const g = new Guards(c.conn, { ...OFF, handshakeTimeout: 5 });
+  g.start();
+  await c.next("the handshake timeout");
+  assert.deepEqual(c.violations, [[
+    "no valid preface within 5 ms (handshake timeout)",
+    false,
+  ]]);
+  g.stop();
+});
+
+Deno.test("guards: a handshake in time cancels the handshake timeout; no idle timeout when it is 0", () => {
+  const c = connection();
+  const g = new Guards(c.conn, { ...OFF, handshakeTimeout: 5 });
+  g.start();
+  c.state.handshaken = true;
+  g.handshaken();
+  // Nothing is left armed: the test's timer sanitizer fails on a leftover.
+  assert.deepEqual(c.violations, []);
+});
+
+Deno.test("guards: idle with no call for idleTimeout closes; a call in flight or a waiting writer keeps the connection", async () => {
+  const c = connection();
+  c.state.handshaken = true;
+  const g = new Guards(c.conn, { ...OFF, idleTimeout: 5 });
+  c.state.calls = 1;
+  g.handshaken();
+  // Re-armed while a call runs; the check counts the calls at each fire.
+  let checks = 0;
+  const calls = c.conn.calls;
+  const checked = Promise.withResolvers<void>();
+  c.conn.calls = () => {
+    if (++checks === 4) {
+      c.state.calls = 0;
+      c.state.waiting = true;
+    }
+    if (checks === 8) {
+      c.state.waiting = false;
+      checked.resolve();
+    }
+    return calls();
+  };
+  await within(checked.promise, 5000, "idle checks with a call, then a writer");
+  assert.deepEqual(c.violations, [], "kept while busy");
+  await c.next("the idle timeout");
+  assert.deepEqual(c.violations, [[
+    "no call for 5 ms (idle timeout; pings do not count)",
+    false,
+  ]]);
+  g.stop();
+});
+
+Deno.test("guards: activity pushes the idle timeout back by what is left of it", async () => {
+  const c = connection();
+  c.state.handshaken = true;
+  // Date.now(): construction, handshaken(), then the first idle check
+  // sees 3 ms of idleness (re-armed for the 97 ms left), the second 100.
+  await withReads([1000, 1000, 1003, 1100], async () => {
+    const g = new Guards(c.conn, { ...OFF, idleTimeout: 100 });
+    g.handshaken();
+    await c.next("the idle timeout");
+    assert.deepEqual(c.violations, [[
+      "no call for 100 ms (idle timeout; pings do not count)",
+      false,
+    ]]);
+    g.stop();
+  });
+});
+
+Deno.test("guards: a closed connection is left alone by the handshake, idle, frame and age timers", async () => {
+  const c = connection();
+  const g = new Guards(c.conn, {
+    ...OFF,
+    handshakeTimeout: 1,
+    maxConnectionAge: 1,
+    closeTimeout: 1,
+  });
+  c.state.closed = true;
+  g.start();
+  g.framing(true);
+  const done = Promise.withResolvers<void>();
+  setTimeout(done.resolve, 30); // sleep-ok: the 1 ms guards have fired by then
+  await within(done.promise, 5000, "the guards' timers");
+  assert.deepEqual(c.events, []);
+  g.stop();
+});
+
+Deno.test("guards: an incomplete frame for frameTimeout is a violation told to the peer; a completed one is not", async () => {
+  const c = connection();
+  c.state.handshaken = true;
+  const g = new Guards(c.conn, { ...OFF, frameTimeout: 5 });
+  // Completed in time: the timer finds no partial frame.
+  g.framing(true);
+  g.frameRead();
+  g.framing(true);
+  g.framing(false);
+  const quiet = Promise.withResolvers<void>();
+  setTimeout(quiet.resolve, 20); // sleep-ok: the 5 ms frame timer fired by then
+  await within(quiet.promise, 5000, "the frame timer");
+  assert.deepEqual(c.violations, []);
+  // Stuck mid-frame.
+  await withReads([2000, 2005], async () => {
+    g.framing(true);
+    g.framing(true); // still the same partial frame: not restarted
+    await c.next("the frame timeout");
+  });
+  assert.deepEqual(c.violations, [[
+    "incomplete frame for 5 ms (frame timeout 5 ms)",
+    true,
+  ]]);
+  g.stop();
+});
+
+Deno.test("guards: a frame timer that fires early for a later partial frame waits for the rest", async () => {
+  const c = connection();
+  // Partial frame at 3000; the timer fires seeing 2 ms (re-armed for 8),
+  // then 12 ms.
+  await withReads([3000, 3000, 3002, 3012], async () => {
+    const g = new Guards(c.conn, { ...OFF, frameTimeout: 10 });
+    g.framing(true);
+    await c.next("the frame timeout");
+    assert.deepEqual(c.violations, [[
+      "incomplete frame for 12 ms (frame timeout 10 ms)",
+      true,
+    ]]);
+    g.stop();
+  });
+});
+
+Deno.test("guards: maxPingsPerMinute pings are allowed in a minute, one more is too many; a new minute starts over", async () => {
+  const c = connection();
+  const g = new Guards(c.conn, { ...OFF, maxPingsPerMinute: 2 });
+  await withReads([
+    100_000,
+    100_000,
+    100_001,
+    159_999,
+    160_000,
+    160_000,
+    160_001,
+  ], () => {
+    assert.equal(g.tooManyPings(), false);
+    assert.equal(g.tooManyPings(), false);
+    assert.equal(g.tooManyPings(), true, "the third in the minute");
+    assert.equal(g.tooManyPings(), true, "+59 999 ms: the same minute");
+    assert.equal(g.tooManyPings(), false, "a new minute at +60 000 ms");
+    assert.equal(g.tooManyPings(), false);
+    assert.equal(g.tooManyPings(), true);
+  });
+  const none = new Guards(c.conn, { ...OFF, maxPingsPerMinute: 0 });
+  assert.equal(none.tooManyPings(), true, "0: no ping at all");
+});
+
+Deno.test("guards: past maxConnectionAge (±10 %) the connection is drained, then closed after closeTimeout", async () => {
+  const c = connection();
+  const random = Math.random;
+  const ages: number[] = [];
+  for (const r of [0, 1]) {
+    Math.random = () => r;
+    const g = new Guards(c.conn, {
+      ...OFF,
+      maxConnectionAge: 10,
+      closeTimeout: 5,
+    });
+    try {
+      g.start();
+      await c.next("the drain");
+      assert.deepEqual(c.events.splice(0), ["tooOld"]);
+      await c.next("the forced close");
+      assert.deepEqual(c.events.splice(0), ["close"]);
+      ages.push(r);
+    } finally {
+      Math.random = random;
+      c.state.closed = false;
+      g.stop();
+    }
+  }
+  assert.deepEqual(ages, [0, 1]);
+  // No age timer when the age is 0 or Infinity (the sanitizer would see one).
+  new Guards(c.conn, { ...OFF, maxConnectionAge: 0 }).start();
+  new Guards(c.conn, { ...OFF }).start();
+});
+
+Deno.test("guards: stop() clears the drain's close timer too", async () => {
+  const c = connection();
+  const g = new Guards(c.conn, {
+    ...OFF,
+    maxConnectionAge: 1,
+    closeTimeout: 60_000,
+  });
+  g.start();
+  await c.next("the drain");
+  g.stop();
+  assert.deepEqual(c.events, ["tooOld"]);
+});
