@@ -194,6 +194,7 @@ export const TARGETS: readonly Target[] = [
     name: "server/responder",
     module: "src/server/_responder.ts",
     tests: [
+      "tests/responder_unit_test.ts",
       "tests/server_test.ts",
       "tests/limits_test.ts",
       "tests/hostile_peer_test.ts",
