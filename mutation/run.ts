@@ -186,7 +186,6 @@ export const TARGETS: readonly Target[] = [
     tests: [
       "tests/guards_unit_test.ts",
       "tests/limits_test.ts",
-      "tests/hostile_peer_test.ts",
     ],
     loopback: true,
   },
@@ -197,7 +196,6 @@ export const TARGETS: readonly Target[] = [
       "tests/responder_unit_test.ts",
       "tests/server_test.ts",
       "tests/limits_test.ts",
-      "tests/hostile_peer_test.ts",
     ],
     loopback: true,
   },
