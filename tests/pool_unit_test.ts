@@ -46,6 +46,14 @@ function setup() {
   };
 }
 
+Deno.test("pool: a new pool has no subchannel and empty candidate lists", async () => {
+  await using t = setup();
+  assert.equal(t.pool.size, 0);
+  assert.deepEqual(t.pool.usable, []);
+  assert.deepEqual(t.pool.all, []);
+  assert.deepEqual([...t.pool.subchannels()], []);
+});
+
 Deno.test("pool: a restarted server and its ghost share one subchannel; the address stays until both ids leave", async () => {
   await using t = setup();
   t.add([["old", A]]);
