@@ -284,3 +284,37 @@ Deno.test("report() and onCallEnded() tell every subscriber, in order", async ()
   assert.deepEqual(order, ["1:connect", "2:connect", "1:not-run", "2:not-run"]);
   assert.equal(s.calls, 0, "neither is an answer");
 });
+
+Deno.test("pick(): an ejected endpoint is not picked while a usable one is left", async () => {
+  await using t = setup([9001, 9002, 9003]);
+  const [a, b, c] = [...t.pool.subchannels()] as [
+    Subchannel,
+    Subchannel,
+    Subchannel,
+  ];
+  b.ejected = true;
+  c.ejected = true;
+  t.pool.changed();
+  for (let i = 0; i < 6; i++) {
+    const pick = t.picker.pick(undefined)!;
+    assert.equal(pick.subchannel, a, `attempt ${i}`);
+    pick.onCallEnded("ok");
+  }
+});
+
+Deno.test("latency: a remote error is an answer and is measured like a result", async () => {
+  await withClock(async (clock) => {
+    await using t = setup([9001]);
+    const got: (number | undefined)[] = [];
+    t.picker.subscribe({
+      measureAll: true,
+      onCallEnded: (_s, _o, l) => got.push(l),
+    });
+    for (const outcome of ["ok", "answered", "not-run"] as const) {
+      const pick = t.picker.pick(undefined)!;
+      clock.now += 9;
+      pick.onCallEnded(outcome);
+    }
+    assert.deepEqual(got, [9, 9, undefined]);
+  });
+});
