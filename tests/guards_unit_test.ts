@@ -268,3 +268,107 @@ Deno.test("guards: stop() clears the drain's close timer too", async () => {
   g.stop();
   assert.deepEqual(c.events, ["tooOld"]);
 });
+
+/** A timer the guards armed, under {@linkcode withFakeTimers}. */
+interface FakeTimer {
+  ms: number;
+  cleared: boolean;
+  fire(): void;
+}
+
+/**
+ * Runs `body` with `setTimeout`/`clearTimeout` recording the guards' timers
+ * (fired by the test, never by time) and `Date.now()` reading `clock.now`.
+ */
+async function withFakeTimers(
+  body: (timers: FakeTimer[], clock: { now: number }) => Promise<void> | void,
+): Promise<void> {
+  const timers: FakeTimer[] = [];
+  const clock = { now: 10_000 };
+  const saved = [
+    globalThis.setTimeout,
+    globalThis.clearTimeout,
+    Date.now,
+  ] as const;
+  globalThis.setTimeout = ((cb: () => void, ms: number) => {
+    const timer = { ms, cleared: false, fire: () => cb() };
+    timers.push(timer);
+    return timers.length;
+  }) as unknown as typeof setTimeout;
+  globalThis.clearTimeout = ((id: number) => {
+    if (id > 0) timers[id - 1]!.cleared = true;
+  }) as typeof clearTimeout;
+  Date.now = () => clock.now;
+  try {
+    await body(timers, clock);
+  } finally {
+    [globalThis.setTimeout, globalThis.clearTimeout, Date.now] = saved;
+  }
+}
+
+Deno.test("guards: each timer is armed for exactly what is left (fake timers)", async () => {
+  await withFakeTimers((timers, clock) => {
+    const c = connection();
+    const random = Math.random;
+    Math.random = () => 0.25;
+    const g = new Guards(c.conn, {
+      ...OFF,
+      handshakeTimeout: 50,
+      idleTimeout: 100,
+      frameTimeout: 40,
+      maxConnectionAge: 1000,
+      closeTimeout: 30,
+    });
+    try {
+      g.start();
+    } finally {
+      Math.random = random;
+    }
+    // The handshake timer, and the age with its jitter: 1000 × (0.9 + 0.05).
+    assert.deepEqual(timers.map((t) => Math.round(t.ms)), [50, 950]);
+    clock.now += 20;
+    c.state.handshaken = true;
+    g.handshaken();
+    assert.equal(timers[0]!.cleared, true, "the handshake timer is cleared");
+    assert.equal(timers[2]!.ms, 100, "the idle timer");
+    // 30 ms later there was activity; at the idle check 70 ms have passed
+    // since then: re-armed for the 30 left.
+    clock.now += 30;
+    g.active();
+    clock.now += 70;
+    timers[2]!.fire();
+    assert.equal(timers[3]!.ms, 30);
+    // With a call in flight the full idle timeout again.
+    c.state.calls = 1;
+    clock.now += 30;
+    timers[3]!.fire();
+    assert.equal(timers[4]!.ms, 100);
+    // The call ends (activity); 99 ms later, at the next check, no call:
+    // re-armed for the 1 ms left, then closed.
+    c.state.calls = 0;
+    g.active();
+    clock.now += 99;
+    timers[4]!.fire();
+    assert.equal(timers[5]!.ms, 1);
+    assert.deepEqual(c.violations, []);
+    // A partial frame: the frame timer; fired after 15 ms, re-armed for 25.
+    g.framing(true);
+    assert.equal(timers[6]!.ms, 40);
+    clock.now += 15;
+    timers[6]!.fire();
+    assert.equal(timers[7]!.ms, 25);
+    assert.deepEqual(c.violations, []);
+    // The age: drained, then closed after closeTimeout.
+    timers[1]!.fire();
+    assert.deepEqual(c.events, ["tooOld"]);
+    assert.equal(timers[8]!.ms, 30);
+    g.stop();
+    assert.equal(timers[8]!.cleared, true, "stop() clears the close timer");
+    assert.equal(timers[7]!.cleared, true, "and the frame timer");
+    timers[5]!.fire();
+    assert.deepEqual(c.violations, [[
+      "no call for 100 ms (idle timeout; pings do not count)",
+      false,
+    ]]);
+  });
+});
