@@ -372,3 +372,26 @@ Deno.test("guards: each timer is armed for exactly what is left (fake timers)", 
     ]]);
   });
 });
+
+Deno.test("guards: one frame timer at a time, none when the frame timeout is 0 or the connection closed; a frame read in time is no violation (fake timers)", async () => {
+  await withFakeTimers((timers, clock) => {
+    const c = connection();
+    const g = new Guards(c.conn, { ...OFF, frameTimeout: 40 });
+    g.framing(true);
+    assert.equal(timers.length, 1);
+    g.frameRead(); // the frame completed
+    g.framing(true); // the next one is partial: the same timer serves
+    assert.equal(timers.length, 1, "no second frame timer");
+    g.frameRead();
+    clock.now += 100;
+    timers[0]!.fire();
+    assert.deepEqual(c.violations, [], "read in time");
+    assert.equal(timers.length, 1, "nothing partial: not re-armed");
+    // No frame timeout, or a closed connection: no timer at all.
+    new Guards(c.conn, { ...OFF, frameTimeout: 0 }).framing(true);
+    c.state.closed = true;
+    new Guards(c.conn, { ...OFF, frameTimeout: 40 }).framing(true);
+    assert.equal(timers.length, 1);
+    g.stop();
+  });
+});
