@@ -40,6 +40,12 @@ const OWN = new Set([
   "src/channel/retry_budget.ts",
   "src/channel/attempt_policy.ts",
   "src/channel/outlier_detection.ts",
+  "src/channel/picker.ts",
+  "src/channel/pool.ts",
+  "src/channel/call.ts",
+  "src/channel/hedging.ts",
+  "src/server/_guards.ts",
+  "src/server/_responder.ts",
 ]);
 
 /**
@@ -144,6 +150,55 @@ export const TARGETS: readonly Target[] = [
     module: "src/zookeeper/_secure_path.ts",
     tests: ["tests/secure_path_unit_test.ts"],
   },
+  // The channel's picking, pool and call logic, each with the unit tests
+  // that reach it (the channel's other tests start ZooKeeper: too slow).
+  {
+    name: "channel/picker",
+    module: "src/channel/picker.ts",
+    tests: ["tests/channel/picker_test.ts", "tests/pool_unit_test.ts"],
+  },
+  {
+    name: "channel/pool",
+    module: "src/channel/pool.ts",
+    tests: ["tests/pool_unit_test.ts", "tests/channel/picker_test.ts"],
+  },
+  {
+    name: "channel/call",
+    module: "src/channel/call.ts",
+    tests: ["tests/channel/call_test.ts", "tests/deadline_test.ts"],
+    loopback: true,
+  },
+  {
+    name: "channel/hedging",
+    module: "src/channel/hedging.ts",
+    tests: [
+      "tests/hedging_unit_test.ts",
+      "tests/channel/call_test.ts",
+      "tests/deadline_test.ts",
+    ],
+    loopback: true,
+  },
+  // The server connection's guards and responder: their unit tests and the
+  // in-process server tests (no server process, no ZooKeeper).
+  {
+    name: "server/guards",
+    module: "src/server/_guards.ts",
+    tests: [
+      "tests/guards_unit_test.ts",
+      "tests/limits_test.ts",
+    ],
+    loopback: true,
+  },
+  {
+    name: "server/responder",
+    module: "src/server/_responder.ts",
+    tests: [
+      "tests/responder_unit_test.ts",
+      "tests/server_test.ts",
+      "tests/limits_test.ts",
+    ],
+    loopback: true,
+  },
   // Modules whose tests need a real ZooKeeper (the system layer): slow, run
   // them on request.
   {
@@ -198,7 +253,11 @@ export const TARGETS: readonly Target[] = [
   {
     name: "deadline",
     module: "src/_deadline.ts",
-    tests: ["tests/deadline_test.ts", "tests/deadline_queue_test.ts"],
+    tests: [
+      "tests/deadline_unit_test.ts",
+      "tests/deadline_test.ts",
+      "tests/deadline_queue_test.ts",
+    ],
     loopback: true,
   },
   {
@@ -324,16 +383,18 @@ async function mutate(target: Target): Promise<Mutant[]> {
   const base = JSON.parse(
     await Deno.readTextFile("mutation/stryker.config.json"),
   );
-  const report = `${REPORTS}/${target.name}.json`;
+  // One flat file per module: `channel/pool` → `channel_pool`.
+  const file = `${REPORTS}/${target.name.replaceAll("/", "_")}`;
+  const report = `${file}.json`;
   const config = {
     ...base,
     mutate: [target.module],
     commandRunner: { command: command(target) },
     jsonReporter: { fileName: report },
-    htmlReporter: { fileName: `${REPORTS}/${target.name}.html` },
+    htmlReporter: { fileName: `${file}.html` },
   };
   delete config.$schema;
-  const configFile = `${REPORTS}/${target.name}.config.json`;
+  const configFile = `${file}.config.json`;
   await Deno.writeTextFile(configFile, JSON.stringify(config, null, 2));
   const code = await run("node", [STRYKER, "run", configFile]);
   if (code !== 0) throw new Error(`StrykerJS failed on ${target.module}`);

@@ -147,3 +147,174 @@ Deno.test("an endpoint that leaves the membership is let go after its last attem
   pick.onCallEnded("ok");
   assert.equal(t.picker.retired.has(pick.subchannel), false, "let go");
 });
+
+/** Runs `body` with `performance.now()` reading `clock.now`. */
+async function withClock(
+  body: (clock: { now: number }) => Promise<void> | void,
+): Promise<void> {
+  const clock = { now: 1000 };
+  const original = performance.now;
+  performance.now = () => clock.now;
+  try {
+    await body(clock);
+  } finally {
+    performance.now = original;
+  }
+}
+
+Deno.test("latency: from the pick to the first answered() (or the end); only answers have one; every 8th attempt is sampled", async () => {
+  await withClock(async (clock) => {
+    await using t = setup([9001]);
+    const got: (number | undefined)[] = [];
+    t.picker.subscribe({ onCallEnded: (_s, _o, l) => got.push(l) });
+    // No latency booked yet: measured, from the pick to answered().
+    const first = t.picker.pick(undefined)!;
+    clock.now += 30;
+    first.answered();
+    clock.now += 50;
+    first.answered(); // a second answered() changes nothing
+    first.onCallEnded("ok");
+    assert.deepEqual(got, [30]);
+    // A remote error is an answer too: measured to the end without answered().
+    const second = t.picker.pick(undefined)!;
+    clock.now += 12;
+    second.onCallEnded("answered");
+    assert.deepEqual(got, [30, undefined], "latency booked: now sampled");
+    // From now on one attempt in eight: the 8th and the 16th.
+    got.length = 0;
+    for (let i = 0; i < 16; i++) {
+      const pick = t.picker.pick(undefined)!;
+      clock.now += 7;
+      pick.onCallEnded("ok");
+    }
+    assert.deepEqual(
+      got.map((l, i) => l === undefined ? undefined : i),
+      got.map((_, i) => i === 6 || i === 14 ? i : undefined),
+    );
+    assert.deepEqual(got.filter((l) => l !== undefined), [7, 7]);
+    // A failure is never measured, even when sampled or answered().
+    got.length = 0;
+    t.picker.subscribe({ measureAll: true, onCallEnded() {} });
+    const failed = t.picker.pick(undefined)!;
+    failed.answered();
+    clock.now += 5;
+    failed.onCallEnded("may-have-run");
+    assert.deepEqual(got, [undefined]);
+  });
+});
+
+Deno.test("hasUntried(): an endpoint not tried, not draining and not the one excluded", async () => {
+  await using t = setup([9001, 9002]);
+  const [a, b] = [...t.pool.subchannels()] as [Subchannel, Subchannel];
+  assert.equal(t.picker.hasUntried(undefined), true);
+  assert.equal(t.picker.hasUntried(new Set([a.key])), true);
+  assert.equal(t.picker.hasUntried(new Set([a.key, b.key])), false);
+  assert.equal(t.picker.hasUntried(new Set([a.key]), b), false);
+  assert.equal(t.picker.hasUntried(undefined, a), true);
+  b.draining = true;
+  assert.equal(t.picker.hasUntried(new Set([a.key])), false);
+  // An ejected endpoint still counts: it may be picked as a last resort.
+  b.draining = false;
+  b.ejected = true;
+  assert.equal(t.picker.hasUntried(new Set([a.key])), true);
+});
+
+Deno.test("pick(): the balancer chooses among several; none when the pool no longer knows the candidate", async () => {
+  await using t = setup([9001, 9002, 9003]);
+  const keys = new Set<string>();
+  for (let i = 0; i < 6; i++) {
+    const pick = t.picker.pick(new Set())!;
+    keys.add(pick.subchannel.key);
+    pick.onCallEnded("local");
+  }
+  assert.equal(keys.size, 3, "round-robin over all three");
+  // Every attempt is counted in flight until it ends.
+  const picks = [0, 1, 2].map(() => t.picker.pick(undefined)!);
+  assert.deepEqual(
+    [...t.pool.subchannels()].map((s) => s.candidate.inFlight),
+    [1, 1, 1],
+  );
+  for (const p of picks) p.onCallEnded("ok");
+  const stranger = new Picker({
+    usable: t.pool.usable,
+    all: t.pool.all,
+    of: () => undefined,
+    subchannels: () => t.pool.subchannels(),
+  }, createBalancer("round-robin"));
+  assert.equal(stranger.pick(undefined), undefined);
+});
+
+Deno.test("retire(): an endpoint with nothing in flight is disconnected at once; others when their last attempt ends", async () => {
+  await using t = setup([9001, 9002]);
+  const [a, b] = [...t.pool.subchannels()] as [Subchannel, Subchannel];
+  const disconnected: string[] = [];
+  for (const s of [a, b]) {
+    s.disconnect = () => {
+      disconnected.push(s.key);
+      return Promise.resolve();
+    };
+  }
+  t.picker.retire(a);
+  assert.deepEqual(disconnected, [a.key]);
+  assert.equal(t.picker.retired.has(a), false);
+  const p1 = t.picker.pick(new Set([a.key]))!;
+  const p2 = t.picker.pick(new Set([a.key]))!;
+  assert.equal(p1.subchannel, b);
+  t.pool.apply({ added: new Map(), removed: ["m9002"] }, () => true);
+  t.picker.retire(b);
+  assert.equal(t.picker.retired.has(b), true);
+  p1.onCallEnded("ok");
+  assert.deepEqual(disconnected, [a.key], "one attempt still in flight");
+  assert.equal(t.picker.retired.has(b), true);
+  p2.onCallEnded("deadline");
+  assert.deepEqual(disconnected, [a.key, b.key]);
+  assert.equal(t.picker.retired.has(b), false);
+});
+
+Deno.test("report() and onCallEnded() tell every subscriber, in order", async () => {
+  await using t = setup([9001]);
+  const order: string[] = [];
+  t.picker.subscribe(
+    { onCallEnded: (_s, o) => order.push(`1:${o}`) },
+    { onCallEnded: (_s, o) => order.push(`2:${o}`) },
+  );
+  const [s] = [...t.pool.subchannels()] as [Subchannel];
+  t.picker.report(s, "connect");
+  t.picker.pick(undefined)!.onCallEnded("not-run");
+  assert.deepEqual(order, ["1:connect", "2:connect", "1:not-run", "2:not-run"]);
+  assert.equal(s.calls, 0, "neither is an answer");
+});
+
+Deno.test("pick(): an ejected endpoint is not picked while a usable one is left", async () => {
+  await using t = setup([9001, 9002, 9003]);
+  const [a, b, c] = [...t.pool.subchannels()] as [
+    Subchannel,
+    Subchannel,
+    Subchannel,
+  ];
+  b.ejected = true;
+  c.ejected = true;
+  t.pool.changed();
+  for (let i = 0; i < 6; i++) {
+    const pick = t.picker.pick(undefined)!;
+    assert.equal(pick.subchannel, a, `attempt ${i}`);
+    pick.onCallEnded("ok");
+  }
+});
+
+Deno.test("latency: a remote error is an answer and is measured like a result", async () => {
+  await withClock(async (clock) => {
+    await using t = setup([9001]);
+    const got: (number | undefined)[] = [];
+    t.picker.subscribe({
+      measureAll: true,
+      onCallEnded: (_s, _o, l) => got.push(l),
+    });
+    for (const outcome of ["ok", "answered", "not-run"] as const) {
+      const pick = t.picker.pick(undefined)!;
+      clock.now += 9;
+      pick.onCallEnded(outcome);
+    }
+    assert.deepEqual(got, [9, 9, undefined]);
+  });
+});
