@@ -105,19 +105,40 @@ async function notServingConnection(server: RpcServer): Promise<Connection> {
   return direct;
 }
 
+/**
+ * Two registered servers, "a" and "b", and a channel that routes to both;
+ * disposing closes the channel, then the servers.
+ */
+async function twoServersAndAChannel(zookeeper: string) {
+  const a = start(zookeeper, "a");
+  const b = start(zookeeper, "b");
+  const existing = channelOf(zookeeper);
+  const dispose = async () => {
+    await existing.close();
+    await Promise.all([a.server.close(), b.server.close()]);
+  };
+  try {
+    await within(
+      Promise.all([a.server.ready, b.server.ready]),
+      30_000,
+      "ready",
+    );
+    await waitFor(
+      () => routes(existing, a.server) && routes(existing, b.server),
+      "the existing channel to see both servers",
+      10_000,
+    );
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return { a, b, existing, [Symbol.asyncDispose]: dispose };
+}
+
 Deno.test("a server set not serving is not routed to by existing or fresh channels, loses no call, and is routed again when it serves", async () => {
   await using zk = await startZooKeeper();
-  const a = start(zk.connectionString, "a");
-  const b = start(zk.connectionString, "b");
-  await using _a = a.server;
-  await using _b = b.server;
-  await within(Promise.all([a.server.ready, b.server.ready]), 30_000, "ready");
-  await using existing = channelOf(zk.connectionString);
-  await waitFor(
-    () => routes(existing, a.server) && routes(existing, b.server),
-    "the existing channel to see both servers",
-    10_000,
-  );
+  await using servers = await twoServersAndAChannel(zk.connectionString);
+  const { a, b, existing } = servers;
   await load(existing, 20); // connections to both are open
 
   // The switch, under load: 60 calls, many in flight on a.
@@ -229,17 +250,8 @@ Deno.test("toggling serving quickly leaves exactly one member node while serving
 
 Deno.test("a server closed under load loses no call of an existing channel, and no channel routes to it afterwards", async () => {
   await using zk = await startZooKeeper();
-  const a = start(zk.connectionString, "a");
-  const b = start(zk.connectionString, "b");
-  await using _a = a.server;
-  await using _b = b.server;
-  await within(Promise.all([a.server.ready, b.server.ready]), 30_000, "ready");
-  await using existing = channelOf(zk.connectionString);
-  await waitFor(
-    () => routes(existing, a.server) && routes(existing, b.server),
-    "the existing channel to see both servers",
-    10_000,
-  );
+  await using servers = await twoServersAndAChannel(zk.connectionString);
+  const { a, b, existing } = servers;
   await load(existing, 20);
   const during = load(existing, 60);
   await waitFor(() => a.runs.count > 0, "calls on a", 10_000);
