@@ -12,6 +12,8 @@ import { type RpcServer, serve } from "../src/server/server.ts";
 import { HEALTH_METHOD } from "../src/server/_handler_table.ts";
 import { zooKeeperRegistrar } from "../src/zookeeper/registrar.ts";
 import { ZooKeeperSession } from "../src/zookeeper/session.ts";
+import { SessionKeeper } from "../src/zookeeper/keeper.ts";
+import { ZooKeeperRegistration } from "../src/zookeeper/registration.ts";
 import { parseMember } from "../src/discovery/member.ts";
 import { Connection } from "../src/client/connection.ts";
 import { ServerClosingError } from "../src/errors.ts";
@@ -265,4 +267,54 @@ Deno.test("a server closed under load loses no call of an existing channel, and 
   assert.ok(!routes(fresh, a.server));
   await Promise.all([load(existing, 30), load(fresh, 30)]);
   assert.equal(a.runs.count, ranOnA, "nothing ran on the closed server");
+});
+
+Deno.test("withdraw and restore at every microtask offset around the end of a withdraw leave exactly one member node, the registered one", async () => {
+  // The flake this pins: setServing(false), (true), (false), then (true)
+  // just as the deleting run ends. A restore that came a few microtasks
+  // after that run cleared its slot, but before the queued run started,
+  // ran beside it: two creates, two nodes (one never deleted).
+  await using zk = await startZooKeeper();
+  await using keeper = new SessionKeeper(zk.connectionString, SESSION);
+  const registration = new ZooKeeperRegistration(
+    keeper,
+    "/rpc/toggled",
+    { host: HOST, port: 9 },
+    { log: () => {} },
+  );
+  await using _registration = {
+    [Symbol.asyncDispose]: () => registration.close(),
+  };
+  await within(registration.registered(), 30_000, "registered");
+  await using session = await ZooKeeperSession.connect(zk.connectionString);
+  const members = async () =>
+    (await session.getChildren("/rpc/toggled")).map((n) => `/rpc/toggled/${n}`);
+  // The registration's own session, to time the restore from the moment
+  // its delete is answered (the deleting run ends a few microtasks later).
+  const own = keeper.session!;
+  const deleteNode = own.delete.bind(own);
+  let deleted: Promise<void> | undefined;
+  own.delete = (...args) => (deleted = deleteNode(...args));
+  for (let hops = 0; hops < 16; hops++) {
+    deleted = undefined;
+    void registration.withdraw(); // deletes the node
+    registration.restore(); // queues a run after the delete
+    void registration.withdraw(); // joins that run
+    // (After the run under way, which may still be watching the node.)
+    await waitFor(() => deleted !== undefined, "the delete", 10_000);
+    await deleted;
+    for (let i = 0; i < hops; i++) await Promise.resolve();
+    registration.restore();
+    await waitFor(
+      async () => {
+        const nodes = await members();
+        return nodes.length === 1 && nodes[0] === registration.nodePath;
+      },
+      `one member node, the registered one (${hops} hops)`,
+      10_000,
+    );
+  }
+  // A second create that landed after the last check is still there.
+  await registration.withdraw();
+  assert.deepEqual(await members(), [], "no node left after withdraw()");
 });

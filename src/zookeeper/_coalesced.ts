@@ -11,14 +11,18 @@ export function coalesced(task: () => Promise<void>): () => Promise<void> {
   let running: Promise<void> | undefined;
   let again: Promise<void> | undefined;
   const start = (): Promise<void> => {
-    running = task().finally(() => {
-      running = undefined;
+    const run: Promise<void> = task().finally(() => {
+      if (running === run) running = undefined;
     });
-    return running;
+    running = run;
+    return run;
   };
   return () => {
-    if (running === undefined) return start();
-    again ??= running.catch(() => {}).then(() => {
+    // A run queued in `again` has not started yet (the last run's promise
+    // settles a few microtasks after it cleared `running`): join it rather
+    // than start a second run beside it.
+    if (running === undefined && again === undefined) return start();
+    again ??= (running ?? Promise.resolve()).catch(() => {}).then(() => {
       again = undefined;
       return start();
     });
