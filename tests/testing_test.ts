@@ -321,6 +321,89 @@ Deno.test("expireSession() rejects a wrong password without touching the session
   assert.equal(session.state, "connected");
 });
 
+/**
+ * A stand-in ZooKeeper for expireSession(): it grants the session on every
+ * connection, and the first `interrupted` ones it drops before answering
+ * the close, as when the session's own client takes the session back.
+ */
+function reclaimingServer(interrupted: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const stats = { connections: 0, closes: 0 };
+  const granted = new Uint8Array(4 + 40);
+  const view = new DataView(granted.buffer);
+  view.setInt32(0, 40); // length: protocolVersion, timeOut, id, password
+  view.setInt32(8, 4000); // timeOut > 0: granted
+  view.setInt32(20, 16);
+  const closed = new Uint8Array([
+    0,
+    0,
+    0,
+    16,
+    0,
+    0,
+    0,
+    1,
+    ...new Uint8Array(12),
+  ]);
+  const serving = (async () => {
+    for await (const conn of listener) {
+      const n = ++stats.connections;
+      try {
+        const buffer = new Uint8Array(4096);
+        let read = 0;
+        while (read < 4 + 45) { // the connect request, 16-byte password
+          const got = await conn.read(buffer.subarray(read));
+          if (got === null) break;
+          read += got;
+        }
+        await conn.write(granted);
+        if (n > interrupted) {
+          while (read < 4 + 45 + 12) { // the close request
+            const got = await conn.read(buffer.subarray(read));
+            if (got === null) break;
+            read += got;
+          }
+          stats.closes++;
+          await conn.write(closed);
+        }
+      } catch {
+        // the client went away
+      } finally {
+        conn.close();
+      }
+    }
+  })();
+  return {
+    connectionString: `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    stats,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await serving;
+    },
+  };
+}
+
+Deno.test("expireSession() keeps trying while the session's own client takes it back, more than five times, until a close goes through", async () => {
+  await using server = reclaimingServer(8);
+  await expireSession(server.connectionString, "1a2b", new Uint8Array(16));
+  assert.equal(server.stats.connections, 9);
+  assert.equal(server.stats.closes, 1);
+});
+
+Deno.test("expireSession() gives up at its timeout when every close is interrupted, saying no server closed the session", async () => {
+  await using server = reclaimingServer(Infinity);
+  await assert.rejects(
+    expireSession(server.connectionString, "1a2b", new Uint8Array(16), {
+      timeout: 300,
+    }),
+    (error: Error) =>
+      error.message ===
+        `Cannot expire session 0x1a2b at ${server.connectionString}: no server closed it`,
+  );
+  assert.ok(server.stats.connections > 5, `${server.stats.connections} tries`);
+  assert.equal(server.stats.closes, 0);
+});
+
 Deno.test("startZooKeeperEnsemble() rejects hosts or command prefixes that do not match its size", async () => {
   await assert.rejects(
     startZooKeeperEnsemble({ size: 3, hosts: ["127.0.0.1", "127.0.0.2"] }),

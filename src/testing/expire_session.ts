@@ -8,7 +8,8 @@
  */
 
 const CLOSE_SESSION = -11;
-const ATTEMPTS = 5;
+/** Longest pause between two rounds of attempts, in milliseconds. */
+const MAX_PAUSE = 50;
 
 /**
  * Options for {@linkcode expireSession}.
@@ -79,11 +80,15 @@ export async function expireSession(
   const deadline = Date.now() + timeout;
   let lastError: unknown;
   // The session's own client reconnects at once when we take its session
-  // over, and may take it back before our close is read: then we try again.
-  // "Unknown session" after a grant means an earlier close went through.
-  // Only a server that granted the session proves the password right.
+  // over, and may take it back before our close is read: then we try again,
+  // until the deadline (a fixed number of attempts could all lose that race
+  // on a loaded machine), with a growing pause that breaks a lockstep with
+  // the client's reconnects. "Unknown session" after a grant means an
+  // earlier close went through. Only a server that granted the session
+  // proves the password right.
   let granted = false;
-  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+  for (let attempt = 0; Date.now() < deadline; attempt++) {
+    if (attempt > 0) await pause(Math.min(attempt * 5, MAX_PAUSE), deadline);
     for (const server of servers) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
@@ -110,6 +115,12 @@ export async function expireSession(
     }`,
     { cause: lastError },
   );
+}
+
+/** Waits `ms` milliseconds, or until `deadline` (a `Date.now()` time). */
+function pause(ms: number, deadline: number): Promise<void> {
+  const wait = Math.max(0, Math.min(ms, deadline - Date.now()));
+  return new Promise((resolve) => setTimeout(resolve, wait));
 }
 
 function parseServers(
@@ -156,6 +167,9 @@ async function closeSessionOnce(
     // accepted, so a later "unknown session" is unambiguous. The session's own
     // client may reclaim the session in between (one loopback round trip):
     // that shows as "granted-then-interrupted" and the caller tries again.
+    // (Not both in one write: ZooKeeper may then run the close before it
+    // revalidates the session, and refuse the connect as if the password
+    // were wrong.)
     await writeAll(conn, connectRequest(sessionId, password));
     const reader = new FrameReader(conn);
     const response = await reader.next();
