@@ -25,8 +25,10 @@
  *    neither arms a timer nor is inside `within(`, or passes `timeout:
  *    Infinity` to a wait helper, needs `// wait-ok: <reason>`.
  * 5. **Layers.** `deno task test:unit` lists the fast files (no ZooKeeper,
- *    no child process); `test:system` runs every other one (its `--ignore`
- *    is the same list); `test` runs both.
+ *    no child process); `test:system` runs every other one: the doc
+ *    examples and most files with `--parallel` (its `--ignore` is the unit
+ *    list, then the files its last `deno test` runs one by one); `test`
+ *    runs both.
  *
  * @module
  */
@@ -208,10 +210,21 @@ Deno.test("discipline: every deno test task preloads the bound; test:unit and te
   const unit = all["test:unit"]!.split(" ").filter((a) =>
     a.startsWith("tests/") && a.endsWith("_test.ts")
   );
-  const ignored = /--ignore=(\S+)/.exec(all["test:system"]!)?.[1]?.split(",");
-  assert.deepEqual(ignored, unit);
+  // test:system runs the doc examples and most files with --parallel; the
+  // files it ignores there are the unit list, then the ones that may not
+  // share the process (fixed ports, environment, RSS, timing), which its
+  // last `deno test` runs one by one.
+  const system = all["test:system"]!;
+  const ignored = /--ignore=(\S+)/.exec(system)?.[1]?.split(",");
+  const sequential = system.slice(system.lastIndexOf("deno test ")).split(" ")
+    .filter((a) => a.startsWith("tests/") && a.endsWith("_test.ts"));
+  assert.ok(/deno test --doc --parallel /.test(system), system);
+  assert.deepEqual(ignored, [...unit, ...sequential]);
   const files = await testFiles();
-  for (const file of unit) assert.ok(files.includes(file), file);
+  for (const file of [...unit, ...sequential]) {
+    assert.ok(files.includes(file), file);
+  }
+  assert.equal(new Set([...unit, ...sequential]).size, ignored!.length);
   // The unit layer needs no ZooKeeper and starts no process.
   const SYSTEM =
     /startZooKeeper|_discovery_helpers|server_process|Deno\.Command|startChildServer|startFlood|testing\.ts/;

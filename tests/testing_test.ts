@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import {
   expireSession,
-  provisionZooKeeper,
   startZooKeeper,
   startZooKeeperEnsemble,
 } from "../testing.ts";
@@ -159,32 +158,6 @@ Deno.test("startZooKeeper() restart() fails fast with a clear error when another
   // clock-ok: fails fast: well before the 30 s startup timeout it would otherwise wait out
   assert.ok(Date.now() - started < 20_000); // not the 30 s startup timeout
   assert.equal(zk.running, false);
-});
-
-Deno.test("startZooKeeper() uses ZOOKEEPER_HOME and names it when it holds no jars", async () => {
-  const previous = Deno.env.get("ZOOKEEPER_HOME");
-  const home = await Deno.makeTempDir({ prefix: "zkrpc-home-" });
-  try {
-    Deno.env.set("ZOOKEEPER_HOME", home);
-    await assert.rejects(
-      startZooKeeper(),
-      /Cannot start ZooKeeper: ZOOKEEPER_HOME is ".*" but neither it nor its lib\/ directory holds any jar; point it at an unpacked ZooKeeper release or unset it\. To install on /,
-    );
-    await Deno.mkdir(`${home}/lib`);
-    await Deno.symlink(
-      "/usr/share/java/zookeeper.jar",
-      `${home}/lib/zookeeper-3.8.0.jar`,
-    );
-    assert.deepEqual((await provisionZooKeeper()).classpath, [
-      `${home}/lib/zookeeper-3.8.0.jar`,
-    ]);
-    await using zk = await startZooKeeper();
-    assert.ok(zk.running);
-  } finally {
-    if (previous === undefined) Deno.env.delete("ZOOKEEPER_HOME");
-    else Deno.env.set("ZOOKEEPER_HOME", previous);
-    await Deno.remove(home, { recursive: true });
-  }
 });
 
 Deno.test("startZooKeeper() times out with the tail of the log and kills what it started", async () => {
