@@ -147,6 +147,8 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
     this.#acl = options.acl;
     this.#log = options.log ?? ((message) => console.warn(message));
     this.#prefix = `server-${options.id ?? crypto.randomUUID()}-`;
+    // One run at a time, each request answered by a run that starts after
+    // it: two runs at once could both find no node and both create one.
     this.#ensure = coalesced(() => this.#ensureRegistered());
     this.#onSession = () =>
       void this.#ensure().catch((error) =>
