@@ -263,7 +263,8 @@ export const TARGETS: readonly Target[] = [
   {
     name: "async",
     module: "src/_async.ts",
-    tests: ["tests/deadline_test.ts"],
+    tests: ["tests/async_unit_test.ts", "tests/deadline_test.ts"],
+    loopback: true,
   },
 ];
 
