@@ -311,7 +311,7 @@ Deno.test("a hedged idempotent call to hung servers ends by its deadline, never 
         hedging: { delay: 1, maxHedges: 2 },
       });
       const error = await within(
-        channel.call("hang", [], { timeout: 300 }).catch((e) => e),
+        channel.call("hang", [], { timeout: 150 }).catch((e) => e),
         10_000,
         `a hedged call to ${servers.length} hung servers to end`,
       );

@@ -12,6 +12,13 @@ import {
   withContext,
 } from "../../mod.ts";
 import type { ClientCall } from "../../extend.ts";
+import { callDeadline, cancelled } from "../../src/channel/call.ts";
+import {
+  CancelledError,
+  ConnectionError,
+  DeadlineExceededError,
+  NoServersError,
+} from "../../src/errors.ts";
 import { closedPort } from "../_core_helpers.ts";
 import { within } from "../_wait.ts";
 
@@ -93,4 +100,191 @@ Deno.test("a first attempt refused before it was sent continues in the same call
     [...new Set(seen.map((call) => call.target))],
     [`${HOST}:${live.addr.port}`],
   );
+});
+
+Deno.test("callDeadline(): the call's timeout, else the channel's, within the parent's; a passed one is refused with its reason", () => {
+  const before = Date.now();
+  const own = callDeadline("m", { timeout: 500, parent: null }, 1000);
+  const channels = callDeadline("m", { parent: null }, 1000);
+  const after = Date.now();
+  assert.ok(
+    typeof own === "number" && own >= before + 500 && own <= after + 500,
+  );
+  assert.ok(
+    typeof channels === "number" && channels >= before + 1000 &&
+      channels <= after + 1000,
+  );
+  assert.equal(
+    callDeadline("m", { timeout: Infinity, parent: null }, 1),
+    Infinity,
+  );
+  const capped = callDeadline("m", {
+    timeout: 60_000,
+    parent: { deadline: before + 5000 },
+  }, 1000);
+  assert.equal(capped, before + 5000);
+  const zero = callDeadline("m", { timeout: 0 }, 1000);
+  assert.ok(zero instanceof DeadlineExceededError);
+  assert.equal(
+    zero.message,
+    'Cannot call method "m": deadline of 0 ms exceeded (request not sent)',
+  );
+  const passed = callDeadline("m", { parent: { deadline: before - 1 } }, 1000);
+  assert.ok(passed instanceof DeadlineExceededError);
+  assert.equal(
+    passed.message,
+    `Cannot call method "m": the calling handler's deadline has passed`,
+  );
+  // Due exactly now: refused too (nothing is left to send with).
+  const now = callDeadline("m", { parent: { deadline: Date.now() } }, 1000);
+  assert.ok(now instanceof DeadlineExceededError);
+});
+
+Deno.test("cancelled(): a CancelledError naming what was cancelled, with the signal's reason as its cause", () => {
+  const controller = new AbortController();
+  const reason = new Error("user gave up");
+  controller.abort(reason);
+  const error = cancelled('call method "m"', controller.signal);
+  assert.ok(error instanceof CancelledError);
+  assert.equal(error.message, 'Cannot call method "m": cancelled');
+  assert.equal(error.cause, reason);
+});
+
+Deno.test("a call whose attempts all fail before running says how many failed and why, and names the members", async () => {
+  const dead = [closedPort(), closedPort()];
+  for (
+    const [maxAttempts, ports, expected] of [
+      [1, dead.slice(0, 1), "1 attempt failed"],
+      [3, dead, "3 attempts failed"],
+      [2, dead, "2 attempts failed"],
+    ] as const
+  ) {
+    await using channel = new DistributedChannel({
+      membership: new StaticMembership(
+        ports.map((port) => ({ host: HOST, port })),
+      ),
+      service: "calc",
+      maxAttempts,
+      outlierDetection: { consecutiveFailures: 100 },
+    });
+    const error = await within(
+      channel.call("who", []).catch((e) => e),
+      10_000,
+      "the failing call",
+    );
+    assert.ok(error instanceof NoServersError, String(error));
+    assert.equal(error.service, "calc");
+    assert.ok(error.cause instanceof ConnectionError, String(error.cause));
+    assert.equal(
+      error.message,
+      `Cannot call method "who": no live servers for service "calc": all ${ports.length} ${
+        ports.length === 1 ? "member" : "members"
+      } failing: ${expected}, the last with: ${error.cause.message}`,
+    );
+  }
+});
+
+Deno.test("a call stopped by the retry budget says so", async () => {
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([{ host: HOST, port: closedPort() }]),
+    service: "calc",
+    retryBudget: { maxTokens: 1 },
+    outlierDetection: { consecutiveFailures: 100 },
+  });
+  const error = await within(
+    channel.call("who", []).catch((e) => e),
+    10_000,
+    "the failing call",
+  );
+  assert.ok(error instanceof NoServersError, String(error));
+  assert.match(
+    error.message,
+    /: 1 attempt failed \(retry budget exhausted\), the last with: /,
+  );
+});
+
+Deno.test("hedging follows the channel's hedged methods unless the call says otherwise, and only for idempotent calls", async () => {
+  let hungRuns = 0;
+  const hangs = withContext((ctx) =>
+    new Promise((_, reject) => {
+      hungRuns++;
+      ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), {
+        once: true,
+      });
+    })
+  );
+  await using hung = serve({ who: hangs, other: hangs }, {
+    hostname: HOST,
+    port: 0,
+  });
+  await using live = serve({ who: () => "live", other: () => "live" }, {
+    hostname: HOST,
+    port: 0,
+  });
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([
+      { host: HOST, port: hung.addr.port },
+      { host: HOST, port: live.addr.port },
+    ]),
+    balancer: {
+      pick: (candidates) =>
+        candidates.find((c) => c.key === `${HOST}:${hung.addr.port}`) ??
+          candidates[0],
+    },
+    hedging: { delay: 0, methods: ["who"] },
+    maxAttempts: 1,
+  });
+  const cases: [string, Record<string, boolean>, boolean][] = [
+    ["who", { idempotent: true }, true],
+    ["other", { idempotent: true }, false],
+    ["other", { idempotent: true, hedge: true }, true],
+    ["who", { idempotent: true, hedge: false }, false],
+    ["who", {}, false],
+  ];
+  for (const [method, options, hedged] of cases) {
+    const what = `${method} ${JSON.stringify(options)}`;
+    const result = await within(
+      channel.call(method, [], { ...options, timeout: 150 }).catch((e) => e),
+      10_000,
+      what,
+    );
+    if (hedged) assert.equal(result, "live", what);
+    else {assert.ok(
+        result instanceof DeadlineExceededError,
+        `${what}: ${result}`,
+      );}
+  }
+  assert.equal(
+    hungRuns,
+    cases.length,
+    "every call went to the hung server first",
+  );
+});
+
+Deno.test("a call whose signal is already aborted ends CancelledError and sends nothing", async () => {
+  let runs = 0;
+  await using s = serve({ who: () => ++runs }, { hostname: HOST, port: 0 });
+  for (const hedging of [undefined, { delay: 0 }]) {
+    await using channel = new DistributedChannel({
+      membership: new StaticMembership([{ host: HOST, port: s.addr.port }]),
+      idempotent: ["who"],
+      ...(hedging ? { hedging } : {}),
+    });
+    assert.equal(
+      await within(channel.call("who", []), 10_000, "a warm-up"),
+      runs,
+    );
+    const before = runs;
+    const controller = new AbortController();
+    const reason = new Error("gave up");
+    controller.abort(reason);
+    const error = await within(
+      channel.call("who", [], { signal: controller.signal }).catch((e) => e),
+      10_000,
+      "the aborted call",
+    );
+    assert.ok(error instanceof CancelledError, String(error));
+    assert.equal(error.cause, reason);
+    assert.equal(runs, before, "nothing was sent");
+  }
 });
