@@ -18,32 +18,12 @@ import {
   settleWithin,
   timeoutError,
 } from "../src/_async.ts";
+import { countedSignal } from "./_core_helpers.ts";
 import { withFakeTimers } from "./_timers.ts";
 
 /** Lets queued promise reactions run (no timer: the timers are fake). */
 async function settled(): Promise<void> {
   for (let i = 0; i < 5; i++) await Promise.resolve();
-}
-
-/** A signal that records its listeners, to check they are removed. */
-function trackedSignal(): {
-  controller: AbortController;
-  listeners: () => number;
-} {
-  const controller = new AbortController();
-  let count = 0;
-  const signal = controller.signal;
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
-  signal.addEventListener = ((...args: Parameters<typeof add>) => {
-    count++;
-    add(...args);
-  }) as typeof add;
-  signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
-    count--;
-    remove(...args);
-  }) as typeof remove;
-  return { controller, listeners: () => count };
 }
 
 Deno.test("MAX_TIMER_DELAY is the largest delay setTimeout keeps: 2^31-1 ms", () => {
@@ -153,7 +133,7 @@ Deno.test("timeoutError() names what failed, the option and the value given", ()
 
 Deno.test("deadline(): the promise's value or error, then its timer is cleared and its listener removed", async () => {
   await withFakeTimers(async (timers) => {
-    const { controller, listeners } = trackedSignal();
+    const { controller, listeners } = countedSignal();
     const value = deadline(Promise.resolve(7), 50, {
       signal: controller.signal,
     });
@@ -173,7 +153,7 @@ Deno.test("deadline(): the promise's value or error, then its timer is cleared a
 
 Deno.test("deadline(): the timer rejects with a TimeoutError DOMException; a later settle changes nothing", async () => {
   await withFakeTimers(async (timers) => {
-    const { controller, listeners } = trackedSignal();
+    const { controller, listeners } = countedSignal();
     const late = Promise.withResolvers<number>();
     const raced = deadline(late.promise, 20, { signal: controller.signal });
     assert.ok(await stillPendingWithoutTimers(raced));
@@ -193,7 +173,7 @@ Deno.test("deadline(): the timer rejects with a TimeoutError DOMException; a lat
 
 Deno.test("deadline(): an abort rejects with the signal's reason and clears the timer; an aborted signal arms nothing", async () => {
   await withFakeTimers(async (timers) => {
-    const { controller, listeners } = trackedSignal();
+    const { controller, listeners } = countedSignal();
     const raced = deadline(new Promise(() => {}), 20, {
       signal: controller.signal,
     });

@@ -17,6 +17,7 @@ import {
 import type { CallOptions, Connection } from "../../src/client/connection.ts";
 import { CancelledError } from "../../src/errors.ts";
 import type { ChannelCallOptions } from "../../src/channel/options.ts";
+import { countedSignal } from "../_core_helpers.ts";
 import { within } from "../_wait.ts";
 
 /** What a scripted connection's `stream()` was asked. */
@@ -73,24 +74,6 @@ async function readAll(stream: ReadableStream<unknown>): Promise<unknown[]> {
   const items: unknown[] = [];
   for await (const item of stream) items.push(item);
   return items;
-}
-
-/** A signal that counts its listeners. */
-function countedSignal() {
-  const controller = new AbortController();
-  let listeners = 0;
-  const signal = controller.signal;
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
-  signal.addEventListener = ((...args: Parameters<typeof add>) => {
-    listeners++;
-    add(...args);
-  }) as typeof add;
-  signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
-    listeners--;
-    remove(...args);
-  }) as typeof remove;
-  return { controller, listeners: () => listeners };
 }
 
 Deno.test("channelStream(): the items in order, the first item reported once, the attempt held until the stream ends", async () => {
