@@ -79,6 +79,10 @@ Deno.test("admission: a member outside --allow-net is refused, warned about once
     assert.deepEqual(warnings, [
       `zkrpc: skipping member ${HOST}:2 of service "calc": ${reason}`,
     ]);
+    // Another member: its own warning.
+    policy.refusal({ host: HOST, port: 3 });
+    assert.equal(warnings.length, 2);
+    assert.match(warnings[1]!, /skipping member 127\.0\.0\.1:3 /);
   });
 });
 

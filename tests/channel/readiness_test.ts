@@ -15,6 +15,7 @@ import { createBalancer } from "../../src/channel/balancer.ts";
 import type { ChannelCall } from "../../src/channel/call.ts";
 import type { DiscoveryState } from "../../src/discovery/membership.ts";
 import { CancelledError, NoServersError } from "../../src/errors.ts";
+import { countedSignal } from "../_core_helpers.ts";
 import { type FakeTimer, withFakeTimers } from "../_timers.ts";
 
 const HOST = "127.0.0.1";
@@ -33,7 +34,9 @@ class ScriptedMembership extends EventTarget {
 }
 
 /** A readiness over an empty pool (never connected) and `membership`. */
-function setup(options: { closed?: () => Error | undefined } = {}) {
+function setup(
+  options: { closed?: (what: string) => Error | undefined } = {},
+) {
   const membership = new ScriptedMembership();
   const pool = new SubchannelPool({}, {
     onBroken() {},
@@ -176,18 +179,22 @@ Deno.test("unavailable(): known members all failing, one or several, with the la
 });
 
 Deno.test("ready(): an invalid timeout is a RangeError; a known member resolves at once; a closed channel throws its error", async () => {
-  const closed = new Error("closed channel");
   let isClosed = false;
-  await using rig = setup({ closed: () => isClosed ? closed : undefined });
+  await using rig = setup({
+    closed: (what) => isClosed ? new Error(`closed: ${what}`) : undefined,
+  });
   await assert.rejects(rig.readiness.ready({ timeout: -1 }, 1000), {
     name: "RangeError",
     message:
       "Cannot wait for servers: timeout must be a number of ms >= 0 or Infinity, got -1",
   });
   isClosed = true;
+  await assert.rejects(rig.readiness.ready({ timeout: 10 }, 1000), {
+    message: "closed: wait for servers",
+  });
   await assert.rejects(
-    rig.readiness.ready({ timeout: 10 }, 1000),
-    (e) => e === closed,
+    rig.readiness.waitForPick(callOf(Date.now() + 1000), undefined, rig.picker),
+    { message: 'closed: call method "divide"' },
   );
   rig.add(1);
   // Known members: ready even when closed (nothing to wait for).
@@ -279,13 +286,16 @@ Deno.test("ready(): closed discovery fails at once; skipped members wait out the
     assert.equal(timers.length, 0);
     rig.membership.state = "connecting";
     rig.readiness.excluded.set("a", "h:1: filtered");
-    const waiting = rig.readiness.ready({}, 900);
+    const { controller, listeners } = countedSignal();
+    const waiting = rig.readiness.ready({ signal: controller.signal }, 900);
+    assert.equal(listeners(), 1);
     assert.equal(await outcome(waiting), "pending");
     assert.deepEqual(armed(timers), [900]);
     rig.readiness.excluded.clear();
     rig.add(1);
     rig.readiness.wake();
     assert.deepEqual(await outcome(waiting), { value: undefined });
+    assert.equal(listeners(), 0, "the caller's signal is let go");
   });
 });
 
@@ -337,7 +347,7 @@ Deno.test("waitForPick(): without waitForReady a confirmed-empty service fails a
     const plain = await outcome(
       rig.readiness.waitForPick(call, undefined, rig.picker),
     ) as { error: NoServersError };
-    assert.equal(plain.error.cause, undefined);
+    assert.equal("cause" in plain.error, false, "no cause without an error");
     assert.equal(timers.length, 0);
   });
 });
