@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { Subchannel } from "../../src/channel/subchannel.ts";
+import { Connection } from "../../src/client/connection.ts";
 import { ConnectionError } from "../../src/errors.ts";
 import type { MemberData } from "../../src/discovery/member.ts";
 import { serve } from "../../src/server/server.ts";
@@ -284,4 +285,131 @@ Deno.test("subchannel: a connection closed by the client with no error is not re
   assert.equal(subchannel.state, "idle");
   assert.deepEqual(broken, []);
   await subchannel.disconnect();
+});
+
+/**
+ * Runs `body` with `Connection.connect` replaced by `connect` (the
+ * endpoints it is asked for are recorded), then restores it.
+ */
+async function withConnect(
+  connect: () => Promise<Connection>,
+  body: (
+    asked: { hostname: string; port: number; tls?: boolean }[],
+  ) => Promise<void>,
+): Promise<void> {
+  const original = Connection.connect;
+  const asked: { hostname: string; port: number; tls?: boolean }[] = [];
+  Connection.connect = ((endpoint: typeof asked[number]) => {
+    asked.push(endpoint);
+    return connect();
+  }) as typeof Connection.connect;
+  try {
+    await body(asked);
+  } finally {
+    Connection.connect = original;
+  }
+}
+
+Deno.test("subchannel: a new one is not retired; connects use TLS exactly when the member says tls: true", async () => {
+  assert.equal(subchannelOf({ host: HOST, port: 9 }).subchannel.retired, false);
+  await withConnect(
+    () => Promise.reject(new ConnectionError("no", { written: false })),
+    async (asked) => {
+      for (const tls of [true, false, undefined]) {
+        const member: MemberData = { host: HOST, port: 9 };
+        if (tls !== undefined) member.tls = tls;
+        await assert.rejects(subchannelOf(member).subchannel.connect());
+      }
+      assert.deepEqual(asked, [
+        { hostname: HOST, port: 9, tls: true },
+        { hostname: HOST, port: 9, tls: false },
+        { hostname: HOST, port: 9, tls: false },
+      ]);
+    },
+  );
+});
+
+Deno.test("subchannel: a connect failing with an error that is not a refusal is wrapped: named endpoint, not written, cause kept", async () => {
+  const bug = new TypeError("boom");
+  await withConnect(() => Promise.reject(bug), async () => {
+    const { subchannel } = subchannelOf({ host: HOST, port: 9 });
+    await assert.rejects(subchannel.connect(), (error: unknown) => {
+      assert.ok(error instanceof ConnectionError, String(error));
+      assert.equal(error.message, `Cannot connect to ${HOST}:9: boom`);
+      assert.equal(error.written, false);
+      assert.equal(error.cause, bug);
+      return true;
+    });
+  });
+});
+
+Deno.test("subchannel: a dropped connect that fails late leaves the newer connect in place", async () => {
+  const pending: PromiseWithResolvers<Connection>[] = [];
+  await withConnect(() => {
+    const next = Promise.withResolvers<Connection>();
+    pending.push(next);
+    return next.promise;
+  }, async () => {
+    const { subchannel } = subchannelOf({ host: HOST, port: 9 });
+    const first = subchannel.connect();
+    const dropped = subchannel.disconnect();
+    for (let i = 0; i < 5; i++) await Promise.resolve(); // the drop
+    const second = subchannel.connect();
+    assert.notEqual(second, first);
+    // The first connect's failure arrives after the second started.
+    pending[0]!.reject(new ConnectionError("late", { written: false }));
+    await assert.rejects(first);
+    await dropped;
+    assert.equal(subchannel.state, "connecting");
+    assert.equal(subchannel.connect(), second);
+    pending[1]!.reject(new ConnectionError("refused", { written: false }));
+    await assert.rejects(second);
+    assert.notEqual(subchannel.connect(), second, "a failed connect is let go");
+    pending[2]!.reject(new ConnectionError("refused", { written: false }));
+    await assert.rejects(subchannel.connect());
+  });
+});
+
+Deno.test("subchannel: closing its connection makes it idle at once; the dropped connect's error is not written", async () => {
+  await using server = serve({ who: () => "me" }, { hostname: HOST, port: 0 });
+  const { subchannel } = subchannelOf({ host: HOST, port: server.addr.port });
+  const connection = await within(subchannel.connect(), 10_000, "the connect");
+  connection.close();
+  assert.equal(subchannel.state, "idle", "closed, before its close event");
+  await within(connection.closed, 10_000, "the close");
+  const connecting = subchannel.connect();
+  const dropped = subchannel.disconnect();
+  await assert.rejects(within(connecting, 10_000, "the connect"), (error) => {
+    assert.ok(error instanceof ConnectionError);
+    assert.equal(error.written, false);
+    return true;
+  });
+  await dropped;
+});
+
+Deno.test("subchannel: the old connection closing after a goaway leaves the new one live; disconnect() waits for the old one", async () => {
+  await using fake = startFakeMember("goaway-then-closing");
+  const { subchannel, broken } = subchannelOf({ host: HOST, port: fake.port });
+  const old = await within(subchannel.connect(), 10_000, "the connect");
+  await assert.rejects(old.call("x", [], { timeout: 10_000 }));
+  await waitFor(() => subchannel.live === undefined, "the goaway");
+  const next = await within(subchannel.connect(), 10_000, "a new connect");
+  // The old connection breaking is not the endpoint's breakage.
+  old.dispatchEvent(
+    new CustomEvent("close", { detail: { error: new Error("late") } }),
+  );
+  assert.deepEqual(broken, []);
+  assert.equal(subchannel.live, next);
+  old.close();
+  await within(old.closed, 10_000, "the old connection to close");
+  assert.equal(subchannel.live, next, "the new connection stays live");
+  assert.equal(subchannel.state, "ready");
+  assert.deepEqual(broken, []);
+  // A second goaway'd connection: disconnect() resolves once it is closed.
+  await assert.rejects(next.call("x", [], { timeout: 10_000 }));
+  await waitFor(() => subchannel.live === undefined, "the second goaway");
+  let closed = false;
+  next.closed.then(() => closed = true);
+  await subchannel.disconnect();
+  assert.equal(closed, true);
 });
