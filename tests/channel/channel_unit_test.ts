@@ -430,3 +430,54 @@ Deno.test("channel: await using swallows a failing close", async () => {
   );
   await channel.close();
 });
+
+Deno.test("channel: stream() reads a streaming method's items through the channel", async () => {
+  await using s = serve({
+    async *count(n: number) {
+      for (let i = 0; i < n; i++) yield i;
+    },
+  }, { hostname: HOST, port: 0 });
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([at(s.addr.port)]),
+  });
+  const items: unknown[] = [];
+  await within(
+    (async () => {
+      for await (const item of channel.stream("count", [3])) items.push(item);
+    })(),
+    10_000,
+    "the stream",
+  );
+  assert.deepEqual(items, [0, 1, 2]);
+  const none: unknown[] = [];
+  await within(
+    (async () => {
+      for await (const item of channel.stream("count")) none.push(item);
+    })().catch((e) => e),
+    10_000,
+    "a stream without params",
+  );
+  assert.deepEqual(none, []);
+});
+
+Deno.test("channel: a failing endpoint is ejected, and a new registration at its address re-admits it", async () => {
+  const port = closedPort();
+  const membership = new StaticMembership([at(port)]);
+  await using channel = new DistributedChannel({
+    membership,
+    outlierDetection: { consecutiveFailures: 1 },
+    maxAttempts: 1,
+  });
+  await within(channel.call("who", []).catch(() => {}), 10_000, "a call");
+  await waitFor(
+    () => channel.endpoints()[0]?.state === "ejected",
+    "the ejection",
+  );
+  // The server restarted: a new member id at the same address.
+  membership.dispatchEvent(
+    new CustomEvent("change", {
+      detail: { added: new Map([["restarted", at(port)]]), removed: [] },
+    }),
+  );
+  assert.equal(channel.endpoints()[0]?.state, "idle");
+});
