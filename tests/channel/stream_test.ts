@@ -80,12 +80,12 @@ Deno.test("channelStream(): the items in order, the first item reported once, th
   const opened: Opened[] = [];
   let firstItems = 0;
   let attemptEnded = false;
+  const options = { timeout: 100 };
   const stream = channelStream(
     "count",
     undefined,
     undefined,
     async (attempt) => {
-      const options = { timeout: 100 };
       await attempt(
         connectionOf([1, 2, 3], opened),
         "count",
@@ -94,11 +94,6 @@ Deno.test("channelStream(): the items in order, the first item reported once, th
         () => firstItems++,
       );
       attemptEnded = true;
-      assert.equal(
-        opened[0]!.options,
-        options,
-        "no input: the options as given",
-      );
       return undefined;
     },
   );
@@ -116,6 +111,7 @@ Deno.test("channelStream(): the items in order, the first item reported once, th
   assert.equal(attemptEnded, true, "the attempt ends with the stream");
   assert.equal(firstItems, 1);
   assert.deepEqual([opened[0]!.method, opened[0]!.params], ["count", [3]]);
+  assert.equal(opened[0]!.options, options, "no input: the options as given");
 });
 
 Deno.test("channelStream(): an empty stream ends; its attempt still reports a first read", async () => {
