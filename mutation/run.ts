@@ -172,11 +172,7 @@ export const TARGETS: readonly Target[] = [
   {
     name: "channel/call",
     module: "src/channel/call.ts",
-    tests: [
-      "tests/channel/call_test.ts",
-      "tests/channel_options_test.ts",
-      "tests/deadline_test.ts",
-    ],
+    tests: ["tests/channel/call_test.ts", "tests/channel_options_test.ts"],
     loopback: true,
   },
   // The channel's wiring, readiness, endpoints, streams, stubs, options and
