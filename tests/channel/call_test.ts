@@ -20,7 +20,7 @@ import {
   NoServersError,
 } from "../../src/errors.ts";
 import { closedPort } from "../_core_helpers.ts";
-import { within } from "../_wait.ts";
+import { stillPending, within } from "../_wait.ts";
 
 const HOST = "127.0.0.1";
 
@@ -287,4 +287,98 @@ Deno.test("a call whose signal is already aborted ends CancelledError and sends 
     assert.equal(error.cause, reason);
     assert.equal(runs, before, "nothing was sent");
   }
+});
+
+Deno.test("a connect that does not finish is bounded by the call's deadline, and by half of it while another endpoint is untried", async () => {
+  using first = Deno.listen({ hostname: HOST, port: 0 });
+  using second = Deno.listen({ hostname: HOST, port: 0 });
+  const keys = [first, second].map((l) => `${HOST}:${l.addr.port}`);
+  // One silent endpoint: the whole deadline, then DeadlineExceededError.
+  await using alone = new DistributedChannel({
+    membership: new StaticMembership([{ host: HOST, port: first.addr.port }]),
+    connection: { connectTimeout: 30_000 },
+  });
+  const error = await within(
+    alone.call("who", [], { timeout: 60 }).catch((e) => e),
+    10_000,
+    "the call to end at its deadline",
+  );
+  assert.ok(error instanceof DeadlineExceededError, String(error));
+  assert.equal(
+    error.message,
+    `Cannot call method "who": deadline exceeded while connecting to ${
+      keys[0]
+    }`,
+  );
+  // Two: half the time on the first, then the rest on the second.
+  await using both = new DistributedChannel({
+    membership: new StaticMembership(
+      [first, second].map((l) => ({ host: HOST, port: l.addr.port })),
+    ),
+    balancer: {
+      pick: (candidates) =>
+        candidates.find((c) => c.key === keys[0]) ?? candidates[0],
+    },
+    connection: { connectTimeout: 30_000 },
+  });
+  const moved = await within(
+    both.call("who", [], { timeout: 200 }).catch((e) => e),
+    10_000,
+    "the call to end at its deadline",
+  );
+  assert.ok(moved instanceof DeadlineExceededError, String(moved));
+  assert.equal(
+    moved.message,
+    `Cannot call method "who": deadline exceeded while connecting to ${
+      keys[1]
+    }`,
+  );
+});
+
+Deno.test("a call cancelled while connecting ends CancelledError at once, with the reason", async () => {
+  using silent = Deno.listen({ hostname: HOST, port: 0 });
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([{ host: HOST, port: silent.addr.port }]),
+    connection: { connectTimeout: 30_000 },
+  });
+  const controller = new AbortController();
+  const call = channel.call("who", [], {
+    timeout: 60_000,
+    signal: controller.signal,
+  }).catch((e) => e);
+  assert.ok(await stillPending(call), "the call is connecting");
+  const reason = new Error("gave up");
+  controller.abort(reason);
+  const error = await within(call, 10_000, "the cancelled call");
+  assert.ok(error instanceof CancelledError, String(error));
+  assert.equal(error.message, 'Cannot call method "who": cancelled');
+  assert.equal(error.cause, reason);
+});
+
+Deno.test("every attempt ends on its endpoint: answers counted, nothing left in flight, refused connects counted as failures", async () => {
+  await using live = serve({ who: () => "live" }, { hostname: HOST, port: 0 });
+  const dead = closedPort();
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([
+      { host: HOST, port: dead },
+      { host: HOST, port: live.addr.port },
+    ]),
+    balancer: "round-robin",
+    outlierDetection: { consecutiveFailures: 100 },
+  });
+  for (let i = 0; i < 4; i++) {
+    assert.equal(
+      await within(channel.call("who", []), 10_000, "a call"),
+      "live",
+    );
+  }
+  const byKey = new Map(channel.endpoints().map((e) => [e.key, e]));
+  const answered = byKey.get(`${HOST}:${live.addr.port}`)!;
+  const refused = byKey.get(`${HOST}:${dead}`)!;
+  assert.equal(answered.calls, 4);
+  assert.equal(answered.inFlight, 0);
+  assert.equal(answered.failures, 0);
+  assert.equal(refused.calls, 0);
+  assert.equal(refused.inFlight, 0);
+  assert.ok(refused.failures >= 1, `${refused.failures} failures`);
 });
