@@ -192,8 +192,9 @@ Deno.test("ready(): an invalid timeout is a RangeError; a known member resolves 
   await assert.rejects(rig.readiness.ready({ timeout: 10 }, 1000), {
     message: "closed: wait for servers",
   });
+  const call = callOf(Date.now() + 1000);
   await assert.rejects(
-    rig.readiness.waitForPick(callOf(Date.now() + 1000), undefined, rig.picker),
+    rig.readiness.waitForPick(call, undefined, rig.picker),
     { message: 'closed: call method "divide"' },
   );
   rig.add(1);
