@@ -481,3 +481,121 @@ Deno.test("channel: a failing endpoint is ejected, and a new registration at its
   );
   assert.equal(channel.endpoints()[0]?.state, "idle");
 });
+
+Deno.test("channel: the error classes given are revived from the server's errors", async () => {
+  class OutOfStock extends Error {
+    override name = "OutOfStock";
+  }
+  await using s = serve({
+    buy: () => {
+      throw new OutOfStock("none left");
+    },
+  }, { hostname: HOST, port: 0 });
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([at(s.addr.port)]),
+    errors: [OutOfStock],
+  });
+  const error = await within(
+    channel.call("buy", []).catch((e) => e),
+    10_000,
+    "the call",
+  );
+  assert.ok(error instanceof OutOfStock, String(error));
+  assert.equal(error.message, "none left");
+});
+
+Deno.test("channel: an unreachable registry fails a call after discoveryTimeout, not the call's timeout", async () => {
+  class Unreachable extends StaticMembership {
+    override get state() {
+      return "connecting" as const;
+    }
+  }
+  await using channel = new DistributedChannel({
+    membership: new Unreachable([]),
+    discoveryTimeout: 20,
+    timeout: 60_000,
+  });
+  const error = await within(
+    channel.call("who", []).catch((e) => e),
+    // Far below the default discoveryTimeout (5 s): a lost option fails here.
+    2500,
+    "the call to give up after discoveryTimeout (20 ms), long before 60 s",
+  );
+  assert.ok(error instanceof NoServersError, String(error));
+  assert.match(error.message, /the membership source unreachable/);
+});
+
+Deno.test("channel: a closed channel sends nothing to its known members", async () => {
+  await using s = server();
+  const channel = new DistributedChannel({
+    membership: new StaticMembership([at(s.addr.port)]),
+    service: "calc",
+  });
+  await channel.close();
+  await assert.rejects(
+    channel.call("who", []),
+    (error: unknown) =>
+      error instanceof ConnectionError && error.written === false &&
+      error.message ===
+        'Cannot call method "who": the channel for service "calc" is closed',
+  );
+  assert.equal(s.connections, 0);
+});
+
+Deno.test("channel: stream() without params sends none", async () => {
+  await using s = serve({
+    async *args(...params: unknown[]) {
+      yield params.length;
+    },
+  }, { hostname: HOST, port: 0 });
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([at(s.addr.port)]),
+  });
+  const items: unknown[] = [];
+  await within(
+    (async () => {
+      for await (const item of channel.stream("args")) items.push(item);
+    })(),
+    10_000,
+    "the stream",
+  );
+  assert.deepEqual(items, [0]);
+});
+
+Deno.test("channel: hedging by percentile learns the latency of answered calls", async () => {
+  let hung = false;
+  const hangs = withContext((ctx) =>
+    new Promise((_, reject) =>
+      ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), {
+        once: true,
+      })
+    )
+  );
+  await using slow = serve({ who: hangs }, { hostname: HOST, port: 0 });
+  await using fast = serve({ who: () => "fast" }, { hostname: HOST, port: 0 });
+  const slowKey = `${HOST}:${slow.addr.port}`;
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([at(slow.addr.port), at(fast.addr.port)]),
+    balancer: {
+      pick: (candidates) =>
+        candidates.find((c) => (c.key === slowKey) === hung) ?? candidates[0],
+    },
+    idempotent: ["who"],
+    hedging: { delay: { percentile: 50 } },
+  });
+  // 32 answers from the fast server: the median is a few ms.
+  for (let i = 0; i < 32; i++) {
+    assert.equal(
+      await within(channel.call("who", []), 10_000, "a call"),
+      "fast",
+    );
+  }
+  hung = true;
+  // Before 16 answers the hedge waits 100 ms: past this call's deadline.
+  const result = await within(
+    channel.call("who", [], { timeout: 95 }).catch((e) => e),
+    10_000,
+    "the hedged call",
+  );
+  assert.equal(result, "fast");
+});
