@@ -18,6 +18,7 @@ import {
   ConnectionError,
   DeadlineExceededError,
   NoServersError,
+  RemoteError,
 } from "../../src/errors.ts";
 import { closedPort } from "../_core_helpers.ts";
 import { stillPending, within } from "../_wait.ts";
@@ -381,4 +382,59 @@ Deno.test("every attempt ends on its endpoint: answers counted, nothing left in 
   assert.equal(refused.calls, 0);
   assert.equal(refused.inFlight, 0);
   assert.ok(refused.failures >= 1, `${refused.failures} failures`);
+});
+
+Deno.test("a hedged call ends with the first server answer, even an error, and never hedges to an endpoint it already tried", async () => {
+  let hungRuns = 0;
+  await using hung = serve({
+    who: withContext((ctx) =>
+      new Promise((_, reject) => {
+        hungRuns++;
+        ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), {
+          once: true,
+        });
+      })
+    ),
+  }, { hostname: HOST, port: 0 });
+  await using failing = serve({
+    who: () => {
+      throw new RangeError("no");
+    },
+  }, { hostname: HOST, port: 0 });
+  const failingKey = `${HOST}:${failing.addr.port}`;
+  // The failing server first, the hung one as the hedge.
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([
+      { host: HOST, port: failing.addr.port },
+      { host: HOST, port: hung.addr.port },
+    ]),
+    balancer: {
+      pick: (candidates) =>
+        candidates.find((c) => c.key === failingKey) ?? candidates[0],
+    },
+    idempotent: ["who"],
+    hedging: { delay: 0, maxHedges: 2 },
+    timeout: 60_000,
+  });
+  const answered = await within(
+    channel.call("who", []).catch((e) => e),
+    10_000,
+    "the server's error to end the call",
+  );
+  assert.ok(answered instanceof RemoteError, String(answered));
+  assert.equal(answered.remoteName, "RangeError");
+  // One hung endpoint alone: one attempt, no hedge to the same endpoint.
+  hungRuns = 0;
+  await using alone = new DistributedChannel({
+    membership: new StaticMembership([{ host: HOST, port: hung.addr.port }]),
+    idempotent: ["who"],
+    hedging: { delay: 0, maxHedges: 2 },
+  });
+  const error = await within(
+    alone.call("who", [], { timeout: 100 }).catch((e) => e),
+    10_000,
+    "the call's deadline",
+  );
+  assert.ok(error instanceof DeadlineExceededError, String(error));
+  assert.equal(hungRuns, 1);
 });
