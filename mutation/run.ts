@@ -172,7 +172,11 @@ export const TARGETS: readonly Target[] = [
   {
     name: "channel/call",
     module: "src/channel/call.ts",
-    tests: ["tests/channel/call_test.ts", "tests/channel_options_test.ts"],
+    tests: [
+      "tests/channel/call_test.ts",
+      "tests/channel_options_test.ts",
+      "tests/channel/channel_unit_test.ts",
+    ],
     loopback: true,
   },
   // The channel's wiring, readiness, endpoints, streams, stubs, options and

@@ -19,7 +19,9 @@ import {
   DeadlineExceededError,
   NoServersError,
   RemoteError,
+  ServerClosingError,
 } from "../../src/errors.ts";
+import { startFakeMember } from "../_fake_member.ts";
 import { closedPort } from "../_core_helpers.ts";
 import { stillPending, within } from "../_wait.ts";
 
@@ -66,6 +68,13 @@ Deno.test("a hedged call numbers its attempts across hedges and sends each to an
       ),
       "live",
     );
+    // Interceptors see what is left of the call's 30 s.
+    for (const call of seen) {
+      assert.ok(
+        call.timeout > 20_000 && call.timeout <= 30_000,
+        `${call.timeout}`,
+      );
+    }
     // The hedge is attempt 2, on the other endpoint.
     assert.deepEqual(seen.map((call) => [call.attempt, call.target]), [
       [1, `${HOST}:${hung.addr.port}`],
@@ -437,4 +446,20 @@ Deno.test("a hedged call ends with the first server answer, even an error, and n
   );
   assert.ok(error instanceof DeadlineExceededError, String(error));
   assert.equal(hungRuns, 1);
+});
+
+Deno.test("an idempotent call that may have run on every attempt ends with the last server's error, not NoServersError", async () => {
+  await using fake = startFakeMember("run-then-closing");
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([{ host: HOST, port: fake.port }]),
+    idempotent: ["x"],
+    maxAttempts: 2,
+  });
+  const error = await within(
+    channel.call("x", []).catch((e) => e),
+    10_000,
+    "the call",
+  );
+  assert.ok(error instanceof ServerClosingError, String(error));
+  assert.deepEqual(fake.ran, ["x", "x"], "two attempts, both ran");
 });
