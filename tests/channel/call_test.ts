@@ -185,6 +185,7 @@ Deno.test("a call whose attempts all fail before running says how many failed an
     assert.ok(error instanceof NoServersError, String(error));
     assert.equal(error.service, "calc");
     assert.ok(error.cause instanceof ConnectionError, String(error.cause));
+    assert.match(error.cause.message, /refused/i);
     assert.equal(
       error.message,
       `Cannot call method "who": no live servers for service "calc": all ${ports.length} ${
@@ -462,4 +463,71 @@ Deno.test("an idempotent call that may have run on every attempt ends with the l
   );
   assert.ok(error instanceof ServerClosingError, String(error));
   assert.deepEqual(fake.ran, ["x", "x"], "two attempts, both ran");
+});
+
+Deno.test("a call with only metadata, or through interceptors, sends the caller's metadata and params as given", async () => {
+  await using s = serve({
+    seen: withContext((ctx, ...params: unknown[]) => ({
+      metadata: { ...ctx.metadata },
+      params,
+    })),
+    async *items(n: number) {
+      for (let i = 0; i < n; i++) yield i;
+    },
+  }, { hostname: HOST, port: 0 });
+  for (const intercepted of [false, true]) {
+    await using channel = new DistributedChannel({
+      membership: new StaticMembership([{ host: HOST, port: s.addr.port }]),
+      ...(intercepted ? { interceptors: [(_call, next) => next()] } : {}),
+    });
+    const what = intercepted ? "intercepted" : "plain";
+    await within(channel.call("seen", []), 10_000, "a warm-up");
+    const seen = await within(
+      channel.call("seen", [1, "a"], { metadata: { tenant: "acme" } }),
+      10_000,
+      "a call with metadata",
+    );
+    assert.deepEqual(seen, {
+      metadata: { tenant: "acme" },
+      params: [1, "a"],
+    }, what);
+    // A stream through the same path.
+    const items: unknown[] = [];
+    await within(
+      (async () => {
+        for await (const item of channel.stream("items", [2])) items.push(item);
+      })(),
+      10_000,
+      "a stream",
+    );
+    assert.deepEqual(items, [0, 1], what);
+    // Params that are not an array: the connection's own TypeError.
+    await assert.rejects(
+      channel.call("seen", "x" as unknown as unknown[]),
+      {
+        name: "TypeError",
+        message: 'Cannot call method "seen": params must be an array',
+      },
+      what,
+    );
+  }
+});
+
+Deno.test("a call that finds its only endpoint draining waits until its deadline and names the last error", async () => {
+  await using fake = startFakeMember("goaway-then-closing");
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([{ host: HOST, port: fake.port }]),
+    service: "calc",
+  });
+  const error = await within(
+    channel.call("x", [], { timeout: 100 }).catch((e) => e),
+    10_000,
+    "the call's deadline",
+  );
+  assert.ok(error instanceof NoServersError, String(error));
+  assert.ok(error.cause instanceof ServerClosingError, String(error.cause));
+  assert.equal(
+    error.message,
+    `Cannot call method "x": no live servers for service "calc": all 1 member failing (last error: ${error.cause.message})`,
+  );
 });
