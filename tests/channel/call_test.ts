@@ -23,7 +23,7 @@ import {
 } from "../../src/errors.ts";
 import { startFakeMember } from "../_fake_member.ts";
 import { closedPort } from "../_core_helpers.ts";
-import { stillPending, within } from "../_wait.ts";
+import { stillPending, waitFor, within } from "../_wait.ts";
 
 const HOST = "127.0.0.1";
 
@@ -295,6 +295,7 @@ Deno.test("a call whose signal is already aborted ends CancelledError and sends 
       "the aborted call",
     );
     assert.ok(error instanceof CancelledError, String(error));
+    assert.equal(error.message, 'Cannot call method "who": cancelled');
     assert.equal(error.cause, reason);
     assert.equal(runs, before, "nothing was sent");
   }
@@ -529,5 +530,100 @@ Deno.test("a call that finds its only endpoint draining waits until its deadline
   assert.equal(
     error.message,
     `Cannot call method "x": no live servers for service "calc": all 1 member failing (last error: ${error.cause.message})`,
+  );
+});
+
+Deno.test("a hedged call whose first chain may have run waits for its hedge's answer", async () => {
+  await using fake = startFakeMember("run-then-closing");
+  const release = Promise.withResolvers<void>();
+  let liveStarted = false;
+  await using live = serve({
+    async x(): Promise<string> {
+      liveStarted = true;
+      await release.promise;
+      return "live";
+    },
+  }, { hostname: HOST, port: 0 });
+  const fakeKey = `${HOST}:${fake.port}`;
+  const ended: string[] = [];
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([
+      { host: HOST, port: fake.port },
+      { host: HOST, port: live.addr.port },
+    ]),
+    balancer: {
+      pick: (candidates) =>
+        candidates.find((c) => c.key === fakeKey) ?? candidates[0],
+    },
+    interceptors: [async (call, next) => {
+      // The first chain is sent once the hedge runs on the live server.
+      if (call.target === fakeKey) {
+        await waitFor(() => liveStarted, "the hedge to run");
+      }
+      try {
+        return await next();
+      } finally {
+        ended.push(call.target);
+      }
+    }],
+    idempotent: ["x"],
+    maxAttempts: 1,
+    hedging: { delay: 0 },
+    timeout: 60_000,
+  });
+  const call = channel.call("x", []).catch((e) => e);
+  // The first chain ran on the fake and failed: may have run, no retry left.
+  await waitFor(
+    () => ended.includes(fakeKey),
+    "the first chain to fail",
+  );
+  assert.ok(await stillPending(call), "the call waits for the hedge");
+  release.resolve();
+  assert.equal(await within(call, 10_000, "the hedged call"), "live");
+});
+
+Deno.test("refused connects try every endpoint before attempts are counted", async () => {
+  const ports = [closedPort(), closedPort(), closedPort()];
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership(
+      ports.map((port) => ({ host: HOST, port })),
+    ),
+    maxAttempts: 2,
+    outlierDetection: { consecutiveFailures: 100 },
+  });
+  const error = await within(
+    channel.call("who", []).catch((e) => e),
+    10_000,
+    "the failing call",
+  );
+  assert.ok(error instanceof NoServersError, String(error));
+  assert.match(error.message, /: 2 attempts failed, /);
+  for (const endpoint of channel.endpoints()) {
+    assert.ok(endpoint.failures > 0, `${endpoint.key} was never tried`);
+  }
+});
+
+Deno.test("a connect cut at half the time left did not run: a non-idempotent call moves to the next endpoint", async () => {
+  using silent = Deno.listen({ hostname: HOST, port: 0 });
+  await using live = serve({ who: () => "live" }, { hostname: HOST, port: 0 });
+  const silentKey = `${HOST}:${silent.addr.port}`;
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([
+      { host: HOST, port: silent.addr.port },
+      { host: HOST, port: live.addr.port },
+    ]),
+    balancer: {
+      pick: (candidates) =>
+        candidates.find((c) => c.key === silentKey) ?? candidates[0],
+    },
+    connection: { connectTimeout: 30_000 },
+  });
+  assert.equal(
+    await within(
+      channel.call("who", [], { timeout: 400 }).catch((e) => e),
+      10_000,
+      "the call",
+    ),
+    "live",
   );
 });
