@@ -322,3 +322,27 @@ export function closedPort(): number {
 export function deadlineSeen(ctx: { deadline: number }): number | null {
   return Number.isFinite(ctx.deadline) ? ctx.deadline : null;
 }
+
+/**
+ * An abort controller whose signal counts its `"abort"` listeners (added
+ * minus removed), to check that a wait lets go of a caller's signal.
+ */
+export function countedSignal(): {
+  controller: AbortController;
+  listeners: () => number;
+} {
+  const controller = new AbortController();
+  let count = 0;
+  const signal = controller.signal;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = ((...args: Parameters<typeof add>) => {
+    if (args[0] === "abort") count++;
+    add(...args);
+  }) as typeof add;
+  signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
+    if (args[0] === "abort") count--;
+    remove(...args);
+  }) as typeof remove;
+  return { controller, listeners: () => count };
+}

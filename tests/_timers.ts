@@ -32,3 +32,51 @@ export async function countTimers(body: () => Promise<void>): Promise<number> {
 export function afterOverflow(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 5));
 }
+
+/** A timer armed under {@linkcode withFakeTimers}: fired by the test. */
+export interface FakeTimer {
+  /** The delay it was armed with. */
+  ms: number;
+  /** Whether `clearTimeout` was called on it. */
+  cleared: boolean;
+  /** Runs its callback (whether or not it was cleared). */
+  fire(): void;
+}
+
+/**
+ * Runs `body` with `setTimeout`/`clearTimeout` recording timers (fired by
+ * the test, never by time) and `Date.now()` and `performance.now()` reading
+ * `clock.now`; restores all four afterwards.
+ */
+export async function withFakeTimers(
+  body: (timers: FakeTimer[], clock: { now: number }) => Promise<void> | void,
+): Promise<void> {
+  const timers: FakeTimer[] = [];
+  const clock = { now: 10_000 };
+  const saved = [
+    globalThis.setTimeout,
+    globalThis.clearTimeout,
+    Date.now,
+    performance.now,
+  ] as const;
+  globalThis.setTimeout = ((cb: () => void, ms: number) => {
+    const timer = { ms, cleared: false, fire: () => cb() };
+    timers.push(timer);
+    return timers.length;
+  }) as unknown as typeof setTimeout;
+  globalThis.clearTimeout = ((id: number | undefined) => {
+    if (id !== undefined && id > 0) timers[id - 1]!.cleared = true;
+  }) as typeof clearTimeout;
+  Date.now = () => clock.now;
+  performance.now = () => clock.now;
+  try {
+    await body(timers, clock);
+  } finally {
+    [
+      globalThis.setTimeout,
+      globalThis.clearTimeout,
+      Date.now,
+      performance.now,
+    ] = saved;
+  }
+}

@@ -311,7 +311,7 @@ Deno.test("a hedged idempotent call to hung servers ends by its deadline, never 
         hedging: { delay: 1, maxHedges: 2 },
       });
       const error = await within(
-        channel.call("hang", [], { timeout: 300 }).catch((e) => e),
+        channel.call("hang", [], { timeout: 150 }).catch((e) => e),
         10_000,
         `a hedged call to ${servers.length} hung servers to end`,
       );
@@ -489,6 +489,8 @@ Deno.test("one deadline from the channel to the server: timeout, parent: null, i
    */
   const cases: [string, ChannelCallOptions, number | "outer" | "none"][] = [
     ["timeout 5 s", { timeout: 5000, parent: null }, 5000],
+    // No option but parent: null (a first attempt's shared options).
+    ["the channel's timeout, parent: null", { parent: null }, 10_000],
     [
       "timeout 2^31 + 1 s",
       { timeout: 2 ** 31 + 1000, parent: null },

@@ -9,6 +9,7 @@ import { DistributedChannel, StaticMembership } from "../mod.ts";
 import { Connection } from "../src/client/connection.ts";
 import { type RpcServer, serve } from "../src/server/server.ts";
 import { INERT_STUB_NAMES, stub } from "../src/channel/stub.ts";
+import { ConnectionError } from "../src/errors.ts";
 import { within } from "./_wait.ts";
 
 const HOST = "127.0.0.1";
@@ -222,4 +223,116 @@ Deno.test("a connection's stub prints its address and still calls", async () => 
   conn.close();
   await server.close();
   assert.deepEqual(requests, ["divide"]);
+});
+
+Deno.test("a stub prints the caller's service, else its endpoint, else Stub, and never throws while printing", () => {
+  const call = () => Promise.resolve();
+  const cases: [object, string][] = [
+    [{ service: "calc", endpoint: { hostname: "h", port: 1 } }, "Stub<calc>"],
+    [{ service: "", endpoint: { hostname: "h", port: 1 } }, "Stub<h:1>"],
+    [{ service: 7, endpoint: { hostname: "h", port: 2 } }, "Stub<h:2>"],
+    [{ endpoint: { hostname: 5, port: 2 } }, "Stub"],
+    [{ endpoint: undefined }, "Stub"],
+    [{}, "Stub"],
+    [{
+      get service(): string {
+        throw new Error("no");
+      },
+    }, "Stub"],
+  ];
+  for (const [i, [caller, label]] of cases.entries()) {
+    Object.defineProperty(caller, "call", { value: call });
+    const s = stub(caller as never) as unknown as object;
+    const what = `case ${i}`;
+    assert.equal(String(s), label, what);
+    assert.equal(`${s}`, label, what);
+    assert.equal(s.toString(), label, what);
+    assert.equal(s.toLocaleString(), label, what);
+    assert.equal(JSON.stringify(s), JSON.stringify(label), what);
+    assert.equal(Deno.inspect(s), label, what);
+    assert.equal(util.inspect(s), label, what);
+    assert.equal(Object.prototype.toString.call(s), `[object ${label}]`);
+  }
+});
+
+Deno.test("a stub's method calls the caller with its name, the arguments and the stub's options, and is the same function each time", async () => {
+  const calls: [string, unknown[], unknown][] = [];
+  const options = { timeout: 1234 };
+  const s = stub<{ add(a: number, b: number): number }>({
+    call: (method, params, o) => {
+      calls.push([method, params, o]);
+      return Promise.resolve(42);
+    },
+  }, options);
+  assert.equal(s.add, s.add, "one function per name");
+  assert.equal(await within(s.add(1, 2), 1000, "a call"), 42);
+  assert.equal(calls.length, 1);
+  assert.deepEqual(calls[0]!.slice(0, 2), ["add", [1, 2]]);
+  assert.equal(calls[0]![2], options);
+  const plain = stub<{ x(): void }>({
+    call: (_m, _p, o) => {
+      calls.push(["x", [], o]);
+      return Promise.resolve();
+    },
+  });
+  await within(plain.x(), 1000, "a call");
+  assert.deepEqual(calls[1]![2], {});
+});
+
+Deno.test("a stub's failed call carries the stack of the code that awaited it", async () => {
+  const s = stub<{ fail(): void }>({
+    call: () =>
+      Promise.reject(new ConnectionError("broken", { written: true })),
+  });
+  async function awaitingCaller() {
+    await s.fail();
+  }
+  const error = await within(
+    awaitingCaller().catch((e) => e),
+    1000,
+    "the failed call",
+  ) as Error;
+  assert.ok(error instanceof ConnectionError);
+  assert.match(error.stack ?? "", /awaitingCaller/);
+});
+
+Deno.test("`in` on a stub: any string but an inert name is a method; symbols only when the stub prints with them", () => {
+  const s = stub({ call: () => Promise.resolve() }) as unknown as object;
+  assert.equal("anything" in s, true);
+  assert.equal("then" in s, false);
+  assert.equal("hasOwnProperty" in s, false);
+  assert.equal("toString" in s, true, "printing is local but present");
+  assert.equal("toJSON" in s, true);
+  assert.equal(Symbol.toPrimitive in s, true);
+  assert.equal(Symbol.toStringTag in s, true);
+  assert.equal(Symbol.for("Deno.customInspect") in s, true);
+  assert.equal(Symbol.for("nodejs.util.inspect.custom") in s, true);
+  assert.equal(Symbol.iterator in s, false);
+  assert.equal(Object.getPrototypeOf(s), null);
+});
+
+Deno.test("the inert names: every Object.prototype name, the thenable's and the probes' names", () => {
+  for (const name of Object.getOwnPropertyNames(Object.prototype)) {
+    assert.ok(INERT_STUB_NAMES.has(name), name);
+  }
+  for (
+    const name of [
+      "then",
+      "catch",
+      "finally",
+      "toJSON",
+      "prototype",
+      "asymmetricMatch",
+      "$$typeof",
+      "nodeType",
+      "tagName",
+      "@@__IMMUTABLE_ITERABLE__@@",
+      "@@__IMMUTABLE_RECORD__@@",
+      "_isMockFunction",
+    ]
+  ) assert.ok(INERT_STUB_NAMES.has(name), name);
+  assert.equal(
+    INERT_STUB_NAMES.size,
+    new Set([...Object.getOwnPropertyNames(Object.prototype)]).size + 12,
+  );
 });

@@ -127,3 +127,55 @@ Deno.test("deadlineFrom() caps by the parent and refuses invalid timeouts; remai
   assert.equal(remaining(now + 7, now), 7);
   assert.equal(remaining(Infinity, now), Infinity);
 });
+
+Deno.test("each header part read exactly to the end of the body is whole; one byte short is truncated", () => {
+  const parse = (bytes: number[]) => () =>
+    readRequestHeader(new Uint8Array(bytes));
+  // A deadline ending the body is whole: what is missing is the method.
+  assert.throws(parse([1, 0, 0, 0, 7]), /truncated method name/);
+  assert.throws(parse([1, 0, 0, 7]), /truncated deadline/);
+  // Metadata ending the body is whole, even when empty: the method is missing.
+  assert.throws(parse([2, 0, 1, 9]), /truncated method name/);
+  assert.throws(parse([2, 0, 0]), /truncated method name/);
+  assert.equal(
+    readRequestHeader(new Uint8Array([2, 0, 2, 9])).unreadable,
+    "truncated metadata",
+  );
+  // A method name ending the body is whole (no params), an empty one too.
+  const empty = readRequestHeader(new Uint8Array([0, 0]));
+  assert.deepEqual([empty.method, empty.paramsStart], [new Uint8Array(0), 2]);
+  const named = readRequestHeader(new Uint8Array([0, 2, 97, 98]));
+  assert.deepEqual([named.method, named.paramsStart], [utf8.encode("ab"), 4]);
+  assert.throws(parse([0, 3, 97, 98]), /truncated method name/);
+  // Both flags, each part exactly as long as it says.
+  const both = readRequestHeader(
+    new Uint8Array([3, 0, 0, 1, 0, 0, 1, 5, 1, 97, 0x90]),
+  );
+  assert.deepEqual(
+    [both.timeout, both.metadata, both.method, both.paramsStart],
+    [256, new Uint8Array([5]), utf8.encode("a"), 10],
+  );
+});
+
+Deno.test("readRequestHeader() fills the header it is given and returns it", () => {
+  const into = readRequestHeader(body(9, "x", new Uint8Array([0x90])));
+  const again = readRequestHeader(
+    body(undefined, "yz", new Uint8Array([0x90])),
+    into,
+  );
+  assert.equal(again, into);
+  assert.deepEqual({ ...into }, {
+    timeout: undefined,
+    metadata: undefined,
+    unreadable: undefined,
+    method: utf8.encode("yz"),
+    paramsStart: 4,
+  });
+  const cut = readRequestHeader(new Uint8Array([2, 0, 9, 1]), into);
+  assert.equal(cut, into);
+  assert.deepEqual([into.unreadable, into.method, into.paramsStart], [
+    "truncated metadata",
+    new Uint8Array(0),
+    4,
+  ]);
+});
