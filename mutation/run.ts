@@ -199,22 +199,18 @@ export const TARGETS: readonly Target[] = [
     ],
     loopback: true,
   },
-  // Modules whose tests need a real ZooKeeper (the system layer): slow, run
-  // them on request.
+  // The ZooKeeper registration, membership and session, each against an
+  // in-memory ZooKeeper (tests/zookeeper/); their real-ZooKeeper tests are
+  // the system layer.
   {
     name: "registration",
     module: "src/zookeeper/registration.ts",
-    tests: ["tests/discovery_test.ts", "tests/discovery_security_test.ts"],
-    system: true,
+    tests: ["tests/zookeeper/registration_unit_test.ts"],
   },
   {
     name: "membership",
     module: "src/zookeeper/membership.ts",
-    tests: [
-      "tests/zookeeper_membership_test.ts",
-      "tests/zookeeper_watch_test.ts",
-    ],
-    system: true,
+    tests: ["tests/zookeeper/membership_unit_test.ts"],
   },
   {
     name: "session",
