@@ -215,8 +215,7 @@ export const TARGETS: readonly Target[] = [
   {
     name: "session",
     module: "src/zookeeper/session.ts",
-    tests: ["tests/zookeeper_session_test.ts", "tests/session_keeper_test.ts"],
-    system: true,
+    tests: ["tests/zookeeper/session_unit_test.ts"],
   },
   // The channel, client and server (being restructured, issue 24): every
   // module of those folders without an entry above, listed when the runner

@@ -71,7 +71,7 @@ function stateEvents(membership: ZooKeeperMembership): string[] {
 function fresh(membership: ZooKeeperMembership): Promise<void> {
   return waitFor(() => membership.state === "fresh", {
     what: "the membership to be fresh",
-    timeout: 2000,
+    timeout: 1000,
   });
 }
 
@@ -135,7 +135,7 @@ Deno.test("membership: an added member costs one data read, a removed one no req
     `getData ${SERVICE}/${id}`,
   ]);
   assert.equal(membership.dataReads, 2);
-  const removed = nextEvent(membership, "change", 2000);
+  const removed = nextEvent(membership, "change", 1000);
   leave(zk, id);
   await removed;
   assert.deepEqual(changes, [
@@ -166,7 +166,7 @@ Deno.test("membership: a lost connection keeps the last list; the reconnection r
   keeper.reconnect();
   await waitFor(() => changes.length === 1, {
     what: "the re-list",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.deepEqual(changes, [{ added: [c], removed: [a!] }]);
   assert.deepEqual(ids(membership), [b, c].sort());
@@ -181,7 +181,7 @@ Deno.test("membership: a lost connection keeps the last list; the reconnection r
   const d = join(zk, 9004);
   await waitFor(() => changes.length === 2, {
     what: "the new member",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.deepEqual(changes[1], { added: [d], removed: [] });
   // A reconnection with nothing changed re-lists but reports no change.
@@ -189,7 +189,7 @@ Deno.test("membership: a lost connection keeps the last list; the reconnection r
   keeper.reconnect();
   await waitFor(() => zk.count("getChildren") === 3, {
     what: "the third list",
-    timeout: 2000,
+    timeout: 1000,
   });
   await fresh(membership); // the list applied: a change would be out by now
   assert.equal(changes.length, 2);
@@ -211,7 +211,7 @@ Deno.test("membership: after an expiry the state is resyncing until the new sess
   await fresh(membership);
   await waitFor(() => changes.length === 1, {
     what: "the re-list",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.deepEqual(changes, [{ added: [], removed: [b!] }]);
   assert.deepEqual(ids(membership), [a]);
@@ -223,7 +223,7 @@ Deno.test("membership: after an expiry the state is resyncing until the new sess
   const c = join(zk, 9003);
   await waitFor(() => changes.length === 2, {
     what: "the new member",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.deepEqual(changes[1], { added: [c], removed: [] });
   await membership.close();
@@ -240,13 +240,13 @@ Deno.test("membership: an event that overtakes the list's answer wins: a member 
   const c = join(zk, 9003);
   await waitFor(() => changes.length === 1, {
     what: "the created member",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.deepEqual(changes[0], { added: [c], removed: [] });
   list.release();
   await waitFor(() => changes.length === 2, {
     what: "the late list",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.deepEqual(changes[1], { added: [b], removed: [] });
   assert.deepEqual(ids(membership), [b, c].sort());
@@ -267,7 +267,7 @@ Deno.test("membership: a member deleted while its data is being read is never ad
   await fresh(membership);
   await waitFor(() => changes.length === 1, {
     what: "the first list",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.deepEqual(changes, [{ added: [b], removed: [] }]);
   // Later: the read of a new member answers after its deletion.
@@ -279,7 +279,7 @@ Deno.test("membership: a member deleted while its data is being read is never ad
   const d = join(zk, 9004); // something to wait for after the late read
   await waitFor(() => changes.length === 2, {
     what: "the next member",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.deepEqual(changes[1], { added: [d], removed: [] });
   assert.deepEqual(ids(membership), [b, d].sort());
@@ -299,7 +299,7 @@ Deno.test("membership: unusable member data is refused by id (not JSON, no port)
   await fresh(membership);
   await waitFor(() => changes.length === 1, {
     what: "the list",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.deepEqual(changes, [{ added: [good], removed: [] }]);
   assert.deepEqual(ids(membership), [good]);
@@ -324,7 +324,7 @@ Deno.test("membership: unusable member data is refused by id (not JSON, no port)
   keeper.reconnect();
   await waitFor(() => zk.count("getChildren") === 2, {
     what: "the re-list",
-    timeout: 2000,
+    timeout: 1000,
   });
   await fresh(membership);
   assert.equal(zk.count("getData"), reads);
@@ -339,7 +339,7 @@ Deno.test("membership: unusable member data is refused by id (not JSON, no port)
     });
     await m.close();
     return third.length === 1;
-  }, { what: "the deleted member forgotten", timeout: 2000 });
+  }, { what: "the deleted member forgotten", timeout: 1000 });
   assert.deepEqual(third, [portless]);
   assert.equal(changes.length, 1); // an unusable member never was a change
   await second.close();
@@ -365,14 +365,14 @@ Deno.test("membership: a server without addWatch (UNIMPLEMENTED) moves the sessi
   const b = join(zk, 9002);
   await waitFor(() => changes.length === 2, {
     what: "the added member",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.deepEqual(changes[1], { added: [b], removed: [] });
   assert.equal(zk.count("getChildren"), 2); // listed again
   leave(zk, a!);
   await waitFor(() => changes.length === 3, {
     what: "the removed member",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.deepEqual(changes[2], { added: [], removed: [a!] });
   assert.equal(zk.count("getChildren"), 3);
@@ -381,7 +381,7 @@ Deno.test("membership: a server without addWatch (UNIMPLEMENTED) moves the sessi
   keeper.reconnect();
   await waitFor(() => zk.count("getChildren") === 4, {
     what: "the re-list",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.equal(zk.count("addWatch"), 1);
   // …a new session does (the server may have been upgraded).
@@ -390,7 +390,7 @@ Deno.test("membership: a server without addWatch (UNIMPLEMENTED) moves the sessi
   keeper.start();
   await waitFor(() => membership.watchMode === "persistent", {
     what: "the persistent mode",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.equal(zk.count("addWatch"), 2);
   await fresh(membership);
@@ -409,12 +409,12 @@ Deno.test("membership: on child watches a missing service path lists empty and i
   zk.createNode(SERVICE, undefined);
   await waitFor(() => zk.count("getChildren") === 2, {
     what: "the list after the path came",
-    timeout: 2000,
+    timeout: 1000,
   });
   const a = join(zk, 9001);
   await waitFor(() => membership.members.has(a), {
     what: "the member",
-    timeout: 2000,
+    timeout: 1000,
   });
   await membership.close();
 });
@@ -430,7 +430,7 @@ Deno.test("membership: on the persistent watch a missing service path lists empt
   const a = join(zk, 9001);
   await waitFor(() => membership.members.has(a), {
     what: "the member",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.equal(zk.count("getChildren"), 1);
   await membership.close();
@@ -456,7 +456,7 @@ Deno.test("membership: events on the service path itself and below a member are 
   const b = join(zk, 9003); // something to wait for after those events
   await waitFor(() => changes.length === 1, {
     what: "the next member",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.deepEqual(changes, [{ added: [b], removed: [] }]);
   assert.deepEqual(zk.ops.slice(before).map((r) => r.op), ["getData"]);
@@ -475,7 +475,7 @@ Deno.test("membership: at most 64 member reads are in flight at once, and all ar
   reads.release();
   await waitFor(() => membership.members.size === 100, {
     what: "every member",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.equal(membership.dataReads, 100);
   await membership.close();
@@ -495,7 +495,7 @@ Deno.test("membership: memberships of one keeper and path share one watch and on
   const b = join(zk, 9002);
   await waitFor(() => seen.every((c) => c.length === 1), {
     what: "both changes",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.equal(zk.count("getData"), 2);
   const oneStates = stateEvents(one);
@@ -507,7 +507,7 @@ Deno.test("membership: memberships of one keeper and path share one watch and on
   const c = join(zk, 9003);
   await waitFor(() => two.members.has(c), {
     what: "the member seen by two",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.deepEqual(ids(one).length, 2); // frozen at close
   assert.ok(one.members.has(b));
@@ -516,7 +516,7 @@ Deno.test("membership: memberships of one keeper and path share one watch and on
   await two.close();
   await waitFor(() => zk.persistentWatches().length === 0, {
     what: "the watch removed",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.equal(zk.count("removeWatch"), 1);
   // The keeper's events no longer reach a closed membership.
@@ -581,7 +581,7 @@ Deno.test("membership: NO_AUTH on the list closes it for good; a lost connection
   const denied = new ZooKeeperMembership(keeper.real, SERVICE);
   await waitFor(() => denied.state === "closed", {
     what: "the closed state",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.ok(isZooKeeperError(denied.lastError, "NO_AUTH"));
   await denied.close();
@@ -591,7 +591,7 @@ Deno.test("membership: NO_AUTH on the list closes it for good; a lost connection
   const membership = new ZooKeeperMembership(other.real, SERVICE);
   await waitFor(() => zk.count("getChildren") === 2, {
     what: "the failed list",
-    timeout: 2000,
+    timeout: 1000,
   });
   assert.equal(membership.state, "connecting");
   assert.equal(membership.lastError, undefined);
