@@ -147,6 +147,7 @@ Deno.test("registration: a reconnection of the same session adopts the node it h
   assert.deepEqual(members(zk), [path]);
   assert.equal(zk.count("create", `${SERVICE}/server-u1-`), 1);
   assert.equal(zk.count("delete"), 0);
+  assert.equal(zk.count("setData"), 0);
   await registration.close();
 });
 
@@ -274,7 +275,7 @@ Deno.test("registration: a node deleted by someone else while the session lives 
 });
 
 Deno.test("registration: data changed by someone else is written back, same node, with a log line", async () => {
-  const { zk, make, logs } = setup();
+  const { zk, keeper, make, logs } = setup();
   const registration = make();
   const path = await registered(registration);
   let events = 0;
@@ -307,6 +308,14 @@ Deno.test("registration: data changed by someone else is written back, same node
     timeout: 2000,
   });
   assert.deepEqual(zk.nodes.get(path)!.data, encodeMember(MEMBER));
+  // Written back only when changed: a reconnection does not write.
+  keeper.disconnect();
+  keeper.reconnect();
+  await waitFor(() => zk.count("exists", path) === 7, {
+    what: "the check after the reconnection",
+    timeout: 2000,
+  });
+  assert.equal(zk.count("setData", path), 2);
   await registration.close();
 });
 
@@ -432,7 +441,7 @@ Deno.test("registration: a keeper that gives up fails the registration with the 
 });
 
 Deno.test("registration: withdraw deletes the node and keeps it away across reconnections and sessions until restore registers again", async () => {
-  const { zk, keeper, make } = setup();
+  const { zk, keeper, make, logs } = setup();
   const registration = make();
   const first = await registered(registration);
   await registration.withdraw();
@@ -440,6 +449,8 @@ Deno.test("registration: withdraw deletes the node and keeps it away across reco
   assert.equal(registration.nodePath, undefined);
   await registration.withdraw(); // idempotent
   assert.equal(zk.count("delete", first), 1);
+  await flush();
+  assert.deepEqual(logs, []); // its own deletion is no news
   const count = zk.count("create", `${SERVICE}/server-u1-`);
   keeper.disconnect();
   keeper.reconnect();
@@ -512,6 +523,21 @@ Deno.test("registration: close deletes the node, rejects a pending registered(),
   const never = makeAway();
   await never.close();
   await assert.rejects(never.registered(), /the registration was closed/);
+});
+
+Deno.test("registration: close finds its node already gone (NO_NODE): done, it stops listening", async () => {
+  const { zk, keeper, make, logs } = setup();
+  const registration = make();
+  const path = await registered(registration);
+  zk.failNext("delete", "NO_NODE", { path, applied: true });
+  await registration.close();
+  assert.deepEqual(members(zk), []);
+  const count = zk.ops.length;
+  keeper.disconnect();
+  keeper.reconnect();
+  await flush();
+  assert.equal(zk.ops.length, count);
+  assert.deepEqual(logs, []);
 });
 
 Deno.test("registration: close during a create lets it finish, then deletes that node", async () => {
