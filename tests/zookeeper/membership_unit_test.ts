@@ -630,3 +630,43 @@ Deno.test("membership: without a session it waits in the connecting state and li
   assert.deepEqual(ids(membership), [a]);
   await membership.close();
 });
+
+Deno.test("membership: without onInvalidMember an unusable member is one console.warn naming its path; a throwing hook is reported, not thrown", async () => {
+  const { zk } = zooKeeper([9001]);
+  const garbage = join(zk, 9002, new TextEncoder().encode("\x1b[31mnot json"));
+  const keeper = new FakeKeeper(zk);
+  const warned: unknown[][] = [];
+  const warn = console.warn;
+  const reported: unknown[] = [];
+  const onError = (event: ErrorEvent) => {
+    event.preventDefault();
+    reported.push(event.error);
+  };
+  console.warn = (...args: unknown[]) => void warned.push(args);
+  globalThis.addEventListener("error", onError);
+  try {
+    const membership = new ZooKeeperMembership(keeper.real, SERVICE);
+    await fresh(membership);
+    assert.equal(warned.length, 1);
+    const line = String(warned[0]![0]);
+    assert.ok(
+      line.startsWith(`zkrpc: skipping member ${SERVICE}/${garbage}: `),
+      line,
+    );
+    assert.match(line, /not JSON/);
+    assert.ok(!line.includes("\x1b"), "printable"); // no terminal escapes
+    const boom = new Error("hook failed");
+    const second = new ZooKeeperMembership(keeper.real, SERVICE, {
+      onInvalidMember: () => {
+        throw boom;
+      },
+    });
+    assert.deepEqual(reported, [boom]);
+    assert.equal(second.state, "fresh");
+    await second.close();
+    await membership.close();
+  } finally {
+    console.warn = warn;
+    globalThis.removeEventListener("error", onError);
+  }
+});

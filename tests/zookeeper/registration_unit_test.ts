@@ -661,3 +661,53 @@ Deno.test("registration: an open path it may not tighten fails for good, naming 
   assert.deepEqual(members(zk), []);
   await registration.close();
 });
+
+Deno.test("registration: without a log option the notices go to console.warn", async () => {
+  const { zk, keeper } = setup();
+  const warned: unknown[][] = [];
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => void warned.push(args);
+  try {
+    const registration = new ZooKeeperRegistration(
+      keeper.real,
+      SERVICE,
+      MEMBER,
+      { id: "u1" },
+    );
+    const first = await registered(registration);
+    const next = nextRegistered(registration);
+    zk.deleteNode(first);
+    await next;
+    assert.equal(warned.length, 1);
+    assert.match(String(warned[0]![0]), /was deleted while its session lives/);
+    await registration.close();
+  } finally {
+    console.warn = warn;
+  }
+});
+
+Deno.test("registration: closed during a back-off, it retries no more and leaves no timer", async () => {
+  const { zk, make } = setup();
+  zk.failNext("getChildren", "CONNECTION_LOSS");
+  const registration = make();
+  await waitFor(() => registration.lastError !== undefined, {
+    what: "the failure",
+    timeout: 2000,
+  });
+  const count = zk.ops.length;
+  await registration.close(); // the sanitizer fails a timer left armed
+  assert.equal(zk.ops.length, count);
+  await assert.rejects(registration.registered(), /closed/);
+});
+
+Deno.test("registration: a registration closed before it registered leaves no unhandled rejection, and a keeper failing after close changes nothing", async () => {
+  const { keeper, make } = setup({ start: false });
+  const registration = make();
+  let errors = 0;
+  registration.addEventListener("error", () => errors++);
+  await registration.close(); // registered() never looked at
+  keeper.fail(new Error("unknown host"));
+  await flush();
+  assert.equal(errors, 0);
+  assert.equal(registration.lastError, keeper.failure); // the keeper's, unwrapped
+});
