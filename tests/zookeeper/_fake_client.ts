@@ -282,6 +282,10 @@ export function installFakeClients(): void {
     connectionString: string,
     options: Record<string, unknown>,
   ) => {
+    // The real client throws on what it cannot parse.
+    if (connectionString.startsWith("unparsable.invalid")) {
+      throw new Error("Invalid connection string");
+    }
     const client = new FakeClient(connectionString, options);
     clients.push(client);
     return client;

@@ -32,6 +32,7 @@ import {
 import { toClientAcl, toClientMode } from "../../src/zookeeper/types.ts";
 import { stillPending, waitFor, within } from "../_wait.ts";
 import {
+  clients,
   clientStat,
   type FakeClient,
   installFakeClients,
@@ -920,4 +921,27 @@ Deno.test("session: a watcher that throws is reported and the others still run",
   } finally {
     globalThis.removeEventListener("error", onError);
   }
+});
+
+Deno.test("session: a connection string the client cannot use rejects with a TypeError naming it", async () => {
+  const made = clients.length;
+  await assert.rejects(
+    ZooKeeperSession.connect("unparsable.invalid:2181"),
+    (e) =>
+      e instanceof TypeError &&
+      e.message ===
+        'Cannot connect to ZooKeeper: invalid connection string "unparsable.invalid:2181"' &&
+      (e.cause as Error).message === "Invalid connection string",
+  );
+  assert.equal(clients.length, made);
+});
+
+Deno.test("session: a signal that times out rejects the connect with its own reason, not TIMEOUT", async () => {
+  const signal = AbortSignal.timeout(50);
+  const connecting = ZooKeeperSession.connect(HOSTS, { signal });
+  const client = lastClient();
+  const error = await within(failure(connecting), 1000, "the abort");
+  assert.equal(error, signal.reason);
+  assert.ok(!isZooKeeperError(error));
+  assert.equal(client.connectionManager.state, CM_CLOSING);
 });
