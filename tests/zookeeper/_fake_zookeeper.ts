@@ -126,6 +126,9 @@ function resolveAcl(
   });
 }
 
+/** More requests than any test makes: a loop. */
+const MAX_REQUESTS = 5000;
+
 function parentOf(path: string): string {
   const at = path.lastIndexOf("/");
   return at === 0 ? "/" : path.slice(0, at);
@@ -250,6 +253,11 @@ export class FakeZooKeeper {
   ): Promise<T> {
     const request = { op, path, session: session.sessionId };
     this.ops.push(request);
+    if (this.ops.length > MAX_REQUESTS) {
+      // A code path asking in a loop: fail it instead of spinning forever
+      // in microtasks (which would starve every timer, deadlines included).
+      throw new Error(`fake ZooKeeper: more than ${MAX_REQUESTS} requests`);
+    }
     if (session.state !== "connected") {
       const code = session.state === "disconnected"
         ? "CONNECTION_LOSS"
@@ -728,6 +736,42 @@ export class FakeKeeper extends EventTarget {
   lastError: Error | undefined;
   closed = false;
   #authIds: string[];
+  #listeners = new Map<string, Set<EventListenerOrEventListenerObject>>();
+
+  /** The listeners registered on the keeper now, by event type. */
+  listeners(type?: string): number {
+    let count = 0;
+    for (const [t, set] of this.#listeners) {
+      if (type === undefined || t === type) count += set.size;
+    }
+    return count;
+  }
+
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    if (listener !== null) {
+      let set = this.#listeners.get(type);
+      if (set === undefined) this.#listeners.set(type, set = new Set());
+      set.add(listener);
+      if (typeof options === "object" && options.once) {
+        const forget = () => set!.delete(listener);
+        super.addEventListener(type, forget, { once: true });
+      }
+    }
+    super.addEventListener(type, listener, options);
+  }
+
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    if (listener !== null) this.#listeners.get(type)?.delete(listener);
+    super.removeEventListener(type, listener, options);
+  }
 
   constructor(
     zk: FakeZooKeeper,

@@ -491,6 +491,7 @@ Deno.test("membership: memberships of one keeper and path share one watch and on
   assert.equal(zk.count("addWatch"), 1);
   assert.equal(zk.count("getData"), 1);
   assert.equal(two.dataReads, 1);
+  assert.equal(keeper.listeners(), 5); // one set for both
   const seen = [record(one), record(two)];
   const b = join(zk, 9002);
   await waitFor(() => seen.every((c) => c.length === 1), {
@@ -519,6 +520,7 @@ Deno.test("membership: memberships of one keeper and path share one watch and on
     timeout: 1000,
   });
   assert.equal(zk.count("removeWatch"), 1);
+  assert.equal(keeper.listeners(), 0);
   // The keeper's events no longer reach a closed membership.
   const twoStates = stateEvents(two);
   keeper.disconnect();
@@ -669,4 +671,148 @@ Deno.test("membership: without onInvalidMember an unusable member is one console
     console.warn = warn;
     globalThis.removeEventListener("error", onError);
   }
+});
+
+Deno.test("membership: a member whose read is in flight is not read again by a re-list, and is added once its read answers", async () => {
+  const { zk } = zooKeeper([9001]);
+  const keeper = new FakeKeeper(zk);
+  const membership = new ZooKeeperMembership(keeper.real, SERVICE);
+  await fresh(membership);
+  const read = zk.hold("getData", (path) => path.includes("server-9002-"));
+  const b = join(zk, 9002);
+  await read.reached();
+  keeper.disconnect();
+  keeper.reconnect();
+  await waitFor(() => zk.count("getChildren") === 2, {
+    what: "the re-list",
+    timeout: 1000,
+  });
+  await fresh(membership);
+  read.release();
+  await waitFor(() => membership.members.has(b), {
+    what: "the member",
+    timeout: 1000,
+  });
+  assert.equal(zk.count("getData", `${SERVICE}/${b}`), 1);
+  assert.equal(membership.dataReads, 2);
+  await membership.close();
+});
+
+Deno.test("membership: a read lost with the connection is made again by the re-list; the removals of that re-list stand even when a read fails", async () => {
+  const { zk, ids: [a] } = zooKeeper([9001]);
+  const keeper = new FakeKeeper(zk);
+  const membership = new ZooKeeperMembership(keeper.real, SERVICE);
+  await fresh(membership);
+  const changes = record(membership);
+  zk.failNext("getData", "CONNECTION_LOSS");
+  const b = join(zk, 9002);
+  await waitFor(() => zk.count("getData") === 2, {
+    what: "the failed read",
+    timeout: 1000,
+  });
+  assert.ok(!membership.members.has(b));
+  // Away: a leaves; back: the re-list removes a and reads b, which fails.
+  keeper.disconnect();
+  leave(zk, a!);
+  zk.failNext("getData", "CONNECTION_LOSS");
+  keeper.reconnect();
+  await waitFor(() => changes.length === 1, {
+    what: "the removal",
+    timeout: 1000,
+  });
+  assert.deepEqual(changes[0], { added: [], removed: [a!] });
+  assert.equal(membership.state, "disconnected"); // not confirmed yet
+  // The next re-list reads b again and is fresh.
+  keeper.disconnect();
+  keeper.reconnect();
+  await waitFor(() => changes.length === 2, {
+    what: "the member",
+    timeout: 1000,
+  });
+  assert.deepEqual(changes[1], { added: [b], removed: [] });
+  assert.equal(membership.state, "fresh");
+  assert.deepEqual(ids(membership), [b]);
+  await membership.close();
+});
+
+Deno.test("membership: a member gone when its data is read (NO_NODE) is skipped and the others of the list are added", async () => {
+  const { zk, ids: [a, b] } = zooKeeper([9001, 9002]);
+  zk.failNext("getData", "NO_NODE", { path: `${SERVICE}/${a}` });
+  const invalid: string[] = [];
+  const keeper = new FakeKeeper(zk);
+  const membership = new ZooKeeperMembership(keeper.real, SERVICE, {
+    onInvalidMember: (id) => invalid.push(id),
+  });
+  await fresh(membership);
+  assert.deepEqual(ids(membership), [b]);
+  assert.deepEqual(invalid, []);
+  await membership.close();
+});
+
+Deno.test("membership: unusable data read after its member left is not reported; an unusable member removed while away is forgotten at the re-list", async () => {
+  const { zk } = zooKeeper([9001]);
+  const bad = new TextEncoder().encode("garbage");
+  const read = zk.hold("getData", (path) => path.includes("server-9002-"));
+  const invalid: string[] = [];
+  const keeper = new FakeKeeper(zk);
+  const membership = new ZooKeeperMembership(keeper.real, SERVICE, {
+    onInvalidMember: (id) => invalid.push(id),
+  });
+  await fresh(membership);
+  const gone = join(zk, 9002, bad);
+  await read.reached();
+  leave(zk, gone);
+  read.release();
+  const stays = join(zk, 9003, bad);
+  await waitFor(() => invalid.length === 1, {
+    what: "the unusable member",
+    timeout: 1000,
+  });
+  assert.deepEqual(invalid, [stays]); // not the one that left
+  keeper.disconnect();
+  leave(zk, stays);
+  keeper.reconnect();
+  await waitFor(() => zk.count("getChildren") === 2, {
+    what: "the re-list",
+    timeout: 1000,
+  });
+  await fresh(membership);
+  const later: string[] = [];
+  const second = new ZooKeeperMembership(keeper.real, SERVICE, {
+    onInvalidMember: (id) => later.push(id),
+  });
+  assert.deepEqual(later, []);
+  await second.close();
+  await membership.close();
+});
+
+Deno.test("membership: on child watches, a service path that appears between the failed list and the check is listed again at once", async () => {
+  const { zk, ids: [a] } = zooKeeper([9001]);
+  zk.legacy = true;
+  zk.failNext("getChildren", "NO_NODE");
+  const keeper = new FakeKeeper(zk);
+  const membership = new ZooKeeperMembership(keeper.real, SERVICE);
+  await fresh(membership);
+  assert.deepEqual(ids(membership), [a]);
+  assert.equal(zk.count("getChildren"), 2);
+  assert.equal(zk.count("exists"), 1);
+  await membership.close();
+});
+
+Deno.test("membership: closed while a re-list is scheduled on child watches, it lists no more and leaves no timer", async () => {
+  const { zk } = zooKeeper([9001]);
+  zk.legacy = true;
+  const keeper = new FakeKeeper(zk);
+  const membership = new ZooKeeperMembership(keeper.real, SERVICE);
+  await fresh(membership);
+  const random = Math.random;
+  Math.random = () => 1; // the longest pause: 50 ms
+  try {
+    join(zk, 9002); // the child watch fires: a re-list is scheduled
+    assert.ok(await stillPending(new Promise<never>(() => {})));
+  } finally {
+    Math.random = random;
+  }
+  await membership.close(); // the sanitizer fails a timer left armed
+  assert.equal(zk.count("getChildren"), 1);
 });

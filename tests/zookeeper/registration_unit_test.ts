@@ -229,6 +229,7 @@ Deno.test("registration: a stale node that vanished meanwhile is not an error", 
   const path = await registered(registration);
   assert.deepEqual(members(zk), [path]);
   assert.equal(zk.count("create", `${SERVICE}/server-u1-`), 1);
+  assert.equal(zk.count("getChildren"), 1); // not a failure: no retry
   await registration.close();
 });
 
@@ -464,8 +465,20 @@ Deno.test("registration: withdraw deletes the node and keeps it away across reco
   assert.match(second, NODE);
   assert.deepEqual(members(zk), [second]);
   assert.equal(registration.nodePath, second);
+  await waitFor(() => zk.count("exists", second) === 1, {
+    what: "the new node watched",
+    timeout: 2000,
+  });
+  const ops = zk.ops.length;
   registration.restore(); // not withdrawn: nothing to do
+  await flush();
+  assert.equal(zk.ops.length, ops);
   assert.equal(zk.count("create", `${SERVICE}/server-u1-`), count + 1);
+  // Withdrawn and restored, it still follows the keeper's sessions.
+  const third = nextRegistered(registration);
+  keeper.expire();
+  keeper.start();
+  assert.notEqual(await third, second);
   await registration.close();
 });
 
@@ -499,10 +512,14 @@ Deno.test("registration: withdraw during a create deletes the node being created
 });
 
 Deno.test("registration: close deletes the node, rejects a pending registered(), and never registers again", async () => {
-  const { zk, keeper, make } = setup();
+  const { zk, keeper, make, logs } = setup();
   const registration = make();
   const path = await registered(registration);
+  assert.equal(keeper.listeners("session") + keeper.listeners("connected"), 2);
   await registration.close();
+  assert.equal(keeper.listeners("session") + keeper.listeners("connected"), 0);
+  await flush();
+  assert.deepEqual(logs, []); // its own deletion is no news
   assert.deepEqual(members(zk), []);
   assert.equal(zk.count("delete", path), 1);
   assert.equal(registration.nodePath, undefined);
@@ -710,4 +727,46 @@ Deno.test("registration: a registration closed before it registered leaves no un
   await flush();
   assert.equal(errors, 0);
   assert.equal(registration.lastError, keeper.failure); // the keeper's, unwrapped
+});
+
+Deno.test("registration: deregister() deletes the node and stops, as close()", async () => {
+  const { zk, keeper, make } = setup();
+  const registration = make();
+  const path = await registered(registration);
+  await registration.deregister();
+  assert.equal(zk.count("delete", path), 1);
+  assert.deepEqual(members(zk), []);
+  assert.equal(keeper.listeners("session") + keeper.listeners("connected"), 0);
+});
+
+Deno.test("registration: closed after its session expired with a node still to delete, close returns and nothing is deleted", async () => {
+  const { zk, keeper, make } = setup();
+  const registration = make();
+  const path = await registered(registration);
+  keeper.disconnect();
+  await registration.withdraw(); // could not delete: ZooKeeper away
+  keeper.expire(); // the node goes with its session
+  assert.ok(!zk.nodes.has(path));
+  await within(registration.close(), 2000, "close without a session");
+  keeper.start();
+  await flush();
+  assert.equal(zk.count("delete"), 1); // the one that failed while away
+  assert.equal(keeper.listeners("session") + keeper.listeners("connected"), 0);
+});
+
+Deno.test("registration: an earlier session's node it may not delete (NO_AUTH) fails the registration for good", async () => {
+  const { zk, make } = setup();
+  zk.createNode(SERVICE, undefined);
+  const stale = zk.createNode(`${SERVICE}/server-u1-`, encodeMember(MEMBER), {
+    owner: "00000000000000ee",
+    sequential: true,
+  });
+  zk.failNext("delete", "NO_AUTH", { path: stale });
+  const registration = make();
+  const error =
+    (await nextEvent<CustomEvent<Error>>(registration, "error", 2000))
+      .detail;
+  assert.ok(isZooKeeperError(error.cause, "NO_AUTH"));
+  assert.deepEqual(members(zk), [stale]);
+  await registration.close();
 });
