@@ -87,6 +87,26 @@ function failure(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(() => undefined, (error) => error);
 }
 
+/**
+ * Records the events every `ZooKeeperSession` dispatches while `body` runs,
+ * also those of a session `connect()` has not returned yet.
+ */
+async function dispatched<T>(
+  body: () => Promise<T>,
+): Promise<{ result: T; types: string[] }> {
+  const types: string[] = [];
+  const original = EventTarget.prototype.dispatchEvent;
+  EventTarget.prototype.dispatchEvent = function (this: EventTarget, event) {
+    if (this instanceof ZooKeeperSession) types.push(event.type);
+    return original.call(this, event);
+  };
+  try {
+    return { result: await body(), types };
+  } finally {
+    EventTarget.prototype.dispatchEvent = original;
+  }
+}
+
 function code(expected: string) {
   return (error: unknown) => isZooKeeperError(error) && error.code === expected;
 }
@@ -98,8 +118,11 @@ Deno.test("session: connect resolves once the client is connected, with the sess
   assert.equal(client.options.sessionTimeout, 6000);
   assert.equal(client.options.retries, 0);
   assert.ok(await stillPending(connecting));
-  client.connected();
-  const session = await within(connecting, 1000, "the connect");
+  const { result: session, types } = await dispatched(() => {
+    client.connected();
+    return within(connecting, 1000, "the connect");
+  });
+  assert.deepEqual(types, []); // the first connection is no "connected"
   const seen = events(session, "connected", "disconnected", "closed");
   assert.equal(session.state, "connected");
   assert.equal(session.sessionId, "0123456789abcdef");
@@ -223,6 +246,7 @@ Deno.test("session: connect fails at once when every server denies the connectio
     "the refusal",
   );
   assert.ok(isZooKeeperError(error, "NOT_PERMITTED"), String(error));
+  assert.equal((error.cause as Error).message, "permission denied");
   assert.match(
     error.message,
     /^Cannot connect to ZooKeeper at 127\.0\.0\.1:2181,127\.0\.0\.2:2182: /,
@@ -296,12 +320,11 @@ Deno.test("session: rejected credentials fail the connect with AUTH_FAILED and n
   const connecting = ZooKeeperSession.connect(HOSTS, { auth: "u:wrong" });
   const client = lastClient();
   await waitFor(() => client.sockets.length === 1, "the first socket");
-  client.setState(CM_AUTH_FAILED);
-  const error = await within(
-    connecting.then(() => undefined, (e) => e),
-    1000,
-    "the failure",
-  );
+  const { result: error, types } = await dispatched(() => {
+    client.setState(CM_AUTH_FAILED);
+    return within(failure(connecting), 1000, "the failure");
+  });
+  assert.deepEqual(types, []); // never opened: no "closed"
   assert.ok(isZooKeeperError(error, "AUTH_FAILED"), String(error));
   assert.match(
     error.message,
@@ -501,8 +524,8 @@ Deno.test("session: setData, delete, getAcl and setAcl send their arguments and 
   ]);
   const setAcl = session.setAcl("/x", "open", 2);
   assert.deepEqual(client.next("setACL").args, [toClientAcl("open"), 2]);
-  client.answer("setACL", clientStat());
-  await setAcl;
+  client.answer("setACL", clientStat({ version: 8 }));
+  assert.equal((await setAcl).version, 8);
   const setAnyAcl = session.setAcl("/x", "creator_all");
   assert.deepEqual(client.next("setACL").args, [
     toClientAcl("creator_all"),
@@ -541,7 +564,12 @@ Deno.test("session: mkdirp creates each missing ancestor in order, skips existin
   await assert.rejects(within(open2, 1000, "mkdirp"), code("NO_AUTH"));
   assert.equal(client.pending("create").length, 0);
   assert.equal(client.calls.length, 4);
-  await assert.rejects(session.mkdirp("p/q"), TypeError);
+  await assert.rejects(
+    session.mkdirp("p/q"),
+    (e) =>
+      e instanceof TypeError &&
+      e.message === 'Cannot create: invalid path "p/q"',
+  );
   await session.close();
 });
 
@@ -719,6 +747,17 @@ Deno.test("session: close ends the session at the server, rejects pending operat
   await session[Symbol.asyncDispose]();
   assert.deepEqual(seen, ["closed"]);
   assert.equal(client.closes, 1);
+  // Closed, it ignores what the client says next.
+  client.connected();
+  client.setState(CM_DISCONNECTED);
+  client.setState(CM_SESSION_EXPIRED);
+  assert.equal(session.state, "closed");
+  assert.deepEqual(seen, ["closed"]);
+  // asyncDispose closes an open session.
+  const other = await open();
+  await other.session[Symbol.asyncDispose]();
+  assert.equal(other.session.state, "closed");
+  assert.equal(other.client.closes, 1);
 });
 
 Deno.test("session: close during an outage does not ask the server; it releases the socket at once", async () => {
@@ -944,4 +983,34 @@ Deno.test("session: a signal that times out rejects the connect with its own rea
   assert.equal(error, signal.reason);
   assert.ok(!isZooKeeperError(error));
   assert.equal(client.connectionManager.state, CM_CLOSING);
+});
+
+Deno.test("session: each operation's errors name it and its path", async () => {
+  const { session, client } = await open();
+  const cases: [string, () => Promise<unknown>, string][] = [
+    ["create", () => session.create("/n"), 'Cannot create "/n"'],
+    ["getData", () => session.getData("/n"), 'Cannot read "/n"'],
+    ["setData", () => session.setData("/n", "v"), 'Cannot write "/n"'],
+    ["getChildren", () => session.getChildren("/n"), 'Cannot list "/n"'],
+    ["exists", () => session.exists("/n"), 'Cannot check "/n"'],
+    ["getACL", () => session.getAcl("/n"), 'Cannot read the ACL of "/n"'],
+    [
+      "setACL",
+      () => session.setAcl("/n", "open"),
+      'Cannot set the ACL of "/n"',
+    ],
+    ["remove", () => session.delete("/n"), 'Cannot delete "/n"'],
+  ];
+  for (const [op, run, what] of cases) {
+    const result = failure(run());
+    client.fail(op, "NO_AUTH");
+    const error = await result;
+    assert.ok(isZooKeeperError(error, "NO_AUTH"), op);
+    assert.ok(
+      error.message.startsWith(`${what}: `),
+      `${op}: ${error.message}`,
+    );
+    assert.equal(error.path, "/n");
+  }
+  await session.close();
 });
