@@ -406,6 +406,8 @@ Deno.test("registration: a permanent failure (NO_AUTH) stops for good: error eve
   await assert.rejects(registration.registered(), (e) => e === error);
   assert.equal(registration.lastError, error);
   assert.equal(registration.nodePath, undefined);
+  let errors = 0;
+  registration.addEventListener("error", () => errors++);
   const count = zk.ops.length;
   keeper.disconnect();
   keeper.reconnect();
@@ -414,12 +416,16 @@ Deno.test("registration: a permanent failure (NO_AUTH) stops for good: error eve
   await flush();
   assert.equal(zk.ops.length, count); // never tries again
   assert.deepEqual(members(zk), []);
+  keeper.fail(new Error("gave up")); // failed already: no second error
+  assert.equal(errors, 0);
+  assert.equal(registration.lastError, error);
   await registration.close();
 });
 
 Deno.test("registration: a keeper that gives up fails the registration with the keeper's cause, later or already", async () => {
   const { keeper, make } = setup({ start: false });
   const registration = make();
+  await flush(); // settled in waiting for a session
   const failure = new Error("unknown host zk.invalid");
   const event = nextEvent<CustomEvent<Error>>(registration, "error", 2000);
   keeper.fail(failure);
