@@ -251,6 +251,10 @@ export class FakeZooKeeper {
     path: string,
     apply: () => T,
   ): Promise<T> {
+    if (typeof path !== "string" || !path.startsWith("/")) {
+      // As the real session: a malformed path is a TypeError, never sent.
+      throw new TypeError(`fake ${op}: invalid path "${path}"`);
+    }
     const request = { op, path, session: session.sessionId };
     this.ops.push(request);
     if (this.ops.length > MAX_REQUESTS) {

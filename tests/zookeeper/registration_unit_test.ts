@@ -729,6 +729,7 @@ Deno.test("registration: a registration closed before it registered leaves no un
   let errors = 0;
   registration.addEventListener("error", () => errors++);
   await registration.close(); // registered() never looked at
+  assert.equal(keeper.listeners("session") + keeper.listeners("connected"), 0);
   keeper.fail(new Error("unknown host"));
   await flush();
   assert.equal(errors, 0);
@@ -775,4 +776,62 @@ Deno.test("registration: an earlier session's node it may not delete (NO_AUTH) f
   assert.ok(isZooKeeperError(error.cause, "NO_AUTH"));
   assert.deepEqual(members(zk), [stale]);
   await registration.close();
+});
+
+Deno.test("registration: restore() while there is no session registers when the next session comes", async () => {
+  const { zk, keeper, make } = setup();
+  const registration = make();
+  await registered(registration);
+  await registration.withdraw();
+  keeper.expire();
+  registration.restore(); // no session now
+  await flush();
+  assert.equal(registration.lastError, keeper.lastError); // the keeper's
+  const next = nextRegistered(registration);
+  const session = keeper.start();
+  const path = await next;
+  assert.deepEqual(members(zk), [path]);
+  assert.equal(zk.nodes.get(path)!.ephemeralOwner, session.sessionId);
+  await registration.close();
+});
+
+Deno.test("registration: withdrawn before it first registered, then restored and closed: one node, deleted", async () => {
+  const { zk, make } = setup({ start: false });
+  const registration = make();
+  await registration.withdraw(); // nothing to delete
+  registration.restore();
+  await registration.close();
+  assert.deepEqual(members(zk), []);
+  const { zk: zk2, make: make2 } = setup();
+  const second = make2();
+  const create = zk2.hold(
+    "create",
+    (p) => p.startsWith(`${SERVICE}/server-`),
+  );
+  await create.reached();
+  create.release();
+  await second.withdraw();
+  second.restore();
+  const path = await registered(second);
+  await within(second.close(), 2000, "close");
+  assert.ok(!zk2.nodes.has(path));
+  assert.deepEqual(members(zk2), []);
+});
+
+Deno.test("registration: an attempt that fails after close() neither retries nor leaves a timer", async () => {
+  const { zk, make } = setup();
+  zk.failNext("create", "CONNECTION_LOSS", {
+    path: (p) => p.startsWith(`${SERVICE}/server-`),
+    applied: true,
+  });
+  const create = zk.hold("create", (p) => p.startsWith(`${SERVICE}/server-`));
+  const registration = make();
+  await create.reached();
+  const closed = registration.close();
+  create.release(); // the create fails after close
+  await within(closed, 2000, "close");
+  assert.equal(registration.lastError, undefined);
+  const count = zk.ops.length;
+  await flush();
+  assert.equal(zk.ops.length, count); // the sanitizer fails a timer left
 });
