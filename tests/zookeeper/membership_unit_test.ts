@@ -376,6 +376,7 @@ Deno.test("membership: a server without addWatch (UNIMPLEMENTED) moves the sessi
   });
   assert.deepEqual(changes[2], { added: [], removed: [a!] });
   assert.equal(zk.count("getChildren"), 3);
+  assert.deepEqual(states, ["connecting", "fresh"]); // fresh all along
   // A reconnection of that session does not try addWatch again…
   keeper.disconnect();
   keeper.reconnect();
@@ -406,6 +407,7 @@ Deno.test("membership: on child watches a missing service path lists empty and i
   await fresh(membership);
   assert.equal(membership.members.size, 0);
   assert.equal(zk.count("exists", SERVICE), 1);
+  assert.equal(zk.count("getData"), 0); // no member to read
   zk.createNode(SERVICE, undefined);
   await waitFor(() => zk.count("getChildren") === 2, {
     what: "the list after the path came",
@@ -426,13 +428,15 @@ Deno.test("membership: on the persistent watch a missing service path lists empt
   await fresh(membership);
   assert.equal(membership.members.size, 0);
   assert.equal(membership.lastError, undefined);
-  zk.createNode(SERVICE, undefined);
+  assert.equal(zk.count("getData"), 0);
+  zk.createNode(SERVICE, undefined); // an event for the path itself
   const a = join(zk, 9001);
   await waitFor(() => membership.members.has(a), {
     what: "the member",
     timeout: 1000,
   });
   assert.equal(zk.count("getChildren"), 1);
+  assert.equal(zk.count("getData"), 1); // the member's, nothing else
   await membership.close();
 });
 
@@ -815,4 +819,21 @@ Deno.test("membership: closed while a re-list is scheduled on child watches, it 
   }
   await membership.close(); // the sanitizer fails a timer left armed
   assert.equal(zk.count("getChildren"), 1);
+});
+
+Deno.test("membership: addWatch failing for another reason than UNIMPLEMENTED keeps the persistent mode: the next connection arms it", async () => {
+  const { zk, ids: [a] } = zooKeeper([9001]);
+  zk.failNext("addWatch", "CONNECTION_LOSS");
+  const keeper = new FakeKeeper(zk);
+  const membership = new ZooKeeperMembership(keeper.real, SERVICE);
+  await waitFor(() => zk.count("addWatch") === 1, {
+    what: "the failed addWatch",
+    timeout: 1000,
+  });
+  keeper.reconnect();
+  await fresh(membership);
+  assert.equal(membership.watchMode, "persistent");
+  assert.equal(zk.count("addWatch"), 2);
+  assert.deepEqual(ids(membership), [a]);
+  await membership.close();
 });
