@@ -253,28 +253,23 @@ export const TARGETS: readonly Target[] = [
     ],
     loopback: true,
   },
-  // Modules whose tests need a real ZooKeeper (the system layer): slow, run
-  // them on request.
+  // The ZooKeeper registration, membership and session, each against an
+  // in-memory ZooKeeper (tests/zookeeper/); their real-ZooKeeper tests are
+  // the system layer.
   {
     name: "registration",
     module: "src/zookeeper/registration.ts",
-    tests: ["tests/discovery_test.ts", "tests/discovery_security_test.ts"],
-    system: true,
+    tests: ["tests/zookeeper/registration_unit_test.ts"],
   },
   {
     name: "membership",
     module: "src/zookeeper/membership.ts",
-    tests: [
-      "tests/zookeeper_membership_test.ts",
-      "tests/zookeeper_watch_test.ts",
-    ],
-    system: true,
+    tests: ["tests/zookeeper/membership_unit_test.ts"],
   },
   {
     name: "session",
     module: "src/zookeeper/session.ts",
-    tests: ["tests/zookeeper_session_test.ts", "tests/session_keeper_test.ts"],
-    system: true,
+    tests: ["tests/zookeeper/session_unit_test.ts"],
   },
   // The channel, client and server (being restructured, issue 24): every
   // module of those folders without an entry above, listed when the runner
