@@ -56,7 +56,7 @@ import type {
   ConnectionOptions,
   StreamOptions,
 } from "./options.ts";
-import { encodeForWrite } from "../protocol/scratch_encode.ts";
+import { decodeFrom, encodeForWrite } from "../protocol/scratch_encode.ts";
 
 /**
  * Set on the options of connections a channel opens: the channel runs the
@@ -649,37 +649,44 @@ export class Connection extends EventTarget implements AsyncDisposable {
   }
 
   #drainFrames(): void {
-    let frame: Frame | undefined;
+    const decoder = this.#decoder;
     let frames = 0;
-    while (!this.#closedFlag && (frame = this.#decoder.next()) !== undefined) {
-      this.#onFrame(frame);
+    while (!this.#closedFlag && decoder.advance()) {
+      // A result is read where it lies: no frame object, no payload view.
+      if (decoder.type === FrameType.Result) this.#onResult(decoder);
+      else this.#onFrame(decoder.frame());
       frames++;
     }
     this.#woken = frames > 1;
   }
 
+  #onResult(decoder: FrameDecoder): void {
+    const call = this.#calls.get(decoder.id);
+    if (call === undefined) return; // cancelled or timed out
+    this.#calls.settle(call);
+    let value: unknown;
+    try {
+      value = decodeFrom(
+        this.#codec,
+        decoder.bytes,
+        decoder.start,
+        decoder.end,
+      );
+    } catch (error) {
+      call.reject(
+        new ProtocolError(
+          `Cannot call method "${call.method}": cannot decode result: ${
+            message(error)
+          }`,
+        ),
+      );
+      return;
+    }
+    call.resolve(value);
+  }
+
   #onFrame(frame: Frame): void {
     switch (frame.type) {
-      case FrameType.Result: {
-        const call = this.#calls.get(frame.id);
-        if (call === undefined) return; // cancelled or timed out
-        this.#calls.settle(call);
-        let value: unknown;
-        try {
-          value = this.#codec.decode(frame.payload);
-        } catch (error) {
-          call.reject(
-            new ProtocolError(
-              `Cannot call method "${call.method}": cannot decode result: ${
-                message(error)
-              }`,
-            ),
-          );
-          return;
-        }
-        call.resolve(value);
-        return;
-      }
       case FrameType.Error: {
         if (frame.id === 0) {
           let reason: string;

@@ -169,9 +169,14 @@ export interface RequestHeader {
    * are then not read.
    */
   unreadable: string | undefined;
-  /** The method name's UTF-8 bytes. */
+  /**
+   * The method name's UTF-8 bytes (set by {@linkcode readRequestHeader};
+   * {@linkcode readRequestHeaderAt} gives its range instead).
+   */
   method: Uint8Array;
-  /** Where the params start in the body. */
+  /** Where the method name starts (in the body, or in the buffer). */
+  methodStart: number;
+  /** Where the params start (in the body, or in the buffer). */
   paramsStart: number;
 }
 
@@ -204,8 +209,44 @@ export function readRequestHeader(
   body: Uint8Array,
   into?: RequestHeader,
 ): RequestHeader {
-  const flags = body[0];
-  let o = 1;
+  const header = readRequestHeaderAt(body, 0, body.length, into);
+  header.method = body.subarray(header.methodStart, header.paramsStart);
+  return header;
+}
+
+/**
+ * {@linkcode readRequestHeader} of the body at `start`..`stop` of `bytes`
+ * (a frame's payload where the frame decoder holds it), without views:
+ * `methodStart` and `paramsStart` are offsets into `bytes`, and `method` is
+ * left as it was (the metadata, when there is some, is a view).
+ *
+ * @param bytes The buffer holding the body.
+ * @param start Where the body starts.
+ * @param stop Where it ends (exclusive).
+ * @param into A header to fill and return instead of a new one.
+ * @returns The header.
+ * @throws {ProtocolError} As {@linkcode readRequestHeader}.
+ *
+ * @example
+ * ```ts
+ * import { readRequestHeaderAt } from "./request.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = new Uint8Array([9, 9, 0, 1, 120, 0x90]);
+ * const header = readRequestHeaderAt(bytes, 2, 6);
+ * assert.equal(header.methodStart, 4);
+ * assert.equal(header.paramsStart, 5);
+ * assert.equal(header.timeout, undefined);
+ * ```
+ */
+export function readRequestHeaderAt(
+  bytes: Uint8Array,
+  start: number,
+  stop: number,
+  into?: RequestHeader,
+): RequestHeader {
+  const flags = start < stop ? bytes[start]! : undefined;
+  let o = start + 1;
   let timeout: number | undefined;
   let metadata: Uint8Array | undefined;
   if (flags !== 0) {
@@ -215,42 +256,45 @@ export function readRequestHeader(
       );
     }
     if (flags & RequestFlag.Deadline) {
-      if (body.length < o + 4) {
+      if (stop < o + 4) {
         throw new ProtocolError("Cannot read request: truncated deadline");
       }
-      timeout = ((body[o]! << 24) | (body[o + 1]! << 16) |
-        (body[o + 2]! << 8) | body[o + 3]!) >>> 0;
+      timeout = ((bytes[o]! << 24) | (bytes[o + 1]! << 16) |
+        (bytes[o + 2]! << 8) | bytes[o + 3]!) >>> 0;
       o += 4;
     }
     if (flags & RequestFlag.Metadata) {
-      const end = o + 2 + ((body[o]! << 8) | body[o + 1]!);
-      if (body.length < o + 2 || body.length < end) {
+      if (stop < o + 2 || stop < o + 2 + ((bytes[o]! << 8) | bytes[o + 1]!)) {
         return fill(
           into,
           timeout,
           metadata,
           "truncated metadata",
-          body.subarray(0, 0),
-          body.length,
+          EMPTY,
+          stop,
+          stop,
         );
       }
-      metadata = body.subarray(o + 2, end);
+      const end = o + 2 + ((bytes[o]! << 8) | bytes[o + 1]!);
+      metadata = bytes.subarray(o + 2, end);
       o = end;
     }
   }
-  if (body.length < o + 1 || body.length < o + 1 + body[o]!) {
+  if (stop < o + 1 || stop < o + 1 + bytes[o]!) {
     throw new ProtocolError("Cannot read request: truncated method name");
   }
-  const paramsStart = o + 1 + body[o]!;
   return fill(
     into,
     timeout,
     metadata,
     undefined,
-    body.subarray(o + 1, paramsStart),
-    paramsStart,
+    EMPTY,
+    o + 1,
+    o + 1 + bytes[o]!,
   );
 }
+
+const EMPTY = new Uint8Array(0);
 
 function fill(
   into: RequestHeader | undefined,
@@ -258,15 +302,16 @@ function fill(
   metadata: Uint8Array | undefined,
   unreadable: string | undefined,
   method: Uint8Array,
+  methodStart: number,
   paramsStart: number,
 ): RequestHeader {
   if (into === undefined) {
-    return { timeout, metadata, unreadable, method, paramsStart };
+    return { timeout, metadata, unreadable, method, methodStart, paramsStart };
   }
   into.timeout = timeout;
   into.metadata = metadata;
   into.unreadable = unreadable;
-  into.method = method;
+  into.methodStart = methodStart;
   into.paramsStart = paramsStart;
   return into;
 }

@@ -34,17 +34,20 @@ import {
 import { FrameWriter } from "../protocol/frame_writer.ts";
 import { Responder, WRITE_HIGH_WATER } from "./_responder.ts";
 import { Guards } from "./_guards.ts";
-import { readRequestHeader, type RequestHeader } from "../protocol/request.ts";
+import {
+  readRequestHeaderAt,
+  type RequestHeader,
+} from "../protocol/request.ts";
 import { HandlerContext } from "./_handler_context.ts";
 import { EMPTY_METADATA, readMetadata } from "../protocol/metadata.ts";
 import { runAsParent } from "../_call_scope.ts";
 import { ServerStreams } from "./_stream.ts";
 import type { RunningHandlers } from "./_running.ts";
 import { DEFAULT_STREAM_WINDOW } from "../protocol/stream_frames.ts";
-import { encodeForWrite } from "../protocol/scratch_encode.ts";
+import { decodeFrom, encodeForWrite } from "../protocol/scratch_encode.ts";
 import {
   decodeMethod,
-  findMethod,
+  findMethodAt,
   type MethodEntry,
 } from "./_handler_table.ts";
 
@@ -133,6 +136,7 @@ export class ServerConnection {
     metadata: undefined,
     unreadable: undefined,
     method: new Uint8Array(0),
+    methodStart: 0,
     paramsStart: 0,
   };
   /** A request arrived in the current read (activity, stamped once). */
@@ -246,12 +250,20 @@ export class ServerConnection {
           if (!this.#handshake()) return; // refused
           if (!this.#handshaken) continue; // preface still incomplete
         }
-        let frame: Frame | undefined;
         // The answers to one read's requests go out in one write.
         this.#writer.hold();
         try {
-          while (!this.#closed && (frame = decoder.next()) !== undefined) {
-            this.#onFrame(frame);
+          while (!this.#closed && decoder.advance()) {
+            if (decoder.type === FrameType.Request && this.#gotSettings) {
+              // Read where it lies: no frame object, no views.
+              this.#requested = true;
+              this.#onRequest(
+                decoder.id,
+                decoder.bytes,
+                decoder.start,
+                decoder.end,
+              );
+            } else this.#onFrame(decoder.frame());
             this.#guards.frameRead();
             if (this.#writer.buffered > WRITE_HIGH_WATER) {
               // Per frame, not per read: one read can hold thousands of
@@ -338,7 +350,7 @@ export class ServerConnection {
     switch (frame.type) {
       case FrameType.Request:
         this.#requested = true;
-        this.#onRequest(frame.id, frame.payload);
+        this.#onRequest(frame.id, frame.payload, 0, frame.payload.length);
         return;
       case FrameType.Cancel: {
         const ctx = this.#inflight.get(frame.id);
@@ -416,10 +428,16 @@ export class ServerConnection {
     this.#gotSettings = true;
   }
 
-  #onRequest(id: number, payload: Uint8Array): void {
+  /** Request `id`, whose body is `start`..`stop` of `bytes`. */
+  #onRequest(
+    id: number,
+    bytes: Uint8Array,
+    start: number,
+    stop: number,
+  ): void {
     // First: the `open` before this request is consumed whatever follows.
     const streamMode = this.#streams.take(id);
-    const header = readRequestHeader(payload, this.#header);
+    const header = readRequestHeaderAt(bytes, start, stop, this.#header);
     if (header.unreadable !== undefined) {
       // The frame is whole (frames are length-delimited): only this call
       // is unreadable.
@@ -435,11 +453,17 @@ export class ServerConnection {
       else metadata = read;
     }
     const paramsStart = header.paramsStart;
-    const nameBytes = header.method;
     // Read now: the header object is the next request's too.
     const timeout = header.timeout;
-    const entry = findMethod(this.#s.table, nameBytes);
-    const method = entry ? entry.name : decodeMethod(nameBytes);
+    const entry = findMethodAt(
+      this.#s.table,
+      bytes,
+      header.methodStart,
+      paramsStart,
+    );
+    const method = entry
+      ? entry.name
+      : decodeMethod(bytes.subarray(header.methodStart, paramsStart));
     if (id === 0) {
       throw new ProtocolError("Cannot read request: request id 0 is reserved");
     }
@@ -500,7 +524,7 @@ export class ServerConnection {
     }
     let params: unknown;
     try {
-      params = this.#responder.codec.decode(payload.subarray(paramsStart));
+      params = decodeFrom(this.#responder.codec, bytes, paramsStart, stop);
     } catch (error) {
       this.#responder.error(id, {
         name: WIRE_NAMES.protocol,
