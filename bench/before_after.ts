@@ -9,7 +9,8 @@
  *
  * Usage: `deno run --allow-net=127.0.0.1 --allow-run --allow-read
  * --allow-write --allow-env --allow-sys bench/before_after.ts
- * --before=/tmp/before [--after=/tmp/after] [--in-flight=64] [--rounds=5] [--ms=3000]
+ * --before=/tmp/before [--after=/tmp/after] [--also=label=/tmp/x,…]
+ * [--in-flight=64] [--rounds=5] [--ms=3000]
  * [--drivers=rpc,channel] [--bytes=0]`
  *
  * @module
@@ -48,6 +49,7 @@ if (import.meta.main) {
     options: {
       before: { type: "string" },
       after: { type: "string" },
+      also: { type: "string", default: "" },
       "in-flight": { type: "string", default: "64" },
       rounds: { type: "string", default: "5" },
       ms: { type: "string", default: "3000" },
@@ -87,6 +89,17 @@ if (import.meta.main) {
       await side("before", beforeDir, "bench-before"),
       await side("after", afterDir, "bench-after"),
     ];
+    // More checkouts, as `label=dir` (variants of one change).
+    for (const item of values.also.split(",").filter((a) => a !== "")) {
+      const [label, dir] = item.split("=") as [string, string];
+      sides.push(
+        await side(
+          label,
+          new URL(`file://${Deno.realPathSync(dir)}/bench/`),
+          `bench-${label}`,
+        ),
+      );
+    }
     const payload: LoadConfig["payload"] = bytes > 0
       ? { method: "echo", bytes, frameBytes: bytes + 9 }
       : { method: "divide", frameBytes: requestFrameBytes() };
