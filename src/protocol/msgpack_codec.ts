@@ -21,6 +21,7 @@ import {
   type RangeCodec,
   type ScratchCodec,
 } from "./scratch_encode.ts";
+import { encodeSimple } from "./_msgpack_simple.ts";
 import {
   decodeMsgpack,
   EXT_BIG_DECIMAL,
@@ -285,8 +286,10 @@ export function createMsgpackCodec(options: MsgpackCodecOptions = {}): Codec {
   const codec: ScratchCodec & RangeCodec = {
     name: "msgpack",
     encode: (value: unknown): Uint8Array => pack(value, REUSE_BUFFER_MODE),
+    // The usual params list and result without msgpackr: the same bytes.
     [encodeScratch]: (value: unknown): Uint8Array =>
-      pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE),
+      (isSimple(value) ? encodeSimple(value) : undefined) ??
+        pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE),
     decode: (bytes: Uint8Array): unknown => decodeMsgpack(bytes, maxDigits),
     [decodeRange]: (bytes: Uint8Array, start: number, stop: number): unknown =>
       decodeMsgpack(bytes, maxDigits, start, stop),
