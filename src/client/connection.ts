@@ -118,6 +118,19 @@ export let callUnwrapped: (
   options: CallOptions,
 ) => Promise<unknown>;
 
+// The resolving functions of the promise `new Promise(takeResolvers)` just
+// made (read at once, before anything else can make one).
+const NO_RESOLVER = (): void => {};
+let takenResolve: (value: unknown) => void = NO_RESOLVER;
+let takenReject: (reason: unknown) => void = NO_RESOLVER;
+function takeResolvers(
+  resolve: (value: unknown) => void,
+  reject: (reason: unknown) => void,
+): void {
+  takenResolve = resolve;
+  takenReject = reject;
+}
+
 // The options of a call that passes none: no object per call.
 const NO_OPTIONS: CallOptions = Object.freeze({});
 
@@ -559,19 +572,21 @@ export class Connection extends EventTarget implements AsyncDisposable {
     const refused = this.#requests.build(method, params, options, now);
     if (refused !== undefined) return Promise.reject(refused);
     const request = this.#requests;
-    // No executor closure: it would capture most of this function.
-    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    // No executor closure (it would capture most of this function) and no
+    // withResolvers() record: one shared executor hands the functions over.
+    const promise = new Promise<unknown>(takeResolvers);
     const call = this.#calls.open(
       method,
       request.prefix,
       request.metadata,
       request.deadline,
-      resolve,
-      reject,
+      takenResolve,
+      takenReject,
       request.payload,
       now,
       stream,
     );
+    takenResolve = takenReject = NO_RESOLVER; // keep no settled call alive
     if (signal) this.#cancelOnAbort(call, signal);
     return promise;
   }
