@@ -9,14 +9,6 @@
 import { FrameType, HEADER_SIZE, writeHeader } from "./frame.ts";
 import { requestSize, writeRequest } from "./request.ts";
 
-/**
- * Frames a held writer collects before it writes them anyway: the peer
- * starts on the first ones while this side prepares the rest (both
- * processes busy at once instead of taking turns); the rest wait for that
- * write, as frames pushed during a write do.
- */
-export const HELD_FRAMES_PER_WRITE = 16;
-
 /** What {@linkcode FrameWriter} writes to (a `Deno.Conn` fits). */
 export interface ByteSink {
   /** Writes some bytes, resolving to the count written. */
@@ -57,7 +49,6 @@ export class FrameWriter {
   #started = 0;
   #flushing = false;
   #held = false;
-  #heldFrames = 0;
   #releaseHeld = () => this.release();
   #failed: unknown = undefined;
   #idle: Array<() => void> = [];
@@ -169,21 +160,14 @@ export class FrameWriter {
   #commit(need: number): number {
     this.#len = need;
     const batch = this.#batch;
-    if (
-      !this.#flushing &&
-      (!this.#held || ++this.#heldFrames >= HELD_FRAMES_PER_WRITE)
-    ) {
-      this.#flush();
-    }
+    if (!this.#flushing && !this.#held) this.#flush();
     return batch;
   }
 
   /**
    * Holds frames pushed from now on until {@linkcode FrameWriter.release}:
-   * a reader answering one read's requests sends the answers in one write
-   * instead of the first alone and the rest after it; from the
-   * {@linkcode HELD_FRAMES_PER_WRITE}th frame on, what is held goes out at
-   * once and the rest waits for that write.
+   * a reader answering one read's requests sends all the answers in one
+   * write instead of the first alone and the rest after it.
    *
    * @example
    * ```ts
@@ -202,14 +186,12 @@ export class FrameWriter {
    */
   hold(): void {
     this.#held = true;
-    this.#heldFrames = 0;
   }
 
   /**
    * Holds frames until the microtasks queued so far have run: callers woken
-   * by one read that each send their next request send them in one write
-   * (at most {@linkcode HELD_FRAMES_PER_WRITE} before a first write, as for
-   * {@linkcode FrameWriter.hold}). Does nothing while a write is in progress (frames already wait for it)
+   * by one read that each send their next request send them in one write.
+   * Does nothing while a write is in progress (frames already wait for it)
    * or frames are held.
    *
    * @example
@@ -229,7 +211,6 @@ export class FrameWriter {
   holdForTurn(): void {
     if (this.#held || this.#flushing) return;
     this.#held = true;
-    this.#heldFrames = 0;
     queueMicrotask(this.#releaseHeld);
   }
 
