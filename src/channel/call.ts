@@ -95,6 +95,11 @@ export function cancelled(
   });
 }
 
+// The clock read of the last callDeadline(), for the ChannelCall made right
+// after it with that deadline: its first attempt reads no clock again.
+let startedAt = 0;
+let startedDeadline: Deadline | undefined;
+
 /**
  * The deadline of a call that starts now: its `timeout` (default
  * `defaultTimeout`) within its parent's deadline; or, when that has
@@ -119,11 +124,18 @@ export function callDeadline(
   options: CallOptions,
   defaultTimeout: number,
 ): Deadline | DeadlineExceededError {
+  const now = Date.now();
   const deadline = inheritedDeadline(
     options.timeout ?? defaultTimeout,
     options.parent,
+    now,
   );
-  if (remaining(deadline) > 0) return deadline;
+  if (remaining(deadline, now) > 0) {
+    startedAt = now;
+    startedDeadline = deadline;
+    return deadline;
+  }
+  startedDeadline = undefined;
   return new DeadlineExceededError(
     options.timeout === 0
       ? `Cannot call method "${method}": deadline of 0 ms exceeded (request not sent)`
@@ -183,6 +195,8 @@ export class ChannelCall {
   #lastError: unknown = undefined;
   /** The number of this chain's current attempt in the call (from 1). */
   #attempt = 0;
+  /** See {@linkcode ChannelCall.prototype.#now}; 0 once used. */
+  #startedAt = 0;
 
   /**
    * @param host The channel.
@@ -214,6 +228,21 @@ export class ChannelCall {
     this.waitForReady = options.waitForReady;
     this.signal = options.signal;
     this.#shared = shared;
+    if (startedDeadline === options.deadline) {
+      this.#startedAt = startedAt;
+      startedDeadline = undefined;
+    }
+  }
+
+  /**
+   * The time the call started (callDeadline's clock read) for its first
+   * attempt, the time now for the others.
+   */
+  #now(): number {
+    const at = this.#startedAt;
+    if (at === 0) return Date.now();
+    this.#startedAt = 0;
+    return at;
   }
 
   /** The endpoints this call tried. */
@@ -315,7 +344,8 @@ export class ChannelCall {
     const host = this.#host;
     const options = this.#options;
     // What is left, relative: the connection's own deadline starts from it.
-    const timeout = Math.max(1, remaining(this.deadline));
+    const now = this.#now();
+    const timeout = Math.max(1, remaining(this.deadline, now));
     // A first attempt with the default timeout and no signal, metadata or
     // parent shares one options object (at most 1 ms longer than its exact
     // remaining time). `parent` is always `null` otherwise: the channel
@@ -344,7 +374,13 @@ export class ChannelCall {
     if (host.interceptors === undefined) {
       // The channel's call() adds the caller's stack to errors.
       return stream === undefined
-        ? callUnwrapped(connection, this.method, this.#params, callOptions)
+        ? callUnwrapped(
+          connection,
+          this.method,
+          this.#params,
+          callOptions,
+          now,
+        )
         : stream(
           connection,
           this.method,

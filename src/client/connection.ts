@@ -116,6 +116,7 @@ export let callUnwrapped: (
   method: string,
   params: unknown[],
   options: CallOptions,
+  now?: number,
 ) => Promise<unknown>;
 
 // The resolving functions of the promise `new Promise(takeResolvers)` just
@@ -437,8 +438,10 @@ export class Connection extends EventTarget implements AsyncDisposable {
   }
 
   static {
-    callUnwrapped = (connection, method, params, options) =>
-      connection.#dispatch(method, params, options);
+    callUnwrapped = (connection, method, params, options, now) =>
+      connection.#interceptors === undefined
+        ? connection.#send(method, params, options, undefined, now)
+        : connection.#dispatch(method, params, options);
   }
 
   #dispatch(
@@ -540,6 +543,8 @@ export class Connection extends EventTarget implements AsyncDisposable {
     params: unknown[],
     options: CallOptions,
     stream?: ClientStream,
+    /** The caller's clock read when it has one (the channel). */
+    now: number = Date.now(),
   ): Promise<unknown> {
     const streamRefusal = stream?.refusal();
     if (streamRefusal !== undefined) return Promise.reject(streamRefusal);
@@ -568,7 +573,6 @@ export class Connection extends EventTarget implements AsyncDisposable {
       );
     }
     // Here, not in call(): an interceptor may have changed the timeout.
-    const now = Date.now();
     const refused = this.#requests.build(method, params, options, now);
     if (refused !== undefined) return Promise.reject(refused);
     const request = this.#requests;
