@@ -13,6 +13,7 @@ import {
   type CallOptions,
   callUnwrapped,
   type Connection,
+  sendToSink,
 } from "../client/connection.ts";
 import {
   CancelledError,
@@ -93,6 +94,19 @@ export function cancelled(
   return new CancelledError(`Cannot ${what}: cancelled`, {
     cause: signal?.reason,
   });
+}
+
+// The resolving functions of `new Promise(takeResolvers)`, read at once:
+// no executor closure per call.
+const NO_RESOLVER = (): void => {};
+let takenResolve: (value: unknown) => void = NO_RESOLVER;
+let takenReject: (error: unknown) => void = NO_RESOLVER;
+function takeResolvers(
+  resolve: (value: unknown) => void,
+  reject: (error: unknown) => void,
+): void {
+  takenResolve = resolve;
+  takenReject = reject;
 }
 
 // The clock read of the last callDeadline(), for the ChannelCall made right
@@ -197,6 +211,10 @@ export class ChannelCall {
   #attempt = 0;
   /** See {@linkcode ChannelCall.prototype.#now}; 0 once used. */
   #startedAt = 0;
+  /** The first attempt through the sink: its pick and the call's promise. */
+  #pick: Pick | undefined = undefined;
+  #resolve: (value: unknown) => void = NO_RESOLVER;
+  #reject: (error: unknown) => void = NO_RESOLVER;
 
   /**
    * @param host The channel.
@@ -296,6 +314,12 @@ export class ChannelCall {
     const connection = pick?.subchannel.live;
     if (pick === undefined || connection === undefined) return this.#loop(pick);
     this.#started(pick);
+    if (
+      this.#host.interceptors === undefined &&
+      (this.#options as { [STREAM_ATTEMPT]?: StreamAttempt })[
+          STREAM_ATTEMPT
+        ] === undefined
+    ) return this.#sinkAttempt(pick, connection);
     let sent: Promise<unknown>;
     try {
       sent = this.#send(pick, connection);
@@ -309,6 +333,65 @@ export class ChannelCall {
       this.#failed(pick, error);
       return this.#loop(undefined);
     });
+  }
+
+  /**
+   * The usual first attempt: the connection hands its outcome to this
+   * object ({@linkcode ChannelCall.prototype.onValue} /
+   * {@linkcode ChannelCall.prototype.onError}), which settles the one
+   * promise of the call: no promise or reaction of the connection's.
+   */
+  #sinkAttempt(pick: Pick, connection: Connection): Promise<unknown> {
+    const promise = new Promise<unknown>(takeResolvers);
+    this.#resolve = takenResolve;
+    this.#reject = takenReject;
+    takenResolve = takenReject = NO_RESOLVER;
+    this.#pick = pick;
+    const now = this.#now();
+    let refused: Promise<unknown> | undefined;
+    try {
+      refused = sendToSink(
+        connection,
+        this.method,
+        this.#params,
+        this.#attemptOptions(now),
+        now,
+        this,
+      );
+    } catch (error) {
+      refused = Promise.reject(error);
+    }
+    refused?.catch((error) => this.onError(error));
+    return promise;
+  }
+
+  /**
+   * The first attempt's result (called by the connection).
+   *
+   * @param value The result.
+   */
+  onValue(value: unknown): void {
+    this.#pick!.onCallEnded("ok");
+    this.#pick = undefined;
+    this.#resolve(value);
+  }
+
+  /**
+   * Why the first attempt failed (called by the connection): retried as
+   * the policy allows, in the loop.
+   *
+   * @param error The attempt's error.
+   */
+  onError(error: unknown): void {
+    const pick = this.#pick!;
+    this.#pick = undefined;
+    try {
+      this.#failed(pick, error);
+    } catch (final) {
+      this.#reject(final);
+      return;
+    }
+    this.#loop(undefined).then(this.#resolve, this.#reject);
   }
 
   /** Attempts until one answers or the policy gives up. */
@@ -339,12 +422,11 @@ export class ChannelCall {
     this.#shared.tried?.add(pick.subchannel.key);
   }
 
-  /** Sends one attempt on `connection`, through the interceptors if any. */
-  #send(pick: Pick, connection: Connection): Promise<unknown> {
+  /** The connection's options for an attempt that starts at `now`. */
+  #attemptOptions(now: number): CallOptions {
     const host = this.#host;
     const options = this.#options;
     // What is left, relative: the connection's own deadline starts from it.
-    const now = this.#now();
     const timeout = Math.max(1, remaining(this.deadline, now));
     // A first attempt with the default timeout and no signal, metadata or
     // parent shares one options object (at most 1 ms longer than its exact
@@ -367,6 +449,15 @@ export class ChannelCall {
       }
       if (this.signal !== undefined) callOptions.signal = this.signal;
     }
+    return callOptions;
+  }
+
+  /** Sends one attempt on `connection`, through the interceptors if any. */
+  #send(pick: Pick, connection: Connection): Promise<unknown> {
+    const host = this.#host;
+    const options = this.#options;
+    const now = this.#now();
+    const callOptions = this.#attemptOptions(now);
     // A stream's attempt (channel.stream()): opened, not called.
     const stream = (options as { [STREAM_ATTEMPT]?: StreamAttempt })[
       STREAM_ATTEMPT

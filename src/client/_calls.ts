@@ -11,6 +11,17 @@ import { DeadlineQueue } from "./_deadline_queue.ts";
 import { IdTable } from "../_id_table.ts";
 import type { ClientStream } from "./_stream.ts";
 
+/**
+ * Internal: what a channel's attempt gets instead of a promise: the outcome
+ * of its call, `onValue` from the read loop, `onError` in a microtask.
+ */
+export interface CallSink {
+  /** The call's result. */
+  onValue(value: unknown): void;
+  /** Why the call failed. */
+  onError(error: unknown): void;
+}
+
 /** One call of a connection, from its id to its answer. */
 export class PendingCall {
   id: number;
@@ -33,6 +44,8 @@ export class PendingCall {
   onAbort: (() => void) | undefined = undefined;
   /** The stream this call feeds, for a streaming call. */
   stream: ClientStream | undefined = undefined;
+  /** Who gets the outcome instead of a promise (a channel's attempt). */
+  sink: CallSink | undefined = undefined;
 
   constructor(
     id: number,
@@ -151,6 +164,7 @@ export class CallTable {
     params: Uint8Array,
     now: number = Date.now(),
     stream?: ClientStream,
+    sink?: CallSink,
   ): PendingCall {
     let id = this.#nextId;
     do {
@@ -159,6 +173,7 @@ export class CallTable {
     this.#nextId = id;
     const call = new PendingCall(id, method, prefix, metadata, resolve, reject);
     call.stream = stream;
+    call.sink = sink;
     this.#pending.set(id, call);
     if (this.#sent < this.#maxInFlight) {
       this.#sent++;

@@ -23,7 +23,7 @@ import {
   FrameType,
 } from "../protocol/frame.ts";
 import { FrameWriter } from "../protocol/frame_writer.ts";
-import { CallTable, type PendingCall } from "./_calls.ts";
+import { type CallSink, CallTable, type PendingCall } from "./_calls.ts";
 import { RequestBuilder } from "./_request_builder.ts";
 import { Keepalive } from "./_keepalive.ts";
 import { Pings } from "./_pings.ts";
@@ -130,6 +130,52 @@ function takeResolvers(
 ): void {
   takenResolve = resolve;
   takenReject = reject;
+}
+
+/**
+ * Internal: {@linkcode callUnwrapped} for a caller that takes the outcome
+ * through a {@linkcode CallSink} (the channel's attempt): no promise, no
+ * reaction per call. Returns `undefined` when the request went out (or
+ * waits for a slot), or the rejected promise of a call refused at once.
+ *
+ * @example
+ * ```ts
+ * import { Connection, sendToSink } from "./connection.ts";
+ * import { serve } from "../server/server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve({ add: (a: number, b: number) => a + b }, { hostname: "127.0.0.1" });
+ * await using conn = await Connection.connect({ hostname: "127.0.0.1", port: server.addr.port });
+ * const sum = Promise.withResolvers<unknown>();
+ * const sink = { onValue: sum.resolve, onError: sum.reject };
+ * assert.equal(sendToSink(conn, "add", [1, 2], { timeout: 1000 }, Date.now(), sink), undefined);
+ * assert.equal(await sum.promise, 3);
+ * ```
+ */
+export let sendToSink: (
+  connection: Connection,
+  method: string,
+  params: unknown[],
+  options: CallOptions,
+  now: number,
+  sink: CallSink,
+) => Promise<unknown> | undefined;
+
+// A sink call's resolving functions: shared, called as methods of the call.
+function sinkValue(this: PendingCall, value: unknown): void {
+  const sink = this.sink!;
+  try {
+    sink.onValue(value);
+  } catch (error) {
+    // Not the read loop's failure: the attempt's.
+    queueMicrotask(() => sink.onError(error));
+  }
+}
+function sinkError(this: PendingCall, error: unknown): void {
+  const sink = this.sink!;
+  // Later, as a promise's rejection would be: the attempt may retry on this
+  // connection, which is in the middle of its own bookkeeping now.
+  queueMicrotask(() => sink.onError(error));
 }
 
 // The options of a call that passes none: no object per call.
@@ -442,6 +488,8 @@ export class Connection extends EventTarget implements AsyncDisposable {
       connection.#interceptors === undefined
         ? connection.#send(method, params, options, undefined, now)
         : connection.#dispatch(method, params, options);
+    sendToSink = (connection, method, params, options, now, sink) =>
+      connection.#send(method, params, options, undefined, now, sink);
   }
 
   #dispatch(
@@ -545,6 +593,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
     stream?: ClientStream,
     /** The caller's clock read when it has one (the channel). */
     now: number = Date.now(),
+    sink?: CallSink,
   ): Promise<unknown> {
     const streamRefusal = stream?.refusal();
     if (streamRefusal !== undefined) return Promise.reject(streamRefusal);
@@ -578,7 +627,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
     const request = this.#requests;
     // No executor closure (it would capture most of this function) and no
     // withResolvers() record: one shared executor hands the functions over.
-    const promise = new Promise<unknown>(takeResolvers);
+    let promise: Promise<unknown> | undefined;
+    if (sink === undefined) promise = new Promise<unknown>(takeResolvers);
+    else {
+      takenResolve = sinkValue;
+      takenReject = sinkError;
+    }
     const call = this.#calls.open(
       method,
       request.prefix,
@@ -589,10 +643,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
       request.payload,
       now,
       stream,
+      sink,
     );
     takenResolve = takenReject = NO_RESOLVER; // keep no settled call alive
     if (signal) this.#cancelOnAbort(call, signal);
-    return promise;
+    // No promise for a sink's call: sendToSink returns undefined then.
+    return promise!;
   }
 
   // Apart from #send, so that its closure does not make #send allocate a
