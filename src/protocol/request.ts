@@ -34,6 +34,7 @@
  * @module
  */
 
+import { copyBytes } from "./_copy.ts";
 import { ProtocolError } from "../errors.ts";
 import { RequestFlag } from "./frame.ts";
 
@@ -149,8 +150,8 @@ export function writeRequest(
     o += 2 + metadata.length;
   }
   target[offset] = flags;
-  target.set(prefix, o);
-  target.set(params, o + prefix.length);
+  copyBytes(target, o, prefix);
+  copyBytes(target, o + prefix.length, params);
   return o + prefix.length + params.length;
 }
 
