@@ -15,6 +15,7 @@ import {
   type Connection,
   sendToSink,
 } from "../client/connection.ts";
+import { callPromise, resolvers } from "../client/_calls.ts";
 import {
   CancelledError,
   classify,
@@ -94,19 +95,6 @@ export function cancelled(
   return new CancelledError(`Cannot ${what}: cancelled`, {
     cause: signal?.reason,
   });
-}
-
-// The resolving functions of `new Promise(takeResolvers)`, read at once:
-// no executor closure per call.
-const NO_RESOLVER = (): void => {};
-let takenResolve: (value: unknown) => void = NO_RESOLVER;
-let takenReject: (error: unknown) => void = NO_RESOLVER;
-function takeResolvers(
-  resolve: (value: unknown) => void,
-  reject: (error: unknown) => void,
-): void {
-  takenResolve = resolve;
-  takenReject = reject;
 }
 
 // The clock read of the last callDeadline(), for the ChannelCall made right
@@ -213,8 +201,8 @@ export class ChannelCall {
   #startedAt = 0;
   /** The first attempt through the sink: its pick and the call's promise. */
   #pick: Pick | undefined = undefined;
-  #resolve: (value: unknown) => void = NO_RESOLVER;
-  #reject: (error: unknown) => void = NO_RESOLVER;
+  #resolve: (value: unknown) => void = resolvers.resolve;
+  #reject: (error: unknown) => void = resolvers.reject;
 
   /**
    * @param host The channel.
@@ -342,10 +330,10 @@ export class ChannelCall {
    * promise of the call: no promise or reaction of the connection's.
    */
   #sinkAttempt(pick: Pick, connection: Connection): Promise<unknown> {
-    const promise = new Promise<unknown>(takeResolvers);
-    this.#resolve = takenResolve;
-    this.#reject = takenReject;
-    takenResolve = takenReject = NO_RESOLVER;
+    const promise = callPromise();
+    this.#resolve = resolvers.resolve;
+    this.#reject = resolvers.reject;
+    resolvers.clear();
     this.#pick = pick;
     const now = this.#now();
     let refused: Promise<unknown> | undefined;

@@ -22,6 +22,68 @@ export interface CallSink {
   onError(error: unknown): void;
 }
 
+const NO_RESOLVER = (): void => {};
+
+/**
+ * The resolving functions of the promise {@linkcode callPromise} made last,
+ * to read at once (`clear()` then: no settled call stays reachable). One
+ * shared executor instead of a closure or a `withResolvers()` record per
+ * call.
+ *
+ * @example
+ * ```ts
+ * import { callPromise, resolvers } from "./_calls.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const promise = callPromise();
+ * const resolve = resolvers.resolve;
+ * resolvers.clear();
+ * resolve(7);
+ * assert.equal(await promise, 7);
+ * ```
+ */
+export const resolvers = {
+  resolve: NO_RESOLVER as (value: unknown) => void,
+  reject: NO_RESOLVER as (error: unknown) => void,
+  clear(): void {
+    resolvers.resolve = resolvers.reject = NO_RESOLVER;
+  },
+};
+
+function take(
+  resolve: (value: unknown) => void,
+  reject: (error: unknown) => void,
+): void {
+  resolvers.resolve = resolve;
+  resolvers.reject = reject;
+}
+
+/**
+ * A new promise whose resolving functions are in {@linkcode resolvers}.
+ *
+ * @returns The promise.
+ */
+export function callPromise(): Promise<unknown> {
+  return new Promise(take);
+}
+
+// A sink call's resolving functions: shared, called as methods of the call.
+function sinkValue(this: PendingCall, value: unknown): void {
+  const sink = this.sink!;
+  try {
+    sink.onValue(value);
+  } catch (error) {
+    // Not the read loop's failure: the attempt's.
+    queueMicrotask(() => sink.onError(error));
+  }
+}
+function sinkError(this: PendingCall, error: unknown): void {
+  const sink = this.sink!;
+  // Later, as a promise's rejection would be: the attempt may retry on the
+  // same connection, which is in the middle of its own bookkeeping now.
+  queueMicrotask(() => sink.onError(error));
+}
+
 /** One call of a connection, from its id to its answer. */
 export class PendingCall {
   id: number;
@@ -173,7 +235,11 @@ export class CallTable {
     this.#nextId = id;
     const call = new PendingCall(id, method, prefix, metadata, resolve, reject);
     call.stream = stream;
-    call.sink = sink;
+    if (sink !== undefined) {
+      call.sink = sink;
+      call.resolve = sinkValue;
+      call.reject = sinkError;
+    }
     this.#pending.set(id, call);
     if (this.#sent < this.#maxInFlight) {
       this.#sent++;

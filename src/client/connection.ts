@@ -8,7 +8,6 @@ import {
   CancelledError,
   ConnectionError,
   DeadlineExceededError,
-  type ErrorPayload,
   ErrorRegistry,
   ProtocolError,
   ServerClosingError,
@@ -22,8 +21,15 @@ import {
   type FrameDecoder,
   FrameType,
 } from "../protocol/frame.ts";
+import { refusalOf, replyError } from "./_answers.ts";
 import { FrameWriter } from "../protocol/frame_writer.ts";
-import { type CallSink, CallTable, type PendingCall } from "./_calls.ts";
+import {
+  callPromise,
+  type CallSink,
+  CallTable,
+  type PendingCall,
+  resolvers,
+} from "./_calls.ts";
 import { RequestBuilder } from "./_request_builder.ts";
 import { Keepalive } from "./_keepalive.ts";
 import { Pings } from "./_pings.ts";
@@ -119,19 +125,6 @@ export let callUnwrapped: (
   now?: number,
 ) => Promise<unknown>;
 
-// The resolving functions of the promise `new Promise(takeResolvers)` just
-// made (read at once, before anything else can make one).
-const NO_RESOLVER = (): void => {};
-let takenResolve: (value: unknown) => void = NO_RESOLVER;
-let takenReject: (reason: unknown) => void = NO_RESOLVER;
-function takeResolvers(
-  resolve: (value: unknown) => void,
-  reject: (reason: unknown) => void,
-): void {
-  takenResolve = resolve;
-  takenReject = reject;
-}
-
 /**
  * Internal: {@linkcode callUnwrapped} for a caller that takes the outcome
  * through a {@linkcode CallSink} (the channel's attempt): no promise, no
@@ -160,23 +153,6 @@ export let sendToSink: (
   now: number,
   sink: CallSink,
 ) => Promise<unknown> | undefined;
-
-// A sink call's resolving functions: shared, called as methods of the call.
-function sinkValue(this: PendingCall, value: unknown): void {
-  const sink = this.sink!;
-  try {
-    sink.onValue(value);
-  } catch (error) {
-    // Not the read loop's failure: the attempt's.
-    queueMicrotask(() => sink.onError(error));
-  }
-}
-function sinkError(this: PendingCall, error: unknown): void {
-  const sink = this.sink!;
-  // Later, as a promise's rejection would be: the attempt may retry on this
-  // connection, which is in the middle of its own bookkeeping now.
-  queueMicrotask(() => sink.onError(error));
-}
 
 // The options of a call that passes none: no object per call.
 const NO_OPTIONS: CallOptions = Object.freeze({});
@@ -625,27 +601,21 @@ export class Connection extends EventTarget implements AsyncDisposable {
     const refused = this.#requests.build(method, params, options, now);
     if (refused !== undefined) return Promise.reject(refused);
     const request = this.#requests;
-    // No executor closure (it would capture most of this function) and no
-    // withResolvers() record: one shared executor hands the functions over.
-    let promise: Promise<unknown> | undefined;
-    if (sink === undefined) promise = new Promise<unknown>(takeResolvers);
-    else {
-      takenResolve = sinkValue;
-      takenReject = sinkError;
-    }
+    // One promise, resolved from the read loop; none for a sink's call.
+    const promise = sink === undefined ? callPromise() : undefined;
     const call = this.#calls.open(
       method,
       request.prefix,
       request.metadata,
       request.deadline,
-      takenResolve,
-      takenReject,
+      resolvers.resolve,
+      resolvers.reject,
       request.payload,
       now,
       stream,
       sink,
     );
-    takenResolve = takenReject = NO_RESOLVER; // keep no settled call alive
+    resolvers.clear();
     if (signal) this.#cancelOnAbort(call, signal);
     // No promise for a sink's call: sendToSink returns undefined then.
     return promise!;
@@ -764,45 +734,20 @@ export class Connection extends EventTarget implements AsyncDisposable {
     switch (frame.type) {
       case FrameType.Error: {
         if (frame.id === 0) {
-          let reason: string;
-          try {
-            reason = this.#errorPayload(frame.payload).message;
-          } catch (error) {
-            throw new ProtocolError(
-              `Cannot read error frame from ${this.#name}: ${message(error)}`,
-            );
-          }
-          throw new ProtocolError(
-            `Connection to ${this.#name} refused by the server: ${reason}`,
-          );
+          throw refusalOf(this.#codec, frame.payload, this.#name);
         }
         const call = this.#calls.get(frame.id);
         if (call === undefined) return;
         this.#calls.settle(call);
-        let payload: ErrorPayload;
-        try {
-          payload = this.#errorPayload(frame.payload);
-        } catch (error) {
-          // That call's failure, not the connection's: the others go on.
-          call.reject(
-            new ProtocolError(
-              `Cannot call method "${call.method}": cannot read the error reply from ${this.#name}: ${
-                message(error)
-              }`,
-            ),
-          );
-          return;
-        }
-        const error = this.#errors.revive(payload, {
-          method: call.method,
-          target: this.#name,
-        });
-        // A "closing" refusal is trusted as "not run" only after a goaway
-        // (the server refuses unrun what arrives after it; TCP keeps order).
         call.reject(
-          this.#draining && error instanceof ServerClosingError
-            ? new ServerClosingError(error.message, { notRun: true })
-            : error,
+          replyError(
+            this.#codec,
+            this.#errors,
+            frame.payload,
+            call.method,
+            this.#name,
+            this.#draining,
+          ),
         );
         return;
       }
@@ -838,16 +783,6 @@ export class Connection extends EventTarget implements AsyncDisposable {
           `Cannot read frame from ${this.#name}: frame type ${frame.type} is not sent by servers`,
         );
     }
-  }
-
-  /** Decodes an `error` frame's payload; throws when it is not one. */
-  #errorPayload(bytes: Uint8Array): ErrorPayload {
-    const payload = this.#codec.decode(bytes) as ErrorPayload;
-    if (
-      typeof payload?.name !== "string" ||
-      typeof payload.message !== "string"
-    ) throw new TypeError("expected { name, message }");
-    return payload;
   }
 
   #goawayReason = "";

@@ -16,7 +16,6 @@ import {
   ServerClosingError,
   WIRE_NAMES,
 } from "../errors.ts";
-import type { Codec } from "../protocol/codec.ts";
 import { pickCodec } from "../protocol/codec_negotiation.ts";
 import {
   checkPingSize,
@@ -42,33 +41,21 @@ import { HandlerContext } from "./_handler_context.ts";
 import { EMPTY_METADATA, readMetadata } from "../protocol/metadata.ts";
 import { runAsParent } from "../_call_scope.ts";
 import { ServerStreams } from "./_stream.ts";
-import type { RunningHandlers } from "./_running.ts";
 import { DEFAULT_STREAM_WINDOW } from "../protocol/stream_frames.ts";
 import { decodeFrom, encodeForWrite } from "../protocol/scratch_encode.ts";
+import { decodeMethod, findMethodAt } from "./_handler_table.ts";
+
+export {
+  NOT_SERVING,
+  SERVER_DEFAULTS,
+  type ServerConnectionOptions,
+  type ServerInternals,
+} from "./_server_internals.ts";
 import {
-  decodeMethod,
-  findMethodAt,
-  type MethodEntry,
-} from "./_handler_table.ts";
-
-/**
- * The server's defaults, defined once (documented with `@default` on
- * `ServeOptions`).
- */
-export const SERVER_DEFAULTS = {
-  handshakeTimeout: 10_000,
-  closeTimeout: 10_000,
-  maxInFlightPerConnection: 1024,
-  idleTimeout: 120_000,
-  frameTimeout: 30_000,
-  maxPingsPerMinute: 120,
-  maxConnections: 1024,
-  maxConnectionsPerAddress: 256,
-  maxConnectionAge: 0,
-} as const;
-
-/** The `goaway` reason of a server that does not serve. */
-export const NOT_SERVING = "Server is not serving";
+  NOT_SERVING,
+  SERVER_DEFAULTS,
+  type ServerInternals,
+} from "./_server_internals.ts";
 
 const utf8 = new TextEncoder();
 const promiseThen = Promise.prototype.then;
@@ -77,45 +64,6 @@ const HTTP_REFUSAL = utf8.encode(
   "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 39\r\n" +
     "Connection: close\r\n\r\nThis port speaks zkrpc, not HTTP/1.1.\r\n",
 );
-
-/**
- * The server options a connection reads (`ServeOptions` satisfies it; the
- * defaults are applied here).
- */
-export interface ServerConnectionOptions {
-  maxFrameSize?: number;
-  maxInFlightPerConnection?: number;
-  handshakeTimeout?: number;
-  idleTimeout?: number;
-  frameTimeout?: number;
-  exposeStack?: boolean;
-  maxPingsPerMinute?: number;
-  maxConnectionAge?: number;
-  closeTimeout?: number;
-  streamWindow?: number;
-}
-
-/** What every connection of one server shares with it. */
-export interface ServerInternals {
-  /** Methods by name length, with their UTF-8 bytes. */
-  table: Map<number, MethodEntry[]>;
-  /** Async handler calls not yet settled, across all connections. */
-  running: RunningHandlers;
-  handlers: object;
-  /** The codecs this server accepts, preferred first. */
-  codecs: readonly Codec[];
-  /** The settings frame payload this server sends. */
-  settings: Uint8Array;
-  options: ServerConnectionOptions;
-  onError: (error: Error, remoteAddr?: Deno.NetAddr) => void;
-  /** Run context handlers as the parent of their nested calls. */
-  inheritDeadline: boolean;
-  /**
-   * The `goaway` reason while the server does not serve (set not serving,
-   * or warming up), else `undefined`.
-   */
-  notServing: () => string | undefined;
-}
 
 /** The protocol handler of one accepted connection. */
 export class ServerConnection {
