@@ -80,23 +80,47 @@ Deno.test("encodeSimple writes msgpackr's bytes at every integer, string and arr
   }
 });
 
-Deno.test("encodeSimple leaves non-ASCII text and values over 1 KiB to msgpackr, and the scratch encode still gives their bytes", () => {
-  for (
-    const value of [
-      "é",
-      ["a", "€"],
-      "x".repeat(1022),
-      Array(64).fill("y".repeat(20)),
-    ]
-  ) {
-    assert.equal(encodeSimple(value), undefined, JSON.stringify(value));
-    assert.deepEqual(
-      msgpackCodec.decode(encodeForWrite(msgpackCodec, value)),
-      value,
-    );
+Deno.test("encodeSimple writes msgpackr's bytes for bins and non-finite numbers, up to 64 KiB in all", () => {
+  const values: unknown[] = [NaN, Infinity, -Infinity, [NaN, 1]];
+  for (const n of [0, 1, 255, 256, 4096, 65_000]) {
+    values.push(new Uint8Array(n).fill(7), [new Uint8Array(n).fill(9), 1]);
   }
-  // 1,024 bytes exactly fit: str 16 header (3) + 1,021 characters.
-  assert.equal(encodeSimple("x".repeat(1021))?.length, 1024);
+  for (const value of values) {
+    const mine = encodeSimple(value);
+    assert.ok(mine !== undefined, `${String(value).slice(0, 20)} is encoded`);
+    assert.deepEqual(mine, new Uint8Array(packr.pack(value)));
+  }
+  // 3 + 65,533 bytes is 64 KiB exactly; one byte more goes to msgpackr.
+  assert.equal(encodeSimple(new Uint8Array(65533))?.length, 65536);
+  assert.equal(encodeSimple(new Uint8Array(65534)), undefined);
+});
+
+Deno.test("encodeSimple leaves -0, undefined, bigints, non-ASCII text, objects, holes and long lists to msgpackr, which still encodes them; other typed arrays stay refused", () => {
+  const left: unknown[] = [
+    -0,
+    [1, -0],
+    undefined,
+    [undefined],
+    10n,
+    "é",
+    ["a", "€"],
+    { a: 1 },
+    // deno-lint-ignore no-sparse-arrays
+    [, 1],
+    Array(65).fill(1),
+  ];
+  for (const value of left) {
+    assert.equal(encodeSimple(value), undefined, String(value));
+    const back = msgpackCodec.decode(encodeForWrite(msgpackCodec, value));
+    // A hole travels as undefined.
+    assert.deepEqual(back, Array.isArray(value) ? Array.from(value) : value);
+  }
+  // Not encoded here, and refused by the codec's checking walk.
+  assert.equal(encodeSimple(new Uint16Array(2)), undefined);
+  assert.throws(
+    () => encodeForWrite(msgpackCodec, [new Uint16Array(2)]),
+    /Uint16Array is not supported/,
+  );
 });
 
 Deno.test("FrameDecoder.advance gives each frame's type, id and payload range in order, then false until more bytes come", () => {

@@ -288,7 +288,7 @@ export function createMsgpackCodec(options: MsgpackCodecOptions = {}): Codec {
     encode: (value: unknown): Uint8Array => pack(value, REUSE_BUFFER_MODE),
     // The usual params list and result without msgpackr: the same bytes.
     [encodeScratch]: (value: unknown): Uint8Array =>
-      (isSimple(value) ? encodeSimple(value) : undefined) ??
+      encodeSimple(value) ??
         pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE),
     decode: (bytes: Uint8Array): unknown => decodeMsgpack(bytes, maxDigits),
     [decodeRange]: (bytes: Uint8Array, start: number, stop: number): unknown =>
