@@ -14,6 +14,7 @@ import { jsonCodec } from "../src/protocol/codec.ts";
 import { decodeFrom, encodeForWrite } from "../src/protocol/scratch_encode.ts";
 import {
   methodPrefix,
+  methodStartOf,
   readRequestHeader,
   readRequestHeaderAt,
   requestSize,
@@ -192,10 +193,10 @@ Deno.test("readRequestHeaderAt reads a body inside a larger buffer as readReques
       const at = readRequestHeaderAt(buf, 5, 5 + size);
       assert.equal(at.timeout, alone.timeout);
       assert.deepEqual(at.metadata, alone.metadata);
-      assert.equal(at.methodStart, alone.methodStart + 5);
+      assert.equal(methodStartOf(at, 5), methodStartOf(alone, 0) + 5);
       assert.equal(at.paramsStart, alone.paramsStart + 5);
       assert.deepEqual(
-        buf.subarray(at.methodStart, at.paramsStart),
+        buf.subarray(methodStartOf(at, 5), at.paramsStart),
         prefix.subarray(1),
       );
       assert.deepEqual(alone.method, prefix.subarray(1));

@@ -172,11 +172,10 @@ export interface RequestHeader {
   unreadable: string | undefined;
   /**
    * The method name's UTF-8 bytes (set by {@linkcode readRequestHeader};
-   * {@linkcode readRequestHeaderAt} gives its range instead).
+   * with {@linkcode readRequestHeaderAt} the name is the bytes from
+   * {@linkcode methodStartOf} to `paramsStart`).
    */
   method: Uint8Array;
-  /** Where the method name starts (in the body, or in the buffer). */
-  methodStart: number;
   /** Where the params start (in the body, or in the buffer). */
   paramsStart: number;
 }
@@ -211,15 +210,18 @@ export function readRequestHeader(
   into?: RequestHeader,
 ): RequestHeader {
   const header = readRequestHeaderAt(body, 0, body.length, into);
-  header.method = body.subarray(header.methodStart, header.paramsStart);
+  header.method = header.unreadable === undefined
+    ? body.subarray(methodStartOf(header, 0), header.paramsStart)
+    : body.subarray(0, 0);
   return header;
 }
 
 /**
  * {@linkcode readRequestHeader} of the body at `start`..`stop` of `bytes`
  * (a frame's payload where the frame decoder holds it), without views:
- * `methodStart` and `paramsStart` are offsets into `bytes`, and `method` is
- * left as it was (the metadata, when there is some, is a view).
+ * `paramsStart` is an offset into `bytes`, the method name lies from
+ * {@linkcode methodStartOf} to it, and `method` is left as it was (the
+ * metadata, when there is some, is a view).
  *
  * @param bytes The buffer holding the body.
  * @param start Where the body starts.
@@ -230,12 +232,12 @@ export function readRequestHeader(
  *
  * @example
  * ```ts
- * import { readRequestHeaderAt } from "./request.ts";
+ * import { methodStartOf, readRequestHeaderAt } from "./request.ts";
  * import assert from "node:assert/strict";
  *
  * const bytes = new Uint8Array([9, 9, 0, 1, 120, 0x90]);
  * const header = readRequestHeaderAt(bytes, 2, 6);
- * assert.equal(header.methodStart, 4);
+ * assert.equal(methodStartOf(header, 2), 4);
  * assert.equal(header.paramsStart, 5);
  * assert.equal(header.timeout, undefined);
  * ```
@@ -273,7 +275,6 @@ export function readRequestHeaderAt(
           "truncated metadata",
           EMPTY,
           stop,
-          stop,
         );
       }
       const end = o + 2 + ((bytes[o]! << 8) | bytes[o + 1]!);
@@ -290,9 +291,32 @@ export function readRequestHeaderAt(
     metadata,
     undefined,
     EMPTY,
-    o + 1,
     o + 1 + bytes[o]!,
   );
+}
+
+/**
+ * Where the method name of a header read by {@linkcode readRequestHeaderAt}
+ * starts: after the flags, the deadline and the metadata it has, and the
+ * name's length byte.
+ *
+ * @param header A readable header (`unreadable` undefined).
+ * @param start Where its body starts.
+ * @returns The offset of the name's first byte.
+ *
+ * @example
+ * ```ts
+ * import { methodStartOf, readRequestHeaderAt } from "./request.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // flags: deadline; 4 bytes of deadline; name "x"
+ * const body = new Uint8Array([1, 0, 0, 0, 9, 1, 120, 0x90]);
+ * assert.equal(methodStartOf(readRequestHeaderAt(body, 0, body.length), 0), 6);
+ * ```
+ */
+export function methodStartOf(header: RequestHeader, start: number): number {
+  return start + 2 + (header.timeout === undefined ? 0 : 4) +
+    (header.metadata === undefined ? 0 : 2 + header.metadata.length);
 }
 
 const EMPTY = new Uint8Array(0);
@@ -303,16 +327,14 @@ function fill(
   metadata: Uint8Array | undefined,
   unreadable: string | undefined,
   method: Uint8Array,
-  methodStart: number,
   paramsStart: number,
 ): RequestHeader {
   if (into === undefined) {
-    return { timeout, metadata, unreadable, method, methodStart, paramsStart };
+    return { timeout, metadata, unreadable, method, paramsStart };
   }
   into.timeout = timeout;
   into.metadata = metadata;
   into.unreadable = unreadable;
-  into.methodStart = methodStart;
   into.paramsStart = paramsStart;
   return into;
 }

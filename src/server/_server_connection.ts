@@ -34,6 +34,7 @@ import { FrameWriter } from "../protocol/frame_writer.ts";
 import { Responder, WRITE_HIGH_WATER } from "./_responder.ts";
 import { Guards } from "./_guards.ts";
 import {
+  methodStartOf,
   readRequestHeaderAt,
   type RequestHeader,
 } from "../protocol/request.ts";
@@ -84,7 +85,6 @@ export class ServerConnection {
     metadata: undefined,
     unreadable: undefined,
     method: new Uint8Array(0),
-    methodStart: 0,
     paramsStart: 0,
   };
   /** A request arrived in the current read (activity, stamped once). */
@@ -401,17 +401,18 @@ export class ServerConnection {
       else metadata = read;
     }
     const paramsStart = header.paramsStart;
+    const methodStart = methodStartOf(header, start);
     // Read now: the header object is the next request's too.
     const timeout = header.timeout;
     const entry = findMethodAt(
       this.#s.table,
       bytes,
-      header.methodStart,
+      methodStart,
       paramsStart,
     );
     const method = entry
       ? entry.name
-      : decodeMethod(bytes.subarray(header.methodStart, paramsStart));
+      : decodeMethod(bytes.subarray(methodStart, paramsStart));
     if (id === 0) {
       throw new ProtocolError("Cannot read request: request id 0 is reserved");
     }
