@@ -11,11 +11,12 @@
 import { STREAM_ATTEMPT, type StreamAttempt } from "./stream.ts";
 import {
   type CallOptions,
+  callPromise,
   callUnwrapped,
   type Connection,
+  resolvers,
   sendToSink,
 } from "../client/connection.ts";
-import { callPromise, resolvers } from "../client/_calls.ts";
 import {
   CancelledError,
   classify,

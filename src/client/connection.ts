@@ -64,6 +64,9 @@ import type {
 } from "./options.ts";
 import { decodeFrom, encodeForWrite } from "../protocol/scratch_encode.ts";
 
+// Internal, for the channel's attempts (it may not import client/_calls.ts).
+export { callPromise, type CallSink, resolvers };
+
 /**
  * Set on the options of connections a channel opens: the channel runs the
  * telemetry interceptor per attempt, so the connection does not.
