@@ -360,8 +360,15 @@ export class ChannelCall {
    * @param value The result.
    */
   onValue(value: unknown): void {
-    this.#pick!.onCallEnded("ok");
+    const pick = this.#pick!;
     this.#pick = undefined;
+    try {
+      pick.onCallEnded("ok");
+    } catch (error) {
+      // A subscriber's failure is the call's, as in a `then` callback.
+      this.#reject(error);
+      return;
+    }
     this.#resolve(value);
   }
 
