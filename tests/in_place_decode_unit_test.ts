@@ -2,7 +2,8 @@
  * The hot paths of issue 25 as units: frames read where they lie
  * (`FrameDecoder.advance`), request headers and params decoded from a range
  * of a larger buffer, and the msgpack scratch encode of simple values
- * (`_msgpack_simple.ts`), which must write msgpackr's bytes.
+ * (`_msgpack_simple.ts`), which must write msgpackr's bytes; the call
+ * promise and sink of `client/_calls.ts`; `copyBytes`.
  */
 import assert from "node:assert/strict";
 import { Packr } from "msgpackr/pack";
@@ -21,6 +22,13 @@ import {
   writeRequest,
 } from "../src/protocol/request.ts";
 import { ProtocolError } from "../src/errors.ts";
+import {
+  callPromise,
+  type CallSink,
+  CallTable,
+  resolvers,
+} from "../src/client/_calls.ts";
+import { copyBytes } from "../src/protocol/_copy.ts";
 
 const packr = new Packr({
   useRecords: false,
@@ -217,4 +225,93 @@ Deno.test("readRequestHeaderAt reads a body inside a larger buffer as readReques
     () => readRequestHeaderAt(new Uint8Array([0, 3, 97, 98, 99, 100]), 0, 3),
     /truncated method name/,
   );
+});
+
+Deno.test("a call opened with a sink gets its value from resolve() at once and its error from reject() one microtask later; callPromise hands over its resolvers", async () => {
+  const seen: string[] = [];
+  const sink: CallSink = {
+    onValue: (value) => seen.push(`value ${value}`),
+    onError: (error) => seen.push(`error ${(error as Error).message}`),
+  };
+  const table = new CallTable(8, () => 1, () => {});
+  const prefix = new Uint8Array([1, 120]);
+  const params = new Uint8Array([0x90]);
+  const noop = () => {};
+  const a = table.open(
+    "x",
+    prefix,
+    undefined,
+    Infinity,
+    noop,
+    noop,
+    params,
+    0,
+    undefined,
+    sink,
+  );
+  const b = table.open(
+    "x",
+    prefix,
+    undefined,
+    Infinity,
+    noop,
+    noop,
+    params,
+    0,
+    undefined,
+    sink,
+  );
+  assert.equal(a.sink, sink);
+  table.settle(a);
+  a.resolve(7);
+  assert.deepEqual(seen, ["value 7"]);
+  table.settle(b);
+  b.reject(new Error("no"));
+  assert.deepEqual(
+    seen,
+    ["value 7"],
+    "not from inside the connection's bookkeeping",
+  );
+  await Promise.resolve();
+  assert.deepEqual(seen, ["value 7", "error no"]);
+  // Without a sink the functions given are the call's own.
+  const got: unknown[] = [];
+  const c = table.open(
+    "x",
+    prefix,
+    undefined,
+    Infinity,
+    (v) => got.push(v),
+    noop,
+    params,
+  );
+  assert.equal(c.sink, undefined);
+  c.resolve(1);
+  assert.deepEqual(got, [1]);
+  table.clear();
+  const promise = callPromise();
+  const resolve = resolvers.resolve;
+  resolvers.clear();
+  assert.notEqual(
+    resolvers.resolve,
+    resolve,
+    "clear() drops the call's function",
+  );
+  resolve("done");
+  assert.equal(await promise, "done");
+});
+
+Deno.test("copyBytes copies below and from 16 bytes, at the offset, touching nothing else", () => {
+  for (const n of [0, 1, 15, 16, 17, 100]) {
+    const src = Uint8Array.from({ length: n }, (_, i) => i + 1);
+    const target = new Uint8Array(n + 4).fill(0xee);
+    copyBytes(target, 2, src);
+    assert.deepEqual([...target.subarray(2, 2 + n)], [...src], `${n} bytes`);
+    assert.deepEqual([target[0], target[1], target[n + 2], target[n + 3]], [
+      0xee,
+      0xee,
+      0xee,
+      0xee,
+    ]);
+  }
 });
