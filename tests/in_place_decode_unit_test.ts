@@ -237,30 +237,21 @@ Deno.test("a call opened with a sink gets its value from resolve() at once and i
   const prefix = new Uint8Array([1, 120]);
   const params = new Uint8Array([0x90]);
   const noop = () => {};
-  const a = table.open(
-    "x",
-    prefix,
-    undefined,
-    Infinity,
-    noop,
-    noop,
-    params,
-    0,
-    undefined,
-    sink,
-  );
-  const b = table.open(
-    "x",
-    prefix,
-    undefined,
-    Infinity,
-    noop,
-    noop,
-    params,
-    0,
-    undefined,
-    sink,
-  );
+  const openWithSink = () =>
+    table.open(
+      "x",
+      prefix,
+      undefined,
+      Infinity,
+      noop,
+      noop,
+      params,
+      0,
+      undefined,
+      sink,
+    );
+  const a = openWithSink();
+  const b = openWithSink();
   assert.equal(a.sink, sink);
   table.settle(a);
   a.resolve(7);
