@@ -23,6 +23,7 @@ import {
   ConnectionError,
   DeadlineExceededError,
   NoServersError,
+  withCallerStack,
 } from "../errors.ts";
 import { errorMessage } from "../_util.ts";
 import { inheritedDeadline } from "../_call_scope.ts";
@@ -63,6 +64,10 @@ export interface CallHost {
   readonly timeout: number;
   /** `{ timeout }` shared by first attempts with the default timeout. */
   readonly defaultCallOptions: CallOptions;
+  /** The methods idempotent unless a call's `idempotent` says otherwise. */
+  readonly idempotent: ReadonlySet<string>;
+  /** Whether calls may wait for a member, unless they say otherwise. */
+  readonly waitForReady: boolean;
   /** Hedging of idempotent calls; `undefined` when off. */
   readonly hedging: HedgingPlan | undefined;
   /**
@@ -96,6 +101,40 @@ export function cancelled(
   return new CancelledError(`Cannot ${what}: cancelled`, {
     cause: signal?.reason,
   });
+}
+
+/**
+ * A call's options when the caller gives none (read, never written): no
+ * object per call.
+ *
+ * @example
+ * ```ts
+ * import { NO_OPTIONS } from "./call.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(Object.isFrozen(NO_OPTIONS));
+ * ```
+ */
+export const NO_OPTIONS: CallOptions & { hedge?: boolean } = Object.freeze({});
+
+/**
+ * Gives a failed call's error the caller's frames (see `withCallerStack`)
+ * and rethrows it: the rejection handler of a channel call's promise.
+ *
+ * @param error The call's error.
+ * @throws The same error.
+ *
+ * @example
+ * ```ts
+ * import { rethrowWithCallerStack } from "./call.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new TypeError("local");
+ * assert.throws(() => rethrowWithCallerStack(error), (e) => e === error);
+ * ```
+ */
+export function rethrowWithCallerStack(error: unknown): never {
+  throw withCallerStack(error);
 }
 
 // The clock read of the last callDeadline(), for the ChannelCall made right
@@ -210,8 +249,11 @@ export class ChannelCall {
    * @param method The remote method.
    * @param params Its arguments.
    * @param options The caller's options (`hedge`: whether to hedge this
-   * call), with `deadline` from them and whether the method is `idempotent`
-   * and may `waitForReady`.
+   * call; `idempotent` and `waitForReady` default to the host's), read and
+   * never written.
+   * @param deadline The call's deadline (from `options`, see
+   * {@linkcode callDeadline}).
+   * @param signal The call's (or this hedge's) signal.
    * @param shared The state of a hedged call's chains.
    */
   constructor(
@@ -220,22 +262,23 @@ export class ChannelCall {
     params: unknown[],
     options: CallOptions & {
       hedge?: boolean | undefined;
-      deadline: Deadline;
-      idempotent: boolean;
-      waitForReady: boolean;
+      idempotent?: boolean | undefined;
+      waitForReady?: boolean | undefined;
     },
+    deadline: Deadline,
+    signal: AbortSignal | undefined = options.signal,
     shared: Shared = { tried: undefined, attempts: 0 },
   ) {
     this.#host = host;
     this.method = method;
     this.#params = params;
     this.#options = options;
-    this.deadline = options.deadline;
-    this.#idempotent = options.idempotent;
-    this.waitForReady = options.waitForReady;
-    this.signal = options.signal;
+    this.deadline = deadline;
+    this.#idempotent = options.idempotent ?? host.idempotent.has(method);
+    this.waitForReady = options.waitForReady ?? host.waitForReady;
+    this.signal = signal;
     this.#shared = shared;
-    if (startedDeadline === options.deadline) {
+    if (startedDeadline === deadline) {
       this.#startedAt = startedAt;
       startedDeadline = undefined;
     }
@@ -272,13 +315,15 @@ export class ChannelCall {
     this.#shared.tried = new Set();
     return hedge(
       (signal) =>
-        new ChannelCall(this.#host, this.method, this.#params, {
-          ...this.#options,
+        new ChannelCall(
+          this.#host,
+          this.method,
+          this.#params,
+          this.#options,
+          this.deadline,
           signal,
-          deadline: this.deadline,
-          idempotent: true,
-          waitForReady: this.waitForReady,
-        }, this.#shared).#first(),
+          this.#shared,
+        ).#first(),
       {
         delay: hedging.delay(),
         maxHedges: hedging.maxHedges,
