@@ -23,7 +23,6 @@ import {
   ConnectionError,
   DeadlineExceededError,
   NoServersError,
-  withCallerStack,
 } from "../errors.ts";
 import { errorMessage } from "../_util.ts";
 import { inheritedDeadline } from "../_call_scope.ts";
@@ -116,26 +115,6 @@ export function cancelled(
  * ```
  */
 export const NO_OPTIONS: CallOptions & { hedge?: boolean } = Object.freeze({});
-
-/**
- * Gives a failed call's error the caller's frames (see `withCallerStack`)
- * and rethrows it: the rejection handler of a channel call's promise.
- *
- * @param error The call's error.
- * @throws The same error.
- *
- * @example
- * ```ts
- * import { rethrowWithCallerStack } from "./call.ts";
- * import assert from "node:assert/strict";
- *
- * const error = new TypeError("local");
- * assert.throws(() => rethrowWithCallerStack(error), (e) => e === error);
- * ```
- */
-export function rethrowWithCallerStack(error: unknown): never {
-  throw withCallerStack(error);
-}
 
 // The clock read of the last callDeadline(), for the ChannelCall made right
 // after it with that deadline: its first attempt reads no clock again.

@@ -12,6 +12,7 @@ import {
   CHANNEL_OWNED,
   type ConnectionOptions,
   DEFAULT_CONNECT_TIMEOUT,
+  rethrowWithCallerStack,
 } from "../client/connection.ts";
 import { ConnectionError } from "../errors.ts";
 import { type MemberData, memberKey } from "../discovery/member.ts";
@@ -37,7 +38,6 @@ import {
   type CallHost,
   ChannelCall,
   NO_OPTIONS,
-  rethrowWithCallerStack,
 } from "./call.ts";
 import { hedgingPlan } from "./hedging.ts";
 import { OutlierDetector } from "./outlier_detection.ts";

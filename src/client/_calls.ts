@@ -9,6 +9,7 @@
 import { type Deadline, NO_DEADLINE, toWire } from "../_deadline.ts";
 import { DeadlineQueue } from "./_deadline_queue.ts";
 import { IdTable } from "../_id_table.ts";
+import { withCallerStack } from "../errors.ts";
 import type { ClientStream } from "./_stream.ts";
 
 /**
@@ -65,6 +66,28 @@ function take(
  */
 export function callPromise(): Promise<unknown> {
   return new Promise(take);
+}
+
+/**
+ * Gives a failed call's error the caller's frames (see `withCallerStack`)
+ * and rethrows it: the rejection handler of a call's promise. V8 gives
+ * it the frames of the code that awaits that promise, so a call needs no
+ * `async` wrapper (and no second promise hop) for its errors' stacks.
+ *
+ * @param error The call's error.
+ * @throws The same error.
+ *
+ * @example
+ * ```ts
+ * import { rethrowWithCallerStack } from "./_calls.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new TypeError("local");
+ * assert.throws(() => rethrowWithCallerStack(error), (e) => e === error);
+ * ```
+ */
+export function rethrowWithCallerStack(error: unknown): never {
+  throw withCallerStack(error);
 }
 
 // A sink call's resolving functions: shared, called as methods of the call.

@@ -11,7 +11,6 @@ import {
   ErrorRegistry,
   ProtocolError,
   ServerClosingError,
-  withCallerStack,
 } from "../errors.ts";
 import { type Codec, jsonCodec } from "../protocol/codec.ts";
 import {
@@ -29,6 +28,7 @@ import {
   CallTable,
   type PendingCall,
   resolvers,
+  rethrowWithCallerStack,
 } from "./_calls.ts";
 import { RequestBuilder } from "./_request_builder.ts";
 import { Keepalive } from "./_keepalive.ts";
@@ -65,7 +65,7 @@ import type {
 import { decodeFrom, encodeForWrite } from "../protocol/scratch_encode.ts";
 
 // Internal, for the channel's attempts (it may not import client/_calls.ts).
-export { callPromise, type CallSink, resolvers };
+export { callPromise, type CallSink, resolvers, rethrowWithCallerStack };
 
 /**
  * Set on the options of connections a channel opens: the channel runs the
@@ -449,17 +449,20 @@ export class Connection extends EventTarget implements AsyncDisposable {
    * @param options Timeout and abort signal.
    * @returns The handler's return value.
    */
-  async call(
+  call(
     method: string,
     params: unknown[] = [],
     options: CallOptions = NO_OPTIONS,
   ): Promise<unknown> {
+    let promise: Promise<unknown>;
     try {
-      return await this.#dispatch(method, params, options);
+      promise = this.#dispatch(method, params, options);
     } catch (error) {
-      // Created in the read loop or a timer: give it the caller's frames.
-      throw withCallerStack(error);
+      promise = Promise.reject(error);
     }
+    // Errors come from the read loop or a timer: this reaction gets the
+    // frames of the code that awaits the call (no async wrapper).
+    return promise.then(undefined, rethrowWithCallerStack);
   }
 
   static {
