@@ -9,7 +9,8 @@
  *
  * Usage: `deno run --allow-net=127.0.0.1 --allow-run --allow-read
  * --allow-write --allow-env --allow-sys bench/before_after.ts
- * --before=/tmp/before [--in-flight=64] [--rounds=5] [--ms=3000]
+ * --before=/tmp/before [--after=/tmp/after] [--also=label=/tmp/x,…]
+ * [--in-flight=64] [--rounds=5] [--ms=3000]
  * [--drivers=rpc,channel] [--bytes=0]`
  *
  * @module
@@ -47,6 +48,8 @@ if (import.meta.main) {
     args: Deno.args,
     options: {
       before: { type: "string" },
+      after: { type: "string" },
+      also: { type: "string", default: "" },
       "in-flight": { type: "string", default: "64" },
       rounds: { type: "string", default: "5" },
       ms: { type: "string", default: "3000" },
@@ -60,6 +63,10 @@ if (import.meta.main) {
   const beforeDir = new URL(
     `file://${Deno.realPathSync(values.before)}/bench/`,
   );
+  // Default: this checkout (a snapshot keeps edits made during the run out).
+  const afterDir = values.after === undefined
+    ? BENCH_DIR
+    : new URL(`file://${Deno.realPathSync(values.after)}/bench/`);
   const inFlight = Number(values["in-flight"]);
   const bytes = Number(values.bytes);
   const drivers = values.drivers.split(",").filter((d) =>
@@ -80,8 +87,19 @@ if (import.meta.main) {
     servers.push(ceiling);
     const sides = [
       await side("before", beforeDir, "bench-before"),
-      await side("after", BENCH_DIR, "bench-after"),
+      await side("after", afterDir, "bench-after"),
     ];
+    // More checkouts, as `label=dir` (variants of one change).
+    for (const item of values.also.split(",").filter((a) => a !== "")) {
+      const [label, dir] = item.split("=") as [string, string];
+      sides.push(
+        await side(
+          label,
+          new URL(`file://${Deno.realPathSync(dir)}/bench/`),
+          `bench-${label}`,
+        ),
+      );
+    }
     const payload: LoadConfig["payload"] = bytes > 0
       ? { method: "echo", bytes, frameBytes: bytes + 9 }
       : { method: "divide", frameBytes: requestFrameBytes() };

@@ -11,8 +11,11 @@
 import { STREAM_ATTEMPT, type StreamAttempt } from "./stream.ts";
 import {
   type CallOptions,
+  callPromise,
   callUnwrapped,
   type Connection,
+  resolvers,
+  sendToSink,
 } from "../client/connection.ts";
 import {
   CancelledError,
@@ -60,6 +63,10 @@ export interface CallHost {
   readonly timeout: number;
   /** `{ timeout }` shared by first attempts with the default timeout. */
   readonly defaultCallOptions: CallOptions;
+  /** The methods idempotent unless a call's `idempotent` says otherwise. */
+  readonly idempotent: ReadonlySet<string>;
+  /** Whether calls may wait for a member, unless they say otherwise. */
+  readonly waitForReady: boolean;
   /** Hedging of idempotent calls; `undefined` when off. */
   readonly hedging: HedgingPlan | undefined;
   /**
@@ -96,6 +103,25 @@ export function cancelled(
 }
 
 /**
+ * A call's options when the caller gives none (read, never written): no
+ * object per call.
+ *
+ * @example
+ * ```ts
+ * import { NO_OPTIONS } from "./call.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(Object.isFrozen(NO_OPTIONS));
+ * ```
+ */
+export const NO_OPTIONS: CallOptions & { hedge?: boolean } = Object.freeze({});
+
+// The clock read of the last callDeadline(), for the ChannelCall made right
+// after it with that deadline: its first attempt reads no clock again.
+let startedAt = 0;
+let startedDeadline: Deadline | undefined;
+
+/**
  * The deadline of a call that starts now: its `timeout` (default
  * `defaultTimeout`) within its parent's deadline; or, when that has
  * already passed, the `DeadlineExceededError` that refuses it unsent.
@@ -119,11 +145,18 @@ export function callDeadline(
   options: CallOptions,
   defaultTimeout: number,
 ): Deadline | DeadlineExceededError {
+  const now = Date.now();
   const deadline = inheritedDeadline(
     options.timeout ?? defaultTimeout,
     options.parent,
+    now,
   );
-  if (remaining(deadline) > 0) return deadline;
+  if (remaining(deadline, now) > 0) {
+    startedAt = now;
+    startedDeadline = deadline;
+    return deadline;
+  }
+  startedDeadline = undefined;
   return new DeadlineExceededError(
     options.timeout === 0
       ? `Cannot call method "${method}": deadline of 0 ms exceeded (request not sent)`
@@ -183,14 +216,23 @@ export class ChannelCall {
   #lastError: unknown = undefined;
   /** The number of this chain's current attempt in the call (from 1). */
   #attempt = 0;
+  /** See {@linkcode ChannelCall.prototype.#now}; 0 once used. */
+  #startedAt = 0;
+  /** The first attempt through the sink: its pick and the call's promise. */
+  #pick: Pick | undefined = undefined;
+  #resolve: (value: unknown) => void = resolvers.resolve;
+  #reject: (error: unknown) => void = resolvers.reject;
 
   /**
    * @param host The channel.
    * @param method The remote method.
    * @param params Its arguments.
    * @param options The caller's options (`hedge`: whether to hedge this
-   * call), with `deadline` from them and whether the method is `idempotent`
-   * and may `waitForReady`.
+   * call; `idempotent` and `waitForReady` default to the host's), read and
+   * never written.
+   * @param deadline The call's deadline (from `options`, see
+   * {@linkcode callDeadline}).
+   * @param signal The call's (or this hedge's) signal.
    * @param shared The state of a hedged call's chains.
    */
   constructor(
@@ -199,21 +241,37 @@ export class ChannelCall {
     params: unknown[],
     options: CallOptions & {
       hedge?: boolean | undefined;
-      deadline: Deadline;
-      idempotent: boolean;
-      waitForReady: boolean;
+      idempotent?: boolean | undefined;
+      waitForReady?: boolean | undefined;
     },
+    deadline: Deadline,
+    signal: AbortSignal | undefined = options.signal,
     shared: Shared = { tried: undefined, attempts: 0 },
   ) {
     this.#host = host;
     this.method = method;
     this.#params = params;
     this.#options = options;
-    this.deadline = options.deadline;
-    this.#idempotent = options.idempotent;
-    this.waitForReady = options.waitForReady;
-    this.signal = options.signal;
+    this.deadline = deadline;
+    this.#idempotent = options.idempotent ?? host.idempotent.has(method);
+    this.waitForReady = options.waitForReady ?? host.waitForReady;
+    this.signal = signal;
     this.#shared = shared;
+    if (startedDeadline === deadline) {
+      this.#startedAt = startedAt;
+      startedDeadline = undefined;
+    }
+  }
+
+  /**
+   * The time the call started (callDeadline's clock read) for its first
+   * attempt, the time now for the others.
+   */
+  #now(): number {
+    const at = this.#startedAt;
+    if (at === 0) return Date.now();
+    this.#startedAt = 0;
+    return at;
   }
 
   /** The endpoints this call tried. */
@@ -236,13 +294,15 @@ export class ChannelCall {
     this.#shared.tried = new Set();
     return hedge(
       (signal) =>
-        new ChannelCall(this.#host, this.method, this.#params, {
-          ...this.#options,
+        new ChannelCall(
+          this.#host,
+          this.method,
+          this.#params,
+          this.#options,
+          this.deadline,
           signal,
-          deadline: this.deadline,
-          idempotent: true,
-          waitForReady: this.waitForReady,
-        }, this.#shared).#first(),
+          this.#shared,
+        ).#first(),
       {
         delay: hedging.delay(),
         maxHedges: hedging.maxHedges,
@@ -267,6 +327,12 @@ export class ChannelCall {
     const connection = pick?.subchannel.live;
     if (pick === undefined || connection === undefined) return this.#loop(pick);
     this.#started(pick);
+    if (
+      this.#host.interceptors === undefined &&
+      (this.#options as { [STREAM_ATTEMPT]?: StreamAttempt })[
+          STREAM_ATTEMPT
+        ] === undefined
+    ) return this.#sinkAttempt(pick, connection);
     let sent: Promise<unknown>;
     try {
       sent = this.#send(pick, connection);
@@ -280,6 +346,72 @@ export class ChannelCall {
       this.#failed(pick, error);
       return this.#loop(undefined);
     });
+  }
+
+  /**
+   * The usual first attempt: the connection hands its outcome to this
+   * object ({@linkcode ChannelCall.prototype.onValue} /
+   * {@linkcode ChannelCall.prototype.onError}), which settles the one
+   * promise of the call: no promise or reaction of the connection's.
+   */
+  #sinkAttempt(pick: Pick, connection: Connection): Promise<unknown> {
+    const promise = callPromise();
+    this.#resolve = resolvers.resolve;
+    this.#reject = resolvers.reject;
+    resolvers.clear();
+    this.#pick = pick;
+    const now = this.#now();
+    let refused: Promise<unknown> | undefined;
+    try {
+      refused = sendToSink(
+        connection,
+        this.method,
+        this.#params,
+        this.#attemptOptions(now),
+        now,
+        this,
+      );
+    } catch (error) {
+      refused = Promise.reject(error);
+    }
+    refused?.catch((error) => this.onError(error));
+    return promise;
+  }
+
+  /**
+   * The first attempt's result (called by the connection).
+   *
+   * @param value The result.
+   */
+  onValue(value: unknown): void {
+    const pick = this.#pick!;
+    this.#pick = undefined;
+    try {
+      pick.onCallEnded("ok");
+    } catch (error) {
+      // A subscriber's failure is the call's, as in a `then` callback.
+      this.#reject(error);
+      return;
+    }
+    this.#resolve(value);
+  }
+
+  /**
+   * Why the first attempt failed (called by the connection): retried as
+   * the policy allows, in the loop.
+   *
+   * @param error The attempt's error.
+   */
+  onError(error: unknown): void {
+    const pick = this.#pick!;
+    this.#pick = undefined;
+    try {
+      this.#failed(pick, error);
+    } catch (final) {
+      this.#reject(final);
+      return;
+    }
+    this.#loop(undefined).then(this.#resolve, this.#reject);
   }
 
   /** Attempts until one answers or the policy gives up. */
@@ -310,12 +442,12 @@ export class ChannelCall {
     this.#shared.tried?.add(pick.subchannel.key);
   }
 
-  /** Sends one attempt on `connection`, through the interceptors if any. */
-  #send(pick: Pick, connection: Connection): Promise<unknown> {
+  /** The connection's options for an attempt that starts at `now`. */
+  #attemptOptions(now: number): CallOptions {
     const host = this.#host;
     const options = this.#options;
     // What is left, relative: the connection's own deadline starts from it.
-    const timeout = Math.max(1, remaining(this.deadline));
+    const timeout = Math.max(1, remaining(this.deadline, now));
     // A first attempt with the default timeout and no signal, metadata or
     // parent shares one options object (at most 1 ms longer than its exact
     // remaining time). `parent` is always `null` otherwise: the channel
@@ -337,6 +469,15 @@ export class ChannelCall {
       }
       if (this.signal !== undefined) callOptions.signal = this.signal;
     }
+    return callOptions;
+  }
+
+  /** Sends one attempt on `connection`, through the interceptors if any. */
+  #send(pick: Pick, connection: Connection): Promise<unknown> {
+    const host = this.#host;
+    const options = this.#options;
+    const now = this.#now();
+    const callOptions = this.#attemptOptions(now);
     // A stream's attempt (channel.stream()): opened, not called.
     const stream = (options as { [STREAM_ATTEMPT]?: StreamAttempt })[
       STREAM_ATTEMPT
@@ -344,7 +485,13 @@ export class ChannelCall {
     if (host.interceptors === undefined) {
       // The channel's call() adds the caller's stack to errors.
       return stream === undefined
-        ? callUnwrapped(connection, this.method, this.#params, callOptions)
+        ? callUnwrapped(
+          connection,
+          this.method,
+          this.#params,
+          callOptions,
+          now,
+        )
         : stream(
           connection,
           this.method,

@@ -12,8 +12,9 @@ import {
   CHANNEL_OWNED,
   type ConnectionOptions,
   DEFAULT_CONNECT_TIMEOUT,
+  rethrowWithCallerStack,
 } from "../client/connection.ts";
-import { ConnectionError, withCallerStack } from "../errors.ts";
+import { ConnectionError } from "../errors.ts";
 import { type MemberData, memberKey } from "../discovery/member.ts";
 import type {
   DiscoveryState,
@@ -32,7 +33,12 @@ import { isValidTimeout, timeoutError } from "../_async.ts";
 import { CHANNEL_DEFAULTS } from "../_defaults.ts";
 import type { MemberAdmission } from "./admission.ts";
 import { AttemptPolicy } from "./attempt_policy.ts";
-import { callDeadline, type CallHost, ChannelCall } from "./call.ts";
+import {
+  callDeadline,
+  type CallHost,
+  ChannelCall,
+  NO_OPTIONS,
+} from "./call.ts";
 import { hedgingPlan } from "./hedging.ts";
 import { OutlierDetector } from "./outlier_detection.ts";
 import { Picker } from "./picker.ts";
@@ -95,12 +101,10 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
   #membership: Membership;
   #ownsMembership: boolean;
   #timeout: number;
-  #idempotent: Set<string>;
   #pool: SubchannelPool;
   #picker: Picker;
   #detector: OutlierDetector;
   #host: CallHost;
-  #waitForReady: boolean;
   #readiness: Readiness;
   #admission: MemberAdmission;
   #unobserve: () => void;
@@ -129,7 +133,6 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       ...(options.interceptors ?? []),
     ];
     this.#traceCall = channelCallTelemetry(this.#service);
-    this.#idempotent = new Set(options.idempotent ?? []);
     const connectTimeout = options.connection?.connectTimeout ??
       DEFAULT_CONNECT_TIMEOUT;
     const budget = new RetryBudget(options.retryBudget);
@@ -139,7 +142,6 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       connectTimeout,
     );
     const hedging = hedgingPlan(options.hedging);
-    this.#waitForReady = options.waitForReady ?? false;
     this.#admission = admissionOf(options);
     this.#pool = new SubchannelPool({
       ...options.connection,
@@ -176,6 +178,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       interceptors: interceptors.length > 0 ? interceptors : undefined,
       timeout: this.#timeout,
       defaultCallOptions: { timeout: this.#timeout },
+      idempotent: new Set(options.idempotent ?? []),
+      waitForReady: options.waitForReady ?? false,
       hedging,
       waitForPick: (call, lastError) =>
         this.#readiness.waitForPick(call, lastError, this.#picker),
@@ -278,19 +282,21 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
    * `RemoteError`s), deadlines and connection failures carry the stack of
    * the code that awaited the call.
    */
-  async call(
+  call(
     method: string,
     params: unknown[],
-    options: ChannelCallOptions = {},
+    options: ChannelCallOptions = NO_OPTIONS,
   ): Promise<unknown> {
+    let promise: Promise<unknown>;
     try {
-      return await (this.#traceCall === undefined
+      promise = this.#traceCall === undefined
         ? this.#call(method, params, options)
-        : this.#traceCall(method, () => this.#call(method, params, options)));
+        : this.#traceCall(method, () => this.#call(method, params, options));
     } catch (error) {
-      // Created in the read loop or a timer: give it the caller's frames.
-      throw withCallerStack(error);
+      promise = Promise.reject(error);
     }
+    // V8 gives this reaction the frames of the code awaiting the call.
+    return promise.then(undefined, rethrowWithCallerStack);
   }
 
   #call(
@@ -299,21 +305,12 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     options: ChannelCallOptions,
   ): Promise<unknown> {
     if (!isValidTimeout(options.timeout)) {
-      return Promise.reject(
-        timeoutError(options.timeout, `call method "${method}"`),
-      );
+      throw timeoutError(options.timeout, `call method "${method}"`);
     }
-    if (this.#closed) {
-      return Promise.reject(this.#closedError(`call method "${method}"`));
-    }
+    if (this.#closed) throw this.#closedError(`call method "${method}"`);
     const deadline = callDeadline(method, options, this.#timeout);
-    if (deadline instanceof Error) return Promise.reject(deadline);
-    return new ChannelCall(this.#host, method, params, {
-      ...options,
-      deadline,
-      idempotent: options.idempotent ?? this.#idempotent.has(method),
-      waitForReady: options.waitForReady ?? this.#waitForReady,
-    }).run();
+    if (deadline instanceof Error) throw deadline;
+    return new ChannelCall(this.#host, method, params, options, deadline).run();
   }
 
   #closedError(what: string): Error {

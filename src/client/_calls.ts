@@ -9,7 +9,103 @@
 import { type Deadline, NO_DEADLINE, toWire } from "../_deadline.ts";
 import { DeadlineQueue } from "./_deadline_queue.ts";
 import { IdTable } from "../_id_table.ts";
+import { withCallerStack } from "../errors.ts";
 import type { ClientStream } from "./_stream.ts";
+
+/**
+ * Internal: what a channel's attempt gets instead of a promise: the outcome
+ * of its call, `onValue` from the read loop, `onError` in a microtask.
+ */
+export interface CallSink {
+  /** The call's result. */
+  onValue(value: unknown): void;
+  /** Why the call failed. */
+  onError(error: unknown): void;
+}
+
+const NO_RESOLVER = (): void => {};
+
+/**
+ * The resolving functions of the promise {@linkcode callPromise} made last,
+ * to read at once (`clear()` then: no settled call stays reachable). One
+ * shared executor instead of a closure or a `withResolvers()` record per
+ * call.
+ *
+ * @example
+ * ```ts
+ * import { callPromise, resolvers } from "./_calls.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const promise = callPromise();
+ * const resolve = resolvers.resolve;
+ * resolvers.clear();
+ * resolve(7);
+ * assert.equal(await promise, 7);
+ * ```
+ */
+export const resolvers = {
+  resolve: NO_RESOLVER as (value: unknown) => void,
+  reject: NO_RESOLVER as (error: unknown) => void,
+  clear(): void {
+    resolvers.resolve = resolvers.reject = NO_RESOLVER;
+  },
+};
+
+function take(
+  resolve: (value: unknown) => void,
+  reject: (error: unknown) => void,
+): void {
+  resolvers.resolve = resolve;
+  resolvers.reject = reject;
+}
+
+/**
+ * A new promise whose resolving functions are in {@linkcode resolvers}.
+ *
+ * @returns The promise.
+ */
+export function callPromise(): Promise<unknown> {
+  return new Promise(take);
+}
+
+/**
+ * Gives a failed call's error the caller's frames (see `withCallerStack`)
+ * and rethrows it: the rejection handler of a call's promise. V8 gives
+ * it the frames of the code that awaits that promise, so a call needs no
+ * `async` wrapper (and no second promise hop) for its errors' stacks.
+ *
+ * @param error The call's error.
+ * @throws The same error.
+ *
+ * @example
+ * ```ts
+ * import { rethrowWithCallerStack } from "./_calls.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new TypeError("local");
+ * assert.throws(() => rethrowWithCallerStack(error), (e) => e === error);
+ * ```
+ */
+export function rethrowWithCallerStack(error: unknown): never {
+  throw withCallerStack(error);
+}
+
+// A sink call's resolving functions: shared, called as methods of the call.
+function sinkValue(this: PendingCall, value: unknown): void {
+  const sink = this.sink!;
+  try {
+    sink.onValue(value);
+  } catch (error) {
+    // Not the read loop's failure: the attempt's.
+    queueMicrotask(() => sink.onError(error));
+  }
+}
+function sinkError(this: PendingCall, error: unknown): void {
+  const sink = this.sink!;
+  // Later, as a promise's rejection would be: the attempt may retry on the
+  // same connection, which is in the middle of its own bookkeeping now.
+  queueMicrotask(() => sink.onError(error));
+}
 
 /** One call of a connection, from its id to its answer. */
 export class PendingCall {
@@ -33,6 +129,8 @@ export class PendingCall {
   onAbort: (() => void) | undefined = undefined;
   /** The stream this call feeds, for a streaming call. */
   stream: ClientStream | undefined = undefined;
+  /** Who gets the outcome instead of a promise (a channel's attempt). */
+  sink: CallSink | undefined = undefined;
 
   constructor(
     id: number,
@@ -151,6 +249,7 @@ export class CallTable {
     params: Uint8Array,
     now: number = Date.now(),
     stream?: ClientStream,
+    sink?: CallSink,
   ): PendingCall {
     let id = this.#nextId;
     do {
@@ -159,6 +258,11 @@ export class CallTable {
     this.#nextId = id;
     const call = new PendingCall(id, method, prefix, metadata, resolve, reject);
     call.stream = stream;
+    if (sink !== undefined) {
+      call.sink = sink;
+      call.resolve = sinkValue;
+      call.reject = sinkError;
+    }
     this.#pending.set(id, call);
     if (this.#sent < this.#maxInFlight) {
       this.#sent++;

@@ -8,11 +8,9 @@ import {
   CancelledError,
   ConnectionError,
   DeadlineExceededError,
-  type ErrorPayload,
   ErrorRegistry,
   ProtocolError,
   ServerClosingError,
-  withCallerStack,
 } from "../errors.ts";
 import { type Codec, jsonCodec } from "../protocol/codec.ts";
 import {
@@ -22,8 +20,16 @@ import {
   type FrameDecoder,
   FrameType,
 } from "../protocol/frame.ts";
+import { refusalOf, replyError } from "./_answers.ts";
 import { FrameWriter } from "../protocol/frame_writer.ts";
-import { CallTable, type PendingCall } from "./_calls.ts";
+import {
+  callPromise,
+  type CallSink,
+  CallTable,
+  type PendingCall,
+  resolvers,
+  rethrowWithCallerStack,
+} from "./_calls.ts";
 import { RequestBuilder } from "./_request_builder.ts";
 import { Keepalive } from "./_keepalive.ts";
 import { Pings } from "./_pings.ts";
@@ -56,7 +62,10 @@ import type {
   ConnectionOptions,
   StreamOptions,
 } from "./options.ts";
-import { encodeForWrite } from "../protocol/scratch_encode.ts";
+import { decodeFrom, encodeForWrite } from "../protocol/scratch_encode.ts";
+
+// Internal, for the channel's attempts (it may not import client/_calls.ts).
+export { callPromise, type CallSink, resolvers, rethrowWithCallerStack };
 
 /**
  * Set on the options of connections a channel opens: the channel runs the
@@ -116,7 +125,37 @@ export let callUnwrapped: (
   method: string,
   params: unknown[],
   options: CallOptions,
+  now?: number,
 ) => Promise<unknown>;
+
+/**
+ * Internal: {@linkcode callUnwrapped} for a caller that takes the outcome
+ * through a {@linkcode CallSink} (the channel's attempt): no promise, no
+ * reaction per call. Returns `undefined` when the request went out (or
+ * waits for a slot), or the rejected promise of a call refused at once.
+ *
+ * @example
+ * ```ts
+ * import { Connection, sendToSink } from "./connection.ts";
+ * import { serve } from "../server/server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve({ add: (a: number, b: number) => a + b }, { hostname: "127.0.0.1" });
+ * await using conn = await Connection.connect({ hostname: "127.0.0.1", port: server.addr.port });
+ * const sum = Promise.withResolvers<unknown>();
+ * const sink = { onValue: sum.resolve, onError: sum.reject };
+ * assert.equal(sendToSink(conn, "add", [1, 2], { timeout: 1000 }, Date.now(), sink), undefined);
+ * assert.equal(await sum.promise, 3);
+ * ```
+ */
+export let sendToSink: (
+  connection: Connection,
+  method: string,
+  params: unknown[],
+  options: CallOptions,
+  now: number,
+  sink: CallSink,
+) => Promise<unknown> | undefined;
 
 // The options of a call that passes none: no object per call.
 const NO_OPTIONS: CallOptions = Object.freeze({});
@@ -410,22 +449,29 @@ export class Connection extends EventTarget implements AsyncDisposable {
    * @param options Timeout and abort signal.
    * @returns The handler's return value.
    */
-  async call(
+  call(
     method: string,
     params: unknown[] = [],
     options: CallOptions = NO_OPTIONS,
   ): Promise<unknown> {
+    let promise: Promise<unknown>;
     try {
-      return await this.#dispatch(method, params, options);
+      promise = this.#dispatch(method, params, options);
     } catch (error) {
-      // Created in the read loop or a timer: give it the caller's frames.
-      throw withCallerStack(error);
+      promise = Promise.reject(error);
     }
+    // Errors come from the read loop or a timer: this reaction gets the
+    // frames of the code that awaits the call (no async wrapper).
+    return promise.then(undefined, rethrowWithCallerStack);
   }
 
   static {
-    callUnwrapped = (connection, method, params, options) =>
-      connection.#dispatch(method, params, options);
+    callUnwrapped = (connection, method, params, options, now) =>
+      connection.#interceptors === undefined
+        ? connection.#send(method, params, options, undefined, now)
+        : connection.#dispatch(method, params, options);
+    sendToSink = (connection, method, params, options, now, sink) =>
+      connection.#send(method, params, options, undefined, now, sink);
   }
 
   #dispatch(
@@ -527,6 +573,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
     params: unknown[],
     options: CallOptions,
     stream?: ClientStream,
+    /** The caller's clock read when it has one (the channel). */
+    now: number = Date.now(),
+    sink?: CallSink,
   ): Promise<unknown> {
     const streamRefusal = stream?.refusal();
     if (streamRefusal !== undefined) return Promise.reject(streamRefusal);
@@ -555,25 +604,27 @@ export class Connection extends EventTarget implements AsyncDisposable {
       );
     }
     // Here, not in call(): an interceptor may have changed the timeout.
-    const now = Date.now();
     const refused = this.#requests.build(method, params, options, now);
     if (refused !== undefined) return Promise.reject(refused);
     const request = this.#requests;
-    // No executor closure: it would capture most of this function.
-    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    // One promise, resolved from the read loop; none for a sink's call.
+    const promise = sink === undefined ? callPromise() : undefined;
     const call = this.#calls.open(
       method,
       request.prefix,
       request.metadata,
       request.deadline,
-      resolve,
-      reject,
+      resolvers.resolve,
+      resolvers.reject,
       request.payload,
       now,
       stream,
+      sink,
     );
+    resolvers.clear();
     if (signal) this.#cancelOnAbort(call, signal);
-    return promise;
+    // No promise for a sink's call: sendToSink returns undefined then.
+    return promise!;
   }
 
   // Apart from #send, so that its closure does not make #send allocate a
@@ -649,78 +700,60 @@ export class Connection extends EventTarget implements AsyncDisposable {
   }
 
   #drainFrames(): void {
-    let frame: Frame | undefined;
+    const decoder = this.#decoder;
     let frames = 0;
-    while (!this.#closedFlag && (frame = this.#decoder.next()) !== undefined) {
-      this.#onFrame(frame);
+    while (!this.#closedFlag && decoder.advance()) {
+      // A result is read where it lies: no frame object, no payload view.
+      if (decoder.type === FrameType.Result) this.#onResult(decoder);
+      else this.#onFrame(decoder.frame());
       frames++;
     }
     this.#woken = frames > 1;
   }
 
+  #onResult(decoder: FrameDecoder): void {
+    const call = this.#calls.get(decoder.id);
+    if (call === undefined) return; // cancelled or timed out
+    this.#calls.settle(call);
+    let value: unknown;
+    try {
+      value = decodeFrom(
+        this.#codec,
+        decoder.bytes,
+        decoder.start,
+        decoder.end,
+      );
+    } catch (error) {
+      call.reject(
+        new ProtocolError(
+          `Cannot call method "${call.method}": cannot decode result: ${
+            message(error)
+          }`,
+        ),
+      );
+      return;
+    }
+    call.resolve(value);
+  }
+
   #onFrame(frame: Frame): void {
     switch (frame.type) {
-      case FrameType.Result: {
-        const call = this.#calls.get(frame.id);
-        if (call === undefined) return; // cancelled or timed out
-        this.#calls.settle(call);
-        let value: unknown;
-        try {
-          value = this.#codec.decode(frame.payload);
-        } catch (error) {
-          call.reject(
-            new ProtocolError(
-              `Cannot call method "${call.method}": cannot decode result: ${
-                message(error)
-              }`,
-            ),
-          );
-          return;
-        }
-        call.resolve(value);
-        return;
-      }
       case FrameType.Error: {
         if (frame.id === 0) {
-          let reason: string;
-          try {
-            reason = this.#errorPayload(frame.payload).message;
-          } catch (error) {
-            throw new ProtocolError(
-              `Cannot read error frame from ${this.#name}: ${message(error)}`,
-            );
-          }
-          throw new ProtocolError(
-            `Connection to ${this.#name} refused by the server: ${reason}`,
-          );
+          throw refusalOf(this.#codec, frame.payload, this.#name);
         }
         const call = this.#calls.get(frame.id);
         if (call === undefined) return;
         this.#calls.settle(call);
-        let payload: ErrorPayload;
-        try {
-          payload = this.#errorPayload(frame.payload);
-        } catch (error) {
-          // That call's failure, not the connection's: the others go on.
-          call.reject(
-            new ProtocolError(
-              `Cannot call method "${call.method}": cannot read the error reply from ${this.#name}: ${
-                message(error)
-              }`,
-            ),
-          );
-          return;
-        }
-        const error = this.#errors.revive(payload, {
-          method: call.method,
-          target: this.#name,
-        });
-        // A "closing" refusal is trusted as "not run" only after a goaway
-        // (the server refuses unrun what arrives after it; TCP keeps order).
         call.reject(
-          this.#draining && error instanceof ServerClosingError
-            ? new ServerClosingError(error.message, { notRun: true })
-            : error,
+          replyError(
+            this.#codec,
+            this.#errors,
+            frame.payload,
+            call.method,
+            this.#name,
+            this.#draining,
+          ),
         );
         return;
       }
@@ -756,16 +789,6 @@ export class Connection extends EventTarget implements AsyncDisposable {
           `Cannot read frame from ${this.#name}: frame type ${frame.type} is not sent by servers`,
         );
     }
-  }
-
-  /** Decodes an `error` frame's payload; throws when it is not one. */
-  #errorPayload(bytes: Uint8Array): ErrorPayload {
-    const payload = this.#codec.decode(bytes) as ErrorPayload;
-    if (
-      typeof payload?.name !== "string" ||
-      typeof payload.message !== "string"
-    ) throw new TypeError("expected { name, message }");
-    return payload;
   }
 
   #goawayReason = "";

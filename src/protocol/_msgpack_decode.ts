@@ -38,11 +38,13 @@ const scratchView = new DataView(scratch.buffer);
 let buf: Uint8Array = scratch;
 let pos = 0;
 let end = 0;
+/** Where the payload starts in `buf`: positions in messages count from it. */
+let base = 0;
 let depth = 0;
 let maxDigits = 0;
 
 function malformed(what: string, at: number): never {
-  return malformedValue(`${what} at byte ${at}`);
+  return malformedValue(`${what} at byte ${at - base}`);
 }
 
 function need(n: number, what: string): void {
@@ -80,21 +82,32 @@ function toScratch(n: number): void {
 }
 
 /**
- * Decodes one MessagePack value that fills `bytes` exactly.
+ * Decodes one MessagePack value that fills `bytes` exactly (or the range
+ * `start`..`stop` of it: the payload of a frame where it was read, without
+ * a view; nothing outside the range is read, positions in messages count
+ * from `start`).
  *
- * @param bytes The payload (never kept, never read outside).
+ * @param bytes The payload, or the buffer holding it (never kept).
  * @param digits Most decimal digits of an ext-91 bigint.
+ * @param start Where the payload starts.
+ * @param stop Where it ends (exclusive).
  * @returns The value.
  * @throws {SyntaxError} On malformed, truncated or out-of-subset data.
  * @throws {RangeError} On a value over a limit (bigint digits, nesting).
  */
-export function decodeMsgpack(bytes: Uint8Array, digits: number): unknown {
-  if (bytes.length === 0) {
+export function decodeMsgpack(
+  bytes: Uint8Array,
+  digits: number,
+  start = 0,
+  stop: number = bytes.length,
+): unknown {
+  if (stop <= start) {
     throw new SyntaxError("Cannot decode value: empty payload");
   }
   buf = bytes;
-  pos = 0;
-  end = bytes.length;
+  pos = start;
+  base = start;
+  end = stop;
   depth = 0;
   maxDigits = digits;
   try {
@@ -223,7 +236,9 @@ function readBin(n: number): Uint8Array {
 function enter(at: number): void {
   if (++depth > MAX_NESTING) {
     throw new RangeError(
-      `Cannot decode value: nesting deeper than ${MAX_NESTING} levels at byte ${at}`,
+      `Cannot decode value: nesting deeper than ${MAX_NESTING} levels at byte ${
+        at - base
+      }`,
     );
   }
 }
@@ -316,7 +331,9 @@ function readBigDecimal(start: number, n: number, at: number): bigint {
   const digits = n - (n > 0 && buf[start] === 0x2d ? 1 : 0);
   if (digits > maxDigits) {
     throw new RangeError(
-      `Cannot decode value: bigint of ${digits} digits exceeds the limit of ${maxDigits} digits at byte ${at}`,
+      `Cannot decode value: bigint of ${digits} digits exceeds the limit of ${maxDigits} digits at byte ${
+        at - base
+      }`,
     );
   }
   let text = "";

@@ -448,6 +448,7 @@ export interface FrameDecoderOptions {
 }
 
 const KNOWN_TYPES = 12;
+const EMPTY = new Uint8Array(0);
 const SHRINK_ABOVE = 1024 * 1024;
 
 /**
@@ -630,6 +631,80 @@ export class FrameDecoder {
   }
 
   /**
+   * Moves to the next complete frame without allocating: its type, id and
+   * payload range are then {@linkcode FrameDecoder.prototype.type},
+   * {@linkcode FrameDecoder.prototype.id},
+   * {@linkcode FrameDecoder.prototype.start} and
+   * {@linkcode FrameDecoder.prototype.end} of
+   * {@linkcode FrameDecoder.prototype.bytes}, valid until the decoder is
+   * written to again (the hot paths of connections read a frame there,
+   * without a frame object or a payload view).
+   *
+   * @returns `true` when a frame is there, `false` when more bytes are
+   * needed.
+   * @throws {ProtocolError} On a length below 5 or above the limit, or an
+   * unknown frame type.
+   *
+   * @example
+   * ```ts
+   * import { encodeFrame, FrameDecoder, FrameType } from "./frame.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const decoder = new FrameDecoder();
+   * decoder.push(encodeFrame(FrameType.Result, 7, new Uint8Array([42])));
+   * assert.equal(decoder.advance(), true);
+   * assert.equal(decoder.type, FrameType.Result);
+   * assert.equal(decoder.id, 7);
+   * assert.deepEqual([...decoder.bytes.subarray(decoder.start, decoder.end)], [42]);
+   * assert.equal(decoder.advance(), false);
+   * ```
+   */
+  advance(): boolean {
+    const length = this.#checkHead();
+    if (length < 0 || this.#end - this.#start < length + 4) return false;
+    const b = this.#buf;
+    const s = this.#start;
+    const type = b[s + 4]!;
+    this.id = ((b[s + 5]! << 24) | (b[s + 6]! << 16) | (b[s + 7]! << 8) |
+      b[s + 8]!) >>> 0;
+    this.bytes = b;
+    this.start = s + HEADER_SIZE;
+    this.end = s + 4 + length;
+    this.#start = s + 4 + length;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    if (type < 1 || type > KNOWN_TYPES) {
+      throw new ProtocolError(`Cannot read frame: unknown frame type ${type}`);
+    }
+    this.type = type as FrameType;
+    return true;
+  }
+
+  /** The type of the frame {@linkcode FrameDecoder.prototype.advance} found. */
+  type: FrameType = FrameType.Request;
+  /** Its request id. */
+  id = 0;
+  /** The buffer holding its payload. */
+  bytes: Uint8Array = EMPTY;
+  /** Where its payload starts in {@linkcode FrameDecoder.prototype.bytes}. */
+  start = 0;
+  /** Where its payload ends (exclusive). */
+  end = 0;
+
+  /**
+   * The frame {@linkcode FrameDecoder.prototype.advance} found, as an
+   * object with a payload view.
+   *
+   * @returns The frame.
+   */
+  frame(): Frame {
+    return {
+      type: this.type,
+      id: this.id,
+      payload: this.bytes.subarray(this.start, this.end),
+    };
+  }
+
+  /**
    * Decodes the next complete frame.
    *
    * @returns The frame, or `undefined` when more bytes are needed.
@@ -637,19 +712,6 @@ export class FrameDecoder {
    * unknown frame type.
    */
   next(): Frame | undefined {
-    const length = this.#checkHead();
-    if (length < 0 || this.#end - this.#start < length + 4) return undefined;
-    const b = this.#buf;
-    const s = this.#start;
-    const type = b[s + 4]!;
-    const id = ((b[s + 5]! << 24) | (b[s + 6]! << 16) | (b[s + 7]! << 8) |
-      b[s + 8]!) >>> 0;
-    const payload = b.subarray(s + HEADER_SIZE, s + 4 + length);
-    this.#start = s + 4 + length;
-    if (this.#start === this.#end) this.#start = this.#end = 0;
-    if (type < 1 || type > KNOWN_TYPES) {
-      throw new ProtocolError(`Cannot read frame: unknown frame type ${type}`);
-    }
-    return { type: type as FrameType, id, payload };
+    return this.advance() ? this.frame() : undefined;
   }
 }

@@ -8,6 +8,7 @@
 
 import { FrameType, HEADER_SIZE, writeHeader } from "./frame.ts";
 import { requestSize, writeRequest } from "./request.ts";
+import { copyBytes } from "./_copy.ts";
 
 /** What {@linkcode FrameWriter} writes to (a `Deno.Conn` fits). */
 export interface ByteSink {
@@ -106,10 +107,10 @@ export class FrameWriter {
     writeHeader(buf, this.#len, type, id, px + pl);
     let o = this.#len + HEADER_SIZE;
     if (px) {
-      buf.set(prefix!, o);
+      copyBytes(buf, o, prefix!);
       o += px;
     }
-    if (pl) buf.set(payload!, o);
+    if (pl) copyBytes(buf, o, payload!);
     return this.#commit(need);
   }
 

@@ -15,7 +15,13 @@ import {
   REUSE_BUFFER_MODE,
 } from "msgpackr/pack";
 import type { Codec } from "./codec.ts";
-import { encodeScratch, type ScratchCodec } from "./scratch_encode.ts";
+import {
+  decodeRange,
+  encodeScratch,
+  type RangeCodec,
+  type ScratchCodec,
+} from "./scratch_encode.ts";
+import { encodeSimple } from "./_msgpack_simple.ts";
 import {
   decodeMsgpack,
   EXT_BIG_DECIMAL,
@@ -277,12 +283,16 @@ export function createMsgpackCodec(options: MsgpackCodecOptions = {}): Codec {
       out.end - out.start,
     );
   };
-  const codec: ScratchCodec = {
+  const codec: ScratchCodec & RangeCodec = {
     name: "msgpack",
     encode: (value: unknown): Uint8Array => pack(value, REUSE_BUFFER_MODE),
+    // The usual params list and result without msgpackr: the same bytes.
     [encodeScratch]: (value: unknown): Uint8Array =>
-      pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE),
+      encodeSimple(value) ??
+        pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE),
     decode: (bytes: Uint8Array): unknown => decodeMsgpack(bytes, maxDigits),
+    [decodeRange]: (bytes: Uint8Array, start: number, stop: number): unknown =>
+      decodeMsgpack(bytes, maxDigits, start, stop),
   };
   return codec;
 }

@@ -34,6 +34,7 @@
  * @module
  */
 
+import { copyBytes } from "./_copy.ts";
 import { ProtocolError } from "../errors.ts";
 import { RequestFlag } from "./frame.ts";
 
@@ -149,8 +150,8 @@ export function writeRequest(
     o += 2 + metadata.length;
   }
   target[offset] = flags;
-  target.set(prefix, o);
-  target.set(params, o + prefix.length);
+  copyBytes(target, o, prefix);
+  copyBytes(target, o + prefix.length, params);
   return o + prefix.length + params.length;
 }
 
@@ -169,9 +170,13 @@ export interface RequestHeader {
    * are then not read.
    */
   unreadable: string | undefined;
-  /** The method name's UTF-8 bytes. */
+  /**
+   * The method name's UTF-8 bytes (set by {@linkcode readRequestHeader};
+   * with {@linkcode readRequestHeaderAt} the name is the bytes from
+   * {@linkcode methodStartOf} to `paramsStart`).
+   */
   method: Uint8Array;
-  /** Where the params start in the body. */
+  /** Where the params start (in the body, or in the buffer). */
   paramsStart: number;
 }
 
@@ -204,8 +209,47 @@ export function readRequestHeader(
   body: Uint8Array,
   into?: RequestHeader,
 ): RequestHeader {
-  const flags = body[0];
-  let o = 1;
+  const header = readRequestHeaderAt(body, 0, body.length, into);
+  header.method = header.unreadable === undefined
+    ? body.subarray(methodStartOf(header, 0), header.paramsStart)
+    : body.subarray(0, 0);
+  return header;
+}
+
+/**
+ * {@linkcode readRequestHeader} of the body at `start`..`stop` of `bytes`
+ * (a frame's payload where the frame decoder holds it), without views:
+ * `paramsStart` is an offset into `bytes`, the method name lies from
+ * {@linkcode methodStartOf} to it, and `method` is left as it was (the
+ * metadata, when there is some, is a view).
+ *
+ * @param bytes The buffer holding the body.
+ * @param start Where the body starts.
+ * @param stop Where it ends (exclusive).
+ * @param into A header to fill and return instead of a new one.
+ * @returns The header.
+ * @throws {ProtocolError} As {@linkcode readRequestHeader}.
+ *
+ * @example
+ * ```ts
+ * import { methodStartOf, readRequestHeaderAt } from "./request.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = new Uint8Array([9, 9, 0, 1, 120, 0x90]);
+ * const header = readRequestHeaderAt(bytes, 2, 6);
+ * assert.equal(methodStartOf(header, 2), 4);
+ * assert.equal(header.paramsStart, 5);
+ * assert.equal(header.timeout, undefined);
+ * ```
+ */
+export function readRequestHeaderAt(
+  bytes: Uint8Array,
+  start: number,
+  stop: number,
+  into?: RequestHeader,
+): RequestHeader {
+  const flags = start < stop ? bytes[start]! : undefined;
+  let o = start + 1;
   let timeout: number | undefined;
   let metadata: Uint8Array | undefined;
   if (flags !== 0) {
@@ -215,42 +259,67 @@ export function readRequestHeader(
       );
     }
     if (flags & RequestFlag.Deadline) {
-      if (body.length < o + 4) {
+      if (stop < o + 4) {
         throw new ProtocolError("Cannot read request: truncated deadline");
       }
-      timeout = ((body[o]! << 24) | (body[o + 1]! << 16) |
-        (body[o + 2]! << 8) | body[o + 3]!) >>> 0;
+      timeout = ((bytes[o]! << 24) | (bytes[o + 1]! << 16) |
+        (bytes[o + 2]! << 8) | bytes[o + 3]!) >>> 0;
       o += 4;
     }
     if (flags & RequestFlag.Metadata) {
-      const end = o + 2 + ((body[o]! << 8) | body[o + 1]!);
-      if (body.length < o + 2 || body.length < end) {
+      if (stop < o + 2 || stop < o + 2 + ((bytes[o]! << 8) | bytes[o + 1]!)) {
         return fill(
           into,
           timeout,
           metadata,
           "truncated metadata",
-          body.subarray(0, 0),
-          body.length,
+          EMPTY,
+          stop,
         );
       }
-      metadata = body.subarray(o + 2, end);
+      const end = o + 2 + ((bytes[o]! << 8) | bytes[o + 1]!);
+      metadata = bytes.subarray(o + 2, end);
       o = end;
     }
   }
-  if (body.length < o + 1 || body.length < o + 1 + body[o]!) {
+  if (stop < o + 1 || stop < o + 1 + bytes[o]!) {
     throw new ProtocolError("Cannot read request: truncated method name");
   }
-  const paramsStart = o + 1 + body[o]!;
   return fill(
     into,
     timeout,
     metadata,
     undefined,
-    body.subarray(o + 1, paramsStart),
-    paramsStart,
+    EMPTY,
+    o + 1 + bytes[o]!,
   );
 }
+
+/**
+ * Where the method name of a header read by {@linkcode readRequestHeaderAt}
+ * starts: after the flags, the deadline and the metadata it has, and the
+ * name's length byte.
+ *
+ * @param header A readable header (`unreadable` undefined).
+ * @param start Where its body starts.
+ * @returns The offset of the name's first byte.
+ *
+ * @example
+ * ```ts
+ * import { methodStartOf, readRequestHeaderAt } from "./request.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // flags: deadline; 4 bytes of deadline; name "x"
+ * const body = new Uint8Array([1, 0, 0, 0, 9, 1, 120, 0x90]);
+ * assert.equal(methodStartOf(readRequestHeaderAt(body, 0, body.length), 0), 6);
+ * ```
+ */
+export function methodStartOf(header: RequestHeader, start: number): number {
+  return start + 2 + (header.timeout === undefined ? 0 : 4) +
+    (header.metadata === undefined ? 0 : 2 + header.metadata.length);
+}
+
+const EMPTY = new Uint8Array(0);
 
 function fill(
   into: RequestHeader | undefined,
@@ -266,7 +335,6 @@ function fill(
   into.timeout = timeout;
   into.metadata = metadata;
   into.unreadable = unreadable;
-  into.method = method;
   into.paramsStart = paramsStart;
   return into;
 }

@@ -339,12 +339,25 @@ export function findMethod(
   table: Map<number, MethodEntry[]>,
   bytes: Uint8Array,
 ): MethodEntry | undefined {
-  const list = table.get(bytes.length);
+  return findMethodAt(table, bytes, 0, bytes.length);
+}
+
+/**
+ * The entry whose name bytes equal `bytes` from `start` to `stop`
+ * (exclusive), if any: the name where the request's frame lies, no view.
+ */
+export function findMethodAt(
+  table: Map<number, MethodEntry[]>,
+  bytes: Uint8Array,
+  start: number,
+  stop: number,
+): MethodEntry | undefined {
+  const list = table.get(stop - start);
   if (list === undefined) return undefined;
   outer: for (const entry of list) {
     const b = entry.bytes;
     for (let i = 0; i < b.length; i++) {
-      if (b[i] !== bytes[i]) continue outer;
+      if (b[i] !== bytes[start + i]) continue outer;
     }
     return entry;
   }

@@ -16,7 +16,6 @@ import {
   ServerClosingError,
   WIRE_NAMES,
 } from "../errors.ts";
-import type { Codec } from "../protocol/codec.ts";
 import { pickCodec } from "../protocol/codec_negotiation.ts";
 import {
   checkPingSize,
@@ -34,38 +33,30 @@ import {
 import { FrameWriter } from "../protocol/frame_writer.ts";
 import { Responder, WRITE_HIGH_WATER } from "./_responder.ts";
 import { Guards } from "./_guards.ts";
-import { readRequestHeader, type RequestHeader } from "../protocol/request.ts";
+import {
+  methodStartOf,
+  readRequestHeaderAt,
+  type RequestHeader,
+} from "../protocol/request.ts";
 import { HandlerContext } from "./_handler_context.ts";
 import { EMPTY_METADATA, readMetadata } from "../protocol/metadata.ts";
 import { runAsParent } from "../_call_scope.ts";
 import { ServerStreams } from "./_stream.ts";
-import type { RunningHandlers } from "./_running.ts";
 import { DEFAULT_STREAM_WINDOW } from "../protocol/stream_frames.ts";
-import { encodeForWrite } from "../protocol/scratch_encode.ts";
+import { decodeFrom, encodeForWrite } from "../protocol/scratch_encode.ts";
+import { decodeMethod, findMethodAt } from "./_handler_table.ts";
+
+export {
+  NOT_SERVING,
+  SERVER_DEFAULTS,
+  type ServerConnectionOptions,
+  type ServerInternals,
+} from "./_server_internals.ts";
 import {
-  decodeMethod,
-  findMethod,
-  type MethodEntry,
-} from "./_handler_table.ts";
-
-/**
- * The server's defaults, defined once (documented with `@default` on
- * `ServeOptions`).
- */
-export const SERVER_DEFAULTS = {
-  handshakeTimeout: 10_000,
-  closeTimeout: 10_000,
-  maxInFlightPerConnection: 1024,
-  idleTimeout: 120_000,
-  frameTimeout: 30_000,
-  maxPingsPerMinute: 120,
-  maxConnections: 1024,
-  maxConnectionsPerAddress: 256,
-  maxConnectionAge: 0,
-} as const;
-
-/** The `goaway` reason of a server that does not serve. */
-export const NOT_SERVING = "Server is not serving";
+  NOT_SERVING,
+  SERVER_DEFAULTS,
+  type ServerInternals,
+} from "./_server_internals.ts";
 
 const utf8 = new TextEncoder();
 const promiseThen = Promise.prototype.then;
@@ -74,45 +65,6 @@ const HTTP_REFUSAL = utf8.encode(
   "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 39\r\n" +
     "Connection: close\r\n\r\nThis port speaks zkrpc, not HTTP/1.1.\r\n",
 );
-
-/**
- * The server options a connection reads (`ServeOptions` satisfies it; the
- * defaults are applied here).
- */
-export interface ServerConnectionOptions {
-  maxFrameSize?: number;
-  maxInFlightPerConnection?: number;
-  handshakeTimeout?: number;
-  idleTimeout?: number;
-  frameTimeout?: number;
-  exposeStack?: boolean;
-  maxPingsPerMinute?: number;
-  maxConnectionAge?: number;
-  closeTimeout?: number;
-  streamWindow?: number;
-}
-
-/** What every connection of one server shares with it. */
-export interface ServerInternals {
-  /** Methods by name length, with their UTF-8 bytes. */
-  table: Map<number, MethodEntry[]>;
-  /** Async handler calls not yet settled, across all connections. */
-  running: RunningHandlers;
-  handlers: object;
-  /** The codecs this server accepts, preferred first. */
-  codecs: readonly Codec[];
-  /** The settings frame payload this server sends. */
-  settings: Uint8Array;
-  options: ServerConnectionOptions;
-  onError: (error: Error, remoteAddr?: Deno.NetAddr) => void;
-  /** Run context handlers as the parent of their nested calls. */
-  inheritDeadline: boolean;
-  /**
-   * The `goaway` reason while the server does not serve (set not serving,
-   * or warming up), else `undefined`.
-   */
-  notServing: () => string | undefined;
-}
 
 /** The protocol handler of one accepted connection. */
 export class ServerConnection {
@@ -246,12 +198,20 @@ export class ServerConnection {
           if (!this.#handshake()) return; // refused
           if (!this.#handshaken) continue; // preface still incomplete
         }
-        let frame: Frame | undefined;
         // The answers to one read's requests go out in one write.
         this.#writer.hold();
         try {
-          while (!this.#closed && (frame = decoder.next()) !== undefined) {
-            this.#onFrame(frame);
+          while (!this.#closed && decoder.advance()) {
+            if (decoder.type === FrameType.Request && this.#gotSettings) {
+              // Read where it lies: no frame object, no views.
+              this.#requested = true;
+              this.#onRequest(
+                decoder.id,
+                decoder.bytes,
+                decoder.start,
+                decoder.end,
+              );
+            } else this.#onFrame(decoder.frame());
             this.#guards.frameRead();
             if (this.#writer.buffered > WRITE_HIGH_WATER) {
               // Per frame, not per read: one read can hold thousands of
@@ -338,7 +298,7 @@ export class ServerConnection {
     switch (frame.type) {
       case FrameType.Request:
         this.#requested = true;
-        this.#onRequest(frame.id, frame.payload);
+        this.#onRequest(frame.id, frame.payload, 0, frame.payload.length);
         return;
       case FrameType.Cancel: {
         const ctx = this.#inflight.get(frame.id);
@@ -416,10 +376,16 @@ export class ServerConnection {
     this.#gotSettings = true;
   }
 
-  #onRequest(id: number, payload: Uint8Array): void {
+  /** Request `id`, whose body is `start`..`stop` of `bytes`. */
+  #onRequest(
+    id: number,
+    bytes: Uint8Array,
+    start: number,
+    stop: number,
+  ): void {
     // First: the `open` before this request is consumed whatever follows.
     const streamMode = this.#streams.take(id);
-    const header = readRequestHeader(payload, this.#header);
+    const header = readRequestHeaderAt(bytes, start, stop, this.#header);
     if (header.unreadable !== undefined) {
       // The frame is whole (frames are length-delimited): only this call
       // is unreadable.
@@ -435,11 +401,18 @@ export class ServerConnection {
       else metadata = read;
     }
     const paramsStart = header.paramsStart;
-    const nameBytes = header.method;
+    const methodStart = methodStartOf(header, start);
     // Read now: the header object is the next request's too.
     const timeout = header.timeout;
-    const entry = findMethod(this.#s.table, nameBytes);
-    const method = entry ? entry.name : decodeMethod(nameBytes);
+    const entry = findMethodAt(
+      this.#s.table,
+      bytes,
+      methodStart,
+      paramsStart,
+    );
+    const method = entry
+      ? entry.name
+      : decodeMethod(bytes.subarray(methodStart, paramsStart));
     if (id === 0) {
       throw new ProtocolError("Cannot read request: request id 0 is reserved");
     }
@@ -500,7 +473,7 @@ export class ServerConnection {
     }
     let params: unknown;
     try {
-      params = this.#responder.codec.decode(payload.subarray(paramsStart));
+      params = decodeFrom(this.#responder.codec, bytes, paramsStart, stop);
     } catch (error) {
       this.#responder.error(id, {
         name: WIRE_NAMES.protocol,

@@ -1,0 +1,308 @@
+/**
+ * The hot paths of issue 25 as units: frames read where they lie
+ * (`FrameDecoder.advance`), request headers and params decoded from a range
+ * of a larger buffer, and the msgpack scratch encode of simple values
+ * (`_msgpack_simple.ts`), which must write msgpackr's bytes; the call
+ * promise and sink of `client/_calls.ts`; `copyBytes`.
+ */
+import assert from "node:assert/strict";
+import { Packr } from "msgpackr/pack";
+import { encodeFrame, FrameDecoder, FrameType } from "../src/protocol/frame.ts";
+import { encodeSimple } from "../src/protocol/_msgpack_simple.ts";
+import { decodeMsgpack } from "../src/protocol/_msgpack_decode.ts";
+import { msgpackCodec } from "../src/protocol/msgpack_codec.ts";
+import { jsonCodec } from "../src/protocol/codec.ts";
+import { decodeFrom, encodeForWrite } from "../src/protocol/scratch_encode.ts";
+import {
+  methodPrefix,
+  methodStartOf,
+  readRequestHeader,
+  readRequestHeaderAt,
+  requestSize,
+  writeRequest,
+} from "../src/protocol/request.ts";
+import { ProtocolError } from "../src/errors.ts";
+import {
+  callPromise,
+  type CallSink,
+  CallTable,
+  resolvers,
+} from "../src/client/_calls.ts";
+import { copyBytes } from "../src/protocol/_copy.ts";
+
+const packr = new Packr({
+  useRecords: false,
+  moreTypes: false,
+  variableMapSize: true,
+});
+
+Deno.test("encodeSimple writes msgpackr's bytes at every integer, string and array size boundary", () => {
+  const numbers = [
+    0,
+    1,
+    0x7f,
+    0x80,
+    0xff,
+    0x100,
+    0xffff,
+    0x10000,
+    2 ** 32 - 1,
+    2 ** 32,
+    -1,
+    -0x20,
+    -0x21,
+    -0x80,
+    -0x81,
+    -0x8000,
+    -0x8001,
+    -(2 ** 31),
+    -(2 ** 31) - 1,
+    1.5,
+    -2.25,
+    1e300,
+    Number.MAX_SAFE_INTEGER,
+  ];
+  const strings = ["", "a", "x".repeat(31), "x".repeat(32), "x".repeat(255)];
+  const values: unknown[] = [
+    ...numbers,
+    ...strings,
+    "x".repeat(256),
+    true,
+    false,
+    null,
+    [],
+    [10, 2],
+    Array(15).fill(1),
+    Array(16).fill(1),
+    Array(64).fill("ab"),
+    [1.5, "s", true, null, -7],
+  ];
+  for (const value of values) {
+    const mine = encodeSimple(value);
+    assert.ok(mine !== undefined, `${JSON.stringify(value)} is encoded`);
+    assert.deepEqual(
+      [...mine],
+      [...packr.pack(value)],
+      `bytes of ${JSON.stringify(value).slice(0, 40)}`,
+    );
+    assert.deepEqual(msgpackCodec.decode(mine), value);
+  }
+});
+
+Deno.test("encodeSimple writes msgpackr's bytes for bins and non-finite numbers, up to 64 KiB in all", () => {
+  const values: unknown[] = [NaN, Infinity, -Infinity, [NaN, 1]];
+  for (const n of [0, 1, 255, 256, 4096, 65_000]) {
+    values.push(new Uint8Array(n).fill(7), [new Uint8Array(n).fill(9), 1]);
+  }
+  for (const value of values) {
+    const mine = encodeSimple(value);
+    assert.ok(mine !== undefined, `${String(value).slice(0, 20)} is encoded`);
+    assert.deepEqual(mine, new Uint8Array(packr.pack(value)));
+  }
+  // 3 + 65,533 bytes is 64 KiB exactly; one byte more goes to msgpackr.
+  assert.equal(encodeSimple(new Uint8Array(65533))?.length, 65536);
+  assert.equal(encodeSimple(new Uint8Array(65534)), undefined);
+});
+
+Deno.test("encodeSimple leaves -0, undefined, bigints, non-ASCII text, objects, holes and long lists to msgpackr, which still encodes them; other typed arrays stay refused", () => {
+  const left: unknown[] = [
+    -0,
+    [1, -0],
+    undefined,
+    [undefined],
+    10n,
+    "é",
+    ["a", "€"],
+    { a: 1 },
+    // deno-lint-ignore no-sparse-arrays
+    [, 1],
+    Array(65).fill(1),
+  ];
+  for (const value of left) {
+    assert.equal(encodeSimple(value), undefined, String(value));
+    const back = msgpackCodec.decode(encodeForWrite(msgpackCodec, value));
+    // A hole travels as undefined.
+    assert.deepEqual(back, Array.isArray(value) ? Array.from(value) : value);
+  }
+  // Not encoded here, and refused by the codec's checking walk.
+  assert.equal(encodeSimple(new Uint16Array(2)), undefined);
+  assert.throws(
+    () => encodeForWrite(msgpackCodec, [new Uint16Array(2)]),
+    /Uint16Array is not supported/,
+  );
+});
+
+Deno.test("FrameDecoder.advance gives each frame's type, id and payload range in order, then false until more bytes come", () => {
+  const decoder = new FrameDecoder();
+  const one = encodeFrame(FrameType.Result, 7, new Uint8Array([1, 2, 3]));
+  const two = encodeFrame(FrameType.Error, 0xffffffff, new Uint8Array(0));
+  decoder.push(new Uint8Array([...one, ...two.subarray(0, 8)]));
+  assert.equal(decoder.advance(), true);
+  assert.equal(decoder.type, FrameType.Result);
+  assert.equal(decoder.id, 7);
+  assert.equal(decoder.end - decoder.start, 3);
+  assert.deepEqual(
+    [...decoder.bytes.subarray(decoder.start, decoder.end)],
+    [1, 2, 3],
+  );
+  assert.deepEqual(decoder.frame(), {
+    type: FrameType.Result,
+    id: 7,
+    payload: new Uint8Array([1, 2, 3]),
+  });
+  assert.equal(decoder.advance(), false);
+  decoder.push(two.subarray(8));
+  assert.equal(decoder.advance(), true);
+  assert.equal(decoder.type, FrameType.Error);
+  assert.equal(decoder.id, 0xffffffff);
+  assert.equal(decoder.start, decoder.end);
+  assert.equal(decoder.advance(), false);
+  decoder.push(encodeFrame(13 as FrameType, 1));
+  assert.throws(() => decoder.advance(), /unknown frame type 13/);
+});
+
+Deno.test("a range decode reads only its range and counts error positions from its start", () => {
+  const value = [1, "two", { three: 3 }];
+  const payload = msgpackCodec.encode(value);
+  const around = new Uint8Array(payload.length + 10).fill(0xc1);
+  around.set(payload, 4);
+  const stop = 4 + payload.length;
+  assert.deepEqual(decodeMsgpack(around, 100, 4, stop), value);
+  assert.deepEqual(decodeFrom(msgpackCodec, around, 4, stop), value);
+  // One byte short: truncated inside the range, though bytes follow it.
+  assert.throws(
+    () => decodeMsgpack(around, 100, 4, stop - 1),
+    /truncated .* at byte \d+/,
+  );
+  assert.throws(() => decodeMsgpack(around, 100, 4, 4), /empty payload/);
+  // 0xc1 at the range's first byte is reported at byte 0, not 3.
+  assert.throws(
+    () => decodeMsgpack(around, 100, 3, stop),
+    /unsupported format byte 0xc1 at byte 0$/,
+  );
+  const json = jsonCodec.encode(value);
+  const jsonAround = new Uint8Array([32, ...json, 32, 32]);
+  assert.deepEqual(
+    decodeFrom(jsonCodec, jsonAround, 1, 1 + json.length),
+    value,
+  );
+});
+
+Deno.test("readRequestHeaderAt reads a body inside a larger buffer as readRequestHeader reads it alone", () => {
+  const prefix = methodPrefix("divide") as Uint8Array;
+  const params = msgpackCodec.encode([10, 2]);
+  const metadata = new Uint8Array([1, 2, 3]);
+  for (const timeout of [undefined, 0, 5000]) {
+    for (const meta of [undefined, metadata]) {
+      const size = requestSize(timeout, prefix, params.length, meta);
+      const buf = new Uint8Array(size + 7).fill(0xee);
+      writeRequest(buf, 5, timeout, prefix, params, meta);
+      const alone = readRequestHeader(buf.slice(5, 5 + size));
+      const at = readRequestHeaderAt(buf, 5, 5 + size);
+      assert.equal(at.timeout, alone.timeout);
+      assert.deepEqual(at.metadata, alone.metadata);
+      assert.equal(methodStartOf(at, 5), methodStartOf(alone, 0) + 5);
+      assert.equal(at.paramsStart, alone.paramsStart + 5);
+      assert.deepEqual(
+        buf.subarray(methodStartOf(at, 5), at.paramsStart),
+        prefix.subarray(1),
+      );
+      assert.deepEqual(alone.method, prefix.subarray(1));
+    }
+  }
+  // Cut inside the range, with bytes after it: the range's end counts.
+  const buf = new Uint8Array([0xee, 1, 0, 0, 0xee, 0xee, 0xee]);
+  assert.throws(
+    () => readRequestHeaderAt(buf, 1, 4),
+    (e) => e instanceof ProtocolError && /truncated deadline/.test(e.message),
+  );
+  assert.throws(() => readRequestHeaderAt(buf, 1, 1), /header flags \(empty\)/);
+  assert.equal(
+    readRequestHeaderAt(new Uint8Array([9, 2, 0, 5, 9]), 1, 4).unreadable,
+    "truncated metadata",
+  );
+  assert.throws(
+    () => readRequestHeaderAt(new Uint8Array([0, 3, 97, 98, 99, 100]), 0, 3),
+    /truncated method name/,
+  );
+});
+
+Deno.test("a call opened with a sink gets its value from resolve() at once and its error from reject() one microtask later; callPromise hands over its resolvers", async () => {
+  const seen: string[] = [];
+  const sink: CallSink = {
+    onValue: (value) => seen.push(`value ${value}`),
+    onError: (error) => seen.push(`error ${(error as Error).message}`),
+  };
+  const table = new CallTable(8, () => 1, () => {});
+  const prefix = new Uint8Array([1, 120]);
+  const params = new Uint8Array([0x90]);
+  const noop = () => {};
+  const openWithSink = () =>
+    table.open(
+      "x",
+      prefix,
+      undefined,
+      Infinity,
+      noop,
+      noop,
+      params,
+      0,
+      undefined,
+      sink,
+    );
+  const a = openWithSink();
+  const b = openWithSink();
+  assert.equal(a.sink, sink);
+  table.settle(a);
+  a.resolve(7);
+  assert.deepEqual(seen, ["value 7"]);
+  table.settle(b);
+  b.reject(new Error("no"));
+  assert.deepEqual(
+    seen,
+    ["value 7"],
+    "not from inside the connection's bookkeeping",
+  );
+  await Promise.resolve();
+  assert.deepEqual(seen, ["value 7", "error no"]);
+  // Without a sink the functions given are the call's own.
+  const got: unknown[] = [];
+  const c = table.open(
+    "x",
+    prefix,
+    undefined,
+    Infinity,
+    (v) => got.push(v),
+    noop,
+    params,
+  );
+  assert.equal(c.sink, undefined);
+  c.resolve(1);
+  assert.deepEqual(got, [1]);
+  table.clear();
+  const promise = callPromise();
+  const resolve = resolvers.resolve;
+  resolvers.clear();
+  assert.notEqual(
+    resolvers.resolve,
+    resolve,
+    "clear() drops the call's function",
+  );
+  resolve("done");
+  assert.equal(await promise, "done");
+});
+
+Deno.test("copyBytes copies below and from 16 bytes, at the offset, touching nothing else", () => {
+  for (const n of [0, 1, 15, 16, 17, 100]) {
+    const src = Uint8Array.from({ length: n }, (_, i) => i + 1);
+    const target = new Uint8Array(n + 4).fill(0xee);
+    copyBytes(target, 2, src);
+    assert.deepEqual([...target.subarray(2, 2 + n)], [...src], `${n} bytes`);
+    assert.deepEqual([target[0], target[1], target[n + 2], target[n + 3]], [
+      0xee,
+      0xee,
+      0xee,
+      0xee,
+    ]);
+  }
+});
