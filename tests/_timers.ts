@@ -32,3 +32,95 @@ export async function countTimers(body: () => Promise<void>): Promise<number> {
 export function afterOverflow(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 5));
 }
+
+/** A timer armed under a {@linkcode FakeClock}. */
+export interface FakeTimer {
+  /** The delay it was armed with. */
+  ms: number;
+  /** When it is due, on the fake clock. */
+  due: number;
+  cleared: boolean;
+  fired: boolean;
+}
+
+/**
+ * Replaces `setTimeout`, `clearTimeout`, `Date.now()` and
+ * `performance.now()` (which reads `now - start`) until disposed:
+ * time moves only by {@linkcode FakeClock.advance}, which fires the timers
+ * that fall due, in order (timers armed by a callback included). Code under
+ * a fake clock must not wait for real time (`within` would not end).
+ *
+ * @example
+ * ```ts ignore
+ * using clock = new FakeClock();
+ * setTimeout(() => fired = true, 10);
+ * clock.advance(10); // fired
+ * ```
+ */
+export class FakeClock implements Disposable {
+  /** The fake `Date.now()`. */
+  now: number;
+  /** Every timer armed, in order. */
+  readonly timers: FakeTimer[] = [];
+  #callbacks: (() => void)[] = [];
+  #start: number;
+  #saved = [globalThis.setTimeout, globalThis.clearTimeout, Date.now] as const;
+
+  /** @param start The clock's first reading. */
+  constructor(start = 1_000_000) {
+    this.now = start;
+    this.#start = start;
+    globalThis.setTimeout = ((cb: () => void, ms = 0) => {
+      const delay = Math.max(0, ms);
+      this.timers.push({
+        ms,
+        due: this.now + delay,
+        cleared: false,
+        fired: false,
+      });
+      this.#callbacks.push(cb);
+      return this.timers.length;
+    }) as unknown as typeof setTimeout;
+    globalThis.clearTimeout = ((id?: number) => {
+      const timer = id === undefined ? undefined : this.timers[id - 1];
+      if (timer) timer.cleared = true;
+    }) as typeof clearTimeout;
+    Date.now = () => this.now;
+    performance.now = () => this.now - this.#start;
+  }
+
+  /** Timers neither fired nor cleared. */
+  get pending(): FakeTimer[] {
+    return this.timers.filter((t) => !t.cleared && !t.fired);
+  }
+
+  /**
+   * Moves the clock `ms` forward, firing each timer at its due time.
+   *
+   * @param ms Milliseconds.
+   */
+  advance(ms: number): void {
+    const end = this.now + ms;
+    while (true) {
+      let next = -1;
+      for (let i = 0; i < this.timers.length; i++) {
+        const t = this.timers[i]!;
+        if (t.cleared || t.fired || t.due > end) continue;
+        if (next < 0 || t.due < this.timers[next]!.due) next = i;
+      }
+      if (next < 0) break;
+      const timer = this.timers[next]!;
+      this.now = Math.max(this.now, timer.due);
+      timer.fired = true;
+      this.#callbacks[next]!();
+    }
+    this.now = end;
+  }
+
+  /** Restores the real timers and clock. */
+  [Symbol.dispose](): void {
+    [globalThis.setTimeout, globalThis.clearTimeout, Date.now] = this.#saved;
+    // The own property hides Performance.prototype.now: remove it.
+    delete (performance as { now?: unknown }).now;
+  }
+}
