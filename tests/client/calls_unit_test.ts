@@ -174,3 +174,25 @@ Deno.test("calls: clear() returns every pending call, stops their deadlines and 
   t.settle(a);
   assert.equal(sent.length, 1);
 });
+
+Deno.test("calls: after id 2^32-1 the ids start again at 1, never 0", () => {
+  using _clock = new FakeClock();
+  const ids: number[] = [];
+  const t = new CallTable(
+    10,
+    (call) => (ids.push(call.id), 1),
+    noop,
+    0xfffffffd,
+  );
+  const open = () =>
+    t.open("m", PREFIX, undefined, Infinity, noop, noop, new Uint8Array(1));
+  const a = open();
+  const b = open();
+  const c = open();
+  assert.deepEqual([a.id, b.id, c.id], [0xfffffffe, 0xffffffff, 1]);
+  assert.deepEqual(ids, [0xfffffffe, 0xffffffff, 1]);
+  assert.equal(t.get(0xffffffff), b);
+  t.settle(b);
+  assert.equal(open().id, 2);
+  t.clear();
+});

@@ -832,3 +832,30 @@ Deno.test("connection: a stream with input sends an open of mode 3, then its ite
     value: undefined,
   });
 });
+
+Deno.test("connection: callers woken by one read send their next requests in one write; a lone request goes out at once", async () => {
+  await using s = scripted();
+  const next = async (method: string) => {
+    await s.conn.call(method, []);
+    return s.conn.call(`${method}2`, []);
+  };
+  const chains = [next("a"), next("b")];
+  const ra = await s.request();
+  const rb = await s.request();
+  assert.equal(s.writes.length, 2, "each first request at once");
+  // Both answers in one read.
+  s.sendBytes(
+    concat(
+      encodeFrame(FrameType.Result, ra.id, new TextEncoder().encode("1")),
+      encodeFrame(FrameType.Result, rb.id, new TextEncoder().encode("2")),
+    ),
+  );
+  const r2 = [await s.request(), await s.request()];
+  assert.deepEqual(r2.map((r) => r.method).sort(), ["a2", "b2"]);
+  assert.equal(s.writes.length, 3, "the two next requests in one write");
+  for (const r of r2) s.result(r.id, r.method);
+  assert.deepEqual(
+    (await within(Promise.all(chains), QUICK, "the chains")).sort(),
+    ["a2", "b2"],
+  );
+});
