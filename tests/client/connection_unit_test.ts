@@ -19,7 +19,7 @@ import {
   ServerClosingError,
 } from "../../src/errors.ts";
 import type { ConnectionCloseDetail } from "../../src/client/options.ts";
-import type { Connection } from "../../src/client/connection.ts";
+import { callUnwrapped, type Connection } from "../../src/client/connection.ts";
 import {
   encodeFrame,
   FrameType,
@@ -28,6 +28,8 @@ import {
 import type { ClientInterceptor } from "../../src/_interceptors.ts";
 import { stillPending, within } from "../_wait.ts";
 import { concat } from "../_core_helpers.ts";
+import { FakeClock } from "../_timers.ts";
+import { MAX_KEEPALIVE_EXTENSIONS } from "../../src/client/_keepalive.ts";
 import { QUICK, scripted } from "./_scripted_server.ts";
 
 /** The `"close"` event's detail. */
@@ -150,7 +152,7 @@ Deno.test("connection: malformed error replies fail their call alone", async () 
     s.send(FrameType.Error, (await s.request()).id, payload);
   }
   for (const [i, call] of calls.entries()) {
-    await rejectsWith(
+    const e = await rejectsWith(
       call,
       ProtocolError,
       new RegExp(
@@ -158,6 +160,7 @@ Deno.test("connection: malformed error replies fail their call alone", async () 
       ),
       `malformed reply ${i}`,
     );
+    if (i > 0) assert.match(e.message, /: expected \{ name, message \}$/);
   }
   assert.equal(s.conn.isClosed, false);
   assert.equal(s.conn.inFlight, 0);
@@ -636,6 +639,7 @@ Deno.test("connection: a failed write closes the connection with a ConnectionErr
     "Connection to memory:N failed: broken pipe",
   );
   assert.equal(error.cause, cause);
+  assert.equal((error as ConnectionError).written, true);
   assert.equal(e.cause, error);
 });
 
@@ -858,4 +862,202 @@ Deno.test("connection: callers woken by one read send their next requests in one
     (await within(Promise.all(chains), QUICK, "the chains")).sort(),
     ["a2", "b2"],
   );
+});
+
+Deno.test("connection: a caller woken alone sends its next requests at once, the first in a write of its own", async () => {
+  await using s = scripted();
+  const chain = (async () => {
+    await s.conn.call("a", []);
+    return [s.conn.call("b", []), s.conn.call("c", [])];
+  })();
+  s.result((await s.request()).id, 1);
+  const [b, c] = await within(chain, QUICK, "the chain");
+  const rb = await s.request();
+  const rc = await s.request();
+  assert.deepEqual([rb.method, rc.method], ["b", "c"]);
+  assert.equal(s.writes.length, 3, "b at once, c in the next write");
+  s.result(rb.id, 2);
+  s.result(rc.id, 3);
+  assert.deepEqual(await within(Promise.all([b!, c!]), QUICK, "b, c"), [2, 3]);
+});
+
+Deno.test("connection: params default to none, for calls and streams", async () => {
+  await using s = scripted();
+  const call = s.conn.call("m");
+  const r = await s.request();
+  assert.deepEqual(r.params, []);
+  s.result(r.id, 1);
+  assert.equal(await within(call, QUICK, "the call"), 1);
+  const reader = s.conn.stream("st").getReader();
+  const reading = reader.read();
+  const rs = await s.request();
+  assert.deepEqual([rs.method, rs.params], ["st", []]);
+  s.send(FrameType.End, rs.id);
+  assert.equal((await within(reading, QUICK, "the end")).done, true);
+});
+
+Deno.test("connection: callUnwrapped() sends the call and settles with its answer", async () => {
+  await using s = scripted();
+  const call = callUnwrapped(s.conn, "add", [1, 2], { timeout: 5000 });
+  const r = await s.request();
+  assert.deepEqual([r.method, r.params], ["add", [1, 2]]);
+  s.result(r.id, 3);
+  assert.equal(await within(call, QUICK, "the call"), 3);
+  const failing = callUnwrapped(s.conn, "x", [], {});
+  s.error((await s.request()).id, { name: "Error", message: "no" });
+  await rejectsWith(failing, RemoteError, /no/, "the error");
+});
+
+Deno.test("connection: interceptors run for streams too (their metadata is sent)", async () => {
+  const interceptor: ClientInterceptor = (call, next) => {
+    call.metadata.via = "interceptor";
+    return next();
+  };
+  await using s = scripted({ interceptors: [interceptor] });
+  const reader = s.conn.stream("st", [], { timeout: 5000 }).getReader();
+  const reading = reader.read();
+  const r = await s.request();
+  assert.deepEqual(r.metadata, { via: "interceptor" });
+  s.send(FrameType.End, r.id);
+  assert.equal((await within(reading, QUICK, "the end")).done, true);
+});
+
+Deno.test("connection: ping() on a broken connection fails with the breakage as its cause", async () => {
+  await using s = scripted();
+  const closed = closeDetail(s.conn);
+  s.eof();
+  const { error } = await closed;
+  await assert.rejects(
+    s.conn.ping(1000),
+    (e: unknown) =>
+      e instanceof ConnectionError && !e.written && e.cause === error &&
+      /^Cannot ping memory:\d+: connection closed$/.test(e.message),
+  );
+});
+
+Deno.test("connection: finished waits for the write in progress after close()", async () => {
+  const s = scripted();
+  s.stall();
+  const call = s.conn.call("x", []);
+  s.conn.close();
+  await rejectsWith(call, ConnectionError, /closed by the client/, "the call");
+  assert.equal(await stillPending(s.conn.finished), true);
+  s.resume();
+  await within(s.conn.finished, QUICK, "finished");
+});
+
+Deno.test("connection: stream input waits while more than 1 MiB of output is unwritten", async () => {
+  await using s = scripted({}, { streamWindow: 16 });
+  s.stall();
+  let pulled = 0;
+  const big = "x".repeat(600 * 1024);
+  async function* input() {
+    for (let i = 0; i < 5; i++) {
+      pulled++;
+      yield big;
+    }
+  }
+  const reader = s.conn.stream("up", [], { input: input(), timeout: 60_000 })
+    .getReader();
+  const reading = reader.read();
+  // The open went to the (stalled) socket; the request and items 1 and 2
+  // queue (1.2 MB): the third is not pulled.
+  await s.idle();
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  assert.equal(pulled, 2);
+  s.resume();
+  const r = await s.request();
+  for (let i = 0; i < 5; i++) await s.next(FrameType.Item);
+  await s.next(FrameType.End);
+  assert.equal(pulled, 5);
+  s.send(FrameType.End, r.id);
+  assert.equal((await within(reading, QUICK, "the end")).done, true);
+});
+
+/** Lets the in-memory socket and the connection run what is queued. */
+async function flush(): Promise<void> {
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+}
+
+/** Keepalive with its defaults (the scripted connection turns it off). */
+const DEFAULT_KEEPALIVE = { keepaliveInterval: undefined } as unknown as {
+  keepaliveInterval: number;
+};
+
+const pings = (s: { frames: { type: number }[] }) =>
+  s.frames.filter((f) => f.type === FrameType.Ping).length;
+
+Deno.test("connection: keepalive pings after exactly keepaliveInterval of silence and gives up exactly keepaliveTimeout later (fake clock)", async () => {
+  using clock = new FakeClock();
+  await using s = scripted({ keepaliveInterval: 100, keepaliveTimeout: 50 });
+  const call = s.conn.call("x", []);
+  call.catch(() => {});
+  await flush();
+  clock.advance(99);
+  await flush();
+  assert.equal(pings(s), 0);
+  clock.advance(1);
+  await flush();
+  assert.equal(pings(s), 1);
+  clock.advance(49);
+  await flush();
+  assert.equal(s.conn.isClosed, false);
+  clock.advance(1);
+  await flush();
+  assert.equal(s.conn.isClosed, true);
+  await assert.rejects(
+    call,
+    (e: unknown) =>
+      e instanceof ConnectionError &&
+      /lost: no answer to a ping within 50 ms/.test(e.message),
+  );
+});
+
+Deno.test("connection: a keepalive ping stuck behind our own stalled write is waited for, MAX_KEEPALIVE_EXTENSIONS timeouts (fake clock)", async () => {
+  using clock = new FakeClock();
+  await using s = scripted({ keepaliveInterval: 100, keepaliveTimeout: 50 });
+  s.stall();
+  const call = s.conn.call("x", []); // its write never ends
+  call.catch(() => {});
+  await flush();
+  clock.advance(100); // the ping is queued behind it
+  await flush();
+  clock.advance(50 * MAX_KEEPALIVE_EXTENSIONS);
+  await flush();
+  assert.equal(s.conn.isClosed, false);
+  clock.advance(50);
+  await flush();
+  assert.equal(s.conn.isClosed, true);
+  assert.equal(pings(s), 0, "never written");
+});
+
+Deno.test("connection: keepalive defaults: a ping after 1000 ms of silence with a call waiting, dead 2000 ms later; idle, after 30 s (fake clock)", async () => {
+  using clock = new FakeClock();
+  {
+    await using s = scripted(DEFAULT_KEEPALIVE);
+    const call = s.conn.call("x", []);
+    call.catch(() => {});
+    await flush();
+    clock.advance(999);
+    await flush();
+    assert.equal(pings(s), 0);
+    clock.advance(1);
+    await flush();
+    assert.equal(pings(s), 1);
+    clock.advance(1999);
+    await flush();
+    assert.equal(s.conn.isClosed, false);
+    clock.advance(1);
+    await flush();
+    assert.equal(s.conn.isClosed, true);
+  }
+  {
+    await using s = scripted(DEFAULT_KEEPALIVE);
+    clock.advance(29_999);
+    await flush();
+    assert.equal(pings(s), 0);
+    clock.advance(1);
+    await flush();
+    assert.equal(pings(s), 1);
+  }
 });
