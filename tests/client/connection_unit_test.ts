@@ -979,6 +979,12 @@ async function flush(): Promise<void> {
   for (let i = 0; i < 20; i++) await Promise.resolve();
 }
 
+/** Moves `clock` on by `ms`, then lets what fell due run. */
+async function tick(clock: FakeClock, ms: number): Promise<void> {
+  clock.advance(ms);
+  await flush();
+}
+
 /** Keepalive with its defaults (the scripted connection turns it off). */
 const DEFAULT_KEEPALIVE = { keepaliveInterval: undefined } as unknown as {
   keepaliveInterval: number;
@@ -993,17 +999,13 @@ Deno.test("connection: keepalive pings after exactly keepaliveInterval of silenc
   const call = s.conn.call("x", []);
   call.catch(() => {});
   await flush();
-  clock.advance(99);
-  await flush();
+  await tick(clock, 99);
   assert.equal(pings(s), 0);
-  clock.advance(1);
-  await flush();
+  await tick(clock, 1);
   assert.equal(pings(s), 1);
-  clock.advance(49);
-  await flush();
+  await tick(clock, 49);
   assert.equal(s.conn.isClosed, false);
-  clock.advance(1);
-  await flush();
+  await tick(clock, 1);
   assert.equal(s.conn.isClosed, true);
   await assert.rejects(
     call,
@@ -1022,11 +1024,9 @@ Deno.test("connection: a keepalive ping stuck behind our own stalled write is wa
   await flush();
   clock.advance(100); // the ping is queued behind it
   await flush();
-  clock.advance(50 * MAX_KEEPALIVE_EXTENSIONS);
-  await flush();
+  await tick(clock, 50 * MAX_KEEPALIVE_EXTENSIONS);
   assert.equal(s.conn.isClosed, false);
-  clock.advance(50);
-  await flush();
+  await tick(clock, 50);
   assert.equal(s.conn.isClosed, true);
   assert.equal(pings(s), 0, "never written");
 });
@@ -1038,26 +1038,20 @@ Deno.test("connection: keepalive defaults: a ping after 1000 ms of silence with 
     const call = s.conn.call("x", []);
     call.catch(() => {});
     await flush();
-    clock.advance(999);
-    await flush();
+    await tick(clock, 999);
     assert.equal(pings(s), 0);
-    clock.advance(1);
-    await flush();
+    await tick(clock, 1);
     assert.equal(pings(s), 1);
-    clock.advance(1999);
-    await flush();
+    await tick(clock, 1999);
     assert.equal(s.conn.isClosed, false);
-    clock.advance(1);
-    await flush();
+    await tick(clock, 1);
     assert.equal(s.conn.isClosed, true);
   }
   {
     await using s = scripted(DEFAULT_KEEPALIVE);
-    clock.advance(29_999);
-    await flush();
+    await tick(clock, 29_999);
     assert.equal(pings(s), 0);
-    clock.advance(1);
-    await flush();
+    await tick(clock, 1);
     assert.equal(pings(s), 1);
   }
 });
