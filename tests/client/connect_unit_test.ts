@@ -27,6 +27,10 @@ import {
 import { jsonCodec } from "../../src/protocol/codec.ts";
 import { msgpackCodec } from "../../src/protocol/msgpack_codec.ts";
 import { closedPort, concat, writeAll } from "../_core_helpers.ts";
+// Text imports: the loopback-only mutation run may not read files.
+import ca from "../fixtures/tls/ca.crt" with { type: "text" };
+import cert from "../fixtures/tls/localhost.crt" with { type: "text" };
+import key from "../fixtures/tls/localhost.key" with { type: "text" };
 import { within } from "../_wait.ts";
 
 const HOST = "127.0.0.1";
@@ -52,16 +56,29 @@ function hello(settings: Partial<Settings> = {}): Uint8Array {
 /**
  * A listener that accepts one connection, reads the client's preface and
  * settings, and answers with `answer` (chunks written one by one), then
- * keeps the socket open until the client closes it.
+ * keeps the socket open until the client closes it (`"stay"`) or closes it
+ * (`"close"`); `"refuse"` closes it at once, reading nothing; `"greet"`
+ * writes `answer` at once, then reads until the client closes.
  */
-function peer(answer: Uint8Array[], close = false) {
-  const listener = Deno.listen({ hostname: HOST, port: 0 });
+function peer(
+  answer: Uint8Array[],
+  mode: "stay" | "close" | "refuse" | "greet" = "stay",
+  listener: Deno.Listener = Deno.listen({ hostname: HOST, port: 0 }),
+) {
   const port = (listener.addr as Deno.NetAddr).port;
   const received = Promise.withResolvers<Settings>();
   const serving = (async () => {
     const conn = await listener.accept();
     listener.close();
     try {
+      if (mode === "refuse") return;
+      if (mode === "greet") {
+        for (const chunk of answer) await writeAll(conn, chunk);
+        while ((await conn.read(new Uint8Array(4096))) !== null) {
+          // discard
+        }
+        return;
+      }
       const decoder = new FrameDecoder();
       const buf = new Uint8Array(4096);
       let bytes: Uint8Array = new Uint8Array(0);
@@ -82,12 +99,14 @@ function peer(answer: Uint8Array[], close = false) {
       assert.equal(frame.type, FrameType.Settings);
       received.resolve(decodeSettings(frame.payload));
       for (const chunk of answer) await writeAll(conn, chunk);
-      if (!close) {
-        // Until the client closes.
-        while ((await conn.read(buf).catch(() => null)) !== null) {
-          // discard
-        }
+      // Until the client closes.
+      while (
+        mode === "stay" && (await conn.read(buf).catch(() => null)) !== null
+      ) {
+        // discard
       }
+    } catch {
+      // a TLS handshake the client broke off
     } finally {
       received.reject(new Error("no settings"));
       try {
@@ -239,7 +258,7 @@ Deno.test("connect: another protocol version, a peer that is not zkrpc and a TLS
 });
 
 Deno.test("connect: a server that closes during the handshake, a closed port, a timeout and an abort are ConnectionErrors, written: false", async () => {
-  const p = peer([PREFACE.subarray(0, 4)], true);
+  const p = peer([PREFACE.subarray(0, 4)], "close");
   const eof = await openSocket({ hostname: HOST, port: p.port }, {}).catch(
     (e) => e,
   );
@@ -361,5 +380,59 @@ Deno.test("Connection.connect: NaN, negative or non-number keepalive periods are
         `${name}: ${value}`,
       );
     }
+  }
+});
+
+/** A TLS listener on 127.0.0.1 with the test certificate (CA: ca.crt). */
+const tlsListener = () =>
+  Deno.listenTls({ hostname: HOST, port: 0, cert, key });
+
+Deno.test("connect: TLS with the CA in caCerts exchanges prefaces over TLS", async () => {
+  const p = peer([hello()], "stay", tlsListener());
+  const opened = await openSocket(
+    { hostname: HOST, port: p.port, tls: true },
+    { caCerts: [ca] },
+  );
+  assert.deepEqual(
+    (await within(p.received, 2000, "the settings")).codecs,
+    ["msgpack", "json"],
+  );
+  assert.equal(opened.codec.name, "json");
+  opened.conn.close();
+  await p.serving;
+});
+
+Deno.test("connect: a failed TLS handshake names TLS and the likely cause", async () => {
+  const cases: [ReturnType<typeof peer>, string][] = [];
+  // Not trusted: no caCerts for the private CA.
+  cases.push([
+    peer([], "stay", tlsListener()),
+    "the server's certificate is not trusted: pass the CA that signed it in caCerts (zkrpc: --ca FILE) or set DENO_CERT=FILE",
+  ]);
+  // A plain server answers the TLS hello with its preface.
+  cases.push([
+    peer([hello()], "greet"),
+    "the server does not speak TLS (it answered in plain TCP): connect without TLS, or start the server with serve({ tls })",
+  ]);
+  // A peer that closes at once.
+  cases.push([
+    peer([], "refuse"),
+    "the server closed or refused the TLS handshake",
+  ]);
+  for (const [p, cause] of cases) {
+    const error = await openSocket(
+      { hostname: HOST, port: p.port, tls: true },
+      {},
+    ).catch((e) => e);
+    assert.ok(error instanceof ConnectionError, String(error));
+    assert.equal(error.written, false);
+    assert.ok(
+      error.message.startsWith(
+        `Cannot connect to ${HOST}:${p.port}: TLS handshake failed: ${cause} (`,
+      ),
+      error.message,
+    );
+    assert.ok(error.cause instanceof Error);
+    await p.serving;
   }
 });
