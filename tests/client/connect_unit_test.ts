@@ -177,13 +177,15 @@ Deno.test("connect: the server's preface may arrive byte by byte; bytes after it
 });
 
 Deno.test("connect: a server without a codec of ours, or whose first frame is not settings, is a ProtocolError", async () => {
-  const p1 = peer([hello({ codecs: ["cbor"] })]);
+  const p1 = peer([hello({ codecs: ["cbor", "x"] })]);
   await assert.rejects(
-    openSocket({ hostname: HOST, port: p1.port }, { codec: jsonCodec }),
+    openSocket({ hostname: HOST, port: p1.port }, {
+      codec: [jsonCodec, msgpackCodec],
+    }),
     (e: unknown) =>
       e instanceof ProtocolError &&
       e.message ===
-        `Cannot connect to ${HOST}:${p1.port}: the server uses codec [cbor], this client offers [json]`,
+        `Cannot connect to ${HOST}:${p1.port}: the server uses codec [cbor, x], this client offers [json, msgpack]`,
   );
   await p1.serving;
   const p2 = peer([concat(PREFACE, encodeFrame(FrameType.Ping, 0))]);
@@ -262,7 +264,8 @@ Deno.test("connect: a server that closes during the handshake, a closed port, a 
   const eof = await openSocket({ hostname: HOST, port: p.port }, {}).catch(
     (e) => e,
   );
-  assert.ok(eof instanceof ConnectionError && !eof.written);
+  assert.ok(eof instanceof ConnectionError);
+  assert.equal(eof.written, false);
   assert.equal(
     eof.message,
     `Cannot connect to ${HOST}:${p.port}: the server closed the connection during the handshake`,
@@ -273,18 +276,24 @@ Deno.test("connect: a server that closes during the handshake, a closed port, a 
   const refused = await openSocket({ hostname: HOST, port }, {}).catch((e) =>
     e
   );
-  assert.ok(refused instanceof ConnectionError && !refused.written);
+  assert.ok(refused instanceof ConnectionError);
+  assert.equal(refused.written, false);
   assert.ok(
     refused.message.startsWith(`Cannot connect to ${HOST}:${port}: `),
     refused.message,
   );
-  assert.ok(refused.cause instanceof Error);
+  assert.ok(refused.cause instanceof Deno.errors.ConnectionRefused);
+  assert.equal(
+    refused.message,
+    `Cannot connect to ${HOST}:${port}: ${refused.cause.message}`,
+  );
 
   const silent = peer([]);
   const timedOut = await openSocket({ hostname: HOST, port: silent.port }, {
     connectTimeout: 50,
   }).catch((e) => e);
-  assert.ok(timedOut instanceof ConnectionError && !timedOut.written);
+  assert.ok(timedOut instanceof ConnectionError);
+  assert.equal(timedOut.written, false);
   assert.equal(
     timedOut.message,
     `Cannot connect to ${HOST}:${silent.port}: no preface from the server within 50 ms`,
@@ -300,7 +309,8 @@ Deno.test("connect: a server that closes during the handshake, a closed port, a 
   const reason = new Error("stop");
   controller.abort(reason);
   const aborted = await opening.catch((e) => e);
-  assert.ok(aborted instanceof ConnectionError && !aborted.written);
+  assert.ok(aborted instanceof ConnectionError);
+  assert.equal(aborted.written, false);
   assert.equal(
     aborted.message,
     `Cannot connect to ${HOST}:${waiting.port}: aborted`,
@@ -435,4 +445,54 @@ Deno.test("connect: a failed TLS handshake names TLS and the likely cause", asyn
     assert.ok(error.cause instanceof Error);
     await p.serving;
   }
+});
+
+Deno.test("connect: a TLS record of one byte is recognised; two bytes of another version are not zkrpc", async () => {
+  for (
+    const [bytes, tls] of [
+      [[0x15], true],
+      [[0x16, 0x02], false],
+      [[0x16, 0x03], true],
+    ] as const
+  ) {
+    const p = peer([new Uint8Array(bytes)]);
+    const error = await openSocket({ hostname: HOST, port: p.port }, {})
+      .catch((e) => e);
+    assert.ok(
+      tls ? error instanceof ConnectionError : error instanceof ProtocolError,
+      `${bytes}: ${error}`,
+    );
+    assert.match(
+      error.message,
+      tls ? /the server answered with TLS/ : /the peer is not a zkrpc server/,
+    );
+    if (tls) assert.equal(error.written, false);
+    await p.serving;
+  }
+});
+
+Deno.test("connect: the returned decoder enforces the client's maxFrameSize on what follows the settings", async () => {
+  const p = peer([
+    concat(hello(), encodeFrame(FrameType.Ping, 1, new Uint8Array(64))),
+  ]);
+  const opened = await openSocket({ hostname: HOST, port: p.port }, {
+    maxFrameSize: 60,
+  });
+  assert.throws(() => {
+    let frame = opened.decoder.next();
+    while (frame === undefined) frame = opened.decoder.next();
+  }, ProtocolError);
+  opened.conn.close();
+  await p.serving;
+});
+
+Deno.test("connect: an empty codec list is a TypeError naming the endpoint", async () => {
+  const port = closedPort();
+  await assert.rejects(
+    openSocket({ hostname: HOST, port }, { codec: [] }),
+    (e: unknown) =>
+      e instanceof TypeError &&
+      e.message ===
+        `Cannot connect to ${HOST}:${port}: the codec list is empty`,
+  );
 });
