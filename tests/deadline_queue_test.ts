@@ -278,3 +278,117 @@ Deno.test("DeadlineQueue: a prefix of 256 completed entries is dropped in place;
   assert.equal(queue.size, 0);
   queue.clear();
 });
+
+Deno.test("DeadlineQueue: an expiry that clears the queue (the connection closed) stops it: nothing else expires, no timer", () => {
+  using clock = new FakeClock();
+  const seen: number[] = [];
+  const queue = new DeadlineQueue<Entry>((e) => {
+    seen.push(e.n);
+    queue.clear();
+  });
+  queue.add(entry(clock.now + 10, 1));
+  queue.add(entry(clock.now + 20, 2));
+  clock.advance(10);
+  assert.deepEqual(seen, [1]);
+  assert.equal(clock.pending.length, 0);
+  clock.advance(100);
+  assert.deepEqual(seen, [1]);
+});
+
+/** A queue of `n` entries due in an hour: the head stays pending. */
+function held(n: number) {
+  const { queue, expired } = queueOn();
+  const now = Date.now();
+  const entries = Array.from(
+    { length: n },
+    (_, i) => entry(now + 3_600_000 + i, i),
+  );
+  for (const e of entries) queue.add(e);
+  return { queue, expired, entries };
+}
+
+Deno.test("DeadlineQueue: completed entries behind a pending head are filtered out past 1024 of them and half the queue, not before", () => {
+  using _clock = new FakeClock();
+  // Half the queue binds: 3000 held, the filter at the 1501st.
+  const half = held(3000);
+  for (let i = 1; i <= 1500; i++) half.queue.complete(half.entries[i]!);
+  assert.equal(half.queue.retained, 3000);
+  half.queue.complete(half.entries[1501]!);
+  assert.equal(half.queue.retained, 1499);
+  assert.equal(half.queue.size, 1499);
+  half.queue.clear();
+  // 1024 binds: 2000 held, the filter at the 1025th.
+  const many = held(2000);
+  for (let i = 1; i <= 1024; i++) many.queue.complete(many.entries[i]!);
+  assert.equal(many.queue.retained, 2000);
+  many.queue.complete(many.entries[1025]!);
+  assert.equal(many.queue.retained, 975);
+  many.queue.clear();
+  // Few: never filtered, however large their share.
+  const few = held(10);
+  for (let i = 1; i <= 8; i++) few.queue.complete(few.entries[i]!);
+  assert.equal(few.queue.retained, 10);
+  few.queue.clear();
+});
+
+Deno.test("DeadlineQueue: an entry completed twice, or completed after it expired, counts once", () => {
+  using clock = new FakeClock();
+  const { queue, entries } = held(2000);
+  for (let i = 0; i < 1100; i++) queue.complete(entries[7]!);
+  assert.equal(queue.retained, 2000, "one completed entry: nothing to drop");
+  queue.clear();
+  // Expired entries completed by the connection afterwards.
+  const { queue: q2, expired } = queueOn();
+  const soon = Array.from({ length: 1100 }, (_, i) => entry(clock.now + 5, i));
+  const later = Array.from(
+    { length: 1000 },
+    (_, i) => entry(clock.now + 3_600_000, 5000 + i),
+  );
+  for (const e of [...soon, ...later]) q2.add(e);
+  clock.advance(5);
+  assert.equal(expired.length, 1100);
+  for (const e of soon) q2.complete(e);
+  q2.complete(later[500]!);
+  assert.equal(q2.retained, 1000);
+  q2.clear();
+});
+
+Deno.test("DeadlineQueue: the head passing completed entries keeps the count of completed ones right", () => {
+  using clock = new FakeClock();
+  // By complete(): 1400 completed behind the head, then the head.
+  const a = held(3000);
+  for (let i = 1; i <= 1400; i++) a.queue.complete(a.entries[i]!);
+  a.queue.complete(a.entries[0]!);
+  assert.equal(a.queue.size, 1599);
+  assert.equal(
+    a.queue.retained,
+    3000,
+    "nothing counted twice, nothing dropped",
+  );
+  a.queue.clear();
+  // By a firing: the head expires, the timer skips the completed ones.
+  const { queue, expired } = queueOn();
+  const now = clock.now;
+  const entries = Array.from(
+    { length: 3000 },
+    (_, i) => entry(i === 0 ? now + 10 : now + 3_600_000 + i, i),
+  );
+  for (const e of entries) queue.add(e);
+  for (let i = 1; i <= 1000; i++) queue.complete(entries[i]!);
+  clock.advance(10);
+  assert.deepEqual(expired, [0]);
+  queue.complete(entries[2000]!);
+  assert.equal(queue.retained, 3000);
+  queue.clear();
+});
+
+Deno.test("DeadlineQueue: a completed prefix of exactly 256 entries that is half the queue is dropped", () => {
+  using _clock = new FakeClock();
+  const { queue, entries } = held(512);
+  for (let i = 0; i < 255; i++) queue.complete(entries[i]!);
+  assert.equal(queue.retained, 512);
+  queue.complete(entries[255]!);
+  assert.equal(queue.retained, 256);
+  assert.equal(queue.size, 256);
+  queue.clear();
+});
