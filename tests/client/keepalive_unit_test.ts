@@ -294,10 +294,31 @@ Deno.test("keepalive: stop() clears the timer and is idempotent: the endpoint's 
   clock.advance(1000);
   assert.equal(watched.state.pings, 1);
   c.stop();
-  // All stopped: a new connection starts with a fresh record.
+  // All stopped: a new connection starts with a fresh record; what the
+  // stopped ones hear is no evidence for it.
   const d = link();
   const kd = new Keepalive(name, d.link, PERIODS);
-  clock.advance(150);
+  clock.advance(100);
+  c.received();
+  k.received();
+  clock.advance(50);
   assert.equal(d.state.deaths, 1);
   kd.stop();
+});
+
+Deno.test("keepalive: by default the clock is performance.now(): a check that runs late extends the wait", () => {
+  using clock = new FakeClock();
+  const { state, link: l } = link();
+  const k = new Keepalive(endpoint(), l, PERIODS);
+  clock.advance(100);
+  assert.equal(state.pings, 1);
+  // The process froze for 200 ms: the check fires that late.
+  clock.now += 200;
+  clock.advance(0);
+  assert.equal(state.checks, 1);
+  assert.equal(state.deaths, 0);
+  // On time again: dead at the next check.
+  clock.advance(50);
+  assert.equal(state.deaths, 1);
+  k.stop();
 });
