@@ -419,3 +419,129 @@ Deno.test("openClientStream: sends with the stream's own signal, without input; 
     RemoteError,
   );
 });
+
+Deno.test("stream: a window is granted only for items read: none for items that arrive with no read waiting", async () => {
+  const { h, windows } = host(2);
+  const s = new ClientStream("m", h, undefined, undefined);
+  s.attach(4);
+  await settle(); // nothing read: the stream does not pull by itself
+  s.onItem(enc(1));
+  s.onItem(enc(2));
+  assert.equal(windows().length, 0);
+  const reader = s.readable.getReader();
+  assert.equal((await reader.read()).value, 1);
+  assert.equal(windows().length, 1);
+  // A read waiting gets the next item; the one after it waits again.
+  assert.equal((await reader.read()).value, 2);
+  const waiting = reader.read();
+  await settle();
+  s.onItem(enc(3));
+  assert.equal((await waiting).value, 3);
+  assert.equal(windows().length, 3);
+  s.onItem(enc(4));
+  assert.equal(windows().length, 3, "not read yet: no grant");
+  s.end();
+});
+
+Deno.test("stream: an item or input item that fails with a non-Error says so", async () => {
+  const decodeFails = host();
+  decodeFails.h.decode = () => {
+    throw "bad bytes";
+  };
+  const s = new ClientStream("m", decodeFails.h, undefined, undefined);
+  s.onItem(enc(1));
+  assert.equal(
+    (s.signal.reason as Error).message,
+    'Cannot read stream "m": cannot decode item 1: undecodable',
+  );
+  s.fail(new CancelledError("cancelled"));
+  const encodeFails = host();
+  encodeFails.h.encode = () => {
+    throw "no";
+  };
+  const t = new ClientStream(
+    "m",
+    encodeFails.h,
+    (async function* () {
+      yield 1;
+    })(),
+    undefined,
+  );
+  t.attach(1);
+  await settle();
+  const reason = t.signal.reason as TypeError;
+  assert.equal(
+    reason.message,
+    'Cannot stream input of method "m": not encodable',
+  );
+  assert.equal(reason.cause, "no");
+  t.end();
+  await assert.rejects(s.readable.getReader().read(), ProtocolError);
+});
+
+Deno.test("stream: a CancelledError from the call is the stream's error when this side did not cancel it", async () => {
+  const s = new ClientStream("m", host().h, undefined, undefined);
+  const cancelled = new CancelledError("the caller aborted");
+  s.fail(cancelled);
+  await assert.rejects(s.readable.getReader().read(), (e) => e === cancelled);
+  const t = new ClientStream("m", host().h, undefined, undefined);
+  const other = new ConnectionError("gone", { written: false });
+  t.fail(other);
+  await assert.rejects(t.readable.getReader().read(), (e) => e === other);
+});
+
+Deno.test("stream: cancelled by the reader, then ended: the caller's signal is let go, nothing is thrown", async () => {
+  const removed: string[] = [];
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const original = signal.removeEventListener.bind(signal);
+  signal.removeEventListener = ((type: string, fn: () => void) => {
+    removed.push(type);
+    original(type, fn);
+  }) as typeof signal.removeEventListener;
+  const s = new ClientStream("m", host().h, undefined, signal);
+  const reader = s.readable.getReader();
+  const pending = reader.read();
+  await settle();
+  await reader.cancel();
+  assert.equal((await pending).done, true);
+  s.end();
+  assert.deepEqual(removed, ["abort"]);
+});
+
+Deno.test("stream: an input item produced after the call ended is not sent", async () => {
+  const { h, pushed } = host(4, 4);
+  const gate = Promise.withResolvers<void>();
+  async function* input() {
+    await gate.promise;
+    yield "late";
+  }
+  const s = new ClientStream("m", h, input(), undefined);
+  s.attach(1);
+  await settle();
+  s.end();
+  gate.resolve();
+  await settle();
+  assert.deepEqual(pushed, []);
+});
+
+Deno.test("stream: input iterators without return(), or whose return() gives no promise, are let go quietly", async () => {
+  for (const ret of [undefined, () => undefined]) {
+    const { h } = host(4, 0);
+    let nexts = 0;
+    const iterator: AsyncIterator<unknown> = {
+      next: () => (nexts++, Promise.resolve({ done: false, value: 1 })),
+      ...(ret
+        ? { return: ret as unknown as () => Promise<IteratorResult<unknown>> }
+        : {}),
+    };
+    const s = new ClientStream("m", h, {
+      [Symbol.asyncIterator]: () => iterator,
+    }, undefined);
+    s.attach(1); // no credit: waits
+    await settle();
+    s.end();
+    await settle();
+    assert.equal(nexts, 0);
+  }
+});
