@@ -78,6 +78,20 @@ function rest(dir: string, tests: string[]): Target[] {
 }
 
 /**
+ * The entry of `src/client/<file>.ts`, named `client/<file>` without its
+ * leading `_`: its own unit tests, then the connection's (which reach every
+ * client module through a real `Connection`).
+ */
+function client(file: string, tests: string[]): Target {
+  return {
+    name: `client/${file.replace(/^_/, "")}`,
+    module: `src/client/${file}.ts`,
+    tests: [...tests, "tests/client/connection_unit_test.ts"],
+    loopback: true,
+  };
+}
+
+/**
  * The scope: modules whose tests are fast and need no network. To add one,
  * append it here with its unit test files.
  */
@@ -271,7 +285,7 @@ export const TARGETS: readonly Target[] = [
     module: "src/zookeeper/session.ts",
     tests: ["tests/zookeeper/session_unit_test.ts"],
   },
-  // The channel, client and server (being restructured, issue 24): every
+  // The channel and server (being restructured, issue 24): every
   // module of those folders without an entry above, listed when the runner
   // starts, so that the scope follows the files.
   // (Every channel module has an entry above; a new one starts with the
@@ -280,11 +294,19 @@ export const TARGETS: readonly Target[] = [
     "tests/channel/channel_unit_test.ts",
     "tests/channel/call_test.ts",
   ]),
-  ...rest("src/client", [
-    "tests/connection_test.ts",
-    "tests/deadline_queue_test.ts",
-    "tests/keepalive_test.ts",
-  ]),
+  // The client connection's modules (issue 23): each with its own unit
+  // tests and the connection's, on an in-memory socket facing a scripted
+  // server (tests/client/); `connect` also dials a scripted listener on
+  // 127.0.0.1.
+  client("connection", ["tests/client/connect_unit_test.ts"]),
+  client("_calls", ["tests/client/calls_unit_test.ts"]),
+  client("_connect", ["tests/client/connect_unit_test.ts"]),
+  client("_deadline_queue", ["tests/deadline_queue_test.ts"]),
+  client("_keepalive", ["tests/client/keepalive_unit_test.ts"]),
+  client("_pings", ["tests/client/pings_unit_test.ts"]),
+  client("_request_builder", ["tests/client/request_builder_unit_test.ts"]),
+  client("_stream", ["tests/client/stream_unit_test.ts"]),
+  client("options", []),
   ...rest("src/server", [
     "tests/server_test.ts",
     "tests/limits_test.ts",

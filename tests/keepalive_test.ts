@@ -3,23 +3,18 @@
  * calls waiting is pinged, a healthy server answers even while its handler
  * runs, `ping()` proves a server alive (the channel's probe), and a busy
  * connection whose pong is queued behind megabytes of responses is not
- * closed as dead (issue 21 finding 11).
+ * closed as dead (issue 21 finding 11). The keepalive's decisions on a fake
+ * clock, each at its boundary: tests/client/keepalive_unit_test.ts.
  */
 import assert from "node:assert/strict";
 import {
   Connection,
   type ConnectionCloseDetail,
 } from "../src/client/connection.ts";
-import {
-  Keepalive,
-  type KeepaliveLink,
-  MAX_KEEPALIVE_EXTENSIONS,
-} from "../src/client/_keepalive.ts";
 import { ConnectionError } from "../src/errors.ts";
 import { encodeFrame, FrameType } from "../src/protocol/frame.ts";
 import { serve } from "../src/server/server.ts";
 import {
-  closedPort,
   delay,
   HELLO,
   rawFrames,
@@ -229,163 +224,4 @@ Deno.test("a silent connection is still declared dead while a sibling to the sam
   healthy.close();
   await Promise.all([healthy.finished, dead.finished]);
   await server.close();
-});
-
-/**
- * A connection for a {@linkcode Keepalive} unit test: counts pings and the
- * checks of an unanswered ping (each consults `started()`), and reports
- * death; `sent` says whether pings reach the socket.
- */
-function fakeLink(sent: () => boolean): KeepaliveLink & {
-  pings: number;
-  checks: number;
-  /** Resolves on the `n`th check of an unanswered ping. */
-  checked(n: number): Promise<void>;
-  /** Resolves on the `n`th ping. */
-  pinged(n: number): Promise<void>;
-  died: Promise<void>;
-  isDead: boolean;
-} {
-  const died = Promise.withResolvers<void>();
-  let waiters: { ready: () => boolean; resolve: () => void }[] = [];
-  const wake = () => {
-    waiters = waiters.filter((w) => {
-      if (w.ready()) w.resolve();
-      return !w.ready();
-    });
-  };
-  const until = (ready: () => boolean) =>
-    ready() ? Promise.resolve() : new Promise<void>((resolve) => {
-      waiters.push({ ready, resolve });
-    });
-  const link = {
-    pings: 0,
-    checks: 0,
-    isDead: false,
-    died: died.promise,
-    inFlight: () => 1,
-    started: () => {
-      link.checks++;
-      wake();
-      return sent() ? Infinity : 0;
-    },
-    ping: () => {
-      link.pings++;
-      wake();
-      return link.pings;
-    },
-    dead: () => {
-      link.isDead = true;
-      died.resolve();
-    },
-    checked: (n: number) => until(() => link.checks >= n),
-    pinged: (n: number) => until(() => link.pings >= n),
-  };
-  return link;
-}
-
-/** Periods for the unit tests; a frozen clock: no tick is ever "late". */
-const QUICK = { interval: 5, timeout: 5, idleInterval: 5, now: () => 0 };
-
-Deno.test("Keepalive declares a peer dead at the first unanswered ping when nothing says it is alive", async () => {
-  const link = fakeLink(() => true);
-  const keepalive = new Keepalive("unit:1", link, QUICK);
-  await within(link.died, 5000, "the peer to be declared dead");
-  keepalive.stop();
-  assert.equal(link.pings, 1);
-  assert.equal(link.checks, 1);
-});
-
-Deno.test("Keepalive waits for a ping still queued behind our own output, a bounded number of timeouts", async () => {
-  // Never reaches the socket: waited for, then declared dead all the same.
-  const stuck = fakeLink(() => false);
-  const keepalive = new Keepalive("unit:2", stuck, QUICK);
-  await within(stuck.died, 5000, "the bound to run out");
-  keepalive.stop();
-  assert.equal(stuck.checks, MAX_KEEPALIVE_EXTENSIONS + 1);
-  // Reaches the socket after three checks, and is answered: alive.
-  let sent = false;
-  const slow = fakeLink(() => sent);
-  const watching = new Keepalive("unit:2", slow, QUICK);
-  await within(slow.checked(3), 5000, "three checks of the queued ping");
-  sent = true;
-  watching.received();
-  watching.pong();
-  await within(slow.pinged(2), 5000, "the next keepalive round");
-  watching.stop();
-  assert.equal(slow.isDead, false);
-});
-
-Deno.test("Keepalive waits while another connection to the same endpoint hears from the peer, a bounded number of timeouts", async () => {
-  const silent = fakeLink(() => true);
-  const sibling = fakeLink(() => true);
-  const keepalive = new Keepalive("unit:3", silent, QUICK);
-  const other = new Keepalive("unit:3", sibling, {
-    ...QUICK,
-    interval: 0, // not ticking: only its reads matter here
-  });
-  // The sibling hears from the peer before each check of the silent one.
-  const hearing = (async () => {
-    await silent.pinged(1);
-    for (let n = 1; n <= MAX_KEEPALIVE_EXTENSIONS; n++) {
-      other.received();
-      await silent.checked(n);
-    }
-  })();
-  await within(silent.died, 5000, "the bound to run out");
-  await hearing;
-  keepalive.stop();
-  other.stop();
-  assert.equal(silent.checks, MAX_KEEPALIVE_EXTENSIONS + 1);
-  // Another endpoint's reads are no evidence.
-  const alone = fakeLink(() => true);
-  const lonely = new Keepalive("unit:4", alone, QUICK);
-  const stranger = new Keepalive("unit:5", fakeLink(() => true), {
-    ...QUICK,
-    interval: 0,
-  });
-  stranger.received();
-  await within(alone.died, 5000, "the peer to be declared dead");
-  lonely.stop();
-  stranger.stop();
-  assert.equal(alone.checks, 1);
-});
-
-Deno.test("Keepalive does not blame the peer for a timer that fired late because this process froze", async () => {
-  let now = 0;
-  const link = fakeLink(() => true);
-  const keepalive = new Keepalive("unit:6", link, {
-    ...QUICK,
-    // Each reading of the clock is 1 s later: every tick is "late".
-    now: () => (now += 1000),
-  });
-  await within(link.died, 5000, "the bound to run out");
-  keepalive.stop();
-  assert.equal(link.checks, MAX_KEEPALIVE_EXTENSIONS + 1);
-});
-
-Deno.test("invalid keepalive periods are a RangeError before anything is opened", async () => {
-  // Nothing listens there: a connect attempt would fail differently.
-  const port = closedPort();
-  for (
-    const name of [
-      "keepaliveInterval",
-      "keepaliveTimeout",
-      "idleKeepaliveInterval",
-    ] as const
-  ) {
-    for (const value of [NaN, -1, "1000"]) {
-      await assert.rejects(
-        Connection.connect({ hostname: HOST, port }, {
-          [name]: value as number,
-        }),
-        (error: unknown) =>
-          error instanceof RangeError &&
-          error.message.startsWith(
-            `Cannot connect to ${HOST}:${port}: ${name} must be a number of ms >= 0 or Infinity`,
-          ),
-        `${name}: ${value}`,
-      );
-    }
-  }
 });

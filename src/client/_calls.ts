@@ -197,12 +197,16 @@ export class CallTable {
    * @param send Writes a request.
    * @param onExpire Called (before the call is settled) when a call's
    * deadline passes.
+   * @param lastId The id before the first call's (ids run from 1 to
+   * 2^32-1, then start again at 1; tests start near the end).
    */
   constructor(
     maxInFlight: number,
     send: SendRequest,
     onExpire: (call: PendingCall) => void,
+    lastId = 0,
   ) {
+    this.#nextId = lastId;
     this.#maxInFlight = maxInFlight;
     this.#send = send;
     this.#deadlines = new DeadlineQueue<PendingCall>(onExpire);
