@@ -245,7 +245,10 @@ export const TARGETS: readonly Target[] = [
   {
     name: "server/server",
     module: "src/server/server.ts",
-    tests: ["tests/server/server_unit_test.ts", "tests/server_test.ts"],
+    tests: [
+      "tests/server/server_unit_test.ts",
+      "tests/server/connection_unit_test.ts",
+    ],
     loopback: true,
   },
   {
@@ -253,9 +256,9 @@ export const TARGETS: readonly Target[] = [
     module: "src/server/_server_connection.ts",
     tests: [
       "tests/server/connection_unit_test.ts",
-      "tests/server_test.ts",
       "tests/limits_test.ts",
       "tests/metadata_limits_test.ts",
+      "tests/stream_wire_test.ts",
     ],
     loopback: true,
   },

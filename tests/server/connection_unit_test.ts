@@ -19,6 +19,7 @@ import {
   FrameType,
   PREFACE,
   PROTOCOL_VERSION,
+  RequestFlag,
 } from "../../src/protocol/frame.ts";
 import { jsonCodec } from "../../src/protocol/codec.ts";
 import {
@@ -504,4 +505,200 @@ Deno.test("connection: a server set not serving answers health on a new connecti
     'Cannot call method "ok": server is not serving (request not run)',
   ]);
   assert.equal(runs, 0);
+});
+
+Deno.test("connection: the idle timeout closes a callless connection, never one with a call in flight; pings do not count", async () => {
+  const errors: Error[] = [];
+  const release = Promise.withResolvers<void>();
+  const started = Promise.withResolvers<void>();
+  await using server = serve({
+    slow() {
+      started.resolve();
+      return release.promise.then(() => "done");
+    },
+  }, { hostname: HOST, idleTimeout: 50, onError: quiet(errors) });
+  using _release = releasing(release);
+  using busy = await client(server);
+  await busy.send(requestFrame(1, "slow", []));
+  await within(started.promise, 5000, "the call to start");
+  // Opened after the busy one's last request and left idle (but pinging):
+  // once it is closed, the busy one has been without a request longer.
+  using idle = await client(server);
+  await idle.send(encodeFrame(FrameType.Ping, 1));
+  await idle.closed();
+  await busy.send(encodeFrame(FrameType.Ping, 2));
+  const pong = await busy.frames.next(FrameType.Pong);
+  assert.equal(pong.id, 2, "the busy connection is open");
+  release.resolve();
+  const done = await busy.answer();
+  assert.deepEqual([done.id, done.body], [1, "done"]);
+  assert.equal(
+    errors.filter((e) => /idle timeout/.test(e.message)).length,
+    1,
+    errors.map((e) => e.message).join("; "),
+  );
+});
+
+Deno.test("connection: a preface sent byte by byte is a handshake", async () => {
+  await using server = serve({ ok: () => "ok" }, {
+    hostname: HOST,
+    onError: quiet(),
+  });
+  using conn = await Deno.connect({ hostname: HOST, port: server.addr.port });
+  const frames = rawFrames(conn);
+  for (const byte of HELLO.subarray(0, PREFACE.length)) {
+    await writeAll(conn, new Uint8Array([byte]));
+  }
+  await writeAll(
+    conn,
+    concat(HELLO.subarray(PREFACE.length), requestFrame(1, "ok", [])),
+  );
+  await frames.preface();
+  await frames.next(FrameType.Settings);
+  const result = await frames.next(FrameType.Result);
+  assert.deepEqual([result.id, jsonCodec.decode(result.payload)], [1, "ok"]);
+});
+
+Deno.test("connection: a ping or pong payload of 64 bytes is fine, 65 is a protocol error", async (t) => {
+  await t.step("64 bytes answered", async () => {
+    await using server = serve({ ok: () => "ok" }, {
+      hostname: HOST,
+      onError: quiet(),
+    });
+    using c = await client(server);
+    await c.send(
+      encodeFrame(FrameType.Ping, 3, new Uint8Array(64).fill(9)),
+      encodeFrame(FrameType.Pong, 4, new Uint8Array(64)),
+      encodeFrame(FrameType.Ping, 5),
+    );
+    const a = await c.frames.next(FrameType.Pong);
+    assert.deepEqual([a.id, a.payload.length], [3, 64]);
+    const b = await c.frames.next(FrameType.Pong);
+    assert.equal(b.id, 5, "an unsolicited pong is ignored");
+  });
+  await t.step("65-byte ping", () =>
+    violation(
+      encodeFrame(FrameType.Ping, 3, new Uint8Array(65)),
+      /ping payload of 65 bytes exceeds the limit of 64 bytes$/,
+    ));
+  await t.step("65-byte pong", () =>
+    violation(
+      encodeFrame(FrameType.Pong, 3, new Uint8Array(65)),
+      /pong payload of 65 bytes exceeds the limit of 64 bytes$/,
+    ));
+});
+
+/** A request frame with a deadline `ms` from now in its header. */
+function requestWithDeadline(id: number, method: string, ms: number) {
+  const name = utf8.encode(method);
+  return encodeFrame(
+    FrameType.Request,
+    id,
+    concat(
+      new Uint8Array([
+        RequestFlag.Deadline,
+        ms >>> 24,
+        ms >>> 16,
+        ms >>> 8,
+        ms,
+      ]),
+      new Uint8Array([name.length]),
+      name,
+      jsonCodec.encode([]),
+    ),
+  );
+}
+
+Deno.test("connection: a call whose deadline passed on the server is not answered; its handler sees the deadline", async () => {
+  const aborted = Promise.withResolvers<unknown>();
+  const deadlines: number[] = [];
+  await using server = serve({
+    listen: withContext((ctx: CallContext) => {
+      deadlines.push(ctx.deadline);
+      return new Promise((_, reject) =>
+        ctx.signal.addEventListener("abort", () => {
+          aborted.resolve(ctx.signal.reason);
+          reject(ctx.signal.reason);
+        }, { once: true })
+      );
+    }),
+    ok: () => "ok",
+  }, { hostname: HOST, onError: quiet() });
+  using c = await client(server);
+  await c.send(requestWithDeadline(1, "listen", 1));
+  const reason = await within(aborted.promise, 5000, "the deadline") as Error;
+  assert.equal(reason.name, "CancelledError");
+  assert.equal(Number.isFinite(deadlines[0]), true);
+  await c.send(requestFrame(2, "ok", []));
+  const next = await c.answer();
+  assert.deepEqual([next.id, next.body], [2, "ok"], "nothing for call 1");
+});
+
+Deno.test("connection: without inheritDeadline a context handler still gets its context; a result whose then getter throws is an error answer", async () => {
+  await using server = serve({
+    who: withContext((ctx: CallContext, x: number) =>
+      `${ctx.method}:${ctx.remoteAddr?.hostname}:${x}`
+    ),
+    hostile() {
+      return {
+        get then() {
+          throw new RangeError("no then");
+        },
+      };
+    },
+  }, { hostname: HOST, inheritDeadline: false, onError: quiet() });
+  using c = await client(server);
+  await c.send(requestFrame(1, "who", [7]), requestFrame(2, "hostile", []));
+  assert.deepEqual((await c.answer()).body, `who:${HOST}:7`);
+  const hostile = await c.answer();
+  assert.deepEqual([hostile.id, hostile.body.name, hostile.body.message], [
+    2,
+    "RangeError",
+    "no then",
+  ]);
+});
+
+Deno.test("connection: when the client goes, running handlers are aborted with a ConnectionError naming it", async () => {
+  const aborted = Promise.withResolvers<unknown>();
+  const started = Promise.withResolvers<void>();
+  await using server = serve({
+    listen: withContext((ctx: CallContext) => {
+      started.resolve();
+      return new Promise((_, reject) =>
+        ctx.signal.addEventListener("abort", () => {
+          aborted.resolve(ctx.signal.reason);
+          reject(ctx.signal.reason);
+        }, { once: true })
+      );
+    }),
+  }, { hostname: HOST, onError: quiet() });
+  const c = await client(server);
+  await c.send(requestFrame(1, "listen", []));
+  await within(started.promise, 5000, "the call to start");
+  const port = (c.conn.localAddr as Deno.NetAddr).port;
+  c.conn.close();
+  const reason = await within(aborted.promise, 5000, "the abort") as Error;
+  assert.equal(reason.name, "ConnectionError");
+  assert.equal(reason.message, `Connection from ${HOST}:${port} closed`);
+});
+
+Deno.test("connection: a connection still in its handshake is left alone when the server stops serving, and closed when it closes", async () => {
+  await using server = serve({ ok: () => "ok" }, {
+    hostname: HOST,
+    onError: quiet(),
+  });
+  const conn = await Deno.connect({ hostname: HOST, port: server.addr.port });
+  await waitFor(() => server.connections === 1, "the connection");
+  server.setServing(false);
+  server.setServing(true);
+  const frames = rawFrames(conn);
+  await writeAll(conn, concat(HELLO, requestFrame(1, "ok", [])));
+  await frames.preface();
+  const first = await frames.next([FrameType.Goaway, FrameType.Result]);
+  assert.deepEqual([first.type, first.id], [FrameType.Result, 1]);
+  conn.close();
+  using late = await Deno.connect({ hostname: HOST, port: server.addr.port });
+  await waitFor(() => server.connections === 1, "only the late connection");
+  await within(server.close(), 5000, "close(): nothing to drain");
+  await assert.rejects(rawFrames(late).preface(), /closed the connection/);
 });
