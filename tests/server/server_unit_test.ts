@@ -502,3 +502,67 @@ Deno.test("serve(): handlers that cannot be served throw and free the port at on
   const again = Deno.listen({ hostname: HOST, port });
   again.close();
 });
+
+Deno.test("server: a failure nobody awaits (ready or finished) is not an unhandled rejection", async () => {
+  const failing = () => ({
+    hostname: HOST,
+    onError: quiet(),
+    registrar: { register: () => Promise.reject(new Error("down")) },
+  });
+  const a = serve({ ok: () => 1 }, failing());
+  await assert.rejects(within(a.ready, 5000, "ready"), /down/);
+  await within(a.close(), 5000, "close()"); // finished is never awaited
+  const b = serve({ ok: () => 1 }, failing());
+  await assert.rejects(within(b.finished, 5000, "finished"), /down/);
+  // ready is never awaited
+});
+
+Deno.test("server: setServing with the empty service name is the whole server", async () => {
+  await using server = serve({ ok: () => 1 }, { hostname: HOST });
+  server.setServing(true, "orders");
+  server.setServing(false, "");
+  // A connection opened now answers health (its other calls get goaway).
+  await using a = await connect(server.addr.port);
+  assert.deepEqual(await health(a, "orders"), { status: "not-serving" });
+  server.setServing(true, "");
+  await using b = await connect(server.addr.port);
+  assert.deepEqual(await health(b, "orders"), { status: "serving" });
+  assert.equal(await b.call("ok", []), 1);
+});
+
+Deno.test("server: close() deregisters, then sends goaway; after closeTimeout it aborts what still runs and closes", async () => {
+  const { registrar, events } = recordingRegistrar();
+  const aborted = Promise.withResolvers<unknown>();
+  const started = Promise.withResolvers<void>();
+  const server = serve({
+    hang: withContext((ctx: CallContext) => {
+      started.resolve();
+      return new Promise((_, reject) =>
+        ctx.signal.addEventListener("abort", () => {
+          aborted.resolve(ctx.signal.reason);
+          reject(ctx.signal.reason);
+        }, { once: true })
+      );
+    }),
+  }, { hostname: HOST, registrar, closeTimeout: 50, onError: quiet() });
+  await within(server.ready, 5000, "ready");
+  await using conn = await connect(server.addr.port);
+  conn.addEventListener("goaway", () => events.push("goaway"));
+  const call = conn.call("hang", []).catch((e: Error) => e);
+  await within(started.promise, 5000, "the call to start");
+  await within(server.close(), 5000, "close() after its closeTimeout");
+  const reason = await within(aborted.promise, 5000, "the abort") as Error;
+  assert.ok(reason instanceof ServerClosingError);
+  assert.equal(
+    reason.message,
+    "Server closed before the call completed: close timeout of 50 ms exceeded",
+  );
+  assert.equal((await call as Error).name, "ConnectionError");
+  assert.deepEqual(events, [
+    `register ${server.addr.port} tls=false`,
+    "deregister",
+    "goaway",
+  ]);
+  assert.equal(server.connections, 0);
+  await within(server.finished, 5000, "finished");
+});
