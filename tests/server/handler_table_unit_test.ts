@@ -11,8 +11,10 @@ import {
   type AnyFunction,
   collectMethods,
   decodeMethod,
+  DESCRIBE_METHOD,
   describeMethods,
   findMethod,
+  HEALTH_METHOD,
   methodTable,
 } from "../../src/server/_handler_table.ts";
 import { withContext } from "../../src/server/call_context.ts";
@@ -23,6 +25,18 @@ const NONE_PREFIX =
   'Cannot serve handlers: no callable method found (methods are function properties of the object, its class and superclasses, or a class\'s static methods; names starting with "_", "then", "toJSON", "constructor" and Object\'s and Function\'s own names are never callable)';
 
 const names = (handlers: object) => [...collectMethods(handlers).keys()];
+
+/** The hint after the fixed text of the "nothing callable" TypeError. */
+function none(handlers: object): string {
+  try {
+    collectMethods(handlers);
+  } catch (error) {
+    assert.ok(error instanceof TypeError);
+    assert.ok(error.message.startsWith(NONE_PREFIX), error.message);
+    return error.message.slice(NONE_PREFIX.length);
+  }
+  assert.fail("no error");
+}
 
 Deno.test("handler table: anything but an object or a function is refused with the reason", () => {
   for (const value of [null, undefined, 1, "x", true, 1n]) {
@@ -163,16 +177,6 @@ Deno.test("handler table: a name of exactly 255 UTF-8 bytes is served, one of 25
 });
 
 Deno.test("handler table: nothing callable is a TypeError that says why", () => {
-  const none = (handlers: object) => {
-    try {
-      collectMethods(handlers);
-    } catch (error) {
-      assert.ok(error instanceof TypeError);
-      assert.ok(error.message.startsWith(NONE_PREFIX), error.message);
-      return error.message.slice(NONE_PREFIX.length);
-    }
-    assert.fail("no error");
-  };
   assert.equal(none({}), "");
   assert.equal(none({ x: 1, _y: () => 1 }), "");
   class Instance {
@@ -288,4 +292,53 @@ Deno.test("handler table: a request's method name decodes as ASCII or UTF-8; inv
       String(bytes),
     );
   }
+});
+
+Deno.test("handler table: the handler object itself is always scanned, even with a native constructor property; a native-code marker inside a user constructor's body does not stop the scan", () => {
+  assert.deepEqual(names({ constructor: Map, ok() {} }), ["ok"]);
+  const user = {
+    constructor: function Ctor() {
+      return "{ [native code] } is only text here";
+    },
+    inherited() {},
+  };
+  const handlers = Object.assign(Object.create(user), { own() {} });
+  assert.deepEqual(names(handlers), ["own", "inherited"]);
+});
+
+Deno.test("handler table: the hints of nothing callable look only at a class's prototype methods, and the class hint wins over skipped names", () => {
+  // An object with a `prototype` property is no class.
+  assert.equal(none({ prototype: { a() {} } }), "");
+  // A function whose prototype is null.
+  function bare() {}
+  bare.prototype = null;
+  assert.equal(none(bare), "");
+  // Prototype accessors are not instance methods.
+  class Getters {
+    get x() {
+      return 1;
+    }
+  }
+  assert.equal(none(Getters), "");
+  class Both {
+    static get s() {
+      return 1;
+    }
+    m() {}
+  }
+  assert.equal(
+    none(Both),
+    "; it is a class whose methods are instance methods (m): serve an instance, serve(new Both())",
+  );
+});
+
+Deno.test("handler table: a name of exactly 255 bytes is in the lookup table", () => {
+  const name = "n".repeat(255);
+  const table = methodTable([[name, () => 1]]);
+  assert.equal(findMethod(table, utf8.encode(name))?.name, name);
+});
+
+Deno.test("handler table: zkrpc's own method names", () => {
+  assert.equal(DESCRIBE_METHOD, "zkrpc.describe");
+  assert.equal(HEALTH_METHOD, "zkrpc.health");
 });
