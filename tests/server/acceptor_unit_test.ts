@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { Acceptor } from "../../src/server/_acceptor.ts";
+import { RunningHandlers } from "../../src/server/_running.ts";
 import type { ServerInternals } from "../../src/server/_server_connection.ts";
 import { type RpcServer, serve } from "../../src/server/server.ts";
 import {
@@ -20,7 +21,7 @@ import {
 } from "../../src/protocol/frame.ts";
 import { concat, HELLO, rawFrames, writeAll } from "../_core_helpers.ts";
 import { decodeFrames } from "../_frames.ts";
-import { waitFor, within } from "../_wait.ts";
+import { stillPending, waitFor, within } from "../_wait.ts";
 import { withFakeTimers } from "../_timers.ts";
 
 const HOST = "127.0.0.1";
@@ -141,6 +142,9 @@ Deno.test("acceptor: exactly maxConnectionsPerAddress from one address are serve
     const one = await attempt(server, errors);
     conns.push(one.conn);
     assert.equal(one.outcome, "served");
+    const over = await attempt(server, errors);
+    conns.push(over.conn);
+    assert.equal(over.outcome, "Too many connections from this address");
   } finally {
     closeAll(conns.slice(2));
   }
@@ -165,20 +169,33 @@ Deno.test("acceptor: the total limit is checked before the per-address one", asy
 });
 
 /** A connection the scripted listener hands out. */
-function fakeConn(port: number) {
+function fakeConn(port: number, held = false) {
   const written: Uint8Array[] = [];
+  const write = Promise.withResolvers<void>();
+  if (!held) write.resolve();
+  const eof = Promise.withResolvers<null>();
   let closed = false;
+  const noDelay: boolean[] = [];
   const conn = {
     remoteAddr: { transport: "tcp", hostname: "10.0.0.1", port },
-    write: (bytes: Uint8Array) => {
+    write: async (bytes: Uint8Array) => {
       written.push(bytes.slice());
-      return Promise.resolve(bytes.length);
+      await write.promise;
+      return bytes.length;
     },
-    close: () => void (closed = true),
+    read: () => eof.promise,
+    setNoDelay: (on: boolean) => void noDelay.push(on),
+    close: () => {
+      closed = true;
+      eof.resolve(null);
+    },
   };
   return {
     conn: conn as unknown as Deno.Conn,
     written,
+    noDelay,
+    /** Lets a held write complete. */
+    wrote: () => write.resolve(),
     closed: () => closed,
   };
 }
@@ -217,6 +234,13 @@ function scriptedListener(script: unknown[]) {
 
 function internals(errors: Error[]): ServerInternals {
   return {
+    table: new Map(),
+    running: new RunningHandlers(),
+    handlers: {},
+    codecs: [],
+    options: {},
+    inheritDeadline: true,
+    notServing: () => undefined,
     settings: encodeSettings({
       maxFrameSize: 1024,
       codecs: ["json"],
@@ -350,3 +374,34 @@ async function waitUntil(done: () => boolean, turns = 1000): Promise<void> {
   }
   assert.ok(done(), `the condition within ${turns} turns`);
 }
+
+Deno.test("acceptor: refused() waits until every refused connection's goaway is written", async () => {
+  const a = fakeConn(1, true);
+  const { listener } = scriptedListener([a.conn]);
+  const acceptor = new Acceptor(listener, internals([]), { maxConnections: 0 });
+  await waitFor(() => a.written.length === 1, "the refusal's write");
+  const refused = acceptor.refused();
+  assert.equal(await stillPending(refused), true, "the write is held");
+  assert.equal(a.closed(), false);
+  a.wrote();
+  await within(refused, 2000, "the refusals");
+  assert.equal(a.closed(), true);
+  await acceptor.stop();
+});
+
+Deno.test("acceptor: an accepted connection is open, counted, and has Nagle's delay off", async () => {
+  const a = fakeConn(1);
+  const b = fakeConn(2);
+  const { listener } = scriptedListener([a.conn, b.conn]);
+  const acceptor = new Acceptor(listener, internals([]), {
+    maxConnections: 5,
+    maxConnectionsPerAddress: 1,
+  });
+  await waitFor(() => b.closed(), "the second from the address refused");
+  await acceptor.stop();
+  assert.equal(acceptor.connections.size, 1);
+  assert.deepEqual(a.noDelay, [true]);
+  assert.deepEqual(b.noDelay, [], "a refused one is not tuned");
+  for (const sc of acceptor.connections) sc.close();
+  await waitFor(() => acceptor.connections.size === 0, "the connection to go");
+});
