@@ -192,12 +192,15 @@ Deno.test("connection: the in-flight limit counts running handlers, cancelled on
   assert.equal(started, 2);
   // Once the handlers settle, their slots are free (cancelled: no answer).
   gate.resolve();
+  const answered: number[] = [];
   await waitFor(async () => {
     await c.send(requestFrame(5, "ok", []));
     const a = await c.answer();
+    answered.push(a.id);
     return a.type === FrameType.Result;
   }, "a slot to be free again");
   assert.equal(started, 2);
+  assert.ok(answered.every((id) => id === 5), `answers: ${answered}`);
 });
 
 Deno.test("connection: one below the in-flight limit still runs a call", async () => {
@@ -677,8 +680,11 @@ Deno.test("connection: when the client goes, running handlers are aborted with a
   await within(started.promise, 5000, "the call to start");
   const port = (c.conn.localAddr as Deno.NetAddr).port;
   c.conn.close();
-  const reason = await within(aborted.promise, 5000, "the abort") as Error;
+  const reason = await within(aborted.promise, 5000, "the abort") as Error & {
+    written?: boolean;
+  };
   assert.equal(reason.name, "ConnectionError");
+  assert.equal(reason.written, true);
   assert.equal(reason.message, `Connection from ${HOST}:${port} closed`);
 });
 
@@ -701,4 +707,117 @@ Deno.test("connection: a connection still in its handshake is left alone when th
   await waitFor(() => server.connections === 1, "only the late connection");
   await within(server.close(), 5000, "close(): nothing to drain");
   await assert.rejects(rawFrames(late).preface(), /closed the connection/);
+});
+
+Deno.test("connection: during a drain, a cancel of the last call in flight ends it once the pong came; unknown methods are refused as closing", async () => {
+  const started = Promise.withResolvers<void>();
+  await using server = serve({
+    hold: withContext((ctx: CallContext) => {
+      started.resolve();
+      return new Promise((_, reject) =>
+        ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))
+      );
+    }),
+  }, { hostname: HOST, onError: quiet(), closeTimeout: 60_000 });
+  using c = await client(server);
+  await c.send(requestFrame(1, "hold", []));
+  await within(started.promise, 5000, "the call to start");
+  const closing = server.close();
+  await c.frames.next(FrameType.Goaway);
+  const ping = await c.frames.next(FrameType.Ping);
+  await c.send(pong(ping.id), requestFrame(2, "nope", []));
+  const refused = await c.answer();
+  assert.deepEqual([refused.id, refused.body.name, refused.body.message], [
+    2,
+    "ServerClosingError",
+    'Cannot call method "nope": server is closing (request not run)',
+  ]);
+  // The pong came, but call 1 is in flight: still open.
+  await c.send(requestFrame(3, "zkrpc.health", []));
+  assert.equal((await c.answer()).id, 3);
+  await c.send(cancel(1));
+  await c.closed();
+  await within(closing, 5000, "close()");
+});
+
+Deno.test("connection: a frame that stops halfway is closed after frameTimeout", async () => {
+  const errors: Error[] = [];
+  await using server = serve({ ok: () => "ok" }, {
+    hostname: HOST,
+    frameTimeout: 30,
+    onError: quiet(errors),
+  });
+  using c = await client(server);
+  await c.send(requestFrame(1, "ok", []).subarray(0, 7));
+  await c.closed();
+  assert.ok(
+    errors.some((e) => /frame/.test(e.message)),
+    errors.map((e) => e.message).join("; "),
+  );
+});
+
+/** A request whose metadata section is `metadata` (a u16 length first). */
+function requestWithRawMetadata(
+  id: number,
+  metadata: Uint8Array,
+  declared = metadata.length,
+) {
+  return encodeFrame(
+    FrameType.Request,
+    id,
+    concat(
+      new Uint8Array([RequestFlag.Metadata, declared >>> 8, declared & 0xff]),
+      metadata,
+      requestPayload("ok", jsonCodec.encode([])).subarray(1),
+    ),
+  );
+}
+
+Deno.test("connection: a refused metadata or an unreadable header still may not reuse an id in flight, nor id 0", async (t) => {
+  const bad = new Uint8Array([3, 0x41, 0x42, 0x43, 0, 1, 0x76]); // key "ABC"
+  const cases: [string, (id: number) => Uint8Array, RegExp][] = [
+    [
+      "bad metadata",
+      (id) => requestWithRawMetadata(id, bad),
+      /Cannot read request: id 5 is already in flight$/,
+    ],
+    [
+      "truncated metadata",
+      (id) => requestWithRawMetadata(id, bad, 5000),
+      /Cannot read request: id 5 is already in flight$/,
+    ],
+  ];
+  for (const [name, frame, message] of cases) {
+    await t.step(name, async () => {
+      const gate = Promise.withResolvers<void>();
+      const errors: Error[] = [];
+      await using server = serve({ wait: () => gate.promise, ok: () => 1 }, {
+        hostname: HOST,
+        onError: quiet(errors),
+      });
+      using _gate = releasing(gate);
+      using c = await client(server);
+      // Alone it fails only its call.
+      await c.send(frame(4));
+      const alone = await c.answer();
+      assert.deepEqual([alone.id, alone.body.name], [4, "ProtocolError"]);
+      await c.send(requestFrame(5, "wait", []), frame(5));
+      const error = await c.frames.next(FrameType.Error);
+      assert.equal(error.id, 0);
+      assert.match(
+        (jsonCodec.decode(error.payload) as { message: string }).message,
+        message,
+      );
+    });
+  }
+  await t.step("truncated metadata on id 0", () =>
+    violation(
+      requestWithRawMetadata(0, bad, 5000),
+      /Cannot read request: request id 0 is reserved$/,
+    ));
+  await t.step("bad metadata on id 0", () =>
+    violation(
+      requestWithRawMetadata(0, bad),
+      /Cannot read request: request id 0 is reserved$/,
+    ));
 });
