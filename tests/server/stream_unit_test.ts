@@ -89,10 +89,14 @@ async function* gen(...values: unknown[]): AsyncGenerator<unknown> {
   yield* values;
 }
 
-async function collect(iterable: AsyncIterable<unknown>): Promise<unknown[]> {
-  const out: unknown[] = [];
-  for await (const v of iterable) out.push(v);
-  return out;
+/** Every item of `iterable`, within 2 s. */
+function collect(iterable: AsyncIterable<unknown>): Promise<unknown[]> {
+  return within(Array.fromAsync(iterable), 2000, "the input to end");
+}
+
+/** `promise` within 2 s: a stream that does not settle fails the test. */
+function settled<T>(promise: Promise<T>, what = "the stream"): Promise<T> {
+  return within(promise, 2000, what);
 }
 
 Deno.test("streams: an open pairs with the next request's id; other frames are not streaming frames", () => {
@@ -157,9 +161,15 @@ Deno.test("streams: the handler's reads grant the window back once half of it wa
   const input = s.input(1, new AbortController().signal);
   for (let i = 0; i < 4; i++) s.onFrame(item(1, i));
   const it = input[Symbol.asyncIterator]();
-  assert.deepEqual(await it.next(), { value: 0, done: false });
+  assert.deepEqual(await settled(it.next(), "the next item"), {
+    value: 0,
+    done: false,
+  });
   assert.deepEqual(t.grants(1), [], "one of four read: no grant yet");
-  assert.deepEqual(await it.next(), { value: 1, done: false });
+  assert.deepEqual(await settled(it.next(), "the next item"), {
+    value: 1,
+    done: false,
+  });
   assert.deepEqual(t.grants(1), [2], "half read: two granted");
   // The grant makes room for two more: the window holds again.
   s.onFrame(item(1, "x"));
@@ -171,7 +181,7 @@ Deno.test("streams: the handler's reads grant the window back once half of it wa
       e.message ===
         "Cannot read item of call 1: the client sent more items than its window allows",
   );
-  await it.return?.(undefined);
+  await settled(it.return!(undefined), "the input's end");
 });
 
 Deno.test("streams: an undecodable input item fails the read with a protocol error", async () => {
@@ -210,13 +220,25 @@ Deno.test("streams: the connection's input budget holds exactly INPUT_BUDGET unr
         `Cannot read the input of call 2: ${INPUT_BUDGET} bytes of stream input already wait unread on this connection (input budget ${INPUT_BUDGET} bytes)`,
   );
   const it = input[Symbol.asyncIterator]();
-  assert.deepEqual(await it.next(), { value: 1, done: false });
+  assert.deepEqual(await settled(it.next(), "the next item"), {
+    value: 1,
+    done: false,
+  });
   // Half the budget was read: an item of half the budget fits again.
   s.onFrame(big(0x33));
   s.onFrame(frame(FrameType.End, 1));
-  assert.deepEqual(await it.next(), { value: 2, done: false });
-  assert.deepEqual(await it.next(), { value: 3, done: false });
-  assert.deepEqual(await it.next(), { value: undefined, done: true });
+  assert.deepEqual(await settled(it.next(), "the next item"), {
+    value: 2,
+    done: false,
+  });
+  assert.deepEqual(await settled(it.next(), "the next item"), {
+    value: 3,
+    done: false,
+  });
+  assert.deepEqual(await settled(it.next(), "the next item"), {
+    value: undefined,
+    done: true,
+  });
 });
 
 Deno.test("streams: an aborted call's input fails with the abort reason and drops what was not read; forget() ends it", async () => {
@@ -249,7 +271,7 @@ Deno.test("streams: run() in input mode settles with the handler's value and for
     Promise.resolve(7),
     new AbortController().signal,
   );
-  assert.equal(await done, 7);
+  assert.equal(await settled(done), 7);
   await assert.rejects(collect(input), /call over/);
 });
 
@@ -311,25 +333,12 @@ Deno.test("streams: a plain value, or a promise of one, is one item; a promise o
   const t = host(8);
   const s = new ServerStreams(t.h, 8);
   const signal = new AbortController().signal;
-  assert.equal(await s.run(1, StreamMode.Output, 42, signal), STREAM_END);
-  assert.equal(
-    await s.run(2, StreamMode.Output, Promise.resolve([1, 2]), signal),
-    STREAM_END,
-  );
-  assert.equal(
-    await s.run(
-      3,
-      StreamMode.Output,
-      Promise.resolve((async function* () {
-        yield "a";
-        yield "b";
-      })()),
-      signal,
-    ),
-    STREAM_END,
-  );
-  const readable = ReadableStream.from(["r1", "r2"]);
-  assert.equal(await s.run(4, StreamMode.Output, readable, signal), STREAM_END);
+  const run = (id: number, result: unknown) =>
+    settled(s.run(id, StreamMode.Output, result, signal));
+  assert.equal(await run(1, 42), STREAM_END);
+  assert.equal(await run(2, Promise.resolve([1, 2])), STREAM_END);
+  assert.equal(await run(3, Promise.resolve(gen("a", "b"))), STREAM_END);
+  assert.equal(await run(4, ReadableStream.from(["r1", "r2"])), STREAM_END);
   assert.deepEqual(
     [t.items(1), t.items(2), t.items(3), t.items(4)],
     [[42], [[1, 2]], ["a", "b"], ["r1", "r2"]],
@@ -340,22 +349,14 @@ Deno.test("streams: an item exactly at the client's frame limit is sent, one byt
   const t = host(8);
   const s = new ServerStreams(t.h, 8);
   const signal = new AbortController().signal;
+  const run = (id: number, result: unknown) =>
+    settled(s.run(id, StreamMode.Output, result, signal).catch((e) => e));
   // "aaa…" encodes as its length + 2 quotes; a frame adds 5 bytes.
   t.state.sendLimit = 100;
   const fits = "a".repeat(100 - 5 - 2);
-  assert.equal(
-    await s.run(
-      1,
-      StreamMode.Output,
-      gen(fits),
-      signal,
-    ).catch((e) => e),
-    STREAM_END,
-  );
+  assert.equal(await run(1, gen(fits)), STREAM_END);
   assert.deepEqual(t.items(1), [fits]);
-  const error = await s.run(2, StreamMode.Output, fits + "a", signal).catch((
-    e,
-  ) => e);
+  const error = await run(2, fits + "a");
   assert.ok(error instanceof ResourceExhaustedError);
   assert.equal(error.ran, true);
   assert.equal(
@@ -363,9 +364,7 @@ Deno.test("streams: an item exactly at the client's frame limit is sent, one byt
     "Cannot send stream item: 96 bytes exceed the client's frame limit of 100 bytes",
   );
   assert.deepEqual(t.items(2), []);
-  const bad = await s.run(3, StreamMode.Output, () => 1, signal).catch((e) =>
-    e
-  );
+  const bad = await run(3, () => 1);
   assert.ok(bad instanceof TypeError);
   assert.equal(bad.message, "Cannot send stream item: a function");
 });
