@@ -285,7 +285,7 @@ export const TARGETS: readonly Target[] = [
   {
     name: "server/stream",
     module: "src/server/_stream.ts",
-    tests: ["tests/server/stream_unit_test.ts", "tests/stream_wire_test.ts"],
+    tests: ["tests/server/stream_unit_test.ts"],
     loopback: true,
   },
   {
