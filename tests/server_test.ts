@@ -771,38 +771,3 @@ Deno.test("health answers not-serving on a connection draining because the serve
     await server.close();
   }
 });
-
-Deno.test("the idle timeout never closes a connection with a call in flight", async () => {
-  const errors: Error[] = [];
-  const release = Promise.withResolvers<void>();
-  const started = Promise.withResolvers<void>();
-  await using server = serve({
-    slow() {
-      started.resolve();
-      return release.promise.then(() => "done");
-    },
-    ok: () => true,
-  }, { hostname: HOST, idleTimeout: 100, onError: quiet(errors) });
-  await using busy = await Connection.connect({
-    hostname: HOST,
-    port: server.addr.port,
-  });
-  const call = busy.call("slow", [], { timeout: 30_000 });
-  await within(started.promise, 5000, "the handler to start");
-  // A connection opened after the busy one's last request, and left idle:
-  // when the idle timeout has closed it, the busy connection has been
-  // without a request for longer than the idle timeout too.
-  const idle = await Connection.connect({
-    hostname: HOST,
-    port: server.addr.port,
-  });
-  await within(idle.finished, 10_000, "the idle connection's idle timeout");
-  assert.equal(busy.isClosed, false, "the busy connection stays open");
-  release.resolve();
-  assert.equal(await within(call, 5000, "the call in flight"), "done");
-  assert.equal(
-    errors.filter((e) => /idle timeout/.test(e.message)).length,
-    1,
-    "only the idle connection was closed for idleness",
-  );
-});

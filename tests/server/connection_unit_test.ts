@@ -19,7 +19,6 @@ import {
   FrameType,
   PREFACE,
   PROTOCOL_VERSION,
-  RequestFlag,
 } from "../../src/protocol/frame.ts";
 import { jsonCodec } from "../../src/protocol/codec.ts";
 import {
@@ -31,6 +30,7 @@ import {
   writeAll,
 } from "../_core_helpers.ts";
 import { waitFor, within } from "../_wait.ts";
+import { requestWith, untilAborted } from "./_helpers.ts";
 
 const HOST = "127.0.0.1";
 const utf8 = new TextEncoder();
@@ -224,21 +224,14 @@ Deno.test("connection: one below the in-flight limit still runs a call", async (
 });
 
 Deno.test("connection: cancel aborts the handler's signal with CancelledError and sends no answer; an unknown id is ignored", async () => {
-  const aborted = Promise.withResolvers<unknown>();
-  await using server = serve({
-    listen: withContext((ctx: CallContext) =>
-      new Promise((_, reject) =>
-        ctx.signal.addEventListener("abort", () => {
-          aborted.resolve(ctx.signal.reason);
-          reject(ctx.signal.reason);
-        }, { once: true })
-      )
-    ),
-    ok: () => "ok",
-  }, { hostname: HOST, onError: quiet() });
+  const listen = untilAborted();
+  await using server = serve({ listen: listen.handler, ok: () => "ok" }, {
+    hostname: HOST,
+    onError: quiet(),
+  });
   using c = await client(server);
   await c.send(requestFrame(1, "listen", []), cancel(99), cancel(1));
-  const reason = await within(aborted.promise, 5000, "the abort") as Error;
+  const reason = await within(listen.aborted, 5000, "the abort") as Error;
   assert.equal(reason.name, "CancelledError");
   assert.equal(
     reason.message,
@@ -591,47 +584,17 @@ Deno.test("connection: a ping or pong payload of 64 bytes is fine, 65 is a proto
     ));
 });
 
-/** A request frame with a deadline `ms` from now in its header. */
-function requestWithDeadline(id: number, method: string, ms: number) {
-  const name = utf8.encode(method);
-  return encodeFrame(
-    FrameType.Request,
-    id,
-    concat(
-      new Uint8Array([
-        RequestFlag.Deadline,
-        ms >>> 24,
-        ms >>> 16,
-        ms >>> 8,
-        ms,
-      ]),
-      new Uint8Array([name.length]),
-      name,
-      jsonCodec.encode([]),
-    ),
-  );
-}
-
 Deno.test("connection: a call whose deadline passed on the server is not answered; its handler sees the deadline", async () => {
-  const aborted = Promise.withResolvers<unknown>();
-  const deadlines: number[] = [];
-  await using server = serve({
-    listen: withContext((ctx: CallContext) => {
-      deadlines.push(ctx.deadline);
-      return new Promise((_, reject) =>
-        ctx.signal.addEventListener("abort", () => {
-          aborted.resolve(ctx.signal.reason);
-          reject(ctx.signal.reason);
-        }, { once: true })
-      );
-    }),
-    ok: () => "ok",
-  }, { hostname: HOST, onError: quiet() });
+  const listen = untilAborted();
+  await using server = serve({ listen: listen.handler, ok: () => "ok" }, {
+    hostname: HOST,
+    onError: quiet(),
+  });
   using c = await client(server);
-  await c.send(requestWithDeadline(1, "listen", 1));
-  const reason = await within(aborted.promise, 5000, "the deadline") as Error;
+  await c.send(requestWith(1, "listen", { timeout: 1 }));
+  const reason = await within(listen.aborted, 5000, "the deadline") as Error;
   assert.equal(reason.name, "CancelledError");
-  assert.equal(Number.isFinite(deadlines[0]), true);
+  assert.equal(Number.isFinite(listen.deadlines[0]), true);
   await c.send(requestFrame(2, "ok", []));
   const next = await c.answer();
   assert.deepEqual([next.id, next.body], [2, "ok"], "nothing for call 1");
@@ -662,25 +625,17 @@ Deno.test("connection: without inheritDeadline a context handler still gets its 
 });
 
 Deno.test("connection: when the client goes, running handlers are aborted with a ConnectionError naming it", async () => {
-  const aborted = Promise.withResolvers<unknown>();
-  const started = Promise.withResolvers<void>();
-  await using server = serve({
-    listen: withContext((ctx: CallContext) => {
-      started.resolve();
-      return new Promise((_, reject) =>
-        ctx.signal.addEventListener("abort", () => {
-          aborted.resolve(ctx.signal.reason);
-          reject(ctx.signal.reason);
-        }, { once: true })
-      );
-    }),
-  }, { hostname: HOST, onError: quiet() });
+  const listen = untilAborted();
+  await using server = serve({ listen: listen.handler }, {
+    hostname: HOST,
+    onError: quiet(),
+  });
   const c = await client(server);
   await c.send(requestFrame(1, "listen", []));
-  await within(started.promise, 5000, "the call to start");
+  await within(listen.started, 5000, "the call to start");
   const port = (c.conn.localAddr as Deno.NetAddr).port;
   c.conn.close();
-  const reason = await within(aborted.promise, 5000, "the abort") as Error & {
+  const reason = await within(listen.aborted, 5000, "the abort") as Error & {
     written?: boolean;
   };
   assert.equal(reason.name, "ConnectionError");
@@ -710,18 +665,15 @@ Deno.test("connection: a connection still in its handshake is left alone when th
 });
 
 Deno.test("connection: during a drain, a cancel of the last call in flight ends it once the pong came; unknown methods are refused as closing", async () => {
-  const started = Promise.withResolvers<void>();
-  await using server = serve({
-    hold: withContext((ctx: CallContext) => {
-      started.resolve();
-      return new Promise((_, reject) =>
-        ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))
-      );
-    }),
-  }, { hostname: HOST, onError: quiet(), closeTimeout: 60_000 });
+  const hold = untilAborted();
+  await using server = serve({ hold: hold.handler }, {
+    hostname: HOST,
+    onError: quiet(),
+    closeTimeout: 60_000,
+  });
   using c = await client(server);
   await c.send(requestFrame(1, "hold", []));
-  await within(started.promise, 5000, "the call to start");
+  await within(hold.started, 5000, "the call to start");
   const closing = server.close();
   await c.frames.next(FrameType.Goaway);
   const ping = await c.frames.next(FrameType.Ping);
@@ -756,34 +708,17 @@ Deno.test("connection: a frame that stops halfway is closed after frameTimeout",
   );
 });
 
-/** A request whose metadata section is `metadata` (a u16 length first). */
-function requestWithRawMetadata(
-  id: number,
-  metadata: Uint8Array,
-  declared = metadata.length,
-) {
-  return encodeFrame(
-    FrameType.Request,
-    id,
-    concat(
-      new Uint8Array([RequestFlag.Metadata, declared >>> 8, declared & 0xff]),
-      metadata,
-      requestPayload("ok", jsonCodec.encode([])).subarray(1),
-    ),
-  );
-}
-
 Deno.test("connection: a refused metadata or an unreadable header still may not reuse an id in flight, nor id 0", async (t) => {
   const bad = new Uint8Array([3, 0x41, 0x42, 0x43, 0, 1, 0x76]); // key "ABC"
   const cases: [string, (id: number) => Uint8Array, RegExp][] = [
     [
       "bad metadata",
-      (id) => requestWithRawMetadata(id, bad),
+      (id) => requestWith(id, "ok", { metadata: bad }),
       /Cannot read request: id 5 is already in flight$/,
     ],
     [
       "truncated metadata",
-      (id) => requestWithRawMetadata(id, bad, 5000),
+      (id) => requestWith(id, "ok", { metadata: bad, declared: 5000 }),
       /Cannot read request: id 5 is already in flight$/,
     ],
   ];
@@ -812,12 +747,12 @@ Deno.test("connection: a refused metadata or an unreadable header still may not 
   }
   await t.step("truncated metadata on id 0", () =>
     violation(
-      requestWithRawMetadata(0, bad, 5000),
+      requestWith(0, "ok", { metadata: bad, declared: 5000 }),
       /Cannot read request: request id 0 is reserved$/,
     ));
   await t.step("bad metadata on id 0", () =>
     violation(
-      requestWithRawMetadata(0, bad),
+      requestWith(0, "ok", { metadata: bad }),
       /Cannot read request: request id 0 is reserved$/,
     ));
 });

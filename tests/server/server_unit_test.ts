@@ -29,6 +29,7 @@ import {
 } from "../../src/protocol/frame.ts";
 import { HELLO, rawFrames, writeAll } from "../_core_helpers.ts";
 import { stillPending, waitFor, within } from "../_wait.ts";
+import { untilAborted } from "./_helpers.ts";
 
 const HOST = "127.0.0.1";
 const HEALTH = "zkrpc.health";
@@ -532,26 +533,20 @@ Deno.test("server: setServing with the empty service name is the whole server", 
 
 Deno.test("server: close() deregisters, then sends goaway; after closeTimeout it aborts what still runs and closes", async () => {
   const { registrar, events } = recordingRegistrar();
-  const aborted = Promise.withResolvers<unknown>();
-  const started = Promise.withResolvers<void>();
-  const server = serve({
-    hang: withContext((ctx: CallContext) => {
-      started.resolve();
-      return new Promise((_, reject) =>
-        ctx.signal.addEventListener("abort", () => {
-          aborted.resolve(ctx.signal.reason);
-          reject(ctx.signal.reason);
-        }, { once: true })
-      );
-    }),
-  }, { hostname: HOST, registrar, closeTimeout: 50, onError: quiet() });
+  const hang = untilAborted();
+  const server = serve({ hang: hang.handler }, {
+    hostname: HOST,
+    registrar,
+    closeTimeout: 50,
+    onError: quiet(),
+  });
   await within(server.ready, 5000, "ready");
   await using conn = await connect(server.addr.port);
   conn.addEventListener("goaway", () => events.push("goaway"));
   const call = conn.call("hang", []).catch((e: Error) => e);
-  await within(started.promise, 5000, "the call to start");
+  await within(hang.started, 5000, "the call to start");
   await within(server.close(), 5000, "close() after its closeTimeout");
-  const reason = await within(aborted.promise, 5000, "the abort") as Error;
+  const reason = await within(hang.aborted, 5000, "the abort") as Error;
   assert.ok(reason instanceof ServerClosingError);
   assert.equal(
     reason.message,
