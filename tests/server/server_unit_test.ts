@@ -561,3 +561,79 @@ Deno.test("server: close() deregisters, then sends goaway; after closeTimeout it
   assert.equal(server.connections, 0);
   await within(server.finished, 5000, "finished");
 });
+
+Deno.test("server: nested calls of a context handler inherit its deadline, unless inheritDeadline is false", async () => {
+  await using inner = serve({
+    deadline: withContext((ctx: CallContext) => Number.isFinite(ctx.deadline)),
+  }, { hostname: HOST });
+  await using client = await connect(inner.addr.port);
+  const outer = (inheritDeadline: boolean) =>
+    serve({
+      nested: withContext(() => client.call("deadline", [])),
+    }, { hostname: HOST, inheritDeadline });
+  await using inheriting = outer(true);
+  await using plain = outer(false);
+  await using a = await connect(inheriting.addr.port);
+  await using b = await connect(plain.addr.port);
+  assert.equal(await a.call("nested", [], { timeout: 5000 }), true);
+  assert.equal(await b.call("nested", [], { timeout: 5000 }), false);
+});
+
+Deno.test("server: close() is idempotent; its timeout overrides closeTimeout", async () => {
+  const hang = untilAborted();
+  const server = serve({ hang: hang.handler }, {
+    hostname: HOST,
+    closeTimeout: 60_000,
+    onError: quiet(),
+  });
+  await using conn = await connect(server.addr.port);
+  const call = conn.call("hang", []).catch((e: Error) => e);
+  await within(hang.started, 5000, "the call to start");
+  const closing = server.close({ timeout: 30 });
+  assert.equal(server.close(), closing);
+  await within(closing, 5000, "close() after 30 ms");
+  assert.equal(
+    (await within(hang.aborted, 5000, "the abort") as Error).message,
+    "Server closed before the call completed: close timeout of 30 ms exceeded",
+  );
+  await call;
+});
+
+Deno.test("server: close() while warming up never registers, even when warmUp resolves later; a registration without withdraw is left alone", async () => {
+  const warm = Promise.withResolvers<void>();
+  const { registrar, events } = recordingRegistrar();
+  const server = serve({ ok: () => 1 }, {
+    hostname: HOST,
+    registrar,
+    warmUp: warm.promise,
+  });
+  await within(server.close(), 5000, "close()");
+  warm.resolve();
+  await assert.rejects(server.ready, ServerClosingError);
+  await within(server.finished, 5000, "finished");
+  assert.deepEqual(events, []);
+  const errors: Error[] = [];
+  await using plain = serve({ ok: () => 1 }, {
+    hostname: HOST,
+    onError: quiet(errors),
+    registrar: {
+      register: () => Promise.resolve({ deregister: () => Promise.resolve() }),
+    },
+  });
+  await within(plain.ready, 5000, "ready");
+  plain.setServing(false);
+  plain.setServing(true);
+  // A round trip: an error reported on a later turn would be in by then.
+  await using conn = await connect(plain.addr.port);
+  assert.deepEqual(await health(conn), { status: "serving" });
+  assert.deepEqual(errors, []);
+});
+
+Deno.test("server: describe lists the default codecs in order", async () => {
+  await using server = serve({ ok: () => 1 }, { hostname: HOST });
+  await using conn = await connect(server.addr.port);
+  const description = await conn.call("zkrpc.describe", []) as {
+    codec: string;
+  };
+  assert.equal(description.codec, "msgpack, json");
+});
