@@ -474,3 +474,128 @@ Deno.test("isItemStream: an async iterable or a ReadableStream, nothing else", (
     assert.equal(isItemStream(v), false, String(v));
   }
 });
+
+Deno.test("streams: the documented budgets: 16 MiB of unread input per connection, 1 MiB unacknowledged per stream", () => {
+  assert.equal(INPUT_BUDGET, 16 * 1024 * 1024);
+  assert.equal(STREAM_BYTES_IN_FLIGHT, 1024 * 1024);
+});
+
+Deno.test("streams: an input item is copied on arrival (the read buffer is reused)", async () => {
+  const t = host();
+  const s = new ServerStreams(t.h, 8);
+  const input = s.input(1, new AbortController().signal);
+  const payload = utf8.encode('"kept"');
+  assert.equal(s.onFrame(frame(FrameType.Item, 1, payload)), true);
+  payload.fill(0x20); // the connection reads the next bytes into it
+  s.onFrame(frame(FrameType.End, 1));
+  assert.deepEqual(await collect(input), ["kept"]);
+});
+
+Deno.test("streams: an abort drops the unread input and frees its budget; items after it are ignored; an input that ended stays ended", async () => {
+  const t = host();
+  const s = new ServerStreams(t.h, 8);
+  const controller = new AbortController();
+  const input = s.input(1, controller.signal);
+  s.onFrame(frame(FrameType.Item, 1, new Uint8Array(INPUT_BUDGET - 1)));
+  const reason = new Error("gone");
+  controller.abort(reason);
+  s.onFrame(item(1, "late"));
+  const it = input[Symbol.asyncIterator]();
+  await assert.rejects(settled(it.next()), (e: unknown) => e === reason);
+  // The budget is free again: a full budget fits on another stream.
+  const other = s.input(2, new AbortController().signal);
+  t.h.decode = (bytes) => bytes.length;
+  s.onFrame(frame(FrameType.Item, 2, new Uint8Array(INPUT_BUDGET)));
+  s.onFrame(frame(FrameType.End, 2));
+  assert.deepEqual(await collect(other), [INPUT_BUDGET]);
+  // Ended, then aborted with items unread: it ends without the error.
+  const c3 = new AbortController();
+  const ended = s.input(3, c3.signal);
+  s.onFrame(item(3, "unread"));
+  s.onFrame(frame(FrameType.End, 3));
+  c3.abort(new Error("after the end"));
+  assert.deepEqual(await collect(ended), []);
+});
+
+Deno.test("streams: over the budget, the items already received are still read before the error", async () => {
+  const t = host();
+  const s = new ServerStreams(t.h, 8);
+  t.h.decode = (bytes) => bytes.length;
+  const input = s.input(1, new AbortController().signal);
+  s.onFrame(frame(FrameType.Item, 1, new Uint8Array(10)));
+  s.onFrame(frame(FrameType.Item, 1, new Uint8Array(INPUT_BUDGET)));
+  const it = input[Symbol.asyncIterator]();
+  assert.deepEqual(await settled(it.next()), { value: 10, done: false });
+  await assert.rejects(settled(it.next()), ResourceExhaustedError);
+});
+
+Deno.test("streams: a codec failing with a non-Error still names the step", async () => {
+  const t = host(8);
+  const s = new ServerStreams(t.h, 8);
+  t.h.decode = () => {
+    throw "nope";
+  };
+  const input = s.input(1, new AbortController().signal);
+  s.onFrame(item(1, 1));
+  await assert.rejects(
+    collect(input),
+    (e: unknown) =>
+      e instanceof ProtocolError &&
+      e.message === "Cannot read input item: undecodable",
+  );
+  t.h.encode = () => {
+    throw "nope";
+  };
+  const error = await settled(
+    s.run(2, StreamMode.Output, 1, new AbortController().signal),
+  ).catch((e) => e);
+  assert.ok(error instanceof TypeError);
+  assert.equal(error.message, "Cannot send stream item: not encodable");
+});
+
+Deno.test("streams: a window frame while the producer is busy only adds credit", async () => {
+  const t = host(1);
+  const s = new ServerStreams(t.h, 8);
+  const next = Promise.withResolvers<void>();
+  const done = s.run(
+    1,
+    StreamMode.Output,
+    (async function* () {
+      yield 1;
+      await next.promise;
+      yield 2;
+    })(),
+    new AbortController().signal,
+  );
+  await waitFor(() => t.items(1).length === 1, "the first item");
+  s.onFrame(window(1, 1)); // credit 1: the producer asks for item 2
+  assert.equal(s.onFrame(window(1, 1)), true, "no waiter to wake");
+  next.resolve();
+  assert.equal(await settled(done), STREAM_END);
+  assert.deepEqual(t.items(1), [1, 2]);
+});
+
+Deno.test("streams: an item that cannot be sent stops its producer (its finally runs)", async () => {
+  const t = host(8);
+  const s = new ServerStreams(t.h, 8);
+  const stopped = Promise.withResolvers<void>();
+  const error = await settled(
+    s.run(
+      1,
+      StreamMode.Output,
+      (async function* () {
+        try {
+          yield 1;
+          yield () => 2; // not encodable
+          yield 3;
+        } finally {
+          stopped.resolve();
+        }
+      })(),
+      new AbortController().signal,
+    ),
+  ).catch((e) => e);
+  assert.ok(error instanceof TypeError);
+  await within(stopped.promise, 2000, "the producer's finally");
+  assert.deepEqual(t.items(1), [1]);
+});
