@@ -10,6 +10,28 @@ import {
 import { encodeFrame, FrameType } from "../../src/protocol/frame.ts";
 import { methodPrefix, writeRequest } from "../../src/protocol/request.ts";
 import { jsonCodec } from "../../src/protocol/codec.ts";
+import {
+  type RpcServer,
+  serve,
+  type ServeOptions,
+} from "../../src/server/server.ts";
+import { within } from "../_wait.ts";
+
+/**
+ * `serve()` for a test: a `closeTimeout` of 500 ms unless given, and
+ * disposing it waits at most 3 s for the close, so that a server that
+ * cannot finish closing fails its test at once instead of holding it.
+ */
+export function serveBounded(
+  handlers: object,
+  options: ServeOptions = {},
+): RpcServer {
+  const server = serve(handlers, { closeTimeout: 500, ...options });
+  Object.defineProperty(server, Symbol.asyncDispose, {
+    value: () => within(server.close(), 3000, "the server to close"),
+  });
+  return server;
+}
 
 /**
  * A context handler that runs until its call is aborted, then rejects with

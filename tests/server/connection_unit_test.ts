@@ -10,7 +10,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type RpcServer, serve } from "../../src/server/server.ts";
+import type { RpcServer } from "../../src/server/server.ts";
 import { withContext } from "../../src/server/call_context.ts";
 import type { CallContext } from "../../src/server/call_context.ts";
 import {
@@ -30,7 +30,7 @@ import {
   writeAll,
 } from "../_core_helpers.ts";
 import { waitFor, within } from "../_wait.ts";
-import { requestWith, untilAborted } from "./_helpers.ts";
+import { requestWith, serveBounded, untilAborted } from "./_helpers.ts";
 
 const HOST = "127.0.0.1";
 const utf8 = new TextEncoder();
@@ -103,7 +103,7 @@ const pong = (id: number) => encodeFrame(FrameType.Pong, id);
 Deno.test("connection: a drain does not finish before the pong of the ping sent after goaway, whatever else completes", async () => {
   const release = Promise.withResolvers<void>();
   const started = Promise.withResolvers<void>();
-  await using server = serve({
+  await using server = serveBounded({
     slow() {
       started.resolve();
       return release.promise.then(() => "done");
@@ -137,7 +137,7 @@ Deno.test("connection: a drain does not finish before the pong of the ping sent 
 });
 
 Deno.test("connection: a drain with nothing in flight ends on the pong alone", async () => {
-  await using server = serve({ ok: () => "ok" }, {
+  await using server = serveBounded({ ok: () => "ok" }, {
     hostname: HOST,
     onError: quiet(),
   });
@@ -158,7 +158,7 @@ Deno.test("connection: a drain with nothing in flight ends on the pong alone", a
 Deno.test("connection: the in-flight limit counts running handlers, cancelled ones included: exactly the limit runs, one more is refused, not run", async () => {
   let started = 0;
   const gate = Promise.withResolvers<void>();
-  await using server = serve({
+  await using server = serveBounded({
     async stubborn(): Promise<string> {
       started++;
       await gate.promise; // ignores cancellation
@@ -205,7 +205,7 @@ Deno.test("connection: the in-flight limit counts running handlers, cancelled on
 
 Deno.test("connection: one below the in-flight limit still runs a call", async () => {
   const gate = Promise.withResolvers<void>();
-  await using server = serve({
+  await using server = serveBounded({
     wait: () => gate.promise.then(() => "w"),
     ok: () => "ok",
   }, { hostname: HOST, maxInFlightPerConnection: 3, onError: quiet() });
@@ -225,10 +225,13 @@ Deno.test("connection: one below the in-flight limit still runs a call", async (
 
 Deno.test("connection: cancel aborts the handler's signal with CancelledError and sends no answer; an unknown id is ignored", async () => {
   const listen = untilAborted();
-  await using server = serve({ listen: listen.handler, ok: () => "ok" }, {
-    hostname: HOST,
-    onError: quiet(),
-  });
+  await using server = serveBounded(
+    { listen: listen.handler, ok: () => "ok" },
+    {
+      hostname: HOST,
+      onError: quiet(),
+    },
+  );
   using c = await client(server);
   await c.send(requestFrame(1, "listen", []), cancel(99), cancel(1));
   const reason = await within(listen.aborted, 5000, "the abort") as Error;
@@ -244,7 +247,7 @@ Deno.test("connection: cancel aborts the handler's signal with CancelledError an
 
 Deno.test("connection: pings are answered with the same id and payload, exactly maxPingsPerMinute of them; one more gets goaway and a close", async () => {
   const errors: Error[] = [];
-  await using server = serve({ ok: () => "ok" }, {
+  await using server = serveBounded({ ok: () => "ok" }, {
     hostname: HOST,
     maxPingsPerMinute: 3,
     onError: quiet(errors),
@@ -275,7 +278,7 @@ Deno.test("connection: pings are answered with the same id and payload, exactly 
 
 Deno.test("connection: an HTTP request gets a 400 answer and a close", async () => {
   const errors: Error[] = [];
-  await using server = serve({ ok: () => "ok" }, {
+  await using server = serveBounded({ ok: () => "ok" }, {
     hostname: HOST,
     onError: quiet(errors),
   });
@@ -302,7 +305,7 @@ Deno.test("connection: an HTTP request gets a 400 answer and a close", async () 
 
 Deno.test("connection: a preface of another protocol version is answered with this server's preface and an error naming both versions", async () => {
   const errors: Error[] = [];
-  await using server = serve({ ok: () => "ok" }, {
+  await using server = serveBounded({ ok: () => "ok" }, {
     hostname: HOST,
     onError: quiet(errors),
   });
@@ -333,7 +336,7 @@ async function violation(
   hello = HELLO,
 ): Promise<void> {
   const errors: Error[] = [];
-  await using server = serve({ ok: () => "ok" }, {
+  await using server = serveBounded({ ok: () => "ok" }, {
     hostname: HOST,
     onError: quiet(errors),
   });
@@ -367,7 +370,7 @@ Deno.test("connection: protocol violations close the connection with an error fr
   await t.step("an id already in flight", async () => {
     const gate = Promise.withResolvers<void>();
     const errors: Error[] = [];
-    await using server = serve({ wait: () => gate.promise }, {
+    await using server = serveBounded({ wait: () => gate.promise }, {
       hostname: HOST,
       onError: quiet(errors),
     });
@@ -429,7 +432,7 @@ Deno.test("connection: protocol violations close the connection with an error fr
 });
 
 Deno.test("connection: per-call refusals keep the connection: unknown method, params not an array, undecodable params, a throwing handler", async () => {
-  await using server = serve({
+  await using server = serveBounded({
     ok: () => "ok",
     boom(): never {
       throw new RangeError("bad");
@@ -483,7 +486,7 @@ Deno.test("connection: per-call refusals keep the connection: unknown method, pa
 
 Deno.test("connection: a server set not serving answers health on a new connection, then refuses its first other request after a goaway", async () => {
   let runs = 0;
-  await using server = serve({ ok: () => ++runs }, {
+  await using server = serveBounded({ ok: () => ++runs }, {
     hostname: HOST,
     onError: quiet(),
   });
@@ -507,7 +510,7 @@ Deno.test("connection: the idle timeout closes a callless connection, never one 
   const errors: Error[] = [];
   const release = Promise.withResolvers<void>();
   const started = Promise.withResolvers<void>();
-  await using server = serve({
+  await using server = serveBounded({
     slow() {
       started.resolve();
       return release.promise.then(() => "done");
@@ -536,7 +539,7 @@ Deno.test("connection: the idle timeout closes a callless connection, never one 
 });
 
 Deno.test("connection: a preface sent byte by byte is a handshake", async () => {
-  await using server = serve({ ok: () => "ok" }, {
+  await using server = serveBounded({ ok: () => "ok" }, {
     hostname: HOST,
     onError: quiet(),
   });
@@ -557,7 +560,7 @@ Deno.test("connection: a preface sent byte by byte is a handshake", async () => 
 
 Deno.test("connection: a ping or pong payload of 64 bytes is fine, 65 is a protocol error", async (t) => {
   await t.step("64 bytes answered", async () => {
-    await using server = serve({ ok: () => "ok" }, {
+    await using server = serveBounded({ ok: () => "ok" }, {
       hostname: HOST,
       onError: quiet(),
     });
@@ -586,10 +589,13 @@ Deno.test("connection: a ping or pong payload of 64 bytes is fine, 65 is a proto
 
 Deno.test("connection: a call whose deadline passed on the server is not answered; its handler sees the deadline", async () => {
   const listen = untilAborted();
-  await using server = serve({ listen: listen.handler, ok: () => "ok" }, {
-    hostname: HOST,
-    onError: quiet(),
-  });
+  await using server = serveBounded(
+    { listen: listen.handler, ok: () => "ok" },
+    {
+      hostname: HOST,
+      onError: quiet(),
+    },
+  );
   using c = await client(server);
   await c.send(requestWith(1, "listen", { timeout: 1 }));
   const reason = await within(listen.aborted, 5000, "the deadline") as Error;
@@ -601,7 +607,7 @@ Deno.test("connection: a call whose deadline passed on the server is not answere
 });
 
 Deno.test("connection: without inheritDeadline a context handler still gets its context; a result whose then getter throws is an error answer", async () => {
-  await using server = serve({
+  await using server = serveBounded({
     who: withContext((ctx: CallContext, x: number) =>
       `${ctx.method}:${ctx.remoteAddr?.hostname}:${x}`
     ),
@@ -626,7 +632,7 @@ Deno.test("connection: without inheritDeadline a context handler still gets its 
 
 Deno.test("connection: when the client goes, running handlers are aborted with a ConnectionError naming it", async () => {
   const listen = untilAborted();
-  await using server = serve({ listen: listen.handler }, {
+  await using server = serveBounded({ listen: listen.handler }, {
     hostname: HOST,
     onError: quiet(),
   });
@@ -644,7 +650,7 @@ Deno.test("connection: when the client goes, running handlers are aborted with a
 });
 
 Deno.test("connection: a connection still in its handshake is left alone when the server stops serving, and closed when it closes", async () => {
-  await using server = serve({ ok: () => "ok" }, {
+  await using server = serveBounded({ ok: () => "ok" }, {
     hostname: HOST,
     onError: quiet(),
   });
@@ -666,7 +672,7 @@ Deno.test("connection: a connection still in its handshake is left alone when th
 
 Deno.test("connection: during a drain, a cancel of the last call in flight ends it once the pong came; unknown methods are refused as closing", async () => {
   const hold = untilAborted();
-  await using server = serve({ hold: hold.handler }, {
+  await using server = serveBounded({ hold: hold.handler }, {
     hostname: HOST,
     onError: quiet(),
     closeTimeout: 60_000,
@@ -694,7 +700,7 @@ Deno.test("connection: during a drain, a cancel of the last call in flight ends 
 
 Deno.test("connection: a frame that stops halfway is closed after frameTimeout", async () => {
   const errors: Error[] = [];
-  await using server = serve({ ok: () => "ok" }, {
+  await using server = serveBounded({ ok: () => "ok" }, {
     hostname: HOST,
     frameTimeout: 30,
     onError: quiet(errors),
@@ -726,7 +732,10 @@ Deno.test("connection: a refused metadata or an unreadable header still may not 
     await t.step(name, async () => {
       const gate = Promise.withResolvers<void>();
       const errors: Error[] = [];
-      await using server = serve({ wait: () => gate.promise, ok: () => 1 }, {
+      await using server = serveBounded({
+        wait: () => gate.promise,
+        ok: () => 1,
+      }, {
         hostname: HOST,
         onError: quiet(errors),
       });

@@ -1,5 +1,5 @@
 /**
- * `serve()` and `RpcServer` (`src/server/server.ts`) with a scripted
+ * `serveBounded()` and `RpcServer` (`src/server/server.ts`) with a scripted
  * registrar and in-process servers on 127.0.0.1: health while warming up,
  * serving, set not serving, per service and from the moment `close()`
  * starts; withdraw and restore; `ready` and `finished` on every path; the
@@ -29,7 +29,7 @@ import {
 } from "../../src/protocol/frame.ts";
 import { HELLO, rawFrames, writeAll } from "../_core_helpers.ts";
 import { stillPending, waitFor, within } from "../_wait.ts";
-import { untilAborted } from "./_helpers.ts";
+import { serveBounded, untilAborted } from "./_helpers.ts";
 
 const HOST = "127.0.0.1";
 const HEALTH = "zkrpc.health";
@@ -79,7 +79,7 @@ const health = (conn: Connection, service?: unknown) =>
   }>;
 
 Deno.test("server: health is serving once listening; per service as set; unknown services are unknown", async () => {
-  await using server = serve({ ok: () => 1 }, { hostname: HOST });
+  await using server = serveBounded({ ok: () => 1 }, { hostname: HOST });
   await using conn = await connect(server.addr.port);
   assert.deepEqual(await health(conn), { status: "serving" });
   assert.deepEqual(await health(conn, ""), { status: "serving" });
@@ -101,7 +101,7 @@ Deno.test("server: health is serving once listening; per service as set; unknown
 
 Deno.test("server: set not serving, every service is not-serving and the registration is withdrawn once; serving again restores it", async () => {
   const { registrar, events } = recordingRegistrar();
-  await using server = serve({ ok: () => 1 }, {
+  await using server = serveBounded({ ok: () => 1 }, {
     hostname: HOST,
     registrar,
     onError: quiet(),
@@ -146,7 +146,7 @@ Deno.test("server: health says not-serving from the moment close() starts, while
       return release.promise;
     },
   });
-  const server = serve({ ok: () => 1 }, { hostname: HOST, registrar });
+  const server = serveBounded({ ok: () => 1 }, { hostname: HOST, registrar });
   try {
     await within(server.ready, 5000, "ready");
     await using conn = await connect(server.addr.port);
@@ -184,7 +184,10 @@ Deno.test("server: setServing(false) before the registration resolves withdraws 
       };
     },
   };
-  await using server = serve({ ok: () => 1 }, { hostname: HOST, registrar });
+  await using server = serveBounded({ ok: () => 1 }, {
+    hostname: HOST,
+    registrar,
+  });
   server.setServing(false);
   assert.deepEqual(events, []);
   registered.resolve();
@@ -195,7 +198,7 @@ Deno.test("server: setServing(false) before the registration resolves withdraws 
 Deno.test("server: until warmUp resolves health is not-serving and nothing is registered; then both", async () => {
   const warm = Promise.withResolvers<void>();
   const { registrar, events } = recordingRegistrar();
-  await using server = serve({ ok: () => 1 }, {
+  await using server = serveBounded({ ok: () => 1 }, {
     hostname: HOST,
     registrar,
     warmUp: warm.promise,
@@ -214,7 +217,7 @@ Deno.test("server: a warmUp that rejects fails ready and finished with the reaso
   const errors: Error[] = [];
   const { registrar, events } = recordingRegistrar();
   const cause = new Error("cache cold");
-  const server = serve({ ok: () => 1 }, {
+  const server = serveBounded({ ok: () => 1 }, {
     hostname: HOST,
     registrar,
     warmUp: Promise.reject(cause),
@@ -241,7 +244,7 @@ Deno.test("server: a registration that fails later (context.fail) closes the ser
   ) {
     const errors: Error[] = [];
     const { registrar, fail } = recordingRegistrar();
-    const server = serve({ ok: () => 1 }, {
+    const server = serveBounded({ ok: () => 1 }, {
       hostname: HOST,
       registrar,
       onError: quiet(errors),
@@ -261,7 +264,7 @@ Deno.test("server: a registration that fails later (context.fail) closes the ser
 
 Deno.test("server: close() while warming up rejects ready with ServerClosingError and finishes without waiting for warmUp", async () => {
   const never = Promise.withResolvers<void>();
-  const server = serve({ ok: () => 1 }, {
+  const server = serveBounded({ ok: () => 1 }, {
     hostname: HOST,
     warmUp: never.promise,
   });
@@ -282,7 +285,10 @@ Deno.test("server: ready waits for the registration's registered()", async () =>
   const { registrar } = recordingRegistrar({
     registered: () => visible.promise,
   });
-  await using server = serve({ ok: () => 1 }, { hostname: HOST, registrar });
+  await using server = serveBounded({ ok: () => 1 }, {
+    hostname: HOST,
+    registrar,
+  });
   await waitFor(() => server.connections === 0, "listening");
   assert.equal(await stillPending(server.ready), true);
   visible.resolve();
@@ -298,7 +304,7 @@ Deno.test("server: errors of deregister, withdraw and restore are reported, and 
       throw new Error("r");
     },
   });
-  const server = serve({ ok: () => 1 }, {
+  const server = serveBounded({ ok: () => 1 }, {
     hostname: HOST,
     registrar,
     onError: quiet(errors),
@@ -323,7 +329,7 @@ Deno.test("server: errors of deregister, withdraw and restore are reported, and 
 
 Deno.test("server: a registrar whose register() throws synchronously fails ready", async () => {
   const errors: Error[] = [];
-  const server = serve({ ok: () => 1 }, {
+  const server = serveBounded({ ok: () => 1 }, {
     hostname: HOST,
     onError: quiet(errors),
     registrar: {
@@ -345,7 +351,7 @@ Deno.test("server: an onError that throws is reported on the console, the server
   console.error = (...args: unknown[]) => void logged.push(["error", ...args]);
   console.warn = (...args: unknown[]) => void logged.push(["warn", ...args]);
   try {
-    const failing = serve({ ok: () => 1 }, {
+    const failing = serveBounded({ ok: () => 1 }, {
       hostname: HOST,
       registrar: { register: () => Promise.reject(new Error("x")) },
       onError() {
@@ -355,7 +361,7 @@ Deno.test("server: an onError that throws is reported on the console, the server
     await assert.rejects(within(failing.finished, 5000, "finished"));
     assert.equal(logged[0]![0], "error");
     assert.equal(logged[0]![1], "zkrpc server: onError threw");
-    const plain = serve({ ok: () => 1 }, {
+    const plain = serveBounded({ ok: () => 1 }, {
       hostname: HOST,
       registrar: { register: () => Promise.reject(new Error("y")) },
     });
@@ -372,10 +378,16 @@ Deno.test("server: an onError that throws is reported on the console, the server
 Deno.test("server: the signal option closes the server, also when already aborted; after close it is let go", async () => {
   const early = new AbortController();
   early.abort();
-  const a = serve({ ok: () => 1 }, { hostname: HOST, signal: early.signal });
+  const a = serveBounded({ ok: () => 1 }, {
+    hostname: HOST,
+    signal: early.signal,
+  });
   await within(a.finished, 5000, "closed at once");
   const later = new AbortController();
-  const b = serve({ ok: () => 1 }, { hostname: HOST, signal: later.signal });
+  const b = serveBounded({ ok: () => 1 }, {
+    hostname: HOST,
+    signal: later.signal,
+  });
   assert.equal(await stillPending(b.finished), true);
   later.abort();
   await within(b.finished, 5000, "closed on abort");
@@ -387,14 +399,17 @@ Deno.test("server: the signal option closes the server, also when already aborte
     removed = true;
     return original(...args);
   }) as typeof signal.removeEventListener;
-  const c = serve({ ok: () => 1 }, { hostname: HOST, signal });
+  const c = serveBounded({ ok: () => 1 }, { hostname: HOST, signal });
   await c.close();
   assert.equal(removed, true, "close() removes its abort listener");
 });
 
 Deno.test("server: each connection announces the limits given, or the defaults", async () => {
   const settingsOf = async (options: Parameters<typeof serve>[1]) => {
-    await using server = serve({ ok: () => 1 }, { hostname: HOST, ...options });
+    await using server = serveBounded({ ok: () => 1 }, {
+      hostname: HOST,
+      ...options,
+    });
     using conn = await Deno.connect({ hostname: HOST, port: server.addr.port });
     const frames = rawFrames(conn);
     await writeAll(conn, HELLO);
@@ -418,7 +433,7 @@ Deno.test("server: each connection announces the limits given, or the defaults",
 
 Deno.test("server: describe names the protocol, the codecs in order and the methods; methods lists the callable names", async () => {
   const { jsonCodec } = await import("../../src/protocol/codec.ts");
-  await using server = serve({ add: (a: number, b: number) => a + b }, {
+  await using server = serveBounded({ add: (a: number, b: number) => a + b }, {
     hostname: HOST,
     codec: [jsonCodec],
   });
@@ -461,7 +476,7 @@ Deno.test("server: interceptors see every call (method, params, metadata, deadli
       return `${ctx.method}:${a * this.factor}:${ctx.signal.aborted}`;
     }),
   };
-  await using server = serve(handlers, {
+  await using server = serveBounded(handlers, {
     hostname: HOST,
     interceptors: [outer, inner],
   });
@@ -490,7 +505,7 @@ Deno.test("server: interceptors see every call (method, params, metadata, deadli
   assert.equal(seen[1]!.deadline, Infinity);
 });
 
-Deno.test("serve(): handlers that cannot be served throw and free the port at once", () => {
+Deno.test("serveBounded(): handlers that cannot be served throw and free the port at once", () => {
   const probe = Deno.listen({ hostname: HOST, port: 0 });
   const port = (probe.addr as Deno.NetAddr).port;
   probe.close();
@@ -510,16 +525,16 @@ Deno.test("server: a failure nobody awaits (ready or finished) is not an unhandl
     onError: quiet(),
     registrar: { register: () => Promise.reject(new Error("down")) },
   });
-  const a = serve({ ok: () => 1 }, failing());
+  const a = serveBounded({ ok: () => 1 }, failing());
   await assert.rejects(within(a.ready, 5000, "ready"), /down/);
   await within(a.close(), 5000, "close()"); // finished is never awaited
-  const b = serve({ ok: () => 1 }, failing());
+  const b = serveBounded({ ok: () => 1 }, failing());
   await assert.rejects(within(b.finished, 5000, "finished"), /down/);
   // ready is never awaited
 });
 
 Deno.test("server: setServing with the empty service name is the whole server", async () => {
-  await using server = serve({ ok: () => 1 }, { hostname: HOST });
+  await using server = serveBounded({ ok: () => 1 }, { hostname: HOST });
   server.setServing(true, "orders");
   server.setServing(false, "");
   // A connection opened now answers health (its other calls get goaway).
@@ -534,7 +549,7 @@ Deno.test("server: setServing with the empty service name is the whole server", 
 Deno.test("server: close() deregisters, then sends goaway; after closeTimeout it aborts what still runs and closes", async () => {
   const { registrar, events } = recordingRegistrar();
   const hang = untilAborted();
-  const server = serve({ hang: hang.handler }, {
+  const server = serveBounded({ hang: hang.handler }, {
     hostname: HOST,
     registrar,
     closeTimeout: 50,
@@ -563,12 +578,12 @@ Deno.test("server: close() deregisters, then sends goaway; after closeTimeout it
 });
 
 Deno.test("server: nested calls of a context handler inherit its deadline, unless inheritDeadline is false", async () => {
-  await using inner = serve({
+  await using inner = serveBounded({
     deadline: withContext((ctx: CallContext) => Number.isFinite(ctx.deadline)),
   }, { hostname: HOST });
   await using client = await connect(inner.addr.port);
   const outer = (inheritDeadline: boolean) =>
-    serve({
+    serveBounded({
       nested: withContext(() => client.call("deadline", [])),
     }, { hostname: HOST, inheritDeadline });
   await using inheriting = outer(true);
@@ -581,7 +596,7 @@ Deno.test("server: nested calls of a context handler inherit its deadline, unles
 
 Deno.test("server: close() is idempotent; its timeout overrides closeTimeout", async () => {
   const hang = untilAborted();
-  const server = serve({ hang: hang.handler }, {
+  const server = serveBounded({ hang: hang.handler }, {
     hostname: HOST,
     closeTimeout: 60_000,
     onError: quiet(),
@@ -602,7 +617,7 @@ Deno.test("server: close() is idempotent; its timeout overrides closeTimeout", a
 Deno.test("server: close() while warming up never registers, even when warmUp resolves later; a registration without withdraw is left alone", async () => {
   const warm = Promise.withResolvers<void>();
   const { registrar, events } = recordingRegistrar();
-  const server = serve({ ok: () => 1 }, {
+  const server = serveBounded({ ok: () => 1 }, {
     hostname: HOST,
     registrar,
     warmUp: warm.promise,
@@ -613,7 +628,7 @@ Deno.test("server: close() while warming up never registers, even when warmUp re
   await within(server.finished, 5000, "finished");
   assert.deepEqual(events, []);
   const errors: Error[] = [];
-  await using plain = serve({ ok: () => 1 }, {
+  await using plain = serveBounded({ ok: () => 1 }, {
     hostname: HOST,
     onError: quiet(errors),
     registrar: {
@@ -630,7 +645,7 @@ Deno.test("server: close() while warming up never registers, even when warmUp re
 });
 
 Deno.test("server: describe lists the default codecs in order", async () => {
-  await using server = serve({ ok: () => 1 }, { hostname: HOST });
+  await using server = serveBounded({ ok: () => 1 }, { hostname: HOST });
   await using conn = await connect(server.addr.port);
   const description = await conn.call("zkrpc.describe", []) as {
     codec: string;
