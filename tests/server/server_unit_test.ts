@@ -256,6 +256,9 @@ Deno.test("server: a registration that fails later (context.fail) closes the ser
       (e: unknown) => e instanceof Error && e.message === expected,
     );
     assert.deepEqual(errors.map((e) => e.message), [expected]);
+    if (expected !== given) {
+      assert.equal((errors[0]!.cause as Error).message, given);
+    }
     // Once closing, a later failure is ignored.
     fail[0]!(new Error("again"));
     assert.equal(errors.length, 1);
@@ -396,7 +399,7 @@ Deno.test("server: the signal option closes the server, also when already aborte
   const signal = kept.signal;
   const original = signal.removeEventListener.bind(signal);
   signal.removeEventListener = ((...args: Parameters<typeof original>) => {
-    removed = true;
+    removed = args[0] === "abort";
     return original(...args);
   }) as typeof signal.removeEventListener;
   const c = serveBounded({ ok: () => 1 }, { hostname: HOST, signal });
@@ -577,16 +580,20 @@ Deno.test("server: close() deregisters, then sends goaway; after closeTimeout it
   await within(server.finished, 5000, "finished");
 });
 
-Deno.test("server: nested calls of a context handler inherit its deadline, unless inheritDeadline is false", async () => {
+Deno.test("server: nested calls of a context handler inherit its deadline by default, not with inheritDeadline false", async () => {
   await using inner = serveBounded({
     deadline: withContext((ctx: CallContext) => Number.isFinite(ctx.deadline)),
   }, { hostname: HOST });
   await using client = await connect(inner.addr.port);
-  const outer = (inheritDeadline: boolean) =>
+  const outer = (inheritDeadline?: boolean) =>
     serveBounded({
       nested: withContext(() => client.call("deadline", [])),
-    }, { hostname: HOST, inheritDeadline });
-  await using inheriting = outer(true);
+    }, {
+      hostname: HOST,
+      ...(inheritDeadline === undefined ? {} : { inheritDeadline }),
+    });
+  await using inheriting = outer(); // the default
+
   await using plain = outer(false);
   await using a = await connect(inheriting.addr.port);
   await using b = await connect(plain.addr.port);
@@ -651,4 +658,64 @@ Deno.test("server: describe lists the default codecs in order", async () => {
     codec: string;
   };
   assert.equal(description.codec, "msgpack, json");
+});
+
+Deno.test("server: serving again before the registration resolved, or a withdraw that throws at once, is handled", async () => {
+  const errors: Error[] = [];
+  const registered = Promise.withResolvers<Registration>();
+  await using server = serveBounded({ ok: () => 1 }, {
+    hostname: HOST,
+    onError: quiet(errors),
+    registrar: { register: () => registered.promise },
+  });
+  server.setServing(false);
+  server.setServing(true);
+  assert.equal(errors.length, 0, "nothing to withdraw or restore yet");
+  registered.resolve({
+    deregister: () => Promise.resolve(),
+    withdraw() {
+      throw new Error("at once");
+    },
+  });
+  await within(server.ready, 5000, "ready");
+  server.setServing(false);
+  await waitFor(() => errors.length === 1, "the withdraw error");
+  assert.equal(
+    errors[0]!.message,
+    "Cannot withdraw server from discovery: at once",
+  );
+});
+
+Deno.test("server: close() gives handlers aborted at its timeout a moment to settle", async () => {
+  let settled = false;
+  const started = Promise.withResolvers<void>();
+  const server = serveBounded({
+    slowToStop: withContext((ctx: CallContext) => {
+      started.resolve();
+      return new Promise((_, reject) =>
+        ctx.signal.addEventListener("abort", () => {
+          // sleep-ok: a handler that takes a moment to honour its signal
+          setTimeout(() => {
+            settled = true;
+            reject(ctx.signal.reason);
+          }, 20);
+        }, { once: true })
+      );
+    }),
+  }, { hostname: HOST, closeTimeout: 10, onError: quiet() });
+  await using conn = await connect(server.addr.port);
+  const call = conn.call("slowToStop", []).catch((e: Error) => e);
+  await within(started.promise, 5000, "the call to start");
+  await within(server.close(), 5000, "close()");
+  assert.equal(settled, true, "close() waited for the aborted handler");
+  await call;
+});
+
+Deno.test("serve(): a bad codec list is refused naming serve()", () => {
+  assert.throws(
+    () => serve({ ok: () => 1 }, { hostname: HOST, codec: [] }),
+    (e: unknown) =>
+      e instanceof TypeError &&
+      e.message === "Cannot serve: the codec list is empty",
+  );
 });
