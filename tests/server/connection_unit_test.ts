@@ -11,6 +11,10 @@
  */
 import assert from "node:assert/strict";
 import type { RpcServer } from "../../src/server/server.ts";
+import {
+  NOT_SERVING,
+  SERVER_DEFAULTS,
+} from "../../src/server/_server_connection.ts";
 import { withContext } from "../../src/server/call_context.ts";
 import type { CallContext } from "../../src/server/call_context.ts";
 import {
@@ -764,4 +768,93 @@ Deno.test("connection: a refused metadata or an unreadable header still may not 
       requestWith(0, "ok", { metadata: bad }),
       /Cannot read request: request id 0 is reserved$/,
     ));
+});
+
+Deno.test("connection: the server's defaults are the documented ones", () => {
+  assert.deepEqual({ ...SERVER_DEFAULTS }, {
+    handshakeTimeout: 10_000,
+    closeTimeout: 10_000,
+    maxInFlightPerConnection: 1024,
+    idleTimeout: 120_000,
+    frameTimeout: 30_000,
+    maxPingsPerMinute: 120,
+    maxConnections: 1024,
+    maxConnectionsPerAddress: 256,
+    maxConnectionAge: 0,
+  });
+  assert.equal(NOT_SERVING, "Server is not serving");
+});
+
+Deno.test("connection: a result over the client's frame limit fails that call and is reported with the client's address", async () => {
+  const reports: [Error, Deno.NetAddr | undefined][] = [];
+  await using server = serveBounded({ big: () => "x".repeat(2000) }, {
+    hostname: HOST,
+    onError: (e, addr) => void reports.push([e, addr]),
+  });
+  const small = concat(
+    PREFACE,
+    encodeFrame(
+      FrameType.Settings,
+      0,
+      encodeSettings({ maxFrameSize: 1024, codecs: ["json"], maxInFlight: 0 }),
+    ),
+  );
+  using c = await client(server, small);
+  await c.send(requestFrame(1, "big", []));
+  const answer = await c.answer();
+  assert.deepEqual([answer.id, answer.body.name], [
+    1,
+    "ResourceExhaustedError",
+  ]);
+  assert.equal(reports.length, 1);
+  assert.match(reports[0]![0].message, /exceeds the client's frame limit/);
+  assert.equal(reports[0]![1]?.hostname, HOST);
+  assert.equal(
+    reports[0]![1]?.port,
+    (c.conn.localAddr as Deno.NetAddr).port,
+  );
+});
+
+Deno.test("connection: no preface within handshakeTimeout closes the connection, reported", async () => {
+  const errors: Error[] = [];
+  await using server = serveBounded({ ok: () => 1 }, {
+    hostname: HOST,
+    handshakeTimeout: 20,
+    onError: quiet(errors),
+  });
+  using conn = await Deno.connect({ hostname: HOST, port: server.addr.port });
+  await assert.rejects(rawFrames(conn).preface(), /closed the connection/);
+  assert.match(
+    errors.map((e) => e.message).join("\n"),
+    /closed: no valid preface within 20 ms \(handshake timeout\)$/m,
+  );
+});
+
+Deno.test("connection: at maxConnectionAge a connection is drained (goaway, ping), then closed after closeTimeout if a call holds it", async () => {
+  const errors: Error[] = [];
+  const hold = untilAborted();
+  await using server = serveBounded({ hold: hold.handler, ok: () => 1 }, {
+    hostname: HOST,
+    maxConnectionAge: 40,
+    closeTimeout: 40,
+    onError: quiet(errors),
+  });
+  using c = await client(server);
+  await c.send(requestFrame(1, "hold", []));
+  await within(hold.started, 5000, "the call to start");
+  const goaway = await c.frames.next(FrameType.Goaway);
+  assert.equal(text.decode(goaway.payload), "Maximum connection age reached");
+  const ping = await c.frames.next(FrameType.Ping);
+  await c.send(pong(ping.id));
+  const reason = await within(hold.aborted, 5000, "the forced close") as Error;
+  assert.equal(reason.name, "ServerClosingError");
+  assert.equal(
+    reason.message,
+    "Connection closed: maximum connection age reached",
+  );
+  await c.closed();
+  assert.match(
+    errors.map((e) => e.message).join("\n"),
+    /^Connection from 127\.0\.0\.1:\d+ draining: maximum connection age of 40 ms reached$/m,
+  );
 });
