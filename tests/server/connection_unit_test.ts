@@ -858,3 +858,35 @@ Deno.test("connection: at maxConnectionAge a connection is drained (goaway, ping
     /^Connection from 127\.0\.0\.1:\d+ draining: maximum connection age of 40 ms reached$/m,
   );
 });
+
+Deno.test("connection: a preface of another protocol is answered with this server's preface and an error, then closed", async () => {
+  const errors: Error[] = [];
+  await using server = serveBounded({ ok: () => 1 }, {
+    hostname: HOST,
+    onError: quiet(errors),
+  });
+  using conn = await Deno.connect({ hostname: HOST, port: server.addr.port });
+  const frames = rawFrames(conn);
+  await writeAll(conn, utf8.encode("SSH-2.0-x\r\n"));
+  await frames.preface();
+  const error = await frames.next(FrameType.Error);
+  assert.equal(
+    (jsonCodec.decode(error.payload) as { message: string }).message.replace(
+      /:\d+ /,
+      ": ",
+    ),
+    `Connection from ${HOST}: closed: bad preface: not a zkrpc client`,
+  );
+  await assert.rejects(frames.next(FrameType.Error), /closed the connection/);
+  assert.equal(errors.length, 1);
+});
+
+Deno.test("connection: a result whose then is not a function is a plain value", async () => {
+  await using server = serveBounded({ odd: () => ({ then: 1, x: 2 }) }, {
+    hostname: HOST,
+    onError: quiet(),
+  });
+  using c = await client(server);
+  await c.send(requestFrame(1, "odd", []));
+  assert.deepEqual((await c.answer()).body, { then: 1, x: 2 });
+});
