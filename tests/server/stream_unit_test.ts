@@ -599,3 +599,22 @@ Deno.test("streams: an item that cannot be sent stops its producer (its finally 
   await within(stopped.promise, 2000, "the producer's finally");
   assert.deepEqual(t.items(1), [1]);
 });
+
+Deno.test("streams: a producer that throws fails the stream with its error after the items before it", async () => {
+  const t = host(8);
+  const s = new ServerStreams(t.h, 8);
+  const boom = new RangeError("producer failed");
+  const error = await settled(
+    s.run(
+      1,
+      StreamMode.Output,
+      (async function* () {
+        yield 1;
+        throw boom;
+      })(),
+      new AbortController().signal,
+    ),
+  ).catch((e) => e);
+  assert.equal(error, boom);
+  assert.deepEqual(t.items(1), [1]);
+});
