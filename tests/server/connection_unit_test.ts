@@ -702,16 +702,22 @@ Deno.test("connection: during a drain, a cancel of the last call in flight ends 
   await within(closing, 5000, "close()");
 });
 
-Deno.test("connection: a frame that stops halfway is closed after frameTimeout", async () => {
+Deno.test("connection: a frame that stops halfway is closed after frameTimeout; whole frames never are", async () => {
   const errors: Error[] = [];
   await using server = serveBounded({ ok: () => "ok" }, {
     hostname: HOST,
     frameTimeout: 30,
     onError: quiet(errors),
   });
+  // One connection sends whole frames only; the other stops halfway.
+  using whole = await client(server);
+  await whole.send(requestFrame(1, "ok", []));
+  assert.equal((await whole.answer()).body, "ok");
   using c = await client(server);
   await c.send(requestFrame(1, "ok", []).subarray(0, 7));
   await c.closed();
+  await whole.send(encodeFrame(FrameType.Ping, 9));
+  assert.equal((await whole.frames.next(FrameType.Pong)).id, 9);
   assert.ok(
     errors.some((e) => /frame/.test(e.message)),
     errors.map((e) => e.message).join("; "),
