@@ -307,12 +307,65 @@ export const TARGETS: readonly Target[] = [
   client("_request_builder", ["tests/client/request_builder_unit_test.ts"]),
   client("_stream", ["tests/client/stream_unit_test.ts"]),
   client("options", []),
-  ...rest("src/server", [
-    "tests/server_test.ts",
-    "tests/limits_test.ts",
-    "tests/handler_errors_test.ts",
-    "tests/admission_test.ts",
-  ]),
+  // The rest of the server, each module with the fast tests that reach it:
+  // unit tests under tests/server/ and in-process servers on 127.0.0.1 with
+  // a scripted client speaking frames (no server process, no ZooKeeper).
+  {
+    name: "server/server",
+    module: "src/server/server.ts",
+    tests: [
+      "tests/server/server_unit_test.ts",
+      "tests/server/connection_unit_test.ts",
+    ],
+    loopback: true,
+  },
+  {
+    name: "server/server_connection",
+    module: "src/server/_server_connection.ts",
+    tests: [
+      "tests/server/connection_unit_test.ts",
+      "tests/limits_test.ts",
+      "tests/metadata_limits_test.ts",
+      "tests/stream_wire_test.ts",
+    ],
+    loopback: true,
+  },
+  {
+    name: "server/acceptor",
+    module: "src/server/_acceptor.ts",
+    tests: ["tests/server/acceptor_unit_test.ts"],
+    loopback: true,
+  },
+  {
+    name: "server/handler_table",
+    module: "src/server/_handler_table.ts",
+    tests: [
+      "tests/server/handler_table_unit_test.ts",
+      "tests/handler_shapes_test.ts",
+    ],
+    loopback: true,
+  },
+  {
+    name: "server/handler_context",
+    module: "src/server/_handler_context.ts",
+    tests: ["tests/server/handler_context_unit_test.ts"],
+  },
+  {
+    name: "server/stream",
+    module: "src/server/_stream.ts",
+    tests: ["tests/server/stream_unit_test.ts"],
+    loopback: true,
+  },
+  {
+    name: "server/running",
+    module: "src/server/_running.ts",
+    tests: ["tests/server/handler_context_unit_test.ts"],
+  },
+  {
+    name: "server/call_context",
+    module: "src/server/call_context.ts",
+    tests: ["tests/server/handler_context_unit_test.ts"],
+  },
   {
     name: "request",
     module: "src/protocol/request.ts",

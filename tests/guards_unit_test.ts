@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { type GuardLimits, Guards } from "../src/server/_guards.ts";
 import { within } from "./_wait.ts";
+import { withFakeTimers } from "./_timers.ts";
 
 const OFF: GuardLimits = {
   handshakeTimeout: Infinity,
@@ -268,43 +269,6 @@ Deno.test("guards: stop() clears the drain's close timer too", async () => {
   g.stop();
   assert.deepEqual(c.events, ["tooOld"]);
 });
-
-/** A timer the guards armed, under {@linkcode withFakeTimers}. */
-interface FakeTimer {
-  ms: number;
-  cleared: boolean;
-  fire(): void;
-}
-
-/**
- * Runs `body` with `setTimeout`/`clearTimeout` recording the guards' timers
- * (fired by the test, never by time) and `Date.now()` reading `clock.now`.
- */
-async function withFakeTimers(
-  body: (timers: FakeTimer[], clock: { now: number }) => Promise<void> | void,
-): Promise<void> {
-  const timers: FakeTimer[] = [];
-  const clock = { now: 10_000 };
-  const saved = [
-    globalThis.setTimeout,
-    globalThis.clearTimeout,
-    Date.now,
-  ] as const;
-  globalThis.setTimeout = ((cb: () => void, ms: number) => {
-    const timer = { ms, cleared: false, fire: () => cb() };
-    timers.push(timer);
-    return timers.length;
-  }) as unknown as typeof setTimeout;
-  globalThis.clearTimeout = ((id: number) => {
-    if (id > 0) timers[id - 1]!.cleared = true;
-  }) as typeof clearTimeout;
-  Date.now = () => clock.now;
-  try {
-    await body(timers, clock);
-  } finally {
-    [globalThis.setTimeout, globalThis.clearTimeout, Date.now] = saved;
-  }
-}
 
 Deno.test("guards: each timer is armed for exactly what is left (fake timers)", async () => {
   await withFakeTimers((timers, clock) => {

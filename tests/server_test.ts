@@ -13,7 +13,6 @@ import {
 } from "../src/errors.ts";
 import {
   concat,
-  delay,
   HELLO,
   rawFrames,
   requestFrame,
@@ -245,10 +244,11 @@ Deno.test("a result that cannot be encoded becomes a TypeError for the caller", 
 
 Deno.test("RpcServer.close() lets in-flight calls finish and refuses new ones", async () => {
   const started: string[] = [];
+  const gate = Promise.withResolvers<void>();
   const server = serve({
-    async slow(ms: number): Promise<string> {
+    async slow(): Promise<string> {
       started.push("slow");
-      await delay(ms); // sleep-ok: handler work (a slow method)
+      await gate.promise; // held until the refusal below was seen
       return "done";
     },
   }, { hostname: HOST });
@@ -259,7 +259,7 @@ Deno.test("RpcServer.close() lets in-flight calls finish and refuses new ones", 
   const goaway = new Promise<void>((resolve) =>
     conn.addEventListener("goaway", () => resolve(), { once: true })
   );
-  const inflight = [conn.call("slow", [150]), conn.call("slow", [100])];
+  const inflight = [conn.call("slow", []), conn.call("slow", [])];
   await waitFor(() => started.length === 2, "both slow calls to start");
   const closing = server.close();
   await within(goaway, 5000, "the goaway");
@@ -270,6 +270,8 @@ Deno.test("RpcServer.close() lets in-flight calls finish and refuses new ones", 
       e instanceof ServerClosingError &&
       /Cannot call method "slow": server .* is closing/.test(e.message),
   );
+  assert.equal(server.connections, 1, "the calls in flight hold the drain");
+  gate.resolve();
   assert.deepEqual(await Promise.all(inflight), ["done", "done"]);
   await within(closing, 5000, "close()");
   await within(conn.finished, 5000, "client sees close");
@@ -482,11 +484,17 @@ Deno.test("maxConnections refuses extra connections and keeps serving the others
 Deno.test("a client keeps within the maxInFlightPerConnection the server announced", async () => {
   let running = 0;
   let most = 0;
+  /** The handlers running, each released by the test. */
+  let held: (() => void)[] = [];
   await using server = serve({
-    async wait(): Promise<void> {
+    wait(): Promise<void> {
       most = Math.max(most, ++running);
-      await delay(20); // sleep-ok: handler work, so that calls overlap
-      running--;
+      return new Promise((resolve) =>
+        held.push(() => {
+          running--;
+          resolve();
+        })
+      );
     },
     ok: () => "ok",
   }, { hostname: HOST, maxInFlightPerConnection: 3, onError: quiet() });
@@ -494,10 +502,19 @@ Deno.test("a client keeps within the maxInFlightPerConnection the server announc
     { hostname: HOST, port: server.addr.port },
     { maxInFlight: 100 },
   );
-  const results = await Promise.all(
+  const calls = Promise.all(
     Array.from({ length: 10 }, () => greedy.call("wait", []).catch((e) => e)),
   );
-  assert.deepEqual(results, Array(10).fill(undefined));
+  // Rounds of 3, 3, 3 and 1 handlers, each held until the test saw it.
+  for (let left = 10; left > 0;) {
+    const round = Math.min(3, left);
+    await waitFor(() => held.length === round, `${round} handlers running`);
+    const release = held;
+    held = [];
+    left -= round;
+    for (const r of release) r();
+  }
+  assert.deepEqual(await calls, Array(10).fill(undefined));
   assert.equal(most, 3);
   assert.equal(await greedy.call("ok", []), "ok");
 });
@@ -591,6 +608,9 @@ Deno.test("a cancelled call keeps its in-flight slot until its handler settles",
     },
     ok: () => "ok",
   }, { hostname: HOST, maxInFlightPerConnection: 4, onError: quiet() });
+  // Declared after the server: a failed assertion releases the handlers
+  // before the server closes, so the test fails at once, never hangs.
+  using _gate = { [Symbol.dispose]: () => release() };
   await using conn = await Connection.connect({
     hostname: HOST,
     port: server.addr.port,
@@ -612,8 +632,15 @@ Deno.test("a cancelled call keeps its in-flight slot until its handler settles",
     await Promise.all(calls);
   }
   // A deadline on each call: a server that let this one in would hold it.
-  const refused = await conn.call("stubborn", [], { timeout: 10_000 })
+  // The sync call after it is refused too (every slot is taken); a server
+  // that let the first in would answer the second at once: checked first,
+  // so such a server fails this test without waiting on the handler.
+  const pending = conn.call("stubborn", [], { timeout: 10_000 })
     .catch((e) => e);
+  const second = await conn.call("ok", [], { timeout: 10_000 })
+    .catch((e) => e);
+  assert.ok(second instanceof ResourceExhaustedError, String(second));
+  const refused = await pending;
   assert.ok(refused instanceof ResourceExhaustedError, String(refused));
   assert.equal(refused.ran, false);
   assert.equal(started, 4, "handlers started beyond the limit");
@@ -678,6 +705,7 @@ Deno.test("3,000 call+cancel pairs never run more handlers than maxInFlightPerCo
     },
     ok: () => "ok",
   }, { hostname: HOST, maxInFlightPerConnection: 64, onError: quiet() });
+  using _gate = { [Symbol.dispose]: () => release() };
   await using conn = await Connection.connect({
     hostname: HOST,
     port: server.addr.port,
@@ -742,39 +770,4 @@ Deno.test("health answers not-serving on a connection draining because the serve
     release.resolve();
     await server.close();
   }
-});
-
-Deno.test("the idle timeout never closes a connection with a call in flight", async () => {
-  const errors: Error[] = [];
-  const release = Promise.withResolvers<void>();
-  const started = Promise.withResolvers<void>();
-  await using server = serve({
-    slow() {
-      started.resolve();
-      return release.promise.then(() => "done");
-    },
-    ok: () => true,
-  }, { hostname: HOST, idleTimeout: 100, onError: quiet(errors) });
-  await using busy = await Connection.connect({
-    hostname: HOST,
-    port: server.addr.port,
-  });
-  const call = busy.call("slow", [], { timeout: 30_000 });
-  await within(started.promise, 5000, "the handler to start");
-  // A connection opened after the busy one's last request, and left idle:
-  // when the idle timeout has closed it, the busy connection has been
-  // without a request for longer than the idle timeout too.
-  const idle = await Connection.connect({
-    hostname: HOST,
-    port: server.addr.port,
-  });
-  await within(idle.finished, 10_000, "the idle connection's idle timeout");
-  assert.equal(busy.isClosed, false, "the busy connection stays open");
-  release.resolve();
-  assert.equal(await within(call, 5000, "the call in flight"), "done");
-  assert.equal(
-    errors.filter((e) => /idle timeout/.test(e.message)).length,
-    1,
-    "only the idle connection was closed for idleness",
-  );
 });

@@ -392,7 +392,13 @@ export class ServerStreams {
           await unlessAborted(this.#host.below(OUTPUT_HIGH_WATER / 2));
           continue;
         }
-        const step = await unlessAborted(iterator.next());
+        let step: IteratorResult<unknown> | undefined;
+        try {
+          step = await unlessAborted(iterator.next());
+        } catch (error) {
+          finished = true; // a throwing iterator is done
+          throw error;
+        }
         if (step === undefined) break; // aborted
         if (step.done) {
           finished = true;
@@ -404,9 +410,6 @@ export class ServerStreams {
         output.bytes += size;
       }
       return undefined;
-    } catch (error) {
-      finished = true; // a throwing iterator is done
-      throw error;
     } finally {
       signal.removeEventListener("abort", onAbort);
       output.wake = cancelWait = undefined;

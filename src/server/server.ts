@@ -692,7 +692,11 @@ export class RpcServer implements AsyncDisposable {
     // #closing is set: health says not-serving before anything else changes.
     this.#signal?.removeEventListener("abort", this.#onAbort);
     try {
-      const registration = await this.#registration.catch(() => undefined);
+      // Not warm yet: register() will not run (close came first), so there
+      // is nothing to deregister and no warmUp to wait for.
+      const registration = this.#warm
+        ? await this.#registration.catch(() => undefined)
+        : undefined;
       await registration?.deregister();
     } catch (error) {
       const e = error instanceof Error ? error : new Error(String(error));
