@@ -36,6 +36,40 @@ const packr = new Packr({
   variableMapSize: true,
 });
 
+/** Asserts `encodeSimple(value)` gives exactly msgpackr's bytes. */
+function assertSameBytes(value: unknown, what: string): Uint8Array {
+  const mine = encodeSimple(value);
+  assert.ok(mine !== undefined, `${what} is encoded`);
+  assert.deepEqual([...mine], [...packr.pack(value)], what);
+  return mine;
+}
+
+// First in this file: the scratch buffer (1 KiB, never shrinking, one per
+// module instance) grows here and nowhere before.
+Deno.test("encodeSimple grows its buffer inside a value, keeping the bytes before and writing every width after", () => {
+  // Views of these lengths are cached while the buffer is 1 KiB.
+  const small = [1.5, -70_000, -300, 70_000, 300];
+  assertSameBytes(small, "before growing");
+  assertSameBytes(2.5, "a float alone");
+  // A float whose 9 bytes end 4 bytes past the first 1 KiB.
+  assertSameBytes(["x".repeat(1015), 1.5], "a float past 1 KiB");
+  // Several doublings at once, in the middle of an array.
+  const big = new Uint8Array(5000).map((_, i) => i);
+  assertSameBytes([-1.25, -40_000, big, 0xfffe, -2], "a bin past 4 KiB");
+  // Same lengths as before growing, other values: the new buffer's bytes.
+  assertSameBytes([-1.5, -70_001, -301, 70_001, 301], "after growing");
+  assertSameBytes(-2.5, "a float alone after growing");
+  // The longest cached view (1 KiB) and one past it.
+  for (const n of [1021, 1022]) {
+    const bytes = assertSameBytes("y".repeat(n), `${n} ASCII characters`);
+    assert.equal(bytes.length, n + 3);
+    assert.deepEqual(
+      [...assertSameBytes("z".repeat(n), `${n} other characters`)],
+      [0xda, n >>> 8, n & 0xff, ...Array(n).fill(0x7a)],
+    );
+  }
+});
+
 Deno.test("encodeSimple writes msgpackr's bytes at every integer, string and array size boundary", () => {
   const numbers = [
     0,
