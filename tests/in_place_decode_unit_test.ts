@@ -166,6 +166,27 @@ Deno.test("encodeSimple leaves -0, undefined, bigints, non-ASCII text, objects, 
   );
 });
 
+Deno.test("encodeSimple: ASCII ends at 0x7f, exact Uint8Arrays only, 64 KiB in all for a string and for an array ending in a float", () => {
+  assertSameBytes("\x00\x7f", "0x00 and 0x7f");
+  assert.equal(encodeSimple("\x80"), undefined);
+  assert.equal(encodeSimple(["a", "b\x80"]), undefined);
+  // Only a Uint8Array itself: a subclass, or an object posing as one, is
+  // left to msgpackr.
+  class Bytes extends Uint8Array {}
+  assert.equal(encodeSimple(new Bytes(2)), undefined);
+  assert.equal(encodeSimple([1, new Bytes(2)]), undefined);
+  const posing = { constructor: Uint8Array, length: 1, 0: 5 };
+  assert.equal(encodeSimple(posing), undefined);
+  // str 16: 3 + 65,533 bytes is 64 KiB; one more character is refused.
+  const longest = assertSameBytes("q".repeat(65533), "a 64 KiB string");
+  assert.equal(longest.length, 65536);
+  assert.equal(encodeSimple("q".repeat(65534)), undefined);
+  // fixarray + bin 16 header + bin + float 64: 64 KiB, then one past.
+  const fits = [new Uint8Array(65523).fill(3), -0.5];
+  assert.equal(assertSameBytes(fits, "an array of 64 KiB").length, 65536);
+  assert.equal(encodeSimple([new Uint8Array(65524), -0.5]), undefined);
+});
+
 Deno.test("FrameDecoder.advance gives each frame's type, id and payload range in order, then false until more bytes come", () => {
   const decoder = new FrameDecoder();
   const one = encodeFrame(FrameType.Result, 7, new Uint8Array([1, 2, 3]));
