@@ -10,7 +10,10 @@ import { Packr } from "msgpackr/pack";
 import { encodeFrame, FrameDecoder, FrameType } from "../src/protocol/frame.ts";
 import { encodeSimple } from "../src/protocol/_msgpack_simple.ts";
 import { decodeMsgpack } from "../src/protocol/_msgpack_decode.ts";
-import { msgpackCodec } from "../src/protocol/msgpack_codec.ts";
+import {
+  createMsgpackCodec,
+  msgpackCodec,
+} from "../src/protocol/msgpack_codec.ts";
 import { jsonCodec } from "../src/protocol/codec.ts";
 import { decodeFrom, encodeForWrite } from "../src/protocol/scratch_encode.ts";
 import {
@@ -241,6 +244,56 @@ Deno.test("a range decode reads only its range and counts error positions from i
     decodeFrom(jsonCodec, jsonAround, 1, 1 + json.length),
     value,
   );
+});
+
+Deno.test("a range decode counts nesting and bigint positions from its start and keeps the codec's digit cap", () => {
+  // 1001 levels at byte 5 of a buffer: the 1001st is at byte 1000 of the range.
+  const nested = new Uint8Array([
+    ...Array(5).fill(0xee),
+    ...Array(1001).fill(0x91),
+    0xc0,
+    0xee,
+  ]);
+  assert.throws(
+    () => decodeMsgpack(nested, 100, 5, 5 + 1002),
+    (e) =>
+      e instanceof RangeError &&
+      e.message ===
+        "Cannot decode value: nesting deeper than 1000 levels at byte 1000",
+  );
+  const bigint = (digits: string) => {
+    const d = new TextEncoder().encode(digits);
+    // 7 bytes before, then [1, bigint] with the bigint at byte 2 of the range.
+    return new Uint8Array([
+      ...Array(7).fill(0xee),
+      0x92,
+      1,
+      0xc7,
+      d.length,
+      91,
+      ...d,
+      0xee,
+    ]);
+  };
+  const capped = createMsgpackCodec({ maxBigIntDigits: 30 });
+  const fits = bigint("9".repeat(30));
+  assert.deepEqual(decodeFrom(capped, fits, 7, fits.length - 1), [
+    1,
+    10n ** 30n - 1n,
+  ]);
+  const over = bigint("1" + "0".repeat(30));
+  assert.throws(
+    () => decodeFrom(capped, over, 7, over.length - 1),
+    (e) =>
+      e instanceof RangeError &&
+      e.message ===
+        "Cannot decode value: bigint of 31 digits exceeds the limit of 30 digits at byte 2",
+  );
+  // The default cap lets the same bigint through.
+  assert.deepEqual(decodeFrom(msgpackCodec, over, 7, over.length - 1), [
+    1,
+    10n ** 30n,
+  ]);
 });
 
 Deno.test("readRequestHeaderAt reads a body inside a larger buffer as readRequestHeader reads it alone", () => {
