@@ -335,6 +335,56 @@ Deno.test("readRequestHeaderAt reads a body inside a larger buffer as readReques
   );
 });
 
+Deno.test("readRequestHeaderAt of a body cut at every byte reads only its range: each part's boundary at and one past", () => {
+  const prefix = methodPrefix("div") as Uint8Array;
+  const metadata = new Uint8Array([7, 8, 9]);
+  const params = msgpackCodec.encode([10, 2]);
+  for (
+    const [timeout, meta] of [[5000, metadata], [undefined, metadata], [
+      5000,
+      undefined,
+    ]] as const
+  ) {
+    const size = requestSize(timeout, prefix, params.length, meta);
+    // 6 bytes before the body; after a cut, the rest of the body follows.
+    const buf = new Uint8Array(size + 6).fill(0xee);
+    writeRequest(buf, 6, timeout, prefix, params, meta);
+    const deadlineEnd = 1 + (timeout === undefined ? 0 : 4);
+    const metaEnd = deadlineEnd + (meta === undefined ? 0 : 2 + meta.length);
+    const nameEnd = metaEnd + prefix.length;
+    for (let k = 0; k <= size; k++) {
+      const read = () => readRequestHeaderAt(buf, 6, 6 + k);
+      const at = `cut at ${k} of ${size}, timeout ${timeout}, ${meta?.length}`;
+      if (k === 0) {
+        assert.throws(read, /unknown header flags \(empty\)/, at);
+      } else if (k < deadlineEnd) {
+        assert.throws(read, /truncated deadline/, at);
+      } else if (k < metaEnd) {
+        const header = read();
+        assert.equal(header.unreadable, "truncated metadata", at);
+        assert.equal(header.timeout, timeout, at);
+        assert.equal(header.metadata, undefined, at);
+        assert.equal(header.paramsStart, 6 + k, at);
+      } else if (k < nameEnd) {
+        assert.throws(
+          read,
+          (e) =>
+            e instanceof ProtocolError &&
+            e.message === "Cannot read request: truncated method name",
+          at,
+        );
+      } else {
+        const header = read();
+        assert.equal(header.unreadable, undefined, at);
+        assert.equal(header.timeout, timeout, at);
+        assert.deepEqual(header.metadata, meta, at);
+        assert.equal(header.paramsStart, 6 + nameEnd, at);
+        assert.equal(methodStartOf(header, 6), 6 + metaEnd + 1, at);
+      }
+    }
+  }
+});
+
 Deno.test("a call opened with a sink gets its value from resolve() at once and its error from reject() one microtask later; callPromise hands over its resolvers", async () => {
   const seen: string[] = [];
   const sink: CallSink = {
