@@ -339,12 +339,13 @@ Deno.test("readRequestHeaderAt of a body cut at every byte reads only its range:
   const prefix = methodPrefix("div") as Uint8Array;
   const metadata = new Uint8Array([7, 8, 9]);
   const params = msgpackCodec.encode([10, 2]);
-  for (
-    const [timeout, meta] of [[5000, metadata], [undefined, metadata], [
-      5000,
-      undefined,
-    ]] as const
-  ) {
+  const cases = [
+    [5000, metadata],
+    [undefined, metadata],
+    [5000, undefined],
+    [undefined, undefined],
+  ] as const;
+  for (const [timeout, meta] of cases) {
     const size = requestSize(timeout, prefix, params.length, meta);
     // 6 bytes before the body; after a cut, the rest of the body follows.
     const buf = new Uint8Array(size + 6).fill(0xee);
