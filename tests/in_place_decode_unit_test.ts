@@ -62,6 +62,10 @@ Deno.test("encodeSimple grows its buffer inside a value, keeping the bytes befor
   // Same lengths as before growing, other values: the new buffer's bytes.
   assertSameBytes([-1.5, -70_001, -301, 70_001, 301], "after growing");
   assertSameBytes(-2.5, "a float alone after growing");
+  // The buffer grows to 64 KiB exactly, no further.
+  const most = assertSameBytes(new Uint8Array(65533), "64 KiB of bin 16");
+  assert.equal(most.length, 65536);
+  assert.equal(encodeSimple(new Uint8Array(65534)), undefined);
   // The longest cached view (1 KiB) and one past it.
   for (const n of [1021, 1022]) {
     const bytes = assertSameBytes("y".repeat(n), `${n} ASCII characters`);
@@ -167,6 +171,23 @@ Deno.test("encodeSimple leaves -0, undefined, bigints, non-ASCII text, objects, 
     () => encodeForWrite(msgpackCodec, [new Uint16Array(2)]),
     /Uint16Array is not supported/,
   );
+});
+
+Deno.test("encodeSimple allocates no view per encode up to 1 KiB: the same length gives the same view, showing the new bytes", () => {
+  for (const n of [2, 30, 1021]) {
+    const first = encodeSimple("a".repeat(n - (n < 32 ? 1 : n < 256 ? 2 : 3)));
+    const second = encodeSimple("b".repeat(n - (n < 32 ? 1 : n < 256 ? 2 : 3)));
+    assert.ok(first !== undefined && second !== undefined);
+    assert.equal(first.length, n);
+    assert.equal(second, first, `one view of ${n} bytes`);
+    assert.equal(second[n - 1], 0x62);
+  }
+  // 1 KiB exactly is the longest: [bin 16 of 1020] is 1 + 3 + 1020 bytes.
+  const a = encodeSimple([new Uint8Array(1020)]);
+  const b = encodeSimple([new Uint8Array(1020).fill(1)]);
+  assert.equal(a?.length, 1024);
+  assert.equal(b, a);
+  assert.equal(b?.[1023], 1);
 });
 
 Deno.test("encodeSimple: ASCII ends at 0x7f, exact Uint8Arrays only, 64 KiB in all for a string and for an array ending in a float", () => {
