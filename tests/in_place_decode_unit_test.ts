@@ -365,6 +365,7 @@ Deno.test("readRequestHeaderAt of a body cut at every byte reads only its range:
     [undefined, metadata],
     [5000, undefined],
     [undefined, undefined],
+    [undefined, new Uint8Array(0)],
   ] as const;
   for (const [timeout, meta] of cases) {
     const size = requestSize(timeout, prefix, params.length, meta);
@@ -405,6 +406,40 @@ Deno.test("readRequestHeaderAt of a body cut at every byte reads only its range:
       }
     }
   }
+});
+
+Deno.test("readRequestHeaderAt: an empty method name and empty metadata at the range's end; a header given is filled and returned; readRequestHeader's method is empty when unreadable", () => {
+  // flags 0, a name of 0 bytes, then the range ends: no params yet.
+  const empty = readRequestHeaderAt(new Uint8Array([0xee, 0, 0, 0xee]), 1, 3);
+  assert.equal(empty.unreadable, undefined);
+  assert.equal(empty.paramsStart, 3);
+  assert.equal(methodStartOf(empty, 1), 3);
+  // Empty metadata ending the range: the name's length is missing.
+  assert.throws(
+    () => readRequestHeaderAt(new Uint8Array([2, 0, 0, 1, 120]), 0, 3),
+    /truncated method name/,
+  );
+  // A header to fill: the same object, every field replaced.
+  const into = readRequestHeader(new Uint8Array([3, 0, 0, 0, 9, 0, 1, 5, 0]));
+  assert.equal(into.timeout, 9);
+  assert.deepEqual(into.metadata, new Uint8Array([5]));
+  const body = new Uint8Array([0xee, 2, 0, 4, 1]);
+  const filled = readRequestHeaderAt(body, 1, 5, into);
+  assert.equal(filled, into);
+  assert.deepEqual(
+    [filled.timeout, filled.metadata, filled.unreadable, filled.paramsStart],
+    [undefined, undefined, "truncated metadata", 5],
+  );
+  const again = readRequestHeaderAt(new Uint8Array([0, 1, 120]), 0, 3, into);
+  assert.equal(again, into);
+  assert.deepEqual(
+    [again.timeout, again.metadata, again.unreadable, again.paramsStart],
+    [undefined, undefined, undefined, 3],
+  );
+  // Unreadable: no method name is read, even with bytes after the metadata.
+  const unreadable = readRequestHeader(new Uint8Array([2, 0, 9, 1, 120, 0x90]));
+  assert.equal(unreadable.unreadable, "truncated metadata");
+  assert.equal(unreadable.method.length, 0);
 });
 
 Deno.test("a call opened with a sink gets its value from resolve() at once and its error from reject() one microtask later; callPromise hands over its resolvers", async () => {
