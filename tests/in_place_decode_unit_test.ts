@@ -7,7 +7,13 @@
  */
 import assert from "node:assert/strict";
 import { Packr } from "msgpackr/pack";
-import { encodeFrame, FrameDecoder, FrameType } from "../src/protocol/frame.ts";
+import {
+  decodeSettings,
+  encodeFrame,
+  encodeSettings,
+  FrameDecoder,
+  FrameType,
+} from "../src/protocol/frame.ts";
 import { encodeSimple } from "../src/protocol/_msgpack_simple.ts";
 import { decodeMsgpack } from "../src/protocol/_msgpack_decode.ts";
 import {
@@ -238,6 +244,49 @@ Deno.test("FrameDecoder.advance gives each frame's type, id and payload range in
   assert.equal(decoder.advance(), false);
   decoder.push(encodeFrame(13 as FrameType, 1));
   assert.throws(() => decoder.advance(), /unknown frame type 13/);
+});
+
+Deno.test("settings: the stream window (key 4) is written after maxInFlight when above 0, read back, and absent at 0", () => {
+  const base = { maxFrameSize: 70_000, codecs: ["json"], maxInFlight: 9 };
+  const head = [
+    1,
+    4,
+    0,
+    1,
+    0x11,
+    0x70,
+    2,
+    4,
+    106,
+    115,
+    111,
+    110,
+    3,
+    4,
+    0,
+    0,
+    0,
+    9,
+  ];
+  const windowed = encodeSettings({ ...base, streamWindow: 0x01020304 });
+  assert.deepEqual([...windowed], [...head, 4, 4, 1, 2, 3, 4]);
+  assert.deepEqual(decodeSettings(windowed), {
+    ...base,
+    streamWindow: 0x01020304,
+  });
+  for (
+    const plain of [
+      encodeSettings(base),
+      encodeSettings({ ...base, streamWindow: 0 }),
+    ]
+  ) {
+    assert.deepEqual([...plain], head);
+    assert.deepEqual(decodeSettings(plain), base);
+  }
+  // A stream window of 0 read from the wire is absent; maxInFlight stays.
+  const zero = decodeSettings(new Uint8Array([...head, 4, 4, 0, 0, 0, 0]));
+  assert.deepEqual(zero, base);
+  assert.equal("streamWindow" in zero, false);
 });
 
 Deno.test("a range decode reads only its range and counts error positions from its start", () => {
