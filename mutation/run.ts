@@ -89,7 +89,11 @@ export const TARGETS: readonly Target[] = [
   {
     name: "codec",
     module: "src/protocol/codec.ts",
-    tests: ["tests/codec_test.ts", "tests/protocol_test.ts"],
+    tests: [
+      "tests/codec_test.ts",
+      "tests/protocol_test.ts",
+      "tests/value_model_test.ts",
+    ],
   },
   { name: "errors", module: "src/errors.ts", tests: ["tests/errors_test.ts"] },
   {
