@@ -103,28 +103,19 @@ Deno.test("replyError trusts a ServerClosingError as not run only after a goaway
     name: "ServerClosingError",
     message: "Server is closing",
   });
-  const before = replyError(
-    jsonCodec,
-    new ErrorRegistry(),
-    bytes,
-    "m",
-    "h:1",
-    false,
-  );
-  assert.ok(before instanceof ServerClosingError);
-  assert.equal(before.notRun, false);
-  assert.equal(before.message, "Server is closing");
-  const after = replyError(
-    jsonCodec,
-    new ErrorRegistry(),
-    bytes,
-    "m",
-    "h:1",
-    true,
-  );
-  assert.ok(after instanceof ServerClosingError);
-  assert.equal(after.notRun, true);
-  assert.equal(after.message, "Server is closing");
+  for (const draining of [false, true]) {
+    const error = replyError(
+      jsonCodec,
+      new ErrorRegistry(),
+      bytes,
+      "m",
+      "h:1",
+      draining,
+    );
+    assert.ok(error instanceof ServerClosingError);
+    assert.equal(error.notRun, draining, `after a goaway: ${draining}`);
+    assert.equal(error.message, "Server is closing");
+  }
 });
 
 Deno.test("replyError of a payload that is not an error is that call's ProtocolError naming the method, the server and why", () => {
