@@ -93,6 +93,7 @@ export const TARGETS: readonly Target[] = [
       "tests/codec_test.ts",
       "tests/protocol_test.ts",
       "tests/value_model_test.ts",
+      "tests/json_decode_unit_test.ts",
     ],
   },
   { name: "errors", module: "src/errors.ts", tests: ["tests/errors_test.ts"] },
