@@ -53,6 +53,8 @@ const OWN = new Set([
   "src/channel/admission.ts",
   "src/server/_guards.ts",
   "src/server/_responder.ts",
+  "src/client/_answers.ts",
+  "src/server/_server_internals.ts",
 ]);
 
 /**
@@ -99,12 +101,21 @@ export const TARGETS: readonly Target[] = [
   {
     name: "frame",
     module: "src/protocol/frame.ts",
-    tests: ["tests/frame_test.ts", "tests/protocol_test.ts"],
+    tests: [
+      "tests/frame_test.ts",
+      "tests/protocol_test.ts",
+      "tests/in_place_decode_unit_test.ts",
+    ],
   },
   {
     name: "codec",
     module: "src/protocol/codec.ts",
-    tests: ["tests/codec_test.ts", "tests/protocol_test.ts"],
+    tests: [
+      "tests/codec_test.ts",
+      "tests/protocol_test.ts",
+      "tests/value_model_test.ts",
+      "tests/json_decode_unit_test.ts",
+    ],
   },
   { name: "errors", module: "src/errors.ts", tests: ["tests/errors_test.ts"] },
   {
@@ -144,12 +155,29 @@ export const TARGETS: readonly Target[] = [
   {
     name: "msgpack_decode",
     module: "src/protocol/_msgpack_decode.ts",
-    tests: ["tests/msgpack_unit_test.ts", "tests/codec_test.ts"],
+    tests: [
+      "tests/msgpack_unit_test.ts",
+      "tests/codec_test.ts",
+      "tests/in_place_decode_unit_test.ts",
+    ],
+  },
+  {
+    name: "msgpack_simple",
+    module: "src/protocol/_msgpack_simple.ts",
+    tests: [
+      "tests/in_place_decode_unit_test.ts",
+      "tests/msgpack_unit_test.ts",
+      "tests/codec_test.ts",
+    ],
   },
   {
     name: "msgpack_codec",
     module: "src/protocol/msgpack_codec.ts",
-    tests: ["tests/msgpack_unit_test.ts", "tests/codec_test.ts"],
+    tests: [
+      "tests/msgpack_unit_test.ts",
+      "tests/codec_test.ts",
+      "tests/in_place_decode_unit_test.ts",
+    ],
   },
   {
     name: "frame_writer",
@@ -267,6 +295,20 @@ export const TARGETS: readonly Target[] = [
     ],
     loopback: true,
   },
+  // The client's error replies and the server's shared internals, with
+  // their loopback-only unit tests.
+  {
+    name: "client/answers",
+    module: "src/client/_answers.ts",
+    tests: ["tests/client/answers_unit_test.ts"],
+    loopback: true,
+  },
+  {
+    name: "server/server_internals",
+    module: "src/server/_server_internals.ts",
+    tests: ["tests/server/server_internals_unit_test.ts"],
+    loopback: true,
+  },
   // The ZooKeeper registration, membership and session, each against an
   // in-memory ZooKeeper (tests/zookeeper/); their real-ZooKeeper tests are
   // the system layer.
@@ -369,7 +411,10 @@ export const TARGETS: readonly Target[] = [
   {
     name: "request",
     module: "src/protocol/request.ts",
-    tests: ["tests/protocol/request_test.ts"],
+    tests: [
+      "tests/protocol/request_test.ts",
+      "tests/in_place_decode_unit_test.ts",
+    ],
   },
   {
     name: "deadline",

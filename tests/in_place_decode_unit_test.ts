@@ -7,10 +7,19 @@
  */
 import assert from "node:assert/strict";
 import { Packr } from "msgpackr/pack";
-import { encodeFrame, FrameDecoder, FrameType } from "../src/protocol/frame.ts";
+import {
+  decodeSettings,
+  encodeFrame,
+  encodeSettings,
+  FrameDecoder,
+  FrameType,
+} from "../src/protocol/frame.ts";
 import { encodeSimple } from "../src/protocol/_msgpack_simple.ts";
 import { decodeMsgpack } from "../src/protocol/_msgpack_decode.ts";
-import { msgpackCodec } from "../src/protocol/msgpack_codec.ts";
+import {
+  createMsgpackCodec,
+  msgpackCodec,
+} from "../src/protocol/msgpack_codec.ts";
 import { jsonCodec } from "../src/protocol/codec.ts";
 import { decodeFrom, encodeForWrite } from "../src/protocol/scratch_encode.ts";
 import {
@@ -34,6 +43,44 @@ const packr = new Packr({
   useRecords: false,
   moreTypes: false,
   variableMapSize: true,
+});
+
+/** Asserts `encodeSimple(value)` gives exactly msgpackr's bytes. */
+function assertSameBytes(value: unknown, what: string): Uint8Array {
+  const mine = encodeSimple(value);
+  assert.ok(mine !== undefined, `${what} is encoded`);
+  assert.deepEqual([...mine], [...packr.pack(value)], what);
+  return mine;
+}
+
+// First in this file: the scratch buffer (1 KiB, never shrinking, one per
+// module instance) grows here and nowhere before.
+Deno.test("encodeSimple grows its buffer inside a value, keeping the bytes before and writing every width after", () => {
+  // Views of these lengths are cached while the buffer is 1 KiB.
+  const small = [1.5, -70_000, -300, 70_000, 300];
+  assertSameBytes(small, "before growing");
+  assertSameBytes(2.5, "a float alone");
+  // A float whose 9 bytes end 4 bytes past the first 1 KiB.
+  assertSameBytes(["x".repeat(1015), 1.5], "a float past 1 KiB");
+  // Several doublings at once, in the middle of an array.
+  const big = new Uint8Array(5000).map((_, i) => i);
+  assertSameBytes([-1.25, -40_000, big, 0xfffe, -2], "a bin past 4 KiB");
+  // Same lengths as before growing, other values: the new buffer's bytes.
+  assertSameBytes([-1.5, -70_001, -301, 70_001, 301], "after growing");
+  assertSameBytes(-2.5, "a float alone after growing");
+  // The buffer grows to 64 KiB exactly, no further.
+  const most = assertSameBytes(new Uint8Array(65533), "64 KiB of bin 16");
+  assert.equal(most.length, 65536);
+  assert.equal(encodeSimple(new Uint8Array(65534)), undefined);
+  // The longest cached view (1 KiB) and one past it.
+  for (const n of [1021, 1022]) {
+    const bytes = assertSameBytes("y".repeat(n), `${n} ASCII characters`);
+    assert.equal(bytes.length, n + 3);
+    assert.deepEqual(
+      [...assertSameBytes("z".repeat(n), `${n} other characters`)],
+      [0xda, n >>> 8, n & 0xff, ...Array(n).fill(0x7a)],
+    );
+  }
 });
 
 Deno.test("encodeSimple writes msgpackr's bytes at every integer, string and array size boundary", () => {
@@ -132,6 +179,44 @@ Deno.test("encodeSimple leaves -0, undefined, bigints, non-ASCII text, objects, 
   );
 });
 
+Deno.test("encodeSimple allocates no view per encode up to 1 KiB: the same length gives the same view, showing the new bytes", () => {
+  for (const n of [2, 30, 1021]) {
+    const first = encodeSimple("a".repeat(n - (n < 32 ? 1 : n < 256 ? 2 : 3)));
+    const second = encodeSimple("b".repeat(n - (n < 32 ? 1 : n < 256 ? 2 : 3)));
+    assert.ok(first !== undefined && second !== undefined);
+    assert.equal(first.length, n);
+    assert.equal(second, first, `one view of ${n} bytes`);
+    assert.equal(second[n - 1], 0x62);
+  }
+  // 1 KiB exactly is the longest: [bin 16 of 1020] is 1 + 3 + 1020 bytes.
+  const a = encodeSimple([new Uint8Array(1020)]);
+  const b = encodeSimple([new Uint8Array(1020).fill(1)]);
+  assert.equal(a?.length, 1024);
+  assert.equal(b, a);
+  assert.equal(b?.[1023], 1);
+});
+
+Deno.test("encodeSimple: ASCII ends at 0x7f, exact Uint8Arrays only, 64 KiB in all for a string and for an array ending in a float", () => {
+  assertSameBytes("\x00\x7f", "0x00 and 0x7f");
+  assert.equal(encodeSimple("\x80"), undefined);
+  assert.equal(encodeSimple(["a", "b\x80"]), undefined);
+  // Only a Uint8Array itself: a subclass, or an object posing as one, is
+  // left to msgpackr.
+  class Bytes extends Uint8Array {}
+  assert.equal(encodeSimple(new Bytes(2)), undefined);
+  assert.equal(encodeSimple([1, new Bytes(2)]), undefined);
+  const posing = { constructor: Uint8Array, length: 1, 0: 5 };
+  assert.equal(encodeSimple(posing), undefined);
+  // str 16: 3 + 65,533 bytes is 64 KiB; one more character is refused.
+  const longest = assertSameBytes("q".repeat(65533), "a 64 KiB string");
+  assert.equal(longest.length, 65536);
+  assert.equal(encodeSimple("q".repeat(65534)), undefined);
+  // fixarray + bin 16 header + bin + float 64: 64 KiB, then one past.
+  const fits = [new Uint8Array(65523).fill(3), -0.5];
+  assert.equal(assertSameBytes(fits, "an array of 64 KiB").length, 65536);
+  assert.equal(encodeSimple([new Uint8Array(65524), -0.5]), undefined);
+});
+
 Deno.test("FrameDecoder.advance gives each frame's type, id and payload range in order, then false until more bytes come", () => {
   const decoder = new FrameDecoder();
   const one = encodeFrame(FrameType.Result, 7, new Uint8Array([1, 2, 3]));
@@ -161,6 +246,49 @@ Deno.test("FrameDecoder.advance gives each frame's type, id and payload range in
   assert.throws(() => decoder.advance(), /unknown frame type 13/);
 });
 
+Deno.test("settings: the stream window (key 4) is written after maxInFlight when above 0, read back, and absent at 0", () => {
+  const base = { maxFrameSize: 70_000, codecs: ["json"], maxInFlight: 9 };
+  const head = [
+    1,
+    4,
+    0,
+    1,
+    0x11,
+    0x70,
+    2,
+    4,
+    106,
+    115,
+    111,
+    110,
+    3,
+    4,
+    0,
+    0,
+    0,
+    9,
+  ];
+  const windowed = encodeSettings({ ...base, streamWindow: 0x01020304 });
+  assert.deepEqual([...windowed], [...head, 4, 4, 1, 2, 3, 4]);
+  assert.deepEqual(decodeSettings(windowed), {
+    ...base,
+    streamWindow: 0x01020304,
+  });
+  for (
+    const plain of [
+      encodeSettings(base),
+      encodeSettings({ ...base, streamWindow: 0 }),
+    ]
+  ) {
+    assert.deepEqual([...plain], head);
+    assert.deepEqual(decodeSettings(plain), base);
+  }
+  // A stream window of 0 read from the wire is absent; maxInFlight stays.
+  const zero = decodeSettings(new Uint8Array([...head, 4, 4, 0, 0, 0, 0]));
+  assert.deepEqual(zero, base);
+  assert.equal("streamWindow" in zero, false);
+});
+
 Deno.test("a range decode reads only its range and counts error positions from its start", () => {
   const value = [1, "two", { three: 3 }];
   const payload = msgpackCodec.encode(value);
@@ -186,6 +314,56 @@ Deno.test("a range decode reads only its range and counts error positions from i
     decodeFrom(jsonCodec, jsonAround, 1, 1 + json.length),
     value,
   );
+});
+
+Deno.test("a range decode counts nesting and bigint positions from its start and keeps the codec's digit cap", () => {
+  // 1001 levels at byte 5 of a buffer: the 1001st is at byte 1000 of the range.
+  const nested = new Uint8Array([
+    ...Array(5).fill(0xee),
+    ...Array(1001).fill(0x91),
+    0xc0,
+    0xee,
+  ]);
+  assert.throws(
+    () => decodeMsgpack(nested, 100, 5, 5 + 1002),
+    (e) =>
+      e instanceof RangeError &&
+      e.message ===
+        "Cannot decode value: nesting deeper than 1000 levels at byte 1000",
+  );
+  const bigint = (digits: string) => {
+    const d = new TextEncoder().encode(digits);
+    // 7 bytes before, then [1, bigint] with the bigint at byte 2 of the range.
+    return new Uint8Array([
+      ...Array(7).fill(0xee),
+      0x92,
+      1,
+      0xc7,
+      d.length,
+      91,
+      ...d,
+      0xee,
+    ]);
+  };
+  const capped = createMsgpackCodec({ maxBigIntDigits: 30 });
+  const fits = bigint("9".repeat(30));
+  assert.deepEqual(decodeFrom(capped, fits, 7, fits.length - 1), [
+    1,
+    10n ** 30n - 1n,
+  ]);
+  const over = bigint("1" + "0".repeat(30));
+  assert.throws(
+    () => decodeFrom(capped, over, 7, over.length - 1),
+    (e) =>
+      e instanceof RangeError &&
+      e.message ===
+        "Cannot decode value: bigint of 31 digits exceeds the limit of 30 digits at byte 2",
+  );
+  // The default cap lets the same bigint through.
+  assert.deepEqual(decodeFrom(msgpackCodec, over, 7, over.length - 1), [
+    1,
+    10n ** 30n,
+  ]);
 });
 
 Deno.test("readRequestHeaderAt reads a body inside a larger buffer as readRequestHeader reads it alone", () => {
@@ -225,6 +403,92 @@ Deno.test("readRequestHeaderAt reads a body inside a larger buffer as readReques
     () => readRequestHeaderAt(new Uint8Array([0, 3, 97, 98, 99, 100]), 0, 3),
     /truncated method name/,
   );
+});
+
+Deno.test("readRequestHeaderAt of a body cut at every byte reads only its range: each part's boundary at and one past", () => {
+  const prefix = methodPrefix("div") as Uint8Array;
+  const metadata = new Uint8Array([7, 8, 9]);
+  const params = msgpackCodec.encode([10, 2]);
+  const cases = [
+    [5000, metadata],
+    [undefined, metadata],
+    [5000, undefined],
+    [undefined, undefined],
+    [undefined, new Uint8Array(0)],
+  ] as const;
+  for (const [timeout, meta] of cases) {
+    const size = requestSize(timeout, prefix, params.length, meta);
+    // 6 bytes before the body; after a cut, the rest of the body follows.
+    const buf = new Uint8Array(size + 6).fill(0xee);
+    writeRequest(buf, 6, timeout, prefix, params, meta);
+    const deadlineEnd = 1 + (timeout === undefined ? 0 : 4);
+    const metaEnd = deadlineEnd + (meta === undefined ? 0 : 2 + meta.length);
+    const nameEnd = metaEnd + prefix.length;
+    for (let k = 0; k <= size; k++) {
+      const read = () => readRequestHeaderAt(buf, 6, 6 + k);
+      const at = `cut at ${k} of ${size}, timeout ${timeout}, ${meta?.length}`;
+      if (k === 0) {
+        assert.throws(read, /unknown header flags \(empty\)/, at);
+      } else if (k < deadlineEnd) {
+        assert.throws(read, /truncated deadline/, at);
+      } else if (k < metaEnd) {
+        const header = read();
+        assert.equal(header.unreadable, "truncated metadata", at);
+        assert.equal(header.timeout, timeout, at);
+        assert.equal(header.metadata, undefined, at);
+        assert.equal(header.paramsStart, 6 + k, at);
+      } else if (k < nameEnd) {
+        assert.throws(
+          read,
+          (e) =>
+            e instanceof ProtocolError &&
+            e.message === "Cannot read request: truncated method name",
+          at,
+        );
+      } else {
+        const header = read();
+        assert.equal(header.unreadable, undefined, at);
+        assert.equal(header.timeout, timeout, at);
+        assert.deepEqual(header.metadata, meta, at);
+        assert.equal(header.paramsStart, 6 + nameEnd, at);
+        assert.equal(methodStartOf(header, 6), 6 + metaEnd + 1, at);
+      }
+    }
+  }
+});
+
+Deno.test("readRequestHeaderAt: an empty method name and empty metadata at the range's end; a header given is filled and returned; readRequestHeader's method is empty when unreadable", () => {
+  // flags 0, a name of 0 bytes, then the range ends: no params yet.
+  const empty = readRequestHeaderAt(new Uint8Array([0xee, 0, 0, 0xee]), 1, 3);
+  assert.equal(empty.unreadable, undefined);
+  assert.equal(empty.paramsStart, 3);
+  assert.equal(methodStartOf(empty, 1), 3);
+  // Empty metadata ending the range: the name's length is missing.
+  assert.throws(
+    () => readRequestHeaderAt(new Uint8Array([2, 0, 0, 1, 120]), 0, 3),
+    /truncated method name/,
+  );
+  // A header to fill: the same object, every field replaced.
+  const into = readRequestHeader(new Uint8Array([3, 0, 0, 0, 9, 0, 1, 5, 0]));
+  assert.equal(into.timeout, 9);
+  assert.deepEqual(into.metadata, new Uint8Array([5]));
+  const body = new Uint8Array([0xee, 2, 0, 4, 1]);
+  const filled = readRequestHeaderAt(body, 1, 5, into);
+  assert.equal(filled, into);
+  assert.deepEqual(
+    [filled.timeout, filled.metadata, filled.unreadable, filled.paramsStart],
+    [undefined, undefined, "truncated metadata", 5],
+  );
+  const again = readRequestHeaderAt(new Uint8Array([0, 1, 120]), 0, 3, into);
+  assert.equal(again, into);
+  assert.deepEqual(
+    [again.timeout, again.metadata, again.unreadable, again.paramsStart],
+    [undefined, undefined, undefined, 3],
+  );
+  // Unreadable: no method name is read, even with bytes after the metadata.
+  const unreadable = readRequestHeader(new Uint8Array([2, 0, 9, 1, 120, 0x90]));
+  assert.equal(unreadable.unreadable, "truncated metadata");
+  assert.equal(unreadable.method.length, 0);
 });
 
 Deno.test("a call opened with a sink gets its value from resolve() at once and its error from reject() one microtask later; callPromise hands over its resolvers", async () => {

@@ -49,6 +49,7 @@ Deno.test("incremental selection: a changed module or test file selects its targ
   assert.deepEqual(pick("tests/metadata_unit_test.ts"), ["metadata"]);
   assert.deepEqual(pick("tests/msgpack_unit_test.ts"), [
     "msgpack_decode",
+    "msgpack_simple",
     "msgpack_codec",
   ]);
   assert.deepEqual(pick("README.md", "docs/testing.md"), []);
