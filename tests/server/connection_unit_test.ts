@@ -11,10 +11,6 @@
  */
 import assert from "node:assert/strict";
 import type { RpcServer } from "../../src/server/server.ts";
-import {
-  NOT_SERVING,
-  SERVER_DEFAULTS,
-} from "../../src/server/_server_connection.ts";
 import { withContext } from "../../src/server/call_context.ts";
 import type { CallContext } from "../../src/server/call_context.ts";
 import {
@@ -774,21 +770,6 @@ Deno.test("connection: a refused metadata or an unreadable header still may not 
       requestWith(0, "ok", { metadata: bad }),
       /Cannot read request: request id 0 is reserved$/,
     ));
-});
-
-Deno.test("connection: the server's defaults are the documented ones", () => {
-  assert.deepEqual({ ...SERVER_DEFAULTS }, {
-    handshakeTimeout: 10_000,
-    closeTimeout: 10_000,
-    maxInFlightPerConnection: 1024,
-    idleTimeout: 120_000,
-    frameTimeout: 30_000,
-    maxPingsPerMinute: 120,
-    maxConnections: 1024,
-    maxConnectionsPerAddress: 256,
-    maxConnectionAge: 0,
-  });
-  assert.equal(NOT_SERVING, "Server is not serving");
 });
 
 Deno.test("connection: a result over the client's frame limit fails that call and is reported with the client's address", async () => {
