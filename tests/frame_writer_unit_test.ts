@@ -9,7 +9,10 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { FrameWriter } from "../src/protocol/frame_writer.ts";
+import {
+  FrameWriter,
+  TURN_EARLY_FRAMES,
+} from "../src/protocol/frame_writer.ts";
 import { encodeFrame, FrameType } from "../src/protocol/frame.ts";
 import { requestSize, writeRequest } from "../src/protocol/request.ts";
 import { waitFor, within } from "./_wait.ts";
@@ -197,4 +200,46 @@ Deno.test("a failure while frames wait: the waiting frames are dropped and every
   await within(Promise.resolve(), 5000, "a microtask");
   assert.deepEqual(errors, [boom]);
   assert.equal(s.writes.length, 1);
+});
+
+Deno.test("a held turn writes its first TURN_EARLY_FRAMES frames at once and the rest of the turn in one write after", async () => {
+  const s = scriptedSink();
+  const writer = new FrameWriter(s.sink);
+  const total = TURN_EARLY_FRAMES * 3;
+  writer.holdForTurn();
+  for (let i = 1; i < TURN_EARLY_FRAMES; i++) writer.push(FrameType.Ping, i);
+  assert.equal(s.writes.length, 0, "held below the early count");
+  writer.push(FrameType.Ping, TURN_EARLY_FRAMES);
+  assert.equal(s.writes.length, 1, "the early frames go out at once");
+  assert.equal(s.writes[0]!.length, 9 * TURN_EARLY_FRAMES);
+  for (let i = TURN_EARLY_FRAMES + 1; i <= total; i++) {
+    writer.push(FrameType.Ping, i);
+  }
+  // The turn's end releases the hold; the rest waits for the early write.
+  await Promise.resolve();
+  assert.equal(s.writes.length, 1, "the rest waits for the first write");
+  s.release();
+  await waitFor(() => s.waiting > 0, "the second write");
+  assert.equal(s.writes.length, 2);
+  assert.equal(s.writes[1]!.length, 9 * (total - TURN_EARLY_FRAMES));
+  s.release();
+  await within(writer.drained(), 5000, "drained");
+  // A hold() (a server answering one read) has no early write.
+  writer.hold();
+  for (let i = 1; i <= total; i++) writer.push(FrameType.Ping, i);
+  assert.equal(s.writes.length, 2, "hold() keeps every frame");
+  writer.release();
+  assert.equal(s.writes.length, 3);
+  assert.equal(s.writes[2]!.length, 9 * total);
+  s.release();
+  await within(writer.drained(), 5000, "drained after hold");
+  // A turn that ends below the early count sends its frames in one write.
+  writer.holdForTurn();
+  writer.push(FrameType.Ping, 1);
+  writer.push(FrameType.Ping, 2);
+  await Promise.resolve();
+  assert.equal(s.writes.length, 4);
+  assert.equal(s.writes[3]!.length, 18);
+  s.release();
+  await within(writer.drained(), 5000, "drained after a short turn");
 });
