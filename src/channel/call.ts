@@ -116,10 +116,11 @@ export function cancelled(
  */
 export const NO_OPTIONS: CallOptions & { hedge?: boolean } = Object.freeze({});
 
-// The clock read of the last callDeadline(), for the ChannelCall made right
-// after it with that deadline: its first attempt reads no clock again.
-let startedAt = 0;
-let startedDeadline: Deadline | undefined;
+// The clock read of the last callDeadline() ([0]) and the deadline it gave
+// ([1], NaN once taken), for the ChannelCall run right after it with that
+// deadline: its first attempt reads no clock again. Numbers in a typed
+// array: no heap number per call.
+const started = new Float64Array([0, NaN]);
 
 /**
  * The deadline of a call that starts now: its `timeout` (default
@@ -152,11 +153,11 @@ export function callDeadline(
     now,
   );
   if (remaining(deadline, now) > 0) {
-    startedAt = now;
-    startedDeadline = deadline;
+    started[0] = now;
+    started[1] = deadline;
     return deadline;
   }
-  startedDeadline = undefined;
+  started[1] = NaN;
   return new DeadlineExceededError(
     options.timeout === 0
       ? `Cannot call method "${method}": deadline of 0 ms exceeded (request not sent)`
@@ -179,10 +180,30 @@ function settlesHedge(error: unknown): boolean {
 /** What every attempt chain of one call shares. */
 interface Shared {
   /** Endpoints tried (with hedging: also those in flight). */
-  tried: Set<string> | undefined;
+  readonly tried: Set<string>;
   /** Attempts started so far, across hedges. */
   attempts: number;
 }
+
+/**
+ * An attempt chain's state once it hedges or its first attempt fails (a
+ * call that succeeds at once has none).
+ */
+interface Retries {
+  readonly shared: Shared;
+  /** Attempts of this chain that counted against `maxAttempts`. */
+  counted: number;
+  lastError: unknown;
+  /** The number of this chain's current attempt in the call (from 1). */
+  attempt: number;
+}
+
+/** The caller's options as a call reads them. */
+type CallOptionsOf = CallOptions & {
+  hedge?: boolean | undefined;
+  idempotent?: boolean | undefined;
+  waitForReady?: boolean | undefined;
+};
 
 /**
  * One call's attempts, one endpoint at a time, as the attempt policy
@@ -204,20 +225,11 @@ export class ChannelCall {
   readonly deadline: Deadline;
   /** The call's (or this hedge's) signal. */
   readonly signal: AbortSignal | undefined;
-  /** Whether the call may wait for a member until its deadline. */
-  readonly waitForReady: boolean;
   #host: CallHost;
   #params: unknown[];
-  #options: CallOptions & { hedge?: boolean | undefined };
-  #idempotent: boolean;
-  #shared: Shared;
-  /** Attempts of this chain that counted against `maxAttempts`. */
-  #counted = 0;
-  #lastError: unknown = undefined;
-  /** The number of this chain's current attempt in the call (from 1). */
-  #attempt = 0;
-  /** See {@linkcode ChannelCall.prototype.#now}; 0 once used. */
-  #startedAt = 0;
+  #options: CallOptionsOf;
+  /** `undefined` until the chain hedges or fails (no object per call). */
+  #retries: Retries | undefined;
   /** The first attempt through the sink: its pick and the call's promise. */
   #pick: Pick | undefined = undefined;
   #resolve: (value: unknown) => void = resolvers.resolve;
@@ -239,44 +251,35 @@ export class ChannelCall {
     host: CallHost,
     method: string,
     params: unknown[],
-    options: CallOptions & {
-      hedge?: boolean | undefined;
-      idempotent?: boolean | undefined;
-      waitForReady?: boolean | undefined;
-    },
+    options: CallOptionsOf,
     deadline: Deadline,
     signal: AbortSignal | undefined = options.signal,
-    shared: Shared = { tried: undefined, attempts: 0 },
+    shared?: Shared,
   ) {
     this.#host = host;
     this.method = method;
     this.#params = params;
     this.#options = options;
     this.deadline = deadline;
-    this.#idempotent = options.idempotent ?? host.idempotent.has(method);
-    this.waitForReady = options.waitForReady ?? host.waitForReady;
     this.signal = signal;
-    this.#shared = shared;
-    if (startedDeadline === deadline) {
-      this.#startedAt = startedAt;
-      startedDeadline = undefined;
-    }
+    this.#retries = shared === undefined
+      ? undefined
+      : { shared, counted: 0, lastError: undefined, attempt: 0 };
   }
 
-  /**
-   * The time the call started (callDeadline's clock read) for its first
-   * attempt, the time now for the others.
-   */
-  #now(): number {
-    const at = this.#startedAt;
-    if (at === 0) return Date.now();
-    this.#startedAt = 0;
-    return at;
+  /** Whether the call may wait for a member until its deadline. */
+  get waitForReady(): boolean {
+    return this.#options.waitForReady ?? this.#host.waitForReady;
+  }
+
+  /** Whether the method may run twice. */
+  #idempotent(): boolean {
+    return this.#options.idempotent ?? this.#host.idempotent.has(this.method);
   }
 
   /** The endpoints this call tried. */
   get tried(): ReadonlySet<string> | undefined {
-    return this.#shared.tried;
+    return this.#retries?.shared.tried;
   }
 
   /**
@@ -286,12 +289,18 @@ export class ChannelCall {
    * @returns The remote result.
    */
   run(): Promise<unknown> {
+    // callDeadline()'s clock read, when it gave this call's deadline.
+    let now = 0;
+    if (started[1] === this.deadline) {
+      now = started[0]!;
+      started[1] = NaN;
+    }
     const hedging = this.#host.hedging;
     if (
-      hedging === undefined || !this.#idempotent ||
+      hedging === undefined || !this.#idempotent() ||
       !(this.#options.hedge ?? hedging.methods?.has(this.method) ?? true)
-    ) return this.#first();
-    this.#shared.tried = new Set();
+    ) return this.#first(now);
+    const shared: Shared = { tried: new Set(), attempts: 0 };
     return hedge(
       (signal) =>
         new ChannelCall(
@@ -301,15 +310,15 @@ export class ChannelCall {
           this.#options,
           this.deadline,
           signal,
-          this.#shared,
-        ).#first(),
+          shared,
+        ).#first(0),
       {
         delay: hedging.delay(),
         maxHedges: hedging.maxHedges,
         signal: this.signal,
         mayHedge: () =>
           Date.now() < this.deadline &&
-          this.#host.picker.hasUntried(this.#shared.tried) &&
+          this.#host.picker.hasUntried(shared.tried) &&
           this.#host.policy.mayHedge(),
         isAnswer: settlesHedge,
       },
@@ -319,23 +328,27 @@ export class ChannelCall {
   /**
    * A first attempt on a ready connection, without the async machinery of
    * the loop (a tenth of a call's cost); anything else continues there.
+   *
+   * @param now The call's start (callDeadline()'s clock read), or 0: read
+   * the clock.
    */
-  #first(): Promise<unknown> {
+  #first(now: number): Promise<unknown> {
     const pick = this.signal?.aborted
       ? undefined
-      : this.#host.picker.pick(this.#shared.tried);
+      : this.#host.picker.pick(this.tried);
     const connection = pick?.subchannel.live;
     if (pick === undefined || connection === undefined) return this.#loop(pick);
     this.#started(pick);
+    if (now === 0) now = Date.now();
     if (
       this.#host.interceptors === undefined &&
       (this.#options as { [STREAM_ATTEMPT]?: StreamAttempt })[
           STREAM_ATTEMPT
         ] === undefined
-    ) return this.#sinkAttempt(pick, connection);
+    ) return this.#sinkAttempt(pick, connection, now);
     let sent: Promise<unknown>;
     try {
-      sent = this.#send(pick, connection);
+      sent = this.#send(pick, connection, now);
     } catch (error) {
       sent = Promise.reject(error);
     }
@@ -354,13 +367,16 @@ export class ChannelCall {
    * {@linkcode ChannelCall.prototype.onError}), which settles the one
    * promise of the call: no promise or reaction of the connection's.
    */
-  #sinkAttempt(pick: Pick, connection: Connection): Promise<unknown> {
+  #sinkAttempt(
+    pick: Pick,
+    connection: Connection,
+    now: number,
+  ): Promise<unknown> {
     const promise = callPromise();
     this.#resolve = resolvers.resolve;
     this.#reject = resolvers.reject;
     resolvers.clear();
     this.#pick = pick;
-    const now = this.#now();
     let refused: Promise<unknown> | undefined;
     try {
       refused = sendToSink(
@@ -420,14 +436,14 @@ export class ChannelCall {
       if (this.signal?.aborted) {
         throw cancelled(`call method "${this.method}"`, this.signal);
       }
-      const pick = chosen ?? this.#host.picker.pick(this.#shared.tried) ??
-        await this.#host.waitForPick(this, this.#lastError);
+      const pick = chosen ?? this.#host.picker.pick(this.tried) ??
+        await this.#host.waitForPick(this, this.#retries?.lastError);
       chosen = undefined;
       this.#started(pick);
       try {
         const connection = pick.subchannel.live ??
           await this.#connect(pick.subchannel);
-        const result = await this.#send(pick, connection);
+        const result = await this.#send(pick, connection, Date.now());
         pick.onCallEnded("ok");
         return result;
       } catch (error) {
@@ -436,10 +452,15 @@ export class ChannelCall {
     }
   }
 
-  /** Numbers an attempt; with hedging, keeps its endpoint from the others. */
+  /**
+   * Numbers an attempt (none: the call's first); with hedging, keeps its
+   * endpoint from the others.
+   */
   #started(pick: Pick): void {
-    this.#attempt = ++this.#shared.attempts;
-    this.#shared.tried?.add(pick.subchannel.key);
+    const retries = this.#retries;
+    if (retries === undefined) return;
+    retries.attempt = ++retries.shared.attempts;
+    retries.shared.tried.add(pick.subchannel.key);
   }
 
   /** The connection's options for an attempt that starts at `now`. */
@@ -472,11 +493,14 @@ export class ChannelCall {
     return callOptions;
   }
 
-  /** Sends one attempt on `connection`, through the interceptors if any. */
-  #send(pick: Pick, connection: Connection): Promise<unknown> {
+  /**
+   * Sends one attempt on `connection`, through the interceptors if any.
+   *
+   * @param now When the attempt starts.
+   */
+  #send(pick: Pick, connection: Connection, now: number): Promise<unknown> {
     const host = this.#host;
     const options = this.#options;
-    const now = this.#now();
     const callOptions = this.#attemptOptions(now);
     // A stream's attempt (channel.stream()): opened, not called.
     const stream = (options as { [STREAM_ATTEMPT]?: StreamAttempt })[
@@ -508,7 +532,7 @@ export class ChannelCall {
       params: Array.isArray(params) ? [...params] : params,
       metadata: { ...callOptions.metadata },
       timeout: callOptions.timeout ?? Infinity,
-      attempt: this.#attempt,
+      attempt: this.#retries?.attempt ?? 1,
       target: pick.subchannel.key,
     };
     return runClientInterceptors(
@@ -531,20 +555,27 @@ export class ChannelCall {
     pick.onCallEnded(kind);
     // An answer, or the client's own error: nothing to retry.
     if (kind === "answered" || kind === "local") throw error;
-    const tried = this.#shared.tried ??= new Set();
+    // The call's first attempt (attempt 1) failed: its chain's state now.
+    const retries = this.#retries ??= {
+      shared: { tried: new Set(), attempts: 1 },
+      counted: 0,
+      lastError: undefined,
+      attempt: 1,
+    };
+    const tried = retries.shared.tried;
     tried.add(pick.subchannel.key);
     const picker = this.#host.picker;
     const verdict = this.#host.policy.afterFailure(
       error,
-      this.#idempotent,
-      this.#counted,
+      this.#idempotent(),
+      retries.counted,
       picker.hasUntried(tried),
     );
     if (verdict === "final") throw error;
     if (verdict === "attempts" || verdict === "budget") {
       if (kind !== "not-run") throw error;
       const service = this.#host.service;
-      const counted = this.#counted;
+      const counted = retries.counted;
       throw new NoServersError(
         service,
         `Cannot call method "${this.method}": ${
@@ -557,8 +588,8 @@ export class ChannelCall {
         { cause: error },
       );
     }
-    if (verdict === "retry") this.#counted++;
-    this.#lastError = error;
+    if (verdict === "retry") retries.counted++;
+    retries.lastError = error;
   }
 
   /**
@@ -571,7 +602,7 @@ export class ChannelCall {
     const left = remaining(this.deadline);
     const wait = host.policy.connectWait(
       left,
-      host.picker.hasUntried(this.#shared.tried, subchannel),
+      host.picker.hasUntried(this.tried, subchannel),
     );
     const bySelf = wait >= host.policy.connectTimeout;
     const connecting = subchannel.connect().catch((error) => {

@@ -65,7 +65,10 @@ export interface OutcomeListener {
 }
 
 /**
- * One picked attempt: its subchannel, and the callback that ends it.
+ * One picked attempt: its subchannel, and the callback that ends it. The
+ * attempts on one endpoint whose latency is not measured share one `Pick`
+ * (it holds no state of theirs): end each with its own `onCallEnded`, and
+ * never tell attempts apart by their `Pick`.
  *
  * @example Ending a picked attempt
  * ```ts
@@ -110,6 +113,7 @@ type Ended = (
   answered: number,
 ) => void;
 
+/** An attempt whose latency is measured: its own object. */
 class Attempt implements Pick {
   readonly subchannel: Subchannel;
   readonly #started: number;
@@ -127,10 +131,29 @@ class Attempt implements Pick {
   }
 
   answered(): void {
-    if (this.#started >= 0 && this.#answered < 0) {
-      this.#answered = performance.now();
-    }
+    if (this.#answered < 0) this.#answered = performance.now();
   }
+}
+
+/**
+ * The attempts on one endpoint whose latency is not measured: they hold no
+ * state of their own, so one object per endpoint ends them all (each
+ * attempt still ends exactly once, through its own `onCallEnded`).
+ */
+class UnmeasuredAttempt implements Pick {
+  readonly subchannel: Subchannel;
+  readonly #ended: Ended;
+
+  constructor(subchannel: Subchannel, ended: Ended) {
+    this.subchannel = subchannel;
+    this.#ended = ended;
+  }
+
+  onCallEnded(outcome: CallOutcome): void {
+    this.#ended(this.subchannel, outcome, -1, -1);
+  }
+
+  answered(): void {}
 }
 
 /**
@@ -191,6 +214,8 @@ export class Picker {
   #listeners: OutcomeListener[] = [];
   #measureAll = false;
   #count = 0;
+  /** Each endpoint's {@linkcode UnmeasuredAttempt}: no object per attempt. */
+  #unmeasured = new WeakMap<Subchannel, UnmeasuredAttempt>();
   /** Subchannels that left the membership with attempts still in flight. */
   readonly retired: Set<Subchannel> = new Set();
 
@@ -240,11 +265,17 @@ export class Picker {
     // A clock read costs a few percent of a call: latency is sampled on one
     // attempt in LATENCY_SAMPLE_EVERY, on every attempt while the endpoint
     // has none yet, and on all when a subscriber needs the spread.
-    const started = this.#measureAll || candidate.latency === undefined ||
-        ++this.#count % LATENCY_SAMPLE_EVERY === 0
-      ? performance.now()
-      : -1;
-    return new Attempt(subchannel, started, this.#ended);
+    if (
+      this.#measureAll || candidate.latency === undefined ||
+      ++this.#count % LATENCY_SAMPLE_EVERY === 0
+    ) return new Attempt(subchannel, performance.now(), this.#ended);
+    return this.#unmeasured.get(subchannel) ?? this.#unmeasuredOf(subchannel);
+  }
+
+  #unmeasuredOf(subchannel: Subchannel): UnmeasuredAttempt {
+    const pick = new UnmeasuredAttempt(subchannel, this.#ended);
+    this.#unmeasured.set(subchannel, pick);
+    return pick;
   }
 
   /**
