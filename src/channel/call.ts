@@ -191,6 +191,8 @@ interface Shared {
  */
 interface Retries {
   readonly shared: Shared;
+  /** The chain's signal: the call's, or its hedge's. */
+  readonly signal: AbortSignal | undefined;
   /** Attempts of this chain that counted against `maxAttempts`. */
   counted: number;
   lastError: unknown;
@@ -223,8 +225,6 @@ export class ChannelCall {
   readonly method: string;
   /** When the caller stops waiting. */
   readonly deadline: Deadline;
-  /** The call's (or this hedge's) signal. */
-  readonly signal: AbortSignal | undefined;
   #host: CallHost;
   #params: unknown[];
   #options: CallOptionsOf;
@@ -244,8 +244,8 @@ export class ChannelCall {
    * never written.
    * @param deadline The call's deadline (from `options`, see
    * {@linkcode callDeadline}).
-   * @param signal The call's (or this hedge's) signal.
-   * @param shared The state of a hedged call's chains.
+   * @param hedge For one of a hedged call's chains: its signal, and the
+   * state the chains share.
    */
   constructor(
     host: CallHost,
@@ -253,18 +253,26 @@ export class ChannelCall {
     params: unknown[],
     options: CallOptionsOf,
     deadline: Deadline,
-    signal: AbortSignal | undefined = options.signal,
-    shared?: Shared,
+    hedge?: { signal: AbortSignal; shared: Shared },
   ) {
     this.#host = host;
     this.method = method;
     this.#params = params;
     this.#options = options;
     this.deadline = deadline;
-    this.signal = signal;
-    this.#retries = shared === undefined
-      ? undefined
-      : { shared, counted: 0, lastError: undefined, attempt: 0 };
+    this.#retries = hedge === undefined ? undefined : {
+      shared: hedge.shared,
+      signal: hedge.signal,
+      counted: 0,
+      lastError: undefined,
+      attempt: 0,
+    };
+  }
+
+  /** The call's (or this hedge's) signal. */
+  get signal(): AbortSignal | undefined {
+    const retries = this.#retries;
+    return retries === undefined ? this.#options.signal : retries.signal;
   }
 
   /** Whether the call may wait for a member until its deadline. */
@@ -309,8 +317,7 @@ export class ChannelCall {
           this.#params,
           this.#options,
           this.deadline,
-          signal,
-          shared,
+          { signal, shared },
         ).#first(0),
       {
         delay: hedging.delay(),
@@ -558,6 +565,7 @@ export class ChannelCall {
     // The call's first attempt (attempt 1) failed: its chain's state now.
     const retries = this.#retries ??= {
       shared: { tried: new Set(), attempts: 1 },
+      signal: this.#options.signal,
       counted: 0,
       lastError: undefined,
       attempt: 1,

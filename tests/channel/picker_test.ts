@@ -318,3 +318,47 @@ Deno.test("latency: a remote error is an answer and is measured like a result", 
     assert.deepEqual(got, [9, 9, undefined]);
   });
 });
+
+Deno.test("unmeasured attempts on one endpoint share a Pick, yet each is counted in flight and ends on its own", async () => {
+  await using t = setup([9001]);
+  // Book a latency: from then on only one attempt in eight is measured.
+  t.picker.pick(undefined)!.onCallEnded("ok");
+  t.heard.length = 0;
+  const picks = Array.from({ length: 7 }, () => t.picker.pick(undefined)!);
+  const [first] = picks as [typeof picks[0]];
+  const subchannel = first.subchannel;
+  // Seven in flight, all unmeasured: one object (no object per attempt).
+  assert.equal(subchannel.candidate.inFlight, 7);
+  assert.equal(new Set(picks).size, 1);
+  // The eighth is measured: an object of its own, in flight with the others.
+  const measured = t.picker.pick(undefined)!;
+  assert.notEqual(measured, first);
+  assert.equal(subchannel.candidate.inFlight, 8);
+  // The endpoint leaves: it is let go only after its last attempt ends.
+  t.pool.apply({ added: new Map(), removed: ["m9001"] }, () => true);
+  t.picker.retire(subchannel);
+  // Each ends once, with its own outcome; answered() measures nothing.
+  const outcomes: CallOutcome[] = [
+    "ok",
+    "deadline",
+    "answered",
+    "ok",
+    "not-run",
+    "ok",
+    "local",
+  ];
+  for (const [i, pick] of picks.entries()) {
+    pick.answered();
+    pick.onCallEnded(outcomes[i]!);
+    assert.equal(subchannel.candidate.inFlight, 7 - i);
+  }
+  assert.deepEqual(
+    t.heard,
+    outcomes.map((outcome) => [subchannel.key, outcome, false]),
+  );
+  assert.equal(t.picker.retired.has(subchannel), true, "one still in flight");
+  measured.onCallEnded("ok");
+  assert.equal(subchannel.candidate.inFlight, 0);
+  assert.deepEqual(t.heard.at(-1), [subchannel.key, "ok", true]);
+  assert.equal(t.picker.retired.has(subchannel), false, "let go");
+});
