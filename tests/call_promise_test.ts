@@ -14,6 +14,7 @@ import {
   RemoteError,
 } from "../src/errors.ts";
 import { serve } from "../src/server/server.ts";
+import { withContext } from "../src/server/call_context.ts";
 import { within } from "./_wait.ts";
 
 const HOST = "127.0.0.1";
@@ -21,6 +22,14 @@ const HOST = "127.0.0.1";
 function server() {
   return serve({
     add: (a: number, b: number) => a + b,
+    /** Ends only when the call is cancelled (its deadline passed). */
+    slow: withContext((ctx) =>
+      new Promise<never>((_, reject) => {
+        ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), {
+          once: true,
+        });
+      })
+    ),
     fail(): never {
       const error = new Error("no");
       error.name = "Boom"; // no class registered for it: a RemoteError
@@ -158,4 +167,32 @@ Deno.test("a server's error reaches the awaiting caller with its frame, through 
   await channel.close();
   conn.close();
   await srv.close();
+});
+
+Deno.test("a deadline reaches the awaiting caller with its frame, through a channel and a connection", async () => {
+  await using srv = server();
+  await using channel = new DistributedChannel({
+    membership: new StaticMembership([{ host: HOST, port: srv.addr.port }]),
+  });
+  await using conn = await Connection.connect({
+    hostname: HOST,
+    port: srv.addr.port,
+  });
+  const errors = [
+    await within(
+      awaitedByTheTest(() => channel.call("slow", [], { timeout: 50 })),
+      10_000,
+      "a channel call",
+    ),
+    await within(
+      awaitedByTheTest(() => conn.call("slow", [], { timeout: 50 })),
+      10_000,
+      "a connection call",
+    ),
+  ];
+  for (const error of errors) {
+    assert.ok(error instanceof DeadlineExceededError, String(error));
+    assert.match(String(error.stack), /^DeadlineExceededError: /);
+    assert.match(String(error.stack), /awaitedByTheTest/);
+  }
 });

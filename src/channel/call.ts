@@ -14,7 +14,9 @@ import {
   callPromise,
   callUnwrapped,
   type Connection,
+  rejectWithCallerStack,
   resolvers,
+  rethrowWithCallerStack,
   sendToSink,
 } from "../client/connection.ts";
 import {
@@ -233,7 +235,6 @@ export class ChannelCall {
   /** The first attempt through the sink: its pick and the call's promise. */
   #pick: Pick | undefined = undefined;
   #resolve: (value: unknown) => void = resolvers.resolve;
-  #reject: (error: unknown) => void = resolvers.reject;
 
   /**
    * @param host The channel.
@@ -329,7 +330,7 @@ export class ChannelCall {
           this.#host.policy.mayHedge(),
         isAnswer: settlesHedge,
       },
-    );
+    ).then(undefined, rethrowWithCallerStack);
   }
 
   /**
@@ -344,7 +345,10 @@ export class ChannelCall {
       ? undefined
       : this.#host.picker.pick(this.tried);
     const connection = pick?.subchannel.live;
-    if (pick === undefined || connection === undefined) return this.#loop(pick);
+    // Every promise of a call gives its errors the caller's frames.
+    if (pick === undefined || connection === undefined) {
+      return this.#loop(pick).then(undefined, rethrowWithCallerStack);
+    }
     this.#started(pick);
     if (now === 0) now = Date.now();
     if (
@@ -365,7 +369,7 @@ export class ChannelCall {
     }, (error) => {
       this.#failed(pick, error);
       return this.#loop(undefined);
-    });
+    }).then(undefined, rethrowWithCallerStack);
   }
 
   /**
@@ -381,7 +385,6 @@ export class ChannelCall {
   ): Promise<unknown> {
     const promise = callPromise();
     this.#resolve = resolvers.resolve;
-    this.#reject = resolvers.reject;
     resolvers.clear();
     this.#pick = pick;
     let refused: Promise<unknown> | undefined;
@@ -413,7 +416,7 @@ export class ChannelCall {
       pick.onCallEnded("ok");
     } catch (error) {
       // A subscriber's failure is the call's, as in a `then` callback.
-      this.#reject(error);
+      this.#fail(error);
       return;
     }
     this.#resolve(value);
@@ -431,10 +434,15 @@ export class ChannelCall {
     try {
       this.#failed(pick, error);
     } catch (final) {
-      this.#reject(final);
+      this.#fail(final);
       return;
     }
-    this.#loop(undefined).then(this.#resolve, this.#reject);
+    this.#loop(undefined).then(this.#resolve, (error) => this.#fail(error));
+  }
+
+  /** Fails the first attempt's promise, with the caller's frames. */
+  #fail(error: unknown): void {
+    rejectWithCallerStack(this.#resolve, error);
   }
 
   /** Attempts until one answers or the policy gives up. */

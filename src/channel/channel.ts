@@ -287,15 +287,16 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
     params: unknown[],
     options: ChannelCallOptions = NO_OPTIONS,
   ): Promise<unknown> {
+    const trace = this.#traceCall;
     let promise: Promise<unknown>;
     try {
-      promise = this.#traceCall === undefined
-        ? this.#call(method, params, options)
-        : this.#traceCall(method, () => this.#call(method, params, options));
+      // Errors get the caller's frames from the call's promise, and from
+      // this reaction for a span's promise or a refusal.
+      if (trace === undefined) return this.#call(method, params, options);
+      promise = trace(method, () => this.#call(method, params, options));
     } catch (error) {
       promise = Promise.reject(error);
     }
-    // V8 gives this reaction the frames of the code awaiting the call.
     return promise.then(undefined, rethrowWithCallerStack);
   }
 

@@ -90,6 +90,85 @@ export function rethrowWithCallerStack(error: unknown): never {
   throw withCallerStack(error);
 }
 
+/**
+ * What a failed call's promise is resolved with: a thenable whose `then`
+ * V8 runs as a job of that promise, where `withCallerStack` sees the frames
+ * of the code that awaits the call. Only a failure pays for it: a call that
+ * succeeds has no rejection reaction and no second promise.
+ */
+class CallerStackRejection {
+  readonly #error: unknown;
+
+  constructor(error: unknown) {
+    this.#error = error;
+  }
+
+  then(_resolve: unknown, reject: (error: unknown) => void): void {
+    reject(withCallerStack(this.#error));
+  }
+}
+
+/**
+ * Fails a call's promise through its `resolve` function so that the error
+ * gets the caller's frames (see `withCallerStack`), as
+ * {@linkcode rethrowWithCallerStack} does as a rejection handler, without a
+ * reaction on every call.
+ *
+ * @param resolve The resolve function of the promise the caller awaits.
+ * @param error The call's error.
+ *
+ * @example The error names the function that awaited the call
+ * ```ts
+ * import { callPromise, rejectWithCallerStack, resolvers } from "./_calls.ts";
+ * import { ConnectionError } from "../errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const promise = callPromise();
+ * const resolve = resolvers.resolve;
+ * resolvers.clear();
+ * async function checkout(): Promise<unknown> {
+ *   return await promise;
+ * }
+ * const awaited = checkout();
+ * setTimeout(() => rejectWithCallerStack(resolve, new ConnectionError("lost", { written: true })), 0);
+ * await assert.rejects(awaited, (e: Error) => e.stack!.includes("checkout"));
+ * ```
+ */
+export function rejectWithCallerStack(
+  resolve: (value: unknown) => void,
+  error: unknown,
+): void {
+  resolve(new CallerStackRejection(error));
+}
+
+/** A plain call's `reject`, called as a method of its `PendingCall`. */
+function rejectCall(this: PendingCall, error: unknown): void {
+  rejectWithCallerStack(this.resolve, error);
+}
+
+/**
+ * The `reject` to give {@linkcode CallTable.prototype.open} for a call whose
+ * errors must carry the caller's frames: the call's promise is failed
+ * through {@linkcode rejectWithCallerStack}. The table calls it as a method
+ * of the `PendingCall`, whose `resolve` it uses.
+ *
+ * @example
+ * ```ts
+ * import { callPromise, CallTable, REJECT_WITH_CALLER_STACK, resolvers } from "./_calls.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const table = new CallTable(1, () => 1, () => {});
+ * const promise = callPromise();
+ * const call = table.open("m", new Uint8Array([1, 109]), undefined, Infinity, resolvers.resolve, REJECT_WITH_CALLER_STACK, new Uint8Array(1));
+ * resolvers.clear();
+ * table.settle(call);
+ * call.reject(new RangeError("gone"));
+ * await assert.rejects(promise, RangeError);
+ * ```
+ */
+export const REJECT_WITH_CALLER_STACK: (error: unknown) => void =
+  rejectCall as (error: unknown) => void;
+
 // A sink call's resolving functions: shared, called as methods of the call.
 function sinkValue(this: PendingCall, value: unknown): void {
   const sink = this.sink!;
@@ -184,6 +263,8 @@ export class CallTable {
   // Not a Map: its rehashes kept finished calls alive (src/_id_table.ts).
   #pending = new IdTable<PendingCall>();
   #nextId = 0;
+  /** Whether the ids ran past 2^32-1 once (an id may then be in use). */
+  #wrapped = false;
   #sent = 0;
   #queue: PendingCall[] = [];
   #maxInFlight: number;
@@ -256,9 +337,14 @@ export class CallTable {
     sink?: CallSink,
   ): PendingCall {
     let id = this.#nextId;
-    do {
+    if (id >= 0xffffffff) {
+      id = 1;
+      this.#wrapped = true;
+    } else id++;
+    // Before the first wrap every id is new: no lookup per call.
+    while (this.#wrapped && this.#pending.has(id)) {
       id = id >= 0xffffffff ? 1 : id + 1;
-    } while (this.#pending.has(id));
+    }
     this.#nextId = id;
     const call = new PendingCall(id, method, prefix, metadata, resolve, reject);
     call.stream = stream;

@@ -27,6 +27,8 @@ import {
   type CallSink,
   CallTable,
   type PendingCall,
+  REJECT_WITH_CALLER_STACK,
+  rejectWithCallerStack,
   resolvers,
   rethrowWithCallerStack,
 } from "./_calls.ts";
@@ -65,7 +67,13 @@ import type {
 import { decodeFrom, encodeForWrite } from "../protocol/scratch_encode.ts";
 
 // Internal, for the channel's attempts (it may not import client/_calls.ts).
-export { callPromise, type CallSink, resolvers, rethrowWithCallerStack };
+export {
+  callPromise,
+  type CallSink,
+  rejectWithCallerStack,
+  resolvers,
+  rethrowWithCallerStack,
+};
 
 /**
  * Set on the options of connections a channel opens: the channel runs the
@@ -454,14 +462,26 @@ export class Connection extends EventTarget implements AsyncDisposable {
     params: unknown[] = [],
     options: CallOptions = NO_OPTIONS,
   ): Promise<unknown> {
+    // Errors come from the read loop or a timer: they get the frames of
+    // the code that awaits the call (no async wrapper), through a thenable
+    // when it fails (no reaction per call) or a rejection handler.
     let promise: Promise<unknown>;
     try {
+      if (this.#interceptors === undefined) {
+        return this.#send(
+          method,
+          params,
+          options,
+          undefined,
+          undefined,
+          undefined,
+          true,
+        );
+      }
       promise = this.#dispatch(method, params, options);
     } catch (error) {
       promise = Promise.reject(error);
     }
-    // Errors come from the read loop or a timer: this reaction gets the
-    // frames of the code that awaits the call (no async wrapper).
     return promise.then(undefined, rethrowWithCallerStack);
   }
 
@@ -576,36 +596,16 @@ export class Connection extends EventTarget implements AsyncDisposable {
     /** The caller's clock read when it has one (the channel). */
     now: number = Date.now(),
     sink?: CallSink,
+    /** Whether errors get the caller's frames (a plain `call()`). */
+    callerStack = false,
   ): Promise<unknown> {
-    const streamRefusal = stream?.refusal();
-    if (streamRefusal !== undefined) return Promise.reject(streamRefusal);
-    if (this.#closedFlag) {
-      return Promise.reject(
-        new ConnectionError(
-          `Cannot call method "${method}": connection to ${this.#name} is closed (request not sent)`,
-          { written: false, cause: this.#closeError },
-        ),
-      );
+    const refused = this.#refusal(method, params, options, now, stream);
+    if (refused !== undefined) {
+      const rejected = Promise.reject(refused);
+      return callerStack
+        ? rejected.then(undefined, rethrowWithCallerStack)
+        : rejected;
     }
-    if (this.#draining) {
-      return Promise.reject(
-        new ServerClosingError(
-          `Cannot call method "${method}": server ${this.#name} is closing (request not sent)`,
-          { notRun: true },
-        ),
-      );
-    }
-    const signal = options.signal;
-    if (signal?.aborted) {
-      return Promise.reject(
-        new CancelledError(`Cannot call method "${method}": cancelled`, {
-          cause: signal.reason,
-        }),
-      );
-    }
-    // Here, not in call(): an interceptor may have changed the timeout.
-    const refused = this.#requests.build(method, params, options, now);
-    if (refused !== undefined) return Promise.reject(refused);
     const request = this.#requests;
     // One promise, resolved from the read loop; none for a sink's call.
     const promise = sink === undefined ? callPromise() : undefined;
@@ -615,16 +615,53 @@ export class Connection extends EventTarget implements AsyncDisposable {
       request.metadata,
       request.deadline,
       resolvers.resolve,
-      resolvers.reject,
+      callerStack ? REJECT_WITH_CALLER_STACK : resolvers.reject,
       request.payload,
       now,
       stream,
       sink,
     );
     resolvers.clear();
+    const signal = options.signal;
     if (signal) this.#cancelOnAbort(call, signal);
     // No promise for a sink's call: sendToSink returns undefined then.
     return promise!;
+  }
+
+  /**
+   * Why a call cannot be sent (a closed or draining connection, an aborted
+   * signal, a refused stream, or what `RequestBuilder.build` refuses), or
+   * `undefined` once its request is built.
+   */
+  #refusal(
+    method: string,
+    params: unknown[],
+    options: CallOptions,
+    now: number,
+    stream: ClientStream | undefined,
+  ): Error | undefined {
+    const streamRefusal = stream?.refusal();
+    if (streamRefusal !== undefined) return streamRefusal;
+    if (this.#closedFlag) {
+      return new ConnectionError(
+        `Cannot call method "${method}": connection to ${this.#name} is closed (request not sent)`,
+        { written: false, cause: this.#closeError },
+      );
+    }
+    if (this.#draining) {
+      return new ServerClosingError(
+        `Cannot call method "${method}": server ${this.#name} is closing (request not sent)`,
+        { notRun: true },
+      );
+    }
+    const signal = options.signal;
+    if (signal?.aborted) {
+      return new CancelledError(`Cannot call method "${method}": cancelled`, {
+        cause: signal.reason,
+      });
+    }
+    // Here, not in call(): an interceptor may have changed the timeout.
+    return this.#requests.build(method, params, options, now);
   }
 
   // Apart from #send, so that its closure does not make #send allocate a

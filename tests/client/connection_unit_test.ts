@@ -736,6 +736,37 @@ Deno.test("connection: call() errors carry the caller's stack", async () => {
   assert.match(e.stack ?? "", /callerMarkerFunction/);
 });
 
+Deno.test("connection: a deadline, a cancel and a lost connection also reach the awaiting caller with its frame", async () => {
+  await using s = scripted();
+  const abort = new AbortController();
+  async function awaitedDeadline() {
+    return await s.conn.call("slow", [], { timeout: 1 });
+  }
+  async function awaitedCancel() {
+    return await s.conn.call("slow", [], { signal: abort.signal });
+  }
+  async function awaitedLoss() {
+    return await s.conn.call("slow", []);
+  }
+  const deadline = awaitedDeadline();
+  const cancelled = awaitedCancel();
+  const lost = awaitedLoss();
+  for (let i = 0; i < 3; i++) await s.request();
+  const e1 = await rejectsWith(
+    deadline,
+    DeadlineExceededError,
+    /deadline/,
+    "the deadline",
+  );
+  assert.match(e1.stack ?? "", /awaitedDeadline/);
+  abort.abort();
+  const e2 = await rejectsWith(cancelled, CancelledError, /cancel/, "cancel");
+  assert.match(e2.stack ?? "", /awaitedCancel/);
+  s.eof();
+  const e3 = await rejectsWith(lost, ConnectionError, /./, "the loss");
+  assert.match(e3.stack ?? "", /awaitedLoss/);
+});
+
 Deno.test("connection: keepalive pings a silent connection with a call waiting and closes it when no pong comes", async () => {
   await using s = scripted({ keepaliveInterval: 10, keepaliveTimeout: 20 });
   const closed = closeDetail(s.conn);
