@@ -293,7 +293,8 @@ export class DistributedChannel extends EventTarget implements AsyncDisposable {
       // Errors get the caller's frames from the call's promise, and from
       // this reaction for a span's promise or a refusal.
       if (trace === undefined) return this.#call(method, params, options);
-      promise = trace(method, () => this.#call(method, params, options));
+      // Bound, not an arrow: no closure context on every untraced call.
+      promise = trace(method, this.#call.bind(this, method, params, options));
     } catch (error) {
       promise = Promise.reject(error);
     }
