@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { LatencyHistogram } from "./stats.ts";
 
 /** Bytes of `u32 length | u8 type | u32 id`. */
 export const HEADER_BYTES = 9;
@@ -194,8 +195,8 @@ export class FrameBuffer {
 
 /** What one closed-loop run measured (the same shape for every driver). */
 export interface LoopRun {
-  /** Latency of each successful call, ms. */
-  latencies: Float64Array;
+  /** Latencies of the successful calls, ms. */
+  latency: LatencyHistogram;
   /** Successful calls. */
   calls: number;
   /** Failed calls. */
@@ -246,7 +247,7 @@ export class EchoLoop {
   #batches: Uint8Array[];
   #read: Uint8Array;
   // The current run.
-  #latencies = new Float64Array(0);
+  #latency = new LatencyHistogram();
   #calls = 0;
   #started = 0;
   #maxCalls = 0;
@@ -315,7 +316,7 @@ export class EchoLoop {
    * @returns Latencies, calls, errors and the wall time.
    */
   run(inFlight: number, maxCalls: number, maxMs: number): Promise<LoopRun> {
-    this.#latencies = new Float64Array(maxCalls);
+    this.#latency = new LatencyHistogram();
     this.#calls = 0;
     this.#started = 0;
     this.#errors = 0;
@@ -333,7 +334,7 @@ export class EchoLoop {
     this.#maybeDone();
     return finished.then(() => {
       const run: LoopRun = {
-        latencies: this.#latencies.subarray(0, this.#calls),
+        latency: this.#latency,
         calls: this.#calls,
         errors: this.#errors,
         elapsedMs: performance.now() - begin,
@@ -382,7 +383,8 @@ export class EchoLoop {
         const capacity = lane.sentAt.length;
         while (complete >= frameBytes) {
           complete -= frameBytes;
-          this.#latencies[this.#calls++] = now - (lane.sentAt[lane.head] ?? 0);
+          this.#latency.record(now - (lane.sentAt[lane.head] ?? 0));
+          this.#calls++;
           lane.head = (lane.head + 1) % capacity;
           lane.inFlight--;
           if (this.#started < this.#maxCalls && now < this.#deadline) {

@@ -10,7 +10,7 @@
  * @module
  */
 import { serveControl, writeJsonLine } from "./child.ts";
-import { type LatencySummary, round, summarize } from "./stats.ts";
+import { LatencyHistogram, type LatencySummary, round } from "./stats.ts";
 import { usageSnapshot } from "./usage.ts";
 import { gcDelta } from "./gc_stats.ts";
 import type { LoopRun } from "./frame_echo.ts";
@@ -82,7 +82,7 @@ export async function runLoop(
     throw new TypeError("Cannot run a load driver without call() or run()");
   }
   const call: () => Promise<unknown> = driver.call;
-  const latencies = new Float64Array(maxCalls);
+  const latency = new LatencyHistogram();
   let started = 0;
   let calls = 0;
   let errors = 0;
@@ -113,7 +113,8 @@ export async function runLoop(
       try {
         await call();
         const t1 = clock();
-        latencies[calls++] = t1 - t0;
+        latency.record(t1 - t0);
+        calls++;
         t0 = t1;
       } catch (error) {
         errors++;
@@ -125,7 +126,7 @@ export async function runLoop(
   await Promise.all(Array.from({ length: inFlight }, worker));
   const elapsedMs = performance.now() - begin;
   const result: LoopRun = {
-    latencies: latencies.subarray(0, calls),
+    latency,
     calls,
     errors,
     elapsedMs,
@@ -186,7 +187,7 @@ async function main(config: LoadConfig): Promise<void> {
       errors: run.errors,
       elapsedMs: round(run.elapsedMs),
       callsPerSec: round(run.calls / (run.elapsedMs / 1000)),
-      latency: roundSummary(summarize(run.latencies)),
+      latency: roundSummary(run.latency.summary()),
       clientCpuUsPerCall: round(
         (after.cpuUs - before.cpuUs) / Math.max(1, run.calls),
       ),

@@ -176,13 +176,17 @@ function sinkValue(this: PendingCall, value: unknown): void {
     sink.onValue(value);
   } catch (error) {
     // Not the read loop's failure: the attempt's.
-    queueMicrotask(() => sink.onError(error));
+    laterError(sink, error);
   }
 }
 function sinkError(this: PendingCall, error: unknown): void {
-  const sink = this.sink!;
   // Later, as a promise's rejection would be: the attempt may retry on the
   // same connection, which is in the middle of its own bookkeeping now.
+  laterError(this.sink!, error);
+}
+// Apart, so that its closure does not make sinkValue allocate a context on
+// every call.
+function laterError(sink: CallSink, error: unknown): void {
   queueMicrotask(() => sink.onError(error));
 }
 

@@ -63,9 +63,19 @@ export class DeadlineQueue<T extends Deadlined> {
     return this.#items.length - this.#head;
   }
 
-  /** Slots of the backing array, including completed entries before the head. */
+  /**
+   * Slots of the backing array, including the emptied slots of completed
+   * entries before the head.
+   */
   get retained(): number {
     return this.#items.length;
+  }
+
+  /** Entries the queue still references (a completed one only behind an open one). */
+  get referenced(): number {
+    let n = 0;
+    for (const item of this.#items) if (item !== undefined) n++;
+    return n;
   }
 
   /**
@@ -102,7 +112,9 @@ export class DeadlineQueue<T extends Deadlined> {
     this.#done++;
     const items = this.#items;
     while (this.#head < items.length && items[this.#head]!.done) {
-      this.#head++;
+      // Not kept until the next compaction: a finished call must not
+      // outlive it (it would survive young collections).
+      items[this.#head++] = undefined as unknown as T;
       this.#done--;
     }
     if (this.#head === items.length) {
