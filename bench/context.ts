@@ -21,6 +21,8 @@ export interface BenchContext {
   rounds: number;
   /** Calls made by each load process before measuring. */
   warmupCalls: number;
+  /** Bound on each load process's warm-up, ms. */
+  warmupMs: number;
   /**
    * The run's shared ZooKeeper, started on first use and stopped by the
    * runner; throws {@linkcode SkipError} when `testing.ts` is not there.

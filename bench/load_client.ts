@@ -30,8 +30,10 @@ export interface LoadConfig extends DriverConfig {
   maxCalls: number;
   /** Stop after this many ms. */
   maxMs: number;
-  /** Calls made before measuring. */
+  /** Calls made before measuring (so that the code is optimized). */
   warmupCalls: number;
+  /** Bound on the warm-up's time, ms. @default 5000 */
+  warmupMs?: number;
 }
 
 /** What one load run measured. */
@@ -157,7 +159,7 @@ async function main(config: LoadConfig): Promise<void> {
       driver,
       Math.min(config.inFlight, config.warmupCalls),
       config.warmupCalls,
-      5_000,
+      config.warmupMs ?? 5_000,
     );
     if (warmup.calls === 0 && warmup.errors > 0) {
       writeJsonLine({ error: `Warm-up failed: ${warmup.firstError}` });

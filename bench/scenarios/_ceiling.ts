@@ -38,7 +38,8 @@ export async function ceilingFigures(
       inFlight,
       maxCalls: context.caseCalls,
       maxMs: context.caseMs,
-      warmupCalls: 300,
+      warmupCalls: context.warmupCalls,
+      warmupMs: context.warmupMs,
       payload: { method: "divide", frameBytes: context.divideFrameBytes },
     }, started);
     const figures = figuresOf(m);

@@ -76,6 +76,7 @@ export function divideLoad(
       : context.caseCalls,
     maxMs: context.caseMs,
     warmupCalls: context.warmupCalls,
+    warmupMs: context.warmupMs,
     payload: { method: "divide", frameBytes: context.divideFrameBytes },
   };
 }

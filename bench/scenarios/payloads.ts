@@ -65,10 +65,11 @@ export async function run(context: BenchContext): Promise<void> {
         inFlight: IN_FLIGHT,
         maxCalls: Math.max(
           200,
-          Math.floor(context.caseCalls * 64 / Math.max(64, bytes)),
+          Math.floor(context.caseCalls * 256 / Math.max(64, bytes)),
         ),
         maxMs: context.caseMs,
-        warmupCalls: context.quick ? 100 : 1000,
+        warmupCalls: context.quick ? 2_000 : 20_000,
+        warmupMs: context.warmupMs,
         payload: { method: "echo", bytes, frameBytes: bytes + HEADER_BYTES },
       });
       const result = await compareAlternating(
