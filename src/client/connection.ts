@@ -112,10 +112,10 @@ const utf8Decoder = new TextDecoder();
 const PONG_HIGH_WATER = 1024 * 1024;
 
 /**
- * Internal: {@linkcode Connection.prototype.call} without its async wrapper
- * that gives errors the caller's stack, for a caller that adds that stack
- * itself (the channel): the promise the read loop settles, and no second
- * one per call. Not exported from `mod.ts`.
+ * Internal: {@linkcode Connection.prototype.call} without its rejection
+ * handler, for a caller that adds the awaiting code's stack itself (the
+ * channel): the promise the read loop settles, and no second one per call.
+ * Not exported from `mod.ts`.
  *
  * @example
  * ```ts
@@ -467,18 +467,11 @@ export class Connection extends EventTarget implements AsyncDisposable {
     // when it fails (no reaction per call) or a rejection handler.
     let promise: Promise<unknown>;
     try {
-      if (this.#interceptors === undefined) {
-        return this.#send(
-          method,
-          params,
-          options,
-          undefined,
-          undefined,
-          undefined,
-          true,
-        );
+      const interceptors = this.#interceptors;
+      if (interceptors === undefined) {
+        return this.#send(method, params, options);
       }
-      promise = this.#dispatch(method, params, options);
+      promise = this.#intercept(interceptors, method, params, options);
     } catch (error) {
       promise = Promise.reject(error);
     }
@@ -486,22 +479,12 @@ export class Connection extends EventTarget implements AsyncDisposable {
   }
 
   static {
-    callUnwrapped = (connection, method, params, options, now) =>
-      connection.#interceptors === undefined
-        ? connection.#send(method, params, options, undefined, now)
-        : connection.#dispatch(method, params, options);
+    callUnwrapped = (c, method, params, options, now) =>
+      c.#interceptors === undefined
+        ? c.#send(method, params, options, undefined, now)
+        : c.#intercept(c.#interceptors, method, params, options);
     sendToSink = (connection, method, params, options, now, sink) =>
       connection.#send(method, params, options, undefined, now, sink);
-  }
-
-  #dispatch(
-    method: string,
-    params: unknown[],
-    options: CallOptions,
-  ): Promise<unknown> {
-    return this.#interceptors === undefined
-      ? this.#send(method, params, options)
-      : this.#intercept(this.#interceptors, method, params, options);
   }
 
   #intercept(
@@ -596,9 +579,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
     /** The caller's clock read when it has one (the channel). */
     now: number = Date.now(),
     sink?: CallSink,
-    /** Whether errors get the caller's frames (a plain `call()`). */
-    callerStack = false,
   ): Promise<unknown> {
+    // A plain call's errors get the frames of the code that awaits it.
+    const callerStack = sink === undefined && stream === undefined;
     const refused = this.#refusal(method, params, options, now, stream);
     if (refused !== undefined) {
       const rejected = Promise.reject(refused);
@@ -654,10 +637,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
         { notRun: true },
       );
     }
-    const signal = options.signal;
-    if (signal?.aborted) {
+    if (options.signal?.aborted) {
       return new CancelledError(`Cannot call method "${method}": cancelled`, {
-        cause: signal.reason,
+        cause: options.signal.reason,
       });
     }
     // Here, not in call(): an interceptor may have changed the timeout.
