@@ -37,27 +37,6 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
   return sorted[index] as number;
 }
 
-/**
- * Summarizes a latency sample (milliseconds).
- *
- * @param samples Latencies in ms, in any order; not modified.
- * @returns Count, p50, p90, p99, p99.9, max and mean.
- */
-export function summarize(samples: ArrayLike<number>): LatencySummary {
-  const sorted = Float64Array.from(samples).sort();
-  let sum = 0;
-  for (const value of sorted) sum += value;
-  return {
-    count: sorted.length,
-    p50: quantile(sorted, 0.5),
-    p90: quantile(sorted, 0.9),
-    p99: quantile(sorted, 0.99),
-    p999: quantile(sorted, 0.999),
-    max: sorted.length === 0 ? NaN : sorted[sorted.length - 1] as number,
-    mean: sorted.length === 0 ? NaN : sum / sorted.length,
-  };
-}
-
 /** Exact buckets below this many units; above, this many per power of two. */
 const EXACT = 128;
 /** One unit of {@linkcode LatencyHistogram}: 0.1 µs, in ms. */

@@ -134,42 +134,11 @@ Deno.test("Connection.call rejects, never throws, on a closed connection and for
   await srv.close();
 });
 
-Deno.test("a server's error reaches the awaiting caller with its frame, through a channel and a connection", async () => {
-  const srv = server();
-  await using channel = new DistributedChannel({
-    membership: new StaticMembership([{ host: HOST, port: srv.addr.port }]),
-  });
-  await using conn = await Connection.connect({
-    hostname: HOST,
-    port: srv.addr.port,
-  });
-  const errors = [
-    await within(
-      awaitedByTheTest(() => channel.call("fail", [])),
-      10_000,
-      "a channel call",
-    ),
-    await within(
-      awaitedByTheTest(() => conn.call("fail", [], { timeout: 10_000 })),
-      10_000,
-      "a connection call",
-    ),
-  ];
-  for (const error of errors) {
-    assert.ok(error instanceof RemoteError, String(error));
-    assert.equal(error.remoteName, "Boom");
-    assert.match(
-      String(error.stack),
-      /^RemoteError: Cannot call method "fail"/,
-    );
-    assert.match(String(error.stack), /awaitedByTheTest/);
-  }
-  await channel.close();
-  conn.close();
-  await srv.close();
-});
-
-Deno.test("a deadline reaches the awaiting caller with its frame, through a channel and a connection", async () => {
+/**
+ * The errors of `method` called with `timeout` through a channel and through
+ * a connection, each awaited from `awaitedByTheTest`.
+ */
+async function failedBothWays(method: string, timeout: number) {
   await using srv = server();
   await using channel = new DistributedChannel({
     membership: new StaticMembership([{ host: HOST, port: srv.addr.port }]),
@@ -178,19 +147,34 @@ Deno.test("a deadline reaches the awaiting caller with its frame, through a chan
     hostname: HOST,
     port: srv.addr.port,
   });
-  const errors = [
+  return [
     await within(
-      awaitedByTheTest(() => channel.call("slow", [], { timeout: 50 })),
+      awaitedByTheTest(() => channel.call(method, [], { timeout })),
       10_000,
       "a channel call",
     ),
     await within(
-      awaitedByTheTest(() => conn.call("slow", [], { timeout: 50 })),
+      awaitedByTheTest(() => conn.call(method, [], { timeout })),
       10_000,
       "a connection call",
     ),
   ];
-  for (const error of errors) {
+}
+
+Deno.test("a server's error reaches the awaiting caller with its frame, through a channel and a connection", async () => {
+  for (const error of await failedBothWays("fail", 10_000)) {
+    assert.ok(error instanceof RemoteError, String(error));
+    assert.equal(error.remoteName, "Boom");
+    assert.match(
+      String(error.stack),
+      /^RemoteError: Cannot call method "fail"/,
+    );
+    assert.match(String(error.stack), /awaitedByTheTest/);
+  }
+});
+
+Deno.test("a deadline reaches the awaiting caller with its frame, through a channel and a connection", async () => {
+  for (const error of await failedBothWays("slow", 50)) {
     assert.ok(error instanceof DeadlineExceededError, String(error));
     assert.match(String(error.stack), /^DeadlineExceededError: /);
     assert.match(String(error.stack), /awaitedByTheTest/);
