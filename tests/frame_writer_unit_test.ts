@@ -243,3 +243,52 @@ Deno.test("a held turn writes its first TURN_EARLY_FRAMES frames at once and the
   s.release();
   await within(writer.drained(), 5000, "drained after a short turn");
 });
+
+Deno.test("holdForTurn() during a write, or twice in one turn, changes nothing: frames join the next write, the early count is not reset", async () => {
+  const s = scriptedSink();
+  const writer = new FrameWriter(s.sink);
+  writer.push(FrameType.Ping, 1); // a write in progress
+  writer.holdForTurn(); // does nothing: frames already wait for that write
+  writer.push(FrameType.Ping, 2);
+  s.release();
+  await waitFor(() => s.writes.length === 2, "the frame after the write");
+  assert.equal(s.writes[1]!.length, 9);
+  s.release();
+  await within(writer.drained(), 5000, "drained");
+  // A second holdForTurn() in the same turn keeps the first one's count.
+  writer.holdForTurn();
+  for (let i = 1; i < TURN_EARLY_FRAMES; i++) writer.push(FrameType.Ping, i);
+  writer.holdForTurn();
+  writer.push(FrameType.Ping, TURN_EARLY_FRAMES);
+  assert.equal(s.writes.length, 3, "the early frames went out at the 16th");
+  assert.equal(s.writes[2]!.length, 9 * TURN_EARLY_FRAMES);
+  s.release();
+  await within(writer.drained(), 5000, "drained after the turn");
+});
+
+Deno.test("below(limit) resolves at once at or under the limit, else when a write takes the bytes waiting, or when writing fails", async () => {
+  const s = scriptedSink();
+  const writer = new FrameWriter(s.sink);
+  writer.push(FrameType.Ping, 1); // written at once: nothing waits
+  await within(writer.below(0), 5000, "nothing waits behind the write");
+  writer.push(FrameType.Ping, 2); // 9 bytes wait
+  await within(writer.below(9), 5000, "exactly the limit");
+  let low = false;
+  const waiting = writer.below(8).then(() => low = true);
+  let other = false;
+  writer.below(4).then(() => other = true);
+  await Promise.resolve();
+  assert.equal(low, false, "9 bytes wait, the limit is 8");
+  s.release(); // the waiting frame goes out: 0 bytes wait
+  await within(waiting, 5000, "the next write took them");
+  await waitFor(() => other, "every waiter under its limit");
+  writer.push(FrameType.Ping, 3); // waits behind write 2
+  let failed = false;
+  const failing = writer.below(0).then(() => failed = true);
+  s.failNext(new Error("gone"));
+  s.release(); // write 2 ends; write 3 fails
+  await within(failing, 5000, "a failed writer lets its waiters go");
+  assert.ok(failed);
+  await within(writer.below(0), 5000, "a failed writer never blocks");
+  await within(writer.drained(), 5000, "drained");
+});
