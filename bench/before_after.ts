@@ -4,14 +4,17 @@
  * `--before`, e.g. `git archive <commit> | tar -x -C /tmp/before`),
  * alternating in rounds so that all of them see the same machine state.
  * Prints, per case, the median over the rounds of calls/s, p99.9, client
- * old-generation GCs/s and bytes promoted per call, and their ratios to the
- * ceiling.
+ * old-generation GCs/s, bytes promoted and allocated in the old generation
+ * per call, and their ratios to the ceiling.
  *
  * Usage: `deno run --allow-net=127.0.0.1 --allow-run --allow-read
  * --allow-write --allow-env --allow-sys bench/before_after.ts
  * --before=/tmp/before [--after=/tmp/after] [--also=label=/tmp/x,…]
  * [--in-flight=64] [--rounds=5] [--ms=3000]
- * [--drivers=rpc,channel] [--bytes=0]`
+ * [--drivers=rpc,channel] [--bytes=0] [--age-connections]`
+ *
+ * `--age-connections` first leaves every client's connections idle through
+ * young collections (`idleThroughYoungCollections`), on all sides.
  *
  * @module
  */
@@ -40,6 +43,7 @@ export const SHOWN = [
   "server_cpu_us",
   "client_old_gc_per_s",
   "client_promoted_b_per_call",
+  "client_old_alloc_b_per_call",
   "server_promoted_b_per_call",
 ] as const;
 
@@ -55,6 +59,7 @@ if (import.meta.main) {
       ms: { type: "string", default: "3000" },
       drivers: { type: "string", default: "rpc,channel" },
       bytes: { type: "string", default: "0" },
+      "age-connections": { type: "boolean", default: false },
     },
   });
   if (values.before === undefined) {
@@ -109,6 +114,7 @@ if (import.meta.main) {
       maxMs: Number(values.ms),
       warmupCalls: 20_000,
       payload,
+      ageConnections: values["age-connections"],
     };
     const runs = new Map<string, Record<string, number | null>[]>();
     const add = (label: string, figures: Record<string, number | null>) =>

@@ -12,7 +12,7 @@
 import { serveControl, writeJsonLine } from "./child.ts";
 import { LatencyHistogram, type LatencySummary, round } from "./stats.ts";
 import { usageSnapshot } from "./usage.ts";
-import { gcDelta } from "./gc_stats.ts";
+import { gcDelta, idleThroughYoungCollections } from "./gc_stats.ts";
 import type { LoopRun } from "./frame_echo.ts";
 import type {
   DriverConfig,
@@ -34,6 +34,12 @@ export interface LoadConfig extends DriverConfig {
   warmupCalls: number;
   /** Bound on the warm-up's time, ms. @default 5000 */
   warmupMs?: number;
+  /**
+   * Before the warm-up, leave the connections idle through young
+   * collections ({@linkcode idleThroughYoungCollections}), the state a
+   * long-lived connection is in. @default false
+   */
+  ageConnections?: boolean;
 }
 
 /** What one load run measured. */
@@ -58,6 +64,11 @@ export interface LoadResult {
   clientOldGcsPerSec?: number;
   /** Bytes the client's young-generation collections promoted, per call. */
   clientPromotedBytesPerCall?: number;
+  /**
+   * Bytes per call the client's old generation grew by between young
+   * collections (allocated there directly, not promoted).
+   */
+  clientOldAllocatedBytesPerCall?: number;
   /** Client GC pause time per second of the run, ms. */
   clientGcMsPerSec?: number;
 }
@@ -155,6 +166,7 @@ async function loadDriver(name: LoadConfig["driver"]): Promise<DriverFactory> {
 async function main(config: LoadConfig): Promise<void> {
   const driver = await (await loadDriver(config.driver))(config);
   try {
+    if (config.ageConnections === true) await idleThroughYoungCollections(3);
     const warmup = await runLoop(
       driver,
       Math.min(config.inFlight, config.warmupCalls),
@@ -200,6 +212,9 @@ async function main(config: LoadConfig): Promise<void> {
       result.clientOldGcsPerSec = round(gcFigures.oldGcs / seconds);
       result.clientPromotedBytesPerCall = round(
         gcFigures.promotedBytes / Math.max(1, run.calls),
+      );
+      result.clientOldAllocatedBytesPerCall = round(
+        gcFigures.oldAllocatedBytes / Math.max(1, run.calls),
       );
       result.clientGcMsPerSec = round(gcFigures.pauseMs / seconds);
     }

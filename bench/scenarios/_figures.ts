@@ -25,6 +25,7 @@ export function figuresOf(m: Measurement): Record<string, number | null> {
     server_rss_mib: m.serverRssMib,
     client_old_gc_per_s: m.clientOldGcsPerSec ?? null,
     client_promoted_b_per_call: m.clientPromotedBytesPerCall ?? null,
+    client_old_alloc_b_per_call: m.clientOldAllocatedBytesPerCall ?? null,
     client_gc_ms_per_s: m.clientGcMsPerSec ?? null,
     server_old_gc_per_s: m.serverOldGcsPerSec ?? null,
     server_promoted_b_per_call: m.serverPromotedBytesPerCall ?? null,

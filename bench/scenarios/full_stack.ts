@@ -16,7 +16,7 @@ import {
 } from "../harness.ts";
 import { ratios } from "./_figures.ts";
 import { compareAlternating, divideLoad } from "./_compare.ts";
-import { IN_FLIGHT_LEVELS } from "./throughput.ts";
+import { AGED_LABEL, IN_FLIGHT_LEVELS } from "./throughput.ts";
 
 /**
  * Runs the full-stack scenario.
@@ -32,13 +32,13 @@ export async function run(context: BenchContext): Promise<void> {
   try {
     const service = "bench-full";
     servers.push(await startRegisteredServer(zk.connectionString, service));
-    const cases: [string, number, number][] = IN_FLIGHT_LEVELS.map((n) => [
-      `channel ${n} in flight`,
+    const cases: [string, number, number, boolean][] = IN_FLIGHT_LEVELS.map((
       n,
-      1,
-    ]);
-    cases.push(["channel 3 servers 64 in flight", 64, 3]);
-    for (const [label, inFlight, count] of cases) {
+    ) => [`channel ${n} in flight`, n, 1, false]);
+    // Connections first idle through young collections on both sides.
+    cases.push([`channel ${AGED_LABEL}`, 64, 1, true]);
+    cases.push(["channel 3 servers 64 in flight", 64, 3, false]);
+    for (const [label, inFlight, count, ageConnections] of cases) {
       while (servers.length < count) {
         servers.push(await startRegisteredServer(zk.connectionString, service));
       }
@@ -48,7 +48,10 @@ export async function run(context: BenchContext): Promise<void> {
       const result = await compareAlternating(
         context,
         {
-          config: divideLoad(context, "ceiling", inFlight),
+          config: {
+            ...divideLoad(context, "ceiling", inFlight),
+            ageConnections,
+          },
           servers: ceilings.slice(0, count),
         },
         {
@@ -58,6 +61,7 @@ export async function run(context: BenchContext): Promise<void> {
             service,
             balancer: "round-robin",
             endpoints: servers.map((s) => s.endpoint),
+            ageConnections,
           },
           servers,
         },

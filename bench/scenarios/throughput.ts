@@ -16,21 +16,25 @@ import { compareAlternating, divideLoad } from "./_compare.ts";
 /** Calls-in-flight levels measured on one connection. */
 export const IN_FLIGHT_LEVELS: number[] = [1, 16, 64];
 
+/** Label of the 64-in-flight case whose connections were aged first. */
+export const AGED_LABEL = "64 in flight, aged connections";
+
 async function pair(
   context: BenchContext,
   label: string,
   inFlight: number,
   ceilingServers: ServerHandle[],
   rpcServers: ServerHandle[] | undefined,
+  ageConnections = false,
 ): Promise<void> {
   const result = await compareAlternating(
     context,
     {
-      config: divideLoad(context, "ceiling", inFlight),
+      config: { ...divideLoad(context, "ceiling", inFlight), ageConnections },
       servers: ceilingServers,
     },
     rpcServers && {
-      config: divideLoad(context, "rpc", inFlight),
+      config: { ...divideLoad(context, "rpc", inFlight), ageConnections },
       servers: rpcServers,
     },
   );
@@ -78,6 +82,16 @@ export async function run(context: BenchContext): Promise<void> {
         rpc && [rpc],
       );
     }
+    // Both clients' connections first idle through young collections: the
+    // state of a long-lived connection (see idleThroughYoungCollections).
+    await pair(
+      context,
+      AGED_LABEL,
+      64,
+      [ceiling],
+      rpc && [rpc],
+      true,
+    );
     // The second baseline: what a user would write instead of zkrpc.
     const hand = await startServer("handjson");
     servers.push(hand);
