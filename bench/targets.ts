@@ -4,6 +4,7 @@
  * @module
  */
 import type { Report, TargetCheck } from "./report.ts";
+import { AGED_LABEL } from "./scenarios/throughput.ts";
 
 function check(
   target: string,
@@ -61,6 +62,11 @@ export function checkTargets(report: Report): TargetCheck[] {
   const hand64Calls = hand64?.vsCeiling.calls_per_s;
   const ceiling64 = report.find("throughput", "ceiling 64 in flight");
   const chanCeiling64 = report.find("full stack", "ceiling 64 in flight");
+  // The same with every client's connections aged first (AGED_LABEL).
+  const core64Aged = report.find("throughput", `zkrpc core ${AGED_LABEL}`);
+  const ceiling64Aged = report.find("throughput", `ceiling ${AGED_LABEL}`);
+  const chan64Aged = report.find("full stack", `channel ${AGED_LABEL}`);
+  const chanCeiling64Aged = report.find("full stack", `ceiling ${AGED_LABEL}`);
   // Issue 25's goals, then the earlier ones that still hold.
   return [
     check(
@@ -97,6 +103,18 @@ export function checkTargets(report: Report): TargetCheck[] {
       "channel: 64 in flight client old-generation GCs/s (limit: 2x the ceiling's)",
       chan64?.figures.client_old_gc_per_s,
       oldGcLimit(chanCeiling64?.figures.client_old_gc_per_s),
+      false,
+    ),
+    check(
+      "core: 64 in flight, aged connections on both sides, client old-generation GCs/s (limit: 2x the ceiling's)",
+      core64Aged?.figures.client_old_gc_per_s,
+      oldGcLimit(ceiling64Aged?.figures.client_old_gc_per_s),
+      false,
+    ),
+    check(
+      "channel: 64 in flight, aged connections on both sides, client old-generation GCs/s (limit: 2x the ceiling's)",
+      chan64Aged?.figures.client_old_gc_per_s,
+      oldGcLimit(chanCeiling64Aged?.figures.client_old_gc_per_s),
       false,
     ),
     check(
