@@ -341,7 +341,13 @@ export const TARGETS: readonly Target[] = [
   // server (tests/client/); `connect` also dials a scripted listener on
   // 127.0.0.1.
   client("connection", ["tests/client/connect_unit_test.ts"]),
-  client("_calls", ["tests/client/calls_unit_test.ts"]),
+  // The sinks (the channel's way to take an answer without a promise) are
+  // reached through the channel's tests and the caller-stack tests.
+  client("_calls", [
+    "tests/client/calls_unit_test.ts",
+    "tests/call_promise_test.ts",
+    "tests/channel/call_test.ts",
+  ]),
   client("_connect", ["tests/client/connect_unit_test.ts"]),
   client("_deadline_queue", ["tests/deadline_queue_test.ts"]),
   client("_keepalive", ["tests/client/keepalive_unit_test.ts"]),
