@@ -18,24 +18,33 @@ export interface GcFigures {
   /** Bytes young-generation collections moved into the old generation. */
   promotedBytes: number;
   /**
-   * Bytes the old generation grew by from one young collection to the
-   * next: objects allocated there directly, never promoted (measured only
-   * between two young collections, so after a mark-compact's sweeping).
+   * Bytes the old generation grew by from the end of each young collection
+   * to the start of the next collection: objects allocated there directly,
+   * never promoted. The stretch after a mark-compact is left out (its
+   * sweeping frees old space as it goes).
    */
   oldAllocatedBytes: number;
   /** Pause time of all collections, ms. */
   pauseMs: number;
 }
 
-interface SpaceStats {
+/** One heap space's use, as `GCProfiler` reports it. */
+export interface SpaceStats {
+  /** `new_space`, `old_space`, `code_space`, … */
   spaceName: string;
+  /** Bytes in use. */
   spaceUsedSize: number;
 }
 
-interface GcRecord {
+/** One collection, as `GCProfiler` reports it. */
+export interface GcRecord {
+  /** `Scavenge`, `MinorMarkSweep`, `MarkSweepCompact`, … */
   gcType: string;
+  /** Pause, ns. */
   cost: number;
+  /** The spaces before it. */
   beforeGC: { heapSpaceStatistics: SpaceStats[] };
+  /** The spaces after it. */
   afterGC: { heapSpaceStatistics: SpaceStats[] };
 }
 
@@ -98,30 +107,55 @@ export function watchGc(): { stop(): GcFigures | undefined } {
   return {
     stop(): GcFigures | undefined {
       if (profiler === undefined) return undefined;
-      const figures = noGc();
-      let previousYoung: GcRecord | undefined;
-      for (const record of profiler.stop()?.statistics ?? []) {
-        figures.pauseMs += record.cost / 1e6;
-        if (record.gcType === "MarkSweepCompact") figures.oldGcs++;
-        if (previousYoung !== undefined) {
-          figures.oldAllocatedBytes += Math.max(
-            0,
-            oldUsed(record.beforeGC.heapSpaceStatistics) -
-              oldUsed(previousYoung.afterGC.heapSpaceStatistics),
-          );
-        }
-        previousYoung = YOUNG.has(record.gcType) ? record : undefined;
-        if (previousYoung === undefined) continue;
-        figures.youngGcs++;
-        figures.promotedBytes += Math.max(
-          0,
-          oldUsed(record.afterGC.heapSpaceStatistics) -
-            oldUsed(record.beforeGC.heapSpaceStatistics),
-        );
-      }
-      return figures;
+      return gcFigures(profiler.stop()?.statistics ?? []);
     },
   };
+}
+
+/**
+ * The figures of a window's collections, in the order they ran.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { gcFigures } from "./gc_stats.ts";
+ * const heap = (old: number) => ({
+ *   heapSpaceStatistics: [{ spaceName: "old_space", spaceUsedSize: old }],
+ * });
+ * const figures = gcFigures([
+ *   { gcType: "Scavenge", cost: 1e6, beforeGC: heap(100), afterGC: heap(110) },
+ *   { gcType: "Scavenge", cost: 1e6, beforeGC: heap(150), afterGC: heap(150) },
+ * ]);
+ * assert.equal(figures.promotedBytes, 10);
+ * assert.equal(figures.oldAllocatedBytes, 40);
+ * ```
+ *
+ * @param records `GCProfiler`'s records.
+ * @returns The figures.
+ */
+export function gcFigures(records: readonly GcRecord[]): GcFigures {
+  const figures = noGc();
+  let previousYoung: GcRecord | undefined;
+  for (const record of records) {
+    figures.pauseMs += record.cost / 1e6;
+    if (record.gcType === "MarkSweepCompact") figures.oldGcs++;
+    if (previousYoung !== undefined) {
+      figures.oldAllocatedBytes += Math.max(
+        0,
+        oldUsed(record.beforeGC.heapSpaceStatistics) -
+          oldUsed(previousYoung.afterGC.heapSpaceStatistics),
+      );
+    }
+    previousYoung = YOUNG.has(record.gcType) ? record : undefined;
+    if (previousYoung === undefined) continue;
+    figures.youngGcs++;
+    figures.promotedBytes += Math.max(
+      0,
+      oldUsed(record.afterGC.heapSpaceStatistics) -
+        oldUsed(record.beforeGC.heapSpaceStatistics),
+    );
+  }
+  return figures;
 }
 
 /**
