@@ -267,7 +267,8 @@ export class CallTable {
   // Not a Map: its rehashes kept finished calls alive (src/_id_table.ts).
   #pending = new IdTable<PendingCall>();
   #nextId = 0;
-  /** Whether the ids ran past 2^32-1 once (an id may then be in use). */
+  #maxId: number;
+  /** Whether the ids ran past `#maxId` once (an id may then be in use). */
   #wrapped = false;
   #sent = 0;
   #queue: PendingCall[] = [];
@@ -283,15 +284,19 @@ export class CallTable {
    * @param onExpire Called (before the call is settled) when a call's
    * deadline passes.
    * @param lastId The id before the first call's (ids run from 1 to
-   * 2^32-1, then start again at 1; tests start near the end).
+   * `maxId`, then start again at 1; tests start near the end).
+   * @param maxId The largest id (2^32-1: the wire's; tests use a few, to
+   * reach ids still in use after the wrap).
    */
   constructor(
     maxInFlight: number,
     send: SendRequest,
     onExpire: (call: PendingCall) => void,
     lastId = 0,
+    maxId = 0xffffffff,
   ) {
     this.#nextId = lastId;
+    this.#maxId = maxId;
     this.#maxInFlight = maxInFlight;
     this.#send = send;
     this.#deadlines = new DeadlineQueue<PendingCall>(onExpire);
@@ -340,14 +345,15 @@ export class CallTable {
     stream?: ClientStream,
     sink?: CallSink,
   ): PendingCall {
+    const maxId = this.#maxId;
     let id = this.#nextId;
-    if (id >= 0xffffffff) {
+    if (id >= maxId) {
       id = 1;
       this.#wrapped = true;
     } else id++;
     // Before the first wrap every id is new: no lookup per call.
     while (this.#wrapped && this.#pending.has(id)) {
-      id = id >= 0xffffffff ? 1 : id + 1;
+      id = id >= maxId ? 1 : id + 1;
     }
     this.#nextId = id;
     const call = new PendingCall(id, method, prefix, metadata, resolve, reject);

@@ -175,6 +175,55 @@ Deno.test("calls: clear() returns every pending call, stops their deadlines and 
   assert.equal(sent.length, 1);
 });
 
+Deno.test("calls: after the wrap an id still in use is skipped, also across the end, and each answer reaches its own call", () => {
+  using _clock = new FakeClock();
+  const sent: number[] = [];
+  // Ids 1 to 4 only, so that the wrap meets calls still pending.
+  const t = new CallTable(10, (call) => (sent.push(call.id), 1), noop, 0, 4);
+  const values = new Map<number, unknown>();
+  const open = (name: string) =>
+    t.open(
+      name,
+      PREFIX,
+      undefined,
+      Infinity,
+      (value) => values.set(values.size, [name, value]),
+      noop,
+      new Uint8Array(1),
+    );
+  const a = open("a");
+  const b = open("b");
+  const c = open("c");
+  const d = open("d");
+  assert.deepEqual([a.id, b.id, c.id, d.id], [1, 2, 3, 4]);
+  t.settle(b);
+  t.settle(c);
+  // Wraps to 1 (a's): skips it.
+  const e = open("e");
+  assert.equal(e.id, 2);
+  const f = open("f");
+  assert.equal(f.id, 3);
+  // 4 is d's and 1 is a's: from 3 it runs past the end, then skips 1 too.
+  t.settle(e);
+  const g = open("g");
+  assert.equal(g.id, 2);
+  assert.deepEqual(sent, [1, 2, 3, 4, 2, 3, 2]);
+  // Every pending id names its own call.
+  for (const call of [a, d, f, g]) {
+    assert.equal(t.get(call.id), call);
+    t.settle(call);
+    call.resolve(call.method);
+  }
+  assert.deepEqual([...values.values()], [
+    ["a", "a"],
+    ["d", "d"],
+    ["f", "f"],
+    ["g", "g"],
+  ]);
+  assert.equal(t.size, 0);
+  t.clear();
+});
+
 Deno.test("calls: after id 2^32-1 the ids start again at 1, never 0", () => {
   using _clock = new FakeClock();
   const ids: number[] = [];
