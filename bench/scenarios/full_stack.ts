@@ -1,7 +1,8 @@
 /**
  * Full stack: `divide(10, 2)` through `DistributedChannel` (ZooKeeper
  * discovery -> balancer -> connection -> server -> handler) at 1, 16 and 64
- * calls in flight with one server, and 64 in flight over 3 servers (one
+ * calls in flight with one server (64 also with every client's connection
+ * aged first, on both sides), and 64 in flight over 3 servers (one
  * connection each), alternating in rounds with the echo ceiling of the
  * same layout.
  *

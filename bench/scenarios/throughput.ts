@@ -3,7 +3,9 @@
  * and 64 in flight over 3 servers with one connection each: the raw echo
  * ceiling and the zkrpc core (`serve` + `Connection`, no discovery) measured
  * back to back; and a hand-written minimal JSON RPC over the same framing
- * (bench/handjson_server.ts) at 64 in flight, the second baseline.
+ * (bench/handjson_server.ts) at 64 in flight, the second baseline. Also 64
+ * in flight with every client's connection aged first (see
+ * `idleThroughYoungCollections` in bench/gc_stats.ts), on both sides.
  *
  * @module
  */
