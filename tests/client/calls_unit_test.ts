@@ -224,6 +224,45 @@ Deno.test("calls: after the wrap an id still in use is skipped, also across the 
   t.clear();
 });
 
+Deno.test("calls: a sink's value reaches onValue; if onValue throws, that error reaches onError a microtask later, not the caller of resolve", async () => {
+  using _clock = new FakeClock();
+  const t = new CallTable(10, () => 1, noop);
+  const seen: string[] = [];
+  const failure = new Error("sink broke");
+  const sink = {
+    onValue(value: unknown): void {
+      seen.push(`value ${value}`);
+      if (value === "bad") throw failure;
+    },
+    onError(error: unknown): void {
+      seen.push(`error ${error === failure ? "same" : String(error)}`);
+    },
+  };
+  const open = () =>
+    t.open(
+      "m",
+      PREFIX,
+      undefined,
+      Infinity,
+      noop,
+      noop,
+      new Uint8Array(1),
+      Date.now(),
+      undefined,
+      sink,
+    );
+  const good = open();
+  t.settle(good);
+  good.resolve("ok");
+  const bad = open();
+  t.settle(bad);
+  bad.resolve("bad"); // does not throw here
+  assert.deepEqual(seen, ["value ok", "value bad"]);
+  await Promise.resolve();
+  assert.deepEqual(seen, ["value ok", "value bad", "error same"]);
+  t.clear();
+});
+
 Deno.test("calls: after id 2^32-1 the ids start again at 1, never 0", () => {
   using _clock = new FakeClock();
   const ids: number[] = [];
