@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { writeAll } from "./frame_echo.ts";
 import { idleThroughYoungCollections, watchGc } from "./gc_stats.ts";
 
 const FRAME = 64;
@@ -22,8 +23,7 @@ async function echo(conn: Deno.Conn): Promise<void> {
     for (;;) {
       const n = await conn.read(buffer);
       if (n === null) return;
-      let off = 0;
-      while (off < n) off += await conn.write(buffer.subarray(off, n));
+      await writeAll(conn, buffer.subarray(0, n));
     }
   } catch {
     // closed
@@ -48,16 +48,16 @@ export async function oldBytesPerRead(
   aged: boolean,
 ): Promise<number | undefined> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const frame = new Uint8Array(FRAME).fill(7);
+  const into = new Uint8Array(FRAME);
+  // The first read is pending while the connection idles (if it does).
+  let pending = conn.read(into);
   try {
-    const frame = new Uint8Array(FRAME).fill(7);
-    const into = new Uint8Array(FRAME);
-    // The first read is pending while the connection idles (if it does).
-    let pending = conn.read(into);
     if (aged) await idleThroughYoungCollections(3);
     const watch = watchGc();
     let done = 0;
     let got = 0;
-    await conn.write(frame);
+    await writeAll(conn, frame);
     while (done < reads) {
       const n = await pending;
       if (n === null) throw new Error("echo closed");
@@ -65,24 +65,18 @@ export async function oldBytesPerRead(
       done++;
       if (got >= FRAME) {
         got -= FRAME;
-        await conn.write(frame);
+        await writeAll(conn, frame);
       }
       pending = conn.read(into);
     }
     const figures = watch.stop();
-    // The last read is still pending: close, and let it fail.
-    conn.close();
-    await pending.catch(() => null);
     return figures === undefined
       ? undefined
       : figures.oldAllocatedBytes / reads;
-  } catch (error) {
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
-    throw error;
+  } finally {
+    // The last read is still pending: close, and let it fail.
+    conn.close();
+    await pending.catch(() => null);
   }
 }
 

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Report, TargetCheck } from "./report.ts";
+import type { Report, ResultRow, TargetCheck } from "./report.ts";
 import { AGED_LABEL } from "./scenarios/throughput.ts";
 
 function check(
@@ -29,6 +29,28 @@ function check(
  */
 function oldGcLimit(ceiling: number | null | undefined): number {
   return 2 * Math.max(ceiling ?? 0, 0.2);
+}
+
+/**
+ * The old-generation target of one case: its client's collections per
+ * second against twice its ceiling's ({@linkcode oldGcLimit}).
+ *
+ * @param name The case, as the target's first words.
+ * @param subject zkrpc's row.
+ * @param ceiling The ceiling's row of the same case.
+ * @returns The check.
+ */
+function oldGcCheck(
+  name: string,
+  subject: ResultRow | undefined,
+  ceiling: ResultRow | undefined,
+): TargetCheck {
+  return check(
+    `${name} client old-generation GCs/s (limit: 2x the ceiling's)`,
+    subject?.figures.client_old_gc_per_s,
+    oldGcLimit(ceiling?.figures.client_old_gc_per_s),
+    false,
+  );
 }
 
 /**
@@ -93,29 +115,17 @@ export function checkTargets(report: Report): TargetCheck[] {
       3,
       false,
     ),
-    check(
-      "core: 64 in flight client old-generation GCs/s (limit: 2x the ceiling's)",
-      core64?.figures.client_old_gc_per_s,
-      oldGcLimit(ceiling64?.figures.client_old_gc_per_s),
-      false,
+    oldGcCheck("core: 64 in flight", core64, ceiling64),
+    oldGcCheck("channel: 64 in flight", chan64, chanCeiling64),
+    oldGcCheck(
+      "core: 64 in flight, aged connections on both sides,",
+      core64Aged,
+      ceiling64Aged,
     ),
-    check(
-      "channel: 64 in flight client old-generation GCs/s (limit: 2x the ceiling's)",
-      chan64?.figures.client_old_gc_per_s,
-      oldGcLimit(chanCeiling64?.figures.client_old_gc_per_s),
-      false,
-    ),
-    check(
-      "core: 64 in flight, aged connections on both sides, client old-generation GCs/s (limit: 2x the ceiling's)",
-      core64Aged?.figures.client_old_gc_per_s,
-      oldGcLimit(ceiling64Aged?.figures.client_old_gc_per_s),
-      false,
-    ),
-    check(
-      "channel: 64 in flight, aged connections on both sides, client old-generation GCs/s (limit: 2x the ceiling's)",
-      chan64Aged?.figures.client_old_gc_per_s,
-      oldGcLimit(chanCeiling64Aged?.figures.client_old_gc_per_s),
-      false,
+    oldGcCheck(
+      "channel: 64 in flight, aged connections on both sides,",
+      chan64Aged,
+      chanCeiling64Aged,
     ),
     check(
       "payloads: echo 4 KiB calls/s vs ceiling (ratio)",

@@ -15,6 +15,7 @@ import {
   type GcRecord,
   idleThroughYoungCollections,
 } from "../bench/gc_stats.ts";
+import { within } from "./_wait.ts";
 
 function heap(old: number, young = 0): GcRecord["beforeGC"] {
   return {
@@ -67,10 +68,14 @@ Deno.test("idleThroughYoungCollections: waits for the young collections asked fo
   try {
     const buffer = new Uint8Array(8);
     const pending = client.read(buffer);
-    const seen = await idleThroughYoungCollections(3);
+    const seen = await within(
+      idleThroughYoungCollections(3),
+      30_000,
+      "three young collections",
+    );
     assert.ok(seen >= 3, `saw ${seen} young collections, asked for 3`);
     await server.write(new Uint8Array([7, 8, 9]));
-    assert.equal(await pending, 3);
+    assert.equal(await within(pending, 10_000, "the pending read"), 3);
     assert.deepEqual([...buffer.subarray(0, 3)], [7, 8, 9]);
   } finally {
     client.close();
@@ -81,6 +86,10 @@ Deno.test("idleThroughYoungCollections: waits for the young collections asked fo
 
 Deno.test("idleThroughYoungCollections: stops at its byte bound when asked for more collections than that garbage makes", async () => {
   // 1 MiB of garbage cannot make a million young collections.
-  const seen = await idleThroughYoungCollections(1_000_000, 1 << 20);
+  const seen = await within(
+    idleThroughYoungCollections(1_000_000, 1 << 20),
+    30_000,
+    "1 MiB of garbage",
+  );
   assert.ok(seen < 1_000_000);
 });
