@@ -65,6 +65,7 @@ import type {
   StreamOptions,
 } from "./options.ts";
 import { decodeFrom, encodeForWrite } from "../protocol/scratch_encode.ts";
+import { SocketReader } from "./_socket_reader.ts";
 
 // Internal, for the channel's attempts (it may not import client/_calls.ts).
 export {
@@ -691,9 +692,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
     let error: Error | undefined;
     try {
       this.#drainFrames();
+      const reader = new SocketReader(this.#conn);
       while (!this.#closedFlag) {
-        const n = await this.#conn.read(decoder.writable());
-        if (n === null) {
+        if (!await reader.read(decoder, this.#calls.size)) {
           // After goaway with nothing pending, EOF is the graceful end.
           if (!this.#draining || this.#calls.size > 0) {
             error = new ConnectionError(
@@ -703,9 +704,11 @@ export class Connection extends EventTarget implements AsyncDisposable {
           }
           break;
         }
-        decoder.commit(n);
         this.#keepalive.received();
-        this.#drainFrames();
+        // The callers the answers woke send their next requests before the
+        // next read starts: its cost is off their path, and the count of
+        // calls due that picks how to read includes them.
+        if (this.#drainFrames()) await undefined;
       }
     } catch (e) {
       if (!this.#closedFlag) {
@@ -718,7 +721,8 @@ export class Connection extends EventTarget implements AsyncDisposable {
     this.#shutdown(error);
   }
 
-  #drainFrames(): void {
+  /** Handles the frames read; true when there were any. */
+  #drainFrames(): boolean {
     const decoder = this.#decoder;
     let frames = 0;
     while (!this.#closedFlag && decoder.advance()) {
@@ -728,6 +732,7 @@ export class Connection extends EventTarget implements AsyncDisposable {
       frames++;
     }
     this.#woken = frames > 1;
+    return frames > 0;
   }
 
   #onResult(decoder: FrameDecoder): void {
