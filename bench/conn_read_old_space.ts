@@ -1,14 +1,18 @@
 /**
  * Deno's `Conn.read()` and the old generation, on its own: a loopback echo
- * in one process, read by a fresh connection and by one that first waited
- * idle, with a read pending, through young collections. Prints the bytes
- * allocated directly in the old generation per round trip for each (see
- * `gcFigures` in gc_stats.ts): two reads, the client's and the echo's, whose
- * accepted connection waited idle too. No zkrpc code runs; this is the
- * evidence for docs/performance.md's fourth round and for a report to Deno.
+ * in one process, read by a fresh connection, by one that first waited
+ * idle, with a read pending, through young collections, and (with
+ * `--v8-flags=--expose-gc`) by one whose process ran a full collection
+ * first. Prints the bytes allocated directly in the old generation per round
+ * trip for each (see `gcFigures` in gc_stats.ts): two reads, the client's
+ * and the echo's, whose accepted connection is in the same state. The same
+ * round trips are then read through `conn.readable` with a BYOB reader,
+ * after a full collection too. No zkrpc code runs; this is the evidence for
+ * docs/performance.md's fourth and fifth rounds and for a report to Deno.
  *
- * Usage: `deno run --allow-net=127.0.0.1 bench/conn_read_old_space.ts
- * [reads]` (default 200,000 reads per connection).
+ * Usage: `deno run --allow-net=127.0.0.1 [--v8-flags=--expose-gc]
+ * bench/conn_read_old_space.ts [reads]` (default 200,000 reads per
+ * connection).
  *
  * @module
  */
@@ -17,43 +21,92 @@ import { idleThroughYoungCollections, watchGc } from "./gc_stats.ts";
 
 const FRAME = 64;
 
-async function echo(conn: Deno.Conn): Promise<void> {
+/** How a connection has lived before the measured round trips. */
+export type ConnectionState = "fresh" | "idle" | "full collection";
+
+/** Reads with `Conn.read()`, or with a BYOB reader of `conn.readable`. */
+export type ReadWith = "read" | "byob";
+
+/** Reads into a buffer: the bytes read, or `null` at the end. */
+type ReadInto = (into: Uint8Array) => Promise<number | null>;
+
+function reader(conn: Deno.Conn, how: ReadWith): ReadInto {
+  if (how === "read") return (into) => conn.read(into);
+  const byob = conn.readable.getReader({ mode: "byob" });
+  // A BYOB read moves the buffer it is given: it reads into one of its own,
+  // moved on every read, and copies out.
+  let buffer = new ArrayBuffer(FRAME);
+  return async (into) => {
+    const { value, done } = await byob.read(
+      new Uint8Array(buffer, 0, into.length),
+    );
+    if (done || value === undefined) return null;
+    buffer = value.buffer as ArrayBuffer;
+    into.set(value);
+    return value.length;
+  };
+}
+
+async function echo(conn: Deno.Conn, how: ReadWith): Promise<void> {
   const buffer = new Uint8Array(FRAME);
+  const read = reader(conn, how);
   try {
     for (;;) {
-      const n = await conn.read(buffer);
+      const n = await read(buffer);
       if (n === null) return;
       await writeAll(conn, buffer.subarray(0, n));
     }
   } catch {
     // closed
   } finally {
-    conn.close();
+    try {
+      conn.close();
+    } catch {
+      // closed by the end of its byte stream
+    }
   }
 }
 
+/** `gc()` when the process runs with `--v8-flags=--expose-gc`. */
+const fullCollection = (globalThis as { gc?: () => void }).gc;
+
 /**
- * Writes a frame and reads it back, `reads` times, on a new connection;
- * ages the connection (and the echo's end of it) first when asked.
+ * Writes a frame and reads it back, `reads` times, on a new connection to
+ * an echo that reads the same way; first brings the connection (and the
+ * echo's end of it) into `state`.
  *
  * @param port The echo's port.
  * @param reads Round trips.
- * @param aged Whether to idle through young collections first.
+ * @param state Fresh; idle through young collections first; or after a
+ *   full collection of the process (needs `--expose-gc`).
+ * @param how How both ends read.
  * @returns Old-space bytes allocated per round trip, or undefined without
  *   `GCProfiler`.
  */
 export async function oldBytesPerRead(
   port: number,
   reads: number,
-  aged: boolean,
+  state: ConnectionState,
+  how: ReadWith = "read",
 ): Promise<number | undefined> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   const frame = new Uint8Array(FRAME).fill(7);
   const into = new Uint8Array(FRAME);
+  const read = reader(conn, how);
   // The first read is pending while the connection idles (if it does).
-  let pending = conn.read(into);
+  let pending = read(into);
   try {
-    if (aged) await idleThroughYoungCollections(3);
+    if (state === "idle") await idleThroughYoungCollections(3);
+    if (state === "full collection") {
+      if (fullCollection === undefined) {
+        throw new Error("Run with --v8-flags=--expose-gc");
+      }
+      // A round trip first, so that the echo's end exists and is in use.
+      await writeAll(conn, frame);
+      if (await pending === null) throw new Error("echo closed");
+      pending = read(into);
+      fullCollection();
+    }
     const watch = watchGc();
     let done = 0;
     let got = 0;
@@ -67,7 +120,7 @@ export async function oldBytesPerRead(
         got -= FRAME;
         await writeAll(conn, frame);
       }
-      pending = conn.read(into);
+      pending = read(into);
     }
     const figures = watch.stop();
     return figures === undefined
@@ -82,21 +135,39 @@ export async function oldBytesPerRead(
 
 if (import.meta.main) {
   const reads = Number(Deno.args[0] ?? 200_000);
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const served = (async () => {
-    for await (const conn of listener) echo(conn);
-  })();
+  const listeners = {
+    read: Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+    byob: Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  };
+  const served = (["read", "byob"] as const).map(async (how) => {
+    for await (const conn of listeners[how]) echo(conn, how);
+  });
+  const cases: [ConnectionState, ReadWith][] = [
+    ["fresh", "read"],
+    ["idle", "read"],
+    ["fresh", "read"],
+    ["idle", "read"],
+  ];
+  if (fullCollection !== undefined) {
+    cases.push(["full collection", "read"], ["full collection", "byob"]);
+  } else console.log("(full collections need --v8-flags=--expose-gc)");
   try {
-    for (const aged of [false, true, false, true]) {
-      const bytes = await oldBytesPerRead(listener.addr.port, reads, aged);
+    for (const [state, how] of cases) {
+      const bytes = await oldBytesPerRead(
+        listeners[how].addr.port,
+        reads,
+        state,
+        how,
+      );
       console.log(
-        `${aged ? "aged " : "fresh"} connection: ${
+        `${how === "read" ? "Conn.read()" : "BYOB reader"}, ${state}: ${
           bytes === undefined ? "no GCProfiler" : bytes.toFixed(1)
         } B allocated in the old generation per round trip (${reads} round trips, a read at each end)`,
       );
     }
   } finally {
-    listener.close();
-    await served.catch(() => {});
+    listeners.read.close();
+    listeners.byob.close();
+    await Promise.all(served.map((s) => s.catch(() => {})));
   }
 }

@@ -65,7 +65,6 @@ import type {
   StreamOptions,
 } from "./options.ts";
 import { decodeFrom, encodeForWrite } from "../protocol/scratch_encode.ts";
-import { SocketReader } from "./_socket_reader.ts";
 
 // Internal, for the channel's attempts (it may not import client/_calls.ts).
 export {
@@ -692,9 +691,9 @@ export class Connection extends EventTarget implements AsyncDisposable {
     let error: Error | undefined;
     try {
       this.#drainFrames();
-      const reader = new SocketReader(this.#conn);
       while (!this.#closedFlag) {
-        if (!await reader.read(decoder, this.#calls.size)) {
+        const n = await this.#conn.read(decoder.writable());
+        if (n === null) {
           // After goaway with nothing pending, EOF is the graceful end.
           if (!this.#draining || this.#calls.size > 0) {
             error = new ConnectionError(
@@ -704,10 +703,10 @@ export class Connection extends EventTarget implements AsyncDisposable {
           }
           break;
         }
+        decoder.commit(n);
         this.#keepalive.received();
         // The callers the answers woke send their next requests before the
-        // next read starts: its cost is off their path, and the count of
-        // calls due that picks how to read includes them.
+        // next read starts: its cost is off their path.
         if (this.#drainFrames()) await undefined;
       }
     } catch (e) {

@@ -564,50 +564,6 @@ export class FrameDecoder {
   }
 
   /**
-   * Records the bytes a BYOB read (`ReadableStreamBYOBReader.read`) put in
-   * the view from {@linkcode FrameDecoder.prototype.writable}: such a read
-   * transfers the buffer, and returns a view of the same memory in a new
-   * one, which the decoder continues on. Views of the old buffer (a
-   * {@linkcode FrameDecoder.prototype.frame}'s payload) are detached from
-   * then on.
-   *
-   * @param view The view the read resolved to (possibly empty, at the end
-   * of the stream).
-   * @throws {RangeError} When `view` is not where the writable space was.
-   *
-   * @example
-   * ```ts
-   * import { encodeFrame, FrameDecoder, FrameType } from "./frame.ts";
-   * import assert from "node:assert/strict";
-   *
-   * const decoder = new FrameDecoder();
-   * const space = decoder.writable();
-   * const frame = encodeFrame(FrameType.Result, 1, new Uint8Array([42]));
-   * space.set(frame);
-   * // What a BYOB read does: the memory moves to a new buffer.
-   * const buffer = (space.buffer as ArrayBuffer).transfer();
-   * const moved = new Uint8Array(buffer, space.byteOffset, frame.length);
-   * decoder.commitTransferred(moved);
-   * assert.equal(decoder.next()?.id, 1);
-   * ```
-   */
-  commitTransferred(view: Uint8Array): void {
-    const buffer = view.buffer as ArrayBuffer;
-    if (
-      view.byteOffset !== this.#end ||
-      buffer.byteLength < this.#end + view.length ||
-      // Not detached: then it must still be the same buffer.
-      (this.#buf.length !== 0 && buffer !== this.#buf.buffer)
-    ) {
-      throw new RangeError(
-        "Cannot commit read: the view is not the decoder's writable space",
-      );
-    }
-    if (buffer !== this.#buf.buffer) this.#buf = new Uint8Array(buffer);
-    this.#end += view.length;
-  }
-
-  /**
    * Copies a chunk into the decoder.
    *
    * @param chunk Received bytes.

@@ -96,8 +96,8 @@ export interface Scripted extends AsyncDisposable {
   frames: Frame[];
   /** The byte count of each `write()` the client made. */
   writes: number[];
-  /** Reads the client started: with `read()`, and on the byte stream. */
-  reads: { read: number; stream: number };
+  /** The client's socket calls, in the order it made them. */
+  events: ("read" | "write")[];
   /** Whether the client closed its socket. */
   socketClosed(): boolean;
   /** The next frame the client writes (of `type`, others skipped). */
@@ -155,38 +155,16 @@ export function scripted(
   let cursor = 0;
   let arrived = Promise.withResolvers<void>();
   const badResource = () => new Deno.errors.BadResource("Bad resource ID");
-  const reads = { read: 0, stream: 0 };
-  const readSocket = async (p: Uint8Array): Promise<number | null> => {
-    if (closed) throw badResource();
-    if (readError) throw readError;
-    return await toClient.read(p);
-  };
+  const events: ("read" | "write")[] = [];
   const socket = {
-    read(p: Uint8Array): Promise<number | null> {
-      reads.read++;
-      return readSocket(p);
+    async read(p: Uint8Array): Promise<number | null> {
+      events.push("read");
+      if (closed) throw badResource();
+      if (readError) throw readError;
+      return await toClient.read(p);
     },
-    // Like Deno's `conn.readable`: a byte stream read with BYOB readers.
-    readable: new ReadableStream({
-      type: "bytes",
-      async pull(controller: ReadableByteStreamController) {
-        const request = controller.byobRequest!;
-        const view = request.view!;
-        reads.stream++;
-        try {
-          const n = await readSocket(
-            new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
-          );
-          if (n === null) {
-            controller.close();
-            request.respond(0);
-          } else request.respond(n);
-        } catch (error) {
-          controller.error(error);
-        }
-      },
-    }),
     async write(p: Uint8Array): Promise<number> {
+      events.push("write");
       if (closed) throw badResource();
       while (stalled) await stalled.promise;
       if (writeError) throw writeError;
@@ -242,7 +220,7 @@ export function scripted(
     conn,
     frames,
     writes,
-    reads,
+    events,
     socketClosed: () => closed,
     next,
     async request() {
