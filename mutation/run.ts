@@ -195,6 +195,11 @@ export const TARGETS: readonly Target[] = [
     tests: ["tests/telemetry_unit_test.ts", "tests/telemetry_off_unit_test.ts"],
   },
   {
+    name: "spans",
+    module: "src/telemetry/_spans.ts",
+    tests: ["tests/telemetry_unit_test.ts"],
+  },
+  {
     name: "secure_path",
     module: "src/zookeeper/_secure_path.ts",
     tests: ["tests/secure_path_unit_test.ts"],

@@ -3,7 +3,8 @@
  * statements of every module under `src/`: layers import only downwards (or
  * within their own folder), there are no import circles, `channel/` and
  * `server/` never reach ZooKeeper, only `src/zookeeper/` imports
- * node-zookeeper-client (and importing `mod.ts` does not load it), no module
+ * node-zookeeper-client (and importing `mod.ts` does not load it), no entry
+ * point loads `@opentelemetry/api` when imported (telemetry does, when on), no module
  * imports another folder's `_` (internal) file, and no module keeps a
  * registry that another layer fills (the old `installConnector`), at import
  * time or later.
@@ -249,16 +250,55 @@ Deno.test("no module keeps a registry that another layer fills", async () => {
   assert.deepEqual(violations, []);
 });
 
-/** The modules (npm ones included) `deno info` finds in a module's graph. */
-async function loadedBy(entry: string): Promise<string[]> {
+interface ModuleInfo {
+  specifier: string;
+  dependencies?: {
+    code?: { specifier: string };
+    isDynamic?: boolean;
+  }[];
+}
+
+/** `deno info --json` of an entry point. */
+async function infoOf(
+  entry: string,
+): Promise<{ modules: ModuleInfo[]; redirects: Record<string, string> }> {
   const { code, stdout, stderr } = await runDeno(["info", "--json", entry], {
     cwd: new URL("../", import.meta.url),
   });
   assert.equal(code, 0, stderr);
-  const info = JSON.parse(stdout) as {
-    modules: { specifier: string }[];
-  };
-  return info.modules.map((m) => m.specifier);
+  return JSON.parse(stdout);
+}
+
+/**
+ * The modules (npm ones included) `deno info` finds in a module's graph,
+ * dynamic `import()`s included.
+ */
+async function loadedBy(entry: string): Promise<string[]> {
+  return (await infoOf(entry)).modules.map((m) => m.specifier);
+}
+
+/**
+ * The modules that importing `entry` evaluates: its graph without what is
+ * behind a dynamic `import()` and without type-only imports.
+ */
+async function importedBy(entry: string): Promise<string[]> {
+  const { modules, redirects } = await infoOf(entry);
+  const bySpecifier = new Map(modules.map((m) => [m.specifier, m]));
+  const root = new URL(`../${entry}`, import.meta.url).href;
+  const seen = new Set<string>();
+  const pending = [root];
+  while (pending.length > 0) {
+    const specifier = pending.pop()!;
+    const resolved = redirects[specifier] ?? specifier;
+    if (seen.has(resolved)) continue;
+    seen.add(resolved);
+    for (const dependency of bySpecifier.get(resolved)?.dependencies ?? []) {
+      if (dependency.code !== undefined && !dependency.isDynamic) {
+        pending.push(dependency.code.specifier);
+      }
+    }
+  }
+  return [...seen];
 }
 
 Deno.test("importing mod.ts or extend.ts does not load the ZooKeeper client", async () => {
@@ -269,6 +309,24 @@ Deno.test("importing mod.ts or extend.ts does not load the ZooKeeper client", as
   assert.ok((await loadedBy("zookeeper.ts")).some(zookeeper));
   for (const entry of ["mod.ts", "extend.ts"]) {
     assert.deepEqual((await loadedBy(entry)).filter(zookeeper), [], entry);
+  }
+});
+
+Deno.test("importing an entry point does not load @opentelemetry/api: telemetry loads it when it is on", async () => {
+  const api = (specifier: string) => specifier.includes("@opentelemetry/api");
+  // The check can fail: the API is in the graph, behind telemetry's import().
+  assert.ok((await loadedBy("mod.ts")).some(api));
+  assert.ok(
+    (await importedBy("src/telemetry/_spans.ts")).some(api),
+    "src/telemetry/_spans.ts imports the API",
+  );
+  const entries = ["mod.ts", "extend.ts", "zookeeper.ts", "protocol.ts"];
+  for (const entry of [...entries, "testing.ts", "cli.ts"]) {
+    const imported = await importedBy(entry);
+    // The walk follows imports: mod.ts evaluates most of src/.
+    const least = entry === "mod.ts" ? 40 : 2;
+    assert.ok(imported.length >= least, `${entry}: ${imported.length}`);
+    assert.deepEqual(imported.filter(api), [], entry);
   }
 });
 

@@ -28,6 +28,7 @@ Deno.test("mutation scope: unique names, existing modules and test files, the is
       "src/zookeeper/session.ts",
       "src/_interceptors.ts",
       "src/telemetry/telemetry.ts",
+      "src/telemetry/_spans.ts",
       "src/protocol/metadata.ts",
       "src/protocol/msgpack_codec.ts",
       "src/protocol/_msgpack_decode.ts",

@@ -1,7 +1,7 @@
 /**
  * With no OpenTelemetry provider registered, telemetry is off and costs
- * nothing: no interceptors, no channel wrapper, a no-op gauge observer
- * (`src/telemetry/telemetry.ts`). A module of its own: the enabled check is
+ * nothing: no interceptors, no channel wrapper, a no-op gauge observer, and
+ * `@opentelemetry/api` is not loaded (`src/telemetry/telemetry.ts`). A module of its own: the enabled check is
  * made once per process. No I/O.
  *
  * @module
@@ -13,6 +13,7 @@ import {
   clientTelemetry,
   observeChannel,
   serverTelemetry,
+  spansLoad,
   telemetryEnabled,
 } from "../src/telemetry/telemetry.ts";
 
@@ -28,6 +29,8 @@ Deno.test("without a registered provider telemetry is off: no interceptors, no w
   });
   stop();
   assert.equal(read, 0);
+  // Nor is the OpenTelemetry side (and with it @opentelemetry/api) loaded.
+  assert.equal(spansLoad(), undefined);
   // Checked once: a provider registered later does not turn it on.
   trace.setGlobalTracerProvider({
     getTracer: () => {

@@ -1,9 +1,10 @@
 /**
- * Unit tests of the OpenTelemetry interceptors (`src/telemetry/telemetry.ts`)
- * against recording tracer and meter providers registered with
- * `@opentelemetry/api` (no SDK, no exporter): span names, kinds, attributes,
- * W3C trace context in and out, metrics per call and per error, the
- * channel gauges. The end-to-end export is in telemetry_test.ts; the
+ * Unit tests of the OpenTelemetry interceptors (`src/telemetry/telemetry.ts`,
+ * which loads `src/telemetry/_spans.ts` when telemetry is on) against
+ * recording tracer and meter providers registered with `@opentelemetry/api`
+ * (no SDK, no exporter): a call made before that load, span names, kinds,
+ * attributes, W3C trace context in and out, metrics per call and per error,
+ * the channel gauges. The end-to-end export is in telemetry_test.ts; the
  * disabled path is in telemetry_off_unit_test.ts (a module of its own, since
  * the enabled check is made once per process). No I/O.
  *
@@ -26,8 +27,10 @@ import {
   clientTelemetry,
   observeChannel,
   serverTelemetry,
+  spansLoad,
   telemetryEnabled,
 } from "../src/telemetry/telemetry.ts";
+import { channelGauges } from "../src/telemetry/_spans.ts";
 import type { ClientCall, ServerCall } from "../src/_interceptors.ts";
 
 interface RecordedSpan {
@@ -169,6 +172,31 @@ function reset(): void {
 }
 
 const named = (name: string) => points.filter((p) => p.name === name);
+
+// First in this module: nothing has loaded the OpenTelemetry side yet.
+Deno.test("a call made before the OpenTelemetry side has loaded waits for it and is traced; gauges stopped before it loaded are never registered", async () => {
+  reset();
+  assert.equal(spansLoad(), undefined);
+  const before = callbacks.size;
+  const stopEarly = observeChannel("early", () => {
+    throw new Error("a stopped channel's state was read");
+  });
+  stopEarly();
+  const [interceptor] = clientTelemetry("calc");
+  const result = await interceptor!(clientCall(), () => Promise.resolve(42));
+  assert.equal(result, 42);
+  assert.deepEqual(spans.map((s) => [s.name, s.ended]), [["calc/divide", 1]]);
+  assert.equal(callbacks.size, before);
+  assert.ok(spansLoad() !== undefined);
+  // Loaded now: a channel's gauges are registered at once.
+  const stop = observeChannel(
+    "late",
+    () => ({ state: "fresh", endpoints: [] }),
+  );
+  assert.equal(callbacks.size, before + 1);
+  stop();
+  assert.equal(callbacks.size, before);
+});
 
 Deno.test("telemetry is on once a tracer provider is registered", () => {
   assert.equal(telemetryEnabled(), true);
@@ -358,11 +386,11 @@ Deno.test("serverTelemetry ignores a malformed traceparent, and without an addre
   assert.equal(spans[0]!.parent?.traceId, good);
 });
 
-Deno.test("observeChannel reports endpoints by state, the ejections summed, and the discovery state; stopping removes the callback", () => {
+Deno.test("channelGauges reports endpoints by state, the ejections summed, and the discovery state; stopping removes the callback", () => {
   const observed: { metric: string; value: number; attributes: Attributes }[] =
     [];
   const before = callbacks.size;
-  const stop = observeChannel("calc", () => ({
+  const stop = channelGauges("calc", () => ({
     state: "stale",
     endpoints: [
       { state: "ready", ejections: 0 },
@@ -452,8 +480,13 @@ Deno.test("the instruments: zkrpc's meter and tracer, each metric with its descr
 
 Deno.test("channelCallTelemetry wraps a whole channel call in an INTERNAL span; failures set error.type and the status", async () => {
   reset();
+  const tracers = created.filter((c) => c.kind === "tracer").length;
   const wrap = channelCallTelemetry("calc")!;
   assert.equal(await wrap("divide", () => Promise.resolve(3)), 3);
+  // Its own tracer, zkrpc's.
+  assert.deepEqual(created.filter((c) => c.kind === "tracer").slice(tracers), [
+    { kind: "tracer", name: "zkrpc" },
+  ]);
   assert.equal(spans[0]!.name, "calc/divide");
   assert.equal(spans[0]!.kind, SpanKind.INTERNAL);
   assert.deepEqual(spans[0]!.attributes, {

@@ -1,53 +1,37 @@
 /**
- * OpenTelemetry for zkrpc, as interceptors installed only when telemetry is
- * on: a span per channel call with a client span per attempt below it, a
- * server span per handled call, W3C trace
- * context in call metadata (`traceparent`, `tracestate`), and metrics.
+ * OpenTelemetry for zkrpc, installed only when telemetry is on: a span per
+ * channel call with a client span per attempt below it, a server span per
+ * handled call, W3C trace context in call metadata, metrics, and channel
+ * gauges (all of it in `_spans.ts`).
  *
- * Telemetry is on when a real tracer provider is registered with
+ * Telemetry is on when a tracer provider is registered with
  * `@opentelemetry/api` — with Deno's built-in OpenTelemetry
  * (`OTEL_DENO=true`) that is the case from the start, no SDK needed. It is
- * detected once per process; when off, no interceptor is installed and
- * calls cost what they cost without this module.
- *
- * Attribute names follow the OpenTelemetry RPC semantic conventions:
- * `rpc.system` ("zkrpc"), `rpc.service`, `rpc.method`, `server.address`,
- * `server.port`, `client.address`, `error.type`.
- *
- * Metrics (meter "zkrpc"): `rpc.client.duration` and `rpc.server.duration`
- * (histograms, ms), `zkrpc.client.calls`, `zkrpc.client.errors`,
- * `zkrpc.server.calls`, `zkrpc.server.errors` (counters; errors carry
- * `error.type`), `zkrpc.client.in_flight`, `zkrpc.server.in_flight`
- * (up-down counters), and per channel `zkrpc.channel.endpoints`,
- * `zkrpc.channel.ejections`, `zkrpc.channel.discovery_state` (gauges read
- * at collection).
+ * detected once per process, from the API's global registry, without
+ * loading the API: a process without telemetry never loads
+ * `@opentelemetry/api` (about 1.4 MB of heap less; docs/performance.md,
+ * "Sixth round"), installs no interceptor, and its calls cost what they cost
+ * without this module. When it is on, the API is loaded at the first
+ * channel, connection or server that installs telemetry, and a call that
+ * comes before it has loaded waits for it.
  *
  * @module
  */
 
-import {
-  type Attributes,
-  type Context,
-  context,
-  type Counter,
-  type Histogram,
-  metrics,
-  ProxyTracerProvider,
-  ROOT_CONTEXT,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Tracer,
-  type UpDownCounter,
-} from "@opentelemetry/api";
 import type { ClientInterceptor, ServerInterceptor } from "../_interceptors.ts";
+import type { ChannelCallWrapper, ChannelSnapshot } from "./_spans.ts";
+
+export type { ChannelCallWrapper, ChannelSnapshot };
+
+/** Where `@opentelemetry/api` 1.x keeps the providers registered with it. */
+const API_REGISTRY = Symbol.for("opentelemetry.js.api.1");
 
 let enabled: boolean | undefined;
 
 /**
- * Whether a real OpenTelemetry tracer provider is registered (Deno's
- * built-in one with `OTEL_DENO=true`, or an SDK). Detected once.
+ * Whether a tracer provider is registered with `@opentelemetry/api` 1.x
+ * (Deno's built-in one with `OTEL_DENO=true`, or an SDK's). Detected once,
+ * at the first call; a provider registered after that is not seen.
  *
  * @example Check
  * ```ts
@@ -60,103 +44,64 @@ let enabled: boolean | undefined;
  */
 export function telemetryEnabled(): boolean {
   if (enabled === undefined) {
-    const provider = trace.getTracerProvider();
-    enabled = !(provider instanceof ProxyTracerProvider &&
-      provider.getDelegate() === new ProxyTracerProvider().getDelegate());
+    const registry = (globalThis as Record<symbol, unknown>)[API_REGISTRY] as
+      | { trace?: unknown }
+      | undefined;
+    enabled = registry?.trace !== undefined;
   }
   return enabled;
 }
 
-interface Instruments {
-  tracer: Tracer;
-  duration: Histogram;
-  calls: Counter;
-  errors: Counter;
-  inFlight: UpDownCounter;
-}
+type Spans = typeof import("./_spans.ts");
 
-let client: Instruments | undefined;
-let server: Instruments | undefined;
+/** The OpenTelemetry side, once loaded. */
+let spans: Spans | undefined;
+let loading: Promise<Spans> | undefined;
 
-function instruments(side: "client" | "server"): Instruments {
-  const meter = metrics.getMeter("zkrpc");
-  return {
-    tracer: trace.getTracer("zkrpc"),
-    duration: meter.createHistogram(`rpc.${side}.duration`, {
-      description: `Duration of zkrpc calls (${side} side)`,
-      unit: "ms",
-    }),
-    calls: meter.createCounter(`zkrpc.${side}.calls`, {
-      description: `zkrpc calls (${side} side)`,
-    }),
-    errors: meter.createCounter(`zkrpc.${side}.errors`, {
-      description: `zkrpc calls that failed, by error.type (${side} side)`,
-    }),
-    inFlight: meter.createUpDownCounter(`zkrpc.${side}.in_flight`, {
-      description: `zkrpc calls in flight (${side} side)`,
-    }),
-  };
-}
-
-/** The error class name, as `error.type`. */
-function errorType(error: unknown): string {
-  return error instanceof Error ? error.name : typeof error;
+/** Loads the OpenTelemetry side (once). */
+function loadSpans(): Promise<Spans> {
+  return loading ??= import("./_spans.ts").then((loaded) => spans = loaded);
 }
 
 /**
- * Runs one call in a span, recording its metrics.
+ * The load of the OpenTelemetry side, once begun: `undefined` in a process
+ * where telemetry has never been installed (what the tests check).
+ *
+ * @example Nothing loaded while telemetry is off
+ * ```ts
+ * import { clientTelemetry, spansLoad } from "./telemetry.ts";
+ * import assert from "node:assert/strict";
+ *
+ * clientTelemetry(); // off unless OTEL_DENO=true
+ * if (!Deno.env.get("OTEL_DENO")) assert.equal(spansLoad(), undefined);
+ * ```
+ *
+ * @returns The load, or `undefined`.
  */
-async function observe(
-  i: Instruments,
-  span: Span,
-  attributes: Attributes,
-  next: () => Promise<unknown>,
-): Promise<unknown> {
-  const started = performance.now();
-  i.inFlight.add(1, attributes);
-  try {
-    return await next();
-  } catch (error) {
-    const type = errorType(error);
-    span.setAttribute("error.type", type);
-    span.setStatus({
-      code: SpanStatusCode.ERROR,
-      message: error instanceof Error ? error.message : String(error),
-    });
-    i.errors.add(1, { ...attributes, "error.type": type });
-    throw error;
-  } finally {
-    span.end();
-    i.inFlight.add(-1, attributes);
-    i.calls.add(1, attributes);
-    i.duration.record(performance.now() - started, attributes);
-  }
-}
-
-/** A W3C `traceparent` value for a span. */
-function traceparent(span: Span): string {
-  const sc = span.spanContext();
-  return `00-${sc.traceId}-${sc.spanId}-${
-    (sc.traceFlags & 0xff).toString(16).padStart(2, "0")
-  }`;
-}
-
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-
-/** The remote parent named by call metadata, or the active context. */
-function parentOf(metadata: Readonly<Record<string, string>>): Context {
-  const match = TRACEPARENT.exec(metadata["traceparent"] ?? "");
-  if (match === null) return context.active();
-  return trace.setSpanContext(ROOT_CONTEXT, {
-    traceId: match[1]!,
-    spanId: match[2]!,
-    traceFlags: parseInt(match[3]!, 16),
-    isRemote: true,
-  });
+export function spansLoad(): Promise<unknown> | undefined {
+  return loading;
 }
 
 /**
- * The client interceptors telemetry adds: one, when telemetry is on.
+ * A function that runs the one `make` builds from the OpenTelemetry side:
+ * starts loading it now, and lets a call that comes first wait for it.
+ */
+function whenLoaded<A extends unknown[], R>(
+  make: (spans: Spans) => (...args: A) => Promise<R>,
+): (...args: A) => Promise<R> {
+  // A failed load fails the calls that wait for it, not this kick.
+  loadSpans().catch(() => {});
+  let made: ((...args: A) => Promise<R>) | undefined;
+  return (...args) =>
+    made !== undefined
+      ? made(...args)
+      : loadSpans().then((loaded) => (made ??= make(loaded))(...args));
+}
+
+/**
+ * The client interceptors telemetry adds: one, when telemetry is on (a
+ * CLIENT span per attempt, W3C trace context in its metadata, the client
+ * metrics).
  *
  * @example Install by hand
  * ```ts
@@ -171,35 +116,13 @@ function parentOf(metadata: Readonly<Record<string, string>>): Context {
  */
 export function clientTelemetry(service?: string): ClientInterceptor[] {
   if (!telemetryEnabled()) return [];
-  const i = client ??= instruments("client");
-  return [(call, next) => {
-    const colon = call.target.lastIndexOf(":");
-    const attributes: Attributes = {
-      "rpc.system": "zkrpc",
-      "rpc.method": call.method,
-      "server.address": call.target.slice(0, colon),
-      "server.port": Number(call.target.slice(colon + 1)),
-    };
-    if (service !== undefined) attributes["rpc.service"] = service;
-    const span = i.tracer.startSpan(
-      service === undefined ? call.method : `${service}/${call.method}`,
-      {
-        kind: SpanKind.CLIENT,
-        attributes: { ...attributes, "zkrpc.attempt": call.attempt },
-      },
-      context.active(),
-    );
-    call.metadata["traceparent"] = traceparent(span);
-    const state = span.spanContext().traceState?.serialize();
-    if (state) call.metadata["tracestate"] = state;
-    return observe(i, span, attributes, next);
-  }];
+  return [whenLoaded((loaded) => loaded.clientSpans(service))];
 }
 
 /**
- * The server interceptors telemetry adds: one, when telemetry is on. The
- * handler runs with the server span active, so calls it makes are its
- * children.
+ * The server interceptors telemetry adds: one, when telemetry is on (a
+ * SERVER span per call, child of the caller's trace context, with the
+ * handler running inside it; the server metrics).
  *
  * @example Install by hand
  * ```ts
@@ -214,47 +137,13 @@ export function clientTelemetry(service?: string): ClientInterceptor[] {
  */
 export function serverTelemetry(addr?: Deno.NetAddr): ServerInterceptor[] {
   if (!telemetryEnabled()) return [];
-  const i = server ??= instruments("server");
-  return [(call, next) => {
-    const attributes: Attributes = {
-      "rpc.system": "zkrpc",
-      "rpc.method": call.method,
-    };
-    if (addr !== undefined) {
-      attributes["server.address"] = addr.hostname;
-      attributes["server.port"] = addr.port;
-    }
-    const parent = parentOf(call.metadata);
-    const span = i.tracer.startSpan(call.method, {
-      kind: SpanKind.SERVER,
-      attributes: call.remoteAddr === undefined ? attributes : {
-        ...attributes,
-        "client.address": call.remoteAddr.hostname,
-        "client.port": call.remoteAddr.port,
-      },
-    }, parent);
-    return context.with(
-      trace.setSpan(parent, span),
-      () => observe(i, span, attributes, next),
-    );
-  }];
-}
-
-/** What {@linkcode observeChannel} reads of a channel at each collection. */
-export interface ChannelSnapshot {
-  /** The discovery state (`fresh`, `stale`, …). */
-  state: string;
-  /** Each endpoint's connection state and its ejections so far. */
-  endpoints: readonly { state: string; ejections: number }[];
+  return [whenLoaded((loaded) => loaded.serverSpans(addr))];
 }
 
 /**
- * Reports a channel's endpoints by state (`zkrpc.channel.endpoints`, with
- * `zkrpc.endpoint.state`), its ejected endpoints' ejection counts
- * (`zkrpc.channel.ejections`) and its discovery state
- * (`zkrpc.channel.discovery_state`: 1 for the current state, by
- * `zkrpc.discovery.state`), read only when the exporter collects. Does
- * nothing when telemetry is off.
+ * Reports a channel's endpoints, ejections and discovery state as gauges
+ * read when the exporter collects (see `channelGauges`). Does nothing when
+ * telemetry is off.
  *
  * @example Observe a snapshot source
  * ```ts
@@ -273,54 +162,24 @@ export function observeChannel(
   read: () => ChannelSnapshot,
 ): () => void {
   if (!telemetryEnabled()) return () => {};
-  const meter = metrics.getMeter("zkrpc");
-  const endpoints = meter.createObservableGauge("zkrpc.channel.endpoints", {
-    description: "Endpoints of a channel by connection state",
-  });
-  const ejections = meter.createObservableGauge("zkrpc.channel.ejections", {
-    description: "Ejections in a row of the channel's ejected endpoints",
-  });
-  const discovery = meter.createObservableGauge(
-    "zkrpc.channel.discovery_state",
-    { description: "1 for the channel's current discovery state" },
-  );
-  const callback = (
-    result: {
-      observe(
-        metric: typeof endpoints,
-        value: number,
-        attributes: Attributes,
-      ): void;
-    },
-  ) => {
-    const snapshot = read();
-    const byState = new Map<string, number>();
-    let ejected = 0;
-    for (const endpoint of snapshot.endpoints) {
-      byState.set(endpoint.state, (byState.get(endpoint.state) ?? 0) + 1);
-      ejected += endpoint.ejections;
-    }
-    for (const [state, count] of byState) {
-      result.observe(endpoints, count, {
-        "rpc.service": service,
-        "zkrpc.endpoint.state": state,
-      });
-    }
-    result.observe(ejections, ejected, { "rpc.service": service });
-    result.observe(discovery, 1, {
-      "rpc.service": service,
-      "zkrpc.discovery.state": snapshot.state,
-    });
+  let stopped = false;
+  let stop: (() => void) | undefined;
+  const start = (loaded: Spans): void => {
+    if (!stopped) stop = loaded.channelGauges(service, read);
   };
-  const observables = [endpoints, ejections, discovery];
-  meter.addBatchObservableCallback(callback, observables);
-  return () => meter.removeBatchObservableCallback(callback, observables);
+  if (spans !== undefined) start(spans);
+  // Without the API there are no gauges to report to.
+  else loadSpans().then(start, () => {});
+  return () => {
+    stopped = true;
+    stop?.();
+  };
 }
 
 /**
- * Wraps a whole channel call (all its attempts and hedges) in one span
- * (`INTERNAL`, named `service/method`): its attempts' client spans are its
- * children. `undefined` when telemetry is off, so the channel skips it.
+ * Wraps a whole channel call (all its attempts and hedges) in one INTERNAL
+ * span, parent of its attempts' client spans. `undefined` when telemetry is
+ * off, so the channel skips it.
  *
  * @example Wrap a call
  * ```ts
@@ -336,34 +195,7 @@ export function observeChannel(
  */
 export function channelCallTelemetry(
   service: string,
-):
-  | ((method: string, run: () => Promise<unknown>) => Promise<unknown>)
-  | undefined {
+): ChannelCallWrapper | undefined {
   if (!telemetryEnabled()) return undefined;
-  const tracer = trace.getTracer("zkrpc");
-  return (method, run) => {
-    const active = context.active();
-    const span = tracer.startSpan(`${service}/${method}`, {
-      kind: SpanKind.INTERNAL,
-      attributes: {
-        "rpc.system": "zkrpc",
-        "rpc.service": service,
-        "rpc.method": method,
-      },
-    }, active);
-    return context.with(trace.setSpan(active, span), async () => {
-      try {
-        return await run();
-      } catch (error) {
-        span.setAttribute("error.type", errorType(error));
-        span.setStatus({
-          code: SpanStatusCode.ERROR,
-          message: error instanceof Error ? error.message : String(error),
-        });
-        throw error;
-      } finally {
-        span.end();
-      }
-    });
-  };
+  return whenLoaded((loaded) => loaded.channelCallSpan(service));
 }
