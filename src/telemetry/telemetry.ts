@@ -69,11 +69,11 @@ function loadSpans(): Promise<Spans> {
  *
  * @example Nothing loaded while telemetry is off
  * ```ts
- * import { clientTelemetry, spansLoad } from "./telemetry.ts";
+ * import { clientTelemetry, spansLoad, telemetryEnabled } from "./telemetry.ts";
  * import assert from "node:assert/strict";
  *
  * clientTelemetry(); // off unless OTEL_DENO=true
- * if (!Deno.env.get("OTEL_DENO")) assert.equal(spansLoad(), undefined);
+ * if (!telemetryEnabled()) assert.equal(spansLoad(), undefined);
  * ```
  *
  * @returns The load, or `undefined`.
