@@ -9,7 +9,7 @@
  * (`OTEL_DENO=true`) that is the case from the start, no SDK needed. It is
  * detected once per process, from the API's global registry, without
  * loading the API: a process without telemetry never loads
- * `@opentelemetry/api` (about 1.4 MB of heap less; docs/performance.md,
+ * `@opentelemetry/api` (about 1.4 MiB less heap; docs/performance.md,
  * "Sixth round"), installs no interceptor, and its calls cost what they cost
  * without this module. When it is on, the API is loaded at the first
  * channel, connection or server that installs telemetry, and a call that
