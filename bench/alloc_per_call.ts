@@ -20,6 +20,7 @@ import { msgpackCodec } from "../src/protocol/msgpack_codec.ts";
 import { serve } from "../src/server/server.ts";
 import { DistributedChannel } from "../src/channel/channel.ts";
 import { StaticMembership } from "../src/discovery/static.ts";
+import { fullCollection } from "./gc_stats.ts";
 
 /** One measurement. */
 export interface AllocRow {
@@ -33,7 +34,6 @@ export interface AllocRow {
   bytesPerCall: number;
 }
 
-const gc = (globalThis as { gc?: () => void }).gc;
 const HOST = "127.0.0.1";
 const CALLS = 4_096;
 const IN_FLIGHT = 64;
@@ -56,7 +56,7 @@ async function measure(conn: Caller): Promise<number> {
   // The median of 5 rounds: one disturbed by a collection reads low.
   const rounds: number[] = [];
   for (let r = 0; r < 5; r++) {
-    gc!();
+    fullCollection!();
     const before = Deno.memoryUsage().heapUsed;
     await run(conn, CALLS);
     rounds.push((Deno.memoryUsage().heapUsed - before) / CALLS);
@@ -112,7 +112,7 @@ async function childServer(): Promise<
  * ```
  */
 export async function allocationPerCall(): Promise<AllocRow[]> {
-  if (gc === undefined) {
+  if (fullCollection === undefined) {
     throw new Error(
       "Cannot measure allocation: run with --v8-flags=--expose-gc,--min-semi-space-size=128,--max-semi-space-size=128",
     );

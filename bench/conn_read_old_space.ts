@@ -17,7 +17,11 @@
  * @module
  */
 import { writeAll } from "./frame_echo.ts";
-import { idleThroughYoungCollections, watchGc } from "./gc_stats.ts";
+import {
+  fullCollection,
+  idleThroughYoungCollections,
+  watchGc,
+} from "./gc_stats.ts";
 
 const FRAME = 64;
 
@@ -66,9 +70,6 @@ async function echo(conn: Deno.Conn, how: ReadWith): Promise<void> {
     }
   }
 }
-
-/** `gc()` when the process runs with `--v8-flags=--expose-gc`. */
-const fullCollection = (globalThis as { gc?: () => void }).gc;
 
 /**
  * Writes a frame and reads it back, `reads` times, on a new connection to

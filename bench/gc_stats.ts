@@ -54,6 +54,20 @@ interface Profiler {
 }
 
 /**
+ * V8's `gc()`, a full collection, when the process runs with
+ * `--v8-flags=--expose-gc`; `undefined` otherwise.
+ *
+ * @example Collect if allowed
+ * ```ts
+ * import { fullCollection } from "./gc_stats.ts";
+ *
+ * fullCollection?.();
+ * ```
+ */
+export const fullCollection: (() => void) | undefined =
+  (globalThis as { gc?: () => void }).gc;
+
+/**
  * Figures of a window with no collection in it.
  *
  * @example

@@ -2,7 +2,7 @@
  * What importing each entry point (and each npm package zkrpc uses) adds to
  * the old generation of a fresh process, measured after full collections,
  * each in a process of its own. V8 starts incremental marking only once a
- * process's old generation is over 8 MB (`kV8ActivationThreshold`); a
+ * process's old generation is over 8 MiB (`kV8ActivationThreshold`); a
  * process under it has no old-generation collection until its heap limit,
  * one over it has its first as soon as its young generation has grown under
  * load. See docs/performance.md, "Sixth round".
@@ -14,9 +14,11 @@
  * @module
  */
 import v8 from "node:v8";
+import { fullCollection } from "./gc_stats.ts";
+import { runDeno } from "../src/testing/child_process.ts";
 
 /** V8's `kV8ActivationThreshold`: no incremental marking below it. */
-export const ACTIVATION_THRESHOLD_MB = 8;
+export const ACTIVATION_THRESHOLD_MIB = 8;
 
 /** Entry points and packages, relative to the project or as specifiers. */
 export const IMPORTS: readonly string[] = [
@@ -31,14 +33,15 @@ export const IMPORTS: readonly string[] = [
 
 /**
  * The process's old generation (every space but the young one) after full
- * collections, in MB. Needs `--expose-gc`.
+ * collections, in MiB. Needs `--expose-gc`.
  *
- * @returns MB.
+ * @returns MiB.
  */
 export function oldGenerationMb(): number {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) throw new Error("Run with --v8-flags=--expose-gc");
-  for (let i = 0; i < 3; i++) gc();
+  if (fullCollection === undefined) {
+    throw new Error("Run with --v8-flags=--expose-gc");
+  }
+  for (let i = 0; i < 3; i++) fullCollection();
   return v8.getHeapSpaceStatistics()
     .filter((space) => space.space_name !== "new_space")
     .reduce((sum, space) => sum + space.space_used_size, 0) / 2 ** 20;
@@ -47,21 +50,17 @@ export function oldGenerationMb(): number {
 const ROOT = new URL("../", import.meta.url);
 
 async function measureInChild(specifier: string): Promise<string> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-env",
-      "--allow-sys",
-      "--v8-flags=--expose-gc",
-      new URL("bench/import_heap.ts", ROOT).pathname,
-      "--child",
-      specifier,
-    ],
-    cwd: ROOT.pathname,
-  }).output();
-  const out = new TextDecoder().decode(code === 0 ? stdout : stderr);
-  return out.trim();
+  const { code, stdout, stderr } = await runDeno([
+    "run",
+    "--allow-read",
+    "--allow-env",
+    "--allow-sys",
+    "--v8-flags=--expose-gc",
+    new URL("bench/import_heap.ts", ROOT).pathname,
+    "--child",
+    specifier,
+  ], { cwd: ROOT });
+  return (code === 0 ? stdout : stderr).trim();
 }
 
 if (import.meta.main) {
@@ -73,13 +72,13 @@ if (import.meta.main) {
     );
     const after = oldGenerationMb();
     console.log(
-      `${specifier.padEnd(28)} +${(after - before).toFixed(2)} MB -> ${
+      `${specifier.padEnd(28)} +${(after - before).toFixed(2)} MiB -> ${
         after.toFixed(2)
-      } MB${after > ACTIVATION_THRESHOLD_MB ? " (over 8 MB)" : ""}`,
+      } MiB${after > ACTIVATION_THRESHOLD_MIB ? " (over the threshold)" : ""}`,
     );
   } else {
     console.log(
-      `old generation after import, each in a fresh process (V8 starts incremental marking over ${ACTIVATION_THRESHOLD_MB} MB)`,
+      `old generation after import, each in a fresh process (MiB; V8 starts incremental marking over ${ACTIVATION_THRESHOLD_MIB} MiB)`,
     );
     for (const specifier of IMPORTS) {
       console.log(await measureInChild(specifier));
