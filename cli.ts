@@ -5,7 +5,7 @@
  *
  * - `zkrpc ls [SERVICE]`: services and their servers with registered data
  * - `zkrpc watch SERVICE`: joins and leaves as they happen
- * - `zkrpc call SERVICE METHOD [JSON-ARG…]`: one call, the result as JSON
+ * - `zkrpc call SERVICE METHOD [JSON-ARG...]`: one call, the result as JSON
  *   (the argument count is checked against the method's declaration first)
  * - `zkrpc describe SERVICE`: the methods a server exposes, with their
  *   declared parameter counts, its protocol version, codec and metadata
@@ -67,12 +67,12 @@ export { ExitCode, type ExitCodeValue } from "./src/cli/_shared.ts";
 
 const HELP = `zkrpc: inspect and call zkrpc services registered in ZooKeeper
 
-Usage: zkrpc COMMAND [ARGS…] [options]
+Usage: zkrpc COMMAND [ARGS...] [options]
 
 Commands:
   ls [SERVICE]                  list services and their servers
   watch SERVICE                 print servers joining and leaving
-  call SERVICE METHOD [ARG…]    call a method, print the result as JSON
+  call SERVICE METHOD [ARG...]    call a method, print the result as JSON
   describe SERVICE              list a server's methods and parameter counts
   health SERVICE                each server's health (serving / not-serving)
   traces                        receive OpenTelemetry traces, print span trees

@@ -2,7 +2,7 @@
  * For code that looks below a call (a codec, metadata limits, a health check of
  * its own): the wire side of zkrpc, the payload codecs a server accepts and a
  * connection offers ({@linkcode jsonCodec}, {@linkcode msgpackCodec} and their
- * `create…` factories, or your own {@linkcode Codec}), the nesting limit of
+ * `create...` factories, or your own {@linkcode Codec}), the nesting limit of
  * both codecs ({@linkcode MAX_NESTING}), the call-metadata limits
  * ({@linkcode MAX_METADATA_SIZE}, {@linkcode RESERVED_METADATA_KEYS}), and the
  * two methods every server answers: {@linkcode HEALTH_METHOD} and

@@ -375,7 +375,7 @@ export interface BackoffOptions {
   /** Growth per attempt. @default {2} */
   multiplier?: number;
   /**
-   * Share of a period that jitter adds or removes (±), so that many clients
+   * Share of a period that jitter adds or removes (+/-), so that many clients
    * do not retry in lockstep.
    *
    * @default {0.2}
@@ -387,7 +387,7 @@ export interface BackoffOptions {
 
 /**
  * The period before attempt `attempt + 1`: `minTimeout * multiplier^(attempt
- * - 1)`, capped at `maxTimeout`, spread by ± `jitter` (and never above
+ * - 1)`, capped at `maxTimeout`, spread by +/- `jitter` (and never above
  * `maxTimeout`).
  *
  * @param attempt Which period (1 for the first).

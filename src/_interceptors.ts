@@ -40,7 +40,7 @@ export interface ClientCall {
   /** Milliseconds the call may still take; `Infinity`: no deadline. */
   timeout: number;
   /**
-   * 1 for a call's first attempt on a channel, 2 for its first retry… An
+   * 1 for a call's first attempt on a channel, 2 for its first retry... An
    * attempt whose connection could not be opened counts but is not
    * intercepted (nothing was sent). Always 1 on a `Connection`.
    */

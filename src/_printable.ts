@@ -8,17 +8,17 @@
  *
  * Two rules, applied by every printer of such data:
  *
- * - **Escaped**: every control character (C0 U+0000–U+001F, DEL U+007F,
- *   C1 U+0080–U+009F), every format character (`\p{Cf}`: bidi embeddings,
- *   overrides and isolates U+202A–U+202E and U+2066–U+2069, marks
+ * - **Escaped**: every control character (C0 U+0000-U+001F, DEL U+007F,
+ *   C1 U+0080-U+009F), every format character (`\p{Cf}`: bidi embeddings,
+ *   overrides and isolates U+202A-U+202E and U+2066-U+2069, marks
  *   U+200E/U+200F/U+061C, zero-width characters, U+FEFF, tag characters
- *   U+E0000–U+E007F…), the line and paragraph separators U+2028/U+2029 and
+ *   U+E0000-U+E007F...), the line and paragraph separators U+2028/U+2029 and
  *   lone surrogates. In text they print as `\n`, `\t`, `\r`, `\xHH`, `\uHHHH`
  *   or `\u{HHHHH}`; in JSON as `\uHHHH` (still valid JSON that decodes to
  *   the same string).
  * - **Capped**: a field longer than {@linkcode FIELD_LIMIT} characters (a
  *   whole message: {@linkcode MESSAGE_LIMIT}) is cut there and ends with an
- *   ellipsis and its full length: `aaaa… (1048576 chars)`.
+ *   ellipsis and its full length: `aaaa... (1048576 chars)`.
  *
  * @module
  */
@@ -32,7 +32,7 @@
  * import assert from "node:assert/strict";
  *
  * assert.equal(printable("x".repeat(FIELD_LIMIT)), "x".repeat(FIELD_LIMIT));
- * assert.match(printable("x".repeat(FIELD_LIMIT + 1)), /… \(201 chars\)$/);
+ * assert.match(printable("x".repeat(FIELD_LIMIT + 1)), /\u2026 \(201 chars\)$/);
  * ```
  */
 export const FIELD_LIMIT = 200;
@@ -46,7 +46,7 @@ export const FIELD_LIMIT = 200;
  * import assert from "node:assert/strict";
  *
  * const long = "m".repeat(MESSAGE_LIMIT + 1);
- * assert.ok(printableMessage(long).endsWith(`… (${MESSAGE_LIMIT + 1} chars)`));
+ * assert.ok(printableMessage(long).endsWith(`\u2026 (${MESSAGE_LIMIT + 1} chars)`));
  * ```
  */
 export const MESSAGE_LIMIT = 2000;
@@ -84,7 +84,7 @@ function hex(code: number, digits: number): string {
 
 /**
  * Cuts `text` after `max` UTF-16 code units (never inside a surrogate pair)
- * and appends `… (N chars)`.
+ * and appends `... (N chars)`.
  *
  * @param text Any text.
  * @param max The most code units kept.
@@ -95,7 +95,7 @@ function cap(text: string, max: number): string {
   let end = Math.max(0, Math.floor(max));
   const last = text.charCodeAt(end - 1);
   if (last >= 0xd800 && last <= 0xdbff) end--; // keep the pair whole
-  return `${text.slice(0, end)}… (${text.length} chars)`;
+  return `${text.slice(0, end)}\u2026 (${text.length} chars)`;
 }
 
 /**
@@ -113,7 +113,7 @@ function cap(text: string, max: number): string {
  * import assert from "node:assert/strict";
  *
  * assert.equal(printable("evil\x1b[2J\u009b31m\u202e"), "evil\\x1b[2J\\x9b31m\\u202e");
- * assert.equal(printable("a".repeat(1_000_000)), `${"a".repeat(200)}… (1000000 chars)`);
+ * assert.equal(printable("a".repeat(1_000_000)), `${"a".repeat(200)}\u2026 (1000000 chars)`);
  * assert.equal(printable("two\nlines", { max: Infinity }), "two\\nlines");
  * ```
  */
@@ -166,7 +166,7 @@ export function printableMessage(value: unknown): string {
  * import assert from "node:assert/strict";
  *
  * const options: PrintableJsonOptions = { indent: 1, max: 3 };
- * assert.equal(printableJson({ a: "abcd" }, options), '{\n "a": "abc… (4 chars)"\n}');
+ * assert.equal(printableJson({ a: "abcd" }, options), '{\n "a": "abc\u2026 (4 chars)"\n}');
  * ```
  */
 export interface PrintableJsonOptions extends PrintableOptions {

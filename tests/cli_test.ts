@@ -76,7 +76,17 @@ Deno.test("zkrpc --help and each command's --help print usage and exit 0", async
     assert.equal(run.code, 0, `${args.join(" ")}: ${run.stderr}`);
     assert.match(run.stdout, /Usage: zkrpc/);
     assert.match(run.stdout, /Exit codes:/);
+    // The help itself must not do what it warns of: no control or format
+    // character (an escape, a right-to-left override) but line ends.
+    assert.doesNotMatch(
+      run.stdout,
+      // deno-lint-ignore no-control-regex -- the controls are what it looks for
+      /[\x00-\x09\x0b-\x1f\x7f-\x9f\p{Cf}]/u,
+      args.join(" "),
+    );
   }
+  const help = await zkrpc(["--help"]);
+  assert.match(help.stdout, /escaped \(\\x1b, \\u202e\.\.\.\)/);
 });
 
 Deno.test("zkrpc with a wrong command, flag or argument count exits 2 with a hint", async () => {

@@ -330,6 +330,27 @@ Deno.test("importing an entry point does not load @opentelemetry/api: telemetry 
   }
 });
 
+Deno.test("every module an entry point loads is ASCII: V8 keeps a module's source in the heap, two bytes a character if one is not", async () => {
+  const isAscii = (text: string) => !/\P{ASCII}/u.test(text);
+  // The check can fail: one character past ASCII is enough.
+  assert.equal(isAscii("host:port\u2026"), false);
+  const entries = ["mod.ts", "extend.ts", "zookeeper.ts", "protocol.ts"];
+  const local = new Set<string>();
+  for (const entry of [...entries, "testing.ts", "cli.ts"]) {
+    for (const specifier of await loadedBy(entry)) {
+      if (specifier.startsWith("file:")) local.add(specifier);
+    }
+  }
+  assert.ok(local.size >= 60, `${local.size} modules`);
+  const notAscii: string[] = [];
+  for (const specifier of local) {
+    if (!isAscii(await Deno.readTextFile(new URL(specifier)))) {
+      notAscii.push(specifier.slice(specifier.indexOf("/src/")));
+    }
+  }
+  assert.deepEqual(notAscii, [], "write \\u2026 in strings, ... in comments");
+});
+
 /** Imports of another folder's `_` file that are allowed: none. */
 const KNOWN_PRIVATE_IMPORTS: readonly string[] = [
   // The ZooKeeper configuration module is being made public to cli/, testing/.

@@ -68,7 +68,7 @@ export class MemberAdmission {
    * Why a member may not be called, or `undefined` when it may.
    *
    * @param member The member's data.
-   * @returns The reason, e.g. `"no --allow-net permission for …"`.
+   * @returns The reason, e.g. `"no --allow-net permission for ..."`.
    */
   refusal(member: MemberData): string | undefined {
     const { service, tls, allowPlaintext, filter } = this.#options;

@@ -1,7 +1,7 @@
 /**
- * The discovery channel, as wiring: membership → subchannel pool → picker
+ * The discovery channel, as wiring: membership -> subchannel pool -> picker
  * (balancer; outlier detection, latency and retry budget hear every
- * outcome) → one {@linkcode ChannelCall} per call. Readiness and close live
+ * outcome) -> one {@linkcode ChannelCall} per call. Readiness and close live
  * here; a call's attempts live in `call.ts`.
  *
  * @module

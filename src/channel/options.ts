@@ -28,7 +28,7 @@ import type { EndpointState } from "./subchannel.ts";
  * import type { ChannelTlsOptions } from "@zkrpc/zkrpc/extend";
  * import assert from "node:assert/strict";
  *
- * const tls: ChannelTlsOptions = { caCerts: ["-----BEGIN CERTIFICATE-----…"] };
+ * const tls: ChannelTlsOptions = { caCerts: ["-----BEGIN CERTIFICATE-----\u2026"] };
  * assert.equal(tls.allowPlaintext, undefined); // plaintext members skipped
  * ```
  */

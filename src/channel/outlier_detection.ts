@@ -10,7 +10,7 @@
  * `failureRate`. Call-failure ejections never take more than
  * `maxEjectionPercent` of the endpoints out, so outlier detection alone
  * cannot cause an outage. The n-th ejection in a row lasts
- * `ejectionTime * 2^(n-1)` (±20 % jitter, at most `maxEjectionTime`); then
+ * `ejectionTime * 2^(n-1)` (+/-20 % jitter, at most `maxEjectionTime`); then
  * the endpoint is probed every `probeInterval` (a connect, then a ping) in
  * the background, and the first probe answered re-admits it. No call is
  * spent on probing.
@@ -41,7 +41,7 @@ import type { CallOutcome, OutcomeListener } from "./picker.ts";
 export interface OutlierDetectionOptions {
   /**
    * First ejection period of a failing endpoint, in ms; each ejection in a
-   * row doubles it (±20 % jitter). After it, probes decide re-admission.
+   * row doubles it (+/-20 % jitter). After it, probes decide re-admission.
    *
    * @default {250}
    */
@@ -83,7 +83,7 @@ export interface OutlierDetectionOptions {
   maxEjectionPercent?: number;
   /**
    * Milliseconds between background probes of an ejected endpoint once its
-   * ejection period is over (±20 % jitter).
+   * ejection period is over (+/-20 % jitter).
    *
    * @default {1000}
    */

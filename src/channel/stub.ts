@@ -64,7 +64,7 @@ export type Stub<T> = {
  * says: the names JavaScript, Deno, Node and common libraries probe to
  * coerce, print, compare, serialise or await a value (`then`, `toString`,
  * `toJSON`, `valueOf`, `constructor`, `asymmetricMatch`, `$$typeof`,
- * `nodeType`…) and every property of `Object.prototype`. Every symbol is
+ * `nodeType`...) and every property of `Object.prototype`. Every symbol is
  * inert too. A handler method with one of these names is called with
  * `caller.call(name, params)`.
  */
@@ -136,7 +136,7 @@ function stubTarget(label: string): object {
  *
  * A stub is inert to coercion: symbols, the names of `Object.prototype` and
  * the names runtimes and libraries probe (`then`, `catch`, `finally`,
- * `toJSON`, `asymmetricMatch`, `$$typeof`, `nodeType`…) are never
+ * `toJSON`, `asymmetricMatch`, `$$typeof`, `nodeType`...) are never
  * remote calls (call such a method with `caller.call(name, params)`), so `` `${stub}` ``,
  * `String(stub)`, `JSON.stringify(stub)`, `Deno.inspect(stub)`,
  * `console.log(stub)` and `await stub` work locally; a stub prints as

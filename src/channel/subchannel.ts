@@ -1,6 +1,6 @@
 /**
  * One endpoint of a channel: its member data, its one shared connection and
- * the state machine the channel reports (`idle` → `connecting` → `ready`,
+ * the state machine the channel reports (`idle` -> `connecting` -> `ready`,
  * `draining` after a `goaway`, `ejected` while outlier detection keeps it out
  * of rotation).
  *

@@ -127,7 +127,7 @@ function attributeList(list: unknown, depth = 0): [string, unknown][] {
 
 /**
  * The spans of one OTLP/HTTP JSON `ExportTraceServiceRequest`
- * (`resourceSpans` → `scopeSpans` → `spans`). A span without a valid trace
+ * (`resourceSpans` -> `scopeSpans` -> `spans`). A span without a valid trace
  * id, span id, name or times is skipped and counted.
  *
  * @param body The parsed request body.

@@ -67,7 +67,7 @@ export class CliError extends Error {
 
   /**
    * @param exitCode The process exit code.
-   * @param message What failed, std style: `Cannot …: detail`.
+   * @param message What failed, std style: `Cannot ...: detail`.
    * @param hint An optional hint printed after the message.
    */
   constructor(exitCode: ExitCodeValue, message: string, hint?: string) {
@@ -106,7 +106,7 @@ export const GLOBAL_FLAGS = {
 
 /** Help text of the global flags. */
 export const GLOBAL_HELP = `Global options:
-  --zookeeper HOSTS   ZooKeeper connection string, host:port[,host:port…][/chroot]
+  --zookeeper HOSTS   ZooKeeper connection string, host:port[,host:port...][/chroot]
                       (default: $ZOOKEEPER_HOSTS, else 127.0.0.1:2181)
   --root PATH         registry root (default /rpc)
   --timeout DURATION  how long to wait for ZooKeeper and for a call: 500ms, 5s, 1m
@@ -119,7 +119,7 @@ export const GLOBAL_HELP = `Global options:
   -h, --help          show help
 
 Everything printed from ZooKeeper or a server has its control characters
-escaped (\x1b, \u202e…) and each field capped at 200 characters.`;
+escaped (\\x1b, \\u202e...) and each field capped at 200 characters.`;
 
 /** Exit codes, as the help text lists them. */
 export const EXIT_HELP = `Exit codes:
@@ -589,7 +589,7 @@ export const FIELDS_SHOWN = 20;
  * JSON), at most {@linkcode FIELDS_SHOWN} of them and a count of the rest.
  *
  * @param record The fields.
- * @returns One text per field, and `… (N more fields…)` when some are left.
+ * @returns One text per field, and `... (N more fields...)` when some are left.
  *
  * @example Escaped keys and values
  * ```ts
@@ -609,7 +609,9 @@ export function printableFields(record: Record<string, unknown>): string[] {
   );
   if (entries.length > FIELDS_SHOWN) {
     shown.push(
-      `… (${entries.length - FIELDS_SHOWN} more fields; --json shows them)`,
+      `\u2026 (${
+        entries.length - FIELDS_SHOWN
+      } more fields; --json shows them)`,
     );
   }
   return shown;

@@ -9,7 +9,7 @@ import { printable } from "../_printable.ts";
 import type { ReceivedSpan } from "./_otlp.ts";
 
 /**
- * A duration in nanoseconds, with three significant digits: `42.1 µs`,
+ * A duration in nanoseconds, with three significant digits: `42.1 us`,
  * `3.50 ms`, `1.20 s`.
  *
  * @param ns Nanoseconds.
@@ -21,13 +21,13 @@ import type { ReceivedSpan } from "./_otlp.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(formatNanos(3_500_000n), "3.50 ms");
- * assert.equal(formatNanos(42_100n), "42.1 µs");
+ * assert.equal(formatNanos(42_100n), "42.1 \u00b5s");
  * ```
  */
 export function formatNanos(ns: bigint): string {
   const n = Number(ns);
   const [value, unit] = n < 1e6
-    ? [n / 1e3, "µs"]
+    ? [n / 1e3, "\u00b5s"]
     : n < 1e9
     ? [n / 1e6, "ms"]
     : [n / 1e9, "s"];
@@ -151,8 +151,8 @@ function treesOf(spans: ReceivedSpan[]): Node[] {
  * assert.deepEqual(renderTrace(spans), [
  *   "trace 0af7651916cd43dd8448eb211c80319c: 2 spans, 2.00 ms",
  *   "divide [client] 2.00 ms",
- *   "│   rpc.method=divide",
- *   "└── divide [server] 500 µs +500 µs",
+ *   "\u2502   rpc.method=divide",
+ *   "\u2514\u2500\u2500 divide [server] 500 \u00b5s +500 \u00b5s",
  * ]);
  * ```
  */
@@ -203,7 +203,8 @@ export function renderTrace(
       parts.push(`(parent ${span.parentSpanId}: ${TREE_DEPTH} levels deep)`);
     }
     lines.push(parts.join(" "));
-    const below = childPrefix + (node.children.length > 0 ? "│   " : "    ");
+    const below = childPrefix +
+      (node.children.length > 0 ? "\u2502   " : "    ");
     if (span.attributes.length > 0) {
       lines.push(`${below}${attributeText(span.attributes)}`.trimEnd());
     }
@@ -219,8 +220,8 @@ export function renderTrace(
       walk(
         child,
         childPrefix,
-        lastChild ? "└── " : "├── ",
-        childPrefix + (lastChild ? "    " : "│   "),
+        lastChild ? "\u2514\u2500\u2500 " : "\u251c\u2500\u2500 ",
+        childPrefix + (lastChild ? "    " : "\u2502   "),
       );
     });
   };

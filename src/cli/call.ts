@@ -1,5 +1,5 @@
 /**
- * `zkrpc call <service> <method> [json-args…]`: one call through a
+ * `zkrpc call <service> <method> [json-args...]`: one call through a
  * discovery channel, the result printed as JSON.
  *
  * @module
@@ -47,11 +47,11 @@ import {
 const CODECS = { json: jsonCodec, msgpack: msgpackCodec };
 
 /** Help of `zkrpc call`. */
-export const CALL_HELP = `Usage: zkrpc call SERVICE METHOD [ARG…] [options]
+export const CALL_HELP = `Usage: zkrpc call SERVICE METHOD [ARG...] [options]
 
 Calls METHOD on one server of SERVICE (found in ZooKeeper, chosen at random,
 with failover) and prints the result as JSON on stdout, each string capped at
-200 characters ("… (N chars)"); --json prints it whole, on one line. Each ARG is one JSON
+200 characters ("\u2026 (N chars)"); --json prints it whole, on one line. Each ARG is one JSON
 value: numbers as they are, strings quoted ('"text"'), objects in single
 quotes ('{"a":1}'). A handler error prints its name and message on stderr and
 exits with 1; with --json it prints {"error": {...}} on stdout instead.

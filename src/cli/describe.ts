@@ -1,6 +1,6 @@
 /**
  * `zkrpc describe <service>`: what one server of the service says about
- * itself through the built-in `zkrpc.describe` call — its methods and their
+ * itself through the built-in `zkrpc.describe` call - its methods and their
  * declared parameter counts, protocol version, codec and registered data.
  *
  * @module

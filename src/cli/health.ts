@@ -19,7 +19,7 @@ Asks every registered server of SERVICE for its health (the built-in
 "zkrpc.health" method) and prints one line per server: "serving",
 "not-serving" (warming up, taken out of rotation or closing) or the error
 that kept it from answering. Exits 0 when every server is serving, 1
-otherwise. With --json, prints [{ server, status }…].
+otherwise. With --json, prints [{ server, status }...].
 
 Examples:
   zkrpc health calculator

@@ -1,5 +1,5 @@
 /**
- * Internal: what a connection makes of a server's `error` frame — the error
+ * Internal: what a connection makes of a server's `error` frame - the error
  * a call rejects with, or the refusal of the whole connection (id 0).
  * Split out of `connection.ts`.
  *

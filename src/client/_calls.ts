@@ -1,5 +1,5 @@
 /**
- * Internal: the calls of one connection in flight — their ids, the local
+ * Internal: the calls of one connection in flight - their ids, the local
  * queue of calls over the server's `maxInFlight`, and their deadlines (one
  * timer for all, see `_deadline_queue.ts`).
  *

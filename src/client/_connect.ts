@@ -267,7 +267,7 @@ const PLAIN_TO_TLS =
 
 /**
  * Whether the first bytes a peer sent are a TLS record: a content type of
- * 20–24 (alert, handshake…) and major version 3. A TLS server answers a
+ * 20-24 (alert, handshake...) and major version 3. A TLS server answers a
  * plain client's preface with such a record (an alert) before it closes.
  */
 function isTlsRecord(bytes: Uint8Array): boolean {

@@ -1,7 +1,7 @@
 /**
  * Internal: turns one call (method, params, options) into the parts of its
- * request — the method prefix (cached), the encoded params, the metadata and
- * the deadline — or into the error that refuses it before anything is sent.
+ * request - the method prefix (cached), the encoded params, the metadata and
+ * the deadline - or into the error that refuses it before anything is sent.
  *
  * @module
  */
@@ -100,7 +100,7 @@ export class RequestBuilder {
       const encoded = methodPrefix(method);
       if (typeof encoded === "string") {
         return new RangeError(
-          `Cannot call method "${method.slice(0, 40)}…": ${encoded}`,
+          `Cannot call method "${method.slice(0, 40)}\u2026": ${encoded}`,
         );
       }
       prefix = encoded;

@@ -92,7 +92,7 @@ export interface ConnectionOptions {
   /**
    * Milliseconds to wait for any frame after a keepalive ping before the
    * peer is declared dead and the connection closed. With the defaults a
-   * silent peer (a hung or stopped process) is detected 2–3 s after its
+   * silent peer (a hung or stopped process) is detected 2-3 s after its
    * last frame.
    *
    * @default {2000}

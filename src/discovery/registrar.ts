@@ -53,7 +53,7 @@ export interface Registration {
   /** Registers again after {@linkcode Registration.withdraw}. */
   restore?(): void;
   /**
-   * The data published about the server (host, port, metadata…), if the
+   * The data published about the server (host, port, metadata...), if the
    * registrar has any. Clients read it from discovery; the server never
    * reports it to a peer (its `zkrpc.describe` tells nothing about the
    * process).

@@ -33,7 +33,7 @@ export interface ZooKeeperSessionOptions {
   connectTimeout?: number | undefined;
   /**
    * Requested session timeout in milliseconds. The server clamps it to
-   * [2, 20] × its `tickTime`; the negotiated value is
+   * [2, 20] x its `tickTime`; the negotiated value is
    * `ZooKeeperSession.sessionTimeout`.
    *
    * @default {10000}

@@ -1,5 +1,5 @@
 // Internal: zkrpc's own MessagePack decoder. It reads exactly the subset of
-// docs/protocol.md §7.1 and nothing else (no msgpackr records, bundled
+// docs/protocol.md section 7.1 and nothing else (no msgpackr records, bundled
 // strings, structures or extra extension types): every read is checked
 // against the payload's own length, a length field is checked against the
 // bytes left before anything is allocated, and every decoded Uint8Array is a
@@ -15,7 +15,7 @@ import {
   strictUtf8,
 } from "./_values.ts";
 
-/** Extension types of the subset (docs/protocol.md §7.1). */
+/** Extension types of the subset (docs/protocol.md section 7.1). */
 export const EXT_TIMESTAMP = -1;
 /** `undefined`: fixext 1, type 0, data 0 (msgpackr's encoding). */
 export const EXT_UNDEFINED = 0;
@@ -25,7 +25,7 @@ export const EXT_NEGATIVE_ZERO = 90;
 export const EXT_BIG_DECIMAL = 91;
 /**
  * A plain object with an own `__proto__` key: fixext 1, type 92, data 0,
- * followed by an array `key, value, …`.
+ * followed by an array `key, value, ...`.
  */
 export const EXT_PROTO_KEYED = 92;
 
@@ -310,13 +310,17 @@ function readTimestamp(start: number, n: number, at: number): Date {
   if (n === 8) {
     const hi = be32(start);
     const nanos = hi >>> 2;
-    if (nanos > 999_999_999) malformed("timestamp with nanoseconds ≥ 10⁹", at);
+    if (nanos > 999_999_999) {
+      malformed("timestamp with nanoseconds \u2265 10\u2079", at);
+    }
     const seconds = (hi & 3) * 0x100000000 + be32(start + 4);
     return new Date(seconds * 1000 + Math.floor(nanos / 1e6));
   }
   if (n === 12) {
     const nanos = be32(start);
-    if (nanos > 999_999_999) malformed("timestamp with nanoseconds ≥ 10⁹", at);
+    if (nanos > 999_999_999) {
+      malformed("timestamp with nanoseconds \u2265 10\u2079", at);
+    }
     const hi = be32(start + 4) | 0;
     const seconds = hi * 0x100000000 + be32(start + 8);
     return new Date(seconds * 1000 + Math.floor(nanos / 1e6));
@@ -346,7 +350,7 @@ function readBigDecimal(start: number, n: number, at: number): bigint {
 }
 
 function readProtoKeyed(at: number): Record<string, unknown> {
-  // The array `key, value, …` follows the extension (msgpackr's tag form).
+  // The array `key, value, ...` follows the extension (msgpackr's tag form).
   const b = u8();
   let count: number;
   if (b >= 0x90 && b < 0xa0) count = b & 0x0f;

@@ -1,10 +1,10 @@
 /**
- * Internal: MessagePack of the usual values — a number, an ASCII string, a
- * boolean, `null`, a `Uint8Array`, or a flat array of at most 64 of them —
+ * Internal: MessagePack of the usual values - a number, an ASCII string, a
+ * boolean, `null`, a `Uint8Array`, or a flat array of at most 64 of them -
  * written into one scratch buffer without msgpackr: the scratch encode of a
  * connection that copies the bytes into its frame batch at once. The bytes
  * are those msgpackr writes for the same value (integers in the smallest of
- * fixint/uint/int 8–32, other numbers as float 64, fixstr/str 8/str 16,
+ * fixint/uint/int 8-32, other numbers as float 64, fixstr/str 8/str 16,
  * bin 8/16/32, fixarray/array 16); anything else (-0, `undefined`, a
  * bigint, non-ASCII text, other objects, holes) is left to msgpackr.
  *
@@ -50,7 +50,7 @@ function room(n: number): boolean {
  *
  * assert.deepEqual([...encodeSimple([10, 2])!], [0x92, 10, 2]);
  * assert.deepEqual([...encodeSimple(new Uint8Array([7]))!], [0xc4, 1, 7]);
- * assert.equal(encodeSimple("é"), undefined);
+ * assert.equal(encodeSimple("\u00e9"), undefined);
  * assert.equal(encodeSimple(-0), undefined);
  * ```
  */

@@ -53,7 +53,7 @@ export function fail(path: string, what: string): never {
 /**
  * A decoding error built from a peer's bytes: its message names what was
  * wrong and where, never a value read from the payload (it is sent back to
- * the peer as "cannot decode params: …").
+ * the peer as "cannot decode params: ...").
  */
 export function malformedValue(what: string): never {
   throw new SyntaxError(`Cannot decode value: ${what}`);
@@ -141,7 +141,7 @@ function isSimplePrimitive(v: unknown): boolean {
   return false;
 }
 
-/** True for a primitive or a flat array (≤ 64) of primitives needing no tag. */
+/** True for a primitive or a flat array (<= 64) of primitives needing no tag. */
 export function isSimple(value: unknown): boolean {
   if (isSimplePrimitive(value)) return true;
   if (!Array.isArray(value) || value.length > 64) return false;

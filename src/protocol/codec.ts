@@ -1,7 +1,7 @@
 /**
  * Payload codecs. {@linkcode jsonCodec} is the default: JSON extended with
  * tags so that `undefined`, `Uint8Array`, `bigint`, `Date`, `NaN`,
- * `±Infinity` and `-0` round-trip. Anything else that JSON would silently
+ * `+/-Infinity` and `-0` round-trip. Anything else that JSON would silently
  * mangle (functions, symbols, `Map`, `Set`, class instances, cycles) fails
  * with a `TypeError` on the encoding side, before anything is sent.
  *
@@ -277,13 +277,13 @@ export interface JsonCodecOptions {
  * size: `JSON.parse`, base64, and a bigint's digits are capped.
  *
  * Round-trips: `null`, booleans, strings, numbers including `NaN`,
- * `±Infinity` and `-0`, `undefined` (also as an object property or array
+ * `+/-Infinity` and `-0`, `undefined` (also as an object property or array
  * element), `bigint`, `Uint8Array`, `Date` (also invalid dates), arrays and
  * plain objects (prototype `Object.prototype` or `null`; revived with
  * `Object.prototype`). Throws a `TypeError` naming the path for functions,
  * symbols, `Map`, `Set`, `Error`, `RegExp`, other typed arrays, `DataView`,
  * class instances, cycles and nesting deeper than 1000 levels (the value
- * model of `docs/protocol.md` §7.0, shared with `msgpackCodec`). Shared
+ * model of `docs/protocol.md` section 7.0, shared with `msgpackCodec`). Shared
  * (non-cyclic) references are copied. Decode errors (not UTF-8, malformed
  * JSON, a malformed or unknown tag, too deep) name the problem and its
  * position, never a value of the payload.

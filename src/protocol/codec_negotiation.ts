@@ -1,5 +1,5 @@
 // The codec list of a client or server, and the negotiation rule of the
-// settings exchange (docs/protocol.md §1.1).
+// settings exchange (docs/protocol.md section 1.1).
 import { type Codec, jsonCodec } from "./codec.ts";
 import { msgpackCodec } from "./msgpack_codec.ts";
 

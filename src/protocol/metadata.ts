@@ -41,7 +41,7 @@ export const RESERVED_METADATA_KEYS: readonly string[] = [
   "tracestate",
 ];
 
-/** Metadata keys: 1–64 of `a-z 0-9 - _ .` (lower case, like HTTP/2 headers). */
+/** Metadata keys: 1-64 of `a-z 0-9 - _ .` (lower case, like HTTP/2 headers). */
 const KEY = /^[a-z0-9_.-]{1,64}$/;
 
 const utf8 = new TextEncoder();

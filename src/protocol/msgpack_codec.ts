@@ -2,7 +2,7 @@
  * The binary payload codec: MessagePack, written by
  * [msgpackr](https://github.com/kriszyp/msgpackr) (its pure JavaScript
  * build) and read by zkrpc's own strict decoder, which accepts exactly the
- * subset of `docs/protocol.md` §7.1 and never reads outside the payload. It
+ * subset of `docs/protocol.md` section 7.1 and never reads outside the payload. It
  * carries the same values as {@linkcode jsonCodec}, with `Uint8Array` as raw
  * MessagePack `bin` (no base64), and is what clients offer first.
  *
@@ -39,7 +39,7 @@ import {
 } from "./_values.ts";
 
 // Encoding is msgpackr's (fast, and configured below to write only the
-// subset of docs/protocol.md §7.1); decoding is our own strict decoder
+// subset of docs/protocol.md section 7.1); decoding is our own strict decoder
 // (_msgpack_decode.ts), which reads nothing but that subset.
 //
 // -0, bigints beyond 64 bits and objects with an own "__proto__" key travel
@@ -225,8 +225,8 @@ export interface MsgpackCodecOptions {
  * is capped at {@linkcode MAX_NESTING} levels).
  *
  * Round-trips the same values as `jsonCodec` (the value model of
- * `docs/protocol.md` §7.0): `null`, booleans, strings, numbers including
- * `NaN`, `±Infinity` and `-0`, `undefined`, `bigint`, `Uint8Array` (as raw
+ * `docs/protocol.md` section 7.0): `null`, booleans, strings, numbers including
+ * `NaN`, `+/-Infinity` and `-0`, `undefined`, `bigint`, `Uint8Array` (as raw
  * bytes; a decoded one owns a buffer holding exactly its bytes), `Date` (also
  * invalid dates), arrays and plain objects of any size (prototype
  * `Object.prototype` or `null`; revived with `Object.prototype`; an own

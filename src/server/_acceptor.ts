@@ -1,5 +1,5 @@
 /**
- * Internal: a server's accept loop — accepting with back-off on errors, the
+ * Internal: a server's accept loop - accepting with back-off on errors, the
  * connection limits (in total and per remote address), refusing over them
  * with a `goaway`, and the set of open connections.
  *

@@ -1,5 +1,5 @@
 /**
- * Internal: the protection timers of one server connection — the handshake
+ * Internal: the protection timers of one server connection - the handshake
  * timeout, the idle timeout, the frame timeout (slow-loris), the maximum
  * connection age and the ping rate. One timer at a time per job, any length
  * (`setLongTimeout`).
@@ -80,7 +80,7 @@ export class Guards {
     this.#timer = setLongTimeout(this.#onTimer, this.#limits.handshakeTimeout);
     const age = this.#limits.maxConnectionAge;
     if (age > 0 && age < Infinity) {
-      // ±10 % jitter: connections opened together do not all go at once.
+      // +/-10 % jitter: connections opened together do not all go at once.
       this.#ageTimer = setLongTimeout(
         this.#onMaxAge,
         age * (0.9 + Math.random() * 0.2),

@@ -52,7 +52,7 @@ const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 export const DESCRIBE_METHOD = "zkrpc.describe";
 
 /**
- * The name of the health method every server answers: `[service?]` →
+ * The name of the health method every server answers: `[service?]` ->
  * `{ status: "serving" | "not-serving" | "unknown" }`.
  *
  * @example Ask a server whether it serves
@@ -143,7 +143,7 @@ const functionSource = Function.prototype.toString;
 
 /**
  * The prototypes of the platform's classes (`EventTarget`, `Array`, `Map`,
- * `Error`…): the global constructors' `prototype`, read once, from data
+ * `Error`...): the global constructors' `prototype`, read once, from data
  * properties only (no global getter is run).
  */
 let platformPrototypes: Set<unknown> | undefined;
@@ -249,7 +249,7 @@ export function collectMethods(handlers: object): Map<string, AnyFunction> {
         throw new TypeError(
           `Cannot serve handlers: method name "${
             name.slice(0, 32)
-          }…" is longer than 255 UTF-8 bytes (the protocol's limit)`,
+          }\u2026" is longer than 255 UTF-8 bytes (the protocol's limit)`,
         );
       }
       methods.set(name, fn as AnyFunction);

@@ -1,5 +1,5 @@
 /**
- * Internal: the answers of one server connection — results and errors
+ * Internal: the answers of one server connection - results and errors
  * encoded within the send limit, and, while the peer reads slowly, the
  * encoded answers that wait within the output budget.
  *

@@ -1,5 +1,5 @@
 /**
- * Internal: what a server and its connections share — the server's
+ * Internal: what a server and its connections share - the server's
  * defaults, the options a connection reads and the server's internals
  * (split out of `_server_connection.ts`, which re-exports them).
  *

@@ -227,7 +227,7 @@ export interface ServeOptions {
   maxPingsPerMinute?: number;
   /**
    * Milliseconds after which a connection is drained (`goaway`, in-flight
-   * calls finish, then it closes; forced after `closeTimeout`), ±10 %
+   * calls finish, then it closes; forced after `closeTimeout`), +/-10 %
    * jitter. Clients reconnect, which spreads load over new servers and
    * bounds how long one peer holds a slot. `0` disables it.
    *
@@ -284,7 +284,7 @@ export interface ServeOptions {
    * Calls made inside a context handler (`withContext()`, or any handler when
    * there are interceptors) inherit the handler's remaining deadline without
    * `{ parent: ctx }`. This keeps the running call in an `AsyncLocalStorage`
-   * for the handler's duration (about 3 µs per context-handler call, measured
+   * for the handler's duration (about 3 us per context-handler call, measured
    * in a micro-benchmark); `false` skips that, and nested calls then inherit
    * only with an explicit `{ parent: ctx }`. Plain handlers never pay it.
    *
@@ -358,7 +358,7 @@ export class RpcServer implements AsyncDisposable {
    * Resolves once the server is serving and, with a registrar, its member is
    * visible to clients (the registry acknowledged it: for ZooKeeper, the
    * member node's create; while ZooKeeper is unreachable it waits). The
-   * sequence is listening → serving (after `warmUp`) → registered = ready.
+   * sequence is listening -> serving (after `warmUp`) -> registered = ready.
    * Rejects when `warmUp` or registration failed for good (the server then
    * closes itself and `finished` rejects with the same error), or with a
    * {@linkcode ServerClosingError} when `close()` came first.
@@ -762,7 +762,7 @@ export class RpcServer implements AsyncDisposable {
  * handler that wants its {@linkcode CallContext} (`signal`, `method`,
  * `remoteAddr`) is wrapped with {@linkcode withContext} and gets it as its
  * first argument. An error thrown
- * by a handler travels as `{ name, message, data, fields }` — its own `data`
+ * by a handler travels as `{ name, message, data, fields }` - its own `data`
  * property and its other own enumerable properties
  * ({@linkcode ErrorPayload}`.fields`), no stack.
  *

@@ -216,7 +216,7 @@ export function serverSpans(addr?: Deno.NetAddr): ServerInterceptor {
 
 /** What {@linkcode channelGauges} reads of a channel at each collection. */
 export interface ChannelSnapshot {
-  /** The discovery state (`fresh`, `stale`, …). */
+  /** The discovery state (`fresh`, `stale`, ...). */
   state: string;
   /** Each endpoint's connection state and its ejections so far. */
   endpoints: readonly { state: string; ejections: number }[];

@@ -5,7 +5,7 @@
  * gauges (all of it in `_spans.ts`).
  *
  * Telemetry is on when a tracer provider is registered with
- * `@opentelemetry/api` — with Deno's built-in OpenTelemetry
+ * `@opentelemetry/api` - with Deno's built-in OpenTelemetry
  * (`OTEL_DENO=true`) that is the case from the start, no SDK needed. It is
  * detected once per process, from the API's global registry, without
  * loading the API: a process without telemetry never loads

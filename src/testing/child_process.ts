@@ -136,7 +136,7 @@ export interface DenoOutput {
 }
 
 /**
- * Runs `deno …args` to the end (see {@linkcode denoCommand}) and decodes
+ * Runs `deno ...args` to the end (see {@linkcode denoCommand}) and decodes
  * its output.
  *
  * @param args The arguments after `deno`.

@@ -57,7 +57,7 @@ const ROOT = new URL("../../", import.meta.url);
 
 /**
  * A running `deno run --allow-net=127.0.0.1 examples/server.ts 127.0.0.1 PORT
- * --zookeeper … --service …` child process.
+ * --zookeeper ... --service ...` child process.
  */
 export class ServerProcess {
   /** Name shown in the demo. */

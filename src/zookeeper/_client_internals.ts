@@ -35,8 +35,8 @@
  *   themselves to the client as `SetWatches` (whose reply has no body) and
  *   write their own opcode. Its `WatcherManager` drops events for paths it has
  *   no one-shot watch on (the children a recursive watch reports) and throws on
- *   event types 5–7 inside the socket handler, so every event goes to the
- *   session first and only types 1–4 reach the `WatcherManager`. And
+ *   event types 5-7 inside the socket handler, so every event goes to the
+ *   session first and only types 1-4 reach the `WatcherManager`. And
  *   `Exception.create` throws on an error code it does not know (e.g.
  *   `NOWATCHER`, -121) inside the socket handler; patched to return an error
  *   named after the code. `SetWatches2` (105) is not used: the membership
@@ -192,7 +192,7 @@ export interface ClientTimers {
   handshakeTimer: Timer | undefined;
   /**
    * Called with the error of each socket that failed (refused, no such
-   * host…) and the server it was opened to, as `host:port`.
+   * host...) and the server it was opened to, as `host:port`.
    */
   onSocketError?: ((error: Error, server: string) => void) | undefined;
 }
@@ -488,7 +488,7 @@ export function sendRemoveWatches(
 
 /**
  * Hands every watch event to `listener` first (the chroot already removed
- * from its path); only types 1–4 then go on to the client's
+ * from its path); only types 1-4 then go on to the client's
  * `WatcherManager`, which throws on any other.
  */
 export function onWatchEvent(

@@ -11,8 +11,8 @@
  * | `ENOTFOUND`, `EAI_NONAME` (the host name does not resolve) | permanent | `UNKNOWN_HOST` |
  * | the chroot of the connection string does not exist | permanent | `NO_CHROOT` |
  * | `AUTH_FAILED`, `NO_AUTH`, `INVALID_ACL`, `BAD_ARGUMENTS`, `NO_CHILDREN_FOR_EPHEMERALS`, `UNIMPLEMENTED` | permanent | itself |
- * | `TypeError`, `RangeError` and any error that is neither a ZooKeeper nor a system error | permanent | — |
- * | `ECONNREFUSED`, `ECONNRESET`, `ETIMEDOUT`, `EHOSTUNREACH`, `EAI_AGAIN` and other system errors; `TIMEOUT`, `CONNECTION_LOSS`, `SESSION_EXPIRED`, `CLOSED`, `NO_NODE`… | transient | — |
+ * | `TypeError`, `RangeError` and any error that is neither a ZooKeeper nor a system error | permanent | - |
+ * | `ECONNREFUSED`, `ECONNRESET`, `ETIMEDOUT`, `EHOSTUNREACH`, `EAI_AGAIN` and other system errors; `TIMEOUT`, `CONNECTION_LOSS`, `SESSION_EXPIRED`, `CLOSED`, `NO_NODE`... | transient | - |
  *
  * @module
  */

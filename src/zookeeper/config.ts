@@ -1,6 +1,6 @@
 /**
  * Up-front checks of ZooKeeper configuration: connection strings, paths,
- * timeouts and credentials, with "Cannot connect to ZooKeeper: …" messages,
+ * timeouts and credentials, with "Cannot connect to ZooKeeper: ..." messages,
  * so that nothing malformed reaches node-zookeeper-client (which throws from
  * inside its own timers on a bad port). Also the default connection string.
  *
@@ -16,7 +16,7 @@ export const DEFAULT_ZOOKEEPER_HOSTS = "127.0.0.1:2181";
 const DEFAULT_PORT = 2181;
 
 const CONNECT = "Cannot connect to ZooKeeper";
-const FORMAT = "expected host:port[,host:port…][/chroot]";
+const FORMAT = "expected host:port[,host:port...][/chroot]";
 
 /** One server of a parsed connection string. */
 export interface ZooKeeperServer {
@@ -35,7 +35,7 @@ export interface ParsedConnectionString {
 }
 
 /**
- * Parses and checks a connection string `host[:port][,host[:port]…][/chroot]`.
+ * Parses and checks a connection string `host[:port][,host[:port]...][/chroot]`.
  *
  * @param connectionString What the user gave.
  * @returns The servers and the chroot.

@@ -37,7 +37,7 @@ import type { ZooKeeperAcl } from "./session.ts";
  */
 export interface ZooKeeperDiscoveryOptions {
   /**
-   * Connection string, `host:port[,host:port…][/chroot]`, or a keeper to
+   * Connection string, `host:port[,host:port...][/chroot]`, or a keeper to
    * share (it is not closed by {@linkcode ZooKeeperDiscovery.close}). When
    * omitted: `ZOOKEEPER_HOSTS` if the process may read it without a prompt,
    * else `127.0.0.1:2181`.

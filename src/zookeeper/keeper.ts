@@ -74,7 +74,7 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
   /**
    * Checks the configuration, then starts connecting in the background.
    *
-   * @param connectionString `host:port[,host:port…][/chroot]`. When omitted:
+   * @param connectionString `host:port[,host:port...][/chroot]`. When omitted:
    * the `ZOOKEEPER_HOSTS` environment variable if the process may read it
    * without a prompt (`--allow-env=ZOOKEEPER_HOSTS`), else `127.0.0.1:2181`.
    * @param options Timeouts and credentials.
@@ -94,7 +94,7 @@ export class SessionKeeper extends EventTarget implements AsyncDisposable {
 
   /**
    * Why the last attempt to reach ZooKeeper failed (connection refused,
-   * unknown host, connect timeout…); `undefined` before any failure and once
+   * unknown host, connect timeout...); `undefined` before any failure and once
    * a session is established.
    */
   get lastError(): Error | undefined {

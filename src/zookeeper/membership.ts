@@ -281,7 +281,7 @@ class MemberWatch {
       this.#setState("fresh");
       this.#emit(added, removed);
     }).catch((error) => {
-      // A read failed (connection loss…): the next "connected" or
+      // A read failed (connection loss...): the next "connected" or
       // "session" lists again; the removals stand.
       this.#emit(new Map(), removed);
       if (!isZooKeeperError(error)) this.#report(error);

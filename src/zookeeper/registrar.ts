@@ -47,7 +47,7 @@ const REGISTER = "Cannot register in ZooKeeper";
  */
 export interface ZooKeeperRegistrarOptions {
   /**
-   * Connection string, `host:port[,host:port…][/chroot]`, or a keeper to
+   * Connection string, `host:port[,host:port...][/chroot]`, or a keeper to
    * share. When omitted: `ZOOKEEPER_HOSTS` if the process may read it
    * without a prompt (`--allow-env=ZOOKEEPER_HOSTS`), else `127.0.0.1:2181`.
    *
@@ -131,7 +131,7 @@ export interface ZooKeeperRegistrarOptions {
   /**
    * Milliseconds after which a server that is serving but not yet
    * registered logs so once, with the reason (ZooKeeper unreachable,
-   * refused…); it logs again when it registers. `0` disables it.
+   * refused...); it logs again when it registers. `0` disables it.
    *
    * @default {5000}
    */

@@ -161,7 +161,7 @@ export class ZooKeeperRegistration extends EventTarget implements Registration {
     keeper.addEventListener("connected", this.#onSession);
     if (keeper.session?.state === "connected") this.#onSession();
     this.#firstRegistration.promise.catch(() => {});
-    // A keeper that gave up for good (a missing chroot, an unknown host…)
+    // A keeper that gave up for good (a missing chroot, an unknown host...)
     // never brings a session: fail now, with its cause.
     const onFailed = () => {
       const failure = keeper.failure;
