@@ -11,7 +11,10 @@
  * --allow-write --allow-env --allow-sys bench/before_after.ts
  * --before=/tmp/before [--after=/tmp/after] [--also=label=/tmp/x,…]
  * [--in-flight=64] [--rounds=5] [--ms=3000]
- * [--drivers=rpc,channel] [--bytes=0] [--age-connections]`
+ * [--drivers=rpc,channel,static-channel] [--bytes=0] [--age-connections]`
+ *
+ * `static-channel` is the channel over a static list of the same server: no
+ * ZooKeeper client in its process.
  *
  * `--age-connections` first leaves every client's connections idle through
  * young collections (`idleThroughYoungCollections`), on all sides.
@@ -75,8 +78,8 @@ if (import.meta.main) {
   const inFlight = Number(values["in-flight"]);
   const bytes = Number(values.bytes);
   const drivers = values.drivers.split(",").filter((d) =>
-    d === "rpc" || d === "channel"
-  ) as ("rpc" | "channel")[];
+    d === "rpc" || d === "channel" || d === "static-channel"
+  ) as ("rpc" | "channel" | "static-channel")[];
   const zookeeper = sharedZooKeeper();
   const servers: ServerHandle[] = [];
   try {
@@ -126,7 +129,7 @@ if (import.meta.main) {
       );
       for (const driver of drivers) {
         for (const s of sides) {
-          const config = driver === "rpc" ? { ...base, driver } : {
+          const config = driver !== "channel" ? { ...base, driver } : {
             ...base,
             driver,
             zookeeper: zk!.connectionString,

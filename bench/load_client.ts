@@ -22,8 +22,11 @@ import type {
 
 /** Configuration of one load run. */
 export interface LoadConfig extends DriverConfig {
-  /** Which driver: raw echo, zkrpc connection, zkrpc channel. */
-  driver: "ceiling" | "rpc" | "channel" | "handjson";
+  /**
+   * Which driver: raw echo, zkrpc connection, zkrpc channel (discovering in
+   * ZooKeeper, or over a static list), hand-written JSON RPC.
+   */
+  driver: "ceiling" | "rpc" | "channel" | "static-channel" | "handjson";
   /** Concurrent callers. */
   inFlight: number;
   /** Stop after this many calls. */
@@ -158,6 +161,8 @@ async function loadDriver(name: LoadConfig["driver"]): Promise<DriverFactory> {
       return (await import("./drivers/rpc_driver.ts")).createDriver;
     case "channel":
       return (await import("./drivers/channel_driver.ts")).createDriver;
+    case "static-channel":
+      return (await import("./drivers/static_channel_driver.ts")).createDriver;
     case "handjson":
       return (await import("./drivers/handjson_driver.ts")).createDriver;
   }
