@@ -72,7 +72,7 @@ Usage: zkrpc COMMAND [ARGS...] [options]
 Commands:
   ls [SERVICE]                  list services and their servers
   watch SERVICE                 print servers joining and leaving
-  call SERVICE METHOD [ARG...]    call a method, print the result as JSON
+  call SERVICE METHOD [ARG...]  call a method, print the result as JSON
   describe SERVICE              list a server's methods and parameter counts
   health SERVICE                each server's health (serving / not-serving)
   traces                        receive OpenTelemetry traces, print span trees

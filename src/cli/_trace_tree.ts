@@ -9,7 +9,7 @@ import { printable } from "../_printable.ts";
 import type { ReceivedSpan } from "./_otlp.ts";
 
 /**
- * A duration in nanoseconds, with three significant digits: `42.1 us`,
+ * A duration in nanoseconds, with three significant digits: 42.1 microseconds,
  * `3.50 ms`, `1.20 s`.
  *
  * @param ns Nanoseconds.
