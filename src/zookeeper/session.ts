@@ -394,11 +394,15 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   ): Promise<ZooKeeperSession> {
     const session = new ZooKeeperSession(connectionString, options);
     const authIds = Promise.all(session.#credentials.map(digestId));
-    await session.#open(
-      options.connectTimeout ?? ZOOKEEPER_SESSION_DEFAULTS.connectTimeout,
-      options.signal,
-    );
-    session.#authIds = await authIds;
+    try {
+      await session.#open(
+        options.connectTimeout ?? ZOOKEEPER_SESSION_DEFAULTS.connectTimeout,
+        options.signal,
+      );
+    } finally {
+      // Also when the open failed: no digest is left running.
+      session.#authIds = await authIds;
+    }
     const { chroot } = parseConnectionString(connectionString);
     if (chroot !== undefined) await session.#checkChroot(chroot);
     return session;
