@@ -1,5 +1,5 @@
 /**
- * A promise-based ZooKeeper session over node-zookeeper-client, with bounded
+ * A promise-based ZooKeeper session over zkrpc's own client (`_wire_client.ts`), with bounded
  * connect, operation and close, typed errors and session state events.
  *
  * @module
@@ -238,7 +238,7 @@ export interface NodeData {
 }
 
 /**
- * One ZooKeeper session: a promise wrapper over node-zookeeper-client.
+ * One ZooKeeper session: a promise wrapper over zkrpc's ZooKeeper client.
  *
  * Every operation is bounded: it rejects with a {@linkcode ZooKeeperError}
  * whose `code` is `TIMEOUT` after `operationTimeout` (also while waiting for
@@ -871,7 +871,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   }
 
   /**
-   * node-zookeeper-client prefixes every path with the chroot, and ZooKeeper
+   * The client prefixes every path with the chroot, and ZooKeeper
    * answers NO_NODE for each of them when the chroot does not exist, which
    * looks like an empty registry: fail at once, naming it, instead.
    */

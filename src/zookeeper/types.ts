@@ -1,6 +1,6 @@
 /**
  * Plain TypeScript shapes for znode metadata, creation modes, ACLs and watch
- * events, and their conversion to and from node-zookeeper-client's objects.
+ * events, and their conversion to and from the wire's records.
  *
  * @module
  */
