@@ -337,11 +337,13 @@ export const TARGETS: readonly Target[] = [
     name: "wire_client",
     module: "src/zookeeper/_wire_client.ts",
     tests: ["tests/zookeeper/wire_client_unit_test.ts"],
+    loopback: true,
   },
   {
     name: "jute",
     module: "src/zookeeper/_jute.ts",
     tests: ["tests/zookeeper/wire_client_unit_test.ts"],
+    loopback: true,
   },
   // The channel and server (being restructured, issue 24): every
   // module of those folders without an entry above, listed when the runner
