@@ -26,7 +26,6 @@ export const IMPORTS: readonly string[] = [
   "./zookeeper.ts",
   "./src/client/connection.ts",
   "./src/server/server.ts",
-  "node-zookeeper-client",
   "@opentelemetry/api",
   "msgpackr/pack",
 ];

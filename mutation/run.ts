@@ -332,6 +332,19 @@ export const TARGETS: readonly Target[] = [
     module: "src/zookeeper/session.ts",
     tests: ["tests/zookeeper/session_unit_test.ts"],
   },
+  // zkrpc's ZooKeeper client, against a scripted server on 127.0.0.1.
+  {
+    name: "wire_client",
+    module: "src/zookeeper/_wire_client.ts",
+    tests: ["tests/zookeeper/wire_client_unit_test.ts"],
+    loopback: true,
+  },
+  {
+    name: "jute",
+    module: "src/zookeeper/_jute.ts",
+    tests: ["tests/zookeeper/wire_client_unit_test.ts"],
+    loopback: true,
+  },
   // The channel and server (being restructured, issue 24): every
   // module of those folders without an entry above, listed when the runner
   // starts, so that the scope follows the files.

@@ -2,8 +2,9 @@
  * The dependency rule of docs/architecture.md, checked on the import
  * statements of every module under `src/`: layers import only downwards (or
  * within their own folder), there are no import circles, `channel/` and
- * `server/` never reach ZooKeeper, only `src/zookeeper/` imports
- * node-zookeeper-client (and importing `mod.ts` does not load it), no entry
+ * `server/` never reach ZooKeeper, the ZooKeeper client is zkrpc's own
+ * (no module imports node-zookeeper-client or `node:net`; importing `mod.ts`
+ * does not load `src/zookeeper/`), no entry
  * point loads `@opentelemetry/api` when imported (telemetry does, when on), no module
  * imports another folder's `_` (internal) file, and no module keeps a
  * registry that another layer fills (the old `installConnector`), at import
@@ -125,11 +126,7 @@ Deno.test("the import scan sees the modules and their imports", () => {
     local.get("channel/channel.ts")?.includes("client/connection.ts"),
     "channel/channel.ts should import client/connection.ts",
   );
-  assert.ok(
-    external.get("zookeeper/_client_internals.ts")?.includes(
-      "node-zookeeper-client",
-    ),
-  );
+  assert.ok(external.get("_call_scope.ts")?.includes("node:async_hooks"));
 });
 
 Deno.test("no module imports a higher layer or a sibling folder of its layer", () => {
@@ -157,17 +154,18 @@ Deno.test("channel/ and server/ never import zookeeper/", () => {
   assert.deepEqual(violations, []);
 });
 
-Deno.test("only src/zookeeper/ imports node-zookeeper-client", () => {
+Deno.test("the ZooKeeper client is zkrpc's own: no module imports node-zookeeper-client or node:net", () => {
+  // What each loads costs every process over 1 MiB of heap
+  // (docs/performance.md, "Seventh round").
   const importers = [...external]
     .filter(([, specifiers]) =>
-      specifiers.some((s) => s.includes("node-zookeeper-client"))
+      specifiers.some((s) =>
+        s.includes("node-zookeeper-client") || s === "node:net"
+      )
     )
     .map(([path]) => path);
-  assert.ok(importers.length > 0);
-  assert.deepEqual(
-    importers.filter((path) => !path.startsWith("zookeeper/")),
-    [],
-  );
+  assert.ok(external.size > 0);
+  assert.deepEqual(importers, []);
 });
 
 Deno.test("there are no import circles", () => {
@@ -303,7 +301,6 @@ async function importedBy(entry: string): Promise<string[]> {
 
 Deno.test("importing mod.ts or extend.ts does not load the ZooKeeper client", async () => {
   const zookeeper = (specifier: string) =>
-    specifier.includes("node-zookeeper-client") ||
     specifier.includes("/src/zookeeper/");
   // The check can fail: the ZooKeeper entry point does load it.
   assert.ok((await loadedBy("zookeeper.ts")).some(zookeeper));

@@ -26,6 +26,8 @@ Deno.test("mutation scope: unique names, existing modules and test files, the is
       "src/zookeeper/membership.ts",
       "src/zookeeper/_secure_path.ts",
       "src/zookeeper/session.ts",
+      "src/zookeeper/_wire_client.ts",
+      "src/zookeeper/_jute.ts",
       "src/_interceptors.ts",
       "src/telemetry/telemetry.ts",
       "src/telemetry/_spans.ts",

@@ -290,7 +290,7 @@ Deno.test("the README's commands install the CLI from the checkout, and it runs"
     const zkrpc = `${dir}/bin/zkrpc`;
     const helpText = check(await run([zkrpc, "--help"], dir), help!);
     assert.match(helpText, /describe SERVICE/);
-    // node-zookeeper-client resolves: an unreachable ZooKeeper is exit 3.
+    // The ZooKeeper client runs: an unreachable ZooKeeper is exit 3.
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const closed = listener.addr.port;
     listener.close();

@@ -1,6 +1,6 @@
 /**
  * Persistent recursive watches (`ZooKeeperSession.addWatch`, ZooKeeper 3.6+)
- * through the patched node-zookeeper-client, against a real ZooKeeper.
+ * through zkrpc's ZooKeeper client, against a real ZooKeeper.
  *
  * @module
  */

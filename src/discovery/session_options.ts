@@ -25,8 +25,8 @@
  */
 export interface ZooKeeperSessionOptions {
   /**
-   * Milliseconds to wait for the first connection. node-zookeeper-client
-   * itself retries forever; the session gives up after this.
+   * Milliseconds to wait for the first connection. The client itself
+   * retries forever; the session gives up after this.
    *
    * @default {10000}
    */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Callback } from "./_client_internals.ts";
+import type { Callback } from "./_wire_client.ts";
 import { toZooKeeperError, ZooKeeperError } from "./errors.ts";
 import { isZooKeeperPath } from "../discovery/service_path.ts";
 import { setLongTimeout } from "../_async.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ClientWatchEvent } from "./_client_internals.ts";
+import type { ClientWatchEvent, OneShotWatcher } from "./_wire_client.ts";
 import {
   type PersistentWatchMode,
   toWatchEvent,
@@ -32,7 +32,7 @@ function notify(watch: Watcher, event: ClientWatchEvent): void {
 /** The watchers of one session. */
 export class SessionWatches {
   #closed: () => boolean;
-  #oneShot = new WeakMap<Watcher, (event: never) => void>();
+  #oneShot = new WeakMap<Watcher, OneShotWatcher>();
   /** Persistent watches by `"<mode> <path>"`. */
   #persistent = new Map<string, PersistentEntry>();
 
@@ -48,7 +48,7 @@ export class SessionWatches {
    * @param watch The user's watcher, or `undefined` for none.
    * @returns The callback, or `undefined`.
    */
-  oneShot(watch: Watcher | undefined): ((event: never) => void) | undefined {
+  oneShot(watch: Watcher | undefined): OneShotWatcher | undefined {
     if (watch === undefined) return undefined;
     let wrapped = this.#oneShot.get(watch);
     if (wrapped === undefined) {

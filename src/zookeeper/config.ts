@@ -1,8 +1,8 @@
 /**
  * Up-front checks of ZooKeeper configuration: connection strings, paths,
  * timeouts and credentials, with "Cannot connect to ZooKeeper: ..." messages,
- * so that nothing malformed reaches node-zookeeper-client (which throws from
- * inside its own timers on a bad port). Also the default connection string.
+ * so that nothing malformed reaches the client: a malformed string fails
+ * at once, naming what is wrong. Also the default connection string.
  *
  * @module
  */

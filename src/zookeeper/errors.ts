@@ -123,8 +123,8 @@ export class ZooKeeperError extends Error {
 }
 
 /**
- * Converts an exception from node-zookeeper-client (which has a numeric
- * `code` and the code's name in `name`) into a {@linkcode ZooKeeperError}.
+ * Converts an error of the client (`wireError`: a numeric `code` and the
+ * code's name in `name`) into a {@linkcode ZooKeeperError}.
  *
  * @param error What the client passed to its callback.
  * @param message What failed, e.g. `Cannot create "/rpc"`.

@@ -76,8 +76,7 @@ export type MembershipWatchMode = "persistent" | "children";
 /**
  * Member reads a membership keeps in flight at once: enough to hide the
  * round trip, few enough that the client never parses thousands of queued
- * answers in one go (node-zookeeper-client re-copies the unparsed rest of a
- * TCP read for each answer in it).
+ * answers in one go, nor ZooKeeper queues them.
  */
 const READS_IN_FLIGHT = 64;
 

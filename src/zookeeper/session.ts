@@ -1,31 +1,24 @@
 /**
- * A promise-based ZooKeeper session over node-zookeeper-client, with bounded
+ * A promise-based ZooKeeper session over zkrpc's own client (`_wire_client.ts`), with bounded
  * connect, operation and close, typed errors and session state events.
  *
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import {
+  type AclRecord,
   type Callback,
   type Client,
-  type ClientTimers,
+  type ClientHooks,
+  clients,
   CM_AUTH_FAILED,
   CM_CLOSED,
   CM_CONNECTED,
   CM_CONNECTING,
   CM_DISCONNECTED,
   CM_SESSION_EXPIRED,
-  createClient,
-  endSession,
-  isClientConnected,
-  onClientState,
-  onWatchEvent,
-  releaseClient,
-  sendAddWatch,
-  sendRemoveWatches,
-  stopHandshakeGuard,
-} from "./_client_internals.ts";
+  type StatRecord,
+} from "./_wire_client.ts";
 import { ZooKeeperError } from "./errors.ts";
 import { deadline, isTimeoutError } from "../_async.ts";
 import { classifyFailure } from "./_failure.ts";
@@ -245,7 +238,7 @@ export interface NodeData {
 }
 
 /**
- * One ZooKeeper session: a promise wrapper over node-zookeeper-client.
+ * One ZooKeeper session: a promise wrapper over zkrpc's ZooKeeper client.
  *
  * Every operation is bounded: it rejects with a {@linkcode ZooKeeperError}
  * whose `code` is `TIMEOUT` after `operationTimeout` (also while waiting for
@@ -277,12 +270,8 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   #client: Client;
   #state: ZooKeeperSessionState | "connecting" = "connecting";
   #sessionId = "";
-  #sessionPassword = new Uint8Array(16);
-  #timers: ClientTimers = {
-    releasing: false,
-    retryTimer: undefined,
-    handshakeTimer: undefined,
-  };
+  #sessionPassword: Uint8Array = new Uint8Array(16);
+  #hooks: ClientHooks = {};
   #operations: PendingOperations;
   #watches = new SessionWatches(() => this.#state === "closed");
   #closing: Promise<void> | undefined;
@@ -311,7 +300,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
         `${host}:${port}`
       ),
     );
-    this.#timers.onSocketError = (error, server) => {
+    this.#hooks.onSocketError = (error, server) => {
       const failure = classifyFailure(error);
       this.#lastConnectError = error;
       if (failure.connectCode === undefined) {
@@ -337,10 +326,10 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       }
     };
     try {
-      this.#client = createClient(
+      this.#client = clients.create(
         connectionString,
         options.sessionTimeout ?? ZOOKEEPER_SESSION_DEFAULTS.sessionTimeout,
-        this.#timers,
+        this.#hooks,
       );
     } catch (error) {
       throw new TypeError(
@@ -354,11 +343,11 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       ? [options.auth]
       : options.auth;
     for (const credential of auth) {
-      this.#client.addAuthInfo("digest", Buffer.from(credential));
+      this.#client.addAuthInfo("digest", new TextEncoder().encode(credential));
     }
     this.#credentials = auth;
-    onClientState(this.#client, (state) => this.#onClientState(state));
-    onWatchEvent(this.#client, (event) => this.#watches.dispatch(event));
+    this.#client.onState((state) => this.#onClientState(state));
+    this.#client.onWatchEvent((event) => this.#watches.dispatch(event));
   }
 
   /**
@@ -438,7 +427,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
 
   /** The session timeout the server granted, in milliseconds. */
   get sessionTimeout(): number {
-    return this.#client.getSessionTimeout();
+    return this.#client.sessionTimeout;
   }
 
   /**
@@ -478,21 +467,18 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       data = options.data;
     }
     let mode: number;
-    let acl: unknown[];
+    let acl: AclRecord[];
     try {
       mode = toClientMode(options.mode ?? "persistent");
       acl = toClientAcl(options.acl ?? "open");
     } catch (error) {
       return Promise.reject(error);
     }
-    const bytes = data === undefined ? undefined : Buffer.from(data);
+    const bytes = data === undefined ? undefined : toBytes(data);
     return this.#run(
       `Cannot create "${path}"`,
       path,
-      (callback) =>
-        bytes === undefined
-          ? this.#client.create(path, acl, mode, callback)
-          : this.#client.create(path, bytes, acl, mode, callback),
+      (callback) => this.#client.create(path, bytes, acl, mode, callback),
       (created) => created as string,
     );
   }
@@ -563,7 +549,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       options.watch,
       (data, stat) => ({
         data: data == null ? undefined : new Uint8Array(data as Uint8Array),
-        stat: toNodeStat(stat as Record<string, unknown>),
+        stat: toNodeStat(stat as StatRecord),
       }),
     );
   }
@@ -599,12 +585,12 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
         ),
       );
     }
-    const bytes = Buffer.from(data);
+    const bytes = toBytes(data);
     return this.#run(
       `Cannot write "${path}"`,
       path,
       (callback) => this.#client.setData(path, bytes, version, callback),
-      (stat) => toNodeStat(stat as Record<string, unknown>),
+      (stat) => toNodeStat(stat as StatRecord),
     );
   }
 
@@ -669,8 +655,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       path,
       "exists",
       options.watch,
-      (stat) =>
-        stat == null ? undefined : toNodeStat(stat as Record<string, unknown>),
+      (stat) => stat == null ? undefined : toNodeStat(stat as StatRecord),
     );
   }
 
@@ -702,7 +687,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       (callback) => this.#client.getACL(path, callback),
       (acl, stat) => ({
         acl: fromClientAcl(acl),
-        stat: toNodeStat(stat as Record<string, unknown>),
+        stat: toNodeStat(stat as StatRecord),
       }),
     );
   }
@@ -727,7 +712,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
    * ```
    */
   setAcl(path: string, acl: ZooKeeperAcl, version = -1): Promise<NodeStat> {
-    let entries: unknown[];
+    let entries: AclRecord[];
     try {
       entries = toClientAcl(acl);
     } catch (error) {
@@ -737,7 +722,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       `Cannot set the ACL of "${path}"`,
       path,
       (callback) => this.#client.setACL(path, entries, version, callback),
-      (stat) => toNodeStat(stat as Record<string, unknown>),
+      (stat) => toNodeStat(stat as StatRecord),
     );
   }
 
@@ -814,7 +799,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       await this.#run(
         `Cannot watch "${path}"`,
         path,
-        (callback) => sendAddWatch(this.#client, path, mode, callback),
+        (callback) => this.#client.addWatch(path, mode, callback),
         () => undefined,
       );
     } catch (error) {
@@ -834,7 +819,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       `Cannot remove the watch on "${entry.path}"`,
       entry.path,
       (callback) =>
-        sendRemoveWatches(this.#client, entry.path, entry.mode, callback),
+        this.#client.removeWatches(entry.path, entry.mode, callback),
       () => undefined,
     ).catch(() => {});
   }
@@ -866,12 +851,12 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
 
   async #close(): Promise<void> {
     const wasConnected = this.#state === "connected" &&
-      isClientConnected(this.#client);
+      this.#client.isConnected();
     const final = this.#state === "expired" || this.#state === "closed";
     if (!final) this.#finish("closed", "CLOSED");
     if (wasConnected) {
       // Ask the server to end the session so ephemeral nodes go at once.
-      await endSession(this.#client);
+      await this.#client.endSession();
     }
     await this.#release();
     if (final && this.#state !== "closed") {
@@ -882,11 +867,11 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
 
   /** Destroys the client's socket and timers, whatever its state. */
   #release(): Promise<void> {
-    return releaseClient(this.#client, this.#timers);
+    return this.#client.release();
   }
 
   /**
-   * node-zookeeper-client prefixes every path with the chroot, and ZooKeeper
+   * The client prefixes every path with the chroot, and ZooKeeper
    * answers NO_NODE for each of them when the chroot does not exist, which
    * looks like an empty registry: fail at once, naming it, instead.
    */
@@ -938,14 +923,11 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   }
 
   #onClientState(state: number): void {
-    if (state !== CM_CONNECTING) stopHandshakeGuard(this.#timers);
     if (this.#state === "closed" || this.#state === "expired") return;
     switch (state) {
       case CM_CONNECTED: {
-        this.#sessionId = this.#client.getSessionId().toString("hex");
-        this.#sessionPassword = new Uint8Array(
-          this.#client.getSessionPassword(),
-        );
+        this.#sessionId = this.#client.sessionId;
+        this.#sessionPassword = this.#client.sessionPassword;
         const first = this.#state === "connecting";
         this.#state = "connected";
         if (!first) this.dispatchEvent(new Event("connected"));
@@ -1027,11 +1009,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     return this.#run(
       what,
       path,
-      (callback) =>
-        this.#client[read](
-          path,
-          ...(watcher ? [watcher, callback] : [callback]),
-        ),
+      (callback) => this.#client[read](path, watcher, callback),
       map,
     );
   }
@@ -1049,4 +1027,9 @@ async function digestId(credential: string): Promise<string> {
     await crypto.subtle.digest("SHA-1", new TextEncoder().encode(credential)),
   );
   return `${user}:${btoa(String.fromCharCode(...hash))}`;
+}
+
+/** A node's data as bytes: a string as UTF-8. */
+function toBytes(data: Uint8Array | string): Uint8Array {
+  return typeof data === "string" ? new TextEncoder().encode(data) : data;
 }

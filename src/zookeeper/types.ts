@@ -1,11 +1,11 @@
 /**
  * Plain TypeScript shapes for znode metadata, creation modes, ACLs and watch
- * events, and their conversion to and from node-zookeeper-client's objects.
+ * events, and their conversion to and from the wire's records.
  *
  * @module
  */
 
-import zookeeper from "node-zookeeper-client";
+import type { AclRecord, StatRecord } from "./_wire_client.ts";
 
 /**
  * How a znode is created.
@@ -202,21 +202,26 @@ export type Watcher = (event: WatchEvent) => void;
  */
 export type PersistentWatchMode = "persistent" | "persistent_recursive";
 
+/** ZooKeeper's `CreateMode` flags. */
 const MODES: Record<CreateMode, number> = {
-  persistent: zookeeper.CreateMode.PERSISTENT,
-  ephemeral: zookeeper.CreateMode.EPHEMERAL,
-  persistent_sequential: zookeeper.CreateMode.PERSISTENT_SEQUENTIAL,
-  ephemeral_sequential: zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL,
+  persistent: 0,
+  ephemeral: 1,
+  persistent_sequential: 2,
+  ephemeral_sequential: 3,
 };
 
+/** ZooKeeper's `Perms` bits. */
 const PERMISSIONS: Record<ZooKeeperPermission, number> = {
-  read: zookeeper.Permission.READ,
-  write: zookeeper.Permission.WRITE,
-  create: zookeeper.Permission.CREATE,
-  delete: zookeeper.Permission.DELETE,
-  admin: zookeeper.Permission.ADMIN,
-  all: zookeeper.Permission.ALL,
+  read: 1,
+  write: 2,
+  create: 4,
+  delete: 8,
+  admin: 16,
+  all: 31,
 };
+
+const WORLD = { scheme: "world", id: "anyone" };
+const CREATOR = { scheme: "auth", id: "" };
 
 const EVENT_TYPES: Record<number, WatchEvent["type"]> = {
   1: "created",
@@ -245,15 +250,17 @@ export function toClientMode(mode: CreateMode): number {
  * @param acl The ACL.
  * @returns The client's ACL list.
  */
-export function toClientAcl(acl: ZooKeeperAcl): unknown[] {
-  const { ACL, Id } = zookeeper;
+export function toClientAcl(acl: ZooKeeperAcl): AclRecord[] {
   switch (acl) {
     case "open":
-      return ACL.OPEN_ACL_UNSAFE;
+      return [{ permission: PERMISSIONS.all, id: WORLD }];
     case "creator_all":
-      return ACL.CREATOR_ALL_ACL;
+      return [{ permission: PERMISSIONS.all, id: CREATOR }];
     case "creator_all_world_read":
-      return [...ACL.CREATOR_ALL_ACL, ...ACL.READ_ACL_UNSAFE];
+      return [
+        { permission: PERMISSIONS.all, id: CREATOR },
+        { permission: PERMISSIONS.read, id: WORLD },
+      ];
   }
   const entries = acl as readonly AclEntry[];
   if (!Array.isArray(entries) || entries.length === 0) {
@@ -284,7 +291,7 @@ export function toClientAcl(acl: ZooKeeperAcl): unknown[] {
         `Cannot create node: the ACL entry for ${entry.scheme}:${entry.id} grants no permission`,
       );
     }
-    return new ACL(mask, new Id(entry.scheme, entry.id));
+    return { permission: mask, id: { scheme: entry.scheme, id: entry.id } };
   });
 }
 
@@ -363,33 +370,27 @@ export function fromClientAcl(acls: unknown): AclEntry[] {
 }
 
 /**
- * Converts the client's `Stat` (longs as 8-byte buffers) to a
- * {@linkcode NodeStat}.
+ * Converts the wire's `Stat` to a {@linkcode NodeStat}.
  *
- * @param stat The client's stat object.
+ * @param stat The stat as the client read it.
  * @returns The plain stat.
  */
-export function toNodeStat(stat: Record<string, unknown>): NodeStat {
-  const long = (name: string): bigint => {
-    const value = stat[name] as Uint8Array | undefined;
-    if (!value || value.length !== 8) return 0n;
-    return new DataView(value.buffer, value.byteOffset, 8).getBigInt64(0);
-  };
-  const owner = long("ephemeralOwner");
+export function toNodeStat(stat: StatRecord): NodeStat {
+  const owner = stat.ephemeralOwner;
   return {
-    czxid: long("czxid"),
-    mzxid: long("mzxid"),
-    pzxid: long("pzxid"),
-    ctime: Number(long("ctime")),
-    mtime: Number(long("mtime")),
-    version: stat.version as number,
-    cversion: stat.cversion as number,
-    aversion: stat.aversion as number,
+    czxid: stat.czxid,
+    mzxid: stat.mzxid,
+    pzxid: stat.pzxid,
+    ctime: Number(stat.ctime),
+    mtime: Number(stat.mtime),
+    version: stat.version,
+    cversion: stat.cversion,
+    aversion: stat.aversion,
     ephemeralOwner: owner === 0n
       ? undefined
       : BigInt.asUintN(64, owner).toString(16).padStart(16, "0"),
-    dataLength: stat.dataLength as number,
-    numChildren: stat.numChildren as number,
+    dataLength: stat.dataLength,
+    numChildren: stat.numChildren,
   };
 }
 

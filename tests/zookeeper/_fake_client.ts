@@ -1,171 +1,144 @@
 /**
- * A scripted node-zookeeper-client `Client` for the unit tests of
- * `ZooKeeperSession`: {@linkcode installFakeClients} replaces the package's
- * `createClient`, so that `ZooKeeperSession.connect` builds its session on a
- * {@linkcode FakeClient} (still patched by `_client_internals.ts`). The test
- * plays ZooKeeper: it moves the connection manager between states, makes
- * the socket fail, answers each request through its callback, and emits
- * watch events. Nothing touches the network.
+ * A scripted ZooKeeper client for the unit tests of `ZooKeeperSession`:
+ * {@linkcode installFakeClients} makes `clients.create` (where a session gets
+ * its client) return {@linkcode FakeClient}s. The test plays ZooKeeper: it
+ * moves the client between states, makes connection attempts fail, answers
+ * each request through its callback, and emits watch events. Nothing touches
+ * the network. The real client's own behaviour (rotation, handshake, pings,
+ * the wire) is tested in `tests/zookeeper/wire_client_unit_test.ts` and
+ * against a real ZooKeeper.
  *
  * @module
  */
 
-import { Buffer } from "node:buffer";
-import zookeeper from "node-zookeeper-client";
 import {
+  type AclRecord,
   type Callback,
+  type Client,
+  type ClientHooks,
+  clients,
   type ClientWatchEvent,
   CM_CONNECTED,
   CM_DISCONNECTED,
-} from "../../src/zookeeper/_client_internals.ts";
+  type OneShotWatcher,
+  type StatRecord,
+  wireError,
+} from "../../src/zookeeper/_wire_client.ts";
 import type { ZooKeeperErrorCode } from "../../src/zookeeper/errors.ts";
+import { settleWithin } from "../../src/_async.ts";
 
 /** One request the client received. */
 export interface ClientCall {
-  /** The client method, or `addWatch` / `removeWatches` for raw requests. */
+  /** The client method. */
   op: string;
   path: string;
-  /** The arguments between the path and the callback. */
+  /** The arguments between the path and the callback (none undefined). */
   args: unknown[];
   callback: Callback;
   /** Whether the test answered it. */
   answered: boolean;
 }
 
-/** A socket as much as the session and its patches touch it. */
+/** One connection attempt of the client, to one server. */
 export class FakeSocket {
   destroyed = false;
   readonly server: { host: string; port: number };
-  #close: (() => void)[] = [];
-  #error: ((error: Error) => void)[] = [];
+  #fail: (error: Error) => void;
 
-  constructor(server: { host: string; port: number }) {
+  constructor(
+    server: { host: string; port: number },
+    fail: (error: Error) => void,
+  ) {
     this.server = server;
-  }
-
-  once(event: string, listener: () => void): void {
-    if (event === "close") this.#close.push(listener);
-  }
-
-  on(event: string, listener: (error: Error) => void): void {
-    if (event === "error") this.#error.push(listener);
+    this.#fail = fail;
   }
 
   destroy(): void {
-    if (this.destroyed) return;
     this.destroyed = true;
-    const listeners = this.#close.splice(0);
-    queueMicrotask(() => listeners.forEach((listener) => listener()));
   }
 
-  /** The socket fails with `error` (refused, denied…). */
+  /** The attempt fails with `error` (refused, denied...). */
   fail(error: Error): void {
-    for (const listener of this.#error) listener(error);
+    this.#fail(error);
   }
 }
 
-/** The raw requests the session writes itself, by opcode. */
-const RAW_OPS: Record<number, string> = {
-  106: "addWatch",
-  18: "removeWatches",
-};
-
-/** A stat as the client decodes it: 8-byte longs as buffers. */
+/** A stat as the client decodes it. */
 export function clientStat(
   fields: { version?: number; ephemeralOwner?: bigint; czxid?: bigint } = {},
-): Record<string, unknown> {
-  const long = (value: bigint) => {
-    const bytes = Buffer.alloc(8);
-    bytes.writeBigInt64BE(value);
-    return bytes;
-  };
+): StatRecord {
   return {
-    czxid: long(fields.czxid ?? 5n),
-    mzxid: long(6n),
-    pzxid: long(7n),
-    ctime: long(1_700_000_000_000n),
-    mtime: long(1_700_000_000_001n),
+    czxid: fields.czxid ?? 5n,
+    mzxid: 6n,
+    pzxid: 7n,
+    ctime: 1_700_000_000_000n,
+    mtime: 1_700_000_000_001n,
     version: fields.version ?? 0,
     cversion: 0,
     aversion: 0,
-    ephemeralOwner: long(fields.ephemeralOwner ?? 0n),
+    ephemeralOwner: fields.ephemeralOwner ?? 0n,
     dataLength: 0,
     numChildren: 0,
   };
 }
 
-/** A client error as node-zookeeper-client makes it. */
+/** A client error as the client makes it, by name. */
 export function clientError(code: ZooKeeperErrorCode, path?: string): Error {
-  const exception = zookeeper.Exception as unknown as Record<string, number> & {
-    create(code: number, path?: string): Error;
-  };
-  return exception.create(exception[code]!, path);
+  for (let number = 0; number >= -200; number--) {
+    if (wireError(number).name === code) return wireError(number, path);
+  }
+  throw new Error(`no ZooKeeper error code is named ${code}`);
 }
 
 /** The scripted client. */
-export class FakeClient {
+export class FakeClient implements Client {
   readonly connectionString: string;
-  readonly options: Record<string, unknown>;
+  readonly options: { sessionTimeout: number };
   readonly calls: ClientCall[] = [];
-  /** The watch events that went on to the client's own watcher manager. */
+  /** The watch events the one-shot watches of this client were given. */
   readonly clientEvents: ClientWatchEvent[] = [];
   readonly auth: { scheme: string; auth: string }[] = [];
   readonly sockets: FakeSocket[] = [];
+  readonly servers: { host: string; port: number }[];
   connects = 0;
   closes = 0;
-  sessionId = Buffer.from("0123456789abcdef", "hex");
-  password = Buffer.alloc(16, 7);
-  /** Whether the server closes the socket when asked to end the session. */
+  /** Whether `release()` was called. */
+  released = false;
+  state = CM_DISCONNECTED;
+  sessionId = "0123456789abcdef";
+  sessionPassword: Uint8Array = new Uint8Array(16).fill(7);
+  readonly sessionTimeout = 4321;
+  /** Whether the server closes the connection when asked to end the session. */
   acknowledgeClose = true;
-  #listeners: ((state: number) => void)[] = [];
-  // deno-lint-ignore no-explicit-any
-  readonly connectionManager: any;
+  #hooks: ClientHooks;
+  #next = 0;
+  #stateListeners: ((state: number) => void)[] = [];
+  #watchListeners: ((event: ClientWatchEvent) => void)[] = [];
+  #oneShot = new Map<string, Set<OneShotWatcher>>();
 
-  constructor(connectionString: string, options: Record<string, unknown>) {
+  constructor(
+    connectionString: string,
+    sessionTimeout: number,
+    hooks: ClientHooks,
+  ) {
     this.connectionString = connectionString;
-    this.options = options;
-    const servers = connectionString.split("/")[0]!.split(",").map((s) => {
+    this.options = { sessionTimeout };
+    this.#hooks = hooks;
+    this.servers = connectionString.split("/")[0]!.split(",").map((s) => {
       const [host, port] = s.split(":");
       return { host: host!, port: Number(port) };
     });
-    this.connectionManager = {
-      state: CM_DISCONNECTED,
-      chrootPath: undefined as string | undefined,
-      pendingBuffer: null,
-      watcherManager: {
-        emit: (event: ClientWatchEvent) => this.clientEvents.push(event),
-      },
-      queue: (
-        request: { header: { type: number }; toBuffer(): Buffer },
-        callback: Callback,
-      ) => {
-        const bytes = request.toBuffer();
-        const opcode = bytes.readInt32BE(8);
-        const length = bytes.readInt32BE(12);
-        const path = bytes.subarray(16, 16 + length).toString();
-        this.#record(RAW_OPS[opcode] ?? `op${opcode}`, path, [
-          request.header.type,
-          bytes.readInt32BE(16 + length),
-        ], callback);
-      },
-      servers,
-      nextServerIndex: 0,
-      serverAttempts: 0,
-      spinDelay: options.spinDelay,
-      socket: undefined as FakeSocket | undefined,
-      connectTimeoutHandler: null,
-      sessionTimeout: options.sessionTimeout,
-      findNextServer(_callback: (server: unknown) => void) {},
-      on: (event: string, listener: (state: number) => void) => {
-        if (event === "state") this.#listeners.push(listener);
-      },
-      onSocketConnected() {},
-      onSocketData() {},
-      onSocketTimeout() {},
-    };
   }
 
-  /** Opens a socket to the next server (through the patched rotation). */
+  onState(listener: (state: number) => void): void {
+    this.#stateListeners.push(listener);
+  }
+
+  onWatchEvent(listener: (event: ClientWatchEvent) => void): void {
+    this.#watchListeners.push(listener);
+  }
+
+  /** Opens a connection attempt to the first server. */
   connect(): void {
     this.connects++;
     this.attempt();
@@ -173,19 +146,20 @@ export class FakeClient {
 
   /** The client tries the next server. */
   attempt(): void {
-    this.connectionManager.findNextServer(
-      (server: { host: string; port: number }) => {
-        const socket = new FakeSocket(server);
-        this.sockets.push(socket);
-        this.connectionManager.socket = socket;
-      },
+    const server = this.servers[this.#next++ % this.servers.length]!;
+    this.sockets.push(
+      new FakeSocket(
+        server,
+        (error) =>
+          this.#hooks.onSocketError?.(error, `${server.host}:${server.port}`),
+      ),
     );
   }
 
-  /** The connection manager enters `state` (a `CM_*` value). */
+  /** The client enters `state` (a `CM_*` value). */
   setState(state: number): void {
-    this.connectionManager.state = state;
-    for (const listener of [...this.#listeners]) listener(state);
+    this.state = state;
+    for (const listener of [...this.#stateListeners]) listener(state);
   }
 
   /** The session is established (or re-established). */
@@ -193,46 +167,103 @@ export class FakeClient {
     this.setState(CM_CONNECTED);
   }
 
-  close(): void {
+  isConnected(): boolean {
+    return this.state === CM_CONNECTED;
+  }
+
+  async endSession(): Promise<void> {
     this.closes++;
-    if (this.acknowledgeClose) this.connectionManager.socket?.destroy();
+    if (!this.acknowledgeClose) {
+      await settleWithin(new Promise<void>(() => {}), 2000);
+      return;
+    }
+    this.sockets.at(-1)?.destroy();
   }
 
-  addAuthInfo(scheme: string, auth: Buffer): void {
-    this.auth.push({ scheme, auth: auth.toString() });
+  release(): Promise<void> {
+    this.released = true;
+    this.sockets.at(-1)?.destroy();
+    return Promise.resolve();
   }
 
-  getSessionId(): Buffer {
-    return this.sessionId;
-  }
-
-  getSessionPassword(): Buffer {
-    return this.password;
-  }
-
-  getSessionTimeout(): number {
-    return 4321;
+  addAuthInfo(scheme: string, auth: Uint8Array): void {
+    this.auth.push({ scheme, auth: new TextDecoder().decode(auth) });
   }
 
   #record(op: string, path: string, args: unknown[], callback: Callback) {
-    this.calls.push({ op, path, args, callback, answered: false });
+    this.calls.push({
+      op,
+      path,
+      args: args.filter((arg) => arg !== undefined),
+      callback,
+      answered: false,
+    });
   }
 
-  #method(op: string) {
-    return (path: string, ...rest: unknown[]) => {
-      const callback = rest.pop() as Callback;
-      this.#record(op, path, rest, callback);
+  create(
+    path: string,
+    data: Uint8Array | undefined,
+    acl: readonly AclRecord[],
+    mode: number,
+    callback: Callback,
+  ): void {
+    this.#record("create", path, [data, acl, mode], callback);
+  }
+
+  remove(path: string, version: number, callback: Callback): void {
+    this.#record("remove", path, [version], callback);
+  }
+
+  setData(
+    path: string,
+    data: Uint8Array,
+    version: number,
+    callback: Callback,
+  ): void {
+    this.#record("setData", path, [data, version], callback);
+  }
+
+  #read(op: string) {
+    return (
+      path: string,
+      watcher: OneShotWatcher | undefined,
+      callback: Callback,
+    ) => {
+      this.#record(op, path, [watcher], (error, ...results) => {
+        if (watcher !== undefined && (!error || op === "exists")) {
+          let set = this.#oneShot.get(path);
+          if (set === undefined) this.#oneShot.set(path, set = new Set());
+          set.add(watcher);
+        }
+        callback(error, ...results);
+      });
     };
   }
 
-  create = this.#method("create");
-  remove = this.#method("remove");
-  setData = this.#method("setData");
-  getData = this.#method("getData");
-  getChildren = this.#method("getChildren");
-  exists = this.#method("exists");
-  getACL = this.#method("getACL");
-  setACL = this.#method("setACL");
+  getData = this.#read("getData");
+  getChildren = this.#read("getChildren");
+  exists = this.#read("exists");
+
+  getACL(path: string, callback: Callback): void {
+    this.#record("getACL", path, [], callback);
+  }
+
+  setACL(
+    path: string,
+    acl: readonly AclRecord[],
+    version: number,
+    callback: Callback,
+  ): void {
+    this.#record("setACL", path, [acl, version], callback);
+  }
+
+  addWatch(path: string, mode: string, callback: Callback): void {
+    this.#record("addWatch", path, [mode], callback);
+  }
+
+  removeWatches(path: string, mode: string, callback: Callback): void {
+    this.#record("removeWatches", path, [mode], callback);
+  }
 
   /** The requests of `op` not answered yet. */
   pending(op?: string): ClientCall[] {
@@ -264,37 +295,43 @@ export class FakeClient {
     return call;
   }
 
-  /** ZooKeeper sends a watch event (through the client's watcher manager). */
+  /**
+   * ZooKeeper sends a watch event: the session hears it first, then the
+   * one-shot watches of its path get it (types 1-4 only).
+   */
   emit(type: number, path: string): void {
-    this.connectionManager.watcherManager.emit({ type, state: 3, path });
+    const event = { type, state: 3, path };
+    for (const listener of [...this.#watchListeners]) listener(event);
+    if (type < 1 || type > 4) return;
+    const watchers = this.#oneShot.get(path);
+    this.#oneShot.delete(path);
+    this.clientEvents.push(event);
+    for (const watcher of watchers ?? []) watcher(event);
   }
 }
 
 /** The clients made since {@linkcode installFakeClients}. */
-export const clients: FakeClient[] = [];
+export const fakeClients: FakeClient[] = [];
 
 /**
- * Makes node-zookeeper-client's `createClient` return {@linkcode FakeClient}s
- * for the rest of this test module (each test module runs apart).
+ * Makes `clients.create` return {@linkcode FakeClient}s for the rest of this
+ * test module (each test module runs apart).
  */
 export function installFakeClients(): void {
-  (zookeeper as unknown as { createClient: unknown }).createClient = (
-    connectionString: string,
-    options: Record<string, unknown>,
-  ) => {
+  clients.create = (connectionString, sessionTimeout, hooks) => {
     // The real client throws on what it cannot parse.
     if (connectionString.startsWith("unparsable.invalid")) {
       throw new Error("Invalid connection string");
     }
-    const client = new FakeClient(connectionString, options);
-    clients.push(client);
+    const client = new FakeClient(connectionString, sessionTimeout, hooks);
+    fakeClients.push(client);
     return client;
   };
 }
 
 /** The last client made. */
 export function lastClient(): FakeClient {
-  const client = clients.at(-1);
+  const client = fakeClients.at(-1);
   if (client === undefined) throw new Error("no client made yet");
   return client;
 }

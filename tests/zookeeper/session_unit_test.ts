@@ -13,7 +13,6 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import {
   isZooKeeperError,
@@ -24,17 +23,16 @@ import {
 import {
   CM_AUTH_FAILED,
   CM_CLOSED,
-  CM_CLOSING,
   CM_CONNECTING,
   CM_DISCONNECTED,
   CM_SESSION_EXPIRED,
-} from "../../src/zookeeper/_client_internals.ts";
+} from "../../src/zookeeper/_wire_client.ts";
 import { toClientAcl, toClientMode } from "../../src/zookeeper/types.ts";
 import { stillPending, waitFor, within } from "../_wait.ts";
 import {
-  clients,
   clientStat,
   type FakeClient,
+  fakeClients,
   installFakeClients,
   lastClient,
 } from "./_fake_client.ts";
@@ -116,7 +114,6 @@ Deno.test("session: connect resolves once the client is connected, with the sess
   const client = lastClient();
   assert.equal(client.connects, 1);
   assert.equal(client.options.sessionTimeout, 6000);
-  assert.equal(client.options.retries, 0);
   assert.ok(await stillPending(connecting));
   const { result: session, types } = await dispatched(() => {
     client.connected();
@@ -182,7 +179,7 @@ Deno.test("session: connect rejects with TIMEOUT after connectTimeout, naming th
   );
   assert.equal(error.cause, refused);
   assert.equal(client.sockets[0]!.destroyed, true);
-  assert.equal(client.connectionManager.state, CM_CLOSING);
+  assert.equal(client.released, true);
 
   // Without any failed attempt: no "last attempt".
   const silent = ZooKeeperSession.connect(HOSTS, { connectTimeout: 100 });
@@ -251,7 +248,7 @@ Deno.test("session: connect fails at once when every server denies the connectio
     error.message,
     /^Cannot connect to ZooKeeper at 127\.0\.0\.1:2181,127\.0\.0\.2:2182: /,
   );
-  assert.equal(client.connectionManager.state, CM_CLOSING);
+  assert.equal(client.released, true);
 
   // A denied then refused (it may answer later), B denied: still trying.
   const retrying = ZooKeeperSession.connect(two, { connectTimeout: 300 });
@@ -313,7 +310,7 @@ Deno.test("session: connect rejects with the signal's reason when aborted, and r
     (e) => e === reason,
   );
   assert.equal(client.sockets[0]!.destroyed, true);
-  assert.equal(client.connectionManager.state, CM_CLOSING);
+  assert.equal(client.released, true);
 });
 
 Deno.test("session: rejected credentials fail the connect with AUTH_FAILED and no closed event", async () => {
@@ -384,7 +381,7 @@ Deno.test("session: create sends the data, ACL and mode, and resolves with the c
   const call = client.next("create");
   assert.equal(call.path, "/a");
   assert.deepEqual(call.args, [
-    Buffer.from("hi"),
+    new TextEncoder().encode("hi"),
     toClientAcl("creator_all_world_read"),
     toClientMode("ephemeral_sequential"),
   ]);
@@ -393,7 +390,7 @@ Deno.test("session: create sends the data, ACL and mode, and resolves with the c
   // Options as the second argument; defaults: persistent, open, no data.
   const second = session.create("/b", { data: new Uint8Array([1, 2]) });
   assert.deepEqual(client.next("create").args, [
-    Buffer.from([1, 2]),
+    new Uint8Array([1, 2]),
     toClientAcl("open"),
     toClientMode("persistent"),
   ]);
@@ -446,7 +443,7 @@ Deno.test("session: reads map the client's results: data and stat, a missing nod
   assert.equal(client.next("getData").args.length, 0); // no watch
   client.answer(
     "getData",
-    Buffer.from("hello"),
+    new TextEncoder().encode("hello"),
     clientStat({ version: 3, ephemeralOwner: 0x1234n, czxid: 9n }),
   );
   const { data, stat } = await read;
@@ -479,11 +476,14 @@ Deno.test("session: reads map the client's results: data and stat, a missing nod
 Deno.test("session: setData, delete, getAcl and setAcl send their arguments and map their results", async () => {
   const { session, client } = await open();
   const write = session.setData("/x", "v2", 4);
-  assert.deepEqual(client.next("setData").args, [Buffer.from("v2"), 4]);
+  assert.deepEqual(client.next("setData").args, [
+    new TextEncoder().encode("v2"),
+    4,
+  ]);
   client.answer("setData", clientStat({ version: 5 }));
   assert.equal((await write).version, 5);
   const any = session.setData("/x", new Uint8Array([9]));
-  assert.deepEqual(client.next("setData").args, [Buffer.from([9]), -1]);
+  assert.deepEqual(client.next("setData").args, [new Uint8Array([9]), -1]);
   client.answer("setData", clientStat());
   await any;
   await assert.rejects(
@@ -626,7 +626,7 @@ Deno.test("session: an operation rejects with TIMEOUT after operationTimeout, sa
     /^Cannot read "\/x": no answer from ZooKeeper within 100 ms: /,
   );
   assert.equal(error.path, "/x");
-  client.answer("getData", Buffer.from("late"), clientStat()); // ignored
+  client.answer("getData", new TextEncoder().encode("late"), clientStat()); // ignored
   client.setState(CM_DISCONNECTED);
   const unsent = session.exists("/y");
   const error2 = await within(
@@ -668,7 +668,7 @@ Deno.test("session: an expiry rejects pending and later operations with SESSION_
     );
   }
   await waitFor(() => client.sockets[0]!.destroyed, "the socket released");
-  assert.equal(client.connectionManager.state, CM_CLOSING);
+  assert.equal(client.released, true);
   const calls = client.calls.length;
   await assert.rejects(
     session.exists("/z"),
@@ -772,7 +772,7 @@ Deno.test("session: close during an outage does not ask the server; it releases 
   assert.ok(code("CLOSED")(await pending));
   // The client's manager not connected although the session thinks so.
   const second = await open();
-  second.client.connectionManager.state = CM_CONNECTING;
+  second.client.state = CM_CONNECTING;
   await within(second.session.close(), 1000, "close");
   assert.equal(second.client.closes, 0);
 });
@@ -784,7 +784,7 @@ Deno.test("session: a one-shot watch is called once per event with the plain eve
   const read = session.getData("/x", { watch });
   const wrapper = client.next("getData").args[0] as (e: unknown) => void;
   assert.equal(typeof wrapper, "function");
-  client.answer("getData", Buffer.from(""), clientStat());
+  client.answer("getData", new TextEncoder().encode(""), clientStat());
   await read;
   const again = session.exists("/x", { watch });
   assert.equal(client.next("exists").args[0], wrapper);
@@ -814,7 +814,7 @@ Deno.test("session: addWatch sends addWatch with its mode; events reach the watc
   await sent(client, "addWatch");
   const call = client.next("addWatch");
   assert.equal(call.path, "/a");
-  assert.deepEqual(call.args, [101, 1]); // as SetWatches; recursive
+  assert.deepEqual(call.args, ["persistent_recursive"]);
   client.answer("addWatch");
   const watch = await within(adding, 1000, "addWatch");
   assert.equal(watch.path, "/a");
@@ -823,7 +823,7 @@ Deno.test("session: addWatch sends addWatch with its mode; events reach the watc
     mode: "persistent",
   });
   await sent(client, "addWatch", 2);
-  assert.deepEqual(client.next("addWatch").args, [101, 0]);
+  assert.deepEqual(client.next("addWatch").args, ["persistent"]);
   client.answer("addWatch");
   const exactWatch = await within(addingExact, 1000, "addWatch");
   assert.equal(exactWatch.mode, "persistent");
@@ -882,7 +882,7 @@ Deno.test("session: removing a persistent watch asks ZooKeeper only for the last
   await sent(client, "removeWatches");
   const call = client.next("removeWatches");
   assert.equal(call.path, "/a");
-  assert.deepEqual(call.args, [101, 3]); // WatcherType Any
+  assert.deepEqual(call.args, ["persistent_recursive"]); // the default mode
   client.fail("removeWatches", "NO_NODE"); // never rejects
   await within(removing, 1000, "remove");
   await two[Symbol.asyncDispose]();
@@ -963,7 +963,7 @@ Deno.test("session: a watcher that throws is reported and the others still run",
 });
 
 Deno.test("session: a connection string the client cannot use rejects with a TypeError naming it", async () => {
-  const made = clients.length;
+  const made = fakeClients.length;
   await assert.rejects(
     ZooKeeperSession.connect("unparsable.invalid:2181"),
     (e) =>
@@ -972,7 +972,7 @@ Deno.test("session: a connection string the client cannot use rejects with a Typ
         'Cannot connect to ZooKeeper: invalid connection string "unparsable.invalid:2181"' &&
       (e.cause as Error).message === "Invalid connection string",
   );
-  assert.equal(clients.length, made);
+  assert.equal(fakeClients.length, made);
 });
 
 Deno.test("session: a signal that times out rejects the connect with its own reason, not TIMEOUT", async () => {
@@ -982,7 +982,7 @@ Deno.test("session: a signal that times out rejects the connect with its own rea
   const error = await within(failure(connecting), 1000, "the abort");
   assert.equal(error, signal.reason);
   assert.ok(!isZooKeeperError(error));
-  assert.equal(client.connectionManager.state, CM_CLOSING);
+  assert.equal(client.released, true);
 });
 
 Deno.test("session: each operation's errors name it and its path", async () => {
