@@ -545,17 +545,18 @@ export class WireClient {
     watch?: (noNode: boolean) => void,
   ): void {
     const request: Outgoing = { op, path, body, read, callback, watch };
+    if (this.#releasing) {
+      callback(wireError(CONNECTION_LOSS, path));
+      return;
+    }
     switch (this.#state) {
       case CM_CONNECTED:
         this.#send(request);
         return;
       case CM_DISCONNECTED:
       case CM_CONNECTING:
-        if (!this.#releasing) {
-          this.#outbox.push(request);
-          return;
-        }
-        break;
+        this.#outbox.push(request);
+        return;
       case CM_SESSION_EXPIRED:
         callback(wireError(-112, path));
         return;

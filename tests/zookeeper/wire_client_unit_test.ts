@@ -454,3 +454,156 @@ Deno.test("wire client: the reader refuses vectors and buffers longer than their
   );
   assert.deepEqual(reader(new JuteWriter().int(-1)).strings(), []);
 });
+
+Deno.test("wire client: every error code ZooKeeper defines gets its name; the session knows the ones it maps", () => {
+  // ZooKeeper's KeeperException.Code, by number.
+  const codes: Record<number, string> = {
+    [-1]: "SYSTEM_ERROR",
+    [-2]: "RUNTIME_INCONSISTENCY",
+    [-3]: "DATA_INCONSISTENCY",
+    [-4]: "CONNECTION_LOSS",
+    [-5]: "MARSHALLING_ERROR",
+    [-6]: "UNIMPLEMENTED",
+    [-7]: "OPERATION_TIMEOUT",
+    [-8]: "BAD_ARGUMENTS",
+    [-13]: "NEW_CONFIG_NO_QUORUM",
+    [-14]: "RECONFIG_IN_PROGRESS",
+    [-15]: "UNKNOWN_SESSION",
+    [-16]: "THROTTLED_OP",
+    [-100]: "API_ERROR",
+    [-101]: "NO_NODE",
+    [-102]: "NO_AUTH",
+    [-103]: "BAD_VERSION",
+    [-108]: "NO_CHILDREN_FOR_EPHEMERALS",
+    [-110]: "NODE_EXISTS",
+    [-111]: "NOT_EMPTY",
+    [-112]: "SESSION_EXPIRED",
+    [-113]: "INVALID_CALLBACK",
+    [-114]: "INVALID_ACL",
+    [-115]: "AUTH_FAILED",
+    [-118]: "SESSION_MOVED",
+    [-119]: "NOT_READ_ONLY",
+    [-120]: "EPHEMERAL_ON_LOCAL_SESSION",
+    [-121]: "NO_WATCHER",
+    [-122]: "REQUEST_TIMEOUT",
+    [-124]: "RECONFIG_DISABLED",
+    [-125]: "SESSION_CLOSED_REQUIRE_SASL_AUTH",
+    [-127]: "QUOTA_EXCEEDED",
+  };
+  for (const [code, name] of Object.entries(codes)) {
+    const error = wireError(Number(code), "/p") as Error & { code: number };
+    assert.equal(error.name, name, code);
+    assert.equal(error.code, Number(code));
+    assert.equal(error.message, `ZooKeeper error ${name} (${code}) at /p`);
+  }
+  assert.equal(wireError(-4).message, "ZooKeeper error CONNECTION_LOSS (-4)");
+  assert.equal(wireError(-126).name, "ERROR_-126");
+});
+
+Deno.test("wire client: before its first session it has no id and the timeout it asked for", async () => {
+  await using server = new ScriptedZooKeeper();
+  const client = new WireClient(server.address, 7000);
+  assert.equal(client.sessionId, "");
+  assert.equal(client.sessionTimeout, 7000);
+  assert.equal(client.state, CM_DISCONNECTED);
+  assert.equal(client.isConnected(), false);
+  const early = call((cb) => client.exists("/", undefined, cb));
+  client.connect();
+  const side = await server.accepted();
+  await side.handshake({ sessionId: -2n });
+  const request = await side.request();
+  assert.equal(request.op, OP.exists);
+  await side.reply(request.xid, 0, STAT);
+  assert.equal((await early).error, null);
+  assert.equal(client.sessionId, "fffffffffffffffe");
+  await client.release();
+  const late = call((cb) => client.exists("/", undefined, cb));
+  assert.equal(((await late).error as Error).name, "CONNECTION_LOSS");
+});
+
+Deno.test("wire client: the chroot is the root: its own path reads as /, a path outside it is left as it is", async () => {
+  await using server = new ScriptedZooKeeper();
+  const { client, side } = await connected(server, { chroot: "/app" });
+  const heard: string[] = [];
+  client.onWatchEvent((event) => heard.push(event.path));
+  const created = call((cb) => client.create("/", undefined, [], 0, cb));
+  const create = await side.request();
+  assert.equal(create.body.text(), "/app");
+  assert.equal(create.body.buffer(), null);
+  await side.reply(create.xid, 0, (w) => w.string("/app"));
+  assert.deepEqual((await created).results, ["/"]);
+  await side.event(2, "/app");
+  await side.event(2, "/other");
+  await side.event(2, "/application");
+  await waitFor(() => heard.length === 3, "three events");
+  assert.deepEqual(heard, ["/", "/other", "/application"]);
+  await client.release();
+});
+
+Deno.test("wire client: frames split over reads, several in one read, and one larger than the read buffer all decode", async () => {
+  await using server = new ScriptedZooKeeper();
+  const { client, side } = await connected(server);
+  const big = new Uint8Array(300_000).map((_, i) => i % 251);
+  const first = call((cb) => client.getData("/big", undefined, cb));
+  const second = call((cb) => client.getChildren("/c", undefined, cb));
+  const third = call((cb) => client.exists("/e", undefined, cb));
+  const a = await side.request();
+  const b = await side.request();
+  const c = await side.request();
+  const frame = (xid: number, body: (w: JuteWriter) => void) => {
+    const w = new JuteWriter().int(xid).long(7n).int(0);
+    body(w);
+    return w.frame();
+  };
+  const bigFrame = frame(a.xid, (w) => STAT(w.buffer(big)));
+  // The big one in two pieces, the second piece with the next two frames.
+  await side.send(bigFrame.subarray(0, 1000));
+  await side.send(
+    new Uint8Array([
+      ...bigFrame.subarray(1000),
+      ...frame(b.xid, (w) => STAT(w.strings(["x"]))),
+      ...frame(c.xid, STAT),
+    ]),
+  );
+  assert.deepEqual((await first).results[0], big);
+  assert.deepEqual((await second).results[0], ["x"]);
+  assert.equal((await third).error, null);
+  await client.release();
+});
+
+Deno.test("wire client: a server that accepts but never answers the session request is left after the handshake timeout, with ETIMEDOUT and its address", async () => {
+  await using server = new ScriptedZooKeeper();
+  const failures: { message: string; code: string; address: string }[] = [];
+  const client = new WireClient(server.address, 30_000, {
+    onSocketError: (error, address) =>
+      failures.push({
+        message: error.message,
+        code: (error as Error & { code: string }).code,
+        address,
+      }),
+  });
+  client.connect();
+  const silent = await server.accepted();
+  await silent.next(); // the connect request, never answered
+  const next = await within(server.accepted(), 5000, "the next attempt");
+  assert.deepEqual(failures, [{
+    message:
+      "the server accepted the connection but did not answer the session request within 2000 ms",
+    code: "ETIMEDOUT",
+    address: server.address,
+  }]);
+  await next.handshake();
+  await waitFor(() => client.isConnected(), "connected");
+  await client.release();
+});
+
+Deno.test("wire client: while the session is closing, new requests fail with CONNECTION_LOSS", async () => {
+  await using server = new ScriptedZooKeeper();
+  const { client, side } = await connected(server);
+  const ending = client.endSession();
+  await side.request(); // closeSession, never answered
+  const during = call((cb) => client.getData("/x", undefined, cb));
+  assert.equal(((await during).error as Error).name, "CONNECTION_LOSS");
+  await client.release();
+  await ending;
+});
