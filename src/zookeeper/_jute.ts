@@ -195,10 +195,9 @@ export class JuteReader {
     return this.#bytes.slice(at, at + length);
   }
 
-  /** A UTF-8 string; `null` for length -1. */
-  string(): string | null {
+  /** A UTF-8 string (the records zkrpc reads never hold a null one). */
+  text(): string {
     const length = this.int();
-    if (length === -1) return null;
     if (length < 0) {
       throw new JuteError(`Cannot read a string of length ${length}`);
     }
@@ -208,13 +207,6 @@ export class JuteReader {
     } catch {
       throw new JuteError("Cannot read a string: not UTF-8");
     }
-  }
-
-  /** A string that must be there. */
-  text(): string {
-    const value = this.string();
-    if (value === null) throw new JuteError("Cannot read a string: null");
-    return value;
   }
 
   /** A vector of strings (`null` reads as empty). */

@@ -782,6 +782,9 @@ export class WireClient {
         `Cannot match the reply ${xid}: expected ${pending?.xid ?? "none"}`,
       );
     }
+    // Decoded before it leaves the queue: a reply that does not hold its
+    // record throws, and the request fails with the connection.
+    const results = err === 0 ? pending.read(reader) : [];
     this.#pending.shift();
     if (zxid > 0n) this.#lastZxid = zxid;
     if (pending.op === OP.closeSession) return;
@@ -790,7 +793,6 @@ export class WireClient {
       pending.callback(wireError(err, pending.path));
       return;
     }
-    const results = pending.read(reader);
     pending.watch?.(false);
     pending.callback(null, ...results);
   }

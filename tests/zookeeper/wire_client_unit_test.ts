@@ -24,7 +24,11 @@ import {
   WireClient,
   wireError,
 } from "../../src/zookeeper/_wire_client.ts";
-import { JuteReader, JuteWriter } from "../../src/zookeeper/_jute.ts";
+import {
+  JuteError,
+  JuteReader,
+  JuteWriter,
+} from "../../src/zookeeper/_jute.ts";
 import {
   type ScriptedConnection,
   ScriptedZooKeeper,
@@ -240,17 +244,22 @@ for (
       (side: ScriptedConnection) =>
         side.send(new Uint8Array([0xff, 0xff, 0xff, 0xfe])),
     ],
-    ["a reply out of order", (side: ScriptedConnection) => side.reply(999)],
     [
-      "a reply shorter than its record",
-      (side: ScriptedConnection) =>
-        side.send(new JuteWriter().int(1).long(1n).int(0).int(50).frame()),
+      "a reply out of order",
+      (side: ScriptedConnection, xid: number) => side.reply(xid + 1),
     ],
-    ["a string that is not UTF-8", (side: ScriptedConnection) =>
-      side.send(
-        new JuteWriter().int(1).long(1n).int(0).buffer(new Uint8Array([0xff]))
-          .frame(),
-      )],
+    ["a reply shorter than its record", (
+      side: ScriptedConnection,
+      xid: number,
+    ) => side.send(new JuteWriter().int(xid).long(1n).int(0).int(50).frame())],
+    [
+      "an event whose path is not UTF-8",
+      (side: ScriptedConnection) =>
+        side.send(
+          new JuteWriter().int(-1).long(-1n).int(0).int(3).int(3)
+            .buffer(new Uint8Array([0x2f, 0xff])).frame(),
+        ),
+    ],
   ] as const
 ) {
   Deno.test(`wire client: ${name} drops the connection: what was sent fails with CONNECTION_LOSS, and the session is resumed on a new one with its watches and credentials`, async () => {
@@ -261,8 +270,8 @@ for (
     await side.reply((await side.request()).xid, 0, STAT, 42n);
     await watched;
     const lost = call((cb) => client.getData("/d", undefined, cb));
-    await side.request();
-    await bad(side);
+    const { xid } = await side.request();
+    await bad(side, xid);
     assert.equal(((await lost).error as Error).name, "CONNECTION_LOSS");
     const next = await within(server.accepted(), 2000, "a new connection");
     const resumed = await next.handshake();
@@ -441,18 +450,71 @@ Deno.test("wire client: endSession sends closeSession and ends CLOSED once the s
   assert.equal(((await pending).error as Error).name, "CONNECTION_LOSS");
 });
 
-Deno.test("wire client: the reader refuses vectors and buffers longer than their frame", () => {
+Deno.test("wire client: the reader refuses vectors, buffers and strings longer than their frame, negative lengths and bytes that are not UTF-8", () => {
   const reader = (w: JuteWriter) => new JuteReader(w.frame().subarray(4));
-  assert.throws(
+  const refuses = (read: () => unknown, message: string) =>
+    assert.throws(read, (error: Error) => {
+      assert.ok(error instanceof JuteError);
+      assert.equal(error.name, "JuteError");
+      assert.equal(error.message, message);
+      return true;
+    });
+  refuses(
     () => reader(new JuteWriter().int(1000)).strings(),
-    /1000 strings/,
+    "Cannot read 1000 strings: 0 bytes left",
   );
-  assert.throws(() => reader(new JuteWriter().int(-5)).buffer(), /length -5/);
-  assert.throws(
+  refuses(
+    () => reader(new JuteWriter().int(3).int(0).int(0)).strings(),
+    "Cannot read 3 strings: 8 bytes left",
+  );
+  refuses(
+    () => reader(new JuteWriter().int(-2)).acl(),
+    "Cannot read -2 ACL entries: 0 bytes left",
+  );
+  refuses(
+    () => reader(new JuteWriter().int(-5)).buffer(),
+    "Cannot read a buffer of length -5",
+  );
+  refuses(
+    () => reader(new JuteWriter().int(-1)).text(),
+    "Cannot read a string of length -1",
+  );
+  refuses(
     () => reader(new JuteWriter().int(10)).buffer(),
-    /needs 10 bytes/,
+    "Cannot read a buffer: needs 10 bytes, 0 left in the frame",
+  );
+  refuses(
+    () => reader(new JuteWriter().int(6)).text(),
+    "Cannot read a string: needs 6 bytes, 0 left in the frame",
+  );
+  refuses(
+    () => reader(new JuteWriter().buffer(new Uint8Array([0xc3]))).text(),
+    "Cannot read a string: not UTF-8",
+  );
+  refuses(
+    () => reader(new JuteWriter()).int(),
+    "Cannot read an int: needs 4 bytes, 0 left in the frame",
+  );
+  refuses(
+    () => reader(new JuteWriter()).long(),
+    "Cannot read a long: needs 8 bytes, 0 left in the frame",
+  );
+  refuses(
+    () => reader(new JuteWriter()).bool(),
+    "Cannot read a boolean: needs 1 bytes, 0 left in the frame",
   );
   assert.deepEqual(reader(new JuteWriter().int(-1)).strings(), []);
+  assert.equal(reader(new JuteWriter().int(-1)).buffer(), null);
+  // The writer grows past its first 256 bytes and keeps what it wrote.
+  const long = "x".repeat(1000);
+  const r = reader(new JuteWriter().int(7).string(long).bool(true).long(-3n));
+  assert.deepEqual([r.int(), r.text(), r.bool(), r.long(), r.remaining], [
+    7,
+    long,
+    true,
+    -3n,
+    0,
+  ]);
 });
 
 Deno.test("wire client: every error code ZooKeeper defines gets its name; the session knows the ones it maps", () => {
