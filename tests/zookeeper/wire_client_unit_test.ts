@@ -504,6 +504,7 @@ Deno.test("wire client: the reader refuses vectors, buffers and strings longer t
     "Cannot read a boolean: needs 1 bytes, 0 left in the frame",
   );
   assert.deepEqual(reader(new JuteWriter().int(-1)).strings(), []);
+  assert.equal(reader(new JuteWriter().string("")).text(), "");
   assert.equal(reader(new JuteWriter().int(-1)).buffer(), null);
   // The writer grows past its first 256 bytes and keeps what it wrote.
   const long = "x".repeat(1000);
