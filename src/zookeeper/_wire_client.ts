@@ -188,6 +188,7 @@ interface Pending {
 interface Outgoing {
   op: number;
   path: string | undefined;
+  /** What follows the path (the path itself is written by `#send`). */
   body: (writer: JuteWriter) => void;
   read: (reader: JuteReader) => unknown[];
   callback: Callback;
@@ -388,7 +389,7 @@ export class WireClient {
       OP.create,
       path,
       (w) => {
-        w.string(this.#full(path)).buffer(data ?? null).acl(acl).int(mode);
+        w.buffer(data ?? null).acl(acl).int(mode);
       },
       (r) => [this.#relative(r.text())],
       callback,
@@ -400,7 +401,7 @@ export class WireClient {
     this.#request(
       OP.delete,
       path,
-      (w) => w.string(this.#full(path)).int(version),
+      (w) => w.int(version),
       () => [],
       callback,
     );
@@ -416,7 +417,7 @@ export class WireClient {
     this.#request(
       OP.setData,
       path,
-      (w) => w.string(this.#full(path)).buffer(data).int(version),
+      (w) => w.buffer(data).int(version),
       (r) => [r.stat()],
       callback,
     );
@@ -431,7 +432,7 @@ export class WireClient {
     this.#request(
       OP.getData,
       path,
-      (w) => w.string(this.#full(path)).bool(watcher !== undefined),
+      (w) => w.bool(watcher !== undefined),
       (r) => [r.buffer(), r.stat()],
       callback,
       watcher && (() => add(this.#dataWatches, path, watcher)),
@@ -447,7 +448,7 @@ export class WireClient {
     this.#request(
       OP.getChildren2,
       path,
-      (w) => w.string(this.#full(path)).bool(watcher !== undefined),
+      (w) => w.bool(watcher !== undefined),
       (r) => [r.strings(), r.stat()],
       callback,
       watcher && (() => add(this.#childWatches, path, watcher)),
@@ -463,7 +464,7 @@ export class WireClient {
     this.#request(
       OP.exists,
       path,
-      (w) => w.string(this.#full(path)).bool(watcher !== undefined),
+      (w) => w.bool(watcher !== undefined),
       (r) => [r.stat()],
       (error, ...results) => {
         if ((error as { code?: number } | null)?.code === NO_NODE) {
@@ -481,7 +482,7 @@ export class WireClient {
     this.#request(
       OP.getACL,
       path,
-      (w) => w.string(this.#full(path)),
+      () => {},
       (r) => [r.acl(), r.stat()],
       callback,
     );
@@ -497,7 +498,7 @@ export class WireClient {
     this.#request(
       OP.setACL,
       path,
-      (w) => w.string(this.#full(path)).acl(acl).int(version),
+      (w) => w.acl(acl).int(version),
       (r) => [r.stat()],
       callback,
     );
@@ -515,7 +516,7 @@ export class WireClient {
     this.#request(
       OP.addWatch,
       path,
-      (w) => w.string(this.#full(path)).int(ADD_WATCH_MODES[mode]),
+      (w) => w.int(ADD_WATCH_MODES[mode]),
       () => [],
       callback,
     );
@@ -530,7 +531,7 @@ export class WireClient {
     this.#request(
       OP.removeWatches,
       path,
-      (w) => w.string(this.#full(path)).int(REMOVE_WATCH_TYPES[mode]),
+      (w) => w.int(REMOVE_WATCH_TYPES[mode]),
       () => [],
       callback,
     );
@@ -570,6 +571,8 @@ export class WireClient {
   #send(request: Outgoing): void {
     const xid = this.#xid++;
     const writer = new JuteWriter().int(xid).int(request.op);
+    // Every request zkrpc sends but closeSession starts with its path.
+    if (request.path !== undefined) writer.string(this.#full(request.path));
     request.body(writer);
     this.#pending.push({
       xid,
