@@ -164,13 +164,18 @@ export function wireError(code: number, path?: string): Error {
   return Object.assign(error, { code });
 }
 
-/** Hooks the session gives the client. */
-export interface ClientHooks {
+/** What the session gives the client besides its servers and timeout. */
+export interface ClientOptions {
   /**
    * Called with the error of each connection attempt that failed (refused,
    * no such host, no answer...) and its server, as `host:port`.
    */
   onSocketError?: ((error: Error, server: string) => void) | undefined;
+  /**
+   * How long an attempt may take to connect and get its session answer
+   * (ms); {@linkcode HANDSHAKE_TIMEOUT} by default.
+   */
+  handshakeTimeout?: number | undefined;
 }
 
 /** One request on its way: what to do with its reply. */
@@ -222,7 +227,8 @@ export class WireClient {
   readonly #chroot: string | undefined;
   #requestedTimeout: number;
   #timeout: number;
-  #hooks: ClientHooks;
+  #options: ClientOptions;
+  readonly #handshakeTimeout: number;
   #state = CM_DISCONNECTED;
   #stateListeners: ((state: number) => void)[] = [];
   #watchListeners: ((event: ClientWatchEvent) => void)[] = [];
@@ -256,20 +262,22 @@ export class WireClient {
   /**
    * @param connectionString `host:port[,host:port...][/chroot]`.
    * @param sessionTimeout The session timeout to ask for (ms).
-   * @param hooks What the session hears of failed attempts.
+   * @param options What the session hears of failed attempts, and the
+   *   handshake timeout.
    * @throws {TypeError} For a malformed connection string.
    */
   constructor(
     connectionString: string,
     sessionTimeout: number,
-    hooks: ClientHooks = {},
+    options: ClientOptions = {},
   ) {
     const { servers, chroot } = parseConnectionString(connectionString);
     this.#servers = shuffled(servers);
     this.#chroot = chroot;
     this.#requestedTimeout = sessionTimeout;
     this.#timeout = sessionTimeout;
-    this.#hooks = hooks;
+    this.#options = options;
+    this.#handshakeTimeout = options.handshakeTimeout ?? HANDSHAKE_TIMEOUT;
   }
 
   /** The client's state (`CM_*`). */
@@ -364,6 +372,8 @@ export class WireClient {
         // already closed
       }
     }
+    // An `endSession()` waiting for the server to close ends now.
+    this.#closed?.resolve();
     // Let the read loop and the writes see the close before anyone checks
     // for leaks.
     await Promise.all([this.#readLoopDone, this.#writing]);
@@ -640,13 +650,13 @@ export class WireClient {
       const error = Object.assign(
         new Error(
           connected
-            ? `the server accepted the connection but did not answer the session request within ${HANDSHAKE_TIMEOUT} ms`
-            : `the connection was not accepted within ${HANDSHAKE_TIMEOUT} ms`,
+            ? `the server accepted the connection but did not answer the session request within ${this.#handshakeTimeout} ms`
+            : `the connection was not accepted within ${this.#handshakeTimeout} ms`,
         ),
         { code: "ETIMEDOUT" },
       );
       this.#failAttempt(error, address);
-    }, HANDSHAKE_TIMEOUT);
+    }, this.#handshakeTimeout);
     Deno.connect({
       hostname: server.host,
       port: server.port,
@@ -692,7 +702,7 @@ export class WireClient {
     } catch {
       // already closed
     }
-    this.#hooks.onSocketError?.(error, address);
+    this.#options.onSocketError?.(error, address);
     if (this.#releasing) return;
     this.#setState(CM_CONNECTING);
     this.#attempt();
@@ -925,7 +935,7 @@ export class WireClient {
     this.#failPending(CONNECTION_LOSS);
     if (state === CM_CONNECTING) {
       // Closed before the session answer: this attempt failed.
-      this.#hooks.onSocketError?.(
+      this.#options.onSocketError?.(
         _error instanceof Error ? _error : new Error(String(_error)),
         this.#address,
       );
@@ -1004,11 +1014,11 @@ export const clients: {
   create(
     connectionString: string,
     sessionTimeout: number,
-    hooks: ClientHooks,
+    options: ClientOptions,
   ): Client;
 } = {
-  create: (connectionString, sessionTimeout, hooks) =>
-    new WireClient(connectionString, sessionTimeout, hooks),
+  create: (connectionString, sessionTimeout, options) =>
+    new WireClient(connectionString, sessionTimeout, options),
 };
 
 /**

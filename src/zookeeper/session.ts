@@ -9,7 +9,7 @@ import {
   type AclRecord,
   type Callback,
   type Client,
-  type ClientHooks,
+  type ClientOptions,
   clients,
   CM_AUTH_FAILED,
   CM_CLOSED,
@@ -271,7 +271,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   #state: ZooKeeperSessionState | "connecting" = "connecting";
   #sessionId = "";
   #sessionPassword: Uint8Array = new Uint8Array(16);
-  #hooks: ClientHooks = {};
+  #clientOptions: ClientOptions = {};
   #operations: PendingOperations;
   #watches = new SessionWatches(() => this.#state === "closed");
   #closing: Promise<void> | undefined;
@@ -300,7 +300,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
         `${host}:${port}`
       ),
     );
-    this.#hooks.onSocketError = (error, server) => {
+    this.#clientOptions.onSocketError = (error, server) => {
       const failure = classifyFailure(error);
       this.#lastConnectError = error;
       if (failure.connectCode === undefined) {
@@ -329,7 +329,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       this.#client = clients.create(
         connectionString,
         options.sessionTimeout ?? ZOOKEEPER_SESSION_DEFAULTS.sessionTimeout,
-        this.#hooks,
+        this.#clientOptions,
       );
     } catch (error) {
       throw new TypeError(

@@ -15,7 +15,7 @@ import {
   type AclRecord,
   type Callback,
   type Client,
-  type ClientHooks,
+  type ClientOptions,
   clients,
   type ClientWatchEvent,
   CM_CONNECTED,
@@ -110,7 +110,7 @@ export class FakeClient implements Client {
   readonly sessionTimeout = 4321;
   /** Whether the server closes the connection when asked to end the session. */
   acknowledgeClose = true;
-  #hooks: ClientHooks;
+  #options: ClientOptions;
   #next = 0;
   #stateListeners: ((state: number) => void)[] = [];
   #watchListeners: ((event: ClientWatchEvent) => void)[] = [];
@@ -119,11 +119,11 @@ export class FakeClient implements Client {
   constructor(
     connectionString: string,
     sessionTimeout: number,
-    hooks: ClientHooks,
+    options: ClientOptions,
   ) {
     this.connectionString = connectionString;
     this.options = { sessionTimeout };
-    this.#hooks = hooks;
+    this.#options = options;
     this.servers = connectionString.split("/")[0]!.split(",").map((s) => {
       const [host, port] = s.split(":");
       return { host: host!, port: Number(port) };
@@ -151,7 +151,7 @@ export class FakeClient implements Client {
       new FakeSocket(
         server,
         (error) =>
-          this.#hooks.onSocketError?.(error, `${server.host}:${server.port}`),
+          this.#options.onSocketError?.(error, `${server.host}:${server.port}`),
       ),
     );
   }
@@ -318,12 +318,12 @@ export const fakeClients: FakeClient[] = [];
  * test module (each test module runs apart).
  */
 export function installFakeClients(): void {
-  clients.create = (connectionString, sessionTimeout, hooks) => {
+  clients.create = (connectionString, sessionTimeout, options) => {
     // The real client throws on what it cannot parse.
     if (connectionString.startsWith("unparsable.invalid")) {
       throw new Error("Invalid connection string");
     }
-    const client = new FakeClient(connectionString, sessionTimeout, hooks);
+    const client = new FakeClient(connectionString, sessionTimeout, options);
     fakeClients.push(client);
     return client;
   };
