@@ -520,9 +520,10 @@ function command(target: Target): string {
       "--allow-env=__STRYKER_ACTIVE_MUTANT__",
       ...(target.loopback ? ["--allow-net=127.0.0.1"] : []),
     ];
-  return ["deno test --no-check --quiet", ...flags, ...target.tests].join(
-    " ",
-  );
+  return ["deno test --no-check --quiet --fail-fast", ...flags, ...target.tests]
+    .join(
+      " ",
+    );
 }
 
 async function git(args: string[]): Promise<string[]> {

@@ -82,6 +82,7 @@ export class ScriptedConnection {
     timeout: number;
     sessionId: bigint;
     password: Uint8Array | null;
+    readOnly: boolean;
   }> {
     const frame = await this.next();
     if (frame === null) throw new Error("no connect request");
@@ -92,6 +93,7 @@ export class ScriptedConnection {
       timeout: r.int(),
       sessionId: r.long(),
       password: r.buffer(),
+      readOnly: r.bool(),
     };
     await this.send(
       new JuteWriter().int(0).int(answer.timeout ?? request.timeout)

@@ -12,6 +12,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  clients,
   type ClientWatchEvent,
   CM_AUTH_FAILED,
   CM_CLOSED,
@@ -28,6 +29,7 @@ import {
   JuteError,
   JuteReader,
   JuteWriter,
+  MAX_FRAME_BYTES,
 } from "../../src/zookeeper/_jute.ts";
 import {
   type ScriptedConnection,
@@ -88,10 +90,13 @@ Deno.test("wire client: the handshake asks for the session timeout with a new se
     timeout: 12_000,
     sessionId: 0n,
     password: new Uint8Array(16),
+    readOnly: false,
   });
   await waitFor(() => client.isConnected(), "connected");
   assert.deepEqual(states, [CM_CONNECTING, CM_CONNECTED]);
   assert.equal(client.sessionId, "0000000000000010");
+  assert.deepEqual(client.sessionPassword, new Uint8Array(16).fill(3));
+  client.sessionPassword.fill(0); // a copy: the session's stays
   assert.deepEqual(client.sessionPassword, new Uint8Array(16).fill(3));
   assert.equal(client.sessionTimeout, 9000);
   await client.release();
@@ -236,8 +241,10 @@ for (
   const [name, bad] of [
     [
       "a frame longer than any ZooKeeper sends",
+      // Just over the limit, and the server then waits: only the limit
+      // ends the connection.
       (side: ScriptedConnection) =>
-        side.send(new Uint8Array([0x7f, 0xff, 0xff, 0xff])),
+        side.send(new JuteWriter().int(MAX_FRAME_BYTES + 1).frame().slice(4)),
     ],
     [
       "a negative frame length",
@@ -331,6 +338,7 @@ Deno.test("wire client: a session the server says expired ends in SESSION_EXPIRE
   await next.handshake({ timeout: 0 });
   assert.equal(((await queued).error as Error).name, "SESSION_EXPIRED");
   assert.equal(client.state, CM_SESSION_EXPIRED);
+  assert.equal(client.isConnected(), false);
   assert.equal(states.at(-1), CM_SESSION_EXPIRED);
   const after = call((cb) => client.exists("/x", undefined, cb));
   assert.equal(((await after).error as Error).name, "SESSION_EXPIRED");
@@ -346,7 +354,11 @@ Deno.test("wire client: rejected credentials end in AUTH_FAILED", async () => {
   await side.handshake();
   const auth = await side.request();
   assert.equal(auth.op, OP.auth);
+  const sent = call((cb) => client.exists("/sent", undefined, cb));
+  await side.request();
   await side.reply(-4, -115);
+  assert.equal(((await sent).error as Error).name, "AUTH_FAILED");
+  assert.equal(client.isConnected(), false);
   await waitFor(() => client.state === CM_AUTH_FAILED, "auth failed");
   const after = call((cb) => client.exists("/x", undefined, cb));
   assert.equal(((await after).error as Error).name, "AUTH_FAILED");
@@ -378,10 +390,14 @@ Deno.test("wire client: a refused server is reported with its address and the ne
     onSocketError: (error, address) =>
       failures.push(`${address} ${(error as Error & { code: string }).code}`),
   });
+  const states: number[] = [];
+  client.onState((state) => states.push(state));
   client.connect();
   const side = await within(server.accepted(), 3000, "the live server");
   await side.handshake();
   await waitFor(() => client.isConnected(), "connected");
+  // A state is heard once, however many attempts it took.
+  assert.deepEqual(states, [CM_CONNECTING, CM_CONNECTED]);
   // Shuffled: the refused one was tried first, or not at all.
   assert.ok(
     failures.length <= 1 &&
@@ -395,6 +411,11 @@ Deno.test("wire client: a refused server is reported with its address and the ne
   const before = failures.length;
   alone.connect();
   await waitFor(() => failures.length >= before + 3, "three rounds");
+  // Rounds are paused (up to 250 ms each): a refused connect takes well
+  // under a millisecond, so without the pauses this would be thousands.
+  const counted = failures.length;
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.ok(failures.length - counted < 100, `${failures.length - counted}`);
   await alone.release();
 });
 
@@ -671,4 +692,327 @@ Deno.test("wire client: while the session is closing, new requests fail with CON
   await client.release();
   // Not the two seconds endSession gives a server that never closes.
   await within(ending, 1500, "endSession, once released");
+});
+
+Deno.test("wire client: each operation writes its fields and nothing more, and calls back with exactly its record", async () => {
+  await using server = new ScriptedZooKeeper();
+  const { client, side } = await connected(server);
+  const acl = [{ permission: 1, id: { scheme: "digest", id: "u:x" } }];
+  const seen = () => {};
+  const outcomes = [
+    call((cb) => client.remove("/r", 7, cb)),
+    call((cb) => client.setData("/s", new Uint8Array([1, 2]), 3, cb)),
+    call((cb) => client.getChildren("/c", seen, cb)),
+    call((cb) => client.getChildren("/c2", undefined, cb)),
+    call((cb) => client.exists("/e", seen, cb)),
+    call((cb) => client.exists("/e2", undefined, cb)),
+    call((cb) => client.getACL("/g", cb)),
+    call((cb) => client.setACL("/h", acl, 4, cb)),
+    call((cb) => client.removeWatches("/w", "persistent_recursive", cb)),
+    call((cb) => client.setData("/denied", new Uint8Array(), -1, cb)),
+  ];
+  const fields = async (
+    reply: (w: JuteWriter) => void,
+    read: (body: JuteReader) => unknown[],
+    err = 0,
+  ) => {
+    const request = await side.request();
+    const written = [request.op, request.body.text(), ...read(request.body)];
+    assert.equal(request.body.remaining, 0, `${written}`);
+    await side.reply(request.xid, err, reply);
+    return written;
+  };
+  const none = () => {};
+  assert.deepEqual(await fields(none, (b) => [b.int()]), [OP.delete, "/r", 7]);
+  assert.deepEqual(await fields(STAT, (b) => [b.buffer(), b.int()]), [
+    OP.setData,
+    "/s",
+    new Uint8Array([1, 2]),
+    3,
+  ]);
+  const list = (w: JuteWriter) => STAT(w.strings(["a", "b"]));
+  assert.deepEqual(await fields(list, (b) => [b.bool()]), [
+    OP.getChildren2,
+    "/c",
+    true,
+  ]);
+  assert.deepEqual(await fields(list, (b) => [b.bool()]), [
+    OP.getChildren2,
+    "/c2",
+    false,
+  ]);
+  assert.deepEqual(await fields(STAT, (b) => [b.bool()]), [
+    OP.exists,
+    "/e",
+    true,
+  ]);
+  assert.deepEqual(await fields(STAT, (b) => [b.bool()]), [
+    OP.exists,
+    "/e2",
+    false,
+  ]);
+  assert.deepEqual(await fields((w) => STAT(w.acl(acl)), () => []), [
+    OP.getACL,
+    "/g",
+  ]);
+  assert.deepEqual(await fields(STAT, (b) => [b.acl(), b.int()]), [
+    OP.setACL,
+    "/h",
+    acl,
+    4,
+  ]);
+  assert.deepEqual(await fields(none, (b) => [b.int()]), [
+    OP.removeWatches,
+    "/w",
+    3,
+  ]);
+  assert.deepEqual(
+    await fields(none, (b) => [b.buffer(), b.int()], -103),
+    [OP.setData, "/denied", new Uint8Array(), -1],
+  );
+  const results = await Promise.all(outcomes);
+  const shape = (
+    { error, results }: { error: unknown; results: unknown[] },
+  ) => [
+    error === null ? null : (error as Error).name,
+    results.map((r) =>
+      Array.isArray(r)
+        ? r.length > 0 && typeof r[0] === "object" ? "acl" : r
+        : r === null
+        ? null
+        : typeof r
+    ),
+  ];
+  assert.deepEqual(results.map(shape), [
+    [null, []],
+    [null, ["object"]],
+    [null, [["a", "b"], "object"]],
+    [null, [["a", "b"], "object"]],
+    [null, ["object"]],
+    [null, ["object"]],
+    [null, ["acl", "object"]],
+    [null, ["object"]],
+    [null, []],
+    ["BAD_VERSION", []],
+  ]);
+  assert.deepEqual(results[6]!.results[0] as unknown[], acl);
+  await client.release();
+});
+
+Deno.test("wire client: closeSession is its header alone; endSession without a session sends nothing and changes nothing", async () => {
+  await using server = new ScriptedZooKeeper();
+  const idle = new WireClient(server.address, 30_000);
+  await within(idle.endSession(), 1000, "endSession without a session");
+  assert.equal(idle.state, CM_DISCONNECTED);
+  await idle.release();
+  const { client, side } = await connected(server);
+  const ending = client.endSession();
+  const close = await side.request();
+  assert.deepEqual([close.op, close.body.remaining], [OP.closeSession, 0]);
+  await side.reply(close.xid);
+  await side.close();
+  await within(ending, 2000, "endSession");
+});
+
+Deno.test("wire client: watches are re-registered by kind: exists on no node as an exist watch, exists on a node and getData as data watches, getChildren as a child watch; a failed read registers none; every watcher of a path fires", async () => {
+  await using server = new ScriptedZooKeeper();
+  const { client, side } = await connected(server);
+  const fired: string[] = [];
+  const watcher = (name: string) => (event: ClientWatchEvent) =>
+    fired.push(`${name} ${event.type} ${event.path}`);
+  const reads = [
+    call((cb) => client.exists("/missing", watcher("m"), cb)),
+    call((cb) => client.exists("/there", watcher("t"), cb)),
+    call((cb) => client.getData("/d", watcher("d1"), cb)),
+    call((cb) => client.getData("/d", watcher("d2"), cb)),
+    call((cb) => client.getData("/denied", watcher("x"), cb)),
+    call((cb) => client.getChildren("/k", watcher("k"), cb)),
+  ];
+  await side.reply((await side.request()).xid, -101, none, 40n);
+  await side.reply((await side.request()).xid, 0, STAT, 41n);
+  const data = (w: JuteWriter) => STAT(w.buffer(new Uint8Array()));
+  await side.reply((await side.request()).xid, 0, data, 42n);
+  await side.reply((await side.request()).xid, 0, data, 43n);
+  await side.reply((await side.request()).xid, -102, none, 44n);
+  // A reply that names no transaction (zxid 0) leaves the last one seen.
+  const list = (w: JuteWriter) => STAT(w.strings([]));
+  await side.reply((await side.request()).xid, 0, list, 0n);
+  const outcomes = await Promise.all(reads);
+  assert.deepEqual(outcomes.map((o) => (o.error as Error | null)?.name), [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    "NO_AUTH",
+    undefined,
+  ]);
+  await side.close();
+  const next = await within(server.accepted(), 2000, "a new connection");
+  assert.equal((await next.handshake()).lastZxid, 44n);
+  const watches = await next.request();
+  assert.deepEqual([watches.op, watches.body.long()], [OP.setWatches, 44n]);
+  assert.deepEqual(
+    [watches.body.strings(), watches.body.strings(), watches.body.strings()],
+    [["/there", "/d"], ["/missing"], ["/k"]],
+  );
+  await next.reply(-8);
+  await waitFor(() => client.isConnected(), "connected again");
+  await next.event(3, "/d");
+  await next.event(2, "/k");
+  await next.event(1, "/missing");
+  await next.event(2, "/denied");
+  await waitFor(() => fired.length >= 4, "four watchers");
+  assert.deepEqual(fired.sort(), [
+    "d1 3 /d",
+    "d2 3 /d",
+    "k 2 /k",
+    "m 1 /missing",
+  ]);
+  await client.release();
+});
+
+function none(): void {}
+
+Deno.test("wire client: ping and SetWatches replies are not answers to requests; a reply out of order is refused even when it would decode", async () => {
+  await using server = new ScriptedZooKeeper();
+  const { client, side, states } = await connected(server);
+  const first = call((cb) => client.remove("/a", -1, cb));
+  const second = call((cb) => client.remove("/b", -1, cb));
+  const a = await side.request();
+  const b = await side.request();
+  await side.reply(-2); // a ping's answer
+  await side.reply(-8); // SetWatches' answer
+  await side.reply(a.xid);
+  assert.deepEqual(await first, { error: null, results: [] });
+  assert.deepEqual(states, [CM_CONNECTING, CM_CONNECTED]);
+  const third = call((cb) => client.remove("/c", -1, cb));
+  const c = await side.request();
+  // Both remove replies are empty: only the order tells them apart.
+  await side.reply(c.xid);
+  assert.equal(((await second).error as Error).name, "CONNECTION_LOSS");
+  assert.equal(((await third).error as Error).name, "CONNECTION_LOSS");
+  assert.equal(b.xid + 1, c.xid);
+  await client.release();
+});
+
+Deno.test("wire client: accepted credentials keep the session; a session answered in time is kept past the handshake timeout", async () => {
+  await using server = new ScriptedZooKeeper();
+  const client = new WireClient(server.address, 30_000, {
+    handshakeTimeout: 200,
+  });
+  client.addAuthInfo("digest", new TextEncoder().encode("u:p"));
+  client.connect();
+  const side = await server.accepted();
+  await side.handshake();
+  const auth = await side.request();
+  assert.equal(auth.op, OP.auth);
+  await side.reply(-4, 0);
+  await waitFor(() => client.isConnected(), "connected");
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  const read = call((cb) => client.exists("/x", undefined, cb));
+  const request = await within(side.request(), 1000, "the request");
+  await side.reply(request.xid, 0, STAT);
+  assert.equal((await read).error, null);
+  assert.equal(client.isConnected(), true);
+  await client.release();
+});
+
+Deno.test("wire client: a server that closes the connection before the session answer is reported as ECONNRESET with its address; release fails what waits to be sent", async () => {
+  await using server = new ScriptedZooKeeper();
+  const failures: string[] = [];
+  const client = new WireClient(server.address, 30_000, {
+    onSocketError: (error, address) =>
+      failures.push(
+        `${address} ${
+          (error as Error & { code: string }).code
+        } ${error.message}`,
+      ),
+  });
+  client.connect();
+  const first = await server.accepted();
+  const waiting = call((cb) => client.getData("/q", undefined, cb));
+  await first.next(); // the connect request, then the server goes
+  await first.close();
+  await waitFor(() => failures.length > 0, "the failure");
+  assert.equal(
+    failures[0],
+    `${server.address} ECONNRESET the server closed the connection`,
+  );
+  await within(server.accepted(), 2000, "the next attempt");
+  await client.release();
+  assert.equal(((await waiting).error as Error).name, "CONNECTION_LOSS");
+});
+
+Deno.test("wire client: a read that holds a whole reply and the start of the next decodes both, small or large", async () => {
+  await using server = new ScriptedZooKeeper();
+  const { client, side } = await connected(server);
+  const big = new Uint8Array(200_000).map((_, i) => i % 253);
+  const reads = [
+    call((cb) => client.getData("/1", undefined, cb)),
+    call((cb) => client.getData("/2", undefined, cb)),
+    call((cb) => client.getData("/3", undefined, cb)),
+    call((cb) => client.getData("/4", undefined, cb)),
+  ];
+  const xids: number[] = [];
+  for (let i = 0; i < 4; i++) xids.push((await side.request()).xid);
+  const frame = (xid: number, data: Uint8Array) => {
+    const w = new JuteWriter().int(xid).long(7n).int(0);
+    STAT(w.buffer(data));
+    return w.frame();
+  };
+  const small = new Uint8Array([5, 6, 7]);
+  const frames = [
+    frame(xids[0]!, small),
+    frame(xids[1]!, big),
+    frame(xids[2]!, small),
+    frame(xids[3]!, small),
+  ];
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 50));
+  // 1 whole + the start of 2 (large); the rest of 2 + the start of 3
+  // (small); the rest of 3 + 4.
+  await side.send(
+    new Uint8Array([...frames[0]!, ...frames[1]!.subarray(0, 100)]),
+  );
+  await pause();
+  await side.send(
+    new Uint8Array([...frames[1]!.subarray(100), ...frames[2]!.subarray(0, 9)]),
+  );
+  await pause();
+  await side.send(new Uint8Array([...frames[2]!.subarray(9), ...frames[3]!]));
+  const outcomes = await Promise.all(reads);
+  assert.deepEqual(outcomes.map((o) => o.results[0]), [
+    small,
+    big,
+    small,
+    small,
+  ]);
+  await client.release();
+});
+
+Deno.test("wire client: the servers are tried in a shuffled order: each is sometimes first", async () => {
+  const ports: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    ports.push(listener.addr.port);
+    listener.close();
+  }
+  const servers = ports.map((port) => `127.0.0.1:${port}`);
+  const firsts = new Set<string>();
+  for (let i = 0; i < 40 && firsts.size < servers.length; i++) {
+    const tried: string[] = [];
+    const client = new WireClient(servers.join(","), 30_000, {
+      onSocketError: (_error, address) => tried.push(address),
+    });
+    client.connect();
+    await waitFor(() => tried.length > 0, "an attempt");
+    await client.release();
+    firsts.add(tried[0]!);
+  }
+  assert.deepEqual([...firsts].sort(), [...servers].sort());
+});
+
+Deno.test("wire client: clients.create makes a WireClient", async () => {
+  const client = clients.create("127.0.0.1:1", 4000, {});
+  assert.ok(client instanceof WireClient);
+  await (client as WireClient).release();
 });
