@@ -279,7 +279,9 @@ for (
     const lost = call((cb) => client.getData("/d", undefined, cb));
     const { xid } = await side.request();
     await bad(side, xid);
-    assert.equal(((await lost).error as Error).name, "CONNECTION_LOSS");
+    // At once, not by the read timeout (20 s here).
+    const outcome = await within(lost, 5000, "the request's failure");
+    assert.equal((outcome.error as Error).name, "CONNECTION_LOSS");
     const next = await within(server.accepted(), 2000, "a new connection");
     const resumed = await next.handshake();
     assert.equal(resumed.sessionId, 0x0123456789abcdefn);
@@ -408,6 +410,8 @@ Deno.test("wire client: a refused server is reported with its address and the ne
   const alone = new WireClient(refused, 30_000, {
     onSocketError: (_error, address) => failures.push(address),
   });
+  const aloneStates: number[] = [];
+  alone.onState((state) => aloneStates.push(state));
   const before = failures.length;
   alone.connect();
   await waitFor(() => failures.length >= before + 3, "three rounds");
@@ -416,6 +420,7 @@ Deno.test("wire client: a refused server is reported with its address and the ne
   const counted = failures.length;
   await new Promise((resolve) => setTimeout(resolve, 500));
   assert.ok(failures.length - counted < 100, `${failures.length - counted}`);
+  assert.deepEqual(aloneStates, [CM_CONNECTING]);
   await alone.release();
 });
 
@@ -428,6 +433,7 @@ Deno.test("wire client: a failed connect says what and where, as Node.js does", 
   );
   const wrapped = connectError(refused, "h", "h:1") as Error & { code: string };
   assert.equal(wrapped.code, "ECONNREFUSED");
+  assert.equal(wrapped.cause, refused);
   assert.match(
     wrapped.message,
     /^connect ECONNREFUSED h:1: Connection refused/,
@@ -440,6 +446,7 @@ Deno.test("wire client: a failed connect says what and where, as Node.js does", 
     "nowhere.invalid:2181",
   ) as Error & { code: string };
   assert.equal(lookup.code, "ENOTFOUND");
+  assert.ok(lookup.cause instanceof Error);
   assert.match(lookup.message, /^getaddrinfo ENOTFOUND nowhere.invalid/);
   const again = connectError(
     new Error(
@@ -451,6 +458,14 @@ Deno.test("wire client: a failed connect says what and where, as Node.js does", 
   assert.equal(again.code, "EAI_AGAIN");
   const denied = new Deno.errors.NotCapable("Requires net access");
   assert.equal(connectError(denied, "h", "h:1"), denied);
+  // An OS permission error carries a code too; it stays as it is.
+  const forbidden = Object.assign(
+    new Deno.errors.PermissionDenied("Operation not permitted (os error 1)"),
+    { code: "EPERM" },
+  );
+  assert.equal(connectError(forbidden, "h", "h:1"), forbidden);
+  const other = new Error("something else");
+  assert.equal(connectError(other, "h", "h:1"), other);
 });
 
 Deno.test("wire client: endSession sends closeSession and ends CLOSED once the server closes; release fails what is pending", async () => {
@@ -827,6 +842,8 @@ Deno.test("wire client: watches are re-registered by kind: exists on no node as 
     call((cb) => client.getData("/d", watcher("d2"), cb)),
     call((cb) => client.getData("/denied", watcher("x"), cb)),
     call((cb) => client.getChildren("/k", watcher("k"), cb)),
+    call((cb) => client.getChildren("/d", watcher("dc"), cb)),
+    call((cb) => client.getData("/gone", watcher("g"), cb)),
   ];
   await side.reply((await side.request()).xid, -101, none, 40n);
   await side.reply((await side.request()).xid, 0, STAT, 41n);
@@ -837,6 +854,8 @@ Deno.test("wire client: watches are re-registered by kind: exists on no node as 
   // A reply that names no transaction (zxid 0) leaves the last one seen.
   const list = (w: JuteWriter) => STAT(w.strings([]));
   await side.reply((await side.request()).xid, 0, list, 0n);
+  await side.reply((await side.request()).xid, 0, list, 0n);
+  await side.reply((await side.request()).xid, 0, data, 0n);
   const outcomes = await Promise.all(reads);
   assert.deepEqual(outcomes.map((o) => (o.error as Error | null)?.name), [
     undefined,
@@ -844,6 +863,8 @@ Deno.test("wire client: watches are re-registered by kind: exists on no node as 
     undefined,
     undefined,
     "NO_AUTH",
+    undefined,
+    undefined,
     undefined,
   ]);
   await side.close();
@@ -853,7 +874,7 @@ Deno.test("wire client: watches are re-registered by kind: exists on no node as 
   assert.deepEqual([watches.op, watches.body.long()], [OP.setWatches, 44n]);
   assert.deepEqual(
     [watches.body.strings(), watches.body.strings(), watches.body.strings()],
-    [["/there", "/d"], ["/missing"], ["/k"]],
+    [["/there", "/d", "/gone"], ["/missing"], ["/k", "/d"]],
   );
   await next.reply(-8);
   await waitFor(() => client.isConnected(), "connected again");
@@ -861,10 +882,15 @@ Deno.test("wire client: watches are re-registered by kind: exists on no node as 
   await next.event(2, "/k");
   await next.event(1, "/missing");
   await next.event(2, "/denied");
-  await waitFor(() => fired.length >= 4, "four watchers");
+  await next.event(2, "/gone");
+  await next.event(4, "/d");
+  await waitFor(() => fired.length >= 6, "six watchers");
+  // Data changed is not a child watch's event; deleted is a data watch's.
   assert.deepEqual(fired.sort(), [
     "d1 3 /d",
     "d2 3 /d",
+    "dc 4 /d",
+    "g 2 /gone",
     "k 2 /k",
     "m 1 /missing",
   ]);
@@ -952,20 +978,27 @@ Deno.test("wire client: a read that holds a whole reply and the start of the nex
     call((cb) => client.getData("/2", undefined, cb)),
     call((cb) => client.getData("/3", undefined, cb)),
     call((cb) => client.getData("/4", undefined, cb)),
+    call((cb) => client.getData("/5", undefined, cb)),
+    call((cb) => client.getData("/6", undefined, cb)),
   ];
   const xids: number[] = [];
-  for (let i = 0; i < 4; i++) xids.push((await side.request()).xid);
+  for (let i = 0; i < 6; i++) xids.push((await side.request()).xid);
+  // Every reply's bytes differ (data, and the stat's last field), so a
+  // frame cut at the wrong place, or read from stale bytes, shows.
   const frame = (xid: number, data: Uint8Array) => {
-    const w = new JuteWriter().int(xid).long(7n).int(0);
-    STAT(w.buffer(data));
+    const w = new JuteWriter().int(xid).long(7n).int(0).buffer(data);
+    w.long(1n).long(2n).long(3n).long(4n).int(5).int(6).int(7).long(0n)
+      .int(8).int(9).long(BigInt(xid) * 1000n);
     return w.frame();
   };
-  const small = new Uint8Array([5, 6, 7]);
+  const small = [1, 3, 4, 5, 6].map((i) => new Uint8Array([i, i, i]));
   const frames = [
-    frame(xids[0]!, small),
+    frame(xids[0]!, small[0]!),
     frame(xids[1]!, big),
-    frame(xids[2]!, small),
-    frame(xids[3]!, small),
+    frame(xids[2]!, small[1]!),
+    frame(xids[3]!, small[2]!),
+    frame(xids[4]!, small[3]!),
+    frame(xids[5]!, small[4]!),
   ];
   const pause = () => new Promise((resolve) => setTimeout(resolve, 50));
   // 1 whole + the start of 2 (large); the rest of 2 + the start of 3
@@ -979,13 +1012,27 @@ Deno.test("wire client: a read that holds a whole reply and the start of the nex
   );
   await pause();
   await side.send(new Uint8Array([...frames[2]!.subarray(9), ...frames[3]!]));
+  await pause();
+  // A small reply and 9 bytes of the next; then all of it but 5 bytes.
+  const last = frames[5]!;
+  await side.send(new Uint8Array([...frames[4]!, ...last.subarray(0, 9)]));
+  await pause();
+  await side.send(last.subarray(9, last.length - 5));
+  await pause();
+  await side.send(last.subarray(last.length - 5));
   const outcomes = await Promise.all(reads);
   assert.deepEqual(outcomes.map((o) => o.results[0]), [
-    small,
+    small[0],
     big,
-    small,
-    small,
+    small[1],
+    small[2],
+    small[3],
+    small[4],
   ]);
+  assert.deepEqual(
+    outcomes.map((o) => (o.results[1] as { pzxid: bigint }).pzxid),
+    xids.map((xid) => BigInt(xid) * 1000n),
+  );
   await client.release();
 });
 
@@ -1015,4 +1062,22 @@ Deno.test("wire client: clients.create makes a WireClient", async () => {
   const client = clients.create("127.0.0.1:1", 4000, {});
   assert.ok(client instanceof WireClient);
   await (client as WireClient).release();
+});
+
+Deno.test("wire client: a lost connection of an established session is not reported as a failed attempt", async () => {
+  await using server = new ScriptedZooKeeper();
+  const failures: string[] = [];
+  const client = new WireClient(server.address, 30_000, {
+    onSocketError: (_error, address) => failures.push(address),
+  });
+  client.connect();
+  const side = await server.accepted();
+  await side.handshake();
+  await waitFor(() => client.isConnected(), "connected");
+  await side.close();
+  const next = await within(server.accepted(), 2000, "a new connection");
+  await next.handshake();
+  await waitFor(() => client.isConnected(), "connected again");
+  assert.deepEqual(failures, []);
+  await client.release();
 });
