@@ -419,6 +419,7 @@ Deno.test("wire client: a refused server is reported with its address and the ne
   // Rounds are paused (up to 250 ms each): a refused connect takes well
   // under a millisecond, so without the pauses this would be thousands.
   const counted = failures.length;
+  // sleep-ok: counts the attempts made while time passes: the pace is the property
   await new Promise((resolve) => setTimeout(resolve, 500));
   assert.ok(failures.length - counted < 100, `${failures.length - counted}`);
   assert.deepEqual(aloneStates, [CM_CONNECTING]);
@@ -935,6 +936,7 @@ Deno.test("wire client: accepted credentials keep the session; a session answere
   assert.equal(auth.op, OP.auth);
   await side.reply(-4, 0);
   await waitFor(() => client.isConnected(), "connected");
+  // sleep-ok: the handshake timeout (200 ms) must pass: the session outliving it is the property
   await new Promise((resolve) => setTimeout(resolve, 400));
   const read = call((cb) => client.exists("/x", undefined, cb));
   const request = await within(side.request(), 1000, "the request");
@@ -1001,6 +1003,7 @@ Deno.test("wire client: a read that holds a whole reply and the start of the nex
     frame(xids[4]!, small[3]!),
     frame(xids[5]!, small[4]!),
   ];
+  // sleep-ok: paces the pieces so that each arrives in a read of its own
   const pause = () => new Promise((resolve) => setTimeout(resolve, 50));
   // 1 whole + the start of 2 (large); the rest of 2 + the start of 3
   // (small); the rest of 3 + 4.
