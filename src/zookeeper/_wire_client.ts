@@ -227,7 +227,7 @@ export class WireClient {
   readonly #chroot: string | undefined;
   #requestedTimeout: number;
   #timeout: number;
-  #options: ClientOptions;
+  readonly #options: ClientOptions;
   readonly #handshakeTimeout: number;
   #state = CM_DISCONNECTED;
   #stateListeners: ((state: number) => void)[] = [];
