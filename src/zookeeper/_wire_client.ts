@@ -439,13 +439,13 @@ export class WireClient {
     watcher: OneShotWatcher | undefined,
     callback: Callback,
   ): void {
-    this.#request(
+    this.#watchedRead(
       OP.getData,
       path,
-      (w) => w.bool(watcher !== undefined),
+      watcher,
       (r) => [r.buffer(), r.stat()],
       callback,
-      watcher && (() => add(this.#dataWatches, path, watcher)),
+      (noNode) => noNode ? undefined : this.#dataWatches,
     );
   }
 
@@ -455,13 +455,13 @@ export class WireClient {
     watcher: OneShotWatcher | undefined,
     callback: Callback,
   ): void {
-    this.#request(
+    this.#watchedRead(
       OP.getChildren2,
       path,
-      (w) => w.bool(watcher !== undefined),
+      watcher,
       (r) => [r.strings(), r.stat()],
       callback,
-      watcher && (() => add(this.#childWatches, path, watcher)),
+      (noNode) => noNode ? undefined : this.#childWatches,
     );
   }
 
@@ -471,19 +471,47 @@ export class WireClient {
     watcher: OneShotWatcher | undefined,
     callback: Callback,
   ): void {
-    this.#request(
+    this.#watchedRead(
       OP.exists,
       path,
-      (w) => w.bool(watcher !== undefined),
+      watcher,
       (r) => [r.stat()],
       (error, ...results) => {
         if ((error as { code?: number } | null)?.code === NO_NODE) {
           callback(null, null);
         } else callback(error, ...results);
       },
-      watcher &&
-        ((noNode) =>
-          add(noNode ? this.#existWatches : this.#dataWatches, path, watcher)),
+      // On no node, exists watches for its creation.
+      (noNode) => noNode ? this.#existWatches : this.#dataWatches,
+    );
+  }
+
+  /**
+   * A read that may leave a one-shot watch: its request says whether, and
+   * once the reply comes the watcher joins the watches `watchesFor` names
+   * for that outcome (success, or no node); none for `undefined`, as
+   * ZooKeeper sets no watch for a read that failed.
+   */
+  #watchedRead(
+    op: number,
+    path: string,
+    watcher: OneShotWatcher | undefined,
+    read: (reader: JuteReader) => unknown[],
+    callback: Callback,
+    watchesFor: (
+      noNode: boolean,
+    ) => Map<string, Set<OneShotWatcher>> | undefined,
+  ): void {
+    this.#request(
+      op,
+      path,
+      (w) => w.bool(watcher !== undefined),
+      read,
+      callback,
+      watcher && ((noNode) => {
+        const watches = watchesFor(noNode);
+        if (watches !== undefined) add(watches, path, watcher);
+      }),
     );
   }
 

@@ -63,12 +63,20 @@ async function connected(
   return { client, side, states };
 }
 
-/** Calls `op` with a callback and returns its outcome as a promise. */
+/**
+ * Calls `op` with a callback and returns its outcome as a promise, which
+ * fails if the callback has not come within 5 s (every test's answer comes
+ * in milliseconds).
+ */
 function call(
   start: (callback: (error: unknown, ...results: unknown[]) => void) => void,
 ): Promise<{ error: unknown; results: unknown[] }> {
-  return new Promise((resolve) =>
-    start((error, ...results) => resolve({ error, results }))
+  return within(
+    new Promise((resolve) =>
+      start((error, ...results) => resolve({ error, results }))
+    ),
+    5000,
+    "the request's callback",
   );
 }
 
@@ -846,6 +854,8 @@ Deno.test("wire client: watches are re-registered by kind: exists on no node as 
     call((cb) => client.getChildren("/k", watcher("k"), cb)),
     call((cb) => client.getChildren("/d", watcher("dc"), cb)),
     call((cb) => client.getData("/gone", watcher("g"), cb)),
+    call((cb) => client.getData("/nodata", watcher("nd"), cb)),
+    call((cb) => client.getChildren("/nochildren", watcher("nc"), cb)),
   ];
   await side.reply((await side.request()).xid, -101, none, 40n);
   await side.reply((await side.request()).xid, 0, STAT, 41n);
@@ -858,6 +868,9 @@ Deno.test("wire client: watches are re-registered by kind: exists on no node as 
   await side.reply((await side.request()).xid, 0, list, 0n);
   await side.reply((await side.request()).xid, 0, list, 0n);
   await side.reply((await side.request()).xid, 0, data, 0n);
+  // No node: ZooKeeper sets no watch for these reads, nor does the client.
+  await side.reply((await side.request()).xid, -101, none, 0n);
+  await side.reply((await side.request()).xid, -101, none, 0n);
   const outcomes = await Promise.all(reads);
   assert.deepEqual(outcomes.map((o) => (o.error as Error | null)?.name), [
     undefined,
@@ -868,6 +881,8 @@ Deno.test("wire client: watches are re-registered by kind: exists on no node as 
     undefined,
     undefined,
     undefined,
+    "NO_NODE",
+    "NO_NODE",
   ]);
   await side.close();
   const next = await within(server.accepted(), 2000, "a new connection");
