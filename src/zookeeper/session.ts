@@ -9,7 +9,6 @@ import {
   type AclRecord,
   type Callback,
   type Client,
-  type ClientOptions,
   clients,
   CM_AUTH_FAILED,
   CM_CLOSED,
@@ -271,7 +270,6 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
   #state: ZooKeeperSessionState | "connecting" = "connecting";
   #sessionId = "";
   #sessionPassword: Uint8Array = new Uint8Array(16);
-  #clientOptions: ClientOptions = {};
   #operations: PendingOperations;
   #watches = new SessionWatches(() => this.#state === "closed");
   #closing: Promise<void> | undefined;
@@ -288,7 +286,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     options: ZooKeeperSessionOptions,
   ) {
     super();
-    parseConnectionString(connectionString);
+    const parsed = parseConnectionString(connectionString);
     checkSessionOptions(options);
     this.#connectionString = connectionString;
     this.#operations = new PendingOperations(
@@ -296,11 +294,9 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
     );
     const onConnectError = options.onConnectError;
     const servers = new Set(
-      parseConnectionString(connectionString).servers.map(({ host, port }) =>
-        `${host}:${port}`
-      ),
+      parsed.servers.map(({ host, port }) => `${host}:${port}`),
     );
-    this.#clientOptions.onSocketError = (error, server) => {
+    const onSocketError = (error: Error, server: string): void => {
       const failure = classifyFailure(error);
       this.#lastConnectError = error;
       if (failure.connectCode === undefined) {
@@ -329,7 +325,7 @@ export class ZooKeeperSession extends EventTarget implements AsyncDisposable {
       this.#client = clients.create(
         connectionString,
         options.sessionTimeout ?? ZOOKEEPER_SESSION_DEFAULTS.sessionTimeout,
-        this.#clientOptions,
+        { onSocketError },
       );
     } catch (error) {
       throw new TypeError(
