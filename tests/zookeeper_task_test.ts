@@ -152,7 +152,17 @@ Deno.test("the README's server and client run against `deno task zookeeper`, and
       lineMatching(zookeeper.stdout, /^ZooKeeper stopped$/),
       60_000,
       "the task to stop ZooKeeper",
-    );
+    ).catch(async (error) => {
+      // How the task ended says why the line is missing (a second signal
+      // exits 130 at once, an exception exits 1 with its stack on stderr).
+      const ended = await within(zookeeper.child.status, 30_000, "the task")
+        .then((status) => `exit ${status.code} (signal ${status.signal})`)
+        .catch(() => "still running");
+      const stderr = await within(zookeeper.stderr, 30_000, "its stderr")
+        .catch(() => "(unread)");
+      const why = `${error.message}; the task: ${ended}; stderr:\n${stderr}`;
+      throw new Error(why, { cause: error });
+    });
     const status = await within(
       zookeeper.child.status,
       30_000,
