@@ -164,6 +164,17 @@ export function wireError(code: number, path?: string): Error {
   return Object.assign(error, { code });
 }
 
+/** What the client uses of a connection. */
+export type WireConn = Pick<Deno.Conn, "read" | "write" | "close">;
+
+/**
+ * Opens a connection to one server; aborting `signal` gives up on it.
+ * `Deno.connect` unless the client's options give another.
+ */
+export type Connector = (
+  options: { hostname: string; port: number; signal: AbortSignal },
+) => Promise<WireConn>;
+
 /** What the session gives the client besides its servers and timeout. */
 export interface ClientOptions {
   /**
@@ -176,6 +187,12 @@ export interface ClientOptions {
    * (ms); {@linkcode HANDSHAKE_TIMEOUT} by default.
    */
   handshakeTimeout?: number | undefined;
+  /**
+   * Opens each connection; `Deno.connect` by default. The unit tests give
+   * one that holds a connect or a write, to order a late one against the
+   * attempt that replaced it.
+   */
+  connect?: Connector | undefined;
 }
 
 /** One request on its way: what to do with its reply. */
@@ -229,6 +246,7 @@ export class WireClient {
   #timeout: number;
   readonly #options: ClientOptions;
   readonly #handshakeTimeout: number;
+  readonly #connect: Connector;
   #state = CM_DISCONNECTED;
   #stateListeners: ((state: number) => void)[] = [];
   #watchListeners: ((event: ClientWatchEvent) => void)[] = [];
@@ -241,7 +259,7 @@ export class WireClient {
   #attempts = 0;
   /** Bumped for each connection; stale callbacks compare it. */
   #generation = 0;
-  #conn: Deno.Conn | undefined;
+  #conn: WireConn | undefined;
   /** `host:port` of the connection's server. */
   #address = "";
   /** The connection's writes, one after the other. */
@@ -278,6 +296,7 @@ export class WireClient {
     this.#timeout = sessionTimeout;
     this.#options = options;
     this.#handshakeTimeout = options.handshakeTimeout ?? HANDSHAKE_TIMEOUT;
+    this.#connect = options.connect ?? ((options) => Deno.connect(options));
   }
 
   /** The client's state (`CM_*`). */
@@ -685,7 +704,7 @@ export class WireClient {
       );
       this.#failAttempt(error, address);
     }, this.#handshakeTimeout);
-    Deno.connect({
+    this.#connect({
       hostname: server.host,
       port: server.port,
       signal: connecting.signal,
@@ -738,7 +757,7 @@ export class WireClient {
 
   #readLoopDone: Promise<void> = Promise.resolve();
 
-  async #readLoop(conn: Deno.Conn, generation: number): Promise<void> {
+  async #readLoop(conn: WireConn, generation: number): Promise<void> {
     let buffered = new Uint8Array(64 * 1024);
     let length = 0;
     let failure: unknown;
@@ -1102,7 +1121,7 @@ function add(
   set.add(watcher);
 }
 
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+async function writeAll(conn: WireConn, bytes: Uint8Array): Promise<void> {
   let written = 0;
   while (written < bytes.length) {
     written += await conn.write(bytes.subarray(written));

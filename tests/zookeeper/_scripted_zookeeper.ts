@@ -8,17 +8,18 @@
  * @module
  */
 import { JuteReader, JuteWriter } from "../../src/zookeeper/_jute.ts";
+import type { WireConn } from "../../src/zookeeper/_wire_client.ts";
 
-/** One accepted connection. */
+/** One accepted connection (a socket, or one end of a memory pipe). */
 export class ScriptedConnection {
-  readonly conn: Deno.Conn;
+  readonly conn: WireConn;
   #buffered = new Uint8Array(0);
   #frames: Uint8Array[] = [];
   #waiting: ((frame: Uint8Array | null) => void) | undefined;
   #ended = false;
   readonly done: Promise<void>;
 
-  constructor(conn: Deno.Conn) {
+  constructor(conn: WireConn) {
     this.conn = conn;
     this.done = this.#read();
   }

@@ -35,6 +35,7 @@ import {
   type ScriptedConnection,
   ScriptedZooKeeper,
 } from "./_scripted_zookeeper.ts";
+import { MemoryConnector } from "./_memory_connector.ts";
 import { waitFor, within } from "../_wait.ts";
 
 const STAT = (w: JuteWriter) =>
@@ -1098,5 +1099,166 @@ Deno.test("wire client: a lost connection of an established session is not repor
   await next.handshake();
   await waitFor(() => client.isConnected(), "connected again");
   assert.deepEqual(failures, []);
+  await client.release();
+});
+
+// Connections in memory (`_memory_connector.ts`): a connect, a write or a
+// read completed after the attempt that replaced it.
+
+/** Two servers, so that a failed attempt is followed at once by the next. */
+const TWO_SERVERS = "127.0.0.1:2181,127.0.0.2:2181";
+
+/** A client whose connects wait for the test, and what it reports. */
+function heldClient(connector: MemoryConnector, handshakeTimeout = 30_000): {
+  client: WireClient;
+  failures: { error: Error; server: string }[];
+  states: number[];
+} {
+  const failures: { error: Error; server: string }[] = [];
+  const client = new WireClient(TWO_SERVERS, 30_000, {
+    connect: connector.connect,
+    handshakeTimeout,
+    onSocketError: (error, server) => failures.push({ error, server }),
+  });
+  const states: number[] = [];
+  client.onState((state) => states.push(state));
+  client.connect();
+  return { client, failures, states };
+}
+
+/** Accepts `connector`'s next attempt and answers its session request. */
+async function acceptNext(connector: MemoryConnector, client: WireClient) {
+  const attempt = await within(connector.next(), 5000, "an attempt");
+  const ends = attempt.accept();
+  await within(ends.server.handshake(), 5000, "the session request");
+  await waitFor(() => client.isConnected(), "connected");
+  return ends;
+}
+
+Deno.test("wire client: a connect not accepted within the handshake timeout fails its attempt as ETIMEDOUT and is aborted; its late connection is closed unused", async () => {
+  await using connector = new MemoryConnector();
+  const { client, failures, states } = heldClient(connector, 1000);
+  const first = await within(connector.next(), 5000, "the first attempt");
+  const second = await within(connector.next(), 5000, "the next attempt");
+  assert.equal(first.signal.aborted, true);
+  assert.equal(second.signal.aborted, false);
+  assert.equal(failures.length, 1);
+  const [{ error, server }] = failures as [{ error: Error; server: string }];
+  assert.equal(
+    error.message,
+    "the connection was not accepted within 1000 ms",
+  );
+  assert.equal((error as Error & { code: string }).code, "ETIMEDOUT");
+  assert.equal(server, `${first.hostname}:${first.port}`);
+  assert.notEqual(second.hostname, first.hostname);
+
+  const late = first.accept();
+  await waitFor(() => late.client.closed, "the late connection closed");
+  assert.equal(late.client.writes, 0, "no session request on it");
+
+  const { server: side } = second.accept();
+  await within(side.handshake(), 5000, "the session request");
+  await waitFor(() => client.isConnected(), "connected");
+  assert.deepEqual(states, [CM_CONNECTING, CM_CONNECTED]);
+  assert.equal(failures.length, 1);
+  assert.equal(connector.attempts.length, 2);
+  await client.release();
+});
+
+Deno.test("wire client: a connect that fails after its attempt was replaced is not reported, and starts no attempt", async () => {
+  await using connector = new MemoryConnector();
+  const { client, failures } = heldClient(connector, 1000);
+  const first = await within(connector.next(), 5000, "the first attempt");
+  const second = await within(connector.next(), 5000, "the next attempt");
+  first.refuse(
+    Object.assign(new Error("Connection refused"), { code: "ECONNREFUSED" }),
+  );
+  const { server: side } = second.accept();
+  await within(side.handshake(), 5000, "the session request");
+  await waitFor(() => client.isConnected(), "connected");
+  assert.deepEqual(failures.map(({ error }) => error.message), [
+    "the connection was not accepted within 1000 ms",
+  ]);
+  assert.equal(connector.attempts.length, 2);
+  await client.release();
+});
+
+Deno.test("wire client: release gives up on a pending connect: its signal aborts, and its late connection is closed unused", async () => {
+  await using connector = new MemoryConnector();
+  const { client, failures, states } = heldClient(connector);
+  const attempt = await within(connector.next(), 5000, "an attempt");
+  await client.release();
+  assert.equal(attempt.signal.aborted, true);
+  const late = attempt.accept();
+  await waitFor(() => late.client.closed, "the late connection closed");
+  assert.equal(late.client.writes, 0);
+  assert.equal(client.isConnected(), false);
+  assert.deepEqual(states, [CM_CONNECTING]);
+  assert.deepEqual(failures, []);
+  assert.equal(connector.attempts.length, 1);
+});
+
+Deno.test("wire client: writes queued for a replaced connection are dropped, and its failing write does not drop the new one", async () => {
+  await using connector = new MemoryConnector();
+  const { client, failures } = heldClient(connector);
+  const one = await acceptNext(connector, client);
+  assert.equal(one.client.writes, 1); // the session request
+  const gate = Promise.withResolvers<void>();
+  one.client.writeGate = gate.promise; // the next write hangs
+  const a = call((cb) => client.getData("/a", undefined, cb));
+  const b = call((cb) => client.getData("/b", undefined, cb));
+  await waitFor(() => one.client.writes === 2, "the first request's write");
+  // The server ends the connection: the client closes its end, which fails
+  // the hung write; the write queued behind it belongs to the old
+  // connection and is not made.
+  await one.server.close();
+  for (const outcome of [await a, await b]) {
+    assert.equal((outcome.error as Error).name, "CONNECTION_LOSS");
+  }
+  const two = await acceptNext(connector, client);
+  const c = call((cb) => client.getData("/c", undefined, cb));
+  const request = await within(two.server.request(), 5000, "a request");
+  assert.equal(request.op, OP.getData);
+  await two.server.reply(request.xid, -101);
+  assert.equal(((await c).error as Error).name, "NO_NODE");
+  assert.equal(one.client.writes, 2);
+  assert.equal(one.client.written.length, 1);
+  assert.deepEqual(failures, []);
+  assert.equal(connector.attempts.length, 2);
+  assert.equal(client.isConnected(), true);
+  await client.release();
+});
+
+Deno.test("wire client: after a failed write replaced the connection, the old connection's read neither reconnects again nor is decoded", async () => {
+  await using connector = new MemoryConnector();
+  const { client, failures, states } = heldClient(connector);
+  const one = await acceptNext(connector, client);
+  const seen: ClientWatchEvent[] = [];
+  client.onWatchEvent((event) => seen.push(event));
+  // A read that completed (an event the server sent) but whose caller runs
+  // after the write failure below.
+  const hold = Promise.withResolvers<void>();
+  one.client.readHold = hold.promise;
+  await one.server.event(3, "/x");
+  await waitFor(() => one.client.heldReads === 1, "the read to take it");
+  one.client.writeError = Object.assign(new Error("Broken pipe"), {
+    code: "EPIPE",
+  });
+  const a = call((cb) => client.exists("/a", undefined, cb));
+  assert.equal(((await a).error as Error).name, "CONNECTION_LOSS");
+  hold.resolve();
+  const two = await acceptNext(connector, client);
+  await two.server.event(3, "/y");
+  await waitFor(() => seen.length === 1, "the new connection's event");
+  assert.deepEqual(seen.map((event) => event.path), ["/y"]);
+  assert.deepEqual(failures, []);
+  assert.equal(connector.attempts.length, 2);
+  assert.deepEqual(states, [
+    CM_CONNECTING,
+    CM_CONNECTED,
+    CM_DISCONNECTED,
+    CM_CONNECTING,
+    CM_CONNECTED,
+  ]);
   await client.release();
 });
