@@ -296,7 +296,7 @@ export class WireClient {
     this.#timeout = sessionTimeout;
     this.#options = options;
     this.#handshakeTimeout = options.handshakeTimeout ?? HANDSHAKE_TIMEOUT;
-    this.#connect = options.connect ?? ((options) => Deno.connect(options));
+    this.#connect = options.connect ?? ((target) => Deno.connect(target));
   }
 
   /** The client's state (`CM_*`). */

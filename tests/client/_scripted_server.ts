@@ -20,57 +20,10 @@ import {
 import { readRequestHeader } from "../../src/protocol/request.ts";
 import { decodeMetadata } from "../../src/protocol/metadata.ts";
 import { within } from "../_wait.ts";
+import { Pipe } from "../_memory_pipe.ts";
 
 /** How long a scripted wait may take: everything here is in memory. */
 export const QUICK = 2000;
-
-/** One direction of an in-memory byte stream. */
-class Pipe {
-  #chunks: Uint8Array[] = [];
-  #wake: (() => void) | undefined;
-  #idle: (() => void)[] = [];
-  ended = false;
-
-  /** Resolves once the reader consumed everything and waits for more. */
-  idle(): Promise<void> {
-    if (this.#wake !== undefined && this.#chunks.length === 0) {
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.#idle.push(resolve));
-  }
-
-  push(bytes: Uint8Array): void {
-    if (this.ended) return;
-    this.#chunks.push(bytes.slice());
-    this.#notify();
-  }
-
-  end(): void {
-    this.ended = true;
-    this.#notify();
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
-
-  async read(p: Uint8Array): Promise<number | null> {
-    while (this.#chunks.length === 0) {
-      if (this.ended) return null;
-      const waiting = new Promise<void>((resolve) => this.#wake = resolve);
-      for (const resolve of this.#idle.splice(0)) resolve();
-      await waiting;
-    }
-    const chunk = this.#chunks[0]!;
-    const n = Math.min(p.length, chunk.length);
-    p.set(chunk.subarray(0, n));
-    if (n === chunk.length) this.#chunks.shift();
-    else this.#chunks[0] = chunk.subarray(n);
-    return n;
-  }
-}
 
 /** A request as the scripted server read it. */
 export interface ReadRequest {

@@ -10,55 +10,15 @@
  */
 import type { Connector, WireConn } from "../../src/zookeeper/_wire_client.ts";
 import { ScriptedConnection } from "./_scripted_zookeeper.ts";
-
-/** One direction of a pipe: bytes written, waiting for a read. */
-class ByteQueue {
-  #chunks: Uint8Array[] = [];
-  #reader: PromiseWithResolvers<Uint8Array | null> | undefined;
-  #ended = false;
-
-  push(bytes: Uint8Array): void {
-    const reader = this.#reader;
-    this.#reader = undefined;
-    if (reader !== undefined) reader.resolve(bytes.slice());
-    else this.#chunks.push(bytes.slice());
-  }
-
-  end(): void {
-    this.#ended = true;
-    this.#reader?.resolve(null);
-    this.#reader = undefined;
-  }
-
-  /** Fails a read waiting on this queue (its own end was closed). */
-  fail(error: Error): void {
-    this.#reader?.reject(error);
-    this.#reader = undefined;
-  }
-
-  async read(into: Uint8Array): Promise<number | null> {
-    let chunk = this.#chunks.shift();
-    if (chunk === undefined) {
-      if (this.#ended) return null;
-      this.#reader = Promise.withResolvers();
-      const next = await this.#reader.promise;
-      if (next === null) return null;
-      chunk = next;
-    }
-    const n = Math.min(into.length, chunk.length);
-    into.set(chunk.subarray(0, n));
-    if (n < chunk.length) this.#chunks.unshift(chunk.subarray(n));
-    return n;
-  }
-}
+import { Pipe } from "../_memory_pipe.ts";
 
 /**
- * One end of a memory pipe. Closing it fails its waiting read and its held
- * writes, as closing a socket fails its pending operations.
+ * One end of a memory pipe. Closing it ends both directions and fails its
+ * held writes, as closing a socket cancels its pending writes.
  */
 export class PipeEnd implements WireConn {
-  readonly #in: ByteQueue;
-  readonly #out: ByteQueue;
+  readonly #in: Pipe;
+  readonly #out: Pipe;
   #closed = false;
   readonly #closing = Promise.withResolvers<void>();
   /** Calls of `write`, whatever became of them. */
@@ -77,7 +37,7 @@ export class PipeEnd implements WireConn {
   /** Reads that got their bytes and wait on `readHold`. */
   heldReads = 0;
 
-  constructor(input: ByteQueue, output: ByteQueue) {
+  constructor(input: Pipe, output: Pipe) {
     this.#in = input;
     this.#out = output;
   }
@@ -112,7 +72,7 @@ export class PipeEnd implements WireConn {
     if (this.#closed) throw new Deno.errors.BadResource("already closed");
     this.#closed = true;
     this.#closing.resolve();
-    this.#in.fail(new Deno.errors.BadResource("closed"));
+    this.#in.end();
     this.#out.end();
   }
 }
@@ -145,8 +105,8 @@ export class MemoryConnector {
       port,
       signal,
       accept: () => {
-        const toServer = new ByteQueue();
-        const toClient = new ByteQueue();
+        const toServer = new Pipe();
+        const toClient = new Pipe();
         const client = new PipeEnd(toClient, toServer);
         const server = new ScriptedConnection(new PipeEnd(toServer, toClient));
         this.#servers.push(server);
