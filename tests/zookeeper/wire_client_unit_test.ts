@@ -5,8 +5,10 @@
  * first hearing of every event, errors by name, bad frames and replies out
  * of order (the connection is dropped and the session resumed), expiry,
  * rejected credentials, pings and the read timeout, the server rotation,
- * `endSession()` and `release()`. The same client against a real ZooKeeper:
- * the `tests/zookeeper_*_test.ts` system tests.
+ * `endSession()` and `release()`. Over connections in memory
+ * (`_memory_connector.ts`): a connect, a connect failure, a write or a read
+ * that completes after the attempt that replaced it. The same client against
+ * a real ZooKeeper: the `tests/zookeeper_*_test.ts` system tests.
  *
  * @module
  */
@@ -1260,5 +1262,74 @@ Deno.test("wire client: after a failed write replaced the connection, the old co
     CM_CONNECTING,
     CM_CONNECTED,
   ]);
+  await client.release();
+});
+
+Deno.test("wire client: a watched read that fails with another error than NO_NODE leaves no watch, exists included", async () => {
+  await using server = new ScriptedZooKeeper();
+  const { client, side } = await connected(server);
+  const fired: string[] = [];
+  const watch = (event: ClientWatchEvent) => fired.push(event.path);
+  const reads = [
+    call((cb) => client.exists("/e", watch, cb)),
+    call((cb) => client.getData("/d", watch, cb)),
+    call((cb) => client.getChildren("/c", watch, cb)),
+  ];
+  for (let i = 0; i < reads.length; i++) {
+    const request = await side.request();
+    await side.reply(request.xid, -102); // NO_AUTH
+  }
+  for (const read of reads) {
+    assert.equal(((await read).error as Error).name, "NO_AUTH");
+  }
+  // A watch that was set: the events below reach only it.
+  const set = call((cb) => client.exists("/set", watch, cb));
+  const request = await side.request();
+  await side.reply(request.xid, 0, STAT);
+  assert.equal((await set).error, null);
+  await side.event(1, "/e");
+  await side.event(2, "/d");
+  await side.event(4, "/c");
+  await side.event(2, "/set");
+  await waitFor(() => fired.length > 0, "the set watch to fire");
+  assert.deepEqual(fired, ["/set"]);
+  await client.release();
+});
+
+Deno.test("wire client: a frame read together with the refusal of its credentials is not handled: no watch event after AUTH_FAILED", async () => {
+  await using connector = new MemoryConnector();
+  const { client } = heldClient(connector);
+  client.addAuthInfo("digest", new TextEncoder().encode("u:wrong"));
+  const { server } = await acceptNext(connector, client);
+  const seen: string[] = [];
+  client.onWatchEvent((event) => seen.push(event.path));
+  const auth = await within(server.request(), 5000, "the credentials");
+  assert.equal(auth.op, OP.auth);
+  const refusal = new JuteWriter().int(-4).long(100n).int(-115).frame();
+  const event = new JuteWriter().int(-1).long(-1n).int(0).int(3).int(3)
+    .string("/late").frame();
+  const both = new Uint8Array(refusal.length + event.length);
+  both.set(refusal);
+  both.set(event, refusal.length);
+  await server.send(both); // one write: the client reads both at once
+  await waitFor(() => client.state === CM_AUTH_FAILED, "auth failed");
+  assert.deepEqual(seen, []);
+  await client.release();
+});
+
+Deno.test("wire client: a session answer that does not decode fails its attempt with the decode error", async () => {
+  await using connector = new MemoryConnector();
+  const { client, failures } = heldClient(connector);
+  const first = await within(connector.next(), 5000, "an attempt");
+  const { server } = first.accept();
+  await within(server.next(), 5000, "the session request");
+  await server.send(new JuteWriter().int(0).frame()); // the version alone
+  await within(connector.next(), 5000, "the next attempt");
+  assert.equal(failures.length, 1);
+  assert.ok(
+    failures[0]!.error instanceof JuteError,
+    String(failures[0]!.error),
+  );
+  assert.equal(client.isConnected(), false);
   await client.release();
 });
