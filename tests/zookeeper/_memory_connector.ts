@@ -1,9 +1,10 @@
 /**
  * Connections in memory for the wire client's unit tests, given to it as its
  * `connect` option: each connect waits until the test accepts or refuses it,
- * and the client's end of an accepted one can hold or fail its writes. So a
- * test can complete a connect, a write or a read after the attempt that
- * replaced it, which a socket on loopback does not let it order. The server's
+ * and the client's end of an accepted one can hold or fail its writes and
+ * hold a read that got its bytes. So a test can complete a connect, a write
+ * or a read after the attempt that replaced it, which a socket on loopback
+ * does not let it order. The server's
  * end is a {@linkcode ScriptedConnection}, as with the scripted server.
  *
  * @module
