@@ -1,7 +1,8 @@
 /**
  * An in-memory byte stream for unit tests that give a client a socket
  * without one: the client's connection (`tests/client/_scripted_server.ts`)
- * and the ZooKeeper wire client (`tests/zookeeper/_memory_connector.ts`).
+ * and the ZooKeeper wire client (`tests/zookeeper/_memory_connector.ts`,
+ * through {@linkcode memoryConnection}).
  *
  * @module
  */
@@ -58,4 +59,76 @@ export class Pipe {
     else this.#chunks[0] = chunk.subarray(n);
     return n;
   }
+}
+
+/**
+ * One end of a memory pipe. Closing it ends both directions and fails its
+ * held writes, as closing a socket cancels its pending writes.
+ */
+export class PipeEnd implements Pick<Deno.Conn, "read" | "write" | "close"> {
+  readonly #in: Pipe;
+  readonly #out: Pipe;
+  #closed = false;
+  readonly #closing = Promise.withResolvers<void>();
+  /** Calls of `write`, whatever became of them. */
+  writes = 0;
+  /** The bytes of every write that went through, in order. */
+  readonly written: Uint8Array[] = [];
+  /** While set, writes wait for it (or for the close). */
+  writeGate: Promise<void> | undefined;
+  /** While set, writes fail with it. */
+  writeError: Error | undefined;
+  /**
+   * While set, a read that got its bytes returns them only once it settles:
+   * a read completed whose caller runs late.
+   */
+  readHold: Promise<void> | undefined;
+  /** Reads that got their bytes and wait on `readHold`. */
+  heldReads = 0;
+
+  constructor(input: Pipe, output: Pipe) {
+    this.#in = input;
+    this.#out = output;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async read(into: Uint8Array): Promise<number | null> {
+    if (this.#closed) throw new Deno.errors.BadResource("closed");
+    const n = await this.#in.read(into);
+    if (this.readHold !== undefined) {
+      this.heldReads++;
+      await this.readHold;
+    }
+    return n;
+  }
+
+  async write(bytes: Uint8Array): Promise<number> {
+    this.writes++;
+    if (this.writeGate !== undefined) {
+      await Promise.race([this.writeGate, this.#closing.promise]);
+    }
+    if (this.#closed) throw new Deno.errors.BadResource("closed");
+    if (this.writeError !== undefined) throw this.writeError;
+    this.written.push(bytes.slice());
+    this.#out.push(bytes);
+    return bytes.length;
+  }
+
+  close(): void {
+    if (this.#closed) throw new Deno.errors.BadResource("already closed");
+    this.#closed = true;
+    this.#closing.resolve();
+    this.#in.end();
+    this.#out.end();
+  }
+}
+
+/** Two connected ends of a memory connection: what one writes, the other reads. */
+export function memoryConnection(): [PipeEnd, PipeEnd] {
+  const there = new Pipe();
+  const back = new Pipe();
+  return [new PipeEnd(back, there), new PipeEnd(there, back)];
 }

@@ -11,72 +11,7 @@
  */
 import type { Connector, WireConn } from "../../src/zookeeper/_wire_client.ts";
 import { ScriptedConnection } from "./_scripted_zookeeper.ts";
-import { Pipe } from "../_memory_pipe.ts";
-
-/**
- * One end of a memory pipe. Closing it ends both directions and fails its
- * held writes, as closing a socket cancels its pending writes.
- */
-export class PipeEnd implements WireConn {
-  readonly #in: Pipe;
-  readonly #out: Pipe;
-  #closed = false;
-  readonly #closing = Promise.withResolvers<void>();
-  /** Calls of `write`, whatever became of them. */
-  writes = 0;
-  /** The bytes of every write that went through, in order. */
-  readonly written: Uint8Array[] = [];
-  /** While set, writes wait for it (or for the close). */
-  writeGate: Promise<void> | undefined;
-  /** While set, writes fail with it. */
-  writeError: Error | undefined;
-  /**
-   * While set, a read that got its bytes returns them only once it settles:
-   * a read completed whose caller runs late.
-   */
-  readHold: Promise<void> | undefined;
-  /** Reads that got their bytes and wait on `readHold`. */
-  heldReads = 0;
-
-  constructor(input: Pipe, output: Pipe) {
-    this.#in = input;
-    this.#out = output;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  async read(into: Uint8Array): Promise<number | null> {
-    if (this.#closed) throw new Deno.errors.BadResource("closed");
-    const n = await this.#in.read(into);
-    if (this.readHold !== undefined) {
-      this.heldReads++;
-      await this.readHold;
-    }
-    return n;
-  }
-
-  async write(bytes: Uint8Array): Promise<number> {
-    this.writes++;
-    if (this.writeGate !== undefined) {
-      await Promise.race([this.writeGate, this.#closing.promise]);
-    }
-    if (this.#closed) throw new Deno.errors.BadResource("closed");
-    if (this.writeError !== undefined) throw this.writeError;
-    this.written.push(bytes.slice());
-    this.#out.push(bytes);
-    return bytes.length;
-  }
-
-  close(): void {
-    if (this.#closed) throw new Deno.errors.BadResource("already closed");
-    this.#closed = true;
-    this.#closing.resolve();
-    this.#in.end();
-    this.#out.end();
-  }
-}
+import { memoryConnection, type PipeEnd } from "../_memory_pipe.ts";
 
 /** An attempt the client made, waiting for the test. */
 export interface HeldConnect {
@@ -106,10 +41,8 @@ export class MemoryConnector {
       port,
       signal,
       accept: () => {
-        const toServer = new Pipe();
-        const toClient = new Pipe();
-        const client = new PipeEnd(toClient, toServer);
-        const server = new ScriptedConnection(new PipeEnd(toServer, toClient));
+        const [client, serverEnd] = memoryConnection();
+        const server = new ScriptedConnection(serverEnd);
         this.#servers.push(server);
         resolve(client);
         return { client, server };
