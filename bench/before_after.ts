@@ -11,7 +11,8 @@
  * --allow-write --allow-env --allow-sys bench/before_after.ts
  * --before=/tmp/before [--after=/tmp/after] [--also=label=/tmp/x,…]
  * [--in-flight=64] [--rounds=5] [--ms=3000]
- * [--drivers=rpc,channel,static-channel] [--bytes=0] [--age-connections]`
+ * [--drivers=rpc,channel,static-channel] [--bytes=0] [--servers=1]
+ * [--age-connections]`
  *
  * `static-channel` is the channel over a static list of the same server: no
  * ZooKeeper client in its process.
@@ -62,6 +63,7 @@ if (import.meta.main) {
       ms: { type: "string", default: "3000" },
       drivers: { type: "string", default: "rpc,channel" },
       bytes: { type: "string", default: "0" },
+      servers: { type: "string", default: "1" },
       "age-connections": { type: "boolean", default: false },
     },
   });
@@ -76,6 +78,12 @@ if (import.meta.main) {
     ? BENCH_DIR
     : new URL(`file://${Deno.realPathSync(values.after)}/bench/`);
   const inFlight = Number(values["in-flight"]);
+  const serverCount = Number(values.servers);
+  if (!Number.isInteger(serverCount) || serverCount < 1) {
+    throw new RangeError(
+      `Cannot compare: --servers must be a positive integer, got ${values.servers}`,
+    );
+  }
   const bytes = Number(values.bytes);
   const drivers = values.drivers.split(",").filter((d) =>
     d === "rpc" || d === "channel" || d === "static-channel"
@@ -84,15 +92,25 @@ if (import.meta.main) {
   const servers: ServerHandle[] = [];
   try {
     const zk = drivers.includes("channel") ? await zookeeper.get() : undefined;
+    // Each side (and the ceiling) runs `--servers` servers; the clients
+    // spread their calls over all of them.
     const side = async (label: string, dir: URL, service: string) => {
-      const server = zk === undefined
-        ? await startServer("rpc", [], dir)
-        : await startRegisteredServer(zk.connectionString, service, 0, dir);
-      servers.push(server);
-      return { label, dir, service, server };
+      const own: ServerHandle[] = [];
+      for (let i = 0; i < serverCount; i++) {
+        const server = zk === undefined
+          ? await startServer("rpc", [], dir)
+          : await startRegisteredServer(zk.connectionString, service, 0, dir);
+        servers.push(server);
+        own.push(server);
+      }
+      return { label, dir, service, servers: own };
     };
-    const ceiling = await startServer("ceiling");
-    servers.push(ceiling);
+    const ceilings: ServerHandle[] = [];
+    for (let i = 0; i < serverCount; i++) {
+      const ceiling = await startServer("ceiling");
+      servers.push(ceiling);
+      ceilings.push(ceiling);
+    }
     const sides = [
       await side("before", beforeDir, "bench-before"),
       await side("after", afterDir, "bench-after"),
@@ -125,7 +143,7 @@ if (import.meta.main) {
     for (let round = 0; round < Number(values.rounds); round++) {
       add(
         "ceiling",
-        figuresOf(await measure({ ...base, driver: "ceiling" }, [ceiling])),
+        figuresOf(await measure({ ...base, driver: "ceiling" }, ceilings)),
       );
       for (const driver of drivers) {
         for (const s of sides) {
@@ -135,11 +153,11 @@ if (import.meta.main) {
             zookeeper: zk!.connectionString,
             service: s.service,
             balancer: "round-robin",
-            endpoints: [s.server.endpoint],
+            endpoints: s.servers.map((server) => server.endpoint),
           };
           add(
             `${driver} ${s.label}`,
-            figuresOf(await measure(config, [s.server], s.dir)),
+            figuresOf(await measure(config, s.servers, s.dir)),
           );
         }
       }
@@ -147,7 +165,7 @@ if (import.meta.main) {
     }
     const ceilingFigures = medianFigures(runs.get("ceiling") ?? []);
     console.log(
-      `\n${inFlight} in flight, ${payload.method}${
+      `\n${inFlight} in flight, ${serverCount} server(s), ${payload.method}${
         bytes > 0 ? ` ${bytes} B` : ""
       }, median of ${values.rounds} rounds of ${values.ms} ms; (x) = ratio to the ceiling`,
     );

@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import {
   FrameWriter,
+  holdWritesForTurn,
   TURN_EARLY_FRAMES,
 } from "../src/protocol/frame_writer.ts";
 import { encodeFrame, FrameType } from "../src/protocol/frame.ts";
@@ -264,6 +265,40 @@ Deno.test("holdForTurn() during a write, or twice in one turn, changes nothing: 
   assert.equal(s.writes[2]!.length, 9 * TURN_EARLY_FRAMES);
   s.release();
   await within(writer.drained(), 5000, "drained after the turn");
+});
+
+Deno.test("holdWritesForTurn() holds every writer that starts a write in the turn, each until the turn ends; after it, a frame goes out at once", async () => {
+  const a = scriptedSink();
+  const b = scriptedSink();
+  const writerA = new FrameWriter(a.sink);
+  const writerB = new FrameWriter(b.sink);
+  let whileRunning = -1;
+  // A read settles several calls (their callers are queued), then holds
+  // the turn; the callers write on two connections.
+  const callers = Promise.resolve().then(() => {
+    writerA.push(FrameType.Ping, 1);
+    writerB.push(FrameType.Ping, 2);
+    writerB.push(FrameType.Ping, 3);
+    writerA.push(FrameType.Ping, 4);
+    whileRunning = a.writes.length + b.writes.length;
+  });
+  holdWritesForTurn();
+  await callers;
+  assert.equal(whileRunning, 0, "held while the callers run");
+  assert.deepEqual(a.writes.map((w) => w.length), [18], "A: one write");
+  assert.deepEqual(b.writes.map((w) => w.length), [18], "B: one write");
+  a.release();
+  b.release();
+  await within(
+    Promise.all([writerA.drained(), writerB.drained()]),
+    5000,
+    "drained",
+  );
+  // The turn is over: no hold for a later frame.
+  writerB.push(FrameType.Ping, 5);
+  assert.equal(b.writes.length, 2, "at once after the turn");
+  b.release();
+  await within(writerB.drained(), 5000, "drained after the turn");
 });
 
 Deno.test("below(limit) resolves at once at or under the limit, else when a write takes the bytes waiting, or when writing fails", async () => {

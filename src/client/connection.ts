@@ -21,7 +21,7 @@ import {
   FrameType,
 } from "../protocol/frame.ts";
 import { refusalOf, replyError } from "./_answers.ts";
-import { FrameWriter } from "../protocol/frame_writer.ts";
+import { FrameWriter, holdWritesForTurn } from "../protocol/frame_writer.ts";
 import {
   callPromise,
   type CallSink,
@@ -233,8 +233,6 @@ export class Connection extends EventTarget implements AsyncDisposable {
   #writer: FrameWriter;
   #calls: CallTable;
   #draining = false;
-  /** The last read answered several calls: hold their callers' requests. */
-  #woken = false;
   #closedFlag = false;
   #closeError: Error | undefined;
   #resolveClosed!: () => void;
@@ -375,13 +373,6 @@ export class Connection extends EventTarget implements AsyncDisposable {
     this.#calls = new CallTable(
       maxInFlight,
       (call, timeout, params) => {
-        // Callers woken by one read (several answers) send their next
-        // requests in one write; otherwise a request goes out at once (1 in
-        // flight: no added hop).
-        if (this.#woken) {
-          this.#woken = false;
-          this.#writer.holdForTurn();
-        }
         const stream = call.stream;
         if (stream !== undefined) {
           this.#writer.push(FrameType.Open, call.id, stream.openPayload);
@@ -730,7 +721,10 @@ export class Connection extends EventTarget implements AsyncDisposable {
       else this.#onFrame(decoder.frame());
       frames++;
     }
-    this.#woken = frames > 1;
+    // Callers woken by several answers send their next requests in one
+    // write per connection; a lone answer's caller sends at once (1 in
+    // flight: no added hop).
+    if (frames > 1) holdWritesForTurn();
     return frames > 0;
   }
 

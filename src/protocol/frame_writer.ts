@@ -21,6 +21,42 @@ import { copyBytes } from "./_copy.ts";
  */
 export const TURN_EARLY_FRAMES = 16;
 
+/** Reads whose answers are waking their callers now (see holdWritesForTurn). */
+let wakingReads = 0;
+
+function endWakingRead(): void {
+  wakingReads--;
+}
+
+/**
+ * Called by a read that settled several calls, after settling them: until
+ * the callers those answers woke have run (the end of the current microtask
+ * turn), every writer of this process that starts a write holds it for the
+ * turn ({@linkcode FrameWriter.prototype.holdForTurn}). Callers woken by one
+ * read send their next requests on any connection, not only on the one that
+ * read: a channel spreads them over its servers, and each of those writers
+ * sends them in one write instead of a write for the first and one for the
+ * rest.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FrameType } from "./frame.ts";
+ * import { FrameWriter, holdWritesForTurn } from "./frame_writer.ts";
+ * const writes: number[] = [];
+ * const writer = new FrameWriter({ write: (p) => (writes.push(p.length), Promise.resolve(p.length)) });
+ * holdWritesForTurn();
+ * writer.push(FrameType.Ping, 1); // held: the woken callers are still running
+ * writer.push(FrameType.Ping, 2);
+ * await Promise.resolve();
+ * assert.deepEqual(writes, [18]);
+ * ```
+ */
+export function holdWritesForTurn(): void {
+  wakingReads++;
+  queueMicrotask(endWakingRead);
+}
+
 /** What {@linkcode FrameWriter} writes to (a `Deno.Conn` fits). */
 export interface ByteSink {
   /** Writes some bytes, resolving to the count written. */
@@ -174,6 +210,7 @@ export class FrameWriter {
   #commit(need: number): number {
     this.#len = need;
     const batch = this.#batch;
+    if (wakingReads > 0) this.holdForTurn();
     if (
       !this.#flushing &&
       (!this.#held || (this.#early > 0 && --this.#early === 0))

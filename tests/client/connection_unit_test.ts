@@ -895,6 +895,38 @@ Deno.test("connection: callers woken by one read send their next requests in one
   );
 });
 
+Deno.test("connection: callers woken by one read send their next requests on another connection in one write too", async () => {
+  await using a = scripted();
+  await using b = scripted();
+  const chain = async (method: string) => {
+    await a.conn.call(method, []);
+    return b.conn.call(`${method}2`, []);
+  };
+  const chains = [chain("x"), chain("y")];
+  const rx = await a.request();
+  const ry = await a.request();
+  // Both answers in one read of connection A.
+  a.sendBytes(
+    concat(
+      encodeFrame(FrameType.Result, rx.id, new TextEncoder().encode("1")),
+      encodeFrame(FrameType.Result, ry.id, new TextEncoder().encode("2")),
+    ),
+  );
+  const next = [await b.request(), await b.request()];
+  assert.deepEqual(next.map((r) => r.method).sort(), ["x2", "y2"]);
+  assert.equal(b.writes.length, 1, "B: the two requests in one write");
+  for (const r of next) b.result(r.id, r.method);
+  assert.deepEqual(
+    (await within(Promise.all(chains), QUICK, "the chains")).sort(),
+    ["x2", "y2"],
+  );
+  // The turn is over: a later request on B goes out at once.
+  const later = b.conn.call("z", []);
+  assert.equal(b.writes.length, 2, "at once after the turn");
+  b.result((await b.request()).id, 3);
+  assert.equal(await within(later, QUICK, "z"), 3);
+});
+
 Deno.test("connection: a caller woken alone sends its next requests at once, the first in a write of its own", async () => {
   await using s = scripted();
   const chain = (async () => {
