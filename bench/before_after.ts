@@ -12,6 +12,7 @@
  * --before=/tmp/before [--after=/tmp/after] [--also=label=/tmp/x,…]
  * [--in-flight=64] [--rounds=5] [--ms=3000]
  * [--drivers=rpc,channel,static-channel] [--bytes=0] [--servers=1]
+ * [--method=divide|divideAsync]
  * [--age-connections]`
  *
  * `static-channel` is the channel over a static list of the same server: no
@@ -63,6 +64,7 @@ if (import.meta.main) {
       ms: { type: "string", default: "3000" },
       drivers: { type: "string", default: "rpc,channel" },
       bytes: { type: "string", default: "0" },
+      method: { type: "string", default: "divide" },
       servers: { type: "string", default: "1" },
       "age-connections": { type: "boolean", default: false },
     },
@@ -128,6 +130,8 @@ if (import.meta.main) {
     }
     const payload: LoadConfig["payload"] = bytes > 0
       ? { method: "echo", bytes, frameBytes: bytes + 9 }
+      : values.method === "divideAsync"
+      ? { method: "divideAsync", frameBytes: requestFrameBytes("divideAsync") }
       : { method: "divide", frameBytes: requestFrameBytes() };
     const base = {
       inFlight,

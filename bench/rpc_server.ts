@@ -52,6 +52,8 @@ export interface HandlerStats {
 export interface BenchHandlers {
   /** `a / b`, after the configured delay. */
   divide(a: number, b: number): number | Promise<number>;
+  /** `a / b` from an `async` method: the handler returns a promise. */
+  divideAsync(a: number, b: number): Promise<number>;
   /** Returns its argument. */
   echo(payload: unknown): unknown;
   /** Streams `n` items of `bytes` bytes (the streams scenario). */
@@ -92,6 +94,11 @@ export function benchHandlers(
       return new Promise((resolve) =>
         setTimeout(() => resolve(a / b), delayMs)
       );
+    },
+    // deno-lint-ignore require-await
+    async divideAsync(a: number, b: number): Promise<number> {
+      count();
+      return a / b;
     },
     echo(payload: unknown): unknown {
       count();

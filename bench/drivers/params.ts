@@ -12,7 +12,7 @@ import type { PayloadSpec } from "./types.ts";
  * @returns The params array (reused across calls).
  */
 export function callParams(payload: PayloadSpec): unknown[] {
-  if (payload.method === "divide") return [10, 2];
+  if (payload.method !== "echo") return [10, 2];
   const bytes = new Uint8Array(payload.bytes ?? 0);
   for (let i = 0; i < bytes.length; i++) bytes[i] = i & 0xff;
   return [bytes];

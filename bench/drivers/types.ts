@@ -17,7 +17,7 @@ export interface BenchEndpoint {
 /** What each call sends. */
 export interface PayloadSpec {
   /** `divide(10, 2)` or `echo(bytes)`. */
-  method: "divide" | "echo";
+  method: "divide" | "divideAsync" | "echo";
   /** Payload size for `echo`, in bytes. @default 0 */
   bytes?: number;
   /** Total ceiling frame size (header included) matching one zkrpc request. */
