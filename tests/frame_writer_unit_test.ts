@@ -301,6 +301,43 @@ Deno.test("holdWritesForTurn() holds every writer that starts a write in the tur
   await within(writerB.drained(), 5000, "drained after the turn");
 });
 
+Deno.test("holdWritesForTurn(): a caller four microtask hops from the answers (three async functions of its own) still writes in the turn; one five hops away writes at once", async () => {
+  const a = scriptedSink();
+  const b = scriptedSink();
+  const writerA = new FrameWriter(a.sink);
+  const writerB = new FrameWriter(b.sink);
+  /** Runs `fn` `n` microtask hops from now, as a caller awaiting that deep. */
+  const atHop = (n: number, fn: () => void): Promise<void> => {
+    let p = Promise.resolve();
+    for (let i = 1; i < n; i++) p = p.then(() => {});
+    return p.then(fn);
+  };
+  let heldAtFour = -1;
+  let writtenAtFive = -1;
+  const callers = [
+    atHop(4, () => {
+      writerA.push(FrameType.Ping, 1);
+      heldAtFour = a.writes.length;
+    }),
+    atHop(5, () => {
+      writerB.push(FrameType.Ping, 2);
+      writtenAtFive = b.writes.length;
+    }),
+  ];
+  holdWritesForTurn();
+  await Promise.all(callers);
+  assert.equal(heldAtFour, 0, "four hops: held for the turn");
+  assert.equal(writtenAtFive, 1, "five hops: at once");
+  assert.equal(a.writes.length, 1, "A's frame went out when its turn ended");
+  a.release();
+  b.release();
+  await within(
+    Promise.all([writerA.drained(), writerB.drained()]),
+    5000,
+    "drained",
+  );
+});
+
 Deno.test("below(limit) resolves at once at or under the limit, else when a write takes the bytes waiting, or when writing fails", async () => {
   const s = scriptedSink();
   const writer = new FrameWriter(s.sink);

@@ -24,16 +24,30 @@ export const TURN_EARLY_FRAMES = 16;
 /** Reads whose answers are waking their callers now (see holdWritesForTurn). */
 let wakingReads = 0;
 
+// A turn ends four microtask hops after the read: each step below is queued
+// behind the continuations of the hop before it, so a caller that awaits
+// its call through up to three async functions of its own (its next call
+// four hops after the answer) still writes in the turn.
 function endWakingRead(): void {
   wakingReads--;
+}
+function afterThirdHop(): void {
+  queueMicrotask(endWakingRead);
+}
+function afterSecondHop(): void {
+  queueMicrotask(afterThirdHop);
+}
+function afterFirstHop(): void {
+  queueMicrotask(afterSecondHop);
 }
 
 /**
  * Called by a read that settled several calls, after settling them: until
- * the callers those answers woke have run (the end of the current microtask
- * turn), every writer of this process that starts a write holds it for the
- * turn ({@linkcode FrameWriter.prototype.holdForTurn}). Callers woken by one
- * read send their next requests on any connection, not only on the one that
+ * the callers those answers woke have run (four microtask hops: callers that
+ * await through up to three async functions of their own), every writer of
+ * this process that starts a write holds it for its turn
+ * ({@linkcode FrameWriter.prototype.holdForTurn}). Callers woken by one read
+ * send their next requests on any connection, not only on the one that
  * read: a channel spreads them over its servers, and each of those writers
  * sends them in one write instead of a write for the first and one for the
  * rest.
@@ -54,7 +68,7 @@ function endWakingRead(): void {
  */
 export function holdWritesForTurn(): void {
   wakingReads++;
-  queueMicrotask(endWakingRead);
+  queueMicrotask(afterFirstHop);
 }
 
 /** What {@linkcode FrameWriter} writes to (a `Deno.Conn` fits). */
