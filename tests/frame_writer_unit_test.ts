@@ -267,11 +267,36 @@ Deno.test("holdForTurn() during a write, or twice in one turn, changes nothing: 
   await within(writer.drained(), 5000, "drained after the turn");
 });
 
-Deno.test("holdWritesForTurn() holds every writer that starts a write in the turn, each until the turn ends; after it, a frame goes out at once", async () => {
+/** Two writers on scripted sinks, as two connections of one process. */
+function twoConnections() {
   const a = scriptedSink();
   const b = scriptedSink();
-  const writerA = new FrameWriter(a.sink);
-  const writerB = new FrameWriter(b.sink);
+  return {
+    a,
+    b,
+    writerA: new FrameWriter(a.sink),
+    writerB: new FrameWriter(b.sink),
+  };
+}
+
+/** Completes the pending write of each sink and waits until both drained. */
+async function releaseBoth(
+  a: ReturnType<typeof scriptedSink>,
+  b: ReturnType<typeof scriptedSink>,
+  writerA: FrameWriter,
+  writerB: FrameWriter,
+): Promise<void> {
+  a.release();
+  b.release();
+  await within(
+    Promise.all([writerA.drained(), writerB.drained()]),
+    5000,
+    "drained",
+  );
+}
+
+Deno.test("holdWritesForTurn() holds every writer that starts a write in the turn, each until the turn ends; after it, a frame goes out at once", async () => {
+  const { a, b, writerA, writerB } = twoConnections();
   let whileRunning = -1;
   // A read settles several calls (their callers are queued), then holds
   // the turn; the callers write on two connections.
@@ -287,13 +312,7 @@ Deno.test("holdWritesForTurn() holds every writer that starts a write in the tur
   assert.equal(whileRunning, 0, "held while the callers run");
   assert.deepEqual(a.writes.map((w) => w.length), [18], "A: one write");
   assert.deepEqual(b.writes.map((w) => w.length), [18], "B: one write");
-  a.release();
-  b.release();
-  await within(
-    Promise.all([writerA.drained(), writerB.drained()]),
-    5000,
-    "drained",
-  );
+  await releaseBoth(a, b, writerA, writerB);
   // The turn is over: no hold for a later frame.
   writerB.push(FrameType.Ping, 5);
   assert.equal(b.writes.length, 2, "at once after the turn");
@@ -302,10 +321,7 @@ Deno.test("holdWritesForTurn() holds every writer that starts a write in the tur
 });
 
 Deno.test("holdWritesForTurn(): a caller four microtask hops from the answers (three async functions of its own) still writes in the turn; one five hops away writes at once", async () => {
-  const a = scriptedSink();
-  const b = scriptedSink();
-  const writerA = new FrameWriter(a.sink);
-  const writerB = new FrameWriter(b.sink);
+  const { a, b, writerA, writerB } = twoConnections();
   /** Runs `fn` `n` microtask hops from now, as a caller awaiting that deep. */
   const atHop = (n: number, fn: () => void): Promise<void> => {
     let p = Promise.resolve();
@@ -329,13 +345,7 @@ Deno.test("holdWritesForTurn(): a caller four microtask hops from the answers (t
   assert.equal(heldAtFour, 0, "four hops: held for the turn");
   assert.equal(writtenAtFive, 1, "five hops: at once");
   assert.equal(a.writes.length, 1, "A's frame went out when its turn ended");
-  a.release();
-  b.release();
-  await within(
-    Promise.all([writerA.drained(), writerB.drained()]),
-    5000,
-    "drained",
-  );
+  await releaseBoth(a, b, writerA, writerB);
 });
 
 Deno.test("below(limit) resolves at once at or under the limit, else when a write takes the bytes waiting, or when writing fails", async () => {

@@ -30,7 +30,7 @@ import { stillPending, within } from "../_wait.ts";
 import { concat } from "../_core_helpers.ts";
 import { FakeClock } from "../_timers.ts";
 import { MAX_KEEPALIVE_EXTENSIONS } from "../../src/client/_keepalive.ts";
-import { QUICK, scripted } from "./_scripted_server.ts";
+import { QUICK, type Scripted, scripted } from "./_scripted_server.ts";
 
 /** The `"close"` event's detail. */
 function closeDetail(conn: Connection): Promise<ConnectionCloseDetail> {
@@ -868,6 +868,17 @@ Deno.test("connection: a stream with input sends an open of mode 3, then its ite
   });
 });
 
+/** Answers the calls `ids` (with 1, 2, ...) in bytes the client reads at once. */
+function answersInOneRead(s: Scripted, ids: number[]): void {
+  s.sendBytes(
+    concat(
+      ...ids.map((id, i) =>
+        encodeFrame(FrameType.Result, id, new TextEncoder().encode(`${i + 1}`))
+      ),
+    ),
+  );
+}
+
 Deno.test("connection: callers woken by one read send their next requests in one write; a lone request goes out at once", async () => {
   await using s = scripted();
   const next = async (method: string) => {
@@ -878,13 +889,7 @@ Deno.test("connection: callers woken by one read send their next requests in one
   const ra = await s.request();
   const rb = await s.request();
   assert.equal(s.writes.length, 2, "each first request at once");
-  // Both answers in one read.
-  s.sendBytes(
-    concat(
-      encodeFrame(FrameType.Result, ra.id, new TextEncoder().encode("1")),
-      encodeFrame(FrameType.Result, rb.id, new TextEncoder().encode("2")),
-    ),
-  );
+  answersInOneRead(s, [ra.id, rb.id]);
   const r2 = [await s.request(), await s.request()];
   assert.deepEqual(r2.map((r) => r.method).sort(), ["a2", "b2"]);
   assert.equal(s.writes.length, 3, "the two next requests in one write");
@@ -905,13 +910,7 @@ Deno.test("connection: callers woken by one read send their next requests on ano
   const chains = [chain("x"), chain("y")];
   const rx = await a.request();
   const ry = await a.request();
-  // Both answers in one read of connection A.
-  a.sendBytes(
-    concat(
-      encodeFrame(FrameType.Result, rx.id, new TextEncoder().encode("1")),
-      encodeFrame(FrameType.Result, ry.id, new TextEncoder().encode("2")),
-    ),
-  );
+  answersInOneRead(a, [rx.id, ry.id]);
   const next = [await b.request(), await b.request()];
   assert.deepEqual(next.map((r) => r.method).sort(), ["x2", "y2"]);
   assert.equal(b.writes.length, 1, "B: the two requests in one write");
