@@ -5,7 +5,8 @@
  *
  * Usage: `deno run --allow-net=127.0.0.1 --allow-run --allow-read
  * --allow-write --allow-env --allow-sys bench/profile.ts [--driver=rpc|channel|ceiling]
- * [--in-flight=64] [--ms=3000] [--method=divide] [--bytes=0]`
+ * [--in-flight=64] [--ms=3000] [--method=divide] [--bytes=0] [--servers=1]`
+ * (with several servers, the server profile shown is one of them)
  *
  * @module
  */
@@ -41,6 +42,7 @@ if (import.meta.main) {
       ms: { type: "string", default: "3000" },
       method: { type: "string", default: "divide" },
       bytes: { type: "string", default: "0" },
+      servers: { type: "string", default: "1" },
     },
   });
   const root = await Deno.makeTempDir({ prefix: "zkrpc-prof-" });
@@ -58,28 +60,34 @@ if (import.meta.main) {
     const serverOptions = zk === undefined
       ? {}
       : { zookeeper: zk.connectionString, service };
-    const server = spawnChild(
-      new URL(
-        driver === "ceiling" ? "./ceiling_server.ts" : "./rpc_server.ts",
-        import.meta.url,
-      ),
-      {
-        args: [JSON.stringify(serverOptions)],
-        permissions: [
-          "--cpu-prof",
-          `--cpu-prof-dir=${serverDir}`,
-          ...RPC_PERMISSIONS,
-        ],
-        cpu: SERVER_CPU,
-        label: `${driver} server (profiled)`,
-      },
-    );
-    const { port } = await server.readJson<{ port: number }>();
+    const serverCount = Math.max(1, Number(values.servers) || 1);
+    const spawnServer = () =>
+      spawnChild(
+        new URL(
+          driver === "ceiling" ? "./ceiling_server.ts" : "./rpc_server.ts",
+          import.meta.url,
+        ),
+        {
+          args: [JSON.stringify(serverOptions)],
+          permissions: [
+            "--cpu-prof",
+            `--cpu-prof-dir=${serverDir}`,
+            ...RPC_PERMISSIONS,
+          ],
+          cpu: SERVER_CPU,
+          label: `${driver} server (profiled)`,
+        },
+      );
+    const servers = Array.from({ length: serverCount }, spawnServer);
+    const ports: number[] = [];
+    for (const server of servers) {
+      ports.push((await server.readJson<{ port: number }>()).port);
+    }
     const method = values.method === "echo" ? "echo" : "divide";
     const bytes = Number(values.bytes);
     const config: LoadConfig = {
       driver,
-      endpoints: [{ hostname: "127.0.0.1", port }],
+      endpoints: ports.map((port) => ({ hostname: "127.0.0.1", port })),
       inFlight: Number(values["in-flight"]),
       maxCalls: 50_000_000,
       maxMs: Number(values.ms),
@@ -107,7 +115,7 @@ if (import.meta.main) {
       config.maxMs + 30_000,
     );
     await client.close(10_000);
-    await server.close(10_000);
+    for (const server of servers) await server.close(10_000);
     console.log(
       `${config.inFlight} in flight, ${method}: ${result.callsPerSec} calls/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms`,
     );
