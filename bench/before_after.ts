@@ -28,6 +28,7 @@ import { closeAllChildren } from "./child.ts";
 import {
   BENCH_DIR,
   measure,
+  serverCountOption,
   type ServerHandle,
   startRegisteredServer,
   startServer,
@@ -80,12 +81,7 @@ if (import.meta.main) {
     ? BENCH_DIR
     : new URL(`file://${Deno.realPathSync(values.after)}/bench/`);
   const inFlight = Number(values["in-flight"]);
-  const serverCount = Number(values.servers);
-  if (!Number.isInteger(serverCount) || serverCount < 1) {
-    throw new RangeError(
-      `Cannot compare: --servers must be a positive integer, got ${values.servers}`,
-    );
-  }
+  const serverCount = serverCountOption(values.servers);
   const bytes = Number(values.bytes);
   const drivers = values.drivers.split(",").filter((d) =>
     d === "rpc" || d === "channel" || d === "static-channel"

@@ -93,6 +93,31 @@ export const RPC_PERMISSIONS: string[] = [
 ];
 
 /**
+ * Reads a `--servers=N` option: how many servers a bench case runs.
+ *
+ * @param value The option's text.
+ * @returns N, a positive integer.
+ * @throws {RangeError} For anything else.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { serverCountOption } from "./harness.ts";
+ * assert.equal(serverCountOption("3"), 3);
+ * assert.throws(() => serverCountOption("0"), RangeError);
+ * ```
+ */
+export function serverCountOption(value: string): number {
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1) {
+    throw new RangeError(
+      `Cannot run the bench: --servers must be a positive integer, got ${value}`,
+    );
+  }
+  return count;
+}
+
+/**
  * Starts one server process and waits for its port.
  *
  * @param kind Ceiling echo or zkrpc.

@@ -12,7 +12,12 @@
  */
 import { parseArgs } from "node:util";
 import { closeAllChildren, spawnChild } from "./child.ts";
-import { CLIENT_CPU, RPC_PERMISSIONS, SERVER_CPU } from "./harness.ts";
+import {
+  CLIENT_CPU,
+  RPC_PERMISSIONS,
+  SERVER_CPU,
+  serverCountOption,
+} from "./harness.ts";
 import type { LoadConfig, LoadResult } from "./load_client.ts";
 import {
   type CpuProfile,
@@ -21,6 +26,22 @@ import {
 } from "./profile_summary.ts";
 import { requestFrameBytes } from "./frame_size.ts";
 import { sharedZooKeeper } from "./zookeeper.ts";
+
+/** Starts a bench process under `--cpu-prof`, its profile in `dir`. */
+function spawnProfiled(
+  module: string,
+  options: unknown,
+  dir: string,
+  cpu: number,
+  label: string,
+) {
+  return spawnChild(new URL(module, import.meta.url), {
+    args: [JSON.stringify(options)],
+    permissions: ["--cpu-prof", `--cpu-prof-dir=${dir}`, ...RPC_PERMISSIONS],
+    cpu,
+    label,
+  });
+}
 
 async function newestProfile(dir: string): Promise<CpuProfile> {
   for await (const entry of Deno.readDir(dir)) {
@@ -60,25 +81,18 @@ if (import.meta.main) {
     const serverOptions = zk === undefined
       ? {}
       : { zookeeper: zk.connectionString, service };
-    const serverCount = Math.max(1, Number(values.servers) || 1);
-    const spawnServer = () =>
-      spawnChild(
-        new URL(
+    const serverCount = serverCountOption(values.servers);
+    const servers = Array.from(
+      { length: serverCount },
+      () =>
+        spawnProfiled(
           driver === "ceiling" ? "./ceiling_server.ts" : "./rpc_server.ts",
-          import.meta.url,
+          serverOptions,
+          serverDir,
+          SERVER_CPU,
+          `${driver} server (profiled)`,
         ),
-        {
-          args: [JSON.stringify(serverOptions)],
-          permissions: [
-            "--cpu-prof",
-            `--cpu-prof-dir=${serverDir}`,
-            ...RPC_PERMISSIONS,
-          ],
-          cpu: SERVER_CPU,
-          label: `${driver} server (profiled)`,
-        },
-      );
-    const servers = Array.from({ length: serverCount }, spawnServer);
+    );
     const ports: number[] = [];
     for (const server of servers) {
       ports.push((await server.readJson<{ port: number }>()).port);
@@ -99,16 +113,13 @@ if (import.meta.main) {
       },
       ...(zk === undefined ? {} : { zookeeper: zk.connectionString, service }),
     };
-    const client = spawnChild(new URL("./load_client.ts", import.meta.url), {
-      args: [JSON.stringify(config)],
-      permissions: [
-        "--cpu-prof",
-        `--cpu-prof-dir=${clientDir}`,
-        ...RPC_PERMISSIONS,
-      ],
-      cpu: CLIENT_CPU,
-      label: "load_client (profiled)",
-    });
+    const client = spawnProfiled(
+      "./load_client.ts",
+      config,
+      clientDir,
+      CLIENT_CPU,
+      "load_client (profiled)",
+    );
     await client.readJson();
     const result = await client.request<LoadResult>(
       { cmd: "go" },
