@@ -308,7 +308,7 @@ Deno.test("holdWritesForTurn() holds every writer that starts a write in the tur
     whileRunning = a.writes.length + b.writes.length;
   });
   holdWritesForTurn();
-  await callers;
+  await within(callers, 5000, "the callers");
   assert.equal(whileRunning, 0, "held while the callers run");
   assert.deepEqual(a.writes.map((w) => w.length), [18], "A: one write");
   assert.deepEqual(b.writes.map((w) => w.length), [18], "B: one write");
@@ -341,7 +341,7 @@ Deno.test("holdWritesForTurn(): a caller four microtask hops from the answers (t
     }),
   ];
   holdWritesForTurn();
-  await Promise.all(callers);
+  await within(Promise.all(callers), 5000, "the callers");
   assert.equal(heldAtFour, 0, "four hops: held for the turn");
   assert.equal(writtenAtFive, 1, "five hops: at once");
   assert.equal(a.writes.length, 1, "A's frame went out when its turn ended");
